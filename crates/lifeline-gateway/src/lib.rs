@@ -1,0 +1,1 @@
+//! lifeline-gateway (work in progress).

@@ -1,0 +1,165 @@
+//! What to probe and how: [`Target`] and [`ProbeOptions`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use url::Url;
+
+use crate::era::EraHint;
+
+/// Default bound on the whole probe (all phases together): 10 s.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on one reply body (JSON or the SSE bytes read while waiting for a response): 16 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// Default bound on `tools/list` pages followed through `nextCursor` (spec `server/utilities/pagination`): 20.
+pub const DEFAULT_MAX_TOOL_PAGES: u32 = 20;
+/// Default warning window before a certificate's `not_after`: 14 days.
+pub const DEFAULT_CERT_WARNING_DAYS: i64 = 14;
+/// Default latency bound: a probe whose total exceeds it is `degraded` with reason `slow`: 5 s.
+pub const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(5);
+/// How long a stdio server may take to answer the `server/discover` era probe before it is taken as legacy
+/// (2026-07-28 `basic/transports/stdio` §Backward Compatibility: "does not respond within a reasonable timeout").
+pub const DEFAULT_STDIO_DISCOVER_WAIT: Duration = Duration::from_secs(3);
+
+/// One thing to probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A Streamable HTTP MCP endpoint (either era) or a legacy HTTP+SSE endpoint; `http` or `https`.
+    Http(Url),
+    /// A stdio MCP server started as a child process for the probe and shut down after it.
+    Stdio(StdioCommand),
+}
+
+impl Target {
+    /// A label for output: the URL, or `stdio:` and the command line.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Http(url) => url.to_string(),
+            Target::Stdio(cmd) => {
+                let mut s = String::from("stdio:");
+                for part in std::iter::once(&cmd.program).chain(cmd.args.iter()) {
+                    s.push(' ');
+                    s.push_str(part);
+                }
+                s
+            }
+        }
+    }
+}
+
+/// A child process that speaks MCP on stdin/stdout (2025-11-25 and 2026-07-28 `basic/transports/stdio`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StdioCommand {
+    /// The program, looked up on `PATH`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables for the child.
+    pub env: Vec<(String, String)>,
+    /// When false (the default) the child starts with only `PATH`, `HOME` and `env`; when true it inherits the
+    /// caller's environment as well.
+    pub inherit_env: bool,
+    /// Working directory; the caller's when `None`.
+    pub cwd: Option<PathBuf>,
+}
+
+/// Timeouts per phase. Each phase is also bounded by what is left of `total`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeouts {
+    /// The whole probe. Default [`DEFAULT_TOTAL_TIMEOUT`].
+    pub total: Duration,
+    /// DNS resolution; `None` means only `total` bounds it.
+    pub dns: Option<Duration>,
+    /// TCP connect (per probe, over all resolved addresses).
+    pub connect: Option<Duration>,
+    /// TLS handshake.
+    pub tls: Option<Duration>,
+    /// Each MCP step (request sent → response complete).
+    pub step: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            total: DEFAULT_TOTAL_TIMEOUT,
+            dns: None,
+            connect: None,
+            tls: None,
+            step: None,
+        }
+    }
+}
+
+/// An opt-in `tools/call` made after `tools/list`. Side effects are the user's choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The tool's name.
+    pub name: String,
+    /// The `arguments` object.
+    pub arguments: Value,
+}
+
+/// A header value that is never printed: `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to probe. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Timeouts; default 10 s in total.
+    pub timeouts: Timeouts,
+    /// Extra request headers (`--header 'Name: value'`), sent on every HTTP request. Values are secrets.
+    pub headers: Vec<(String, Secret)>,
+    /// A bearer token sent as `Authorization: Bearer …` (`--bearer-token-file`, `LIFELINE_BEARER_TOKEN`).
+    pub bearer_token: Option<Secret>,
+    /// The opt-in tool call; `None` by default.
+    pub call: Option<ToolCall>,
+    /// Bound on `tools/list` pages. Default [`DEFAULT_MAX_TOOL_PAGES`].
+    pub max_tool_pages: u32,
+    /// Bound on one reply. Default [`DEFAULT_MAX_REPLY_BYTES`].
+    pub max_reply_bytes: usize,
+    /// A certificate expiring within this many days makes the verdict `degraded` (`cert_expiring`).
+    pub cert_warning_days: i64,
+    /// A probe slower than this in total is `degraded` (`slow`).
+    pub slow_after: Duration,
+    /// Extra trust anchors (PEM certificates, e.g. a private CA), added to the Mozilla roots.
+    pub extra_roots_pem: Vec<Vec<u8>>,
+    /// Send one extra request with a foreign `Origin` to see whether the server checks it (HTTP only).
+    pub check_origin: bool,
+    /// Skip era detection when the era is already known (the gateway caches it per upstream).
+    pub era_hint: EraHint,
+    /// How long a stdio server may stay silent on `server/discover` before it is taken as legacy.
+    pub stdio_discover_wait: Duration,
+    /// `clientInfo.name` / `version` sent to the server.
+    pub client_name: String,
+    /// See `client_name`.
+    pub client_version: String,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            timeouts: Timeouts::default(),
+            headers: Vec::new(),
+            bearer_token: None,
+            call: None,
+            max_tool_pages: DEFAULT_MAX_TOOL_PAGES,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            cert_warning_days: DEFAULT_CERT_WARNING_DAYS,
+            slow_after: DEFAULT_SLOW_AFTER,
+            extra_roots_pem: Vec::new(),
+            check_origin: true,
+            era_hint: EraHint::Auto,
+            stdio_discover_wait: DEFAULT_STDIO_DISCOVER_WAIT,
+            client_name: "lifeline".to_owned(),
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}

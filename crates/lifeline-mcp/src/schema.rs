@@ -1,0 +1,1 @@
+//! Tool-schema canonical form, hash and drift (work in progress).

@@ -1,0 +1,1 @@
+//! SSE framing (work in progress).

@@ -1,0 +1,1 @@
+//! lifeline-monitor (work in progress).

@@ -1,0 +1,1 @@
+//! lifeline-scan (work in progress).

@@ -1,0 +1,5 @@
+//! Dev-only test support for Lifeline: launchers for the real MCP peers that `scripts/install-peers.sh` installs
+//! (each in its own process group, killed on drop), misbehaving fake servers for the failure modes no real peer
+//! shows, and `assert_eventually!`.
+//!
+//! Never a dependency of production code: only `[dev-dependencies]` and benches may use it.
