@@ -16,6 +16,7 @@ pub mod jsonrpc;
 pub mod probe;
 pub mod schema;
 pub mod sse;
+mod tls;
 pub mod verdict;
 
 pub use era::{Era, EraHint, TransportKind};

@@ -4,38 +4,112 @@
 pub mod config;
 pub mod report;
 
+mod auth;
+mod ctx;
+mod http;
+mod http_sse;
+mod stdio;
+mod steps;
+mod streamable;
+
 pub use config::{ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall};
-pub use report::{AuthInfo, Failure, Phase, ProbeReport, ServerInfo, Timings, TlsInfo, ToolCallOutcome};
+pub use report::{
+    AuthInfo, Failure, Phase, ProbeReport, ServerInfo, Timings, TlsInfo, ToolCallOutcome,
+};
+
+use ctx::{ms, Ctx};
+
+use crate::verdict::{Reason, Verdict, Warning};
 
 /// Probes `target` once and reports what a client would see.
 ///
 /// Never fails: every failure becomes a report with a verdict other than `healthy` and one [`crate::Reason`].
-/// Takes at most `opts.timeouts.total` (plus the bounded stdio shutdown). Never leaves a legacy session open on
-/// the server when the server allows ending it, and never opens a standalone GET stream on Streamable HTTP.
+/// Takes at most `opts.timeouts.total`, plus up to two seconds to end a legacy session or to shut a stdio child
+/// down when an earlier step used the whole budget. Never leaves a legacy session open on a server that lets
+/// clients end it, and never opens a standalone GET stream on Streamable HTTP.
 pub async fn probe(target: &Target, opts: &ProbeOptions) -> ProbeReport {
-    let _ = (target, opts);
-    unimplemented_report(target)
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut ctx = Ctx::new(opts);
+    let result = match target {
+        Target::Http(url) => streamable::run(&mut ctx, url.clone()).await,
+        Target::Stdio(cmd) => stdio::run(&mut ctx, cmd).await,
+    };
+    finish(ctx, target.label(), started_at, result)
 }
 
-fn unimplemented_report(target: &Target) -> ProbeReport {
+/// Turns what the probe found into the report and its one verdict.
+fn finish(
+    mut ctx: Ctx<'_>,
+    url: String,
+    started_at: String,
+    result: Result<(), Failure>,
+) -> ProbeReport {
+    let total = ctx.started.elapsed();
+    ctx.timings.add(Phase::Total, ms(total));
+    let failure = match result {
+        Err(f) => Some(f),
+        Ok(()) => {
+            // Degraded findings, most urgent first; the others become a warning.
+            let mut degraded = Vec::new();
+            if let Some(call) = &ctx.tool_call {
+                if call.is_error {
+                    degraded.push(
+                        Failure::new(
+                            Reason::ToolError,
+                            format!("tools/call {} returned isError: true", call.name),
+                        )
+                        .in_phase(Phase::ToolsCall),
+                    );
+                }
+            }
+            if let Some(days) = ctx.tls.as_ref().and_then(|t| t.days_left) {
+                if days < ctx.opts.cert_warning_days {
+                    degraded.push(Failure::new(
+                        Reason::CertExpiring,
+                        format!("the certificate expires in {days} days"),
+                    ));
+                }
+            }
+            if total > ctx.opts.slow_after {
+                degraded.push(Failure::new(
+                    Reason::Slow,
+                    format!(
+                        "the probe took {} ms (bound {} ms)",
+                        total.as_millis(),
+                        ctx.opts.slow_after.as_millis()
+                    ),
+                ));
+            }
+            if degraded.len() > 1 {
+                ctx.warn(Warning::AlsoDegraded);
+            }
+            degraded.into_iter().next()
+        }
+    };
+    let tools = ctx.tools.take().unwrap_or_default();
+    let listed = ctx.timings.get(Phase::ToolsList).is_some();
     ProbeReport {
-        url: target.label(),
-        verdict: crate::Verdict::Unhealthy,
-        reason: Some(crate::Reason::ProtocolError),
-        failure: Some(Failure::new(crate::Reason::ProtocolError, "not implemented yet")),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: Timings::default(),
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
-        started_at: String::new(),
-        tools: Vec::new(),
+        url,
+        verdict: failure
+            .as_ref()
+            .map_or(Verdict::Healthy, |f| f.reason.verdict()),
+        reason: failure.as_ref().map(|f| f.reason),
+        failure,
+        era: ctx.era,
+        transport: ctx.transport,
+        protocol_version: ctx.protocol_version,
+        server_info: ctx.server_info,
+        capabilities: ctx.capabilities,
+        tools_count: listed.then_some(tools.len()),
+        schema_hash: listed.then(|| crate::schema::schema_hash(&tools)),
+        timings_ms: ctx.timings,
+        tls: ctx.tls,
+        auth: ctx.auth,
+        tool_call: ctx.tool_call,
+        warnings: ctx.warnings.into_iter().collect(),
+        started_at,
+        tools,
     }
 }

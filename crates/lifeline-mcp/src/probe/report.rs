@@ -103,7 +103,8 @@ impl<'de> Deserialize<'de> for Timings {
         let map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
         let mut out = Timings::default();
         for (k, v) in map {
-            let phase: Phase = serde_json::from_value(Value::String(k)).map_err(serde::de::Error::custom)?;
+            let phase: Phase =
+                serde_json::from_value(Value::String(k)).map_err(serde::de::Error::custom)?;
             out.add(phase, v.as_f64().unwrap_or_default());
         }
         Ok(out)

@@ -1,0 +1,414 @@
+//! Probing a stdio server: start the child, detect the era with `server/discover`, run the steps, and shut the
+//! child down in the spec's order.
+//!
+//! Spec: 2026-07-28 `basic/transports/stdio` (§Backward Compatibility: probe with `server/discover`, fall back on
+//! any error that is not a recognized modern error or on silence); 2025-11-25 `basic/transports` §stdio and
+//! `basic/lifecycle` §Shutdown (close stdin, wait, SIGTERM, wait, SIGKILL).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+use super::config::StdioCommand;
+use super::ctx::Ctx;
+use super::report::{Failure, Phase, ServerInfo};
+use super::steps::{self, rpc_failure, Channel};
+use crate::era::{self, modern_error, Era, TransportKind, MODERN_VERSION};
+use crate::jsonrpc::{self, Message, RpcError};
+use crate::verdict::{Reason, Warning};
+
+/// Each shutdown step's wait: after closing stdin, and after SIGTERM.
+const SHUTDOWN_STEP: Duration = Duration::from_millis(1500);
+/// The tail of the child's stderr kept for error messages: 4 KiB.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// Starts the child, probes it, and always shuts it down.
+pub(crate) async fn run(ctx: &mut Ctx<'_>, cmd: &StdioCommand) -> Result<(), Failure> {
+    ctx.transport = Some(TransportKind::Stdio);
+    let t = Instant::now();
+    let mut child = spawn(cmd)?;
+    ctx.time(Phase::Spawn, t);
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr_task = child.stderr.take().map(|e| tokio::spawn(tail(e)));
+    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+        return Err(Failure::new(
+            Reason::ProtocolError,
+            "the child's stdio pipes could not be opened",
+        ));
+    };
+    let mut ch = StdioChannel {
+        stdin: Some(stdin),
+        stdout: BufReader::new(stdout),
+        modern: false,
+        line: Vec::new(),
+    };
+    let result = session(&mut ch, ctx).await;
+    let t = Instant::now();
+    let status = shutdown(ch, &mut child).await;
+    ctx.time(Phase::Close, t);
+    let stderr = match stderr_task {
+        Some(task) => collect_tail(task).await,
+        None => String::new(),
+    };
+    result.map_err(|mut f| {
+        if f.message.contains("exited") || f.message.contains("closed its stdout") {
+            if let Some(status) = status {
+                f.message.push_str(&format!(" ({status})"));
+            }
+            if !stderr.trim().is_empty() {
+                f.message
+                    .push_str(&format!("; stderr: {}", last_line(&stderr)));
+            }
+        }
+        f
+    })
+}
+
+fn spawn(cmd: &StdioCommand) -> Result<Child, Failure> {
+    let mut command = Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own process group, so shutdown signals reach what it starts (npx → node).
+        .process_group(0);
+    if !cmd.inherit_env {
+        command.env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(key) {
+                command.env(key, v);
+            }
+        }
+    }
+    command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &cmd.cwd {
+        command.current_dir(dir);
+    }
+    command.spawn().map_err(|e| {
+        Failure::new(
+            Reason::ConnectRefused,
+            format!("cannot start {:?}: {e}", cmd.program),
+        )
+        .in_phase(Phase::Spawn)
+    })
+}
+
+async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    if matches!(ctx.opts.era_hint, era::EraHint::Auto | era::EraHint::Modern) {
+        let t = Instant::now();
+        let modern = discover(ch, ctx).await;
+        ctx.time(Phase::Discover, t);
+        if modern? {
+            ch.modern = true;
+            return steps::after_handshake(ch, ctx).await;
+        }
+        if ctx.opts.era_hint == era::EraHint::Modern {
+            return Err(Failure::new(
+                Reason::UnsupportedVersion,
+                "the server does not speak the modern era",
+            )
+            .in_phase(Phase::Discover));
+        }
+    }
+    let t = Instant::now();
+    let r = ch
+        .call(
+            ctx,
+            Phase::Initialize,
+            "initialize",
+            era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version),
+        )
+        .await;
+    ctx.time(Phase::Initialize, t);
+    let result = r?;
+    let version = result
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if !era::is_known_legacy(&version) {
+        return Err(Failure::new(
+            Reason::UnsupportedVersion,
+            format!("the server answered initialize with protocol version {version:?}"),
+        )
+        .in_phase(Phase::Initialize));
+    }
+    if version != era::LATEST_LEGACY_VERSION {
+        ctx.warn(Warning::OldProtocolVersion);
+    }
+    ctx.era = Some(Era::Legacy);
+    ctx.protocol_version = Some(version);
+    ctx.server_info = result.get("serverInfo").map(server_info);
+    ctx.capabilities = result.get("capabilities").cloned();
+    let t = Instant::now();
+    let r = ch
+        .send(&jsonrpc::notification(
+            "notifications/initialized",
+            Value::Null,
+        ))
+        .await;
+    ctx.time(Phase::Initialized, t);
+    r.map_err(|f| f.in_phase(Phase::Initialized))?;
+    steps::after_handshake(ch, ctx).await
+}
+
+/// `Ok(true)` for a modern server, `Ok(false)` to fall back to `initialize`.
+async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<bool, Failure> {
+    let id = ctx.next_id();
+    let params = era::modern_params(Value::Null, &ctx.opts.client_name, &ctx.opts.client_version);
+    ch.send(&jsonrpc::request(id, "server/discover", params))
+        .await
+        .map_err(|f| f.in_phase(Phase::Discover))?;
+    let wait = ctx.budget(Some(ctx.opts.stdio_discover_wait));
+    let outcome = match tokio::time::timeout(wait, ch.response(ctx, id, Phase::Discover)).await {
+        // Silence: a legacy server that ignores unknown requests before initialize.
+        Err(_) => return Ok(false),
+        Ok(r) => r?,
+    };
+    match outcome {
+        Ok(result) => {
+            let supported: Vec<&str> = result
+                .get("supportedVersions")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if supported.contains(&MODERN_VERSION) {
+                ctx.era = Some(Era::Modern);
+                ctx.protocol_version = Some(MODERN_VERSION.to_owned());
+                ctx.server_info = result
+                    .get("_meta")
+                    .and_then(|m| m.get(era::META_SERVER_INFO))
+                    .map(server_info);
+                ctx.capabilities = result.get("capabilities").cloned();
+                Ok(true)
+            } else if supported.is_empty() || supported.iter().any(|v| era::is_known_legacy(v)) {
+                Ok(false)
+            } else {
+                Err(Failure::new(
+                    Reason::UnsupportedVersion,
+                    format!("the server supports {}", supported.join(", ")),
+                )
+                .in_phase(Phase::Discover))
+            }
+        }
+        Err(e) if e.code == modern_error::UNSUPPORTED_PROTOCOL_VERSION => {
+            let legacy_ok = e
+                .data
+                .as_ref()
+                .and_then(|d| d.get("supported"))
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().filter_map(Value::as_str).any(era::is_known_legacy));
+            if legacy_ok {
+                Ok(false)
+            } else {
+                Err(rpc_failure(Phase::Discover, "server/discover", e))
+            }
+        }
+        Err(e) if modern_error::is_recognized(e.code) => {
+            Err(rpc_failure(Phase::Discover, "server/discover", e))
+        }
+        // The fallback must not be keyed to one error code (stdio §Backward Compatibility).
+        Err(_) => Ok(false),
+    }
+}
+
+fn server_info(v: &Value) -> ServerInfo {
+    ServerInfo {
+        name: v.get("name").and_then(Value::as_str).map(str::to_owned),
+        version: v.get("version").and_then(Value::as_str).map(str::to_owned),
+    }
+}
+
+struct StdioChannel {
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    modern: bool,
+    line: Vec<u8>,
+}
+
+impl StdioChannel {
+    async fn send(&mut self, message: &[u8]) -> Result<(), Failure> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| Failure::new(Reason::ProtocolError, "stdin is closed"))?;
+        // Messages are newline-delimited and MUST NOT contain embedded newlines (serde_json never writes one).
+        let mut framed = Vec::with_capacity(message.len() + 1);
+        framed.extend_from_slice(message);
+        framed.push(b'\n');
+        stdin.write_all(&framed).await.map_err(|e| {
+            Failure::new(
+                Reason::ProtocolError,
+                format!("the server exited or closed its stdin: {e}"),
+            )
+        })?;
+        stdin
+            .flush()
+            .await
+            .map_err(|e| Failure::new(Reason::ProtocolError, format!("the server exited: {e}")))
+    }
+
+    /// Reads lines until the response to `id`. Notifications are skipped; a server request is answered with
+    /// "method not found" (the probe declares no client capabilities). A line that is not JSON-RPC is a
+    /// `protocol_error`: the server MUST NOT write anything else to stdout (2025-11-25 `basic/transports` §stdio).
+    async fn response(
+        &mut self,
+        ctx: &Ctx<'_>,
+        id: i64,
+        phase: Phase,
+    ) -> Result<Result<Value, RpcError>, Failure> {
+        let limit = ctx.opts.max_reply_bytes;
+        loop {
+            self.line.clear();
+            let n = (&mut self.stdout)
+                .take(limit as u64 + 1)
+                .read_until(b'\n', &mut self.line)
+                .await
+                .map_err(|e| {
+                    Failure::new(Reason::ProtocolError, format!("reading stdout: {e}"))
+                        .in_phase(phase)
+                })?;
+            if n == 0 {
+                return Err(Failure::new(
+                    Reason::ProtocolError,
+                    "the server exited (closed its stdout) before answering",
+                )
+                .in_phase(phase));
+            }
+            if self.line.len() > limit {
+                return Err(Failure::new(
+                    Reason::ProtocolError,
+                    format!("a stdout line is longer than {limit} bytes"),
+                )
+                .in_phase(phase));
+            }
+            let text = self.line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_slice(text).map_err(|_| {
+                Failure::new(
+                    Reason::ProtocolError,
+                    format!(
+                        "the server wrote a non-JSON line to stdout: {}",
+                        super::http::snippet(&String::from_utf8_lossy(text))
+                    ),
+                )
+                .in_phase(phase)
+            })?;
+            match Message::parse(value) {
+                Ok(Message::Response { id: rid, outcome }) if jsonrpc::id_matches(&rid, id) => {
+                    return Ok(outcome)
+                }
+                Ok(Message::Request { id: rid, .. }) => {
+                    let reply = jsonrpc::error_response(
+                        &rid,
+                        jsonrpc::code::METHOD_NOT_FOUND,
+                        "not supported by a probe",
+                    );
+                    let _ = self.send(&reply).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(
+                        Failure::new(Reason::ProtocolError, format!("stdout: {e}")).in_phase(phase)
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Channel for StdioChannel {
+    async fn call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        phase: Phase,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Failure> {
+        let id = ctx.next_id();
+        let params = if self.modern {
+            era::modern_params(params, &ctx.opts.client_name, &ctx.opts.client_version)
+        } else {
+            params
+        };
+        self.send(&jsonrpc::request(id, method, params))
+            .await
+            .map_err(|f| f.in_phase(phase))?;
+        let outcome = ctx
+            .bounded(phase, ctx.opts.timeouts.step, self.response(ctx, id, phase))
+            .await?;
+        outcome.map_err(|e| rpc_failure(phase, method, e))
+    }
+
+    fn is_modern(&self) -> bool {
+        self.modern
+    }
+}
+
+/// 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin, wait; SIGTERM, wait; SIGKILL. Signals go to the
+/// child's process group. Returns how the child ended.
+async fn shutdown(mut ch: StdioChannel, child: &mut Child) -> Option<String> {
+    ch.stdin = None;
+    drop(ch);
+    if let Ok(Ok(status)) = tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
+        return Some(status.to_string());
+    }
+    if let Some(pid) = child.id() {
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    }
+    if let Ok(Ok(status)) = tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
+        return Some(status.to_string());
+    }
+    if let Some(pid) = child.id() {
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
+    match tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
+        Ok(Ok(status)) => Some(status.to_string()),
+        _ => None,
+    }
+}
+
+/// Keeps the last [`STDERR_TAIL_BYTES`] of a stream.
+async fn tail(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut keep = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        keep.extend_from_slice(&buf[..n]);
+        if keep.len() > STDERR_TAIL_BYTES {
+            let cut = keep.len() - STDERR_TAIL_BYTES;
+            keep.drain(..cut);
+        }
+    }
+    keep
+}
+
+async fn collect_tail(mut task: JoinHandle<Vec<u8>>) -> String {
+    // A grandchild may hold stderr open after the child is gone: don't wait for it.
+    match tokio::time::timeout(Duration::from_millis(200), &mut task).await {
+        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => {
+            task.abort();
+            String::new()
+        }
+    }
+}
+
+fn last_line(s: &str) -> String {
+    let line = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.chars().take(200).collect()
+}
