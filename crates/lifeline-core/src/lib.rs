@@ -1,4 +1,19 @@
-//! Lifeline's shared runtime primitives: the shutdown signal that every long-running loop selects on,
-//! process signal handling, and telemetry (tracing) setup.
+//! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
+//! the [`InFlight`] tracker a drain waits on, the [`drain`] driver that walks the phases on a timetable,
+//! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), and tracing
+//! [`telemetry`] setup.
 //!
-//! This crate owns no protocol and no service. It must not depend on any other Lifeline crate.
+//! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
+//! process environment (callers pass the log filter in) and never spawns a task of its own.
+
+pub mod drain;
+pub mod inflight;
+pub mod shutdown;
+pub mod signals;
+pub mod telemetry;
+
+pub use drain::{drain, DrainOutcome, DrainPlan};
+pub use inflight::{InFlight, InFlightGuard};
+pub use shutdown::{Phase, Shutdown};
+pub use signals::{SignalKind, Signals};
+pub use telemetry::LogFormat;

@@ -3,3 +3,8 @@
 //! shows, and `assert_eventually!`.
 //!
 //! Never a dependency of production code: only `[dev-dependencies]` and benches may use it.
+
+pub mod eventually;
+pub mod fakes;
+pub mod peers;
+pub mod process;

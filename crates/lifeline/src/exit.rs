@@ -28,7 +28,10 @@ pub(crate) fn clap_error(err: clap::Error) -> ExitCode {
 
 /// Runs the subcommand on a multi-threaded tokio runtime and maps its outcome to an exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

@@ -24,6 +24,8 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// The arguments are parsed once per process: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Probe MCP servers once and exit non-zero when one is broken: the post-deploy smoke test and CI gate.

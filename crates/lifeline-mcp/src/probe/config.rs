@@ -32,19 +32,44 @@ pub enum Target {
 }
 
 impl Target {
-    /// A label for output: the URL, or `stdio:` and the command line.
+    /// A label for output: the URL with any user name and password replaced by `<redacted>`, or `stdio:` and
+    /// the command line, shell-quoted where needed.
     pub fn label(&self) -> String {
         match self {
-            Target::Http(url) => url.to_string(),
+            Target::Http(url) => {
+                if url.username().is_empty() && url.password().is_none() {
+                    return url.to_string();
+                }
+                let mut clean = url.clone();
+                let _ = clean.set_password(None);
+                let _ = clean.set_username("");
+                let s = clean.to_string();
+                match s.split_once("://") {
+                    Some((scheme, rest)) => format!("{scheme}://<redacted>@{rest}"),
+                    None => s,
+                }
+            }
             Target::Stdio(cmd) => {
                 let mut s = String::from("stdio:");
                 for part in std::iter::once(&cmd.program).chain(cmd.args.iter()) {
                     s.push(' ');
-                    s.push_str(part);
+                    s.push_str(&shell_quote(part));
                 }
                 s
             }
         }
+    }
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but plain word characters.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -161,5 +186,24 @@ impl Default for ProbeOptions {
             client_name: "lifeline".to_owned(),
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_redact_credentials_and_quote_commands() {
+        let t = Target::Http(Url::parse("https://user:pw@h.example/mcp").unwrap());
+        assert_eq!(t.label(), "https://<redacted>@h.example/mcp");
+        let t = Target::Http(Url::parse("https://h.example/mcp").unwrap());
+        assert_eq!(t.label(), "https://h.example/mcp");
+        let t = Target::Stdio(StdioCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), "sleep 100".into(), "it's".into()],
+            ..StdioCommand::default()
+        });
+        assert_eq!(t.label(), r"stdio: sh -c 'sleep 100' 'it'\''s'");
     }
 }

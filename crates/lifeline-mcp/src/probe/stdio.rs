@@ -16,7 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 use super::config::StdioCommand;
-use super::ctx::Ctx;
+use super::ctx::{timeout_failure, Ctx};
 use super::report::{Failure, Phase, ServerInfo};
 use super::steps::{self, rpc_failure, Channel};
 use crate::era::{self, modern_error, Era, TransportKind, MODERN_VERSION};
@@ -103,13 +103,18 @@ fn spawn(cmd: &StdioCommand) -> Result<Child, Failure> {
 }
 
 async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    let mut pending_discover = None;
     if matches!(ctx.opts.era_hint, era::EraHint::Auto | era::EraHint::Modern) {
         let t = Instant::now();
         let modern = discover(ch, ctx).await;
         ctx.time(Phase::Discover, t);
-        if modern? {
-            ch.modern = true;
-            return steps::after_handshake(ch, ctx).await;
+        match modern? {
+            Discovered::Modern => {
+                ch.modern = true;
+                return steps::after_handshake(ch, ctx).await;
+            }
+            Discovered::Legacy => {}
+            Discovered::Silent(id) => pending_discover = Some(id),
         }
         if ctx.opts.era_hint == era::EraHint::Modern {
             return Err(Failure::new(
@@ -120,16 +125,36 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
         }
     }
     let t = Instant::now();
-    let r = ch
-        .call(
-            ctx,
-            Phase::Initialize,
-            "initialize",
-            era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version),
-        )
-        .await;
+    let id = ctx.next_id();
+    let params = era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version);
+    ch.send(&jsonrpc::request(id, "initialize", params))
+        .await
+        .map_err(|f| f.in_phase(Phase::Initialize))?;
+    // A server that was only slow to start may still answer the discover probe first: a modern answer wins (the
+    // initialize it then rejects is ignored), anything else waits for the initialize response.
+    let ids: Vec<i64> = pending_discover.into_iter().chain([id]).collect();
+    let outcome = loop {
+        let (got, outcome) = ctx
+            .bounded(
+                Phase::Initialize,
+                ctx.opts.timeouts.step,
+                ch.response_any(ctx, &ids, Phase::Initialize),
+            )
+            .await
+            .inspect_err(|_| ctx.time(Phase::Initialize, t))?;
+        if Some(got) != pending_discover {
+            break outcome;
+        }
+        if let Ok(result) = &outcome {
+            if modern_result(ctx, result)? {
+                ctx.time(Phase::Initialize, t);
+                ch.modern = true;
+                return steps::after_handshake(ch, ctx).await;
+            }
+        }
+    };
     ctx.time(Phase::Initialize, t);
-    let result = r?;
+    let result = outcome.map_err(|e| rpc_failure(Phase::Initialize, "initialize", e))?;
     let version = result
         .get("protocolVersion")
         .and_then(Value::as_str)
@@ -161,45 +186,35 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
     steps::after_handshake(ch, ctx).await
 }
 
-/// `Ok(true)` for a modern server, `Ok(false)` to fall back to `initialize`.
-async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<bool, Failure> {
+/// The outcome of the `server/discover` era probe.
+enum Discovered {
+    Modern,
+    Legacy,
+    /// No answer within the wait: taken as legacy, but the answer to this id may still come.
+    Silent(i64),
+}
+
+async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<Discovered, Failure> {
     let id = ctx.next_id();
     let params = era::modern_params(Value::Null, &ctx.opts.client_name, &ctx.opts.client_version);
     ch.send(&jsonrpc::request(id, "server/discover", params))
         .await
         .map_err(|f| f.in_phase(Phase::Discover))?;
     let wait = ctx.budget(Some(ctx.opts.stdio_discover_wait));
-    let outcome = match tokio::time::timeout(wait, ch.response(ctx, id, Phase::Discover)).await {
-        // Silence: a legacy server that ignores unknown requests before initialize.
-        Err(_) => return Ok(false),
-        Ok(r) => r?,
+    let outcome = match tokio::time::timeout(wait, ch.response_any(ctx, &[id], Phase::Discover))
+        .await
+    {
+        Err(_) if ctx.remaining().is_zero() => return Err(timeout_failure(Phase::Discover, wait)),
+        // Silence: a legacy server that ignores unknown requests before initialize, or a slow start.
+        Err(_) => return Ok(Discovered::Silent(id)),
+        Ok(r) => r?.1,
     };
     match outcome {
-        Ok(result) => {
-            let supported: Vec<&str> = result
-                .get("supportedVersions")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if supported.contains(&MODERN_VERSION) {
-                ctx.era = Some(Era::Modern);
-                ctx.protocol_version = Some(MODERN_VERSION.to_owned());
-                ctx.server_info = result
-                    .get("_meta")
-                    .and_then(|m| m.get(era::META_SERVER_INFO))
-                    .map(server_info);
-                ctx.capabilities = result.get("capabilities").cloned();
-                Ok(true)
-            } else if supported.is_empty() || supported.iter().any(|v| era::is_known_legacy(v)) {
-                Ok(false)
-            } else {
-                Err(Failure::new(
-                    Reason::UnsupportedVersion,
-                    format!("the server supports {}", supported.join(", ")),
-                )
-                .in_phase(Phase::Discover))
-            }
-        }
+        Ok(result) => Ok(if modern_result(ctx, &result)? {
+            Discovered::Modern
+        } else {
+            Discovered::Legacy
+        }),
         Err(e) if e.code == modern_error::UNSUPPORTED_PROTOCOL_VERSION => {
             let legacy_ok = e
                 .data
@@ -208,7 +223,7 @@ async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<bool, Fail
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().filter_map(Value::as_str).any(era::is_known_legacy));
             if legacy_ok {
-                Ok(false)
+                Ok(Discovered::Legacy)
             } else {
                 Err(rpc_failure(Phase::Discover, "server/discover", e))
             }
@@ -217,7 +232,35 @@ async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<bool, Fail
             Err(rpc_failure(Phase::Discover, "server/discover", e))
         }
         // The fallback must not be keyed to one error code (stdio §Backward Compatibility).
-        Err(_) => Ok(false),
+        Err(_) => Ok(Discovered::Legacy),
+    }
+}
+
+/// Reads a `DiscoverResult`: `Ok(true)` (and the server's facts recorded) when it supports the modern version,
+/// `Ok(false)` when it is not a modern result or lists only legacy versions, an error when no version is shared.
+fn modern_result(ctx: &mut Ctx<'_>, result: &Value) -> Result<bool, Failure> {
+    let supported: Vec<&str> = result
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if supported.contains(&MODERN_VERSION) {
+        ctx.era = Some(Era::Modern);
+        ctx.protocol_version = Some(MODERN_VERSION.to_owned());
+        ctx.server_info = result
+            .get("_meta")
+            .and_then(|m| m.get(era::META_SERVER_INFO))
+            .map(server_info);
+        ctx.capabilities = result.get("capabilities").cloned();
+        Ok(true)
+    } else if supported.is_empty() || supported.iter().any(|v| era::is_known_legacy(v)) {
+        Ok(false)
+    } else {
+        Err(Failure::new(
+            Reason::UnsupportedVersion,
+            format!("the server supports {}", supported.join(", ")),
+        )
+        .in_phase(Phase::Discover))
     }
 }
 
@@ -260,12 +303,12 @@ impl StdioChannel {
     /// Reads lines until the response to `id`. Notifications are skipped; a server request is answered with
     /// "method not found" (the probe declares no client capabilities). A line that is not JSON-RPC is a
     /// `protocol_error`: the server MUST NOT write anything else to stdout (2025-11-25 `basic/transports` §stdio).
-    async fn response(
+    async fn response_any(
         &mut self,
         ctx: &Ctx<'_>,
-        id: i64,
+        ids: &[i64],
         phase: Phase,
-    ) -> Result<Result<Value, RpcError>, Failure> {
+    ) -> Result<(i64, Result<Value, RpcError>), Failure> {
         let limit = ctx.opts.max_reply_bytes;
         loop {
             self.line.clear();
@@ -306,8 +349,14 @@ impl StdioChannel {
                 .in_phase(phase)
             })?;
             match Message::parse(value) {
-                Ok(Message::Response { id: rid, outcome }) if jsonrpc::id_matches(&rid, id) => {
-                    return Ok(outcome)
+                Ok(Message::Response { id: rid, outcome }) => {
+                    if let Some(id) = ids
+                        .iter()
+                        .copied()
+                        .find(|id| jsonrpc::id_matches(&rid, *id))
+                    {
+                        return Ok((id, outcome));
+                    }
                 }
                 Ok(Message::Request { id: rid, .. }) => {
                     let reply = jsonrpc::error_response(
@@ -345,8 +394,12 @@ impl Channel for StdioChannel {
         self.send(&jsonrpc::request(id, method, params))
             .await
             .map_err(|f| f.in_phase(phase))?;
-        let outcome = ctx
-            .bounded(phase, ctx.opts.timeouts.step, self.response(ctx, id, phase))
+        let (_, outcome) = ctx
+            .bounded(
+                phase,
+                ctx.opts.timeouts.step,
+                self.response_any(ctx, &[id], phase),
+            )
             .await?;
         outcome.map_err(|e| rpc_failure(phase, method, e))
     }

@@ -1,0 +1,125 @@
+"""Benchmark (not a test): CPU and wall time per full probe of `lifeline check` against the official Python SDK
+client and `@modelcontextprotocol/inspector-cli`, in one run against the same local server, with ratios.
+
+A full probe is what each client does to prove a server works: handshake (server/discover or initialize), tools/list,
+and cleanup (DELETE or nothing in the modern era). Each client runs as a whole process, as a CI gate runs it; the
+Python SDK is also measured in-process (its best case: no interpreter start-up or imports per probe).
+
+CPU time is the child's user+system time from wait4(2); the server's CPU is not counted.
+Run through scripts/bench-check.sh, which builds the release binary and starts nothing but loopback peers.
+Goals (issue 2): >= 20x less CPU per probe than the Python SDK client; a whole `lifeline check` process < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run_process(argv: list[str], cwd: str | None = None) -> tuple[float, float, int]:
+    """Runs argv to completion; returns (wall seconds, cpu seconds of the child tree, exit code)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode
+
+
+def measure(name: str, argv: list[str], runs: int, cwd: str | None = None) -> dict:
+    # One warm-up run (page cache, JIT caches), not counted.
+    run_process(argv, cwd)
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu, code = run_process(argv, cwd)
+        if code != 0:
+            sys.exit(f"{name} failed with exit code {code}: {' '.join(argv)}")
+        walls.append(wall)
+        cpus.append(cpu)
+    return summarize(name, walls, cpus)
+
+
+def summarize(name: str, walls: list[float], cpus: list[float]) -> dict:
+    return {
+        "name": name,
+        "wall_ms_p50": statistics.median(walls) * 1000,
+        "wall_ms_max": max(walls) * 1000,
+        "cpu_ms_mean": statistics.mean(cpus) * 1000,
+        "runs": len(walls),
+    }
+
+
+def python_in_process(url: str, runs: int) -> dict:
+    from mcp import Client  # the official SDK, mcp 2.x
+
+    async def one() -> None:
+        async with Client(url) as client:
+            await client.list_tools()
+
+    async def all_runs() -> tuple[list[float], list[float]]:
+        await one()  # warm-up: imports, first connection
+        walls, cpus = [], []
+        for _ in range(runs):
+            c, t = time.process_time(), time.perf_counter()
+            await one()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        return walls, cpus
+
+    walls, cpus = asyncio.run(all_runs())
+    return summarize("python-sdk (in-process)", walls, cpus)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="the local MCP server to probe")
+    ap.add_argument("--lifeline", required=True, help="path to the release lifeline binary")
+    ap.add_argument("--inspector-dir", required=True, help="inspector-cli's build/ directory")
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+
+    py_client = (
+        "import asyncio,sys\n"
+        "from mcp import Client\n"
+        "async def m():\n"
+        "    async with Client(sys.argv[1]) as c:\n"
+        "        await c.list_tools()\n"
+        "asyncio.run(m())\n"
+    )
+    results = [
+        measure("lifeline check", [args.lifeline, "check", args.url, "--json"], args.runs),
+        measure("python-sdk (process)", [sys.executable, "-c", py_client, args.url], max(5, args.runs // 3)),
+        python_in_process(args.url, args.runs),
+        measure(
+            "inspector-cli (process)",
+            ["node", "index.js", args.url, "--transport", "http", "--method", "tools/list"],
+            max(5, args.runs // 3),
+            cwd=args.inspector_dir,
+        ),
+    ]
+    base = results[0]
+    print(f"server: {args.url}")
+    print(f"{'client':28} {'runs':>5} {'wall p50 ms':>12} {'wall max ms':>12} {'cpu/probe ms':>13} {'cpu x lifeline':>15}")
+    for r in results:
+        ratio = r["cpu_ms_mean"] / base["cpu_ms_mean"] if base["cpu_ms_mean"] > 0 else float("inf")
+        print(
+            f"{r['name']:28} {r['runs']:>5} {r['wall_ms_p50']:>12.1f} {r['wall_ms_max']:>12.1f} "
+            f"{r['cpu_ms_mean']:>13.2f} {ratio:>14.1f}x"
+        )
+    py = min(results[1]["cpu_ms_mean"], results[2]["cpu_ms_mean"])
+    ok_cpu = py / base["cpu_ms_mean"] >= 20
+    ok_wall = base["wall_ms_p50"] < 50
+    print(f"goal: >= 20x less CPU than the Python SDK client (best of process/in-process): {'met' if ok_cpu else 'NOT met'} "
+          f"({py / base['cpu_ms_mean']:.1f}x)")
+    print(f"goal: whole lifeline check process < 50 ms wall (p50): {'met' if ok_wall else 'NOT met'} "
+          f"({base['wall_ms_p50']:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

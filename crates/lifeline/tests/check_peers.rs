@@ -1,0 +1,204 @@
+//! `lifeline check` against the real MCP peers on 127.0.0.1 (installed, pinned, by `scripts/install-peers.sh`):
+//! server-everything over stdio, Streamable HTTP and SSE; the official Python SDK 2.x served stateful, stateless
+//! and JSON-response (all three also serve the modern era); a legacy-only Python SDK 1.x server; and the official
+//! conformance suite's client scenario `initialize`. Each must be healthy with the right era and tool count, and
+//! leave no session behind on the server.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use lifeline_testkit::peers::{self, Conformance, EverythingTransport, Peer, Py1Mode, PyServer};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
+const RUN_PATIENCE: Duration = Duration::from_secs(60);
+
+async fn run(program: &str, args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("LIFELINE_BEARER_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawning");
+    tokio::time::timeout(RUN_PATIENCE, child.wait_with_output())
+        .await
+        .expect("finished in time")
+        .expect("output collected")
+}
+
+/// Runs `lifeline check ARGS --json` and returns the one report, asserting exit 0.
+async fn check_json(args: &[&str]) -> Value {
+    // `--json` goes first: with `--stdio`, everything after `--` belongs to the child.
+    let mut all = vec!["check", "--json"];
+    all.extend_from_slice(args);
+    let out = run(BIN, &all).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "lifeline {all:?} failed\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> = serde_json::from_str(&stdout).expect("--json prints a JSON array");
+    assert_eq!(reports.len(), 1);
+    reports.into_iter().next().expect("one report")
+}
+
+#[track_caller]
+fn assert_healthy(report: &Value, era: &str, transport: &str, tools: u64) {
+    let pretty = serde_json::to_string_pretty(report).unwrap_or_default();
+    assert_eq!(report["verdict"], "healthy", "{pretty}");
+    assert_eq!(report["era"], era, "{pretty}");
+    assert_eq!(report["transport"], transport, "{pretty}");
+    assert_eq!(report["tools_count"], tools, "{pretty}");
+    assert_eq!(
+        report["schema_hash"].as_str().map(str::len),
+        Some(64),
+        "{pretty}"
+    );
+}
+
+#[tokio::test]
+async fn server_everything_over_streamable_http_sse_and_stdio() {
+    let http = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let report = check_json(&[&http.url]).await;
+    assert_healthy(&report, "legacy", "streamable_http", 13);
+    assert_eq!(report["protocol_version"], "2025-11-25");
+    assert_eq!(report["server_info"]["name"], "mcp-servers/everything");
+    // server-everything keeps sessions forever (~190 KB each) and has no session-count endpoint: the probe's
+    // DELETE is proven by the absence of the session_not_closed warning and by the close timing.
+    let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !warnings.iter().any(|w| w == "session_not_closed"),
+        "{report}"
+    );
+    assert!(report["timings_ms"]["close"].is_number(), "{report}");
+
+    let sse = Peer::everything(EverythingTransport::Sse).await;
+    let report = check_json(&[&sse.url]).await;
+    assert_healthy(&report, "sse", "http_sse", 13);
+    assert!(report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w == "deprecated_transport"));
+
+    let (program, args) = Peer::everything_stdio_command();
+    let mut argv = vec!["--stdio", "--"];
+    let program = program.to_string_lossy().into_owned();
+    argv.push(&program);
+    argv.extend(args.iter().map(String::as_str));
+    let report = check_json(&argv).await;
+    assert_healthy(&report, "legacy", "stdio", 13);
+}
+
+#[tokio::test]
+async fn python_sdk_2_serves_the_modern_era_in_every_mode_and_keeps_no_session() {
+    for mode in [PyServer::Stateful, PyServer::Stateless, PyServer::Json] {
+        let peer = Peer::python(mode).await;
+        let report = check_json(&[&peer.url]).await;
+        assert_healthy(&report, "modern", "streamable_http", 4);
+        assert_eq!(report["protocol_version"], "2026-07-28");
+        assert!(report["timings_ms"]["discover"].is_number(), "{report}");
+        assert!(
+            report["timings_ms"].get("ping").is_none(),
+            "no ping in the modern era: {report}"
+        );
+        assert_eq!(
+            peer.sessions_active().await,
+            Some(0),
+            "{mode:?}: a session was left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn python_sdk_2_stateful_as_a_legacy_session_is_ended() {
+    let peer = Peer::python(PyServer::Stateful).await;
+    let report = check_json(&[&peer.url, "--era", "legacy"]).await;
+    assert_healthy(&report, "legacy", "streamable_http", 4);
+    assert_eq!(report["protocol_version"], "2025-11-25");
+    assert_eq!(
+        peer.sessions_active().await,
+        Some(0),
+        "the legacy session was left behind"
+    );
+}
+
+#[tokio::test]
+async fn python_sdk_1_legacy_only_over_streamable_http_sse_and_stdio() {
+    let peer = Peer::python_legacy(Py1Mode::Stateful).await;
+    let report = check_json(&[&peer.url]).await;
+    assert_healthy(&report, "legacy", "streamable_http", 4);
+    assert_eq!(
+        peer.sessions_active().await,
+        Some(0),
+        "the legacy session was left behind"
+    );
+
+    let peer = Peer::python_legacy(Py1Mode::Sse).await;
+    let report = check_json(&[&peer.url]).await;
+    assert_healthy(&report, "sse", "http_sse", 4);
+    assert_eq!(
+        peer.sessions_active().await,
+        Some(0),
+        "the SSE stream was left open"
+    );
+
+    let (program, args) = Peer::python_legacy_stdio_command();
+    let program = program.to_string_lossy().into_owned();
+    let mut argv = vec!["--stdio", "--", program.as_str()];
+    argv.extend(args.iter().map(String::as_str));
+    assert_healthy(&check_json(&argv).await, "legacy", "stdio", 4);
+}
+
+#[tokio::test]
+async fn python_sdk_2_over_stdio_is_modern() {
+    let (program, args) = Peer::python_stdio_command();
+    let program = program.to_string_lossy().into_owned();
+    let mut argv = vec!["--stdio", "--", program.as_str()];
+    argv.extend(args.iter().map(String::as_str));
+    let report = check_json(&argv).await;
+    assert_healthy(&report, "modern", "stdio", 4);
+}
+
+/// The official conformance suite's client scenario `initialize` runs `lifeline check <url>` against its own
+/// scenario server and checks the initialize request. A client that sends nothing scores `Passed: 0/0`, so the
+/// test asserts the exact count, not just the exit code.
+#[tokio::test]
+async fn conformance_client_initialize_scenario_passes() {
+    let (node, mut args) = peers::conformance_command(Conformance::Stable);
+    // `exec` so the suite's timeout signal reaches lifeline itself, not only the shell around it.
+    let command = format!("exec {BIN} check");
+    args.extend(
+        [
+            "client",
+            "--command",
+            &command,
+            "--scenario",
+            "initialize",
+            "--timeout",
+            "30000",
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&node.to_string_lossy(), &argv).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "conformance failed:\n{text}");
+    assert!(
+        text.contains("Passed: 1/1"),
+        "expected exactly one passing check:\n{text}"
+    );
+    assert!(text.contains("OVERALL: PASSED"), "{text}");
+}

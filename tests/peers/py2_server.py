@@ -1,0 +1,102 @@
+"""A small MCP tool server on the official Python SDK 2.x (`mcp==2.3.0`), for Lifeline's integration tests.
+
+Installed into `.peers/py2` by `scripts/install-peers.sh`; launched by `lifeline-testkit` (`Peer::python`).
+
+Tools (same set in `py1_server.py`):
+  echo(message)                 -> text content equal to `message`
+  add(a, b)                     -> text content with the sum (also structured `{"result": sum}`)
+  slow_progress(steps, delay_ms)-> sends `steps` progress notifications `delay_ms` apart, then "done after N steps"
+  fail()                        -> a result with `isError: true`
+
+Modes (`LIFELINE_PEER_MODE`, or argv[1] when run as a script):
+  stateful   Streamable HTTP at /mcp, legacy sessions (Mcp-Session-Id), SSE-framed replies
+  stateless  Streamable HTTP at /mcp, no sessions; answers 2026-07-28 requests (`server/discover`, ...)
+  json       like `stateful` but replies are plain `application/json`
+  stdio      newline-delimited JSON-RPC on stdin/stdout
+
+Note: mcp 2.3.0 routes any request whose `MCP-Protocol-Version` header is not a handshake-era version
+(2024-11-05 .. 2025-11-25) to its modern (2026-07-28) handler in *every* HTTP mode, stateful included.
+
+Extra route: `GET /debug/sessions` -> `{"active": N}`, the number of legacy sessions the SDK's
+`StreamableHTTPSessionManager` holds (`_server_instances`), so tests can prove a probe leaves none behind.
+
+HTTP use: `python -m uvicorn --factory py2_server:create_app --host 127.0.0.1 --port P` with
+`LIFELINE_PEER_MODE` set, or `python py2_server.py MODE PORT` (binds 127.0.0.1 only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+HTTP_MODES = ("stateful", "stateless", "json")
+
+
+def build_server() -> MCPServer:
+    """The tool server, transport-agnostic."""
+    server = MCPServer(name="lifeline-py2-peer", version="2.3.0-peer")
+
+    @server.tool(description="Echo the message back as text.")
+    def echo(message: str) -> str:
+        return message
+
+    @server.tool(description="Add two numbers.")
+    def add(a: float, b: float) -> float:
+        total = a + b
+        return int(total) if float(total).is_integer() else total
+
+    @server.tool(description="Send `steps` progress notifications `delay_ms` apart, then return.")
+    async def slow_progress(steps: int, delay_ms: int, ctx: Context) -> str:
+        steps = max(0, min(steps, 1000))
+        for i in range(1, steps + 1):
+            await asyncio.sleep(max(0, delay_ms) / 1000)
+            await ctx.report_progress(i, steps, f"step {i}/{steps}")
+        return f"done after {steps} steps"
+
+    @server.tool(description="Always fails: the result has isError true.")
+    def fail() -> str:
+        raise ToolError("this tool always fails")
+
+    return server
+
+
+def create_app(mode: str | None = None):
+    """uvicorn factory: the Starlette app for `mode` (default from `LIFELINE_PEER_MODE`, else `stateful`)."""
+    mode = mode or os.environ.get("LIFELINE_PEER_MODE", "stateful")
+    if mode not in HTTP_MODES:
+        raise SystemExit(f"py2_server: unknown HTTP mode {mode!r}; expected one of {HTTP_MODES}")
+    server = build_server()
+
+    @server.custom_route("/debug/sessions", methods=["GET"])
+    async def debug_sessions(_request: Request) -> Response:
+        # Private SDK attribute (mcp 2.3.0, mcp/server/streamable_http_manager.py): session id -> transport.
+        # Stateless mode never registers sessions there, so it always reports 0.
+        active = len(server.session_manager._server_instances)  # noqa: SLF001
+        return JSONResponse({"active": active, "mode": mode})
+
+    return server.streamable_http_app(
+        stateless_http=(mode == "stateless"),
+        json_response=(mode == "json"),
+        host="127.0.0.1",
+    )
+
+
+def main() -> None:
+    mode = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("LIFELINE_PEER_MODE", "stateful")
+    if mode == "stdio":
+        asyncio.run(build_server().run_stdio_async())
+        return
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("PORT", "0"))
+    import uvicorn
+
+    uvicorn.run(create_app(mode), host="127.0.0.1", port=port, timeout_graceful_shutdown=2, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
