@@ -1,0 +1,196 @@
+//! The admin side (`--admin-listen`), for the orchestrator and for people. Routes:
+//!
+//! - `GET /live`: 200 while the runtime makes progress (task hop + fresh heartbeat), else 503. Never calls the
+//!   upstream.
+//! - `GET /ready`: 503 while starting (until the upstream first passes a probe) or draining; otherwise the
+//!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check.
+//! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe.
+//! - `GET /metrics`: Prometheus text (OpenMetrics).
+//! - `POST /debug/stall?ms=N`: only with the hidden `--debug-stall-endpoint` flag (tests): blocks every runtime
+//!   worker for `N` ms (at most 60 s), to prove `/live` catches a stalled runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use lifeline_core::{InFlight, Phase, Shutdown};
+use serde_json::{json, Value};
+
+use crate::body::{self, Body};
+use crate::live::Liveness;
+use crate::metrics::Metrics;
+use crate::proxy::Links;
+use crate::ready::{ProbeResult, Readiness};
+use crate::sessions::Sessions;
+
+/// Longest stall the debug endpoint accepts.
+const MAX_DEBUG_STALL: Duration = Duration::from_secs(60);
+
+/// Everything the admin handlers read.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    pub(crate) liveness: Arc<Liveness>,
+    pub(crate) readiness: Arc<Readiness>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) links: Arc<Links>,
+    pub(crate) inflight: InFlight,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) started: Instant,
+    pub(crate) upstream_label: String,
+    pub(crate) debug_stall: bool,
+}
+
+impl Admin {
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/live") => self.live().await,
+            (&Method::GET, "/ready") => self.ready().await,
+            (&Method::GET, "/healthz") => self.healthz(),
+            (&Method::GET, "/metrics") => self.metrics(),
+            (&Method::POST, "/debug/stall") if self.debug_stall => self.stall(req.uri().query()),
+            _ => body::json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
+        }
+    }
+
+    /// `starting`, `ready`, `draining` or `stopped`.
+    pub(crate) fn state(&self) -> &'static str {
+        match self.shutdown.phase() {
+            Phase::Running if self.readiness.ever_ready() => "ready",
+            Phase::Running => "starting",
+            Phase::Draining | Phase::Refusing => "draining",
+            Phase::Forcing => "stopped",
+        }
+    }
+
+    fn sessions_active(&self) -> usize {
+        self.sessions.len() + self.links.len()
+    }
+
+    async fn live(&self) -> Response<Body> {
+        let hop_start = Instant::now();
+        // The task hop: a spawned task only completes when some runtime worker is free to run it.
+        let _ = tokio::spawn(async {}).await;
+        let hop_us = hop_start.elapsed().as_micros() as u64;
+        let report = self.liveness.report();
+        let status = if report.live {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        body::json_response(
+            status,
+            &json!({
+                "live": report.live,
+                "heartbeat_age_ms": report.heartbeat_age_ms,
+                "stall_ms": report.stall_ms,
+                "task_hop_us": hop_us,
+            }),
+        )
+    }
+
+    async fn ready(&self) -> Response<Body> {
+        let state = self.state();
+        if matches!(state, "draining" | "stopped") {
+            return body::json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({
+                    "ready": false,
+                    "state": state,
+                    "checks": [{"name": "lifecycle", "ok": false, "state": state}],
+                }),
+            );
+        }
+        let (result, cached) = self.readiness.check().await;
+        let state = self.state();
+        let ready = result.ready && state == "ready";
+        let status = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        body::json_response(
+            status,
+            &json!({
+                "ready": ready,
+                "state": state,
+                "cached": cached,
+                "checks": [
+                    {"name": "lifecycle", "ok": state == "ready", "state": state},
+                    probe_check(&result),
+                ],
+                "probe": result.report,
+            }),
+        )
+    }
+
+    fn healthz(&self) -> Response<Body> {
+        let last = self.readiness.last();
+        body::json_response(
+            StatusCode::OK,
+            &json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "uptime_s": self.started.elapsed().as_secs(),
+                "state": self.state(),
+                "upstream": self.upstream_label,
+                "sessions_active": self.sessions_active(),
+                "requests_in_flight": self.inflight.count(),
+                "last_probe": last.as_deref().map(probe_check),
+            }),
+        )
+    }
+
+    fn metrics(&self) -> Response<Body> {
+        let text = self
+            .metrics
+            .render(self.sessions_active(), self.inflight.count(), self.state());
+        let mut resp = Response::new(body::full(text));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        resp
+    }
+
+    fn stall(&self, query: Option<&str>) -> Response<Body> {
+        let ms = query
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "ms"))
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(1000);
+        let stall = Duration::from_millis(ms).min(MAX_DEBUG_STALL);
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        tracing::warn!(
+            stall_ms = stall.as_millis() as u64,
+            workers,
+            "Debug stall: blocking every runtime worker."
+        );
+        for _ in 0..workers {
+            // Deliberately blocking the runtime: this endpoint exists to simulate a hung event loop.
+            tokio::spawn(async move { std::thread::sleep(stall) });
+        }
+        body::json_response(
+            StatusCode::ACCEPTED,
+            &json!({"stalling_ms": stall.as_millis() as u64, "workers": workers}),
+        )
+    }
+}
+
+/// The upstream probe as one check of the `/ready` JSON.
+fn probe_check(result: &ProbeResult) -> Value {
+    let r = &result.report;
+    json!({
+        "name": "upstream_mcp",
+        "ok": result.ready,
+        "verdict": r.verdict,
+        "reason": r.reason,
+        "message": r.failure.as_ref().map(|f| f.message.as_str()),
+        "era": r.era,
+        "transport": r.transport,
+        "protocol_version": r.protocol_version,
+        "ms": result.took.as_secs_f64() * 1000.0,
+        "age_ms": result.at.elapsed().as_millis() as u64,
+        "started_at": r.started_at,
+        "timings_ms": r.timings_ms,
+    })
+}

@@ -1,0 +1,423 @@
+//! The transport rules the gateway enforces itself, before anything reaches the upstream: `Host` and `Origin`
+//! (DNS rebinding), `Accept` and `Content-Type`, and which client headers may cross to the upstream.
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::StatusCode;
+
+use crate::body::code;
+use crate::config::{normalize_origin, EdgeConfig};
+
+/// Why the edge refused a request: the HTTP status, a JSON-RPC code and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reject {
+    pub(crate) status: StatusCode,
+    pub(crate) code: i64,
+    pub(crate) message: &'static str,
+    /// The metric label of the refusal.
+    pub(crate) reason: &'static str,
+}
+
+impl Reject {
+    const fn new(status: StatusCode, message: &'static str, reason: &'static str) -> Reject {
+        Reject {
+            status,
+            code: code::INVALID_REQUEST,
+            message,
+            reason,
+        }
+    }
+}
+
+/// Checks `Host` against the allowed hosts, then `Origin` against the request's own host and the allowed
+/// origins.
+///
+/// 2025-11-25 `basic/transports` §Security Warning and 2026-07-28 `basic/transports/streamable-http`
+/// §Security & Endpoint: servers MUST validate `Origin`; when it is present and invalid the answer MUST be
+/// 403, whose body MAY be a JSON-RPC error without an id. A request without `Origin` (a non-browser client)
+/// passes. Checking `Host` too is what actually defeats DNS rebinding: a rebound page sends its own host in
+/// both headers, so "Origin matches Host" alone would let it through.
+pub(crate) fn check_host_and_origin(cfg: &EdgeConfig, headers: &HeaderMap) -> Result<(), Reject> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    // Two Host headers make the request ambiguous (RFC 9112 §3.2): refuse rather than pick one.
+    let single_host = headers.get_all(header::HOST).iter().count() <= 1;
+    if let Some(allowed) = &cfg.allowed_hosts {
+        let ok = single_host && host.as_deref().is_some_and(|h| host_allowed(allowed, h));
+        if !ok {
+            return Err(Reject::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden: Host header not allowed",
+                "host",
+            ));
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if cfg.any_origin {
+        return Ok(());
+    }
+    let forbidden = Reject::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden: Origin not allowed",
+        "origin",
+    );
+    let origin = origin
+        .to_str()
+        .ok()
+        .and_then(normalize_origin)
+        .ok_or(forbidden.clone())?;
+    if cfg.allowed_origins.contains(&origin) {
+        return Ok(());
+    }
+    // Same origin: the Origin's authority is the authority the request was sent to.
+    let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or_default();
+    match host.as_deref() {
+        Some(h) if strip_default_port(h, &origin) == authority => Ok(()),
+        _ => Err(forbidden),
+    }
+}
+
+fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let name = host_name(host);
+    allowed
+        .iter()
+        .any(|a| a == host || (!has_port(a) && a == name))
+}
+
+/// The host name of a `Host` value, without the port (`[::1]:8080` → `[::1]`).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn has_port(host: &str) -> bool {
+    host_name(host).len() != host.len()
+}
+
+/// `Host: a:80` with origin `http://a` compares as `a`.
+fn strip_default_port<'h>(host: &'h str, origin: &str) -> &'h str {
+    let default = if origin.starts_with("https://") {
+        ":443"
+    } else {
+        ":80"
+    };
+    host.strip_suffix(default).unwrap_or(host)
+}
+
+/// 2025-11-25 `basic/transports` §Sending Messages 2 and 2026-07-28 `streamable-http` §Sending Messages 2: a
+/// POST's `Accept` MUST list both `application/json` and `text/event-stream` (wildcards count).
+pub(crate) fn check_post_accept(headers: &HeaderMap) -> Result<(), Reject> {
+    let (json, sse) = accepts(headers);
+    if json && sse {
+        Ok(())
+    } else {
+        Err(Reject::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Accept must list both application/json and text/event-stream",
+            "accept",
+        ))
+    }
+}
+
+/// 2025-11-25 `basic/transports` §Listening for Messages from the Server 2: a GET's `Accept` MUST list
+/// `text/event-stream`.
+pub(crate) fn check_get_accept(headers: &HeaderMap) -> Result<(), Reject> {
+    if accepts(headers).1 {
+        Ok(())
+    } else {
+        Err(Reject::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Accept must list text/event-stream",
+            "accept",
+        ))
+    }
+}
+
+fn accepts(headers: &HeaderMap) -> (bool, bool) {
+    let mut json = false;
+    let mut sse = false;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let media = item
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            match media.as_str() {
+                "*/*" => {
+                    json = true;
+                    sse = true;
+                }
+                "application/json" | "application/*" => json = true,
+                "text/event-stream" | "text/*" => sse = true,
+                _ => {}
+            }
+        }
+    }
+    (json, sse)
+}
+
+/// The body of a POST is one JSON-RPC message (2025-11-25 `basic/transports` §Sending Messages 3), so its
+/// `Content-Type` must be `application/json` (parameters such as `charset` allowed).
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), Reject> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .is_some_and(|media| media.eq_ignore_ascii_case("application/json"));
+    if ok {
+        Ok(())
+    } else {
+        Err(Reject::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: Content-Type must be application/json",
+            "content_type",
+        ))
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the gateway sets itself; never copied across.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// Turns the client's request headers into the headers sent upstream, in place.
+///
+/// - Hop-by-hop headers go; `Host` becomes the upstream's (set by the client pool); `Content-Length` is
+///   recomputed from the buffered body.
+/// - `Authorization` goes unless `forward_authorization`: 2025-11-25 `basic/authorization` §Access Token
+///   Privilege Restriction says an MCP server "MUST NOT pass through the token it received from the MCP client";
+///   credentials for the upstream come from `--upstream-header` instead.
+/// - `Origin` goes: the gateway validated it, and the upstream (typically bound to loopback with its own DNS
+///   rebinding check) would otherwise reject browser origins the operator allowed here.
+/// - Everything else, notably `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and every
+///   `Mcp-Param-*` (2026-07-28 `streamable-http` §Server Behavior for Custom Headers: intermediaries MUST
+///   forward them), passes untouched.
+pub(crate) fn upstream_request_headers(headers: &mut HeaderMap, forward_authorization: bool) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::ORIGIN);
+    if !forward_authorization {
+        headers.remove(header::AUTHORIZATION);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn cfg(hosts: Option<&[&str]>, origins: &[&str]) -> EdgeConfig {
+        EdgeConfig {
+            allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
+            any_origin: false,
+            allowed_hosts: hosts.map(|h| h.iter().map(|s| s.to_string()).collect()),
+            max_body_bytes: 1024,
+            forward_authorization: false,
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).expect("test header"));
+        }
+        h
+    }
+
+    #[test]
+    fn origin_rules() {
+        let loopback = cfg(
+            Some(&["localhost", "127.0.0.1", "[::1]"]),
+            &["https://app.example.com"],
+        );
+        let open = cfg(None, &[]);
+        // (config, request headers, the rejection's reason or None when it passes)
+        type Case<'a> = (
+            &'a EdgeConfig,
+            &'a [(&'static str, &'a str)],
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
+            // No Origin passes (when Host is fine).
+            (&loopback, &[("host", "127.0.0.1:8080")], None),
+            (&open, &[("host", "mcp.internal")], None),
+            // Same origin passes.
+            (
+                &loopback,
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:8080"),
+                ],
+                None,
+            ),
+            (
+                &open,
+                &[
+                    ("host", "mcp.example.com"),
+                    ("origin", "https://mcp.example.com"),
+                ],
+                None,
+            ),
+            (&open, &[("host", "a:80"), ("origin", "http://a")], None),
+            // An allowed origin passes.
+            (
+                &loopback,
+                &[
+                    ("host", "localhost:1"),
+                    ("origin", "https://app.example.com"),
+                ],
+                None,
+            ),
+            // A foreign origin fails.
+            (
+                &loopback,
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://evil.example.com"),
+                ],
+                Some("origin"),
+            ),
+            (
+                &open,
+                &[("host", "mcp.example.com"), ("origin", "null")],
+                Some("origin"),
+            ),
+            (
+                &loopback,
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:9999"),
+                ],
+                Some("origin"),
+            ),
+            // DNS rebinding: Host and Origin both name the attacker's domain.
+            (
+                &loopback,
+                &[
+                    ("host", "evil.example.com"),
+                    ("origin", "http://evil.example.com"),
+                ],
+                Some("host"),
+            ),
+            (
+                &loopback,
+                &[("host", "evil.example.com:8080")],
+                Some("host"),
+            ),
+            (&loopback, &[], Some("host")),
+            (&loopback, &[("host", "[::1]:8080")], None),
+            (
+                &loopback,
+                &[("host", "127.0.0.1:8080"), ("host", "evil.example.com")],
+                Some("host"),
+            ),
+        ];
+        for (cfg, hs, want) in cases {
+            let got = check_host_and_origin(cfg, &headers(hs))
+                .err()
+                .map(|r| r.reason);
+            assert_eq!(got, *want, "{hs:?}");
+        }
+    }
+
+    #[test]
+    fn accept_and_content_type() {
+        assert!(check_post_accept(&headers(&[(
+            "accept",
+            "application/json, text/event-stream"
+        )]))
+        .is_ok());
+        assert!(check_post_accept(&headers(&[
+            ("accept", "application/json"),
+            ("accept", "text/event-stream")
+        ]))
+        .is_ok());
+        assert!(check_post_accept(&headers(&[("accept", "*/*")])).is_ok());
+        assert_eq!(
+            check_post_accept(&headers(&[("accept", "application/json")]))
+                .unwrap_err()
+                .status,
+            StatusCode::NOT_ACCEPTABLE
+        );
+        assert!(check_post_accept(&headers(&[])).is_err());
+        assert!(check_get_accept(&headers(&[("accept", "text/event-stream")])).is_ok());
+        assert!(check_get_accept(&headers(&[("accept", "application/json")])).is_err());
+        assert!(check_content_type(&headers(&[(
+            "content-type",
+            "application/json; charset=utf-8"
+        )]))
+        .is_ok());
+        assert_eq!(
+            check_content_type(&headers(&[("content-type", "text/plain")]))
+                .unwrap_err()
+                .status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert!(check_content_type(&headers(&[])).is_err());
+    }
+
+    #[test]
+    fn upstream_headers_drop_credentials_and_hop_by_hop_but_keep_mcp_headers() {
+        let mut h = headers(&[
+            ("host", "gw"),
+            ("authorization", "Bearer t"),
+            ("origin", "http://gw"),
+            ("connection", "keep-alive, x-drop"),
+            ("x-drop", "1"),
+            ("content-length", "3"),
+            ("mcp-session-id", "s"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+            ("mcp-param-region", "us"),
+            ("mcp-protocol-version", "2026-07-28"),
+        ]);
+        upstream_request_headers(&mut h, false);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "mcp-method",
+                "mcp-name",
+                "mcp-param-region",
+                "mcp-protocol-version",
+                "mcp-session-id"
+            ]
+        );
+        let mut h = headers(&[("authorization", "Bearer t")]);
+        upstream_request_headers(&mut h, true);
+        assert!(h.contains_key("authorization"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The gateway's Prometheus metrics, all registered here (prometheus-client), labels from bounded sets:
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `lifeline_gateway_sessions_active` | gauge | |
+//! | `lifeline_gateway_requests_in_flight` | gauge | |
+//! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
+//! | `lifeline_gateway_request_duration_seconds` | histogram | `method` |
+//! | `lifeline_gateway_upstream_errors_total` | counter | `reason` (`connect`, `timeout`, `protocol`, `body`, …) |
+//! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
+//! | `lifeline_gateway_sessions_expired_total` | counter | |
+//! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
+//! | `lifeline_gateway_state` | gauge | `state` (`starting`, `ready`, `draining`, `stopped`): 1 for the current one |
+//!
+//! Request duration runs from the request's arrival until its response body ends (streams included).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Lifecycle states as reported by `/healthz` and `lifeline_gateway_state`.
+pub(crate) const STATES: [&str; 4] = ["starting", "ready", "draining", "stopped"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// Every gateway metric, registered once.
+pub(crate) struct Metrics {
+    registry: Registry,
+    sessions_active: Gauge,
+    in_flight: Gauge,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<MethodLabel, Histogram, fn() -> Histogram>,
+    upstream_errors: Family<ReasonLabel, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
+    sessions_expired: Counter,
+    readiness_probes: Family<ResultLabel, Counter>,
+    state: Family<StateLabel, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    // 0.5 ms … ~262 s in ×2 steps: proxy overhead at the low end, long tool calls and streams at the high end.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 20,
+    ))
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let sessions_active = Gauge::default();
+        let in_flight = Gauge::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<MethodLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        let upstream_errors = Family::<ReasonLabel, Counter>::default();
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        let sessions_expired = Counter::default();
+        let readiness_probes = Family::<ResultLabel, Counter>::default();
+        let state = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "lifeline_gateway_sessions_active",
+            "Sessions open: legacy Streamable HTTP sessions plus HTTP+SSE streams",
+            sessions_active.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_requests_in_flight",
+            "Client requests whose response has not ended yet, open streams included",
+            in_flight.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_requests",
+            "Client requests answered, by MCP method and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_request_duration_seconds",
+            "Time from a client request's arrival to the end of its response body, by MCP method",
+            duration.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_upstream_errors",
+            "Upstream failures, by reason",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_rejected",
+            "Requests the gateway refused itself, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_sessions_expired",
+            "Idle sessions the gateway ended (DELETE sent upstream)",
+            sessions_expired.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_readiness_probes",
+            "Readiness probes of the upstream actually run (cache misses), by result",
+            readiness_probes.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_state",
+            "Lifecycle state: 1 for the current state",
+            state.clone(),
+        );
+        Metrics {
+            registry,
+            sessions_active,
+            in_flight,
+            requests,
+            duration,
+            upstream_errors,
+            rejected,
+            sessions_expired,
+            readiness_probes,
+            state,
+        }
+    }
+
+    /// Counts a finished request.
+    pub(crate) fn request_done(&self, method: &'static str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { method, status })
+            .inc();
+        self.duration
+            .get_or_create(&MethodLabel { method })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn upstream_error(&self, reason: &'static str) {
+        self.upstream_errors
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub(crate) fn session_expired(&self) {
+        self.sessions_expired.inc();
+    }
+
+    pub(crate) fn readiness_probe(&self, ready: bool) {
+        let result = if ready { "ready" } else { "not_ready" };
+        self.readiness_probes
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Renders the text exposition, after setting the gauges that are read from their source at scrape time.
+    pub(crate) fn render(&self, sessions: usize, in_flight: usize, state: &'static str) -> String {
+        self.sessions_active.set(sessions as i64);
+        self.in_flight.set(in_flight as i64);
+        for s in STATES {
+            self.state
+                .get_or_create(&StateLabel { state: s })
+                .set(i64::from(s == state));
+        }
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_documented_names() {
+        let m = Metrics::new();
+        m.request_done("tools/list", 200, Duration::from_millis(3));
+        m.upstream_error("timeout");
+        m.rejected("origin");
+        let text = m.render(3, 2, "ready");
+        for needle in [
+            "lifeline_gateway_sessions_active 3",
+            "lifeline_gateway_requests_in_flight 2",
+            "lifeline_gateway_requests_total{method=\"tools/list\",status=\"200\"} 1",
+            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/list\"} 1",
+            "lifeline_gateway_upstream_errors_total{reason=\"timeout\"} 1",
+            "lifeline_gateway_rejected_total{reason=\"origin\"} 1",
+            "lifeline_gateway_state{state=\"ready\"} 1",
+            "lifeline_gateway_state{state=\"draining\"} 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The client side (`--listen`). Routes:
+//!
+//! - `POST|GET|DELETE {mcp_path}` (default `/mcp`): Streamable HTTP, both eras, passed through to the upstream.
+//! - `GET {sse_path}` (default `/sse`): the 2024-11-05 HTTP+SSE stream, relayed with its `endpoint` rewritten.
+//! - `POST {messages_path}?sessionId=…` (default `/messages`): that transport's message endpoint.
+//! - anything else: 404.
+//!
+//! Every request passes the edge rules (`edge`), is counted in flight until its response body ends, and is
+//! subject to the drain: once refusing, new sessions and new stateless requests get 503 + `Retry-After`, and
+//! idle sessions are ended (404 to their next request, so clients re-initialize elsewhere).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
+use serde_json::Value;
+
+use crate::body::{self, code, Body, EndObserver, Guarded};
+use crate::config::GatewayConfig;
+use crate::edge::{self, Reject};
+use crate::metrics::Metrics;
+use crate::rpc::{self, Kind};
+use crate::sessions::{Activity, Reservation, Sessions};
+use crate::sse::{self, Mode, RelayOpts};
+use crate::upstream::{Endpoint, Forward, Upstream, UpstreamError};
+
+mod legacy_sse;
+
+pub(crate) use legacy_sse::Links;
+
+/// `Mcp-Session-Id` (2025-11-25 `basic/transports` §Session Management).
+pub(crate) const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Everything the client-side handlers share.
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    pub(crate) cfg: Arc<GatewayConfig>,
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) links: Arc<Links>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) inflight: InFlight,
+    pub(crate) shutdown: Shutdown,
+}
+
+/// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
+/// slot of a stream, and the metrics recorded at the end.
+pub(crate) struct Ctx {
+    metrics: Arc<Metrics>,
+    start: Instant,
+    method: &'static str,
+    status: u16,
+    _inflight: InFlightGuard,
+    activity: Option<Activity>,
+    reservation: Option<Reservation>,
+    link: Option<legacy_sse::LinkGuard>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        self.metrics
+            .request_done(self.method, self.status, self.start.elapsed());
+    }
+}
+
+impl EndObserver for Ctx {
+    fn body_failed(&mut self) {
+        self.metrics.upstream_error("body");
+    }
+}
+
+impl Proxy {
+    /// Handles one client request.
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let mut ctx = Ctx {
+            metrics: Arc::clone(&self.metrics),
+            start: Instant::now(),
+            method: "other",
+            status: 0,
+            _inflight: self.inflight.enter(),
+            activity: None,
+            reservation: None,
+            link: None,
+        };
+        let path = req.uri().path();
+        let resp = if path == self.cfg.paths.mcp {
+            self.mcp(req, peer, &mut ctx).await
+        } else if path == self.cfg.paths.sse {
+            self.sse_stream(req, peer, &mut ctx).await
+        } else if path == self.cfg.paths.messages {
+            self.sse_message(req, peer, &mut ctx).await
+        } else {
+            body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "Not Found",
+                None,
+            )
+        };
+        self.finish(resp, ctx)
+    }
+
+    /// Attaches the bookkeeping to the response body and applies the drain's `Connection: close`.
+    fn finish(&self, resp: Response<Body>, mut ctx: Ctx) -> Response<Body> {
+        ctx.status = resp.status().as_u16();
+        let (mut parts, body) = resp.into_parts();
+        if self.shutdown.phase() >= Phase::Draining {
+            // Shed persistent connections so clients and load balancers reconnect to other instances.
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let body = Guarded::new(body, ctx);
+        Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(body))
+    }
+
+    fn reject(&self, r: Reject, id: Option<&Value>) -> Response<Body> {
+        self.metrics.rejected(r.reason);
+        body::rpc_error(r.status, r.code, r.message, id)
+    }
+
+    fn draining(&self, id: Option<&Value>) -> Response<Body> {
+        self.metrics.rejected("draining");
+        body::with_retry_after(
+            body::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: this instance is shutting down; retry on another",
+                id,
+            ),
+            self.cfg.retry_after,
+        )
+    }
+
+    fn session_gone(&self, id: Option<&Value>) -> Response<Body> {
+        body::rpc_error(
+            StatusCode::NOT_FOUND,
+            code::SESSION_NOT_FOUND,
+            "Session not found",
+            id,
+        )
+    }
+
+    fn upstream_failed(&self, err: &UpstreamError, id: Option<&Value>) -> Response<Body> {
+        self.metrics.upstream_error(err.reason());
+        tracing::warn!(upstream = %self.upstream.label(), reason = err.reason(), error = %err, "Upstream request failed.");
+        let message = match err {
+            UpstreamError::Timeout(_) => {
+                "Gateway Timeout: the upstream MCP server did not answer in time"
+            }
+            UpstreamError::NotServed(_) => "Not Found: the upstream serves no such endpoint",
+            _ => "Bad Gateway: the upstream MCP server is unavailable",
+        };
+        body::rpc_error(err.status(), code::SERVER_ERROR, message, id)
+    }
+
+    /// The Streamable HTTP endpoint.
+    async fn mcp(&self, req: Request<Incoming>, peer: SocketAddr, ctx: &mut Ctx) -> Response<Body> {
+        if let Err(r) = edge::check_host_and_origin(&self.cfg.edge, req.headers()) {
+            return self.reject(r, None);
+        }
+        if !self.upstream.serves_mcp() {
+            return body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "Not Found: use the SSE endpoint",
+                None,
+            );
+        }
+        match *req.method() {
+            Method::POST => self.mcp_post(req, peer, ctx).await,
+            Method::GET => self.mcp_get(req, peer, ctx).await,
+            Method::DELETE => self.mcp_delete(req, peer, ctx).await,
+            _ => {
+                let mut resp = body::rpc_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    code::INVALID_REQUEST,
+                    "Method Not Allowed",
+                    None,
+                );
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+                resp
+            }
+        }
+    }
+
+    async fn mcp_post(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
+        if let Err(r) = edge::check_post_accept(req.headers())
+            .and_then(|()| edge::check_content_type(req.headers()))
+        {
+            return self.reject(r, None);
+        }
+        let (parts, incoming) = req.into_parts();
+        let bytes = match self.read_body(&parts.headers, incoming).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        };
+        let summary = rpc::summarize(&bytes);
+        ctx.method = summary.label;
+        let id = summary.id.as_ref();
+        let session = session_id(&parts.headers);
+        let refusing = self.shutdown.phase() >= Phase::Refusing;
+
+        match &session {
+            Some(sid) => {
+                if refusing && !self.session_busy(sid) {
+                    self.end_session_now(sid);
+                    return self.session_gone(id);
+                }
+                ctx.activity = self.sessions.activity(sid);
+            }
+            None if summary.is_initialize() => {
+                if refusing {
+                    return self.draining(id);
+                }
+                match self.sessions.reserve() {
+                    Some(r) => ctx.reservation = Some(r),
+                    None => {
+                        self.metrics.rejected("max_sessions");
+                        return body::with_retry_after(
+                            body::rpc_error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                code::SERVER_ERROR,
+                                "Service Unavailable: too many sessions on this instance",
+                                id,
+                            ),
+                            self.cfg.retry_after,
+                        );
+                    }
+                }
+            }
+            // A stateless request: modern (2026-07-28), or legacy against a server that mints no session.
+            None if refusing && summary.kind != Kind::Response => return self.draining(id),
+            None => {}
+        }
+
+        let headers = self.upstream_headers(parts.headers, peer);
+        let resp = match self
+            .upstream
+            .forward(Forward {
+                method: Method::POST,
+                endpoint: Endpoint::Mcp,
+                headers,
+                body: bytes,
+            })
+            .await
+        {
+            Ok(resp) => resp,
+            Err(err) => return self.upstream_failed(&err, id),
+        };
+
+        let status = resp.status();
+        if let Some(reservation) = ctx.reservation.take() {
+            // 2025-11-25 `basic/transports` §Session Management 1: the session id arrives on the response
+            // carrying the InitializeResult.
+            if let (true, Some(minted)) = (status.is_success(), session_id(resp.headers())) {
+                if reservation.commit(&minted) {
+                    tracing::debug!(session.id = %minted, "Session opened.");
+                }
+            }
+        }
+        if let Some(sid) = &session {
+            self.after_session_response(sid, status, ctx);
+        }
+        self.relay_response(resp, Mode::Response)
+    }
+
+    async fn mcp_get(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
+        ctx.method = "GET";
+        if let Err(r) = edge::check_get_accept(req.headers()) {
+            return self.reject(r, None);
+        }
+        let session = session_id(req.headers());
+        if self.shutdown.phase() >= Phase::Refusing {
+            // A new standalone stream while draining: move the client on.
+            return match &session {
+                Some(sid) if self.session_busy(sid) => self.draining(None),
+                Some(sid) => {
+                    self.end_session_now(sid);
+                    self.session_gone(None)
+                }
+                None => self.draining(None),
+            };
+        }
+        if let Some(sid) = &session {
+            ctx.activity = self.sessions.activity(sid);
+        }
+        let headers = self.upstream_headers(req.into_parts().0.headers, peer);
+        let resp = match self
+            .upstream
+            .forward(Forward {
+                method: Method::GET,
+                endpoint: Endpoint::Mcp,
+                headers,
+                body: Bytes::new(),
+            })
+            .await
+        {
+            Ok(resp) => resp,
+            Err(err) => return self.upstream_failed(&err, None),
+        };
+        if let Some(sid) = &session {
+            self.after_session_response(sid, resp.status(), ctx);
+        }
+        self.relay_response(resp, Mode::Standalone)
+    }
+
+    async fn mcp_delete(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
+        ctx.method = "DELETE";
+        let session = session_id(req.headers());
+        let headers = self.upstream_headers(req.into_parts().0.headers, peer);
+        let resp = match self
+            .upstream
+            .forward(Forward {
+                method: Method::DELETE,
+                endpoint: Endpoint::Mcp,
+                headers,
+                body: Bytes::new(),
+            })
+            .await
+        {
+            Ok(resp) => resp,
+            Err(err) => return self.upstream_failed(&err, None),
+        };
+        if let Some(sid) = &session {
+            if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND {
+                self.sessions.forget(sid);
+            }
+        }
+        self.relay_response(resp, Mode::Response)
+    }
+
+    /// Session bookkeeping after the upstream answered a request that carried `sid`.
+    fn after_session_response(&self, sid: &str, status: StatusCode, ctx: &mut Ctx) {
+        if status == StatusCode::NOT_FOUND {
+            // 2025-11-25 `basic/transports` §Session Management 3–4: the upstream ended the session; its 404
+            // goes to the client unchanged, which then re-initializes. Forget it here too.
+            ctx.activity = None;
+            if self.sessions.forget(sid) {
+                tracing::debug!(session.id = %sid, "Session ended by the upstream.");
+            }
+        } else if status.is_success() && ctx.activity.is_none() && self.sessions.adopt(sid) {
+            // A session the gateway did not see created (e.g. minted before a gateway restart).
+            ctx.activity = self.sessions.activity(sid);
+        }
+    }
+
+    /// Whether `sid` has requests in flight through this gateway.
+    fn session_busy(&self, sid: &str) -> bool {
+        self.sessions.active_count(sid).is_some_and(|n| n > 0)
+    }
+
+    /// Forgets `sid` and sends the upstream its `DELETE` in the background (bounded by the DELETE timeout).
+    fn end_session_now(&self, sid: &str) {
+        if self.sessions.forget(sid) {
+            let upstream = Arc::clone(&self.upstream);
+            let sid = sid.to_owned();
+            tokio::spawn(async move {
+                let _ = upstream.end_session(&sid).await;
+            });
+        }
+    }
+
+    /// Reads the request body, bounded by `max_body_bytes` (413 beyond).
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        incoming: Incoming,
+    ) -> Result<Bytes, Response<Body>> {
+        let limit = self.cfg.edge.max_body_bytes;
+        let too_large = || {
+            self.metrics.rejected("body_too_large");
+            body::rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::INVALID_REQUEST,
+                "Payload Too Large: the request body exceeds the gateway's limit",
+                None,
+            )
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        match Limited::new(incoming, limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err)
+                if err
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(too_large())
+            }
+            Err(_) => Err(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::PARSE_ERROR,
+                "Bad Request: the request body could not be read",
+                None,
+            )),
+        }
+    }
+
+    /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
+    fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> HeaderMap {
+        let host = headers.get(header::HOST).cloned();
+        edge::upstream_request_headers(&mut headers, self.cfg.edge.forward_authorization);
+        let prior = headers
+            .get(&X_FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let xff = match prior {
+            Some(p) => format!("{p}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        if let Some(h) = host {
+            headers.insert(X_FORWARDED_HOST, h);
+        }
+        headers
+    }
+
+    /// Prepares an upstream response for the client: hop-by-hop headers out; SSE relayed through the
+    /// keep-alive/drain relay with `X-Accel-Buffering: no` (2026-07-28 `streamable-http` §Receiving Messages:
+    /// servers SHOULD send it so reverse proxies don't buffer the stream).
+    fn relay_response(&self, resp: Response<Body>, mode: Mode) -> Response<Body> {
+        let (mut parts, upstream_body) = resp.into_parts();
+        edge::strip_hop_by_hop(&mut parts.headers);
+        if !is_event_stream(&parts.headers) {
+            return Response::from_parts(parts, upstream_body);
+        }
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts
+            .headers
+            .insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
+        let body = sse::relay(
+            upstream_body,
+            RelayOpts {
+                keepalive: self.cfg.sse_keepalive,
+                retry: self.cfg.sse_retry,
+                shutdown: self.shutdown.clone(),
+                mode,
+            },
+        );
+        Response::from_parts(parts, body)
+    }
+}
+
+/// The `Mcp-Session-Id` of a request or response, when present and visible ASCII (2025-11-25
+/// `basic/transports` §Session Management 1: "MUST only contain visible ASCII characters").
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(&SESSION_HEADER)?.to_str().ok()?;
+    (!v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b))).then(|| v.to_owned())
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_must_be_visible_ascii() {
+        let mut h = HeaderMap::new();
+        assert_eq!(session_id(&h), None);
+        h.insert(&SESSION_HEADER, HeaderValue::from_static("abc-123"));
+        assert_eq!(session_id(&h).as_deref(), Some("abc-123"));
+        h.insert(&SESSION_HEADER, HeaderValue::from_static("a b"));
+        assert_eq!(session_id(&h), None);
+    }
+
+    #[test]
+    fn event_streams_are_recognised() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Text/Event-Stream; charset=utf-8"),
+        );
+        assert!(is_event_stream(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(!is_event_stream(&h));
+    }
+}

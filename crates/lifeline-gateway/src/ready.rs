@@ -1,0 +1,170 @@
+//! Readiness: a real MCP probe of the upstream with the shared probe engine (`lifeline_mcp::probe`), cached for
+//! `--ready-ttl` behind a single flight, so however many `/ready` requests arrive, the upstream sees at most one
+//! probe per TTL (the readiness guide in `shared/seeds/001_*.txt`: a readiness probe must complete the MCP
+//! handshake, not just TCP). The era the probe detected is remembered and handed back as a hint, so later probes
+//! skip era detection; a failed hinted probe clears the hint.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lifeline_mcp::probe::Timeouts;
+use lifeline_mcp::{Era, EraHint, ProbeOptions, ProbeReport};
+
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+
+/// One probe's outcome.
+#[derive(Debug)]
+pub(crate) struct ProbeResult {
+    pub(crate) at: Instant,
+    pub(crate) ready: bool,
+    pub(crate) took: Duration,
+    pub(crate) report: ProbeReport,
+}
+
+/// The cached, single-flight readiness probe.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    upstream: Arc<Upstream>,
+    base: ProbeOptions,
+    ttl: Duration,
+    timeout: Duration,
+    flight: tokio::sync::Mutex<Option<Arc<ProbeResult>>>,
+    last: Mutex<Option<Arc<ProbeResult>>>,
+    era_hint: Mutex<EraHint>,
+    ever_ready: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl Readiness {
+    /// `headers` are the upstream credentials (`--upstream-header`), sent on probes too.
+    pub(crate) fn new(
+        upstream: Arc<Upstream>,
+        headers: Vec<(String, lifeline_mcp::probe::Secret)>,
+        ttl: Duration,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Readiness {
+        let base = ProbeOptions {
+            timeouts: Timeouts {
+                total: timeout,
+                ..Timeouts::default()
+            },
+            headers,
+            check_origin: false,
+            client_name: "lifeline-gateway".to_owned(),
+            // Slowness is for monitors to judge; readiness asks "can it serve", so never degrade on latency.
+            slow_after: timeout.saturating_mul(2),
+            ..ProbeOptions::default()
+        };
+        Readiness {
+            upstream,
+            base,
+            ttl,
+            timeout,
+            flight: tokio::sync::Mutex::new(None),
+            last: Mutex::new(None),
+            era_hint: Mutex::new(EraHint::Auto),
+            ever_ready: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    /// Whether a probe has ever succeeded (the gateway leaves `starting` then).
+    pub(crate) fn ever_ready(&self) -> bool {
+        self.ever_ready.load(Ordering::Acquire)
+    }
+
+    /// The last result without probing.
+    pub(crate) fn last(&self) -> Option<Arc<ProbeResult>> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current result: the cached one while younger than the TTL, else a fresh probe (waiting for the one
+    /// already running, if any). Returns whether the result came from the cache.
+    pub(crate) async fn check(&self) -> (Arc<ProbeResult>, bool) {
+        let mut slot = self.flight.lock().await;
+        if let Some(cached) = slot.as_ref() {
+            if cached.at.elapsed() < self.ttl {
+                return (Arc::clone(cached), true);
+            }
+        }
+        let fresh = Arc::new(self.probe_once().await);
+        *slot = Some(Arc::clone(&fresh));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&fresh));
+        (fresh, false)
+    }
+
+    async fn probe_once(&self) -> ProbeResult {
+        let hint = *self.era_hint.lock().unwrap_or_else(|p| p.into_inner());
+        let opts = ProbeOptions {
+            era_hint: hint,
+            ..self.base.clone()
+        };
+        let start = Instant::now();
+        // The engine bounds itself by `timeouts.total`; the outer bound is a backstop.
+        let report = tokio::time::timeout(
+            self.timeout + Duration::from_secs(1),
+            self.upstream.probe(&opts),
+        )
+        .await;
+        let took = start.elapsed();
+        let report =
+            report.unwrap_or_else(|_| timeout_report(&self.upstream.label(), self.timeout));
+        let ready = report.is_usable();
+        let next_hint = match (ready, report.era) {
+            (true, Some(Era::Modern)) => EraHint::Modern,
+            (true, Some(Era::Legacy)) => EraHint::Legacy,
+            (true, Some(Era::Sse)) => EraHint::Sse,
+            _ => EraHint::Auto,
+        };
+        *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint;
+        if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
+            tracing::info!(upstream = %self.upstream.label(), took_ms = took.as_millis() as u64, "Upstream ready.");
+        }
+        if !ready {
+            tracing::warn!(
+                upstream = %self.upstream.label(),
+                verdict = report.verdict.as_str(),
+                reason = report.reason.map(|r| r.as_str()).unwrap_or("none"),
+                detail = report.failure.as_ref().map(|f| f.message.as_str()).unwrap_or(""),
+                "Upstream not ready."
+            );
+        }
+        self.metrics.readiness_probe(ready);
+        ProbeResult {
+            at: Instant::now(),
+            ready,
+            took,
+            report,
+        }
+    }
+}
+
+fn timeout_report(label: &str, after: Duration) -> ProbeReport {
+    let reason = lifeline_mcp::Reason::Timeout;
+    ProbeReport {
+        url: label.to_owned(),
+        verdict: lifeline_mcp::Verdict::Unhealthy,
+        reason: Some(reason),
+        failure: Some(lifeline_mcp::probe::Failure::new(
+            reason,
+            format!("the readiness probe did not finish within {after:?}"),
+        )),
+        era: None,
+        transport: None,
+        protocol_version: None,
+        server_info: None,
+        capabilities: None,
+        tools_count: None,
+        schema_hash: None,
+        timings_ms: lifeline_mcp::probe::Timings::default(),
+        tls: None,
+        auth: None,
+        tool_call: None,
+        warnings: Vec::new(),
+        started_at: String::new(),
+        tools: Vec::new(),
+    }
+}

@@ -1,0 +1,245 @@
+//! The sessions the gateway tracks: legacy Streamable HTTP sessions minted by the upstream (2025-11-25
+//! `basic/transports` §Session Management) and 2024-11-05 HTTP+SSE streams. The table bounds how many exist
+//! (`--max-sessions`), knows which are idle, and hands expired ones to the sweeper, which ends them upstream.
+//!
+//! Memory per session is one map entry: the id (as the upstream minted it, ≤ 256 bytes) plus 16 bytes of
+//! state, so 10,000 idle sessions cost well under 10 MiB.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Longest session id the gateway tracks; the spec only bounds the alphabet (visible ASCII), so this bound is
+/// ours. Longer ids are forwarded but not tracked.
+pub(crate) const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// The session table.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    map: Mutex<HashMap<Box<str>, Entry>>,
+    /// Slots reserved by `initialize` requests in flight.
+    reserved: AtomicUsize,
+    max: usize,
+    idle_ttl: Duration,
+    epoch: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Milliseconds since `epoch` of the last activity.
+    last_seen_ms: u64,
+    /// Requests and streams of this session in flight.
+    active: u32,
+}
+
+/// A slot held for a session being created; dropped without [`Reservation::commit`], it frees the slot.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    table: Arc<Sessions>,
+}
+
+/// Marks a session busy until dropped (then idle from that moment on).
+#[derive(Debug)]
+pub(crate) struct Activity {
+    table: Arc<Sessions>,
+    id: Box<str>,
+}
+
+impl Sessions {
+    pub(crate) fn new(max: usize, idle_ttl: Duration) -> Sessions {
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            reserved: AtomicUsize::new(0),
+            max,
+            idle_ttl,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {
+        // A panic while holding the lock leaves a consistent map (every update is a single insert/remove), so a
+        // poisoned lock is still usable.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Sessions open.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Holds a slot for a new session, or `None` when `--max-sessions` are open or reserved.
+    pub(crate) fn reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let map = self.lock();
+        let reserved = self.reserved.load(Ordering::Acquire);
+        if map.len() + reserved >= self.max {
+            return None;
+        }
+        self.reserved.fetch_add(1, Ordering::AcqRel);
+        Some(Reservation {
+            table: Arc::clone(self),
+        })
+    }
+
+    /// Marks `id` busy; `None` when the gateway does not know the session.
+    pub(crate) fn activity(self: &Arc<Self>, id: &str) -> Option<Activity> {
+        let now = self.now_ms();
+        let mut map = self.lock();
+        let entry = map.get_mut(id)?;
+        entry.active = entry.active.saturating_add(1);
+        entry.last_seen_ms = now;
+        Some(Activity {
+            table: Arc::clone(self),
+            id: id.into(),
+        })
+    }
+
+    /// Starts tracking a session the gateway did not see created (the gateway restarted, or the upstream
+    /// minted it outside `initialize`), when there is room. Returns whether it is tracked now.
+    pub(crate) fn adopt(&self, id: &str) -> bool {
+        if id.len() > MAX_SESSION_ID_BYTES {
+            return false;
+        }
+        let now = self.now_ms();
+        let mut map = self.lock();
+        if map.contains_key(id) {
+            return true;
+        }
+        if map.len() + self.reserved.load(Ordering::Acquire) >= self.max {
+            return false;
+        }
+        map.insert(
+            id.into(),
+            Entry {
+                last_seen_ms: now,
+                active: 0,
+            },
+        );
+        true
+    }
+
+    /// Stops tracking `id`; returns whether it was tracked.
+    pub(crate) fn forget(&self, id: &str) -> bool {
+        self.lock().remove(id).is_some()
+    }
+
+    /// Whether `id` is tracked, and how many of its requests are in flight.
+    pub(crate) fn active_count(&self, id: &str) -> Option<u32> {
+        self.lock().get(id).map(|e| e.active)
+    }
+
+    /// Removes and returns the sessions idle (nothing in flight) for longer than the idle TTL.
+    pub(crate) fn take_expired(&self) -> Vec<Box<str>> {
+        let ttl = self.idle_ttl.as_millis() as u64;
+        let now = self.now_ms();
+        self.take_where(|e| e.active == 0 && now.saturating_sub(e.last_seen_ms) >= ttl)
+    }
+
+    /// Removes and returns every session with nothing in flight (the drain ends them).
+    pub(crate) fn take_idle(&self) -> Vec<Box<str>> {
+        self.take_where(|e| e.active == 0)
+    }
+
+    fn take_where(&self, pred: impl Fn(&Entry) -> bool) -> Vec<Box<str>> {
+        let mut map = self.lock();
+        let ids: Vec<Box<str>> = map
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in &ids {
+            map.remove(id);
+        }
+        ids
+    }
+}
+
+impl Reservation {
+    /// Turns the slot into a tracked session. Returns false (and frees the slot) for an id too long to track.
+    pub(crate) fn commit(self, id: &str) -> bool {
+        if id.len() > MAX_SESSION_ID_BYTES {
+            return false;
+        }
+        let now = self.table.now_ms();
+        let mut map = self.table.lock();
+        map.insert(
+            id.into(),
+            Entry {
+                last_seen_ms: now,
+                active: 0,
+            },
+        );
+        true
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.table.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        let now = self.table.now_ms();
+        let mut map = self.table.lock();
+        if let Some(entry) = map.get_mut(&*self.id) {
+            entry.active = entry.active.saturating_sub(1);
+            entry.last_seen_ms = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_bound_the_table() {
+        let t = Arc::new(Sessions::new(2, Duration::from_secs(60)));
+        let a = t.reserve().expect("slot 1");
+        let b = t.reserve().expect("slot 2");
+        assert!(t.reserve().is_none(), "two reserved");
+        assert!(a.commit("s1"));
+        assert!(t.reserve().is_none(), "one open, one reserved");
+        drop(b);
+        let c = t.reserve().expect("slot freed");
+        assert!(c.commit("s2"));
+        assert_eq!(t.len(), 2);
+        assert!(!t.adopt("s3"), "full");
+        assert!(t.forget("s1"));
+        assert!(t.adopt("s3"));
+        assert!(!t.forget("nope"));
+    }
+
+    #[test]
+    fn busy_sessions_never_expire_and_idle_ones_do() {
+        let t = Arc::new(Sessions::new(10, Duration::ZERO));
+        assert!(t.adopt("busy"));
+        assert!(t.adopt("idle"));
+        let act = t.activity("busy").expect("known");
+        assert_eq!(t.active_count("busy"), Some(1));
+        let expired = t.take_expired();
+        assert_eq!(expired, vec![Box::<str>::from("idle")]);
+        drop(act);
+        assert_eq!(t.active_count("busy"), Some(0));
+        assert_eq!(t.take_idle(), vec![Box::<str>::from("busy")]);
+        assert_eq!(t.len(), 0);
+        assert!(t.activity("busy").is_none());
+    }
+
+    #[test]
+    fn overlong_ids_are_not_tracked() {
+        let t = Arc::new(Sessions::new(10, Duration::from_secs(1)));
+        let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
+        assert!(!t.adopt(&long));
+        let r = t.reserve().expect("slot");
+        assert!(!r.commit(&long));
+        assert_eq!(t.len(), 0);
+        assert!(t.reserve().is_some(), "slot freed");
+    }
+}

@@ -1,0 +1,537 @@
+//! Relaying an upstream SSE stream to the client as it arrives, never buffered whole, while:
+//!
+//! - injecting a keep-alive comment (`: keepalive`) after each quiet interval, only between events, so load
+//!   balancers don't cut idle streams (2026-07-28 `basic/transports/streamable-http` §Receiving Messages
+//!   recommends comment keep-alives on long-lived streams);
+//! - ending the stream with a `retry:` field when the drain says so (2025-11-25 `basic/transports` §Sending
+//!   Messages 6 and §Listening for Messages 4: a server that closes the connection before the stream ends SHOULD
+//!   send a `retry` field first), so clients reconnect, through the load balancer, to another instance;
+//! - for a 2024-11-05 HTTP+SSE stream, rewriting the `endpoint` event to the gateway's message path and
+//!   tracking which requests still await their response on this stream, so a drain closes it only once none
+//!   does.
+
+use std::collections::HashSet;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use lifeline_core::{Phase, Shutdown};
+use serde_json::Value;
+
+use crate::body::{Body, BoxError};
+
+/// Bound on one event of a 2024-11-05 stream held while it is parsed; a larger event fails the stream.
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What kind of stream is relayed, which decides when the drain closes it.
+pub(crate) enum Mode {
+    /// The SSE reply to a POST: carries that request's response, so it runs until it ends or the drain deadline.
+    Response,
+    /// A standalone GET stream (2025-03-26 … 2025-11-25): server-initiated messages only, closed (with `retry`)
+    /// as soon as the drain refuses new work.
+    Standalone,
+    /// A 2024-11-05 HTTP+SSE stream.
+    Legacy(LegacyLink),
+}
+
+/// The parts of a 2024-11-05 stream the relay needs from the proxy.
+pub(crate) struct LegacyLink {
+    /// Requests posted on this session whose response has not come back on the stream yet.
+    pub(crate) pending: std::sync::Arc<Pending>,
+    /// Called with the URL the upstream announced in its `endpoint` event; returns the URL the client must use
+    /// instead, or `None` when the announced one is unusable (the stream then fails).
+    pub(crate) rewrite_endpoint: RewriteEndpoint,
+}
+
+/// Maps the upstream's announced `endpoint` URL to the one the client must use (`None`: unusable).
+pub(crate) type RewriteEndpoint = Box<dyn FnMut(&str) -> Option<String> + Send>;
+
+/// Request ids awaiting a response on one 2024-11-05 stream (ids as their JSON text).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    ids: Mutex<HashSet<String>>,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a request posted on the session. The set is bounded by `cap`; beyond it the id is not tracked.
+    pub(crate) fn add(&self, id: &Value, cap: usize) {
+        let mut ids = self.lock();
+        if ids.len() < cap {
+            ids.insert(id.to_string());
+        }
+    }
+
+    /// Forgets a request (its response arrived, or never will).
+    pub(crate) fn remove(&self, id: &Value) {
+        self.lock().remove(&id.to_string());
+    }
+
+    /// Requests still awaiting their response.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// How to relay one stream.
+pub(crate) struct RelayOpts {
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) retry: Duration,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) mode: Mode,
+}
+
+/// Wraps an upstream SSE body into the relayed body.
+pub(crate) fn relay(upstream: Body, opts: RelayOpts) -> Body {
+    let close_phase: Pin<Box<dyn Future<Output = ()> + Send>> = match opts.mode {
+        Mode::Response => Box::pin(std::future::pending()),
+        Mode::Standalone | Mode::Legacy(_) => {
+            Box::pin(opts.shutdown.reached_owned(Phase::Refusing))
+        }
+    };
+    let (legacy, parser) = match opts.mode {
+        Mode::Legacy(link) => (Some(link), Some(EventParser::default())),
+        _ => (None, None),
+    };
+    let relay = Relay {
+        body: upstream,
+        keepalive_every: opts.keepalive,
+        keepalive: opts.keepalive.map(|d| Box::pin(tokio::time::sleep(d))),
+        retry_ms: opts.retry.as_millis() as u64,
+        close_phase,
+        force: Box::pin(opts.shutdown.reached_owned(Phase::Forcing)),
+        close_requested: false,
+        forced: false,
+        tail: Tail::default(),
+        legacy,
+        parser,
+        out: VecDeque::new(),
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(relay, |mut r| async move {
+        r.next().await.map(|item| (item, r))
+    });
+    StreamBody::new(stream).boxed_unsync()
+}
+
+struct Relay {
+    body: Body,
+    keepalive_every: Option<Duration>,
+    keepalive: Option<Pin<Box<tokio::time::Sleep>>>,
+    retry_ms: u64,
+    close_phase: Pin<Box<dyn Future<Output = ()> + Send>>,
+    force: Pin<Box<dyn Future<Output = ()> + Send>>,
+    close_requested: bool,
+    forced: bool,
+    tail: Tail,
+    legacy: Option<LegacyLink>,
+    parser: Option<EventParser>,
+    out: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Relay {
+    async fn next(&mut self) -> Option<Result<Frame<Bytes>, BoxError>> {
+        loop {
+            if let Some(bytes) = self.out.pop_front() {
+                return Some(Ok(Frame::data(bytes)));
+            }
+            if self.done {
+                return None;
+            }
+            if self.should_close() {
+                self.done = true;
+                if self.at_event_boundary() {
+                    self.out
+                        .push_back(Bytes::from(format!("retry: {}\n\n", self.retry_ms)));
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.force.as_mut(), if !self.forced => self.forced = true,
+                _ = self.close_phase.as_mut(), if !self.close_requested => self.close_requested = true,
+                frame = self.body.frame() => match frame {
+                    None => self.done = true,
+                    Some(Err(err)) => {
+                        self.done = true;
+                        return Some(Err(err));
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            if let Err(err) = self.accept(data) {
+                                self.done = true;
+                                return Some(Err(err));
+                            }
+                            self.reset_keepalive();
+                        }
+                    }
+                },
+                _ = sleep_or_never(self.keepalive.as_mut()) => {
+                    if self.at_event_boundary() {
+                        let ka = Bytes::from_static(b": keepalive\n\n");
+                        self.tail.update(&ka);
+                        self.out.push_back(ka);
+                    }
+                    self.reset_keepalive();
+                }
+            }
+        }
+    }
+
+    fn should_close(&self) -> bool {
+        if self.forced {
+            return true;
+        }
+        if !self.close_requested {
+            return false;
+        }
+        match &self.legacy {
+            Some(link) => link.pending.len() == 0,
+            None => true,
+        }
+    }
+
+    fn at_event_boundary(&self) -> bool {
+        match &self.parser {
+            Some(p) => p.is_empty(),
+            None => self.tail.at_event_boundary(),
+        }
+    }
+
+    fn reset_keepalive(&mut self) {
+        if let (Some(sleep), Some(every)) = (self.keepalive.as_mut(), self.keepalive_every) {
+            sleep.as_mut().reset(tokio::time::Instant::now() + every);
+        }
+    }
+
+    fn accept(&mut self, data: Bytes) -> Result<(), BoxError> {
+        let (Some(parser), Some(link)) = (self.parser.as_mut(), self.legacy.as_mut()) else {
+            self.tail.update(&data);
+            self.out.push_back(data);
+            return Ok(());
+        };
+        parser.feed(&data);
+        while let Some(event) = parser.next_event()? {
+            match event.name.as_deref() {
+                Some("endpoint") => {
+                    let client_url =
+                        (link.rewrite_endpoint)(event.data.trim()).ok_or_else(|| {
+                            BoxError::from("the upstream announced an unusable message endpoint")
+                        })?;
+                    self.out.push_back(Bytes::from(format!(
+                        "event: endpoint\ndata: {client_url}\n\n"
+                    )));
+                }
+                None | Some("message") => {
+                    if let Ok(msg) = serde_json::from_str::<Value>(&event.data) {
+                        let is_response = msg.get("result").is_some() || msg.get("error").is_some();
+                        if let (true, Some(id)) = (is_response, msg.get("id")) {
+                            link.pending.remove(id);
+                        }
+                    }
+                    self.out.push_back(event.raw);
+                }
+                Some(_) => self.out.push_back(event.raw),
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_or_never(sleep: Option<&mut Pin<Box<tokio::time::Sleep>>>) {
+    match sleep {
+        Some(s) => s.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The last bytes written, to know whether the client's parser sits between events.
+#[derive(Default)]
+struct Tail {
+    last: [u8; 3],
+    len: usize,
+}
+
+impl Tail {
+    fn update(&mut self, data: &[u8]) {
+        for &b in data.iter().skip(data.len().saturating_sub(3)) {
+            self.last = [self.last[1], self.last[2], b];
+        }
+        self.len = self.len.saturating_add(data.len());
+    }
+
+    /// True before anything was sent and after an empty line (`\n\n` or `\r\n\r\n`).
+    fn at_event_boundary(&self) -> bool {
+        self.len == 0 || self.last[1..] == *b"\n\n" || self.last == *b"\n\r\n"
+    }
+}
+
+/// One complete SSE event of a 2024-11-05 stream.
+struct Event {
+    /// The bytes as received, blank line included.
+    raw: Bytes,
+    /// The `event:` field.
+    name: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    data: String,
+}
+
+/// Splits a byte stream into SSE events (lines end in `\n` or `\r\n`; an empty line ends an event).
+#[derive(Default)]
+struct EventParser {
+    buf: BytesMut,
+    /// Where the next unscanned line starts.
+    line_start: usize,
+}
+
+impl EventParser {
+    fn feed(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, BoxError> {
+        loop {
+            let Some(nl) = self.buf[self.line_start..].iter().position(|b| *b == b'\n') else {
+                if self.buf.len() > MAX_EVENT_BYTES {
+                    return Err(BoxError::from("an upstream SSE event exceeds 16 MiB"));
+                }
+                return Ok(None);
+            };
+            let end = self.line_start + nl;
+            let line = &self.buf[self.line_start..end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                self.line_start = end + 1;
+                continue;
+            }
+            let raw = self.buf.split_to(end + 1).freeze();
+            self.line_start = 0;
+            if raw.iter().all(|b| *b == b'\n' || *b == b'\r') {
+                // A stray blank line between events: pass it on, it dispatches nothing.
+                return Ok(Some(Event {
+                    raw,
+                    name: Some(String::new()),
+                    data: String::new(),
+                }));
+            }
+            return Ok(Some(parse_event(raw)));
+        }
+    }
+}
+
+fn parse_event(raw: Bytes) -> Event {
+    let text = String::from_utf8_lossy(&raw);
+    let mut name = None;
+    let mut data: Option<String> = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() || line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => name = Some(value.to_owned()),
+            "data" => match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    Event {
+        raw,
+        name,
+        data: data.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    /// An upstream body fed from a channel.
+    fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
+        let (tx, rx) = mpsc::channel::<Bytes>(16);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, BoxError>(Frame::data(b)), rx))
+        });
+        (tx, StreamBody::new(stream).boxed_unsync())
+    }
+
+    async fn next_chunk(body: &mut Body) -> Option<String> {
+        let frame = tokio::time::timeout(Duration::from_secs(60), body.frame())
+            .await
+            .expect("a frame in time")?
+            .expect("no error");
+        Some(String::from_utf8(frame.into_data().expect("data").to_vec()).expect("utf8"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keepalives_only_between_events_and_retry_on_refusing() {
+        let shutdown = Shutdown::new();
+        let (tx, up) = channel_body();
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: Some(Duration::from_secs(15)),
+                retry: Duration::from_millis(1500),
+                shutdown: shutdown.clone(),
+                mode: Mode::Standalone,
+            },
+        );
+        tx.send(Bytes::from_static(b"event: message\ndata: {}\n\n"))
+            .await
+            .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("event: message\ndata: {}\n\n")
+        );
+        // Quiet for 15 s: a keep-alive comment.
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some(": keepalive\n\n")
+        );
+        // Mid-event: no keep-alive until the event completes.
+        tx.send(Bytes::from_static(b"data: {\"a\":"))
+            .await
+            .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("data: {\"a\":")
+        );
+        let pending = tokio::time::timeout(Duration::from_secs(40), body.frame()).await;
+        assert!(pending.is_err(), "no keep-alive injected mid-event");
+        tx.send(Bytes::from_static(b"1}\n\n")).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await.as_deref(), Some("1}\n\n"));
+        shutdown.advance(Phase::Refusing);
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("retry: 1500\n\n")
+        );
+        assert_eq!(next_chunk(&mut body).await, None);
+    }
+
+    #[tokio::test]
+    async fn response_streams_survive_refusing_and_end_at_forcing() {
+        let shutdown = Shutdown::new();
+        let (tx, up) = channel_body();
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: None,
+                retry: Duration::from_secs(1),
+                shutdown: shutdown.clone(),
+                mode: Mode::Response,
+            },
+        );
+        shutdown.advance(Phase::Refusing);
+        tx.send(Bytes::from_static(b"data: 1\n\n"))
+            .await
+            .expect("send");
+        assert_eq!(next_chunk(&mut body).await.as_deref(), Some("data: 1\n\n"));
+        shutdown.advance(Phase::Forcing);
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("retry: 1000\n\n")
+        );
+        assert_eq!(next_chunk(&mut body).await, None);
+    }
+
+    #[tokio::test]
+    async fn legacy_streams_rewrite_the_endpoint_and_close_once_nothing_is_pending() {
+        let shutdown = Shutdown::new();
+        let (tx, up) = channel_body();
+        let pending = Arc::new(Pending::default());
+        let announced = Arc::new(Mutex::new(String::new()));
+        let seen = Arc::clone(&announced);
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: None,
+                retry: Duration::from_secs(2),
+                shutdown: shutdown.clone(),
+                mode: Mode::Legacy(LegacyLink {
+                    pending: Arc::clone(&pending),
+                    rewrite_endpoint: Box::new(move |url| {
+                        *seen.lock().expect("lock") = url.to_owned();
+                        Some("/messages?sessionId=tok".to_owned())
+                    }),
+                }),
+            },
+        );
+        tx.send(Bytes::from_static(
+            b"event: endpoint\r\ndata: /message?sessionId=up\r\n\r\n",
+        ))
+        .await
+        .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("event: endpoint\ndata: /messages?sessionId=tok\n\n")
+        );
+        assert_eq!(
+            announced.lock().expect("lock").as_str(),
+            "/message?sessionId=up"
+        );
+        pending.add(&serde_json::json!(7), 10);
+        shutdown.advance(Phase::Refusing);
+        // Split across chunks: the event is relayed whole once complete.
+        tx.send(Bytes::from_static(
+            b"event: message\ndata: {\"jsonrpc\":\"2.0\",",
+        ))
+        .await
+        .expect("send");
+        tx.send(Bytes::from_static(b"\"id\":7,\"result\":{}}\n\n"))
+            .await
+            .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
+        );
+        assert_eq!(pending.len(), 0);
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("retry: 2000\n\n")
+        );
+        assert_eq!(next_chunk(&mut body).await, None);
+    }
+
+    #[test]
+    fn events_parse() {
+        let e = parse_event(Bytes::from_static(
+            b": c\nevent: x\ndata: a\ndata:b\nid: 1\n\n",
+        ));
+        assert_eq!(e.name.as_deref(), Some("x"));
+        assert_eq!(e.data, "a\nb");
+        let mut t = Tail::default();
+        assert!(t.at_event_boundary());
+        t.update(b"data: x\r\n\r\n");
+        assert!(t.at_event_boundary());
+        t.update(b"data: y\n");
+        assert!(!t.at_event_boundary());
+        t.update(b"\n");
+        assert!(t.at_event_boundary());
+    }
+}

@@ -1,0 +1,154 @@
+//! The upstream seam: what the proxy handlers need from "the MCP server behind the gateway", whatever carries
+//! it. Today that is an HTTP server ([`HttpUpstream`]); the stdio upstream (a child process per session or a
+//! pool, issue 4) becomes a second variant of [`Upstream`] with the same four operations: forward one client
+//! request, end a session, probe readiness, and say which client endpoints it can serve.
+//!
+//! The proxy buffers a request body (it is bounded) and hands the upstream a [`Forward`]; the upstream answers
+//! with a streaming [`Body`], never buffered, so SSE passes through as it arrives.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode, Uri};
+use lifeline_mcp::{ProbeOptions, ProbeReport};
+
+use crate::body::Body;
+
+mod http_upstream;
+
+pub use http_upstream::HttpUpstream;
+
+/// The MCP server behind the gateway.
+#[derive(Debug)]
+pub enum Upstream {
+    /// A Streamable HTTP and/or 2024-11-05 HTTP+SSE server reached over HTTP.
+    Http(HttpUpstream),
+}
+
+/// Which upstream endpoint a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The Streamable HTTP MCP endpoint (POST, GET, DELETE).
+    Mcp,
+    /// The 2024-11-05 HTTP+SSE stream (GET).
+    Sse,
+    /// A 2024-11-05 message endpoint the upstream announced on an SSE stream (POST), already resolved with
+    /// [`Upstream::resolve_message_endpoint`].
+    Message(Uri),
+}
+
+/// One client request, as the proxy hands it to the upstream: headers already filtered at the edge (see
+/// `edge::upstream_request_headers`), the body buffered and bounded.
+#[derive(Debug)]
+pub struct Forward {
+    /// HTTP method.
+    pub method: Method,
+    /// Target endpoint.
+    pub endpoint: Endpoint,
+    /// Headers to send (the upstream adds its own credentials and `Host`).
+    pub headers: HeaderMap,
+    /// The request body.
+    pub body: Bytes,
+}
+
+/// Why the upstream gave no response. Kept apart from client errors: these map to 502/504 and count in
+/// `lifeline_gateway_upstream_errors_total{reason}`.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made (refused, reset before a response, DNS).
+    #[error("upstream unreachable: {0}")]
+    Connect(String),
+    /// No response headers within the upstream timeout.
+    #[error("upstream sent no response headers within {0:?}")]
+    Timeout(Duration),
+    /// The connection broke or the upstream spoke broken HTTP.
+    #[error("upstream protocol error: {0}")]
+    Protocol(String),
+    /// The upstream serves no such endpoint (for example `/sse` in front of a Streamable-HTTP-only server).
+    #[error("the upstream serves no {0} endpoint")]
+    NotServed(&'static str),
+}
+
+impl UpstreamError {
+    /// The bounded metric label: `connect`, `timeout`, `protocol`, `not_served`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Protocol(_) => "protocol",
+            UpstreamError::NotServed(_) => "not_served",
+        }
+    }
+
+    /// Whether another attempt (on another instance) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, UpstreamError::Connect(_) | UpstreamError::Timeout(_))
+    }
+
+    /// The HTTP status the client gets: 504 for a timeout, 404 for an endpoint not served, else 502.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::NotServed(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl Upstream {
+    /// Sends one request and returns the response as soon as its headers arrive; the body streams.
+    ///
+    /// Errors: [`UpstreamError`]; HTTP error statuses from the upstream are responses, not errors.
+    pub async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
+        match self {
+            Upstream::Http(http) => http.forward(req).await,
+        }
+    }
+
+    /// Ends a legacy session the client abandoned (idle TTL, drain): the `DELETE` of 2025-11-25
+    /// `basic/transports` §Session Management 5. Returns the upstream's status (405 means it does not allow
+    /// ending sessions; 404 that it had already forgotten it).
+    ///
+    /// Errors: [`UpstreamError`] when no answer came.
+    pub async fn end_session(&self, session_id: &str) -> Result<StatusCode, UpstreamError> {
+        match self {
+            Upstream::Http(http) => http.end_session(session_id).await,
+        }
+    }
+
+    /// Runs the readiness probe (a real MCP exchange, era-appropriate) against the upstream.
+    pub async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
+        match self {
+            Upstream::Http(http) => http.probe(opts).await,
+        }
+    }
+
+    /// Resolves the message endpoint an HTTP+SSE upstream announced in its `endpoint` event; `None` when it
+    /// does not resolve to the upstream's own origin.
+    pub fn resolve_message_endpoint(&self, announced: &str) -> Option<Uri> {
+        match self {
+            Upstream::Http(http) => http.resolve_message_endpoint(announced),
+        }
+    }
+
+    /// Whether clients can use the Streamable HTTP endpoint.
+    pub fn serves_mcp(&self) -> bool {
+        match self {
+            Upstream::Http(http) => http.serves_mcp(),
+        }
+    }
+
+    /// Whether clients can use the 2024-11-05 HTTP+SSE endpoints.
+    pub fn serves_sse(&self) -> bool {
+        match self {
+            Upstream::Http(http) => http.serves_sse(),
+        }
+    }
+
+    /// A label for logs (the upstream URL).
+    pub fn label(&self) -> String {
+        match self {
+            Upstream::Http(http) => http.label(),
+        }
+    }
+}

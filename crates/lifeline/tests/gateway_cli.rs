@@ -1,0 +1,186 @@
+//! `lifeline gateway` configuration: `--help` documents every flag with its default and variable, `--check-config`
+//! validates and prints the effective settings, precedence is defaults < file < environment < flags, and bad
+//! configuration exits 64 naming the field.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn gateway(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeline"));
+    cmd.arg("gateway").args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LIFELINE_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("the lifeline binary runs")
+}
+
+fn effective(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn help_documents_every_flag_with_default_and_variable() {
+    let out = gateway(&["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--upstream",
+        "--listen",
+        "--admin-listen",
+        "--allowed-origin",
+        "--allowed-host",
+        "--max-body-bytes",
+        "--upstream-timeout",
+        "--sse-keepalive",
+        "--session-idle-ttl",
+        "--max-sessions",
+        "--forward-authorization",
+        "--upstream-header",
+        "--upstream-header-file",
+        "--live-stall",
+        "--ready-ttl",
+        "--drain-delay",
+        "--drain-timeout",
+        "--config",
+        "--check-config",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    assert!(
+        help.contains("[default: 5s]")
+            && help.contains("[default: 25s]")
+            && help.contains("[default: 30m]")
+    );
+    assert!(help.contains("LIFELINE_DRAIN_DELAY") && help.contains("LIFELINE_UPSTREAM"));
+    assert!(!help.contains("debug-stall"), "the test hook stays hidden");
+}
+
+#[test]
+fn precedence_is_defaults_then_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &yaml,
+        "upstream: http://127.0.0.1:3000/mcp\ndrain_delay: 2s\nmax_sessions: 7\nready_ttl: 9s\nupstream_headers:\n  - 'X-Api-Key: s3cret'\n",
+    )
+    .expect("write");
+    let yaml = yaml.to_string_lossy().into_owned();
+
+    let cfg = effective(&gateway(&["--config", &yaml, "--check-config"], &[]));
+    assert_eq!(cfg["drain_delay"], "2s");
+    assert_eq!(cfg["max_sessions"], 7);
+    assert_eq!(cfg["drain_timeout"], "25s", "default");
+    assert_eq!(cfg["upstream_headers"][0], "x-api-key: <redacted>");
+    assert!(
+        !String::from_utf8_lossy(&gateway(&["--config", &yaml, "--check-config"], &[]).stdout)
+            .contains("s3cret")
+    );
+
+    let env = [("LIFELINE_MAX_SESSIONS", "8"), ("LIFELINE_READY_TTL", "3s")];
+    let cfg = effective(&gateway(&["--config", &yaml, "--check-config"], &env));
+    assert_eq!(cfg["max_sessions"], 8, "environment beats the file");
+    assert_eq!(cfg["ready_ttl"], "3s");
+
+    let cfg = effective(&gateway(
+        &["--config", &yaml, "--check-config", "--max-sessions", "9"],
+        &env,
+    ));
+    assert_eq!(cfg["max_sessions"], 9, "flags beat the environment");
+    assert_eq!(cfg["ready_ttl"], "3s");
+
+    let toml = dir.path().join("gateway.toml");
+    std::fs::write(&toml, "upstream = \"http://127.0.0.1:3000/sse\"\nallowed_origins = [\"https://app.example.com\"]\n")
+        .expect("write");
+    let cfg = effective(&gateway(
+        &["--config", &toml.to_string_lossy(), "--check-config"],
+        &[],
+    ));
+    assert_eq!(cfg["upstream_sse"], "http://127.0.0.1:3000/sse");
+    assert_eq!(cfg["allowed_origins"][0], "https://app.example.com");
+
+    let cfg = effective(&gateway(
+        &["--check-config"],
+        &[
+            ("LIFELINE_UPSTREAM", "http://127.0.0.1:1/mcp"),
+            (
+                "LIFELINE_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+        ],
+    ));
+    assert_eq!(cfg["allowed_origins"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn bad_configuration_exits_64_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("bogus.yaml");
+    std::fs::write(
+        &bogus,
+        "upstream: http://127.0.0.1:3000/mcp\nbogus_key: 1\n",
+    )
+    .expect("write");
+    // (arguments, environment, what stderr must name)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (vec!["--check-config".into()], vec![], "upstream: required"),
+        (
+            vec![
+                "--config".into(),
+                bogus.to_string_lossy().into_owned(),
+                "--check-config".into(),
+            ],
+            vec![],
+            "bogus_key",
+        ),
+        (
+            vec![
+                "--upstream".into(),
+                "http://x/mcp".into(),
+                "--check-config".into(),
+            ],
+            vec![("LIFELINE_DRAIN_DELAY", "soon")],
+            "drain_delay",
+        ),
+        (
+            vec![
+                "--upstream".into(),
+                "http://x/mcp".into(),
+                "--drain-delay".into(),
+                "30s".into(),
+                "--check-config".into(),
+            ],
+            vec![],
+            "drain_timeout",
+        ),
+        (
+            vec![
+                "--upstream".into(),
+                "http://x/mcp".into(),
+                "--upstream-header".into(),
+                "nocolon".into(),
+            ],
+            vec![],
+            "upstream_headers[0]",
+        ),
+    ];
+    for (args, env, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = gateway(&args, &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
+    }
+}
