@@ -1,1 +1,372 @@
-//! lifeline-monitor (work in progress).
+//! `lifeline monitor`: continuous external monitoring of MCP endpoints. This crate owns the service: the
+//! configuration ([`config`]), the scheduler, the evaluation of each probe into history, events and incidents
+//! ([`evaluate`]), the store (SQLite or PostgreSQL, [`store`]), alert delivery ([`alert`]) and the status page,
+//! JSON API and metrics ([`web`]). [`Monitor::run`] ties them together and owns their lifecycle.
+//!
+//! It must not parse command lines, read the process environment (the binary passes `${ENV}` lookups and the
+//! replica id in), or exit the process. Probing itself belongs to `lifeline_mcp::probe`, behind the
+//! [`prober::Prober`] seam.
+//!
+//! Task layout of a running monitor: the web server and the snapshot builder run on every replica; the
+//! scheduler, recorder, alert dispatcher and rollup job run only on the replica holding the `scheduler` lease
+//! in the database (one at a time), so replicas sharing a PostgreSQL never double-probe or double-page.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod alert;
+pub mod config;
+pub mod drift;
+pub mod evaluate;
+pub mod metrics;
+pub mod prober;
+mod recorder;
+mod scheduler;
+pub mod simulate;
+pub mod sketch;
+pub mod store;
+pub mod web;
+
+pub use config::{Config, ConfigError, TargetConfig};
+pub use prober::{McpProber, Prober};
+pub use store::Store;
+
+use metrics::Metrics;
+use scheduler::now_ms;
+use web::snapshot::{Builder, SnapshotCell};
+use web::AppState;
+
+/// Name of the lease that elects the working replica.
+const LEASE: &str = "scheduler";
+/// Capacity of the scheduler → recorder queue.
+const OUTCOME_QUEUE: usize = 4096;
+
+/// Why the monitor could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The database could not be opened, migrated or written at start.
+    #[error("storage: {0}")]
+    Store(#[from] store::StoreError),
+    /// The HTTP client for alerts could not be built.
+    #[error("alert HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl MonitorError {
+    /// A bounded label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MonitorError::Store(e) => e.reason(),
+            MonitorError::Http(_) => "http_client",
+            MonitorError::Io(_) => "listener",
+        }
+    }
+}
+
+/// A configured monitor, connected to its database.
+pub struct Monitor {
+    config: Arc<Config>,
+    store: Store,
+    prober: Arc<dyn Prober>,
+    metrics: Arc<Metrics>,
+    replica: String,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Leader {
+    stop: CancellationToken,
+    stop_dispatch: CancellationToken,
+    scheduler: JoinHandle<()>,
+    recorder: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    rollup: JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Opens the database (migrating it) for `config`. `replica` names this process in leases and claims
+    /// (e.g. `host-pid`); it must differ between replicas.
+    pub async fn new(
+        config: Config,
+        prober: Arc<dyn Prober>,
+        replica: impl Into<String>,
+    ) -> Result<Monitor, MonitorError> {
+        let store = Store::connect(&config.storage).await?;
+        Ok(Monitor {
+            config: Arc::new(config),
+            store,
+            prober,
+            metrics: Arc::new(Metrics::new()),
+            replica: replica.into(),
+            client: alert::http_client()?,
+        })
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves on `listener` and monitors until `shutdown` is cancelled, then shuts down in order: not ready,
+    /// stop probing, wait for in-flight probes and write their results, send the alerts they queued, give up
+    /// the lease, stop serving.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), MonitorError> {
+        let targets: Vec<(String, String)> = self
+            .config
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.display_url()))
+            .collect();
+        let ids: Vec<i64> = self
+            .store
+            .sync_targets(&targets, now_ms())
+            .await?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+
+        let app = Arc::new(AppState {
+            snapshot: SnapshotCell::default(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            config: self.config.clone(),
+            ready: false.into(),
+        });
+        let stop_web = CancellationToken::new();
+        let web_task = {
+            let router = web::router(app.clone());
+            let stop = stop_web.clone();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(error = %e, "Web server failed.");
+                }
+            })
+        };
+        let rolled_up = Arc::new(Notify::new());
+        let snapshot_task = tokio::spawn(snapshot_loop(
+            Builder::new(
+                self.store.clone(),
+                self.config.clone(),
+                self.metrics.clone(),
+            ),
+            app.clone(),
+            shutdown.clone(),
+            rolled_up.clone(),
+        ));
+
+        let ttl = self.config.tuning.lease_ttl;
+        let mut leader: Option<Leader> = None;
+        let mut last_renewed = tokio::time::Instant::now();
+        loop {
+            let held = match self
+                .store
+                .acquire_lease(LEASE, &self.replica, now_ms(), ttl)
+                .await
+            {
+                Ok(h) => {
+                    if h {
+                        last_renewed = tokio::time::Instant::now();
+                    }
+                    h
+                }
+                Err(e) => {
+                    self.metrics.store_error("lease");
+                    tracing::warn!(error = %e, "Renewing the scheduler lease failed.");
+                    // Keep working while the lease we hold cannot have expired yet.
+                    leader.is_some() && last_renewed.elapsed() < ttl * 2 / 3
+                }
+            };
+            match (held, leader.is_some()) {
+                (true, false) => {
+                    tracing::info!(replica = %self.replica, targets = ids.len(), "Scheduler lease taken; probing.");
+                    self.metrics.leader.set(1);
+                    leader = Some(self.start_leading(&ids, rolled_up.clone()).await?);
+                }
+                (false, true) => {
+                    tracing::warn!(replica = %self.replica, "Scheduler lease lost; standing by.");
+                    self.metrics.leader.set(0);
+                    if let Some(l) = leader.take() {
+                        stop_leading(l).await;
+                    }
+                }
+                _ => {}
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(ttl / 3) => {}
+            }
+        }
+
+        tracing::info!("Shutting down: finishing in-flight probes.");
+        app.ready.store(false, Ordering::Release);
+        if let Some(l) = leader.take() {
+            stop_leading(l).await;
+            if let Err(e) = self.store.release_lease(LEASE, &self.replica).await {
+                tracing::warn!(error = %e, "Releasing the scheduler lease failed; it expires by itself.");
+            }
+        }
+        self.metrics.leader.set(0);
+        let _ = snapshot_task.await;
+        stop_web.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), web_task).await;
+        self.store.close().await;
+        tracing::info!("Monitor stopped.");
+        Ok(())
+    }
+
+    async fn start_leading(
+        &self,
+        ids: &[i64],
+        rolled_up: Arc<Notify>,
+    ) -> Result<Leader, MonitorError> {
+        let states: HashMap<i64, store::TargetState> = self
+            .store
+            .load_states()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let (tx, rx) = mpsc::channel(OUTCOME_QUEUE);
+        let stop = CancellationToken::new();
+        let stop_dispatch = CancellationToken::new();
+        let queued = Arc::new(Notify::new());
+        let targets = Arc::new(self.config.targets.clone());
+        let max = usize::try_from(self.config.max_concurrency.get()).unwrap_or(usize::MAX);
+        let grace = self.config.tuning.shutdown_grace;
+        let scheduler = tokio::spawn(scheduler::run(
+            targets,
+            self.prober.clone(),
+            tx,
+            max,
+            stop.clone(),
+            grace,
+            self.metrics.clone(),
+        ));
+        let recorder = tokio::spawn(recorder::run(
+            self.store.clone(),
+            self.config.clone(),
+            ids.to_vec(),
+            states,
+            rx,
+            self.metrics.clone(),
+            queued.clone(),
+        ));
+        let dispatcher = tokio::spawn(alert::run_dispatcher(
+            alert::Dispatcher {
+                store: self.store.clone(),
+                alerts: Arc::new(self.config.alerts.clone()),
+                client: self.client.clone(),
+                holder: self.replica.clone(),
+                tuning: self.config.tuning.clone(),
+                metrics: self.metrics.clone(),
+            },
+            queued,
+            stop_dispatch.clone(),
+        ));
+        let rollup = tokio::spawn(rollup_loop(
+            self.store.clone(),
+            self.config.clone(),
+            stop.clone(),
+            self.metrics.clone(),
+            rolled_up,
+        ));
+        Ok(Leader {
+            stop,
+            stop_dispatch,
+            scheduler,
+            recorder,
+            dispatcher,
+            rollup,
+        })
+    }
+}
+
+async fn stop_leading(l: Leader) {
+    l.stop.cancel();
+    let _ = l.scheduler.await; // in-flight probes finish (bounded by the grace period)
+    let _ = l.recorder.await; // every handed-over result is written
+    l.stop_dispatch.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(60), l.dispatcher).await; // queued alerts go out
+    let _ = l.rollup.await;
+}
+
+async fn snapshot_loop(
+    mut builder: Builder,
+    app: Arc<AppState>,
+    shutdown: CancellationToken,
+    rolled_up: Arc<Notify>,
+) {
+    let every = app.config.tuning.snapshot_refresh;
+    loop {
+        match builder.build(&app.snapshot).await {
+            Ok(()) => {
+                if !shutdown.is_cancelled() {
+                    app.ready.store(true, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                app.metrics.store_error("snapshot");
+                tracing::warn!(error = %e, "Refreshing the status snapshot failed.");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = rolled_up.notified() => builder.invalidate_uptime(),
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn rollup_loop(
+    store: Store,
+    config: Arc<Config>,
+    stop: CancellationToken,
+    metrics: Arc<Metrics>,
+    rolled_up: Arc<Notify>,
+) {
+    let r = &config.retention;
+    loop {
+        match store.rollup(now_ms(), config.tuning.rollup_grace).await {
+            Ok(0) => {}
+            Ok(hours) => {
+                tracing::debug!(hours, "Rolled up.");
+                rolled_up.notify_one();
+            }
+            Err(e) => {
+                metrics.store_error("rollup");
+                tracing::warn!(error = %e, "Rollup failed; retrying next round.");
+            }
+        }
+        if let Err(e) = store.prune(now_ms(), r.raw, r.hourly, r.daily).await {
+            metrics.store_error("prune");
+            tracing::warn!(error = %e, "Pruning old rows failed.");
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(config.tuning.rollup_every) => {}
+        }
+    }
+}

@@ -1,10 +1,147 @@
-//! `lifeline monitor` (work in progress).
+//! `lifeline monitor`: continuous external monitoring with history, incidents, alerts and a status page.
+//! Quick start with `--target URL` (SQLite at `./lifeline.db`, page on 127.0.0.1:8080), or `--config FILE`;
+//! `--check-config` validates and exits (0 valid, 64 invalid). SIGTERM/SIGINT shut down cleanly (in-flight
+//! probes finish and are written); a second signal exits at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use lifeline_core::signals::Signals;
+use lifeline_core::telemetry::{self, LogFormat};
+use lifeline_monitor::config::redact_url;
+use lifeline_monitor::{Config, McpProber, Monitor};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::exit::{UsageError, OK};
 
 /// Arguments of `lifeline monitor`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The configuration file (YAML, see docs/monitor.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    config: Option<PathBuf>,
+    /// Quick start: monitor this MCP URL with every default (repeatable).
+    #[arg(long, value_name = "URL")]
+    target: Vec<String>,
+    /// Validate the configuration and exit: 0 when valid, 64 otherwise.
+    #[arg(long)]
+    check_config: bool,
+    /// Override `listen` (status page, API, metrics), e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Override `storage` (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, value_name = "URL", env = "LIFELINE_STORAGE")]
+    storage: Option<String>,
+    /// Log JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
 
 /// Runs `lifeline monitor`; returns the exit code.
-pub(crate) async fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("lifeline monitor is not implemented yet")
+pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
+    let mut config = load(&args)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(storage) = &args.storage {
+        config.storage.clone_from(storage);
+    }
+    if args.check_config {
+        println!(
+            "configuration OK: {} targets, {} alert providers, {} maintenance windows",
+            config.targets.len(),
+            config.alerts.len(),
+            config.maintenance.len()
+        );
+        return Ok(OK);
+    }
+
+    let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
+    telemetry::init(
+        if args.log_json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+        &filter,
+    )
+    .map_err(|e| UsageError(e.to_string()))?;
+    // Before binding anything, so a signal during start-up is not lost.
+    let mut signals = Signals::new().context("installing signal handlers")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(config = %config.summary(), "Starting the monitor.");
+    for t in &config.targets {
+        tracing::debug!(target.name = %t.name, target.url = %redact_url(&t.url), interval_s = t.interval.as_secs(), "Target.");
+    }
+    let replica = format!("{}-{}", hostname(), std::process::id());
+    let monitor = Monitor::new(config, Arc::new(McpProber), replica)
+        .await
+        .context("opening the monitor's database")?;
+    tracing::info!(url = %format!("http://{addr}/"), "Status page listening.");
+
+    let shutdown = CancellationToken::new();
+    let mut task = tokio::spawn(monitor.run(listener, shutdown.clone()));
+    tokio::select! {
+        res = &mut task => return finish(res),
+        sig = signals.recv() => {
+            tracing::info!(signal = sig.as_str(), "Stop signal received; shutting down (send again to exit now).");
+            shutdown.cancel();
+        }
+    }
+    tokio::select! {
+        res = &mut task => finish(res),
+        sig = signals.recv() => {
+            tracing::warn!(signal = sig.as_str(), "Second stop signal; exiting now.");
+            Ok(crate::exit::OPERATIONAL)
+        }
+    }
+}
+
+fn finish(
+    res: Result<Result<(), lifeline_monitor::MonitorError>, tokio::task::JoinError>,
+) -> anyhow::Result<u8> {
+    res.context("the monitor task panicked")?
+        .context("monitor")?;
+    Ok(OK)
+}
+
+fn load(args: &Args) -> anyhow::Result<Config> {
+    let env = |name: &str| std::env::var(name).ok();
+    match (&args.config, args.target.is_empty()) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+            Config::from_yaml(&text, &env).map_err(|e| {
+                UsageError(format!("{}: invalid configuration:\n{e}", path.display())).into()
+            })
+        }
+        (None, false) => {
+            let mut urls = Vec::new();
+            for (i, t) in args.target.iter().enumerate() {
+                urls.push(
+                    Url::parse(t).map_err(|e| {
+                        UsageError(format!("--target[{i}]: `{t}` is not a URL ({e})"))
+                    })?,
+                );
+            }
+            Config::quick_start(&urls).map_err(|e| UsageError(e.to_string()).into())
+        }
+        (None, true) => Err(UsageError(
+            "give --config FILE or --target URL (see `lifeline monitor --help`)".into(),
+        )
+        .into()),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "lifeline".to_owned())
 }

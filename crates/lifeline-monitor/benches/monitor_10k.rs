@@ -1,0 +1,278 @@
+//! Benchmark (not a test): 10,000 targets at a 60 s interval against cheap local MCP endpoints (the testkit's
+//! modern fake, one listener per target, in a child process so this process is the monitor alone), with 90 days
+//! of simulated history loaded through the store's rollup path. Prints the monitor process's CPU (% of one
+//! core), RSS, the database size and the p95 of `/` and `/api/v1/targets`, against the goals.
+//!
+//! `cargo bench -p lifeline-monitor --bench monitor_10k`; knobs: BENCH_TARGETS (10000), BENCH_DAYS (90),
+//! BENCH_SECONDS (120, the CPU measurement window after a 30 s warm-up), BENCH_REQUESTS (200 per page).
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeline_monitor::{Config, McpProber, Monitor, Store, TargetConfig};
+use tokio_util::sync::CancellationToken;
+
+const ROLE: &str = "LIFELINE_BENCH_ROLE";
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` probes harness=false benches
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if std::env::var(ROLE).as_deref() == Ok("endpoints") {
+        rt.block_on(endpoints());
+    } else {
+        rt.block_on(monitor());
+    }
+}
+
+/// Child role: N modern fake MCP servers; prints their URLs, then READY, then lives until stdin closes.
+async fn endpoints() {
+    let n = knob("BENCH_TARGETS", 10_000);
+    let mut servers = Vec::with_capacity(n as usize);
+    let mut out = std::io::stdout().lock();
+    for _ in 0..n {
+        let s = lifeline_testkit::fakes::FakeServer::start(
+            lifeline_testkit::fakes::FakeKind::Modern(Default::default()),
+        )
+        .await
+        .expect("fake server");
+        writeln!(out, "{}", s.url()).expect("stdout");
+        servers.push(s);
+    }
+    writeln!(out, "READY").expect("stdout");
+    drop(out);
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+    })
+    .await;
+    drop(servers);
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields after the command: state is [0]; utime [11], stime [12] (proc(5) fields 14 and 15).
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(0)
+}
+
+fn p95(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * 0.95).ceil() as usize)
+        .saturating_sub(1)
+        .min(v.len() - 1)]
+}
+
+async fn monitor() {
+    let n = knob("BENCH_TARGETS", 10_000);
+    let days = knob("BENCH_DAYS", 90) as i64;
+    let window = knob("BENCH_SECONDS", 120);
+    let requests = knob("BENCH_REQUESTS", 200);
+
+    let t = Instant::now();
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env(ROLE, "endpoints")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("endpoint process");
+    let stdout = child.stdout.take().expect("piped");
+    let _guard = Guard(child);
+    let mut urls = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("endpoint output");
+        if line == "READY" {
+            break;
+        }
+        urls.push(line);
+    }
+    println!(
+        "endpoints: {} fake MCP servers up in {:.1}s",
+        urls.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("bench.db");
+    let storage = format!("sqlite://{}", db_path.display());
+    let mut config = Config::from_yaml("listen: 127.0.0.1:0\n", &|_| None).expect("config");
+    config.storage.clone_from(&storage);
+    config.targets = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| TargetConfig::new(format!("t{i:05}"), url::Url::parse(u).expect("url")))
+        .collect();
+
+    let t = Instant::now();
+    let store = Store::connect(&storage).await.expect("store");
+    let names: Vec<(String, String)> = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.display_url()))
+        .collect();
+    let ids: Vec<i64> = store
+        .sync_targets(&names, now_ms())
+        .await
+        .expect("targets")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let rows = lifeline_monitor::simulate::load_history(&store, &ids, days, now_ms(), 42)
+        .await
+        .expect("history");
+    let loaded_size = store.size_bytes().await.unwrap_or(0);
+    store.close().await;
+    println!(
+        "history: {rows} hourly rollups ({days} days × {n} targets) through apply_hourly in {:.1}s, DB {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        loaded_size as f64 / 1048576.0
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let monitor = Monitor::new(config, Arc::new(McpProber), "bench")
+        .await
+        .expect("monitor");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(monitor.run(listener, shutdown.clone()));
+
+    let warmup = Duration::from_secs(30);
+    tokio::time::sleep(warmup).await;
+    let (c0, w0) = (cpu_ticks(), Instant::now());
+    let mut rss_max = 0;
+    while w0.elapsed() < Duration::from_secs(window) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_max = rss_max.max(status_kib("VmRSS:"));
+    }
+    let ticks = cpu_ticks() - c0;
+    let cpu_pct = ticks as f64 / 100.0 / w0.elapsed().as_secs_f64() * 100.0;
+
+    let client = reqwest::Client::new();
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let sum = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let probes = sum("lifeline_monitor_probes_total{");
+    let healthy = sum("lifeline_monitor_probes_total{verdict=\"healthy\"}");
+    let skipped = sum("lifeline_monitor_probes_skipped_total");
+
+    let mut lat = Vec::new();
+    for path in ["/", "/api/v1/targets"] {
+        let mut v = Vec::with_capacity(requests as usize);
+        let mut bytes = 0;
+        for _ in 0..requests {
+            let t = Instant::now();
+            let body = client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("body");
+            v.push(t.elapsed().as_secs_f64() * 1000.0);
+            bytes = body.len();
+        }
+        lat.push((path, p95(v), bytes));
+    }
+    let db_bytes: u64 = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", db_path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let rss_peak = status_kib("VmHWM:");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(60), task).await;
+
+    let goal = |ok: bool| if ok { "PASS" } else { "FAIL" };
+    println!("\n== lifeline monitor benchmark: {n} targets at 60 s, {days} days of history ==");
+    println!("probes during the run: {probes:.0} ({healthy:.0} healthy, {skipped:.0} skipped for overlap)");
+    println!(
+        "monitor CPU:  {cpu_pct:.1}% of one core over {window}s   goal < 25%   {}",
+        goal(cpu_pct < 25.0)
+    );
+    println!(
+        "monitor RSS:  {:.0} MiB (window max), {:.0} MiB peak incl. history load   goal < 300 MiB   {}",
+        rss_max as f64 / 1024.0,
+        rss_peak as f64 / 1024.0,
+        goal(rss_max < 300 * 1024)
+    );
+    println!(
+        "database:     {:.1} MiB   goal < 1024 MiB   {}",
+        db_bytes as f64 / 1048576.0,
+        goal(db_bytes < 1 << 30)
+    );
+    for (path, p, bytes) in lat {
+        println!(
+            "GET {path:<16} p95 {p:.1} ms over {requests} requests ({} KiB)   goal < 300 ms   {}",
+            bytes / 1024,
+            goal(p < 300.0)
+        );
+    }
+}

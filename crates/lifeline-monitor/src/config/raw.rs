@@ -1,0 +1,116 @@
+//! The configuration file as written: serde types with `deny_unknown_fields`, strings unexpanded. See
+//! [`crate::config`] for the typed form and `docs/monitor.md` §Configuration for every field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) storage: Option<String>,
+    pub(crate) listen: Option<String>,
+    pub(crate) title: Option<String>,
+    pub(crate) max_concurrency: Option<u32>,
+    #[serde(default)]
+    pub(crate) defaults: RawDefaults,
+    #[serde(default)]
+    pub(crate) retention: RawRetention,
+    #[serde(default)]
+    pub(crate) targets: Vec<RawTarget>,
+    #[serde(default)]
+    pub(crate) alerts: Vec<RawAlert>,
+    #[serde(default)]
+    pub(crate) maintenance: Vec<RawMaintenance>,
+}
+
+/// Per-target settings every target inherits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    pub(crate) interval: Option<String>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) success_threshold: Option<u32>,
+    pub(crate) reminder_interval: Option<String>,
+    pub(crate) cert_warning_days: Option<i64>,
+    pub(crate) slow_after: Option<String>,
+    pub(crate) accept_auth_required: Option<bool>,
+}
+
+/// How long each kind of row is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    pub(crate) raw: Option<String>,
+    pub(crate) hourly: Option<String>,
+    pub(crate) daily: Option<String>,
+}
+
+/// One monitored endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) bearer_token: Option<String>,
+    pub(crate) call: Option<RawCall>,
+    pub(crate) interval: Option<String>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) success_threshold: Option<u32>,
+    pub(crate) reminder_interval: Option<String>,
+    pub(crate) cert_warning_days: Option<i64>,
+    pub(crate) slow_after: Option<String>,
+    pub(crate) accept_auth_required: Option<bool>,
+}
+
+/// The opt-in tool call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCall {
+    pub(crate) tool: String,
+    #[serde(default)]
+    pub(crate) args: Option<Value>,
+}
+
+/// One alert provider.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum RawAlert {
+    Webhook {
+        name: Option<String>,
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Slack {
+        name: Option<String>,
+        webhook_url: String,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Pagerduty {
+        name: Option<String>,
+        routing_key: String,
+        events_url: Option<String>,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+}
+
+/// A recurring maintenance window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMaintenance {
+    #[serde(default)]
+    pub(crate) targets: Option<Vec<String>>,
+    pub(crate) cron: String,
+    pub(crate) duration: String,
+}

@@ -1,0 +1,121 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "EVERYTHING_TOKEN" => Some("tok".into()),
+        "SLACK_URL" => Some("https://hooks.slack.com/services/X".into()),
+        "PD_KEY" => Some("pdkey".into()),
+        _ => None,
+    }
+}
+
+const FULL: &str = r#"
+storage: sqlite://lifeline.db
+listen: 127.0.0.1:8080
+defaults: { interval: 60s, timeout: 10s, failure_threshold: 3, success_threshold: 2, reminder_interval: 1h }
+targets:
+  - name: everything
+    url: https://mcp.example.com/mcp
+    headers: { Authorization: "Bearer ${EVERYTHING_TOKEN}" }
+    call: { tool: echo, args: { message: ping } }
+  - name: second
+    url: http://127.0.0.1:3001/mcp
+    interval: 30s
+alerts:
+  - { type: webhook, url: https://hooks.example.com/x }
+  - { type: slack, webhook_url: "${SLACK_URL}" }
+  - { type: pagerduty, routing_key: "${PD_KEY}" }
+maintenance:
+  - { targets: [everything], cron: "0 3 * * SUN", duration: 30m }
+"#;
+
+#[test]
+fn the_issue_example_validates() {
+    let c = Config::from_yaml(FULL, &env).unwrap();
+    assert_eq!(c.targets.len(), 2);
+    assert_eq!(c.targets[0].headers[0].1 .0, "Bearer tok");
+    assert_eq!(
+        c.targets[0].call.as_ref().unwrap().arguments["message"],
+        "ping"
+    );
+    assert_eq!(c.targets[1].interval, Duration::from_secs(30));
+    assert_eq!(
+        c.targets[0].reminder_interval,
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        c.alerts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["webhook", "slack", "pagerduty"]
+    );
+    assert!(!c.summary().contains("tok") && !c.summary().contains("pdkey"));
+}
+
+#[test]
+fn errors_name_the_field_path() {
+    let cases: &[(&str, &str)] = &[
+        ("targets:\n  - { name: a, url: 'http://h/mcp', interval: 1s }\n", "targets[0].interval: must be at least 5s"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', interval: soon }\n", "targets[0].interval: `soon` is not a duration"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', headers: { X: '${NOPE}' } }\n", "targets[0].headers.X: environment variable NOPE is not set"),
+        ("targets:\n  - { name: a, url: 'ftp://h/' }\n", "targets[0].url: must be an http or https URL"),
+        ("targets:\n  - { name: 'a b', url: 'http://h/mcp' }\n", "targets[0].name: must be 1-64 characters"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp' }\n  - { name: a, url: 'http://h/mcp' }\n", "targets[1].name: `a` is used by another target"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', failure_threshold: 0 }\n", "targets[0].failure_threshold: must be at least 1"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', intervl: 5s }\n", "unknown field `intervl`"),
+        ("alerts:\n  - { type: pagerduty, routing_key: '' }\n", "alerts[0].routing_key: must not be empty"),
+        ("alerts:\n  - { type: email, to: x }\n", "unknown variant `email`"),
+        ("maintenance:\n  - { cron: 'not cron', duration: 30m }\n", "maintenance[0].cron: `not cron` is not a cron expression"),
+        ("maintenance:\n  - { targets: [zz], cron: '0 3 * * SUN', duration: 30m }\n", "maintenance[0].targets[0]: no target is named `zz`"),
+        ("storage: mysql://x\n", "storage: must start with sqlite:// or postgres://"),
+        ("listen: nowhere\n", "listen: `nowhere` is not an address"),
+    ];
+    for (yaml, want) in cases {
+        let err = Config::from_yaml(yaml, &env).unwrap_err().to_string();
+        assert!(err.contains(want), "{yaml}\n→ {err}\nwant: {want}");
+    }
+}
+
+#[test]
+fn serde_errors_keep_the_path() {
+    let err = Config::from_yaml(
+        "targets:\n  - { name: a, url: 'http://h/mcp', bogus: 1 }\n",
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("targets[0]"), "{err}");
+}
+
+#[test]
+fn quick_start_names_targets_after_hosts() {
+    let urls = [
+        Url::parse("https://a.example/mcp").unwrap(),
+        Url::parse("https://a.example/other").unwrap(),
+    ];
+    let c = Config::quick_start(&urls).unwrap();
+    assert_eq!(c.targets[0].name, "a.example");
+    assert_eq!(c.targets[1].name, "a.example-2");
+    assert_eq!(c.storage, DEFAULT_STORAGE);
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+}
+
+#[test]
+fn maintenance_windows_cover_their_duration() {
+    let c = Config::from_yaml(
+        "targets:\n  - { name: a, url: 'http://h/mcp' }\nmaintenance:\n  - { cron: '0 3 * * SUN', duration: 30m }\n",
+        &env,
+    )
+    .unwrap();
+    // Sunday 2026-05-03 03:00 UTC.
+    let start = 1_777_777_200_000_i64;
+    assert!(chrono::DateTime::from_timestamp_millis(start)
+        .unwrap()
+        .to_rfc3339()
+        .starts_with("2026-05-03T03:00"));
+    assert_eq!(c.maintenance_until("a", start), Some(start + 30 * 60_000));
+    assert_eq!(
+        c.maintenance_until("a", start + 29 * 60_000),
+        Some(start + 30 * 60_000)
+    );
+    assert_eq!(c.maintenance_until("a", start + 30 * 60_000), None);
+    assert_eq!(c.maintenance_until("a", start - 1), None);
+}

@@ -1,0 +1,168 @@
+//! The recorder: the single writer of probe outcomes. It batches outcomes (up to [`MAX_BATCH`] or
+//! `tuning.flush_every`), evaluates each against the target's in-memory state ([`crate::evaluate`]) and writes
+//! the batch in one transaction. In-memory state only advances when the transaction commits. It runs until the
+//! scheduler's sender is gone and the channel is empty, so every result handed over is written before exit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_mcp::ProbeReport;
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::Config;
+use crate::evaluate::{evaluate, Context};
+use crate::metrics::{Metrics, VerdictLabels};
+use crate::scheduler::Outcome;
+use crate::store::{IncidentOp, OpenIncident, RecordOp, Store, TargetState};
+
+/// Most outcomes written in one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+/// Attempts at writing one batch before it is given up (and counted) .
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// Writes outcomes from `rx` until it closes. `ids[i]` is the row id of `config.targets[i]`.
+pub(crate) async fn run(
+    store: Store,
+    config: Arc<Config>,
+    ids: Vec<i64>,
+    mut states: HashMap<i64, TargetState>,
+    mut rx: mpsc::Receiver<Outcome>,
+    metrics: Arc<Metrics>,
+    alerts_queued: Arc<Notify>,
+) {
+    let mut buf: Vec<Outcome> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
+            break; // closed and empty
+        }
+        let deadline = tokio::time::Instant::now() + config.tuning.flush_every;
+        while buf.len() < MAX_BATCH {
+            let room = MAX_BATCH - buf.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let batch: Vec<Outcome> = std::mem::take(&mut buf);
+        write_batch(
+            &store,
+            &config,
+            &ids,
+            &mut states,
+            batch,
+            &metrics,
+            &alerts_queued,
+        )
+        .await;
+    }
+    tracing::debug!("Recorder finished: every result is written.");
+}
+
+async fn write_batch(
+    store: &Store,
+    config: &Config,
+    ids: &[i64],
+    states: &mut HashMap<i64, TargetState>,
+    batch: Vec<Outcome>,
+    metrics: &Metrics,
+    alerts_queued: &Notify,
+) {
+    // Work on copies: the real state advances only if the transaction commits.
+    let mut working: HashMap<i64, TargetState> = HashMap::new();
+    let mut ops: Vec<RecordOp> = Vec::with_capacity(batch.len());
+    for Outcome { idx, at_ms, report } in &batch {
+        let Some(target) = config.targets.get(*idx) else {
+            continue;
+        };
+        let id = ids[*idx];
+        let prev = match working.get(&id) {
+            Some(s) => s.clone(),
+            None => states.get(&id).cloned().unwrap_or_else(|| TargetState {
+                id,
+                name: target.name.clone(),
+                url: target.display_url(),
+                ..TargetState::default()
+            }),
+        };
+        let old_tools = old_tools(store, &prev, report).await;
+        let cx = Context {
+            target,
+            alerts: &config.alerts,
+            at_ms: *at_ms,
+            maintenance_until: config.maintenance_until(&target.name, *at_ms),
+            old_tools: old_tools.as_deref(),
+        };
+        let op = evaluate(&prev, report, &cx);
+        working.insert(id, op.state.clone());
+        ops.push(op);
+    }
+
+    let mut attempt = 0;
+    let opened = loop {
+        attempt += 1;
+        match store.record(&ops).await {
+            Ok(opened) => break opened,
+            Err(e) if attempt < WRITE_ATTEMPTS && e.is_retryable() => {
+                metrics.store_error("record");
+                tracing::warn!(error = %e, attempt, "Writing results failed; retrying.");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(e) => {
+                metrics.store_error("record");
+                tracing::error!(error = %e, results = ops.len(), "Writing results failed; this batch is lost.");
+                return;
+            }
+        }
+    };
+
+    let mut queued = false;
+    for (op, opened_id) in ops.into_iter().zip(opened) {
+        let mut state = op.state;
+        match &op.incident {
+            IncidentOp::Open { at_ms, alerts, .. } => {
+                state.open_incident = opened_id.map(|id| OpenIncident {
+                    id,
+                    opened_ms: *at_ms,
+                    last_notified_ms: *at_ms,
+                    reminders: 0,
+                });
+                queued |= !alerts.is_empty();
+                if let Some(id) = opened_id {
+                    tracing::warn!(target.name = %state.name, incident.id = id, reason = ?state.last_reason, "Incident opened.");
+                }
+            }
+            IncidentOp::Resolve {
+                incident_id,
+                alerts,
+                ..
+            } => {
+                queued |= !alerts.is_empty();
+                tracing::info!(target.name = %state.name, incident.id = incident_id, "Incident resolved.");
+            }
+            IncidentOp::Remind { alerts, .. } => queued |= !alerts.is_empty(),
+            IncidentOp::None => {}
+        }
+        metrics
+            .probes
+            .get_or_create(&VerdictLabels {
+                verdict: op.result.verdict.clone(),
+            })
+            .inc();
+        states.insert(state.id, state);
+    }
+    if queued {
+        alerts_queued.notify_one();
+    }
+}
+
+/// The previous tool list, loaded only when the schema hash changed (rare), so states stay small in memory.
+async fn old_tools(store: &Store, prev: &TargetState, report: &ProbeReport) -> Option<Vec<Value>> {
+    let new = report.schema_hash.as_ref()?;
+    if prev.schema_hash.as_ref().is_none_or(|old| old == new) {
+        return None;
+    }
+    let text = store.last_tools(prev.id).await.ok().flatten()?;
+    serde_json::from_str(&text).ok()
+}

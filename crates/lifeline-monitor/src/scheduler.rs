@@ -1,0 +1,194 @@
+//! The scheduler: each target on its own interval, phases spread so a fleet does not probe in lock-step, a
+//! global cap on probes in flight, and never two probes of one target at once (a due probe whose previous one
+//! still runs is skipped and counted). On shutdown it stops starting probes and waits, up to the grace period,
+//! for the ones in flight: their results are sent to the recorder, which writes them before exit.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_mcp::probe::{Failure, Phase, ProbeReport, Timings};
+use lifeline_mcp::{Reason, Verdict};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TargetConfig;
+use crate::metrics::Metrics;
+use crate::prober::Prober;
+
+/// Extra time past a target's timeout before the scheduler gives up on a probe that overran it.
+const OVERRUN_MARGIN: Duration = Duration::from_secs(5);
+/// The first round of probes is spread over at most this much per target (so one target starts at once).
+const FIRST_ROUND_SPREAD_PER_TARGET: Duration = Duration::from_millis(50);
+
+/// One probe's result, on its way to the recorder.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Index into the configured targets.
+    pub(crate) idx: usize,
+    /// Probe start, Unix ms.
+    pub(crate) at_ms: i64,
+    /// The report.
+    pub(crate) report: ProbeReport,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn phase_offset(name: &str, spread: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let spread_ms = u64::try_from(spread.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(h.finish() % spread_ms)
+}
+
+/// The report for a probe that overran its timeout by [`OVERRUN_MARGIN`].
+fn overrun_report(target: &TargetConfig, started: &str) -> ProbeReport {
+    let mut timings = Timings::default();
+    timings.add(
+        Phase::Total,
+        (target.timeout + OVERRUN_MARGIN).as_secs_f64() * 1000.0,
+    );
+    ProbeReport {
+        url: target.display_url(),
+        verdict: Verdict::Unhealthy,
+        reason: Some(Reason::Timeout),
+        failure: Some(Failure::new(
+            Reason::Timeout,
+            "the probe overran its timeout",
+        )),
+        era: None,
+        transport: None,
+        protocol_version: None,
+        server_info: None,
+        capabilities: None,
+        tools_count: None,
+        schema_hash: None,
+        timings_ms: timings,
+        tls: None,
+        auth: None,
+        tool_call: None,
+        warnings: Vec::new(),
+        started_at: started.to_owned(),
+        tools: Vec::new(),
+    }
+}
+
+/// Runs until `shutdown`, then drains in-flight probes for at most `grace`.
+pub(crate) async fn run(
+    targets: Arc<Vec<TargetConfig>>,
+    prober: Arc<dyn Prober>,
+    tx: mpsc::Sender<Outcome>,
+    max_concurrency: usize,
+    shutdown: CancellationToken,
+    grace: Duration,
+    metrics: Arc<Metrics>,
+) {
+    let start = Instant::now();
+    let first_spread_per =
+        FIRST_ROUND_SPREAD_PER_TARGET * u32::try_from(targets.len()).unwrap_or(u32::MAX);
+    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let spread = t.interval.min(first_spread_per);
+            Reverse((start + phase_offset(&t.name, spread), i))
+        })
+        .collect();
+    let in_flight: Vec<Arc<AtomicBool>> = targets
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(false)))
+        .collect();
+    let semaphore = Arc::new(Semaphore::new(max_concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+
+    while let Some(Reverse((due, idx))) = heap.peek().copied() {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            () = tokio::time::sleep_until(due) => {}
+        }
+        heap.pop();
+        let target = &targets[idx];
+        let mut next = due + target.interval;
+        let now = Instant::now();
+        if next <= now {
+            // We fell behind (a saturated cap, a suspended process): resume on the interval from now.
+            next = now + phase_offset(&target.name, target.interval.min(Duration::from_secs(1)));
+        }
+        heap.push(Reverse((next, idx)));
+        if in_flight[idx].load(Ordering::Acquire) {
+            metrics.probes_skipped.inc();
+            tracing::warn!(target.name = %target.name, "Probe skipped: the previous one is still running.");
+            continue;
+        }
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            p = semaphore.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        in_flight[idx].store(true, Ordering::Release);
+        let flag = in_flight[idx].clone();
+        let targets = targets.clone();
+        let prober = prober.clone();
+        let tx = tx.clone();
+        let metrics = metrics.clone();
+        tasks.spawn(async move {
+            let target = &targets[idx];
+            let at_ms = now_ms();
+            metrics.probes_in_flight.inc();
+            let report =
+                match tokio::time::timeout(target.timeout + OVERRUN_MARGIN, prober.probe(target))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => overrun_report(target, ""),
+                };
+            metrics.probes_in_flight.dec();
+            // Flag cleared only after the result is queued, so the target's results stay in order.
+            let _ = tx.send(Outcome { idx, at_ms, report }).await;
+            flag.store(false, Ordering::Release);
+            drop(permit);
+        });
+    }
+
+    let deadline = Instant::now() + grace;
+    if !tasks.is_empty() {
+        tracing::info!(in_flight = tasks.len(), "Waiting for in-flight probes.");
+    }
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    lost = tasks.len(),
+                    "Shutdown grace ran out; abandoning in-flight probes."
+                );
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_offsets_stay_within_the_spread() {
+        for name in ["a", "b", "everything", "x-1"] {
+            assert!(phase_offset(name, Duration::from_secs(60)) < Duration::from_secs(60));
+            assert_eq!(phase_offset(name, Duration::ZERO), Duration::ZERO);
+        }
+    }
+}

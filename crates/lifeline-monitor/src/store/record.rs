@@ -1,0 +1,348 @@
+//! The write path of the recorder: one transaction per batch of probe outcomes, each with its result row, the
+//! target's new state, derived events, an incident change and the alert sends that change queues.
+
+use super::{with_pool, Store, StoreError, TargetState};
+
+/// Queues one alert send; a duplicate (same incident, kind, seq, provider) is ignored.
+macro_rules! insert_alert {
+    ($tx:expr, $incident_id:expr, $target_id:expr, $kind:expr, $seq:expr, $alert:expr, $now_ms:expr) => {
+        sqlx::query(
+            "INSERT INTO alert_outbox (incident_id, target_id, kind, seq, provider, payload, due_ms, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind($incident_id)
+        .bind($target_id)
+        .bind($kind.as_str())
+        .bind($seq)
+        .bind(&$alert.provider)
+        .bind($alert.context.to_string())
+        .bind($alert.due_ms)
+        .bind($now_ms)
+        .execute($tx)
+        .await?
+    };
+}
+
+/// One probe outcome to write.
+#[derive(Debug, Clone)]
+pub struct RecordOp {
+    /// The target's state after the outcome (`open_incident` is filled in by [`Store::record`] on open).
+    pub state: TargetState,
+    /// New tool list JSON when the schema hash changed (or was first seen).
+    pub tools_json: Option<String>,
+    /// The raw result.
+    pub result: NewResult,
+    /// Events derived from it.
+    pub events: Vec<NewEvent>,
+    /// What happens to the target's incident.
+    pub incident: IncidentOp,
+}
+
+/// A raw result row.
+#[derive(Debug, Clone, Default)]
+pub struct NewResult {
+    /// Probe start, Unix ms.
+    pub ts_ms: i64,
+    /// Verdict label.
+    pub verdict: String,
+    /// Counted as up.
+    pub up: bool,
+    /// Inside a maintenance window.
+    pub maintenance: bool,
+    /// Reason label.
+    pub reason: Option<String>,
+    /// Failure message.
+    pub message: Option<String>,
+    /// Era label.
+    pub era: Option<String>,
+    /// Protocol version.
+    pub protocol_version: Option<String>,
+    /// Server version.
+    pub server_version: Option<String>,
+    /// Tools listed.
+    pub tools_count: Option<i64>,
+    /// Tool-schema hash.
+    pub schema_hash: Option<String>,
+    /// Total time in ms.
+    pub latency_ms: Option<f64>,
+    /// Phase timings, the JSON object of `timings_ms`.
+    pub timings: Option<String>,
+    /// Days left on the certificate.
+    pub tls_days_left: Option<i64>,
+    /// Certificate `notAfter`, Unix ms.
+    pub tls_not_after_ms: Option<i64>,
+}
+
+/// A derived event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When, Unix ms.
+    pub ts_ms: i64,
+    /// `incident_opened`, `incident_resolved`, `schema_drift`, `protocol_version_changed`,
+    /// `server_version_changed`, `cert_expiring`.
+    pub kind: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// One line for people.
+    pub summary: String,
+    /// Kind-specific JSON object.
+    pub details: serde_json::Value,
+}
+
+/// What a batch op does to the target's incident.
+#[derive(Debug, Clone, Default)]
+pub enum IncidentOp {
+    /// Nothing.
+    #[default]
+    None,
+    /// Open one (at most one open per target: a conflicting open is skipped with its alerts).
+    Open {
+        /// Unix ms.
+        at_ms: i64,
+        /// Reason label of the failure.
+        reason: Option<String>,
+        /// Failure message.
+        message: Option<String>,
+        /// Event summary.
+        summary: String,
+        /// Sends to queue.
+        alerts: Vec<NewAlert>,
+    },
+    /// Queue a reminder for the open incident.
+    Remind {
+        /// Incident id.
+        incident_id: i64,
+        /// Reminder number (1, 2, …).
+        seq: i64,
+        /// Unix ms.
+        at_ms: i64,
+        /// Sends to queue.
+        alerts: Vec<NewAlert>,
+    },
+    /// Resolve the open incident.
+    Resolve {
+        /// Incident id.
+        incident_id: i64,
+        /// Unix ms.
+        at_ms: i64,
+        /// Event summary.
+        summary: String,
+        /// Sends to queue (due at the end of a maintenance window when one is active).
+        alerts: Vec<NewAlert>,
+    },
+}
+
+/// `opened`, `reminder` or `resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKindTag {
+    /// The incident opened.
+    Opened,
+    /// It is still open.
+    Reminder,
+    /// It resolved.
+    Resolved,
+}
+
+impl AlertKindTag {
+    /// The stored label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKindTag::Opened => "opened",
+            AlertKindTag::Reminder => "reminder",
+            AlertKindTag::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a stored label.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opened" => Some(AlertKindTag::Opened),
+            "reminder" => Some(AlertKindTag::Reminder),
+            "resolved" => Some(AlertKindTag::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// One alert send to queue for one provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    /// Provider name.
+    pub provider: String,
+    /// Not sent before this (Unix ms): now, or the end of a maintenance window.
+    pub due_ms: i64,
+    /// Context at the time (verdict, reason, message), merged into the payload.
+    pub context: serde_json::Value,
+}
+
+impl Store {
+    /// Writes a batch in one transaction. Returns the ids of incidents opened, per op (`None` when the op did
+    /// not open one, or another replica's open incident already existed). Either everything is written or
+    /// nothing.
+    pub async fn record(&self, ops: &[RecordOp]) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut opened = Vec::with_capacity(ops.len());
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for op in ops {
+                let s = &op.state;
+                let r = &op.result;
+                sqlx::query(
+                    "INSERT INTO results (target_id, ts_ms, verdict, up, maintenance, reason, message, era, \
+                     protocol_version, server_version, tools_count, schema_hash, latency_ms, timings, \
+                     tls_days_left, tls_not_after_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                )
+                .bind(s.id)
+                .bind(r.ts_ms)
+                .bind(&r.verdict)
+                .bind(i64::from(r.up))
+                .bind(i64::from(r.maintenance))
+                .bind(&r.reason)
+                .bind(&r.message)
+                .bind(&r.era)
+                .bind(&r.protocol_version)
+                .bind(&r.server_version)
+                .bind(r.tools_count)
+                .bind(&r.schema_hash)
+                .bind(r.latency_ms)
+                .bind(&r.timings)
+                .bind(r.tls_days_left)
+                .bind(r.tls_not_after_ms)
+                .execute(&mut *tx)
+                .await?;
+
+                for e in &op.events {
+                    sqlx::query(
+                        "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(s.id)
+                    .bind(e.ts_ms)
+                    .bind(&e.kind)
+                    .bind(&e.severity)
+                    .bind(&e.summary)
+                    .bind(e.details.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+
+                let mut open_id = s.open_incident.as_ref().map(|i| i.id);
+                let mut new_id = None;
+                match &op.incident {
+                    IncidentOp::None => {}
+                    IncidentOp::Open { at_ms, reason, message, summary, alerts } => {
+                        let id: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO incidents (target_id, opened_ms, reason, message, last_notified_ms) \
+                             VALUES ($1, $2, $3, $4, $2) ON CONFLICT DO NOTHING RETURNING id",
+                        )
+                        .bind(s.id)
+                        .bind(*at_ms)
+                        .bind(reason)
+                        .bind(message)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match id {
+                            Some(id) => {
+                                new_id = Some(id);
+                                open_id = Some(id);
+                                sqlx::query(
+                                    "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
+                                     VALUES ($1, $2, 'incident_opened', 'critical', $3, $4)",
+                                )
+                                .bind(s.id)
+                                .bind(*at_ms)
+                                .bind(summary)
+                                .bind(serde_json::json!({"incident_id": id, "reason": reason}).to_string())
+                                .execute(&mut *tx)
+                                .await?;
+                                for a in alerts {
+                                    insert_alert!(&mut *tx, id, s.id, AlertKindTag::Opened, 0_i64, a, *at_ms);
+                                }
+                            }
+                            None => {
+                                // Another replica opened it (and queued its alerts): adopt that incident.
+                                open_id = sqlx::query_scalar(
+                                    "SELECT id FROM incidents WHERE target_id = $1 AND resolved_ms IS NULL",
+                                )
+                                .bind(s.id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                                new_id = open_id;
+                            }
+                        }
+                    }
+                    IncidentOp::Remind { incident_id, seq, at_ms, alerts } => {
+                        sqlx::query("UPDATE incidents SET last_notified_ms = $1, reminders = $2 WHERE id = $3")
+                            .bind(*at_ms)
+                            .bind(*seq)
+                            .bind(*incident_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        for a in alerts {
+                            insert_alert!(&mut *tx, *incident_id, s.id, AlertKindTag::Reminder, *seq, a, *at_ms);
+                        }
+                    }
+                    IncidentOp::Resolve { incident_id, at_ms, summary, alerts } => {
+                        let done = sqlx::query(
+                            "UPDATE incidents SET resolved_ms = $1 WHERE id = $2 AND resolved_ms IS NULL",
+                        )
+                        .bind(*at_ms)
+                        .bind(*incident_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        open_id = None;
+                        if done == 1 {
+                            sqlx::query(
+                                "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
+                                 VALUES ($1, $2, 'incident_resolved', 'info', $3, $4)",
+                            )
+                            .bind(s.id)
+                            .bind(*at_ms)
+                            .bind(summary)
+                            .bind(serde_json::json!({"incident_id": incident_id}).to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                            for a in alerts {
+                                insert_alert!(&mut *tx, *incident_id, s.id, AlertKindTag::Resolved, 0_i64, a, *at_ms);
+                            }
+                        }
+                    }
+                }
+                opened.push(new_id);
+
+                sqlx::query(
+                    "UPDATE targets SET consecutive_failures = $2, consecutive_successes = $3, \
+                     open_incident_id = $4, last_checked_ms = $5, last_verdict = $6, last_reason = $7, \
+                     last_message = $8, last_latency_ms = $9, era = $10, protocol_version = $11, \
+                     server_name = $12, server_version = $13, tools_count = $14, schema_hash = $15, \
+                     tools_json = COALESCE($16, tools_json), tls_not_after_ms = $17, tls_days_left = $18, \
+                     cert_warned_days = $19 WHERE id = $1",
+                )
+                .bind(s.id)
+                .bind(s.consecutive_failures)
+                .bind(s.consecutive_successes)
+                .bind(open_id)
+                .bind(s.last_checked_ms)
+                .bind(&s.last_verdict)
+                .bind(&s.last_reason)
+                .bind(&s.last_message)
+                .bind(s.last_latency_ms)
+                .bind(&s.era)
+                .bind(&s.protocol_version)
+                .bind(&s.server_name)
+                .bind(&s.server_version)
+                .bind(s.tools_count)
+                .bind(&s.schema_hash)
+                .bind(&op.tools_json)
+                .bind(s.tls_not_after_ms)
+                .bind(s.tls_days_left)
+                .bind(s.cert_warned_days)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(opened)
+    }
+}

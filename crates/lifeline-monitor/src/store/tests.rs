@@ -1,0 +1,444 @@
+//! The storage suite, run against SQLite and against a real PostgreSQL (`DATABASE_URL`, started by
+//! `scripts/postgres.sh`). PostgreSQL is skipped only when `LIFELINE_SKIP_POSTGRES=1`; otherwise a missing
+//! `DATABASE_URL` fails the test.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::sketch::Bucket;
+
+const T0: i64 = 1_777_593_600_000; // 2026-05-01T00:00:00Z
+const HOUR: i64 = 3_600_000;
+
+fn alert(provider: &str, due_ms: i64) -> NewAlert {
+    NewAlert {
+        provider: provider.into(),
+        due_ms,
+        context: json!({"verdict": "unhealthy"}),
+    }
+}
+
+fn result(ts_ms: i64, up: bool, latency: f64) -> NewResult {
+    NewResult {
+        ts_ms,
+        verdict: if up { "healthy" } else { "unhealthy" }.into(),
+        up,
+        latency_ms: Some(latency),
+        ..NewResult::default()
+    }
+}
+
+fn op(state: &TargetState, r: NewResult, incident: IncidentOp) -> RecordOp {
+    RecordOp {
+        state: state.clone(),
+        tools_json: None,
+        result: r,
+        events: vec![],
+        incident,
+    }
+}
+
+async fn suite(store: Store) {
+    // Targets: upsert by name, inactive when gone.
+    let ids = store
+        .sync_targets(
+            &[
+                ("a".into(), "http://a/mcp".into()),
+                ("b".into(), "http://b/mcp".into()),
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    let (a, b) = (ids[0].1, ids[1].1);
+    assert_ne!(a, b);
+    let again = store
+        .sync_targets(&[("a".into(), "http://a2/mcp".into())], T0)
+        .await
+        .unwrap();
+    assert_eq!(again[0].1, a);
+    let states = store.load_states().await.unwrap();
+    assert_eq!(
+        states.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(states[0].url, "http://a2/mcp");
+    store
+        .sync_targets(
+            &[
+                ("a".into(), "http://a/mcp".into()),
+                ("b".into(), "http://b/mcp".into()),
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+
+    // Opening an incident queues one send per provider, in the same transaction.
+    let sa = TargetState {
+        id: a,
+        name: "a".into(),
+        consecutive_failures: 3,
+        ..TargetState::default()
+    };
+    let open = IncidentOp::Open {
+        at_ms: T0 + 1000,
+        reason: Some("connect_refused".into()),
+        message: Some("refused".into()),
+        summary: "a is down".into(),
+        alerts: vec![alert("webhook", T0 + 1000), alert("pagerduty", T0 + 1000)],
+    };
+    let opened = store
+        .record(&[op(&sa, result(T0 + 1000, false, 5.0), open.clone())])
+        .await
+        .unwrap();
+    let inc = opened[0].expect("an incident opened");
+    // A second replica opening the same target's incident adopts it and queues nothing.
+    let again = store
+        .record(&[op(&sa, result(T0 + 1100, false, 5.0), open)])
+        .await
+        .unwrap();
+    assert_eq!(again[0], Some(inc));
+    let states = store.load_states().await.unwrap();
+    let st = states.iter().find(|s| s.id == a).unwrap();
+    assert_eq!(st.open_incident.as_ref().map(|i| i.id), Some(inc));
+    assert_eq!(st.consecutive_failures, 3);
+
+    // Claims: one holder wins each send, once.
+    let claimed = store
+        .claim_alerts("r1", T0 + 2000, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed
+        .iter()
+        .all(|c| c.target == "a" && c.kind == AlertKindTag::Opened && c.incident_id == inc));
+    assert!(store
+        .claim_alerts("r2", T0 + 2000, Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .finish_alert(claimed[0].id, OutboxState::Sent, 1, None, T0 + 2100)
+        .await
+        .unwrap();
+    // An expired claim is taken over; a finished send never comes back.
+    let retaken = store
+        .claim_alerts("r2", T0 + 70_000, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        retaken.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![claimed[1].id]
+    );
+    store
+        .finish_alert(
+            retaken[0].id,
+            OutboxState::Failed,
+            4,
+            Some("HTTP 500"),
+            T0 + 70_100,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .claim_alerts("r3", T0 + 200_000, Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Resolve: once; a delayed send is not claimable before it is due.
+    let resolve = IncidentOp::Resolve {
+        incident_id: inc,
+        at_ms: T0 + 5000,
+        summary: "a recovered".into(),
+        alerts: vec![alert("webhook", T0 + 9000)],
+    };
+    let sa2 = TargetState {
+        consecutive_failures: 0,
+        consecutive_successes: 2,
+        open_incident: None,
+        ..sa.clone()
+    };
+    store
+        .record(&[op(&sa2, result(T0 + 5000, true, 7.0), resolve.clone())])
+        .await
+        .unwrap();
+    store
+        .record(&[op(&sa2, result(T0 + 5100, true, 7.0), resolve)])
+        .await
+        .unwrap();
+    assert!(store
+        .claim_alerts("r1", T0 + 8000, Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let due = store
+        .claim_alerts("r1", T0 + 9000, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, AlertKindTag::Resolved);
+    assert_eq!(due[0].resolved_ms, Some(T0 + 5000));
+    let incidents = store.incidents(Some(a), false, i64::MAX, 10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].resolved_ms, Some(T0 + 5000));
+    assert!(store
+        .incidents(None, true, i64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let events = store.events(Some(a), None, i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["incident_resolved", "incident_opened"]
+    );
+    assert_eq!(
+        store
+            .events(None, Some("incident_opened"), i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let counts = store.alert_counts().await.unwrap();
+    assert!(
+        counts.contains(&("sent".into(), "webhook".into(), "opened".into(), 1)),
+        "{counts:?}"
+    );
+
+    // Raw results → rollups: hour 2 has b's 4 results (3 up); hour 3 one result not yet past the grace.
+    let sb = TargetState {
+        id: b,
+        name: "b".into(),
+        ..TargetState::default()
+    };
+    let mut ops = Vec::new();
+    for (i, up) in [true, true, false, true].into_iter().enumerate() {
+        ops.push(op(
+            &sb,
+            result(
+                T0 + 2 * HOUR + i as i64 * 60_000,
+                up,
+                10.0 * (i as f64 + 1.0),
+            ),
+            IncidentOp::None,
+        ));
+    }
+    ops.push(op(
+        &sb,
+        result(T0 + 3 * HOUR + 10, true, 50.0),
+        IncidentOp::None,
+    ));
+    store.record(&ops).await.unwrap();
+    let rolled = store
+        .rollup(T0 + 3 * HOUR + 60_000, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(
+        rolled, 2,
+        "hours 0 and 1 (a's results) and 2 are complete; hour 0 is the first with results"
+    );
+    // Hour 0 (a's), 1 (empty), 2 (b's): rolled after the grace.
+    let rolled = store
+        .rollup(T0 + 3 * HOUR + 180_000, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(rolled, 1);
+    assert_eq!(
+        store.rollup_watermark().await.unwrap(),
+        Some((T0 + 3 * HOUR) / HOUR)
+    );
+    assert_eq!(
+        store
+            .rollup(T0 + 3 * HOUR + 180_000, Duration::from_secs(120))
+            .await
+            .unwrap(),
+        0,
+        "never twice"
+    );
+    let hours = store
+        .hour_buckets(b, T0 / 86_400_000, T0 / 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].0, T0 / HOUR + 2);
+    assert_eq!(
+        (hours[0].1.total, hours[0].1.up, hours[0].1.unhealthy),
+        (4, 3, 1)
+    );
+    assert_eq!(
+        hours[0].1.latency.count(),
+        3,
+        "only usable probes have a latency"
+    );
+    // Uptime exact to the hour: from hour 2 includes b's rolled hour and its raw tail.
+    let up = store.uptime_since(T0 + 2 * HOUR).await.unwrap();
+    assert_eq!(up.get(&b), Some(&UptimeCounts { up: 4, total: 5 }));
+    let up = store.uptime_since(T0 + 3 * HOUR).await.unwrap();
+    assert_eq!(up.get(&b), Some(&UptimeCounts { up: 1, total: 1 }));
+    let days = store.day_rows(Some(b), 0).await.unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].bucket.total, 4);
+    assert_eq!(
+        store.day_rows(None, T0 / 86_400_000).await.unwrap().len(),
+        2
+    );
+
+    // The shared rollup path merges (the benchmark loads history through it).
+    let mut bucket = Bucket {
+        total: 60,
+        up: 60,
+        healthy: 60,
+        ..Bucket::default()
+    };
+    bucket.latency.record(20.0);
+    store
+        .apply_hourly(&[HourRollup {
+            target_id: b,
+            hour: T0 / HOUR + 5,
+            bucket: bucket.clone(),
+        }])
+        .await
+        .unwrap();
+    store
+        .apply_hourly(&[HourRollup {
+            target_id: b,
+            hour: T0 / HOUR + 5,
+            bucket,
+        }])
+        .await
+        .unwrap();
+    let hours = store
+        .hour_buckets(b, T0 / 86_400_000, T0 / 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .map(|(h, bk)| (*h - T0 / HOUR, bk.total))
+            .collect::<Vec<_>>(),
+        vec![(2, 4), (5, 120)]
+    );
+
+    // Raw results and history queries.
+    let raw = store.results(b, T0, T0 + 4 * HOUR, 3).await.unwrap();
+    assert_eq!(raw.len(), 3);
+    assert!(raw[0].ts_ms > raw[1].ts_ms, "newest first");
+    // Retention: raw past 48 h goes, but only once rolled up.
+    let pruned = store
+        .prune(
+            T0 + 51 * HOUR,
+            Duration::from_secs(48 * 3600),
+            Duration::from_secs(100 * 86400),
+            Duration::from_secs(400 * 86400),
+        )
+        .await
+        .unwrap();
+    assert!(pruned >= 6, "{pruned}");
+    assert_eq!(
+        store.results(b, 0, i64::MAX, 100).await.unwrap().len(),
+        1,
+        "the unrolled hour-3 result stays"
+    );
+
+    // Leases.
+    let ttl = Duration::from_secs(30);
+    assert!(store
+        .acquire_lease("scheduler", "r1", T0, ttl)
+        .await
+        .unwrap());
+    assert!(!store
+        .acquire_lease("scheduler", "r2", T0 + 1000, ttl)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .acquire_lease("scheduler", "r1", T0 + 2000, ttl)
+            .await
+            .unwrap(),
+        "renewal"
+    );
+    assert!(
+        store
+            .acquire_lease("scheduler", "r2", T0 + 40_000, ttl)
+            .await
+            .unwrap(),
+        "after expiry"
+    );
+    store.release_lease("scheduler", "r2").await.unwrap();
+    assert!(
+        store
+            .acquire_lease("scheduler", "r1", T0 + 41_000, ttl)
+            .await
+            .unwrap(),
+        "after release"
+    );
+
+    assert!(store.size_bytes().await.unwrap() > 0);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn storage_suite_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    suite(Store::connect(&url).await.unwrap()).await;
+    // Migrations are idempotent on reopen.
+    Store::connect(&url).await.unwrap().ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn storage_suite_postgres() {
+    let Some(url) = postgres_url() else { return };
+    // A fresh database per run, dropped afterwards.
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .expect("connect to DATABASE_URL");
+    let name = format!("lifeline_test_{}_{}", std::process::id(), T0 % 1000);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut u = url::Url::parse(&url).unwrap();
+    u.set_path(&format!("/{name}"));
+    let store = Store::connect(u.as_str()).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    suite(store.clone()).await;
+    Store::connect(u.as_str())
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
+/// `DATABASE_URL`, or `None` (with a loud message) when `LIFELINE_SKIP_POSTGRES=1`; panics otherwise.
+pub(crate) fn postgres_url() -> Option<String> {
+    if std::env::var("LIFELINE_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("!!! LIFELINE_SKIP_POSTGRES=1: the PostgreSQL storage suite is SKIPPED !!!");
+        return None;
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(u) if u.starts_with("postgres") => Some(u),
+        _ => panic!(
+            "DATABASE_URL is not a postgres:// URL. Start one with `eval \"$(scripts/postgres.sh start)\"`, \
+             or set LIFELINE_SKIP_POSTGRES=1 to skip the PostgreSQL suite"
+        ),
+    }
+}

@@ -1,0 +1,149 @@
+//! The monitor's HTTP face, all on one listener (axum). Routes:
+//! - `GET /`: the status page (`?page=N` for fleets over 50 targets);
+//! - `GET /targets/{name}`: one target's page;
+//! - `GET /api/v1/targets`, `/api/v1/targets/{name}`, `/api/v1/targets/{name}/history`, `/api/v1/incidents`,
+//!   `/api/v1/events`, `/api/v1/alerts`: the JSON API (`docs/api.md`);
+//! - `GET /metrics`: Prometheus text format;
+//! - `GET /live`: 200 while the process serves requests;
+//! - `GET /ready`: 200 once a snapshot is loaded and the database answers, 503 before and while shutting down.
+//!
+//! Pages and the target list read the in-memory [`snapshot`], never the history tables.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub mod api;
+pub mod page;
+pub mod snapshot;
+pub mod svg;
+
+use snapshot::SnapshotCell;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Shared state of the handlers.
+#[derive(Debug)]
+pub struct AppState {
+    /// The current snapshot.
+    pub snapshot: SnapshotCell,
+    /// The database (target pages and history).
+    pub store: Store,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// False before the first snapshot and once shutdown starts.
+    pub ready: AtomicBool,
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(status))
+        .route("/targets/{name}", get(target))
+        .route("/api/v1/targets", get(api::targets))
+        .route("/api/v1/targets/{name}", get(api::target))
+        .route("/api/v1/targets/{name}/history", get(api::history))
+        .route("/api/v1/incidents", get(api::incidents))
+        .route("/api/v1/events", get(api::events))
+        .route("/api/v1/alerts", get(api::alerts))
+        .route("/metrics", get(metrics))
+        .route("/live", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+}
+
+async fn status(State(app): State<Arc<AppState>>, Query(q): Query<PageQuery>) -> Html<String> {
+    let snap = app.snapshot.get();
+    Html(page::status_page(
+        &snap,
+        &app.config.title,
+        q.page.unwrap_or(1),
+    ))
+}
+
+async fn target(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let snap = app.snapshot.get();
+    let Some(t) = snap.by_name.get(&name).and_then(|i| snap.targets.get(*i)) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page::not_found(&format!("No target is named `{name}`."))),
+        )
+            .into_response();
+    };
+    let now = snap.generated_ms.max(crate::scheduler::now_ms());
+    let id = t.state.id;
+    let detail = async {
+        let today = now.div_euclid(DAY_MS);
+        let hours = app.store.hour_buckets(id, today - 7, today).await?;
+        let first_hour = now.div_euclid(HOUR_MS) - 7 * 24 + 1;
+        let mut hourly: Vec<(String, Option<f64>, Option<f64>)> = (first_hour
+            ..=now.div_euclid(HOUR_MS))
+            .map(|h| (page::fmt_time(h * HOUR_MS), None, None))
+            .collect();
+        for (h, b) in hours {
+            if let Some(slot) = usize::try_from(h - first_hour)
+                .ok()
+                .and_then(|i| hourly.get_mut(i))
+            {
+                slot.1 = b.latency.quantile(0.5);
+                slot.2 = b.latency.quantile(0.95);
+            }
+        }
+        Ok::<_, crate::store::StoreError>(page::TargetDetail {
+            hourly,
+            results: app
+                .store
+                .results(id, now - 48 * HOUR_MS, i64::MAX, 50)
+                .await?,
+            incidents: app.store.incidents(Some(id), false, i64::MAX, 50).await?,
+            events: app.store.events(Some(id), None, i64::MAX, 50).await?,
+        })
+    }
+    .await;
+    match detail {
+        Ok(d) => Html(page::target_page(t, &d, &app.config.title, now)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Target page failed on storage.");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn ready(State(app): State<Arc<AppState>>) -> Response {
+    if !app.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response();
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}

@@ -1,0 +1,219 @@
+//! `lifeline monitor` as a user runs it: `--check-config` on every example and on broken files (exit codes and
+//! field paths), and the quick start serving its status page, API and metrics, then stopping cleanly on SIGTERM.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example_env(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "EVERYTHING_TOKEN",
+        "SLACK_URL",
+        "PD_KEY",
+        "API_TOKEN",
+        "AUDIT_TOKEN",
+    ] {
+        cmd.env(var, "x");
+    }
+    cmd.env("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
+        .env(
+            "DATABASE_URL",
+            "postgres://lifeline@127.0.0.1:5432/lifeline",
+        )
+}
+
+#[test]
+fn every_monitor_example_validates() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("monitor") && name.ends_with(".yaml")) {
+            continue;
+        }
+        let out = example_env(
+            Command::new(BIN)
+                .args(["monitor", "--check-config", "--config"])
+                .arg(&path),
+        )
+        .output()
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
+        n += 1;
+    }
+    assert!(n >= 3, "examples/monitor*.yaml: found {n}");
+}
+
+fn check(yaml: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let out = Command::new(BIN)
+        .args(["monitor", "--check-config", "--config"])
+        .arg(&f)
+        .env_remove("NOPE_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configs_exit_64_naming_the_field() {
+    let cases = [
+        ("targets:\n  - { name: a, url: 'http://h/mcp' }\n  - { name: b, url: 'http://h/mcp', interval: 1s }\n", "targets[1].interval: must be at least 5s"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', bearer_token: '${NOPE_TOKEN}' }\n", "targets[0].bearer_token: environment variable NOPE_TOKEN is not set"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', colour: red }\n", "unknown field `colour`"),
+    ];
+    for (yaml, want) in cases {
+        let (code, err) = check(yaml);
+        assert_eq!(code, Some(64), "{err}");
+        assert!(err.contains(want), "{err}\nwant: {want}");
+    }
+    let out = Command::new(BIN).arg("monitor").output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config FILE or --target URL"));
+}
+
+/// The monitor process, in its own process group, killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn quick_start_serves_the_page_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: the probe fails fast with connect_refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "monitor",
+            "--log-json",
+            "--listen",
+            "127.0.0.1:0",
+            "--target",
+        ])
+        .arg(format!("http://{closed}/mcp"))
+        .current_dir(dir.path())
+        .env("LIFELINE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the listening line");
+        log.push(line.clone());
+        if let Some(i) = line.find("http://127.0.0.1:") {
+            let rest = &line[i + 7..];
+            break rest[..rest.find('/').unwrap()].to_owned();
+        }
+    };
+    // The first probe result reaches the API.
+    let mut target = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        let (code, body) = http_get(&addr, "/api/v1/targets");
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        target = v["targets"][0].clone();
+        if target["last_checked_at"].is_string() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(target["name"], "127.0.0.1");
+    assert_eq!(target["verdict"], "unhealthy", "{target}");
+    let (code, page) = http_get(&addr, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>MCP status</title>") && page.contains("127.0.0.1"));
+    assert_eq!(http_get(&addr, "/live").0, 200);
+    assert_eq!(http_get(&addr, "/ready").0, 200);
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains("lifeline_monitor_probes_total{verdict=\"unhealthy\"}"),
+        "{metrics}"
+    );
+
+    let pid = proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut proc = proc;
+    let stop_deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = proc.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < stop_deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        log.push(line);
+    }
+    assert_eq!(status.code(), Some(0), "{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("Monitor stopped")),
+        "{}",
+        log.join("\n")
+    );
+    assert!(dir.path().join("lifeline.db").exists());
+}
