@@ -26,7 +26,7 @@ echo "==> Running tests"
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
-cargo nextest run --workspace --locked --profile ci "$@"
 cargo test --workspace --doc --locked
+cargo nextest run --workspace --locked --profile ci "$@"
 
 echo "==> Test suite finished in $(( $(date +%s) - start )) s"
