@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: the `lifeline monitor` quick start. Builds lifeline and monitors an MCP URL with
+# every default (SQLite in ./lifeline.db, status page, API and metrics on 127.0.0.1:8080) until Ctrl-C.
+#
+#   scripts/demo-monitor.sh https://mcp.example.com/mcp    # your own server (any era, any MCP URL)
+#   scripts/demo-monitor.sh                                # no URL: starts the official reference server
+#                                                          # (server-everything) on loopback and monitors it
+#
+# Environment: LIFELINE_LISTEN (default 127.0.0.1:8080), LIFELINE_STORAGE (default sqlite://lifeline.db).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p lifeline
+bin=target/release/lifeline
+listen="${LIFELINE_LISTEN:-127.0.0.1:8080}"
+echo "Status page: http://$listen/   API: http://$listen/api/v1/targets   Ctrl-C stops."
+if [[ $# -gt 0 ]]; then
+  targets=()
+  for url in "$@"; do targets+=(--target "$url"); done
+  exec "$bin" monitor "${targets[@]}" --listen "$listen"
+fi
+scripts/install-peers.sh
+peers="${LIFELINE_PEERS_DIR:-$PWD/.peers}"
+everything="$peers/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$port node -r "$PWD/tests/peers/preload-loopback.cjs" "$everything" streamableHttp >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then break; fi
+  sleep 0.1
+done
+echo "\$ lifeline monitor --target http://127.0.0.1:$port/mcp --listen $listen"
+"$bin" monitor --target "http://127.0.0.1:$port/mcp" --listen "$listen"
