@@ -22,19 +22,23 @@ What each scenario needs (from the scenario descriptions in @modelcontextprotoco
   prompts     test_simple_prompt, test_prompt_with_arguments(arg1, arg2),
               test_prompt_with_embedded_resource(resourceUri), test_prompt_with_image
   utilities   logging/setLevel, completion/complete, ping (the SDK's own)
-Not implemented: the pending scenarios (`json-schema-2020-12`, `server-sse-polling`), which the default suite skips.
+  pending     json_schema_2020_12_tool (`$schema`, `$defs`, `additionalProperties` kept in tools/list) and
+              test_reconnection (closes its POST SSE stream mid-call; the result is replayed on a GET with
+              Last-Event-ID from the in-memory event store), for `--suite all`
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 
 from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.server.transport_security import TransportSecuritySettings
 
 # A 1x1 red PNG and a 44-byte silent WAV header with no samples: the smallest valid payloads of each type.
@@ -47,6 +51,35 @@ SILENT_WAV = (
     + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
     + b"data" + (0).to_bytes(4, "little")
 )
+
+
+class MemoryEventStore(EventStore):
+    """Keeps every SSE event in memory, bounded, so a client (or the gateway on its behalf) can resume a stream."""
+
+    MAX_EVENTS = 10_000
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        # event id -> (stream id, message or None for a priming event), oldest first
+        self._events: dict[str, tuple[str, types.JSONRPCMessage | None]] = {}
+
+    async def store_event(self, stream_id, message):
+        event_id = str(next(self._ids))
+        self._events[event_id] = (stream_id, message)
+        while len(self._events) > self.MAX_EVENTS:
+            self._events.pop(next(iter(self._events)))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback: EventCallback):
+        if last_event_id not in self._events:
+            return None
+        stream_id = self._events[last_event_id][0]
+        after = False
+        for event_id, (stream, message) in list(self._events.items()):
+            if after and stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+            after = after or event_id == last_event_id
+        return stream_id
 
 
 def b64(data: bytes) -> str:
@@ -202,6 +235,33 @@ def build_server() -> MCPServer:
         result = await ctx.session.elicit_form("Enums test", schema, related_request_id=ctx.request_id)
         return text_result(f"Elicitation completed: action={result.action}, content={result.content}")
 
+    @server.tool(description="Closes its SSE stream mid-call; the result arrives after the client resumes.")
+    async def test_reconnection(ctx: Context) -> types.CallToolResult:
+        await asyncio.sleep(0.05)
+        # A no-op unless the request's protocol version is 2025-11-25 or later and an event store is configured.
+        await ctx.close_sse_stream()
+        await asyncio.sleep(0.1)
+        return text_result("Reconnection test completed")
+
+    @server.tool(description="Tool with JSON Schema 2020-12 features")
+    def json_schema_2020_12_tool(name: str = "", address: dict | None = None) -> str:
+        return f"name={name}, address={address}"
+
+    # MCPServer derives inputSchema from the signature; replace it with the exact 2020-12 schema the scenario
+    # checks for (`$schema`, `$defs`, `additionalProperties: false`) in tools/list.
+    server._tool_manager.get_tool("json_schema_2020_12_tool").parameters = {  # noqa: SLF001
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {
+            "address": {
+                "type": "object",
+                "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+            }
+        },
+        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+        "additionalProperties": False,
+    }
+
     # --- resources ---------------------------------------------------------------------------------------------
 
     @server.resource("test://static-text", name="static-text", description="A static text resource.",
@@ -283,5 +343,7 @@ def create_app():
         raise SystemExit("conformance_fixture: only the stateful HTTP mode exists")
     return build_server().streamable_http_app(
         host="127.0.0.1",
+        event_store=MemoryEventStore(),
+        retry_interval=500,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
