@@ -247,18 +247,30 @@ def build_server() -> MCPServer:
     def json_schema_2020_12_tool(name: str = "", address: dict | None = None) -> str:
         return f"name={name}, address={address}"
 
-    # MCPServer derives inputSchema from the signature; replace it with the exact 2020-12 schema the scenario
-    # checks for (`$schema`, `$defs`, `additionalProperties: false`) in tools/list.
+    # MCPServer derives inputSchema from the signature; replace it with the 2020-12 schema the scenario checks for in
+    # tools/list: `$schema`, `$defs`, `additionalProperties: false` (SEP-1613) and, for the 0.2 suite, `$anchor`,
+    # `allOf`/`anyOf` and `if`/`then`/`else` (SEP-2106).
     server._tool_manager.get_tool("json_schema_2020_12_tool").parameters = {  # noqa: SLF001
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "$defs": {
             "address": {
+                "$anchor": "addressDef",
                 "type": "object",
                 "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
             }
         },
-        "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+        "properties": {
+            "name": {"type": "string"},
+            "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"},
+            "email": {"type": "string"},
+        },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
         "additionalProperties": False,
     }
 
