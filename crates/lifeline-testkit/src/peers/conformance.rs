@@ -42,7 +42,7 @@ impl ScenarioResult {
 pub struct ServerSuiteRun {
     /// Scenario name → result, for every scenario that wrote its `checks.json`.
     pub scenarios: BTreeMap<String, ScenarioResult>,
-    /// How many scenarios the suite said it would run (`Running active suite (N scenarios)`), when it said so.
+    /// How many scenarios the suite said it would run (`Running all suite (N scenarios)`), when it said so.
     pub announced: Option<usize>,
     /// The process exit code (`None` if killed by a signal).
     pub exit_code: Option<i32>,
@@ -171,12 +171,13 @@ pub fn parse_checks(checks: &serde_json::Value) -> ScenarioResult {
     result
 }
 
-/// `N` from the suite's `Running active suite (N scenarios) against URL` line.
+/// `N` from the suite's `Running active suite (N scenarios) against URL` line (0.1.x), or `Running requirements
+/// 2026-07-28 (N scenarios) against URL` (0.2.x).
 fn announced_count(output: &str) -> Option<usize> {
     output.lines().find_map(|line| {
-        let rest = line.strip_prefix("Running ")?;
-        let (_, count) = rest.split_once(" suite (")?;
-        count.split_once(' ')?.0.parse().ok()
+        let head = line.strip_prefix("Running ")?;
+        let head = &head[..head.find(" scenarios)")?];
+        head[head.rfind('(')? + 1..].parse().ok()
     })
 }
 
@@ -226,6 +227,8 @@ mod tests {
     fn the_announced_scenario_count_is_read() {
         let out = "noise\nRunning active suite (30 scenarios) against http://127.0.0.1:1/mcp\n";
         assert_eq!(announced_count(out), Some(30));
+        let out = "Running requirements 2026-07-28 (50 scenarios) against http://127.0.0.1:1/mcp\n";
+        assert_eq!(announced_count(out), Some(50));
         assert_eq!(
             announced_count("Running client scenario 'ping' against server"),
             None
