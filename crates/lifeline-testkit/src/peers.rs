@@ -10,9 +10,13 @@
 //! | [`Peer::everything`] | server-everything 2026.8.31 on Node 22 | `/mcp` (Streamable HTTP) or `/sse` |
 //! | [`Peer::python`] | `tests/peers/py2_server.py` on mcp 2.3.0 + uvicorn | `/mcp` |
 //! | [`Peer::python_legacy`] | `tests/peers/py1_server.py` on mcp 1.30.0 + uvicorn | `/mcp` or `/sse` |
+//! | [`Peer::conformance_fixture`] | `tests/peers/conformance_fixture.py` on mcp 2.3.0 + uvicorn | `/mcp` |
+//!
+//! [`conformance`] runs the official conformance suite's server scenarios and reads back their results.
 //!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
 
+pub mod conformance;
 pub mod raw_http;
 
 use std::net::SocketAddr;
@@ -72,6 +76,8 @@ pub enum PeerKind {
     Python(PyServer),
     /// The mcp 1.x server.
     PythonLegacy(Py1Mode),
+    /// The conformance suite's fixture server (mcp 2.x, stateful, no DNS-rebinding protection).
+    ConformanceFixture,
 }
 
 /// Which conformance suite build [`conformance_command`] runs.
@@ -254,6 +260,29 @@ impl Peer {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts the fixture server the conformance suite's server scenarios expect
+    /// (`tests/peers/conformance_fixture.py`: the `test_*` tools, resources and prompts) under uvicorn on 127.0.0.1,
+    /// stateful Streamable HTTP, deliberately without a Host/Origin check. URL: `http://127.0.0.1:PORT/mcp`.
+    ///
+    /// # Panics
+    /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
+    pub async fn conformance_fixture() -> Peer {
+        let cmd = uvicorn(
+            venv_python("py2"),
+            "conformance_fixture:create_app",
+            "stateful",
+        );
+        start(
+            "conformance_fixture".to_owned(),
+            cmd,
+            UVICORN_ANNOUNCE,
+            "/mcp",
+            PeerKind::ConformanceFixture,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `(program, args)` for the mcp 2.3.0 test server over stdio.
     ///
     /// # Panics
@@ -280,9 +309,12 @@ impl Peer {
 
     /// The number of live sessions the Python peer holds (`GET /debug/sessions` → `{"active": N}`): legacy
     /// Streamable HTTP sessions, or open `GET /sse` streams in [`Py1Mode::Sse`]. `None` for server-everything (it has
-    /// no such route) or when the request fails.
+    /// no such route), for the conformance fixture (neither) or when the request fails.
     pub async fn sessions_active(&self) -> Option<u64> {
-        if matches!(self.kind, PeerKind::Everything(_)) {
+        if matches!(
+            self.kind,
+            PeerKind::Everything(_) | PeerKind::ConformanceFixture
+        ) {
             return None;
         }
         let url = format!("{}/debug/sessions", self.base);
