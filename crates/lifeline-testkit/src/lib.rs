@@ -6,5 +6,6 @@
 
 pub mod eventually;
 pub mod fakes;
+pub mod kube;
 pub mod peers;
 pub mod process;

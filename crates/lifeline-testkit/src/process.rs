@@ -468,12 +468,23 @@ mod tests {
         );
     }
 
+    /// A loopback port that refuses connections for as long as the socket lives: bound, never listening.
+    ///
+    /// Regression (a port race under parallel tests): with a port from `free_port()` another test could bind it
+    /// during the wait, and "nothing listens" failed.
+    fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
+        let held = tokio::net::TcpSocket::new_v4().expect("socket");
+        held.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        let addr = held.local_addr().expect("bound address");
+        (held, addr)
+    }
+
     #[tokio::test]
     async fn wait_for_port_reports_an_early_exit_with_output() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo boom >&2; exit 3"]);
         let mut guard = ChildGuard::spawn("early-exit", cmd).expect("sh exists");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let (_held, addr) = refusing_port();
         let err = wait_for_port(&mut guard, addr, Duration::from_secs(5))
             .await
             .expect_err("nothing listens");
@@ -489,7 +500,7 @@ mod tests {
         let mut guard = ChildGuard::spawn("sleeper", cmd)
             .expect("sleep exists")
             .with_grace(Duration::from_millis(200));
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let (_held, addr) = refusing_port();
         let err = wait_for_port(&mut guard, addr, Duration::from_millis(150))
             .await
             .expect_err("nothing listens");

@@ -1,0 +1,210 @@
+//! The container command lines in the Kubernetes kit are ones the real binary accepts: every overlay under
+//! `deploy/kubernetes/overlays` is rendered with the real `kubectl kustomize`, and each `lifeline` container's
+//! args run through this binary with `--check-config` (the argument parser plus the subcommand's whole
+//! configuration validation), with the overlay's ConfigMap files where the pod would mount them and its
+//! environment variables set (Secret values replaced by placeholders of the right shape).
+//!
+//! Regression: the monitor overlays once shipped a config with a `store:` section the monitor does not know, which
+//! only a run of the real parser over the rendered manifests shows.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lifeline_testkit::kube::{kubectl_or_skip, kustomize, overlays};
+use serde_yaml_ng::Value;
+
+/// What one rendered overlay asks the binary to run.
+#[derive(Debug)]
+struct Container {
+    args: Vec<String>,
+    /// (name, value) for plain values; Secret and field references get a placeholder.
+    env: Vec<(String, String)>,
+    /// (mount path, ConfigMap data) for each ConfigMap volume the container mounts.
+    config_mounts: Vec<(String, Vec<(String, String)>)>,
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn seq<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+/// The `lifeline` containers of every Deployment in `rendered`.
+fn containers(rendered: &str) -> Vec<Container> {
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(rendered)
+        .map(|d| serde::Deserialize::deserialize(d).expect("kustomize renders valid YAML"))
+        .collect();
+    let config_maps: Vec<(String, Vec<(String, String)>)> = docs
+        .iter()
+        .filter(|d| str_of(d, "kind").as_deref() == Some("ConfigMap"))
+        .map(|d| {
+            let name = d.get("metadata").and_then(|m| str_of(m, "name"));
+            let data = d
+                .get("data")
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                .collect();
+            (name.unwrap_or_default(), data)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in docs
+        .iter()
+        .filter(|d| str_of(d, "kind").as_deref() == Some("Deployment"))
+    {
+        let Some(pod) = d.get("spec").and_then(|s| s.get("template")?.get("spec")) else {
+            continue;
+        };
+        // volume name → ConfigMap name
+        let volumes: Vec<(String, String)> = seq(pod, "volumes")
+            .filter_map(|v| Some((str_of(v, "name")?, str_of(v.get("configMap")?, "name")?)))
+            .collect();
+        for c in seq(pod, "containers").filter(|c| str_of(c, "name").as_deref() == Some("lifeline"))
+        {
+            let args = seq(c, "args")
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            let env = seq(c, "env")
+                .filter_map(|e| {
+                    let name = str_of(e, "name")?;
+                    let value = str_of(e, "value").unwrap_or_else(|| placeholder(&name));
+                    Some((name, value))
+                })
+                .collect();
+            let config_mounts = seq(c, "volumeMounts")
+                .filter_map(|m| {
+                    let vol = str_of(m, "name")?;
+                    let cm = &volumes.iter().find(|(v, _)| *v == vol)?.1;
+                    let data = config_maps.iter().find(|(n, _)| n == cm)?.1.clone();
+                    Some((str_of(m, "mountPath")?, data))
+                })
+                .collect();
+            out.push(Container {
+                args,
+                env,
+                config_mounts,
+            });
+        }
+    }
+    out
+}
+
+/// A value of the right shape for a variable the pod gets from a Secret.
+fn placeholder(name: &str) -> String {
+    if name.contains("DATABASE_URL") {
+        "postgres://lifeline:secret@127.0.0.1:5432/lifeline".to_owned()
+    } else {
+        "placeholder".to_owned()
+    }
+}
+
+/// The args with `--check-config` added before a stdio command's `--` (after it, it would be the child's), and
+/// every mounted config path moved into `root`, where the ConfigMap files are written.
+fn check_args(c: &Container, root: &Path) -> Vec<String> {
+    let mut args: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| {
+            c.config_mounts
+                .iter()
+                .find_map(|(mount, _)| {
+                    let rest = a.strip_prefix(mount.as_str())?;
+                    Some(format!("{}{rest}", mount_dir(root, mount).display()))
+                })
+                .unwrap_or_else(|| a.clone())
+        })
+        .collect();
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    args.insert(at, "--check-config".to_owned());
+    args
+}
+
+fn mount_dir(root: &Path, mount: &str) -> PathBuf {
+    root.join(mount.trim_start_matches('/'))
+}
+
+#[test]
+fn every_overlay_container_command_is_accepted_by_the_binary() {
+    let Some(kubectl) = kubectl_or_skip() else {
+        return;
+    };
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    for dir in overlays() {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_owned();
+        let found = containers(&kustomize(&kubectl, &dir));
+        assert!(!found.is_empty(), "overlay {name}: no lifeline container");
+        for c in found {
+            let root = tempfile::tempdir().expect("tempdir");
+            for (mount, files) in &c.config_mounts {
+                let d = mount_dir(root.path(), mount);
+                std::fs::create_dir_all(&d).expect("mount dir");
+                for (file, text) in files {
+                    std::fs::write(d.join(file), text).expect("write ConfigMap file");
+                }
+            }
+            let args = check_args(&c, root.path());
+            let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+                .args(&args)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .output()
+                .expect("run lifeline");
+            if !out.status.success() {
+                failures.push(format!(
+                    "overlay {name}: `lifeline {}` exited {:?}:\n{}{}",
+                    args.join(" "),
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            checked.push(format!(
+                "{name}: {}",
+                c.args.first().cloned().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Each variant's subcommand was exercised: the gateway (sidecar, stdio) and the monitor.
+    for want in [
+        "sidecar: gateway",
+        "stdio: gateway",
+        "monitor: monitor",
+        "monitor-postgres: monitor",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == want),
+            "{want} not checked: {checked:?}"
+        );
+    }
+}
+
+/// The parser really rejects what is wrong: a misspelt flag in a kit-shaped command line fails.
+#[test]
+fn a_misspelt_flag_in_a_container_command_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args([
+            "gateway",
+            "--upstream",
+            "http://127.0.0.1:3000/mcp",
+            "--drain-timout",
+            "25s",
+            "--check-config",
+        ])
+        .output()
+        .expect("run lifeline");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+}
