@@ -144,27 +144,13 @@ impl Readiness {
 
 fn timeout_report(label: &str, after: Duration) -> ProbeReport {
     let reason = lifeline_mcp::Reason::Timeout;
-    ProbeReport {
-        url: label.to_owned(),
-        verdict: lifeline_mcp::Verdict::Unhealthy,
-        reason: Some(reason),
-        failure: Some(lifeline_mcp::probe::Failure::new(
+    ProbeReport::failed(
+        label.to_owned(),
+        lifeline_mcp::probe::Failure::new(
             reason,
             format!("the readiness probe did not finish within {after:?}"),
-        )),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: lifeline_mcp::probe::Timings::default(),
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
-        started_at: String::new(),
-        tools: Vec::new(),
-    }
+        ),
+        lifeline_mcp::probe::Timings::default(),
+        String::new(),
+    )
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_mcp::probe::{Failure, Phase, ProbeReport, Timings};
-use lifeline_mcp::{Reason, Verdict};
+use lifeline_mcp::Reason;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -58,29 +58,12 @@ fn overrun_report(target: &TargetConfig, started: &str) -> ProbeReport {
         Phase::Total,
         (target.timeout + OVERRUN_MARGIN).as_secs_f64() * 1000.0,
     );
-    ProbeReport {
-        url: target.display_url(),
-        verdict: Verdict::Unhealthy,
-        reason: Some(Reason::Timeout),
-        failure: Some(Failure::new(
-            Reason::Timeout,
-            "the probe overran its timeout",
-        )),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: timings,
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
-        started_at: started.to_owned(),
-        tools: Vec::new(),
-    }
+    ProbeReport::failed(
+        target.display_url(),
+        Failure::new(Reason::Timeout, "the probe overran its timeout"),
+        timings,
+        started.to_owned(),
+    )
 }
 
 /// Runs until `shutdown`, then drains in-flight probes for at most `grace`.

@@ -2,7 +2,7 @@
 //! `docs/check-json.md`) with `category`, `attempts` and the registry `name` added in front.
 
 use lifeline_mcp::probe::{Failure, Phase, Timings};
-use lifeline_mcp::{ProbeReport, Reason, Verdict};
+use lifeline_mcp::{ProbeReport, Reason};
 use serde::Serialize;
 use url::Url;
 
@@ -149,41 +149,27 @@ pub fn dns_failed_report(
     let mut timings = Timings::default();
     timings.add(Phase::Dns, elapsed_ms);
     timings.add(Phase::Total, elapsed_ms);
-    ProbeReport {
-        url: url.to_string(),
-        verdict: Verdict::Unhealthy,
-        reason: Some(Reason::DnsFailed),
-        failure: Some(Failure::new(Reason::DnsFailed, message).in_phase(Phase::Dns)),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: timings,
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
+    ProbeReport::failed(
+        url.to_string(),
+        Failure::new(Reason::DnsFailed, message).in_phase(Phase::Dns),
+        timings,
         started_at,
-        tools: Vec::new(),
-    }
+    )
 }
 
 /// The report of a probe that did not return within its bound (a prober bug): unhealthy, `timeout` in phase
 /// `total`.
 pub fn overdue_report(url: &Url, after: std::time::Duration) -> ProbeReport {
-    let ms = after.as_secs_f64() * 1000.0;
-    let mut report = dns_failed_report(url, String::new(), String::new(), ms);
     let message =
         format!("the probe did not return within {after:?} (a Lifeline bug: please report it)");
-    report.reason = Some(Reason::Timeout);
-    report.failure = Some(Failure::new(Reason::Timeout, message).in_phase(Phase::Total));
     let mut timings = Timings::default();
-    timings.add(Phase::Total, ms);
-    report.timings_ms = timings;
-    report
+    timings.add(Phase::Total, after.as_secs_f64() * 1000.0);
+    ProbeReport::failed(
+        url.to_string(),
+        Failure::new(Reason::Timeout, message).in_phase(Phase::Total),
+        timings,
+        String::new(),
+    )
 }
 
 /// The current time, RFC 3339 UTC with millisecond precision.
@@ -202,6 +188,7 @@ mod tests {
 
     use super::*;
     use crate::testutil::{record, report_with};
+    use lifeline_mcp::Verdict;
 
     #[test]
     fn jsonl_of_a_probed_endpoint_is_the_report_plus_category() {

@@ -347,26 +347,7 @@ fn abandoned(url: String, after: Duration, message: &str) -> ProbeReport {
     let failure = Failure::new(Reason::Timeout, message).in_phase(Phase::Total);
     let mut timings = Timings::default();
     timings.add(Phase::Total, after.as_secs_f64() * 1000.0);
-    ProbeReport {
-        url,
-        verdict: Verdict::Unhealthy,
-        reason: Some(Reason::Timeout),
-        failure: Some(failure),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: timings,
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
-        started_at: String::new(),
-        tools: Vec::new(),
-    }
+    ProbeReport::failed(url, failure, timings, String::new())
 }
 
 /// `--timeout` and friends: a humantime duration ("10s", "500ms", "1m 30s"), more than zero.

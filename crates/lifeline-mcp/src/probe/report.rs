@@ -253,6 +253,42 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// The report of a probe that failed before it learned anything about the server: the verdict follows from
+    /// `failure.reason` (see [`Reason::verdict`]), every fact is `None` and there are no warnings. For the callers
+    /// that judge a probe without running it to the end: a probe abandoned at its deadline (`check`, the
+    /// gateway's `/ready`, the monitor's scheduler), a name that did not resolve during the census's address
+    /// check.
+    ///
+    /// `url` is the target as displayed (credentials already redacted), `timings_ms` what was measured (usually
+    /// just `total`), `started_at` RFC 3339 UTC or empty when unknown.
+    pub fn failed(
+        url: String,
+        failure: Failure,
+        timings_ms: Timings,
+        started_at: String,
+    ) -> ProbeReport {
+        ProbeReport {
+            url,
+            verdict: failure.reason.verdict(),
+            reason: Some(failure.reason),
+            failure: Some(failure),
+            era: None,
+            transport: None,
+            protocol_version: None,
+            server_info: None,
+            capabilities: None,
+            tools_count: None,
+            schema_hash: None,
+            timings_ms,
+            tls: None,
+            auth: None,
+            tool_call: None,
+            warnings: Vec::new(),
+            started_at,
+            tools: Vec::new(),
+        }
+    }
+
     /// True for `healthy` and `degraded`.
     pub fn is_usable(&self) -> bool {
         matches!(self.verdict, Verdict::Healthy | Verdict::Degraded)
