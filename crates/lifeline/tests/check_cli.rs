@@ -3,6 +3,7 @@
 //! The first group needs no server (usage errors exit 64, unreadable files exit 2, `--help`). The second probes
 //! the testkit's fake servers on 127.0.0.1 and needs the probe engine.
 
+use lifeline_testkit::cli::{assert_exit, stderr, stdout};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -42,31 +43,6 @@ async fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 async fn check(args: &[&str]) -> Output {
     check_with_env(args, &[]).await
-}
-
-fn code(out: &Output) -> i32 {
-    out.status
-        .code()
-        .expect("lifeline exited normally, not by a signal")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        code(out),
-        expected,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(out),
-        stderr(out)
-    );
 }
 
 fn json_reports(out: &Output) -> Vec<Value> {

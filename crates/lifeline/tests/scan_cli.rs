@@ -4,6 +4,7 @@
 //! The population tests need the peers from `scripts/install-peers.sh` (server-everything, the Python SDKs).
 //! Every endpoint lives on 127.0.0.1, so those runs pass `--allow-private` and a high `--per-host`.
 
+use lifeline_testkit::cli::{assert_exit, stderr, stdout};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -36,31 +37,6 @@ async fn scan(args: &[&str]) -> Output {
         .await
         .expect("lifeline scan finished in time")
         .expect("collecting lifeline's output")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status
-        .code()
-        .expect("lifeline exited normally, not by a signal")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        code(out),
-        expected,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(out),
-        stderr(out)
-    );
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
