@@ -85,7 +85,7 @@ pub trait Prober: Send + Sync + 'static {
     fn resolve_timeout(&self) -> Duration;
 }
 
-/// The real probe: [`lifeline_mcp::probe`] with fixed options, the same sequence as `lifeline check`.
+/// The real probe: [`lifeline_mcp::probe()`] with fixed options, the same sequence as `lifeline check`.
 #[derive(Debug, Clone)]
 pub struct EngineProber {
     /// The options every probe uses (no tool call in a census).

@@ -3,7 +3,7 @@
 //! with bounded memory, sorting each into a census [`Category`], and writing the summary, JSON Lines, CSV and
 //! HTML reports, the diff against a baseline and a `lifeline monitor` config.
 //!
-//! Every endpoint gets the probe of `lifeline check` ([`lifeline_mcp::probe`]) with its verdicts and reasons;
+//! Every endpoint gets the probe of `lifeline check` ([`lifeline_mcp::probe()`]) with its verdicts and reasons;
 //! the categories are defined over those and nothing else.
 //!
 //! This crate never reads the process environment, never installs signal handlers and never exits the process:
