@@ -47,7 +47,7 @@ use crate::rpc::{self, Kind};
 
 mod child;
 
-use child::{Child, RegisterError};
+use child::{Child, RegisterError, Routed};
 
 /// Concurrent shutdowns when the gateway stops.
 const CLOSE_CONCURRENCY: usize = 16;
@@ -213,17 +213,10 @@ impl StdioUpstream {
     /// Waits for the response alone (the client accepts only JSON), bounded by the upstream timeout.
     async fn json_answer(
         &self,
-        mut rx: mpsc::Receiver<Bytes>,
+        mut rx: mpsc::Receiver<Routed>,
         mut guard: CancelOnDrop,
     ) -> Result<Response<Body>, UpstreamError> {
-        let wait = async {
-            let mut last = None;
-            while let Some(m) = rx.recv().await {
-                last = Some(m);
-            }
-            last
-        };
-        match tokio::time::timeout(self.timeout, wait).await {
+        match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
             Ok(Some(response)) => {
                 guard.done = true;
                 Ok(json(StatusCode::OK, response))
@@ -253,14 +246,7 @@ impl StdioUpstream {
                 UpstreamError::Protocol("the stdio server ended at once".to_owned())
             })?;
             child.send(message).await?;
-            let wait = async {
-                let mut last = None;
-                while let Some(m) = rx.recv().await {
-                    last = Some(m);
-                }
-                last
-            };
-            match tokio::time::timeout(self.timeout, wait).await {
+            match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
                 Err(_) => Err(UpstreamError::Timeout(self.timeout)),
                 Ok(None) => Err(UpstreamError::Protocol(format!(
                     "the stdio server ended before answering initialize: {}",
@@ -295,8 +281,8 @@ impl StdioUpstream {
             let _ = child.shutdown().await;
             return Ok(json(StatusCode::OK, response));
         }
+        tracing::info!(session.id = %sid, child.pid = child.pid, "Stdio session started.");
         self.children().insert(sid.clone().into(), child);
-        tracing::info!(session.id = %sid, "Stdio session started.");
         let mut resp = json(StatusCode::OK, response);
         if let Ok(v) = HeaderValue::from_str(&sid) {
             resp.headers_mut().insert(SESSION_HEADER, v);
@@ -410,7 +396,7 @@ impl Drop for CancelOnDrop {
 /// An SSE body of the child's messages (each one `event: message` with the JSON as `data`), ending when the
 /// sender side is dropped: after the response for a request's stream, when the child ends for a GET stream.
 struct MessageStream {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Routed>,
     guard: Option<CancelOnDrop>,
 }
 
@@ -423,25 +409,47 @@ impl http_body::Body for MessageStream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(message)) => {
-                let mut event = Vec::with_capacity(message.len() + 24);
-                event.extend_from_slice(b"event: message\ndata: ");
-                event.extend_from_slice(&message);
-                event.extend_from_slice(b"\n\n");
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
-            }
-            Poll::Ready(None) => {
-                if let Some(g) = self.guard.as_mut() {
-                    g.done = true;
+            Poll::Ready(Some(routed)) => {
+                if routed.last {
+                    if let Some(g) = self.guard.as_mut() {
+                        g.done = true;
+                    }
                 }
-                Poll::Ready(None)
+                Poll::Ready(Some(Ok(Frame::data(sse_event(&routed.message)))))
             }
+            Poll::Ready(None) => match self.guard.as_mut() {
+                // The child ended before answering: the stream still ends with a response for the request's
+                // id, so the client is not left waiting.
+                Some(g) if !g.done => {
+                    g.done = true;
+                    let error = serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": g.id,
+                        "error": {"code": code::SERVER_ERROR, "message": "Bad Gateway: the MCP server process ended before answering"},
+                    });
+                    Poll::Ready(Some(Ok(Frame::data(sse_event(
+                        error.to_string().as_bytes(),
+                    )))))
+                }
+                _ => Poll::Ready(None),
+            },
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-fn event_stream(rx: mpsc::Receiver<Bytes>, guard: Option<CancelOnDrop>) -> Response<Body> {
+/// The response at the end of a request's stream (other messages skipped); `None` when the stream ended
+/// without one (the child ended).
+async fn response_of(rx: &mut mpsc::Receiver<Routed>) -> Option<Bytes> {
+    while let Some(routed) = rx.recv().await {
+        if routed.last {
+            return Some(routed.message);
+        }
+    }
+    None
+}
+
+fn event_stream(rx: mpsc::Receiver<Routed>, guard: Option<CancelOnDrop>) -> Response<Body> {
     let mut resp = Response::new(MessageStream { rx, guard }.boxed_unsync());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -450,6 +458,14 @@ fn event_stream(rx: mpsc::Receiver<Bytes>, guard: Option<CancelOnDrop>) -> Respo
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+fn sse_event(message: &[u8]) -> Bytes {
+    let mut event = Vec::with_capacity(message.len() + 24);
+    event.extend_from_slice(b"event: message\ndata: ");
+    event.extend_from_slice(message);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
 }
 
 fn json(status: StatusCode, message: Bytes) -> Response<Body> {

@@ -46,20 +46,29 @@ pub(super) struct Child {
     alive: AtomicBool,
 }
 
+/// One message routed to a waiting HTTP response; `last` marks the response that ends a request's stream.
+#[derive(Debug)]
+pub(super) struct Routed {
+    /// The message's JSON text (one line, no newline).
+    pub(super) message: Bytes,
+    /// True for the response to the request the stream waits on.
+    pub(super) last: bool,
+}
+
 /// Where the child's messages go.
 #[derive(Debug, Default)]
 struct Routes {
     /// Requests waiting for their response, by JSON-RPC id (its JSON text).
     pending: HashMap<String, Waiter>,
     /// The session's standalone GET stream, when open.
-    standalone: Option<mpsc::Sender<Bytes>>,
+    standalone: Option<mpsc::Sender<Routed>>,
     /// Why the child ended, once it has.
     ended: Option<String>,
 }
 
 #[derive(Debug)]
 struct Waiter {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Routed>,
     progress_token: Option<String>,
     /// Registration order: unrelated server messages go to the oldest waiter when no GET stream is open.
     seq: u64,
@@ -154,7 +163,7 @@ impl Child {
         &self,
         id: String,
         progress_token: Option<String>,
-    ) -> Result<mpsc::Receiver<Bytes>, RegisterError> {
+    ) -> Result<mpsc::Receiver<Routed>, RegisterError> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         let mut routes = self.routes();
@@ -182,7 +191,7 @@ impl Child {
     }
 
     /// Opens the session's standalone stream (a GET); `None` when one is already open or the child ended.
-    pub(super) fn open_standalone(&self) -> Option<mpsc::Receiver<Bytes>> {
+    pub(super) fn open_standalone(&self) -> Option<mpsc::Receiver<Routed>> {
         let mut routes = self.routes();
         if routes.ended.is_some() || routes.standalone.as_ref().is_some_and(|t| !t.is_closed()) {
             return None;
@@ -262,8 +271,11 @@ impl Child {
             );
             return;
         };
-        let bytes = Bytes::copy_from_slice(line);
-        if tokio::time::timeout(ROUTE_TIMEOUT, tx.send(bytes))
+        let routed = Routed {
+            message: Bytes::copy_from_slice(line),
+            last: is_response,
+        };
+        if tokio::time::timeout(ROUTE_TIMEOUT, tx.send(routed))
             .await
             .is_err()
         {
@@ -275,27 +287,19 @@ impl Child {
         }
     }
 
-    /// Marks the child ended and releases every waiter: their streams end with a JSON-RPC error for their id.
+    /// Marks the child ended and releases every waiter: their streams end without a response (the HTTP side
+    /// then answers with an error for their id).
     fn end(&self, why: String) {
         self.alive.store(false, Ordering::Release);
         let (pending, standalone) = {
             let mut routes = self.routes();
-            routes.ended.get_or_insert(why.clone());
+            routes.ended.get_or_insert(why);
             (
                 std::mem::take(&mut routes.pending),
                 routes.standalone.take(),
             )
         };
-        drop(standalone);
-        for (id, waiter) in pending {
-            let id: Value = serde_json::from_str(&id).unwrap_or(Value::Null);
-            let error = serde_json::json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "error": {"code": -32000, "message": "Bad Gateway: the MCP server process ended before answering"},
-            });
-            let _ = waiter.tx.try_send(Bytes::from(error.to_string()));
-        }
+        drop((pending, standalone));
     }
 
     /// 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin, wait; SIGTERM the process group, wait;

@@ -1,0 +1,317 @@
+//! `lifeline gateway -- CMD`: a stdio MCP server behind the gateway, one child per legacy session. Real peers
+//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client, plus the
+//! testkit's misbehaving stdio fake for what no real peer does on demand (non-JSON stdout, a 17 MiB line, a child
+//! killed mid-session). Needs `scripts/install-peers.sh`.
+
+#[path = "gateway_support/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use harness::{assert_streamed_progress, metric, open_session, post, py_client, Gw, Streaming};
+use lifeline_testkit::assert_eventually;
+use lifeline_testkit::fakes::stdio_fake_server;
+use lifeline_testkit::peers::{self, raw_http, Peer};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// Readiness spawns the command each probe: give slow starters (Node, the Python SDK) room.
+const READY_FLAGS: &[&str] = &["--ready-timeout", "15s", "--ready-ttl", "1s"];
+const READY_PATIENCE: Duration = Duration::from_secs(40);
+
+fn py2_python() -> String {
+    peers::peers_dir()
+        .join("py2/bin/python")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Starts a gateway in front of the stdio fake.
+async fn fake_gateway(extra: &[&str]) -> Gw {
+    let script = stdio_fake_server();
+    Gw::start_stdio(&py2_python(), &[&script.to_string_lossy()], extra).await
+}
+
+/// The JSON-RPC message with `id` in a response body, SSE (`data:` lines) or JSON.
+fn message_with_id(body: &str, id: i64) -> Option<Value> {
+    let from_json = serde_json::from_str::<Value>(body.trim()).ok();
+    from_json
+        .into_iter()
+        .chain(body.lines().filter_map(|l| {
+            l.strip_prefix("data:")
+                .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        }))
+        .find(|m| m["id"] == id)
+}
+
+fn tools_call(id: i64, name: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#
+    )
+}
+
+/// Calls the fake's `whoami` on `sid`: the pid of the child serving the session.
+async fn whoami(url: &str, sid: &str) -> u32 {
+    let r = post(url, &[("Mcp-Session-Id", sid)], &tools_call(2, "whoami")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("no response: {}", r.text()));
+    m["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {m}"))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    kill(Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test]
+async fn server_everything_over_stdio_through_the_gateway() {
+    let (node, args) = Peer::everything_stdio_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, READY_FLAGS).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let ready = gw.admin_get("/ready").await.text();
+    assert!(ready.contains("\"transport\":\"stdio\""), "{ready}");
+
+    let run = py_client(&[
+        &gw.mcp(),
+        "--call",
+        "trigger-long-running-operation",
+        "--args",
+        r#"{"duration": 3, "steps": 5}"#,
+    ])
+    .await;
+    assert!(
+        run.of("tools")[0]["names"]
+            .as_array()
+            .is_some_and(|n| n.len() >= 10),
+        "{:?}",
+        run.events
+    );
+    assert_streamed_progress(&run, 4);
+    // The SDK client DELETEs its session: the gateway forgot it and ended the child.
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric(&m, "lifeline_gateway_sessions_active"),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+}
+
+#[tokio::test]
+async fn python_sdk_server_over_stdio_through_the_gateway() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        READY_FLAGS,
+    )
+    .await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let run = py_client(&[
+        &gw.mcp(),
+        "--call",
+        "slow_progress",
+        "--args",
+        r#"{"steps": 5, "delay_ms": 300}"#,
+    ])
+    .await;
+    assert!(
+        run.of("tools")[0]["names"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|t| t == "slow_progress")),
+        "{:?}",
+        run.events
+    );
+    assert_streamed_progress(&run, 4);
+}
+
+#[tokio::test]
+async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
+    // (Not waiting for /ready: the fake's non-JSON stdout rightly fails the probe.)
+    let gw = fake_gateway(&[]).await;
+    let url = gw.mcp();
+    let (a, b) = tokio::join!(open_session(&url), open_session(&url));
+    assert_ne!(a, b);
+    // The same request id on both sessions at once: each answer comes from its own child.
+    let (pid_a, pid_b) = tokio::join!(whoami(&url, &a), whoami(&url, &b));
+    assert_ne!(pid_a, pid_b, "two sessions share a child");
+    assert_eq!(whoami(&url, &a).await, pid_a, "a session keeps its child");
+    // The fake writes non-JSON lines: skipped and logged, never forwarded.
+    assert!(gw.logs().contains("non-JSON-RPC line"), "{}", gw.logs());
+
+    // A crashed child: its session answers 404 (so the client re-initializes); the other is untouched.
+    kill(Pid::from_raw(pid_a as i32), Signal::SIGKILL).expect("kill the child");
+    assert_eventually!(
+        post(&url, &[("Mcp-Session-Id", &a)], &tools_call(3, "whoami"))
+            .await
+            .status
+            == 404,
+        patience = Duration::from_secs(10),
+        "a session whose child died answers 404"
+    );
+    assert_eq!(whoami(&url, &b).await, pid_b);
+    let c = open_session(&url).await;
+    let pid_c = whoami(&url, &c).await;
+    assert!(pid_c != pid_a && pid_c != pid_b);
+
+    // DELETE ends the child.
+    let r = raw_http::request(
+        "DELETE",
+        &url,
+        &[("Mcp-Session-Id", &b)],
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("DELETE");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eventually!(
+        !pid_alive(pid_b),
+        patience = Duration::from_secs(10),
+        "the deleted session's child exits"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &b)], &tools_call(4, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(pid_alive(pid_c));
+}
+
+#[tokio::test]
+async fn overlong_lines_and_silent_children_give_clear_errors() {
+    let gw = fake_gateway(&["--upstream-timeout", "2s"]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let pid = whoami(&url, &sid).await;
+
+    // A 17 MiB stdout line (the limit is 16 MiB): the child is ended, the request gets a JSON-RPC error, the
+    // session 404s, and the gateway stays up.
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(5, "flood")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = message_with_id(&r.text(), 5).unwrap_or_else(|| panic!("{}", r.text()));
+    assert_eq!(m["error"]["code"], -32000, "{m}");
+    assert!(gw.logs().contains("overlong stdout line"), "{}", gw.logs());
+    assert_eventually!(
+        !pid_alive(pid),
+        patience = Duration::from_secs(10),
+        "the flooding child is gone"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(6, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // A client that leaves while its call is unanswered: the child is told to cancel it, and the session
+    // keeps working.
+    let sid = open_session(&url).await;
+    let stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(&tools_call(7, "hang")),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    drop(stream);
+    assert_eventually!(
+        gw.logs()
+            .contains("Client left mid-request; cancelling it."),
+        patience = Duration::from_secs(10),
+        "the gateway cancels the abandoned request"
+    );
+    assert!(whoami(&url, &sid).await > 0, "the session still works");
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_child_that_never_answers_initialize_is_a_504_and_is_ended() {
+    // `sleep` ignores its stdin: closing it does not end it, SIGTERM to its group does.
+    let gw = Gw::start_stdio("sh", &["-c", "sleep 300"], &["--upstream-timeout", "2s"]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).expect("JSON")["id"],
+        1
+    );
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_sessions_active"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
+    let gw = Gw::start_stdio("/nonexistent/mcp-server", &["--flag"], &[]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC error");
+    assert_eq!(body["id"], 1);
+    assert_eq!(body["error"]["code"], -32000);
+    assert!(
+        gw.logs().contains("cannot start the stdio server"),
+        "{}",
+        gw.logs()
+    );
+    assert_eventually!(
+        gw.admin_get("/ready").await.text().contains("cannot start"),
+        patience = Duration::from_secs(10),
+        "/ready names the failure"
+    );
+    assert_eq!(gw.admin_get("/ready").await.status, 503);
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+
+    // A child that exits at once: the same clear 502, and the gateway stays up.
+    let gw = Gw::start_stdio("sh", &["-c", "echo 'boom' >&2; exit 3"], &[]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+    assert!(
+        gw.logs().contains("boom"),
+        "stderr is logged: {}",
+        gw.logs()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let mut gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--drain-delay", "200ms", "--drain-timeout", "15s"],
+    )
+    .await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let call = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow_progress","arguments":{"steps":8,"delay_ms":250},"_meta":{"progressToken":"t9"}}}"#;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(call),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let first = stream
+        .next_event(Duration::from_secs(15))
+        .await
+        .expect("a progress event");
+    assert!(first.contains("notifications/progress"), "{first}");
+    gw.signal(Signal::SIGTERM);
+    let rest = stream.rest(Duration::from_secs(15)).await;
+    let m = message_with_id(&rest, 9).unwrap_or_else(|| panic!("no response in {rest}"));
+    assert_eq!(m["result"]["isError"], false, "{m}");
+    let status = gw.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}\n{}", gw.logs());
+    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+}
