@@ -620,12 +620,6 @@ impl RawConfig {
                 ))
             }
         };
-        if mode == StdioMode::Pool {
-            return Err(ConfigError::new(
-                "stdio_mode",
-                "pool is not implemented yet (issue 4); use session",
-            ));
-        }
         let pool_size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
         if !(1..=256).contains(&pool_size) {
             return Err(ConfigError::new("pool_size", "must be between 1 and 256"));

@@ -127,9 +127,14 @@ impl Gateway {
         ));
         let links = Arc::new(Links::default());
         let upstream = Arc::new(match &cfg.stdio {
-            Some(stdio) => Upstream::Stdio(StdioUpstream::new(stdio.clone(), cfg.upstream.timeout)),
+            Some(stdio) => Upstream::Stdio(StdioUpstream::new(
+                stdio.clone(),
+                cfg.upstream.timeout,
+                Arc::clone(&metrics),
+            )),
             None => Upstream::Http(HttpUpstream::new(&cfg.upstream)),
         });
+        upstream.start();
         let liveness = Arc::new(Liveness::new(cfg.probes.live_stall));
         let probe_headers = cfg
             .upstream

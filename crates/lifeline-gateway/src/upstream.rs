@@ -165,6 +165,14 @@ impl Upstream {
         }
     }
 
+    /// Starts what the upstream runs on its own (the stdio pool's children); call once, inside the runtime.
+    pub(crate) fn start(&self) {
+        match self {
+            Upstream::Http(_) => {}
+            Upstream::Stdio(stdio) => stdio.start(),
+        }
+    }
+
     /// Releases what the upstream holds when the gateway stops: every stdio child is shut down (bounded).
     pub async fn close(&self) {
         match self {

@@ -148,8 +148,9 @@ pub(crate) struct Args {
     #[arg(long, env = "LIFELINE_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
 
-    /// How stdio children map to clients: session (one child per legacy session, ended with it) or pool (not
-    /// implemented yet). Only with a command after --. [default: session]
+    /// How stdio children map to clients: session (one child per legacy session, ended with it) or pool
+    /// (--pool-size long-lived children shared by all clients, JSON-RPC ids rewritten, restarted with backoff).
+    /// Only with a command after --. [default: session]
     #[arg(long, env = "LIFELINE_STDIO_MODE", value_name = "MODE")]
     stdio_mode: Option<String>,
 

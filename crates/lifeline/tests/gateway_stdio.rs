@@ -315,3 +315,173 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
     assert!(status.success(), "{status:?}\n{}", gw.logs());
     assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
 }
+
+/// Waits until `n` pool children are up.
+async fn wait_pool(gw: &Gw, n: usize) {
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children") == Some(n as f64),
+        patience = Duration::from_secs(30),
+        "the pool's children start"
+    );
+}
+
+/// Opens `n` legacy sessions one after the other.
+async fn sessions(url: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(open_session(url).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn pool_mode_serves_the_python_sdk_client_with_streamed_progress() {
+    let (node, args) = Peer::everything_stdio_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut flags = vec!["--stdio-mode", "pool", "--pool-size", "2"];
+    flags.extend_from_slice(READY_FLAGS);
+    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, &flags).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let mcp = gw.mcp();
+    let long = [
+        mcp.as_str(),
+        "--call",
+        "trigger-long-running-operation",
+        "--args",
+        r#"{"duration": 3, "steps": 5}"#,
+    ];
+    let sum = [
+        mcp.as_str(),
+        "--call",
+        "get-sum",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ];
+    let (a, b) = tokio::join!(py_client(&long), py_client(&sum));
+    assert_streamed_progress(&a, 4);
+    assert!(b.ok, "{:?}\n{}", b.events, b.stderr);
+    assert!(
+        b.of("result")[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains('5')),
+        "{:?}",
+        b.events
+    );
+    assert!(
+        b.of("progress").is_empty(),
+        "progress crossed clients: {:?}",
+        b.events
+    );
+}
+
+#[tokio::test]
+async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--stdio-mode", "pool", "--pool-size", "1"],
+    )
+    .await;
+    wait_pool(&gw, 1).await;
+    let url = gw.mcp();
+    let s = sessions(&url, 2).await;
+    // The same request id and progress token on both sessions, at once, on the one child.
+    let call = |steps: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"slow_progress","arguments":{{"steps":{steps},"delay_ms":150}},"_meta":{{"progressToken":"same"}}}}}}"#
+        )
+    };
+    let (c3, c5) = (call(3), call(5));
+    let (h0, h1) = (
+        [("Mcp-Session-Id", s[0].as_str())],
+        [("Mcp-Session-Id", s[1].as_str())],
+    );
+    let (r3, r5) = tokio::join!(post(&url, &h0, &c3), post(&url, &h1, &c5));
+    for (r, steps) in [(r3, 3), (r5, 5)] {
+        let text = r.text();
+        let events: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect();
+        let progress: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), steps, "{text}");
+        assert!(
+            progress
+                .iter()
+                .all(|p| p["params"]["progressToken"] == "same" && p["params"]["total"] == steps),
+            "{text}"
+        );
+        let last = events.last().expect("a response");
+        assert_eq!(last["id"], 2, "{text}");
+        assert_eq!(
+            last["result"]["content"][0]["text"],
+            format!("done after {steps} steps"),
+            "{text}"
+        );
+    }
+
+    // A modern (2026-07-28) request: the pool speaks legacy only, so UnsupportedProtocolVersion, not a hang.
+    let r = post(
+        &url,
+        &[("MCP-Protocol-Version", "2026-07-28")],
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let body: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(body["error"]["code"], -32022, "{body}");
+    assert_eq!(
+        body["error"]["data"]["supported"][0], "2025-11-25",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn pool_mode_restarts_a_crashed_child_and_its_sessions_get_404() {
+    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "2"]).await;
+    let url = gw.mcp();
+    wait_pool(&gw, 2).await;
+    let s = sessions(&url, 3).await;
+    let mut pids = Vec::new();
+    for sid in &s {
+        pids.push(whoami(&url, sid).await);
+    }
+    let distinct: std::collections::BTreeSet<u32> = pids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        2,
+        "sessions spread over both children: {pids:?}"
+    );
+
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).expect("kill a pool child");
+    assert_eventually!(
+        post(&url, &[("Mcp-Session-Id", &s[0])], &tools_call(3, "whoami"))
+            .await
+            .status
+            == 404,
+        patience = Duration::from_secs(10),
+        "the crashed child's session answers 404"
+    );
+    // Sessions on the other child are untouched.
+    let other = s
+        .iter()
+        .zip(&pids)
+        .find(|(_, p)| **p != pids[0])
+        .map(|(sid, _)| sid.clone())
+        .expect("a session on the other child");
+    assert_ne!(whoami(&url, &other).await, pids[0]);
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_restarts_total")
+            .is_some_and(|n| n >= 1.0),
+        patience = Duration::from_secs(10),
+        "the restart is counted"
+    );
+    // Re-initializing works, on live children only.
+    let sid = open_session(&url).await;
+    assert_ne!(whoami(&url, &sid).await, pids[0]);
+}

@@ -41,33 +41,50 @@ use tokio::sync::mpsc;
 
 use super::{Endpoint, Forward, UpstreamError};
 use crate::body::{self, code, Body, BoxError};
-use crate::config::StdioConfig;
+use crate::config::{StdioConfig, StdioMode};
+use crate::metrics::Metrics;
 use crate::proxy::{session_id, SESSION_HEADER};
 use crate::rpc::{self, Kind};
 
 mod child;
+mod pool;
 
 use child::{Child, RegisterError, Routed};
+use pool::Pool;
 
 /// Concurrent shutdowns when the gateway stops.
 const CLOSE_CONCURRENCY: usize = 16;
 
-/// An MCP server run as child processes, one per legacy session.
+/// An MCP server run as child processes: one per legacy session, or a shared pool (see `pool`).
 #[derive(Debug)]
 pub struct StdioUpstream {
     cfg: StdioConfig,
     timeout: Duration,
+    /// Session mode: the child of each session.
     children: Mutex<HashMap<Box<str>, Arc<Child>>>,
+    /// Pool mode.
+    pool: Option<Arc<Pool>>,
 }
 
 impl StdioUpstream {
     /// An upstream for `cfg`; `timeout` bounds the wait for a response when one must come before the HTTP
-    /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet.
-    pub fn new(cfg: StdioConfig, timeout: Duration) -> StdioUpstream {
+    /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet (see [`StdioUpstream::start`]).
+    pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
+        let pool = (cfg.mode == StdioMode::Pool)
+            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, metrics)));
         StdioUpstream {
             cfg,
             timeout,
             children: Mutex::new(HashMap::new()),
+            pool,
+        }
+    }
+
+    /// Pool mode: starts the children and their supervisors (which restart them until [`StdioUpstream::close`]).
+    /// Session mode starts children on demand and needs nothing here.
+    pub(crate) fn start(&self) {
+        if let Some(pool) = &self.pool {
+            pool.start();
         }
     }
 
@@ -87,14 +104,20 @@ impl StdioUpstream {
         }
     }
 
-    /// The running children (sessions with a live child).
+    /// The running children: sessions with a live child, or pool children up and initialized.
     pub fn children_running(&self) -> usize {
-        self.children().values().filter(|c| c.is_alive()).count()
+        match &self.pool {
+            Some(pool) => pool.running(),
+            None => self.children().values().filter(|c| c.is_alive()).count(),
+        }
     }
 
     pub(crate) async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
         if req.endpoint != Endpoint::Mcp {
             return Err(UpstreamError::NotServed("HTTP+SSE"));
+        }
+        if let Some(pool) = &self.pool {
+            return pool.forward(req.method, req.headers, req.body).await;
         }
         let sid = session_id(&req.headers);
         match req.method {
@@ -148,12 +171,7 @@ impl StdioUpstream {
             }
             _ => {}
         }
-        // One message a line, no embedded newlines (§stdio). Outside strings a raw CR/LF in JSON can only be
-        // whitespace (inside strings they must be escaped), so blanking them keeps the message identical.
-        let message: Vec<u8> = bytes
-            .iter()
-            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
-            .collect();
+        let message = single_line(&bytes);
 
         let Some(sid) = sid else {
             if summary.is_initialize() {
@@ -205,7 +223,7 @@ impl StdioUpstream {
             return Err(err);
         }
         if accepts_event_stream(&headers) {
-            return Ok(event_stream(rx, Some(guard)));
+            return Ok(event_stream(rx, Some(guard), None));
         }
         self.json_answer(rx, guard).await
     }
@@ -240,7 +258,7 @@ impl StdioUpstream {
     ) -> Result<Response<Body>, UpstreamError> {
         let id = id.unwrap_or(Value::Null);
         let sid = mint_session_id()?;
-        let child = Child::spawn(&self.cfg, &sid)?;
+        let child = Child::spawn(&self.cfg, &sid, false)?;
         let outcome = async {
             let mut rx = child.register(id.to_string(), None).map_err(|_| {
                 UpstreamError::Protocol("the stdio server ended at once".to_owned())
@@ -303,7 +321,7 @@ impl StdioUpstream {
             return session_not_found(None);
         };
         match child.open_standalone() {
-            Some(rx) => event_stream(rx, None),
+            Some(rx) => event_stream(rx, None, None),
             None => body::rpc_error(
                 StatusCode::CONFLICT,
                 code::INVALID_REQUEST,
@@ -331,6 +349,9 @@ impl StdioUpstream {
     /// Ends a session: forgets it and shuts its child down (bounded: three steps of 2 s at most). 200, or 404
     /// when the session was unknown.
     pub(crate) async fn end_session(&self, sid: &str) -> Result<StatusCode, UpstreamError> {
+        if let Some(pool) = &self.pool {
+            return Ok(pool.end_session(sid));
+        }
         let Some(child) = self.children().remove(sid) else {
             return Ok(StatusCode::NOT_FOUND);
         };
@@ -341,6 +362,9 @@ impl StdioUpstream {
 
     /// Shuts every child down (the gateway is stopping), a bounded number at a time.
     pub(crate) async fn close(&self) {
+        if let Some(pool) = &self.pool {
+            pool.close().await;
+        }
         let all: Vec<(Box<str>, Arc<Child>)> = self.children().drain().collect();
         let mut set = tokio::task::JoinSet::new();
         for (_, child) in all {
@@ -398,6 +422,33 @@ impl Drop for CancelOnDrop {
 struct MessageStream {
     rx: mpsc::Receiver<Routed>,
     guard: Option<CancelOnDrop>,
+    rewrite: Option<Rewrite>,
+}
+
+/// What pool mode changed in a client's request, restored on the way back: the client's own id and progress
+/// token (the child saw gateway-unique ones, so clients sharing a child never collide).
+#[derive(Debug, Clone)]
+struct Rewrite {
+    id: Value,
+    progress_token: Option<Value>,
+}
+
+impl Rewrite {
+    /// The child's message as the client must see it: its id and progress token put back.
+    fn restore(&self, message: &[u8]) -> Bytes {
+        let Ok(mut v) = serde_json::from_slice::<Value>(message) else {
+            return Bytes::copy_from_slice(message);
+        };
+        if v.get("method").is_none() && v.get("id").is_some() {
+            v["id"] = self.id.clone();
+        }
+        if let (Some(token), Some(params)) = (&self.progress_token, v.get_mut("params")) {
+            if params.get("progressToken").is_some() {
+                params["progressToken"] = token.clone();
+            }
+        }
+        Bytes::from(v.to_string())
+    }
 }
 
 impl http_body::Body for MessageStream {
@@ -415,16 +466,22 @@ impl http_body::Body for MessageStream {
                         g.done = true;
                     }
                 }
-                Poll::Ready(Some(Ok(Frame::data(sse_event(&routed.message)))))
+                let message = match &self.rewrite {
+                    Some(r) => r.restore(&routed.message),
+                    None => routed.message,
+                };
+                Poll::Ready(Some(Ok(Frame::data(sse_event(&message)))))
             }
             Poll::Ready(None) => match self.guard.as_mut() {
                 // The child ended before answering: the stream still ends with a response for the request's
                 // id, so the client is not left waiting.
                 Some(g) if !g.done => {
                     g.done = true;
+                    let id = g.id.clone();
+                    let id = self.rewrite.as_ref().map_or(id, |r| r.id.clone());
                     let error = serde_json::json!({
                         "jsonrpc": "2.0",
-                        "id": g.id,
+                        "id": id,
                         "error": {"code": code::SERVER_ERROR, "message": "Bad Gateway: the MCP server process ended before answering"},
                     });
                     Poll::Ready(Some(Ok(Frame::data(sse_event(
@@ -438,6 +495,16 @@ impl http_body::Body for MessageStream {
     }
 }
 
+/// `message` on one line (§stdio: messages are newline-delimited and MUST NOT contain embedded newlines).
+/// Outside strings a raw CR/LF in JSON can only be whitespace (inside strings they must be escaped), so blanking
+/// them keeps the message identical.
+fn single_line(message: &[u8]) -> Vec<u8> {
+    message
+        .iter()
+        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+        .collect()
+}
+
 /// The response at the end of a request's stream (other messages skipped); `None` when the stream ended
 /// without one (the child ended).
 async fn response_of(rx: &mut mpsc::Receiver<Routed>) -> Option<Bytes> {
@@ -449,8 +516,12 @@ async fn response_of(rx: &mut mpsc::Receiver<Routed>) -> Option<Bytes> {
     None
 }
 
-fn event_stream(rx: mpsc::Receiver<Routed>, guard: Option<CancelOnDrop>) -> Response<Body> {
-    let mut resp = Response::new(MessageStream { rx, guard }.boxed_unsync());
+fn event_stream(
+    rx: mpsc::Receiver<Routed>,
+    guard: Option<CancelOnDrop>,
+    rewrite: Option<Rewrite>,
+) -> Response<Body> {
+    let mut resp = Response::new(MessageStream { rx, guard, rewrite }.boxed_unsync());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

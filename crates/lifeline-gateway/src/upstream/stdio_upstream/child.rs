@@ -44,6 +44,11 @@ pub(super) struct Child {
     process: tokio::sync::Mutex<Option<Process>>,
     routes: Mutex<Routes>,
     alive: AtomicBool,
+    /// Shared by many clients (pool mode): only messages tied to a request (its response, progress with its
+    /// token) are routed; the child's own requests are refused and its other notifications dropped, so no
+    /// client ever sees another's traffic.
+    shared: bool,
+    ended_tx: tokio::sync::watch::Sender<bool>,
 }
 
 /// One message routed to a waiting HTTP response; `last` marks the response that ends a request's stream.
@@ -89,7 +94,11 @@ impl Child {
     /// with the child.
     ///
     /// Errors: [`UpstreamError::Connect`] when the program cannot be started.
-    pub(super) fn spawn(cfg: &StdioConfig, label: &str) -> Result<Arc<Child>, UpstreamError> {
+    pub(super) fn spawn(
+        cfg: &StdioConfig,
+        label: &str,
+        shared: bool,
+    ) -> Result<Arc<Child>, UpstreamError> {
         let mut command = Command::new(&cfg.program);
         command
             .args(&cfg.args)
@@ -129,6 +138,8 @@ impl Child {
             process: tokio::sync::Mutex::new(Some(process)),
             routes: Mutex::new(Routes::default()),
             alive: AtomicBool::new(true),
+            shared,
+            ended_tx: tokio::sync::watch::Sender::new(false),
         });
         tracing::debug!(child.pid = pid, session.id = label, "Stdio server started.");
         tokio::spawn(read_stdout(
@@ -149,6 +160,12 @@ impl Child {
     /// Whether the child is still running (its stdout is open).
     pub(super) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the child has ended.
+    pub(super) async fn wait_ended(&self) {
+        let mut rx = self.ended_tx.subscribe();
+        let _ = rx.wait_for(|ended| *ended).await;
     }
 
     /// Why the child ended, once it has.
@@ -233,6 +250,16 @@ impl Child {
     async fn route(&self, line: &[u8], value: &Value, label: &str) {
         let is_response = value.get("method").is_none()
             && (value.get("result").is_some() || value.get("error").is_some());
+        if self.shared && !is_response && value.get("id").is_some() {
+            // A request from a shared child (sampling, elicitation, roots): no single client can answer it.
+            let refusal = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": value.get("id"),
+                "error": {"code": -32601, "message": "Not supported: this server is shared by several clients through lifeline gateway's pool"},
+            });
+            let _ = self.send(refusal.to_string().as_bytes()).await;
+            return;
+        }
         let target = {
             let mut routes = self.routes();
             if is_response {
@@ -252,15 +279,19 @@ impl Child {
                         .find(|w| w.progress_token.as_deref() == Some(t.as_str()))
                         .map(|w| w.tx.clone())
                 });
-                by_token
-                    .or_else(|| routes.standalone.clone().filter(|t| !t.is_closed()))
-                    .or_else(|| {
-                        routes
-                            .pending
-                            .values()
-                            .min_by_key(|w| w.seq)
-                            .map(|w| w.tx.clone())
-                    })
+                if self.shared {
+                    by_token
+                } else {
+                    by_token
+                        .or_else(|| routes.standalone.clone().filter(|t| !t.is_closed()))
+                        .or_else(|| {
+                            routes
+                                .pending
+                                .values()
+                                .min_by_key(|w| w.seq)
+                                .map(|w| w.tx.clone())
+                        })
+                }
             }
         };
         let Some(tx) = target else {
@@ -300,6 +331,7 @@ impl Child {
             )
         };
         drop((pending, standalone));
+        self.ended_tx.send_replace(true);
     }
 
     /// 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin, wait; SIGTERM the process group, wait;
