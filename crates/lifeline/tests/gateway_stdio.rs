@@ -485,3 +485,31 @@ async fn pool_mode_restarts_a_crashed_child_and_its_sessions_get_404() {
     let sid = open_session(&url).await;
     assert_ne!(whoami(&url, &sid).await, pids[0]);
 }
+
+/// What the fake child sees of its environment.
+async fn child_env(gw: &Gw) -> Value {
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(2, "env")).await;
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("{}", r.text()));
+    let text = m["result"]["content"][0]["text"].as_str().expect("text");
+    serde_json::from_str(text).expect("JSON")
+}
+
+#[tokio::test]
+async fn the_childs_environment_is_explicit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join("child.env");
+    std::fs::write(&env_file, "# for the child\nFROM_FILE=yes\n").expect("write");
+    let env_file = env_file.to_string_lossy().into_owned();
+    let gw = fake_gateway(&["--env", "LIFELINE_TEST_VAR=hello", "--env-file", &env_file]).await;
+    let seen = child_env(&gw).await;
+    assert_eq!(seen["LIFELINE_TEST_VAR"], "hello", "{seen}");
+    assert_eq!(seen["FROM_FILE"], "yes", "{seen}");
+    // The test runner's CARGO_* variables reach the gateway, not the child.
+    assert_eq!(seen["inherited_cargo"], false, "{seen}");
+    assert!(!gw.logs().contains("hello"), "env values are never logged");
+
+    let gw = fake_gateway(&["--inherit-env"]).await;
+    assert_eq!(child_env(&gw).await["inherited_cargo"], true);
+}

@@ -277,8 +277,14 @@ impl StdioUpstream {
         let response = match outcome {
             Ok(r) => r,
             Err(err) => {
-                // A child that exited at once, or never answered: end it (bounded) and tell the client.
-                let _ = child.shutdown().await;
+                // A child that exited at once, or never answered: tell the client now, end the child in the
+                // background (bounded: three 2 s steps).
+                if child.is_alive() {
+                    let child = Arc::clone(&child);
+                    tokio::spawn(async move { child.shutdown().await });
+                } else {
+                    let _ = child.shutdown().await;
+                }
                 let err = match err {
                     UpstreamError::Protocol(_) | UpstreamError::Connect(_) if !child.is_alive() => {
                         UpstreamError::Connect(format!(
@@ -367,18 +373,29 @@ impl StdioUpstream {
         }
         let all: Vec<(Box<str>, Arc<Child>)> = self.children().drain().collect();
         let mut set = tokio::task::JoinSet::new();
-        for (_, child) in all {
+        for (sid, child) in all {
             while set.len() >= CLOSE_CONCURRENCY {
                 let _ = set.join_next().await;
             }
-            set.spawn(async move { child.shutdown().await });
+            set.spawn(async move {
+                let how = child.shutdown().await;
+                tracing::info!(session.id = %sid, child.pid = child.pid, exit = how.as_deref().unwrap_or("unknown"), "Stdio session ended.");
+            });
         }
         while set.join_next().await.is_some() {}
     }
 
     /// A real MCP probe: starts the command once with the probe engine's stdio target (era detection, handshake,
     /// `tools/list`, `ping`) and shuts it down.
+    ///
+    /// Pool mode: not ready while no pool child is running (whatever the probe says), so `/ready` is 503 while
+    /// no child can start.
     pub(crate) async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
+        if let Some(pool) = self.pool.as_ref().filter(|p| p.running() == 0) {
+            let mut report = failed_report(&self.label(), &pool.unavailable().to_string());
+            report.transport = Some(lifeline_mcp::TransportKind::Stdio);
+            return report;
+        }
         lifeline_mcp::probe(&Target::Stdio(self.command()), opts).await
     }
 
@@ -492,6 +509,31 @@ impl http_body::Body for MessageStream {
             },
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// An unhealthy report that did not come from a probe run.
+fn failed_report(label: &str, message: &str) -> ProbeReport {
+    let reason = lifeline_mcp::Reason::ConnectRefused;
+    ProbeReport {
+        url: label.to_owned(),
+        verdict: lifeline_mcp::Verdict::Unhealthy,
+        reason: Some(reason),
+        failure: Some(lifeline_mcp::probe::Failure::new(reason, message)),
+        era: None,
+        transport: None,
+        protocol_version: None,
+        server_info: None,
+        capabilities: None,
+        tools_count: None,
+        schema_hash: None,
+        timings_ms: lifeline_mcp::probe::Timings::default(),
+        tls: None,
+        auth: None,
+        tool_call: None,
+        warnings: Vec::new(),
+        started_at: String::new(),
+        tools: Vec::new(),
     }
 }
 

@@ -215,7 +215,7 @@ impl Pool {
     }
 
     /// Why no child can serve, for the client's error and the log.
-    fn unavailable(&self) -> UpstreamError {
+    pub(super) fn unavailable(&self) -> UpstreamError {
         let why = (0..self.slots.len())
             .find_map(|i| self.slot(i).last_error.clone())
             .unwrap_or_else(|| "no pool child has started yet".to_owned());
