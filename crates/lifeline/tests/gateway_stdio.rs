@@ -513,3 +513,55 @@ async fn the_childs_environment_is_explicit() {
     let gw = fake_gateway(&["--inherit-env"]).await;
     assert_eq!(child_env(&gw).await["inherited_cargo"], true);
 }
+
+#[tokio::test]
+async fn pool_mode_serves_modern_clients_from_a_modern_child() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--stdio-mode", "pool", "--pool-size", "2"],
+    )
+    .await;
+    wait_pool(&gw, 2).await;
+    assert!(gw.logs().contains("\"era\":\"modern\""), "{}", gw.logs());
+    let mcp = gw.mcp();
+    let modern = [
+        mcp.as_str(),
+        "--mode",
+        "2026-07-28",
+        "--call",
+        "slow_progress",
+        "--args",
+        r#"{"steps": 5, "delay_ms": 300}"#,
+    ];
+    let legacy = [
+        mcp.as_str(),
+        "--mode",
+        "legacy",
+        "--call",
+        "echo",
+        "--args",
+        r#"{"message": "legacy through the pool"}"#,
+    ];
+    let (m, l) = tokio::join!(py_client(&modern), py_client(&legacy));
+    assert_eq!(
+        m.of("connected")[0]["protocol_version"],
+        "2026-07-28",
+        "{:?}",
+        m.events
+    );
+    assert_streamed_progress(&m, 4);
+    assert_eq!(
+        l.of("connected")[0]["protocol_version"],
+        "2025-11-25",
+        "{:?}",
+        l.events
+    );
+    assert_eq!(
+        l.of("result")[0]["text"],
+        "legacy through the pool",
+        "{:?}",
+        l.events
+    );
+}

@@ -10,9 +10,12 @@
 //!   own requests (sampling, elicitation, roots) are refused and its other notifications dropped: on a shared
 //!   child no single client owns them.
 //! - A client that leaves mid-request makes the gateway send `notifications/cancelled` with the child's id.
-//! - Modern (2026-07-28) requests: the children are initialized in the legacy era, so a modern client gets
-//!   `UnsupportedProtocolVersion` (-32022) listing the version they speak (2026-07-28 `basic/lifecycle`
-//!   §Version Negotiation), never a hang.
+//! - Modern (2026-07-28) requests: a stdio connection serves one era (a dual-era server refuses `initialize`
+//!   after `server/discover`), so with `--pool-size` ≥ 2 every second child is started modern when the server
+//!   answers `server/discover` with 2026-07-28 (2026-07-28 `basic/transports/stdio` §Backward Compatibility) and
+//!   serves the modern, stateless requests; the others are initialized legacy. With no modern child, a modern
+//!   client gets `UnsupportedProtocolVersion` (-32022) listing the version the children speak (2026-07-28
+//!   `basic/lifecycle` §Version Negotiation), never a hang.
 //! - A child that dies is restarted with exponential backoff (250 ms doubling to 30 s; reset once a child has
 //!   lived 30 s); restarts are counted in `lifeline_gateway_stdio_restarts_total`.
 
@@ -48,6 +51,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Bound on the gateway's own `initialize` of a pool child.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a child may stay silent on `server/discover` before it is taken as legacy (the probe engine's
+/// default wait for the same question).
+const DISCOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// The pool.
 #[derive(Debug)]
@@ -67,8 +73,10 @@ struct Slot {
     child: Option<Arc<Child>>,
     /// Bumped at every start, so sessions pinned to a dead child are recognised.
     generation: u64,
-    /// The child's `InitializeResult`.
+    /// The child's `InitializeResult` (legacy) or `DiscoverResult` (modern).
     init: Option<Value>,
+    /// Whether the running child serves the modern era.
+    modern: bool,
     last_error: Option<String>,
 }
 
@@ -127,7 +135,17 @@ impl Pool {
             let started = Instant::now();
             match self.start_child(i).await {
                 Ok(child) => {
-                    tracing::info!(pool.slot = i, child.pid = child.pid, "Pool child ready.");
+                    let era = if self.slot(i).modern {
+                        "modern"
+                    } else {
+                        "legacy"
+                    };
+                    tracing::info!(
+                        pool.slot = i,
+                        child.pid = child.pid,
+                        era,
+                        "Pool child ready."
+                    );
                     self.metrics.stdio_child(true);
                     let closed = tokio::select! {
                         _ = child.wait_ended() => false,
@@ -157,9 +175,21 @@ impl Pool {
         }
     }
 
-    /// Spawns the child of slot `i` and initializes it (`initialize`, then `notifications/initialized`).
+    /// Spawns the child of slot `i` and gets it ready: `server/discover` for the slots that prefer the modern
+    /// era, else (or when the server is not modern) `initialize` then `notifications/initialized`.
     async fn start_child(&self, i: usize) -> Result<Arc<Child>, UpstreamError> {
         let child = Child::spawn(&self.cfg, &format!("pool-{i}"), true)?;
+        if self.slots.len() >= 2 && i % 2 == 1 {
+            if let Some(result) = discover(&child).await {
+                let mut slot = self.slot(i);
+                slot.generation += 1;
+                slot.child = Some(Arc::clone(&child));
+                slot.init = Some(result);
+                slot.modern = true;
+                slot.last_error = None;
+                return Ok(child);
+            }
+        }
         let init = async {
             let id = json!("lifeline-init");
             let mut rx = child.register(id.to_string(), None).map_err(|_| {
@@ -197,6 +227,7 @@ impl Pool {
                 slot.generation += 1;
                 slot.child = Some(Arc::clone(&child));
                 slot.init = Some(result);
+                slot.modern = false;
                 slot.last_error = None;
                 Ok(child)
             }
@@ -207,11 +238,27 @@ impl Pool {
         }
     }
 
-    /// The live child of a slot with its generation.
+    /// The live legacy child of a slot with its generation and `InitializeResult`.
     fn live(&self, i: usize) -> Option<(Arc<Child>, u64, Value)> {
         let slot = self.slot(i);
-        let child = slot.child.as_ref().filter(|c| c.is_alive())?;
+        let child = slot
+            .child
+            .as_ref()
+            .filter(|c| c.is_alive() && !slot.modern)?;
         Some((Arc::clone(child), slot.generation, slot.init.clone()?))
+    }
+
+    /// A live modern child, taking turns.
+    fn modern_child(&self) -> Option<Arc<Child>> {
+        let n = self.slots.len();
+        let start = self.next_id.load(Ordering::Relaxed) as usize;
+        (0..n).map(|k| (start + k) % n).find_map(|i| {
+            let slot = self.slot(i);
+            slot.child
+                .as_ref()
+                .filter(|c| slot.modern && c.is_alive())
+                .map(Arc::clone)
+        })
     }
 
     /// Why no child can serve, for the client's error and the log.
@@ -264,7 +311,18 @@ impl Pool {
                     .get("mcp-protocol-version")
                     .is_some_and(|v| v.as_bytes() == era::MODERN_VERSION.as_bytes());
             if modern {
-                return Ok(self.unsupported_version(summary.id.as_ref()));
+                return match (self.modern_child(), summary.kind, summary.id) {
+                    (Some(child), Kind::Request, Some(id)) => {
+                        self.relay(child, id, &bytes, &headers).await
+                    }
+                    // A modern notification (e.g. a cancellation): nothing to map it to on a shared child.
+                    (Some(_), _, _) => {
+                        let mut resp = Response::new(body::full(Bytes::new()));
+                        *resp.status_mut() = StatusCode::ACCEPTED;
+                        Ok(resp)
+                    }
+                    (None, _, id) => Ok(self.unsupported_version(id.as_ref())),
+                };
             }
             return Ok(body::rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -293,7 +351,19 @@ impl Pool {
             *resp.status_mut() = StatusCode::ACCEPTED;
             return Ok(resp);
         };
-        let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else {
+        self.relay(child, client_id, &bytes, &headers).await
+    }
+
+    /// Sends one client request to `child` under a gateway-unique id and progress token, and answers with its
+    /// stream (or its response alone, as JSON, for a client that accepts only JSON).
+    async fn relay(
+        &self,
+        child: Arc<Child>,
+        client_id: Value,
+        bytes: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let Ok(mut message) = serde_json::from_slice::<Value>(bytes) else {
             return Ok(body::rpc_error(
                 StatusCode::BAD_REQUEST,
                 code::PARSE_ERROR,
@@ -335,7 +405,7 @@ impl Pool {
             id: client_id,
             progress_token: client_token,
         };
-        if accepts_event_stream(&headers) {
+        if accepts_event_stream(headers) {
             return Ok(event_stream(rx, Some(guard), Some(rewrite)));
         }
         let mut rx = rx;
@@ -422,4 +492,33 @@ impl Pool {
         }
         while set.join_next().await.is_some() {}
     }
+}
+
+/// Asks a new child `server/discover`; its `DiscoverResult` when it speaks 2026-07-28, `None` otherwise (an
+/// error, another version, or silence within [`DISCOVER_WAIT`]: then the child is initialized legacy on the same
+/// connection, as 2026-07-28 `basic/transports/stdio` §Backward Compatibility allows).
+async fn discover(child: &Child) -> Option<Value> {
+    let id = json!("lifeline-discover");
+    let mut rx = child.register(id.to_string(), None).ok()?;
+    let request = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "server/discover",
+        "params": era::modern_params(Value::Null, "lifeline-gateway", env!("CARGO_PKG_VERSION")),
+    });
+    let answer = match child.send(request.to_string().as_bytes()).await {
+        Ok(()) => tokio::time::timeout(DISCOVER_WAIT, response_of(&mut rx))
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    child.unregister(&id.to_string());
+    let value: Value = serde_json::from_slice(&answer?).ok()?;
+    let result = value.get("result")?;
+    let modern = result
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v == era::MODERN_VERSION));
+    modern.then(|| result.clone())
 }
