@@ -153,6 +153,13 @@ impl Gateway {
             Arc::clone(&metrics),
         ));
 
+        // As a container's PID 1 the gateway inherits the orphans of its stdio children: reap them.
+        let reaper = lifeline_core::reaper::is_init().then(|| {
+            tracing::info!("Running as PID 1: reaping orphaned processes.");
+            tokio::spawn(lifeline_core::reaper::reap_orphans(
+                shutdown.reached_owned(Phase::Forcing),
+            ))
+        });
         tokio::spawn({
             let liveness = Arc::clone(&liveness);
             let shutdown = shutdown.clone();
@@ -235,6 +242,9 @@ impl Gateway {
         // Stdio children still running (sessions cut at the deadline) are shut down in the spec's order; each
         // step is bounded, and a second signal still gets the quick path (SIGKILL as they drop).
         let _ = tokio::time::timeout(UPSTREAM_CLOSE_GRACE, upstream.close()).await;
+        if let Some(reaper) = reaper {
+            reaper.abort();
+        }
         tracing::info!(
             sessions = sessions.len() + links.len(),
             in_flight = inflight.count(),

@@ -565,3 +565,83 @@ async fn pool_mode_serves_modern_clients_from_a_modern_child() {
         l.events
     );
 }
+
+/// `/proc/<pid>/stat` fields: (state, ppid, command name).
+fn proc_stat(pid: u32) -> Option<(char, u32, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text[open + 1..close].to_owned();
+    let mut rest = text[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid, comm))
+}
+
+/// The processes whose parent is `ppid`: (pid, state, command name).
+fn children_of(ppid: u32) -> Vec<(u32, char, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (state, parent, comm) = proc_stat(pid)?;
+            (parent == ppid).then_some((pid, state, comm))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
+    if std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        eprintln!("skipped: this machine cannot create a PID namespace (unshare --pid)");
+        return;
+    }
+    // The child leaves an orphan behind: a subshell starts `sleep 2` in the background and exits at once, so
+    // the sleep is re-parented to PID 1, the gateway.
+    let fake = stdio_fake_server();
+    let python = py2_python();
+    let script = format!("(sleep 2 &); exec {python} {}", fake.to_string_lossy());
+    let gw = Gw::start_wrapped(
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &[
+            "--stdio-mode",
+            "pool",
+            "--pool-size",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    )
+    .await;
+    assert!(gw.logs().contains("Running as PID 1"), "{}", gw.logs());
+    // The gateway's pid outside the namespace: the child of `unshare`.
+    let outer = children_of(gw.guard.pid())
+        .first()
+        .map(|(pid, _, _)| *pid)
+        .expect("unshare forked the gateway");
+    assert_eventually!(
+        children_of(outer)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(15),
+        "the orphaned sleep is re-parented to the gateway"
+    );
+    assert_eventually!(
+        !children_of(outer)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(10),
+        "the orphan exits and is reaped, leaving no zombie"
+    );
+    // The pool child (a direct child) is untouched and still serves.
+    let sid = open_session(&gw.mcp()).await;
+    assert!(whoami(&gw.mcp(), &sid).await > 0);
+}

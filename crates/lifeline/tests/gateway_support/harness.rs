@@ -52,11 +52,23 @@ impl Gw {
 
     /// Starts the gateway with `args` (which must name an upstream), on `127.0.0.1:0` for both listeners.
     pub async fn start_with(args: &[&str]) -> Gw {
+        Gw::start_wrapped(&[], args).await
+    }
+
+    /// Like [`Gw::start_with`], with the gateway run by `wrapper` (e.g. `unshare --pid --fork` to make it PID 1).
+    pub async fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Gw {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
         };
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeline"));
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_lifeline"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_lifeline")),
+        };
         cmd.arg("gateway")
             .args(flags)
             .args([
