@@ -28,17 +28,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+#[path = "support/loadgen.rs"]
+mod loadgen;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use loadgen::{env_or, open_sessions, rss_kib, Handshake, Load, Run};
 
 fn free_port() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -70,14 +65,24 @@ fn spawn(cmd: &mut Command) -> Proc {
 }
 
 async fn wait_port(addr: SocketAddr) {
-    let start = Instant::now();
-    while TcpStream::connect(addr).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{addr} never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        loadgen::wait_port(addr, Duration::from_secs(20)).await,
+        "{addr} never listened"
+    );
+}
+
+/// One measured path: `tools/list` without a session (the upstream needs none), 2 s warm-up.
+async fn load(addr: SocketAddr, path: &str, concurrency: usize, secs: u64) -> Run {
+    loadgen::load(&Load {
+        addr,
+        path: path.to_owned(),
+        concurrency,
+        warmup: Duration::from_secs(2),
+        measured: Duration::from_secs(secs),
+        handshake: Handshake::None,
+        expect: Some("\"tools\""),
+    })
+    .await
 }
 
 // --- the fast upstream -------------------------------------------------------------------------------------------
@@ -141,113 +146,6 @@ async fn serve_upstream(listener: TcpListener) {
     }
 }
 
-// --- the load generator ------------------------------------------------------------------------------------------
-
-struct Run {
-    requests: u64,
-    errors: u64,
-    secs: f64,
-    /// Latencies in nanoseconds, sorted.
-    lat: Vec<u64>,
-}
-
-impl Run {
-    fn rps(&self) -> f64 {
-        self.requests as f64 / self.secs
-    }
-    fn pct(&self, p: f64) -> f64 {
-        if self.lat.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((self.lat.len() as f64 - 1.0) * p).round() as usize;
-        self.lat[i] as f64 / 1000.0
-    }
-}
-
-async fn one_connection(
-    addr: SocketAddr,
-    path: String,
-    body: &'static str,
-    until: Instant,
-    warm_until: Instant,
-) -> (u64, u64, Vec<u64>) {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(200_000));
-    let host = addr.to_string();
-    while Instant::now() < until {
-        let req = Request::post(path.as_str())
-            .header("host", host.as_str())
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
-            .expect("a request");
-        let start = Instant::now();
-        let good = match sender.send_request(req).await {
-            Ok(resp) => {
-                let status = resp.status();
-                let ok = resp.into_body().collect().await.is_ok() && status.is_success();
-                if !ok {
-                    eprintln!("{addr}: HTTP {status}");
-                }
-                ok
-            }
-            Err(e) => {
-                eprintln!("{addr}: {e}");
-                false
-            }
-        };
-        let ns = start.elapsed().as_nanos() as u64;
-        if start < warm_until {
-            continue;
-        }
-        if good {
-            ok += 1;
-            lat.push(ns);
-        } else {
-            errors += 1;
-            break;
-        }
-    }
-    (ok, errors, lat)
-}
-
-async fn load(addr: SocketAddr, path: &str, concurrency: usize, secs: u64) -> Run {
-    let warm = Duration::from_secs(2);
-    let start = Instant::now();
-    let warm_until = start + warm;
-    let until = warm_until + Duration::from_secs(secs);
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        set.spawn(one_connection(
-            addr,
-            path.to_owned(),
-            TOOLS_LIST,
-            until,
-            warm_until,
-        ));
-    }
-    let mut run = Run {
-        requests: 0,
-        errors: 0,
-        secs: secs as f64,
-        lat: Vec::new(),
-    };
-    while let Some(r) = set.join_next().await {
-        let (ok, errors, lat) = r.expect("load task");
-        run.requests += ok;
-        run.errors += errors;
-        run.lat.extend(lat);
-    }
-    run.lat.sort_unstable();
-    run
-}
-
 // --- the contenders ----------------------------------------------------------------------------------------------
 
 fn lifeline_bin() -> PathBuf {
@@ -296,47 +194,6 @@ http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path
     Some(spawn(
         Command::new(nginx).arg("-c").arg(&path).arg("-p").arg(dir),
     ))
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-async fn open_sessions(addr: SocketAddr, count: usize) -> usize {
-    let per = 32usize;
-    let done = Arc::new(AtomicU64::new(0));
-    let mut set = tokio::task::JoinSet::new();
-    for w in 0..per {
-        let done = Arc::clone(&done);
-        let n = count / per + usize::from(w < count % per);
-        set.spawn(async move {
-            let stream = TcpStream::connect(addr).await.expect("connect");
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(conn);
-            for _ in 0..n {
-                let req = Request::post("/mcp")
-                    .header("host", addr.to_string())
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream")
-                    .body(Full::new(Bytes::from_static(INIT.as_bytes())))
-                    .expect("request");
-                if let Ok(resp) = sender.send_request(req).await {
-                    if resp.headers().contains_key("mcp-session-id") {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = resp.into_body().collect().await;
-                }
-            }
-        });
-    }
-    while set.join_next().await.is_some() {}
-    done.load(Ordering::Relaxed) as usize
 }
 
 fn print_row(name: &str, run: &Run, direct: &Run) {
@@ -430,7 +287,7 @@ fn main() {
 
         let before = rss_kib(gw.0.id()).unwrap_or_default();
         let t = Instant::now();
-        let opened = open_sessions(gw_addr, sessions).await;
+        let opened = open_sessions(gw_addr, sessions, 32).await;
         let took = t.elapsed();
         // Let the allocator settle before reading RSS.
         tokio::time::sleep(Duration::from_millis(500)).await;
