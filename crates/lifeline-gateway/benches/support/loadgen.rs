@@ -144,19 +144,10 @@ impl Conn {
         path: &str,
         handshake: Handshake,
     ) -> Result<Conn, String> {
-        let stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connect to {addr} timed out"))?
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
-        tokio::spawn(conn);
         let mut conn = Conn {
             addr,
             path: path.to_owned(),
-            sender,
+            sender: connect(addr).await?,
             session: None,
             version: HeaderValue::from_static(DEFAULT_VERSION),
         };
@@ -164,6 +155,17 @@ impl Conn {
             conn.initialize().await?;
         }
         Ok(conn)
+    }
+
+    /// Makes sure the TCP connection can take a request: a server may close a keep-alive connection between
+    /// requests (nginx after `keepalive_requests`, with `Connection: close` on the last answer). A new connection
+    /// keeps the session; that is not an error.
+    async fn ensure_open(&mut self) -> Result<(), String> {
+        let ready = tokio::time::timeout(REQUEST_TIMEOUT, self.sender.ready()).await;
+        if !matches!(ready, Ok(Ok(()))) {
+            self.sender = connect(self.addr).await?;
+        }
+        Ok(())
     }
 
     /// `initialize` (keeping the session id and the negotiated version), then `notifications/initialized`.
@@ -199,6 +201,7 @@ impl Conn {
 
     /// One POST, read to the end, bounded by [`REQUEST_TIMEOUT`].
     async fn post(&mut self, body: &'static str) -> Result<Answer, String> {
+        self.ensure_open().await?;
         let mut req = Request::post(self.path.as_str())
             .header("host", self.addr.to_string())
             .header("content-type", "application/json")
@@ -260,6 +263,9 @@ impl Conn {
         let Some(sid) = self.session.take() else {
             return;
         };
+        if self.ensure_open().await.is_err() {
+            return;
+        }
         let Ok(req) = Request::delete(self.path.as_str())
             .header("host", self.addr.to_string())
             .header("mcp-session-id", sid)
@@ -275,6 +281,20 @@ impl Conn {
         })
         .await;
     }
+}
+
+/// A new HTTP/1.1 connection to `addr` (bounded by [`REQUEST_TIMEOUT`]).
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connect to {addr} timed out"))?
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 /// Runs `spec` and returns what it measured.
@@ -344,6 +364,12 @@ async fn one_connection(spec: Load, until: Instant, warm_until: Instant) -> Run 
             }
             continue;
         };
+        // A keep-alive connection the server closed is replaced outside the timed request.
+        if let Err(e) = c.ensure_open().await {
+            fail(&mut run, Instant::now(), e);
+            conn = None;
+            continue;
+        }
         let start = Instant::now();
         let outcome = c.call(TOOLS_LIST, spec.expect).await;
         let ns = start.elapsed().as_nanos() as u64;
