@@ -457,8 +457,11 @@ async fn idle_rss(addr: SocketAddr, pid: u32, count: usize) -> (usize, Option<u6
     (opened, rss, children)
 }
 
-/// Samples the proxy and its descendants during a run: RSS every [`SAMPLE_EVERY`], CPU over the measured period.
+/// Samples the proxy and its descendants during a run: RSS every [`SAMPLE_EVERY`], CPU over the measured period
+/// minus its last [`SAMPLE_EVERY`] (the load generator deletes its sessions as the period ends, and peers that run
+/// a child per session end those children then, taking their CPU counters with them).
 async fn sample(pid: u32, warmup: Duration, measured: Duration) -> Sample {
+    let until = Instant::now() + warmup + measured.saturating_sub(SAMPLE_EVERY);
     tokio::time::sleep(warmup).await;
     let me = std::process::id();
     let cpu0 = (
@@ -468,8 +471,8 @@ async fn sample(pid: u32, warmup: Duration, measured: Duration) -> Sample {
     );
     let start = Instant::now();
     let mut s = Sample::default();
-    while start.elapsed() < measured {
-        tokio::time::sleep(SAMPLE_EVERY.min(measured.saturating_sub(start.elapsed()))).await;
+    while Instant::now() < until {
+        tokio::time::sleep(SAMPLE_EVERY.min(until.saturating_duration_since(Instant::now()))).await;
         s.proxy_rss_kib = s.proxy_rss_kib.max(rss_kib(pid).unwrap_or(0));
         let kids = descendants(pid);
         if kids.len() >= s.children {
@@ -477,8 +480,8 @@ async fn sample(pid: u32, warmup: Duration, measured: Duration) -> Sample {
             s.children_rss_kib = kids.iter().filter_map(|k| rss_kib(k.pid)).sum();
         }
     }
-    s.secs = start.elapsed().as_secs_f64();
     let kids = descendants(pid);
+    s.secs = start.elapsed().as_secs_f64();
     s.proxy_cpu = stat(pid).map_or(0, |x| x.ticks).saturating_sub(cpu0.0) as f64 / TICKS_PER_SEC;
     s.children_cpu = kids
         .iter()
