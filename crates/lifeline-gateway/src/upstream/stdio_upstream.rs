@@ -47,6 +47,7 @@ use crate::proxy::{session_id, SESSION_HEADER};
 use crate::rpc::{self, Kind};
 
 mod child;
+mod json_member;
 mod pool;
 
 use child::{Child, RegisterError, Routed};
@@ -466,6 +467,20 @@ impl Rewrite {
         }
         Bytes::from(v.to_string())
     }
+
+    /// A response as the client must see it: the client's id spliced over the child's, the rest of the message
+    /// (often a large result) copied as the child wrote it rather than parsed and serialised again.
+    fn restore_response(&self, message: &[u8]) -> Bytes {
+        let Some(span) = json_member::value_span(message, "id") else {
+            return self.restore(message);
+        };
+        let id = self.id.to_string();
+        let mut out = Vec::with_capacity(message.len() + id.len());
+        out.extend_from_slice(&message[..span.start]);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&message[span.end..]);
+        Bytes::from(out)
+    }
 }
 
 impl http_body::Body for MessageStream {
@@ -484,6 +499,7 @@ impl http_body::Body for MessageStream {
                     }
                 }
                 let message = match &self.rewrite {
+                    Some(r) if routed.last => r.restore_response(&routed.message),
                     Some(r) => r.restore(&routed.message),
                     None => routed.message,
                 };
@@ -633,6 +649,26 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn restored_response_equals_the_parsed_rewrite() {
+        let r = Rewrite {
+            id: serde_json::json!({"client": [1, "two"]}),
+            progress_token: None,
+        };
+        for message in [
+            r#"{"result":{"tools":[{"name":"echo","id":"lifeline-3"}]},"jsonrpc":"2.0","id":"lifeline-3"}"#,
+            r#"{"jsonrpc":"2.0","id":"lifeline-4","error":{"code":-32601,"message":"nope \"id\""}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"result":null}"#,
+        ] {
+            let spliced: Value = serde_json::from_slice(&r.restore_response(message.as_bytes()))
+                .expect("the spliced response is JSON");
+            let parsed: Value =
+                serde_json::from_slice(&r.restore(message.as_bytes())).expect("JSON");
+            assert_eq!(spliced, parsed, "{message}");
+            assert_eq!(spliced["id"], r.id);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child as Process, ChildStdin, Command};
@@ -86,6 +87,30 @@ pub(super) enum RegisterError {
     Duplicate,
     /// The child has ended.
     Ended,
+}
+
+/// What routing needs from a child's message, read without building its JSON tree: a response's `result` (a
+/// `tools/list` answer is kilobytes) is only skipped over. Presence is what counts, as with `Value::get`: `"id":
+/// null` is an id, `"result": null` a result.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "some")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: bool,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+impl Envelope {
+    /// The key of the waiter a response goes to (the JSON text of its id, as in [`Child::register`]), or `None`
+    /// when the message is not a response.
+    fn response_key(&self) -> Option<String> {
+        (!self.method && (self.result || self.error))
+            .then(|| self.id.as_ref().map(Value::to_string).unwrap_or_default())
+    }
 }
 
 impl Child {
@@ -260,38 +285,35 @@ impl Child {
             let _ = self.send(refusal.to_string().as_bytes()).await;
             return;
         }
+        if is_response {
+            let key = value.get("id").map(Value::to_string).unwrap_or_default();
+            return self.route_response(line, &key, label).await;
+        }
         let target = {
-            let mut routes = self.routes();
-            if is_response {
-                let key = value.get("id").map(Value::to_string).unwrap_or_default();
-                // The response is the last message of its stream: removing the waiter drops its sender once
-                // the message is queued, which ends the stream.
-                routes.pending.remove(&key).map(|w| w.tx)
+            let routes = self.routes();
+            let token = value
+                .get("params")
+                .and_then(|p| p.get("progressToken"))
+                .map(Value::to_string);
+            let by_token = token.and_then(|t| {
+                routes
+                    .pending
+                    .values()
+                    .find(|w| w.progress_token.as_deref() == Some(t.as_str()))
+                    .map(|w| w.tx.clone())
+            });
+            if self.shared {
+                by_token
             } else {
-                let token = value
-                    .get("params")
-                    .and_then(|p| p.get("progressToken"))
-                    .map(Value::to_string);
-                let by_token = token.and_then(|t| {
-                    routes
-                        .pending
-                        .values()
-                        .find(|w| w.progress_token.as_deref() == Some(t.as_str()))
-                        .map(|w| w.tx.clone())
-                });
-                if self.shared {
-                    by_token
-                } else {
-                    by_token
-                        .or_else(|| routes.standalone.clone().filter(|t| !t.is_closed()))
-                        .or_else(|| {
-                            routes
-                                .pending
-                                .values()
-                                .min_by_key(|w| w.seq)
-                                .map(|w| w.tx.clone())
-                        })
-                }
+                by_token
+                    .or_else(|| routes.standalone.clone().filter(|t| !t.is_closed()))
+                    .or_else(|| {
+                        routes
+                            .pending
+                            .values()
+                            .min_by_key(|w| w.seq)
+                            .map(|w| w.tx.clone())
+                    })
             }
         };
         let Some(tx) = target else {
@@ -302,9 +324,30 @@ impl Child {
             );
             return;
         };
+        self.deliver(tx, line, false, label).await;
+    }
+
+    /// Routes a response to the request waiting for it (`key`: the JSON text of its id). The response is the
+    /// last message of its stream: removing the waiter drops its sender once the message is queued, which ends
+    /// the stream.
+    async fn route_response(&self, line: &[u8], key: &str, label: &str) {
+        let target = self.routes().pending.remove(key).map(|w| w.tx);
+        let Some(tx) = target else {
+            tracing::debug!(
+                child.pid = self.pid,
+                session.id = label,
+                "Stdio server message with no one to receive it dropped."
+            );
+            return;
+        };
+        self.deliver(tx, line, true, label).await;
+    }
+
+    /// Hands one message to a waiting HTTP response, bounded by [`ROUTE_TIMEOUT`].
+    async fn deliver(&self, tx: mpsc::Sender<Routed>, line: &[u8], last: bool, label: &str) {
         let routed = Routed {
             message: Bytes::copy_from_slice(line),
-            last: is_response,
+            last,
         };
         if tokio::time::timeout(ROUTE_TIMEOUT, tx.send(routed))
             .await
@@ -380,6 +423,16 @@ impl Child {
     }
 }
 
+/// Deserializes a present member as `Some`, even `null` (serde's `Option` would make that `None`).
+fn some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// True for a present member, whatever its value, which is skipped without being built.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
 /// Reads the child's stdout until it closes: one message a line, each at most `max_line` bytes (a longer line
 /// kills the child: buffering it would be unbounded). A line that is not JSON is logged and skipped, never
 /// forwarded (2025-11-25 `basic/transports` §stdio: the server MUST NOT write anything else to stdout).
@@ -409,6 +462,16 @@ async fn read_stdout(
         }
         let text = line.trim_ascii();
         if text.is_empty() {
+            continue;
+        }
+        // Responses, the bulk of the traffic, are routed from a light parse; other messages (small) get a full
+        // one. A line that fails the light parse (duplicate keys, say) is judged by the full parse.
+        let response_key = (text.first() == Some(&b'{'))
+            .then(|| serde_json::from_slice::<Envelope>(text).ok())
+            .flatten()
+            .and_then(|e| e.response_key());
+        if let Some(key) = response_key {
+            child.route_response(text, &key, &label).await;
             continue;
         }
         match serde_json::from_slice::<Value>(text) {
@@ -447,6 +510,37 @@ async fn log_stderr(stderr: impl AsyncRead + Unpin, pid: u32, label: String) {
         let text = String::from_utf8_lossy(line.trim_ascii());
         if !text.is_empty() {
             tracing::info!(child.pid = pid, session.id = %label, stderr = %text, "Stdio server stderr.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The light parse must route exactly what the full parse in `Child::route` would treat as a response.
+    #[test]
+    fn envelope_agrees_with_the_full_parse() {
+        let messages = [
+            r#"{"jsonrpc":"2.0","id":"lifeline-1","result":{"tools":[{"id":5}]}}"#,
+            r#"{"result":{},"jsonrpc":"2.0","id":7}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+            r#"{"jsonrpc":"2.0","id":{"a":[1, 2]},"result":null}"#,
+            r#"{"jsonrpc":"2.0","result":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"x","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3}"#,
+        ];
+        for m in messages {
+            let value: Value = serde_json::from_str(m).expect("JSON");
+            let full = (value.get("method").is_none()
+                && (value.get("result").is_some() || value.get("error").is_some()))
+            .then(|| value.get("id").map(Value::to_string).unwrap_or_default());
+            let light = serde_json::from_str::<Envelope>(m)
+                .expect("an object parses")
+                .response_key();
+            assert_eq!(light, full, "{m}");
         }
     }
 }

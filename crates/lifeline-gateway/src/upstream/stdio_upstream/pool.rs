@@ -412,7 +412,7 @@ impl Pool {
         match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
             Ok(Some(response)) => {
                 guard.done = true;
-                Ok(json(StatusCode::OK, rewrite.restore(&response)))
+                Ok(json(StatusCode::OK, rewrite.restore_response(&response)))
             }
             Ok(None) => {
                 guard.done = true;
