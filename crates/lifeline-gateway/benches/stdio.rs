@@ -29,10 +29,12 @@
 //! their count and CPU.
 //!
 //! Knobs (environment): `BENCH_SECS` (measured seconds per contender, default 10; 2 s warm-up before),
-//! `BENCH_CONCURRENCY` (connections, default 8), `BENCH_POOL_SIZE` (default 4), `BENCH_IDLE_SESSIONS` (default
-//! 100), `BENCH_SERVER` (`everything` or `python`), `BENCH_ONLY` (comma-separated row names to run, e.g.
-//! `pool,supergateway`), `LIFELINE_BIN` (default `target/release/lifeline`). Peers come from
-//! `scripts/install-peers.sh`; a missing or failing contender gets a row saying so.
+//! `BENCH_CONCURRENCY` (connections, default 8), `BENCH_ROUNDS` (default 3: the contenders take turns, each row
+//! is the contender's median round by req/s, with the range), `BENCH_POOL_SIZE` (default 4),
+//! `BENCH_IDLE_SESSIONS` (default 100, in the last round), `BENCH_SERVER` (`everything` or `python`), `BENCH_ONLY`
+//! (comma-separated keys: `session`, `pool`, `supergateway`, `mcp-proxy-py`, `mcp-proxy-npm`), `LIFELINE_BIN`
+//! (default `target/release/lifeline`). Peers come from `scripts/install-peers.sh`; a missing or failing contender
+//! gets a row saying so.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -125,10 +127,16 @@ struct Started {
     admin: Option<SocketAddr>,
 }
 
-/// One contender's outcome.
+/// One contender's outcome: its median round (by throughput), or why no round was measured.
 struct Row {
     contender: Contender,
     result: Result<Measured, String>,
+    /// Lowest and highest req/s over the measured rounds.
+    rps_range: (f64, f64),
+    /// Rounds measured / run.
+    rounds: (usize, usize),
+    /// Errors over every round.
+    errors: u64,
 }
 
 struct Measured {
@@ -162,6 +170,7 @@ fn main() {
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 8);
     let pool_size: usize = env_or("BENCH_POOL_SIZE", 4);
     let idle_sessions: usize = env_or("BENCH_IDLE_SESSIONS", 100);
+    let rounds: usize = env_or("BENCH_ROUNDS", 3).max(1);
     let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -186,35 +195,40 @@ fn main() {
     );
     println!(
         "tools/list on a session per connection, {concurrency} keep-alive connections, {secs}s measured per \
-         contender after {}s warm-up; pool size {pool_size}",
+         contender after {}s warm-up; pool size {pool_size}; {rounds} rounds (contenders take turns, each row is \
+         the contender's median round by req/s)",
         WARMUP.as_secs()
     );
     println!("stdio server for every contender: {}\n", server.label);
 
-    let mut rows = Vec::new();
+    let selected: Vec<Contender> = Contender::ALL
+        .into_iter()
+        .filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|k| k == c.key())))
+        .collect();
+    let mut results: Vec<Vec<Result<Measured, String>>> =
+        selected.iter().map(|_| Vec::new()).collect();
     rt.block_on(async {
-        for contender in Contender::ALL {
-            if let Some(only) = &only {
-                if !only.iter().any(|k| k == contender.key()) {
-                    continue;
+        // Rounds rather than one long run per contender: on a shared machine the background load drifts, and
+        // taking turns spreads that drift over every contender.
+        for round in 1..=rounds {
+            for (contender, results) in selected.iter().zip(results.iter_mut()) {
+                eprintln!("== round {round}/{rounds}: {}", contender.name());
+                // The idle-session RSS is read once, in the last round.
+                let idle = (round == rounds && contender.is_gateway()).then_some(idle_sessions);
+                let result =
+                    bench_one(*contender, &server, concurrency, secs, pool_size, idle).await;
+                if let Err(e) = &result {
+                    eprintln!("  {}: {e}", contender.name());
                 }
+                results.push(result);
             }
-            eprintln!("== {}", contender.name());
-            let result = bench_one(
-                contender,
-                &server,
-                concurrency,
-                secs,
-                pool_size,
-                idle_sessions,
-            )
-            .await;
-            if let Err(e) = &result {
-                eprintln!("  {}: {e}", contender.name());
-            }
-            rows.push(Row { contender, result });
         }
     });
+    let rows: Vec<Row> = selected
+        .into_iter()
+        .zip(results)
+        .map(|(contender, results)| summarize(contender, results))
+        .collect();
 
     print_table(&rows, idle_sessions);
     println!("\nload average (uptime) at the end: {}", load_average());
@@ -227,7 +241,7 @@ async fn bench_one(
     concurrency: usize,
     secs: u64,
     pool_size: usize,
-    idle_sessions: usize,
+    idle_sessions: Option<usize>,
 ) -> Result<Measured, String> {
     let mut started = start(contender, server, pool_size)?;
     let outcome = async {
@@ -254,10 +268,9 @@ async fn bench_one(
             loadgen::load(&spec),
             sample(pid, WARMUP, Duration::from_secs(secs))
         );
-        let idle = if contender.is_gateway() {
-            Some(idle_rss(started.addr, pid, idle_sessions).await)
-        } else {
-            None
+        let idle = match idle_sessions {
+            Some(n) => Some(idle_rss(started.addr, pid, n).await),
+            None => None,
         };
         Ok(Measured { run, sample, idle })
     }
@@ -620,11 +633,54 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// A contender's rounds as one row: the median round by req/s, the range, the errors of every round.
+fn summarize(contender: Contender, results: Vec<Result<Measured, String>>) -> Row {
+    let run_count = results.len();
+    let mut errors = 0;
+    let mut idle = None;
+    let mut first_failure = None;
+    let mut ok = Vec::new();
+    for r in results {
+        match r {
+            Ok(m) => {
+                errors += m.run.errors;
+                idle = idle.or(m.idle);
+                ok.push(m);
+            }
+            Err(e) => {
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    ok.sort_by(|a, b| a.run.rps().total_cmp(&b.run.rps()));
+    let rps_range = (
+        ok.first().map_or(0.0, |m| m.run.rps()),
+        ok.last().map_or(0.0, |m| m.run.rps()),
+    );
+    let rounds = (ok.len(), run_count);
+    let middle = ok.len() / 2;
+    let result = match ok.into_iter().nth(middle) {
+        Some(mut m) => {
+            m.idle = idle;
+            Ok(m)
+        }
+        None => Err(first_failure.unwrap_or_else(|| "no round ran".to_owned())),
+    };
+    Row {
+        contender,
+        result,
+        rps_range,
+        rounds,
+        errors,
+    }
+}
+
 fn print_table(rows: &[Row], idle_sessions: usize) {
     println!(
-        "{:<16} {:>8} {:>8} {:>8} {:>7} {:>10} {:>9} {:>20} {:>9}",
+        "{:<16} {:>8} {:>12} {:>8} {:>8} {:>7} {:>10} {:>9} {:>20} {:>9}",
         "contender",
         "req/s",
+        "(range)",
         "p50 ms",
         "p99 ms",
         "errors",
@@ -640,18 +696,26 @@ fn print_table(rows: &[Row], idle_sessions: usize) {
             Ok(m) => {
                 let s = &m.sample;
                 let pct = |cpu: f64| 100.0 * cpu / s.secs.max(f64::EPSILON);
+                let range = format!("{:.0}-{:.0}", row.rps_range.0, row.rps_range.1);
                 println!(
-                    "{name:<16} {:>8.0} {:>8.2} {:>8.2} {:>7} {:>6.1} MiB {:>8.0}% {:>8} {:>7.0} MiB {:>8.0}%",
+                    "{name:<16} {:>8.0} {:>12} {:>8.2} {:>8.2} {:>7} {:>6.1} MiB {:>8.0}% {:>8} {:>7.0} MiB {:>8.0}%",
                     m.run.rps(),
+                    range,
                     m.run.pct(0.50) / 1000.0,
                     m.run.pct(0.99) / 1000.0,
-                    m.run.errors,
+                    row.errors,
                     mib(s.proxy_rss_kib),
                     pct(s.proxy_cpu),
                     s.children,
                     mib(s.children_rss_kib),
                     pct(s.children_cpu),
                 );
+                if row.rounds.0 < row.rounds.1 {
+                    println!(
+                        "{:<16} only {} of {} rounds measured",
+                        "", row.rounds.0, row.rounds.1
+                    );
+                }
                 if let Some(e) = &m.run.first_error {
                     println!("{:<16} first error: {}", "", first_line(e));
                 }
