@@ -36,7 +36,6 @@
 //! (default `target/release/lifeline`). Peers come from `scripts/install-peers.sh`; a missing or failing contender
 //! gets a row saying so.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,6 +48,11 @@ use lifeline_testkit::process::{free_port, wait_for_port, ChildGuard};
 mod loadgen;
 
 use loadgen::{env_or, open_sessions, rss_kib, Conn, Handshake, Load, Run, TOOLS_LIST};
+
+#[path = "support/procfs.rs"]
+mod procfs;
+
+use procfs::{descendants, stat, ticks_by_pid, Proc};
 
 /// How long a contender may take to listen and serve its first `tools/list`.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
@@ -506,61 +510,6 @@ async fn sample(pid: u32, warmup: Duration, measured: Duration) -> Sample {
         / TICKS_PER_SEC;
     s.client_cpu = stat(me).map_or(0, |x| x.ticks).saturating_sub(cpu0.2) as f64 / TICKS_PER_SEC;
     s
-}
-
-// --- /proc ---------------------------------------------------------------------------------------------------------
-
-/// The fields of `/proc/PID/stat` the bench needs.
-#[derive(Debug, Clone, Copy)]
-struct Proc {
-    pid: u32,
-    ppid: u32,
-    /// utime + stime, clock ticks.
-    ticks: u64,
-    /// Start time since boot, clock ticks (tells a PID apart from a later reuse).
-    start: u64,
-}
-
-fn stat(pid: u32) -> Option<Proc> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain anything: the fields start after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
-    Some(Proc {
-        pid,
-        ppid: u32::try_from(num(1)?).ok()?,
-        ticks: num(11)? + num(12)?,
-        start: num(19)?,
-    })
-}
-
-/// Every process below `root` (children, grandchildren, ...), from one pass over `/proc`.
-fn descendants(root: u32) -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let all: Vec<Proc> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(stat)
-        .collect();
-    let mut found = Vec::new();
-    let mut frontier = vec![root];
-    // Bounded: every process is visited at most once (a PID has one parent).
-    while let Some(parent) = frontier.pop() {
-        for p in all.iter().filter(|p| p.ppid == parent) {
-            frontier.push(p.pid);
-            found.push(*p);
-        }
-        if found.len() > all.len() {
-            break;
-        }
-    }
-    found
-}
-
-fn ticks_by_pid(procs: &[Proc]) -> HashMap<u32, u64> {
-    procs.iter().map(|p| (p.pid, p.ticks)).collect()
 }
 
 // --- set-up --------------------------------------------------------------------------------------------------------
