@@ -1,13 +1,14 @@
 //! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
 //! the [`InFlight`] tracker a drain waits on, the [`drain`] driver that walks the phases on a timetable,
-//! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), and tracing
-//! [`telemetry`] setup.
+//! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), the orphan [`reaper`] for
+//! PID 1, and tracing [`telemetry`] setup.
 //!
 //! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
 //! process environment (callers pass the log filter in) and never spawns a task of its own.
 
 pub mod drain;
 pub mod inflight;
+pub mod reaper;
 pub mod shutdown;
 pub mod signals;
 pub mod telemetry;

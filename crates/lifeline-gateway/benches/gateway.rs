@@ -1,6 +1,7 @@
-//! Benchmark (not a test): the latency and throughput the gateway adds, against the same fast local upstream,
-//! compared with nginx `proxy_pass` (the floor for any proxy), plus the gateway's RSS with 10,000 idle legacy
-//! sessions. One run prints every figure.
+//! Benchmark (not a test): the latency and throughput the gateway adds, compared with nginx `proxy_pass` (the
+//! floor for any proxy), over two upstreams in one run: a fast in-process one (the proxy's own cost; the latency
+//! goals) and the official Python SDK server (a real MCP upstream; the throughput goal), plus the gateway's RSS
+//! with 10,000 idle legacy sessions. One run prints every figure.
 //!
 //! ```text
 //! cargo build --release -p lifeline            # the gateway under test (or set LIFELINE_BIN)
@@ -9,8 +10,8 @@
 //!
 //! Knobs (environment): `BENCH_SECS` (measured seconds per path, default 10), `BENCH_CONCURRENCY` (connections,
 //! default 8), `BENCH_SESSIONS` (idle sessions for the RSS figure, default 10000), `LIFELINE_BIN` (default
-//! `target/release/lifeline`). nginx comes from Debian (`scripts/install-peers.sh --apt nginx`); without it that
-//! row is skipped. Everything listens on 127.0.0.1.
+//! `target/release/lifeline`), `BENCH_SKIP_PEER=1` (only the fast upstream). nginx comes from Debian
+//! (`scripts/install-peers.sh --apt nginx`); without it that row is skipped. Everything listens on 127.0.0.1.
 //!
 //! The upstream is in-process and deliberately trivial (a canned `tools/list` result, `initialize` minting a
 //! session id), so what is measured is the proxy, not the MCP server. The load generator keeps `BENCH_CONCURRENCY`
@@ -28,17 +29,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+#[path = "support/loadgen.rs"]
+mod loadgen;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use loadgen::{env_or, open_sessions, rss_kib, Handshake, Load, Run};
 
 fn free_port() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -70,14 +66,24 @@ fn spawn(cmd: &mut Command) -> Proc {
 }
 
 async fn wait_port(addr: SocketAddr) {
-    let start = Instant::now();
-    while TcpStream::connect(addr).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{addr} never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        loadgen::wait_port(addr, Duration::from_secs(20)).await,
+        "{addr} never listened"
+    );
+}
+
+/// One measured path: `tools/list` without a session (the upstream needs none), 2 s warm-up.
+async fn load(addr: SocketAddr, path: &str, concurrency: usize, secs: u64) -> Run {
+    loadgen::load(&Load {
+        addr,
+        path: path.to_owned(),
+        concurrency,
+        warmup: Duration::from_secs(2),
+        measured: Duration::from_secs(secs),
+        handshake: Handshake::None,
+        expect: Some("\"tools\""),
+    })
+    .await
 }
 
 // --- the fast upstream -------------------------------------------------------------------------------------------
@@ -141,113 +147,6 @@ async fn serve_upstream(listener: TcpListener) {
     }
 }
 
-// --- the load generator ------------------------------------------------------------------------------------------
-
-struct Run {
-    requests: u64,
-    errors: u64,
-    secs: f64,
-    /// Latencies in nanoseconds, sorted.
-    lat: Vec<u64>,
-}
-
-impl Run {
-    fn rps(&self) -> f64 {
-        self.requests as f64 / self.secs
-    }
-    fn pct(&self, p: f64) -> f64 {
-        if self.lat.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((self.lat.len() as f64 - 1.0) * p).round() as usize;
-        self.lat[i] as f64 / 1000.0
-    }
-}
-
-async fn one_connection(
-    addr: SocketAddr,
-    path: String,
-    body: &'static str,
-    until: Instant,
-    warm_until: Instant,
-) -> (u64, u64, Vec<u64>) {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(200_000));
-    let host = addr.to_string();
-    while Instant::now() < until {
-        let req = Request::post(path.as_str())
-            .header("host", host.as_str())
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
-            .expect("a request");
-        let start = Instant::now();
-        let good = match sender.send_request(req).await {
-            Ok(resp) => {
-                let status = resp.status();
-                let ok = resp.into_body().collect().await.is_ok() && status.is_success();
-                if !ok {
-                    eprintln!("{addr}: HTTP {status}");
-                }
-                ok
-            }
-            Err(e) => {
-                eprintln!("{addr}: {e}");
-                false
-            }
-        };
-        let ns = start.elapsed().as_nanos() as u64;
-        if start < warm_until {
-            continue;
-        }
-        if good {
-            ok += 1;
-            lat.push(ns);
-        } else {
-            errors += 1;
-            break;
-        }
-    }
-    (ok, errors, lat)
-}
-
-async fn load(addr: SocketAddr, path: &str, concurrency: usize, secs: u64) -> Run {
-    let warm = Duration::from_secs(2);
-    let start = Instant::now();
-    let warm_until = start + warm;
-    let until = warm_until + Duration::from_secs(secs);
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        set.spawn(one_connection(
-            addr,
-            path.to_owned(),
-            TOOLS_LIST,
-            until,
-            warm_until,
-        ));
-    }
-    let mut run = Run {
-        requests: 0,
-        errors: 0,
-        secs: secs as f64,
-        lat: Vec::new(),
-    };
-    while let Some(r) = set.join_next().await {
-        let (ok, errors, lat) = r.expect("load task");
-        run.requests += ok;
-        run.errors += errors;
-        run.lat.extend(lat);
-    }
-    run.lat.sort_unstable();
-    run
-}
-
 // --- the contenders ----------------------------------------------------------------------------------------------
 
 fn lifeline_bin() -> PathBuf {
@@ -298,47 +197,6 @@ http {{\n  access_log off;\n  keepalive_requests 10000000;\n  keepalive_timeout 
     ))
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-async fn open_sessions(addr: SocketAddr, count: usize) -> usize {
-    let per = 32usize;
-    let done = Arc::new(AtomicU64::new(0));
-    let mut set = tokio::task::JoinSet::new();
-    for w in 0..per {
-        let done = Arc::clone(&done);
-        let n = count / per + usize::from(w < count % per);
-        set.spawn(async move {
-            let stream = TcpStream::connect(addr).await.expect("connect");
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(conn);
-            for _ in 0..n {
-                let req = Request::post("/mcp")
-                    .header("host", addr.to_string())
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream")
-                    .body(Full::new(Bytes::from_static(INIT.as_bytes())))
-                    .expect("request");
-                if let Ok(resp) = sender.send_request(req).await {
-                    if resp.headers().contains_key("mcp-session-id") {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = resp.into_body().collect().await;
-                }
-            }
-        });
-    }
-    while set.join_next().await.is_some() {}
-    done.load(Ordering::Relaxed) as usize
-}
-
 fn print_row(name: &str, run: &Run, direct: &Run) {
     println!(
         "{name:<10} {:>10.0} req/s {:>6.1}% of direct   p50 {:>8.1} µs (+{:>6.1})   p99 {:>8.1} µs (+{:>7.1})   errors {}",
@@ -352,8 +210,8 @@ fn print_row(name: &str, run: &Run, direct: &Run) {
     );
 }
 
-/// The three paths over one upstream: direct, nginx, the gateway. Returns the runs and the gateway process (still
-/// running, for the RSS figure).
+/// The three paths over one upstream: direct, nginx, the gateway. The gateway process is kept running for the
+/// RSS figure.
 struct Comparison {
     direct: Run,
     nginx: Option<Run>,
@@ -396,7 +254,8 @@ async fn compare(
 }
 
 impl Comparison {
-    /// Prints the three rows, then the goals that apply to this upstream.
+    /// Prints the three rows, then the goals that apply to this upstream: the latency goals where the upstream is
+    /// fast (the proxy's own cost shows), the throughput goal where it is a real MCP server.
     fn print(&self, latency_goals: bool) {
         let (direct, gw) = (&self.direct, &self.gateway);
         println!(
@@ -417,21 +276,17 @@ impl Comparison {
         let gw_p50 = gw.pct(0.50) - direct.pct(0.50);
         let gw_p99 = gw.pct(0.99) - direct.pct(0.99);
         println!();
-        if latency_goals {
-            println!(
-                "gateway added: p50 {:.3} ms (goal ≤ 0.2), p99 {:.3} ms (goal ≤ 2), throughput {:.1}% of direct",
-                gw_p50 / 1000.0,
-                gw_p99 / 1000.0,
-                100.0 * gw.rps() / direct.rps()
-            );
+        let (lat_goal, tput_goal) = if latency_goals {
+            (" (goal ≤ 0.2 / ≤ 2)", "")
         } else {
-            println!(
-                "gateway added: p50 {:.3} ms, p99 {:.3} ms, throughput {:.1}% of direct (goal ≥ 90%)",
-                gw_p50 / 1000.0,
-                gw_p99 / 1000.0,
-                100.0 * gw.rps() / direct.rps()
-            );
-        }
+            ("", " (goal ≥ 90%)")
+        };
+        println!(
+            "gateway added: p50 {:.3} ms, p99 {:.3} ms{lat_goal}; throughput {:.1}% of direct{tput_goal}",
+            gw_p50 / 1000.0,
+            gw_p99 / 1000.0,
+            100.0 * gw.rps() / direct.rps()
+        );
         if let Some(n) = &self.nginx {
             let ng_p50 = n.pct(0.50) - direct.pct(0.50);
             let ng_p99 = n.pct(0.99) - direct.pct(0.99);
@@ -478,7 +333,10 @@ fn main() {
 
     rt.block_on(async {
         println!("lifeline gateway benchmark: tools/list, {concurrency} keep-alive connections, {secs}s per path (after 2s warm-up)");
-        println!("machine: {} cores; the load generator, the upstream and the proxy share them\n", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!(
+            "machine: {} cores; the load generator, the upstream and the proxy share them\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
 
         // 1. A fast upstream, so the proxy's own cost shows: the latency goals apply here. Its throughput ratio is
         //    bounded by the cores the proxy takes from the upstream and the load generator, for nginx too.
@@ -486,14 +344,14 @@ fn main() {
         let fast = compare(up_addr, concurrency, secs, &tmp).await;
         fast.print(true);
 
-        let gw = &fast.gateway_proc;
-        let before = rss_kib(gw.0.id()).unwrap_or_default();
+        let pid = fast.gateway_proc.0.id();
+        let before = rss_kib(pid).unwrap_or_default();
         let t = Instant::now();
-        let opened = open_sessions(fast.gateway_addr, sessions).await;
+        let opened = open_sessions(fast.gateway_addr, sessions, 32).await;
         let took = t.elapsed();
         // Let the allocator settle before reading RSS.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = rss_kib(gw.0.id()).unwrap_or_default();
+        let after = rss_kib(pid).unwrap_or_default();
         println!(
             "\nRSS: {:.1} MiB after the runs, {:.1} MiB with {opened} idle legacy sessions open (goal ≤ 150 MiB; opened in {:.1}s)",
             before as f64 / 1024.0,
@@ -507,8 +365,12 @@ fn main() {
         if std::env::var("BENCH_SKIP_PEER").as_deref() == Ok("1") {
             println!("\n== upstream 2 skipped (BENCH_SKIP_PEER=1)");
         } else {
-            let peer = lifeline_testkit::peers::Peer::python(lifeline_testkit::peers::PyServer::Stateless).await;
-            println!("\n== upstream 2: the Python SDK mcp 2.3.0, stateless, on {} (a real MCP server)", peer.addr);
+            let peer =
+                lifeline_testkit::peers::Peer::python(lifeline_testkit::peers::PyServer::Stateless).await;
+            println!(
+                "\n== upstream 2: the Python SDK mcp 2.3.0, stateless, on {} (a real MCP server)",
+                peer.addr
+            );
             let real = compare(peer.addr, concurrency, secs, &tmp).await;
             real.print(false);
             drop(real);

@@ -45,6 +45,11 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Default `retry:` field (reconnection delay) sent on SSE streams the gateway closes: 1 s.
 pub const DEFAULT_SSE_RETRY: Duration = Duration::from_secs(1);
+/// Default number of long-lived children in `--stdio-mode pool`: 4.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Longest stdout line (one JSON-RPC message) accepted from a stdio child: 16 MiB. A longer line ends the
+/// child, so the gateway never buffers without bound.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Every setting as it appears in a config file (YAML or TOML, `snake_case` keys, durations as strings with
 /// units such as `"30s"`), and as the environment and flags produce it. `None` means "not set at this layer".
@@ -102,6 +107,19 @@ pub struct RawConfig {
     pub sse_retry: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
+    /// A stdio MCP server to run as the upstream instead of `upstream`: the program and its arguments
+    /// (`["npx", "-y", "@modelcontextprotocol/server-everything"]`).
+    pub command: Option<Vec<String>>,
+    /// `session` (one child per legacy session, the default) or `pool`.
+    pub stdio_mode: Option<String>,
+    /// Children in `pool` mode.
+    pub pool_size: Option<usize>,
+    /// Environment variables for the child, each `"KEY=value"`.
+    pub env: Option<Vec<String>>,
+    /// A file of `KEY=value` lines for the child's environment (`#` comments and blank lines skipped).
+    pub env_file: Option<PathBuf>,
+    /// Pass the gateway's own environment to the child (off: the child gets only `PATH`, `HOME` and `env`).
+    pub inherit_env: Option<bool>,
     /// Test-only: serve `POST /debug/stall?ms=N` on the admin listener, which blocks every runtime worker.
     #[serde(skip)]
     pub debug_stall_endpoint: Option<bool>,
@@ -136,6 +154,37 @@ pub struct GatewayConfig {
     pub log_format: LogFormat,
     /// Test-only stall endpoint on the admin listener.
     pub debug_stall_endpoint: bool,
+    /// The stdio upstream, when the gateway runs its MCP server as a child process (then `upstream` has no
+    /// URL).
+    pub stdio: Option<StdioConfig>,
+}
+
+/// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio).
+#[derive(Debug, Clone)]
+pub struct StdioConfig {
+    /// The program, looked up on `PATH`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables (values may be secrets: never logged).
+    pub env: Vec<(String, String)>,
+    /// Whether the child inherits the gateway's environment; when false it gets only `PATH`, `HOME` and `env`.
+    pub inherit_env: bool,
+    /// How children map to clients.
+    pub mode: StdioMode,
+    /// Children in [`StdioMode::Pool`] (default [`DEFAULT_POOL_SIZE`]).
+    pub pool_size: usize,
+    /// Longest stdout line accepted (default [`DEFAULT_MAX_LINE_BYTES`]).
+    pub max_line_bytes: usize,
+}
+
+/// How stdio children map to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdioMode {
+    /// One child per legacy session: started by `initialize`, ended with the session.
+    Session,
+    /// A fixed set of long-lived children shared by every client.
+    Pool,
 }
 
 /// Where and how to reach the upstream.
@@ -280,6 +329,12 @@ impl RawConfig {
             retry_after,
             sse_retry,
             log_format,
+            command,
+            stdio_mode,
+            pool_size,
+            env,
+            env_file,
+            inherit_env,
             debug_stall_endpoint,
         )
     }
@@ -288,19 +343,42 @@ impl RawConfig {
     ///
     /// Errors: the first invalid field, named as in a config file.
     pub fn validate(self) -> Result<GatewayConfig, ConfigError> {
-        let upstream_raw = self.upstream.as_deref().ok_or_else(|| {
-            ConfigError::new("upstream", "required (the upstream MCP endpoint URL)")
-        })?;
-        let upstream_url = parse_http_url("upstream", upstream_raw)?;
-        let sse_explicit = self
-            .upstream_sse
-            .as_deref()
-            .map(|u| parse_http_url("upstream_sse", u))
-            .transpose()?;
-        let (mcp_url, sse_url) = if upstream_url.path().trim_end_matches('/').ends_with("/sse") {
-            (None, Some(sse_explicit.unwrap_or(upstream_url)))
-        } else {
-            (Some(upstream_url), sse_explicit)
+        let stdio = self.stdio_config()?;
+        let (mcp_url, sse_url) = match (&stdio, self.upstream.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "command",
+                    "a stdio command (after --) and upstream are mutually exclusive",
+                ))
+            }
+            (Some(_), None) => {
+                if self.upstream_sse.is_some() {
+                    return Err(ConfigError::new(
+                        "upstream_sse",
+                        "only applies to an HTTP upstream, not a stdio command",
+                    ));
+                }
+                (None, None)
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "upstream",
+                    "required (the upstream MCP endpoint URL, or a stdio command after --)",
+                ))
+            }
+            (None, Some(upstream_raw)) => {
+                let upstream_url = parse_http_url("upstream", upstream_raw)?;
+                let sse_explicit = self
+                    .upstream_sse
+                    .as_deref()
+                    .map(|u| parse_http_url("upstream_sse", u))
+                    .transpose()?;
+                if upstream_url.path().trim_end_matches('/').ends_with("/sse") {
+                    (None, Some(sse_explicit.unwrap_or(upstream_url)))
+                } else {
+                    (Some(upstream_url), sse_explicit)
+                }
+            }
         };
 
         let listen = parse_addr("listen", self.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
@@ -505,7 +583,73 @@ impl RawConfig {
             retry_after,
             log_format,
             debug_stall_endpoint: self.debug_stall_endpoint.unwrap_or(false),
+            stdio,
         })
+    }
+
+    /// The stdio upstream settings, `None` without a `command`. Stdio-only settings without a command are
+    /// errors, so a typo never silently selects the HTTP upstream.
+    fn stdio_config(&self) -> Result<Option<StdioConfig>, ConfigError> {
+        let Some(command) = self.command.as_ref().filter(|c| !c.is_empty()) else {
+            let stray = [
+                ("stdio_mode", self.stdio_mode.is_some()),
+                ("pool_size", self.pool_size.is_some()),
+                ("env", self.env.as_ref().is_some_and(|e| !e.is_empty())),
+                ("env_file", self.env_file.is_some()),
+                ("inherit_env", self.inherit_env.is_some()),
+            ];
+            if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    field,
+                    "only applies to a stdio upstream (a command after --)",
+                ));
+            }
+            return Ok(None);
+        };
+        let program = command[0].clone();
+        if program.trim().is_empty() {
+            return Err(ConfigError::new("command[0]", "must name a program"));
+        }
+        let mode = match self.stdio_mode.as_deref().unwrap_or("session") {
+            "session" => StdioMode::Session,
+            "pool" => StdioMode::Pool,
+            other => {
+                return Err(ConfigError::new(
+                    "stdio_mode",
+                    format!("{other:?} is not one of session, pool"),
+                ))
+            }
+        };
+        let pool_size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        if !(1..=256).contains(&pool_size) {
+            return Err(ConfigError::new("pool_size", "must be between 1 and 256"));
+        }
+        let mut env = Vec::new();
+        if let Some(path) = &self.env_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new("env_file", format!("cannot read {}: {e}", path.display()))
+            })?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                env.push(parse_env(&format!("env_file:{}", n + 1), line)?);
+            }
+        }
+        // Flags come after the file, so a --env wins over the same key in --env-file.
+        for (i, kv) in self.env.iter().flatten().enumerate() {
+            env.push(parse_env(&format!("env[{i}]"), kv)?);
+        }
+        Ok(Some(StdioConfig {
+            program,
+            args: command[1..].to_vec(),
+            env,
+            inherit_env: self.inherit_env.unwrap_or(false),
+            mode,
+            pool_size,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }))
     }
 }
 
@@ -539,6 +683,11 @@ impl GatewayConfig {
             "drain_timeout": secs(self.drain.timeout),
             "retry_after": secs(self.retry_after),
             "log_format": match self.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
+            "command": self.stdio.as_ref().map(|s| std::iter::once(&s.program).chain(&s.args).collect::<Vec<_>>()),
+            "stdio_mode": self.stdio.as_ref().map(|s| match s.mode { StdioMode::Session => "session", StdioMode::Pool => "pool" }),
+            "pool_size": self.stdio.as_ref().map(|s| s.pool_size),
+            "env": self.stdio.as_ref().map(|s| s.env.iter().map(|(k, _)| format!("{k}=<redacted>")).collect::<Vec<_>>()),
+            "inherit_env": self.stdio.as_ref().map(|s| s.inherit_env),
         })
     }
 }
@@ -608,6 +757,20 @@ fn parse_header(field: &str, line: &str) -> Result<(HeaderName, HeaderValue), Co
         .map_err(|_| ConfigError::new(field, "the value has characters a header cannot carry"))?;
     value.set_sensitive(true);
     Ok((name, value))
+}
+
+fn parse_env(field: &str, kv: &str) -> Result<(String, String), ConfigError> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| ConfigError::new(field, "must be KEY=value"))?;
+    let k = k.trim();
+    if k.is_empty() || k.contains('\0') || v.contains('\0') || k.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            field,
+            format!("{k:?} is not an environment variable name"),
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 /// `scheme://host[:port]` lower-cased, default ports dropped; `None` when `raw` is not such an origin.
@@ -808,6 +971,95 @@ mod tests {
                     ..base()
                 },
                 "max_body_bytes",
+            ),
+        ];
+        for (raw, field) in cases {
+            let err = raw.clone().validate().expect_err(field);
+            assert_eq!(err.field, field, "{raw:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn stdio_command_selects_the_stdio_upstream() {
+        let dir = std::env::temp_dir().join(format!("lifeline-env-{}", std::process::id()));
+        std::fs::write(&dir, "# comment\nA=from-file\n\nB=x=y\n").expect("write");
+        let cfg = RawConfig {
+            command: Some(vec!["python".into(), "server.py".into()]),
+            env: Some(vec!["A=from-flag".into()]),
+            env_file: Some(dir.clone()),
+            ..RawConfig::default()
+        }
+        .validate()
+        .expect("valid");
+        let _ = std::fs::remove_file(&dir);
+        let stdio = cfg.stdio.as_ref().expect("stdio");
+        assert_eq!(stdio.program, "python");
+        assert_eq!(stdio.args, vec!["server.py".to_owned()]);
+        assert_eq!(stdio.mode, StdioMode::Session);
+        assert_eq!(stdio.pool_size, DEFAULT_POOL_SIZE);
+        assert!(!stdio.inherit_env);
+        assert_eq!(
+            stdio.env,
+            vec![
+                ("A".into(), "from-file".into()),
+                ("B".into(), "x=y".into()),
+                ("A".into(), "from-flag".into())
+            ]
+        );
+        assert!(cfg.upstream.mcp_url.is_none());
+        let text = cfg.redacted().to_string();
+        assert!(!text.contains("from-flag"), "{text}");
+        assert!(text.contains("A=<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn stdio_errors_name_the_field() {
+        let cmd = || Some(vec!["server".to_owned()]);
+        let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    command: cmd(),
+                    ..base()
+                },
+                "command",
+            ),
+            (
+                RawConfig {
+                    command: cmd(),
+                    stdio_mode: Some("fork".into()),
+                    ..RawConfig::default()
+                },
+                "stdio_mode",
+            ),
+            (
+                RawConfig {
+                    command: cmd(),
+                    env: Some(vec!["NOEQUALS".into()]),
+                    ..RawConfig::default()
+                },
+                "env[0]",
+            ),
+            (
+                RawConfig {
+                    command: cmd(),
+                    pool_size: Some(0),
+                    ..RawConfig::default()
+                },
+                "pool_size",
+            ),
+            (
+                RawConfig {
+                    inherit_env: Some(true),
+                    ..base()
+                },
+                "inherit_env",
+            ),
+            (
+                RawConfig {
+                    command: Some(vec![String::new()]),
+                    ..RawConfig::default()
+                },
+                "command[0]",
             ),
         ];
         for (raw, field) in cases {

@@ -1,5 +1,5 @@
 //! Lifeline's gateway: the Kubernetes-ready sidecar in front of an MCP server. It owns the two listeners (client
-//! `proxy` and `admin`), the upstream seam (`upstream`: HTTP today, stdio next), legacy session tracking with
+//! `proxy` and `admin`), the upstream seam (`upstream`: HTTP, or stdio children), legacy session tracking with
 //! idle expiry and a bound (`sessions`), the SSE relay with keep-alives and drain-aware closing (`sse`), the
 //! edge rules of the MCP transports (`edge`), `/live` (`live`), `/ready` (`ready`), metrics, and the drain
 //! that follows a stop signal (phases from `lifeline_core`).
@@ -32,7 +32,7 @@ pub mod upstream;
 
 pub use body::{Body, BoxError};
 pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
-pub use upstream::{HttpUpstream, Upstream, UpstreamError};
+pub use upstream::{HttpUpstream, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;
 use crate::live::Liveness;
@@ -43,6 +43,8 @@ use crate::sessions::Sessions;
 
 /// How long connections get to close once the drain is over.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Bound on shutting the stdio children down once the drain is over (each takes at most three 2 s steps).
+const UPSTREAM_CLOSE_GRACE: Duration = Duration::from_secs(7);
 /// Concurrent `DELETE`s when the gateway ends sessions itself (idle TTL, drain).
 const END_SESSION_CONCURRENCY: usize = 16;
 
@@ -124,7 +126,15 @@ impl Gateway {
             cfg.sessions.idle_ttl,
         ));
         let links = Arc::new(Links::default());
-        let upstream = Arc::new(Upstream::Http(HttpUpstream::new(&cfg.upstream)));
+        let upstream = Arc::new(match &cfg.stdio {
+            Some(stdio) => Upstream::Stdio(StdioUpstream::new(
+                stdio.clone(),
+                cfg.upstream.timeout,
+                Arc::clone(&metrics),
+            )),
+            None => Upstream::Http(HttpUpstream::new(&cfg.upstream)),
+        });
+        upstream.start();
         let liveness = Arc::new(Liveness::new(cfg.probes.live_stall));
         let probe_headers = cfg
             .upstream
@@ -143,6 +153,13 @@ impl Gateway {
             Arc::clone(&metrics),
         ));
 
+        // As a container's PID 1 the gateway inherits the orphans of its stdio children: reap them.
+        let reaper = lifeline_core::reaper::is_init().then(|| {
+            tracing::info!("Running as PID 1: reaping orphaned processes.");
+            tokio::spawn(lifeline_core::reaper::reap_orphans(
+                shutdown.reached_owned(Phase::Forcing),
+            ))
+        });
         tokio::spawn({
             let liveness = Arc::clone(&liveness);
             let shutdown = shutdown.clone();
@@ -221,6 +238,12 @@ impl Gateway {
                 let _ = admin_server.await;
             })
             .await;
+        }
+        // Stdio children still running (sessions cut at the deadline) are shut down in the spec's order; each
+        // step is bounded, and a second signal still gets the quick path (SIGKILL as they drop).
+        let _ = tokio::time::timeout(UPSTREAM_CLOSE_GRACE, upstream.close()).await;
+        if let Some(reaper) = reaper {
+            reaper.abort();
         }
         tracing::info!(
             sessions = sessions.len() + links.len(),

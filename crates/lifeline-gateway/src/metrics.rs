@@ -11,6 +11,8 @@
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
 //! | `lifeline_gateway_state` | gauge | `state` (`starting`, `ready`, `draining`, `stopped`): 1 for the current one |
+//! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
+//! | `lifeline_gateway_stdio_children` | gauge | | (stdio pool children running and initialized)
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included).
 
@@ -64,6 +66,8 @@ pub(crate) struct Metrics {
     sessions_expired: Counter,
     readiness_probes: Family<ResultLabel, Counter>,
     state: Family<StateLabel, Gauge>,
+    stdio_restarts: Counter,
+    stdio_children: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -93,6 +97,18 @@ impl Metrics {
         let sessions_expired = Counter::default();
         let readiness_probes = Family::<ResultLabel, Counter>::default();
         let state = Family::<StateLabel, Gauge>::default();
+        let stdio_restarts = Counter::default();
+        let stdio_children = Gauge::default();
+        registry.register(
+            "lifeline_gateway_stdio_children",
+            "Stdio pool children running and initialized",
+            stdio_children.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_stdio_restarts",
+            "Stdio pool children restarted after they ended or failed to start",
+            stdio_restarts.clone(),
+        );
         registry.register(
             "lifeline_gateway_sessions_active",
             "Sessions open: legacy Streamable HTTP sessions plus HTTP+SSE streams",
@@ -149,7 +165,23 @@ impl Metrics {
             sessions_expired,
             readiness_probes,
             state,
+            stdio_restarts,
+            stdio_children,
         }
+    }
+
+    /// A stdio pool child came up (`up`) or ended.
+    pub(crate) fn stdio_child(&self, up: bool) {
+        if up {
+            self.stdio_children.inc();
+        } else {
+            self.stdio_children.dec();
+        }
+    }
+
+    /// Counts a restart of a stdio pool child.
+    pub(crate) fn stdio_restart(&self) {
+        self.stdio_restarts.inc();
     }
 
     /// Counts a finished request.

@@ -1,7 +1,7 @@
 //! The upstream seam: what the proxy handlers need from "the MCP server behind the gateway", whatever carries
-//! it. Today that is an HTTP server ([`HttpUpstream`]); the stdio upstream (a child process per session or a
-//! pool, issue 4) becomes a second variant of [`Upstream`] with the same four operations: forward one client
-//! request, end a session, probe readiness, and say which client endpoints it can serve.
+//! it: an HTTP server ([`HttpUpstream`]) or a stdio server run as child processes ([`StdioUpstream`], one per
+//! legacy session), with the same four operations: forward one client request, end a session, probe
+//! readiness, and say which client endpoints it can serve.
 //!
 //! The proxy buffers a request body (it is bounded) and hands the upstream a [`Forward`]; the upstream answers
 //! with a streaming [`Body`], never buffered, so SSE passes through as it arrives.
@@ -15,14 +15,20 @@ use lifeline_mcp::{ProbeOptions, ProbeReport};
 use crate::body::Body;
 
 mod http_upstream;
+mod stdio_upstream;
 
 pub use http_upstream::HttpUpstream;
+pub use stdio_upstream::StdioUpstream;
 
 /// The MCP server behind the gateway.
+// One value per gateway, behind an `Arc`: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Upstream {
     /// A Streamable HTTP and/or 2024-11-05 HTTP+SSE server reached over HTTP.
     Http(HttpUpstream),
+    /// A stdio server the gateway runs itself (2025-11-25 `basic/transports` §stdio).
+    Stdio(StdioUpstream),
 }
 
 /// Which upstream endpoint a request is for.
@@ -102,6 +108,7 @@ impl Upstream {
     pub async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
         match self {
             Upstream::Http(http) => http.forward(req).await,
+            Upstream::Stdio(stdio) => stdio.forward(req).await,
         }
     }
 
@@ -113,6 +120,7 @@ impl Upstream {
     pub async fn end_session(&self, session_id: &str) -> Result<StatusCode, UpstreamError> {
         match self {
             Upstream::Http(http) => http.end_session(session_id).await,
+            Upstream::Stdio(stdio) => stdio.end_session(session_id).await,
         }
     }
 
@@ -120,6 +128,7 @@ impl Upstream {
     pub async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
         match self {
             Upstream::Http(http) => http.probe(opts).await,
+            Upstream::Stdio(stdio) => stdio.probe(opts).await,
         }
     }
 
@@ -128,6 +137,7 @@ impl Upstream {
     pub fn resolve_message_endpoint(&self, announced: &str) -> Option<Uri> {
         match self {
             Upstream::Http(http) => http.resolve_message_endpoint(announced),
+            Upstream::Stdio(_) => None,
         }
     }
 
@@ -135,6 +145,7 @@ impl Upstream {
     pub fn serves_mcp(&self) -> bool {
         match self {
             Upstream::Http(http) => http.serves_mcp(),
+            Upstream::Stdio(_) => true,
         }
     }
 
@@ -142,13 +153,31 @@ impl Upstream {
     pub fn serves_sse(&self) -> bool {
         match self {
             Upstream::Http(http) => http.serves_sse(),
+            Upstream::Stdio(_) => false,
         }
     }
 
-    /// A label for logs (the upstream URL).
+    /// A label for logs (the upstream URL, or `stdio:` and the command line).
     pub fn label(&self) -> String {
         match self {
             Upstream::Http(http) => http.label(),
+            Upstream::Stdio(stdio) => stdio.label(),
+        }
+    }
+
+    /// Starts what the upstream runs on its own (the stdio pool's children); call once, inside the runtime.
+    pub(crate) fn start(&self) {
+        match self {
+            Upstream::Http(_) => {}
+            Upstream::Stdio(stdio) => stdio.start(),
+        }
+    }
+
+    /// Releases what the upstream holds when the gateway stops: every stdio child is shut down (bounded).
+    pub async fn close(&self) {
+        match self {
+            Upstream::Http(_) => {}
+            Upstream::Stdio(stdio) => stdio.close().await,
         }
     }
 }

@@ -27,6 +27,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The path of a misbehaving stdio MCP server (Python, standard library only; run it with any Python 3). It
+/// writes non-JSON lines to stdout, answers `tools/call whoami` with its pid, floods one 17 MiB line on
+/// `tools/call flood`, and never answers `tools/call hang`; see the script's docstring.
+pub fn stdio_fake_server() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fakes/stdio_server.py")
+}
+
 mod failures;
 mod http_util;
 mod legacy;

@@ -18,7 +18,7 @@ Durations take units (500ms, 5s, 30m). Logs go to stderr, filtered by LIFELINE_L
 )]
 pub(crate) struct Args {
     /// The upstream MCP endpoint (Streamable HTTP, either era), e.g. http://127.0.0.1:3000/mcp. A URL whose path
-    /// ends in /sse is taken as a 2024-11-05 HTTP+SSE upstream. Required.
+    /// ends in /sse is taken as a 2024-11-05 HTTP+SSE upstream. Required unless a stdio command follows --.
     #[arg(long, env = "LIFELINE_UPSTREAM", value_name = "URL")]
     upstream: Option<String>,
 
@@ -148,6 +148,37 @@ pub(crate) struct Args {
     #[arg(long, env = "LIFELINE_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
 
+    /// How stdio children map to clients: session (one child per legacy session, ended with it) or pool
+    /// (--pool-size long-lived children shared by all clients, JSON-RPC ids rewritten, restarted with backoff).
+    /// Only with a command after --. [default: session]
+    #[arg(long, env = "LIFELINE_STDIO_MODE", value_name = "MODE")]
+    stdio_mode: Option<String>,
+
+    /// Children kept running in --stdio-mode pool. [default: 4]
+    #[arg(long, env = "LIFELINE_POOL_SIZE", value_name = "N")]
+    pool_size: Option<usize>,
+
+    /// An environment variable for the stdio child, KEY=value; repeatable. Values are never logged.
+    /// [default: none]
+    #[arg(long = "env", env = "LIFELINE_ENV", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+
+    /// A file of KEY=value lines (# comments allowed) for the stdio child's environment, e.g. a mounted
+    /// Kubernetes Secret; --env wins over it. [default: none]
+    #[arg(long, env = "LIFELINE_ENV_FILE", value_name = "FILE")]
+    env_file: Option<PathBuf>,
+
+    /// Pass the gateway's own environment to the stdio child. Off by default: the child gets only PATH, HOME,
+    /// --env and --env-file. [default: false]
+    #[arg(long, env = "LIFELINE_INHERIT_ENV", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    inherit_env: Option<bool>,
+
+    /// A stdio MCP server to run instead of --upstream, after --: `lifeline gateway -- npx -y
+    /// @modelcontextprotocol/server-everything`. The gateway starts it in its own process group and talks MCP
+    /// on its stdin/stdout (in a config file: command: [npx, -y, ...]). [default: none]
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+
     /// A YAML or TOML file (by extension; YAML otherwise) with any of the settings above, snake_case keys
     /// (upstream_headers and allowed_origins are lists). Unknown keys are errors. [default: none]
     #[arg(long, env = "LIFELINE_CONFIG", value_name = "FILE")]
@@ -192,6 +223,12 @@ impl Args {
             retry_after: self.retry_after.clone(),
             sse_retry: self.sse_retry.clone(),
             log_format: self.log_format.clone(),
+            command: list(&self.command),
+            stdio_mode: self.stdio_mode.clone(),
+            pool_size: self.pool_size,
+            env: list(&self.env),
+            env_file: self.env_file.clone(),
+            inherit_env: self.inherit_env,
             debug_stall_endpoint: self.debug_stall_endpoint.then_some(true),
         }
     }

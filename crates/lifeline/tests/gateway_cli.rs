@@ -184,3 +184,107 @@ fn bad_configuration_exits_64_naming_the_field() {
         );
     }
 }
+
+#[test]
+fn a_command_after_double_dash_selects_the_stdio_upstream() {
+    let out = gateway(&["--help"], &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--stdio-mode",
+        "--pool-size",
+        "--env <KEY=VALUE>",
+        "--env-file",
+        "--inherit-env",
+        "[CMD]...",
+        "LIFELINE_STDIO_MODE",
+        "[default: session]",
+        "[default: 4]",
+    ] {
+        assert!(
+            help.contains(needle),
+            "{needle} missing from --help:\n{help}"
+        );
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join("child.env");
+    std::fs::write(&env_file, "# secrets\nAPI_KEY=s3cret\n").expect("write");
+    let yaml = dir.path().join("gateway.yaml");
+    std::fs::write(&yaml, "command: [python, server.py]\nstdio_mode: session\n").expect("write");
+
+    // From flags, the command after --.
+    let cfg = effective(&gateway(
+        &[
+            "--env",
+            "MODE=prod",
+            "--env-file",
+            &env_file.to_string_lossy(),
+            "--check-config",
+            "--",
+            "npx",
+            "-y",
+            "@modelcontextprotocol/server-everything",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        cfg["command"],
+        serde_json::json!(["npx", "-y", "@modelcontextprotocol/server-everything"])
+    );
+    assert_eq!(cfg["stdio_mode"], "session");
+    assert_eq!(cfg["pool_size"], 4);
+    assert_eq!(cfg["inherit_env"], false);
+    assert_eq!(
+        cfg["env"],
+        serde_json::json!(["API_KEY=<redacted>", "MODE=<redacted>"])
+    );
+    assert!(cfg["upstream"].is_null());
+    assert!(!cfg.to_string().contains("s3cret"));
+
+    // From the config file, with the environment layered on top.
+    let cfg = effective(&gateway(
+        &["--config", &yaml.to_string_lossy(), "--check-config"],
+        &[("LIFELINE_INHERIT_ENV", "true")],
+    ));
+    assert_eq!(cfg["command"], serde_json::json!(["python", "server.py"]));
+    assert_eq!(cfg["inherit_env"], true);
+
+    // Errors name the field and exit 64.
+    for (args, needle) in [
+        (
+            vec![
+                "--upstream",
+                "http://x/mcp",
+                "--check-config",
+                "--",
+                "server",
+            ],
+            "command: a stdio command (after --) and upstream are mutually exclusive",
+        ),
+        (
+            vec!["--stdio-mode", "fork", "--check-config", "--", "server"],
+            "stdio_mode",
+        ),
+        (
+            vec![
+                "--upstream",
+                "http://x/mcp",
+                "--inherit-env",
+                "--check-config",
+            ],
+            "inherit_env: only applies to a stdio upstream",
+        ),
+        (
+            vec!["--env", "NOEQUALS", "--check-config", "--", "server"],
+            "env[0]",
+        ),
+    ] {
+        let out = gateway(&args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
+    }
+}

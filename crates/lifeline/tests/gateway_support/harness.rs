@@ -36,8 +36,41 @@ pub struct Gw {
 impl Gw {
     /// Starts the gateway in front of `upstream` with `extra` flags, on `127.0.0.1:0` for both listeners.
     pub async fn start(upstream: &str, extra: &[&str]) -> Gw {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeline"));
-        cmd.args(["gateway", "--upstream", upstream])
+        let mut args = vec!["--upstream", upstream];
+        args.extend_from_slice(extra);
+        Gw::start_with(&args).await
+    }
+
+    /// Starts the gateway in front of the stdio server `program args…` (after `--`) with `extra` flags.
+    pub async fn start_stdio(program: &str, args: &[&str], extra: &[&str]) -> Gw {
+        let mut all: Vec<&str> = extra.to_vec();
+        all.push("--");
+        all.push(program);
+        all.extend_from_slice(args);
+        Gw::start_with(&all).await
+    }
+
+    /// Starts the gateway with `args` (which must name an upstream), on `127.0.0.1:0` for both listeners.
+    pub async fn start_with(args: &[&str]) -> Gw {
+        Gw::start_wrapped(&[], args).await
+    }
+
+    /// Like [`Gw::start_with`], with the gateway run by `wrapper` (e.g. `unshare --pid --fork` to make it PID 1).
+    pub async fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Gw {
+        let (flags, command) = match args.iter().position(|a| *a == "--") {
+            Some(i) => (&args[..i], &args[i..]),
+            None => (args, &[][..]),
+        };
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_lifeline"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_lifeline")),
+        };
+        cmd.arg("gateway")
+            .args(flags)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -46,7 +79,7 @@ impl Gw {
                 "--log-format",
                 "json",
             ])
-            .args(extra)
+            .args(command)
             .env("LIFELINE_LOG", "info,lifeline_gateway=debug");
         let mut guard =
             ChildGuard::spawn("lifeline gateway", cmd).expect("the lifeline binary starts");

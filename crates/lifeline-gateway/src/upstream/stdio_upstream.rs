@@ -1,0 +1,685 @@
+//! The stdio upstream: the gateway runs the MCP server as a child process and serves it to HTTP clients as
+//! Streamable HTTP (2025-11-25 `basic/transports` §Streamable HTTP), translating to and from its stdin/stdout
+//! (§stdio).
+//!
+//! Session mode (the only one so far): one child per legacy session, so no client ever sees another's messages.
+//! - `POST` `initialize` without a session: mint a session id, start a child, relay the `initialize`, answer its
+//!   `InitializeResult` (JSON) with `Mcp-Session-Id` (§Session Management 1). The proxy registers the session in
+//!   its table, so `--max-sessions` bounds children and the idle TTL and the drain end them.
+//! - `POST` a request with the session: written to the child; the answer is an SSE stream carrying the child's
+//!   messages for that request (progress with the request's `progressToken`; unrelated ones while no `GET` stream
+//!   is open) and ending with the response whose id matches (§Sending Messages 5), or the response alone as JSON
+//!   when the client accepts only JSON. A client that leaves before its response makes the gateway send the child
+//!   `notifications/cancelled` (2025-11-25 `basic/utilities/cancellation`).
+//! - `POST` a notification or a response: written to the child, `202 Accepted` (§Sending Messages 4).
+//! - `GET` with the session: the standalone stream of the child's unrelated messages (§Listening for Messages).
+//! - `DELETE`, idle TTL, drain: the child is shut down in the `basic/lifecycle` §Shutdown order.
+//! - A session whose child has ended (crash, overlong line) answers 404, so the client re-initializes
+//!   (§Session Management 4).
+//!
+//! Why our own code rather than the probe engine's stdio client (`lifeline_mcp::probe::stdio`): the probe runs a
+//! fixed script against a child it owns for a few seconds; the proxy path relays arbitrary client messages both
+//! ways for as long as the session lives, routes the child's output to concurrent HTTP responses, and must keep
+//! every buffer bounded while doing so. The readiness probe still uses the probe engine.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use lifeline_mcp::probe::StdioCommand;
+use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Endpoint, Forward, UpstreamError};
+use crate::body::{self, code, Body, BoxError};
+use crate::config::{StdioConfig, StdioMode};
+use crate::metrics::Metrics;
+use crate::proxy::{session_id, SESSION_HEADER};
+use crate::rpc::{self, Kind};
+
+mod child;
+mod json_member;
+mod pool;
+
+use child::{Child, RegisterError, Routed};
+use pool::Pool;
+
+/// Concurrent shutdowns when the gateway stops.
+const CLOSE_CONCURRENCY: usize = 16;
+
+/// An MCP server run as child processes: one per legacy session, or a shared pool (see `pool`).
+#[derive(Debug)]
+pub struct StdioUpstream {
+    cfg: StdioConfig,
+    timeout: Duration,
+    /// Session mode: the child of each session.
+    children: Mutex<HashMap<Box<str>, Arc<Child>>>,
+    /// Pool mode.
+    pool: Option<Arc<Pool>>,
+}
+
+impl StdioUpstream {
+    /// An upstream for `cfg`; `timeout` bounds the wait for a response when one must come before the HTTP
+    /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet (see [`StdioUpstream::start`]).
+    pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
+        let pool = (cfg.mode == StdioMode::Pool)
+            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, metrics)));
+        StdioUpstream {
+            cfg,
+            timeout,
+            children: Mutex::new(HashMap::new()),
+            pool,
+        }
+    }
+
+    /// Pool mode: starts the children and their supervisors (which restart them until [`StdioUpstream::close`]).
+    /// Session mode starts children on demand and needs nothing here.
+    pub(crate) fn start(&self) {
+        if let Some(pool) = &self.pool {
+            pool.start();
+        }
+    }
+
+    fn children(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<Child>>> {
+        // Every update is one insert/remove, so a poisoned lock still holds a consistent map.
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The probe engine's view of the command.
+    fn command(&self) -> StdioCommand {
+        StdioCommand {
+            program: self.cfg.program.clone(),
+            args: self.cfg.args.clone(),
+            env: self.cfg.env.clone(),
+            inherit_env: self.cfg.inherit_env,
+            cwd: None,
+        }
+    }
+
+    /// The running children: sessions with a live child, or pool children up and initialized.
+    pub fn children_running(&self) -> usize {
+        match &self.pool {
+            Some(pool) => pool.running(),
+            None => self.children().values().filter(|c| c.is_alive()).count(),
+        }
+    }
+
+    pub(crate) async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
+        if req.endpoint != Endpoint::Mcp {
+            return Err(UpstreamError::NotServed("HTTP+SSE"));
+        }
+        if let Some(pool) = &self.pool {
+            return pool.forward(req.method, req.headers, req.body).await;
+        }
+        let sid = session_id(&req.headers);
+        match req.method {
+            Method::POST => self.post(sid, req.headers, req.body).await,
+            Method::GET => Ok(self.get(sid)),
+            Method::DELETE => Ok(self.delete(sid).await),
+            _ => Ok(body::rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::INVALID_REQUEST,
+                "Method Not Allowed",
+                None,
+            )),
+        }
+    }
+
+    /// The live child of `sid`; a dead one is forgotten.
+    fn child(&self, sid: &str) -> Option<Arc<Child>> {
+        let mut children = self.children();
+        let child = children.get(sid)?;
+        if child.is_alive() {
+            return Some(Arc::clone(child));
+        }
+        children.remove(sid);
+        None
+    }
+
+    async fn post(
+        &self,
+        sid: Option<String>,
+        headers: HeaderMap,
+        bytes: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let summary = rpc::summarize(&bytes);
+        let id = summary.id.clone();
+        match summary.kind {
+            Kind::Batch => {
+                return Ok(body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    "Bad Request: JSON-RPC batches are not supported",
+                    None,
+                ))
+            }
+            Kind::Invalid => {
+                return Ok(body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::PARSE_ERROR,
+                    "Parse error: the body is not a JSON-RPC message",
+                    None,
+                ))
+            }
+            _ => {}
+        }
+        let message = single_line(&bytes);
+
+        let Some(sid) = sid else {
+            if summary.is_initialize() {
+                return self.initialize(&message, id).await;
+            }
+            return Ok(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+                id.as_ref(),
+            ));
+        };
+        let Some(child) = self.child(&sid) else {
+            return Ok(session_not_found(id.as_ref()));
+        };
+        let Some(id) = id.filter(|_| summary.kind == Kind::Request) else {
+            // A notification or a response to the child's request: no answer will come.
+            child.send(&message).await?;
+            let mut resp = Response::new(body::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::ACCEPTED;
+            return Ok(resp);
+        };
+        let key = id.to_string();
+        let token = serde_json::from_slice::<Value>(&message)
+            .ok()
+            .and_then(|v| v.pointer("/params/_meta/progressToken").cloned())
+            .map(|t| t.to_string());
+        let rx = match child.register(key.clone(), token) {
+            Ok(rx) => rx,
+            Err(RegisterError::Ended) => return Ok(session_not_found(Some(&id))),
+            Err(RegisterError::Duplicate) => {
+                return Ok(body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    "Bad Request: a request with this id is already in flight",
+                    Some(&id),
+                ))
+            }
+        };
+        let mut guard = CancelOnDrop {
+            child: Arc::clone(&child),
+            key,
+            id,
+            done: false,
+        };
+        if let Err(err) = child.send(&message).await {
+            child.unregister(&guard.key);
+            guard.done = true;
+            return Err(err);
+        }
+        if accepts_event_stream(&headers) {
+            return Ok(event_stream(rx, Some(guard), None));
+        }
+        self.json_answer(rx, guard).await
+    }
+
+    /// Waits for the response alone (the client accepts only JSON), bounded by the upstream timeout.
+    async fn json_answer(
+        &self,
+        mut rx: mpsc::Receiver<Routed>,
+        mut guard: CancelOnDrop,
+    ) -> Result<Response<Body>, UpstreamError> {
+        match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
+            Ok(Some(response)) => {
+                guard.done = true;
+                Ok(json(StatusCode::OK, response))
+            }
+            Ok(None) => {
+                guard.done = true;
+                Err(UpstreamError::Protocol(
+                    "the stdio server ended before answering".to_owned(),
+                ))
+            }
+            // The guard cancels the request at the child as it drops.
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Starts a child for a new session and relays the `initialize`.
+    async fn initialize(
+        &self,
+        message: &[u8],
+        id: Option<Value>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let id = id.unwrap_or(Value::Null);
+        let sid = mint_session_id()?;
+        let child = Child::spawn(&self.cfg, &sid, false)?;
+        let outcome = async {
+            let mut rx = child.register(id.to_string(), None).map_err(|_| {
+                UpstreamError::Protocol("the stdio server ended at once".to_owned())
+            })?;
+            child.send(message).await?;
+            match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
+                Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+                Ok(None) => Err(UpstreamError::Protocol(format!(
+                    "the stdio server ended before answering initialize: {}",
+                    child.ended().unwrap_or_default()
+                ))),
+                Ok(Some(response)) => Ok(response),
+            }
+        }
+        .await;
+        let response = match outcome {
+            Ok(r) => r,
+            Err(err) => {
+                // A child that exited at once, or never answered: tell the client now, end the child in the
+                // background (bounded: three 2 s steps).
+                if child.is_alive() {
+                    let child = Arc::clone(&child);
+                    tokio::spawn(async move { child.shutdown().await });
+                } else {
+                    let _ = child.shutdown().await;
+                }
+                let err = match err {
+                    UpstreamError::Protocol(_) | UpstreamError::Connect(_) if !child.is_alive() => {
+                        UpstreamError::Connect(format!(
+                            "the stdio server ended before answering initialize: {}",
+                            child.ended().unwrap_or_default()
+                        ))
+                    }
+                    other => other,
+                };
+                return Err(err);
+            }
+        };
+        let ok = serde_json::from_slice::<Value>(&response)
+            .ok()
+            .is_some_and(|v| v.get("result").is_some());
+        if !ok || !child.is_alive() {
+            // The server refused initialize: relay its error, keep no session.
+            let _ = child.shutdown().await;
+            return Ok(json(StatusCode::OK, response));
+        }
+        tracing::info!(session.id = %sid, child.pid = child.pid, "Stdio session started.");
+        self.children().insert(sid.clone().into(), child);
+        let mut resp = json(StatusCode::OK, response);
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        Ok(resp)
+    }
+
+    fn get(&self, sid: Option<String>) -> Response<Body> {
+        let Some(sid) = sid else {
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+                None,
+            );
+        };
+        let Some(child) = self.child(&sid) else {
+            return session_not_found(None);
+        };
+        match child.open_standalone() {
+            Some(rx) => event_stream(rx, None, None),
+            None => body::rpc_error(
+                StatusCode::CONFLICT,
+                code::INVALID_REQUEST,
+                "Conflict: this session already has a GET stream open",
+                None,
+            ),
+        }
+    }
+
+    async fn delete(&self, sid: Option<String>) -> Response<Body> {
+        let Some(sid) = sid else {
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+                None,
+            );
+        };
+        match self.end_session(&sid).await {
+            Ok(StatusCode::OK) => Response::new(body::full(Bytes::new())),
+            _ => session_not_found(None),
+        }
+    }
+
+    /// Ends a session: forgets it and shuts its child down (bounded: three steps of 2 s at most). 200, or 404
+    /// when the session was unknown.
+    pub(crate) async fn end_session(&self, sid: &str) -> Result<StatusCode, UpstreamError> {
+        if let Some(pool) = &self.pool {
+            return Ok(pool.end_session(sid));
+        }
+        let Some(child) = self.children().remove(sid) else {
+            return Ok(StatusCode::NOT_FOUND);
+        };
+        let how = child.shutdown().await;
+        tracing::info!(session.id = %sid, child.pid = child.pid, exit = how.as_deref().unwrap_or("unknown"), "Stdio session ended.");
+        Ok(StatusCode::OK)
+    }
+
+    /// Shuts every child down (the gateway is stopping), a bounded number at a time.
+    pub(crate) async fn close(&self) {
+        if let Some(pool) = &self.pool {
+            pool.close().await;
+        }
+        let all: Vec<(Box<str>, Arc<Child>)> = self.children().drain().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for (sid, child) in all {
+            while set.len() >= CLOSE_CONCURRENCY {
+                let _ = set.join_next().await;
+            }
+            set.spawn(async move {
+                let how = child.shutdown().await;
+                tracing::info!(session.id = %sid, child.pid = child.pid, exit = how.as_deref().unwrap_or("unknown"), "Stdio session ended.");
+            });
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// A real MCP probe: starts the command once with the probe engine's stdio target (era detection, handshake,
+    /// `tools/list`, `ping`) and shuts it down.
+    ///
+    /// Pool mode: not ready while no pool child is running (whatever the probe says), so `/ready` is 503 while
+    /// no child can start.
+    pub(crate) async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
+        if let Some(pool) = self.pool.as_ref().filter(|p| p.running() == 0) {
+            let mut report = failed_report(&self.label(), &pool.unavailable().to_string());
+            report.transport = Some(lifeline_mcp::TransportKind::Stdio);
+            return report;
+        }
+        lifeline_mcp::probe(&Target::Stdio(self.command()), opts).await
+    }
+
+    pub(crate) fn label(&self) -> String {
+        Target::Stdio(self.command()).label()
+    }
+}
+
+/// Sends the child `notifications/cancelled` for a request whose client left before its response
+/// (2025-11-25 `basic/utilities/cancellation`: the request SHOULD be cancelled; the response, if it still
+/// comes, is dropped).
+struct CancelOnDrop {
+    child: Arc<Child>,
+    key: String,
+    id: Value,
+    done: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.done || !self.child.unregister(&self.key) || !self.child.is_alive() {
+            return;
+        }
+        let child = Arc::clone(&self.child);
+        let note = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": self.id, "reason": "The client disconnected."},
+        });
+        tracing::debug!(child.pid = child.pid, request.id = %self.key, "Client left mid-request; cancelling it.");
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = child.send(note.to_string().as_bytes()).await;
+            });
+        }
+    }
+}
+
+/// An SSE body of the child's messages (each one `event: message` with the JSON as `data`), ending when the
+/// sender side is dropped: after the response for a request's stream, when the child ends for a GET stream.
+struct MessageStream {
+    rx: mpsc::Receiver<Routed>,
+    guard: Option<CancelOnDrop>,
+    rewrite: Option<Rewrite>,
+}
+
+/// What pool mode changed in a client's request, restored on the way back: the client's own id and progress
+/// token (the child saw gateway-unique ones, so clients sharing a child never collide).
+#[derive(Debug, Clone)]
+struct Rewrite {
+    id: Value,
+    progress_token: Option<Value>,
+}
+
+impl Rewrite {
+    /// The child's message as the client must see it: its id and progress token put back.
+    fn restore(&self, message: &[u8]) -> Bytes {
+        let Ok(mut v) = serde_json::from_slice::<Value>(message) else {
+            return Bytes::copy_from_slice(message);
+        };
+        if v.get("method").is_none() && v.get("id").is_some() {
+            v["id"] = self.id.clone();
+        }
+        if let (Some(token), Some(params)) = (&self.progress_token, v.get_mut("params")) {
+            if params.get("progressToken").is_some() {
+                params["progressToken"] = token.clone();
+            }
+        }
+        Bytes::from(v.to_string())
+    }
+
+    /// A response as the client must see it: the client's id spliced over the child's, the rest of the message
+    /// (often a large result) copied as the child wrote it rather than parsed and serialised again.
+    fn restore_response(&self, message: &[u8]) -> Bytes {
+        let Some(span) = json_member::value_span(message, "id") else {
+            return self.restore(message);
+        };
+        let id = self.id.to_string();
+        let mut out = Vec::with_capacity(message.len() + id.len());
+        out.extend_from_slice(&message[..span.start]);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&message[span.end..]);
+        Bytes::from(out)
+    }
+}
+
+impl http_body::Body for MessageStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(routed)) => {
+                if routed.last {
+                    if let Some(g) = self.guard.as_mut() {
+                        g.done = true;
+                    }
+                }
+                let message = match &self.rewrite {
+                    Some(r) if routed.last => r.restore_response(&routed.message),
+                    Some(r) => r.restore(&routed.message),
+                    None => routed.message,
+                };
+                Poll::Ready(Some(Ok(Frame::data(sse_event(&message)))))
+            }
+            Poll::Ready(None) => match self.guard.as_mut() {
+                // The child ended before answering: the stream still ends with a response for the request's
+                // id, so the client is not left waiting.
+                Some(g) if !g.done => {
+                    g.done = true;
+                    let id = g.id.clone();
+                    let id = self.rewrite.as_ref().map_or(id, |r| r.id.clone());
+                    let error = serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": id,
+                        "error": {"code": code::SERVER_ERROR, "message": "Bad Gateway: the MCP server process ended before answering"},
+                    });
+                    Poll::Ready(Some(Ok(Frame::data(sse_event(
+                        error.to_string().as_bytes(),
+                    )))))
+                }
+                _ => Poll::Ready(None),
+            },
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// An unhealthy report that did not come from a probe run.
+fn failed_report(label: &str, message: &str) -> ProbeReport {
+    let reason = lifeline_mcp::Reason::ConnectRefused;
+    ProbeReport {
+        url: label.to_owned(),
+        verdict: lifeline_mcp::Verdict::Unhealthy,
+        reason: Some(reason),
+        failure: Some(lifeline_mcp::probe::Failure::new(reason, message)),
+        era: None,
+        transport: None,
+        protocol_version: None,
+        server_info: None,
+        capabilities: None,
+        tools_count: None,
+        schema_hash: None,
+        timings_ms: lifeline_mcp::probe::Timings::default(),
+        tls: None,
+        auth: None,
+        tool_call: None,
+        warnings: Vec::new(),
+        started_at: String::new(),
+        tools: Vec::new(),
+    }
+}
+
+/// `message` on one line (§stdio: messages are newline-delimited and MUST NOT contain embedded newlines).
+/// Outside strings a raw CR/LF in JSON can only be whitespace (inside strings they must be escaped), so blanking
+/// them keeps the message identical.
+fn single_line(message: &[u8]) -> Vec<u8> {
+    message
+        .iter()
+        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+        .collect()
+}
+
+/// The response at the end of a request's stream (other messages skipped); `None` when the stream ended
+/// without one (the child ended).
+async fn response_of(rx: &mut mpsc::Receiver<Routed>) -> Option<Bytes> {
+    while let Some(routed) = rx.recv().await {
+        if routed.last {
+            return Some(routed.message);
+        }
+    }
+    None
+}
+
+fn event_stream(
+    rx: mpsc::Receiver<Routed>,
+    guard: Option<CancelOnDrop>,
+    rewrite: Option<Rewrite>,
+) -> Response<Body> {
+    let mut resp = Response::new(MessageStream { rx, guard, rewrite }.boxed_unsync());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn sse_event(message: &[u8]) -> Bytes {
+    let mut event = Vec::with_capacity(message.len() + 24);
+    event.extend_from_slice(b"event: message\ndata: ");
+    event.extend_from_slice(message);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
+}
+
+fn json(status: StatusCode, message: Bytes) -> Response<Body> {
+    let mut resp = Response::new(body::full(message));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn session_not_found(id: Option<&Value>) -> Response<Body> {
+    body::rpc_error(
+        StatusCode::NOT_FOUND,
+        code::SESSION_NOT_FOUND,
+        "Session not found",
+        id,
+    )
+}
+
+/// Whether the client accepts an SSE answer (2025-11-25 §Sending Messages 2: clients list both types; one that
+/// lists only `application/json` gets JSON).
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/event-stream"))
+}
+
+/// A new session id: 128 random bits from the OS, hex (2025-11-25 §Session Management 1: globally unique and
+/// cryptographically secure; visible ASCII).
+fn mint_session_id() -> Result<String, UpstreamError> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| {
+            UpstreamError::Protocol(format!("reading /dev/urandom for a session id: {e}"))
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_random_hex() {
+        let a = mint_session_id().expect("urandom");
+        let b = mint_session_id().expect("urandom");
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn restored_response_equals_the_parsed_rewrite() {
+        let r = Rewrite {
+            id: serde_json::json!({"client": [1, "two"]}),
+            progress_token: None,
+        };
+        for message in [
+            r#"{"result":{"tools":[{"name":"echo","id":"lifeline-3"}]},"jsonrpc":"2.0","id":"lifeline-3"}"#,
+            r#"{"jsonrpc":"2.0","id":"lifeline-4","error":{"code":-32601,"message":"nope \"id\""}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"result":null}"#,
+        ] {
+            let spliced: Value = serde_json::from_slice(&r.restore_response(message.as_bytes()))
+                .expect("the spliced response is JSON");
+            let parsed: Value =
+                serde_json::from_slice(&r.restore(message.as_bytes())).expect("JSON");
+            assert_eq!(spliced, parsed, "{message}");
+            assert_eq!(spliced["id"], r.id);
+        }
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        assert!(accepts_event_stream(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!accepts_event_stream(&h));
+    }
+}

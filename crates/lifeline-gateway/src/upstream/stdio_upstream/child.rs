@@ -1,0 +1,546 @@
+//! One stdio child: spawned in its own process group, its stdout read line by line with a bound, its stderr sent
+//! to the log, messages routed to the HTTP requests waiting for them, and shut down in the spec's order.
+//!
+//! Spec: 2025-11-25 `basic/transports` §stdio (newline-delimited messages without embedded newlines; the server
+//! MUST NOT write anything to stdout that is not a valid MCP message; stderr is logging the client MAY capture) and
+//! `basic/lifecycle` §Shutdown (stdio: close the child's stdin, wait for it to exit, SIGTERM if it does not within
+//! a reasonable time, SIGKILL if it still does not).
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child as Process, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use crate::config::StdioConfig;
+use crate::upstream::UpstreamError;
+
+/// Each shutdown step's wait (after closing stdin, after SIGTERM, after SIGKILL): 2 s.
+pub(super) const SHUTDOWN_STEP: Duration = Duration::from_secs(2);
+/// Bound on one write to the child's stdin: a child that stops reading cannot stall a request for ever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on handing one message to a waiting HTTP response; a client that stops reading loses its stream
+/// rather than stalling the child's other traffic.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages queued per waiting HTTP response.
+pub(super) const STREAM_QUEUE: usize = 64;
+/// Longest stderr line logged; the rest of the line is dropped.
+const STDERR_LINE_BYTES: usize = 4096;
+
+/// A running child and what is waiting on it.
+#[derive(Debug)]
+pub(super) struct Child {
+    /// The child's pid (and process-group id), for logs and signals.
+    pub(super) pid: u32,
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+    process: tokio::sync::Mutex<Option<Process>>,
+    routes: Mutex<Routes>,
+    alive: AtomicBool,
+    /// Shared by many clients (pool mode): only messages tied to a request (its response, progress with its
+    /// token) are routed; the child's own requests are refused and its other notifications dropped, so no
+    /// client ever sees another's traffic.
+    shared: bool,
+    ended_tx: tokio::sync::watch::Sender<bool>,
+}
+
+/// One message routed to a waiting HTTP response; `last` marks the response that ends a request's stream.
+#[derive(Debug)]
+pub(super) struct Routed {
+    /// The message's JSON text (one line, no newline).
+    pub(super) message: Bytes,
+    /// True for the response to the request the stream waits on.
+    pub(super) last: bool,
+}
+
+/// Where the child's messages go.
+#[derive(Debug, Default)]
+struct Routes {
+    /// Requests waiting for their response, by JSON-RPC id (its JSON text).
+    pending: HashMap<String, Waiter>,
+    /// The session's standalone GET stream, when open.
+    standalone: Option<mpsc::Sender<Routed>>,
+    /// Why the child ended, once it has.
+    ended: Option<String>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    tx: mpsc::Sender<Routed>,
+    progress_token: Option<String>,
+    /// Registration order: unrelated server messages go to the oldest waiter when no GET stream is open.
+    seq: u64,
+}
+
+/// Why a waiter could not be registered.
+#[derive(Debug)]
+pub(super) enum RegisterError {
+    /// A request with this id is already waiting.
+    Duplicate,
+    /// The child has ended.
+    Ended,
+}
+
+/// What routing needs from a child's message, read without building its JSON tree: a response's `result` (a
+/// `tools/list` answer is kilobytes) is only skipped over. Presence is what counts, as with `Value::get`: `"id":
+/// null` is an id, `"result": null` a result.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "some")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: bool,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+impl Envelope {
+    /// The key of the waiter a response goes to (the JSON text of its id, as in [`Child::register`]), or `None`
+    /// when the message is not a response.
+    fn response_key(&self) -> Option<String> {
+        (!self.method && (self.result || self.error))
+            .then(|| self.id.as_ref().map(Value::to_string).unwrap_or_default())
+    }
+}
+
+impl Child {
+    /// Starts `cfg`'s command in its own process group (so the shutdown signals reach what it starts, such as
+    /// npx → node), killed on drop, with the explicit environment. Spawns the stdout and stderr readers, which end
+    /// with the child.
+    ///
+    /// Errors: [`UpstreamError::Connect`] when the program cannot be started.
+    pub(super) fn spawn(
+        cfg: &StdioConfig,
+        label: &str,
+        shared: bool,
+    ) -> Result<Arc<Child>, UpstreamError> {
+        let mut command = Command::new(&cfg.program);
+        command
+            .args(&cfg.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        if !cfg.inherit_env {
+            command.env_clear();
+            for key in ["PATH", "HOME"] {
+                if let Some(v) = std::env::var_os(key) {
+                    command.env(key, v);
+                }
+            }
+        }
+        command.envs(cfg.env.iter().map(|(k, v)| (k, v)));
+        let mut process = command.spawn().map_err(|e| {
+            UpstreamError::Connect(format!(
+                "cannot start the stdio server {:?}: {e}",
+                cfg.program
+            ))
+        })?;
+        let (Some(pid), Some(stdin), Some(stdout), Some(stderr)) = (
+            process.id(),
+            process.stdin.take(),
+            process.stdout.take(),
+            process.stderr.take(),
+        ) else {
+            return Err(UpstreamError::Connect(
+                "the stdio server's pipes could not be opened".to_owned(),
+            ));
+        };
+        let child = Arc::new(Child {
+            pid,
+            stdin: tokio::sync::Mutex::new(Some(stdin)),
+            process: tokio::sync::Mutex::new(Some(process)),
+            routes: Mutex::new(Routes::default()),
+            alive: AtomicBool::new(true),
+            shared,
+            ended_tx: tokio::sync::watch::Sender::new(false),
+        });
+        tracing::debug!(child.pid = pid, session.id = label, "Stdio server started.");
+        tokio::spawn(read_stdout(
+            Arc::clone(&child),
+            stdout,
+            cfg.max_line_bytes,
+            label.to_owned(),
+        ));
+        tokio::spawn(log_stderr(stderr, pid, label.to_owned()));
+        Ok(child)
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        // Every update is one insert/remove, so a poisoned lock still holds a consistent map.
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the child is still running (its stdout is open).
+    pub(super) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the child has ended.
+    pub(super) async fn wait_ended(&self) {
+        let mut rx = self.ended_tx.subscribe();
+        let _ = rx.wait_for(|ended| *ended).await;
+    }
+
+    /// Why the child ended, once it has.
+    pub(super) fn ended(&self) -> Option<String> {
+        self.routes().ended.clone()
+    }
+
+    /// Registers a request waiting for the response with `id` (the JSON text of the id). Its stream receives
+    /// that response last, progress notifications carrying `progress_token`, and the child's unrelated
+    /// messages while no GET stream is open.
+    pub(super) fn register(
+        &self,
+        id: String,
+        progress_token: Option<String>,
+    ) -> Result<mpsc::Receiver<Routed>, RegisterError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let mut routes = self.routes();
+        if routes.ended.is_some() {
+            return Err(RegisterError::Ended);
+        }
+        if routes.pending.contains_key(&id) {
+            return Err(RegisterError::Duplicate);
+        }
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        routes.pending.insert(
+            id,
+            Waiter {
+                tx,
+                progress_token,
+                seq,
+            },
+        );
+        Ok(rx)
+    }
+
+    /// Forgets a waiter (its response came, or its client left). Returns whether it was still waiting.
+    pub(super) fn unregister(&self, id: &str) -> bool {
+        self.routes().pending.remove(id).is_some()
+    }
+
+    /// Opens the session's standalone stream (a GET); `None` when one is already open or the child ended.
+    pub(super) fn open_standalone(&self) -> Option<mpsc::Receiver<Routed>> {
+        let mut routes = self.routes();
+        if routes.ended.is_some() || routes.standalone.as_ref().is_some_and(|t| !t.is_closed()) {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        routes.standalone = Some(tx);
+        Some(rx)
+    }
+
+    /// Writes one message (a JSON text without raw newlines) to the child's stdin, newline-terminated.
+    ///
+    /// Errors: [`UpstreamError::Protocol`] when the child's stdin is closed or the write breaks or stalls.
+    pub(super) async fn send(&self, message: &[u8]) -> Result<(), UpstreamError> {
+        let mut framed = Vec::with_capacity(message.len() + 1);
+        framed.extend_from_slice(message);
+        framed.push(b'\n');
+        let mut stdin = self.stdin.lock().await;
+        let pipe = stdin.as_mut().ok_or_else(|| {
+            UpstreamError::Protocol("the stdio server's stdin is closed".to_owned())
+        })?;
+        let write = async {
+            pipe.write_all(&framed).await?;
+            pipe.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(UpstreamError::Protocol(format!(
+                "writing to the stdio server (pid {}): {e}",
+                self.pid
+            ))),
+            Err(_) => Err(UpstreamError::Protocol(format!(
+                "the stdio server (pid {}) did not read its stdin within {WRITE_TIMEOUT:?}",
+                self.pid
+            ))),
+        }
+    }
+
+    /// Routes one message from the child's stdout.
+    async fn route(&self, line: &[u8], value: &Value, label: &str) {
+        let is_response = value.get("method").is_none()
+            && (value.get("result").is_some() || value.get("error").is_some());
+        if self.shared && !is_response && value.get("id").is_some() {
+            // A request from a shared child (sampling, elicitation, roots): no single client can answer it.
+            let refusal = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": value.get("id"),
+                "error": {"code": -32601, "message": "Not supported: this server is shared by several clients through lifeline gateway's pool"},
+            });
+            let _ = self.send(refusal.to_string().as_bytes()).await;
+            return;
+        }
+        if is_response {
+            let key = value.get("id").map(Value::to_string).unwrap_or_default();
+            return self.route_response(line, &key, label).await;
+        }
+        let target = {
+            let routes = self.routes();
+            let token = value
+                .get("params")
+                .and_then(|p| p.get("progressToken"))
+                .map(Value::to_string);
+            let by_token = token.and_then(|t| {
+                routes
+                    .pending
+                    .values()
+                    .find(|w| w.progress_token.as_deref() == Some(t.as_str()))
+                    .map(|w| w.tx.clone())
+            });
+            if self.shared {
+                by_token
+            } else {
+                by_token
+                    .or_else(|| routes.standalone.clone().filter(|t| !t.is_closed()))
+                    .or_else(|| {
+                        routes
+                            .pending
+                            .values()
+                            .min_by_key(|w| w.seq)
+                            .map(|w| w.tx.clone())
+                    })
+            }
+        };
+        let Some(tx) = target else {
+            tracing::debug!(
+                child.pid = self.pid,
+                session.id = label,
+                "Stdio server message with no one to receive it dropped."
+            );
+            return;
+        };
+        self.deliver(tx, line, false, label).await;
+    }
+
+    /// Routes a response to the request waiting for it (`key`: the JSON text of its id). The response is the
+    /// last message of its stream: removing the waiter drops its sender once the message is queued, which ends
+    /// the stream.
+    async fn route_response(&self, line: &[u8], key: &str, label: &str) {
+        let target = self.routes().pending.remove(key).map(|w| w.tx);
+        let Some(tx) = target else {
+            tracing::debug!(
+                child.pid = self.pid,
+                session.id = label,
+                "Stdio server message with no one to receive it dropped."
+            );
+            return;
+        };
+        self.deliver(tx, line, true, label).await;
+    }
+
+    /// Hands one message to a waiting HTTP response, bounded by [`ROUTE_TIMEOUT`].
+    async fn deliver(&self, tx: mpsc::Sender<Routed>, line: &[u8], last: bool, label: &str) {
+        let routed = Routed {
+            message: Bytes::copy_from_slice(line),
+            last,
+        };
+        if tokio::time::timeout(ROUTE_TIMEOUT, tx.send(routed))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                child.pid = self.pid,
+                session.id = label,
+                "Client stream not reading; message dropped."
+            );
+        }
+    }
+
+    /// Marks the child ended and releases every waiter: their streams end without a response (the HTTP side
+    /// then answers with an error for their id).
+    fn end(&self, why: String) {
+        self.alive.store(false, Ordering::Release);
+        let (pending, standalone) = {
+            let mut routes = self.routes();
+            routes.ended.get_or_insert(why);
+            (
+                std::mem::take(&mut routes.pending),
+                routes.standalone.take(),
+            )
+        };
+        drop((pending, standalone));
+        self.ended_tx.send_replace(true);
+    }
+
+    /// 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin, wait; SIGTERM the process group, wait;
+    /// SIGKILL it, wait. Each step is bounded by [`SHUTDOWN_STEP`]. Returns how the child ended.
+    pub(super) async fn shutdown(&self) -> Option<String> {
+        self.stdin.lock().await.take();
+        let mut process = self.process.lock().await;
+        let process = process.as_mut()?;
+        let pgid = Pid::from_raw(self.pid as i32);
+        let mut status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
+        if status.is_err() {
+            let _ = killpg(pgid, Signal::SIGTERM);
+            status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
+        }
+        if status.is_err() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            let _ = process.start_kill();
+            status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
+        }
+        // Grandchildren left in the group (the child exited, they did not) get the same treatment at once.
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let how = match status {
+            Ok(Ok(s)) => Some(s.to_string()),
+            _ => None,
+        };
+        self.end(format!(
+            "shut down ({})",
+            how.as_deref().unwrap_or("did not exit")
+        ));
+        how
+    }
+
+    /// Kills the process group at once (a protocol violation such as an overlong line).
+    fn kill(&self) {
+        let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+    }
+
+    /// How the process exited, when it has (without waiting).
+    async fn exit_status(&self) -> Option<String> {
+        let mut process = self.process.lock().await;
+        let p = process.as_mut()?;
+        match tokio::time::timeout(Duration::from_millis(500), p.wait()).await {
+            Ok(Ok(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Deserializes a present member as `Some`, even `null` (serde's `Option` would make that `None`).
+fn some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// True for a present member, whatever its value, which is skipped without being built.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Reads the child's stdout until it closes: one message a line, each at most `max_line` bytes (a longer line
+/// kills the child: buffering it would be unbounded). A line that is not JSON is logged and skipped, never
+/// forwarded (2025-11-25 `basic/transports` §stdio: the server MUST NOT write anything else to stdout).
+async fn read_stdout(
+    child: Arc<Child>,
+    stdout: impl AsyncRead + Unpin,
+    max_line: usize,
+    label: String,
+) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    let why = loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await;
+        match read {
+            Err(e) => break format!("reading its stdout failed: {e}"),
+            Ok(0) => break "it closed its stdout".to_owned(),
+            Ok(_) => {}
+        }
+        if line.len() > max_line {
+            tracing::warn!(child.pid = child.pid, session.id = %label, max_line_bytes = max_line, "Stdio server wrote an overlong stdout line; ending it.");
+            child.kill();
+            break format!("it wrote a stdout line longer than {max_line} bytes");
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        // Responses, the bulk of the traffic, are routed from a light parse; other messages (small) get a full
+        // one. A line that fails the light parse (duplicate keys, say) is judged by the full parse.
+        let response_key = (text.first() == Some(&b'{'))
+            .then(|| serde_json::from_slice::<Envelope>(text).ok())
+            .flatten()
+            .and_then(|e| e.response_key());
+        if let Some(key) = response_key {
+            child.route_response(text, &key, &label).await;
+            continue;
+        }
+        match serde_json::from_slice::<Value>(text) {
+            Ok(value) if value.is_object() => child.route(text, &value, &label).await,
+            _ => {
+                let shown: String = String::from_utf8_lossy(text).chars().take(200).collect();
+                tracing::warn!(child.pid = child.pid, session.id = %label, line = %shown, "Stdio server wrote a non-JSON-RPC line to stdout; skipped.");
+            }
+        }
+    };
+    let status = child.exit_status().await;
+    let why = match status {
+        Some(s) => format!("{why} ({s})"),
+        None => why,
+    };
+    if child.is_alive() {
+        tracing::info!(child.pid = child.pid, session.id = %label, reason = %why, "Stdio server ended.");
+    }
+    child.end(why);
+}
+
+/// Sends the child's stderr to the log, a line at a time (each cut at [`STDERR_LINE_BYTES`]).
+async fn log_stderr(stderr: impl AsyncRead + Unpin, pid: u32, label: String) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(STDERR_LINE_BYTES as u64)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(line.trim_ascii());
+        if !text.is_empty() {
+            tracing::info!(child.pid = pid, session.id = %label, stderr = %text, "Stdio server stderr.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The light parse must route exactly what the full parse in `Child::route` would treat as a response.
+    #[test]
+    fn envelope_agrees_with_the_full_parse() {
+        let messages = [
+            r#"{"jsonrpc":"2.0","id":"lifeline-1","result":{"tools":[{"id":5}]}}"#,
+            r#"{"result":{},"jsonrpc":"2.0","id":7}"#,
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
+            r#"{"jsonrpc":"2.0","id":{"a":[1, 2]},"result":null}"#,
+            r#"{"jsonrpc":"2.0","result":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"x","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3}"#,
+        ];
+        for m in messages {
+            let value: Value = serde_json::from_str(m).expect("JSON");
+            let full = (value.get("method").is_none()
+                && (value.get("result").is_some() || value.get("error").is_some()))
+            .then(|| value.get("id").map(Value::to_string).unwrap_or_default());
+            let light = serde_json::from_str::<Envelope>(m)
+                .expect("an object parses")
+                .response_key();
+            assert_eq!(light, full, "{m}");
+        }
+    }
+}

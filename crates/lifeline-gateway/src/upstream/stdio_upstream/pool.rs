@@ -1,0 +1,524 @@
+//! Pool mode (`--stdio-mode pool`): `--pool-size` long-lived children, each initialized once by the gateway
+//! (2025-11-25 `basic/lifecycle` §Initialization), shared by every client.
+//!
+//! - A legacy client's `initialize` is answered by the gateway with the `InitializeResult` its child gave, and a
+//!   gateway-minted session pinned to the child with the fewest sessions (per-connection state such as a
+//!   logging level stays with one child). When that child dies, the session answers 404 and the client
+//!   re-initializes onto a live one (2025-11-25 `basic/transports` §Session Management 4).
+//! - Every request gets a gateway-unique JSON-RPC id and progress token before it reaches the child, and the
+//!   client's own are restored on the way back, so responses and progress reach only their client. The child's
+//!   own requests (sampling, elicitation, roots) are refused and its other notifications dropped: on a shared
+//!   child no single client owns them.
+//! - A client that leaves mid-request makes the gateway send `notifications/cancelled` with the child's id.
+//! - Modern (2026-07-28) requests: a stdio connection serves one era (a dual-era server refuses `initialize`
+//!   after `server/discover`), so with `--pool-size` ≥ 2 every second child is started modern when the server
+//!   answers `server/discover` with 2026-07-28 (2026-07-28 `basic/transports/stdio` §Backward Compatibility) and
+//!   serves the modern, stateless requests; the others are initialized legacy. With no modern child, a modern
+//!   client gets `UnsupportedProtocolVersion` (-32022) listing the version the children speak (2026-07-28
+//!   `basic/lifecycle` §Version Negotiation), never a hang.
+//! - A child that dies is restarted with exponential backoff (250 ms doubling to 30 s; reset once a child has
+//!   lived 30 s); restarts are counted in `lifeline_gateway_stdio_restarts_total`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{HeaderMap, Method, Response, StatusCode};
+use lifeline_mcp::era::{self, modern_error};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::child::{Child, RegisterError};
+use super::{
+    accepts_event_stream, event_stream, json, mint_session_id, response_of, session_not_found,
+    single_line, CancelOnDrop, Rewrite,
+};
+use crate::body::{self, code, Body};
+use crate::config::StdioConfig;
+use crate::metrics::Metrics;
+use crate::proxy::{session_id, SESSION_HEADER};
+use crate::rpc::{self, Kind};
+use crate::upstream::UpstreamError;
+
+/// First wait before restarting a child that died.
+const BACKOFF_START: Duration = Duration::from_millis(250);
+/// Longest wait between restarts.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A child that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Bound on the gateway's own `initialize` of a pool child.
+const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a child may stay silent on `server/discover` before it is taken as legacy (the probe engine's
+/// default wait for the same question).
+const DISCOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// The pool.
+#[derive(Debug)]
+pub(super) struct Pool {
+    cfg: StdioConfig,
+    timeout: Duration,
+    slots: Vec<Mutex<Slot>>,
+    /// Gateway-minted sessions → (slot, generation of the child they were pinned to).
+    sessions: Mutex<HashMap<Box<str>, (usize, u64)>>,
+    next_id: AtomicU64,
+    closing: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    child: Option<Arc<Child>>,
+    /// Bumped at every start, so sessions pinned to a dead child are recognised.
+    generation: u64,
+    /// The child's `InitializeResult` (legacy) or `DiscoverResult` (modern).
+    init: Option<Value>,
+    /// Whether the running child serves the modern era.
+    modern: bool,
+    last_error: Option<String>,
+}
+
+impl Pool {
+    pub(super) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> Pool {
+        let slots = (0..cfg.pool_size)
+            .map(|_| Mutex::new(Slot::default()))
+            .collect();
+        Pool {
+            cfg,
+            timeout,
+            slots,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            closing: watch::Sender::new(false),
+            metrics,
+        }
+    }
+
+    fn slot(&self, i: usize) -> MutexGuard<'_, Slot> {
+        // Every update is a few field writes, so a poisoned lock still holds a consistent slot.
+        self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<Box<str>, (usize, u64)>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts one supervisor task per slot; they end when [`Pool::close`] is called.
+    pub(super) fn start(self: &Arc<Self>) {
+        for i in 0..self.slots.len() {
+            tokio::spawn(Arc::clone(self).supervise(i));
+        }
+    }
+
+    /// Children running and initialized.
+    pub(super) fn running(&self) -> usize {
+        (0..self.slots.len())
+            .filter(|i| {
+                let slot = self.slot(*i);
+                slot.init.is_some() && slot.child.as_ref().is_some_and(|c| c.is_alive())
+            })
+            .count()
+    }
+
+    /// Keeps slot `i` filled: start, initialize, wait for the child to end, back off, again.
+    async fn supervise(self: Arc<Self>, i: usize) {
+        let mut closing = self.closing.subscribe();
+        let mut backoff = BACKOFF_START;
+        let mut first = true;
+        while !*closing.borrow() {
+            if !first {
+                self.metrics.stdio_restart();
+            }
+            first = false;
+            let started = Instant::now();
+            match self.start_child(i).await {
+                Ok(child) => {
+                    let era = if self.slot(i).modern {
+                        "modern"
+                    } else {
+                        "legacy"
+                    };
+                    tracing::info!(
+                        pool.slot = i,
+                        child.pid = child.pid,
+                        era,
+                        "Pool child ready."
+                    );
+                    self.metrics.stdio_child(true);
+                    let closed = tokio::select! {
+                        _ = child.wait_ended() => false,
+                        _ = closing.wait_for(|c| *c) => true,
+                    };
+                    self.metrics.stdio_child(false);
+                    if closed {
+                        return;
+                    }
+                    let why = child.ended().unwrap_or_default();
+                    tracing::warn!(pool.slot = i, child.pid = child.pid, reason = %why, "Pool child ended; restarting.");
+                    self.slot(i).last_error = Some(format!("the child ended: {why}"));
+                }
+                Err(err) => {
+                    tracing::warn!(pool.slot = i, error = %err, "Pool child failed to start.");
+                    self.slot(i).last_error = Some(err.to_string());
+                }
+            }
+            if started.elapsed() >= STABLE_AFTER {
+                backoff = BACKOFF_START;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = closing.wait_for(|c| *c) => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Spawns the child of slot `i` and gets it ready: `server/discover` for the slots that prefer the modern
+    /// era, else (or when the server is not modern) `initialize` then `notifications/initialized`.
+    async fn start_child(&self, i: usize) -> Result<Arc<Child>, UpstreamError> {
+        let child = Child::spawn(&self.cfg, &format!("pool-{i}"), true)?;
+        if self.slots.len() >= 2 && i % 2 == 1 {
+            if let Some(result) = discover(&child).await {
+                let mut slot = self.slot(i);
+                slot.generation += 1;
+                slot.child = Some(Arc::clone(&child));
+                slot.init = Some(result);
+                slot.modern = true;
+                slot.last_error = None;
+                return Ok(child);
+            }
+        }
+        let init = async {
+            let id = json!("lifeline-init");
+            let mut rx = child.register(id.to_string(), None).map_err(|_| {
+                UpstreamError::Protocol("the stdio server ended at once".to_owned())
+            })?;
+            let request = json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "initialize",
+                "params": era::initialize_params("lifeline-gateway", env!("CARGO_PKG_VERSION")),
+            });
+            child.send(request.to_string().as_bytes()).await?;
+            let wait = self.timeout.min(INIT_TIMEOUT);
+            let response = tokio::time::timeout(wait, response_of(&mut rx))
+                .await
+                .map_err(|_| UpstreamError::Timeout(wait))?
+                .ok_or_else(|| {
+                    UpstreamError::Connect(format!(
+                        "the stdio server ended before answering initialize: {}",
+                        child.ended().unwrap_or_default()
+                    ))
+                })?;
+            let value: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
+            let result = value.get("result").cloned().ok_or_else(|| {
+                UpstreamError::Protocol(format!("initialize was refused: {}", value["error"]))
+            })?;
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            child.send(note.to_string().as_bytes()).await?;
+            Ok::<Value, UpstreamError>(result)
+        }
+        .await;
+        match init {
+            Ok(result) => {
+                let mut slot = self.slot(i);
+                slot.generation += 1;
+                slot.child = Some(Arc::clone(&child));
+                slot.init = Some(result);
+                slot.modern = false;
+                slot.last_error = None;
+                Ok(child)
+            }
+            Err(err) => {
+                let _ = child.shutdown().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The live legacy child of a slot with its generation and `InitializeResult`.
+    fn live(&self, i: usize) -> Option<(Arc<Child>, u64, Value)> {
+        let slot = self.slot(i);
+        let child = slot
+            .child
+            .as_ref()
+            .filter(|c| c.is_alive() && !slot.modern)?;
+        Some((Arc::clone(child), slot.generation, slot.init.clone()?))
+    }
+
+    /// A live modern child, taking turns.
+    fn modern_child(&self) -> Option<Arc<Child>> {
+        let n = self.slots.len();
+        let start = self.next_id.load(Ordering::Relaxed) as usize;
+        (0..n).map(|k| (start + k) % n).find_map(|i| {
+            let slot = self.slot(i);
+            slot.child
+                .as_ref()
+                .filter(|c| slot.modern && c.is_alive())
+                .map(Arc::clone)
+        })
+    }
+
+    /// Why no child can serve, for the client's error and the log.
+    pub(super) fn unavailable(&self) -> UpstreamError {
+        let why = (0..self.slots.len())
+            .find_map(|i| self.slot(i).last_error.clone())
+            .unwrap_or_else(|| "no pool child has started yet".to_owned());
+        UpstreamError::Connect(format!("no stdio server is running: {why}"))
+    }
+
+    pub(super) async fn forward(
+        &self,
+        method: Method,
+        headers: HeaderMap,
+        bytes: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let sid = session_id(&headers);
+        match method {
+            Method::POST => self.post(sid, headers, bytes).await,
+            Method::DELETE => Ok(match sid {
+                Some(sid) if self.sessions().remove(sid.as_str()).is_some() => {
+                    Response::new(body::full(Bytes::new()))
+                }
+                _ => session_not_found(None),
+            }),
+            // No standalone stream: a shared child's unrelated messages belong to no one client (2025-11-25
+            // §Listening for Messages: 405 when the server offers none).
+            _ => Ok(body::rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::INVALID_REQUEST,
+                "Method Not Allowed: this gateway offers no standalone stream in pool mode",
+                None,
+            )),
+        }
+    }
+
+    async fn post(
+        &self,
+        sid: Option<String>,
+        headers: HeaderMap,
+        bytes: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let summary = rpc::summarize(&bytes);
+        let Some(sid) = sid else {
+            if summary.is_initialize() {
+                return self.initialize(summary.id.unwrap_or(Value::Null));
+            }
+            let modern = summary.label == "server/discover"
+                || headers
+                    .get("mcp-protocol-version")
+                    .is_some_and(|v| v.as_bytes() == era::MODERN_VERSION.as_bytes());
+            if modern {
+                return match (self.modern_child(), summary.kind, summary.id) {
+                    (Some(child), Kind::Request, Some(id)) => {
+                        self.relay(child, id, &bytes, &headers).await
+                    }
+                    // A modern notification (e.g. a cancellation): nothing to map it to on a shared child.
+                    (Some(_), _, _) => {
+                        let mut resp = Response::new(body::full(Bytes::new()));
+                        *resp.status_mut() = StatusCode::ACCEPTED;
+                        Ok(resp)
+                    }
+                    (None, _, id) => Ok(self.unsupported_version(id.as_ref())),
+                };
+            }
+            return Ok(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+                summary.id.as_ref(),
+            ));
+        };
+        let pinned = self.sessions().get(sid.as_str()).copied();
+        let live = pinned.and_then(|(i, generation)| {
+            self.live(i)
+                .filter(|(_, g, _)| *g == generation)
+                .map(|(c, _, _)| c)
+        });
+        let Some(child) = live else {
+            if pinned.is_some() {
+                self.sessions().remove(sid.as_str());
+                tracing::info!(session.id = %sid, "Pool session's child ended; 404 so the client re-initializes.");
+            }
+            return Ok(session_not_found(summary.id.as_ref()));
+        };
+        let (Kind::Request, Some(client_id)) = (summary.kind, summary.id) else {
+            // notifications/initialized was the gateway's to send; responses answer requests the pool never
+            // forwards; other notifications name ids or state no shared child can map to this client.
+            let mut resp = Response::new(body::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::ACCEPTED;
+            return Ok(resp);
+        };
+        self.relay(child, client_id, &bytes, &headers).await
+    }
+
+    /// Sends one client request to `child` under a gateway-unique id and progress token, and answers with its
+    /// stream (or its response alone, as JSON, for a client that accepts only JSON).
+    async fn relay(
+        &self,
+        child: Arc<Child>,
+        client_id: Value,
+        bytes: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let Ok(mut message) = serde_json::from_slice::<Value>(bytes) else {
+            return Ok(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::PARSE_ERROR,
+                "Parse error",
+                None,
+            ));
+        };
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let child_id = json!(format!("lifeline-{n}"));
+        message["id"] = child_id.clone();
+        let client_token = message.pointer("/params/_meta/progressToken").cloned();
+        let child_token = client_token
+            .as_ref()
+            .map(|_| json!(format!("lifeline-p-{n}")));
+        if let (Some(token), Some(meta)) = (&child_token, message.pointer_mut("/params/_meta")) {
+            meta["progressToken"] = token.clone();
+        }
+        let rx = match child.register(child_id.to_string(), child_token.map(|t| t.to_string())) {
+            Ok(rx) => rx,
+            Err(RegisterError::Ended | RegisterError::Duplicate) => {
+                return Ok(session_not_found(Some(&client_id)))
+            }
+        };
+        let mut guard = CancelOnDrop {
+            child: Arc::clone(&child),
+            key: child_id.to_string(),
+            id: child_id,
+            done: false,
+        };
+        if let Err(err) = child
+            .send(&single_line(message.to_string().as_bytes()))
+            .await
+        {
+            child.unregister(&guard.key);
+            guard.done = true;
+            return Err(err);
+        }
+        let rewrite = Rewrite {
+            id: client_id,
+            progress_token: client_token,
+        };
+        if accepts_event_stream(headers) {
+            return Ok(event_stream(rx, Some(guard), Some(rewrite)));
+        }
+        let mut rx = rx;
+        match tokio::time::timeout(self.timeout, response_of(&mut rx)).await {
+            Ok(Some(response)) => {
+                guard.done = true;
+                Ok(json(StatusCode::OK, rewrite.restore_response(&response)))
+            }
+            Ok(None) => {
+                guard.done = true;
+                Err(UpstreamError::Protocol(
+                    "the stdio server ended before answering".to_owned(),
+                ))
+            }
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Answers a legacy `initialize` with a live child's `InitializeResult` and a session pinned to it.
+    fn initialize(&self, id: Value) -> Result<Response<Body>, UpstreamError> {
+        let counts = {
+            let sessions = self.sessions();
+            let mut counts = vec![0usize; self.slots.len()];
+            for (slot, _) in sessions.values() {
+                if let Some(c) = counts.get_mut(*slot) {
+                    *c += 1;
+                }
+            }
+            counts
+        };
+        let pick = (0..self.slots.len())
+            .filter_map(|i| self.live(i).map(|(_, g, init)| (counts[i], i, g, init)))
+            .min_by_key(|(count, i, _, _)| (*count, *i));
+        let Some((_, i, generation, init)) = pick else {
+            return Err(self.unavailable());
+        };
+        let sid = mint_session_id()?;
+        self.sessions().insert(sid.clone().into(), (i, generation));
+        tracing::debug!(session.id = %sid, pool.slot = i, "Pool session started.");
+        let body = json!({"jsonrpc": "2.0", "id": id, "result": init});
+        let mut resp = json(StatusCode::OK, Bytes::from(body.to_string()));
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        Ok(resp)
+    }
+
+    /// 2026-07-28: the children speak only the legacy version they were initialized with.
+    fn unsupported_version(&self, id: Option<&Value>) -> Response<Body> {
+        let supported: Vec<Value> = (0..self.slots.len())
+            .find_map(|i| self.live(i))
+            .and_then(|(_, _, init)| init.get("protocolVersion").cloned())
+            .map_or_else(|| vec![json!(era::LATEST_LEGACY_VERSION)], |v| vec![v]);
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": modern_error::UNSUPPORTED_PROTOCOL_VERSION,
+                "message": "Unsupported protocol version: this server speaks only the legacy versions listed",
+                "data": {"supported": supported, "requested": era::MODERN_VERSION},
+            },
+        });
+        body::json_response(StatusCode::BAD_REQUEST, &body)
+    }
+
+    /// Forgets a session (idle TTL, drain). The child stays: it is shared.
+    pub(super) fn end_session(&self, sid: &str) -> StatusCode {
+        if self.sessions().remove(sid).is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        }
+    }
+
+    /// Stops the supervisors and shuts every child down.
+    pub(super) async fn close(&self) {
+        self.closing.send_replace(true);
+        let children: Vec<Arc<Child>> = (0..self.slots.len())
+            .filter_map(|i| self.slot(i).child.take())
+            .collect();
+        let mut set = tokio::task::JoinSet::new();
+        for child in children {
+            set.spawn(async move { child.shutdown().await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
+
+/// Asks a new child `server/discover`; its `DiscoverResult` when it speaks 2026-07-28, `None` otherwise (an
+/// error, another version, or silence within [`DISCOVER_WAIT`]: then the child is initialized legacy on the same
+/// connection, as 2026-07-28 `basic/transports/stdio` §Backward Compatibility allows).
+async fn discover(child: &Child) -> Option<Value> {
+    let id = json!("lifeline-discover");
+    let mut rx = child.register(id.to_string(), None).ok()?;
+    let request = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "server/discover",
+        "params": era::modern_params(Value::Null, "lifeline-gateway", env!("CARGO_PKG_VERSION")),
+    });
+    let answer = match child.send(request.to_string().as_bytes()).await {
+        Ok(()) => tokio::time::timeout(DISCOVER_WAIT, response_of(&mut rx))
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    child.unregister(&id.to_string());
+    let value: Value = serde_json::from_slice(&answer?).ok()?;
+    let result = value.get("result")?;
+    let modern = result
+        .get("supportedVersions")
+        .and_then(Value::as_array)
+        .is_some_and(|v| v.iter().any(|v| v == era::MODERN_VERSION));
+    modern.then(|| result.clone())
+}

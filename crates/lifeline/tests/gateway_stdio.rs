@@ -1,0 +1,647 @@
+//! `lifeline gateway -- CMD`: a stdio MCP server behind the gateway, one child per legacy session. Real peers
+//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client, plus the
+//! testkit's misbehaving stdio fake for what no real peer does on demand (non-JSON stdout, a 17 MiB line, a child
+//! killed mid-session). Needs `scripts/install-peers.sh`.
+
+#[path = "gateway_support/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use harness::{assert_streamed_progress, metric, open_session, post, py_client, Gw, Streaming};
+use lifeline_testkit::assert_eventually;
+use lifeline_testkit::fakes::stdio_fake_server;
+use lifeline_testkit::peers::{self, raw_http, Peer};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// Readiness spawns the command each probe: give slow starters (Node, the Python SDK) room.
+const READY_FLAGS: &[&str] = &["--ready-timeout", "15s", "--ready-ttl", "1s"];
+const READY_PATIENCE: Duration = Duration::from_secs(40);
+
+fn py2_python() -> String {
+    peers::peers_dir()
+        .join("py2/bin/python")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Starts a gateway in front of the stdio fake.
+async fn fake_gateway(extra: &[&str]) -> Gw {
+    let script = stdio_fake_server();
+    Gw::start_stdio(&py2_python(), &[&script.to_string_lossy()], extra).await
+}
+
+/// The JSON-RPC message with `id` in a response body, SSE (`data:` lines) or JSON.
+fn message_with_id(body: &str, id: i64) -> Option<Value> {
+    let from_json = serde_json::from_str::<Value>(body.trim()).ok();
+    from_json
+        .into_iter()
+        .chain(body.lines().filter_map(|l| {
+            l.strip_prefix("data:")
+                .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        }))
+        .find(|m| m["id"] == id)
+}
+
+fn tools_call(id: i64, name: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#
+    )
+}
+
+/// Calls the fake's `whoami` on `sid`: the pid of the child serving the session.
+async fn whoami(url: &str, sid: &str) -> u32 {
+    let r = post(url, &[("Mcp-Session-Id", sid)], &tools_call(2, "whoami")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("no response: {}", r.text()));
+    m["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {m}"))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    kill(Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test]
+async fn server_everything_over_stdio_through_the_gateway() {
+    let (node, args) = Peer::everything_stdio_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, READY_FLAGS).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let ready = gw.admin_get("/ready").await.text();
+    assert!(ready.contains("\"transport\":\"stdio\""), "{ready}");
+
+    let run = py_client(&[
+        &gw.mcp(),
+        "--call",
+        "trigger-long-running-operation",
+        "--args",
+        r#"{"duration": 3, "steps": 5}"#,
+    ])
+    .await;
+    assert!(
+        run.of("tools")[0]["names"]
+            .as_array()
+            .is_some_and(|n| n.len() >= 10),
+        "{:?}",
+        run.events
+    );
+    assert_streamed_progress(&run, 4);
+    // The SDK client DELETEs its session: the gateway forgot it and ended the child.
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric(&m, "lifeline_gateway_sessions_active"),
+        Some(0.0),
+        "{m}"
+    );
+    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+}
+
+#[tokio::test]
+async fn python_sdk_server_over_stdio_through_the_gateway() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        READY_FLAGS,
+    )
+    .await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let run = py_client(&[
+        &gw.mcp(),
+        "--call",
+        "slow_progress",
+        "--args",
+        r#"{"steps": 5, "delay_ms": 300}"#,
+    ])
+    .await;
+    assert!(
+        run.of("tools")[0]["names"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|t| t == "slow_progress")),
+        "{:?}",
+        run.events
+    );
+    assert_streamed_progress(&run, 4);
+}
+
+#[tokio::test]
+async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
+    // (Not waiting for /ready: the fake's non-JSON stdout rightly fails the probe.)
+    let gw = fake_gateway(&[]).await;
+    let url = gw.mcp();
+    let (a, b) = tokio::join!(open_session(&url), open_session(&url));
+    assert_ne!(a, b);
+    // The same request id on both sessions at once: each answer comes from its own child.
+    let (pid_a, pid_b) = tokio::join!(whoami(&url, &a), whoami(&url, &b));
+    assert_ne!(pid_a, pid_b, "two sessions share a child");
+    assert_eq!(whoami(&url, &a).await, pid_a, "a session keeps its child");
+    // The fake writes non-JSON lines: skipped and logged, never forwarded.
+    assert!(gw.logs().contains("non-JSON-RPC line"), "{}", gw.logs());
+
+    // A crashed child: its session answers 404 (so the client re-initializes); the other is untouched.
+    kill(Pid::from_raw(pid_a as i32), Signal::SIGKILL).expect("kill the child");
+    assert_eventually!(
+        post(&url, &[("Mcp-Session-Id", &a)], &tools_call(3, "whoami"))
+            .await
+            .status
+            == 404,
+        patience = Duration::from_secs(10),
+        "a session whose child died answers 404"
+    );
+    assert_eq!(whoami(&url, &b).await, pid_b);
+    let c = open_session(&url).await;
+    let pid_c = whoami(&url, &c).await;
+    assert!(pid_c != pid_a && pid_c != pid_b);
+
+    // DELETE ends the child.
+    let r = raw_http::request(
+        "DELETE",
+        &url,
+        &[("Mcp-Session-Id", &b)],
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("DELETE");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eventually!(
+        !pid_alive(pid_b),
+        patience = Duration::from_secs(10),
+        "the deleted session's child exits"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &b)], &tools_call(4, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(pid_alive(pid_c));
+}
+
+#[tokio::test]
+async fn overlong_lines_and_silent_children_give_clear_errors() {
+    let gw = fake_gateway(&["--upstream-timeout", "2s"]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let pid = whoami(&url, &sid).await;
+
+    // A 17 MiB stdout line (the limit is 16 MiB): the child is ended, the request gets a JSON-RPC error, the
+    // session 404s, and the gateway stays up.
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(5, "flood")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = message_with_id(&r.text(), 5).unwrap_or_else(|| panic!("{}", r.text()));
+    assert_eq!(m["error"]["code"], -32000, "{m}");
+    assert!(gw.logs().contains("overlong stdout line"), "{}", gw.logs());
+    assert_eventually!(
+        !pid_alive(pid),
+        patience = Duration::from_secs(10),
+        "the flooding child is gone"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(6, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // A client that leaves while its call is unanswered: the child is told to cancel it, and the session
+    // keeps working.
+    let sid = open_session(&url).await;
+    let stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(&tools_call(7, "hang")),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    drop(stream);
+    assert_eventually!(
+        gw.logs()
+            .contains("Client left mid-request; cancelling it."),
+        patience = Duration::from_secs(10),
+        "the gateway cancels the abandoned request"
+    );
+    assert!(whoami(&url, &sid).await > 0, "the session still works");
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_child_that_never_answers_initialize_is_a_504_and_is_ended() {
+    // `sleep` ignores its stdin: closing it does not end it, SIGTERM to its group does.
+    let gw = Gw::start_stdio("sh", &["-c", "sleep 300"], &["--upstream-timeout", "2s"]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).expect("JSON")["id"],
+        1
+    );
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_sessions_active"),
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
+    let gw = Gw::start_stdio("/nonexistent/mcp-server", &["--flag"], &[]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC error");
+    assert_eq!(body["id"], 1);
+    assert_eq!(body["error"]["code"], -32000);
+    assert!(
+        gw.logs().contains("cannot start the stdio server"),
+        "{}",
+        gw.logs()
+    );
+    assert_eventually!(
+        gw.admin_get("/ready").await.text().contains("cannot start"),
+        patience = Duration::from_secs(10),
+        "/ready names the failure"
+    );
+    assert_eq!(gw.admin_get("/ready").await.status, 503);
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+
+    // A child that exits at once: the same clear 502, and the gateway stays up.
+    let gw = Gw::start_stdio("sh", &["-c", "echo 'boom' >&2; exit 3"], &[]).await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+    assert!(
+        gw.logs().contains("boom"),
+        "stderr is logged: {}",
+        gw.logs()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let mut gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--drain-delay", "200ms", "--drain-timeout", "15s"],
+    )
+    .await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let call = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow_progress","arguments":{"steps":8,"delay_ms":250},"_meta":{"progressToken":"t9"}}}"#;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(call),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let first = stream
+        .next_event(Duration::from_secs(15))
+        .await
+        .expect("a progress event");
+    assert!(first.contains("notifications/progress"), "{first}");
+    gw.signal(Signal::SIGTERM);
+    let rest = stream.rest(Duration::from_secs(15)).await;
+    let m = message_with_id(&rest, 9).unwrap_or_else(|| panic!("no response in {rest}"));
+    assert_eq!(m["result"]["isError"], false, "{m}");
+    let status = gw.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}\n{}", gw.logs());
+    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+}
+
+/// Waits until `n` pool children are up.
+async fn wait_pool(gw: &Gw, n: usize) {
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children") == Some(n as f64),
+        patience = Duration::from_secs(30),
+        "the pool's children start"
+    );
+}
+
+/// Opens `n` legacy sessions one after the other.
+async fn sessions(url: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(open_session(url).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn pool_mode_serves_the_python_sdk_client_with_streamed_progress() {
+    let (node, args) = Peer::everything_stdio_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut flags = vec!["--stdio-mode", "pool", "--pool-size", "2"];
+    flags.extend_from_slice(READY_FLAGS);
+    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, &flags).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let mcp = gw.mcp();
+    let long = [
+        mcp.as_str(),
+        "--call",
+        "trigger-long-running-operation",
+        "--args",
+        r#"{"duration": 3, "steps": 5}"#,
+    ];
+    let sum = [
+        mcp.as_str(),
+        "--call",
+        "get-sum",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ];
+    let (a, b) = tokio::join!(py_client(&long), py_client(&sum));
+    assert_streamed_progress(&a, 4);
+    assert!(b.ok, "{:?}\n{}", b.events, b.stderr);
+    assert!(
+        b.of("result")[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains('5')),
+        "{:?}",
+        b.events
+    );
+    assert!(
+        b.of("progress").is_empty(),
+        "progress crossed clients: {:?}",
+        b.events
+    );
+}
+
+#[tokio::test]
+async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--stdio-mode", "pool", "--pool-size", "1"],
+    )
+    .await;
+    wait_pool(&gw, 1).await;
+    let url = gw.mcp();
+    let s = sessions(&url, 2).await;
+    // The same request id and progress token on both sessions, at once, on the one child.
+    let call = |steps: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"slow_progress","arguments":{{"steps":{steps},"delay_ms":150}},"_meta":{{"progressToken":"same"}}}}}}"#
+        )
+    };
+    let (c3, c5) = (call(3), call(5));
+    let (h0, h1) = (
+        [("Mcp-Session-Id", s[0].as_str())],
+        [("Mcp-Session-Id", s[1].as_str())],
+    );
+    let (r3, r5) = tokio::join!(post(&url, &h0, &c3), post(&url, &h1, &c5));
+    for (r, steps) in [(r3, 3), (r5, 5)] {
+        let text = r.text();
+        let events: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect();
+        let progress: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), steps, "{text}");
+        assert!(
+            progress
+                .iter()
+                .all(|p| p["params"]["progressToken"] == "same" && p["params"]["total"] == steps),
+            "{text}"
+        );
+        let last = events.last().expect("a response");
+        assert_eq!(last["id"], 2, "{text}");
+        assert_eq!(
+            last["result"]["content"][0]["text"],
+            format!("done after {steps} steps"),
+            "{text}"
+        );
+    }
+
+    // A modern (2026-07-28) request: the pool speaks legacy only, so UnsupportedProtocolVersion, not a hang.
+    let r = post(
+        &url,
+        &[("MCP-Protocol-Version", "2026-07-28")],
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let body: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(body["error"]["code"], -32022, "{body}");
+    assert_eq!(
+        body["error"]["data"]["supported"][0], "2025-11-25",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn pool_mode_restarts_a_crashed_child_and_its_sessions_get_404() {
+    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "2"]).await;
+    let url = gw.mcp();
+    wait_pool(&gw, 2).await;
+    let s = sessions(&url, 3).await;
+    let mut pids = Vec::new();
+    for sid in &s {
+        pids.push(whoami(&url, sid).await);
+    }
+    let distinct: std::collections::BTreeSet<u32> = pids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        2,
+        "sessions spread over both children: {pids:?}"
+    );
+
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).expect("kill a pool child");
+    assert_eventually!(
+        post(&url, &[("Mcp-Session-Id", &s[0])], &tools_call(3, "whoami"))
+            .await
+            .status
+            == 404,
+        patience = Duration::from_secs(10),
+        "the crashed child's session answers 404"
+    );
+    // Sessions on the other child are untouched.
+    let other = s
+        .iter()
+        .zip(&pids)
+        .find(|(_, p)| **p != pids[0])
+        .map(|(sid, _)| sid.clone())
+        .expect("a session on the other child");
+    assert_ne!(whoami(&url, &other).await, pids[0]);
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_restarts_total")
+            .is_some_and(|n| n >= 1.0),
+        patience = Duration::from_secs(10),
+        "the restart is counted"
+    );
+    // Re-initializing works, on live children only.
+    let sid = open_session(&url).await;
+    assert_ne!(whoami(&url, &sid).await, pids[0]);
+}
+
+/// What the fake child sees of its environment.
+async fn child_env(gw: &Gw) -> Value {
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(2, "env")).await;
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("{}", r.text()));
+    let text = m["result"]["content"][0]["text"].as_str().expect("text");
+    serde_json::from_str(text).expect("JSON")
+}
+
+#[tokio::test]
+async fn the_childs_environment_is_explicit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join("child.env");
+    std::fs::write(&env_file, "# for the child\nFROM_FILE=yes\n").expect("write");
+    let env_file = env_file.to_string_lossy().into_owned();
+    let gw = fake_gateway(&["--env", "LIFELINE_TEST_VAR=hello", "--env-file", &env_file]).await;
+    let seen = child_env(&gw).await;
+    assert_eq!(seen["LIFELINE_TEST_VAR"], "hello", "{seen}");
+    assert_eq!(seen["FROM_FILE"], "yes", "{seen}");
+    // The test runner's CARGO_* variables reach the gateway, not the child.
+    assert_eq!(seen["inherited_cargo"], false, "{seen}");
+    assert!(!gw.logs().contains("hello"), "env values are never logged");
+
+    let gw = fake_gateway(&["--inherit-env"]).await;
+    assert_eq!(child_env(&gw).await["inherited_cargo"], true);
+}
+
+#[tokio::test]
+async fn pool_mode_serves_modern_clients_from_a_modern_child() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let gw = Gw::start_stdio(
+        &py2_python(),
+        &[&script.to_string_lossy(), "stdio"],
+        &["--stdio-mode", "pool", "--pool-size", "2"],
+    )
+    .await;
+    wait_pool(&gw, 2).await;
+    assert!(gw.logs().contains("\"era\":\"modern\""), "{}", gw.logs());
+    let mcp = gw.mcp();
+    let modern = [
+        mcp.as_str(),
+        "--mode",
+        "2026-07-28",
+        "--call",
+        "slow_progress",
+        "--args",
+        r#"{"steps": 5, "delay_ms": 300}"#,
+    ];
+    let legacy = [
+        mcp.as_str(),
+        "--mode",
+        "legacy",
+        "--call",
+        "echo",
+        "--args",
+        r#"{"message": "legacy through the pool"}"#,
+    ];
+    let (m, l) = tokio::join!(py_client(&modern), py_client(&legacy));
+    assert_eq!(
+        m.of("connected")[0]["protocol_version"],
+        "2026-07-28",
+        "{:?}",
+        m.events
+    );
+    assert_streamed_progress(&m, 4);
+    assert_eq!(
+        l.of("connected")[0]["protocol_version"],
+        "2025-11-25",
+        "{:?}",
+        l.events
+    );
+    assert_eq!(
+        l.of("result")[0]["text"],
+        "legacy through the pool",
+        "{:?}",
+        l.events
+    );
+}
+
+/// `/proc/<pid>/stat` fields: (state, ppid, command name).
+fn proc_stat(pid: u32) -> Option<(char, u32, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text[open + 1..close].to_owned();
+    let mut rest = text[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid, comm))
+}
+
+/// The processes whose parent is `ppid`: (pid, state, command name).
+fn children_of(ppid: u32) -> Vec<(u32, char, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (state, parent, comm) = proc_stat(pid)?;
+            (parent == ppid).then_some((pid, state, comm))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
+    if std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        eprintln!("skipped: this machine cannot create a PID namespace (unshare --pid)");
+        return;
+    }
+    // The child leaves an orphan behind: a subshell starts `sleep 2` in the background and exits at once, so
+    // the sleep is re-parented to PID 1, the gateway.
+    let fake = stdio_fake_server();
+    let python = py2_python();
+    let script = format!("(sleep 2 &); exec {python} {}", fake.to_string_lossy());
+    let gw = Gw::start_wrapped(
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &[
+            "--stdio-mode",
+            "pool",
+            "--pool-size",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    )
+    .await;
+    assert!(gw.logs().contains("Running as PID 1"), "{}", gw.logs());
+    // The gateway's pid outside the namespace: the child of `unshare`.
+    let outer = children_of(gw.guard.pid())
+        .first()
+        .map(|(pid, _, _)| *pid)
+        .expect("unshare forked the gateway");
+    assert_eventually!(
+        children_of(outer)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(15),
+        "the orphaned sleep is re-parented to the gateway"
+    );
+    assert_eventually!(
+        !children_of(outer)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(10),
+        "the orphan exits and is reaped, leaving no zombie"
+    );
+    // The pool child (a direct child) is untouched and still serves.
+    let sid = open_session(&gw.mcp()).await;
+    assert!(whoami(&gw.mcp(), &sid).await > 0);
+}
