@@ -47,7 +47,7 @@ pub(crate) struct Args {
     #[arg(long, env = "LIFELINE_MESSAGES_PATH", value_name = "PATH")]
     messages_path: Option<String>,
 
-    /// An Origin allowed besides the request's own host (scheme://host[:port]); repeat, or comma-separate in
+    /// An Origin allowed besides the request's own host (`scheme://host` or `scheme://host:port`); repeat, or comma-separate in
     /// the variable; `*` allows any. A request without Origin always passes; a foreign one gets 403.
     /// [default: none]
     #[arg(
@@ -59,7 +59,7 @@ pub(crate) struct Args {
     allowed_origins: Vec<String>,
 
     /// A Host header value allowed (host or host:port); repeat or comma-separate; `*` checks none. Guards against
-    /// DNS rebinding. [default: localhost, 127.0.0.1, [::1] when --listen is a loopback address, else any]
+    /// DNS rebinding. [default: localhost, 127.0.0.1, `[::1]` when --listen is a loopback address, else any]
     #[arg(
         long = "allowed-host",
         env = "LIFELINE_ALLOWED_HOSTS",
