@@ -63,6 +63,17 @@ async fn whoami(url: &str, sid: &str) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {m}"))
 }
 
+/// A process's peak resident set (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .expect("VmHWM")
+}
+
 fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
 }
@@ -201,6 +212,9 @@ async fn overlong_lines_and_silent_children_give_clear_errors() {
     );
     let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(6, "whoami")).await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Bounded memory: at most one 16 MiB line buffer (grown by doubling) on top of the gateway's own footprint.
+    let peak = peak_rss_mib(gw.guard.pid());
+    assert!(peak < 128.0, "peak RSS {peak} MiB");
 
     // A client that leaves while its call is unanswered: the child is told to cancel it, and the session
     // keeps working.
@@ -424,6 +438,36 @@ async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other(
             "{text}"
         );
     }
+
+    // A client's own cancellation reaches the child under the id the child knows.
+    let long = r#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow_progress","arguments":{"steps":40,"delay_ms":100},"_meta":{"progressToken":"same"}}}"#;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &s[0]),
+        ],
+        Some(long),
+    )
+    .await;
+    assert!(stream
+        .next_event(Duration::from_secs(10))
+        .await
+        .is_some_and(|e| e.contains("notifications/progress")));
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"changed my mind"}}"#;
+    let r = post(&url, &[("Mcp-Session-Id", &s[0])], cancel).await;
+    assert_eq!(r.status, 202);
+    assert_eventually!(
+        gw.logs().contains("Client cancellation forwarded."),
+        patience = Duration::from_secs(10),
+        "the cancellation is forwarded"
+    );
+    drop(stream);
+    let (h1, c2) = ([("Mcp-Session-Id", s[1].as_str())], call(2));
+    let r = post(&url, &h1, &c2).await;
+    assert!(r.text().contains("done after 2 steps"), "{}", r.text());
 
     // A modern (2026-07-28) request: the pool speaks legacy only, so UnsupportedProtocolVersion, not a hang.
     let r = post(

@@ -216,6 +216,7 @@ impl StdioUpstream {
             key,
             id,
             done: false,
+            on_drop: None,
         };
         if let Err(err) = child.send(&message).await {
             child.unregister(&guard.key);
@@ -412,10 +413,15 @@ struct CancelOnDrop {
     key: String,
     id: Value,
     done: bool,
+    /// Run first when dropped, whatever happened (pool mode: forget the id mapping).
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
         if self.done || !self.child.unregister(&self.key) || !self.child.is_alive() {
             return;
         }
@@ -633,6 +639,31 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn pool_rewrites_are_restored() {
+        let r = Rewrite {
+            id: serde_json::json!("client-7"),
+            progress_token: Some(serde_json::json!(42)),
+        };
+        let back = r.restore(br#"{"jsonrpc":"2.0","id":"lifeline-9","result":{"x":1}}"#);
+        let v: Value = serde_json::from_slice(&back).expect("JSON");
+        assert_eq!(v["id"], "client-7");
+        assert_eq!(v["result"]["x"], 1);
+        let back = r.restore(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"lifeline-p-9","progress":1}}"#);
+        let v: Value = serde_json::from_slice(&back).expect("JSON");
+        assert_eq!(v["params"]["progressToken"], 42);
+        assert!(v.get("id").is_none());
+    }
+
+    #[test]
+    fn messages_are_put_on_one_line() {
+        let pretty = b"{\n  \"jsonrpc\": \"2.0\",\r\n  \"method\": \"a\\nb\"\n}";
+        let line = single_line(pretty);
+        assert!(!line.contains(&b'\n') && !line.contains(&b'\r'));
+        let v: Value = serde_json::from_slice(&line).expect("still JSON");
+        assert_eq!(v["method"], "a\nb");
     }
 
     #[test]

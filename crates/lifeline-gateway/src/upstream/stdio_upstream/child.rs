@@ -32,6 +32,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued per waiting HTTP response.
 pub(super) const STREAM_QUEUE: usize = 64;
+/// Line buffer capacity kept between messages; a larger one is released after its message.
+const KEEP_LINE_CAPACITY: usize = 64 * 1024;
 /// Longest stderr line logged; the rest of the line is dropped.
 const STDERR_LINE_BYTES: usize = 4096;
 
@@ -408,15 +410,18 @@ async fn read_stdout(
             break format!("it wrote a stdout line longer than {max_line} bytes");
         }
         let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(text) {
-            Ok(value) if value.is_object() => child.route(text, &value, &label).await,
-            _ => {
-                let shown: String = String::from_utf8_lossy(text).chars().take(200).collect();
-                tracing::warn!(child.pid = child.pid, session.id = %label, line = %shown, "Stdio server wrote a non-JSON-RPC line to stdout; skipped.");
+        if !text.is_empty() {
+            match serde_json::from_slice::<Value>(text) {
+                Ok(value) if value.is_object() => child.route(text, &value, &label).await,
+                _ => {
+                    let shown: String = String::from_utf8_lossy(text).chars().take(200).collect();
+                    tracing::warn!(child.pid = child.pid, session.id = %label, line = %shown, "Stdio server wrote a non-JSON-RPC line to stdout; skipped.");
+                }
             }
+        }
+        if line.capacity() > KEEP_LINE_CAPACITY {
+            // One large message must not pin its buffer for the child's whole life.
+            line = Vec::new();
         }
     };
     let status = child.exit_status().await;
@@ -448,5 +453,91 @@ async fn log_stderr(stderr: impl AsyncRead + Unpin, pid: u32, label: String) {
         if !text.is_empty() {
             tracing::info!(child.pid = pid, session.id = %label, stderr = %text, "Stdio server stderr.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(script: &str) -> StdioConfig {
+        StdioConfig {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            inherit_env: false,
+            mode: crate::config::StdioMode::Session,
+            pool_size: 1,
+            max_line_bytes: 1024,
+        }
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Routed>) -> Option<Routed> {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message or the end in time")
+    }
+
+    #[tokio::test]
+    async fn messages_route_by_id_and_progress_token_and_junk_is_skipped() {
+        // Emits: junk, progress for token "b", the response to id 2, then the response to id 1.
+        let child = Child::spawn(
+            &cfg(r#"read x; echo 'not json'; echo '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"b","progress":1}}'; echo '{"jsonrpc":"2.0","id":2,"result":{}}'; echo '{"jsonrpc":"2.0","id":1,"result":{}}'; read y"#),
+            "t",
+            true,
+        )
+        .expect("sh starts");
+        let mut a = child.register("1".into(), Some("\"a\"".into())).expect("a");
+        let mut b = child.register("2".into(), Some("\"b\"".into())).expect("b");
+        assert!(matches!(
+            child.register("1".into(), None),
+            Err(RegisterError::Duplicate)
+        ));
+        child.send(b"{}").await.expect("write");
+        let m = next(&mut b).await.expect("progress");
+        assert!(!m.last && m.message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\""));
+        assert!(next(&mut b).await.expect("response").last);
+        assert!(
+            next(&mut b).await.is_none(),
+            "the stream ends after its response"
+        );
+        let m = next(&mut a).await.expect("response");
+        assert!(m.last, "a got only its own response");
+        assert!(next(&mut a).await.is_none());
+        child.shutdown().await;
+        assert!(!child.is_alive());
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_ends_the_child_and_releases_its_waiters() {
+        let child = Child::spawn(
+            &cfg("head -c 5000 /dev/zero | tr '\\0' x; echo; sleep 30"),
+            "t",
+            false,
+        )
+        .expect("sh starts");
+        let mut rx = child.register("1".into(), None).expect("register");
+        assert!(next(&mut rx).await.is_none(), "released without a response");
+        assert!(!child.is_alive());
+        assert!(
+            child
+                .ended()
+                .is_some_and(|w| w.contains("longer than 1024 bytes")),
+            "{:?}",
+            child.ended()
+        );
+        assert!(matches!(
+            child.register("2".into(), None),
+            Err(RegisterError::Ended)
+        ));
+    }
+
+    #[tokio::test]
+    async fn shutdown_escalates_to_sigterm_for_a_child_that_ignores_stdin() {
+        let child = Child::spawn(&cfg("sleep 60"), "t", false).expect("sh starts");
+        let started = std::time::Instant::now();
+        let how = child.shutdown().await.expect("it exits");
+        assert!(how.contains("signal"), "{how}");
+        assert!(started.elapsed() < SHUTDOWN_STEP * 3);
     }
 }
