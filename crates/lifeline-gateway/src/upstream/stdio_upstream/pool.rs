@@ -33,10 +33,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::child::{Child, RegisterError};
-use super::{
-    accepts_event_stream, event_stream, json, mint_session_id, response_of, session_not_found,
-    single_line, CancelOnDrop, Rewrite,
-};
+use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
+use super::{accepts_event_stream, json, mint_session_id, session_not_found, single_line};
 use crate::body::{self, code, Body};
 use crate::config::StdioConfig;
 use crate::metrics::Metrics;
