@@ -63,6 +63,16 @@ async fn whoami(url: &str, sid: &str) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {m}"))
 }
 
+/// Waits until the gateway's captured output contains `needle` (its output is read concurrently, so a line
+/// logged before a response may not be captured yet when the response arrives).
+async fn wait_log(gw: &Gw, needle: &str) {
+    assert_eventually!(
+        gw.logs().contains(needle),
+        patience = Duration::from_secs(10),
+        "the gateway logs {needle:?}"
+    );
+}
+
 /// A process's peak resident set (`VmHWM`), in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
@@ -110,7 +120,7 @@ async fn server_everything_over_stdio_through_the_gateway() {
         Some(0.0),
         "{m}"
     );
-    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+    wait_log(&gw, "Stdio session ended.").await;
 }
 
 #[tokio::test]
@@ -153,7 +163,7 @@ async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
     assert_ne!(pid_a, pid_b, "two sessions share a child");
     assert_eq!(whoami(&url, &a).await, pid_a, "a session keeps its child");
     // The fake writes non-JSON lines: skipped and logged, never forwarded.
-    assert!(gw.logs().contains("non-JSON-RPC line"), "{}", gw.logs());
+    wait_log(&gw, "non-JSON-RPC line").await;
 
     // A crashed child: its session answers 404 (so the client re-initializes); the other is untouched.
     kill(Pid::from_raw(pid_a as i32), Signal::SIGKILL).expect("kill the child");
@@ -204,7 +214,7 @@ async fn overlong_lines_and_silent_children_give_clear_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     let m = message_with_id(&r.text(), 5).unwrap_or_else(|| panic!("{}", r.text()));
     assert_eq!(m["error"]["code"], -32000, "{m}");
-    assert!(gw.logs().contains("overlong stdout line"), "{}", gw.logs());
+    wait_log(&gw, "overlong stdout line").await;
     assert_eventually!(
         !pid_alive(pid),
         patience = Duration::from_secs(10),
@@ -267,11 +277,7 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC error");
     assert_eq!(body["id"], 1);
     assert_eq!(body["error"]["code"], -32000);
-    assert!(
-        gw.logs().contains("cannot start the stdio server"),
-        "{}",
-        gw.logs()
-    );
+    wait_log(&gw, "cannot start the stdio server").await;
     assert_eventually!(
         gw.admin_get("/ready").await.text().contains("cannot start"),
         patience = Duration::from_secs(10),
@@ -285,11 +291,7 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     let r = post(&gw.mcp(), &[], harness::INIT).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(gw.admin_get("/live").await.status, 200);
-    assert!(
-        gw.logs().contains("boom"),
-        "stderr is logged: {}",
-        gw.logs()
-    );
+    wait_log(&gw, "boom").await; // the child's stderr
 }
 
 #[tokio::test]
@@ -327,7 +329,7 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
     assert_eq!(m["result"]["isError"], false, "{m}");
     let status = gw.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", gw.logs());
-    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+    wait_log(&gw, "Stdio session ended.").await;
 }
 
 /// Waits until `n` pool children are up.
@@ -568,7 +570,7 @@ async fn pool_mode_serves_modern_clients_from_a_modern_child() {
     )
     .await;
     wait_pool(&gw, 2).await;
-    assert!(gw.logs().contains("\"era\":\"modern\""), "{}", gw.logs());
+    wait_log(&gw, "\"era\":\"modern\"").await;
     let mcp = gw.mcp();
     let modern = [
         mcp.as_str(),
@@ -665,7 +667,12 @@ async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
         ],
     )
     .await;
-    assert!(gw.logs().contains("Running as PID 1"), "{}", gw.logs());
+    // Logged by the serving loop, just after "Gateway listening." (where `start` returns).
+    assert_eventually!(
+        gw.logs().contains("Running as PID 1"),
+        patience = Duration::from_secs(10),
+        "the gateway knows it is PID 1"
+    );
     // The gateway's pid outside the namespace: the child of `unshare`.
     let outer = children_of(gw.guard.pid())
         .first()
