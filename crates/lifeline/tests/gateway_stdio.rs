@@ -81,6 +81,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kib| kib / 1024.0)
+        .inspect(|mib| eprintln!("peak RSS of pid {pid}: {mib:.1} MiB"))
         .expect("VmHWM")
 }
 
@@ -695,4 +696,54 @@ async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
     // The pool child (a direct child) is untouched and still serves.
     let sid = open_session(&gw.mcp()).await;
     assert!(whoami(&gw.mcp(), &sid).await > 0);
+}
+
+#[tokio::test]
+async fn a_child_flooding_stdout_is_relayed_with_bounded_memory() {
+    let gw = fake_gateway(&[]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(&tools_call(2, "spam")),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let body = stream.rest(Duration::from_secs(60)).await;
+    let notes = body.matches("notifications/message").count();
+    assert_eq!(notes, 50_000, "every notification relayed, in order, once");
+    let m = message_with_id(&body, 2).expect("the response ends the stream");
+    assert_eq!(m["result"]["content"][0]["text"], "spammed");
+    // The stream was relayed through bounded queues, never accumulated.
+    let peak = peak_rss_mib(gw.guard.pid());
+    assert!(peak < 64.0, "peak RSS {peak} MiB");
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+}
+
+#[tokio::test]
+async fn max_sessions_bounds_children_and_idle_sessions_end_their_child() {
+    let gw = fake_gateway(&["--max-sessions", "1", "--session-idle-ttl", "1s"]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let pid = whoami(&url, &sid).await;
+    // A second session would be a second child: refused while the first lives.
+    let r = post(&url, &[], harness::INIT).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    // Idle beyond the TTL: the gateway ends the session and shuts its child down.
+    assert_eventually!(
+        !pid_alive(pid),
+        patience = Duration::from_secs(15),
+        "the idle session's child is shut down"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(3, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let sid = open_session(&url).await;
+    assert!(whoami(&url, &sid).await != pid);
 }
