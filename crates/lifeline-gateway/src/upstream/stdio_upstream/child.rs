@@ -249,7 +249,7 @@ impl Child {
     }
 
     /// Routes one message from the child's stdout.
-    async fn route(&self, line: &[u8], value: &Value, label: &str) {
+    async fn route(self: &Arc<Self>, line: &[u8], value: &Value, label: &str) {
         let is_response = value.get("method").is_none()
             && (value.get("result").is_some() || value.get("error").is_some());
         if self.shared && !is_response && value.get("id").is_some() {
@@ -259,7 +259,12 @@ impl Child {
                 "id": value.get("id"),
                 "error": {"code": -32601, "message": "Not supported: this server is shared by several clients through lifeline gateway's pool"},
             });
-            let _ = self.send(refusal.to_string().as_bytes()).await;
+            // Written from another task: this reader must keep draining stdout, or a child blocked writing to it
+            // and a writer blocked on its full stdin would wait on each other.
+            let child = Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = child.send(refusal.to_string().as_bytes()).await;
+            });
             return;
         }
         let target = {
