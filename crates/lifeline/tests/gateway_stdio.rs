@@ -150,6 +150,40 @@ async fn python_sdk_server_over_stdio_through_the_gateway() {
         run.events
     );
     assert_streamed_progress(&run, 4);
+
+    // Session mode serves the legacy era: a client that tries the modern one first falls back…
+    let mcp = gw.mcp();
+    let run = py_client(&[
+        &mcp,
+        "--mode",
+        "auto",
+        "--call",
+        "add",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ])
+    .await;
+    assert!(run.ok, "{:?}\n{}", run.events, run.stderr);
+    assert_eq!(run.of("connected")[0]["protocol_version"], "2025-11-25");
+    // …and a modern-only client gets UnsupportedProtocolVersion, a clear error rather than a hang.
+    let run = py_client(&[
+        &mcp,
+        "--mode",
+        "2026-07-28",
+        "--call",
+        "add",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ])
+    .await;
+    assert!(!run.ok);
+    assert!(
+        run.of("error")[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Unsupported protocol version")),
+        "{:?}",
+        run.events
+    );
 }
 
 #[tokio::test]

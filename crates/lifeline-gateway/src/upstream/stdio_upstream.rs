@@ -175,6 +175,15 @@ impl StdioUpstream {
             if summary.is_initialize() {
                 return self.initialize(&message, id).await;
             }
+            if is_modern(&summary, &headers) {
+                // Session mode serves the legacy era only (a child per `initialize`): say so the way 2026-07-28
+                // clients understand, so they fall back to `initialize` or report a clear error, never hang.
+                let supported = lifeline_mcp::era::LEGACY_VERSIONS
+                    .iter()
+                    .map(|v| Value::from(*v))
+                    .collect();
+                return Ok(unsupported_version(id.as_ref(), supported));
+            }
             return Ok(body::rpc_error(
                 StatusCode::BAD_REQUEST,
                 code::INVALID_REQUEST,
@@ -455,6 +464,30 @@ fn session_not_found(id: Option<&Value>) -> Response<Body> {
         "Session not found",
         id,
     )
+}
+
+/// Whether a request without a session is a modern (2026-07-28) one: `server/discover`, or an
+/// `MCP-Protocol-Version: 2026-07-28` header (2026-07-28 `basic/transports/streamable-http`).
+fn is_modern(summary: &rpc::Summary, headers: &HeaderMap) -> bool {
+    summary.label == "server/discover"
+        || headers
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v.as_bytes() == lifeline_mcp::era::MODERN_VERSION.as_bytes())
+}
+
+/// `UnsupportedProtocolVersion` (-32022, 2026-07-28 `basic/lifecycle` §Version Negotiation) listing `supported`,
+/// with 400.
+fn unsupported_version(id: Option<&Value>, supported: Vec<Value>) -> Response<Body> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": lifeline_mcp::era::modern_error::UNSUPPORTED_PROTOCOL_VERSION,
+            "message": "Unsupported protocol version: this server speaks only the versions listed",
+            "data": {"supported": supported, "requested": lifeline_mcp::era::MODERN_VERSION},
+        },
+    });
+    body::json_response(StatusCode::BAD_REQUEST, &body)
 }
 
 /// Whether the client accepts an SSE answer (2025-11-25 §Sending Messages 2: clients list both types; one that

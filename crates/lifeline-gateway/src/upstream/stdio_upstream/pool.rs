@@ -28,13 +28,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{HeaderMap, Method, Response, StatusCode};
-use lifeline_mcp::era::{self, modern_error};
+use lifeline_mcp::era;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::child::{Child, RegisterError};
 use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
-use super::{accepts_event_stream, json, mint_session_id, session_not_found, single_line};
+use super::{
+    accepts_event_stream, is_modern, json, mint_session_id, session_not_found, single_line,
+    unsupported_version,
+};
 use crate::body::{self, code, Body};
 use crate::config::StdioConfig;
 use crate::metrics::Metrics;
@@ -316,11 +319,7 @@ impl Pool {
             if summary.is_initialize() {
                 return self.initialize(summary.id.unwrap_or(Value::Null));
             }
-            let modern = summary.label == "server/discover"
-                || headers
-                    .get("mcp-protocol-version")
-                    .is_some_and(|v| v.as_bytes() == era::MODERN_VERSION.as_bytes());
-            if modern {
+            if is_modern(&summary, &headers) {
                 return match (self.modern_child(), summary.kind, summary.id) {
                     (Some(child), Kind::Request, Some(id)) => {
                         self.relay(None, child, id, &bytes, &headers).await
@@ -508,16 +507,7 @@ impl Pool {
             .find_map(|i| self.live(i))
             .and_then(|(_, _, init)| init.get("protocolVersion").cloned())
             .map_or_else(|| vec![json!(era::LATEST_LEGACY_VERSION)], |v| vec![v]);
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {
-                "code": modern_error::UNSUPPORTED_PROTOCOL_VERSION,
-                "message": "Unsupported protocol version: this server speaks only the legacy versions listed",
-                "data": {"supported": supported, "requested": era::MODERN_VERSION},
-            },
-        });
-        body::json_response(StatusCode::BAD_REQUEST, &body)
+        unsupported_version(id, supported)
     }
 
     /// Forgets a session (idle TTL, drain). The child stays: it is shared.
