@@ -321,6 +321,35 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     assert_eq!(gw.admin_get("/ready").await.status, 503);
     assert_eq!(gw.admin_get("/live").await.status, 200);
 
+    // The same in pool mode: the pool keeps retrying with backoff (counted), /ready names why it is empty.
+    let gw = Gw::start_stdio(
+        "/nonexistent/mcp-server",
+        &[],
+        &["--stdio-mode", "pool", "--pool-size", "2"],
+    )
+    .await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).expect("JSON")["id"],
+        1
+    );
+    assert_eventually!(
+        {
+            let ready = gw.admin_get("/ready").await;
+            ready.status == 503 && ready.text().contains("no stdio server is running")
+        },
+        patience = Duration::from_secs(15),
+        "/ready says no pool child runs"
+    );
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_restarts_total")
+            .is_some_and(|n| n >= 2.0),
+        patience = Duration::from_secs(15),
+        "restarts are attempted and counted"
+    );
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+
     // A child that exits at once: the same clear 502, and the gateway stays up.
     let gw = Gw::start_stdio("sh", &["-c", "echo 'boom' >&2; exit 3"], &[]).await;
     let r = post(&gw.mcp(), &[], harness::INIT).await;
