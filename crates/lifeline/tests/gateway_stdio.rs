@@ -807,6 +807,15 @@ async fn max_sessions_bounds_children_and_idle_sessions_end_their_child() {
     );
     let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(3, "whoami")).await;
     assert_eq!(r.status, 404, "{}", r.text());
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children") == Some(0.0),
+        patience = Duration::from_secs(5),
+        "no child left"
+    );
     let sid = open_session(&url).await;
     assert!(whoami(&url, &sid).await != pid);
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children"),
+        Some(1.0)
+    );
 }

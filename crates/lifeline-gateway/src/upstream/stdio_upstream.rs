@@ -62,6 +62,7 @@ pub struct StdioUpstream {
     children: Mutex<HashMap<Box<str>, Arc<Child>>>,
     /// Pool mode.
     pool: Option<Arc<Pool>>,
+    metrics: Arc<Metrics>,
 }
 
 impl StdioUpstream {
@@ -69,12 +70,13 @@ impl StdioUpstream {
     /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet (see [`StdioUpstream::start`]).
     pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
         let pool = (cfg.mode == StdioMode::Pool)
-            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, metrics)));
+            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, Arc::clone(&metrics))));
         StdioUpstream {
             cfg,
             timeout,
             children: Mutex::new(HashMap::new()),
             pool,
+            metrics,
         }
     }
 
@@ -314,6 +316,14 @@ impl StdioUpstream {
             return Ok(json(StatusCode::OK, response));
         }
         tracing::info!(session.id = %sid, child.pid = child.pid, "Stdio session started.");
+        self.metrics.stdio_child(true);
+        tokio::spawn({
+            let (child, metrics) = (Arc::clone(&child), Arc::clone(&self.metrics));
+            async move {
+                child.wait_ended().await;
+                metrics.stdio_child(false);
+            }
+        });
         self.children().insert(sid.clone().into(), child);
         let mut resp = json(StatusCode::OK, response);
         if let Ok(v) = HeaderValue::from_str(&sid) {
