@@ -819,3 +819,18 @@ async fn max_sessions_bounds_children_and_idle_sessions_end_their_child() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn sighup_is_forwarded_to_the_children() {
+    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "1"]).await;
+    wait_pool(&gw, 1).await;
+    gw.signal(Signal::SIGHUP);
+    wait_log(&gw, "fake got SIGHUP").await;
+    assert_eq!(
+        gw.admin_get("/live").await.status,
+        200,
+        "the gateway itself stays up"
+    );
+    let sid = open_session(&gw.mcp()).await;
+    assert!(whoami(&gw.mcp(), &sid).await > 0);
+}

@@ -384,6 +384,17 @@ impl StdioUpstream {
         Ok(StatusCode::OK)
     }
 
+    /// Forwards `signal` to every child's process group (SIGHUP, SIGUSR1, SIGUSR2 received by the gateway).
+    pub(crate) fn signal_children(&self, signal: nix::sys::signal::Signal) {
+        if let Some(pool) = &self.pool {
+            pool.signal(signal);
+        }
+        let children: Vec<Arc<Child>> = self.children().values().cloned().collect();
+        for child in children {
+            child.signal(signal);
+        }
+    }
+
     /// Shuts every child down (the gateway is stopping), a bounded number at a time.
     pub(crate) async fn close(&self) {
         if let Some(pool) = &self.pool {

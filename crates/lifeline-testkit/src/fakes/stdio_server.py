@@ -5,12 +5,21 @@ Answers `initialize` (2025-11-25), `ping`, `tools/list` (one tool, `whoami`) and
 this process's pid (so tests can tell children apart and kill one); `tools/call env` answers what it sees of
 `LIFELINE_TEST_VAR`, `FROM_FILE` and any `CARGO_*` variable. `tools/call flood` writes one stdout line of
 17 MiB (a gateway must refuse it without buffering it whole). `tools/call spam` writes 50,000 log notifications (~6 MB) before its answer. `tools/call hang` never answers. Any other request
-gets -32601.
+gets -32601. On SIGHUP it writes `fake got SIGHUP` to stderr.
 """
 
 import json
 import os
+import signal
 import sys
+
+
+def on_hup(_signum, _frame):
+    sys.stderr.write("fake got SIGHUP\n")
+    sys.stderr.flush()
+
+
+signal.signal(signal.SIGHUP, on_hup)
 
 
 def send(obj):

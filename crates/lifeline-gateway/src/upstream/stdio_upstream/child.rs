@@ -371,6 +371,13 @@ impl Child {
         how
     }
 
+    /// Sends `signal` to the child's process group (a signal the gateway forwards, e.g. SIGHUP).
+    pub(super) fn signal(&self, signal: Signal) {
+        if self.is_alive() {
+            let _ = killpg(Pid::from_raw(self.pid as i32), signal);
+        }
+    }
+
     /// Kills the process group at once (a protocol violation such as an overlong line).
     fn kill(&self) {
         let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);

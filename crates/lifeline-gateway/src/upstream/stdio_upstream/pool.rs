@@ -519,6 +519,15 @@ impl Pool {
         }
     }
 
+    /// Sends `signal` to every pool child's process group.
+    pub(super) fn signal(&self, signal: nix::sys::signal::Signal) {
+        for i in 0..self.slots.len() {
+            if let Some(child) = self.slot(i).child.as_ref() {
+                child.signal(signal);
+            }
+        }
+    }
+
     /// Stops the supervisors and shuts every child down.
     pub(super) async fn close(&self) {
         self.closing.send_replace(true);
