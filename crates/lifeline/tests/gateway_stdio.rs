@@ -302,6 +302,31 @@ async fn a_child_that_never_answers_initialize_is_a_504_and_is_ended() {
         metric(&gw.metrics().await, "lifeline_gateway_sessions_active"),
         Some(0.0)
     );
+
+    // In pool mode the gateway's own initialize times out the same way; /ready says so.
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", "sleep 300"],
+        &[
+            "--upstream-timeout",
+            "1s",
+            "--stdio-mode",
+            "pool",
+            "--pool-size",
+            "1",
+        ],
+    )
+    .await;
+    assert_eventually!(
+        gw.admin_get("/ready")
+            .await
+            .text()
+            .contains("did not answer initialize within 1s"),
+        patience = Duration::from_secs(20),
+        "/ready names the silent child"
+    );
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
 }
 
 #[tokio::test]

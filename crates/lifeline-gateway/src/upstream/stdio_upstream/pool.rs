@@ -218,7 +218,11 @@ impl Pool {
             let wait = self.timeout.min(INIT_TIMEOUT);
             let response = tokio::time::timeout(wait, response_of(&mut rx))
                 .await
-                .map_err(|_| UpstreamError::Timeout(wait))?
+                .map_err(|_| {
+                    UpstreamError::Protocol(format!(
+                        "the stdio server did not answer initialize within {wait:?}"
+                    ))
+                })?
                 .ok_or_else(|| {
                     UpstreamError::Connect(format!(
                         "the stdio server ended before answering initialize: {}",
