@@ -17,9 +17,12 @@ use tokio::sync::mpsc;
 use super::child::{Child, Routed};
 use crate::body::{code, Body, BoxError};
 
-/// Sends the child `notifications/cancelled` for a request whose client left before its response
-/// (2025-11-25 `basic/utilities/cancellation`: the request SHOULD be cancelled; the response, if it still
-/// comes, is dropped).
+/// Sends the child `notifications/cancelled` (2025-11-25 `basic/utilities/cancellation`) for a request whose
+/// client left before its response; the response, if it still comes, is dropped.
+///
+/// 2025-11-25 `basic/transports` §Sending Messages 6 says a disconnection SHOULD NOT be taken as a cancellation,
+/// because a server may make its streams resumable. This gateway's streams carry no event ids, so they cannot
+/// be resumed: the response could never reach anyone, and cancelling stops the child spending work on it.
 pub(super) struct CancelOnDrop {
     pub(super) child: Arc<Child>,
     pub(super) key: String,
