@@ -104,14 +104,6 @@ impl StdioUpstream {
         }
     }
 
-    /// The running children: sessions with a live child, or pool children up and initialized.
-    pub fn children_running(&self) -> usize {
-        match &self.pool {
-            Some(pool) => pool.running(),
-            None => self.children().values().filter(|c| c.is_alive()).count(),
-        }
-    }
-
     pub(crate) async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
         if req.endpoint != Endpoint::Mcp {
             return Err(UpstreamError::NotServed("HTTP+SSE"));
