@@ -859,3 +859,42 @@ async fn sighup_is_forwarded_to_the_children() {
     let sid = open_session(&gw.mcp()).await;
     assert!(whoami(&gw.mcp(), &sid).await > 0);
 }
+
+// Regression: a client that closed its connection while its `initialize` waited left the child running for ever
+// (hyper drops the handler future, and nothing owned the child yet).
+#[tokio::test]
+async fn a_client_that_leaves_mid_initialize_leaves_no_child_behind() {
+    use tokio::io::AsyncWriteExt;
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", "exec sleep 300"],
+        &["--upstream-timeout", "60s"],
+    )
+    .await;
+    let authority = gw.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{}",
+        harness::INIT.len(),
+        harness::INIT
+    );
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let gateway = gw.guard.pid();
+    assert_eventually!(
+        children_of(gateway)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(10),
+        "the child starts"
+    );
+    drop(conn);
+    assert_eventually!(
+        !children_of(gateway)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(15),
+        "the abandoned initialize's child is shut down"
+    );
+}

@@ -261,6 +261,8 @@ impl StdioUpstream {
         let id = id.unwrap_or(Value::Null);
         let sid = mint_session_id()?;
         let child = Child::spawn(&self.cfg, &sid, false)?;
+        // If this future is dropped (the client left mid-initialize), the child must not be left running.
+        let mut unclaimed = ShutdownUnlessClaimed(Some(Arc::clone(&child)));
         let outcome = async {
             let mut rx = child.register(id.to_string(), None).map_err(|_| {
                 UpstreamError::Protocol("the stdio server ended at once".to_owned())
@@ -281,6 +283,7 @@ impl StdioUpstream {
             Err(err) => {
                 // A child that exited at once, or never answered: tell the client now, end the child in the
                 // background (bounded: three 2 s steps).
+                unclaimed.0 = None;
                 if child.is_alive() {
                     let child = Arc::clone(&child);
                     tokio::spawn(async move { child.shutdown().await });
@@ -304,6 +307,7 @@ impl StdioUpstream {
             .is_some_and(|v| v.get("result").is_some());
         if !ok || !child.is_alive() {
             // The server refused initialize: relay its error, keep no session.
+            unclaimed.0 = None;
             let _ = child.shutdown().await;
             return Ok(json(StatusCode::OK, response));
         }
@@ -316,6 +320,7 @@ impl StdioUpstream {
                 metrics.stdio_child(false);
             }
         });
+        unclaimed.0 = None;
         self.children().insert(sid.clone().into(), child);
         let mut resp = json(StatusCode::OK, response);
         if let Ok(v) = HeaderValue::from_str(&sid) {
@@ -422,6 +427,22 @@ impl StdioUpstream {
 
     pub(crate) fn label(&self) -> String {
         Target::Stdio(self.command()).label()
+    }
+}
+
+/// Shuts a child down in the background when dropped still holding it.
+struct ShutdownUnlessClaimed(Option<Arc<Child>>);
+
+impl Drop for ShutdownUnlessClaimed {
+    fn drop(&mut self) {
+        let Some(child) = self.0.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = child.shutdown().await;
+            });
+        }
     }
 }
 
