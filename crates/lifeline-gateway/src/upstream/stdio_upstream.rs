@@ -2,7 +2,11 @@
 //! Streamable HTTP (2025-11-25 `basic/transports` §Streamable HTTP), translating to and from its stdin/stdout
 //! (§stdio).
 //!
-//! Session mode (the only one so far): one child per legacy session, so no client ever sees another's messages.
+//! Files: `child` (one process: spawn, bounded stdout reader, stderr to the log, routing, shutdown), `stream` (the
+//! SSE body a client receives, cancellation on disconnect), `pool` (`--stdio-mode pool`: shared children, ids
+//! rewritten, restarts with backoff). This file is session mode (the default) and the seam's entry points.
+//!
+//! Session mode: one child per legacy session, so no client ever sees another's messages.
 //! - `POST` `initialize` without a session: mint a session id, start a child, relay the `initialize`, answer its
 //!   `InitializeResult` (JSON) with `Mcp-Session-Id` (§Session Management 1). The proxy registers the session in
 //!   its table, so `--max-sessions` bounds children and the idle TTL and the drain end them.
@@ -16,6 +20,8 @@
 //! - `DELETE`, idle TTL, drain: the child is shut down in the `basic/lifecycle` §Shutdown order.
 //! - A session whose child has ended (crash, overlong line) answers 404, so the client re-initializes
 //!   (§Session Management 4).
+//! - A request without a session that is not `initialize`: 400 (§Session Management 2); a modern (2026-07-28)
+//!   one gets `UnsupportedProtocolVersion` listing the legacy versions, so clients fall back to `initialize`.
 //!
 //! Why our own code rather than the probe engine's stdio client (`lifeline_mcp::probe::stdio`): the probe runs a
 //! fixed script against a child it owns for a few seconds; the proxy path relays arbitrary client messages both
