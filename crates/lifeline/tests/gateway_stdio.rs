@@ -574,6 +574,13 @@ async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other(
         body["error"]["data"]["supported"][0], "2025-11-25",
         "{body}"
     );
+
+    // What cannot be one stdio message is refused, not swallowed.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+    let r = post(&url, &[("Mcp-Session-Id", &s[1])], batch).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = post(&url, &[("Mcp-Session-Id", &s[1])], "not json").await;
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 #[tokio::test]

@@ -150,24 +150,8 @@ impl StdioUpstream {
     ) -> Result<Response<Body>, UpstreamError> {
         let summary = rpc::summarize(&bytes);
         let id = summary.id.clone();
-        match summary.kind {
-            Kind::Batch => {
-                return Ok(body::rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    code::INVALID_REQUEST,
-                    "Bad Request: JSON-RPC batches are not supported",
-                    None,
-                ))
-            }
-            Kind::Invalid => {
-                return Ok(body::rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    code::PARSE_ERROR,
-                    "Parse error: the body is not a JSON-RPC message",
-                    None,
-                ))
-            }
-            _ => {}
+        if let Some(refusal) = refuse_unrelayable(summary.kind) {
+            return Ok(refusal);
         }
         let message = single_line(&bytes);
 
@@ -504,6 +488,26 @@ fn session_not_found(id: Option<&Value>) -> Response<Body> {
         "Session not found",
         id,
     )
+}
+
+/// The 400 for a body that cannot go to a child as one message: a JSON-RPC batch (2025-03-26 only; a stdio
+/// message is a single request, notification or response) or not JSON-RPC at all.
+fn refuse_unrelayable(kind: Kind) -> Option<Response<Body>> {
+    match kind {
+        Kind::Batch => Some(body::rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            "Bad Request: JSON-RPC batches are not supported",
+            None,
+        )),
+        Kind::Invalid => Some(body::rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::PARSE_ERROR,
+            "Parse error: the body is not a JSON-RPC message",
+            None,
+        )),
+        _ => None,
+    }
 }
 
 /// Whether a request without a session is a modern (2026-07-28) one: `server/discover`, or an

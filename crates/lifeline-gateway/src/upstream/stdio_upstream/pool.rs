@@ -35,8 +35,8 @@ use tokio::sync::watch;
 use super::child::{Child, RegisterError};
 use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
 use super::{
-    accepts_event_stream, is_modern, json, mint_session_id, session_not_found, single_line,
-    unsupported_version,
+    accepts_event_stream, is_modern, json, mint_session_id, refuse_unrelayable, session_not_found,
+    single_line, unsupported_version,
 };
 use crate::body::{self, code, Body};
 use crate::config::StdioConfig;
@@ -319,6 +319,9 @@ impl Pool {
         bytes: Bytes,
     ) -> Result<Response<Body>, UpstreamError> {
         let summary = rpc::summarize(&bytes);
+        if let Some(refusal) = refuse_unrelayable(summary.kind) {
+            return Ok(refusal);
+        }
         let Some(sid) = sid else {
             if summary.is_initialize() {
                 return self.initialize(summary.id.unwrap_or(Value::Null));
