@@ -160,6 +160,9 @@ impl Gateway {
                 shutdown.reached_owned(Phase::Forcing),
             ))
         });
+        if upstream.has_children() {
+            tokio::spawn(forward_signals(Arc::clone(&upstream), shutdown.clone()));
+        }
         tokio::spawn({
             let liveness = Arc::clone(&liveness);
             let shutdown = shutdown.clone();
@@ -252,6 +255,39 @@ impl Gateway {
             "Gateway stopped."
         );
         RunSummary { drain }
+    }
+}
+
+/// Forwards SIGHUP, SIGUSR1 and SIGUSR2 to the stdio children's process groups, as an init would (servers
+/// reload configuration or rotate logs on them). SIGTERM and SIGINT are not forwarded: they start the drain,
+/// which ends each child in the spec's order once its work is done (2025-11-25 `basic/lifecycle` §Shutdown).
+async fn forward_signals(upstream: Arc<Upstream>, shutdown: Shutdown) {
+    use nix::sys::signal::Signal;
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        tracing::warn!(
+            "Cannot listen for SIGHUP/SIGUSR1/SIGUSR2; they will not reach the stdio server."
+        );
+        return;
+    };
+    let stop = shutdown.reached(Phase::Forcing);
+    tokio::pin!(stop);
+    loop {
+        let sig = tokio::select! {
+            _ = hup.recv() => Signal::SIGHUP,
+            _ = usr1.recv() => Signal::SIGUSR1,
+            _ = usr2.recv() => Signal::SIGUSR2,
+            _ = &mut stop => return,
+        };
+        tracing::info!(
+            signal = sig.as_str(),
+            "Forwarding a signal to the stdio server."
+        );
+        upstream.signal_children(sig);
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
 //! | `lifeline_gateway_state` | gauge | `state` (`starting`, `ready`, `draining`, `stopped`): 1 for the current one |
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
-//! | `lifeline_gateway_stdio_children` | gauge | | (stdio pool children running and initialized)
+//! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included).
 
@@ -101,7 +101,7 @@ impl Metrics {
         let stdio_children = Gauge::default();
         registry.register(
             "lifeline_gateway_stdio_children",
-            "Stdio pool children running and initialized",
+            "Stdio children running: initialized pool children, or one per session in session mode",
             stdio_children.clone(),
         );
         registry.register(
@@ -241,6 +241,10 @@ mod tests {
         m.request_done("tools/list", 200, Duration::from_millis(3));
         m.upstream_error("timeout");
         m.rejected("origin");
+        m.stdio_restart();
+        m.stdio_child(true);
+        m.stdio_child(true);
+        m.stdio_child(false);
         let text = m.render(3, 2, "ready");
         for needle in [
             "lifeline_gateway_sessions_active 3",
@@ -251,6 +255,8 @@ mod tests {
             "lifeline_gateway_rejected_total{reason=\"origin\"} 1",
             "lifeline_gateway_state{state=\"ready\"} 1",
             "lifeline_gateway_state{state=\"draining\"} 0",
+            "lifeline_gateway_stdio_restarts_total 1",
+            "lifeline_gateway_stdio_children 1",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

@@ -173,6 +173,18 @@ impl Upstream {
         }
     }
 
+    /// Whether the upstream runs child processes (a stdio command).
+    pub fn has_children(&self) -> bool {
+        matches!(self, Upstream::Stdio(_))
+    }
+
+    /// Forwards `signal` to the upstream's child processes, if any.
+    pub fn signal_children(&self, signal: nix::sys::signal::Signal) {
+        if let Upstream::Stdio(stdio) = self {
+            stdio.signal_children(signal);
+        }
+    }
+
     /// Releases what the upstream holds when the gateway stops: every stdio child is shut down (bounded).
     pub async fn close(&self) {
         match self {

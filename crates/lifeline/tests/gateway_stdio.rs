@@ -63,6 +63,28 @@ async fn whoami(url: &str, sid: &str) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {m}"))
 }
 
+/// Waits until the gateway's captured output contains `needle` (its output is read concurrently, so a line
+/// logged before a response may not be captured yet when the response arrives).
+async fn wait_log(gw: &Gw, needle: &str) {
+    assert_eventually!(
+        gw.logs().contains(needle),
+        patience = Duration::from_secs(10),
+        "the gateway logs {needle:?}"
+    );
+}
+
+/// A process's peak resident set (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .inspect(|mib| eprintln!("peak RSS of pid {pid}: {mib:.1} MiB"))
+        .expect("VmHWM")
+}
+
 fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
 }
@@ -99,7 +121,7 @@ async fn server_everything_over_stdio_through_the_gateway() {
         Some(0.0),
         "{m}"
     );
-    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+    wait_log(&gw, "Stdio session ended.").await;
 }
 
 #[tokio::test]
@@ -128,6 +150,40 @@ async fn python_sdk_server_over_stdio_through_the_gateway() {
         run.events
     );
     assert_streamed_progress(&run, 4);
+
+    // Session mode serves the legacy era: a client that tries the modern one first falls back…
+    let mcp = gw.mcp();
+    let run = py_client(&[
+        &mcp,
+        "--mode",
+        "auto",
+        "--call",
+        "add",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ])
+    .await;
+    assert!(run.ok, "{:?}\n{}", run.events, run.stderr);
+    assert_eq!(run.of("connected")[0]["protocol_version"], "2025-11-25");
+    // …and a modern-only client gets UnsupportedProtocolVersion, a clear error rather than a hang.
+    let run = py_client(&[
+        &mcp,
+        "--mode",
+        "2026-07-28",
+        "--call",
+        "add",
+        "--args",
+        r#"{"a": 2, "b": 3}"#,
+    ])
+    .await;
+    assert!(!run.ok);
+    assert!(
+        run.of("error")[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Unsupported protocol version")),
+        "{:?}",
+        run.events
+    );
 }
 
 #[tokio::test]
@@ -142,7 +198,7 @@ async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
     assert_ne!(pid_a, pid_b, "two sessions share a child");
     assert_eq!(whoami(&url, &a).await, pid_a, "a session keeps its child");
     // The fake writes non-JSON lines: skipped and logged, never forwarded.
-    assert!(gw.logs().contains("non-JSON-RPC line"), "{}", gw.logs());
+    wait_log(&gw, "non-JSON-RPC line").await;
 
     // A crashed child: its session answers 404 (so the client re-initializes); the other is untouched.
     kill(Pid::from_raw(pid_a as i32), Signal::SIGKILL).expect("kill the child");
@@ -193,7 +249,7 @@ async fn overlong_lines_and_silent_children_give_clear_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     let m = message_with_id(&r.text(), 5).unwrap_or_else(|| panic!("{}", r.text()));
     assert_eq!(m["error"]["code"], -32000, "{m}");
-    assert!(gw.logs().contains("overlong stdout line"), "{}", gw.logs());
+    wait_log(&gw, "overlong stdout line").await;
     assert_eventually!(
         !pid_alive(pid),
         patience = Duration::from_secs(10),
@@ -201,6 +257,9 @@ async fn overlong_lines_and_silent_children_give_clear_errors() {
     );
     let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(6, "whoami")).await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Bounded memory: at most one 16 MiB line buffer (grown by doubling) on top of the gateway's own footprint.
+    let peak = peak_rss_mib(gw.guard.pid());
+    assert!(peak < 128.0, "peak RSS {peak} MiB");
 
     // A client that leaves while its call is unanswered: the child is told to cancel it, and the session
     // keeps working.
@@ -243,6 +302,31 @@ async fn a_child_that_never_answers_initialize_is_a_504_and_is_ended() {
         metric(&gw.metrics().await, "lifeline_gateway_sessions_active"),
         Some(0.0)
     );
+
+    // In pool mode the gateway's own initialize times out the same way; /ready says so.
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", "sleep 300"],
+        &[
+            "--upstream-timeout",
+            "1s",
+            "--stdio-mode",
+            "pool",
+            "--pool-size",
+            "1",
+        ],
+    )
+    .await;
+    assert_eventually!(
+        gw.admin_get("/ready")
+            .await
+            .text()
+            .contains("did not answer initialize within 1s"),
+        patience = Duration::from_secs(20),
+        "/ready names the silent child"
+    );
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
 }
 
 #[tokio::test]
@@ -253,11 +337,7 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC error");
     assert_eq!(body["id"], 1);
     assert_eq!(body["error"]["code"], -32000);
-    assert!(
-        gw.logs().contains("cannot start the stdio server"),
-        "{}",
-        gw.logs()
-    );
+    wait_log(&gw, "cannot start the stdio server").await;
     assert_eventually!(
         gw.admin_get("/ready").await.text().contains("cannot start"),
         patience = Duration::from_secs(10),
@@ -266,16 +346,41 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     assert_eq!(gw.admin_get("/ready").await.status, 503);
     assert_eq!(gw.admin_get("/live").await.status, 200);
 
+    // The same in pool mode: the pool keeps retrying with backoff (counted), /ready names why it is empty.
+    let gw = Gw::start_stdio(
+        "/nonexistent/mcp-server",
+        &[],
+        &["--stdio-mode", "pool", "--pool-size", "2"],
+    )
+    .await;
+    let r = post(&gw.mcp(), &[], harness::INIT).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).expect("JSON")["id"],
+        1
+    );
+    assert_eventually!(
+        {
+            let ready = gw.admin_get("/ready").await;
+            ready.status == 503 && ready.text().contains("no stdio server is running")
+        },
+        patience = Duration::from_secs(15),
+        "/ready says no pool child runs"
+    );
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_restarts_total")
+            .is_some_and(|n| n >= 2.0),
+        patience = Duration::from_secs(15),
+        "restarts are attempted and counted"
+    );
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+
     // A child that exits at once: the same clear 502, and the gateway stays up.
     let gw = Gw::start_stdio("sh", &["-c", "echo 'boom' >&2; exit 3"], &[]).await;
     let r = post(&gw.mcp(), &[], harness::INIT).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(gw.admin_get("/live").await.status, 200);
-    assert!(
-        gw.logs().contains("boom"),
-        "stderr is logged: {}",
-        gw.logs()
-    );
+    wait_log(&gw, "boom").await; // the child's stderr
 }
 
 #[tokio::test]
@@ -313,7 +418,7 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
     assert_eq!(m["result"]["isError"], false, "{m}");
     let status = gw.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", gw.logs());
-    assert!(gw.logs().contains("Stdio session ended."), "{}", gw.logs());
+    wait_log(&gw, "Stdio session ended.").await;
 }
 
 /// Waits until `n` pool children are up.
@@ -425,6 +530,36 @@ async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other(
         );
     }
 
+    // A client's own cancellation reaches the child under the id the child knows.
+    let long = r#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow_progress","arguments":{"steps":40,"delay_ms":100},"_meta":{"progressToken":"same"}}}"#;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &s[0]),
+        ],
+        Some(long),
+    )
+    .await;
+    assert!(stream
+        .next_event(Duration::from_secs(10))
+        .await
+        .is_some_and(|e| e.contains("notifications/progress")));
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"changed my mind"}}"#;
+    let r = post(&url, &[("Mcp-Session-Id", &s[0])], cancel).await;
+    assert_eq!(r.status, 202);
+    assert_eventually!(
+        gw.logs().contains("Client cancellation forwarded."),
+        patience = Duration::from_secs(10),
+        "the cancellation is forwarded"
+    );
+    drop(stream);
+    let (h1, c2) = ([("Mcp-Session-Id", s[1].as_str())], call(2));
+    let r = post(&url, &h1, &c2).await;
+    assert!(r.text().contains("done after 2 steps"), "{}", r.text());
+
     // A modern (2026-07-28) request: the pool speaks legacy only, so UnsupportedProtocolVersion, not a hang.
     let r = post(
         &url,
@@ -439,6 +574,13 @@ async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other(
         body["error"]["data"]["supported"][0], "2025-11-25",
         "{body}"
     );
+
+    // What cannot be one stdio message is refused, not swallowed.
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#;
+    let r = post(&url, &[("Mcp-Session-Id", &s[1])], batch).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = post(&url, &[("Mcp-Session-Id", &s[1])], "not json").await;
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 #[tokio::test]
@@ -524,7 +666,7 @@ async fn pool_mode_serves_modern_clients_from_a_modern_child() {
     )
     .await;
     wait_pool(&gw, 2).await;
-    assert!(gw.logs().contains("\"era\":\"modern\""), "{}", gw.logs());
+    wait_log(&gw, "\"era\":\"modern\"").await;
     let mcp = gw.mcp();
     let modern = [
         mcp.as_str(),
@@ -621,7 +763,12 @@ async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
         ],
     )
     .await;
-    assert!(gw.logs().contains("Running as PID 1"), "{}", gw.logs());
+    // Logged by the serving loop, just after "Gateway listening." (where `start` returns).
+    assert_eventually!(
+        gw.logs().contains("Running as PID 1"),
+        patience = Duration::from_secs(10),
+        "the gateway knows it is PID 1"
+    );
     // The gateway's pid outside the namespace: the child of `unshare`.
     let outer = children_of(gw.guard.pid())
         .first()
@@ -644,4 +791,117 @@ async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
     // The pool child (a direct child) is untouched and still serves.
     let sid = open_session(&gw.mcp()).await;
     assert!(whoami(&gw.mcp(), &sid).await > 0);
+}
+
+#[tokio::test]
+async fn a_child_flooding_stdout_is_relayed_with_bounded_memory() {
+    let gw = fake_gateway(&[]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let mut stream = Streaming::open(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+        ],
+        Some(&tools_call(2, "spam")),
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let body = stream.rest(Duration::from_secs(60)).await;
+    let notes = body.matches("notifications/message").count();
+    assert_eq!(notes, 50_000, "every notification relayed, in order, once");
+    let m = message_with_id(&body, 2).expect("the response ends the stream");
+    assert_eq!(m["result"]["content"][0]["text"], "spammed");
+    // The stream was relayed through bounded queues, never accumulated.
+    let peak = peak_rss_mib(gw.guard.pid());
+    assert!(peak < 64.0, "peak RSS {peak} MiB");
+    assert_eq!(gw.admin_get("/live").await.status, 200);
+}
+
+#[tokio::test]
+async fn max_sessions_bounds_children_and_idle_sessions_end_their_child() {
+    let gw = fake_gateway(&["--max-sessions", "1", "--session-idle-ttl", "1s"]).await;
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    let pid = whoami(&url, &sid).await;
+    // A second session would be a second child: refused while the first lives.
+    let r = post(&url, &[], harness::INIT).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    // Idle beyond the TTL: the gateway ends the session and shuts its child down.
+    assert_eventually!(
+        !pid_alive(pid),
+        patience = Duration::from_secs(15),
+        "the idle session's child is shut down"
+    );
+    let r = post(&url, &[("Mcp-Session-Id", &sid)], &tools_call(3, "whoami")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eventually!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children") == Some(0.0),
+        patience = Duration::from_secs(5),
+        "no child left"
+    );
+    let sid = open_session(&url).await;
+    assert!(whoami(&url, &sid).await != pid);
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn sighup_is_forwarded_to_the_children() {
+    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "1"]).await;
+    wait_pool(&gw, 1).await;
+    gw.signal(Signal::SIGHUP);
+    wait_log(&gw, "fake got SIGHUP").await;
+    assert_eq!(
+        gw.admin_get("/live").await.status,
+        200,
+        "the gateway itself stays up"
+    );
+    let sid = open_session(&gw.mcp()).await;
+    assert!(whoami(&gw.mcp(), &sid).await > 0);
+}
+
+// Regression: a client that closed its connection while its `initialize` waited left the child running for ever
+// (hyper drops the handler future, and nothing owned the child yet).
+#[tokio::test]
+async fn a_client_that_leaves_mid_initialize_leaves_no_child_behind() {
+    use tokio::io::AsyncWriteExt;
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", "exec sleep 300"],
+        &["--upstream-timeout", "60s"],
+    )
+    .await;
+    let authority = gw.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{}",
+        harness::INIT.len(),
+        harness::INIT
+    );
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let gateway = gw.guard.pid();
+    assert_eventually!(
+        children_of(gateway)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(10),
+        "the child starts"
+    );
+    drop(conn);
+    assert_eventually!(
+        !children_of(gateway)
+            .iter()
+            .any(|(_, _, comm)| comm == "sleep"),
+        patience = Duration::from_secs(15),
+        "the abandoned initialize's child is shut down"
+    );
 }

@@ -2,7 +2,11 @@
 //! Streamable HTTP (2025-11-25 `basic/transports` §Streamable HTTP), translating to and from its stdin/stdout
 //! (§stdio).
 //!
-//! Session mode (the only one so far): one child per legacy session, so no client ever sees another's messages.
+//! Files: `child` (one process: spawn, bounded stdout reader, stderr to the log, routing, shutdown), `stream` (the
+//! SSE body a client receives, cancellation on disconnect), `pool` (`--stdio-mode pool`: shared children, ids
+//! rewritten, restarts with backoff). This file is session mode (the default) and the seam's entry points.
+//!
+//! Session mode: one child per legacy session, so no client ever sees another's messages.
 //! - `POST` `initialize` without a session: mint a session id, start a child, relay the `initialize`, answer its
 //!   `InitializeResult` (JSON) with `Mcp-Session-Id` (§Session Management 1). The proxy registers the session in
 //!   its table, so `--max-sessions` bounds children and the idle TTL and the drain end them.
@@ -16,6 +20,8 @@
 //! - `DELETE`, idle TTL, drain: the child is shut down in the `basic/lifecycle` §Shutdown order.
 //! - A session whose child has ended (crash, overlong line) answers 404, so the client re-initializes
 //!   (§Session Management 4).
+//! - A request without a session that is not `initialize`: 400 (§Session Management 2); a modern (2026-07-28)
+//!   one gets `UnsupportedProtocolVersion` listing the legacy versions, so clients fall back to `initialize`.
 //!
 //! Why our own code rather than the probe engine's stdio client (`lifeline_mcp::probe::stdio`): the probe runs a
 //! fixed script against a child it owns for a few seconds; the proxy path relays arbitrary client messages both
@@ -24,23 +30,19 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body::Frame;
-use http_body_util::BodyExt;
 use lifeline_mcp::probe::StdioCommand;
 use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Endpoint, Forward, UpstreamError};
-use crate::body::{self, code, Body, BoxError};
+use crate::body::{self, code, Body};
 use crate::config::{StdioConfig, StdioMode};
 use crate::metrics::Metrics;
 use crate::proxy::{session_id, SESSION_HEADER};
@@ -49,9 +51,11 @@ use crate::rpc::{self, Kind};
 mod child;
 mod json_member;
 mod pool;
+mod stream;
 
 use child::{Child, RegisterError, Routed};
 use pool::Pool;
+use stream::{event_stream, response_of, CancelOnDrop};
 
 /// Concurrent shutdowns when the gateway stops.
 const CLOSE_CONCURRENCY: usize = 16;
@@ -65,6 +69,7 @@ pub struct StdioUpstream {
     children: Mutex<HashMap<Box<str>, Arc<Child>>>,
     /// Pool mode.
     pool: Option<Arc<Pool>>,
+    metrics: Arc<Metrics>,
 }
 
 impl StdioUpstream {
@@ -72,12 +77,13 @@ impl StdioUpstream {
     /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet (see [`StdioUpstream::start`]).
     pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
         let pool = (cfg.mode == StdioMode::Pool)
-            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, metrics)));
+            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, Arc::clone(&metrics))));
         StdioUpstream {
             cfg,
             timeout,
             children: Mutex::new(HashMap::new()),
             pool,
+            metrics,
         }
     }
 
@@ -102,14 +108,6 @@ impl StdioUpstream {
             env: self.cfg.env.clone(),
             inherit_env: self.cfg.inherit_env,
             cwd: None,
-        }
-    }
-
-    /// The running children: sessions with a live child, or pool children up and initialized.
-    pub fn children_running(&self) -> usize {
-        match &self.pool {
-            Some(pool) => pool.running(),
-            None => self.children().values().filter(|c| c.is_alive()).count(),
         }
     }
 
@@ -153,30 +151,23 @@ impl StdioUpstream {
     ) -> Result<Response<Body>, UpstreamError> {
         let summary = rpc::summarize(&bytes);
         let id = summary.id.clone();
-        match summary.kind {
-            Kind::Batch => {
-                return Ok(body::rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    code::INVALID_REQUEST,
-                    "Bad Request: JSON-RPC batches are not supported",
-                    None,
-                ))
-            }
-            Kind::Invalid => {
-                return Ok(body::rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    code::PARSE_ERROR,
-                    "Parse error: the body is not a JSON-RPC message",
-                    None,
-                ))
-            }
-            _ => {}
+        if let Some(refusal) = refuse_unrelayable(summary.kind) {
+            return Ok(refusal);
         }
         let message = single_line(&bytes);
 
         let Some(sid) = sid else {
             if summary.is_initialize() {
                 return self.initialize(&message, id).await;
+            }
+            if is_modern(&summary, &headers) {
+                // Session mode serves the legacy era only (a child per `initialize`): say so the way 2026-07-28
+                // clients understand, so they fall back to `initialize` or report a clear error, never hang.
+                let supported = lifeline_mcp::era::LEGACY_VERSIONS
+                    .iter()
+                    .map(|v| Value::from(*v))
+                    .collect();
+                return Ok(unsupported_version(id.as_ref(), supported));
             }
             return Ok(body::rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -217,6 +208,7 @@ impl StdioUpstream {
             key,
             id,
             done: false,
+            on_drop: None,
         };
         if let Err(err) = child.send(&message).await {
             child.unregister(&guard.key);
@@ -260,6 +252,8 @@ impl StdioUpstream {
         let id = id.unwrap_or(Value::Null);
         let sid = mint_session_id()?;
         let child = Child::spawn(&self.cfg, &sid, false)?;
+        // If this future is dropped (the client left mid-initialize), the child must not be left running.
+        let mut unclaimed = ShutdownUnlessClaimed(Some(Arc::clone(&child)));
         let outcome = async {
             let mut rx = child.register(id.to_string(), None).map_err(|_| {
                 UpstreamError::Protocol("the stdio server ended at once".to_owned())
@@ -280,6 +274,7 @@ impl StdioUpstream {
             Err(err) => {
                 // A child that exited at once, or never answered: tell the client now, end the child in the
                 // background (bounded: three 2 s steps).
+                unclaimed.0 = None;
                 if child.is_alive() {
                     let child = Arc::clone(&child);
                     tokio::spawn(async move { child.shutdown().await });
@@ -303,10 +298,20 @@ impl StdioUpstream {
             .is_some_and(|v| v.get("result").is_some());
         if !ok || !child.is_alive() {
             // The server refused initialize: relay its error, keep no session.
+            unclaimed.0 = None;
             let _ = child.shutdown().await;
             return Ok(json(StatusCode::OK, response));
         }
         tracing::info!(session.id = %sid, child.pid = child.pid, "Stdio session started.");
+        self.metrics.stdio_child(true);
+        tokio::spawn({
+            let (child, metrics) = (Arc::clone(&child), Arc::clone(&self.metrics));
+            async move {
+                child.wait_ended().await;
+                metrics.stdio_child(false);
+            }
+        });
+        unclaimed.0 = None;
         self.children().insert(sid.clone().into(), child);
         let mut resp = json(StatusCode::OK, response);
         if let Ok(v) = HeaderValue::from_str(&sid) {
@@ -367,6 +372,17 @@ impl StdioUpstream {
         Ok(StatusCode::OK)
     }
 
+    /// Forwards `signal` to every child's process group (SIGHUP, SIGUSR1, SIGUSR2 received by the gateway).
+    pub(crate) fn signal_children(&self, signal: nix::sys::signal::Signal) {
+        if let Some(pool) = &self.pool {
+            pool.signal(signal);
+        }
+        let children: Vec<Arc<Child>> = self.children().values().cloned().collect();
+        for child in children {
+            child.signal(signal);
+        }
+    }
+
     /// Shuts every child down (the gateway is stopping), a bounded number at a time.
     pub(crate) async fn close(&self) {
         if let Some(pool) = &self.pool {
@@ -405,125 +421,18 @@ impl StdioUpstream {
     }
 }
 
-/// Sends the child `notifications/cancelled` for a request whose client left before its response
-/// (2025-11-25 `basic/utilities/cancellation`: the request SHOULD be cancelled; the response, if it still
-/// comes, is dropped).
-struct CancelOnDrop {
-    child: Arc<Child>,
-    key: String,
-    id: Value,
-    done: bool,
-}
+/// Shuts a child down in the background when dropped still holding it.
+struct ShutdownUnlessClaimed(Option<Arc<Child>>);
 
-impl Drop for CancelOnDrop {
+impl Drop for ShutdownUnlessClaimed {
     fn drop(&mut self) {
-        if self.done || !self.child.unregister(&self.key) || !self.child.is_alive() {
+        let Some(child) = self.0.take() else {
             return;
-        }
-        let child = Arc::clone(&self.child);
-        let note = serde_json::json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/cancelled",
-            "params": {"requestId": self.id, "reason": "The client disconnected."},
-        });
-        tracing::debug!(child.pid = child.pid, request.id = %self.key, "Client left mid-request; cancelling it.");
+        };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let _ = child.send(note.to_string().as_bytes()).await;
+                let _ = child.shutdown().await;
             });
-        }
-    }
-}
-
-/// An SSE body of the child's messages (each one `event: message` with the JSON as `data`), ending when the
-/// sender side is dropped: after the response for a request's stream, when the child ends for a GET stream.
-struct MessageStream {
-    rx: mpsc::Receiver<Routed>,
-    guard: Option<CancelOnDrop>,
-    rewrite: Option<Rewrite>,
-}
-
-/// What pool mode changed in a client's request, restored on the way back: the client's own id and progress
-/// token (the child saw gateway-unique ones, so clients sharing a child never collide).
-#[derive(Debug, Clone)]
-struct Rewrite {
-    id: Value,
-    progress_token: Option<Value>,
-}
-
-impl Rewrite {
-    /// The child's message as the client must see it: its id and progress token put back.
-    fn restore(&self, message: &[u8]) -> Bytes {
-        let Ok(mut v) = serde_json::from_slice::<Value>(message) else {
-            return Bytes::copy_from_slice(message);
-        };
-        if v.get("method").is_none() && v.get("id").is_some() {
-            v["id"] = self.id.clone();
-        }
-        if let (Some(token), Some(params)) = (&self.progress_token, v.get_mut("params")) {
-            if params.get("progressToken").is_some() {
-                params["progressToken"] = token.clone();
-            }
-        }
-        Bytes::from(v.to_string())
-    }
-
-    /// A response as the client must see it: the client's id spliced over the child's, the rest of the message
-    /// (often a large result) copied as the child wrote it rather than parsed and serialised again.
-    fn restore_response(&self, message: &[u8]) -> Bytes {
-        let Some(span) = json_member::value_span(message, "id") else {
-            return self.restore(message);
-        };
-        let id = self.id.to_string();
-        let mut out = Vec::with_capacity(message.len() + id.len());
-        out.extend_from_slice(&message[..span.start]);
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(&message[span.end..]);
-        Bytes::from(out)
-    }
-}
-
-impl http_body::Body for MessageStream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(routed)) => {
-                if routed.last {
-                    if let Some(g) = self.guard.as_mut() {
-                        g.done = true;
-                    }
-                }
-                let message = match &self.rewrite {
-                    Some(r) if routed.last => r.restore_response(&routed.message),
-                    Some(r) => r.restore(&routed.message),
-                    None => routed.message,
-                };
-                Poll::Ready(Some(Ok(Frame::data(sse_event(&message)))))
-            }
-            Poll::Ready(None) => match self.guard.as_mut() {
-                // The child ended before answering: the stream still ends with a response for the request's
-                // id, so the client is not left waiting.
-                Some(g) if !g.done => {
-                    g.done = true;
-                    let id = g.id.clone();
-                    let id = self.rewrite.as_ref().map_or(id, |r| r.id.clone());
-                    let error = serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": id,
-                        "error": {"code": code::SERVER_ERROR, "message": "Bad Gateway: the MCP server process ended before answering"},
-                    });
-                    Poll::Ready(Some(Ok(Frame::data(sse_event(
-                        error.to_string().as_bytes(),
-                    )))))
-                }
-                _ => Poll::Ready(None),
-            },
-            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -563,40 +472,6 @@ fn single_line(message: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// The response at the end of a request's stream (other messages skipped); `None` when the stream ended
-/// without one (the child ended).
-async fn response_of(rx: &mut mpsc::Receiver<Routed>) -> Option<Bytes> {
-    while let Some(routed) = rx.recv().await {
-        if routed.last {
-            return Some(routed.message);
-        }
-    }
-    None
-}
-
-fn event_stream(
-    rx: mpsc::Receiver<Routed>,
-    guard: Option<CancelOnDrop>,
-    rewrite: Option<Rewrite>,
-) -> Response<Body> {
-    let mut resp = Response::new(MessageStream { rx, guard, rewrite }.boxed_unsync());
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
-}
-
-fn sse_event(message: &[u8]) -> Bytes {
-    let mut event = Vec::with_capacity(message.len() + 24);
-    event.extend_from_slice(b"event: message\ndata: ");
-    event.extend_from_slice(message);
-    event.extend_from_slice(b"\n\n");
-    Bytes::from(event)
-}
-
 fn json(status: StatusCode, message: Bytes) -> Response<Body> {
     let mut resp = Response::new(body::full(message));
     *resp.status_mut() = status;
@@ -614,6 +489,50 @@ fn session_not_found(id: Option<&Value>) -> Response<Body> {
         "Session not found",
         id,
     )
+}
+
+/// The 400 for a body that cannot go to a child as one message: a JSON-RPC batch (2025-03-26 only; a stdio
+/// message is a single request, notification or response) or not JSON-RPC at all.
+fn refuse_unrelayable(kind: Kind) -> Option<Response<Body>> {
+    match kind {
+        Kind::Batch => Some(body::rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            "Bad Request: JSON-RPC batches are not supported",
+            None,
+        )),
+        Kind::Invalid => Some(body::rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::PARSE_ERROR,
+            "Parse error: the body is not a JSON-RPC message",
+            None,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a request without a session is a modern (2026-07-28) one: `server/discover`, or an
+/// `MCP-Protocol-Version: 2026-07-28` header (2026-07-28 `basic/transports/streamable-http`).
+fn is_modern(summary: &rpc::Summary, headers: &HeaderMap) -> bool {
+    summary.label == "server/discover"
+        || headers
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v.as_bytes() == lifeline_mcp::era::MODERN_VERSION.as_bytes())
+}
+
+/// `UnsupportedProtocolVersion` (-32022, 2026-07-28 `basic/lifecycle` §Version Negotiation) listing `supported`,
+/// with 400.
+fn unsupported_version(id: Option<&Value>, supported: Vec<Value>) -> Response<Body> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": lifeline_mcp::era::modern_error::UNSUPPORTED_PROTOCOL_VERSION,
+            "message": "Unsupported protocol version: this server speaks only the versions listed",
+            "data": {"supported": supported, "requested": lifeline_mcp::era::MODERN_VERSION},
+        },
+    });
+    body::json_response(StatusCode::BAD_REQUEST, &body)
 }
 
 /// Whether the client accepts an SSE answer (2025-11-25 §Sending Messages 2: clients list both types; one that
@@ -640,6 +559,7 @@ fn mint_session_id() -> Result<String, UpstreamError> {
 
 #[cfg(test)]
 mod tests {
+    use super::stream::Rewrite;
     use super::*;
 
     #[test]
@@ -649,6 +569,31 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn pool_rewrites_are_restored() {
+        let r = Rewrite {
+            id: serde_json::json!("client-7"),
+            progress_token: Some(serde_json::json!(42)),
+        };
+        let back = r.restore(br#"{"jsonrpc":"2.0","id":"lifeline-9","result":{"x":1}}"#);
+        let v: Value = serde_json::from_slice(&back).expect("JSON");
+        assert_eq!(v["id"], "client-7");
+        assert_eq!(v["result"]["x"], 1);
+        let back = r.restore(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"lifeline-p-9","progress":1}}"#);
+        let v: Value = serde_json::from_slice(&back).expect("JSON");
+        assert_eq!(v["params"]["progressToken"], 42);
+        assert!(v.get("id").is_none());
+    }
+
+    #[test]
+    fn messages_are_put_on_one_line() {
+        let pretty = b"{\n  \"jsonrpc\": \"2.0\",\r\n  \"method\": \"a\\nb\"\n}";
+        let line = single_line(pretty);
+        assert!(!line.contains(&b'\n') && !line.contains(&b'\r'));
+        let v: Value = serde_json::from_slice(&line).expect("still JSON");
+        assert_eq!(v["method"], "a\nb");
     }
 
     #[test]

@@ -4,13 +4,22 @@ Writes a line that is not JSON-RPC at start and before every answer (the spec fo
 Answers `initialize` (2025-11-25), `ping`, `tools/list` (one tool, `whoami`) and `tools/call whoami`, whose text is
 this process's pid (so tests can tell children apart and kill one); `tools/call env` answers what it sees of
 `LIFELINE_TEST_VAR`, `FROM_FILE` and any `CARGO_*` variable. `tools/call flood` writes one stdout line of
-17 MiB (a gateway must refuse it without buffering it whole). `tools/call hang` never answers. Any other request
-gets -32601.
+17 MiB (a gateway must refuse it without buffering it whole). `tools/call spam` writes 50,000 log notifications (~6 MB) before its answer. `tools/call hang` never answers. Any other request
+gets -32601. On SIGHUP it writes `fake got SIGHUP` to stderr.
 """
 
 import json
 import os
+import signal
 import sys
+
+
+def on_hup(_signum, _frame):
+    sys.stderr.write("fake got SIGHUP\n")
+    sys.stderr.flush()
+
+
+signal.signal(signal.SIGHUP, on_hup)
 
 
 def send(obj):
@@ -54,6 +63,13 @@ for line in sys.stdin:
     elif method == "tools/call" and msg["params"]["name"] == "flood":
         sys.stdout.write("x" * (17 * 1024 * 1024) + "\n")
         sys.stdout.flush()
+    elif method == "tools/call" and msg["params"]["name"] == "spam":
+        note = json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                           "params": {"level": "info", "data": "spam " + "x" * 64}}) + "\n"
+        sys.stdout.write(note * 50000)
+        sys.stdout.flush()
+        send({"jsonrpc": "2.0", "id": mid, "result": {
+            "content": [{"type": "text", "text": "spammed"}], "isError": False}})
     elif method == "tools/call" and msg["params"]["name"] == "hang":
         pass
     else:

@@ -33,6 +33,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const ROUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued per waiting HTTP response.
 pub(super) const STREAM_QUEUE: usize = 64;
+/// Line buffer capacity kept between messages; a larger one is released after its message.
+const KEEP_LINE_CAPACITY: usize = 64 * 1024;
 /// Longest stderr line logged; the rest of the line is dropped.
 const STDERR_LINE_BYTES: usize = 4096;
 
@@ -272,7 +274,7 @@ impl Child {
     }
 
     /// Routes one message from the child's stdout.
-    async fn route(&self, line: &[u8], value: &Value, label: &str) {
+    async fn route(self: &Arc<Self>, line: &[u8], value: &Value, label: &str) {
         let is_response = value.get("method").is_none()
             && (value.get("result").is_some() || value.get("error").is_some());
         if self.shared && !is_response && value.get("id").is_some() {
@@ -282,7 +284,12 @@ impl Child {
                 "id": value.get("id"),
                 "error": {"code": -32601, "message": "Not supported: this server is shared by several clients through lifeline gateway's pool"},
             });
-            let _ = self.send(refusal.to_string().as_bytes()).await;
+            // Written from another task: this reader must keep draining stdout, or a child blocked writing to it
+            // and a writer blocked on its full stdin would wait on each other.
+            let child = Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = child.send(refusal.to_string().as_bytes()).await;
+            });
             return;
         }
         if is_response {
@@ -407,6 +414,13 @@ impl Child {
         how
     }
 
+    /// Sends `signal` to the child's process group (a signal the gateway forwards, e.g. SIGHUP).
+    pub(super) fn signal(&self, signal: Signal) {
+        if self.is_alive() {
+            let _ = killpg(Pid::from_raw(self.pid as i32), signal);
+        }
+    }
+
     /// Kills the process group at once (a protocol violation such as an overlong line).
     fn kill(&self) {
         let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
@@ -461,25 +475,29 @@ async fn read_stdout(
             break format!("it wrote a stdout line longer than {max_line} bytes");
         }
         let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        // Responses, the bulk of the traffic, are routed from a light parse; other messages (small) get a full
-        // one. A line that fails the light parse (duplicate keys, say) is judged by the full parse.
-        let response_key = (text.first() == Some(&b'{'))
-            .then(|| serde_json::from_slice::<Envelope>(text).ok())
-            .flatten()
-            .and_then(|e| e.response_key());
-        if let Some(key) = response_key {
-            child.route_response(text, &key, &label).await;
-            continue;
-        }
-        match serde_json::from_slice::<Value>(text) {
-            Ok(value) if value.is_object() => child.route(text, &value, &label).await,
-            _ => {
-                let shown: String = String::from_utf8_lossy(text).chars().take(200).collect();
-                tracing::warn!(child.pid = child.pid, session.id = %label, line = %shown, "Stdio server wrote a non-JSON-RPC line to stdout; skipped.");
+        if !text.is_empty() {
+            // Responses, the bulk of the traffic, are routed from a light parse; other messages (small) get a
+            // full one. A line that fails the light parse (duplicate keys, say) is judged by the full parse.
+            let response_key = (text.first() == Some(&b'{'))
+                .then(|| serde_json::from_slice::<Envelope>(text).ok())
+                .flatten()
+                .and_then(|e| e.response_key());
+            if let Some(key) = response_key {
+                child.route_response(text, &key, &label).await;
+            } else {
+                match serde_json::from_slice::<Value>(text) {
+                    Ok(value) if value.is_object() => child.route(text, &value, &label).await,
+                    _ => {
+                        let shown: String =
+                            String::from_utf8_lossy(text).chars().take(200).collect();
+                        tracing::warn!(child.pid = child.pid, session.id = %label, line = %shown, "Stdio server wrote a non-JSON-RPC line to stdout; skipped.");
+                    }
+                }
             }
+        }
+        if line.capacity() > KEEP_LINE_CAPACITY {
+            // One large message must not pin its buffer for the child's whole life.
+            line = Vec::new();
         }
     };
     let status = child.exit_status().await;
@@ -542,5 +560,86 @@ mod tests {
                 .response_key();
             assert_eq!(light, full, "{m}");
         }
+    }
+
+    fn cfg(script: &str) -> StdioConfig {
+        StdioConfig {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            inherit_env: false,
+            mode: crate::config::StdioMode::Session,
+            pool_size: 1,
+            max_line_bytes: 1024,
+        }
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Routed>) -> Option<Routed> {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message or the end in time")
+    }
+
+    #[tokio::test]
+    async fn messages_route_by_id_and_progress_token_and_junk_is_skipped() {
+        // Emits: junk, progress for token "b", the response to id 2, then the response to id 1.
+        let child = Child::spawn(
+            &cfg(r#"read x; echo 'not json'; echo '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"b","progress":1}}'; echo '{"jsonrpc":"2.0","id":2,"result":{}}'; echo '{"jsonrpc":"2.0","id":1,"result":{}}'; read y"#),
+            "t",
+            true,
+        )
+        .expect("sh starts");
+        let mut a = child.register("1".into(), Some("\"a\"".into())).expect("a");
+        let mut b = child.register("2".into(), Some("\"b\"".into())).expect("b");
+        assert!(matches!(
+            child.register("1".into(), None),
+            Err(RegisterError::Duplicate)
+        ));
+        child.send(b"{}").await.expect("write");
+        let m = next(&mut b).await.expect("progress");
+        assert!(!m.last && m.message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\""));
+        assert!(next(&mut b).await.expect("response").last);
+        assert!(
+            next(&mut b).await.is_none(),
+            "the stream ends after its response"
+        );
+        let m = next(&mut a).await.expect("response");
+        assert!(m.last, "a got only its own response");
+        assert!(next(&mut a).await.is_none());
+        child.shutdown().await;
+        assert!(!child.is_alive());
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_ends_the_child_and_releases_its_waiters() {
+        let child = Child::spawn(
+            &cfg("head -c 5000 /dev/zero | tr '\\0' x; echo; sleep 30"),
+            "t",
+            false,
+        )
+        .expect("sh starts");
+        let mut rx = child.register("1".into(), None).expect("register");
+        assert!(next(&mut rx).await.is_none(), "released without a response");
+        assert!(!child.is_alive());
+        assert!(
+            child
+                .ended()
+                .is_some_and(|w| w.contains("longer than 1024 bytes")),
+            "{:?}",
+            child.ended()
+        );
+        assert!(matches!(
+            child.register("2".into(), None),
+            Err(RegisterError::Ended)
+        ));
+    }
+
+    #[tokio::test]
+    async fn shutdown_escalates_to_sigterm_for_a_child_that_ignores_stdin() {
+        let child = Child::spawn(&cfg("sleep 60"), "t", false).expect("sh starts");
+        let started = std::time::Instant::now();
+        let how = child.shutdown().await.expect("it exits");
+        assert!(how.contains("signal"), "{how}");
+        assert!(started.elapsed() < SHUTDOWN_STEP * 3);
     }
 }

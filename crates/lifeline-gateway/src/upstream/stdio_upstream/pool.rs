@@ -9,7 +9,8 @@
 //!   client's own are restored on the way back, so responses and progress reach only their client. The child's
 //!   own requests (sampling, elicitation, roots) are refused and its other notifications dropped: on a shared
 //!   child no single client owns them.
-//! - A client that leaves mid-request makes the gateway send `notifications/cancelled` with the child's id.
+//! - A client that leaves mid-request makes the gateway send `notifications/cancelled` with the child's id; a
+//!   client's own `notifications/cancelled` is forwarded with its `requestId` rewritten the same way.
 //! - Modern (2026-07-28) requests: a stdio connection serves one era (a dual-era server refuses `initialize`
 //!   after `server/discover`), so with `--pool-size` ≥ 2 every second child is started modern when the server
 //!   answers `server/discover` with 2026-07-28 (2026-07-28 `basic/transports/stdio` §Backward Compatibility) and
@@ -27,14 +28,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{HeaderMap, Method, Response, StatusCode};
-use lifeline_mcp::era::{self, modern_error};
+use lifeline_mcp::era;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::child::{Child, RegisterError};
+use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
 use super::{
-    accepts_event_stream, event_stream, json, mint_session_id, response_of, session_not_found,
-    single_line, CancelOnDrop, Rewrite,
+    accepts_event_stream, is_modern, json, mint_session_id, refuse_unrelayable, session_not_found,
+    single_line, unsupported_version,
 };
 use crate::body::{self, code, Body};
 use crate::config::StdioConfig;
@@ -55,6 +57,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// default wait for the same question).
 const DISCOVER_WAIT: Duration = Duration::from_secs(2);
 
+type InflightMap = HashMap<(Box<str>, String), (Arc<Child>, Value)>;
+
 /// The pool.
 #[derive(Debug)]
 pub(super) struct Pool {
@@ -64,6 +68,10 @@ pub(super) struct Pool {
     /// Gateway-minted sessions → (slot, generation of the child they were pinned to).
     sessions: Mutex<HashMap<Box<str>, (usize, u64)>>,
     next_id: AtomicU64,
+    /// Requests in flight by (session, client id as JSON text) → (child, the id the child knows), so a client's
+    /// own `notifications/cancelled` reaches the right child under the right id. Entries live as long as the
+    /// request's response stream.
+    inflight: Arc<Mutex<InflightMap>>,
     closing: watch::Sender<bool>,
     metrics: Arc<Metrics>,
 }
@@ -91,6 +99,7 @@ impl Pool {
             slots,
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            inflight: Arc::new(Mutex::new(HashMap::new())),
             closing: watch::Sender::new(false),
             metrics,
         }
@@ -99,6 +108,10 @@ impl Pool {
     fn slot(&self, i: usize) -> MutexGuard<'_, Slot> {
         // Every update is a few field writes, so a poisoned lock still holds a consistent slot.
         self.slots[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn inflight(&self) -> MutexGuard<'_, InflightMap> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<Box<str>, (usize, u64)>> {
@@ -205,7 +218,11 @@ impl Pool {
             let wait = self.timeout.min(INIT_TIMEOUT);
             let response = tokio::time::timeout(wait, response_of(&mut rx))
                 .await
-                .map_err(|_| UpstreamError::Timeout(wait))?
+                .map_err(|_| {
+                    UpstreamError::Protocol(format!(
+                        "the stdio server did not answer initialize within {wait:?}"
+                    ))
+                })?
                 .ok_or_else(|| {
                     UpstreamError::Connect(format!(
                         "the stdio server ended before answering initialize: {}",
@@ -302,18 +319,17 @@ impl Pool {
         bytes: Bytes,
     ) -> Result<Response<Body>, UpstreamError> {
         let summary = rpc::summarize(&bytes);
+        if let Some(refusal) = refuse_unrelayable(summary.kind) {
+            return Ok(refusal);
+        }
         let Some(sid) = sid else {
             if summary.is_initialize() {
                 return self.initialize(summary.id.unwrap_or(Value::Null));
             }
-            let modern = summary.label == "server/discover"
-                || headers
-                    .get("mcp-protocol-version")
-                    .is_some_and(|v| v.as_bytes() == era::MODERN_VERSION.as_bytes());
-            if modern {
+            if is_modern(&summary, &headers) {
                 return match (self.modern_child(), summary.kind, summary.id) {
                     (Some(child), Kind::Request, Some(id)) => {
-                        self.relay(child, id, &bytes, &headers).await
+                        self.relay(None, child, id, &bytes, &headers).await
                     }
                     // A modern notification (e.g. a cancellation): nothing to map it to on a shared child.
                     (Some(_), _, _) => {
@@ -345,19 +361,45 @@ impl Pool {
             return Ok(session_not_found(summary.id.as_ref()));
         };
         let (Kind::Request, Some(client_id)) = (summary.kind, summary.id) else {
+            if summary.label == "notifications/cancelled" {
+                self.forward_cancel(&sid, &bytes).await;
+            }
             // notifications/initialized was the gateway's to send; responses answer requests the pool never
-            // forwards; other notifications name ids or state no shared child can map to this client.
+            // forwards; other notifications name state no shared child can map to this client.
             let mut resp = Response::new(body::full(Bytes::new()));
             *resp.status_mut() = StatusCode::ACCEPTED;
             return Ok(resp);
         };
-        self.relay(child, client_id, &bytes, &headers).await
+        self.relay(Some(&sid), child, client_id, &bytes, &headers)
+            .await
+    }
+
+    /// A client's `notifications/cancelled` (2025-11-25 `basic/utilities/cancellation`) for one of its requests
+    /// in flight, sent to the child with the id the child knows; unknown ids are ignored, as the spec allows.
+    async fn forward_cancel(&self, sid: &str, bytes: &[u8]) {
+        let Ok(mut note) = serde_json::from_slice::<Value>(bytes) else {
+            return;
+        };
+        let Some(request_id) = note.pointer("/params/requestId").map(Value::to_string) else {
+            return;
+        };
+        let target = self
+            .inflight()
+            .get(&(Box::<str>::from(sid), request_id))
+            .cloned();
+        let Some((child, child_id)) = target else {
+            return;
+        };
+        note["params"]["requestId"] = child_id;
+        tracing::debug!(session.id = %sid, child.pid = child.pid, "Client cancellation forwarded.");
+        let _ = child.send(&single_line(note.to_string().as_bytes())).await;
     }
 
     /// Sends one client request to `child` under a gateway-unique id and progress token, and answers with its
     /// stream (or its response alone, as JSON, for a client that accepts only JSON).
     async fn relay(
         &self,
+        sid: Option<&str>,
         child: Arc<Child>,
         client_id: Value,
         bytes: &[u8],
@@ -387,11 +429,24 @@ impl Pool {
                 return Ok(session_not_found(Some(&client_id)))
             }
         };
+        let on_drop = sid.map(|sid| {
+            let key = (Box::<str>::from(sid), client_id.to_string());
+            self.inflight()
+                .insert(key.clone(), (Arc::clone(&child), child_id.clone()));
+            let inflight = Arc::clone(&self.inflight);
+            Box::new(move || {
+                inflight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            }) as Box<dyn FnOnce() + Send>
+        });
         let mut guard = CancelOnDrop {
             child: Arc::clone(&child),
             key: child_id.to_string(),
             id: child_id,
             done: false,
+            on_drop,
         };
         if let Err(err) = child
             .send(&single_line(message.to_string().as_bytes()))
@@ -459,16 +514,7 @@ impl Pool {
             .find_map(|i| self.live(i))
             .and_then(|(_, _, init)| init.get("protocolVersion").cloned())
             .map_or_else(|| vec![json!(era::LATEST_LEGACY_VERSION)], |v| vec![v]);
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {
-                "code": modern_error::UNSUPPORTED_PROTOCOL_VERSION,
-                "message": "Unsupported protocol version: this server speaks only the legacy versions listed",
-                "data": {"supported": supported, "requested": era::MODERN_VERSION},
-            },
-        });
-        body::json_response(StatusCode::BAD_REQUEST, &body)
+        unsupported_version(id, supported)
     }
 
     /// Forgets a session (idle TTL, drain). The child stays: it is shared.
@@ -477,6 +523,15 @@ impl Pool {
             StatusCode::OK
         } else {
             StatusCode::NOT_FOUND
+        }
+    }
+
+    /// Sends `signal` to every pool child's process group.
+    pub(super) fn signal(&self, signal: nix::sys::signal::Signal) {
+        for i in 0..self.slots.len() {
+            if let Some(child) = self.slot(i).child.as_ref() {
+                child.signal(signal);
+            }
         }
     }
 
