@@ -14,6 +14,7 @@ scripts/install-peers.sh --apt haproxy nginx-light postgresql chromium
 echo "==> Checking formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 echo "==> Building"
 cargo build --workspace --all-targets --locked

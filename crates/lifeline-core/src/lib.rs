@@ -1,5 +1,5 @@
 //! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
-//! the [`InFlight`] tracker a drain waits on, the [`drain`] driver that walks the phases on a timetable,
+//! the [`InFlight`] tracker a drain waits on, the [`drain()`] driver that walks the phases on a timetable,
 //! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), the orphan [`reaper`] for
 //! PID 1, and tracing [`telemetry`] setup.
 //!
