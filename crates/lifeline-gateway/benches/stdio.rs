@@ -31,7 +31,8 @@
 //! Knobs (environment): `BENCH_SECS` (measured seconds per contender, default 10; 2 s warm-up before),
 //! `BENCH_CONCURRENCY` (connections, default 8), `BENCH_ROUNDS` (default 3: the contenders take turns, each row
 //! is the contender's median round by req/s, with the range), `BENCH_POOL_SIZE` (default 4),
-//! `BENCH_IDLE_SESSIONS` (default 100, in the last round), `BENCH_SERVER` (`everything` or `python`), `BENCH_ONLY`
+//! `BENCH_IDLE_SESSIONS` (default 100, in the last round), `BENCH_SERVER` (`everything`, `python`, or `canned`:
+//! a canned server answering from memory, support/canned_stdio.rs, so the proxies' own cost shows), `BENCH_ONLY`
 //! (comma-separated keys: `session`, `pool`, `supergateway`, `mcp-proxy-py`, `mcp-proxy-npm`), `LIFELINE_BIN`
 //! (default `target/release/lifeline`). Peers come from `scripts/install-peers.sh`; a missing or failing contender
 //! gets a row saying so.
@@ -49,6 +50,8 @@ mod loadgen;
 
 use loadgen::{env_or, open_sessions, rss_kib, Conn, Handshake, Load, Run, TOOLS_LIST};
 
+#[path = "support/canned_stdio.rs"]
+mod canned_stdio;
 #[path = "support/procfs.rs"]
 mod procfs;
 
@@ -169,6 +172,9 @@ struct Sample {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == canned_stdio::ARG) {
+        return canned_stdio::serve();
+    }
     // `cargo bench` passes `--bench`; any other argument is ignored.
     let secs: u64 = env_or("BENCH_SECS", 10);
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 8);
@@ -517,7 +523,8 @@ async fn sample(pid: u32, warmup: Duration, measured: Duration) -> Sample {
 fn stdio_server() -> Result<Server, String> {
     let which = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "everything".to_owned());
     // The testkit's command builders panic with "run scripts/install-peers.sh" when a peer is missing.
-    let built = std::panic::catch_unwind(|| match which.as_str() {
+    let built = std::panic::catch_unwind(|| {
+        match which.as_str() {
         "python" => Some((
             Peer::python_stdio_command(),
             "mcp 2.3.0 test server (tests/peers/py2_server.py stdio)",
@@ -526,7 +533,15 @@ fn stdio_server() -> Result<Server, String> {
             Peer::everything_stdio_command(),
             "@modelcontextprotocol/server-everything 2026.8.31 stdio on Node 22",
         )),
+        "canned" => Some((
+            (
+                std::env::current_exe().expect("the bench knows its own path"),
+                vec![canned_stdio::ARG.to_owned()],
+            ),
+            "canned stdio server (this bench executable with --canned-stdio-server; the proxies' own cost)",
+        )),
         _ => None,
+    }
     });
     match built {
         Ok(Some(((program, args), label))) => Ok(Server {
@@ -535,7 +550,7 @@ fn stdio_server() -> Result<Server, String> {
             args,
         }),
         Ok(None) => Err(format!(
-            "BENCH_SERVER={which}: expected everything or python"
+            "BENCH_SERVER={which}: expected everything, python or canned"
         )),
         Err(_) => Err("the stdio server is not installed: run scripts/install-peers.sh".to_owned()),
     }
