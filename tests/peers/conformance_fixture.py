@@ -11,6 +11,9 @@ Deliberately **without** DNS-rebinding protection: the SDK turns its Host/Origin
 
 Served as stateful Streamable HTTP at /mcp (legacy sessions, SSE-framed replies):
   python -m uvicorn --factory conformance_fixture:create_app --app-dir tests/peers --host 127.0.0.1 --port P
+or over stdio (newline-delimited JSON-RPC; the same server, for `lifeline gateway -- CMD`):
+  python tests/peers/conformance_fixture.py --stdio
+Over stdio `test_reconnection` cannot close a stream (there is none): it just answers.
 
 What each scenario needs (from the scenario descriptions in @modelcontextprotocol/conformance 0.1.16):
   tools       test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
@@ -33,6 +36,7 @@ import asyncio
 import base64
 import itertools
 import os
+import sys
 
 from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
@@ -359,3 +363,9 @@ def create_app():
         retry_interval=500,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--stdio"]:
+        raise SystemExit("usage: conformance_fixture.py --stdio (serve HTTP with uvicorn --factory, see the module doc)")
+    build_server().run("stdio")

@@ -12,6 +12,9 @@
 //! | [`Peer::python_legacy`] | `tests/peers/py1_server.py` on mcp 1.30.0 + uvicorn | `/mcp` or `/sse` |
 //! | [`Peer::conformance_fixture`] | `tests/peers/conformance_fixture.py` on mcp 2.3.0 + uvicorn | `/mcp` |
 //!
+//! Stdio commands (for `lifeline gateway -- CMD`): [`Peer::everything_stdio_command`],
+//! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`].
+//!
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results.
 //!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
@@ -292,6 +295,19 @@ impl Peer {
         (
             venv_python("py2"),
             vec![path_arg(&script), "stdio".to_owned()],
+        )
+    }
+
+    /// `(program, args)` for the same conformance fixture over stdio (`conformance_fixture.py --stdio`): the server
+    /// [`Peer::conformance_fixture`] serves over HTTP, for `lifeline gateway -- CMD`.
+    ///
+    /// # Panics
+    /// If the peers are not installed.
+    pub fn conformance_fixture_stdio_command() -> (PathBuf, Vec<String>) {
+        let script = peers_sources().join("conformance_fixture.py");
+        (
+            venv_python("py2"),
+            vec![path_arg(&script), "--stdio".to_owned()],
         )
     }
 
