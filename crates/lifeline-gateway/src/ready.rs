@@ -84,6 +84,18 @@ impl Readiness {
     /// The current result: the cached one while younger than the TTL, else a fresh probe (waiting for the one
     /// already running, if any). Returns whether the result came from the cache.
     pub(crate) async fn check(&self) -> (Arc<ProbeResult>, bool) {
+        // A failure the gateway knows of without asking the upstream is answered as it is, never cached.
+        if let Some(report) = self.upstream.known_unavailable() {
+            return (
+                Arc::new(ProbeResult {
+                    at: Instant::now(),
+                    ready: false,
+                    took: Duration::ZERO,
+                    report,
+                }),
+                false,
+            );
+        }
         let mut slot = self.flight.lock().await;
         if let Some(cached) = slot.as_ref() {
             if cached.at.elapsed() < self.ttl {

@@ -132,6 +132,17 @@ impl Upstream {
         }
     }
 
+    /// What the gateway already knows makes the upstream unusable, without asking it: a stdio pool with no
+    /// running child. `/ready` answers this at once and never caches it, so the first `/ready` after the pool's
+    /// children come up probes again instead of repeating a failure from before they started. `None` for an HTTP
+    /// upstream and whenever a real probe is needed to tell.
+    pub fn known_unavailable(&self) -> Option<ProbeReport> {
+        match self {
+            Upstream::Http(_) => None,
+            Upstream::Stdio(stdio) => stdio.known_unavailable(),
+        }
+    }
+
     /// Resolves the message endpoint an HTTP+SSE upstream announced in its `endpoint` event; `None` when it
     /// does not resolve to the upstream's own origin.
     pub fn resolve_message_endpoint(&self, announced: &str) -> Option<Uri> {

@@ -628,6 +628,51 @@ async fn pool_mode_restarts_a_crashed_child_and_its_sessions_get_404() {
     assert_ne!(whoami(&url, &sid).await, pids[0]);
 }
 
+/// Regression: in pool mode the first `/ready` could run before any child was up, and its "no pool child has
+/// started yet" was cached for the whole `--ready-ttl`, so `/ready` stayed 503 long after the pool was serving.
+/// A failure the gateway knows of without a probe is no longer cached.
+#[tokio::test]
+async fn pool_readiness_follows_the_children_without_waiting_out_the_ttl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = dir.path().join("go");
+    // server-everything (the fake's deliberate non-JSON noise would fail the probe itself). The child waits,
+    // bounded by the test (the gateway is killed on drop), until the test opens the gate.
+    let (node, args) = Peer::everything_stdio_command();
+    let wrapper = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; exec '{}' {}",
+        gate.display(),
+        node.display(),
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", &wrapper],
+        &[
+            "--stdio-mode",
+            "pool",
+            "--pool-size",
+            "1",
+            "--ready-ttl",
+            "300s",
+        ],
+    )
+    .await;
+    let r = gw.admin_get("/ready").await;
+    assert_eq!(r.status, 503, "no child can be up yet: {}", r.text());
+    std::fs::write(&gate, b"").expect("open the gate");
+    wait_pool(&gw, 1).await;
+    // Within 30 s (a probe starts Node once), far less than the 300 s a cached failure would have lasted.
+    assert_eventually!(
+        gw.admin_get("/ready").await.status == 200,
+        patience = Duration::from_secs(30),
+        "/ready follows the pool as soon as its child is up: {}",
+        gw.admin_get("/ready").await.text()
+    );
+}
+
 /// What the fake child sees of its environment.
 async fn child_env(gw: &Gw) -> Value {
     let url = gw.mcp();

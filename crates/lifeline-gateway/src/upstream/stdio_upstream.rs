@@ -408,12 +408,26 @@ impl StdioUpstream {
     /// Pool mode: not ready while no pool child is running (whatever the probe says), so `/ready` is 503 while
     /// no child can start.
     pub(crate) async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
-        if let Some(pool) = self.pool.as_ref().filter(|p| p.running() == 0) {
-            let mut report = failed_report(&self.label(), &pool.unavailable().to_string());
-            report.transport = Some(lifeline_mcp::TransportKind::Stdio);
+        if let Some(report) = self.known_unavailable() {
             return report;
         }
         lifeline_mcp::probe(&Target::Stdio(self.command()), opts).await
+    }
+
+    /// Pool mode with no running child: unusable, known without a probe (see `Upstream::known_unavailable`).
+    pub(crate) fn known_unavailable(&self) -> Option<ProbeReport> {
+        let pool = self.pool.as_ref().filter(|p| p.running() == 0)?;
+        let mut report = ProbeReport::failed(
+            self.label(),
+            lifeline_mcp::probe::Failure::new(
+                lifeline_mcp::Reason::ConnectRefused,
+                pool.unavailable().to_string(),
+            ),
+            lifeline_mcp::probe::Timings::default(),
+            String::new(),
+        );
+        report.transport = Some(lifeline_mcp::TransportKind::Stdio);
+        Some(report)
     }
 
     pub(crate) fn label(&self) -> String {
@@ -434,31 +448,6 @@ impl Drop for ShutdownUnlessClaimed {
                 let _ = child.shutdown().await;
             });
         }
-    }
-}
-
-/// An unhealthy report that did not come from a probe run.
-fn failed_report(label: &str, message: &str) -> ProbeReport {
-    let reason = lifeline_mcp::Reason::ConnectRefused;
-    ProbeReport {
-        url: label.to_owned(),
-        verdict: lifeline_mcp::Verdict::Unhealthy,
-        reason: Some(reason),
-        failure: Some(lifeline_mcp::probe::Failure::new(reason, message)),
-        era: None,
-        transport: None,
-        protocol_version: None,
-        server_info: None,
-        capabilities: None,
-        tools_count: None,
-        schema_hash: None,
-        timings_ms: lifeline_mcp::probe::Timings::default(),
-        tls: None,
-        auth: None,
-        tool_call: None,
-        warnings: Vec::new(),
-        started_at: String::new(),
-        tools: Vec::new(),
     }
 }
 
