@@ -1,5 +1,5 @@
 //! `lifeline gateway -- CMD`: a stdio MCP server behind the gateway, one child per legacy session. Real peers
-//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client, plus the
+//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client and `@modelcontextprotocol/inspector-cli`, plus the
 //! testkit's misbehaving stdio fake for what no real peer does on demand (non-JSON stdout, a 17 MiB line, a child
 //! killed mid-session). Needs `scripts/install-peers.sh`.
 
@@ -8,7 +8,9 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{assert_streamed_progress, metric, open_session, post, py_client, Gw, Streaming};
+use harness::{
+    assert_streamed_progress, inspector, metric, open_session, post, py_client, Gw, Streaming,
+};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::stdio_fake_server;
 use lifeline_testkit::peers::{self, raw_http, Peer};
@@ -89,6 +91,27 @@ fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
 }
 
+/// `@modelcontextprotocol/inspector-cli` through the gateway: tools/list, then tools/call get-sum (server-everything).
+async fn inspector_lists_and_calls(mcp: &str) {
+    let (ok, out) = inspector(&[mcp, "--transport", "http", "--method", "tools/list"]).await;
+    assert!(ok && out.contains("get-sum"), "{out}");
+    let (ok, out) = inspector(&[
+        mcp,
+        "--transport",
+        "http",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "get-sum",
+        "--tool-arg",
+        "a=2",
+        "--tool-arg",
+        "b=3",
+    ])
+    .await;
+    assert!(ok && out.contains("is 5"), "{out}");
+}
+
 #[tokio::test]
 async fn server_everything_over_stdio_through_the_gateway() {
     let (node, args) = Peer::everything_stdio_command();
@@ -122,6 +145,8 @@ async fn server_everything_over_stdio_through_the_gateway() {
         "{m}"
     );
     wait_log(&gw, "Stdio session ended.").await;
+
+    inspector_lists_and_calls(&gw.mcp()).await;
 }
 
 #[tokio::test]
@@ -477,6 +502,7 @@ async fn pool_mode_serves_the_python_sdk_client_with_streamed_progress() {
         "progress crossed clients: {:?}",
         b.events
     );
+    inspector_lists_and_calls(&mcp).await;
 }
 
 #[tokio::test]
