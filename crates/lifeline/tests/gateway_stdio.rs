@@ -1,7 +1,7 @@
-//! `lifeline gateway -- CMD`: a stdio MCP server behind the gateway, one child per legacy session. Real peers
-//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client and `@modelcontextprotocol/inspector-cli`, plus the
-//! testkit's misbehaving stdio fake for what no real peer does on demand (non-JSON stdout, a 17 MiB line, a child
-//! killed mid-session). Needs `scripts/install-peers.sh`.
+//! `lifeline gateway -- CMD`: a stdio MCP server behind the gateway, in session and pool mode. Real peers
+//! (server-everything over stdio, the Python SDK 2.x server over stdio) driven by the Python SDK client and
+//! `@modelcontextprotocol/inspector-cli`, plus the testkit's misbehaving stdio fake for what no real peer does on
+//! demand (non-JSON stdout, a 17 MiB line, a child killed mid-session). Needs `scripts/install-peers.sh`.
 
 #[path = "gateway_support/harness.rs"]
 mod harness;
