@@ -437,6 +437,12 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
         .await
         .expect("a progress event");
     assert!(first.contains("notifications/progress"), "{first}");
+    // The session's child, seen from /proc before the signal.
+    let children: Vec<u32> = children_of(gw.guard.pid())
+        .into_iter()
+        .map(|(pid, _, _)| pid)
+        .collect();
+    assert_eq!(children.len(), 1, "one child for the one session");
     gw.signal(Signal::SIGTERM);
     let rest = stream.rest(Duration::from_secs(15)).await;
     let m = message_with_id(&rest, 9).unwrap_or_else(|| panic!("no response in {rest}"));
@@ -444,6 +450,15 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
     let status = gw.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", gw.logs());
     wait_log(&gw, "Stdio session ended.").await;
+    // The gateway shut its child down before exiting: nothing of it still runs (at most a zombie that init is
+    // about to reap, had the gateway not reaped it itself).
+    for pid in children {
+        assert!(
+            !pid_alive(pid) || proc_stat(pid).is_some_and(|(state, _, _)| state == 'Z'),
+            "child {pid} still runs after the gateway exited: {:?}",
+            proc_stat(pid)
+        );
+    }
 }
 
 /// Waits until `n` pool children are up.
