@@ -8,7 +8,10 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{assert_streamed_progress, event_json, inspector, metric, py_client, Gw, Streaming};
+use harness::{
+    assert_streamed_progress, event_json, inspector_lists_and_calls, metric, py_client, Gw,
+    InspectorCall, Streaming,
+};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 
@@ -42,23 +45,17 @@ async fn server_everything_streamable_http_through_the_gateway() {
         "{m}"
     );
 
-    let (ok, out) = inspector(&[&gw.mcp(), "--transport", "http", "--method", "tools/list"]).await;
-    assert!(ok && out.contains("get-sum"), "{out}");
-    let (ok, out) = inspector(&[
+    inspector_lists_and_calls(
         &gw.mcp(),
-        "--transport",
-        "http",
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "get-sum",
-        "--tool-arg",
-        "a=2",
-        "--tool-arg",
-        "b=3",
-    ])
+        InspectorCall {
+            transport: "http",
+            listed: "get-sum",
+            tool: "get-sum",
+            args: &["a=2", "b=3"],
+            answer: "is 5",
+        },
+    )
     .await;
-    assert!(ok && out.contains("is 5"), "{out}");
 
     // inspector-cli never DELETEs its sessions: the gateway's idle TTL does (session_idle_ttl 2s).
     assert_eventually!(
@@ -113,21 +110,17 @@ async fn server_everything_http_sse_through_the_gateway() {
     .await;
     assert_streamed_progress(&run, 4);
 
-    let (ok, out) = inspector(&[&sse_url, "--transport", "sse", "--method", "tools/list"]).await;
-    assert!(ok && out.contains("echo"), "{out}");
-    let (ok, out) = inspector(&[
+    inspector_lists_and_calls(
         &sse_url,
-        "--transport",
-        "sse",
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "echo",
-        "--tool-arg",
-        "message=through-sse",
-    ])
+        InspectorCall {
+            transport: "sse",
+            listed: "echo",
+            tool: "echo",
+            args: &["message=through-sse"],
+            answer: "through-sse",
+        },
+    )
     .await;
-    assert!(ok && out.contains("through-sse"), "{out}");
 }
 
 #[tokio::test]
@@ -159,21 +152,17 @@ async fn python_sdk_stateful_legacy_through_the_gateway() {
         "the SDK client DELETEs its session"
     );
 
-    let (ok, out) = inspector(&[&gw.mcp(), "--transport", "http", "--method", "tools/list"]).await;
-    assert!(ok && out.contains("slow_progress"), "{out}");
-    let (ok, out) = inspector(&[
+    inspector_lists_and_calls(
         &gw.mcp(),
-        "--transport",
-        "http",
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "echo",
-        "--tool-arg",
-        "message=hello-py",
-    ])
+        InspectorCall {
+            transport: "http",
+            listed: "slow_progress",
+            tool: "echo",
+            args: &["message=hello-py"],
+            answer: "hello-py",
+        },
+    )
     .await;
-    assert!(ok && out.contains("hello-py"), "{out}");
     // inspector-cli leaves its sessions open; the gateway ends them upstream after the idle TTL.
     assert!(peer.sessions_active().await.unwrap_or_default() >= 1);
     assert_eventually!(

@@ -9,7 +9,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::{
-    assert_streamed_progress, inspector, metric, open_session, post, py_client, Gw, Streaming,
+    assert_streamed_progress, inspector_lists_and_calls, metric, open_session, post, py_client, Gw,
+    InspectorCall, Streaming,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::stdio_fake_server;
@@ -91,25 +92,19 @@ fn pid_alive(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
 }
 
-/// `@modelcontextprotocol/inspector-cli` through the gateway: tools/list, then tools/call get-sum (server-everything).
-async fn inspector_lists_and_calls(mcp: &str) {
-    let (ok, out) = inspector(&[mcp, "--transport", "http", "--method", "tools/list"]).await;
-    assert!(ok && out.contains("get-sum"), "{out}");
-    let (ok, out) = inspector(&[
+/// `@modelcontextprotocol/inspector-cli` through the gateway: tools/list, then get-sum (server-everything).
+async fn inspector_gets_the_sum(mcp: &str) {
+    inspector_lists_and_calls(
         mcp,
-        "--transport",
-        "http",
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "get-sum",
-        "--tool-arg",
-        "a=2",
-        "--tool-arg",
-        "b=3",
-    ])
+        InspectorCall {
+            transport: "http",
+            listed: "get-sum",
+            tool: "get-sum",
+            args: &["a=2", "b=3"],
+            answer: "is 5",
+        },
+    )
     .await;
-    assert!(ok && out.contains("is 5"), "{out}");
 }
 
 #[tokio::test]
@@ -146,7 +141,7 @@ async fn server_everything_over_stdio_through_the_gateway() {
     );
     wait_log(&gw, "Stdio session ended.").await;
 
-    inspector_lists_and_calls(&gw.mcp()).await;
+    inspector_gets_the_sum(&gw.mcp()).await;
 }
 
 #[tokio::test]
@@ -517,7 +512,7 @@ async fn pool_mode_serves_the_python_sdk_client_with_streamed_progress() {
         "progress crossed clients: {:?}",
         b.events
     );
-    inspector_lists_and_calls(&mcp).await;
+    inspector_gets_the_sum(&mcp).await;
 }
 
 #[tokio::test]

@@ -465,6 +465,41 @@ pub async fn inspector(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// What inspector-cli does through the gateway in the tests: `tools/list` must name `listed`, then `tools/call`
+/// of `tool` with `args` (`key=value` each) must answer with text containing `answer`.
+pub struct InspectorCall<'a> {
+    /// `http` (Streamable HTTP) or `sse` (2024-11-05 HTTP+SSE).
+    pub transport: &'a str,
+    /// A tool name the list must contain.
+    pub listed: &'a str,
+    /// The tool to call.
+    pub tool: &'a str,
+    /// Its arguments, `key=value`.
+    pub args: &'a [&'a str],
+    /// Text the call's output must contain.
+    pub answer: &'a str,
+}
+
+/// Runs [`InspectorCall`]'s list and call against `url` with inspector-cli and asserts both.
+pub async fn inspector_lists_and_calls(url: &str, c: InspectorCall<'_>) {
+    let (ok, out) = inspector(&[url, "--transport", c.transport, "--method", "tools/list"]).await;
+    assert!(ok && out.contains(c.listed), "{out}");
+    let mut argv = vec![
+        url,
+        "--transport",
+        c.transport,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        c.tool,
+    ];
+    for a in c.args {
+        argv.extend(["--tool-arg", a]);
+    }
+    let (ok, out) = inspector(&argv).await;
+    assert!(ok && out.contains(c.answer), "{out}");
+}
+
 /// Asserts progress notifications arrived spread out before the result (streamed as they came, not buffered).
 pub fn assert_streamed_progress(run: &PyRun, min_steps: usize) {
     assert!(run.ok, "client failed: {:?}\n{}", run.events, run.stderr);
