@@ -146,6 +146,41 @@ impl Proxy {
         )
     }
 
+    /// `--max-sessions` reached: 503 + `Retry-After`, so the client retries (on another instance).
+    fn too_many_sessions(&self, id: Option<&Value>) -> Response<Body> {
+        self.metrics.rejected("max_sessions");
+        body::with_retry_after(
+            body::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: too many sessions on this instance",
+                id,
+            ),
+            self.cfg.retry_after,
+        )
+    }
+
+    /// Forwards a request without a body (GET, DELETE) to `endpoint`; an upstream failure becomes the client's
+    /// error response.
+    async fn forward_bodyless(
+        &self,
+        method: Method,
+        endpoint: Endpoint,
+        client_headers: HeaderMap,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let headers = self.upstream_headers(client_headers, peer);
+        self.upstream
+            .forward(Forward {
+                method,
+                endpoint,
+                headers,
+                body: Bytes::new(),
+            })
+            .await
+            .map_err(|err| self.upstream_failed(&err, None))
+    }
+
     fn session_gone(&self, id: Option<&Value>) -> Response<Body> {
         body::rpc_error(
             StatusCode::NOT_FOUND,
@@ -235,18 +270,7 @@ impl Proxy {
                 }
                 match self.sessions.reserve() {
                     Some(r) => ctx.reservation = Some(r),
-                    None => {
-                        self.metrics.rejected("max_sessions");
-                        return body::with_retry_after(
-                            body::rpc_error(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                code::SERVER_ERROR,
-                                "Service Unavailable: too many sessions on this instance",
-                                id,
-                            ),
-                            self.cfg.retry_after,
-                        );
-                    }
+                    None => return self.too_many_sessions(id),
                 }
             }
             // A stateless request: modern (2026-07-28), or legacy against a server that mints no session.
@@ -310,19 +334,12 @@ impl Proxy {
         if let Some(sid) = &session {
             ctx.activity = self.sessions.activity(sid);
         }
-        let headers = self.upstream_headers(req.into_parts().0.headers, peer);
         let resp = match self
-            .upstream
-            .forward(Forward {
-                method: Method::GET,
-                endpoint: Endpoint::Mcp,
-                headers,
-                body: Bytes::new(),
-            })
+            .forward_bodyless(Method::GET, Endpoint::Mcp, req.into_parts().0.headers, peer)
             .await
         {
             Ok(resp) => resp,
-            Err(err) => return self.upstream_failed(&err, None),
+            Err(failed) => return failed,
         };
         if let Some(sid) = &session {
             self.after_session_response(sid, resp.status(), ctx);
@@ -338,19 +355,17 @@ impl Proxy {
     ) -> Response<Body> {
         ctx.method = "DELETE";
         let session = session_id(req.headers());
-        let headers = self.upstream_headers(req.into_parts().0.headers, peer);
         let resp = match self
-            .upstream
-            .forward(Forward {
-                method: Method::DELETE,
-                endpoint: Endpoint::Mcp,
-                headers,
-                body: Bytes::new(),
-            })
+            .forward_bodyless(
+                Method::DELETE,
+                Endpoint::Mcp,
+                req.into_parts().0.headers,
+                peer,
+            )
             .await
         {
             Ok(resp) => resp,
-            Err(err) => return self.upstream_failed(&err, None),
+            Err(failed) => return failed,
         };
         if let Some(sid) = &session {
             if resp.status().is_success() || resp.status() == StatusCode::NOT_FOUND {

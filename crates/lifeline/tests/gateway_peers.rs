@@ -9,8 +9,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::{
-    assert_streamed_progress, event_json, inspector_lists_and_calls, metric, py_client, Gw,
-    InspectorCall, Streaming,
+    assert_listed_everything_tools, assert_streamed_progress, event_json, everything_long_call,
+    inspector_lists_and_calls, metric, py_client, Gw, InspectorCall, Streaming,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
@@ -21,22 +21,8 @@ async fn server_everything_streamable_http_through_the_gateway() {
     let gw = Gw::start(&peer.url, &["--session-idle-ttl", "2s"]).await;
     gw.wait_ready(Duration::from_secs(20)).await;
 
-    let run = py_client(&[
-        &gw.mcp(),
-        "--call",
-        "trigger-long-running-operation",
-        "--args",
-        r#"{"duration": 3, "steps": 5}"#,
-    ])
-    .await;
-    assert!(
-        run.of("tools")[0]["names"]
-            .as_array()
-            .is_some_and(|n| n.len() >= 10),
-        "{:?}",
-        run.events
-    );
-    assert_streamed_progress(&run, 4);
+    let run = everything_long_call(&gw.mcp(), &[]).await;
+    assert_listed_everything_tools(&run);
     // The SDK client ended its session (DELETE) and the gateway forgot it.
     let m = gw.metrics().await;
     assert_eq!(
@@ -98,17 +84,7 @@ async fn server_everything_http_sse_through_the_gateway() {
     );
     drop(stream);
 
-    let run = py_client(&[
-        &sse_url,
-        "--transport",
-        "sse",
-        "--call",
-        "trigger-long-running-operation",
-        "--args",
-        r#"{"duration": 3, "steps": 5}"#,
-    ])
-    .await;
-    assert_streamed_progress(&run, 4);
+    everything_long_call(&sse_url, &["--transport", "sse"]).await;
 
     inspector_lists_and_calls(
         &sse_url,

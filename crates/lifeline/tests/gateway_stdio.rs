@@ -9,8 +9,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::{
-    assert_streamed_progress, inspector_lists_and_calls, metric, open_session, post, py_client, Gw,
-    InspectorCall, Streaming,
+    assert_listed_everything_tools, assert_streamed_progress, everything_long_call,
+    inspector_lists_and_calls, metric, open_session, post, py_client, Gw, InspectorCall, Streaming,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::stdio_fake_server;
@@ -116,22 +116,8 @@ async fn server_everything_over_stdio_through_the_gateway() {
     let ready = gw.admin_get("/ready").await.text();
     assert!(ready.contains("\"transport\":\"stdio\""), "{ready}");
 
-    let run = py_client(&[
-        &gw.mcp(),
-        "--call",
-        "trigger-long-running-operation",
-        "--args",
-        r#"{"duration": 3, "steps": 5}"#,
-    ])
-    .await;
-    assert!(
-        run.of("tools")[0]["names"]
-            .as_array()
-            .is_some_and(|n| n.len() >= 10),
-        "{:?}",
-        run.events
-    );
-    assert_streamed_progress(&run, 4);
+    let run = everything_long_call(&gw.mcp(), &[]).await;
+    assert_listed_everything_tools(&run);
     // The SDK client DELETEs its session: the gateway forgot it and ended the child.
     let m = gw.metrics().await;
     assert_eq!(

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use lifeline_core::Phase;
@@ -118,31 +117,15 @@ impl Proxy {
             return self.draining(None);
         }
         let Some(reservation) = self.sessions.reserve() else {
-            self.metrics.rejected("max_sessions");
-            return body::with_retry_after(
-                body::rpc_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    code::SERVER_ERROR,
-                    "Service Unavailable: too many sessions on this instance",
-                    None,
-                ),
-                self.cfg.retry_after,
-            );
+            return self.too_many_sessions(None);
         };
         let (token, link, guard) = self.links.mint();
-        let headers = self.upstream_headers(req.into_parts().0.headers, peer);
         let resp = match self
-            .upstream
-            .forward(Forward {
-                method: Method::GET,
-                endpoint: Endpoint::Sse,
-                headers,
-                body: Bytes::new(),
-            })
+            .forward_bodyless(Method::GET, Endpoint::Sse, req.into_parts().0.headers, peer)
             .await
         {
             Ok(resp) => resp,
-            Err(err) => return self.upstream_failed(&err, None),
+            Err(failed) => return failed,
         };
         if !resp.status().is_success() {
             return self.relay_response(resp, Mode::Response);

@@ -169,12 +169,7 @@ impl StdioUpstream {
                     .collect();
                 return Ok(unsupported_version(id.as_ref(), supported));
             }
-            return Ok(body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
-                id.as_ref(),
-            ));
+            return Ok(session_required(id.as_ref()));
         };
         let Some(child) = self.child(&sid) else {
             return Ok(session_not_found(id.as_ref()));
@@ -322,12 +317,7 @@ impl StdioUpstream {
 
     fn get(&self, sid: Option<String>) -> Response<Body> {
         let Some(sid) = sid else {
-            return body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required",
-                None,
-            );
+            return session_required(None);
         };
         let Some(child) = self.child(&sid) else {
             return session_not_found(None);
@@ -345,12 +335,7 @@ impl StdioUpstream {
 
     async fn delete(&self, sid: Option<String>) -> Response<Body> {
         let Some(sid) = sid else {
-            return body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required",
-                None,
-            );
+            return session_required(None);
         };
         match self.end_session(&sid).await {
             Ok(StatusCode::OK) => Response::new(body::full(Bytes::new())),
@@ -469,6 +454,17 @@ fn json(status: StatusCode, message: Bytes) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// 400 for a session-mode request without `Mcp-Session-Id` (2025-11-25 `basic/transports` §Session Management 2:
+/// after initialization every request carries it).
+fn session_required(id: Option<&Value>) -> Response<Body> {
+    body::rpc_error(
+        StatusCode::BAD_REQUEST,
+        code::INVALID_REQUEST,
+        "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+        id,
+    )
 }
 
 fn session_not_found(id: Option<&Value>) -> Response<Body> {

@@ -500,6 +500,33 @@ pub async fn inspector_lists_and_calls(url: &str, c: InspectorCall<'_>) {
     assert!(ok && out.contains(c.answer), "{out}");
 }
 
+/// The Python SDK client calls server-everything's long-running tool (3 s, 5 steps) at `url`, with `extra`
+/// client flags (e.g. `--transport sse`); its progress must arrive streamed. Returns the run for more checks.
+pub async fn everything_long_call(url: &str, extra: &[&str]) -> PyRun {
+    let mut argv = vec![url];
+    argv.extend_from_slice(extra);
+    argv.extend([
+        "--call",
+        "trigger-long-running-operation",
+        "--args",
+        r#"{"duration": 3, "steps": 5}"#,
+    ]);
+    let run = py_client(&argv).await;
+    assert_streamed_progress(&run, 4);
+    run
+}
+
+/// The run listed server-everything's tools (it has 13; at least 10 counts).
+pub fn assert_listed_everything_tools(run: &PyRun) {
+    assert!(
+        run.of("tools")[0]["names"]
+            .as_array()
+            .is_some_and(|n| n.len() >= 10),
+        "{:?}",
+        run.events
+    );
+}
+
 /// Asserts progress notifications arrived spread out before the result (streamed as they came, not buffered).
 pub fn assert_streamed_progress(run: &PyRun, min_steps: usize) {
     assert!(run.ok, "client failed: {:?}\n{}", run.events, run.stderr);

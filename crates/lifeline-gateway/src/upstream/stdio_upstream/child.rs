@@ -323,15 +323,7 @@ impl Child {
                     })
             }
         };
-        let Some(tx) = target else {
-            tracing::debug!(
-                child.pid = self.pid,
-                session.id = label,
-                "Stdio server message with no one to receive it dropped."
-            );
-            return;
-        };
-        self.deliver(tx, line, false, label).await;
+        self.deliver(target, line, false, label).await;
     }
 
     /// Routes a response to the request waiting for it (`key`: the JSON text of its id). The response is the
@@ -339,6 +331,19 @@ impl Child {
     /// the stream.
     async fn route_response(&self, line: &[u8], key: &str, label: &str) {
         let target = self.routes().pending.remove(key).map(|w| w.tx);
+        self.deliver(target, line, true, label).await;
+    }
+
+    /// Hands one message to a waiting HTTP response, bounded by [`ROUTE_TIMEOUT`].
+    /// Queues a message on its client's stream (bounded by [`ROUTE_TIMEOUT`] for a client that stops reading);
+    /// with no stream to receive it (`target` is `None`), drops it.
+    async fn deliver(
+        &self,
+        target: Option<mpsc::Sender<Routed>>,
+        line: &[u8],
+        last: bool,
+        label: &str,
+    ) {
         let Some(tx) = target else {
             tracing::debug!(
                 child.pid = self.pid,
@@ -347,11 +352,6 @@ impl Child {
             );
             return;
         };
-        self.deliver(tx, line, true, label).await;
-    }
-
-    /// Hands one message to a waiting HTTP response, bounded by [`ROUTE_TIMEOUT`].
-    async fn deliver(&self, tx: mpsc::Sender<Routed>, line: &[u8], last: bool, label: &str) {
         let routed = Routed {
             message: Bytes::copy_from_slice(line),
             last,

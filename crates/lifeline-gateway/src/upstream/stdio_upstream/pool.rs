@@ -36,7 +36,7 @@ use super::child::{Child, RegisterError};
 use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
 use super::{
     accepts_event_stream, is_modern, json, mint_session_id, refuse_unrelayable, session_not_found,
-    single_line, unsupported_version,
+    session_required, single_line, unsupported_version,
 };
 use crate::body::{self, code, Body};
 use crate::config::StdioConfig;
@@ -340,12 +340,7 @@ impl Pool {
                     (None, _, id) => Ok(self.unsupported_version(id.as_ref())),
                 };
             }
-            return Ok(body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
-                summary.id.as_ref(),
-            ));
+            return Ok(session_required(summary.id.as_ref()));
         };
         let pinned = self.sessions().get(sid.as_str()).copied();
         let live = pinned.and_then(|(i, generation)| {
