@@ -20,7 +20,7 @@
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use lifeline_testkit::process::{free_port, ChildGuard};
 use tokio::net::TcpListener;
 
 #[path = "support/loadgen.rs"]
@@ -36,33 +37,9 @@ mod loadgen;
 
 use loadgen::{env_or, open_sessions, rss_kib, Handshake, Load, Run};
 
-fn free_port() -> u16 {
-    let l = StdListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    l.local_addr().expect("addr").port()
-}
-
-/// A child process killed (with its group) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(cmd: &mut Command) -> Proc {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    Proc(
-        cmd.spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
-    )
+/// Starts `cmd` in its own process group, killed with it when the guard drops.
+fn spawn(name: &str, cmd: Command) -> ChildGuard {
+    ChildGuard::spawn(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
 }
 
 async fn wait_port(addr: SocketAddr) {
@@ -157,28 +134,31 @@ fn lifeline_bin() -> PathBuf {
     root.join("target/release/lifeline")
 }
 
-fn start_gateway(upstream: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Proc {
+fn start_gateway(upstream: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> ChildGuard {
     let bin = lifeline_bin();
     assert!(
         bin.exists(),
         "{} missing: run `cargo build --release -p lifeline` (or set LIFELINE_BIN)",
         bin.display()
     );
-    spawn(
-        Command::new(bin)
-            .arg("gateway")
-            .arg("--upstream")
-            .arg(format!("http://{upstream}/mcp"))
-            .arg("--listen")
-            .arg(listen.to_string())
-            .arg("--admin-listen")
-            .arg(admin.to_string())
-            .args(["--max-sessions", "100000", "--ready-ttl", "60s"])
-            .env("LIFELINE_LOG", "warn"),
-    )
+    let mut cmd = Command::new(bin);
+    cmd.arg("gateway")
+        .arg("--upstream")
+        .arg(format!("http://{upstream}/mcp"))
+        .arg("--listen")
+        .arg(listen.to_string())
+        .arg("--admin-listen")
+        .arg(admin.to_string())
+        .args(["--max-sessions", "100000", "--ready-ttl", "60s"])
+        .env("LIFELINE_LOG", "warn");
+    spawn("lifeline gateway", cmd)
 }
 
-fn start_nginx(upstream: SocketAddr, listen: SocketAddr, dir: &std::path::Path) -> Option<Proc> {
+fn start_nginx(
+    upstream: SocketAddr,
+    listen: SocketAddr,
+    dir: &std::path::Path,
+) -> Option<ChildGuard> {
     let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())?;
@@ -192,9 +172,9 @@ http {{\n  access_log off;\n  keepalive_requests 10000000;\n  keepalive_timeout 
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).expect("write nginx.conf");
-    Some(spawn(
-        Command::new(nginx).arg("-c").arg(&path).arg("-p").arg(dir),
-    ))
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-c").arg(&path).arg("-p").arg(dir);
+    Some(spawn("nginx", cmd))
 }
 
 fn print_row(name: &str, run: &Run, direct: &Run) {
@@ -216,7 +196,7 @@ struct Comparison {
     direct: Run,
     nginx: Option<Run>,
     gateway: Run,
-    gateway_proc: Proc,
+    gateway_proc: ChildGuard,
     gateway_addr: SocketAddr,
 }
 
@@ -345,7 +325,7 @@ fn main() {
         let fast = compare(up_addr, concurrency, secs, &tmp).await;
         fast.print(true);
 
-        let pid = fast.gateway_proc.0.id();
+        let pid = fast.gateway_proc.pid();
         let before = rss_kib(pid).unwrap_or_default();
         let t = Instant::now();
         let opened = open_sessions(fast.gateway_addr, sessions, 32).await;
