@@ -18,16 +18,6 @@ if [[ $# -gt 0 ]]; then
   for url in "$@"; do targets+=(--target "$url"); done
   exec "$bin" monitor "${targets[@]}" --listen "$listen"
 fi
-scripts/install-peers.sh
-peers="${LIFELINE_PEERS_DIR:-$PWD/.peers}"
-everything="$peers/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=$port node -r "$PWD/tests/peers/preload-loopback.cjs" "$everything" streamableHttp >/dev/null 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then break; fi
-  sleep 0.1
-done
-echo "\$ lifeline monitor --target http://127.0.0.1:$port/mcp --listen $listen"
-"$bin" monitor --target "http://127.0.0.1:$port/mcp" --listen "$listen"
+source scripts/lib/everything.sh
+echo "\$ lifeline monitor --target $everything_url --listen $listen"
+"$bin" monitor --target "$everything_url" --listen "$listen"
