@@ -7,32 +7,17 @@
 //! instructions, unless `LIFELINE_SKIP_KUBECTL=1` is set.
 
 use lifeline_k8s::{lint_sources, render_human, LintOptions, Source};
-use lifeline_testkit::kube::{kit_dir, kubectl_or_skip, kustomize as render, overlays};
+use lifeline_testkit::kube::{
+    kit_dir, kubectl_or_skip, kustomize as render, lifeline_containers, overlays,
+};
 
-/// The `args` of container `lifeline` in a Deployment document of `text`, as YAML values.
+/// The args of the first `lifeline` container in `text`; `None` when there is none or it has no args.
 fn lifeline_args(text: &str) -> Option<Vec<String>> {
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).ok()?;
-        if v.get("kind").and_then(|k| k.as_str()) != Some("Deployment") {
-            continue;
-        }
-        let containers = v
-            .get("spec")?
-            .get("template")?
-            .get("spec")?
-            .get("containers")?
-            .as_sequence()?;
-        let c = containers
-            .iter()
-            .find(|c| c.get("name").and_then(|n| n.as_str()) == Some("lifeline"))?;
-        let args = c.get("args")?.as_sequence()?;
-        return Some(
-            args.iter()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect(),
-        );
-    }
-    None
+    lifeline_containers(text)
+        .into_iter()
+        .next()
+        .map(|c| c.args)
+        .filter(|a| !a.is_empty())
 }
 
 #[test]

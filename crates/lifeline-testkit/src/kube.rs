@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_yaml_ng::Value;
+
 use crate::peers::{peers_dir, workspace_root};
 
 /// How long one `kubectl kustomize` may take: 60 s.
@@ -124,4 +126,88 @@ pub fn kustomize(kubectl: &std::path::Path, dir: &std::path::Path) -> String {
         dir.display()
     );
     text
+}
+
+/// A container named `lifeline` in a Deployment of the kit: what it asks the binary to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifelineContainer {
+    /// `args`, as strings.
+    pub args: Vec<String>,
+    /// `env`: (name, `value`), the value `None` where it comes from elsewhere (`valueFrom`: a Secret, a field).
+    pub env: Vec<(String, Option<String>)>,
+    /// (mount path, ConfigMap data as (file name, text)) for each ConfigMap volume the container mounts.
+    pub config_mounts: Vec<(String, Vec<(String, String)>)>,
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn seq<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+/// The `lifeline` containers of every Deployment in `yaml` (multi-document; rendered manifests or a patch file),
+/// with the ConfigMaps of the same text resolved for their mounts.
+///
+/// # Panics
+/// On YAML that does not parse.
+pub fn lifeline_containers(yaml: &str) -> Vec<LifelineContainer> {
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("the kit's YAML parses"))
+        .collect();
+    let config_maps: Vec<(String, Vec<(String, String)>)> = docs
+        .iter()
+        .filter(|d| str_of(d, "kind").as_deref() == Some("ConfigMap"))
+        .map(|d| {
+            let name = d.get("metadata").and_then(|m| str_of(m, "name"));
+            let data = d
+                .get("data")
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                .collect();
+            (name.unwrap_or_default(), data)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in docs
+        .iter()
+        .filter(|d| str_of(d, "kind").as_deref() == Some("Deployment"))
+    {
+        let Some(pod) = d.get("spec").and_then(|s| s.get("template")?.get("spec")) else {
+            continue;
+        };
+        // volume name → ConfigMap name
+        let volumes: Vec<(String, String)> = seq(pod, "volumes")
+            .filter_map(|v| Some((str_of(v, "name")?, str_of(v.get("configMap")?, "name")?)))
+            .collect();
+        for c in seq(pod, "containers").filter(|c| str_of(c, "name").as_deref() == Some("lifeline"))
+        {
+            let args = seq(c, "args")
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            let env = seq(c, "env")
+                .filter_map(|e| Some((str_of(e, "name")?, str_of(e, "value"))))
+                .collect();
+            let config_mounts = seq(c, "volumeMounts")
+                .filter_map(|m| {
+                    let vol = str_of(m, "name")?;
+                    let cm = &volumes.iter().find(|(v, _)| *v == vol)?.1;
+                    let data = config_maps.iter().find(|(n, _)| n == cm)?.1.clone();
+                    Some((str_of(m, "mountPath")?, data))
+                })
+                .collect();
+            out.push(LifelineContainer {
+                args,
+                env,
+                config_mounts,
+            });
+        }
+    }
+    out
 }

@@ -10,91 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lifeline_testkit::kube::{kubectl_or_skip, kustomize, overlays};
-use serde_yaml_ng::Value;
-
-/// What one rendered overlay asks the binary to run.
-#[derive(Debug)]
-struct Container {
-    args: Vec<String>,
-    /// (name, value) for plain values; Secret and field references get a placeholder.
-    env: Vec<(String, String)>,
-    /// (mount path, ConfigMap data) for each ConfigMap volume the container mounts.
-    config_mounts: Vec<(String, Vec<(String, String)>)>,
-}
-
-fn str_of(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn seq<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    v.get(key)
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-}
-
-/// The `lifeline` containers of every Deployment in `rendered`.
-fn containers(rendered: &str) -> Vec<Container> {
-    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(rendered)
-        .map(|d| serde::Deserialize::deserialize(d).expect("kustomize renders valid YAML"))
-        .collect();
-    let config_maps: Vec<(String, Vec<(String, String)>)> = docs
-        .iter()
-        .filter(|d| str_of(d, "kind").as_deref() == Some("ConfigMap"))
-        .map(|d| {
-            let name = d.get("metadata").and_then(|m| str_of(m, "name"));
-            let data = d
-                .get("data")
-                .and_then(Value::as_mapping)
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
-                .collect();
-            (name.unwrap_or_default(), data)
-        })
-        .collect();
-    let mut out = Vec::new();
-    for d in docs
-        .iter()
-        .filter(|d| str_of(d, "kind").as_deref() == Some("Deployment"))
-    {
-        let Some(pod) = d.get("spec").and_then(|s| s.get("template")?.get("spec")) else {
-            continue;
-        };
-        // volume name → ConfigMap name
-        let volumes: Vec<(String, String)> = seq(pod, "volumes")
-            .filter_map(|v| Some((str_of(v, "name")?, str_of(v.get("configMap")?, "name")?)))
-            .collect();
-        for c in seq(pod, "containers").filter(|c| str_of(c, "name").as_deref() == Some("lifeline"))
-        {
-            let args = seq(c, "args")
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect();
-            let env = seq(c, "env")
-                .filter_map(|e| {
-                    let name = str_of(e, "name")?;
-                    let value = str_of(e, "value").unwrap_or_else(|| placeholder(&name));
-                    Some((name, value))
-                })
-                .collect();
-            let config_mounts = seq(c, "volumeMounts")
-                .filter_map(|m| {
-                    let vol = str_of(m, "name")?;
-                    let cm = &volumes.iter().find(|(v, _)| *v == vol)?.1;
-                    let data = config_maps.iter().find(|(n, _)| n == cm)?.1.clone();
-                    Some((str_of(m, "mountPath")?, data))
-                })
-                .collect();
-            out.push(Container {
-                args,
-                env,
-                config_mounts,
-            });
-        }
-    }
-    out
-}
+use lifeline_testkit::kube::{
+    kubectl_or_skip, kustomize, lifeline_containers, overlays, LifelineContainer,
+};
 
 /// A value of the right shape for a variable the pod gets from a Secret.
 fn placeholder(name: &str) -> String {
@@ -107,7 +25,7 @@ fn placeholder(name: &str) -> String {
 
 /// The args with `--check-config` added before a stdio command's `--` (after it, it would be the child's), and
 /// every mounted config path moved into `root`, where the ConfigMap files are written.
-fn check_args(c: &Container, root: &Path) -> Vec<String> {
+fn check_args(c: &LifelineContainer, root: &Path) -> Vec<String> {
     let mut args: Vec<String> = c
         .args
         .iter()
@@ -143,7 +61,7 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
             .and_then(|n| n.to_str())
             .unwrap_or("?")
             .to_owned();
-        let found = containers(&kustomize(&kubectl, &dir));
+        let found = lifeline_containers(&kustomize(&kubectl, &dir));
         assert!(!found.is_empty(), "overlay {name}: no lifeline container");
         for c in found {
             let root = tempfile::tempdir().expect("tempdir");
@@ -159,7 +77,11 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
                 .args(&args)
                 .env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .envs(
+                    c.env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_else(|| placeholder(k)))),
+                )
                 .output()
                 .expect("run lifeline");
             if !out.status.success() {
