@@ -28,9 +28,7 @@ use crate::verdict::{Reason, Verdict, Warning};
 /// down when an earlier step used the whole budget. Never leaves a legacy session open on a server that lets
 /// clients end it, and never opens a standalone GET stream on Streamable HTTP.
 pub async fn probe(target: &Target, opts: &ProbeOptions) -> ProbeReport {
-    let started_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let started_at = ProbeReport::now_rfc3339();
     let mut ctx = Ctx::new(opts);
     let result = match target {
         Target::Http(url) => streamable::run(&mut ctx, url.clone()).await,

@@ -418,12 +418,17 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
         .await
         .expect("a progress event");
     assert!(first.contains("notifications/progress"), "{first}");
-    // The session's child, seen from /proc before the signal.
+    // The session's child and the warm spare started when the session took the previous one (before the
+    // `initialize` answer left), seen from /proc before the signal: no readiness probe starts a child of its own.
     let children: Vec<u32> = children_of(gw.guard.pid())
         .into_iter()
         .map(|(pid, _, _)| pid)
         .collect();
-    assert_eq!(children.len(), 1, "one child for the one session");
+    assert_eq!(
+        children.len(),
+        2,
+        "the session's child and the warm spare: {children:?}"
+    );
     gw.signal(Signal::SIGTERM);
     let rest = stream.rest(Duration::from_secs(15)).await;
     let m = message_with_id(&rest, 9).unwrap_or_else(|| panic!("no response in {rest}"));
@@ -440,6 +445,59 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
             proc_stat(pid)
         );
     }
+}
+
+// Regression: in session mode every readiness probe started a whole server of its own and threw it away (heavy
+// for `npx`), and a child still shutting down from one raced with the sessions' children. The probe now pings a
+// warm spare, which the next session takes over.
+#[tokio::test]
+async fn readiness_pings_the_warm_spare_and_the_next_session_takes_it() {
+    let gw = fake_gateway(READY_FLAGS).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let gateway = gw.guard.pid();
+    let kids = || -> Vec<u32> {
+        children_of(gateway)
+            .into_iter()
+            .map(|(pid, _, _)| pid)
+            .collect()
+    };
+    let spare = kids();
+    assert_eq!(
+        spare.len(),
+        1,
+        "one warm spare before any session: {spare:?}"
+    );
+    // Three fresh probes (the TTL is 1 s), each a ping answered by the same spare.
+    let mut fresh = 0;
+    assert_eventually!(
+        {
+            let r = gw.admin_get("/ready").await;
+            let text = r.text();
+            assert_eq!(r.status, 200, "{text}");
+            if text.contains("\"cached\":false") {
+                assert!(text.contains("\"ping\":"), "the probe pings: {text}");
+                fresh += 1;
+            }
+            fresh >= 3
+        },
+        patience = Duration::from_secs(20),
+        "three uncached readiness probes"
+    );
+    assert_eq!(kids(), spare, "no readiness probe started a child");
+    let url = gw.mcp();
+    let sid = open_session(&url).await;
+    assert_eq!(
+        whoami(&url, &sid).await,
+        spare[0],
+        "the session took the spare"
+    );
+    let now = kids();
+    assert_eq!(
+        now.len(),
+        2,
+        "the session's child and the next spare: {now:?}"
+    );
+    assert!(now.contains(&spare[0]), "{now:?}");
 }
 
 /// Waits until `n` pool children are up.
@@ -954,21 +1012,37 @@ async fn a_client_that_leaves_mid_initialize_leaves_no_child_behind() {
         harness::INIT.len(),
         harness::INIT
     );
-    conn.write_all(request.as_bytes()).await.expect("write");
     let gateway = gw.guard.pid();
-    assert_eventually!(
+    let sleeps = || -> Vec<u32> {
         children_of(gateway)
-            .iter()
-            .any(|(_, _, comm)| comm == "sleep"),
+            .into_iter()
+            .filter(|(_, _, comm)| comm == "sleep")
+            .map(|(pid, _, _)| pid)
+            .collect()
+    };
+    // The warm spare is up before any client comes; the `initialize` takes it and starts the next spare.
+    assert_eventually!(
+        sleeps().len() == 1,
         patience = Duration::from_secs(10),
-        "the child starts"
+        "the warm spare starts"
     );
+    let taken = sleeps()[0];
+    conn.write_all(request.as_bytes()).await.expect("write");
+    assert_eventually!(
+        sleeps().len() == 2,
+        patience = Duration::from_secs(10),
+        "the initialize takes the spare and the next spare starts"
+    );
+    assert!(pid_alive(taken), "the taken spare serves the initialize");
     drop(conn);
     assert_eventually!(
-        !children_of(gateway)
-            .iter()
-            .any(|(_, _, comm)| comm == "sleep"),
+        !pid_alive(taken) || proc_stat(taken).is_some_and(|(state, _, _)| state == 'Z'),
         patience = Duration::from_secs(15),
         "the abandoned initialize's child is shut down"
+    );
+    assert_eventually!(
+        sleeps().len() == 1 && !sleeps().contains(&taken),
+        patience = Duration::from_secs(15),
+        "only the new spare is left"
     );
 }

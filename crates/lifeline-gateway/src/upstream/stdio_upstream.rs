@@ -4,12 +4,15 @@
 //!
 //! Files: `child` (one process: spawn, bounded stdout reader, stderr to the log, routing, shutdown), `stream` (the
 //! SSE body a client receives, cancellation on disconnect), `pool` (`--stdio-mode pool`: shared children, ids
-//! rewritten, restarts with backoff). This file is session mode (the default) and the seam's entry points.
+//! rewritten, restarts with backoff), `spare` (session mode's warm spare, which the readiness probe pings). This
+//! file is session mode (the default) and the seam's entry points.
 //!
-//! Session mode: one child per legacy session, so no client ever sees another's messages.
-//! - `POST` `initialize` without a session: mint a session id, start a child, relay the `initialize`, answer its
-//!   `InitializeResult` (JSON) with `Mcp-Session-Id` (§Session Management 1). The proxy registers the session in
-//!   its table, so `--max-sessions` bounds children and the idle TTL and the drain end them.
+//! Session mode: one child per legacy session, so no client ever sees another's messages, plus one warm spare.
+//! - `POST` `initialize` without a session: take the warm spare (with the session id minted with it; a new child
+//!   when there is none), start the next spare, relay the `initialize`, answer its `InitializeResult` (JSON) with
+//!   `Mcp-Session-Id` (§Session Management 1). The proxy registers the session in its table, so
+//!   `--max-sessions` bounds session children (the spare is one more process) and the idle TTL and the drain end
+//!   them.
 //! - `POST` a request with the session: written to the child; the answer is an SSE stream carrying the child's
 //!   messages for that request (progress with the request's `progressToken`; unrelated ones while no `GET` stream
 //!   is open) and ending with the response whose id matches (§Sending Messages 5), or the response alone as JSON
@@ -51,10 +54,12 @@ use crate::rpc::{self, Kind};
 mod child;
 mod json_member;
 mod pool;
+mod spare;
 mod stream;
 
 use child::{Child, RegisterError, Routed};
 use pool::Pool;
+use spare::Spare;
 use stream::{event_stream, response_of, CancelOnDrop};
 
 /// Concurrent shutdowns when the gateway stops.
@@ -67,6 +72,8 @@ pub struct StdioUpstream {
     timeout: Duration,
     /// Session mode: the child of each session.
     children: Mutex<HashMap<Box<str>, Arc<Child>>>,
+    /// Session mode: the warm spare (`None` in pool mode).
+    spare: Option<Spare>,
     /// Pool mode.
     pool: Option<Arc<Pool>>,
     metrics: Arc<Metrics>,
@@ -78,20 +85,25 @@ impl StdioUpstream {
     pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
         let pool = (cfg.mode == StdioMode::Pool)
             .then(|| Arc::new(Pool::new(cfg.clone(), timeout, Arc::clone(&metrics))));
+        let spare = pool.is_none().then(|| Spare::new(cfg.clone()));
         StdioUpstream {
             cfg,
             timeout,
             children: Mutex::new(HashMap::new()),
+            spare,
             pool,
             metrics,
         }
     }
 
     /// Pool mode: starts the children and their supervisors (which restart them until [`StdioUpstream::close`]).
-    /// Session mode starts children on demand and needs nothing here.
+    /// Session mode: starts the warm spare (a failure is logged; the readiness probe retries and reports it).
     pub(crate) fn start(&self) {
         if let Some(pool) = &self.pool {
             pool.start();
+        }
+        if let Some(Err(err)) = self.spare.as_ref().map(Spare::refill) {
+            tracing::warn!(error = %err, "Cannot start the stdio spare.");
         }
     }
 
@@ -245,8 +257,14 @@ impl StdioUpstream {
         id: Option<Value>,
     ) -> Result<Response<Body>, UpstreamError> {
         let id = id.unwrap_or(Value::Null);
-        let sid = mint_session_id()?;
-        let child = Child::spawn(&self.cfg, &sid, false)?;
+        let (sid, child) = match self.spare.as_ref().and_then(Spare::take) {
+            Some(spare) => spare,
+            None => {
+                let sid = mint_session_id()?;
+                let child = Child::spawn(&self.cfg, &sid, false)?;
+                (sid, child)
+            }
+        };
         // If this future is dropped (the client left mid-initialize), the child must not be left running.
         let mut unclaimed = ShutdownUnlessClaimed(Some(Arc::clone(&child)));
         let outcome = async {
@@ -362,6 +380,9 @@ impl StdioUpstream {
         if let Some(pool) = &self.pool {
             pool.signal(signal);
         }
+        if let Some(spare) = &self.spare {
+            spare.signal(signal);
+        }
         let children: Vec<Arc<Child>> = self.children().values().cloned().collect();
         for child in children {
             child.signal(signal);
@@ -372,6 +393,9 @@ impl StdioUpstream {
     pub(crate) async fn close(&self) {
         if let Some(pool) = &self.pool {
             pool.close().await;
+        }
+        if let Some(spare) = &self.spare {
+            spare.close().await;
         }
         let all: Vec<(Box<str>, Arc<Child>)> = self.children().drain().collect();
         let mut set = tokio::task::JoinSet::new();
@@ -387,12 +411,18 @@ impl StdioUpstream {
         while set.join_next().await.is_some() {}
     }
 
-    /// A real MCP probe: starts the command once with the probe engine's stdio target (era detection, handshake,
-    /// `tools/list`, `ping`) and shuts it down.
+    /// The readiness probe.
+    ///
+    /// Session mode: a `ping` to the warm spare (see `spare`), bounded by `opts.timeouts.total`; no process is
+    /// started for it unless the spare is missing or has exited.
     ///
     /// Pool mode: not ready while no pool child is running (whatever the probe says), so `/ready` is 503 while
-    /// no child can start.
+    /// no child can start; else a real MCP probe that starts the command once with the probe engine's stdio
+    /// target (era detection, handshake, `tools/list`, `ping`) and shuts it down.
     pub(crate) async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
+        if let Some(spare) = &self.spare {
+            return spare.probe(opts.timeouts.total, self.label()).await;
+        }
         if let Some(report) = self.known_unavailable() {
             return report;
         }

@@ -289,6 +289,30 @@ impl ProbeReport {
         }
     }
 
+    /// The report of a liveness-only probe that succeeded: `healthy`, every fact `None`, no warnings. For the
+    /// gateway's stdio warm spare, which may only be pinged before a client initializes it (2025-11-25
+    /// `basic/lifecycle` §Initialization). `timings_ms` as measured, `started_at` RFC 3339 UTC.
+    pub fn alive(url: String, timings_ms: Timings, started_at: String) -> ProbeReport {
+        let mut report = ProbeReport::failed(
+            url,
+            Failure::new(Reason::Timeout, String::new()),
+            timings_ms,
+            started_at,
+        );
+        report.verdict = Verdict::Healthy;
+        report.reason = None;
+        report.failure = None;
+        report
+    }
+
+    /// The current time as RFC 3339 UTC, the shape of [`ProbeReport::started_at`] (empty if it cannot be
+    /// formatted, which the `time` crate only does for years outside 0..=9999).
+    pub fn now_rfc3339() -> String {
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
     /// True for `healthy` and `degraded`.
     pub fn is_usable(&self) -> bool {
         matches!(self.verdict, Verdict::Healthy | Verdict::Degraded)
