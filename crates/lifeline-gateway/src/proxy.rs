@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
@@ -407,10 +407,15 @@ impl Proxy {
     }
 
     /// Reads the request body, bounded by `max_body_bytes` (413 beyond).
+    ///
+    /// Before a 413 the rest of the body is read and discarded (bounded by [`LINGER_BYTES`] and
+    /// [`LINGER_TIME`], nginx's lingering close), so a client that sends its whole body before reading (Python's
+    /// `urllib`, most simple clients) sees the 413 instead of a broken pipe. A client that asked for
+    /// `Expect: 100-continue` has sent nothing yet and is answered at once.
     async fn read_body(
         &self,
         headers: &HeaderMap,
-        incoming: Incoming,
+        mut incoming: Incoming,
     ) -> Result<Bytes, Response<Body>> {
         let limit = self.cfg.edge.max_body_bytes;
         let too_large = || {
@@ -427,25 +432,44 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
+            if !expects_continue(headers) {
+                linger(incoming).await;
+            }
             return Err(too_large());
         }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        match Limited::new(incoming, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(err)
-                if err
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(too_large())
+        // Most bodies arrive in one frame: keep it as it is, and copy only when a second one comes.
+        let mut first: Option<Bytes> = None;
+        let mut rest: Vec<u8> = Vec::new();
+        let mut len = 0usize;
+        while let Some(frame) = incoming.frame().await {
+            let Ok(frame) = frame else {
+                return Err(body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::PARSE_ERROR,
+                    "Bad Request: the request body could not be read",
+                    None,
+                ));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            len = len.saturating_add(data.len());
+            if len > limit {
+                linger(incoming).await;
+                return Err(too_large());
             }
-            Err(_) => Err(body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::PARSE_ERROR,
-                "Bad Request: the request body could not be read",
-                None,
-            )),
+            match first.take() {
+                None if rest.is_empty() => first = Some(data),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        rest.extend_from_slice(&earlier);
+                    }
+                    rest.extend_from_slice(&data);
+                }
+            }
         }
+        Ok(first.unwrap_or_else(|| Bytes::from(rest)))
     }
 
     /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
@@ -512,6 +536,33 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
                 .to_ascii_lowercase()
                 .starts_with("text/event-stream")
         })
+}
+
+/// How much of an oversized request body is read and discarded before the 413 (see `read_body`): 64 MiB.
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// How long an oversized request body is read and discarded before the 413: 5 s (nginx's `lingering_timeout`).
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards what is left of `incoming`, at most [`LINGER_BYTES`] within [`LINGER_TIME`]: the client's
+/// send finishes and it reads the answer, instead of a reset from a close with unread data.
+async fn linger(mut incoming: Incoming) {
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = incoming.frame().await {
+            seen = seen.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+            if seen > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// Whether the client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1).
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 #[cfg(test)]

@@ -143,6 +143,59 @@ async fn accept_content_type_and_body_limit() {
     assert_eq!(r.status, 406);
 }
 
+/// Sends a POST with `body` (16 MiB, far over the limit) whole before reading anything, as Python's `urllib` and
+/// most simple clients do, then reads the answer's status line.
+async fn send_all_then_read(authority: &str, framing: &str, body: &[u8]) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{framing}\r\n"
+    );
+    let io = async {
+        conn.write_all(head.as_bytes()).await?;
+        conn.write_all(body).await?;
+        let mut answer = vec![0u8; 512];
+        let n = conn.read(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer[..n]).into_owned())
+    };
+    match tokio::time::timeout(Duration::from_secs(30), io).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(format!("I/O: {e}")),
+        Err(_) => Err("no answer within 30 s".to_owned()),
+    }
+}
+
+// Regression: the gateway answered 413 and closed while an oversized body was still arriving, so a client that
+// sends its whole body before reading got a broken pipe (or a reset) instead of the 413.
+#[tokio::test]
+async fn an_oversized_body_sent_whole_before_reading_still_gets_the_413() {
+    let fake = healthy().await;
+    let gw = Gw::start(&fake.url(), &["--max-body-bytes", "1024"]).await;
+    // Once ready the gateway stops its start-up probes: from here on the upstream must see nothing.
+    gw.wait_ready(Duration::from_secs(20)).await;
+    let before = fake.requests_total();
+    let authority = gw.base.trim_start_matches("http://").to_owned();
+    let body = vec![b'x'; 16 * 1024 * 1024];
+    // Declared too large up front, and found too large while reading (chunked: no length to judge by).
+    let declared = send_all_then_read(
+        &authority,
+        &format!("Content-Length: {}\r\n", body.len()),
+        &body,
+    )
+    .await;
+    let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+    chunked.extend_from_slice(&body);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let read = send_all_then_read(&authority, "Transfer-Encoding: chunked\r\n", &chunked).await;
+    for (how, answer) in [("declared", declared), ("chunked", read)] {
+        let answer = answer.unwrap_or_else(|e| panic!("{how}: {e}"));
+        assert!(answer.starts_with("HTTP/1.1 413"), "{how}: {answer}");
+    }
+    assert_eq!(fake.requests_total(), before, "the upstream saw nothing");
+}
+
 #[tokio::test]
 async fn max_sessions_refuses_new_sessions_with_retry_after() {
     let fake = healthy().await;
