@@ -1,11 +1,13 @@
 //! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
 //! the [`InFlight`] tracker a drain waits on, the [`drain()`] driver that walks the phases on a timetable,
 //! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), the orphan [`reaper`] for
-//! PID 1, and tracing [`telemetry`] setup.
+//! PID 1, [`child`] processes (spawn in a process group, bounded line reads, the staged stop), and tracing
+//! [`telemetry`] setup.
 //!
 //! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
 //! process environment (callers pass the log filter in) and never spawns a task of its own.
 
+pub mod child;
 pub mod drain;
 pub mod inflight;
 pub mod reaper;

@@ -13,9 +13,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use lifeline_core::child::ProcessGroup;
 
 /// How many bytes of a child's earliest output are kept (start-up banners such as uvicorn's
 /// `Uvicorn running on http://127.0.0.1:PORT` live there).
@@ -92,7 +90,7 @@ impl ProcessError {
 pub struct ChildGuard {
     name: String,
     child: Child,
-    pgid: Pid,
+    group: ProcessGroup,
     output: Arc<Mutex<OutputBuffer>>,
     grace: Duration,
     stdin: Option<ChildStdin>,
@@ -156,7 +154,7 @@ impl ChildGuard {
         Ok(ChildGuard {
             name,
             child,
-            pgid: Pid::from_raw(pid),
+            group: ProcessGroup(pid as u32),
             output,
             grace: DEFAULT_GRACE,
             stdin,
@@ -254,21 +252,7 @@ impl ChildGuard {
 
     /// Kills the process group now (SIGTERM, grace, SIGKILL) and reaps the leader. Idempotent; also run by drop.
     pub fn shutdown(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            signal_group(self.pgid, Signal::SIGTERM);
-            let deadline = Instant::now() + self.grace;
-            let mut delay = Duration::from_millis(5);
-            while Instant::now() < deadline {
-                if self.child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
-                delay = (delay * 2).min(MAX_POLL);
-            }
-        }
-        // Always: grandchildren may outlive a leader that exited on SIGTERM.
-        signal_group(self.pgid, Signal::SIGKILL);
-        let _ = self.child.wait();
+        lifeline_core::child::stop_blocking(&mut self.child, self.group, self.grace);
     }
 }
 
@@ -349,15 +333,6 @@ fn spawn_copier(
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "Could not start an output copier thread; child output will not be captured.");
-    }
-}
-
-fn signal_group(pgid: Pid, signal: Signal) {
-    match killpg(pgid, signal) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => {
-            tracing::warn!(pgid = pgid.as_raw(), %signal, error = %e, "Could not signal process group.")
-        }
     }
 }
 

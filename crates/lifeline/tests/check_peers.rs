@@ -11,7 +11,7 @@ use lifeline_testkit::peers::{self, Conformance, EverythingTransport, Peer, Py1M
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
-const RUN_PATIENCE: Duration = Duration::from_secs(60);
+const RUN_PATIENCE: Duration = Duration::from_secs(90);
 
 async fn run(program: &str, args: &[&str]) -> Output {
     let child = tokio::process::Command::new(program)
@@ -33,8 +33,10 @@ async fn run(program: &str, args: &[&str]) -> Output {
 
 /// Runs `lifeline check ARGS --json` and returns the one report, asserting exit 0.
 async fn check_json(args: &[&str]) -> Value {
-    // `--json` goes first: with `--stdio`, everything after `--` belongs to the child.
-    let mut all = vec!["check", "--json"];
+    // `--json` goes first: with `--stdio`, everything after `--` belongs to the child. These tests judge what a
+    // probe finds, not how fast: on a loaded 2-core machine a Python server alone can take 9 s to start, which
+    // the default `--slow 5s` would call degraded and `--timeout 10s` nearly cut.
+    let mut all = vec!["check", "--json", "--slow", "60s", "--timeout", "60s"];
     all.extend_from_slice(args);
     let out = run(BIN, &all).await;
     let stdout = String::from_utf8_lossy(&out.stdout);

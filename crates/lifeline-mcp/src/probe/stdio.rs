@@ -5,14 +5,12 @@
 //! any error that is not a recognized modern error or on silence); 2025-11-25 `basic/transports` §stdio and
 //! `basic/lifecycle` §Shutdown (close stdin, wait, SIGTERM, wait, SIGKILL).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use lifeline_core::child::{self, LineRead};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
 
 use super::config::StdioCommand;
@@ -23,7 +21,7 @@ use crate::era::{self, modern_error, Era, TransportKind, MODERN_VERSION};
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::verdict::{Reason, Warning};
 
-/// Each shutdown step's wait: after closing stdin, and after SIGTERM.
+/// Each shutdown step's wait: after closing stdin, after SIGTERM, after SIGKILL.
 const SHUTDOWN_STEP: Duration = Duration::from_millis(1500);
 /// The tail of the child's stderr kept for error messages: 4 KiB.
 const STDERR_TAIL_BYTES: usize = 4096;
@@ -32,31 +30,25 @@ const STDERR_TAIL_BYTES: usize = 4096;
 pub(crate) async fn run(ctx: &mut Ctx<'_>, cmd: &StdioCommand) -> Result<(), Failure> {
     ctx.transport = Some(TransportKind::Stdio);
     let t = Instant::now();
-    let mut child = spawn(cmd)?;
+    let child = spawn(cmd)?;
     ctx.time(Phase::Spawn, t);
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr_task = child.stderr.take().map(|e| tokio::spawn(tail(e)));
-    let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
-        return Err(Failure::new(
-            Reason::ProtocolError,
-            "the child's stdio pipes could not be opened",
-        ));
-    };
+    let (mut process, group) = (child.process, child.group);
+    let stderr_task = tokio::spawn(tail(child.stderr));
     let mut ch = StdioChannel {
-        stdin: Some(stdin),
-        stdout: BufReader::new(stdout),
+        stdin: Some(child.stdin),
+        stdout: BufReader::new(child.stdout),
         modern: false,
         line: Vec::new(),
     };
     let result = session(&mut ch, ctx).await;
     let t = Instant::now();
-    let status = shutdown(ch, &mut child).await;
+    // 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin first, then the staged signals.
+    drop(ch);
+    let status = child::stop(&mut process, group, SHUTDOWN_STEP)
+        .await
+        .map(|s| s.to_string());
     ctx.time(Phase::Close, t);
-    let stderr = match stderr_task {
-        Some(task) => collect_tail(task).await,
-        None => String::new(),
-    };
+    let stderr = collect_tail(stderr_task).await;
     result.map_err(|mut f| {
         if f.message.contains("exited") || f.message.contains("closed its stdout") {
             if let Some(status) = status {
@@ -71,29 +63,15 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, cmd: &StdioCommand) -> Result<(), Fai
     })
 }
 
-fn spawn(cmd: &StdioCommand) -> Result<Child, Failure> {
-    let mut command = Command::new(&cmd.program);
-    command
-        .args(&cmd.args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        // Its own process group, so shutdown signals reach what it starts (npx → node).
-        .process_group(0);
-    if !cmd.inherit_env {
-        command.env_clear();
-        for key in ["PATH", "HOME"] {
-            if let Some(v) = std::env::var_os(key) {
-                command.env(key, v);
-            }
-        }
-    }
-    command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
-    if let Some(dir) = &cmd.cwd {
-        command.current_dir(dir);
-    }
-    command.spawn().map_err(|e| {
+fn spawn(cmd: &StdioCommand) -> Result<child::Spawned, Failure> {
+    child::spawn(&child::Spec {
+        program: &cmd.program,
+        args: &cmd.args,
+        env: &cmd.env,
+        inherit_env: cmd.inherit_env,
+        cwd: cmd.cwd.as_deref(),
+    })
+    .map_err(|e| {
         Failure::new(
             Reason::ConnectRefused,
             format!("cannot start {:?}: {e}", cmd.program),
@@ -311,28 +289,28 @@ impl StdioChannel {
     ) -> Result<(i64, Result<Value, RpcError>), Failure> {
         let limit = ctx.opts.max_reply_bytes;
         loop {
-            self.line.clear();
-            let n = (&mut self.stdout)
-                .take(limit as u64 + 1)
-                .read_until(b'\n', &mut self.line)
+            let read = child::read_line(&mut self.stdout, &mut self.line, limit)
                 .await
                 .map_err(|e| {
                     Failure::new(Reason::ProtocolError, format!("reading stdout: {e}"))
                         .in_phase(phase)
                 })?;
-            if n == 0 {
-                return Err(Failure::new(
-                    Reason::ProtocolError,
-                    "the server exited (closed its stdout) before answering",
-                )
-                .in_phase(phase));
-            }
-            if self.line.len() > limit {
-                return Err(Failure::new(
-                    Reason::ProtocolError,
-                    format!("a stdout line is longer than {limit} bytes"),
-                )
-                .in_phase(phase));
+            match read {
+                LineRead::Line(_) => {}
+                LineRead::Eof => {
+                    return Err(Failure::new(
+                        Reason::ProtocolError,
+                        "the server exited (closed its stdout) before answering",
+                    )
+                    .in_phase(phase))
+                }
+                LineRead::TooLong => {
+                    return Err(Failure::new(
+                        Reason::ProtocolError,
+                        format!("a stdout line is longer than {limit} bytes"),
+                    )
+                    .in_phase(phase))
+                }
             }
             let text = self.line.trim_ascii();
             if text.is_empty() {
@@ -406,30 +384,6 @@ impl Channel for StdioChannel {
 
     fn is_modern(&self) -> bool {
         self.modern
-    }
-}
-
-/// 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin, wait; SIGTERM, wait; SIGKILL. Signals go to the
-/// child's process group. Returns how the child ended.
-async fn shutdown(mut ch: StdioChannel, child: &mut Child) -> Option<String> {
-    ch.stdin = None;
-    drop(ch);
-    if let Ok(Ok(status)) = tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
-        return Some(status.to_string());
-    }
-    if let Some(pid) = child.id() {
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGTERM);
-    }
-    if let Ok(Ok(status)) = tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
-        return Some(status.to_string());
-    }
-    if let Some(pid) = child.id() {
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-    }
-    let _ = child.start_kill();
-    match tokio::time::timeout(SHUTDOWN_STEP, child.wait()).await {
-        Ok(Ok(status)) => Some(status.to_string()),
-        _ => None,
     }
 }
 

@@ -7,18 +7,17 @@
 //! a reasonable time, SIGKILL if it still does not).
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use lifeline_core::child::{LineRead, ProcessGroup};
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child as Process, ChildStdin, Command};
+use tokio::process::{Child as Process, ChildStdin};
 use tokio::sync::mpsc;
 
 use crate::config::StdioConfig;
@@ -126,39 +125,26 @@ impl Child {
         label: &str,
         shared: bool,
     ) -> Result<Arc<Child>, UpstreamError> {
-        let mut command = Command::new(&cfg.program);
-        command
-            .args(&cfg.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        if !cfg.inherit_env {
-            command.env_clear();
-            for key in ["PATH", "HOME"] {
-                if let Some(v) = std::env::var_os(key) {
-                    command.env(key, v);
-                }
-            }
-        }
-        command.envs(cfg.env.iter().map(|(k, v)| (k, v)));
-        let mut process = command.spawn().map_err(|e| {
+        let spawned = lifeline_core::child::spawn(&lifeline_core::child::Spec {
+            program: &cfg.program,
+            args: &cfg.args,
+            env: &cfg.env,
+            inherit_env: cfg.inherit_env,
+            cwd: None,
+        })
+        .map_err(|e| {
             UpstreamError::Connect(format!(
                 "cannot start the stdio server {:?}: {e}",
                 cfg.program
             ))
         })?;
-        let (Some(pid), Some(stdin), Some(stdout), Some(stderr)) = (
-            process.id(),
-            process.stdin.take(),
-            process.stdout.take(),
-            process.stderr.take(),
-        ) else {
-            return Err(UpstreamError::Connect(
-                "the stdio server's pipes could not be opened".to_owned(),
-            ));
-        };
+        let (process, pid, stdin, stdout, stderr) = (
+            spawned.process,
+            spawned.group.0,
+            spawned.stdin,
+            spawned.stdout,
+            spawned.stderr,
+        );
         let child = Arc::new(Child {
             pid,
             stdin: tokio::sync::Mutex::new(Some(stdin)),
@@ -390,23 +376,9 @@ impl Child {
         self.stdin.lock().await.take();
         let mut process = self.process.lock().await;
         let process = process.as_mut()?;
-        let pgid = Pid::from_raw(self.pid as i32);
-        let mut status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
-        if status.is_err() {
-            let _ = killpg(pgid, Signal::SIGTERM);
-            status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
-        }
-        if status.is_err() {
-            let _ = killpg(pgid, Signal::SIGKILL);
-            let _ = process.start_kill();
-            status = tokio::time::timeout(SHUTDOWN_STEP, process.wait()).await;
-        }
-        // Grandchildren left in the group (the child exited, they did not) get the same treatment at once.
-        let _ = killpg(pgid, Signal::SIGKILL);
-        let how = match status {
-            Ok(Ok(s)) => Some(s.to_string()),
-            _ => None,
-        };
+        let how = lifeline_core::child::stop(process, self.group(), SHUTDOWN_STEP)
+            .await
+            .map(|s| s.to_string());
         self.end(format!(
             "shut down ({})",
             how.as_deref().unwrap_or("did not exit")
@@ -417,13 +389,17 @@ impl Child {
     /// Sends `signal` to the child's process group (a signal the gateway forwards, e.g. SIGHUP).
     pub(super) fn signal(&self, signal: Signal) {
         if self.is_alive() {
-            let _ = killpg(Pid::from_raw(self.pid as i32), signal);
+            self.group().signal(signal);
         }
     }
 
     /// Kills the process group at once (a protocol violation such as an overlong line).
     fn kill(&self) {
-        let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        self.group().signal(Signal::SIGKILL);
+    }
+
+    fn group(&self) -> ProcessGroup {
+        ProcessGroup(self.pid)
     }
 
     /// How the process exited, when it has (without waiting).
@@ -459,20 +435,15 @@ async fn read_stdout(
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     let why = loop {
-        line.clear();
-        let read = (&mut reader)
-            .take(max_line as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await;
-        match read {
+        match lifeline_core::child::read_line(&mut reader, &mut line, max_line).await {
             Err(e) => break format!("reading its stdout failed: {e}"),
-            Ok(0) => break "it closed its stdout".to_owned(),
-            Ok(_) => {}
-        }
-        if line.len() > max_line {
-            tracing::warn!(child.pid = child.pid, session.id = %label, max_line_bytes = max_line, "Stdio server wrote an overlong stdout line; ending it.");
-            child.kill();
-            break format!("it wrote a stdout line longer than {max_line} bytes");
+            Ok(LineRead::Eof) => break "it closed its stdout".to_owned(),
+            Ok(LineRead::TooLong) => {
+                tracing::warn!(child.pid = child.pid, session.id = %label, max_line_bytes = max_line, "Stdio server wrote an overlong stdout line; ending it.");
+                child.kill();
+                break format!("it wrote a stdout line longer than {max_line} bytes");
+            }
+            Ok(LineRead::Line(_)) => {}
         }
         let text = line.trim_ascii();
         if !text.is_empty() {
