@@ -833,6 +833,32 @@ async fn pool_mode_serves_modern_clients_from_a_modern_child() {
     );
 }
 
+// Regression: a modern server slower to start than the pool's 2 s `server/discover` wait was sent `initialize`,
+// refused it (its connection already serves 2026-07-28) and was restarted, again and again while the machine
+// stayed slow. Whichever answer comes first now decides, as in the probe engine.
+#[tokio::test]
+async fn a_modern_pool_child_slow_to_start_is_taken_as_modern() {
+    let script = peers::peers_sources().join("py2_server.py");
+    let slow = format!(
+        "sleep 3; exec {} {} stdio",
+        py2_python(),
+        script.to_string_lossy()
+    );
+    let gw = Gw::start_stdio(
+        "sh",
+        &["-c", &slow],
+        &["--stdio-mode", "pool", "--pool-size", "2"],
+    )
+    .await;
+    wait_pool(&gw, 2).await;
+    wait_log(&gw, "\"era\":\"modern\"").await;
+    assert!(
+        !gw.logs().contains("Pool child failed to start"),
+        "{}",
+        gw.logs()
+    );
+}
+
 /// `/proc/<pid>/stat` fields: (state, ppid, command name).
 fn proc_stat(pid: u32) -> Option<(char, u32, String)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

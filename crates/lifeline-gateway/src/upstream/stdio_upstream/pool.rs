@@ -30,9 +30,9 @@ use http::header::HeaderValue;
 use http::{HeaderMap, Method, Response, StatusCode};
 use lifeline_mcp::era;
 use serde_json::{json, Value};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::child::{Child, RegisterError};
+use super::child::{Child, RegisterError, Routed};
 use super::stream::{event_stream, response_of, CancelOnDrop, Rewrite};
 use super::{
     accepts_event_stream, is_modern, json, mint_session_id, refuse_unrelayable, session_not_found,
@@ -188,63 +188,18 @@ impl Pool {
         }
     }
 
-    /// Spawns the child of slot `i` and gets it ready: `server/discover` for the slots that prefer the modern
-    /// era, else (or when the server is not modern) `initialize` then `notifications/initialized`.
+    /// Spawns the child of slot `i` and gets it ready (see [`Pool::handshake`]), preferring the modern era on
+    /// every second slot.
     async fn start_child(&self, i: usize) -> Result<Arc<Child>, UpstreamError> {
         let child = Child::spawn(&self.cfg, &format!("pool-{i}"), true)?;
-        if self.slots.len() >= 2 && i % 2 == 1 {
-            if let Some(result) = discover(&child).await {
+        let prefer_modern = self.slots.len() >= 2 && i % 2 == 1;
+        match self.handshake(&child, prefer_modern).await {
+            Ok((result, modern)) => {
                 let mut slot = self.slot(i);
                 slot.generation += 1;
                 slot.child = Some(Arc::clone(&child));
                 slot.init = Some(result);
-                slot.modern = true;
-                slot.last_error = None;
-                return Ok(child);
-            }
-        }
-        let init = async {
-            let id = json!("lifeline-init");
-            let mut rx = child.register(id.to_string(), None).map_err(|_| {
-                UpstreamError::Protocol("the stdio server ended at once".to_owned())
-            })?;
-            let request = json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "method": "initialize",
-                "params": era::initialize_params("lifeline-gateway", env!("CARGO_PKG_VERSION")),
-            });
-            child.send(request.to_string().as_bytes()).await?;
-            let wait = self.timeout.min(INIT_TIMEOUT);
-            let response = tokio::time::timeout(wait, response_of(&mut rx))
-                .await
-                .map_err(|_| {
-                    UpstreamError::Protocol(format!(
-                        "the stdio server did not answer initialize within {wait:?}"
-                    ))
-                })?
-                .ok_or_else(|| {
-                    UpstreamError::Connect(format!(
-                        "the stdio server ended before answering initialize: {}",
-                        child.ended().unwrap_or_default()
-                    ))
-                })?;
-            let value: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
-            let result = value.get("result").cloned().ok_or_else(|| {
-                UpstreamError::Protocol(format!("initialize was refused: {}", value["error"]))
-            })?;
-            let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-            child.send(note.to_string().as_bytes()).await?;
-            Ok::<Value, UpstreamError>(result)
-        }
-        .await;
-        match init {
-            Ok(result) => {
-                let mut slot = self.slot(i);
-                slot.generation += 1;
-                slot.child = Some(Arc::clone(&child));
-                slot.init = Some(result);
-                slot.modern = false;
+                slot.modern = modern;
                 slot.last_error = None;
                 Ok(child)
             }
@@ -253,6 +208,96 @@ impl Pool {
                 Err(err)
             }
         }
+    }
+
+    /// Gets a fresh child ready, bounded by the upstream timeout (at most [`INIT_TIMEOUT`]); returns the
+    /// `DiscoverResult` or `InitializeResult` and whether the child is modern.
+    ///
+    /// Preferring modern: `server/discover` first (2026-07-28 `basic/transports/stdio` §Backward
+    /// Compatibility). A child silent for [`DISCOVER_WAIT`] (a legacy server that ignores requests before
+    /// `initialize`, or one still starting) is also sent `initialize`, and whichever answer comes first decides:
+    /// a modern server that was only slow to start answers the discover first, and its refusal of the
+    /// `initialize` then is ignored (the probe engine does the same).
+    /// Otherwise: `initialize`, then `notifications/initialized`.
+    async fn handshake(
+        &self,
+        child: &Child,
+        prefer_modern: bool,
+    ) -> Result<(Value, bool), UpstreamError> {
+        let wait = self.timeout.min(INIT_TIMEOUT);
+        let deadline = tokio::time::Instant::now() + wait;
+        let ended = || {
+            UpstreamError::Connect(format!(
+                "the stdio server ended before answering initialize: {}",
+                child.ended().unwrap_or_default()
+            ))
+        };
+        let mut pending_discover = None;
+        if prefer_modern {
+            match discover(child).await {
+                Discovered::Modern(result) => return Ok((result, true)),
+                Discovered::Legacy => {}
+                Discovered::Silent(rx) => pending_discover = Some(rx),
+            }
+        }
+        let id = json!("lifeline-init");
+        let mut rx = child
+            .register(id.to_string(), None)
+            .map_err(|_| UpstreamError::Protocol("the stdio server ended at once".to_owned()))?;
+        let request = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "initialize",
+            "params": era::initialize_params("lifeline-gateway", env!("CARGO_PKG_VERSION")),
+        });
+        child.send(request.to_string().as_bytes()).await?;
+        let timed_out = || {
+            UpstreamError::Protocol(format!(
+                "the stdio server did not answer initialize within {wait:?}"
+            ))
+        };
+        if let Some(mut discover_rx) = pending_discover {
+            // Whichever of the two answers comes first.
+            let raced = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    answer = response_of(&mut discover_rx) => (true, answer),
+                    answer = response_of(&mut rx) => (false, answer),
+                }
+            })
+            .await;
+            child.unregister(&json!(DISCOVER_ID).to_string());
+            match raced {
+                Err(_) => return Err(timed_out()),
+                Ok((_, None)) => return Err(ended()),
+                Ok((true, Some(answer))) => {
+                    if let Some(result) = modern_result(&answer) {
+                        child.unregister(&id.to_string());
+                        return Ok((result, true));
+                    }
+                }
+                Ok((false, Some(answer))) => return self.initialized(child, &answer).await,
+            }
+        }
+        let answer = tokio::time::timeout_at(deadline, response_of(&mut rx))
+            .await
+            .map_err(|_| timed_out())?
+            .ok_or_else(ended)?;
+        self.initialized(child, &answer).await
+    }
+
+    /// Accepts an `initialize` answer: its result, after `notifications/initialized` was sent.
+    async fn initialized(
+        &self,
+        child: &Child,
+        answer: &[u8],
+    ) -> Result<(Value, bool), UpstreamError> {
+        let value: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+        let result = value.get("result").cloned().ok_or_else(|| {
+            UpstreamError::Protocol(format!("initialize was refused: {}", value["error"]))
+        })?;
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        child.send(note.to_string().as_bytes()).await?;
+        Ok((result, false))
     }
 
     /// The live legacy child of a slot with its generation and `InitializeResult`.
@@ -544,27 +589,49 @@ impl Pool {
     }
 }
 
-/// Asks a new child `server/discover`; its `DiscoverResult` when it speaks 2026-07-28, `None` otherwise (an
-/// error, another version, or silence within [`DISCOVER_WAIT`]: then the child is initialized legacy on the same
-/// connection, as 2026-07-28 `basic/transports/stdio` §Backward Compatibility allows).
-async fn discover(child: &Child) -> Option<Value> {
-    let id = json!("lifeline-discover");
-    let mut rx = child.register(id.to_string(), None).ok()?;
+/// The id of the gateway's own `server/discover` to a pool child.
+const DISCOVER_ID: &str = "lifeline-discover";
+
+/// What a fresh child said to `server/discover` within [`DISCOVER_WAIT`].
+enum Discovered {
+    /// A `DiscoverResult` listing 2026-07-28.
+    Modern(Value),
+    /// Anything else (an error, an older version, the child ended).
+    Legacy,
+    /// Nothing yet: the request is still registered, its answer may come on this receiver.
+    Silent(mpsc::Receiver<Routed>),
+}
+
+/// Asks a fresh child `server/discover` (2026-07-28 `basic/lifecycle`).
+async fn discover(child: &Child) -> Discovered {
+    let key = json!(DISCOVER_ID).to_string();
+    let Ok(mut rx) = child.register(key.clone(), None) else {
+        return Discovered::Legacy;
+    };
     let request = json!({
         "jsonrpc": "2.0",
-        "id": id,
+        "id": DISCOVER_ID,
         "method": "server/discover",
         "params": era::modern_params(Value::Null, "lifeline-gateway", env!("CARGO_PKG_VERSION")),
     });
-    let answer = match child.send(request.to_string().as_bytes()).await {
-        Ok(()) => tokio::time::timeout(DISCOVER_WAIT, response_of(&mut rx))
-            .await
-            .ok()
-            .flatten(),
-        Err(_) => None,
+    if child.send(request.to_string().as_bytes()).await.is_err() {
+        child.unregister(&key);
+        return Discovered::Legacy;
+    }
+    let answer = match tokio::time::timeout(DISCOVER_WAIT, response_of(&mut rx)).await {
+        Err(_) => return Discovered::Silent(rx),
+        Ok(answer) => answer,
     };
-    child.unregister(&id.to_string());
-    let value: Value = serde_json::from_slice(&answer?).ok()?;
+    child.unregister(&key);
+    match answer.as_deref().and_then(modern_result) {
+        Some(result) => Discovered::Modern(result),
+        None => Discovered::Legacy,
+    }
+}
+
+/// The `DiscoverResult` in `answer` when it lists 2026-07-28.
+fn modern_result(answer: &[u8]) -> Option<Value> {
+    let value: Value = serde_json::from_slice(answer).ok()?;
     let result = value.get("result")?;
     let modern = result
         .get("supportedVersions")
