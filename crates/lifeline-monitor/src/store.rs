@@ -7,16 +7,14 @@
 //! `RETURNING`, partial unique indexes, and only BIGINT/DOUBLE/TEXT/BLOB values bound as `i64`/`f64`/`String`/
 //! `Vec<u8>`.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::SqlSafeStr;
 
 mod outbox;
 mod query;
@@ -152,24 +150,31 @@ pub struct OpenIncident {
     pub reminders: i64,
 }
 
-fn migrator(backend: Backend) -> Migrator {
-    let sql: &'static str = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
-    };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+/// The SQLite migrations, embedded from `migrations/sqlite/` (`NNNN_name.sql`, applied in order, recorded with
+/// their SHA-384 in `_sqlx_migrations`). `build.rs` makes a new file rebuild the crate.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The PostgreSQL migrations, from `migrations/postgres/`: the same numbers, tables and columns.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    }
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH`, created if missing, `sqlite::memory:`, or `postgres://…`) and
     /// applies the migrations. SQLite runs in WAL mode with `synchronous=NORMAL` and a 5 s busy timeout.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect_unmigrated(url).await?;
+        let m = migrator(store.backend());
+        with_pool!(store, pool => m.run(pool).await)?;
+        Ok(store)
+    }
+
+    /// [`Store::connect`] without applying the migrations.
+    pub(crate) async fn connect_unmigrated(url: &str) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::BadUrl(e.to_string()))?
@@ -205,8 +210,6 @@ impl Store {
                 crate::config::redact_storage(url)
             )));
         };
-        let m = migrator(store.backend());
-        with_pool!(store, pool => m.run(pool).await)?;
         Ok(store)
     }
 

@@ -381,6 +381,48 @@ async fn suite(store: Store) {
     store.ping().await.unwrap();
 }
 
+/// The migrations as registered by hand before `sqlx::migrate!` (version 1, "init", the same file): a
+/// database created by them must open with the embedded migrations.
+fn hand_registered(backend: Backend) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    use sqlx::SqlSafeStr as _;
+    let sql: &'static str = match backend {
+        Backend::Sqlite => include_str!("../../migrations/sqlite/0001_init.sql"),
+        Backend::Postgres => include_str!("../../migrations/postgres/0001_init.sql"),
+    };
+    sqlx::migrate::Migrator::with_migrations(vec![Migration::new(
+        1,
+        std::borrow::Cow::Borrowed("init"),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+#[test]
+fn embedded_migration_1_matches_the_hand_registered_one() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let old = hand_registered(backend);
+        let new = migrator(backend);
+        let (o, n) = (&old.migrations[0], &new.migrations[0]);
+        assert_eq!(
+            (o.version, &o.checksum),
+            (n.version, &n.checksum),
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_database_from_the_hand_registered_migrations_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = Store::connect_unmigrated(&url).await.unwrap();
+    with_pool!(old, pool => hand_registered(Backend::Sqlite).run(pool).await.unwrap());
+    old.close().await;
+    suite(Store::connect(&url).await.unwrap()).await;
+}
+
 #[tokio::test]
 async fn storage_suite_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,40 +434,73 @@ async fn storage_suite_sqlite() {
 
 #[tokio::test]
 async fn storage_suite_postgres() {
-    let Some(url) = postgres_url() else { return };
-    // A fresh database per run, dropped afterwards.
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .expect("connect to DATABASE_URL");
-    let name = format!("lifeline_test_{}_{}", std::process::id(), T0 % 1000);
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    let Some(db) = FreshPg::create("suite").await else {
+        return;
+    };
+    let store = Store::connect(&db.url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    suite(store.clone()).await;
+    Store::connect(&db.url).await.unwrap().ping().await.unwrap();
+    store.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_from_the_hand_registered_migrations_opens() {
+    let Some(db) = FreshPg::create("old").await else {
+        return;
+    };
+    let old = Store::connect_unmigrated(&db.url).await.unwrap();
+    with_pool!(old, pool => hand_registered(Backend::Postgres).run(pool).await.unwrap());
+    old.close().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    suite(store.clone()).await;
+    store.close().await;
+    db.drop().await;
+}
+
+/// A fresh PostgreSQL database per test run on the `DATABASE_URL` server, dropped by [`FreshPg::drop`].
+struct FreshPg {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl FreshPg {
+    async fn create(tag: &str) -> Option<FreshPg> {
+        let url = postgres_url()?;
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to DATABASE_URL");
+        let name = format!("lifeline_test_{tag}_{}_{}", std::process::id(), T0 % 1000);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
         .execute(&admin)
         .await
         .unwrap();
-    let mut u = url::Url::parse(&url).unwrap();
-    u.set_path(&format!("/{name}"));
-    let store = Store::connect(u.as_str()).await.unwrap();
-    assert_eq!(store.backend(), Backend::Postgres);
-    suite(store.clone()).await;
-    Store::connect(u.as_str())
-        .await
-        .unwrap()
-        .ping()
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut u = url::Url::parse(&url).unwrap();
+        u.set_path(&format!("/{name}"));
+        Some(FreshPg {
+            admin,
+            name,
+            url: u.to_string(),
+        })
+    }
+
+    async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
         .await
         .unwrap();
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    }
 }
 
 /// `DATABASE_URL`, or `None` (with a loud message) when `LIFELINE_SKIP_POSTGRES=1`; panics otherwise.
