@@ -16,14 +16,18 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod label;
 mod outbox;
+mod probe_row;
 mod query;
 mod record;
 mod rollup;
 
+pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, OutboxState};
-pub use query::{DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, ResultRow, UptimeCounts};
-pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, NewResult, RecordOp};
+pub use probe_row::{ProbeRow, ResultRow};
+pub use query::{DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts};
+pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp};
 pub use rollup::HourRollup;
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool: the same code, compiled for each.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lifeline_mcp::{Era, Reason, Verdict};
 use serde_json::json;
 
 use super::*;
@@ -20,17 +21,20 @@ fn alert(provider: &str, due_ms: i64) -> NewAlert {
     }
 }
 
-fn result(ts_ms: i64, up: bool, latency: f64) -> NewResult {
-    NewResult {
-        ts_ms,
-        verdict: if up { "healthy" } else { "unhealthy" }.into(),
+fn result(ts_ms: i64, up: bool, latency: f64) -> ProbeRow {
+    let verdict = if up {
+        Verdict::Healthy
+    } else {
+        Verdict::Unhealthy
+    };
+    ProbeRow {
         up,
         latency_ms: Some(latency),
-        ..NewResult::default()
+        ..ProbeRow::new(ts_ms, verdict)
     }
 }
 
-fn op(state: &TargetState, r: NewResult, incident: IncidentOp) -> RecordOp {
+fn op(state: &TargetState, r: ProbeRow, incident: IncidentOp) -> RecordOp {
     RecordOp {
         state: state.clone(),
         tools_json: None,
@@ -85,7 +89,7 @@ async fn suite(store: Store) {
     };
     let open = IncidentOp::Open {
         at_ms: T0 + 1000,
-        reason: Some("connect_refused".into()),
+        reason: Some(Reason::ConnectRefused),
         message: Some("refused".into()),
         summary: "a is down".into(),
         alerts: vec![alert("webhook", T0 + 1000), alert("pagerduty", T0 + 1000)],
@@ -377,8 +381,70 @@ async fn suite(store: Store) {
         "after release"
     );
 
+    // Incidents and events read back typed.
+    let incidents = store.incidents(Some(a), false, i64::MAX, 10).await.unwrap();
+    assert_eq!(incidents[0].reason, Some(Label(Reason::ConnectRefused)));
+    let events = store.events(Some(a), None, i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind.get(), e.severity.get()))
+            .collect::<Vec<_>>(),
+        [
+            (EventKind::IncidentResolved, Severity::Info),
+            (EventKind::IncidentOpened, Severity::Critical)
+        ]
+    );
+
+    // Every field of a result row survives the write and the read (distinct values, so a bind out of
+    // column order shows).
+    let full = ProbeRow {
+        ts_ms: T0 + 100 * HOUR,
+        verdict: Label(Verdict::Degraded),
+        up: true,
+        maintenance: false,
+        reason: Some(Label(Reason::Slow)),
+        message: Some("slow".into()),
+        era: Some(Label(Era::Sse)),
+        protocol_version: Some("2024-11-05".into()),
+        server_version: Some("1.2.3".into()),
+        tools_count: Some(7),
+        schema_hash: Some("abc123".into()),
+        latency_ms: Some(123.5),
+        timings: Some(r#"{"total":123.5}"#.into()),
+        tls_days_left: Some(12),
+        tls_not_after_ms: Some(T0 + 12 * 86_400_000),
+    };
+    store
+        .record(&[op(&sa2, full.clone(), IncidentOp::None)])
+        .await
+        .unwrap();
+    let back = store
+        .results(a, T0 + 100 * HOUR, T0 + 101 * HOUR, 10)
+        .await
+        .unwrap();
+    assert_eq!(back, [full]);
+
     assert!(store.size_bytes().await.unwrap() > 0);
     store.ping().await.unwrap();
+
+    // A label this build does not know fails the read with a decode error naming it (never a default, never
+    // a panic).
+    sqlx_exec(
+        &store,
+        "INSERT INTO results (target_id, ts_ms, verdict, up, maintenance) VALUES (1, 5, 'bogus', 0, 0)",
+    )
+    .await;
+    let err = store.results(1, 0, 10, 10).await.unwrap_err();
+    assert!(
+        err.to_string().contains("unknown verdict label `bogus`"),
+        "{err}"
+    );
+}
+
+/// Runs one statement on the store's pool.
+async fn sqlx_exec(store: &Store, sql: &'static str) {
+    with_pool!(store, pool => sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap());
 }
 
 /// The migrations as registered by hand before `sqlx::migrate!` (version 1, "init", the same file): a
