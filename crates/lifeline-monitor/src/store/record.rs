@@ -267,35 +267,31 @@ impl Store {
                 }
                 opened.push(new_id);
 
-                sqlx::query(
-                    "UPDATE targets SET consecutive_failures = $2, consecutive_successes = $3, \
-                     open_incident_id = $4, last_checked_ms = $5, last_verdict = $6, last_reason = $7, \
-                     last_message = $8, last_latency_ms = $9, era = $10, protocol_version = $11, \
-                     server_name = $12, server_version = $13, tools_count = $14, schema_hash = $15, \
-                     tools_json = COALESCE($16, tools_json), tls_not_after_ms = $17, tls_days_left = $18, \
-                     cert_warned_days = $19 WHERE id = $1",
-                )
-                .bind(s.id)
-                .bind(s.consecutive_failures)
-                .bind(s.consecutive_successes)
-                .bind(open_id)
-                .bind(s.last_checked_ms)
-                .bind(&s.last_verdict)
-                .bind(&s.last_reason)
-                .bind(&s.last_message)
-                .bind(s.last_latency_ms)
-                .bind(&s.era)
-                .bind(&s.protocol_version)
-                .bind(&s.server_name)
-                .bind(&s.server_version)
-                .bind(s.tools_count)
-                .bind(&s.schema_hash)
-                .bind(&op.tools_json)
-                .bind(s.tls_not_after_ms)
-                .bind(s.tls_days_left)
-                .bind(s.cert_warned_days)
-                .execute(&mut *tx)
-                .await?;
+                // Each column beside its value: no positional list to keep in step.
+                let mut update = sqlx::QueryBuilder::new("UPDATE targets SET ");
+                let mut set = update.separated(", ");
+                set.push("consecutive_failures = ").push_bind_unseparated(s.consecutive_failures);
+                set.push("consecutive_successes = ").push_bind_unseparated(s.consecutive_successes);
+                set.push("open_incident_id = ").push_bind_unseparated(open_id);
+                set.push("last_checked_ms = ").push_bind_unseparated(s.last_checked_ms);
+                set.push("last_verdict = ").push_bind_unseparated(s.last_verdict.clone());
+                set.push("last_reason = ").push_bind_unseparated(s.last_reason.clone());
+                set.push("last_message = ").push_bind_unseparated(s.last_message.clone());
+                set.push("last_latency_ms = ").push_bind_unseparated(s.last_latency_ms);
+                set.push("era = ").push_bind_unseparated(s.era.clone());
+                set.push("protocol_version = ").push_bind_unseparated(s.protocol_version.clone());
+                set.push("server_name = ").push_bind_unseparated(s.server_name.clone());
+                set.push("server_version = ").push_bind_unseparated(s.server_version.clone());
+                set.push("tools_count = ").push_bind_unseparated(s.tools_count);
+                set.push("schema_hash = ").push_bind_unseparated(s.schema_hash.clone());
+                set.push("tools_json = COALESCE(")
+                    .push_bind_unseparated(op.tools_json.clone())
+                    .push_unseparated(", tools_json)");
+                set.push("tls_not_after_ms = ").push_bind_unseparated(s.tls_not_after_ms);
+                set.push("tls_days_left = ").push_bind_unseparated(s.tls_days_left);
+                set.push("cert_warned_days = ").push_bind_unseparated(s.cert_warned_days);
+                update.push(" WHERE id = ").push_bind(s.id);
+                update.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -415,10 +415,51 @@ async fn suite(store: Store) {
         tls_days_left: Some(12),
         tls_not_after_ms: Some(T0 + 12 * 86_400_000),
     };
+    // … and so does every field of the target's state (distinct values again).
+    let full_state = TargetState {
+        id: a,
+        name: "a".into(),
+        url: "http://a/mcp".into(),
+        consecutive_failures: 0,
+        consecutive_successes: 9,
+        open_incident: None,
+        last_checked_ms: Some(T0 + 100 * HOUR),
+        last_verdict: Some("degraded".into()),
+        last_reason: Some("slow".into()),
+        last_message: Some("slow".into()),
+        last_latency_ms: Some(123.5),
+        era: Some("sse".into()),
+        protocol_version: Some("2024-11-05".into()),
+        server_name: Some("srv".into()),
+        server_version: Some("1.2.3".into()),
+        tools_count: Some(7),
+        schema_hash: Some("abc123".into()),
+        tls_not_after_ms: Some(T0 + 12 * 86_400_000),
+        tls_days_left: Some(12),
+        cert_warned_days: Some(14),
+    };
+    let mut full_op = op(&full_state, full.clone(), IncidentOp::None);
+    full_op.tools_json = Some(r#"[{"name":"x"}]"#.into());
+    store.record(&[full_op]).await.unwrap();
+    let states = store.load_states().await.unwrap();
+    assert_eq!(states.iter().find(|s| s.id == a), Some(&full_state));
+    assert_eq!(
+        store.last_tools(a).await.unwrap().as_deref(),
+        Some(r#"[{"name":"x"}]"#)
+    );
+    // A state without a new tool list keeps the stored one.
     store
-        .record(&[op(&sa2, full.clone(), IncidentOp::None)])
+        .record(&[op(
+            &full_state,
+            ProbeRow::new(T0 + 101 * HOUR, Verdict::Healthy),
+            IncidentOp::None,
+        )])
         .await
         .unwrap();
+    assert_eq!(
+        store.last_tools(a).await.unwrap().as_deref(),
+        Some(r#"[{"name":"x"}]"#)
+    );
     let back = store
         .results(a, T0 + 100 * HOUR, T0 + 101 * HOUR, 10)
         .await
