@@ -5,7 +5,11 @@
 //! Why not `sqlx::Any`: it cannot set SQLite's WAL and busy timeout per connection, and hides the pool type we
 //! need for both. The SQL is portable on purpose: `$n` placeholders (SQLite accepts them), `ON CONFLICT`,
 //! `RETURNING`, partial unique indexes, and only BIGINT/DOUBLE/TEXT/BLOB values bound as `i64`/`f64`/`String`/
-//! `Vec<u8>`.
+//! `Vec<u8>`, or as a [`Label`] (an enum stored as its `TEXT` label).
+//!
+//! Rows are read by column name (`sqlx::FromRow`) and written from one column list: a probe result has one
+//! shape, [`ProbeRow`]. Migrations are embedded per dialect with `sqlx::migrate!`. This module must not hold
+//! monitor policy (what is up, when an incident opens): that is `evaluate.rs`.
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -224,3 +224,49 @@ impl Severity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trips<T: Vocabulary + Serialize + PartialEq + fmt::Debug>(all: &[T]) {
+        for &v in all {
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json.as_str(), Some(v.as_str()), "label = serde name");
+            assert_eq!(T::from_label(v.as_str()), Some(v));
+            assert_eq!(serde_json::to_value(Label(v)).unwrap(), json);
+        }
+        assert_eq!(T::from_label("no_such_label"), None);
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        round_trips(&[
+            Verdict::Healthy,
+            Verdict::Degraded,
+            Verdict::AuthRequired,
+            Verdict::Unhealthy,
+        ]);
+        round_trips(&[Era::Modern, Era::Legacy, Era::Sse]);
+        round_trips(&[Reason::ConnectRefused, Reason::HttpStatus, Reason::Slow]);
+        round_trips(&[
+            EventKind::IncidentOpened,
+            EventKind::IncidentResolved,
+            EventKind::SchemaDrift,
+            EventKind::ProtocolVersionChanged,
+            EventKind::ServerVersionChanged,
+            EventKind::CertExpiring,
+        ]);
+        round_trips(&[Severity::Info, Severity::Warning, Severity::Critical]);
+    }
+
+    #[test]
+    fn a_label_reads_as_its_text() {
+        let l = Label(Verdict::AuthRequired);
+        assert_eq!(&*l, "auth_required");
+        assert!(l == "auth_required");
+        assert_eq!(l.to_string(), "auth_required");
+        assert_eq!(l.get(), Verdict::AuthRequired);
+        assert!(bool::from(Flag(1)) && !bool::from(Flag(0)));
+    }
+}

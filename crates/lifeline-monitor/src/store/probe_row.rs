@@ -128,7 +128,7 @@ impl ProbeRow {
     }
 
     /// Pushes this row's values, in [`ProbeRow::COLUMNS`] order, onto one `VALUES` tuple.
-    pub(crate) fn push_binds<DB>(&self, b: &mut Separated<'_, DB, &'static str>)
+    pub fn push_binds<DB>(&self, b: &mut Separated<'_, DB, &'static str>)
     where
         DB: Database,
         for<'q> i64: Encode<'q, DB> + Type<DB>,
