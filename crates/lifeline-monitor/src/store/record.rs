@@ -5,7 +5,8 @@ use lifeline_mcp::Reason;
 
 use super::{with_pool, EventKind, Label, ProbeRow, Severity, Store, StoreError, TargetState};
 
-/// Result rows per `INSERT` (15 binds each, far below SQLite's and PostgreSQL's bind limits).
+/// Result rows per `INSERT`: 16 binds each (target id and the columns), 4,096 per statement, far below the
+/// bind limits of SQLite (32,766) and PostgreSQL (65,535).
 const RESULT_ROWS_PER_INSERT: usize = 256;
 
 /// Queues one alert send; a duplicate (same incident, kind, seq, provider) is ignored.

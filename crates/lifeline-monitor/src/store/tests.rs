@@ -466,6 +466,24 @@ async fn suite(store: Store) {
         .unwrap();
     assert_eq!(back, [full]);
 
+    // A batch larger than one INSERT's rows is written whole.
+    let many: Vec<RecordOp> = (0..300)
+        .map(|i| {
+            op(
+                &full_state,
+                result(T0 + 200 * HOUR + i, true, 1.0),
+                IncidentOp::None,
+            )
+        })
+        .collect();
+    store.record(&many).await.unwrap();
+    let back = store
+        .results(a, T0 + 200 * HOUR, T0 + 201 * HOUR, 1000)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 300);
+    assert_eq!(back[0].ts_ms, T0 + 200 * HOUR + 299, "newest first");
+
     assert!(store.size_bytes().await.unwrap() > 0);
     store.ping().await.unwrap();
 
