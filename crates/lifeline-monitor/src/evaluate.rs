@@ -12,15 +12,15 @@
 //! - Events: schema drift (with the diff), protocol and server version changes, a certificate crossing 30, 14
 //!   or 7 days left (once per certificate and threshold).
 
-use lifeline_mcp::probe::{Phase, ProbeReport};
+use lifeline_mcp::probe::ProbeReport;
 use lifeline_mcp::Verdict;
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 
 use crate::config::{AlertConfig, AlertKind, TargetConfig};
 use crate::drift::diff_tools;
 use crate::store::{
-    IncidentOp, NewAlert, NewEvent, NewResult, OpenIncident, RecordOp, TargetState,
+    EventKind, IncidentOp, NewAlert, NewEvent, OpenIncident, ProbeRow, RecordOp, Severity,
+    TargetState,
 };
 
 /// Certificate warning thresholds, in days, from the widest.
@@ -51,7 +51,7 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
     let at = cx.at_ms;
     let up = is_up(report, cx.target);
     let maintenance = cx.maintenance_until.is_some();
-    let latency = report.timings_ms.get(Phase::Total);
+    let result = ProbeRow::from_report(report, at, up, maintenance);
     let mut s = prev.clone();
     let mut events = Vec::new();
     let mut tools_json = None;
@@ -60,7 +60,7 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
     s.last_verdict = Some(report.verdict.as_str().to_owned());
     s.last_reason = report.reason.map(|r| r.as_str().to_owned());
     s.last_message = report.failure.as_ref().map(|f| f.message.clone());
-    s.last_latency_ms = latency;
+    s.last_latency_ms = result.latency_ms;
 
     // Attributes: only compared when this probe saw them (a failed probe says nothing about versions).
     if let Some(era) = report.era {
@@ -70,8 +70,8 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
         if let Some(old) = prev.protocol_version.as_ref().filter(|o| *o != new) {
             events.push(NewEvent {
                 ts_ms: at,
-                kind: "protocol_version_changed".into(),
-                severity: "warning".into(),
+                kind: EventKind::ProtocolVersionChanged,
+                severity: Severity::Warning,
                 summary: format!("{}: protocol version {old} → {new}", prev.name),
                 details: json!({"from": old, "to": new, "era": report.era.map(|e| e.as_str())}),
             });
@@ -83,8 +83,8 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
             if let Some(old) = prev.server_version.as_ref().filter(|o| *o != new) {
                 events.push(NewEvent {
                     ts_ms: at,
-                    kind: "server_version_changed".into(),
-                    severity: "info".into(),
+                    kind: EventKind::ServerVersionChanged,
+                    severity: Severity::Info,
                     summary: format!("{}: server version {old} → {new}", prev.name),
                     details: json!({"from": old, "to": new, "server_name": info.name}),
                 });
@@ -106,8 +106,12 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
                 let known = cx.old_tools.is_some();
                 events.push(NewEvent {
                     ts_ms: at,
-                    kind: "schema_drift".into(),
-                    severity: if diff.breaking { "warning" } else { "info" }.into(),
+                    kind: EventKind::SchemaDrift,
+                    severity: if diff.breaking {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
                     summary: format!(
                         "{}: tool schema changed ({}; +{} −{} ~{})",
                         prev.name,
@@ -137,13 +141,8 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
     }
 
     // Certificates: one event per certificate and threshold crossed.
-    let mut tls_not_after_ms = None;
     if let Some(tls) = &report.tls {
-        tls_not_after_ms = tls
-            .not_after
-            .as_deref()
-            .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
-            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX));
+        let tls_not_after_ms = result.tls_not_after_ms;
         if tls_not_after_ms.is_some() && tls_not_after_ms != prev.tls_not_after_ms {
             s.cert_warned_days = None; // a new certificate starts afresh
         }
@@ -160,13 +159,12 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
                     s.cert_warned_days = Some(t);
                     events.push(NewEvent {
                         ts_ms: at,
-                        kind: "cert_expiring".into(),
+                        kind: EventKind::CertExpiring,
                         severity: match t {
-                            7 => "critical",
-                            14 => "warning",
-                            _ => "info",
-                        }
-                        .into(),
+                            7 => Severity::Critical,
+                            14 => Severity::Warning,
+                            _ => Severity::Info,
+                        },
                         summary: format!("{}: certificate expires in {days} days", prev.name),
                         details: json!({"days_left": days, "threshold_days": t, "not_after": tls.not_after, "subject": tls.subject}),
                     });
@@ -208,7 +206,7 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
     let incident = match &prev.open_incident {
         None if !up && !maintenance && s.consecutive_failures >= threshold_f => IncidentOp::Open {
             at_ms: at,
-            reason: s.last_reason.clone(),
+            reason: report.reason,
             message: s.last_message.clone(),
             summary: format!(
                 "{} is down: {}",
@@ -258,26 +256,6 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
         _ => IncidentOp::None,
     };
 
-    let result = NewResult {
-        ts_ms: at,
-        verdict: report.verdict.as_str().to_owned(),
-        up,
-        maintenance,
-        reason: s.last_reason.clone(),
-        message: s.last_message.clone(),
-        era: report.era.map(|e| e.as_str().to_owned()),
-        protocol_version: report.protocol_version.clone(),
-        server_version: report.server_info.as_ref().and_then(|i| i.version.clone()),
-        tools_count: report
-            .tools_count
-            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-        schema_hash: report.schema_hash.clone(),
-        latency_ms: latency,
-        timings: (!report.timings_ms.0.is_empty())
-            .then(|| serde_json::to_string(&report.timings_ms).unwrap_or_default()),
-        tls_days_left: report.tls.as_ref().and_then(|t| t.days_left),
-        tls_not_after_ms,
-    };
     RecordOp {
         state: s,
         tools_json,

@@ -147,7 +147,7 @@ async fn write_batch(
         metrics
             .probes
             .get_or_create(&VerdictLabels {
-                verdict: op.result.verdict.clone(),
+                verdict: op.result.verdict.as_str().to_owned(),
             })
             .inc();
         states.insert(state.id, state);

@@ -5,27 +5,33 @@
 //! Why not `sqlx::Any`: it cannot set SQLite's WAL and busy timeout per connection, and hides the pool type we
 //! need for both. The SQL is portable on purpose: `$n` placeholders (SQLite accepts them), `ON CONFLICT`,
 //! `RETURNING`, partial unique indexes, and only BIGINT/DOUBLE/TEXT/BLOB values bound as `i64`/`f64`/`String`/
-//! `Vec<u8>`.
+//! `Vec<u8>`, or as a [`Label`] (an enum stored as its `TEXT` label).
+//!
+//! Rows are read by column name (`sqlx::FromRow`) and written from one column list: a probe result has one
+//! shape, [`ProbeRow`]. Migrations are embedded per dialect with `sqlx::migrate!`. This module must not hold
+//! monitor policy (what is up, when an incident opens): that is `evaluate.rs`.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::SqlSafeStr;
 
+mod label;
 mod outbox;
+mod probe_row;
 mod query;
 mod record;
 mod rollup;
 
+pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, OutboxState};
-pub use query::{DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, ResultRow, UptimeCounts};
-pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, NewResult, RecordOp};
+pub use probe_row::{ProbeRow, ResultRow};
+pub use query::{DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts};
+pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp};
 pub use rollup::HourRollup;
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool: the same code, compiled for each.
@@ -94,8 +100,12 @@ pub struct Store {
     pub(crate) db: Db,
 }
 
-/// The persisted state of one target: what the evaluator needs to carry over a restart.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The persisted state of one target: what the evaluator needs to carry over a restart (a row of `targets`
+/// with its open incident, read by column name).
+///
+/// Not a [`ProbeRow`]: it carries counters and the last *seen* attributes across failed probes. Its labels stay
+/// text for now because the status page reads them as `String`.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct TargetState {
     /// Row id.
     pub id: i64,
@@ -108,6 +118,7 @@ pub struct TargetState {
     /// Successes in a row.
     pub consecutive_successes: i64,
     /// The open incident, if any.
+    #[sqlx(flatten, try_from = "OpenIncidentColumns")]
     pub open_incident: Option<OpenIncident>,
     /// When the last probe started (Unix ms).
     pub last_checked_ms: Option<i64>,
@@ -152,24 +163,55 @@ pub struct OpenIncident {
     pub reminders: i64,
 }
 
-fn migrator(backend: Backend) -> Migrator {
-    let sql: &'static str = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
-    };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+/// The SQLite migrations, embedded from `migrations/sqlite/` (`NNNN_name.sql`, applied in order, recorded with
+/// their SHA-384 in `_sqlx_migrations`). `build.rs` makes a new file rebuild the crate.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// The PostgreSQL migrations, from `migrations/postgres/`: the same numbers, tables and columns.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The columns of a target's open incident as `LEFT JOIN`ed onto its row (all `NULL` without one).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenIncidentColumns {
+    /// Incident id (`i.id AS inc_id`).
+    pub inc_id: Option<i64>,
+    /// When it opened (Unix ms).
+    pub opened_ms: Option<i64>,
+    /// When an alert for it was last queued (Unix ms).
+    pub last_notified_ms: Option<i64>,
+    /// Reminders queued so far.
+    pub reminders: Option<i64>,
+}
+
+impl From<OpenIncidentColumns> for Option<OpenIncident> {
+    fn from(c: OpenIncidentColumns) -> Self {
+        Some(OpenIncident {
+            id: c.inc_id?,
+            opened_ms: c.opened_ms.unwrap_or(0),
+            last_notified_ms: c.last_notified_ms.unwrap_or(0),
+            reminders: c.reminders.unwrap_or(0),
+        })
+    }
+}
+
+fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    }
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH`, created if missing, `sqlite::memory:`, or `postgres://…`) and
     /// applies the migrations. SQLite runs in WAL mode with `synchronous=NORMAL` and a 5 s busy timeout.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect_unmigrated(url).await?;
+        let m = migrator(store.backend());
+        with_pool!(store, pool => m.run(pool).await)?;
+        Ok(store)
+    }
+
+    /// [`Store::connect`] without applying the migrations.
+    pub(crate) async fn connect_unmigrated(url: &str) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::BadUrl(e.to_string()))?
@@ -205,8 +247,6 @@ impl Store {
                 crate::config::redact_storage(url)
             )));
         };
-        let m = migrator(store.backend());
-        with_pool!(store, pool => m.run(pool).await)?;
         Ok(store)
     }
 
@@ -321,9 +361,8 @@ impl Store {
 
     /// Every active target's state (in `ids` order when given), with its open incident.
     pub async fn load_states(&self) -> Result<Vec<TargetState>, StoreError> {
-        use sqlx::Row as _;
-        let rows = with_pool!(self, pool => {
-            sqlx::query(
+        let rows: Vec<TargetState> = with_pool!(self, pool => {
+            sqlx::query_as(
                 "SELECT t.id, t.name, t.url, t.consecutive_failures, t.consecutive_successes, t.last_checked_ms, \
                  t.last_verdict, t.last_reason, t.last_message, t.last_latency_ms, t.era, t.protocol_version, \
                  t.server_name, t.server_version, t.tools_count, t.schema_hash, t.tls_not_after_ms, \
@@ -333,41 +372,6 @@ impl Store {
             )
             .fetch_all(pool)
             .await?
-            .into_iter()
-            .map(|r| -> Result<TargetState, sqlx::Error> {
-                let inc_id: Option<i64> = r.try_get("inc_id")?;
-                Ok(TargetState {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    url: r.try_get("url")?,
-                    consecutive_failures: r.try_get("consecutive_failures")?,
-                    consecutive_successes: r.try_get("consecutive_successes")?,
-                    open_incident: match inc_id {
-                        Some(id) => Some(OpenIncident {
-                            id,
-                            opened_ms: r.try_get("opened_ms")?,
-                            last_notified_ms: r.try_get("last_notified_ms")?,
-                            reminders: r.try_get("reminders")?,
-                        }),
-                        None => None,
-                    },
-                    last_checked_ms: r.try_get("last_checked_ms")?,
-                    last_verdict: r.try_get("last_verdict")?,
-                    last_reason: r.try_get("last_reason")?,
-                    last_message: r.try_get("last_message")?,
-                    last_latency_ms: r.try_get("last_latency_ms")?,
-                    era: r.try_get("era")?,
-                    protocol_version: r.try_get("protocol_version")?,
-                    server_name: r.try_get("server_name")?,
-                    server_version: r.try_get("server_version")?,
-                    tools_count: r.try_get("tools_count")?,
-                    schema_hash: r.try_get("schema_hash")?,
-                    tls_not_after_ms: r.try_get("tls_not_after_ms")?,
-                    tls_days_left: r.try_get("tls_days_left")?,
-                    cert_warned_days: r.try_get("cert_warned_days")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?
         });
         Ok(rows)
     }

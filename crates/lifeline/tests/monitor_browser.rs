@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeline_monitor::store::{IncidentOp, NewEvent, NewResult, RecordOp, TargetState};
+use lifeline_mcp::{Reason, Verdict};
+use lifeline_monitor::store::{
+    EventKind, IncidentOp, NewEvent, ProbeRow, RecordOp, Severity, TargetState,
+};
 use lifeline_monitor::Store;
 use serde_json::json;
 
@@ -77,12 +80,10 @@ async fn seed_history(db: &str) {
         ..TargetState::default()
     };
     let at = now - 30 * HOUR;
-    let r = NewResult {
-        ts_ms: at,
-        verdict: "unhealthy".into(),
-        reason: Some("http_status".into()),
+    let r = ProbeRow {
+        reason: Some(Reason::HttpStatus.into()),
         message: Some("HTTP 502 from the ingress".into()),
-        ..NewResult::default()
+        ..ProbeRow::new(at, Verdict::Unhealthy)
     };
     let opened = store
         .record(&[RecordOp {
@@ -92,22 +93,22 @@ async fn seed_history(db: &str) {
             events: vec![
                 NewEvent {
                     ts_ms: at - HOUR,
-                    kind: "schema_drift".into(),
-                    severity: "warning".into(),
+                    kind: EventKind::SchemaDrift,
+                    severity: Severity::Warning,
                     summary: "beta: tool schema changed (breaking; +0 −1 ~0)".into(),
                     details: json!({"removed": ["search"]}),
                 },
                 NewEvent {
                     ts_ms: at - 2 * HOUR,
-                    kind: "cert_expiring".into(),
-                    severity: "warning".into(),
+                    kind: EventKind::CertExpiring,
+                    severity: Severity::Warning,
                     summary: "beta: certificate expires in 13 days".into(),
                     details: json!({"days_left": 13}),
                 },
             ],
             incident: IncidentOp::Open {
                 at_ms: at,
-                reason: Some("http_status".into()),
+                reason: Some(Reason::HttpStatus),
                 message: Some("HTTP 502 from the ingress".into()),
                 summary: "beta is down".into(),
                 alerts: vec![],
@@ -120,12 +121,10 @@ async fn seed_history(db: &str) {
         .record(&[RecordOp {
             state: beta,
             tools_json: None,
-            result: NewResult {
-                ts_ms: at + HOUR,
-                verdict: "healthy".into(),
+            result: ProbeRow {
                 up: true,
                 latency_ms: Some(40.0),
-                ..NewResult::default()
+                ..ProbeRow::new(at + HOUR, Verdict::Healthy)
             },
             events: vec![],
             incident: IncidentOp::Resolve {

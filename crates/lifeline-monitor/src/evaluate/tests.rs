@@ -8,7 +8,7 @@ use url::Url;
 
 use super::*;
 use crate::config::{AlertConfig, AlertKind, TargetConfig};
-use crate::store::{IncidentOp, OpenIncident, TargetState};
+use crate::store::{EventKind, IncidentOp, OpenIncident, TargetState};
 
 pub(crate) fn report(verdict: Verdict) -> ProbeReport {
     let mut timings = Timings::default();
@@ -347,7 +347,7 @@ fn certificate_thresholds_fire_once_each() {
         };
         let op = evaluate(&s, &r, &cx);
         for e in &op.events {
-            if e.kind == "cert_expiring" {
+            if e.kind == EventKind::CertExpiring {
                 fired.push(e.details["threshold_days"].as_i64().unwrap());
             }
         }

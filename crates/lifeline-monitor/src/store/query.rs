@@ -7,7 +7,9 @@ use futures_util::TryStreamExt as _;
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{with_pool, Store, StoreError};
+use lifeline_mcp::Reason;
+
+use super::{with_pool, EventKind, Label, ProbeRow, Severity, Store, StoreError};
 use crate::sketch::{Bucket, DayHours, LatencyHistogram};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -57,39 +59,6 @@ pub struct DayStat {
     pub p95_ms: Option<f64>,
 }
 
-/// A raw result as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResultRow {
-    /// Probe start, Unix ms.
-    pub ts_ms: i64,
-    /// Verdict label.
-    pub verdict: String,
-    /// Counted as up.
-    pub up: bool,
-    /// Inside a maintenance window.
-    pub maintenance: bool,
-    /// Reason label.
-    pub reason: Option<String>,
-    /// Failure message.
-    pub message: Option<String>,
-    /// Era.
-    pub era: Option<String>,
-    /// Protocol version.
-    pub protocol_version: Option<String>,
-    /// Server version.
-    pub server_version: Option<String>,
-    /// Tools listed.
-    pub tools_count: Option<i64>,
-    /// Tool-schema hash.
-    pub schema_hash: Option<String>,
-    /// Total ms.
-    pub latency_ms: Option<f64>,
-    /// Phase timings (JSON object text).
-    pub timings: Option<String>,
-    /// Days left on the certificate.
-    pub tls_days_left: Option<i64>,
-}
-
 /// One point of a target's history at hour or day resolution.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryPoint {
@@ -131,7 +100,7 @@ impl HistoryPoint {
 }
 
 /// An incident with its target's name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct IncidentRow {
     /// Id.
     pub id: i64,
@@ -143,8 +112,8 @@ pub struct IncidentRow {
     pub opened_ms: i64,
     /// Resolved, Unix ms; `None` while open.
     pub resolved_ms: Option<i64>,
-    /// Reason label of the failure that opened it.
-    pub reason: Option<String>,
+    /// Reason of the failure that opened it.
+    pub reason: Option<Label<Reason>>,
     /// Its message.
     pub message: Option<String>,
     /// Reminders queued.
@@ -162,10 +131,10 @@ pub struct EventRow {
     pub target: String,
     /// When, Unix ms.
     pub ts_ms: i64,
-    /// Kind label.
-    pub kind: String,
-    /// `info`, `warning`, `critical`.
-    pub severity: String,
+    /// What happened.
+    pub kind: Label<EventKind>,
+    /// How much it matters.
+    pub severity: Label<Severity>,
     /// One line.
     pub summary: String,
     /// Kind-specific details.
@@ -349,42 +318,21 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
         limit: i64,
-    ) -> Result<Vec<ResultRow>, StoreError> {
-        let mut out = Vec::new();
-        with_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT ts_ms, verdict, up, maintenance, reason, message, era, protocol_version, server_version, \
-                 tools_count, schema_hash, latency_ms, timings, tls_days_left FROM results \
-                 WHERE target_id = $1 AND ts_ms >= $2 AND ts_ms < $3 ORDER BY ts_ms DESC LIMIT $4",
-            )
-            .bind(target_id)
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            for r in rows {
-                let up: i64 = r.try_get("up")?;
-                let maintenance: i64 = r.try_get("maintenance")?;
-                out.push(ResultRow {
-                    ts_ms: r.try_get("ts_ms")?,
-                    verdict: r.try_get("verdict")?,
-                    up: up != 0,
-                    maintenance: maintenance != 0,
-                    reason: r.try_get("reason")?,
-                    message: r.try_get("message")?,
-                    era: r.try_get("era")?,
-                    protocol_version: r.try_get("protocol_version")?,
-                    server_version: r.try_get("server_version")?,
-                    tools_count: r.try_get("tools_count")?,
-                    schema_hash: r.try_get("schema_hash")?,
-                    latency_ms: r.try_get("latency_ms")?,
-                    timings: r.try_get("timings")?,
-                    tls_days_left: r.try_get("tls_days_left")?,
-                });
-            }
+    ) -> Result<Vec<ProbeRow>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new("SELECT ");
+            q.push(ProbeRow::COLUMNS.join(", "))
+                .push(" FROM results WHERE target_id = ")
+                .push_bind(target_id)
+                .push(" AND ts_ms >= ")
+                .push_bind(from_ms)
+                .push(" AND ts_ms < ")
+                .push_bind(to_ms)
+                .push(" ORDER BY ts_ms DESC LIMIT ")
+                .push_bind(limit);
+            q.build_query_as::<ProbeRow>().fetch_all(pool).await?
         });
-        Ok(out)
+        Ok(rows)
     }
 
     /// Incidents, newest first: of one target or all, open only or all, opened before `before_ms`.
@@ -395,11 +343,10 @@ impl Store {
         before_ms: i64,
         limit: i64,
     ) -> Result<Vec<IncidentRow>, StoreError> {
-        let mut out = Vec::new();
-        with_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT i.id, i.target_id, t.name, i.opened_ms, i.resolved_ms, i.reason, i.message, i.reminders \
-                 FROM incidents i JOIN targets t ON t.id = i.target_id \
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.id, i.target_id, t.name AS target, i.opened_ms, i.resolved_ms, i.reason, i.message, \
+                 i.reminders FROM incidents i JOIN targets t ON t.id = i.target_id \
                  WHERE ($1 < 0 OR i.target_id = $1) AND ($2 = 0 OR i.resolved_ms IS NULL) AND i.opened_ms < $3 \
                  ORDER BY i.opened_ms DESC, i.id DESC LIMIT $4",
             )
@@ -408,21 +355,9 @@ impl Store {
             .bind(before_ms)
             .bind(limit)
             .fetch_all(pool)
-            .await?;
-            for r in rows {
-                out.push(IncidentRow {
-                    id: r.try_get("id")?,
-                    target_id: r.try_get("target_id")?,
-                    target: r.try_get("name")?,
-                    opened_ms: r.try_get("opened_ms")?,
-                    resolved_ms: r.try_get("resolved_ms")?,
-                    reason: r.try_get("reason")?,
-                    message: r.try_get("message")?,
-                    reminders: r.try_get("reminders")?,
-                });
-            }
+            .await?
         });
-        Ok(out)
+        Ok(rows)
     }
 
     /// Events, newest first: of one target or all, of one kind or all, before `before_ms`.

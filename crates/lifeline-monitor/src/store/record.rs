@@ -1,7 +1,13 @@
 //! The write path of the recorder: one transaction per batch of probe outcomes, each with its result row, the
 //! target's new state, derived events, an incident change and the alert sends that change queues.
 
-use super::{with_pool, Store, StoreError, TargetState};
+use lifeline_mcp::Reason;
+
+use super::{with_pool, EventKind, Label, ProbeRow, Severity, Store, StoreError, TargetState};
+
+/// Result rows per `INSERT`: 16 binds each (target id and the columns), 4,096 per statement, far below the
+/// bind limits of SQLite (32,766) and PostgreSQL (65,535).
+const RESULT_ROWS_PER_INSERT: usize = 256;
 
 /// Queues one alert send; a duplicate (same incident, kind, seq, provider) is ignored.
 macro_rules! insert_alert {
@@ -23,6 +29,25 @@ macro_rules! insert_alert {
     };
 }
 
+/// Inserts one [`NewEvent`] for target `$target_id`.
+macro_rules! insert_event {
+    ($tx:expr, $target_id:expr, $event:expr) => {{
+        let e: &NewEvent = $event;
+        sqlx::query(
+            "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($target_id)
+        .bind(e.ts_ms)
+        .bind(Label(e.kind))
+        .bind(Label(e.severity))
+        .bind(&e.summary)
+        .bind(e.details.to_string())
+        .execute($tx)
+        .await?
+    }};
+}
+
 /// One probe outcome to write.
 #[derive(Debug, Clone)]
 pub struct RecordOp {
@@ -31,46 +56,11 @@ pub struct RecordOp {
     /// New tool list JSON when the schema hash changed (or was first seen).
     pub tools_json: Option<String>,
     /// The raw result.
-    pub result: NewResult,
+    pub result: ProbeRow,
     /// Events derived from it.
     pub events: Vec<NewEvent>,
     /// What happens to the target's incident.
     pub incident: IncidentOp,
-}
-
-/// A raw result row.
-#[derive(Debug, Clone, Default)]
-pub struct NewResult {
-    /// Probe start, Unix ms.
-    pub ts_ms: i64,
-    /// Verdict label.
-    pub verdict: String,
-    /// Counted as up.
-    pub up: bool,
-    /// Inside a maintenance window.
-    pub maintenance: bool,
-    /// Reason label.
-    pub reason: Option<String>,
-    /// Failure message.
-    pub message: Option<String>,
-    /// Era label.
-    pub era: Option<String>,
-    /// Protocol version.
-    pub protocol_version: Option<String>,
-    /// Server version.
-    pub server_version: Option<String>,
-    /// Tools listed.
-    pub tools_count: Option<i64>,
-    /// Tool-schema hash.
-    pub schema_hash: Option<String>,
-    /// Total time in ms.
-    pub latency_ms: Option<f64>,
-    /// Phase timings, the JSON object of `timings_ms`.
-    pub timings: Option<String>,
-    /// Days left on the certificate.
-    pub tls_days_left: Option<i64>,
-    /// Certificate `notAfter`, Unix ms.
-    pub tls_not_after_ms: Option<i64>,
 }
 
 /// A derived event.
@@ -78,11 +68,10 @@ pub struct NewResult {
 pub struct NewEvent {
     /// When, Unix ms.
     pub ts_ms: i64,
-    /// `incident_opened`, `incident_resolved`, `schema_drift`, `protocol_version_changed`,
-    /// `server_version_changed`, `cert_expiring`.
-    pub kind: String,
-    /// `info`, `warning` or `critical`.
-    pub severity: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// How much it matters.
+    pub severity: Severity,
     /// One line for people.
     pub summary: String,
     /// Kind-specific JSON object.
@@ -99,8 +88,8 @@ pub enum IncidentOp {
     Open {
         /// Unix ms.
         at_ms: i64,
-        /// Reason label of the failure.
-        reason: Option<String>,
+        /// Reason of the failure.
+        reason: Option<Reason>,
         /// Failure message.
         message: Option<String>,
         /// Event summary.
@@ -183,47 +172,19 @@ impl Store {
         let mut opened = Vec::with_capacity(ops.len());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            for chunk in ops.chunks(RESULT_ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new("INSERT INTO results (target_id, ");
+                insert.push(ProbeRow::COLUMNS.join(", ")).push(") ");
+                insert.push_values(chunk, |mut b, op| {
+                    b.push_bind(op.state.id);
+                    op.result.push_binds(&mut b);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
             for op in ops {
                 let s = &op.state;
-                let r = &op.result;
-                sqlx::query(
-                    "INSERT INTO results (target_id, ts_ms, verdict, up, maintenance, reason, message, era, \
-                     protocol_version, server_version, tools_count, schema_hash, latency_ms, timings, \
-                     tls_days_left, tls_not_after_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(s.id)
-                .bind(r.ts_ms)
-                .bind(&r.verdict)
-                .bind(i64::from(r.up))
-                .bind(i64::from(r.maintenance))
-                .bind(&r.reason)
-                .bind(&r.message)
-                .bind(&r.era)
-                .bind(&r.protocol_version)
-                .bind(&r.server_version)
-                .bind(r.tools_count)
-                .bind(&r.schema_hash)
-                .bind(r.latency_ms)
-                .bind(&r.timings)
-                .bind(r.tls_days_left)
-                .bind(r.tls_not_after_ms)
-                .execute(&mut *tx)
-                .await?;
-
                 for e in &op.events {
-                    sqlx::query(
-                        "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(s.id)
-                    .bind(e.ts_ms)
-                    .bind(&e.kind)
-                    .bind(&e.severity)
-                    .bind(&e.summary)
-                    .bind(e.details.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_event!(&mut *tx, s.id, e);
                 }
 
                 let mut open_id = s.open_incident.as_ref().map(|i| i.id);
@@ -237,7 +198,7 @@ impl Store {
                         )
                         .bind(s.id)
                         .bind(*at_ms)
-                        .bind(reason)
+                        .bind(reason.map(Label))
                         .bind(message)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -245,16 +206,14 @@ impl Store {
                             Some(id) => {
                                 new_id = Some(id);
                                 open_id = Some(id);
-                                sqlx::query(
-                                    "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
-                                     VALUES ($1, $2, 'incident_opened', 'critical', $3, $4)",
-                                )
-                                .bind(s.id)
-                                .bind(*at_ms)
-                                .bind(summary)
-                                .bind(serde_json::json!({"incident_id": id, "reason": reason}).to_string())
-                                .execute(&mut *tx)
-                                .await?;
+                                let event = NewEvent {
+                                    ts_ms: *at_ms,
+                                    kind: EventKind::IncidentOpened,
+                                    severity: Severity::Critical,
+                                    summary: summary.clone(),
+                                    details: serde_json::json!({"incident_id": id, "reason": reason.map(Reason::as_str)}),
+                                };
+                                insert_event!(&mut *tx, s.id, &event);
                                 for a in alerts {
                                     insert_alert!(&mut *tx, id, s.id, AlertKindTag::Opened, 0_i64, a, *at_ms);
                                 }
@@ -293,16 +252,14 @@ impl Store {
                         .rows_affected();
                         open_id = None;
                         if done == 1 {
-                            sqlx::query(
-                                "INSERT INTO events (target_id, ts_ms, kind, severity, summary, details) \
-                                 VALUES ($1, $2, 'incident_resolved', 'info', $3, $4)",
-                            )
-                            .bind(s.id)
-                            .bind(*at_ms)
-                            .bind(summary)
-                            .bind(serde_json::json!({"incident_id": incident_id}).to_string())
-                            .execute(&mut *tx)
-                            .await?;
+                            let event = NewEvent {
+                                ts_ms: *at_ms,
+                                kind: EventKind::IncidentResolved,
+                                severity: Severity::Info,
+                                summary: summary.clone(),
+                                details: serde_json::json!({"incident_id": incident_id}),
+                            };
+                            insert_event!(&mut *tx, s.id, &event);
                             for a in alerts {
                                 insert_alert!(&mut *tx, *incident_id, s.id, AlertKindTag::Resolved, 0_i64, a, *at_ms);
                             }
@@ -311,35 +268,31 @@ impl Store {
                 }
                 opened.push(new_id);
 
-                sqlx::query(
-                    "UPDATE targets SET consecutive_failures = $2, consecutive_successes = $3, \
-                     open_incident_id = $4, last_checked_ms = $5, last_verdict = $6, last_reason = $7, \
-                     last_message = $8, last_latency_ms = $9, era = $10, protocol_version = $11, \
-                     server_name = $12, server_version = $13, tools_count = $14, schema_hash = $15, \
-                     tools_json = COALESCE($16, tools_json), tls_not_after_ms = $17, tls_days_left = $18, \
-                     cert_warned_days = $19 WHERE id = $1",
-                )
-                .bind(s.id)
-                .bind(s.consecutive_failures)
-                .bind(s.consecutive_successes)
-                .bind(open_id)
-                .bind(s.last_checked_ms)
-                .bind(&s.last_verdict)
-                .bind(&s.last_reason)
-                .bind(&s.last_message)
-                .bind(s.last_latency_ms)
-                .bind(&s.era)
-                .bind(&s.protocol_version)
-                .bind(&s.server_name)
-                .bind(&s.server_version)
-                .bind(s.tools_count)
-                .bind(&s.schema_hash)
-                .bind(&op.tools_json)
-                .bind(s.tls_not_after_ms)
-                .bind(s.tls_days_left)
-                .bind(s.cert_warned_days)
-                .execute(&mut *tx)
-                .await?;
+                // Each column beside its value: no positional list to keep in step.
+                let mut update = sqlx::QueryBuilder::new("UPDATE targets SET ");
+                let mut set = update.separated(", ");
+                set.push("consecutive_failures = ").push_bind_unseparated(s.consecutive_failures);
+                set.push("consecutive_successes = ").push_bind_unseparated(s.consecutive_successes);
+                set.push("open_incident_id = ").push_bind_unseparated(open_id);
+                set.push("last_checked_ms = ").push_bind_unseparated(s.last_checked_ms);
+                set.push("last_verdict = ").push_bind_unseparated(s.last_verdict.clone());
+                set.push("last_reason = ").push_bind_unseparated(s.last_reason.clone());
+                set.push("last_message = ").push_bind_unseparated(s.last_message.clone());
+                set.push("last_latency_ms = ").push_bind_unseparated(s.last_latency_ms);
+                set.push("era = ").push_bind_unseparated(s.era.clone());
+                set.push("protocol_version = ").push_bind_unseparated(s.protocol_version.clone());
+                set.push("server_name = ").push_bind_unseparated(s.server_name.clone());
+                set.push("server_version = ").push_bind_unseparated(s.server_version.clone());
+                set.push("tools_count = ").push_bind_unseparated(s.tools_count);
+                set.push("schema_hash = ").push_bind_unseparated(s.schema_hash.clone());
+                set.push("tools_json = COALESCE(")
+                    .push_bind_unseparated(op.tools_json.clone())
+                    .push_unseparated(", tools_json)");
+                set.push("tls_not_after_ms = ").push_bind_unseparated(s.tls_not_after_ms);
+                set.push("tls_days_left = ").push_bind_unseparated(s.tls_days_left);
+                set.push("cert_warned_days = ").push_bind_unseparated(s.cert_warned_days);
+                update.push(" WHERE id = ").push_bind(s.id);
+                update.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lifeline_mcp::{Era, Reason, Verdict};
 use serde_json::json;
 
 use super::*;
@@ -20,17 +21,20 @@ fn alert(provider: &str, due_ms: i64) -> NewAlert {
     }
 }
 
-fn result(ts_ms: i64, up: bool, latency: f64) -> NewResult {
-    NewResult {
-        ts_ms,
-        verdict: if up { "healthy" } else { "unhealthy" }.into(),
+fn result(ts_ms: i64, up: bool, latency: f64) -> ProbeRow {
+    let verdict = if up {
+        Verdict::Healthy
+    } else {
+        Verdict::Unhealthy
+    };
+    ProbeRow {
         up,
         latency_ms: Some(latency),
-        ..NewResult::default()
+        ..ProbeRow::new(ts_ms, verdict)
     }
 }
 
-fn op(state: &TargetState, r: NewResult, incident: IncidentOp) -> RecordOp {
+fn op(state: &TargetState, r: ProbeRow, incident: IncidentOp) -> RecordOp {
     RecordOp {
         state: state.clone(),
         tools_json: None,
@@ -85,7 +89,7 @@ async fn suite(store: Store) {
     };
     let open = IncidentOp::Open {
         at_ms: T0 + 1000,
-        reason: Some("connect_refused".into()),
+        reason: Some(Reason::ConnectRefused),
         message: Some("refused".into()),
         summary: "a is down".into(),
         alerts: vec![alert("webhook", T0 + 1000), alert("pagerduty", T0 + 1000)],
@@ -377,8 +381,171 @@ async fn suite(store: Store) {
         "after release"
     );
 
+    // Incidents and events read back typed.
+    let incidents = store.incidents(Some(a), false, i64::MAX, 10).await.unwrap();
+    assert_eq!(incidents[0].reason, Some(Label(Reason::ConnectRefused)));
+    let events = store.events(Some(a), None, i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind.get(), e.severity.get()))
+            .collect::<Vec<_>>(),
+        [
+            (EventKind::IncidentResolved, Severity::Info),
+            (EventKind::IncidentOpened, Severity::Critical)
+        ]
+    );
+
+    // Every field of a result row survives the write and the read (distinct values, so a bind out of
+    // column order shows).
+    let full = ProbeRow {
+        ts_ms: T0 + 100 * HOUR,
+        verdict: Label(Verdict::Degraded),
+        up: true,
+        maintenance: false,
+        reason: Some(Label(Reason::Slow)),
+        message: Some("slow".into()),
+        era: Some(Label(Era::Sse)),
+        protocol_version: Some("2024-11-05".into()),
+        server_version: Some("1.2.3".into()),
+        tools_count: Some(7),
+        schema_hash: Some("abc123".into()),
+        latency_ms: Some(123.5),
+        timings: Some(r#"{"total":123.5}"#.into()),
+        tls_days_left: Some(12),
+        tls_not_after_ms: Some(T0 + 12 * 86_400_000),
+    };
+    // … and so does every field of the target's state (distinct values again).
+    let full_state = TargetState {
+        id: a,
+        name: "a".into(),
+        url: "http://a/mcp".into(),
+        consecutive_failures: 0,
+        consecutive_successes: 9,
+        open_incident: None,
+        last_checked_ms: Some(T0 + 100 * HOUR),
+        last_verdict: Some("degraded".into()),
+        last_reason: Some("slow".into()),
+        last_message: Some("slow".into()),
+        last_latency_ms: Some(123.5),
+        era: Some("sse".into()),
+        protocol_version: Some("2024-11-05".into()),
+        server_name: Some("srv".into()),
+        server_version: Some("1.2.3".into()),
+        tools_count: Some(7),
+        schema_hash: Some("abc123".into()),
+        tls_not_after_ms: Some(T0 + 12 * 86_400_000),
+        tls_days_left: Some(12),
+        cert_warned_days: Some(14),
+    };
+    let mut full_op = op(&full_state, full.clone(), IncidentOp::None);
+    full_op.tools_json = Some(r#"[{"name":"x"}]"#.into());
+    store.record(&[full_op]).await.unwrap();
+    let states = store.load_states().await.unwrap();
+    assert_eq!(states.iter().find(|s| s.id == a), Some(&full_state));
+    assert_eq!(
+        store.last_tools(a).await.unwrap().as_deref(),
+        Some(r#"[{"name":"x"}]"#)
+    );
+    // A state without a new tool list keeps the stored one.
+    store
+        .record(&[op(
+            &full_state,
+            ProbeRow::new(T0 + 101 * HOUR, Verdict::Healthy),
+            IncidentOp::None,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_tools(a).await.unwrap().as_deref(),
+        Some(r#"[{"name":"x"}]"#)
+    );
+    let back = store
+        .results(a, T0 + 100 * HOUR, T0 + 101 * HOUR, 10)
+        .await
+        .unwrap();
+    assert_eq!(back, [full]);
+
+    // A batch larger than one INSERT's rows is written whole.
+    let many: Vec<RecordOp> = (0..300)
+        .map(|i| {
+            op(
+                &full_state,
+                result(T0 + 200 * HOUR + i, true, 1.0),
+                IncidentOp::None,
+            )
+        })
+        .collect();
+    store.record(&many).await.unwrap();
+    let back = store
+        .results(a, T0 + 200 * HOUR, T0 + 201 * HOUR, 1000)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 300);
+    assert_eq!(back[0].ts_ms, T0 + 200 * HOUR + 299, "newest first");
+
     assert!(store.size_bytes().await.unwrap() > 0);
     store.ping().await.unwrap();
+
+    // A label this build does not know fails the read with a decode error naming it (never a default, never
+    // a panic).
+    sqlx_exec(
+        &store,
+        "INSERT INTO results (target_id, ts_ms, verdict, up, maintenance) VALUES (1, 5, 'bogus', 0, 0)",
+    )
+    .await;
+    let err = store.results(1, 0, 10, 10).await.unwrap_err();
+    assert!(
+        err.to_string().contains("unknown verdict label `bogus`"),
+        "{err}"
+    );
+}
+
+/// Runs one statement on the store's pool.
+async fn sqlx_exec(store: &Store, sql: &'static str) {
+    with_pool!(store, pool => sqlx::query(sql).execute(pool).await.map(|_| ()).unwrap());
+}
+
+/// The migrations as registered by hand before `sqlx::migrate!` (version 1, "init", the same file): a
+/// database created by them must open with the embedded migrations.
+fn hand_registered(backend: Backend) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    use sqlx::SqlSafeStr as _;
+    let sql: &'static str = match backend {
+        Backend::Sqlite => include_str!("../../migrations/sqlite/0001_init.sql"),
+        Backend::Postgres => include_str!("../../migrations/postgres/0001_init.sql"),
+    };
+    sqlx::migrate::Migrator::with_migrations(vec![Migration::new(
+        1,
+        std::borrow::Cow::Borrowed("init"),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+#[test]
+fn embedded_migration_1_matches_the_hand_registered_one() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let old = hand_registered(backend);
+        let new = migrator(backend);
+        let (o, n) = (&old.migrations[0], &new.migrations[0]);
+        assert_eq!(
+            (o.version, &o.checksum),
+            (n.version, &n.checksum),
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_database_from_the_hand_registered_migrations_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = Store::connect_unmigrated(&url).await.unwrap();
+    with_pool!(old, pool => hand_registered(Backend::Sqlite).run(pool).await.unwrap());
+    old.close().await;
+    suite(Store::connect(&url).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -392,40 +559,73 @@ async fn storage_suite_sqlite() {
 
 #[tokio::test]
 async fn storage_suite_postgres() {
-    let Some(url) = postgres_url() else { return };
-    // A fresh database per run, dropped afterwards.
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .expect("connect to DATABASE_URL");
-    let name = format!("lifeline_test_{}_{}", std::process::id(), T0 % 1000);
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    let Some(db) = FreshPg::create("suite").await else {
+        return;
+    };
+    let store = Store::connect(&db.url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    suite(store.clone()).await;
+    Store::connect(&db.url).await.unwrap().ping().await.unwrap();
+    store.close().await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_from_the_hand_registered_migrations_opens() {
+    let Some(db) = FreshPg::create("old").await else {
+        return;
+    };
+    let old = Store::connect_unmigrated(&db.url).await.unwrap();
+    with_pool!(old, pool => hand_registered(Backend::Postgres).run(pool).await.unwrap());
+    old.close().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    suite(store.clone()).await;
+    store.close().await;
+    db.drop().await;
+}
+
+/// A fresh PostgreSQL database per test run on the `DATABASE_URL` server, dropped by [`FreshPg::drop`].
+struct FreshPg {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl FreshPg {
+    async fn create(tag: &str) -> Option<FreshPg> {
+        let url = postgres_url()?;
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to DATABASE_URL");
+        let name = format!("lifeline_test_{tag}_{}_{}", std::process::id(), T0 % 1000);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
         .execute(&admin)
         .await
         .unwrap();
-    let mut u = url::Url::parse(&url).unwrap();
-    u.set_path(&format!("/{name}"));
-    let store = Store::connect(u.as_str()).await.unwrap();
-    assert_eq!(store.backend(), Backend::Postgres);
-    suite(store.clone()).await;
-    Store::connect(u.as_str())
-        .await
-        .unwrap()
-        .ping()
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut u = url::Url::parse(&url).unwrap();
+        u.set_path(&format!("/{name}"));
+        Some(FreshPg {
+            admin,
+            name,
+            url: u.to_string(),
+        })
+    }
+
+    async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
         .await
         .unwrap();
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    }
 }
 
 /// `DATABASE_URL`, or `None` (with a loud message) when `LIFELINE_SKIP_POSTGRES=1`; panics otherwise.
