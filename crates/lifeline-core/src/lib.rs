@@ -13,7 +13,7 @@ pub mod shutdown;
 pub mod signals;
 pub mod telemetry;
 
-pub use drain::{drain, DrainOutcome, DrainPlan};
+pub use drain::{drain, supervise, DrainOutcome, DrainPlan, Supervised};
 pub use inflight::{InFlight, InFlightGuard};
 pub use shutdown::{Phase, Shutdown};
 pub use signals::{SignalKind, Signals};
