@@ -5,17 +5,18 @@
 //! the [`lifeline_core::Shutdown`] its caller walks, with the grace periods of [`Lifecycle`].
 //!
 //! It must not parse command lines, read the process environment (the binary passes `${ENV}` lookups and the
-//! replica id in), listen for OS signals (the binary turns them into phases), or exit the process. Probing itself belongs to `lifeline_mcp::probe`, behind the
-//! [`prober::Prober`] seam.
+//! replica id in), listen for OS signals (the binary turns them into phases), or exit the process. Probing
+//! itself belongs to `lifeline_mcp::probe`, behind the [`prober::Prober`] seam.
 //!
 //! Task layout of a running monitor: the web server and the snapshot builder run on every replica; the
 //! scheduler, recorder, alert dispatcher and rollup job run only on the replica holding the `scheduler` lease
 //! in the database (one at a time), so replicas sharing a PostgreSQL never double-probe or double-page.
 
-use lifeline_core::{InFlight, Phase, Shutdown};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use lifeline_core::{InFlight, Phase, Shutdown};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -161,7 +162,8 @@ impl Monitor {
     /// caller need not go past `Refusing`: the grace periods bound every step. After
     /// [`Shutdown::abort`] it returns without waiting for results, alerts or connections.
     ///
-    /// Errors: the store failing at start ([`MonitorError::Store`]) or while taking the lease.
+    /// Errors: the store failing at start or when this replica takes the lease and loads the target states
+    /// ([`MonitorError::Store`]).
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
