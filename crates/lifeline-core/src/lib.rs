@@ -1,8 +1,9 @@
-//! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
-//! the [`InFlight`] tracker a drain waits on, the [`drain()`] driver that walks the phases on a timetable,
-//! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), the orphan [`reaper`] for
-//! PID 1, [`child`] processes (spawn in a process group, bounded line reads, the staged stop), and tracing
-//! [`telemetry`] setup.
+//! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every service's long-running loops
+//! select on (the gateway, the monitor and the scan engine take one from their caller), the [`InFlight`] tracker
+//! a drain waits on, the [`drain()`] driver that walks the phases on a timetable, [`supervise`] (what the binary
+//! runs around a service: signals → drain → phases), process [`Signals`] (SIGTERM/SIGINT, with the second
+//! signal meaning "exit now"), the orphan [`reaper`] for PID 1, [`child`] processes (spawn in a process group,
+//! bounded line reads, the staged stop), and tracing [`telemetry`] setup.
 //!
 //! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
 //! process environment (callers pass the log filter in) and never spawns a task of its own.
@@ -15,7 +16,7 @@ pub mod shutdown;
 pub mod signals;
 pub mod telemetry;
 
-pub use drain::{drain, DrainOutcome, DrainPlan};
+pub use drain::{drain, supervise, DrainOutcome, DrainPlan, Supervised};
 pub use inflight::{InFlight, InFlightGuard};
 pub use shutdown::{Phase, Shutdown};
 pub use signals::{SignalKind, Signals};

@@ -2,6 +2,12 @@
 //!
 //! Phases only move forward (`Running` → `Draining` → `Refusing` → `Forcing`). Each service decides what a
 //! phase means for it; the conventions every Lifeline service follows are documented on [`Phase`].
+//!
+//! A service's library entry point (`Gateway::run`, `Monitor::run`, `lifeline_scan::scan`) takes a `Shutdown`
+//! from its caller and only ever reads it; whoever holds a clone triggers the phases: the binary from OS
+//! signals (through [`crate::drain::supervise`]), a test or an embedder directly with [`Shutdown::advance`].
+//! [`Shutdown::abort`] is `Forcing` "at once" (a second stop signal): services then skip the bounded
+//! clean-up they would otherwise wait for after a drain.
 
 use std::sync::Arc;
 
@@ -36,7 +42,14 @@ impl Phase {
 /// A cloneable handle on the shutdown phase. Every clone sees the same phase; advancing it wakes every waiter.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
-    tx: Arc<watch::Sender<Phase>>,
+    tx: Arc<watch::Sender<State>>,
+}
+
+/// The phase, plus whether `Forcing` came from [`Shutdown::abort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    phase: Phase,
+    aborted: bool,
 }
 
 impl Default for Shutdown {
@@ -48,13 +61,22 @@ impl Default for Shutdown {
 impl Shutdown {
     /// A token in [`Phase::Running`].
     pub fn new() -> Shutdown {
-        let (tx, _rx) = watch::channel(Phase::Running);
+        let (tx, _rx) = watch::channel(State {
+            phase: Phase::Running,
+            aborted: false,
+        });
         Shutdown { tx: Arc::new(tx) }
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        *self.tx.borrow()
+        self.tx.borrow().phase
+    }
+
+    /// True once [`Shutdown::abort`] was called: the stop is to happen at once, without the bounded clean-up
+    /// that normally follows a drain.
+    pub fn is_aborted(&self) -> bool {
+        self.tx.borrow().aborted
     }
 
     /// True while in [`Phase::Running`].
@@ -66,11 +88,25 @@ impl Shutdown {
     /// backwards is ignored (returns false).
     pub fn advance(&self, to: Phase) -> bool {
         self.tx.send_if_modified(|current| {
-            if to > *current {
-                *current = to;
+            if to > current.phase {
+                current.phase = to;
                 true
             } else {
                 false
+            }
+        })
+    }
+
+    /// Moves to [`Phase::Forcing`] and marks the stop as "at once" (a second stop signal). Returns true when
+    /// this call set the mark. Idempotent.
+    pub fn abort(&self) -> bool {
+        self.tx.send_if_modified(|current| {
+            if current.aborted {
+                false
+            } else {
+                current.phase = Phase::Forcing;
+                current.aborted = true;
+                true
             }
         })
     }
@@ -79,7 +115,13 @@ impl Shutdown {
     pub async fn reached(&self, phase: Phase) {
         let mut rx = self.tx.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = rx.wait_for(|p| *p >= phase).await;
+        let _ = rx.wait_for(|s| s.phase >= phase).await;
+    }
+
+    /// Resolves once [`Shutdown::abort`] was called (at once when it already was). Cancel-safe.
+    pub async fn aborted(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|s| s.aborted).await;
     }
 
     /// A `'static` future resolving once the phase is `phase` or later, for state machines that store it.
@@ -107,6 +149,27 @@ mod tests {
         assert!(!s.advance(Phase::Refusing));
         assert!(s.advance(Phase::Forcing));
         assert_eq!(s.phase().as_str(), "forcing");
+        assert!(!s.is_aborted());
+    }
+
+    #[tokio::test]
+    async fn abort_forces_and_marks_the_stop_as_at_once() {
+        let s = Shutdown::new();
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move { s.aborted().await }
+        });
+        s.advance(Phase::Forcing);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "forcing alone is not an abort");
+        assert!(s.abort());
+        assert!(!s.abort(), "idempotent");
+        assert_eq!(s.phase(), Phase::Forcing);
+        assert!(s.is_aborted());
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("abort wakes waiters")
+            .expect("waiter task");
     }
 
     #[tokio::test]

@@ -1,24 +1,28 @@
 //! Lifeline's gateway: the Kubernetes-ready sidecar in front of an MCP server. It owns the two listeners (client
 //! `proxy` and `admin`), the upstream seam (`upstream`: HTTP, or stdio children), legacy session tracking with
 //! idle expiry and a bound (`sessions`), the SSE relay with keep-alives and drain-aware closing (`sse`), the
-//! edge rules of the MCP transports (`edge`), `/live` (`live`), `/ready` (`ready`), metrics, and the drain
-//! that follows a stop signal (phases from `lifeline_core`).
+//! edge rules of the MCP transports (`edge`), `/live` (`live`), `/ready` (`ready`), metrics, and what each
+//! drain phase means for the gateway (`drain`: the session-ending tasks and the after-drain sequence).
 //!
 //! The gateway never buffers a response body, never forwards the client's `Authorization` unless told to, and
 //! never reads the process environment (the binary turns flags, `LIFELINE_*` variables and the config file
-//! into a [`RawConfig`]). [`Gateway::run`] is the one place that spawns the gateway's long-lived tasks, and all
-//! of them end with the drain.
+//! into a [`RawConfig`]). Nor does it listen for OS signals: [`Gateway::run`] takes a
+//! [`lifeline_core::Shutdown`] that its caller walks through the phases (the binary with
+//! `lifeline_core::supervise` on [`Gateway::drain_plan`] and [`Gateway::in_flight`]; a test directly).
+//! [`Gateway::run`] is the one place that spawns the gateway's long-lived tasks, and all of them end with the
+//! drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeline_core::{DrainOutcome, InFlight, Phase, Shutdown, Signals};
+use lifeline_core::{DrainPlan, InFlight, Phase, Shutdown};
 use tokio::net::TcpListener;
 
 mod admin;
 mod body;
 pub mod config;
+mod drain;
 mod edge;
 mod live;
 mod metrics;
@@ -35,18 +39,12 @@ pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
 pub use upstream::{HttpUpstream, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;
+use crate::drain::{Ending, CLOSE_GRACE};
 use crate::live::Liveness;
 use crate::metrics::Metrics;
 use crate::proxy::{Links, Proxy};
 use crate::ready::Readiness;
 use crate::sessions::Sessions;
-
-/// How long connections get to close once the drain is over.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Bound on shutting the stdio children down once the drain is over (each takes at most three 2 s steps).
-const UPSTREAM_CLOSE_GRACE: Duration = Duration::from_secs(7);
-/// Concurrent `DELETE`s when the gateway ends sessions itself (idle TTL, drain).
-const END_SESSION_CONCURRENCY: usize = 16;
 
 /// Errors starting the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +67,17 @@ pub struct Gateway {
     cfg: Arc<GatewayConfig>,
     client: TcpListener,
     admin: TcpListener,
+    inflight: InFlight,
 }
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunSummary {
-    /// The drain's outcome.
-    pub drain: DrainOutcome,
+    /// True when the stop was aborted ([`Shutdown::abort`], a second signal): the bounded wait for
+    /// connections to close was skipped.
+    pub aborted: bool,
+    /// Requests and streams still in flight when the run returned (cut at the deadline or by the abort).
+    pub in_flight: usize,
 }
 
 impl Gateway {
@@ -101,7 +103,20 @@ impl Gateway {
             cfg: Arc::new(cfg),
             client,
             admin,
+            inflight: InFlight::new(),
         })
+    }
+
+    /// The drain timetable from the configuration (`drain_delay`, `drain_timeout`), for the caller that walks
+    /// the [`Shutdown`] given to [`Gateway::run`] through its phases.
+    pub fn drain_plan(&self) -> DrainPlan {
+        self.cfg.drain
+    }
+
+    /// The counter of client requests and streams in flight (a clone sharing the count), for the drain's
+    /// wait at [`Phase::Refusing`]: once it reaches zero the drain is clean.
+    pub fn in_flight(&self) -> InFlight {
+        self.inflight.clone()
     }
 
     /// The bound client address.
@@ -114,12 +129,16 @@ impl Gateway {
         self.admin.local_addr().ok()
     }
 
-    /// Serves until a stop signal, drains, and returns. The caller exits the process afterwards (tasks still
-    /// running then, such as connections cut at the deadline, end with the runtime).
-    pub async fn run(self, mut signals: Signals) -> RunSummary {
+    /// Serves until `shutdown` reaches [`Phase::Forcing`], then runs the after-drain sequence (bounded, see
+    /// the `drain` module) and returns. What each earlier phase means: `Draining` fails `/ready` and serves
+    /// everything; `Refusing` refuses new sessions and stateless requests (503), ends idle sessions and lets
+    /// work in flight finish; `Forcing` closes what is left. The caller walks the phases (usually
+    /// `lifeline_core::supervise` with [`Gateway::drain_plan`] and [`Gateway::in_flight`]) and exits the
+    /// process afterwards (tasks still running then, such as connections cut at the deadline, end with the
+    /// runtime).
+    pub async fn run(self, shutdown: Shutdown) -> RunSummary {
         let cfg = self.cfg;
-        let shutdown = Shutdown::new();
-        let inflight = InFlight::new();
+        let inflight = self.inflight;
         let metrics = Arc::new(Metrics::new());
         let sessions = Arc::new(Sessions::new(
             cfg.sessions.max_sessions,
@@ -173,14 +192,14 @@ impl Gateway {
             shutdown.clone(),
             cfg.probes.ready_ttl,
         ));
-        tokio::spawn(sweep_idle_sessions(
+        tokio::spawn(drain::sweep_idle_sessions(
             Arc::clone(&sessions),
             Arc::clone(&upstream),
             Arc::clone(&metrics),
             shutdown.clone(),
             cfg.sessions.idle_ttl,
         ));
-        let ender = tokio::spawn(end_sessions_when_refusing(
+        let ender = tokio::spawn(drain::end_sessions_when_refusing(
             Arc::clone(&sessions),
             Arc::clone(&upstream),
             shutdown.clone(),
@@ -223,38 +242,31 @@ impl Gateway {
         ));
         tracing::info!(upstream = %upstream.label(), "Gateway serving.");
 
-        let first = signals.recv().await;
+        shutdown.reached(Phase::Draining).await;
         tracing::info!(
-            signal = first.as_str(),
             sessions = sessions.len() + links.len(),
             in_flight = inflight.count(),
-            "Stop signal received."
+            "Stop requested: draining."
         );
-        let drain =
-            lifeline_core::drain(&shutdown, &inflight, cfg.drain, &mut signals, first).await;
-        if !matches!(drain, DrainOutcome::Aborted { .. }) {
-            // Let the sessions the drain ended reach the upstream and the listeners close their connections
-            // (both bounded), unless a second signal asked to exit now.
-            let _ = tokio::time::timeout(CLOSE_GRACE * 2, async {
-                let _ = ender.await;
-                let _ = client_server.await;
-                let _ = admin_server.await;
-            })
-            .await;
-        }
-        // Stdio children still running (sessions cut at the deadline) are shut down in the spec's order; each
-        // step is bounded, and a second signal still gets the quick path (SIGKILL as they drop).
-        let _ = tokio::time::timeout(UPSTREAM_CLOSE_GRACE, upstream.close()).await;
-        if let Some(reaper) = reaper {
-            reaper.abort();
-        }
+        shutdown.reached(Phase::Forcing).await;
+        let ending = Ending {
+            ender,
+            client_server,
+            admin_server,
+            reaper,
+        };
+        drain::after_drain(&shutdown, ending, &upstream).await;
+        let summary = RunSummary {
+            aborted: shutdown.is_aborted(),
+            in_flight: inflight.count(),
+        };
         tracing::info!(
             sessions = sessions.len() + links.len(),
-            in_flight = inflight.count(),
-            outcome = ?drain,
+            in_flight = summary.in_flight,
+            aborted = summary.aborted,
             "Gateway stopped."
         );
-        RunSummary { drain }
+        summary
     }
 }
 
@@ -309,80 +321,4 @@ async fn warm_up(readiness: Arc<Readiness>, shutdown: Shutdown, ttl: Duration) {
             _ = &mut stop => return,
         }
     }
-}
-
-/// Ends sessions idle beyond the TTL: forgets them and sends the upstream the `DELETE` the client never sent
-/// (2025-11-25 `basic/transports` §Session Management 5).
-async fn sweep_idle_sessions(
-    sessions: Arc<Sessions>,
-    upstream: Arc<Upstream>,
-    metrics: Arc<Metrics>,
-    shutdown: Shutdown,
-    ttl: Duration,
-) {
-    let every = (ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(30));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = shutdown.reached(Phase::Refusing);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut stop => return,
-        }
-        let expired = sessions.take_expired();
-        if expired.is_empty() {
-            continue;
-        }
-        tracing::info!(count = expired.len(), "Ending idle sessions.");
-        for _ in &expired {
-            metrics.session_expired();
-        }
-        end_sessions(&upstream, expired).await;
-    }
-}
-
-/// When the drain starts refusing, ends every idle session, so their clients' next request gets 404 and they
-/// re-initialize on another instance; sessions busy then are ended as soon as they go idle. Returns once the
-/// drain is over and no session is left (the caller bounds the wait).
-async fn end_sessions_when_refusing(
-    sessions: Arc<Sessions>,
-    upstream: Arc<Upstream>,
-    shutdown: Shutdown,
-) {
-    shutdown.reached(Phase::Refusing).await;
-    let idle = sessions.take_idle();
-    tracing::info!(
-        ended = idle.len(),
-        busy = sessions.len(),
-        "Drain: ending idle sessions; busy ones end after their last request."
-    );
-    end_sessions(&upstream, idle).await;
-    while sessions.len() > 0 {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = shutdown.reached(Phase::Forcing) => {}
-        }
-        end_sessions(&upstream, sessions.take_idle()).await;
-        if shutdown.phase() == Phase::Forcing {
-            return;
-        }
-    }
-}
-
-async fn end_sessions(upstream: &Arc<Upstream>, ids: Vec<Box<str>>) {
-    let mut set = tokio::task::JoinSet::new();
-    for id in ids {
-        while set.len() >= END_SESSION_CONCURRENCY {
-            let _ = set.join_next().await;
-        }
-        let upstream = Arc::clone(upstream);
-        set.spawn(async move {
-            match upstream.end_session(&id).await {
-                Ok(status) => tracing::debug!(session.id = %id, status = status.as_u16(), "Session ended upstream."),
-                Err(err) => tracing::debug!(session.id = %id, error = %err, "Ending a session upstream failed."),
-            }
-        });
-    }
-    while set.join_next().await.is_some() {}
 }

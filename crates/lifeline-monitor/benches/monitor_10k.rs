@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeline_core::{Phase, Shutdown};
 use lifeline_monitor::{Config, McpProber, Monitor, Store, TargetConfig};
-use tokio_util::sync::CancellationToken;
 
 const ROLE: &str = "LIFELINE_BENCH_ROLE";
 
@@ -188,7 +188,7 @@ async fn monitor() {
     let monitor = Monitor::new(config, Arc::new(McpProber), "bench")
         .await
         .expect("monitor");
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let task = tokio::spawn(monitor.run(listener, shutdown.clone()));
 
     let warmup = Duration::from_secs(30);
@@ -247,7 +247,7 @@ async fn monitor() {
         .map(|m| m.len())
         .sum();
     let rss_peak = status_kib("VmHWM:");
-    shutdown.cancel();
+    shutdown.advance(Phase::Refusing);
     let _ = tokio::time::timeout(Duration::from_secs(60), task).await;
 
     let goal = |ok: bool| if ok { "PASS" } else { "FAIL" };

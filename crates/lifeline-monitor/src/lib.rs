@@ -1,11 +1,12 @@
 //! `lifeline monitor`: continuous external monitoring of MCP endpoints. This crate owns the service: the
 //! configuration ([`config`]), the scheduler, the evaluation of each probe into history, events and incidents
 //! ([`evaluate`]), the store (SQLite or PostgreSQL, [`store`]), alert delivery ([`alert`]) and the status page,
-//! JSON API and metrics ([`web`]). [`Monitor::run`] ties them together and owns their lifecycle.
+//! JSON API and metrics ([`web`]). [`Monitor::run`] ties them together and owns their lifecycle: the phases of
+//! the [`lifeline_core::Shutdown`] its caller walks, with the grace periods of [`Lifecycle`].
 //!
 //! It must not parse command lines, read the process environment (the binary passes `${ENV}` lookups and the
-//! replica id in), or exit the process. Probing itself belongs to `lifeline_mcp::probe`, behind the
-//! [`prober::Prober`] seam.
+//! replica id in), listen for OS signals (the binary turns them into phases), or exit the process. Probing
+//! itself belongs to `lifeline_mcp::probe`, behind the [`prober::Prober`] seam.
 //!
 //! Task layout of a running monitor: the web server and the snapshot builder run on every replica; the
 //! scheduler, recorder, alert dispatcher and rollup job run only on the replica holding the `scheduler` lease
@@ -14,8 +15,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
+use lifeline_core::{InFlight, Phase, Shutdown};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ pub mod alert;
 pub mod config;
 pub mod drift;
 pub mod evaluate;
+mod lifecycle;
 pub mod metrics;
 pub mod prober;
 mod recorder;
@@ -34,6 +36,9 @@ pub mod store;
 pub mod web;
 
 pub use config::{Config, ConfigError, TargetConfig};
+pub use lifecycle::{
+    Lifecycle, DEFAULT_ALERT_GRACE, DEFAULT_DRAIN_DELAY, DEFAULT_PROBE_GRACE, DEFAULT_WEB_GRACE,
+};
 pub use prober::{McpProber, Prober};
 pub use store::Store;
 
@@ -80,6 +85,8 @@ pub struct Monitor {
     metrics: Arc<Metrics>,
     replica: String,
     client: reqwest::Client,
+    lifecycle: Lifecycle,
+    inflight: InFlight,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -90,8 +97,10 @@ impl std::fmt::Debug for Monitor {
     }
 }
 
+/// One leadership term: its own phases (lease lost, or the monitor's phases followed), so a lost lease stops
+/// probing the same way a shutdown does.
 struct Leader {
-    stop: CancellationToken,
+    term: Shutdown,
     stop_dispatch: CancellationToken,
     scheduler: JoinHandle<()>,
     recorder: JoinHandle<()>,
@@ -101,13 +110,18 @@ struct Leader {
 
 impl Monitor {
     /// Opens the database (migrating it) for `config`. `replica` names this process in leases and claims
-    /// (e.g. `host-pid`); it must differ between replicas.
+    /// (e.g. `host-pid`); it must differ between replicas. The lifecycle is [`Lifecycle::default`] with
+    /// `probe_grace` from `config.tuning.shutdown_grace`; see [`Monitor::with_lifecycle`].
     pub async fn new(
         config: Config,
         prober: Arc<dyn Prober>,
         replica: impl Into<String>,
     ) -> Result<Monitor, MonitorError> {
         let store = Store::connect(&config.storage).await?;
+        let lifecycle = Lifecycle {
+            probe_grace: config.tuning.shutdown_grace,
+            ..Lifecycle::default()
+        };
         Ok(Monitor {
             config: Arc::new(config),
             store,
@@ -115,7 +129,26 @@ impl Monitor {
             metrics: Arc::new(Metrics::new()),
             replica: replica.into(),
             client: alert::http_client()?,
+            lifecycle,
+            inflight: InFlight::new(),
         })
+    }
+
+    /// Replaces the grace periods of the shutdown phases.
+    pub fn with_lifecycle(mut self, lifecycle: Lifecycle) -> Monitor {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    /// The grace periods in force; [`Lifecycle::drain_plan`] is the timetable for the caller's drain.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The counter of probes in flight (a clone sharing the count), for the drain's wait at
+    /// [`Phase::Refusing`]: once it reaches zero the drain is clean.
+    pub fn in_flight(&self) -> InFlight {
+        self.inflight.clone()
     }
 
     /// The database.
@@ -123,13 +156,18 @@ impl Monitor {
         &self.store
     }
 
-    /// Serves on `listener` and monitors until `shutdown` is cancelled, then shuts down in order: not ready,
-    /// stop probing, wait for in-flight probes and write their results, send the alerts they queued, give up
-    /// the lease, stop serving.
+    /// Serves on `listener` and monitors, following `shutdown`'s phases (see [`Lifecycle`]): at `Draining`
+    /// not ready, at `Refusing` stop probing, wait for in-flight probes (up to `probe_grace` or `Forcing`) and
+    /// write their results, send the alerts they queued, give up the lease, stop serving; then return. The
+    /// caller need not go past `Refusing`: the grace periods bound every step. After
+    /// [`Shutdown::abort`] it returns without waiting for results, alerts or connections.
+    ///
+    /// Errors: the store failing at start or when this replica takes the lease and loads the target states
+    /// ([`MonitorError::Store`]).
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
-        shutdown: CancellationToken,
+        shutdown: Shutdown,
     ) -> Result<(), MonitorError> {
         let targets: Vec<(String, String)> = self
             .config
@@ -179,6 +217,7 @@ impl Monitor {
 
         let ttl = self.config.tuning.lease_ttl;
         let mut leader: Option<Leader> = None;
+        let mut draining = false;
         let mut last_renewed = tokio::time::Instant::now();
         loop {
             let held = match self
@@ -203,37 +242,68 @@ impl Monitor {
                 (true, false) => {
                     tracing::info!(replica = %self.replica, targets = ids.len(), "Scheduler lease taken; probing.");
                     self.metrics.leader.set(1);
-                    leader = Some(self.start_leading(&ids, rolled_up.clone()).await?);
+                    leader = Some(
+                        self.start_leading(&ids, rolled_up.clone(), &shutdown)
+                            .await?,
+                    );
                 }
                 (false, true) => {
                     tracing::warn!(replica = %self.replica, "Scheduler lease lost; standing by.");
                     self.metrics.leader.set(0);
                     if let Some(l) = leader.take() {
-                        stop_leading(l).await;
+                        stop_leading(l, &self.lifecycle).await;
                     }
                 }
                 _ => {}
             }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(ttl / 3) => {}
+            let renew = tokio::time::sleep(ttl / 3);
+            tokio::pin!(renew);
+            // At most two rounds: the drain's start (once), then the renewal or the stop.
+            let stopping = loop {
+                tokio::select! {
+                    () = shutdown.reached(Phase::Refusing) => break true,
+                    () = shutdown.reached(Phase::Draining), if !draining => {
+                        draining = true;
+                        app.ready.store(false, Ordering::Release);
+                        tracing::info!(
+                            delay_ms = u64::try_from(self.lifecycle.drain_delay.as_millis()).unwrap_or(u64::MAX),
+                            "Stop requested: not ready, still probing."
+                        );
+                    }
+                    () = &mut renew => break false,
+                }
+            };
+            if stopping {
+                break;
             }
         }
 
         tracing::info!("Shutting down: finishing in-flight probes.");
         app.ready.store(false, Ordering::Release);
-        if let Some(l) = leader.take() {
-            stop_leading(l).await;
-            if let Err(e) = self.store.release_lease(LEASE, &self.replica).await {
-                tracing::warn!(error = %e, "Releasing the scheduler lease failed; it expires by itself.");
+        let finish = async {
+            if let Some(l) = leader.take() {
+                stop_leading(l, &self.lifecycle).await;
+                if let Err(e) = self.store.release_lease(LEASE, &self.replica).await {
+                    tracing::warn!(error = %e, "Releasing the scheduler lease failed; it expires by itself.");
+                }
             }
+            self.metrics.leader.set(0);
+            let _ = snapshot_task.await;
+            stop_web.cancel();
+            let _ = tokio::time::timeout(self.lifecycle.web_grace, web_task).await;
+            true
+        };
+        let finished = tokio::select! {
+            finished = finish => finished,
+            () = shutdown.aborted() => false,
+        };
+        if finished {
+            self.store.close().await;
+            tracing::info!("Monitor stopped.");
+        } else {
+            // The rest (results, alerts, connections) ends with the process.
+            tracing::warn!("Monitor stopped at once: results, alerts and connections still pending are dropped.");
         }
-        self.metrics.leader.set(0);
-        let _ = snapshot_task.await;
-        stop_web.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), web_task).await;
-        self.store.close().await;
-        tracing::info!("Monitor stopped.");
         Ok(())
     }
 
@@ -241,6 +311,7 @@ impl Monitor {
         &self,
         ids: &[i64],
         rolled_up: Arc<Notify>,
+        shutdown: &Shutdown,
     ) -> Result<Leader, MonitorError> {
         let states: HashMap<i64, store::TargetState> = self
             .store
@@ -250,19 +321,22 @@ impl Monitor {
             .map(|s| (s.id, s))
             .collect();
         let (tx, rx) = mpsc::channel(OUTCOME_QUEUE);
-        let stop = CancellationToken::new();
+        let term = Shutdown::new();
+        tokio::spawn(follow(shutdown.clone(), term.clone()));
         let stop_dispatch = CancellationToken::new();
         let queued = Arc::new(Notify::new());
         let targets = Arc::new(self.config.targets.clone());
         let max = usize::try_from(self.config.max_concurrency.get()).unwrap_or(usize::MAX);
-        let grace = self.config.tuning.shutdown_grace;
         let scheduler = tokio::spawn(scheduler::run(
             targets,
             self.prober.clone(),
             tx,
             max,
-            stop.clone(),
-            grace,
+            scheduler::Stop {
+                term: term.clone(),
+                grace: self.lifecycle.probe_grace,
+                inflight: self.inflight.clone(),
+            },
             self.metrics.clone(),
         ));
         let recorder = tokio::spawn(recorder::run(
@@ -289,12 +363,12 @@ impl Monitor {
         let rollup = tokio::spawn(rollup_loop(
             self.store.clone(),
             self.config.clone(),
-            stop.clone(),
+            term.clone(),
             self.metrics.clone(),
             rolled_up,
         ));
         Ok(Leader {
-            stop,
+            term,
             stop_dispatch,
             scheduler,
             recorder,
@@ -304,27 +378,43 @@ impl Monitor {
     }
 }
 
-async fn stop_leading(l: Leader) {
-    l.stop.cancel();
-    let _ = l.scheduler.await; // in-flight probes finish (bounded by the grace period)
+/// Passes the monitor's `Refusing` and `Forcing` on to a leadership term; returns once the term is forced
+/// (either way).
+async fn follow(process: Shutdown, term: Shutdown) {
+    for phase in [Phase::Refusing, Phase::Forcing] {
+        tokio::select! {
+            () = process.reached(phase) => { term.advance(phase); }
+            () = term.reached(Phase::Forcing) => return,
+        }
+    }
+}
+
+async fn stop_leading(l: Leader, lifecycle: &Lifecycle) {
+    l.term.advance(Phase::Refusing);
+    let _ = l.scheduler.await; // in-flight probes finish (bounded by the grace period, or cut by `Forcing`)
     let _ = l.recorder.await; // every handed-over result is written
     l.stop_dispatch.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(60), l.dispatcher).await; // queued alerts go out
+    let _ = tokio::time::timeout(lifecycle.alert_grace, l.dispatcher).await; // queued alerts go out
     let _ = l.rollup.await;
+    l.term.advance(Phase::Forcing); // ends `follow`
 }
 
 async fn snapshot_loop(
     mut builder: Builder,
     app: Arc<AppState>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     rolled_up: Arc<Notify>,
 ) {
     let every = app.config.tuning.snapshot_refresh;
     loop {
         match builder.build(&app.snapshot).await {
             Ok(()) => {
-                if !shutdown.is_cancelled() {
+                if shutdown.is_running() {
                     app.ready.store(true, Ordering::Release);
+                    // The drain may have begun between the check and the store: never leave it ready then.
+                    if !shutdown.is_running() {
+                        app.ready.store(false, Ordering::Release);
+                    }
                 }
             }
             Err(e) => {
@@ -333,7 +423,7 @@ async fn snapshot_loop(
             }
         }
         tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.reached(Phase::Refusing) => break,
             () = rolled_up.notified() => builder.invalidate_uptime(),
             () = tokio::time::sleep(every) => {}
         }
@@ -343,7 +433,7 @@ async fn snapshot_loop(
 async fn rollup_loop(
     store: Store,
     config: Arc<Config>,
-    stop: CancellationToken,
+    term: Shutdown,
     metrics: Arc<Metrics>,
     rolled_up: Arc<Notify>,
 ) {
@@ -365,7 +455,7 @@ async fn rollup_loop(
             tracing::warn!(error = %e, "Pruning old rows failed.");
         }
         tokio::select! {
-            () = stop.cancelled() => break,
+            () = term.reached(Phase::Refusing) => break,
             () = tokio::time::sleep(config.tuning.rollup_every) => {}
         }
     }

@@ -1,7 +1,9 @@
 //! The scheduler: each target on its own interval, phases spread so a fleet does not probe in lock-step, a
 //! global cap on probes in flight, and never two probes of one target at once (a due probe whose previous one
-//! still runs is skipped and counted). On shutdown it stops starting probes and waits, up to the grace period,
-//! for the ones in flight: their results are sent to the recorder, which writes them before exit.
+//! still runs is skipped and counted). Its stop follows the phases of the leadership term's [`Shutdown`]: at
+//! `Refusing` it stops starting probes and waits for the ones in flight, up to the grace period or until
+//! `Forcing`, whichever comes first; their results are sent to the recorder, which writes them before exit.
+//! Each probe counts in the monitor's [`InFlight`] from its start until its result is queued.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lifeline_core::{InFlight, Phase as StopPhase, Shutdown};
 use lifeline_mcp::probe::{Failure, Phase, ProbeReport, Timings};
 use lifeline_mcp::Reason;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::TargetConfig;
 use crate::metrics::Metrics;
@@ -66,16 +68,33 @@ fn overrun_report(target: &TargetConfig, started: &str) -> ProbeReport {
     )
 }
 
-/// Runs until `shutdown`, then drains in-flight probes for at most `grace`.
+/// What the scheduler stops on and counts in.
+pub(crate) struct Stop {
+    /// The leadership term's phases: `Refusing` stops scheduling, `Forcing` abandons probes in flight.
+    pub(crate) term: Shutdown,
+    /// Bound on the wait for probes in flight after `Refusing`.
+    pub(crate) grace: Duration,
+    /// Counts each probe from its start until its result is queued.
+    pub(crate) inflight: InFlight,
+}
+
+/// Runs until `stop.term` reaches `Refusing`, then drains in-flight probes for at most `stop.grace` (less if
+/// the term reaches `Forcing`).
 pub(crate) async fn run(
     targets: Arc<Vec<TargetConfig>>,
     prober: Arc<dyn Prober>,
     tx: mpsc::Sender<Outcome>,
     max_concurrency: usize,
-    shutdown: CancellationToken,
-    grace: Duration,
+    stop: Stop,
     metrics: Arc<Metrics>,
 ) {
+    let Stop {
+        term,
+        grace,
+        inflight,
+    } = stop;
+    let refusing = term.reached(StopPhase::Refusing);
+    tokio::pin!(refusing);
     let start = Instant::now();
     let first_spread_per =
         FIRST_ROUND_SPREAD_PER_TARGET * u32::try_from(targets.len()).unwrap_or(u32::MAX);
@@ -96,7 +115,7 @@ pub(crate) async fn run(
 
     while let Some(Reverse((due, idx))) = heap.peek().copied() {
         tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = &mut refusing => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             () = tokio::time::sleep_until(due) => {}
         }
@@ -115,9 +134,15 @@ pub(crate) async fn run(
             continue;
         }
         let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = &mut refusing => break,
             p = semaphore.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
+        // Counted before the phase is checked again: a drain that saw nothing in flight after `Refusing` began
+        // cannot miss a probe started here, and none starts once it is `Refusing`.
+        let unit = inflight.enter();
+        if term.phase() >= StopPhase::Refusing {
+            break;
+        }
         in_flight[idx].store(true, Ordering::Release);
         let flag = in_flight[idx].clone();
         let targets = targets.clone();
@@ -140,6 +165,7 @@ pub(crate) async fn run(
             let _ = tx.send(Outcome { idx, at_ms, report }).await;
             flag.store(false, Ordering::Release);
             drop(permit);
+            drop(unit);
         });
     }
 
@@ -147,19 +173,23 @@ pub(crate) async fn run(
     if !tasks.is_empty() {
         tracing::info!(in_flight = tasks.len(), "Waiting for in-flight probes.");
     }
+    let forcing = term.reached(StopPhase::Forcing);
+    tokio::pin!(forcing);
     while !tasks.is_empty() {
-        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(_) => {
-                tracing::warn!(
-                    lost = tasks.len(),
-                    "Shutdown grace ran out; abandoning in-flight probes."
-                );
-                tasks.abort_all();
-                break;
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(_) => continue,
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(lost = tasks.len(), "Shutdown grace ran out; abandoning in-flight probes.");
+            }
+            () = &mut forcing => {
+                tracing::warn!(lost = tasks.len(), "Shutdown forced; abandoning in-flight probes.");
             }
         }
+        tasks.abort_all();
+        break;
     }
 }
 

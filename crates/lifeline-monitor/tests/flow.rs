@@ -9,12 +9,12 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use lifeline_core::{Phase as StopPhase, Shutdown};
 use lifeline_mcp::probe::{Failure, Phase, ProbeReport, ServerInfo, Timings};
 use lifeline_mcp::{Era, Reason, Verdict};
 use lifeline_monitor::prober::BoxFuture;
 use lifeline_monitor::{Config, Monitor, Prober, TargetConfig};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -162,7 +162,7 @@ alerts:
 }
 
 struct Running {
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     task: tokio::task::JoinHandle<()>,
     base: String,
 }
@@ -171,7 +171,7 @@ async fn start(c: Config, prober: Arc<Scripted>) -> Running {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let m = Monitor::new(c, prober, "test-replica").await.unwrap();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let s = shutdown.clone();
     let task = tokio::spawn(async move { m.run(l, s).await.unwrap() });
     Running {
@@ -183,7 +183,7 @@ async fn start(c: Config, prober: Arc<Scripted>) -> Running {
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
+        self.shutdown.advance(StopPhase::Refusing);
         tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
             .expect("clean shutdown")

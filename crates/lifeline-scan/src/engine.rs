@@ -2,14 +2,16 @@
 //! retries non-healthy ones, and hands every result to a [`RecordSink`] as soon as it is known. Memory is bounded
 //! by the queue (at most [`ScanOptions::queue`] endpoints between input and result), never by the list's length.
 //!
-//! Stopping: when `stop` fires (Ctrl-C) no new probe starts, queued endpoints are dropped, probes in flight may
-//! finish for [`ScanOptions::drain`], then they are abandoned (or at once when `abandon` fires). The sink has
-//! seen every result that was complete, so the caller can write a partial report.
+//! Stopping follows the phases of the caller's [`Shutdown`] (a scan has no readiness, so `Draining` means
+//! nothing to it): at `Refusing` (Ctrl-C) no new probe starts, queued endpoints are dropped, probes in flight
+//! may finish for [`ScanOptions::drain`], then they are abandoned (or at once at `Forcing`, a second Ctrl-C).
+//! The sink has seen every result that was complete, so the caller can write a partial report.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeline_core::{Phase, Shutdown};
 use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -126,15 +128,6 @@ pub trait RecordSink: Send {
     }
 }
 
-/// How to stop a scan from outside.
-#[derive(Debug, Clone, Default)]
-pub struct StopSignals {
-    /// Stop taking new endpoints; let probes in flight finish within [`ScanOptions::drain`].
-    pub stop: CancellationToken,
-    /// Abandon probes in flight now (a second Ctrl-C).
-    pub abandon: CancellationToken,
-}
-
 /// How a scan ended.
 #[derive(Debug, Default)]
 pub struct ScanRun {
@@ -167,14 +160,16 @@ pub enum ScanError {
     Sink(#[source] std::io::Error),
 }
 
-/// Scans every endpoint of `source`: the input is read on a blocking thread and streamed in.
+/// Scans every endpoint of `source`: the input is read on a blocking thread and streamed in. `shutdown` stops
+/// it early: [`Phase::Refusing`] stops taking endpoints and lets probes in flight finish within
+/// [`ScanOptions::drain`]; [`Phase::Forcing`] abandons them at once.
 pub async fn scan<P: Prober>(
     source: InputSource,
     prober: P,
     options: &ScanOptions,
     progress: Arc<Progress>,
     sink: &mut dyn RecordSink,
-    signals: StopSignals,
+    shutdown: Shutdown,
 ) -> Result<ScanRun, ScanError> {
     let (tx, rx) = mpsc::channel(256);
     let reader = tokio::task::spawn_blocking(move || {
@@ -183,20 +178,21 @@ pub async fn scan<P: Prober>(
             let _ = tx.blocking_send(Err(err));
         }
     });
-    let run = scan_events(rx, prober, options, progress, sink, signals).await;
+    let run = scan_events(rx, prober, options, progress, sink, shutdown).await;
     // The reader ends by itself: it stops at the first send into the dropped channel.
     drop(reader);
     run
 }
 
-/// Scans the endpoints received on `events` (for callers that produce their own input).
+/// Scans the endpoints received on `events` (for callers that produce their own input); `shutdown` as for
+/// [`scan`].
 pub async fn scan_events<P: Prober>(
     mut events: mpsc::Receiver<Result<InputEvent, InputError>>,
     prober: P,
     options: &ScanOptions,
     progress: Arc<Progress>,
     sink: &mut dyn RecordSink,
-    signals: StopSignals,
+    shutdown: Shutdown,
 ) -> Result<ScanRun, ScanError> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
@@ -207,7 +203,7 @@ pub async fn scan_events<P: Prober>(
         spacing: options.attempt_spacing,
         allow_private: options.allow_private,
         stop: CancellationToken::new(),
-        abandon: signals.abandon.child_token(),
+        abandon: CancellationToken::new(),
         progress: Arc::clone(&progress),
     });
     let queue = options.queue.max(1);
@@ -231,10 +227,13 @@ pub async fn scan_events<P: Prober>(
         }
         tokio::select! {
             biased;
-            () = signals.stop.cancelled(), if drain_deadline.is_none() => {
+            () = shutdown.reached(Phase::Refusing), if drain_deadline.is_none() => {
                 run.interrupted = input_open || !tasks.is_empty();
                 input_open = false;
                 drain_deadline = Some(begin_stop(&shared, &mut events));
+            }
+            () = shutdown.reached(Phase::Forcing), if !shared.abandon.is_cancelled() => {
+                shared.abandon.cancel();
             }
             () = sleep_until(drain_deadline), if drain_deadline.is_some() && !shared.abandon.is_cancelled() => {
                 shared.abandon.cancel();

@@ -7,7 +7,7 @@
 //! the categories are defined over those and nothing else.
 //!
 //! This crate never reads the process environment, never installs signal handlers and never exits the process:
-//! the binary owns the terminal (progress bar), Ctrl-C (it passes [`StopSignals`]) and exit codes. The probe
+//! the binary owns the terminal (progress bar), Ctrl-C (it walks the [`lifeline_core::Shutdown`] given to [`scan`]) and exit codes. The probe
 //! tasks it spawns all end before [`scan`] returns.
 
 pub mod baseline;
@@ -25,7 +25,7 @@ mod testutil;
 pub use category::Category;
 pub use engine::{
     scan, scan_events, EngineProber, Prober, Progress, ProgressSnapshot, RecordSink, ScanError,
-    ScanOptions, ScanRun, StopSignals,
+    ScanOptions, ScanRun,
 };
 pub use input::{Endpoint, InputSource};
 pub use record::ScanRecord;

@@ -1,11 +1,17 @@
-//! Exit codes and the runtime around a subcommand. 0 healthy/clean, 1 findings, 2 operational error, 64 usage
-//! (sysexits `EX_USAGE`). A broken pipe on stdout exits quietly.
+//! Exit codes and the rules that pick them; nothing here runs a subcommand (dispatch is in `main.rs`).
+//!
+//! 0 healthy/clean, 1 findings, 2 operational error, 64 usage (sysexits `EX_USAGE`). A broken pipe on stdout
+//! exits quietly (0).
+//!
+//! After a stop signal (SIGTERM/SIGINT), one rule for every subcommand ([`after_signal`]): 0 once the drain is
+//! over, whether it was clean, forced at its deadline or cut short by a second signal, because stopping on
+//! request is what a service is for; 130 (SIGINT) or 143 (SIGTERM), 128 + the signal's number as shells do,
+//! only when the signal left the subcommand's result partial, which today means `scan`'s partial report.
+//! `check` and `lint` install no handlers: a signal ends them the default way.
 
-use std::process::ExitCode;
+use lifeline_core::SignalKind;
 
-use crate::{Cli, Command};
-
-/// All targets healthy, report written, lint clean.
+/// All targets healthy, report written, lint clean, a drain completed after a signal.
 pub(crate) const OK: u8 = 0;
 /// Findings: an unhealthy target, breaking drift, lint findings.
 pub(crate) const FINDINGS: u8 = 1;
@@ -13,58 +19,45 @@ pub(crate) const FINDINGS: u8 = 1;
 pub(crate) const OPERATIONAL: u8 = 2;
 /// Bad usage or configuration (sysexits `EX_USAGE`).
 pub(crate) const USAGE: u8 = 64;
+/// A partial result written after SIGINT (128 + 2).
+pub(crate) const INTERRUPTED: u8 = 130;
+/// A partial result written after SIGTERM (128 + 15).
+pub(crate) const TERMINATED: u8 = 143;
 
 /// A usage error raised after argument parsing (a flag combination clap cannot express).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
 
-/// Prints a clap error and maps it: help and version exit 0, everything else 64.
-pub(crate) fn clap_error(err: clap::Error) -> ExitCode {
-    let code = if err.use_stderr() { USAGE } else { OK };
-    let _ = err.print();
-    ExitCode::from(code)
-}
-
-/// Runs the subcommand on a multi-threaded tokio runtime and maps its outcome to an exit code.
-pub(crate) fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(OPERATIONAL);
-        }
-    };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Check(args) => crate::check::run(args).await,
-            Command::Gateway(args) => crate::gateway::run(args).await,
-            Command::Monitor(args) => crate::monitor::run(args).await,
-            Command::Scan(args) => crate::scan::run(args).await,
-            Command::Lint(args) => crate::lint::run(args).await,
-        }
-    });
-    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => report_error(&err),
+/// The exit code after the stop signal `signal` (the first one; a second changes nothing): [`OK`] unless the
+/// signal left the result `partial`, then [`INTERRUPTED`] or [`TERMINATED`].
+pub(crate) fn after_signal(signal: SignalKind, partial: bool) -> u8 {
+    match (partial, signal) {
+        (false, _) => OK,
+        (true, SignalKind::Int) => INTERRUPTED,
+        (true, SignalKind::Term) => TERMINATED,
     }
 }
 
-fn report_error(err: &anyhow::Error) -> ExitCode {
+/// The code for a clap error: help and version exit 0, everything else [`USAGE`].
+pub(crate) fn for_clap_error(err: &clap::Error) -> u8 {
+    if err.use_stderr() {
+        USAGE
+    } else {
+        OK
+    }
+}
+
+/// The code for a subcommand's error: [`OK`] for a broken pipe (the reader went away), [`USAGE`] for a
+/// [`UsageError`], [`OPERATIONAL`] otherwise.
+pub(crate) fn for_error(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
-        return ExitCode::from(OK);
+        OK
+    } else if err.downcast_ref::<UsageError>().is_some() {
+        USAGE
+    } else {
+        OPERATIONAL
     }
-    if let Some(usage) = err.downcast_ref::<UsageError>() {
-        eprintln!("error: {usage}");
-        return ExitCode::from(USAGE);
-    }
-    eprintln!("error: {err:#}");
-    ExitCode::from(OPERATIONAL)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -73,4 +66,30 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_after_a_signal() {
+        for signal in [SignalKind::Term, SignalKind::Int] {
+            assert_eq!(after_signal(signal, false), OK, "{signal:?}");
+        }
+        assert_eq!(after_signal(SignalKind::Int, true), 130);
+        assert_eq!(after_signal(SignalKind::Term, true), 143);
+    }
+
+    #[test]
+    fn errors_map_to_codes() {
+        let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the report");
+        assert_eq!(for_error(&pipe), OK);
+        assert_eq!(
+            for_error(&anyhow::Error::new(UsageError("bad".into()))),
+            USAGE
+        );
+        assert_eq!(for_error(&anyhow::anyhow!("disk full")), OPERATIONAL);
+    }
 }

@@ -1,13 +1,15 @@
 //! `lifeline gateway`: flags and `LIFELINE_*` environment (clap), the optional config file, telemetry, then
-//! `lifeline_gateway::Gateway` until a stop signal and its drain. Exit 0 after a drain (clean, forced or cut
-//! short by a second signal), 64 for a bad configuration, 2 when a listener cannot be bound.
+//! `lifeline_gateway::Gateway` until a stop signal and its drain: this file owns the OS signals and walks the
+//! gateway's `Shutdown` through the drain timetable (`lifeline_core::supervise`). Exit codes: after a signal
+//! the rule of `exit::after_signal` (0 once the drain is over: clean, forced or cut short by a second signal),
+//! 64 for a bad configuration, 2 when a listener cannot be bound.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use lifeline_gateway::{FileFormat, Gateway, RawConfig};
 
-use crate::exit::{UsageError, OK};
+use crate::exit::{self, UsageError, OK};
 
 /// Arguments of `lifeline gateway`. Every flag can also come from the `LIFELINE_*` variable named in its help
 /// and from `--config`; precedence: defaults < config file < environment < flags.
@@ -258,7 +260,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     lifeline_core::telemetry::init(cfg.log_format, &filter)
         .map_err(|e| UsageError(e.to_string()))?;
     // Install the handlers before binding, so a signal during start-up drains instead of killing.
-    let signals =
+    let mut signals =
         lifeline_core::Signals::new().context("installing the SIGTERM/SIGINT handlers")?;
     tracing::info!(config = %cfg.redacted(), "Effective configuration.");
     let gateway = Gateway::bind(cfg).await?;
@@ -267,8 +269,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         admin_listen = %display_addr(gateway.admin_addr()),
         "Gateway listening."
     );
-    let _summary = gateway.run(signals).await;
-    Ok(OK)
+    let shutdown = lifeline_core::Shutdown::new();
+    let (plan, inflight) = (gateway.drain_plan(), gateway.in_flight());
+    let run = gateway.run(shutdown.clone());
+    let ended = lifeline_core::supervise(run, &shutdown, &inflight, plan, &mut signals).await;
+    // The gateway serves until the drain forces it to stop, so a signal has always arrived here.
+    Ok(ended
+        .signal
+        .map_or(OK, |signal| exit::after_signal(signal, false)))
 }
 
 fn display_addr(addr: Option<std::net::SocketAddr>) -> String {

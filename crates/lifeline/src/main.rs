@@ -2,8 +2,8 @@
 //! `check` (post-deploy smoke test and CI gate), `gateway` (the sidecar), `monitor` (continuous external
 //! monitoring), `scan` (a census of many endpoints) and `lint` (Kubernetes manifests).
 //!
-//! This file only parses arguments, sets up telemetry and maps results to exit codes; each subcommand lives in
-//! its own file.
+//! This file parses arguments, starts the runtime, dispatches to the subcommand and prints its error; each
+//! subcommand lives in its own file, and `exit.rs` holds the exit codes and the rules that pick them.
 
 use std::process::ExitCode;
 
@@ -43,7 +43,49 @@ pub(crate) enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => return exit::clap_error(err),
+        Err(err) => {
+            let code = exit::for_clap_error(&err);
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
     };
-    exit::run(cli)
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::OPERATIONAL);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = exit::for_error(&err);
+            match code {
+                exit::OK => {}
+                exit::USAGE => match err.downcast_ref::<exit::UsageError>() {
+                    Some(usage) => eprintln!("error: {usage}"),
+                    None => eprintln!("error: {err}"),
+                },
+                _ => eprintln!("error: {err:#}"),
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs the subcommand; returns its exit code.
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Check(args) => check::run(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
+        Command::Monitor(args) => monitor::run(args).await,
+        Command::Scan(args) => scan::run(args).await,
+        Command::Lint(args) => lint::run(args).await,
+    }
 }

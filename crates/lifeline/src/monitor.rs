@@ -1,7 +1,9 @@
 //! `lifeline monitor`: continuous external monitoring with history, incidents, alerts and a status page.
 //! Quick start with `--target URL` (SQLite at `./lifeline.db`, page on 127.0.0.1:8080), or `--config FILE`;
-//! `--check-config` validates and exits (0 valid, 64 invalid). SIGTERM/SIGINT shut down cleanly (in-flight
-//! probes finish and are written); a second signal exits at once.
+//! `--check-config` validates and exits (0 valid, 64 invalid). This file owns the OS signals: SIGTERM/SIGINT
+//! walk the monitor's `Shutdown` through the drain timetable of its `Lifecycle` (`lifeline_core::supervise`):
+//! not ready, then no new probes, in-flight probes finish and are written; a second signal exits at once.
+//! After a signal the exit code is the rule of `exit::after_signal` (0).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,12 +11,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use lifeline_core::signals::Signals;
 use lifeline_core::telemetry::{self, LogFormat};
+use lifeline_core::Shutdown;
 use lifeline_monitor::config::redact_url;
-use lifeline_monitor::{Config, McpProber, Monitor};
-use tokio_util::sync::CancellationToken;
+use lifeline_monitor::{Config, Lifecycle, McpProber, Monitor};
 use url::Url;
 
-use crate::exit::{UsageError, OK};
+use crate::exit::{self, UsageError, OK};
 
 /// Arguments of `lifeline monitor`.
 #[derive(Debug, clap::Args)]
@@ -79,35 +81,24 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         tracing::debug!(target.name = %t.name, target.url = %redact_url(&t.url), interval_s = t.interval.as_secs(), "Target.");
     }
     let replica = format!("{}-{}", hostname(), std::process::id());
+    // The lifecycle's defaults until the configuration carries its grace periods.
     let monitor = Monitor::new(config, Arc::new(McpProber), replica)
         .await
-        .context("opening the monitor's database")?;
+        .context("opening the monitor's database")?
+        .with_lifecycle(Lifecycle::default());
     tracing::info!(url = %format!("http://{addr}/"), "Status page listening.");
 
-    let shutdown = CancellationToken::new();
-    let mut task = tokio::spawn(monitor.run(listener, shutdown.clone()));
-    tokio::select! {
-        res = &mut task => return finish(res),
-        sig = signals.recv() => {
-            tracing::info!(signal = sig.as_str(), "Stop signal received; shutting down (send again to exit now).");
-            shutdown.cancel();
-        }
-    }
-    tokio::select! {
-        res = &mut task => finish(res),
-        sig = signals.recv() => {
-            tracing::warn!(signal = sig.as_str(), "Second stop signal; exiting now.");
-            Ok(crate::exit::OPERATIONAL)
-        }
-    }
-}
-
-fn finish(
-    res: Result<Result<(), lifeline_monitor::MonitorError>, tokio::task::JoinError>,
-) -> anyhow::Result<u8> {
-    res.context("the monitor task panicked")?
+    let shutdown = Shutdown::new();
+    let (plan, inflight) = (monitor.lifecycle().drain_plan(), monitor.in_flight());
+    let task = tokio::spawn(monitor.run(listener, shutdown.clone()));
+    let ended = lifeline_core::supervise(task, &shutdown, &inflight, plan, &mut signals).await;
+    ended
+        .output
+        .context("the monitor task panicked")?
         .context("monitor")?;
-    Ok(OK)
+    Ok(ended
+        .signal
+        .map_or(OK, |signal| exit::after_signal(signal, false)))
 }
 
 fn load(args: &Args) -> anyhow::Result<Config> {

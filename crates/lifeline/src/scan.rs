@@ -2,16 +2,20 @@
 //! the report formats live in `lifeline-scan`; this file turns flags into options, owns the terminal (progress
 //! bar or log lines, the closing summary), Ctrl-C, the open-file limit and the exit code.
 //!
+//! Ctrl-C walks the engine's `Shutdown`: the first SIGINT/SIGTERM moves it to `Refusing` (no new probes; those
+//! in flight get `--drain`), a second one aborts (`Forcing`: abandon them now).
+//!
 //! Exit codes: 0 complete report written; 2 operational error (unreadable input, unwritable output, input that
-//! breaks off part-way: the partial report is still written); 64 usage; 130 interrupted by SIGINT (143 by
-//! SIGTERM) after writing the partial report.
+//! breaks off part-way: the partial report is still written); 64 usage; after a signal the rule of
+//! `exit::after_signal`: 130 interrupted by SIGINT (143 by SIGTERM) when the partial report was written, 0
+//! when the scan had finished anyway.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lifeline_core::{SignalKind, Signals};
+use lifeline_core::{Phase, Shutdown, SignalKind, Signals};
 use lifeline_mcp::probe::config::DEFAULT_CERT_WARNING_DAYS;
 use lifeline_mcp::probe::Timeouts;
 use lifeline_mcp::ProbeOptions;
@@ -19,17 +23,12 @@ use lifeline_scan::engine::{DEFAULT_CONCURRENCY, DEFAULT_PER_HOST};
 use lifeline_scan::report::ReportError;
 use lifeline_scan::{
     EngineProber, Formats, InputSource, Progress, ReportOptions, Reports, RunFacts, ScanOptions,
-    Settings, StopSignals,
+    Settings,
 };
 
 use crate::exit::{self, UsageError};
 
 mod progress;
-
-/// Exit code after SIGINT with the partial report written (128 + 2, the shell's convention).
-const INTERRUPTED: u8 = 130;
-/// Exit code after SIGTERM with the partial report written (128 + 15).
-const TERMINATED: u8 = 143;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -194,10 +193,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
 
     // Signals first, so a Ctrl-C during start-up is not lost.
     let mut os_signals = Signals::new()?;
-    let stop = StopSignals::default();
+    let shutdown = Shutdown::new();
     let first_signal: Arc<OnceLock<SignalKind>> = Arc::new(OnceLock::new());
     let signal_task = {
-        let stop = stop.clone();
+        let shutdown = shutdown.clone();
         let first_signal = Arc::clone(&first_signal);
         let drain = args.drain;
         tokio::spawn(async move {
@@ -209,9 +208,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
                 first.as_str(),
                 humantime::format_duration(drain)
             );
-            stop.stop.cancel();
+            // A census has no readiness to drop: straight to refusing new work.
+            shutdown.advance(Phase::Refusing);
             let _ = os_signals.recv().await;
-            stop.abandon.cancel();
+            shutdown.abort();
         })
     };
 
@@ -224,7 +224,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         &options,
         Arc::clone(&progress),
         &mut reports,
-        stop.clone(),
+        shutdown,
     )
     .await;
     display.finish().await;
@@ -263,11 +263,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
             anyhow::Error::new(err).context("the input broke off; the partial report was written")
         );
     }
-    Ok(match signal {
-        Some(SignalKind::Int) if run.interrupted => INTERRUPTED,
-        Some(SignalKind::Term) if run.interrupted => TERMINATED,
-        _ => exit::OK,
-    })
+    Ok(signal.map_or(exit::OK, |signal| {
+        exit::after_signal(signal, run.interrupted)
+    }))
 }
 
 /// Raises the soft open-file limit towards the hard one when the concurrency needs more descriptors than the

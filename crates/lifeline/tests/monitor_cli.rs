@@ -217,3 +217,83 @@ fn quick_start_serves_the_page_and_stops_on_sigterm() {
     );
     assert!(dir.path().join("lifeline.db").exists());
 }
+
+/// The exit rule after a signal (`exit::after_signal`): a second signal while a probe is still in flight
+/// exits at once, and with 0 like every drain (before the one lifecycle it exited 2).
+#[test]
+fn a_second_signal_exits_at_once_and_with_0() {
+    let dir = tempfile::tempdir().unwrap();
+    // A target that accepts and never answers: its probe stays in flight (target timeout 10 s, grace 15 s).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel::<TcpStream>();
+    std::thread::spawn(move || {
+        // Bounded: the test ends (and drops the receiver) within its own deadlines.
+        for conn in silent.incoming().take(16).map_while(Result::ok) {
+            if accepted_tx.send(conn).is_err() {
+                break;
+            }
+        }
+    });
+    let mut child = Command::new(BIN)
+        .args(["monitor", "--listen", "127.0.0.1:0", "--target"])
+        .arg(format!("http://{silent_addr}/mcp"))
+        .current_dir(dir.path())
+        .env("LIFELINE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let _held = accepted
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the first probe connects");
+    let pid = proc.0.id().to_string();
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("-TERM");
+    // The drain is under way (the probe keeps it waiting) before the second signal.
+    let mut log = Vec::new();
+    let drain_deadline = Instant::now() + Duration::from_secs(10);
+    while !log.iter().any(|l: &String| l.contains("Drain")) {
+        let line = rx
+            .recv_timeout(drain_deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no drain log line: {}", log.join("\n")));
+        log.push(line);
+    }
+    assert!(
+        proc.0.try_wait().unwrap().is_none(),
+        "still waiting for the probe"
+    );
+    let second = Instant::now();
+    kill("-INT");
+    lifeline_testkit::assert_eventually!(
+        blocking proc.0.try_wait().unwrap().is_some(),
+        patience = Duration::from_secs(3),
+        "no exit at once after the second signal"
+    );
+    assert!(second.elapsed() < Duration::from_secs(3));
+    let status = proc.0.wait().unwrap();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        log.push(line);
+    }
+    assert_eq!(status.code(), Some(0), "{}", log.join("\n"));
+    assert!(
+        log.iter().any(|l| l.contains("Second stop signal")),
+        "{}",
+        log.join("\n")
+    );
+}

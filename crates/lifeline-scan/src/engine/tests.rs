@@ -135,7 +135,7 @@ async fn global_cap_is_respected_and_every_endpoint_reported_once() {
         &options,
         Arc::clone(&progress),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -166,7 +166,7 @@ async fn per_host_cap_is_respected() {
         &options,
         Arc::new(Progress::default()),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -195,7 +195,7 @@ async fn attempts_keep_the_best_result() {
         &options,
         Arc::new(Progress::default()),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -233,7 +233,7 @@ async fn private_addresses_are_refused_without_probing() {
         &options,
         Arc::new(Progress::default()),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -257,7 +257,7 @@ async fn unresolvable_host_is_dead_without_probing() {
         &options,
         Arc::new(Progress::default()),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -283,10 +283,10 @@ async fn stop_keeps_finished_results_and_abandons_hung_probes_within_the_drain_b
         drain: Duration::from_millis(200),
         ..opts()
     };
-    let signals = StopSignals::default();
+    let shutdown = Shutdown::new();
     let progress = Arc::new(Progress::default());
     let stopper = {
-        let stop = signals.stop.clone();
+        let shutdown = shutdown.clone();
         let progress = Arc::clone(&progress);
         let prober = Arc::clone(&prober);
         tokio::spawn(async move {
@@ -296,7 +296,7 @@ async fn stop_keeps_finished_results_and_abandons_hung_probes_within_the_drain_b
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             assert!(progress.snapshot().done >= 5);
-            stop.cancel();
+            shutdown.advance(Phase::Refusing);
         })
     };
     let t0 = Instant::now();
@@ -306,7 +306,7 @@ async fn stop_keeps_finished_results_and_abandons_hung_probes_within_the_drain_b
         &options,
         progress,
         &mut sink,
-        signals,
+        shutdown,
     )
     .await
     .unwrap();
@@ -320,6 +320,48 @@ async fn stop_keeps_finished_results_and_abandons_hung_probes_within_the_drain_b
         run.not_started > 0,
         "queued endpoints were dropped: {run:?}"
     );
+}
+
+#[tokio::test]
+async fn forcing_abandons_probes_in_flight_at_once_despite_a_long_drain() {
+    let prober = Arc::new(FakeProber::with_delay(Duration::from_millis(1)));
+    let urls = (0..4).map(|i| format!("http://hang{i}.test/hang"));
+    let mut sink = Collect::default();
+    let options = ScanOptions {
+        concurrency: 4,
+        drain: Duration::from_secs(600),
+        ..opts()
+    };
+    let shutdown = Shutdown::new();
+    let stopper = {
+        let shutdown = shutdown.clone();
+        let prober = Arc::clone(&prober);
+        tokio::spawn(async move {
+            lifeline_testkit::assert_eventually!(
+                prober.in_flight.load(Ordering::SeqCst) == 4,
+                patience = Duration::from_secs(10)
+            );
+            shutdown.advance(Phase::Refusing);
+            // A second Ctrl-C: the 600 s drain must not be waited for.
+            shutdown.abort();
+        })
+    };
+    let t0 = Instant::now();
+    let run = scan_events(
+        endpoints(urls),
+        Arc::clone(&prober),
+        &options,
+        Arc::new(Progress::default()),
+        &mut sink,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    stopper.await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    assert!(run.interrupted && run.is_partial());
+    assert_eq!(run.abandoned, 4);
+    assert!(sink.records.is_empty());
 }
 
 #[tokio::test]
@@ -342,7 +384,7 @@ async fn input_error_ends_the_scan_with_the_results_so_far() {
         &opts(),
         Arc::new(Progress::default()),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();
@@ -369,7 +411,7 @@ async fn scans_a_file_end_to_end() {
         &opts(),
         Arc::clone(&progress),
         &mut sink,
-        StopSignals::default(),
+        Shutdown::new(),
     )
     .await
     .unwrap();

@@ -1,0 +1,66 @@
+//! In-process tests of `lifeline-gateway`: a [`Gateway`] bound on `127.0.0.1:0` in front of a real upstream
+//! (server-everything, from `scripts/install-peers.sh`; `LIFELINE_PEERS_DIR` points at the peers), driven
+//! through the injected [`lifeline_core::Shutdown`] instead of OS signals. The seed for moving the gateway's
+//! black-box tests out of the binary crate.
+
+mod drain;
+
+use std::time::Duration;
+
+use lifeline_gateway::{Gateway, RawConfig};
+use lifeline_testkit::peers::raw_http::{self, RawResponse};
+
+/// The `initialize` request (2025-11-25).
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-it","version":"1"}}}"#;
+/// The `notifications/initialized` notification.
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+/// A gateway bound on loopback port 0 in front of `upstream`, with `drain_delay` and `drain_timeout` (humantime
+/// strings), not yet running.
+async fn bind_gateway(upstream: &str, drain_delay: &str, drain_timeout: &str) -> Gateway {
+    let cfg = RawConfig {
+        upstream: Some(upstream.to_owned()),
+        listen: Some("127.0.0.1:0".to_owned()),
+        admin_listen: Some("127.0.0.1:0".to_owned()),
+        drain_delay: Some(drain_delay.to_owned()),
+        drain_timeout: Some(drain_timeout.to_owned()),
+        ..RawConfig::default()
+    }
+    .validate()
+    .expect("a valid configuration");
+    Gateway::bind(cfg).await.expect("bind on port 0")
+}
+
+/// `GET http://ADDR/PATH` on the admin listener.
+async fn admin_get(gateway_admin: &str, path: &str) -> RawResponse {
+    raw_http::request(
+        "GET",
+        &format!("http://{gateway_admin}{path}"),
+        &[],
+        None,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("an admin answer")
+}
+
+/// Initializes a session through `mcp_url`; returns its id.
+async fn open_session(mcp_url: &str) -> String {
+    let r = raw_http::post_json(mcp_url, &[], INIT)
+        .await
+        .expect("initialize answered");
+    assert_eq!(r.status, 200, "initialize: {}", r.text());
+    let sid = r.header("mcp-session-id").expect("a session id").to_owned();
+    let r = raw_http::post_json(
+        mcp_url,
+        &[
+            ("Mcp-Session-Id", &sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        INITIALIZED,
+    )
+    .await
+    .expect("initialized answered");
+    assert_eq!(r.status, 202, "initialized: {}", r.text());
+    sid
+}
