@@ -1,20 +1,25 @@
 //! Lifeline's shared runtime primitives: the phased [`Shutdown`] token that every long-running loop selects on,
 //! the [`InFlight`] tracker a drain waits on, the [`drain()`] driver that walks the phases on a timetable,
 //! process [`Signals`] (SIGTERM/SIGINT, with the second signal meaning "exit now"), the orphan [`reaper`] for
-//! PID 1, and tracing [`telemetry`] setup.
+//! PID 1, tracing [`telemetry`] setup, the [`Secret`] string every config redacts by type, and the shared half
+//! of the [`config`] recipe (the [`FieldErrors`] collector and value parsers).
 //!
 //! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
 //! process environment (callers pass the log filter in) and never spawns a task of its own.
 
+pub mod config;
 pub mod drain;
 pub mod inflight;
 pub mod reaper;
+pub mod secret;
 pub mod shutdown;
 pub mod signals;
 pub mod telemetry;
 
+pub use config::{ConfigError, FieldError, FieldErrors};
 pub use drain::{drain, DrainOutcome, DrainPlan};
 pub use inflight::{InFlight, InFlightGuard};
+pub use secret::Secret;
 pub use shutdown::{Phase, Shutdown};
 pub use signals::{SignalKind, Signals};
 pub use telemetry::LogFormat;

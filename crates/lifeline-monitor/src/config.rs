@@ -699,14 +699,14 @@ impl Validator<'_> {
         let mut headers = Vec::new();
         for (k, v) in &t.headers {
             if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
-                headers.push((k.clone(), Secret(v)));
+                headers.push((k.clone(), Secret::new(v)));
             }
         }
         let bearer_token = t
             .bearer_token
             .as_deref()
             .and_then(|s| self.string(&format!("{path}.bearer_token"), s))
-            .map(Secret);
+            .map(Secret::new);
         let call = t.call.map(|c| ToolCall {
             name: c.tool,
             arguments: c.args.unwrap_or_else(|| serde_json::json!({})),
@@ -783,7 +783,7 @@ impl Validator<'_> {
                 let mut hs = Vec::new();
                 for (k, v) in &headers {
                     if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
-                        hs.push((k.clone(), Secret(v)));
+                        hs.push((k.clone(), Secret::new(v)));
                     }
                 }
                 (
@@ -824,7 +824,7 @@ impl Validator<'_> {
                 );
                 let kind = match (key, events) {
                     (Some(k), Some(events_url)) => Some(AlertKind::PagerDuty {
-                        routing_key: Secret(k),
+                        routing_key: Secret::new(k),
                         events_url,
                     }),
                     _ => None,

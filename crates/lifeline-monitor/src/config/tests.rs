@@ -33,7 +33,7 @@ maintenance:
 fn the_issue_example_validates() {
     let c = Config::from_yaml(FULL, &env).unwrap();
     assert_eq!(c.targets.len(), 2);
-    assert_eq!(c.targets[0].headers[0].1 .0, "Bearer tok");
+    assert_eq!(c.targets[0].headers[0].1.expose(), "Bearer tok");
     assert_eq!(
         c.targets[0].call.as_ref().unwrap().arguments["message"],
         "ping"
