@@ -167,11 +167,35 @@ pub mod ser {
 
     use serde::Serializer;
 
-    /// A duration as a string with units, the way it is written in a file (`1m 30s`, `500ms`, `0s`).
+    /// A duration as a string with one unit, the way it is written in a file and parsed back by
+    /// [`super::parse_duration`]: the largest of `d`, `h`, `m`, `s`, `ms` that holds it whole (`100d`, `90s`,
+    /// `1500ms`, `0s`), else humantime's form (`1ms 500us`).
     ///
     /// Errors: the serializer's.
     pub fn duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
+        s.serialize_str(&format_duration(*d))
+    }
+
+    /// The text [`duration`] writes.
+    pub fn format_duration(d: Duration) -> String {
+        if d.is_zero() {
+            return "0s".to_owned();
+        }
+        let ms = d.as_millis();
+        if d.subsec_nanos() % 1_000_000 == 0 {
+            for (unit, size) in [
+                ("d", 86_400_000),
+                ("h", 3_600_000),
+                ("m", 60_000),
+                ("s", 1_000),
+            ] {
+                if ms % size == 0 {
+                    return format!("{}{unit}", ms / size);
+                }
+            }
+            return format!("{ms}ms");
+        }
+        humantime::format_duration(d).to_string()
     }
 
     /// An optional duration: `None` prints as `0s` (the documented "off" value of the setting).
@@ -238,7 +262,17 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&s).expect("serializes"),
-            r#"{"a":"1s 500ms","b":"0s"}"#
+            r#"{"a":"1500ms","b":"0s"}"#
         );
+        for (d, text) in [
+            (Duration::from_secs(100 * 86400), "100d"),
+            (Duration::from_secs(48 * 3600), "2d"),
+            (Duration::from_secs(30 * 60), "30m"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_micros(1500), "1ms 500us"),
+        ] {
+            assert_eq!(ser::format_duration(d), text);
+            assert_eq!(parse_duration(text), Ok(d), "{text} parses back");
+        }
     }
 }

@@ -245,14 +245,8 @@ impl Serialize for StdioConfig {
 fn drain_plan<S: Serializer>(plan: &DrainPlan, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap as _;
     let mut map = s.serialize_map(Some(2))?;
-    map.serialize_entry(
-        "drain_delay",
-        &humantime::format_duration(plan.delay).to_string(),
-    )?;
-    map.serialize_entry(
-        "drain_timeout",
-        &humantime::format_duration(plan.timeout).to_string(),
-    )?;
+    map.serialize_entry("drain_delay", &ser::format_duration(plan.delay))?;
+    map.serialize_entry("drain_timeout", &ser::format_duration(plan.timeout))?;
     map.end()
 }
 
