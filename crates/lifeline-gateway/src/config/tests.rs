@@ -433,3 +433,63 @@ fn the_effective_config_has_the_file_keys() {
         );
     }
 }
+
+/// The "[default: …]" in each flag's help is hand-written next to the field; this keeps it equal to the
+/// constant validation applies.
+#[test]
+fn help_defaults_match_the_constants() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        raw: RawConfig,
+    }
+    let help = <Cli as clap::CommandFactory>::command()
+        .render_long_help()
+        .to_string();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let default_of = |flag: &str| -> String {
+        let at = help
+            .find(&format!("{flag} <"))
+            .unwrap_or_else(|| panic!("{flag} in --help"));
+        let rest = &help[at..];
+        let start = rest.find("[default: ").expect("a default") + "[default: ".len();
+        let end = rest[start..].find(']').expect("closed") + start;
+        rest[start..end].to_owned()
+    };
+    let durations = [
+        ("--upstream-timeout", DEFAULT_UPSTREAM_TIMEOUT),
+        ("--sse-keepalive", DEFAULT_SSE_KEEPALIVE),
+        ("--sse-retry", DEFAULT_SSE_RETRY),
+        ("--session-idle-ttl", DEFAULT_SESSION_IDLE_TTL),
+        ("--live-stall", DEFAULT_LIVE_STALL),
+        ("--ready-ttl", DEFAULT_READY_TTL),
+        ("--ready-timeout", DEFAULT_READY_TIMEOUT),
+        ("--drain-delay", DEFAULT_DRAIN_DELAY),
+        ("--drain-timeout", DEFAULT_DRAIN_TIMEOUT),
+        ("--retry-after", DEFAULT_RETRY_AFTER),
+    ];
+    for (flag, want) in durations {
+        let text = default_of(flag);
+        assert_eq!(
+            lifeline_core::config::parse_duration(&text),
+            Ok(want),
+            "{flag} says [default: {text}]"
+        );
+    }
+    let texts = [
+        ("--listen", DEFAULT_LISTEN.to_owned()),
+        ("--admin-listen", DEFAULT_ADMIN_LISTEN.to_owned()),
+        ("--mcp-path", DEFAULT_MCP_PATH.to_owned()),
+        ("--sse-path", DEFAULT_SSE_PATH.to_owned()),
+        ("--messages-path", DEFAULT_MESSAGES_PATH.to_owned()),
+        ("--max-sessions", DEFAULT_MAX_SESSIONS.to_string()),
+        ("--pool-size", DEFAULT_POOL_SIZE.to_string()),
+    ];
+    for (flag, want) in texts {
+        assert_eq!(default_of(flag), want, "{flag}");
+    }
+    assert!(
+        default_of("--max-body-bytes").starts_with(&DEFAULT_MAX_BODY_BYTES.to_string()),
+        "--max-body-bytes"
+    );
+}
