@@ -56,6 +56,22 @@ pub const DEFAULT_RETENTION_DAILY: Duration = Duration::from_secs(400 * 86400);
 pub const DEFAULT_ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default retries of a failed alert send (with exponential backoff from 500 ms): 3.
 pub const DEFAULT_ALERT_RETRIES: u32 = 3;
+/// Most retries of one alert send; a larger `retries` is lowered to this.
+pub const MAX_ALERT_RETRIES: u32 = 10;
+/// Smallest probe (and alert send) timeout accepted: 100 ms.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// Smallest `slow_after` accepted: 1 ms.
+pub const MIN_SLOW_AFTER: Duration = Duration::from_millis(1);
+/// Smallest `reminder_interval` accepted: 60 s.
+pub const MIN_REMINDER_INTERVAL: Duration = Duration::from_secs(60);
+/// The `reminder_interval` kept when the one given is invalid (validation fails anyway): 1 h.
+const DEFAULT_REMINDER_INTERVAL: Duration = Duration::from_secs(3600);
+/// Smallest raw-result retention accepted: 2 h (rollups need the last complete hour).
+pub const MIN_RETENTION_RAW: Duration = Duration::from_secs(2 * 3600);
+/// Smallest hourly and daily retention accepted: 1 day.
+pub const MIN_RETENTION_ROLLUPS: Duration = Duration::from_secs(86400);
+/// Smallest (and fallback) maintenance window length: 60 s.
+pub const MIN_MAINTENANCE_DURATION: Duration = Duration::from_secs(60);
 /// PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 

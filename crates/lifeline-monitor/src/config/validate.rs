@@ -129,7 +129,7 @@ impl Validator<'_> {
             "defaults.timeout",
             d.timeout.as_deref(),
             DEFAULT_TIMEOUT,
-            Duration::from_millis(100),
+            MIN_TIMEOUT,
         );
         base.failure_threshold = self.threshold(
             "defaults.failure_threshold",
@@ -145,15 +145,15 @@ impl Validator<'_> {
             self.duration(
                 "defaults.reminder_interval",
                 Some(s),
-                Duration::from_secs(3600),
-                Duration::from_secs(60),
+                DEFAULT_REMINDER_INTERVAL,
+                MIN_REMINDER_INTERVAL,
             )
         });
         base.slow_after = self.duration(
             "defaults.slow_after",
             d.slow_after.as_deref(),
             base.slow_after,
-            Duration::from_millis(1),
+            MIN_SLOW_AFTER,
         );
         if let Some(days) = d.cert_warning_days {
             base.cert_warning_days = days;
@@ -165,19 +165,19 @@ impl Validator<'_> {
                 "retention.raw",
                 raw.retention.raw.as_deref(),
                 DEFAULT_RETENTION_RAW,
-                Duration::from_secs(2 * 3600),
+                MIN_RETENTION_RAW,
             ),
             hourly: self.duration(
                 "retention.hourly",
                 raw.retention.hourly.as_deref(),
                 DEFAULT_RETENTION_HOURLY,
-                Duration::from_secs(86400),
+                MIN_RETENTION_ROLLUPS,
             ),
             daily: self.duration(
                 "retention.daily",
                 raw.retention.daily.as_deref(),
                 DEFAULT_RETENTION_DAILY,
-                Duration::from_secs(86400),
+                MIN_RETENTION_ROLLUPS,
             ),
         };
 
@@ -237,8 +237,8 @@ impl Validator<'_> {
             let duration = self.duration(
                 &format!("{path}.duration"),
                 Some(&m.duration),
-                Duration::from_secs(60),
-                Duration::from_secs(60),
+                MIN_MAINTENANCE_DURATION,
+                MIN_MAINTENANCE_DURATION,
             );
             match cron::Schedule::from_str(&normalised) {
                 Ok(schedule) => maintenance.push(MaintenanceWindow {
@@ -329,7 +329,7 @@ impl Validator<'_> {
             &format!("{path}.timeout"),
             t.timeout.as_deref(),
             base.timeout,
-            Duration::from_millis(100),
+            MIN_TIMEOUT,
         );
         out.failure_threshold = self.threshold(
             &format!("{path}.failure_threshold"),
@@ -345,15 +345,15 @@ impl Validator<'_> {
             out.reminder_interval = Some(self.duration(
                 &format!("{path}.reminder_interval"),
                 Some(r),
-                Duration::from_secs(3600),
-                Duration::from_secs(60),
+                DEFAULT_REMINDER_INTERVAL,
+                MIN_REMINDER_INTERVAL,
             ));
         }
         out.slow_after = self.duration(
             &format!("{path}.slow_after"),
             t.slow_after.as_deref(),
             base.slow_after,
-            Duration::from_millis(1),
+            MIN_SLOW_AFTER,
         );
         if let Some(days) = t.cert_warning_days {
             out.cert_warning_days = days;
@@ -439,7 +439,7 @@ impl Validator<'_> {
             &format!("{path}.timeout"),
             timeout.as_deref(),
             DEFAULT_ALERT_TIMEOUT,
-            Duration::from_millis(100),
+            MIN_TIMEOUT,
         );
         if let Some(n) = &name {
             if n.is_empty()
@@ -457,7 +457,9 @@ impl Validator<'_> {
             name: name.unwrap_or_default(),
             kind: kind?,
             timeout,
-            retries: retries.unwrap_or(DEFAULT_ALERT_RETRIES).min(10),
+            retries: retries
+                .unwrap_or(DEFAULT_ALERT_RETRIES)
+                .min(MAX_ALERT_RETRIES),
         })
     }
 }
