@@ -161,7 +161,10 @@ impl Gateway {
             .iter()
             .filter_map(|(n, v)| {
                 let value = v.to_str().ok()?.to_owned();
-                Some((n.as_str().to_owned(), lifeline_mcp::probe::Secret(value)))
+                Some((
+                    n.as_str().to_owned(),
+                    lifeline_mcp::probe::Secret::new(value),
+                ))
             })
             .collect();
         let readiness = Arc::new(Readiness::new(

@@ -361,7 +361,7 @@ async fn auth_required_reports_resource_metadata_and_token_unlocks() {
     assert!(auth.authorization_servers[0].ends_with("/oauth"));
 
     let mut o = opts();
-    o.bearer_token = Some(Secret("s3cret".into()));
+    o.bearer_token = Some(Secret::new("s3cret"));
     let report = run(&fake, &o).await;
     expect(&report, Verdict::Healthy, None, None);
     let json = serde_json::to_string(&report).unwrap();

@@ -1,20 +1,34 @@
-//! Monitor configuration: [`Config::from_yaml`] parses the file (serde types in `raw`, `deny_unknown_fields`),
-//! expands `${ENV}` and validates into typed values. Every error names the field path, e.g.
-//! `targets[3].interval: must be at least 5s`. Precedence: defaults < file < flags (the binary applies flags).
+//! Monitor configuration, the same recipe as the gateway's: [`Config::from_yaml_with`] parses the file (serde
+//! types in `config/raw.rs`, `deny_unknown_fields`), lays the [`Overrides`] from flags and `LIFELINE_*` variables
+//! on top (precedence: defaults < file < environment < flags), and `config/validate.rs` expands `${ENV}` and
+//! validates into the typed values here, collecting every problem with its field path, e.g.
+//! `targets[3].interval: must be at least 5s`. The typed [`Config`] is `Serialize` as the effective
+//! configuration that `--check-config` prints and the start-up log carries, secrets redacted by type
+//! ([`Secret`]) and secret-bearing URLs cut to their origin.
+//!
+//! Adding a setting: a field in `RawConfig` (or `RawTarget`/`RawDefaults`), its check in `validate.rs`, and its
+//! typed field here (with its serde form); one more field in [`Overrides`] if it also gets a flag.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::time::Duration;
 
+use lifeline_core::config::ser;
+use lifeline_core::LogFormat;
 use lifeline_mcp::probe::{ProbeOptions, Secret, Target, Timeouts, ToolCall};
+use serde::{Serialize, Serializer};
 use url::Url;
 
 mod expand;
 mod raw;
+mod validate;
 
-use raw::{RawAlert, RawConfig, RawTarget};
+pub use lifeline_core::config::{ConfigError, FieldError};
+pub use raw::Overrides;
+
+use raw::RawConfig;
+use validate::Validator;
 
 /// Default storage: SQLite file `lifeline.db` in the working directory.
 pub const DEFAULT_STORAGE: &str = "sqlite://lifeline.db";
@@ -42,13 +56,31 @@ pub const DEFAULT_RETENTION_DAILY: Duration = Duration::from_secs(400 * 86400);
 pub const DEFAULT_ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default retries of a failed alert send (with exponential backoff from 500 ms): 3.
 pub const DEFAULT_ALERT_RETRIES: u32 = 3;
+/// Most retries of one alert send; a larger `retries` is lowered to this.
+pub const MAX_ALERT_RETRIES: u32 = 10;
+/// Smallest probe (and alert send) timeout accepted: 100 ms.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// Smallest `slow_after` accepted: 1 ms.
+pub const MIN_SLOW_AFTER: Duration = Duration::from_millis(1);
+/// Smallest `reminder_interval` accepted: 60 s.
+pub const MIN_REMINDER_INTERVAL: Duration = Duration::from_secs(60);
+/// The `reminder_interval` kept when the one given is invalid (validation fails anyway): 1 h.
+const DEFAULT_REMINDER_INTERVAL: Duration = Duration::from_secs(3600);
+/// Smallest raw-result retention accepted: 2 h (rollups need the last complete hour).
+pub const MIN_RETENTION_RAW: Duration = Duration::from_secs(2 * 3600);
+/// Smallest hourly and daily retention accepted: 1 day.
+pub const MIN_RETENTION_ROLLUPS: Duration = Duration::from_secs(86400);
+/// Smallest (and fallback) maintenance window length: 60 s.
+pub const MIN_MAINTENANCE_DURATION: Duration = Duration::from_secs(60);
 /// PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// The validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    /// `sqlite://PATH` (created if missing) or `postgres://…`. Default [`DEFAULT_STORAGE`].
+    /// `sqlite://PATH` (created if missing) or `postgres://…`. Default [`DEFAULT_STORAGE`]. Serialized with the
+    /// password left out.
+    #[serde(serialize_with = "storage_redacted")]
     pub storage: String,
     /// Where the status page, API and metrics listen. Default [`DEFAULT_LISTEN`].
     pub listen: SocketAddr,
@@ -64,18 +96,24 @@ pub struct Config {
     pub alerts: Vec<AlertConfig>,
     /// Maintenance windows.
     pub maintenance: Vec<MaintenanceWindow>,
+    /// Log format on stderr (`log_format: text` or `json`, or `--log-format`). Default text.
+    pub log_format: LogFormat,
     /// Internal periods; not in the file (tests shorten them).
+    #[serde(skip)]
     pub tuning: Tuning,
 }
 
 /// How long rows are kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Retention {
     /// Raw results. Default [`DEFAULT_RETENTION_RAW`]; at least 2 h (rollups need the last complete hour).
+    #[serde(serialize_with = "ser::duration")]
     pub raw: Duration,
     /// Hourly buckets inside the daily rows. Default [`DEFAULT_RETENTION_HOURLY`].
+    #[serde(serialize_with = "ser::duration")]
     pub hourly: Duration,
     /// Daily rollups, incidents, events and sent alerts. Default [`DEFAULT_RETENTION_DAILY`].
+    #[serde(serialize_with = "ser::duration")]
     pub daily: Duration,
 }
 
@@ -119,31 +157,38 @@ impl Default for Tuning {
 }
 
 /// One monitored endpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TargetConfig {
     /// Unique name: 1–64 of `A-Z a-z 0-9 . _ -`; used in URLs, metrics and alerts.
     pub name: String,
-    /// The MCP endpoint (`http` or `https`).
+    /// The MCP endpoint (`http` or `https`). Serialized without user info, query or fragment.
+    #[serde(serialize_with = "url_redacted")]
     pub url: Url,
     /// Extra request headers; values are secrets (never logged).
+    #[serde(serialize_with = "header_map")]
     pub headers: Vec<(String, Secret)>,
     /// Sent as `Authorization: Bearer …`.
     pub bearer_token: Option<Secret>,
-    /// Opt-in `tools/call` after `tools/list`; side effects are the user's choice.
+    /// Opt-in `tools/call` after `tools/list`; side effects are the user's choice. Serialized as the tool name.
+    #[serde(serialize_with = "tool_name")]
     pub call: Option<ToolCall>,
     /// Probe interval. Default [`DEFAULT_INTERVAL`], at least [`MIN_INTERVAL`].
+    #[serde(serialize_with = "ser::duration")]
     pub interval: Duration,
     /// Whole-probe timeout. Default [`DEFAULT_TIMEOUT`].
+    #[serde(serialize_with = "ser::duration")]
     pub timeout: Duration,
     /// Consecutive failures that open an incident. Default [`DEFAULT_FAILURE_THRESHOLD`].
     pub failure_threshold: NonZeroU32,
     /// Consecutive successes that resolve it. Default [`DEFAULT_SUCCESS_THRESHOLD`].
     pub success_threshold: NonZeroU32,
     /// Re-alert an open incident at most this often; `None` (the default) sends no reminders.
+    #[serde(serialize_with = "opt_duration")]
     pub reminder_interval: Option<Duration>,
     /// Certificate warning window for the verdict (`cert_expiring`). Default 14 days.
     pub cert_warning_days: i64,
     /// A probe slower than this is `degraded` (`slow`). Default 5 s.
+    #[serde(serialize_with = "ser::duration")]
     pub slow_after: Duration,
     /// Count `auth_required` as up (a public endpoint monitored without credentials). Default false.
     pub accept_auth_required: bool,
@@ -200,39 +245,48 @@ impl TargetConfig {
 }
 
 /// An alert provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AlertConfig {
     /// Unique name, default the type (`webhook`, `slack`, `pagerduty`, then `-2`, `-3` for repeats). Pending
     /// sends are stored under it, so keep it stable across restarts.
     pub name: String,
-    /// Where and how to send.
+    /// Where and how to send (serialized as `type` and the provider's settings).
+    #[serde(flatten)]
     pub kind: AlertKind,
     /// Timeout of one attempt. Default [`DEFAULT_ALERT_TIMEOUT`].
+    #[serde(serialize_with = "ser::duration")]
     pub timeout: Duration,
     /// Retries after a failed attempt. Default [`DEFAULT_ALERT_RETRIES`].
     pub retries: u32,
 }
 
-/// The provider and its settings.
-#[derive(Clone)]
+/// The provider and its settings. Serialized with `type` (`webhook`, `slack`, `pagerduty`) as in the file,
+/// secret URLs cut to their origin and secret values as `<redacted>`.
+#[derive(Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum AlertKind {
     /// POST the JSON body of `docs/alerting.md` to `url` with `headers`.
     Webhook {
         /// Target URL (secret: may embed a token).
+        #[serde(serialize_with = "secret_url")]
         url: Url,
         /// Extra headers (values secret).
+        #[serde(serialize_with = "header_map")]
         headers: Vec<(String, Secret)>,
     },
     /// A Slack incoming webhook.
     Slack {
         /// The webhook URL (a secret).
+        #[serde(serialize_with = "secret_url")]
         webhook_url: Url,
     },
     /// PagerDuty Events API v2.
+    #[serde(rename = "pagerduty")]
     PagerDuty {
         /// The integration's routing key (a secret).
         routing_key: Secret,
         /// Events endpoint, default [`PAGERDUTY_EVENTS_URL`].
+        #[serde(serialize_with = "ser::display")]
         events_url: Url,
     },
 }
@@ -255,15 +309,17 @@ impl AlertKind {
 }
 
 /// A recurring maintenance window: no incident opens and no alert is sent while one covers a target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MaintenanceWindow {
     /// Target names; `None` covers every target.
     pub targets: Option<Vec<String>>,
     /// The cron expression as written (UTC; 5 fields, or 6–7 with seconds).
     pub cron: String,
     /// Parsed schedule of window starts.
+    #[serde(skip)]
     pub schedule: cron::Schedule,
     /// Window length.
+    #[serde(serialize_with = "ser::duration")]
     pub duration: Duration,
 }
 
@@ -284,41 +340,6 @@ impl MaintenanceWindow {
     }
 }
 
-/// One configuration problem, at a field path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// `targets[3].interval`, or empty for the document.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// Why a configuration was rejected: every problem found, each with its field path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError(pub Vec<FieldError>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
 impl Config {
     /// Parses and validates YAML. `env` looks up `${NAME}` references (the binary passes the process
     /// environment). Every problem is reported with its field path.
@@ -326,7 +347,17 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
+        Config::from_yaml_with(text, env, &Overrides::default())
+    }
+
+    /// [`Config::from_yaml`] with the flags and `LIFELINE_*` variables laid over the file before validation,
+    /// so their errors name the field too (`listen: …`).
+    pub fn from_yaml_with(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
             serde_yaml_ng::from_str(text).map_err(|e| {
@@ -337,6 +368,7 @@ impl Config {
                 }])
             })?
         };
+        overrides.apply(&mut raw);
         Validator {
             env,
             errors: Vec::new(),
@@ -346,7 +378,12 @@ impl Config {
 
     /// The quick start: one target per URL (named after its host), every default.
     pub fn quick_start(urls: &[Url]) -> Result<Config, ConfigError> {
-        let mut config = Config::from_yaml("", &|_| None)?;
+        Config::quick_start_with(urls, &Overrides::default())
+    }
+
+    /// [`Config::quick_start`] with the flags and `LIFELINE_*` variables applied.
+    pub fn quick_start_with(urls: &[Url], overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = Config::from_yaml_with("", &|_| None, overrides)?;
         let mut errors = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             if !matches!(url.scheme(), "http" | "https") {
@@ -420,443 +457,43 @@ pub fn redact_storage(storage: &str) -> String {
     }
 }
 
+fn storage_redacted<S: Serializer>(storage: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_storage(storage))
+}
+
+fn url_redacted<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
+}
+
+/// A URL that is itself a secret (a webhook's path is its token): only the origin is shown.
+fn secret_url<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!(
+        "{}/{}",
+        url.origin().ascii_serialization(),
+        lifeline_core::secret::REDACTED
+    ))
+}
+
+fn header_map<S: Serializer>(headers: &[(String, Secret)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(headers.iter().map(|(k, v)| (k, v)))
+}
+
+fn tool_name<S: Serializer>(call: &Option<ToolCall>, s: S) -> Result<S::Ok, S::Error> {
+    match call {
+        Some(c) => s.serialize_str(&c.name),
+        None => s.serialize_none(),
+    }
+}
+
+fn opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser::duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn nz(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
-}
-
-struct Validator<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
-    errors: Vec<FieldError>,
-}
-
-impl Validator<'_> {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    fn string(&mut self, path: &str, value: &str) -> Option<String> {
-        match expand::expand(value, self.env) {
-            Ok(v) => Some(v),
-            Err(m) => {
-                self.err(path, m);
-                None
-            }
-        }
-    }
-
-    fn duration(
-        &mut self,
-        path: &str,
-        value: Option<&str>,
-        default: Duration,
-        min: Duration,
-    ) -> Duration {
-        let Some(text) = value else { return default };
-        match humantime::parse_duration(text.trim()) {
-            Ok(d) if d < min => {
-                self.err(
-                    path,
-                    format!("must be at least {}", humantime::format_duration(min)),
-                );
-                default
-            }
-            Ok(d) => d,
-            Err(e) => {
-                self.err(
-                    path,
-                    format!("`{text}` is not a duration like \"60s\", \"5m\" or \"2h\" ({e})"),
-                );
-                default
-            }
-        }
-    }
-
-    fn threshold(&mut self, path: &str, value: Option<u32>, default: NonZeroU32) -> NonZeroU32 {
-        match value {
-            None => default,
-            Some(v) => NonZeroU32::new(v).unwrap_or_else(|| {
-                self.err(path, "must be at least 1");
-                default
-            }),
-        }
-    }
-
-    fn url(&mut self, path: &str, value: &str) -> Option<Url> {
-        let text = self.string(path, value)?;
-        match Url::parse(&text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-            Ok(_) => {
-                self.err(path, "must be an http or https URL with a host");
-                None
-            }
-            Err(e) => {
-                self.err(path, format!("not a URL ({e})"));
-                None
-            }
-        }
-    }
-
-    fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let storage = raw
-            .storage
-            .as_deref()
-            .and_then(|s| self.string("storage", s))
-            .unwrap_or_else(|| DEFAULT_STORAGE.to_owned());
-        if !(storage.starts_with("sqlite:")
-            || storage.starts_with("postgres://")
-            || storage.starts_with("postgresql://"))
-        {
-            self.err("storage", "must start with sqlite:// or postgres://");
-        }
-        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = SocketAddr::from_str(listen_text).unwrap_or_else(|_| {
-            self.err(
-                "listen",
-                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
-            );
-            SocketAddr::from(([127, 0, 0, 1], 8080))
-        });
-        let max_concurrency = self.threshold(
-            "max_concurrency",
-            raw.max_concurrency,
-            nz(DEFAULT_MAX_CONCURRENCY),
-        );
-        let d = &raw.defaults;
-        let mut base = TargetConfig::new(
-            "",
-            Url::parse("http://127.0.0.1/").expect("a literal URL parses"),
-        );
-        base.interval = self.duration(
-            "defaults.interval",
-            d.interval.as_deref(),
-            DEFAULT_INTERVAL,
-            MIN_INTERVAL,
-        );
-        base.timeout = self.duration(
-            "defaults.timeout",
-            d.timeout.as_deref(),
-            DEFAULT_TIMEOUT,
-            Duration::from_millis(100),
-        );
-        base.failure_threshold = self.threshold(
-            "defaults.failure_threshold",
-            d.failure_threshold,
-            base.failure_threshold,
-        );
-        base.success_threshold = self.threshold(
-            "defaults.success_threshold",
-            d.success_threshold,
-            base.success_threshold,
-        );
-        base.reminder_interval = d.reminder_interval.as_deref().map(|s| {
-            self.duration(
-                "defaults.reminder_interval",
-                Some(s),
-                Duration::from_secs(3600),
-                Duration::from_secs(60),
-            )
-        });
-        base.slow_after = self.duration(
-            "defaults.slow_after",
-            d.slow_after.as_deref(),
-            base.slow_after,
-            Duration::from_millis(1),
-        );
-        if let Some(days) = d.cert_warning_days {
-            base.cert_warning_days = days;
-        }
-        base.accept_auth_required = d.accept_auth_required.unwrap_or(false);
-
-        let retention = Retention {
-            raw: self.duration(
-                "retention.raw",
-                raw.retention.raw.as_deref(),
-                DEFAULT_RETENTION_RAW,
-                Duration::from_secs(2 * 3600),
-            ),
-            hourly: self.duration(
-                "retention.hourly",
-                raw.retention.hourly.as_deref(),
-                DEFAULT_RETENTION_HOURLY,
-                Duration::from_secs(86400),
-            ),
-            daily: self.duration(
-                "retention.daily",
-                raw.retention.daily.as_deref(),
-                DEFAULT_RETENTION_DAILY,
-                Duration::from_secs(86400),
-            ),
-        };
-
-        let mut targets = Vec::with_capacity(raw.targets.len());
-        for (i, t) in raw.targets.into_iter().enumerate() {
-            if let Some(t) = self.target(&format!("targets[{i}]"), t, &base) {
-                if targets.iter().any(|o: &TargetConfig| o.name == t.name) {
-                    self.err(
-                        format!("targets[{i}].name"),
-                        format!("`{}` is used by another target", t.name),
-                    );
-                }
-                targets.push(t);
-            }
-        }
-
-        let mut alerts: Vec<AlertConfig> = Vec::new();
-        for (i, a) in raw.alerts.into_iter().enumerate() {
-            if let Some(mut a) = self.alert(&format!("alerts[{i}]"), a) {
-                if a.name.is_empty() {
-                    let base = a.kind.type_name();
-                    a.name = base.to_owned();
-                    let mut n = 2;
-                    while alerts.iter().any(|o| o.name == a.name) {
-                        a.name = format!("{base}-{n}");
-                        n += 1;
-                    }
-                } else if alerts.iter().any(|o| o.name == a.name) {
-                    self.err(
-                        format!("alerts[{i}].name"),
-                        format!("`{}` is used by another alert", a.name),
-                    );
-                }
-                alerts.push(a);
-            }
-        }
-
-        let mut maintenance = Vec::new();
-        for (i, m) in raw.maintenance.into_iter().enumerate() {
-            let path = format!("maintenance[{i}]");
-            if let Some(names) = &m.targets {
-                for (j, n) in names.iter().enumerate() {
-                    if !targets.iter().any(|t| &t.name == n) {
-                        self.err(
-                            format!("{path}.targets[{j}]"),
-                            format!("no target is named `{n}`"),
-                        );
-                    }
-                }
-            }
-            let fields = m.cron.split_whitespace().count();
-            let normalised = if fields == 5 {
-                format!("0 {}", m.cron.trim())
-            } else {
-                m.cron.trim().to_owned()
-            };
-            let duration = self.duration(
-                &format!("{path}.duration"),
-                Some(&m.duration),
-                Duration::from_secs(60),
-                Duration::from_secs(60),
-            );
-            match cron::Schedule::from_str(&normalised) {
-                Ok(schedule) => maintenance.push(MaintenanceWindow {
-                    targets: m.targets,
-                    cron: m.cron,
-                    schedule,
-                    duration,
-                }),
-                Err(e) => self.err(
-                    format!("{path}.cron"),
-                    format!("`{}` is not a cron expression ({e})", m.cron),
-                ),
-            }
-        }
-
-        if self.errors.is_empty() {
-            Ok(Config {
-                storage,
-                listen,
-                title: raw.title.unwrap_or_else(|| "MCP status".to_owned()),
-                max_concurrency,
-                retention,
-                targets,
-                alerts,
-                maintenance,
-                tuning: Tuning::default(),
-            })
-        } else {
-            Err(ConfigError(self.errors))
-        }
-    }
-
-    fn target(&mut self, path: &str, t: RawTarget, base: &TargetConfig) -> Option<TargetConfig> {
-        let before = self.errors.len();
-        if t.name.is_empty()
-            || t.name.len() > 64
-            || !t
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
-            self.err(
-                format!("{path}.name"),
-                "must be 1-64 characters of A-Z a-z 0-9 . _ -",
-            );
-        }
-        let url = self.url(&format!("{path}.url"), &t.url);
-        let mut headers = Vec::new();
-        for (k, v) in &t.headers {
-            if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
-                headers.push((k.clone(), Secret(v)));
-            }
-        }
-        let bearer_token = t
-            .bearer_token
-            .as_deref()
-            .and_then(|s| self.string(&format!("{path}.bearer_token"), s))
-            .map(Secret);
-        let call = t.call.map(|c| ToolCall {
-            name: c.tool,
-            arguments: c.args.unwrap_or_else(|| serde_json::json!({})),
-        });
-        let mut out = base.clone();
-        out.name = t.name;
-        out.headers = headers;
-        out.bearer_token = bearer_token;
-        out.call = call;
-        out.interval = self.duration(
-            &format!("{path}.interval"),
-            t.interval.as_deref(),
-            base.interval,
-            MIN_INTERVAL,
-        );
-        out.timeout = self.duration(
-            &format!("{path}.timeout"),
-            t.timeout.as_deref(),
-            base.timeout,
-            Duration::from_millis(100),
-        );
-        out.failure_threshold = self.threshold(
-            &format!("{path}.failure_threshold"),
-            t.failure_threshold,
-            base.failure_threshold,
-        );
-        out.success_threshold = self.threshold(
-            &format!("{path}.success_threshold"),
-            t.success_threshold,
-            base.success_threshold,
-        );
-        if let Some(r) = t.reminder_interval.as_deref() {
-            out.reminder_interval = Some(self.duration(
-                &format!("{path}.reminder_interval"),
-                Some(r),
-                Duration::from_secs(3600),
-                Duration::from_secs(60),
-            ));
-        }
-        out.slow_after = self.duration(
-            &format!("{path}.slow_after"),
-            t.slow_after.as_deref(),
-            base.slow_after,
-            Duration::from_millis(1),
-        );
-        if let Some(days) = t.cert_warning_days {
-            out.cert_warning_days = days;
-        }
-        if let Some(a) = t.accept_auth_required {
-            out.accept_auth_required = a;
-        }
-        if out.timeout > out.interval {
-            self.err(format!("{path}.timeout"), "must not exceed the interval");
-        }
-        match url {
-            Some(u) if self.errors.len() == before => {
-                out.url = u;
-                Some(out)
-            }
-            _ => None,
-        }
-    }
-
-    fn alert(&mut self, path: &str, a: RawAlert) -> Option<AlertConfig> {
-        let (name, timeout, retries, kind) = match a {
-            RawAlert::Webhook {
-                name,
-                url,
-                headers,
-                timeout,
-                retries,
-            } => {
-                let url = self.url(&format!("{path}.url"), &url);
-                let mut hs = Vec::new();
-                for (k, v) in &headers {
-                    if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
-                        hs.push((k.clone(), Secret(v)));
-                    }
-                }
-                (
-                    name,
-                    timeout,
-                    retries,
-                    url.map(|url| AlertKind::Webhook { url, headers: hs }),
-                )
-            }
-            RawAlert::Slack {
-                name,
-                webhook_url,
-                timeout,
-                retries,
-            } => {
-                let url = self.url(&format!("{path}.webhook_url"), &webhook_url);
-                (
-                    name,
-                    timeout,
-                    retries,
-                    url.map(|webhook_url| AlertKind::Slack { webhook_url }),
-                )
-            }
-            RawAlert::Pagerduty {
-                name,
-                routing_key,
-                events_url,
-                timeout,
-                retries,
-            } => {
-                let key = self.string(&format!("{path}.routing_key"), &routing_key);
-                if key.as_deref().is_some_and(str::is_empty) {
-                    self.err(format!("{path}.routing_key"), "must not be empty");
-                }
-                let events = self.url(
-                    &format!("{path}.events_url"),
-                    events_url.as_deref().unwrap_or(PAGERDUTY_EVENTS_URL),
-                );
-                let kind = match (key, events) {
-                    (Some(k), Some(events_url)) => Some(AlertKind::PagerDuty {
-                        routing_key: Secret(k),
-                        events_url,
-                    }),
-                    _ => None,
-                };
-                (name, timeout, retries, kind)
-            }
-        };
-        let timeout = self.duration(
-            &format!("{path}.timeout"),
-            timeout.as_deref(),
-            DEFAULT_ALERT_TIMEOUT,
-            Duration::from_millis(100),
-        );
-        if let Some(n) = &name {
-            if n.is_empty()
-                || !n
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            {
-                self.err(
-                    format!("{path}.name"),
-                    "must be 1-64 characters of A-Z a-z 0-9 . _ -",
-                );
-            }
-        }
-        Some(AlertConfig {
-            name: name.unwrap_or_default(),
-            kind: kind?,
-            timeout,
-            retries: retries.unwrap_or(DEFAULT_ALERT_RETRIES).min(10),
-        })
-    }
 }
 
 #[cfg(test)]

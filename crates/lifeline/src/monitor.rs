@@ -1,75 +1,72 @@
 //! `lifeline monitor`: continuous external monitoring with history, incidents, alerts and a status page.
 //! Quick start with `--target URL` (SQLite at `./lifeline.db`, page on 127.0.0.1:8080), or `--config FILE`;
-//! `--check-config` validates and exits (0 valid, 64 invalid). This file owns the OS signals: SIGTERM/SIGINT
-//! walk the monitor's `Shutdown` through the drain timetable of its `Lifecycle` (`lifeline_core::supervise`):
-//! not ready, then no new probes, in-flight probes finish and are written; a second signal exits at once.
-//! After a signal the exit code is the rule of `exit::after_signal` (0).
+//! `--listen`, `--storage` and `--log-format` (or their `LIFELINE_*` variables) override the file;
+//! `--check-config` validates and exits (0 with "config OK" and the redacted effective configuration, 64 with
+//! every problem one a line). This file owns the OS signals: SIGTERM/SIGINT walk the monitor's `Shutdown`
+//! through the drain timetable of its `Lifecycle` (`lifeline_core::supervise`): not ready, then no new probes,
+//! in-flight probes finish and are written; a second signal exits at once. After a signal the exit code is the
+//! rule of `exit::after_signal` (0).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use lifeline_core::config::CHECK_OK;
 use lifeline_core::signals::Signals;
-use lifeline_core::telemetry::{self, LogFormat};
+use lifeline_core::telemetry;
 use lifeline_core::Shutdown;
 use lifeline_monitor::config::redact_url;
+use lifeline_monitor::config::Overrides;
 use lifeline_monitor::{Config, Lifecycle, McpProber, Monitor};
 use url::Url;
 
 use crate::exit::{self, UsageError, OK};
 
-/// Arguments of `lifeline monitor`.
+/// Arguments of `lifeline monitor`: where the configuration comes from, and the [`Overrides`] (flags with
+/// their `LIFELINE_*` variables) laid over it.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Precedence: built-in defaults < --config file < LIFELINE_* environment < flags. \
+Logs go to stderr, filtered by LIFELINE_LOG (default: info)."
+)]
 pub(crate) struct Args {
     /// The configuration file (YAML, see docs/monitor.md).
-    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LIFELINE_CONFIG",
+        conflicts_with = "target"
+    )]
     config: Option<PathBuf>,
-    /// Quick start: monitor this MCP URL with every default (repeatable).
-    #[arg(long, value_name = "URL")]
+    /// Quick start: monitor this MCP URL with every default (repeatable; comma-separate in the variable).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LIFELINE_TARGET",
+        value_delimiter = ','
+    )]
     target: Vec<String>,
-    /// Validate the configuration and exit: 0 when valid, 64 otherwise.
+    /// Validate the configuration and exit: print "config OK" and the effective configuration (secrets
+    /// redacted) as JSON, or every problem one a line with its field path (exit 64).
     #[arg(long)]
     check_config: bool,
-    /// Override `listen` (status page, API, metrics), e.g. 0.0.0.0:8080.
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<std::net::SocketAddr>,
-    /// Override `storage` (`sqlite://PATH` or `postgres://…`).
-    #[arg(long, value_name = "URL", env = "LIFELINE_STORAGE")]
-    storage: Option<String>,
-    /// Log JSON lines instead of text.
-    #[arg(long)]
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Deprecated: the same as --log-format json.
+    #[arg(long, hide = true)]
     log_json: bool,
 }
 
 /// Runs `lifeline monitor`; returns the exit code.
 pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
-    let mut config = load(&args)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(storage) = &args.storage {
-        config.storage.clone_from(storage);
-    }
+    let config = load(&args)?;
     if args.check_config {
-        println!(
-            "configuration OK: {} targets, {} alert providers, {} maintenance windows",
-            config.targets.len(),
-            config.alerts.len(),
-            config.maintenance.len()
-        );
+        println!("{CHECK_OK}\n{}", serde_json::to_string_pretty(&config)?);
         return Ok(OK);
     }
 
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
-    telemetry::init(
-        if args.log_json {
-            LogFormat::Json
-        } else {
-            LogFormat::Text
-        },
-        &filter,
-    )
-    .map_err(|e| UsageError(e.to_string()))?;
+    telemetry::init(config.log_format, &filter).map_err(|e| UsageError(e.to_string()))?;
     // Before binding anything, so a signal during start-up is not lost.
     let mut signals = Signals::new().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -77,6 +74,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(config = %config.summary(), "Starting the monitor.");
+    tracing::debug!(config = %serde_json::to_string(&config)?, "Effective configuration.");
     for t in &config.targets {
         tracing::debug!(target.name = %t.name, target.url = %redact_url(&t.url), interval_s = t.interval.as_secs(), "Target.");
     }
@@ -103,11 +101,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
 
 fn load(args: &Args) -> anyhow::Result<Config> {
     let env = |name: &str| std::env::var(name).ok();
+    let mut overrides = args.overrides.clone();
+    if args.log_json && overrides.log_format.is_none() {
+        overrides.log_format = Some("json".to_owned());
+    }
     match (&args.config, args.target.is_empty()) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-            Config::from_yaml(&text, &env).map_err(|e| {
+            Config::from_yaml_with(&text, &env, &overrides).map_err(|e| {
                 UsageError(format!("{}: invalid configuration:\n{e}", path.display())).into()
             })
         }
@@ -120,7 +122,8 @@ fn load(args: &Args) -> anyhow::Result<Config> {
                     })?,
                 );
             }
-            Config::quick_start(&urls).map_err(|e| UsageError(e.to_string()).into())
+            Config::quick_start_with(&urls, &overrides)
+                .map_err(|e| UsageError(format!("invalid configuration:\n{e}")).into())
         }
         (None, true) => Err(UsageError(
             "give --config FILE or --target URL (see `lifeline monitor --help`)".into(),

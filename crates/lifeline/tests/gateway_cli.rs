@@ -23,8 +23,11 @@ fn effective(out: &Output) -> Value {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .strip_prefix("config OK\n")
+        .unwrap_or_else(|| panic!("--check-config starts with \"config OK\": {stdout}"));
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("JSON ({e}): {stdout}"))
 }
 
 #[test]
@@ -285,6 +288,69 @@ fn a_command_after_double_dash_selects_the_stdio_upstream() {
         assert!(
             stderr.contains(needle),
             "{args:?}: expected {needle:?} in {stderr}"
+        );
+    }
+}
+
+/// Regression: a port in use printed the OS error twice (`Address already in use (os error 98): Address already
+/// in use (os error 98)`) and said nothing about what to do. Now: once, with the address, the setting and a hint;
+/// exit 2 (the configuration is valid, the machine is not ready for it).
+#[test]
+fn a_port_in_use_is_reported_once_with_a_hint() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = gateway(
+        &[
+            "--upstream",
+            "http://127.0.0.1:9/mcp",
+            "--listen",
+            &addr,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("an error line: {stderr}"));
+    assert_eq!(
+        line.matches("os error").count(),
+        1,
+        "the OS error once: {line}"
+    );
+    assert!(
+        line.contains(&format!("cannot listen on {addr} (listen)")),
+        "{line}"
+    );
+    assert!(line.contains("--listen"), "names the flag: {line}");
+    assert!(line.contains("another process"), "says what to do: {line}");
+}
+
+#[test]
+fn every_problem_is_reported_one_a_line() {
+    let out = gateway(
+        &[
+            "--listen",
+            "nowhere",
+            "--drain-delay",
+            "soon",
+            "--check-config",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    for line in [
+        "upstream: required",
+        "listen: \"nowhere\" is not an address",
+        "drain_delay: \"soon\" is not a duration",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(line)),
+            "{line:?} on its own line in {stderr}"
         );
     }
 }

@@ -53,7 +53,24 @@ fn every_monitor_example_validates() {
             "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let effective: serde_json::Value = serde_json::from_str(
+            stdout
+                .strip_prefix("config OK\n")
+                .unwrap_or_else(|| panic!("{name}: starts with config OK: {stdout}")),
+        )
+        .unwrap_or_else(|e| panic!("{name}: the effective config is JSON ({e}): {stdout}"));
+        assert!(
+            effective["targets"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty()),
+            "{name}: {stdout}"
+        );
+        // example_env gives every secret the value "x"; none is printed (a JSON string "x" would be one).
+        assert!(
+            !stdout.contains("\"x\""),
+            "{name}: a secret is printed: {stdout}"
+        );
         n += 1;
     }
     assert!(n >= 3, "examples/monitor*.yaml: found {n}");
@@ -90,6 +107,89 @@ fn bad_configs_exit_64_naming_the_field() {
     let out = Command::new(BIN).arg("monitor").output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config FILE or --target URL"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config_with_overrides_and_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.yaml");
+    std::fs::write(
+        &f,
+        "listen: 127.0.0.1:8081\nstorage: postgres://u:pw@db/lifeline\ntargets:\n  - { name: a, url: 'https://user:pw@h/mcp?key=q', bearer_token: '${TOK}', headers: { X-Key: '${TOK}' } }\nalerts:\n  - { type: slack, webhook_url: 'https://hooks.slack.com/services/T/B/SECRET' }\n  - { type: pagerduty, routing_key: '${TOK}' }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(BIN)
+            .args(["monitor", "--check-config", "--config"])
+            .arg(&f)
+            .args(args)
+            .env("TOK", "s3cret")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, stdout, stderr) = run(&[], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.strip_prefix("config OK\n").expect("config OK")).unwrap();
+    for secret in ["s3cret", ":pw@", "SECRET", "key=q"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+    assert_eq!(v["listen"], "127.0.0.1:8081");
+    assert_eq!(v["log_format"], "text");
+    assert_eq!(v["targets"][0]["bearer_token"], "<redacted>");
+    assert_eq!(v["targets"][0]["headers"]["X-Key"], "<redacted>");
+    assert_eq!(v["targets"][0]["interval"], "1m");
+    assert_eq!(v["alerts"][0]["type"], "slack");
+    assert_eq!(v["alerts"][1]["routing_key"], "<redacted>");
+
+    // The environment beats the file, a flag beats the environment; --log-json is the old spelling of
+    // --log-format json.
+    let env = [
+        ("LIFELINE_LISTEN", "127.0.0.1:8082"),
+        ("LIFELINE_LOG_FORMAT", "json"),
+    ];
+    let (_, stdout, stderr) = run(&[], &env);
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.strip_prefix("config OK\n").expect(&stderr)).unwrap();
+    assert_eq!(
+        (v["listen"].as_str(), v["log_format"].as_str()),
+        (Some("127.0.0.1:8082"), Some("json"))
+    );
+    let (_, stdout, stderr) = run(
+        &["--listen", "127.0.0.1:8083", "--log-format", "text"],
+        &env,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.strip_prefix("config OK\n").expect(&stderr)).unwrap();
+    assert_eq!(
+        (v["listen"].as_str(), v["log_format"].as_str()),
+        (Some("127.0.0.1:8083"), Some("text"))
+    );
+    let (_, stdout, stderr) = run(&["--log-json"], &[]);
+    assert!(
+        stdout.contains("\"log_format\": \"json\""),
+        "{stdout}{stderr}"
+    );
+
+    // Bad overrides are errors at the field, every one on its own line.
+    let (code, _, stderr) = run(&["--listen", "nowhere", "--log-format", "xml"], &[]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("listen: `nowhere` is not an address")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("log_format: \"xml\" is not one of text, json")),
+        "{stderr}"
+    );
 }
 
 /// The monitor process, in its own process group, killed on drop.

@@ -125,15 +125,9 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
-/// A header value that is never printed: `Debug` shows `<redacted>`.
-#[derive(Clone, PartialEq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// A header value or token that is never printed (`Debug`, `Display` and `Serialize` show `<redacted>`); it
+/// lives in `lifeline-core` so every service's config redacts it by type.
+pub use lifeline_core::Secret;
 
 /// How to probe. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]

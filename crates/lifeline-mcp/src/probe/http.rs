@@ -118,7 +118,7 @@ impl HttpClient {
                     format!("invalid header name {name:?}"),
                 )
             })?;
-            let mut value = HeaderValue::from_str(&value.0).map_err(|_| {
+            let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
                 Failure::new(
                     Reason::ProtocolError,
                     format!("invalid value for header {name}"),
@@ -128,7 +128,7 @@ impl HttpClient {
             extra_headers.append(name, value);
         }
         if let Some(token) = &ctx.opts.bearer_token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.0))
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
                 .map_err(|_| Failure::new(Reason::ProtocolError, "invalid bearer token"))?;
             value.set_sensitive(true);
             extra_headers.insert(http::header::AUTHORIZATION, value);

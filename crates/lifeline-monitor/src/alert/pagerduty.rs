@@ -18,7 +18,7 @@ pub(super) fn request(
         AlertKindTag::Resolved => "resolve",
     };
     let mut body = json!({
-        "routing_key": routing_key.0,
+        "routing_key": routing_key.expose(),
         "event_action": action,
         "dedup_key": super::dedup_key(&a.target, a.incident_id),
     });

@@ -14,7 +14,7 @@ pub(super) fn request(
 ) -> reqwest::RequestBuilder {
     let mut req = client.post(url.clone()).json(&super::payload(a));
     for (k, v) in headers {
-        req = req.header(k.as_str(), v.0.as_str());
+        req = req.header(k.as_str(), v.expose());
     }
     req
 }

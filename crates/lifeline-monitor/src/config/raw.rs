@@ -6,6 +6,38 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The settings that flags and `LIFELINE_*` variables can set; each wins over the file's key of the same name
+/// (precedence: defaults < file < environment < flags, the last two sorted out by clap). The binary flattens
+/// this into `lifeline monitor`'s arguments.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct Overrides {
+    /// Override `listen` (status page, API, metrics), e.g. 0.0.0.0:8080. [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR", env = "LIFELINE_LISTEN")]
+    pub listen: Option<String>,
+    /// Override `storage` (`sqlite://PATH` or `postgres://…`). [default: sqlite://lifeline.db]
+    #[arg(long, value_name = "URL", env = "LIFELINE_STORAGE")]
+    pub storage: Option<String>,
+    /// Log format on stderr: text or json (overrides `log_format`). [default: text]
+    #[arg(long, value_name = "FORMAT", env = "LIFELINE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl Overrides {
+    /// Lays the set overrides over the file's raw values. A flag's value is taken literally: the `$` of a
+    /// storage URL (the one overridable value that gets `${ENV}` expansion, meant for the file) is escaped.
+    pub(crate) fn apply(&self, raw: &mut RawConfig) {
+        if let Some(listen) = &self.listen {
+            raw.listen = Some(listen.clone());
+        }
+        if let Some(storage) = &self.storage {
+            raw.storage = Some(storage.replace('$', "$$"));
+        }
+        if let Some(format) = &self.log_format {
+            raw.log_format = Some(format.clone());
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -14,6 +46,7 @@ pub(crate) struct RawConfig {
     pub(crate) listen: Option<String>,
     pub(crate) title: Option<String>,
     pub(crate) max_concurrency: Option<u32>,
+    pub(crate) log_format: Option<String>,
     #[serde(default)]
     pub(crate) defaults: RawDefaults,
     #[serde(default)]

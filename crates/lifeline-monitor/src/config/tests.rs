@@ -33,7 +33,7 @@ maintenance:
 fn the_issue_example_validates() {
     let c = Config::from_yaml(FULL, &env).unwrap();
     assert_eq!(c.targets.len(), 2);
-    assert_eq!(c.targets[0].headers[0].1 .0, "Bearer tok");
+    assert_eq!(c.targets[0].headers[0].1.expose(), "Bearer tok");
     assert_eq!(
         c.targets[0].call.as_ref().unwrap().arguments["message"],
         "ping"
@@ -118,4 +118,46 @@ fn maintenance_windows_cover_their_duration() {
     );
     assert_eq!(c.maintenance_until("a", start + 30 * 60_000), None);
     assert_eq!(c.maintenance_until("a", start - 1), None);
+}
+
+#[test]
+fn the_effective_config_redacts_secrets_by_type() {
+    let c = Config::from_yaml(FULL, &env).unwrap();
+    let text = serde_json::to_string(&c).unwrap();
+    for secret in ["Bearer tok", "pdkey", "services/X"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["targets"][0]["headers"]["Authorization"], "<redacted>");
+    assert_eq!(
+        v["alerts"][1]["webhook_url"],
+        "https://hooks.slack.com/<redacted>"
+    );
+    assert_eq!(v["alerts"][2]["type"], "pagerduty");
+    assert_eq!(v["retention"]["hourly"], "100d");
+    assert_eq!(v["maintenance"][0]["duration"], "30m");
+}
+
+#[test]
+fn overrides_win_over_the_file_and_are_validated_at_the_field() {
+    let over = Overrides {
+        listen: Some("0.0.0.0:9000".into()),
+        storage: Some("postgres://u:pa$$word@db/x".into()),
+        log_format: Some("json".into()),
+    };
+    let c = Config::from_yaml_with(FULL, &env, &over).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(
+        c.storage, "postgres://u:pa$$word@db/x",
+        "a flag is taken literally"
+    );
+    assert_eq!(c.log_format, lifeline_core::LogFormat::Json);
+    let bad = Overrides {
+        listen: Some("nowhere".into()),
+        storage: Some("mysql://x".into()),
+        ..Overrides::default()
+    };
+    let err = Config::from_yaml_with(FULL, &env, &bad).unwrap_err();
+    let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["storage", "listen"], "{err}");
 }

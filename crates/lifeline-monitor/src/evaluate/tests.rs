@@ -68,7 +68,7 @@ fn alerts() -> Vec<AlertConfig> {
         AlertConfig {
             name: "pagerduty".into(),
             kind: AlertKind::PagerDuty {
-                routing_key: lifeline_mcp::probe::Secret("k".into()),
+                routing_key: lifeline_mcp::probe::Secret::new("k"),
                 events_url: Url::parse("http://127.0.0.1/pd").unwrap(),
             },
             timeout: Duration::from_secs(1),

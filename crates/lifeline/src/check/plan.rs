@@ -110,7 +110,7 @@ impl Plan {
             None => None,
         };
 
-        let mut secrets: Vec<String> = headers.iter().map(|(_, v)| v.0.clone()).collect();
+        let mut secrets: Vec<String> = headers.iter().map(|(_, v)| v.expose().to_owned()).collect();
         secrets.extend(bearer_token.clone());
         for target in &targets {
             match target {
@@ -131,7 +131,7 @@ impl Plan {
         options.timeouts.tls = args.tls_timeout;
         options.timeouts.step = args.step_timeout;
         options.headers = headers;
-        options.bearer_token = bearer_token.map(Secret);
+        options.bearer_token = bearer_token.map(Secret::new);
         options.call = call;
         options.max_tool_pages = args.max_tool_pages;
         options.cert_warning_days = args.cert_warning_days;
@@ -266,7 +266,7 @@ fn headers(raw: &[String]) -> anyhow::Result<Vec<(String, Secret)>> {
                 "--header #{n} ({name}): the value contains a line break or control character"
             )));
         }
-        out.push((name.to_owned(), Secret(value.to_owned())));
+        out.push((name.to_owned(), Secret::new(value)));
     }
     Ok(out)
 }
@@ -345,8 +345,8 @@ mod tests {
     fn headers_parse_and_errors_never_echo_values() {
         let ok = headers(&["X-Api-Key:  s3cret-value ".to_owned(), "Empty:".to_owned()]).unwrap();
         assert_eq!(ok[0].0, "X-Api-Key");
-        assert_eq!(ok[0].1 .0, "s3cret-value");
-        assert_eq!(ok[1].1 .0, "");
+        assert_eq!(ok[0].1.expose(), "s3cret-value");
+        assert_eq!(ok[1].1.expose(), "");
         for bad in [
             "no colon s3cret",
             "Bad Name: s3cret",

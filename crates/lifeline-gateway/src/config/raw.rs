@@ -1,0 +1,249 @@
+//! [`RawConfig`]: every gateway setting once. The same struct is the config file (serde, `deny_unknown_fields`)
+//! and the flags with their `LIFELINE_*` variables (clap), so a setting is declared here once with its help
+//! text; [`RawConfig::merge`] layers any two of them field by field without a list of fields.
+
+use std::path::{Path, PathBuf};
+
+use lifeline_core::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Every setting as it appears in a config file (YAML or TOML, `snake_case` keys, durations as strings with
+/// units such as `"30s"`) and as flags (`--kebab-case`, each with the `LIFELINE_*` variable clap reads when the
+/// flag is absent). `None` means "not set at this layer"; defaults are the `DEFAULT_*` constants in
+/// [`crate::config`], repeated in the help text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The upstream MCP endpoint (Streamable HTTP, either era), e.g. http://127.0.0.1:3000/mcp. A URL whose path
+    /// ends in /sse is taken as a 2024-11-05 HTTP+SSE upstream. Required unless a stdio command follows --.
+    #[arg(long, env = "LIFELINE_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// The upstream's 2024-11-05 HTTP+SSE stream URL, when it serves one besides its MCP endpoint; enables the
+    /// client-side /sse and /messages routes. [default: none]
+    #[arg(long, env = "LIFELINE_UPSTREAM_SSE", value_name = "URL")]
+    pub upstream_sse: Option<String>,
+
+    /// Client listener address. [default: 0.0.0.0:8080]
+    #[arg(long, env = "LIFELINE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Admin listener address (/live, /ready, /healthz, /metrics). [default: 0.0.0.0:9090]
+    #[arg(long, env = "LIFELINE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+
+    /// Client-facing path of the Streamable HTTP endpoint. [default: /mcp]
+    #[arg(long, env = "LIFELINE_MCP_PATH", value_name = "PATH")]
+    pub mcp_path: Option<String>,
+
+    /// Client-facing path of the 2024-11-05 HTTP+SSE stream. [default: /sse]
+    #[arg(long, env = "LIFELINE_SSE_PATH", value_name = "PATH")]
+    pub sse_path: Option<String>,
+
+    /// Client-facing path of the 2024-11-05 HTTP+SSE message endpoint. [default: /messages]
+    #[arg(long, env = "LIFELINE_MESSAGES_PATH", value_name = "PATH")]
+    pub messages_path: Option<String>,
+
+    /// An Origin allowed besides the request's own host (`scheme://host` or `scheme://host:port`); repeat, or comma-separate in
+    /// the variable; `*` allows any. A request without Origin always passes; a foreign one gets 403.
+    /// [default: none]
+    #[arg(
+        long = "allowed-origin",
+        env = "LIFELINE_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// A Host header value allowed (host or host:port); repeat or comma-separate; `*` checks none. Guards against
+    /// DNS rebinding. [default: localhost, 127.0.0.1, `[::1]` when --listen is a loopback address, else any]
+    #[arg(
+        long = "allowed-host",
+        env = "LIFELINE_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+
+    /// Request body limit in bytes; larger bodies get 413. [default: 4194304 (4 MiB)]
+    #[arg(long, env = "LIFELINE_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+
+    /// Bound on the wait for the upstream's response headers (a JSON-reply server answers a tool call only when
+    /// it is done: set this above your longest tool call); then 504. Streams after the headers are unbounded.
+    /// [default: 60s]
+    #[arg(long, env = "LIFELINE_UPSTREAM_TIMEOUT", value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+
+    /// Interval of the SSE keep-alive comment injected into quiet relayed streams; 0s disables. [default: 15s]
+    #[arg(long, env = "LIFELINE_SSE_KEEPALIVE", value_name = "DURATION")]
+    pub sse_keepalive: Option<String>,
+
+    /// The reconnection delay (SSE `retry:` field) sent on streams the gateway closes while draining.
+    /// [default: 1s]
+    #[arg(long, env = "LIFELINE_SSE_RETRY", value_name = "DURATION")]
+    pub sse_retry: Option<String>,
+
+    /// Idle time after which the gateway ends a legacy session and sends the upstream its DELETE.
+    /// [default: 30m]
+    #[arg(long, env = "LIFELINE_SESSION_IDLE_TTL", value_name = "DURATION")]
+    pub session_idle_ttl: Option<String>,
+
+    /// Bound on open sessions (legacy Streamable HTTP sessions plus HTTP+SSE streams); a new one beyond it gets
+    /// 503 with Retry-After. [default: 10000]
+    #[arg(long, env = "LIFELINE_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<usize>,
+
+    /// Forward the client's Authorization header to the upstream. Off by default: the MCP spec forbids token
+    /// passthrough; give the upstream its own credentials with --upstream-header. [default: false]
+    #[arg(long, env = "LIFELINE_FORWARD_AUTHORIZATION", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub forward_authorization: Option<bool>,
+
+    /// A header sent on every upstream request, 'Name: value' (e.g. an API key); repeatable. Values are never
+    /// logged. [default: none]
+    #[arg(
+        long = "upstream-header",
+        env = "LIFELINE_UPSTREAM_HEADER",
+        value_name = "HEADER"
+    )]
+    pub upstream_headers: Option<Vec<String>>,
+
+    /// A file of upstream headers, one 'Name: value' a line (# comments allowed), e.g. a mounted Kubernetes
+    /// Secret. [default: none]
+    #[arg(long, env = "LIFELINE_UPSTREAM_HEADER_FILE", value_name = "FILE", value_parser = utf8_path)]
+    pub upstream_header_file: Option<PathBuf>,
+
+    /// /live fails when the runtime's heartbeat is older than this (or a stall this long just happened).
+    /// [default: 10s]
+    #[arg(long, env = "LIFELINE_LIVE_STALL", value_name = "DURATION")]
+    pub live_stall: Option<String>,
+
+    /// How long a /ready probe result is reused: the upstream sees at most one probe per TTL. [default: 5s]
+    #[arg(long, env = "LIFELINE_READY_TTL", value_name = "DURATION")]
+    pub ready_ttl: Option<String>,
+
+    /// Bound on one readiness probe of the upstream; keep it below the kubelet's timeoutSeconds. [default: 3s]
+    #[arg(long, env = "LIFELINE_READY_TIMEOUT", value_name = "DURATION")]
+    pub ready_timeout: Option<String>,
+
+    /// After SIGTERM/SIGINT, keep serving everything this long (the load balancer's deregistration window)
+    /// while /ready already fails. [default: 5s]
+    #[arg(long, env = "LIFELINE_DRAIN_DELAY", value_name = "DURATION")]
+    pub drain_delay: Option<String>,
+
+    /// Deadline of the whole drain, counted from the signal: new work is refused after --drain-delay, work in
+    /// flight may finish until this, then the rest is cut. Keep it below terminationGracePeriodSeconds.
+    /// [default: 25s]
+    #[arg(long, env = "LIFELINE_DRAIN_TIMEOUT", value_name = "DURATION")]
+    pub drain_timeout: Option<String>,
+
+    /// Retry-After sent with 503 answers (draining, too many sessions). [default: 1s]
+    #[arg(long, env = "LIFELINE_RETRY_AFTER", value_name = "DURATION")]
+    pub retry_after: Option<String>,
+
+    /// Log format on stderr: text or json. [default: text]
+    #[arg(long, env = "LIFELINE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// How stdio children map to clients: session (one child per legacy session, ended with it) or pool
+    /// (--pool-size long-lived children shared by all clients, JSON-RPC ids rewritten, restarted with backoff).
+    /// Only with a command after --. [default: session]
+    #[arg(long, env = "LIFELINE_STDIO_MODE", value_name = "MODE")]
+    pub stdio_mode: Option<String>,
+
+    /// Children kept running in --stdio-mode pool. [default: 4]
+    #[arg(long, env = "LIFELINE_POOL_SIZE", value_name = "N")]
+    pub pool_size: Option<usize>,
+
+    /// An environment variable for the stdio child, KEY=value; repeatable. Values are never logged.
+    /// [default: none]
+    #[arg(long = "env", env = "LIFELINE_ENV", value_name = "KEY=VALUE")]
+    pub env: Option<Vec<String>>,
+
+    /// A file of KEY=value lines (# comments allowed) for the stdio child's environment, e.g. a mounted
+    /// Kubernetes Secret; --env wins over it. [default: none]
+    #[arg(long, env = "LIFELINE_ENV_FILE", value_name = "FILE", value_parser = utf8_path)]
+    pub env_file: Option<PathBuf>,
+
+    /// Pass the gateway's own environment to the stdio child. Off by default: the child gets only PATH, HOME,
+    /// --env and --env-file. [default: false]
+    #[arg(long, env = "LIFELINE_INHERIT_ENV", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub inherit_env: Option<bool>,
+
+    /// A stdio MCP server to run instead of --upstream, after --: `lifeline gateway -- npx -y
+    /// @modelcontextprotocol/server-everything`. The gateway starts it in its own process group and talks MCP
+    /// on its stdin/stdout (in a config file: command: [npx, -y, ...]). [default: none]
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Option<Vec<String>>,
+
+    /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
+    /// read from a config file.
+    #[arg(long, hide = true, env = "LIFELINE_DEBUG_STALL_ENDPOINT")]
+    #[serde(skip)]
+    pub debug_stall_endpoint: bool,
+}
+
+/// Config file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// YAML (`.yaml`, `.yml`, and the default for other extensions).
+    Yaml,
+    /// TOML (`.toml`).
+    Toml,
+}
+
+impl FileFormat {
+    /// The format implied by a file name: TOML for `.toml`, YAML otherwise.
+    pub fn from_path(path: &Path) -> FileFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("toml") => FileFormat::Toml,
+            _ => FileFormat::Yaml,
+        }
+    }
+}
+
+impl RawConfig {
+    /// Parses a config file's text. Unknown keys are errors.
+    ///
+    /// Errors: a [`ConfigError`] with one problem at the path `config`, carrying the parser's message (with
+    /// the line).
+    pub fn parse(text: &str, format: FileFormat) -> Result<RawConfig, ConfigError> {
+        let parsed = match format {
+            FileFormat::Yaml if text.trim().is_empty() => Ok(RawConfig::default()),
+            FileFormat::Yaml => serde_yaml_ng::from_str(text).map_err(|e| e.to_string()),
+            FileFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
+        };
+        parsed.map_err(|message| ConfigError::one("config", message))
+    }
+
+    /// Layers `over` on top of `self`: every field set in `over` wins. Generic over the fields (through their
+    /// serde form), so a new setting needs no line here.
+    pub fn merge(self, over: RawConfig) -> RawConfig {
+        let debug_stall_endpoint = self.debug_stall_endpoint || over.debug_stall_endpoint;
+        let mut base = to_map(&self);
+        for (key, value) in to_map(&over) {
+            if !value.is_null() {
+                base.insert(key, value);
+            }
+        }
+        let mut merged: RawConfig = serde_json::from_value(serde_json::Value::Object(base))
+            .expect("two RawConfig layers combine into a RawConfig: the same keys and value types");
+        merged.debug_stall_endpoint = debug_stall_endpoint;
+        merged
+    }
+}
+
+fn to_map(raw: &RawConfig) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(raw)
+        .expect("RawConfig serializes: strings, numbers, bools, UTF-8 paths and lists of them")
+    {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Paths from flags and variables must be UTF-8 (a config file's always are), so [`RawConfig::merge`] can
+/// carry them through JSON.
+fn utf8_path(raw: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(raw))
+}

@@ -1,0 +1,388 @@
+//! [`RawConfig::validate`]: defaults applied, every field checked, every problem collected with its field path
+//! (`upstream_headers[0]: must be 'Name: value'`, `env_file:3: …` for a line of a mounted file).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use lifeline_core::config::{parse_duration, parse_env_line, setting_lines, split_header};
+use lifeline_core::{ConfigError, DrainPlan, FieldErrors, LogFormat};
+use url::Url;
+
+use super::*;
+
+/// Reads a file named by a setting (`upstream_header_file`, `env_file`); the binary passes
+/// `std::fs::read_to_string`, tests pass a table.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+impl RawConfig {
+    /// Applies defaults and checks every field, reading `upstream_header_file` and `env_file` through
+    /// `read_file`.
+    ///
+    /// Errors: every invalid field, named as in a config file, in field order.
+    pub fn validate(self, read_file: ReadFile<'_>) -> Result<GatewayConfig, ConfigError> {
+        let mut errors = FieldErrors::new();
+        let e = &mut errors;
+        let stdio = self.stdio_config(e, read_file);
+        let (mcp_url, sse_url) = match (
+            self.command.as_ref().is_some_and(|c| !c.is_empty()),
+            self.upstream.as_deref(),
+        ) {
+            (true, Some(_)) => {
+                e.push(
+                    "command",
+                    "a stdio command (after --) and upstream are mutually exclusive",
+                );
+                (None, None)
+            }
+            (true, None) => {
+                if self.upstream_sse.is_some() {
+                    e.push(
+                        "upstream_sse",
+                        "only applies to an HTTP upstream, not a stdio command",
+                    );
+                }
+                (None, None)
+            }
+            (false, None) => {
+                e.push(
+                    "upstream",
+                    "required (the upstream MCP endpoint URL, or a stdio command after --)",
+                );
+                (None, None)
+            }
+            (false, Some(upstream_raw)) => {
+                let upstream_url = e.check("upstream", parse_http_url(upstream_raw));
+                let sse_explicit = self
+                    .upstream_sse
+                    .as_deref()
+                    .and_then(|u| e.check("upstream_sse", parse_http_url(u)));
+                match upstream_url {
+                    Some(u) if u.path().trim_end_matches('/').ends_with("/sse") => {
+                        (None, Some(sse_explicit.unwrap_or(u)))
+                    }
+                    u => (u, sse_explicit),
+                }
+            }
+        };
+
+        let listen = e.check(
+            "listen",
+            parse_addr(self.listen.as_deref().unwrap_or(DEFAULT_LISTEN)),
+        );
+        let admin_listen = e.check(
+            "admin_listen",
+            parse_addr(self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN)),
+        );
+        if let (Some(l), Some(a)) = (listen, admin_listen) {
+            if l == a && l.port() != 0 {
+                e.push("admin_listen", "must differ from listen");
+            }
+        }
+        let listen = listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let admin_listen = admin_listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+
+        let mut path = |field: &str, raw: Option<&str>, default: &str| {
+            let raw = raw.unwrap_or(default);
+            e.check(field, parse_path(raw))
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let paths = Paths {
+            mcp: path("mcp_path", self.mcp_path.as_deref(), DEFAULT_MCP_PATH),
+            sse: path("sse_path", self.sse_path.as_deref(), DEFAULT_SSE_PATH),
+            messages: path(
+                "messages_path",
+                self.messages_path.as_deref(),
+                DEFAULT_MESSAGES_PATH,
+            ),
+        };
+        if paths.mcp == paths.sse || paths.mcp == paths.messages || paths.sse == paths.messages {
+            e.push(
+                "mcp_path",
+                "mcp_path, sse_path and messages_path must differ",
+            );
+        }
+
+        let mut allowed_origins = Vec::new();
+        let mut any_origin = false;
+        for (i, o) in self.allowed_origins.iter().flatten().enumerate() {
+            let o = o.trim();
+            if o == "*" {
+                any_origin = true;
+            } else if let Some(origin) = normalize_origin(o) {
+                allowed_origins.push(origin);
+            } else {
+                e.push(
+                    format!("allowed_origins[{i}]"),
+                    format!("{o:?} is not an origin (scheme://host[:port]) or *"),
+                );
+            }
+        }
+
+        let allowed_hosts = match &self.allowed_hosts {
+            Some(hosts) if hosts.iter().any(|h| h.trim() == "*") => None,
+            Some(hosts) if !hosts.is_empty() => {
+                let mut out = Vec::new();
+                for (i, h) in hosts.iter().enumerate() {
+                    let h = h.trim().to_ascii_lowercase();
+                    if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                        e.push(
+                            format!("allowed_hosts[{i}]"),
+                            format!("{h:?} is not a host or host:port"),
+                        );
+                    }
+                    out.push(h);
+                }
+                Some(out)
+            }
+            // DNS rebinding protection (2025-11-25 `basic/transports` §Security Warning, `basic/
+            // security_best_practices`): a gateway bound to loopback only answers to loopback host names.
+            _ if listen.ip().is_loopback() => Some(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "[::1]".to_owned(),
+            ]),
+            _ => None,
+        };
+
+        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            e.push("max_body_bytes", "must be at least 1");
+        }
+
+        let mut headers = Vec::new();
+        for (i, line) in self.upstream_headers.iter().flatten().enumerate() {
+            headers.extend(e.check(&format!("upstream_headers[{i}]"), parse_header(line)));
+        }
+        if let Some(file) = &self.upstream_header_file {
+            if let Some(text) = e.check("upstream_header_file", read(read_file, file)) {
+                for (n, line) in setting_lines(&text) {
+                    headers
+                        .extend(e.check(&format!("upstream_header_file:{n}"), parse_header(line)));
+                }
+            }
+        }
+
+        let mut duration = |field: &str, raw: &Option<String>, default: Duration, min: Duration| {
+            let d = raw
+                .as_deref()
+                .map_or(Some(default), |s| e.check(field, parse_duration(s)));
+            match d {
+                Some(d) if d < min && min == Duration::from_nanos(1) => {
+                    e.push(field, "must be more than 0s");
+                    default
+                }
+                Some(d) if d < min => {
+                    e.push(
+                        field,
+                        format!("must be at least {}", humantime::format_duration(min)),
+                    );
+                    default
+                }
+                Some(d) => d,
+                None => default,
+            }
+        };
+        let any = Duration::ZERO;
+        let positive = Duration::from_nanos(1);
+        let upstream_timeout = duration(
+            "upstream_timeout",
+            &self.upstream_timeout,
+            DEFAULT_UPSTREAM_TIMEOUT,
+            positive,
+        );
+        let sse_keepalive = duration(
+            "sse_keepalive",
+            &self.sse_keepalive,
+            DEFAULT_SSE_KEEPALIVE,
+            any,
+        );
+        let sse_retry = duration("sse_retry", &self.sse_retry, DEFAULT_SSE_RETRY, any);
+        let idle_ttl = duration(
+            "session_idle_ttl",
+            &self.session_idle_ttl,
+            DEFAULT_SESSION_IDLE_TTL,
+            positive,
+        );
+        let live_stall = duration(
+            "live_stall",
+            &self.live_stall,
+            DEFAULT_LIVE_STALL,
+            Duration::from_millis(200),
+        );
+        let ready_ttl = duration("ready_ttl", &self.ready_ttl, DEFAULT_READY_TTL, any);
+        let ready_timeout = duration(
+            "ready_timeout",
+            &self.ready_timeout,
+            DEFAULT_READY_TIMEOUT,
+            positive,
+        );
+        let drain_delay = duration("drain_delay", &self.drain_delay, DEFAULT_DRAIN_DELAY, any);
+        let drain_timeout = duration(
+            "drain_timeout",
+            &self.drain_timeout,
+            DEFAULT_DRAIN_TIMEOUT,
+            any,
+        );
+        let retry_after = duration("retry_after", &self.retry_after, DEFAULT_RETRY_AFTER, any);
+        if drain_timeout < drain_delay {
+            e.push(
+                "drain_timeout",
+                format!(
+                    "must be at least drain_delay ({}); both are measured from the stop signal",
+                    humantime::format_duration(drain_delay)
+                ),
+            );
+        }
+        let log_format = self
+            .log_format
+            .as_deref()
+            .and_then(|f| e.check("log_format", f.parse::<LogFormat>()))
+            .unwrap_or_default();
+
+        errors.finish(|| GatewayConfig {
+            upstream: UpstreamConfig {
+                mcp_url,
+                sse_url,
+                timeout: upstream_timeout,
+                headers,
+            },
+            listen,
+            admin_listen,
+            paths,
+            edge: EdgeConfig {
+                allowed_origins,
+                any_origin,
+                allowed_hosts,
+                max_body_bytes,
+                forward_authorization: self.forward_authorization.unwrap_or(false),
+            },
+            sse_keepalive: (!sse_keepalive.is_zero()).then_some(sse_keepalive),
+            sse_retry,
+            sessions: SessionConfig {
+                idle_ttl,
+                max_sessions: self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+            },
+            probes: ProbeConfig {
+                live_stall,
+                ready_ttl,
+                ready_timeout,
+            },
+            drain: DrainPlan {
+                delay: drain_delay,
+                timeout: drain_timeout,
+            },
+            retry_after,
+            log_format,
+            debug_stall_endpoint: self.debug_stall_endpoint,
+            stdio,
+        })
+    }
+
+    /// The stdio upstream settings, `None` without a `command`. Stdio-only settings without a command are
+    /// errors, so a typo never silently selects the HTTP upstream.
+    fn stdio_config(&self, e: &mut FieldErrors, read_file: ReadFile<'_>) -> Option<StdioConfig> {
+        let Some(command) = self.command.as_ref().filter(|c| !c.is_empty()) else {
+            let stray = [
+                ("stdio_mode", self.stdio_mode.is_some()),
+                ("pool_size", self.pool_size.is_some()),
+                ("env", self.env.as_ref().is_some_and(|e| !e.is_empty())),
+                ("env_file", self.env_file.is_some()),
+                ("inherit_env", self.inherit_env.is_some()),
+            ];
+            for (field, _) in stray.iter().filter(|(_, set)| *set) {
+                e.push(
+                    *field,
+                    "only applies to a stdio upstream (a command after --)",
+                );
+            }
+            return None;
+        };
+        let program = command[0].clone();
+        if program.trim().is_empty() {
+            e.push("command[0]", "must name a program");
+        }
+        let mode = match self.stdio_mode.as_deref().unwrap_or("session") {
+            "session" => StdioMode::Session,
+            "pool" => StdioMode::Pool,
+            other => {
+                e.push(
+                    "stdio_mode",
+                    format!("{other:?} is not one of session, pool"),
+                );
+                StdioMode::Session
+            }
+        };
+        let pool_size = self.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        if !(1..=256).contains(&pool_size) {
+            e.push("pool_size", "must be between 1 and 256");
+        }
+        let mut env = Vec::new();
+        if let Some(file) = &self.env_file {
+            if let Some(text) = e.check("env_file", read(read_file, file)) {
+                for (n, line) in setting_lines(&text) {
+                    env.extend(e.check(&format!("env_file:{n}"), parse_env_line(line)));
+                }
+            }
+        }
+        // Flags come after the file, so a --env wins over the same key in --env-file.
+        for (i, kv) in self.env.iter().flatten().enumerate() {
+            env.extend(e.check(&format!("env[{i}]"), parse_env_line(kv)));
+        }
+        Some(StdioConfig {
+            program,
+            args: command[1..].to_vec(),
+            env,
+            inherit_env: self.inherit_env.unwrap_or(false),
+            mode,
+            pool_size,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        })
+    }
+}
+
+fn read(read_file: ReadFile<'_>, path: &Path) -> Result<String, String> {
+    read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(
+                "https upstreams are not supported yet; the gateway is meant to sit next to its upstream in the pod"
+                    .to_owned(),
+            )
+        }
+        other => return Err(format!("scheme {other:?} is not http")),
+    }
+    if url.host_str().is_none() {
+        return Err("has no host".to_owned());
+    }
+    Ok(url)
+}
+
+fn parse_addr(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an address such as 0.0.0.0:8080"))
+}
+
+fn parse_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') || raw.contains(['?', '#', ' ']) {
+        return Err(format!("{raw:?} must be a path starting with /"));
+    }
+    Ok(raw.to_owned())
+}
+
+fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = split_header(line)?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    let mut value = HeaderValue::from_str(value)
+        .map_err(|_| "the value has characters a header cannot carry".to_owned())?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}

@@ -1,0 +1,465 @@
+//! The monitor's validation: [`Validator`] expands `${ENV}` references, applies defaults and checks every
+//! field, collecting every problem with its field path (`targets[3].interval: must be at least 5s`).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lifeline_core::config::FieldError;
+use lifeline_core::LogFormat;
+use lifeline_mcp::probe::{Secret, ToolCall};
+use url::Url;
+
+use super::raw::{RawAlert, RawConfig, RawTarget};
+use super::*;
+
+pub(super) struct Validator<'a> {
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) errors: Vec<FieldError>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn string(&mut self, path: &str, value: &str) -> Option<String> {
+        match super::expand::expand(value, self.env) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.err(path, m);
+                None
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        let Some(text) = value else { return default };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if d < min => {
+                self.err(
+                    path,
+                    format!("must be at least {}", humantime::format_duration(min)),
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.err(
+                    path,
+                    format!("`{text}` is not a duration like \"60s\", \"5m\" or \"2h\" ({e})"),
+                );
+                default
+            }
+        }
+    }
+
+    fn threshold(&mut self, path: &str, value: Option<u32>, default: NonZeroU32) -> NonZeroU32 {
+        match value {
+            None => default,
+            Some(v) => NonZeroU32::new(v).unwrap_or_else(|| {
+                self.err(path, "must be at least 1");
+                default
+            }),
+        }
+    }
+
+    fn url(&mut self, path: &str, value: &str) -> Option<Url> {
+        let text = self.string(path, value)?;
+        match Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(_) => {
+                self.err(path, "must be an http or https URL with a host");
+                None
+            }
+            Err(e) => {
+                self.err(path, format!("not a URL ({e})"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let storage = raw
+            .storage
+            .as_deref()
+            .and_then(|s| self.string("storage", s))
+            .unwrap_or_else(|| DEFAULT_STORAGE.to_owned());
+        if !(storage.starts_with("sqlite:")
+            || storage.starts_with("postgres://")
+            || storage.starts_with("postgresql://"))
+        {
+            self.err("storage", "must start with sqlite:// or postgres://");
+        }
+        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = SocketAddr::from_str(listen_text).unwrap_or_else(|_| {
+            self.err(
+                "listen",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let max_concurrency = self.threshold(
+            "max_concurrency",
+            raw.max_concurrency,
+            nz(DEFAULT_MAX_CONCURRENCY),
+        );
+        let d = &raw.defaults;
+        let mut base = TargetConfig::new(
+            "",
+            Url::parse("http://127.0.0.1/").expect("a literal URL parses"),
+        );
+        base.interval = self.duration(
+            "defaults.interval",
+            d.interval.as_deref(),
+            DEFAULT_INTERVAL,
+            MIN_INTERVAL,
+        );
+        base.timeout = self.duration(
+            "defaults.timeout",
+            d.timeout.as_deref(),
+            DEFAULT_TIMEOUT,
+            MIN_TIMEOUT,
+        );
+        base.failure_threshold = self.threshold(
+            "defaults.failure_threshold",
+            d.failure_threshold,
+            base.failure_threshold,
+        );
+        base.success_threshold = self.threshold(
+            "defaults.success_threshold",
+            d.success_threshold,
+            base.success_threshold,
+        );
+        base.reminder_interval = d.reminder_interval.as_deref().map(|s| {
+            self.duration(
+                "defaults.reminder_interval",
+                Some(s),
+                DEFAULT_REMINDER_INTERVAL,
+                MIN_REMINDER_INTERVAL,
+            )
+        });
+        base.slow_after = self.duration(
+            "defaults.slow_after",
+            d.slow_after.as_deref(),
+            base.slow_after,
+            MIN_SLOW_AFTER,
+        );
+        if let Some(days) = d.cert_warning_days {
+            base.cert_warning_days = days;
+        }
+        base.accept_auth_required = d.accept_auth_required.unwrap_or(false);
+
+        let retention = Retention {
+            raw: self.duration(
+                "retention.raw",
+                raw.retention.raw.as_deref(),
+                DEFAULT_RETENTION_RAW,
+                MIN_RETENTION_RAW,
+            ),
+            hourly: self.duration(
+                "retention.hourly",
+                raw.retention.hourly.as_deref(),
+                DEFAULT_RETENTION_HOURLY,
+                MIN_RETENTION_ROLLUPS,
+            ),
+            daily: self.duration(
+                "retention.daily",
+                raw.retention.daily.as_deref(),
+                DEFAULT_RETENTION_DAILY,
+                MIN_RETENTION_ROLLUPS,
+            ),
+        };
+
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        for (i, t) in raw.targets.into_iter().enumerate() {
+            if let Some(t) = self.target(&format!("targets[{i}]"), t, &base) {
+                if targets.iter().any(|o: &TargetConfig| o.name == t.name) {
+                    self.err(
+                        format!("targets[{i}].name"),
+                        format!("`{}` is used by another target", t.name),
+                    );
+                }
+                targets.push(t);
+            }
+        }
+
+        let mut alerts: Vec<AlertConfig> = Vec::new();
+        for (i, a) in raw.alerts.into_iter().enumerate() {
+            if let Some(mut a) = self.alert(&format!("alerts[{i}]"), a) {
+                if a.name.is_empty() {
+                    let base = a.kind.type_name();
+                    a.name = base.to_owned();
+                    let mut n = 2;
+                    while alerts.iter().any(|o| o.name == a.name) {
+                        a.name = format!("{base}-{n}");
+                        n += 1;
+                    }
+                } else if alerts.iter().any(|o| o.name == a.name) {
+                    self.err(
+                        format!("alerts[{i}].name"),
+                        format!("`{}` is used by another alert", a.name),
+                    );
+                }
+                alerts.push(a);
+            }
+        }
+
+        let mut maintenance = Vec::new();
+        for (i, m) in raw.maintenance.into_iter().enumerate() {
+            let path = format!("maintenance[{i}]");
+            if let Some(names) = &m.targets {
+                for (j, n) in names.iter().enumerate() {
+                    if !targets.iter().any(|t| &t.name == n) {
+                        self.err(
+                            format!("{path}.targets[{j}]"),
+                            format!("no target is named `{n}`"),
+                        );
+                    }
+                }
+            }
+            let fields = m.cron.split_whitespace().count();
+            let normalised = if fields == 5 {
+                format!("0 {}", m.cron.trim())
+            } else {
+                m.cron.trim().to_owned()
+            };
+            let duration = self.duration(
+                &format!("{path}.duration"),
+                Some(&m.duration),
+                MIN_MAINTENANCE_DURATION,
+                MIN_MAINTENANCE_DURATION,
+            );
+            match cron::Schedule::from_str(&normalised) {
+                Ok(schedule) => maintenance.push(MaintenanceWindow {
+                    targets: m.targets,
+                    cron: m.cron,
+                    schedule,
+                    duration,
+                }),
+                Err(e) => self.err(
+                    format!("{path}.cron"),
+                    format!("`{}` is not a cron expression ({e})", m.cron),
+                ),
+            }
+        }
+
+        let log_format = raw
+            .log_format
+            .as_deref()
+            .and_then(|f| match f.parse::<LogFormat>() {
+                Ok(f) => Some(f),
+                Err(m) => {
+                    self.err("log_format", m);
+                    None
+                }
+            })
+            .unwrap_or_default();
+
+        if self.errors.is_empty() {
+            Ok(Config {
+                storage,
+                listen,
+                title: raw.title.unwrap_or_else(|| "MCP status".to_owned()),
+                max_concurrency,
+                retention,
+                targets,
+                alerts,
+                maintenance,
+                log_format,
+                tuning: Tuning::default(),
+            })
+        } else {
+            Err(ConfigError(self.errors))
+        }
+    }
+
+    fn target(&mut self, path: &str, t: RawTarget, base: &TargetConfig) -> Option<TargetConfig> {
+        let before = self.errors.len();
+        if t.name.is_empty()
+            || t.name.len() > 64
+            || !t
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            self.err(
+                format!("{path}.name"),
+                "must be 1-64 characters of A-Z a-z 0-9 . _ -",
+            );
+        }
+        let url = self.url(&format!("{path}.url"), &t.url);
+        let mut headers = Vec::new();
+        for (k, v) in &t.headers {
+            if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
+                headers.push((k.clone(), Secret::new(v)));
+            }
+        }
+        let bearer_token = t
+            .bearer_token
+            .as_deref()
+            .and_then(|s| self.string(&format!("{path}.bearer_token"), s))
+            .map(Secret::new);
+        let call = t.call.map(|c| ToolCall {
+            name: c.tool,
+            arguments: c.args.unwrap_or_else(|| serde_json::json!({})),
+        });
+        let mut out = base.clone();
+        out.name = t.name;
+        out.headers = headers;
+        out.bearer_token = bearer_token;
+        out.call = call;
+        out.interval = self.duration(
+            &format!("{path}.interval"),
+            t.interval.as_deref(),
+            base.interval,
+            MIN_INTERVAL,
+        );
+        out.timeout = self.duration(
+            &format!("{path}.timeout"),
+            t.timeout.as_deref(),
+            base.timeout,
+            MIN_TIMEOUT,
+        );
+        out.failure_threshold = self.threshold(
+            &format!("{path}.failure_threshold"),
+            t.failure_threshold,
+            base.failure_threshold,
+        );
+        out.success_threshold = self.threshold(
+            &format!("{path}.success_threshold"),
+            t.success_threshold,
+            base.success_threshold,
+        );
+        if let Some(r) = t.reminder_interval.as_deref() {
+            out.reminder_interval = Some(self.duration(
+                &format!("{path}.reminder_interval"),
+                Some(r),
+                DEFAULT_REMINDER_INTERVAL,
+                MIN_REMINDER_INTERVAL,
+            ));
+        }
+        out.slow_after = self.duration(
+            &format!("{path}.slow_after"),
+            t.slow_after.as_deref(),
+            base.slow_after,
+            MIN_SLOW_AFTER,
+        );
+        if let Some(days) = t.cert_warning_days {
+            out.cert_warning_days = days;
+        }
+        if let Some(a) = t.accept_auth_required {
+            out.accept_auth_required = a;
+        }
+        if out.timeout > out.interval {
+            self.err(format!("{path}.timeout"), "must not exceed the interval");
+        }
+        match url {
+            Some(u) if self.errors.len() == before => {
+                out.url = u;
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    fn alert(&mut self, path: &str, a: RawAlert) -> Option<AlertConfig> {
+        let (name, timeout, retries, kind) = match a {
+            RawAlert::Webhook {
+                name,
+                url,
+                headers,
+                timeout,
+                retries,
+            } => {
+                let url = self.url(&format!("{path}.url"), &url);
+                let mut hs = Vec::new();
+                for (k, v) in &headers {
+                    if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
+                        hs.push((k.clone(), Secret::new(v)));
+                    }
+                }
+                (
+                    name,
+                    timeout,
+                    retries,
+                    url.map(|url| AlertKind::Webhook { url, headers: hs }),
+                )
+            }
+            RawAlert::Slack {
+                name,
+                webhook_url,
+                timeout,
+                retries,
+            } => {
+                let url = self.url(&format!("{path}.webhook_url"), &webhook_url);
+                (
+                    name,
+                    timeout,
+                    retries,
+                    url.map(|webhook_url| AlertKind::Slack { webhook_url }),
+                )
+            }
+            RawAlert::Pagerduty {
+                name,
+                routing_key,
+                events_url,
+                timeout,
+                retries,
+            } => {
+                let key = self.string(&format!("{path}.routing_key"), &routing_key);
+                if key.as_deref().is_some_and(str::is_empty) {
+                    self.err(format!("{path}.routing_key"), "must not be empty");
+                }
+                let events = self.url(
+                    &format!("{path}.events_url"),
+                    events_url.as_deref().unwrap_or(PAGERDUTY_EVENTS_URL),
+                );
+                let kind = match (key, events) {
+                    (Some(k), Some(events_url)) => Some(AlertKind::PagerDuty {
+                        routing_key: Secret::new(k),
+                        events_url,
+                    }),
+                    _ => None,
+                };
+                (name, timeout, retries, kind)
+            }
+        };
+        let timeout = self.duration(
+            &format!("{path}.timeout"),
+            timeout.as_deref(),
+            DEFAULT_ALERT_TIMEOUT,
+            MIN_TIMEOUT,
+        );
+        if let Some(n) = &name {
+            if n.is_empty()
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                self.err(
+                    format!("{path}.name"),
+                    "must be 1-64 characters of A-Z a-z 0-9 . _ -",
+                );
+            }
+        }
+        Some(AlertConfig {
+            name: name.unwrap_or_default(),
+            kind: kind?,
+            timeout,
+            retries: retries
+                .unwrap_or(DEFAULT_ALERT_RETRIES)
+                .min(MAX_ALERT_RETRIES),
+        })
+    }
+}
