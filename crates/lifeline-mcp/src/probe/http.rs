@@ -85,6 +85,23 @@ impl Body {
     }
 }
 
+/// The failure for an HTTP answer that is neither a JSON-RPC response nor a status the step expects:
+/// `http_status` with the status and what the body was (an HTML page, a JSON or text snippet, or nothing).
+pub(crate) fn http_status_failure(status: StatusCode, body: &Body, phase: Phase) -> Failure {
+    let detail = match body {
+        Body::Html => " with an HTML page".to_owned(),
+        Body::Json(v) => format!(" with {}", snippet(&v.to_string())),
+        Body::Text(t) => format!(" with {}", snippet(t)),
+        Body::Empty => String::new(),
+    };
+    Failure::new(
+        Reason::HttpStatus,
+        format!("HTTP {}{detail}", status.as_u16()),
+    )
+    .in_phase(phase)
+    .with_status(status.as_u16())
+}
+
 pub(crate) struct HttpClient {
     pub(crate) url: Url,
     tls: Option<TlsSetup>,

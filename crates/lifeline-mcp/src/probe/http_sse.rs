@@ -13,8 +13,10 @@ use serde_json::Value;
 
 use super::auth;
 use super::ctx::Ctx;
-use super::http::{read_body, response_in_event, snippet, Exchange, HttpClient};
-use super::report::{Failure, Phase, ServerInfo};
+use super::http::{
+    http_status_failure, read_body, response_in_event, snippet, Exchange, HttpClient,
+};
+use super::report::{Failure, Phase};
 use super::steps::{self, rpc_failure, Channel};
 use crate::era::{self, Era, TransportKind};
 use crate::jsonrpc::{self, RpcError};
@@ -136,24 +138,7 @@ async fn session(ch: &mut SseChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> 
         .await;
     ctx.time(Phase::Initialize, t);
     let result = r?;
-    let version = result
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if !era::is_known_legacy(&version) {
-        return Err(Failure::new(
-            Reason::UnsupportedVersion,
-            format!("the server answered initialize with protocol version {version:?}"),
-        )
-        .in_phase(Phase::Initialize));
-    }
-    ctx.protocol_version = Some(version);
-    ctx.server_info = result.get("serverInfo").map(|v| ServerInfo {
-        name: v.get("name").and_then(Value::as_str).map(str::to_owned),
-        version: v.get("version").and_then(Value::as_str).map(str::to_owned),
-    });
-    ctx.capabilities = result.get("capabilities").cloned();
+    steps::accept_initialize(ctx, &result, Era::Sse)?;
 
     let t = Instant::now();
     let r = ch
@@ -257,7 +242,7 @@ impl SseChannel {
                     .in_phase(phase)
                     .with_status(404));
                 }
-                Err(super::streamable::http_status_failure(status, &body, phase))
+                Err(http_status_failure(status, &body, phase))
             }
         }
     }
