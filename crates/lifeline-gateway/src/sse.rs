@@ -8,7 +8,9 @@
 //!   send a `retry` field first), so clients reconnect, through the load balancer, to another instance;
 //! - for a 2024-11-05 HTTP+SSE stream, rewriting the `endpoint` event to the gateway's message path and
 //!   tracking which requests still await their response on this stream, so a drain closes it only once none
-//!   does.
+//!   does. That stream is split into blocks by [`lifeline_mcp::sse::RawParser`] (the workspace's one SSE
+//!   parser, in its raw-bytes mode): every block is forwarded byte for byte (comments, ids and line endings
+//!   included) except the rewritten `endpoint` event; other streams are forwarded chunk by chunk, unparsed.
 
 use std::collections::HashSet;
 use std::collections::VecDeque;
@@ -17,10 +19,11 @@ use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use lifeline_core::{Phase, Shutdown};
+use lifeline_mcp::sse::RawParser;
 use serde_json::Value;
 
 use crate::body::{Body, BoxError};
@@ -98,7 +101,7 @@ pub(crate) fn relay(upstream: Body, opts: RelayOpts) -> Body {
         }
     };
     let (legacy, parser) = match opts.mode {
-        Mode::Legacy(link) => (Some(link), Some(EventParser::default())),
+        Mode::Legacy(link) => (Some(link), Some(RawParser::new(MAX_EVENT_BYTES))),
         _ => (None, None),
     };
     let relay = Relay {
@@ -133,7 +136,7 @@ struct Relay {
     forced: bool,
     tail: Tail,
     legacy: Option<LegacyLink>,
-    parser: Option<EventParser>,
+    parser: Option<RawParser>,
     out: VecDeque<Bytes>,
     done: bool,
 }
@@ -202,7 +205,7 @@ impl Relay {
 
     fn at_event_boundary(&self) -> bool {
         match &self.parser {
-            Some(p) => p.is_empty(),
+            Some(p) => p.at_boundary(),
             None => self.tail.at_event_boundary(),
         }
     }
@@ -219,10 +222,11 @@ impl Relay {
             self.out.push_back(data);
             return Ok(());
         };
-        parser.feed(&data);
-        while let Some(event) = parser.next_event()? {
-            match event.name.as_deref() {
-                Some("endpoint") => {
+        let too_large = |_| BoxError::from("an upstream SSE event exceeds 16 MiB");
+        parser.push(&data).map_err(too_large)?;
+        while let Some(block) = parser.next_block().map_err(too_large)? {
+            match block.event {
+                Some(event) if event.kind() == "endpoint" => {
                     let client_url =
                         (link.rewrite_endpoint)(event.data.trim()).ok_or_else(|| {
                             BoxError::from("the upstream announced an unusable message endpoint")
@@ -231,16 +235,17 @@ impl Relay {
                         "event: endpoint\ndata: {client_url}\n\n"
                     )));
                 }
-                None | Some("message") => {
+                Some(event) if event.kind() == "message" => {
                     if let Ok(msg) = serde_json::from_str::<Value>(&event.data) {
                         let is_response = msg.get("result").is_some() || msg.get("error").is_some();
                         if let (true, Some(id)) = (is_response, msg.get("id")) {
                             link.pending.remove(id);
                         }
                     }
-                    self.out.push_back(event.raw);
+                    self.out.push_back(block.raw);
                 }
-                Some(_) => self.out.push_back(event.raw),
+                // Other events, and blocks that dispatch nothing (comments, stray blank lines).
+                _ => self.out.push_back(block.raw),
             }
         }
         Ok(())
@@ -272,95 +277,6 @@ impl Tail {
     /// True before anything was sent and after an empty line (`\n\n` or `\r\n\r\n`).
     fn at_event_boundary(&self) -> bool {
         self.len == 0 || self.last[1..] == *b"\n\n" || self.last == *b"\n\r\n"
-    }
-}
-
-/// One complete SSE event of a 2024-11-05 stream.
-struct Event {
-    /// The bytes as received, blank line included.
-    raw: Bytes,
-    /// The `event:` field.
-    name: Option<String>,
-    /// The `data:` lines joined with `\n`.
-    data: String,
-}
-
-/// Splits a byte stream into SSE events (lines end in `\n` or `\r\n`; an empty line ends an event).
-#[derive(Default)]
-struct EventParser {
-    buf: BytesMut,
-    /// Where the next unscanned line starts.
-    line_start: usize,
-}
-
-impl EventParser {
-    fn feed(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    fn next_event(&mut self) -> Result<Option<Event>, BoxError> {
-        loop {
-            let Some(nl) = self.buf[self.line_start..].iter().position(|b| *b == b'\n') else {
-                if self.buf.len() > MAX_EVENT_BYTES {
-                    return Err(BoxError::from("an upstream SSE event exceeds 16 MiB"));
-                }
-                return Ok(None);
-            };
-            let end = self.line_start + nl;
-            let line = &self.buf[self.line_start..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !line.is_empty() {
-                self.line_start = end + 1;
-                continue;
-            }
-            let raw = self.buf.split_to(end + 1).freeze();
-            self.line_start = 0;
-            if raw.iter().all(|b| *b == b'\n' || *b == b'\r') {
-                // A stray blank line between events: pass it on, it dispatches nothing.
-                return Ok(Some(Event {
-                    raw,
-                    name: Some(String::new()),
-                    data: String::new(),
-                }));
-            }
-            return Ok(Some(parse_event(raw)));
-        }
-    }
-}
-
-fn parse_event(raw: Bytes) -> Event {
-    let text = String::from_utf8_lossy(&raw);
-    let mut name = None;
-    let mut data: Option<String> = None;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() || line.starts_with(':') {
-            continue;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
-        match field {
-            "event" => name = Some(value.to_owned()),
-            "data" => match &mut data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
-                }
-                None => data = Some(value.to_owned()),
-            },
-            _ => {}
-        }
-    }
-    Event {
-        raw,
-        name,
-        data: data.unwrap_or_default(),
     }
 }
 
@@ -518,13 +434,44 @@ mod tests {
         assert_eq!(next_chunk(&mut body).await, None);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn legacy_streams_forward_blocks_byte_for_byte() {
+        let shutdown = Shutdown::new();
+        let (tx, up) = channel_body();
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: Some(Duration::from_secs(15)),
+                retry: Duration::from_secs(1),
+                shutdown: shutdown.clone(),
+                mode: Mode::Legacy(LegacyLink {
+                    pending: Arc::new(Pending::default()),
+                    rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                }),
+            },
+        );
+        // Comments, ids and CRLF endings pass unchanged; a CRLF split after its CR stays in one block.
+        tx.send(Bytes::from_static(
+            b": ping\r\nid: 3\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\r\n\r",
+        ))
+        .await
+        .expect("send");
+        let pending = tokio::time::timeout(Duration::from_secs(40), body.frame()).await;
+        assert!(pending.is_err(), "no keep-alive and no output mid-block");
+        tx.send(Bytes::from_static(b"\n")).await.expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some(": ping\r\nid: 3\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\r\n\r\n")
+        );
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some(": keepalive\n\n")
+        );
+    }
+
+    // The block parsing this test also covered lives in `lifeline_mcp::sse` (`raw_blocks_keep_bytes_comments_and_ids`).
     #[test]
-    fn events_parse() {
-        let e = parse_event(Bytes::from_static(
-            b": c\nevent: x\ndata: a\ndata:b\nid: 1\n\n",
-        ));
-        assert_eq!(e.name.as_deref(), Some("x"));
-        assert_eq!(e.data, "a\nb");
+    fn tail_tracks_event_boundaries() {
         let mut t = Tail::default();
         assert!(t.at_event_boundary());
         t.update(b"data: x\r\n\r\n");

@@ -148,14 +148,15 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self`; each count saturates at `u32::MAX`, as the histogram's do (a corrupt row
+    /// decodes to huge counts, and merging it must not overflow).
     pub fn merge(&mut self, other: &Bucket) {
-        self.total += other.total;
-        self.up += other.up;
-        self.healthy += other.healthy;
-        self.degraded += other.degraded;
-        self.auth_required += other.auth_required;
-        self.unhealthy += other.unhealthy;
+        self.total = self.total.saturating_add(other.total);
+        self.up = self.up.saturating_add(other.up);
+        self.healthy = self.healthy.saturating_add(other.healthy);
+        self.degraded = self.degraded.saturating_add(other.degraded);
+        self.auth_required = self.auth_required.saturating_add(other.auth_required);
+        self.unhealthy = self.unhealthy.saturating_add(other.unhealthy);
         self.latency.merge(&other.latency);
     }
 
@@ -313,5 +314,103 @@ mod tests {
         merged.merge(&b);
         assert_eq!(merged.total, 120);
         assert_eq!(merged.latency.count(), 8);
+    }
+
+    #[test]
+    fn merging_a_corrupt_row_saturates() {
+        // Regression, found by `garbage_never_panics`: merging a bucket decoded from a corrupt blob (counts near
+        // u32::MAX) overflowed and panicked in debug builds.
+        let huge = Bucket {
+            total: u32::MAX,
+            up: u32::MAX - 1,
+            ..Bucket::default()
+        };
+        let mut sum = huge.clone();
+        sum.merge(&huge);
+        assert_eq!(sum.total, u32::MAX);
+        assert_eq!(sum.up, u32::MAX);
+    }
+
+    mod props {
+        //! Property tests of the blob codec: every day round-trips, every truncation is an error, and garbage
+        //! (a corrupt or foreign row) never panics, neither in decoding nor in merging what was decoded.
+
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn histogram() -> impl Strategy<Value = LatencyHistogram> {
+            let ms = prop_oneof![4 => 0.0..1e7f64, 1 => any::<f64>()];
+            let n = prop_oneof![4 => 0..100u32, 1 => any::<u32>()];
+            prop::collection::vec((ms, n), 0..24).prop_map(|samples| {
+                let mut h = LatencyHistogram::default();
+                for (ms, n) in samples {
+                    h.record_n(ms, n);
+                }
+                h
+            })
+        }
+
+        fn bucket() -> impl Strategy<Value = Bucket> {
+            (any::<[u32; 6]>(), histogram()).prop_map(|(c, latency)| Bucket {
+                total: c[0],
+                up: c[1],
+                healthy: c[2],
+                degraded: c[3],
+                auth_required: c[4],
+                unhealthy: c[5],
+                latency,
+            })
+        }
+
+        fn day() -> impl Strategy<Value = DayHours> {
+            prop::array::uniform24(prop::option::of(bucket())).prop_map(DayHours)
+        }
+
+        proptest! {
+            #[test]
+            fn days_round_trip_and_truncations_fail(
+                day in day(),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 8),
+            ) {
+                let blob = day.encode();
+                prop_assert_eq!(DayHours::decode(&blob), Ok(day.clone()));
+                // Every prefix but the empty blob (a day without hours) is an error: a sample, and the last byte.
+                let last = blob.len() - 1;
+                for cut in cuts.iter().map(|i| 1 + i.index(last)).chain([last]) {
+                    prop_assert!(DayHours::decode(&blob[..cut]).is_err(), "prefix of {} bytes decoded", cut);
+                }
+            }
+
+            #[test]
+            fn garbage_never_panics(
+                blob in prop::collection::vec(
+                    prop_oneof![3 => any::<u8>(), 1 => Just(0xffu8), 1 => Just(0x80u8), 1 => Just(0u8)],
+                    0..512,
+                ),
+            ) {
+                let Ok(day) = DayHours::decode(&blob) else { return Ok(()) };
+                // What decodes is a fixed point of the codec, and can be merged and queried like any day.
+                prop_assert_eq!(DayHours::decode(&day.encode()), Ok(day.clone()));
+                let mut sum = Bucket::default();
+                for b in day.0.iter().flatten() {
+                    sum.merge(b);
+                    sum.merge(b);
+                    let _ = b.uptime();
+                    let _ = b.latency.quantile(0.99);
+                }
+                prop_assert!(sum.latency.count() >= day.0.iter().flatten().map(|b| b.latency.count()).max().unwrap_or(0));
+            }
+
+            #[test]
+            fn merged_counts_saturate(a in bucket(), b in bucket()) {
+                let mut m = a.clone();
+                m.merge(&b);
+                prop_assert_eq!(m.total, a.total.saturating_add(b.total));
+                prop_assert_eq!(m.unhealthy, a.unhealthy.saturating_add(b.unhealthy));
+                let mut h = a.latency.clone();
+                h.merge(&b.latency);
+                prop_assert!(h.count() <= a.latency.count() + b.latency.count());
+            }
+        }
     }
 }

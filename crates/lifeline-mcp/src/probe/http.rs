@@ -85,6 +85,23 @@ impl Body {
     }
 }
 
+/// The failure for an HTTP answer that is neither a JSON-RPC response nor a status the step expects:
+/// `http_status` with the status and what the body was (an HTML page, a JSON or text snippet, or nothing).
+pub(crate) fn http_status_failure(status: StatusCode, body: &Body, phase: Phase) -> Failure {
+    let detail = match body {
+        Body::Html => " with an HTML page".to_owned(),
+        Body::Json(v) => format!(" with {}", snippet(&v.to_string())),
+        Body::Text(t) => format!(" with {}", snippet(t)),
+        Body::Empty => String::new(),
+    };
+    Failure::new(
+        Reason::HttpStatus,
+        format!("HTTP {}{detail}", status.as_u16()),
+    )
+    .in_phase(phase)
+    .with_status(status.as_u16())
+}
+
 pub(crate) struct HttpClient {
     pub(crate) url: Url,
     tls: Option<TlsSetup>,
@@ -591,27 +608,64 @@ pub(crate) fn classify_body(content_type: &str, bytes: &[u8]) -> Body {
 pub(crate) async fn read_sse_response(
     ctx: &Ctx<'_>,
     phase: Phase,
-    mut incoming: Incoming,
+    incoming: Incoming,
     id: i64,
     limit: usize,
 ) -> Result<Result<Value, RpcError>, Failure> {
     ctx.bounded(phase, ctx.opts.timeouts.step, async move {
-        let mut parser = sse::Parser::new(limit);
-        let mut total = 0usize;
+        let mut reader = SseReader::new(incoming, limit);
         loop {
-            while let Some(item) = parser.next_item().map_err(|e| too_large(phase, e))? {
-                if let sse::Item::Event(event) = item {
-                    if let Some(outcome) = response_in_event(&event, id, phase)? {
-                        return Ok(outcome);
-                    }
-                }
-            }
-            let Some(frame) = incoming.frame().await else {
+            let Some(event) = reader.next_event(limit, phase, too_large).await? else {
                 return Err(Failure::new(
                     Reason::ProtocolError,
                     "the SSE stream ended without the response",
                 )
                 .in_phase(phase));
+            };
+            if let Some(outcome) = response_in_event(&event, id, phase)? {
+                return Ok(outcome);
+            }
+        }
+    })
+    .await
+}
+
+/// An SSE response body read event by event through the plain [`sse::Parser`], counting what it reads.
+pub(crate) struct SseReader {
+    body: Incoming,
+    parser: sse::Parser,
+    /// Bytes read since the count was last reset; [`SseReader::next_event`] fails once they pass its `limit`.
+    pub(crate) read: usize,
+}
+
+impl SseReader {
+    /// A reader of `body` whose parser bounds one event to `max_event_bytes`.
+    pub(crate) fn new(body: Incoming, max_event_bytes: usize) -> Self {
+        SseReader {
+            body,
+            parser: sse::Parser::new(max_event_bytes),
+            read: 0,
+        }
+    }
+
+    /// The next event (comments are skipped), `Ok(None)` when the body ends first.
+    ///
+    /// Errors: `protocol_error` in `phase` when reading fails, or (built by `too_large`) when [`read`](Self::read)
+    /// passes `limit` or one event passes the parser's bound.
+    pub(crate) async fn next_event(
+        &mut self,
+        limit: usize,
+        phase: Phase,
+        too_large: fn(Phase, sse::TooLarge) -> Failure,
+    ) -> Result<Option<sse::Event>, Failure> {
+        loop {
+            while let Some(item) = self.parser.next_item().map_err(|e| too_large(phase, e))? {
+                if let sse::Item::Event(event) = item {
+                    return Ok(Some(event));
+                }
+            }
+            let Some(frame) = self.body.frame().await else {
+                return Ok(None);
             };
             let frame = frame.map_err(|e| {
                 Failure::new(
@@ -621,15 +675,14 @@ pub(crate) async fn read_sse_response(
                 .in_phase(phase)
             })?;
             if let Some(data) = frame.data_ref() {
-                total += data.len();
-                if total > limit {
+                self.read += data.len();
+                if self.read > limit {
                     return Err(too_large(phase, sse::TooLarge(limit)));
                 }
-                parser.push(data).map_err(|e| too_large(phase, e))?;
+                self.parser.push(data).map_err(|e| too_large(phase, e))?;
             }
         }
-    })
-    .await
+    }
 }
 
 fn too_large(phase: Phase, e: sse::TooLarge) -> Failure {

@@ -7,14 +7,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::Method;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::auth;
 use super::ctx::Ctx;
-use super::http::{read_body, response_in_event, snippet, Exchange, HttpClient};
-use super::report::{Failure, Phase, ServerInfo};
+use super::http::{
+    http_status_failure, read_body, response_in_event, snippet, Exchange, HttpClient, SseReader,
+};
+use super::report::{Failure, Phase};
 use super::steps::{self, rpc_failure, Channel};
 use crate::era::{self, Era, TransportKind};
 use crate::jsonrpc::{self, RpcError};
@@ -69,11 +69,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, mut client: HttpClient) -> Result<(),
     {
         ctx.warn(Warning::MissingXAccelBuffering);
     }
-    let mut stream = Stream {
-        body: resp.into_body(),
-        parser: sse::Parser::new(ctx.opts.max_reply_bytes),
-        read: 0,
-    };
+    let mut stream = Stream(SseReader::new(resp.into_body(), ctx.opts.max_reply_bytes));
     let endpoint = ctx
         .bounded(Phase::SseEndpoint, ctx.opts.timeouts.step, async {
             loop {
@@ -136,24 +132,7 @@ async fn session(ch: &mut SseChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> 
         .await;
     ctx.time(Phase::Initialize, t);
     let result = r?;
-    let version = result
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if !era::is_known_legacy(&version) {
-        return Err(Failure::new(
-            Reason::UnsupportedVersion,
-            format!("the server answered initialize with protocol version {version:?}"),
-        )
-        .in_phase(Phase::Initialize));
-    }
-    ctx.protocol_version = Some(version);
-    ctx.server_info = result.get("serverInfo").map(|v| ServerInfo {
-        name: v.get("name").and_then(Value::as_str).map(str::to_owned),
-        version: v.get("version").and_then(Value::as_str).map(str::to_owned),
-    });
-    ctx.capabilities = result.get("capabilities").cloned();
+    steps::accept_initialize(ctx, &result, Era::Sse)?;
 
     let t = Instant::now();
     let r = ch
@@ -168,43 +147,21 @@ async fn session(ch: &mut SseChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> 
     steps::after_handshake(ch, ctx).await
 }
 
-struct Stream {
-    body: Incoming,
-    parser: sse::Parser,
-    read: usize,
-}
+/// The session's long-lived stream.
+struct Stream(SseReader);
 
 impl Stream {
+    /// The next event; the stream closing is a `protocol_error`.
     async fn next_event(&mut self, limit: usize, phase: Phase) -> Result<sse::Event, Failure> {
-        loop {
-            while let Some(item) = self.parser.next_item().map_err(|e| too_large(phase, e))? {
-                if let sse::Item::Event(e) = item {
-                    return Ok(e);
-                }
-            }
-            let Some(frame) = self.body.frame().await else {
-                return Err(Failure::new(
-                    Reason::ProtocolError,
-                    "the server closed the SSE stream",
-                )
-                .in_phase(phase));
-            };
-            let frame = frame.map_err(|e| {
-                Failure::new(
-                    Reason::ProtocolError,
-                    format!("reading the SSE stream: {e}"),
-                )
-                .in_phase(phase)
-            })?;
-            if let Some(data) = frame.data_ref() {
-                // The stream is long-lived: bound what one wait may read, not the stream's lifetime total.
-                self.read += data.len();
-                if self.read > limit {
-                    return Err(too_large(phase, sse::TooLarge(limit)));
-                }
-                self.parser.push(data).map_err(|e| too_large(phase, e))?;
-            }
-        }
+        // The stream is long-lived: `limit` bounds what one wait may read (the caller resets the count), not the
+        // stream's lifetime total.
+        self.0
+            .next_event(limit, phase, too_large)
+            .await?
+            .ok_or_else(|| {
+                Failure::new(Reason::ProtocolError, "the server closed the SSE stream")
+                    .in_phase(phase)
+            })
     }
 }
 
@@ -257,7 +214,7 @@ impl SseChannel {
                     .in_phase(phase)
                     .with_status(404));
                 }
-                Err(super::streamable::http_status_failure(status, &body, phase))
+                Err(http_status_failure(status, &body, phase))
             }
         }
     }
@@ -280,7 +237,7 @@ impl Channel for SseChannel {
         }
         let limit = ctx.opts.max_reply_bytes;
         let stream = &mut self.stream;
-        stream.read = 0;
+        stream.0.read = 0;
         let outcome = ctx
             .bounded(phase, ctx.opts.timeouts.step, async {
                 loop {

@@ -19,7 +19,7 @@ use super::report::{Failure, Phase, ServerInfo};
 use super::steps::{self, rpc_failure, Channel};
 use crate::era::{self, modern_error, Era, TransportKind, MODERN_VERSION};
 use crate::jsonrpc::{self, Message, RpcError};
-use crate::verdict::{Reason, Warning};
+use crate::verdict::Reason;
 
 /// Each shutdown step's wait: after closing stdin, after SIGTERM, after SIGKILL.
 const SHUTDOWN_STEP: Duration = Duration::from_millis(1500);
@@ -133,25 +133,7 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
     };
     ctx.time(Phase::Initialize, t);
     let result = outcome.map_err(|e| rpc_failure(Phase::Initialize, "initialize", e))?;
-    let version = result
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if !era::is_known_legacy(&version) {
-        return Err(Failure::new(
-            Reason::UnsupportedVersion,
-            format!("the server answered initialize with protocol version {version:?}"),
-        )
-        .in_phase(Phase::Initialize));
-    }
-    if version != era::LATEST_LEGACY_VERSION {
-        ctx.warn(Warning::OldProtocolVersion);
-    }
-    ctx.era = Some(Era::Legacy);
-    ctx.protocol_version = Some(version);
-    ctx.server_info = result.get("serverInfo").map(server_info);
-    ctx.capabilities = result.get("capabilities").cloned();
+    steps::accept_initialize(ctx, &result, Era::Legacy)?;
     let t = Instant::now();
     let r = ch
         .send(&jsonrpc::notification(

@@ -1,13 +1,14 @@
-//! The MCP steps every transport shares once the handshake is done: `tools/list` with pagination, `ping`, the
-//! opt-in `tools/call`; and the mapping of JSON-RPC outcomes to failures.
+//! The MCP steps every transport shares: accepting a legacy `initialize` result, and once the handshake is done
+//! `tools/list` with pagination, `ping`, the opt-in `tools/call`; and the mapping of JSON-RPC outcomes to
+//! failures.
 
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::ctx::Ctx;
-use super::report::{Failure, Phase, ToolCallOutcome};
-use crate::era::modern_error;
+use super::report::{Failure, Phase, ServerInfo, ToolCallOutcome};
+use crate::era::{self, modern_error, Era};
 use crate::jsonrpc::RpcError;
 use crate::verdict::{Reason, Warning};
 
@@ -44,6 +45,54 @@ pub(crate) fn rpc_failure(phase: Phase, method: &str, e: RpcError) -> Failure {
         http_status: None,
         rpc_code: Some(e.code),
         rpc_message: Some(e.message),
+    }
+}
+
+/// Accepts the `result` of a legacy `initialize` (2025-11-25 `basic/lifecycle` §Initialization) for a session
+/// in `era` ([`Era::Legacy`] over Streamable HTTP or stdio, [`Era::Sse`] over HTTP+SSE) and records on `ctx`
+/// the era, the answered version, `serverInfo` and `capabilities`. Returns the answered version.
+///
+/// §Version Negotiation: the server may answer with another version it supports; one Lifeline does not speak
+/// ends the probe. In [`Era::Legacy`] a version older than [`era::LATEST_LEGACY_VERSION`] warns
+/// `old_protocol_version`; HTTP+SSE is the 2024-11-05 transport, already warned `deprecated_transport`.
+///
+/// Errors: `unsupported_version` in phase `initialize`, naming the answered version and
+/// [`era::LEGACY_VERSIONS`].
+pub(crate) fn accept_initialize(
+    ctx: &mut Ctx<'_>,
+    result: &Value,
+    era: Era,
+) -> Result<String, Failure> {
+    let version = result
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if !era::is_known_legacy(&version) {
+        return Err(Failure::new(
+            Reason::UnsupportedVersion,
+            format!(
+                "the server answered initialize with protocol version {version:?}; Lifeline speaks {}",
+                era::LEGACY_VERSIONS.join(", ")
+            ),
+        )
+        .in_phase(Phase::Initialize));
+    }
+    if era == Era::Legacy && version != era::LATEST_LEGACY_VERSION {
+        ctx.warn(Warning::OldProtocolVersion);
+    }
+    ctx.era = Some(era);
+    ctx.protocol_version = Some(version.clone());
+    ctx.server_info = result.get("serverInfo").map(server_info);
+    ctx.capabilities = result.get("capabilities").cloned();
+    Ok(version)
+}
+
+/// The `serverInfo` object's `name` and `version`, each absent when missing or not a string.
+pub(crate) fn server_info(v: &Value) -> ServerInfo {
+    ServerInfo {
+        name: v.get("name").and_then(Value::as_str).map(str::to_owned),
+        version: v.get("version").and_then(Value::as_str).map(str::to_owned),
     }
 }
 
@@ -148,4 +197,59 @@ async fn list_tools<C: Channel>(ch: &mut C, ctx: &mut Ctx<'_>) -> Result<Vec<Val
         }
     }
     Ok(tools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accept_initialize_records_the_handshake_and_warns_per_era() {
+        // (era, answered version, accepted, warns old_protocol_version)
+        let cases = [
+            (Era::Legacy, "2025-11-25", true, false),
+            (Era::Legacy, "2025-03-26", true, true),
+            (Era::Sse, "2024-11-05", true, false),
+            (Era::Legacy, "2099-01-01", false, false),
+            (Era::Sse, "", false, false),
+        ];
+        for (era, version, accepted, warns) in cases {
+            let opts = crate::ProbeOptions::default();
+            let mut ctx = Ctx::new(&opts);
+            let result = json!({
+                "protocolVersion": version,
+                "serverInfo": { "name": "s", "version": 7 },
+                "capabilities": { "tools": {} },
+            });
+            let got = accept_initialize(&mut ctx, &result, era);
+            let case = format!("{era:?} {version:?}");
+            assert_eq!(
+                ctx.warnings.contains(&Warning::OldProtocolVersion),
+                warns,
+                "{case}"
+            );
+            if !accepted {
+                let f = got.expect_err(&case);
+                assert_eq!(f.reason, Reason::UnsupportedVersion, "{case}");
+                assert_eq!(f.phase, Some(Phase::Initialize), "{case}");
+                assert!(
+                    f.message
+                        .contains(&format!("protocol version {version:?}; Lifeline speaks 2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05")),
+                    "{case}: {}",
+                    f.message
+                );
+                assert_eq!(ctx.era, None, "{case}");
+                assert_eq!(ctx.protocol_version, None, "{case}");
+                continue;
+            }
+            assert_eq!(got.as_deref(), Ok(version), "{case}");
+            assert_eq!(ctx.era, Some(era), "{case}");
+            assert_eq!(ctx.protocol_version.as_deref(), Some(version), "{case}");
+            let info = ctx.server_info.as_ref().expect("serverInfo");
+            assert_eq!(info.name.as_deref(), Some("s"), "{case}");
+            assert_eq!(info.version, None, "{case}: a non-string version is absent");
+            assert_eq!(ctx.capabilities, Some(json!({ "tools": {} })), "{case}");
+        }
+    }
 }

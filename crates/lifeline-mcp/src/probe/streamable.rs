@@ -13,10 +13,10 @@ use url::Url;
 
 use super::auth;
 use super::ctx::{Ctx, CLEANUP_GRACE};
-use super::http::{snippet, Body, Exchange, HttpClient};
+use super::http::{http_status_failure, Body, Exchange, HttpClient};
 use super::http_sse;
-use super::report::{Failure, Phase, ServerInfo};
-use super::steps::{self, rpc_failure, Channel};
+use super::report::{Failure, Phase};
+use super::steps::{self, rpc_failure, server_info, Channel};
 use crate::era::{self, modern_error, Era, EraHint, TransportKind, MODERN_VERSION};
 use crate::jsonrpc::{self, RpcError};
 use crate::verdict::{Reason, Warning};
@@ -245,29 +245,8 @@ async fn initialize(ctx: &mut Ctx<'_>, client: &mut HttpClient) -> Result<Initia
             headers,
             ..
         } => {
-            let version = result
-                .get("protocolVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if !era::is_known_legacy(&version) {
-                return Err(Failure::new(
-                    Reason::UnsupportedVersion,
-                    format!(
-                        "the server answered initialize with protocol version {version:?}; Lifeline speaks {}",
-                        era::LEGACY_VERSIONS.join(", ")
-                    ),
-                )
-                .in_phase(Phase::Initialize));
-            }
-            if version != era::LATEST_LEGACY_VERSION {
-                ctx.warn(Warning::OldProtocolVersion);
-            }
-            ctx.era = Some(Era::Legacy);
+            let version = steps::accept_initialize(ctx, &result, Era::Legacy)?;
             ctx.transport = Some(TransportKind::StreamableHttp);
-            ctx.protocol_version = Some(version.clone());
-            ctx.server_info = result.get("serverInfo").map(server_info);
-            ctx.capabilities = result.get("capabilities").cloned();
             let session = headers
                 .get("mcp-session-id")
                 .and_then(|v| v.to_str().ok())
@@ -302,13 +281,6 @@ async fn initialize(ctx: &mut Ctx<'_>, client: &mut HttpClient) -> Result<Initia
                 _ => Err(http_status_failure(status, &body, Phase::Initialize)),
             }
         }
-    }
-}
-
-fn server_info(v: &Value) -> ServerInfo {
-    ServerInfo {
-        name: v.get("name").and_then(Value::as_str).map(str::to_owned),
-        version: v.get("version").and_then(Value::as_str).map(str::to_owned),
     }
 }
 
@@ -370,21 +342,6 @@ fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-pub(crate) fn http_status_failure(status: StatusCode, body: &Body, phase: Phase) -> Failure {
-    let detail = match body {
-        Body::Html => " with an HTML page".to_owned(),
-        Body::Json(v) => format!(" with {}", snippet(&v.to_string())),
-        Body::Text(t) => format!(" with {}", snippet(t)),
-        Body::Empty => String::new(),
-    };
-    Failure::new(
-        Reason::HttpStatus,
-        format!("HTTP {}{detail}", status.as_u16()),
-    )
-    .in_phase(phase)
-    .with_status(status.as_u16())
 }
 
 struct StreamableChannel {

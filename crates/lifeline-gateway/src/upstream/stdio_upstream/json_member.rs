@@ -151,4 +151,99 @@ mod tests {
             Some("1")
         );
     }
+
+    mod props {
+        //! Property tests with serde_json as the oracle: for any object the span of a member is exactly that
+        //! member's value; for any bytes (truncated objects, invalid UTF-8) the scan never panics and any span it
+        //! returns lies inside the input.
+
+        use super::super::value_span;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => prop_oneof![Just("id"), Just("result"), Just("jsonrpc"), Just("error")].prop_map(String::from),
+                1 => any::<String>(),
+                1 => "[a-z\"\\\\{}\\[\\]:,]{0,6}",
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                // Binary fractions: serde_json's default float parsing does not round-trip every f64, and
+                // the oracle must be exact: few significant digits.
+                (any::<i16>(), 0..8i32).prop_map(|(m, e)| Value::from(f64::from(m) / 2f64.powi(e))),
+                any::<String>().prop_map(Value::from),
+                "[\"\\\\{}\\[\\]:, ]{0,8}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::vec((key(), inner), 0..6)
+                        .prop_map(|members| Value::Object(members.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn object() -> impl Strategy<Value = Map<String, Value>> {
+            prop::collection::vec((key(), value()), 0..8).prop_map(|m| m.into_iter().collect())
+        }
+
+        proptest! {
+            #[test]
+            fn span_is_the_members_value(obj in object(), probe in key(), pretty in any::<bool>()) {
+                let doc = Value::Object(obj.clone());
+                let text = if pretty {
+                    serde_json::to_string_pretty(&doc)
+                } else {
+                    serde_json::to_string(&doc)
+                }
+                .expect("serialise");
+                // A key that JSON must escape is documented as not found.
+                let plain = serde_json::to_string(&probe).expect("serialise") == format!("\"{probe}\"");
+                let want = obj.get(&probe).filter(|_| plain);
+                let got = value_span(text.as_bytes(), &probe);
+                match (want, got) {
+                    (None, None) => {}
+                    (Some(want), Some(span)) => {
+                        let at: Value = serde_json::from_slice(&text.as_bytes()[span.clone()])
+                            .map_err(|e| TestCaseError::fail(format!("span {span:?} of {text}: {e}")))?;
+                        prop_assert_eq!(&at, want, "{}", text);
+                    }
+                    (want, got) => prop_assert!(false, "{text}: key {probe:?} want {want:?} got {got:?}"),
+                }
+            }
+
+            #[test]
+            fn truncated_objects_never_panic(obj in object(), probe in key(), cut in any::<prop::sample::Index>()) {
+                let text = serde_json::to_string(&Value::Object(obj)).expect("serialise");
+                let cut = cut.index(text.len() + 1);
+                let bytes = &text.as_bytes()[..cut];
+                if let Some(span) = value_span(bytes, &probe) {
+                    prop_assert!(span.start <= span.end && span.end <= bytes.len(), "{span:?} in {}", bytes.len());
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(
+                bytes in prop::collection::vec(
+                    prop_oneof![
+                        4 => any::<u8>(),
+                        1 => prop::sample::select(b"{}[]\":,\\ ".to_vec()),
+                    ],
+                    0..512,
+                ),
+                probe in key(),
+            ) {
+                if let Some(span) = value_span(&bytes, &probe) {
+                    prop_assert!(span.start <= span.end && span.end <= bytes.len(), "{span:?} in {}", bytes.len());
+                }
+            }
+        }
+    }
 }
