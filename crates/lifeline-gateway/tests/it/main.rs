@@ -26,7 +26,7 @@ async fn bind_gateway(upstream: &str, drain_delay: &str, drain_timeout: &str) ->
         drain_timeout: Some(drain_timeout.to_owned()),
         ..RawConfig::default()
     }
-    .validate()
+    .validate(&|path| std::fs::read_to_string(path))
     .expect("a valid configuration");
     Gateway::bind(cfg).await.expect("bind on port 0")
 }
