@@ -257,25 +257,17 @@ impl Pool {
             ))
         };
         if let Some(mut discover_rx) = pending_discover {
-            // Whichever of the two answers comes first.
-            let raced = tokio::time::timeout_at(deadline, async {
-                tokio::select! {
-                    answer = response_of(&mut discover_rx) => (true, answer),
-                    answer = response_of(&mut rx) => (false, answer),
-                }
-            })
-            .await;
+            let outcome = self.race(child, &mut discover_rx, &mut rx, deadline).await;
             child.unregister(&json!(DISCOVER_ID).to_string());
-            match raced {
-                Err(_) => return Err(timed_out()),
-                Ok((_, None)) => return Err(ended()),
-                Ok((true, Some(answer))) => {
-                    if let Some(result) = modern_result(&answer) {
-                        child.unregister(&id.to_string());
-                        return Ok((result, true));
-                    }
+            match outcome {
+                Race::Modern(result) => {
+                    child.unregister(&id.to_string());
+                    return Ok((result, true));
                 }
-                Ok((false, Some(answer))) => return self.initialized(child, &answer).await,
+                Race::Initialize(answer) => return self.initialized(child, &answer).await,
+                Race::TimedOut => return Err(timed_out()),
+                Race::Ended => return Err(ended()),
+                Race::NotModern => {}
             }
         }
         let answer = tokio::time::timeout_at(deadline, response_of(&mut rx))
@@ -283,6 +275,46 @@ impl Pool {
             .map_err(|_| timed_out())?
             .ok_or_else(ended)?;
         self.initialized(child, &answer).await
+    }
+
+    /// Waits for the first of a pending `server/discover` answer and an `initialize` answer (see
+    /// [`Pool::handshake`]), until `deadline`.
+    async fn race(
+        &self,
+        child: &Child,
+        discover_rx: &mut mpsc::Receiver<Routed>,
+        init_rx: &mut mpsc::Receiver<Routed>,
+        deadline: tokio::time::Instant,
+    ) -> Race {
+        let first = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                answer = response_of(discover_rx) => (true, answer),
+                answer = response_of(init_rx) => (false, answer),
+            }
+        })
+        .await;
+        match first {
+            Err(_) => Race::TimedOut,
+            Ok((_, None)) => Race::Ended,
+            Ok((true, Some(answer))) => match modern_result(&answer) {
+                Some(result) => Race::Modern(result),
+                None => Race::NotModern,
+            },
+            // A modern-only server refuses the `initialize`, often before it answers the discover (its
+            // requests run concurrently): then the discover answer decides.
+            Ok((false, Some(answer))) if is_error(&answer) => {
+                let late = tokio::time::timeout_at(deadline, response_of(discover_rx))
+                    .await
+                    .ok()
+                    .flatten();
+                match late.as_deref().and_then(modern_result) {
+                    Some(result) => Race::Modern(result),
+                    None if child.is_alive() => Race::Initialize(answer),
+                    None => Race::Ended,
+                }
+            }
+            Ok((false, Some(answer))) => Race::Initialize(answer),
+        }
     }
 
     /// Accepts an `initialize` answer: its result, after `notifications/initialized` was sent.
@@ -592,6 +624,20 @@ impl Pool {
 /// The id of the gateway's own `server/discover` to a pool child.
 const DISCOVER_ID: &str = "lifeline-discover";
 
+/// How [`Pool::race`] ended.
+enum Race {
+    /// The discover answer came and lists 2026-07-28.
+    Modern(Value),
+    /// The discover answer came and does not: wait for the `initialize` answer.
+    NotModern,
+    /// The `initialize` answer came first (and the discover, if it came too, is not modern).
+    Initialize(Bytes),
+    /// Neither came before the deadline.
+    TimedOut,
+    /// The child ended.
+    Ended,
+}
+
 /// What a fresh child said to `server/discover` within [`DISCOVER_WAIT`].
 enum Discovered {
     /// A `DiscoverResult` listing 2026-07-28.
@@ -627,6 +673,11 @@ async fn discover(child: &Child) -> Discovered {
         Some(result) => Discovered::Modern(result),
         None => Discovered::Legacy,
     }
+}
+
+/// Whether `answer` is a JSON-RPC error response.
+fn is_error(answer: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(answer).is_ok_and(|v| v.get("error").is_some())
 }
 
 /// The `DiscoverResult` in `answer` when it lists 2026-07-28.
