@@ -8,17 +8,17 @@
 
 use std::time::Duration;
 
+use ::http::{HeaderMap, Method, Response, StatusCode, Uri};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Response, StatusCode, Uri};
 use lifeline_mcp::{ProbeOptions, ProbeReport};
 
 use crate::body::Body;
 
-mod http_upstream;
-mod stdio_upstream;
+mod http;
+mod stdio;
 
-pub use http_upstream::HttpUpstream;
-pub use stdio_upstream::StdioUpstream;
+pub use http::HttpUpstream;
+pub use stdio::StdioUpstream;
 
 /// The MCP server behind the gateway.
 // One value per gateway, behind an `Arc`: boxing the larger variant would buy nothing.
