@@ -90,6 +90,8 @@ pub struct Config {
     pub max_concurrency: NonZeroU32,
     /// Retention per kind of row.
     pub retention: Retention,
+    /// The grace periods of the shutdown phases (file block `shutdown:`; see [`crate::Lifecycle`]).
+    pub shutdown: crate::Lifecycle,
     /// The targets, names unique.
     pub targets: Vec<TargetConfig>,
     /// Alert providers, names unique.
@@ -136,8 +138,6 @@ pub struct Tuning {
     pub dispatch_poll: Duration,
     /// Backoff before the first alert retry (doubling). Default 500 ms.
     pub alert_backoff: Duration,
-    /// How long shutdown waits for in-flight probes and sends. Default 15 s.
-    pub shutdown_grace: Duration,
 }
 
 impl Default for Tuning {
@@ -151,7 +151,6 @@ impl Default for Tuning {
             lease_ttl: Duration::from_secs(30),
             dispatch_poll: Duration::from_secs(1),
             alert_backoff: Duration::from_millis(500),
-            shutdown_grace: Duration::from_secs(15),
         }
     }
 }

@@ -110,18 +110,14 @@ struct Leader {
 
 impl Monitor {
     /// Opens the database (migrating it) for `config`. `replica` names this process in leases and claims
-    /// (e.g. `host-pid`); it must differ between replicas. The lifecycle is [`Lifecycle::default`] with
-    /// `probe_grace` from `config.tuning.shutdown_grace`; see [`Monitor::with_lifecycle`].
+    /// (e.g. `host-pid`); it must differ between replicas. The lifecycle is `config.shutdown`.
     pub async fn new(
         config: Config,
         prober: Arc<dyn Prober>,
         replica: impl Into<String>,
     ) -> Result<Monitor, MonitorError> {
         let store = Store::connect(&config.storage).await?;
-        let lifecycle = Lifecycle {
-            probe_grace: config.tuning.shutdown_grace,
-            ..Lifecycle::default()
-        };
+        let lifecycle = config.shutdown;
         Ok(Monitor {
             config: Arc::new(config),
             store,

@@ -26,18 +26,22 @@ pub const DEFAULT_ALERT_GRACE: Duration = Duration::from_secs(60);
 pub const DEFAULT_WEB_GRACE: Duration = Duration::from_secs(5);
 
 /// The monitor's grace periods (see the module docs for the phases they bound).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Lifecycle {
     /// After a stop request, how long the monitor keeps probing with `/ready` failing (a load balancer's
     /// deregistration window). Default [`DEFAULT_DRAIN_DELAY`].
+    #[serde(serialize_with = "lifeline_core::config::ser::duration")]
     pub drain_delay: Duration,
     /// How long probes in flight may finish once scheduling stopped, before they are abandoned (their results
     /// lost). Default [`DEFAULT_PROBE_GRACE`].
+    #[serde(serialize_with = "lifeline_core::config::ser::duration")]
     pub probe_grace: Duration,
     /// Bound on sending the alerts queued by the last results (and on each lease-loss hand-over).
     /// Default [`DEFAULT_ALERT_GRACE`].
+    #[serde(serialize_with = "lifeline_core::config::ser::duration")]
     pub alert_grace: Duration,
     /// Bound on the web server closing its connections at the end. Default [`DEFAULT_WEB_GRACE`].
+    #[serde(serialize_with = "lifeline_core::config::ser::duration")]
     pub web_grace: Duration,
 }
 

@@ -154,7 +154,7 @@ alerts:
     c.tuning.dispatch_poll = Duration::from_millis(30);
     c.tuning.alert_backoff = Duration::from_millis(10);
     c.tuning.lease_ttl = Duration::from_millis(600);
-    c.tuning.shutdown_grace = Duration::from_secs(2);
+    c.shutdown.probe_grace = Duration::from_secs(2);
     for a in &mut c.alerts {
         a.timeout = Duration::from_secs(2);
     }

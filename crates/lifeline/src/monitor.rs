@@ -3,9 +3,9 @@
 //! `--listen`, `--storage` and `--log-format` (or their `LIFELINE_*` variables) override the file;
 //! `--check-config` validates and exits (0 with "config OK" and the redacted effective configuration, 64 with
 //! every problem one a line). This file owns the OS signals: SIGTERM/SIGINT walk the monitor's `Shutdown`
-//! through the drain timetable of its `Lifecycle` (`lifeline_core::supervise`): not ready, then no new probes,
-//! in-flight probes finish and are written; a second signal exits at once. After a signal the exit code is the
-//! rule of `exit::after_signal` (0).
+//! through the drain timetable of its `Lifecycle` (the config's `shutdown:` block) with
+//! `lifeline_core::supervise`: not ready, then no new probes, in-flight probes finish and are written; a second
+//! signal exits at once. After a signal the exit code is the rule of `exit::after_signal` (0).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use lifeline_core::telemetry;
 use lifeline_core::Shutdown;
 use lifeline_monitor::config::redact_url;
 use lifeline_monitor::config::Overrides;
-use lifeline_monitor::{Config, Lifecycle, McpProber, Monitor};
+use lifeline_monitor::{Config, McpProber, Monitor};
 use url::Url;
 
 use crate::exit::{self, UsageError, OK};
@@ -82,8 +82,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     // The lifecycle's defaults until the configuration carries its grace periods.
     let monitor = Monitor::new(config, Arc::new(McpProber), replica)
         .await
-        .context("opening the monitor's database")?
-        .with_lifecycle(Lifecycle::default());
+        .context("opening the monitor's database")?;
     tracing::info!(url = %format!("http://{addr}/"), "Status page listening.");
 
     let shutdown = Shutdown::new();

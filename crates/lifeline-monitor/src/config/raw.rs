@@ -52,6 +52,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) retention: RawRetention,
     #[serde(default)]
+    pub(crate) shutdown: RawShutdown,
+    #[serde(default)]
     pub(crate) targets: Vec<RawTarget>,
     #[serde(default)]
     pub(crate) alerts: Vec<RawAlert>,
@@ -80,6 +82,16 @@ pub(crate) struct RawRetention {
     pub(crate) raw: Option<String>,
     pub(crate) hourly: Option<String>,
     pub(crate) daily: Option<String>,
+}
+
+/// The grace periods of the shutdown phases (see `crate::Lifecycle`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShutdown {
+    pub(crate) drain_delay: Option<String>,
+    pub(crate) probe_grace: Option<String>,
+    pub(crate) alert_grace: Option<String>,
+    pub(crate) web_grace: Option<String>,
 }
 
 /// One monitored endpoint.

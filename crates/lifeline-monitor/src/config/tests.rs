@@ -67,6 +67,8 @@ fn errors_name_the_field_path() {
         ("maintenance:\n  - { targets: [zz], cron: '0 3 * * SUN', duration: 30m }\n", "maintenance[0].targets[0]: no target is named `zz`"),
         ("storage: mysql://x\n", "storage: must start with sqlite:// or postgres://"),
         ("listen: nowhere\n", "listen: `nowhere` is not an address"),
+        ("shutdown: { probe_grace: soon }\n", "shutdown.probe_grace: `soon` is not a duration"),
+        ("shutdown: { grace: 5s }\n", "unknown field `grace`"),
     ];
     for (yaml, want) in cases {
         let err = Config::from_yaml(yaml, &env).unwrap_err().to_string();
@@ -160,4 +162,23 @@ fn overrides_win_over_the_file_and_are_validated_at_the_field() {
     let err = Config::from_yaml_with(FULL, &env, &bad).unwrap_err();
     let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["storage", "listen"], "{err}");
+}
+
+#[test]
+fn shutdown_grace_periods_are_settings_with_the_lifecycle_defaults() {
+    let c = Config::from_yaml("targets: []\n", &env).expect("valid");
+    assert_eq!(c.shutdown, crate::Lifecycle::default());
+    let c = Config::from_yaml(
+        "shutdown: { drain_delay: 5s, probe_grace: 30s, alert_grace: 10s, web_grace: 1s }\n",
+        &env,
+    )
+    .expect("valid");
+    assert_eq!(c.shutdown.drain_delay, std::time::Duration::from_secs(5));
+    assert_eq!(c.shutdown.probe_grace, std::time::Duration::from_secs(30));
+    assert_eq!(c.shutdown.alert_grace, std::time::Duration::from_secs(10));
+    assert_eq!(c.shutdown.web_grace, std::time::Duration::from_secs(1));
+    assert_eq!(
+        c.shutdown.drain_plan().timeout,
+        std::time::Duration::from_secs(35)
+    );
 }

@@ -13,6 +13,7 @@ use url::Url;
 
 use super::raw::{RawAlert, RawConfig, RawTarget};
 use super::*;
+use crate::Lifecycle;
 
 pub(super) struct Validator<'a> {
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
@@ -181,6 +182,33 @@ impl Validator<'_> {
             ),
         };
 
+        let shutdown = Lifecycle {
+            drain_delay: self.duration(
+                "shutdown.drain_delay",
+                raw.shutdown.drain_delay.as_deref(),
+                crate::lifecycle::DEFAULT_DRAIN_DELAY,
+                Duration::ZERO,
+            ),
+            probe_grace: self.duration(
+                "shutdown.probe_grace",
+                raw.shutdown.probe_grace.as_deref(),
+                crate::lifecycle::DEFAULT_PROBE_GRACE,
+                Duration::ZERO,
+            ),
+            alert_grace: self.duration(
+                "shutdown.alert_grace",
+                raw.shutdown.alert_grace.as_deref(),
+                crate::lifecycle::DEFAULT_ALERT_GRACE,
+                Duration::ZERO,
+            ),
+            web_grace: self.duration(
+                "shutdown.web_grace",
+                raw.shutdown.web_grace.as_deref(),
+                crate::lifecycle::DEFAULT_WEB_GRACE,
+                Duration::ZERO,
+            ),
+        };
+
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, t) in raw.targets.into_iter().enumerate() {
             if let Some(t) = self.target(&format!("targets[{i}]"), t, &base) {
@@ -273,6 +301,7 @@ impl Validator<'_> {
                 title: raw.title.unwrap_or_else(|| "MCP status".to_owned()),
                 max_concurrency,
                 retention,
+                shutdown,
                 targets,
                 alerts,
                 maintenance,
