@@ -1,9 +1,13 @@
 //! In-process tests of `lifeline-gateway`: a [`Gateway`] bound on `127.0.0.1:0` in front of a real upstream
 //! (server-everything, from `scripts/install-peers.sh`; `LIFELINE_PEERS_DIR` points at the peers), driven
-//! through the injected [`lifeline_core::Shutdown`] instead of OS signals. The seed for moving the gateway's
-//! black-box tests out of the binary crate.
+//! through the injected [`lifeline_core::Shutdown`] instead of OS signals. One module per area; `harness`
+//! holds the in-process [`harness::TestGateway`] (its own runtime thread, port 0, injected shutdown). Tests that
+//! need a real OS process (signals, exit codes, PID 1, the HAProxy roll, CLI parsing) stay in the binary crate's
+//! `tests/cli`.
 
 mod drain;
+mod harness;
+mod probes;
 
 use std::time::Duration;
 

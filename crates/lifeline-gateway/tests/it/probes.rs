@@ -1,12 +1,12 @@
 //! Probe truth: `/ready` follows a real MCP probe of the upstream (cached, single-flight), `/live` follows the
-//! gateway's own runtime and never the upstream, `/healthz` and `/metrics` report the documented shapes.
-
-#[path = "gateway_support/harness.rs"]
-mod harness;
+//! gateway's own runtime and never the upstream (the stall hook needs the `test-hooks` feature), `/healthz` and `/metrics` report the documented shapes.
 
 use std::time::{Duration, Instant};
 
-use harness::{metric, open_session, Gw};
+use lifeline_testkit::assert_eventually;
+
+use crate::harness::{metric, TestGateway as Gw};
+use crate::open_session;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::raw_http;
 use serde_json::Value;
@@ -21,7 +21,7 @@ async fn a_hanging_upstream_fails_ready_within_one_ttl_while_live_stays_200() {
         .await
         .expect("fake");
     let ttl = Duration::from_secs(2);
-    let gw = Gw::start(&fake.url(), &["--ready-ttl", "2s", "--ready-timeout", "1s"]).await;
+    let gw = Gw::start(&fake.url(), &["--ready-ttl", "2s", "--ready-timeout", "1s"]);
     let start = Instant::now();
 
     let r = gw.admin_get("/ready").await;
@@ -82,8 +82,11 @@ async fn ready_is_cached_and_reports_each_check() {
     let fake = FakeServer::start(FakeKind::Healthy(HealthyOpts::default()))
         .await
         .expect("fake");
-    let gw = Gw::start(&fake.url(), &["--ready-ttl", "30s"]).await;
-    gw.wait_ready(Duration::from_secs(15)).await;
+    let gw = Gw::start(&fake.url(), &["--ready-ttl", "30s"]);
+    assert_eventually!(
+        gw.admin_get("/ready").await.status == 200,
+        patience = Duration::from_secs(15)
+    );
     let before = fake.requests_total();
     for _ in 0..20 {
         let r = gw.admin_get("/ready").await;
@@ -134,7 +137,7 @@ async fn a_stalled_runtime_is_caught_by_live() {
         .await
         .expect("fake");
     // The stall hook is off by default.
-    let plain = Gw::start(&fake.url(), &[]).await;
+    let plain = Gw::start(&fake.url(), &[]);
     let r = raw_http::request(
         "POST",
         &format!("{}/debug/stall?ms=10", plain.admin),
@@ -150,8 +153,7 @@ async fn a_stalled_runtime_is_caught_by_live() {
     let gw = Gw::start(
         &fake.url(),
         &["--debug-stall-endpoint", "--live-stall", "1s"],
-    )
-    .await;
+    );
     assert_eq!(gw.admin_get("/live").await.status, 200);
     let r = raw_http::request(
         "POST",
@@ -179,8 +181,8 @@ async fn a_stalled_runtime_is_caught_by_live() {
     // After the stall, /live reports it, then recovers.
     let start = Instant::now();
     let mut saw_503 = false;
-    loop {
-        if let Ok(r) = raw_http::request(
+    assert_eventually!(
+        match raw_http::request(
             "GET",
             &format!("{}/live", gw.admin),
             &[],
@@ -189,24 +191,22 @@ async fn a_stalled_runtime_is_caught_by_live() {
         )
         .await
         {
-            if r.status == 503 {
-                saw_503 = true;
-                assert!(
-                    json(&r)["stall_ms"].as_u64().unwrap_or_default() >= 1000,
-                    "{}",
-                    r.text()
-                );
+            Ok(r) => {
+                if r.status == 503 {
+                    saw_503 = true;
+                    assert!(
+                        json(&r)["stall_ms"].as_u64().unwrap_or_default() >= 1000,
+                        "{}",
+                        r.text()
+                    );
+                }
+                r.status == 200 && start.elapsed() > Duration::from_secs(1)
             }
-            if r.status == 200 && start.elapsed() > Duration::from_secs(1) {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "/live did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            Err(_) => false,
+        },
+        patience = Duration::from_secs(15),
+        "/live did not recover"
+    );
     assert!(
         saw_503,
         "/live must report the stall once the runtime runs again"
