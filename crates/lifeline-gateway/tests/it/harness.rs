@@ -1,22 +1,34 @@
 //! The in-process [`TestGateway`]: a [`Gateway`] configured from the same CLI-style argument lists the binary
 //! takes (parsed into [`RawConfig`] by clap), bound on `127.0.0.1:0` for both listeners, run on its own
 //! multi-thread runtime in its own OS thread (so a stalled gateway runtime cannot stall the test's client), and
-//! stopped through an injected [`Shutdown`] instead of OS signals. Every wait is bounded.
+//! stopped through an injected [`Shutdown`] instead of OS signals. Every wait is bounded. The MCP-over-HTTP
+//! client helpers come from [`lifeline_testkit::mcp_http`] (re-exported here).
+//!
+//! Logs: the first gateway of a test installs a process-wide JSON `tracing` subscriber (filter
+//! `info,lifeline_gateway=debug`, as the binary tests run it) writing into a bounded in-memory buffer, which
+//! [`TestGateway::logs`] returns; nextest runs each test in its own process, so the buffer is the test's own.
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clap::Parser;
 use lifeline_core::Shutdown;
 use lifeline_gateway::{Gateway, RawConfig};
+use lifeline_testkit::assert_eventually;
+pub(crate) use lifeline_testkit::mcp_http::*;
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
+use tokio::sync::oneshot;
 
 /// How long a gateway may take to bind.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 /// How long the gateway's thread may take to end after a forced stop.
 const STOP_PATIENCE: Duration = Duration::from_secs(15);
+/// The most log bytes kept (the oldest are dropped beyond this).
+const MAX_LOG_BYTES: usize = 4 << 20;
+
 /// Worker threads of the gateway's runtime (the production default on the 2-core CI machine).
 const WORKERS: usize = 2;
 
@@ -41,16 +53,25 @@ pub(crate) struct TestGateway {
 
 impl TestGateway {
     /// Starts the gateway in front of `upstream` with `extra` flags.
-    pub(crate) fn start(upstream: &str, extra: &[&str]) -> TestGateway {
+    pub(crate) async fn start(upstream: &str, extra: &[&str]) -> TestGateway {
         let mut args = vec!["--upstream", upstream];
         args.extend_from_slice(extra);
-        TestGateway::start_with(&args)
+        TestGateway::start_with(&args).await
+    }
+
+    /// Starts the gateway in front of the stdio server `program args…` (after `--`) with `extra` flags.
+    pub(crate) async fn start_stdio(program: &str, args: &[&str], extra: &[&str]) -> TestGateway {
+        let mut all: Vec<&str> = extra.to_vec();
+        all.push("--");
+        all.push(program);
+        all.extend_from_slice(args);
+        TestGateway::start_with(&all).await
     }
 
     /// Starts the gateway with `args` (flags as for `lifeline gateway`, which must name an upstream), both
     /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
-    pub(crate) fn start_with(args: &[&str]) -> TestGateway {
+    pub(crate) async fn start_with(args: &[&str]) -> TestGateway {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
@@ -65,8 +86,9 @@ impl TestGateway {
         let cfg = settings
             .validate(&|path| std::fs::read_to_string(path))
             .unwrap_or_else(|e| panic!("gateway config {args:?}: {e}"));
+        capture_logs();
         let shutdown = Shutdown::new();
-        let (addrs_tx, addrs_rx) = mpsc::channel::<(SocketAddr, SocketAddr)>();
+        let (addrs_tx, addrs_rx) = oneshot::channel::<(SocketAddr, SocketAddr)>();
         let (done_tx, done) = mpsc::channel();
         let thread = std::thread::spawn({
             let shutdown = shutdown.clone();
@@ -91,9 +113,10 @@ impl TestGateway {
                 let _ = done_tx.send(());
             }
         });
-        let (client, admin) = addrs_rx
-            .recv_timeout(START_PATIENCE)
-            .expect("the in-process gateway binds in time");
+        let (client, admin) = tokio::time::timeout(START_PATIENCE, addrs_rx)
+            .await
+            .expect("the in-process gateway binds in time")
+            .expect("the in-process gateway binds");
         TestGateway {
             base: format!("http://{client}"),
             admin: format!("http://{admin}"),
@@ -101,6 +124,12 @@ impl TestGateway {
             done,
             thread: Some(thread),
         }
+    }
+
+    /// The gateway's log lines so far (JSON, one a line; this process's, see the module docs).
+    pub(crate) fn logs(&self) -> String {
+        let buf = log_buffer().lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf).into_owned()
     }
 
     /// The client-side MCP endpoint.
@@ -125,30 +154,77 @@ impl TestGateway {
     pub(crate) async fn metrics(&self) -> String {
         self.admin_get("/metrics").await.text()
     }
+
+    /// Waits until `/ready` answers 200, at most `patience`.
+    pub(crate) async fn wait_ready(&self, patience: Duration) {
+        // The last answer, for the failure message.
+        let last = std::cell::RefCell::new(None);
+        assert_eventually!(
+            {
+                let r = self.admin_get("/ready").await;
+                let ready = r.status == 200;
+                last.replace(Some(r));
+                ready
+            },
+            patience = patience,
+            "/ready still {:?} after {patience:?}: {}",
+            last.borrow().as_ref().map(|r| r.status),
+            last.borrow().as_ref().map(|r| r.text()).unwrap_or_default()
+        );
+    }
 }
 
 impl Drop for TestGateway {
     fn drop(&mut self) {
         // `abort` moves to `Phase::Forcing` with the "at once" mark, as a second signal does in the binary.
         self.shutdown.abort();
-        // Bounded: a gateway that does not stop fails the test (unless it is already failing).
-        let stopped = self.done.recv_timeout(STOP_PATIENCE).is_ok();
-        if stopped {
+        // Bounded: the teardown never hangs a test (the binary tests' `ChildGuard` kills without waiting; this
+        // waits so a stdio child is reaped before the next gateway of the same test starts).
+        if self.done.recv_timeout(STOP_PATIENCE).is_ok() {
             if let Some(thread) = self.thread.take() {
                 let _ = thread.join();
             }
-        } else if !std::thread::panicking() {
-            panic!("the in-process gateway did not stop within {STOP_PATIENCE:?}");
+        } else {
+            eprintln!("the in-process gateway did not stop within {STOP_PATIENCE:?}; left to the process exit");
         }
     }
 }
 
-/// The value of an unlabelled metric sample, or of a labelled one written in full (`name{a="b"}`).
-pub(crate) fn metric(text: &str, sample: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(sample)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .and_then(|v| v.trim().parse().ok())
+/// The process's captured log bytes.
+fn log_buffer() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Installs the capturing subscriber once per process (a no-op when one is installed already).
+fn capture_logs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,lifeline_gateway=debug",
+            ))
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+/// Appends to [`log_buffer`], keeping at most [`MAX_LOG_BYTES`].
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buf = log_buffer().lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend_from_slice(bytes);
+        if buf.len() > MAX_LOG_BYTES {
+            let excess = buf.len() - MAX_LOG_BYTES;
+            buf.drain(..excess);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

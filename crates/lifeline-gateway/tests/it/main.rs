@@ -5,8 +5,11 @@
 //! need a real OS process (signals, exit codes, PID 1, the HAProxy roll, CLI parsing) stay in the binary crate's
 //! `tests/cli`.
 
+mod conformance;
 mod drain;
+mod edge;
 mod harness;
+mod peers;
 mod probes;
 
 use std::time::Duration;

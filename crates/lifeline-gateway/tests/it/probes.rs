@@ -21,7 +21,7 @@ async fn a_hanging_upstream_fails_ready_within_one_ttl_while_live_stays_200() {
         .await
         .expect("fake");
     let ttl = Duration::from_secs(2);
-    let gw = Gw::start(&fake.url(), &["--ready-ttl", "2s", "--ready-timeout", "1s"]);
+    let gw = Gw::start(&fake.url(), &["--ready-ttl", "2s", "--ready-timeout", "1s"]).await;
     let start = Instant::now();
 
     let r = gw.admin_get("/ready").await;
@@ -82,11 +82,8 @@ async fn ready_is_cached_and_reports_each_check() {
     let fake = FakeServer::start(FakeKind::Healthy(HealthyOpts::default()))
         .await
         .expect("fake");
-    let gw = Gw::start(&fake.url(), &["--ready-ttl", "30s"]);
-    assert_eventually!(
-        gw.admin_get("/ready").await.status == 200,
-        patience = Duration::from_secs(15)
-    );
+    let gw = Gw::start(&fake.url(), &["--ready-ttl", "30s"]).await;
+    gw.wait_ready(Duration::from_secs(15)).await;
     let before = fake.requests_total();
     for _ in 0..20 {
         let r = gw.admin_get("/ready").await;
@@ -137,7 +134,7 @@ async fn a_stalled_runtime_is_caught_by_live() {
         .await
         .expect("fake");
     // The stall hook is off by default.
-    let plain = Gw::start(&fake.url(), &[]);
+    let plain = Gw::start(&fake.url(), &[]).await;
     let r = raw_http::request(
         "POST",
         &format!("{}/debug/stall?ms=10", plain.admin),
@@ -153,7 +150,8 @@ async fn a_stalled_runtime_is_caught_by_live() {
     let gw = Gw::start(
         &fake.url(),
         &["--debug-stall-endpoint", "--live-stall", "1s"],
-    );
+    )
+    .await;
     assert_eq!(gw.admin_get("/live").await.status, 200);
     let r = raw_http::request(
         "POST",

@@ -3,8 +3,7 @@
 //! `@modelcontextprotocol/inspector-cli`, plus the testkit's misbehaving stdio fake for what no real peer does on
 //! demand (non-JSON stdout, a 17 MiB line, a child killed mid-session). Needs `scripts/install-peers.sh`.
 
-#[path = "gateway_support/harness.rs"]
-mod harness;
+use crate::gateway_harness as harness;
 
 use std::time::Duration;
 
