@@ -5,7 +5,7 @@
 //! client helpers come from [`lifeline_testkit::mcp_http`] (re-exported here).
 //!
 //! Logs: the first gateway of a test installs a process-wide JSON `tracing` subscriber (filter
-//! `info,lifeline_gateway=debug`, as the binary tests run it) writing into a bounded in-memory buffer, which
+//! `info,lifeline_gateway=debug`, as the binary tests run it; the binary's `--log-format json` layout) writing into a bounded in-memory buffer, which
 //! [`TestGateway::logs`] returns; nextest runs each test in its own process, so the buffer is the test's own.
 
 use std::io::Write;
@@ -202,6 +202,9 @@ fn capture_logs() {
     INSTALLED.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
             .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_ansi(false)
             .with_env_filter(tracing_subscriber::EnvFilter::new(
                 "info,lifeline_gateway=debug",
             ))

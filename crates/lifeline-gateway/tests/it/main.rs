@@ -11,6 +11,7 @@ mod edge;
 mod harness;
 mod peers;
 mod probes;
+mod stdio;
 
 use std::time::Duration;
 
