@@ -16,12 +16,8 @@ mod stdio;
 use std::time::Duration;
 
 use lifeline_gateway::{Gateway, RawConfig};
+use lifeline_testkit::mcp_http::{open_session, INIT};
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
-
-/// The `initialize` request (2025-11-25).
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-it","version":"1"}}}"#;
-/// The `notifications/initialized` notification.
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
 /// A gateway bound on loopback port 0 in front of `upstream`, with `drain_delay` and `drain_timeout` (humantime
 /// strings), not yet running.
@@ -50,25 +46,4 @@ async fn admin_get(gateway_admin: &str, path: &str) -> RawResponse {
     )
     .await
     .expect("an admin answer")
-}
-
-/// Initializes a session through `mcp_url`; returns its id.
-async fn open_session(mcp_url: &str) -> String {
-    let r = raw_http::post_json(mcp_url, &[], INIT)
-        .await
-        .expect("initialize answered");
-    assert_eq!(r.status, 200, "initialize: {}", r.text());
-    let sid = r.header("mcp-session-id").expect("a session id").to_owned();
-    let r = raw_http::post_json(
-        mcp_url,
-        &[
-            ("Mcp-Session-Id", &sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        INITIALIZED,
-    )
-    .await
-    .expect("initialized answered");
-    assert_eq!(r.status, 202, "initialized: {}", r.text());
-    sid
 }
