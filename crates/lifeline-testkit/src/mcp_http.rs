@@ -395,3 +395,44 @@ pub fn assert_streamed_progress(run: &PyRun, min_steps: usize) {
     );
     assert_eq!(result[0]["is_error"], false, "{:?}", result[0]);
 }
+
+/// The Python of the installed Python SDK 2.x venv (`$LIFELINE_PEERS_DIR/py2/bin/python`), which runs the
+/// testkit's stdio fake ([`crate::fakes::stdio_fake_server`]) and the Python SDK servers.
+pub fn py2_python() -> String {
+    peers::peers_dir()
+        .join("py2/bin/python")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The JSON-RPC message with `id` in a response body, SSE (`data:` lines) or JSON.
+pub fn message_with_id(body: &str, id: i64) -> Option<Value> {
+    let from_json = serde_json::from_str::<Value>(body.trim()).ok();
+    from_json
+        .into_iter()
+        .chain(body.lines().filter_map(|l| {
+            l.strip_prefix("data:")
+                .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        }))
+        .find(|m| m["id"] == id)
+}
+
+/// A `tools/call` request with id `id` of the tool `name`, without arguments.
+pub fn tools_call(id: i64, name: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#
+    )
+}
+
+/// Calls the stdio fake's `whoami` tool at `url` on session `sid`: the pid of the child serving the session.
+/// Panics unless the answer is a 200 SSE stream carrying the pid.
+pub async fn whoami(url: &str, sid: &str) -> u32 {
+    let r = post(url, &[("Mcp-Session-Id", sid)], &tools_call(2, "whoami")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("no response: {}", r.text()));
+    m["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {m}"))
+}

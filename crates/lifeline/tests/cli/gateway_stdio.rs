@@ -8,59 +8,23 @@ use crate::gateway_harness as harness;
 
 use std::time::Duration;
 
-use harness::{metric, open_session, post, Gw, Streaming};
+use harness::{
+    message_with_id, metric, open_session, post, py2_python, tools_call, whoami, Gw, Streaming,
+};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::stdio_fake_server;
 use lifeline_testkit::peers;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 /// Readiness spawns the command each probe: give slow starters (Node, the Python SDK) room.
 const READY_FLAGS: &[&str] = &["--ready-timeout", "15s", "--ready-ttl", "1s"];
 const READY_PATIENCE: Duration = Duration::from_secs(40);
 
-fn py2_python() -> String {
-    peers::peers_dir()
-        .join("py2/bin/python")
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Starts a gateway in front of the stdio fake.
 async fn fake_gateway(extra: &[&str]) -> Gw {
     let script = stdio_fake_server();
     Gw::start_stdio(&py2_python(), &[&script.to_string_lossy()], extra).await
-}
-
-/// The JSON-RPC message with `id` in a response body, SSE (`data:` lines) or JSON.
-fn message_with_id(body: &str, id: i64) -> Option<Value> {
-    let from_json = serde_json::from_str::<Value>(body.trim()).ok();
-    from_json
-        .into_iter()
-        .chain(body.lines().filter_map(|l| {
-            l.strip_prefix("data:")
-                .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        }))
-        .find(|m| m["id"] == id)
-}
-
-fn tools_call(id: i64, name: &str) -> String {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#
-    )
-}
-
-/// Calls the fake's `whoami` on `sid`: the pid of the child serving the session.
-async fn whoami(url: &str, sid: &str) -> u32 {
-    let r = post(url, &[("Mcp-Session-Id", sid)], &tools_call(2, "whoami")).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("content-type"), Some("text/event-stream"));
-    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("no response: {}", r.text()));
-    m["result"]["content"][0]["text"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {m}"))
 }
 
 /// Waits until the gateway's captured output contains `needle` (its output is read concurrently, so a line
