@@ -301,15 +301,18 @@ async fn maintenance_window_suppresses_incidents_and_alerts() {
     let m = start(config(&db, &rx, true), prober.clone()).await;
     more_probes(&prober, 20).await;
     let base = m.base.clone();
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = get(&format!("{base}/api/v1/targets")).await["targets"][0]["status"].clone();
-        if status == "maintenance" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, "maintenance");
+    let status = std::cell::RefCell::new(Value::Null);
+    assert_eventually!(
+        {
+            let now = get(&format!("{base}/api/v1/targets")).await["targets"][0]["status"].clone();
+            status.replace(now);
+            *status.borrow() == "maintenance"
+        },
+        patience = PATIENCE,
+        "the target's status is {}, not maintenance",
+        status.borrow()
+    );
+    assert_eq!(status.into_inner(), "maintenance");
     assert_eq!(received.count(), 0);
     let incidents = get(&format!("{base}/api/v1/incidents")).await;
     assert_eq!(incidents["incidents"].as_array().unwrap().len(), 0);
@@ -331,20 +334,25 @@ async fn drift_and_version_changes_become_events() {
         m.tools = vec![json!({"name": "echo"})];
     });
     let url = format!("{}/api/v1/events?target=svc", m.base);
-    let mut kinds: Vec<String> = vec![];
-    for _ in 0..500 {
-        let ev = get(&url).await;
-        kinds = ev["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
-            .collect();
-        if kinds.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let kinds = std::cell::RefCell::new(Vec::<String>::new());
+    assert_eventually!(
+        {
+            let ev = get(&url).await;
+            kinds.replace(
+                ev["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["kind"].as_str().unwrap().to_owned())
+                    .collect(),
+            );
+            kinds.borrow().len() >= 3
+        },
+        patience = PATIENCE,
+        "three change events, got {:?}",
+        kinds.borrow()
+    );
+    let mut kinds = kinds.into_inner();
     kinds.sort();
     assert_eq!(
         kinds,
