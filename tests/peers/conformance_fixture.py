@@ -2,7 +2,7 @@
 
 `@modelcontextprotocol/conformance server --url URL` calls fixed names (`test_simple_text`, `test://static-text`,
 `test_simple_prompt`, ...); no public server implements them, so Lifeline keeps its own. Launched by
-`lifeline-testkit` (`Peer::conformance_fixture`); `crates/lifeline/tests/gateway_conformance.rs` runs the suite
+`lifeline-testkit` (`Peer::conformance_fixture`); `crates/lifeline-gateway/tests/it/conformance.rs` runs the suite
 against it directly and through `lifeline gateway`.
 
 Deliberately **without** DNS-rebinding protection: the SDK turns its Host/Origin check on by itself for

@@ -6,11 +6,12 @@
 //!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check.
 //! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe.
 //! - `GET /metrics`: Prometheus text (OpenMetrics).
-//! - `POST /debug/stall?ms=N`: only with the hidden `--debug-stall-endpoint` flag (tests): blocks every runtime
-//!   worker for `N` ms (at most 60 s), to prove `/live` catches a stalled runtime.
+//! - `POST /debug/stall?ms=N`: only in a build with the `test-hooks` cargo feature (tests; never the production
+//!   binary) and the hidden `--debug-stall-endpoint` flag: blocks every runtime worker for `N` ms (at most 60 s),
+//!   to prove `/live` catches a stalled runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -25,7 +26,8 @@ use crate::ready::{ProbeResult, Readiness};
 use crate::sessions::Sessions;
 
 /// Longest stall the debug endpoint accepts.
-const MAX_DEBUG_STALL: Duration = Duration::from_secs(60);
+#[cfg(feature = "test-hooks")]
+const MAX_DEBUG_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Everything the admin handlers read.
 #[derive(Debug)]
@@ -39,6 +41,7 @@ pub(crate) struct Admin {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
     pub(crate) upstream_label: String,
+    #[cfg(feature = "test-hooks")]
     pub(crate) debug_stall: bool,
 }
 
@@ -49,6 +52,7 @@ impl Admin {
             (&Method::GET, "/ready") => self.ready().await,
             (&Method::GET, "/healthz") => self.healthz(),
             (&Method::GET, "/metrics") => self.metrics(),
+            #[cfg(feature = "test-hooks")]
             (&Method::POST, "/debug/stall") if self.debug_stall => self.stall(req.uri().query()),
             _ => body::json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
         }
@@ -153,12 +157,13 @@ impl Admin {
         resp
     }
 
+    #[cfg(feature = "test-hooks")]
     fn stall(&self, query: Option<&str>) -> Response<Body> {
         let ms = query
             .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "ms"))
             .and_then(|(_, v)| v.parse::<u64>().ok())
             .unwrap_or(1000);
-        let stall = Duration::from_millis(ms).min(MAX_DEBUG_STALL);
+        let stall = std::time::Duration::from_millis(ms).min(MAX_DEBUG_STALL);
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
         tracing::warn!(
             stall_ms = stall.as_millis() as u64,

@@ -102,7 +102,8 @@ pub struct GatewayConfig {
     pub retry_after: Duration,
     /// Log format.
     pub log_format: LogFormat,
-    /// Test-only stall endpoint on the admin listener.
+    /// Test-only stall endpoint on the admin listener (only with the `test-hooks` cargo feature).
+    #[cfg(feature = "test-hooks")]
     #[serde(skip)]
     pub debug_stall_endpoint: bool,
     /// The stdio upstream, when the gateway runs its MCP server as a child process (then `upstream` has no

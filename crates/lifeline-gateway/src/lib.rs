@@ -227,6 +227,7 @@ impl Gateway {
             metrics,
             started: Instant::now(),
             upstream_label: upstream.label(),
+            #[cfg(feature = "test-hooks")]
             debug_stall: cfg.debug_stall_endpoint,
         });
         let client_server = tokio::spawn(server::serve(

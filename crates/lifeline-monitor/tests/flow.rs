@@ -14,6 +14,7 @@ use lifeline_mcp::probe::{Failure, Phase, ProbeReport, ServerInfo, Timings};
 use lifeline_mcp::{Era, Reason, Verdict};
 use lifeline_monitor::prober::BoxFuture;
 use lifeline_monitor::{Config, Monitor, Prober, TargetConfig};
+use lifeline_testkit::assert_eventually;
 use serde_json::{json, Value};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -191,17 +192,6 @@ impl Running {
     }
 }
 
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn get(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
@@ -209,7 +199,11 @@ async fn get(url: &str) -> Value {
 /// Waits for `n` more probes: enough time for any wrong extra alert to show up.
 async fn more_probes(p: &Scripted, n: u64) {
     let target = p.calls() + n;
-    eventually("more probes", || p.calls() >= target).await;
+    assert_eventually!(
+        p.calls() >= target,
+        patience = PATIENCE,
+        "timed out waiting for more probes"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +215,11 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
     let prober = Scripted::new(Verdict::Unhealthy);
     let m = start(config(&db, &rx, false), prober.clone()).await;
 
-    eventually("one alert per provider", || received.count() >= 3).await;
+    assert_eventually!(
+        received.count() >= 3,
+        patience = PATIENCE,
+        "timed out waiting for one alert per provider"
+    );
     more_probes(&prober, 10).await;
     let got = received.all();
     assert_eq!(got.len(), 3, "{got:#?}");
@@ -262,7 +260,11 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
 
     // Recovery resolves once, per provider, with the same dedup key.
     prober.set(|m| m.verdict = Verdict::Healthy);
-    eventually("one resolve per provider", || received.count() >= 6).await;
+    assert_eventually!(
+        received.count() >= 6,
+        patience = PATIENCE,
+        "timed out waiting for one resolve per provider"
+    );
     more_probes(&prober, 10).await;
     let got = received.all();
     assert_eq!(got.len(), 6, "{got:#?}");
@@ -299,15 +301,18 @@ async fn maintenance_window_suppresses_incidents_and_alerts() {
     let m = start(config(&db, &rx, true), prober.clone()).await;
     more_probes(&prober, 20).await;
     let base = m.base.clone();
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = get(&format!("{base}/api/v1/targets")).await["targets"][0]["status"].clone();
-        if status == "maintenance" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, "maintenance");
+    let status = std::cell::RefCell::new(Value::Null);
+    assert_eventually!(
+        {
+            let now = get(&format!("{base}/api/v1/targets")).await["targets"][0]["status"].clone();
+            status.replace(now);
+            *status.borrow() == "maintenance"
+        },
+        patience = PATIENCE,
+        "the target's status is {}, not maintenance",
+        status.borrow()
+    );
+    assert_eq!(status.into_inner(), "maintenance");
     assert_eq!(received.count(), 0);
     let incidents = get(&format!("{base}/api/v1/incidents")).await;
     assert_eq!(incidents["incidents"].as_array().unwrap().len(), 0);
@@ -329,20 +334,25 @@ async fn drift_and_version_changes_become_events() {
         m.tools = vec![json!({"name": "echo"})];
     });
     let url = format!("{}/api/v1/events?target=svc", m.base);
-    let mut kinds: Vec<String> = vec![];
-    for _ in 0..500 {
-        let ev = get(&url).await;
-        kinds = ev["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
-            .collect();
-        if kinds.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let kinds = std::cell::RefCell::new(Vec::<String>::new());
+    assert_eventually!(
+        {
+            let ev = get(&url).await;
+            kinds.replace(
+                ev["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["kind"].as_str().unwrap().to_owned())
+                    .collect(),
+            );
+            kinds.borrow().len() >= 3
+        },
+        patience = PATIENCE,
+        "three change events, got {:?}",
+        kinds.borrow()
+    );
+    let mut kinds = kinds.into_inner();
     kinds.sort();
     assert_eq!(
         kinds,

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod eventually;
 pub mod fakes;
 pub mod kube;
+pub mod mcp_http;
 pub mod peers;
 pub mod process;

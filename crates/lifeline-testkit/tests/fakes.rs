@@ -9,13 +9,14 @@ mod tls;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
+use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{echo_tool, numbered_tools, FakeKind, HealthyOpts, ModernOpts};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 
 use support::{
-    discover, eventually, initialize, modern, modern_headers, next_chunk, read, rpc, sse_data,
-    Fake, QUIET, STEP, V,
+    discover, initialize, modern, modern_headers, next_chunk, read, rpc, sse_data, Fake, QUIET,
+    STEP, V,
 };
 
 #[tokio::test]
@@ -41,10 +42,11 @@ async fn accept_then_hang_reads_but_never_writes() {
         .expect("it reads what we send");
     let read = tokio::time::timeout(QUIET, stream.read(&mut [0_u8; 1])).await;
     assert!(read.is_err(), "the fake wrote or closed: {read:?}");
-    eventually("the connection is counted", || async {
-        server.requests_total() == 1
-    })
-    .await;
+    assert_eventually!(
+        server.requests_total() == 1,
+        patience = STEP,
+        "not within {STEP:?}: the connection is counted"
+    );
 }
 
 #[tokio::test]
@@ -749,10 +751,11 @@ async fn legacy_sse_announces_an_endpoint_and_answers_on_the_stream() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     drop(body);
-    eventually("the session ends with its stream", || async {
-        server.sessions_open() == 0
-    })
-    .await;
+    assert_eventually!(
+        server.sessions_open() == 0,
+        patience = STEP,
+        "not within {STEP:?}: the session ends with its stream"
+    );
     assert_eq!(
         server
             .post_to(&endpoint, &initialize(4, "2024-11-05"))
@@ -773,8 +776,9 @@ async fn dropping_the_server_cuts_streams_and_closes_the_port() {
         Some(None),
         "the stream ends when the server goes"
     );
-    eventually("the port closes", || async {
-        TcpStream::connect(addr).await.is_err()
-    })
-    .await;
+    assert_eventually!(
+        TcpStream::connect(addr).await.is_err(),
+        patience = STEP,
+        "not within {STEP:?}: the port closes"
+    );
 }

@@ -177,7 +177,8 @@ pub struct RawConfig {
     pub command: Option<Vec<String>>,
 
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
-    /// read from a config file.
+    /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "LIFELINE_DEBUG_STALL_ENDPOINT")]
     #[serde(skip)]
     pub debug_stall_endpoint: bool,
@@ -219,6 +220,7 @@ impl RawConfig {
     /// Layers `over` on top of `self`: every field set in `over` wins. Generic over the fields (through their
     /// serde form), so a new setting needs no line here.
     pub fn merge(self, over: RawConfig) -> RawConfig {
+        #[cfg(feature = "test-hooks")]
         let debug_stall_endpoint = self.debug_stall_endpoint || over.debug_stall_endpoint;
         let mut base = to_map(&self);
         for (key, value) in to_map(&over) {
@@ -226,9 +228,13 @@ impl RawConfig {
                 base.insert(key, value);
             }
         }
-        let mut merged: RawConfig = serde_json::from_value(serde_json::Value::Object(base))
+        let merged: RawConfig = serde_json::from_value(serde_json::Value::Object(base))
             .expect("two RawConfig layers combine into a RawConfig: the same keys and value types");
-        merged.debug_stall_endpoint = debug_stall_endpoint;
+        #[cfg(feature = "test-hooks")]
+        let merged = RawConfig {
+            debug_stall_endpoint,
+            ..merged
+        };
         merged
     }
 }

@@ -378,6 +378,7 @@ fn merge_is_generic_over_every_field() {
     let top = RawConfig {
         upstream: Some("http://b/mcp".into()),
         pool_size: Some(2),
+        #[cfg(feature = "test-hooks")]
         debug_stall_endpoint: true,
         ..RawConfig::default()
     };
@@ -387,6 +388,7 @@ fn merge_is_generic_over_every_field() {
         RawConfig {
             upstream: Some("http://b/mcp".into()),
             pool_size: Some(2),
+            #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: true,
             ..lower
         }

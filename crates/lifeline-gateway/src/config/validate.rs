@@ -275,6 +275,7 @@ impl RawConfig {
             },
             retry_after,
             log_format,
+            #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,
         })

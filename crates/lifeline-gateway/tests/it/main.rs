@@ -1,19 +1,23 @@
 //! In-process tests of `lifeline-gateway`: a [`Gateway`] bound on `127.0.0.1:0` in front of a real upstream
 //! (server-everything, from `scripts/install-peers.sh`; `LIFELINE_PEERS_DIR` points at the peers), driven
-//! through the injected [`lifeline_core::Shutdown`] instead of OS signals. The seed for moving the gateway's
-//! black-box tests out of the binary crate.
+//! through the injected [`lifeline_core::Shutdown`] instead of OS signals. One module per area; `harness`
+//! holds the in-process [`harness::TestGateway`] (its own runtime thread, port 0, injected shutdown). Tests that
+//! need a real OS process (signals, exit codes, PID 1, the HAProxy roll, CLI parsing) stay in the binary crate's
+//! `tests/cli`.
 
+mod conformance;
 mod drain;
+mod edge;
+mod harness;
+mod peers;
+mod probes;
+mod stdio;
 
 use std::time::Duration;
 
 use lifeline_gateway::{Gateway, RawConfig};
+use lifeline_testkit::mcp_http::{open_session, INIT};
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
-
-/// The `initialize` request (2025-11-25).
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-it","version":"1"}}}"#;
-/// The `notifications/initialized` notification.
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
 /// A gateway bound on loopback port 0 in front of `upstream`, with `drain_delay` and `drain_timeout` (humantime
 /// strings), not yet running.
@@ -42,25 +46,4 @@ async fn admin_get(gateway_admin: &str, path: &str) -> RawResponse {
     )
     .await
     .expect("an admin answer")
-}
-
-/// Initializes a session through `mcp_url`; returns its id.
-async fn open_session(mcp_url: &str) -> String {
-    let r = raw_http::post_json(mcp_url, &[], INIT)
-        .await
-        .expect("initialize answered");
-    assert_eq!(r.status, 200, "initialize: {}", r.text());
-    let sid = r.header("mcp-session-id").expect("a session id").to_owned();
-    let r = raw_http::post_json(
-        mcp_url,
-        &[
-            ("Mcp-Session-Id", &sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        INITIALIZED,
-    )
-    .await
-    .expect("initialized answered");
-    assert_eq!(r.status, 202, "initialized: {}", r.text());
-    sid
 }

@@ -1,9 +1,8 @@
 //! The raw client the fake-server tests speak with: hyper's HTTP/1 client connection over a fresh TCP (or TLS)
 //! stream per request, JSON-RPC message builders, and bounded waits.
 
-use std::future::Future;
 use std::ops::Deref;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -190,19 +189,6 @@ pub(crate) async fn next_chunk(body: &mut Incoming, within: Duration) -> Option<
                 }
             }
         }
-    }
-}
-
-/// Polls `check` until it holds or [`STEP`] passes.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + STEP;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {STEP:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

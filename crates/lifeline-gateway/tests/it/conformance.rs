@@ -1,5 +1,5 @@
 //! The official conformance suite's server scenarios against our fixture server (`tests/peers/conformance_fixture.py`),
-//! first directly and then through `lifeline gateway`. The gateway must add no failure, at the level of scenarios
+//! first directly and then through the gateway (in process). The gateway must add no failure, at the level of scenarios
 //! and of single checks, and must make `dns-rebinding-protection` pass although the fixture deliberately has no
 //! Host/Origin check. Two runs:
 //!
@@ -11,7 +11,7 @@
 //! Every scenario that fails directly is named in a known-failures list with its reason, so a new failure, or a
 //! stale entry, fails the test. Needs `scripts/install-peers.sh`.
 //!
-//! The 0.1.16 run is repeated through `lifeline gateway -- python conformance_fixture.py --stdio`, the same fixture
+//! The 0.1.16 run is repeated through the gateway configured as `-- python conformance_fixture.py --stdio`, the same fixture
 //! as a stdio child: in session mode every scenario that passes directly passes; in pool mode all but the ones in
 //! [`STDIO_POOL_DIFFERENCES`], each with its reason. Over stdio `test_reconnection` has no stream to close, so SSE
 //! resumption is not exercised there (the gateway's stdio streams carry no event ids).
@@ -20,13 +20,10 @@
 //! closes the stream and the scenario passes with no scored check; SSE resumption through the gateway is covered by
 //! `sse_resumption_through_the_gateway` below instead.
 
-#[path = "gateway_support/harness.rs"]
-mod harness;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use harness::{event_json, Gw, Streaming};
+use crate::harness::{self, event_json, Streaming, TestGateway as Gw};
 use lifeline_testkit::peers::conformance::{run_server_suite, ServerSuiteRun};
 use lifeline_testkit::peers::{Conformance, Peer};
 

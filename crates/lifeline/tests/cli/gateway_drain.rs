@@ -3,8 +3,7 @@
 //! streams the gateway must close get a final `retry:` field, and the process exits 0. A second signal exits at
 //! once.
 
-#[path = "gateway_support/harness.rs"]
-mod harness;
+use crate::gateway_harness as harness;
 
 use std::time::{Duration, Instant};
 
@@ -74,23 +73,27 @@ async fn sigterm_lets_a_long_call_finish_refuses_new_work_and_exits_0() {
     assert_eq!(h["state"], "draining");
 
     // After the drain delay: a new session is refused with 503 + Retry-After.
-    let refused = loop {
-        let r = post(&gw.mcp(), &[], INIT).await;
-        if r.status == 503 {
-            break r;
-        }
-        assert_eq!(
-            r.status,
-            200,
-            "served normally during the delay: {}",
-            r.text()
-        );
-        assert!(
-            signalled.elapsed() < Duration::from_secs(5),
-            "never refused"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let refused = std::cell::RefCell::new(None);
+    lifeline_testkit::assert_eventually!(
+        {
+            let r = post(&gw.mcp(), &[], INIT).await;
+            if r.status == 503 {
+                refused.replace(Some(r));
+                true
+            } else {
+                assert_eq!(
+                    r.status,
+                    200,
+                    "served normally during the delay: {}",
+                    r.text()
+                );
+                false
+            }
+        },
+        patience = Duration::from_secs(5).saturating_sub(signalled.elapsed()),
+        "never refused"
+    );
+    let refused = refused.into_inner().expect("set when the condition held");
     assert!(
         signalled.elapsed() >= Duration::from_millis(900),
         "refused before the drain delay"

@@ -3,10 +3,11 @@
 //! The first group needs no server (usage errors exit 64, unreadable files exit 2, `--help`). The second probes
 //! the testkit's fake servers on 127.0.0.1 and needs the probe engine.
 
+use lifeline_testkit::assert_eventually;
 use lifeline_testkit::cli::{assert_exit, stderr, stdout};
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeline_mcp::schema::schema_hash;
 use lifeline_testkit::fakes::{
@@ -54,20 +55,6 @@ fn json_reports(out: &Output) -> Vec<Value> {
         )
     });
     v.as_array().expect("--json prints an array").clone()
-}
-
-/// Polls `cond` until it holds or `patience` runs out.
-async fn eventually(patience: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + patience;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -329,8 +316,9 @@ async fn a_healthy_legacy_server_passes_and_keeps_no_session() {
     assert_eq!(r["schema_hash"], schema_hash(&[echo_tool()]));
     assert!(r["timings_ms"]["total"].as_f64().is_some(), "{r}");
     assert_eq!(r["tls"], Value::Null);
-    assert!(
-        eventually(Duration::from_secs(5), || fake.sessions_open() == 0).await,
+    assert_eventually!(
+        fake.sessions_open() == 0,
+        patience = Duration::from_secs(5),
         "the probe left {} session(s) open",
         fake.sessions_open()
     );

@@ -533,21 +533,18 @@ async fn ctrl_c_writes_the_partial_report_and_exits_130() {
 
     // Wait (bounded) until the three quick results are on disk and the hangers are all connected.
     let jsonl = out_dir.join("scan.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = std::fs::read_to_string(&jsonl)
+    let done = || {
+        std::fs::read_to_string(&jsonl)
             .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if done >= 3 && hang.requests_total() >= 20 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the scan did not get going: {done} results, {} hung",
-            hang.requests_total()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .unwrap_or(0)
+    };
+    lifeline_testkit::assert_eventually!(
+        done() >= 3 && hang.requests_total() >= 20,
+        patience = Duration::from_secs(30),
+        "the scan did not get going: {} results, {} hung",
+        done(),
+        hang.requests_total()
+    );
     let t0 = Instant::now();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = tokio::time::timeout(RUN_PATIENCE, child.wait_with_output())

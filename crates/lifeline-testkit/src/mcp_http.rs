@@ -1,181 +1,23 @@
-//! Shared helpers for the `gateway_*` integration tests (each includes this file with `#[path]`): start the built
-//! `lifeline gateway` on ports the OS picks, signal it, talk to it with a tiny streaming HTTP/1.1 client that sees
-//! SSE events as they arrive, and run the real clients (the Python SDK script in `tests/peers/clients/` and
-//! `@modelcontextprotocol/inspector-cli`). Every wait is bounded.
+//! The HTTP side of an MCP client for gateway tests, shared by the in-process gateway tests
+//! (`lifeline-gateway/tests/it`) and the binary's process tests (`lifeline/tests/cli`): JSON-RPC posts and
+//! legacy sessions over [`raw_http`], a tiny streaming HTTP/1.1 client ([`Streaming`]) that sees SSE events as
+//! they arrive, Prometheus samples, and the real clients (the Python SDK 2.x script in `tests/peers/clients/` and
+//! `@modelcontextprotocol/inspector-cli`) with the assertions the tests make on their runs. Every wait is
+//! bounded; the helpers panic (failing the test) on anything unexpected.
 
-#![allow(dead_code, unreachable_pub)]
+use std::process::Stdio;
+use std::time::Duration;
 
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-use lifeline_testkit::peers::{self, raw_http};
-use lifeline_testkit::process::ChildGuard;
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// How long a gateway may take to start listening.
-pub const START_PATIENCE: Duration = Duration::from_secs(30);
+use crate::peers::{self, raw_http};
 
 /// A legacy `initialize` request.
 pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-test","version":"1"}}}"#;
 /// The `notifications/initialized` notification.
 pub const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-
-/// A running `lifeline gateway` process (its own process group, killed on drop).
-pub struct Gw {
-    pub guard: ChildGuard,
-    /// `http://127.0.0.1:P`
-    pub base: String,
-    /// `http://127.0.0.1:Q`
-    pub admin: String,
-}
-
-impl Gw {
-    /// Starts the gateway in front of `upstream` with `extra` flags, on `127.0.0.1:0` for both listeners.
-    pub async fn start(upstream: &str, extra: &[&str]) -> Gw {
-        let mut args = vec!["--upstream", upstream];
-        args.extend_from_slice(extra);
-        Gw::start_with(&args).await
-    }
-
-    /// Starts the gateway in front of the stdio server `program args…` (after `--`) with `extra` flags.
-    pub async fn start_stdio(program: &str, args: &[&str], extra: &[&str]) -> Gw {
-        let mut all: Vec<&str> = extra.to_vec();
-        all.push("--");
-        all.push(program);
-        all.extend_from_slice(args);
-        Gw::start_with(&all).await
-    }
-
-    /// Starts the gateway with `args` (which must name an upstream), on `127.0.0.1:0` for both listeners.
-    pub async fn start_with(args: &[&str]) -> Gw {
-        Gw::start_wrapped(&[], args).await
-    }
-
-    /// Like [`Gw::start_with`], with the gateway run by `wrapper` (e.g. `unshare --pid --fork` to make it PID 1).
-    pub async fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Gw {
-        let (flags, command) = match args.iter().position(|a| *a == "--") {
-            Some(i) => (&args[..i], &args[i..]),
-            None => (args, &[][..]),
-        };
-        let mut cmd = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(env!("CARGO_BIN_EXE_lifeline"));
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_lifeline")),
-        };
-        cmd.arg("gateway")
-            .args(flags)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .args(command)
-            .env("LIFELINE_LOG", "info,lifeline_gateway=debug");
-        let mut guard =
-            ChildGuard::spawn("lifeline gateway", cmd).expect("the lifeline binary starts");
-        let rest = guard
-            .wait_for_output("\"message\":\"Gateway listening.\",", START_PATIENCE)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        Gw {
-            base: format!("http://{}", json_field(&rest, "listen")),
-            admin: format!("http://{}", json_field(&rest, "admin_listen")),
-            guard,
-        }
-    }
-
-    /// The client-side MCP endpoint.
-    pub fn mcp(&self) -> String {
-        format!("{}/mcp", self.base)
-    }
-
-    /// Sends `sig` to the gateway process.
-    pub fn signal(&self, sig: Signal) {
-        nix::sys::signal::kill(Pid::from_raw(self.guard.pid() as i32), sig)
-            .expect("signal the gateway");
-    }
-
-    /// Waits for the process to exit, at most `patience`.
-    pub async fn wait_exit(&mut self, patience: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.guard.try_status() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < patience,
-                "the gateway did not exit within {patience:?}; output:\n{}",
-                self.guard.output_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// `GET` on the admin listener.
-    pub async fn admin_get(&self, path: &str) -> raw_http::RawResponse {
-        raw_http::request(
-            "GET",
-            &format!("{}{path}", self.admin),
-            &[],
-            None,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    /// The Prometheus text.
-    pub async fn metrics(&self) -> String {
-        self.admin_get("/metrics").await.text()
-    }
-
-    /// Waits until `/ready` answers 200.
-    pub async fn wait_ready(&self, patience: Duration) {
-        let start = Instant::now();
-        loop {
-            let r = self.admin_get("/ready").await;
-            if r.status == 200 {
-                return;
-            }
-            assert!(
-                start.elapsed() < patience,
-                "/ready still {} after {patience:?}: {}",
-                r.status,
-                r.text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The gateway's captured output.
-    pub fn logs(&self) -> String {
-        self.guard.output_tail()
-    }
-}
-
-/// The value of `"name":"value"` in a JSON log line's tail.
-pub fn json_field(line: &str, name: &str) -> String {
-    let key = format!("\"{name}\":\"");
-    let start = line
-        .find(&key)
-        .map(|i| i + key.len())
-        .unwrap_or_else(|| panic!("no {name} in {line}"));
-    line[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// The value of an unlabelled metric sample, or of a labelled one written in full (`name{a="b"}`).
 pub fn metric(text: &str, sample: &str) -> Option<f64> {
@@ -214,7 +56,9 @@ pub async fn open_session(url: &str) -> String {
 
 /// A response whose body is read as it arrives (HTTP/1.1, `Connection: close`, chunked or not).
 pub struct Streaming {
+    /// The HTTP status code.
     pub status: u16,
+    /// The response headers, names lowercased, values trimmed, in arrival order.
     pub headers: Vec<(String, String)>,
     reader: BufReader<TcpStream>,
     chunked: bool,
@@ -290,6 +134,7 @@ impl Streaming {
             .unwrap_or_else(|_| panic!("{method} {url}: no response headers in 10 s"))
     }
 
+    /// The first header named `name` (lowercase), if any.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -396,12 +241,16 @@ pub fn event_json(event: &str) -> Option<Value> {
 
 /// What the Python SDK client script printed.
 pub struct PyRun {
+    /// The script exited 0.
     pub ok: bool,
+    /// Its JSON lines on stdout, one event each (`{"event": ..., "t": seconds, ...}`).
     pub events: Vec<Value>,
+    /// Its stderr, for failure messages.
     pub stderr: String,
 }
 
 impl PyRun {
+    /// The events whose `event` field is `event`, in order.
     pub fn of(&self, event: &str) -> Vec<&Value> {
         self.events.iter().filter(|e| e["event"] == event).collect()
     }
@@ -545,4 +394,45 @@ pub fn assert_streamed_progress(run: &PyRun, min_steps: usize) {
         "progress must arrive while the tool runs, not all at once with the result: first {first:.3}s, result {done:.3}s"
     );
     assert_eq!(result[0]["is_error"], false, "{:?}", result[0]);
+}
+
+/// The Python of the installed Python SDK 2.x venv (`$LIFELINE_PEERS_DIR/py2/bin/python`), which runs the
+/// testkit's stdio fake ([`crate::fakes::stdio_fake_server`]) and the Python SDK servers.
+pub fn py2_python() -> String {
+    peers::peers_dir()
+        .join("py2/bin/python")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The JSON-RPC message with `id` in a response body, SSE (`data:` lines) or JSON.
+pub fn message_with_id(body: &str, id: i64) -> Option<Value> {
+    let from_json = serde_json::from_str::<Value>(body.trim()).ok();
+    from_json
+        .into_iter()
+        .chain(body.lines().filter_map(|l| {
+            l.strip_prefix("data:")
+                .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        }))
+        .find(|m| m["id"] == id)
+}
+
+/// A `tools/call` request with id `id` of the tool `name`, without arguments.
+pub fn tools_call(id: i64, name: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{name}","arguments":{{}}}}}}"#
+    )
+}
+
+/// Calls the stdio fake's `whoami` tool at `url` on session `sid`: the pid of the child serving the session.
+/// Panics unless the answer is a 200 SSE stream carrying the pid.
+pub async fn whoami(url: &str, sid: &str) -> u32 {
+    let r = post(url, &[("Mcp-Session-Id", sid)], &tools_call(2, "whoami")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let m = message_with_id(&r.text(), 2).unwrap_or_else(|| panic!("no response: {}", r.text()));
+    m["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {m}"))
 }

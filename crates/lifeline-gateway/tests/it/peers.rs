@@ -1,16 +1,13 @@
-//! Real peers through `lifeline gateway`: server-everything (Streamable HTTP and HTTP+SSE) and the Python SDK 2.x
+//! Real peers through the in-process gateway: server-everything (Streamable HTTP and HTTP+SSE) and the Python SDK 2.x
 //! server (stateful legacy and stateless modern) upstream; the Python SDK client and
 //! `@modelcontextprotocol/inspector-cli` downstream, listing and calling tools, including a long-running tool whose
 //! progress notifications must arrive as they are sent. Needs `scripts/install-peers.sh`.
 
-#[path = "gateway_support/harness.rs"]
-mod harness;
-
 use std::time::Duration;
 
-use harness::{
+use crate::harness::{
     assert_listed_everything_tools, assert_streamed_progress, event_json, everything_long_call,
-    inspector_lists_and_calls, metric, py_client, Gw, InspectorCall, Streaming,
+    inspector_lists_and_calls, metric, py_client, InspectorCall, Streaming, TestGateway as Gw,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};

@@ -1,12 +1,12 @@
 //! Probe truth: `/ready` follows a real MCP probe of the upstream (cached, single-flight), `/live` follows the
-//! gateway's own runtime and never the upstream, `/healthz` and `/metrics` report the documented shapes.
-
-#[path = "gateway_support/harness.rs"]
-mod harness;
+//! gateway's own runtime and never the upstream (the stall hook needs the `test-hooks` feature), `/healthz` and `/metrics` report the documented shapes.
 
 use std::time::{Duration, Instant};
 
-use harness::{metric, open_session, Gw};
+use lifeline_testkit::assert_eventually;
+
+use crate::harness::{metric, TestGateway as Gw};
+use crate::open_session;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::raw_http;
 use serde_json::Value;
@@ -179,8 +179,8 @@ async fn a_stalled_runtime_is_caught_by_live() {
     // After the stall, /live reports it, then recovers.
     let start = Instant::now();
     let mut saw_503 = false;
-    loop {
-        if let Ok(r) = raw_http::request(
+    assert_eventually!(
+        match raw_http::request(
             "GET",
             &format!("{}/live", gw.admin),
             &[],
@@ -189,24 +189,22 @@ async fn a_stalled_runtime_is_caught_by_live() {
         )
         .await
         {
-            if r.status == 503 {
-                saw_503 = true;
-                assert!(
-                    json(&r)["stall_ms"].as_u64().unwrap_or_default() >= 1000,
-                    "{}",
-                    r.text()
-                );
+            Ok(r) => {
+                if r.status == 503 {
+                    saw_503 = true;
+                    assert!(
+                        json(&r)["stall_ms"].as_u64().unwrap_or_default() >= 1000,
+                        "{}",
+                        r.text()
+                    );
+                }
+                r.status == 200 && start.elapsed() > Duration::from_secs(1)
             }
-            if r.status == 200 && start.elapsed() > Duration::from_secs(1) {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "/live did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            Err(_) => false,
+        },
+        patience = Duration::from_secs(15),
+        "/live did not recover"
+    );
     assert!(
         saw_503,
         "/live must report the stall once the runtime runs again"

@@ -6,13 +6,14 @@ use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeline_mcp::{Reason, Verdict};
 use lifeline_monitor::store::{
     EventKind, IncidentOp, NewEvent, ProbeRow, RecordOp, Severity, TargetState,
 };
 use lifeline_monitor::Store;
+use lifeline_testkit::assert_eventually;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
@@ -191,14 +192,11 @@ async fn chromium_renders_the_status_page_with_history() {
     }
     let url = format!("http://{}/", addr.expect("listening line"));
     // Wait until the first probes are in (targets no longer "unknown").
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let dom = dump_dom(&browser, &url);
-        if !dom.contains("pill s-unknown") || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    assert_eventually!(
+        !dump_dom(&browser, &url).contains("pill s-unknown"),
+        patience = Duration::from_secs(30),
+        "the targets are still unknown on the page"
+    );
     let dom = dump_dom(&browser, &url);
     for want in [
         "Lifeline demo status",

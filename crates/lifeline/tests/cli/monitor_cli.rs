@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lifeline_testkit::assert_eventually;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
 
 fn repo_root() -> PathBuf {
@@ -267,17 +269,20 @@ fn quick_start_serves_the_page_and_stops_on_sigterm() {
         }
     };
     // The first probe result reaches the API.
-    let mut target = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        let (code, body) = http_get(&addr, "/api/v1/targets");
-        assert_eq!(code, 200);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        target = v["targets"][0].clone();
-        if target["last_checked_at"].is_string() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let target = std::cell::RefCell::new(serde_json::Value::Null);
+    assert_eventually!(
+        blocking {
+            let (code, body) = http_get(&addr, "/api/v1/targets");
+            assert_eq!(code, 200);
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            target.replace(v["targets"][0].clone());
+            target.borrow()["last_checked_at"].is_string()
+        },
+        patience = deadline.saturating_duration_since(Instant::now()),
+        "no probe result in the API: {}",
+        target.borrow()
+    );
+    let target = target.into_inner();
     assert_eq!(target["name"], "127.0.0.1");
     assert_eq!(target["verdict"], "unhealthy", "{target}");
     let (code, page) = http_get(&addr, "/");
@@ -298,14 +303,13 @@ fn quick_start_serves_the_page_and_stops_on_sigterm() {
         .unwrap()
         .success());
     let mut proc = proc;
-    let stop_deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = proc.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < stop_deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    assert_eventually!(
+        blocking proc.0.try_wait().unwrap().is_some(),
+        patience = Duration::from_secs(30),
+        "no exit after SIGTERM"
+    );
+    // The exit status stays available once the child is reaped.
+    let status = proc.0.try_wait().unwrap().expect("exited");
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
         log.push(line);
     }

@@ -1,0 +1,30 @@
+//! The `lifeline` binary's tests, in one test binary: each module runs the built binary
+//! (`CARGO_BIN_EXE_lifeline`) as a user, CI job or orchestrator would, and asserts its stdout, JSON, logs and exit
+//! codes. The gateway tests here are the ones that need a real OS process (signals, exit codes, PID 1 under
+//! `unshare`, the HAProxy roll, CLI parsing and `--check-config`); the gateway's in-process tests live in
+//! `crates/lifeline-gateway/tests/it`. Real peers come from `scripts/install-peers.sh` (`LIFELINE_PEERS_DIR`).
+
+/// `lifeline check`: output formats, exit codes, snapshots and drift.
+mod check_cli;
+/// `lifeline check` against the real MCP peers.
+mod check_peers;
+/// The Kubernetes kit's container command lines parse.
+mod deploy_args;
+/// `lifeline gateway` flags, `--help`, `--check-config` and the config file.
+mod gateway_cli;
+/// The drain on SIGTERM/SIGINT: phases, exit codes, logs.
+mod gateway_drain;
+/// Credentials and MCP headers at the edge; the secret stays out of the log.
+mod gateway_edge;
+/// Shared helpers of the `gateway_*` modules.
+mod gateway_harness;
+/// A stdio MCP server behind the gateway (session and pool mode, signals, PID 1).
+mod gateway_stdio;
+/// The zero-downtime roll behind HAProxy.
+mod gateway_zero_downtime;
+/// The status page in headless Chromium.
+mod monitor_browser;
+/// `lifeline monitor` as a user runs it.
+mod monitor_cli;
+/// `lifeline scan` as a user runs it.
+mod scan_cli;
