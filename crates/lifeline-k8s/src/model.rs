@@ -321,6 +321,48 @@ fn flag_duration(flags: &[&str], name: &str) -> Option<Duration> {
     humantime::parse_duration(value).ok()
 }
 
+/// Environment variables servers commonly read their own drain deadline from (seed "MCP server zero-downtime
+/// deployment": its drain handler reads `DRAIN_TIMEOUT_MS`, default 25000), with the unit each name implies:
+/// `Some(unit)` for a bare number under a name that carries its unit, `None` for a unitless name, whose value
+/// may carry a unit (`30s`, `25000ms`, `1m`) and is read as seconds when it is a bare number.
+const SERVER_DRAIN_ENV: &[(&str, Option<Duration>)] = &[
+    ("DRAIN_TIMEOUT_MS", Some(Duration::from_millis(1))),
+    ("SHUTDOWN_TIMEOUT_MS", Some(Duration::from_millis(1))),
+    (
+        "GRACEFUL_SHUTDOWN_TIMEOUT_MS",
+        Some(Duration::from_millis(1)),
+    ),
+    ("DRAIN_TIMEOUT_SECONDS", Some(Duration::from_secs(1))),
+    ("SHUTDOWN_TIMEOUT_SECONDS", Some(Duration::from_secs(1))),
+    (
+        "GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS",
+        Some(Duration::from_secs(1)),
+    ),
+    ("DRAIN_TIMEOUT", None),
+    ("SHUTDOWN_TIMEOUT", None),
+    ("GRACEFUL_SHUTDOWN_TIMEOUT", None),
+];
+
+/// The longest drain a container's own server announces in a literal `env` value (`valueFrom` is not
+/// followed), with the variable as written (`DRAIN_TIMEOUT_MS=25000`). Unparsable values are ignored.
+pub(crate) fn server_drain(c: &Container) -> Option<(Duration, String)> {
+    c.env
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let (_, unit) = SERVER_DRAIN_ENV.iter().find(|(n, _)| *n == e.name)?;
+            let value = e.value.as_deref()?.trim();
+            let drain = match (value.parse::<u32>(), unit) {
+                (Ok(n), Some(unit)) => unit.checked_mul(n)?,
+                (Ok(n), None) => Duration::from_secs(u64::from(n)),
+                (Err(_), Some(_)) => return None,
+                (Err(_), None) => humantime::parse_duration(value).ok()?,
+            };
+            Some((drain, format!("{}={value}", e.name)))
+        })
+        .max_by_key(|(d, _)| *d)
+}
+
 /// Seconds a `preStop` hook waits: the `sleep` action, or the largest `sleep N` in an exec
 /// command. `Some(0)` for a hook that does something else; `None` without a hook.
 pub(crate) fn prestop_sleep_seconds(c: &Container) -> Option<i64> {
@@ -395,6 +437,69 @@ mod tests {
             command: v(command),
             args: v(args),
             ..Container::default()
+        }
+    }
+
+    #[test]
+    fn server_drain_reads_the_common_env_names_and_units() {
+        let with_env = |vars: &[(&str, &str)]| Container {
+            env: Some(
+                vars.iter()
+                    .map(|(n, v)| k8s_openapi::api::core::v1::EnvVar {
+                        name: (*n).into(),
+                        value: Some((*v).into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..container("mcp:1", &[], &[])
+        };
+        let secs = |c: &Container| server_drain(c).map(|(d, var)| (d.as_millis(), var));
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(u128, &'a str)>);
+        let cases: &[Case<'_>] = &[
+            (
+                &[("DRAIN_TIMEOUT_MS", "25000")],
+                Some((25_000, "DRAIN_TIMEOUT_MS=25000")),
+            ),
+            (
+                &[("SHUTDOWN_TIMEOUT", "30")],
+                Some((30_000, "SHUTDOWN_TIMEOUT=30")),
+            ),
+            (
+                &[("SHUTDOWN_TIMEOUT", "30s")],
+                Some((30_000, "SHUTDOWN_TIMEOUT=30s")),
+            ),
+            (
+                &[("DRAIN_TIMEOUT", "1500ms")],
+                Some((1_500, "DRAIN_TIMEOUT=1500ms")),
+            ),
+            (
+                &[("GRACEFUL_SHUTDOWN_TIMEOUT", "1m")],
+                Some((60_000, "GRACEFUL_SHUTDOWN_TIMEOUT=1m")),
+            ),
+            (
+                &[("DRAIN_TIMEOUT_SECONDS", "40")],
+                Some((40_000, "DRAIN_TIMEOUT_SECONDS=40")),
+            ),
+            // The longest wins.
+            (
+                &[("DRAIN_TIMEOUT_MS", "25000"), ("SHUTDOWN_TIMEOUT", "40s")],
+                Some((40_000, "SHUTDOWN_TIMEOUT=40s")),
+            ),
+            // Units in a name that already has one, junk and unrelated names are not read.
+            (&[("DRAIN_TIMEOUT_MS", "25s")], None),
+            (&[("DRAIN_TIMEOUT", "soon")], None),
+            (&[("DRAIN_TIMEOUT_MS", "-1")], None),
+            (&[("REQUEST_TIMEOUT_MS", "25000")], None),
+            (&[], None),
+        ];
+        for (vars, want) in cases {
+            let got = secs(&with_env(vars));
+            assert_eq!(
+                got.as_ref().map(|(ms, v)| (*ms, v.as_str())),
+                *want,
+                "{vars:?}"
+            );
         }
     }
 

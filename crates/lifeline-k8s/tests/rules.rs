@@ -128,6 +128,16 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
             )],
         ),
         (
+            // No gateway: the server's own DRAIN_TIMEOUT_MS sets the drain the grace period must fit.
+            "rules/lifecycle-grace-period-server-drain.yaml",
+            vec![(
+                "lifecycle/grace-period",
+                "Deployment/mcp",
+                "spec.template.spec.terminationGracePeriodSeconds",
+                19,
+            )],
+        ),
+        (
             "rules/lifecycle-prestop-missing.yaml",
             vec![(
                 "lifecycle/prestop-missing",
@@ -284,7 +294,26 @@ fn every_rule_has_a_fixture_named_after_it() {
             r.id
         );
     }
-    assert_eq!(cases.len(), rules().len());
+    // Every case is a rule's fixture or one of its variants (`rules/<id>-<variant>.yaml`), and breaks only it.
+    for (file, want) in &cases {
+        let stem = file
+            .strip_prefix("rules/")
+            .and_then(|f| f.strip_suffix(".yaml"))
+            .unwrap_or_else(|| panic!("{file} is not under rules/"));
+        let owner = rules()
+            .iter()
+            .filter(|r| {
+                let name = r.id.replace('/', "-");
+                stem == name || stem.starts_with(&format!("{name}-"))
+            })
+            .max_by_key(|r| r.id.len())
+            .unwrap_or_else(|| panic!("{file} is named after no rule"));
+        assert!(
+            want.iter().all(|(id, ..)| *id == owner.id),
+            "{file} must only break {}",
+            owner.id
+        );
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 /// The modern protocol version Lifeline speaks.
 pub const MODERN_VERSION: &str = "2026-07-28";
@@ -45,8 +46,22 @@ pub mod modern_error {
 }
 
 /// Which era a server speaks, as detected by a probe. Serialised `modern`, `legacy`, `sse`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Era {
     /// 2026-07-28 or later: stateless, `server/discover`.
     Modern,
@@ -59,11 +74,7 @@ pub enum Era {
 impl Era {
     /// The stable label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Era::Modern => "modern",
-            Era::Legacy => "legacy",
-            Era::Sse => "sse",
-        }
+        self.into()
     }
 }
 
@@ -83,8 +94,22 @@ pub enum EraHint {
 }
 
 /// The transport a probe used. Serialised `streamable_http`, `http_sse`, `stdio`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TransportKind {
     /// One MCP endpoint that takes POST (2025-03-26 and later).
     StreamableHttp,
@@ -92,6 +117,13 @@ pub enum TransportKind {
     HttpSse,
     /// Newline-delimited JSON-RPC on a child's stdin/stdout.
     Stdio,
+}
+
+impl TransportKind {
+    /// The stable label, as serialised (`"streamable_http"`, `"http_sse"`, `"stdio"`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The `_meta` object every modern request carries (2026-07-28 `basic/index` §`_meta`, `server/discover`).

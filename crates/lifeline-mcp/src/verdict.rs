@@ -3,16 +3,34 @@
 //!
 //! `check`, `scan`, `monitor`, alerts and the gateway's `/ready` all use these words, so they are stable: a new
 //! variant is an addition to `docs/check-json.md`, never a rename.
-
-use std::fmt;
+//!
+//! The labels, the variant lists and parsing are derived by `strum` with the same `snake_case` names serde uses
+//! (the `labels_match_serde` test holds them together), so a new variant needs no hand-kept table: it is in
+//! [`Reason::ALL`] at once, and [`Reason::verdict`] does not compile until it is classified.
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumCount, EnumString, IntoStaticStr, VariantArray};
 
 /// The outcome of one probe, from best to worst for a client.
 ///
 /// Serialised in `snake_case` (`"healthy"`, `"degraded"`, `"auth_required"`, `"unhealthy"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    EnumCount,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Verdict {
     /// The handshake and the tool list succeeded within the bounds, and nothing degrades it.
     Healthy,
@@ -27,18 +45,7 @@ pub enum Verdict {
 impl Verdict {
     /// The stable label, as serialised (`"healthy"`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Healthy => "healthy",
-            Verdict::Degraded => "degraded",
-            Verdict::AuthRequired => "auth_required",
-            Verdict::Unhealthy => "unhealthy",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -48,8 +55,25 @@ impl fmt::Display for Verdict {
 /// The census categories of `lifeline scan` are defined over these: *dead* is `dns_failed`, `connect_refused`,
 /// `connect_timeout`, `tls_failed`, `timeout`; *auth-gated* is `auth_required`; *broken* is every other
 /// unhealthy reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    EnumCount,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     /// The host name did not resolve.
     DnsFailed,
@@ -90,47 +114,15 @@ pub enum Reason {
 impl Reason {
     /// The stable label, as serialised (`"dns_failed"`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::DnsFailed => "dns_failed",
-            Reason::ConnectRefused => "connect_refused",
-            Reason::ConnectTimeout => "connect_timeout",
-            Reason::TlsFailed => "tls_failed",
-            Reason::TlsExpired => "tls_expired",
-            Reason::HttpStatus => "http_status",
-            Reason::NotMcp => "not_mcp",
-            Reason::ProtocolError => "protocol_error",
-            Reason::RpcError => "rpc_error",
-            Reason::UnsupportedVersion => "unsupported_version",
-            Reason::Timeout => "timeout",
-            Reason::SessionLost => "session_lost",
-            Reason::NoTools => "no_tools",
-            Reason::ToolError => "tool_error",
-            Reason::Slow => "slow",
-            Reason::CertExpiring => "cert_expiring",
-            Reason::AuthRequired => "auth_required",
-        }
+        self.into()
     }
 
-    /// Every reason, in declaration order (for docs, metrics label sets and exhaustive tests).
-    pub const ALL: [Reason; 17] = [
-        Reason::DnsFailed,
-        Reason::ConnectRefused,
-        Reason::ConnectTimeout,
-        Reason::TlsFailed,
-        Reason::TlsExpired,
-        Reason::HttpStatus,
-        Reason::NotMcp,
-        Reason::ProtocolError,
-        Reason::RpcError,
-        Reason::UnsupportedVersion,
-        Reason::Timeout,
-        Reason::SessionLost,
-        Reason::NoTools,
-        Reason::ToolError,
-        Reason::Slow,
-        Reason::CertExpiring,
-        Reason::AuthRequired,
-    ];
+    /// Every reason, in declaration order (for docs, metrics label sets and exhaustive tests). Derived from the
+    /// enum (`strum::VariantArray`), so it cannot miss a variant.
+    pub const ALL: [Reason; Reason::COUNT] = match Reason::VARIANTS.first_chunk() {
+        Some(all) => *all,
+        None => panic!("VARIANTS holds COUNT variants"),
+    };
 
     /// The verdict this reason implies: degraded for `tool_error`, `slow`, `cert_expiring`; `auth_required` for
     /// itself; unhealthy for everything else.
@@ -138,7 +130,20 @@ impl Reason {
         match self {
             Reason::ToolError | Reason::Slow | Reason::CertExpiring => Verdict::Degraded,
             Reason::AuthRequired => Verdict::AuthRequired,
-            _ => Verdict::Unhealthy,
+            // Listed one by one, not `_`: a new reason must be classified here before it compiles.
+            Reason::DnsFailed
+            | Reason::ConnectRefused
+            | Reason::ConnectTimeout
+            | Reason::TlsFailed
+            | Reason::TlsExpired
+            | Reason::HttpStatus
+            | Reason::NotMcp
+            | Reason::ProtocolError
+            | Reason::RpcError
+            | Reason::UnsupportedVersion
+            | Reason::Timeout
+            | Reason::SessionLost
+            | Reason::NoTools => Verdict::Unhealthy,
         }
     }
 
@@ -155,15 +160,26 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A finding that does not change the verdict. Serialised in `snake_case`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    EnumCount,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Warning {
     /// The server speaks only the HTTP+SSE transport, deprecated since 2025-03-26
     /// (2026-07-28 `basic/transports/streamable-http` §HTTP+SSE Transport).
@@ -189,22 +205,7 @@ pub enum Warning {
 impl Warning {
     /// The stable label, as serialised.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Warning::DeprecatedTransport => "deprecated_transport",
-            Warning::MissingXAccelBuffering => "missing_x_accel_buffering",
-            Warning::NoOriginCheck => "no_origin_check",
-            Warning::SessionNotClosed => "session_not_closed",
-            Warning::SessionDeleteNotAllowed => "session_delete_not_allowed",
-            Warning::OldProtocolVersion => "old_protocol_version",
-            Warning::ToolListTruncated => "tool_list_truncated",
-            Warning::AlsoDegraded => "also_degraded",
-        }
-    }
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -212,19 +213,49 @@ impl fmt::Display for Warning {
 mod tests {
     use super::*;
 
+    /// The strum labels, `Display`, `FromStr` and serde must all say the same word: the serde names are in JSON
+    /// outputs and databases.
+    fn same_word_everywhere<T>(all: &[T], label: fn(&T) -> &'static str)
+    where
+        T: Serialize + std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug,
+    {
+        for v in all {
+            let word = label(v);
+            assert_eq!(serde_json::to_value(v).unwrap(), word);
+            assert_eq!(v.to_string(), word);
+            assert_eq!(word.parse::<T>().ok().as_ref(), Some(v), "{word}");
+        }
+    }
+
     #[test]
     fn labels_match_serde() {
-        for r in Reason::ALL {
-            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
-        }
-        for v in [
-            Verdict::Healthy,
-            Verdict::Degraded,
-            Verdict::AuthRequired,
-            Verdict::Unhealthy,
-        ] {
-            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
-        }
+        same_word_everywhere(&Reason::ALL, |r| r.as_str());
+        same_word_everywhere(Verdict::VARIANTS, |v| v.as_str());
+        same_word_everywhere(Warning::VARIANTS, |w| w.as_str());
+        assert_eq!(Reason::ALL.len(), 17);
+        assert_eq!(Reason::ALL[0], Reason::DnsFailed);
+        assert_eq!(Reason::ALL[16], Reason::AuthRequired);
+        assert_eq!(
+            Warning::MissingXAccelBuffering.as_str(),
+            "missing_x_accel_buffering"
+        );
+        assert_eq!(Verdict::AuthRequired.as_str(), "auth_required");
+        assert!("Healthy".parse::<Verdict>().is_err());
+        assert!("no_such_reason".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn other_protocol_labels_match_serde() {
+        use crate::era::{Era, TransportKind};
+        use crate::probe::Phase;
+        use crate::schema::ChangeKind;
+        same_word_everywhere(Phase::VARIANTS, |p| p.as_str());
+        same_word_everywhere(Era::VARIANTS, |e| e.as_str());
+        same_word_everywhere(TransportKind::VARIANTS, |t| t.as_str());
+        same_word_everywhere(ChangeKind::VARIANTS, |k| k.as_str());
+        assert_eq!(Phase::FirstByte.as_str(), "first_byte");
+        assert_eq!(Phase::SseEndpoint.as_str(), "sse_endpoint");
+        assert_eq!(TransportKind::HttpSse.as_str(), "http_sse");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumCount, EnumString, IntoStaticStr, VariantArray};
 
 use crate::category::Category;
 use crate::input::normalise;
@@ -19,8 +20,24 @@ const MAX_SAMPLES: usize = 20;
 
 /// How an endpoint changed. Serialised in `snake_case`. One kind per endpoint, the first that applies in this
 /// order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    EnumCount,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ChangeKind {
     /// Dead now, not dead before.
     NewlyDead,
@@ -37,26 +54,15 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    /// Every kind, in report order.
-    pub const ALL: [ChangeKind; 6] = [
-        ChangeKind::NewlyDead,
-        ChangeKind::Recovered,
-        ChangeKind::Drifted,
-        ChangeKind::Changed,
-        ChangeKind::New,
-        ChangeKind::Gone,
-    ];
+    /// Every kind, in report order. Derived from the enum (`strum::VariantArray`), so it cannot miss a variant.
+    pub const ALL: [ChangeKind; ChangeKind::COUNT] = match ChangeKind::VARIANTS.first_chunk() {
+        Some(all) => *all,
+        None => panic!("VARIANTS holds COUNT variants"),
+    };
 
     /// The stable label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::NewlyDead => "newly_dead",
-            ChangeKind::Recovered => "recovered",
-            ChangeKind::Drifted => "drifted",
-            ChangeKind::Changed => "changed",
-            ChangeKind::New => "new",
-            ChangeKind::Gone => "gone",
-        }
+        self.into()
     }
 }
 

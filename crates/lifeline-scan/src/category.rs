@@ -1,15 +1,31 @@
 //! The census categories: one per scanned endpoint, derived only from the probe's verdict and reason so that a
 //! census means the same thing as `lifeline check`.
 
-use std::fmt;
-
 use lifeline_mcp::{ProbeReport, Verdict};
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumCount, EnumString, IntoStaticStr, VariantArray};
 
 /// What a census says about one endpoint. Serialised in `snake_case`; ordered from best to worst for a client
 /// ([`Category::rank`]), which is also how `--attempts` picks the best of several probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    EnumCount,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Category {
     /// Verdict `healthy`: the handshake and the tool list completed within the latency bound.
     Healthy,
@@ -30,15 +46,12 @@ pub enum Category {
 }
 
 impl Category {
-    /// Every category, best first (the order of the summary tables).
-    pub const ALL: [Category; 6] = [
-        Category::Healthy,
-        Category::Degraded,
-        Category::AuthGated,
-        Category::Broken,
-        Category::Dead,
-        Category::RefusedPrivate,
-    ];
+    /// Every category, best first (the order of the summary tables). Derived from the enum
+    /// (`strum::VariantArray`), so it cannot miss a variant.
+    pub const ALL: [Category; Category::COUNT] = match Category::VARIANTS.first_chunk() {
+        Some(all) => *all,
+        None => panic!("VARIANTS holds COUNT variants"),
+    };
 
     /// The category of a probe result.
     pub fn of(report: &ProbeReport) -> Category {
@@ -55,19 +68,12 @@ impl Category {
 
     /// The stable label, as serialised (`"healthy"`, `"auth_gated"`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Healthy => "healthy",
-            Category::Degraded => "degraded",
-            Category::AuthGated => "auth_gated",
-            Category::Broken => "broken",
-            Category::Dead => "dead",
-            Category::RefusedPrivate => "refused_private",
-        }
+        self.into()
     }
 
-    /// Parses a label as produced by [`Category::as_str`].
+    /// Parses a label as produced by [`Category::as_str`] (the same as `label.parse().ok()`).
     pub fn from_label(label: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == label)
+        label.parse().ok()
     }
 
     /// 0 for the best ([`Category::Healthy`]) up to 5; lower is better.
@@ -83,12 +89,6 @@ impl Category {
     /// True for `healthy` and `degraded`: a client can use the endpoint.
     pub fn is_usable(self) -> bool {
         matches!(self, Category::Healthy | Category::Degraded)
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -137,9 +137,15 @@ mod tests {
     fn labels_round_trip_and_match_serde() {
         for c in Category::ALL {
             assert_eq!(Category::from_label(c.as_str()), Some(c));
+            assert_eq!(c.as_str().parse::<Category>().ok(), Some(c));
+            assert_eq!(c.to_string(), c.as_str());
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
             assert_eq!(Category::ALL[c.index()], c);
         }
         assert!(Category::Healthy.rank() < Category::Dead.rank());
+        assert_eq!(Category::ALL.len(), 6);
+        assert_eq!(Category::AuthGated.as_str(), "auth_gated");
+        assert_eq!(Category::RefusedPrivate.as_str(), "refused_private");
+        assert_eq!(Category::from_label("AuthGated"), None);
     }
 }

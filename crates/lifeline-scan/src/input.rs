@@ -55,17 +55,22 @@ pub struct Skipped {
     pub why: SkipReason,
 }
 
-/// Why an input entry is skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Why an input entry is skipped. Serialised as `{"kind": …, "detail": …}`; the summary's label
+/// ([`crate::summary::skip_label`], derived by `strum`) says `credentials_in_url` and `url_template` where the
+/// serde `kind` says `credentials` and `template`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+#[strum(serialize_all = "snake_case")]
 pub enum SkipReason {
     /// Not a URL; the parser's message.
     InvalidUrl(String),
     /// A scheme other than `http` and `https`.
     UnsupportedScheme(String),
     /// The URL carries a user name or password; credentials are never sent to a census target.
+    #[strum(serialize = "credentials_in_url")]
     Credentials,
     /// A registry URL template with unresolved `{variables}`.
+    #[strum(serialize = "url_template")]
     Template,
     /// The same normalised URL appeared earlier.
     Duplicate,

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use lifeline_mcp::{Era, Reason, TransportKind, Warning};
+use lifeline_mcp::{Era, Reason, Warning};
 use serde::Serialize;
+use strum::EnumCount;
 
 use crate::baseline::DiffSummary;
 use crate::category::Category;
@@ -29,7 +30,7 @@ const LATENCY_MAX_MS: u64 = 3_600_000;
 pub struct Summary {
     started_at: String,
     cert_window_days: i64,
-    counts: [u64; 6],
+    counts: [u64; Category::COUNT],
     reasons: [u64; Reason::ALL.len()],
     eras: BTreeMap<&'static str, u64>,
     transports: BTreeMap<&'static str, u64>,
@@ -168,7 +169,7 @@ impl Summary {
         Summary {
             started_at: now_rfc3339(),
             cert_window_days,
-            counts: [0; 6],
+            counts: [0; Category::COUNT],
             reasons: [0; Reason::ALL.len()],
             eras: BTreeMap::new(),
             transports: BTreeMap::new(),
@@ -196,10 +197,10 @@ impl Summary {
         }
         *self
             .eras
-            .entry(report.era.map_or("unknown", era_label))
+            .entry(report.era.map_or("unknown", Era::as_str))
             .or_default() += 1;
         if let Some(t) = report.transport {
-            *self.transports.entry(transport_label(t)).or_default() += 1;
+            *self.transports.entry(t.as_str()).or_default() += 1;
         }
         if let Some(v) = &report.protocol_version {
             let key = if self.versions.contains_key(v) || self.versions.len() < MAX_VERSIONS {
@@ -478,30 +479,10 @@ fn latency(h: &Histogram<u64>) -> Option<Latency> {
     })
 }
 
-fn era_label(era: Era) -> &'static str {
-    era.as_str()
-}
-
-fn transport_label(t: TransportKind) -> &'static str {
-    match t {
-        TransportKind::StreamableHttp => "streamable_http",
-        TransportKind::HttpSse => "http_sse",
-        TransportKind::Stdio => "stdio",
-    }
-}
-
-/// The stable label of a skip reason (the keys of `skipped`).
+/// The stable label of a skip reason (the keys of `skipped`), derived from the enum: `invalid_url`,
+/// `unsupported_scheme`, `credentials_in_url`, `url_template`, `duplicate`, `deleted`, `no_remote`, `not_a_url`.
 pub fn skip_label(why: &SkipReason) -> &'static str {
-    match why {
-        SkipReason::InvalidUrl(_) => "invalid_url",
-        SkipReason::UnsupportedScheme(_) => "unsupported_scheme",
-        SkipReason::Credentials => "credentials_in_url",
-        SkipReason::Template => "url_template",
-        SkipReason::Duplicate => "duplicate",
-        SkipReason::Deleted => "deleted",
-        SkipReason::NoRemote => "no_remote",
-        SkipReason::NotAUrl => "not_a_url",
-    }
+    why.into()
 }
 
 fn skip_detail(why: &SkipReason) -> String {
@@ -519,6 +500,31 @@ mod tests {
 
     use super::*;
     use crate::testutil::record;
+
+    #[test]
+    fn skip_labels_are_the_documented_words() {
+        let cases = [
+            (SkipReason::InvalidUrl("x".into()), "invalid_url"),
+            (
+                SkipReason::UnsupportedScheme("ftp".into()),
+                "unsupported_scheme",
+            ),
+            (SkipReason::Credentials, "credentials_in_url"),
+            (SkipReason::Template, "url_template"),
+            (SkipReason::Duplicate, "duplicate"),
+            (SkipReason::Deleted, "deleted"),
+            (SkipReason::NoRemote, "no_remote"),
+            (SkipReason::NotAUrl, "not_a_url"),
+        ];
+        for (why, label) in cases {
+            assert_eq!(skip_label(&why), label);
+        }
+        assert_eq!(skip_detail(&SkipReason::NoRemote), "no remote");
+        assert_eq!(
+            serde_json::to_value(SkipReason::Credentials).unwrap(),
+            serde_json::json!({"kind": "credentials"})
+        );
+    }
 
     #[test]
     fn counts_shares_and_histograms() {

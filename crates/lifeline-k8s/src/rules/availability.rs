@@ -5,7 +5,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Ctx, RuleInfo, SEED_52, SEED_K8S, SEED_ZERO};
 use crate::model::{
-    lifeline_of, prestop_sleep_seconds, resolve_count, Lifeline, Workload, DEFAULT_GRACE_SECONDS,
+    lifeline_of, prestop_sleep_seconds, resolve_count, server_drain, Lifeline, Workload,
+    DEFAULT_GRACE_SECONDS,
 };
 use crate::report::Severity;
 use crate::source::{Body, Object};
@@ -20,9 +21,9 @@ pub(crate) const MIN_SCALE_DOWN_WINDOW_SECONDS: i32 = 300;
 pub(crate) const GRACE_PERIOD: RuleInfo = RuleInfo {
     id: "lifecycle/grace-period",
     severity: Severity::Warning,
-    summary: "terminationGracePeriodSeconds shorter than preStop + gateway drain + 5 s",
-    why: "Kubernetes sends SIGKILL when the grace period ends, counted from the start of the preStop hook. If the preStop sleep plus the gateway's drain (--drain-timeout: the whole drain's deadline from SIGTERM, --drain-delay included) does not fit, open SSE streams and in-flight tool calls are cut instead of drained.",
-    fix: "Raise terminationGracePeriodSeconds to at least preStop sleep + --drain-timeout + 5 s (35 s for the gateway defaults with a 5 s preStop sleep; the kit uses 45 s).",
+    summary: "terminationGracePeriodSeconds shorter than preStop + gateway or server drain + 5 s",
+    why: "Kubernetes sends SIGKILL when the grace period ends, counted from the start of the preStop hook. If the preStop sleep plus the drain does not fit, open SSE streams and in-flight tool calls are cut instead of drained. The drain is the gateway's --drain-timeout (the whole drain's deadline from SIGTERM, --drain-delay included) or, without a gateway, the server's own setting in env (DRAIN_TIMEOUT_MS, SHUTDOWN_TIMEOUT, GRACEFUL_SHUTDOWN_TIMEOUT and their _MS/_SECONDS forms).",
+    fix: "Raise terminationGracePeriodSeconds to at least preStop sleep + drain + 5 s (35 s for the gateway defaults with a 5 s preStop sleep; the kit uses 45 s; 35 s for a server with DRAIN_TIMEOUT_MS=25000 and a 5 s preStop sleep), or shorten the drain.",
     source: SEED_ZERO,
 };
 
@@ -133,10 +134,26 @@ fn grace_period(ctx: &mut Ctx<'_>, w: &Workload<'_>) {
                     ),
                 )
             }
-            _ => (
-                sleep + GRACE_MARGIN_SECONDS,
-                format!("preStop {sleep}s + {GRACE_MARGIN_SECONDS}s margin"),
-            ),
+            _ => match server_drain(c) {
+                // The server drains on SIGTERM (after the preStop hook) for as long as it says.
+                Some((drain, var)) => {
+                    let drain =
+                        i64::try_from(drain.as_secs_f64().ceil() as u64).unwrap_or(i64::MAX);
+                    (
+                        sleep
+                            .saturating_add(drain)
+                            .saturating_add(GRACE_MARGIN_SECONDS),
+                        format!(
+                            "preStop {sleep}s + server drain {drain}s ({var}, from SIGTERM) \
+                             + {GRACE_MARGIN_SECONDS}s margin"
+                        ),
+                    )
+                }
+                None => (
+                    sleep + GRACE_MARGIN_SECONDS,
+                    format!("preStop {sleep}s + {GRACE_MARGIN_SECONDS}s margin"),
+                ),
+            },
         };
         if grace < needed && worst.as_ref().is_none_or(|(n, _)| needed > *n) {
             worst = Some((

@@ -2,14 +2,31 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use crate::era::{Era, TransportKind};
 use crate::verdict::{Reason, Verdict, Warning};
 
 /// A timed phase of a probe. The first four are the connection's; the rest are MCP steps.
 /// Serialised in `snake_case`; these are the keys of `timings_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
     /// Host name resolution.
     Dns,
@@ -46,23 +63,7 @@ pub enum Phase {
 impl Phase {
     /// The stable label (the `timings_ms` key).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Dns => "dns",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::FirstByte => "first_byte",
-            Phase::Spawn => "spawn",
-            Phase::Discover => "discover",
-            Phase::Initialize => "initialize",
-            Phase::Initialized => "initialized",
-            Phase::SseEndpoint => "sse_endpoint",
-            Phase::ToolsList => "tools_list",
-            Phase::Ping => "ping",
-            Phase::ToolsCall => "tools_call",
-            Phase::OriginCheck => "origin_check",
-            Phase::Close => "close",
-            Phase::Total => "total",
-        }
+        self.into()
     }
 }
 

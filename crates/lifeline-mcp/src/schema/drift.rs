@@ -34,12 +34,29 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use super::{canonical_tools, tool_name};
 
 /// Whether a change can break an existing client. Serialised `additive` / `breaking`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ChangeKind {
     /// Existing clients keep working.
     Additive,
@@ -50,10 +67,7 @@ pub enum ChangeKind {
 impl ChangeKind {
     /// The stable label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Additive => "additive",
-            ChangeKind::Breaking => "breaking",
-        }
+        self.into()
     }
 }
 

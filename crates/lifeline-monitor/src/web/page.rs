@@ -1,8 +1,11 @@
 //! Server-rendered HTML: the status page (`/`) and a page per target (`/targets/{name}`). Inline CSS, no
 //! scripts, no external assets; readable without JavaScript and on a phone (a single column under 700 px).
+//!
+//! The markup is written with `maud`: every interpolated value (target names and URLs, server names, failure
+//! messages, event summaries, the configured title) is HTML-escaped unless wrapped in `PreEscaped`, which is
+//! used only for the stylesheet and the doctype below. The charts come from [`super::svg`].
 
-use std::fmt::Write as _;
-
+use maud::{html, Markup, PreEscaped};
 use time::format_description::well_known::Rfc3339;
 
 use super::snapshot::{DaySummary, Snapshot, TargetView, WINDOWS_HOURS};
@@ -34,22 +37,6 @@ table{width:100%;border-collapse:collapse;font-size:.88rem}th,td{text-align:left
 nav.pages a,nav.pages span{margin-right:8px}
 @media (max-width:700px){main{padding:10px}.bars{height:22px}th.opt,td.opt{display:none}}
 "#;
-
-/// Escapes text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// `2026-05-01 12:00 UTC`.
 pub fn fmt_time(ms: i64) -> String {
@@ -91,95 +78,90 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn head(out: &mut String, title: &str, refresh: bool) {
-    let _ = write!(
-        out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{}<title>{}</title><style>{CSS}</style></head><body><main>",
-        if refresh { "<meta http-equiv=\"refresh\" content=\"60\">" } else { "" },
-        esc(title)
-    );
-}
-
-fn bars(out: &mut String, days: &[DaySummary]) {
-    out.push_str("<div class=\"bars\" role=\"img\" aria-label=\"daily uptime, 90 days\">");
-    for d in days {
-        let (class, label) = match (d.total > 0).then(|| f64::from(d.up) / f64::from(d.total)) {
-            None => ("", "no data".to_owned()),
-            Some(r) => (
-                if r >= 0.999 {
-                    "u4"
-                } else if r >= 0.99 {
-                    "u3"
-                } else if r >= 0.95 {
-                    "u2"
-                } else {
-                    "u1"
-                },
-                format!("{} ({}/{} probes up)", fmt_pct(Some(r)), d.up, d.total),
-            ),
-        };
-        let lat = match (d.p50_ms, d.p95_ms) {
-            (Some(a), Some(b)) => format!(", p50 {} p95 {}", fmt_ms(a), fmt_ms(b)),
-            _ => String::new(),
-        };
-        let _ = write!(
-            out,
-            "<i class=\"{class}\" title=\"{}: {label}{lat}\"></i>",
-            fmt_day(d.day)
-        );
-    }
-    out.push_str("</div>");
-    if let (Some(first), Some(last)) = (days.first(), days.last()) {
-        let _ = write!(out, "<div class=\"row muted\" style=\"justify-content:space-between\"><span>{}</span><span>{}</span></div>", fmt_day(first.day), fmt_day(last.day));
-    }
-}
-
-fn uptime_row(out: &mut String, t: &TargetView) {
-    out.push_str("<div class=\"uptime\">");
-    for (i, (label, _)) in WINDOWS_HOURS.iter().enumerate() {
-        let _ = write!(
-            out,
-            "<span>{label} <b>{}</b></span>",
-            fmt_pct(t.uptime[i].ratio())
-        );
-    }
-    out.push_str("</div>");
-}
-
-fn target_card(out: &mut String, t: &TargetView, now_ms: i64) {
-    let s = &t.state;
-    let _ = write!(
-        out,
-        "<section class=\"card\" id=\"t-{n}\"><div class=\"row\"><a class=\"name\" href=\"/targets/{n}\">{n}</a><span class=\"pill s-{st}\">{st}</span>",
-        n = esc(&s.name),
-        st = t.status
-    );
-    // A failed probe's time says nothing about speed.
-    if let Some(ms) = s
-        .last_latency_ms
-        .filter(|_| matches!(s.last_verdict.as_deref(), Some("healthy" | "degraded")))
-    {
-        let _ = write!(out, "<span class=\"muted\">{}</span>", fmt_ms(ms));
-    }
-    if let Some(at) = s.last_checked_ms {
-        let _ = write!(
-            out,
-            "<span class=\"muted\">checked {}s ago</span>",
-            ((now_ms - at) / 1000).max(0)
-        );
-    }
-    if let Some(d) = s.tls_days_left {
-        let _ = write!(out, "<span class=\"muted\">cert {d} days</span>");
-    }
-    let _ = write!(out, "</div><div class=\"muted url\">{}</div>", esc(&s.url));
-    if t.status != "up" {
-        if let Some(m) = s.last_message.as_deref().or(s.last_reason.as_deref()) {
-            let _ = write!(out, "<div class=\"muted\">{}</div>", esc(m));
+/// The document around a page's `body`: doctype, head with `title` (escaped) and the stylesheet, `<main>`.
+/// `refresh` adds a 60 s meta refresh.
+fn layout(title: &str, refresh: bool, body: Markup) -> String {
+    html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                @if refresh {
+                    meta http-equiv="refresh" content="60";
+                }
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main { (body) }
+            }
         }
     }
+    .into_string()
+}
+
+/// The CSS class (`u4` best … `u1` worst, empty without data) and the hover text of one day's bar.
+fn bar_look(d: &DaySummary) -> (&'static str, String) {
+    let (class, label) = match (d.total > 0).then(|| f64::from(d.up) / f64::from(d.total)) {
+        None => ("", "no data".to_owned()),
+        Some(r) => (
+            if r >= 0.999 {
+                "u4"
+            } else if r >= 0.99 {
+                "u3"
+            } else if r >= 0.95 {
+                "u2"
+            } else {
+                "u1"
+            },
+            format!("{} ({}/{} probes up)", fmt_pct(Some(r)), d.up, d.total),
+        ),
+    };
+    let lat = match (d.p50_ms, d.p95_ms) {
+        (Some(a), Some(b)) => format!(", p50 {} p95 {}", fmt_ms(a), fmt_ms(b)),
+        _ => String::new(),
+    };
+    (class, format!("{}: {label}{lat}", fmt_day(d.day)))
+}
+
+fn bars(days: &[DaySummary]) -> Markup {
+    html! {
+        div class="bars" role="img" aria-label="daily uptime, 90 days" {
+            @for d in days {
+                @let (class, title) = bar_look(d);
+                i class=(class) title=(title) {}
+            }
+        }
+        @if let (Some(first), Some(last)) = (days.first(), days.last()) {
+            div class="row muted" style="justify-content:space-between" {
+                span { (fmt_day(first.day)) }
+                span { (fmt_day(last.day)) }
+            }
+        }
+    }
+}
+
+fn uptime_row(t: &TargetView) -> Markup {
+    html! {
+        div class="uptime" {
+            @for (i, (label, _)) in WINDOWS_HOURS.iter().enumerate() {
+                span { (label) " " b { (fmt_pct(t.uptime[i].ratio())) } }
+            }
+        }
+    }
+}
+
+fn target_card(t: &TargetView, now_ms: i64) -> Markup {
+    let s = &t.state;
+    // A failed probe's time says nothing about speed.
+    let latency = s
+        .last_latency_ms
+        .filter(|_| matches!(s.last_verdict.as_deref(), Some("healthy" | "degraded")));
+    let problem = (t.status != "up")
+        .then(|| s.last_message.as_deref().or(s.last_reason.as_deref()))
+        .flatten();
     let days = t.days();
-    bars(out, &days);
-    uptime_row(out, t);
     let points: Vec<(String, Option<f64>, Option<f64>)> = days
         .iter()
         .rev()
@@ -187,41 +169,67 @@ fn target_card(out: &mut String, t: &TargetView, now_ms: i64) {
         .rev()
         .map(|d| (fmt_day(d.day), d.p50_ms, d.p95_ms))
         .collect();
-    if points.iter().any(|p| p.2.is_some()) {
-        out.push_str(&latency_chart(&points, 600, 40, false));
+    html! {
+        section class="card" id={ "t-" (s.name) } {
+            div class="row" {
+                a class="name" href={ "/targets/" (s.name) } { (s.name) }
+                span class={ "pill s-" (t.status) } { (t.status) }
+                @if let Some(ms) = latency {
+                    span class="muted" { (fmt_ms(ms)) }
+                }
+                @if let Some(at) = s.last_checked_ms {
+                    span class="muted" { "checked " (((now_ms - at) / 1000).max(0)) "s ago" }
+                }
+                @if let Some(d) = s.tls_days_left {
+                    span class="muted" { "cert " (d) " days" }
+                }
+            }
+            div class="muted url" { (s.url) }
+            @if let Some(m) = problem {
+                div class="muted" { (m) }
+            }
+            (bars(&days))
+            (uptime_row(t))
+            @if points.iter().any(|p| p.2.is_some()) {
+                (latency_chart(&points, 600, 40, false))
+            }
+        }
     }
-    out.push_str("</section>");
 }
 
-fn incidents_table(out: &mut String, rows: &[IncidentRow]) {
-    out.push_str("<table><tr><th>Target</th><th>Opened</th><th>Resolved</th><th class=\"opt\">Reason</th></tr>");
-    for i in rows {
-        let _ = write!(
-            out,
-            "<tr><td><a href=\"/targets/{n}\">{n}</a></td><td><time datetime=\"{}\">{}</time></td><td>{}</td><td class=\"opt\">{}</td></tr>",
-            rfc3339(i.opened_ms),
-            fmt_time(i.opened_ms),
-            i.resolved_ms.map_or("<b>open</b>".to_owned(), fmt_time),
-            esc(i.message.as_deref().or(i.reason.as_deref()).unwrap_or("")),
-            n = esc(&i.target),
-        );
+fn incidents_table(rows: &[IncidentRow]) -> Markup {
+    html! {
+        table {
+            tr { th { "Target" } th { "Opened" } th { "Resolved" } th class="opt" { "Reason" } }
+            @for i in rows {
+                tr {
+                    td { a href={ "/targets/" (i.target) } { (i.target) } }
+                    td { time datetime=(rfc3339(i.opened_ms)) { (fmt_time(i.opened_ms)) } }
+                    td {
+                        @match i.resolved_ms {
+                            Some(ms) => (fmt_time(ms)),
+                            None => b { "open" },
+                        }
+                    }
+                    td class="opt" { (i.message.as_deref().or(i.reason.as_deref()).unwrap_or("")) }
+                }
+            }
+        }
     }
-    out.push_str("</table>");
 }
 
-fn events_table(out: &mut String, rows: &[EventRow]) {
-    out.push_str("<table><tr><th>When</th><th>Event</th></tr>");
-    for e in rows {
-        let _ = write!(
-            out,
-            "<tr><td><time datetime=\"{}\">{}</time></td><td class=\"sev-{}\">{}</td></tr>",
-            rfc3339(e.ts_ms),
-            fmt_time(e.ts_ms),
-            esc(&e.severity),
-            esc(&e.summary)
-        );
+fn events_table(rows: &[EventRow]) -> Markup {
+    html! {
+        table {
+            tr { th { "When" } th { "Event" } }
+            @for e in rows {
+                tr {
+                    td { time datetime=(rfc3339(e.ts_ms)) { (fmt_time(e.ts_ms)) } }
+                    td class={ "sev-" (e.severity) } { (e.summary) }
+                }
+            }
+        }
     }
-    out.push_str("</table>");
 }
 
 fn rank(status: &str) -> u8 {
@@ -235,19 +243,15 @@ fn rank(status: &str) -> u8 {
     }
 }
 
-/// The status page, page `page` (1-based) of [`PAGE_SIZE`] targets, problems first.
-pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
-    let now = snap.generated_ms;
-    let mut out = String::with_capacity(64 * 1024);
-    head(&mut out, title, true);
-    let _ = write!(out, "<h1>{}</h1>", esc(title));
+/// The banner's class (`ok`, `warn`, `bad`) and text.
+fn banner(snap: &Snapshot) -> (&'static str, String) {
     let down = snap.targets.iter().filter(|t| t.status == "down").count();
     let warn = snap
         .targets
         .iter()
         .filter(|t| matches!(t.status, "failing" | "degraded"))
         .count();
-    let (class, text) = if snap.targets.is_empty() {
+    if snap.targets.is_empty() {
         ("warn", "No targets configured".to_owned())
     } else if down > 0 {
         (
@@ -264,12 +268,14 @@ pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
             "ok",
             format!("All {} targets operational", snap.targets.len()),
         )
-    };
-    let _ = write!(out, "<div class=\"banner {class}\">{}</div>", esc(&text));
-    if !snap.open_incidents.is_empty() {
-        out.push_str("<h2>Open incidents</h2>");
-        incidents_table(&mut out, &snap.open_incidents);
     }
+}
+
+/// The status page, page `page` (1-based, clamped to the pages there are) of [`PAGE_SIZE`] targets, problems
+/// first.
+pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
+    let now = snap.generated_ms;
+    let (class, text) = banner(snap);
     let mut order: Vec<&TargetView> = snap.targets.iter().collect();
     order.sort_by(|a, b| {
         rank(a.status)
@@ -278,39 +284,46 @@ pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
     });
     let pages = order.len().div_ceil(PAGE_SIZE).max(1);
     let page = page.clamp(1, pages);
-    let _ = write!(
-        out,
-        "<h2>Targets <span class=\"muted\">(90 days, one bar per day)</span></h2>"
-    );
-    for t in order.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
-        target_card(&mut out, t, now);
-    }
-    if pages > 1 {
-        out.push_str("<nav class=\"pages\">Page ");
-        for p in 1..=pages {
-            if p == page {
-                let _ = write!(out, "<span><b>{p}</b></span>");
-            } else {
-                let _ = write!(out, "<a href=\"/?page={p}\">{p}</a>");
+    let body = html! {
+        h1 { (title) }
+        div class={ "banner " (class) } { (text) }
+        @if !snap.open_incidents.is_empty() {
+            h2 { "Open incidents" }
+            (incidents_table(&snap.open_incidents))
+        }
+        h2 { "Targets " span class="muted" { "(90 days, one bar per day)" } }
+        @for t in order.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
+            (target_card(t, now))
+        }
+        @if pages > 1 {
+            nav class="pages" {
+                "Page "
+                @for p in 1..=pages {
+                    @if p == page {
+                        span { b { (p) } }
+                    } @else {
+                        a href={ "/?page=" (p) } { (p) }
+                    }
+                }
             }
         }
-        out.push_str("</nav>");
-    }
-    out.push_str("<p class=\"legend muted\"><span class=\"p50\">— p50</span><span class=\"p95\">— p95</span> daily latency, last 30 days</p>");
-    if !snap.recent_incidents.is_empty() {
-        out.push_str("<h2>Recent incidents</h2>");
-        incidents_table(&mut out, &snap.recent_incidents);
-    }
-    if !snap.recent_events.is_empty() {
-        out.push_str("<h2>Drift, version and certificate events</h2>");
-        events_table(&mut out, &snap.recent_events);
-    }
-    let _ = write!(
-        out,
-        "<p class=\"muted\">Updated {} · <a href=\"/api/v1/targets\">JSON API</a> · <a href=\"/metrics\">metrics</a></p></main></body></html>",
-        fmt_time(now)
-    );
-    out
+        p class="legend muted" {
+            span class="p50" { "— p50" } span class="p95" { "— p95" } " daily latency, last 30 days"
+        }
+        @if !snap.recent_incidents.is_empty() {
+            h2 { "Recent incidents" }
+            (incidents_table(&snap.recent_incidents))
+        }
+        @if !snap.recent_events.is_empty() {
+            h2 { "Drift, version and certificate events" }
+            (events_table(&snap.recent_events))
+        }
+        p class="muted" {
+            "Updated " (fmt_time(now)) " · " a href="/api/v1/targets" { "JSON API" }
+            " · " a href="/metrics" { "metrics" }
+        }
+    };
+    layout(title, true, body)
 }
 
 /// What the target page shows besides the snapshot entry.
@@ -329,11 +342,6 @@ pub struct TargetDetail {
 /// The page of one target.
 pub fn target_page(t: &TargetView, detail: &TargetDetail, title: &str, now_ms: i64) -> String {
     let s = &t.state;
-    let mut out = String::with_capacity(32 * 1024);
-    head(&mut out, &format!("{} · {title}", s.name), true);
-    let _ = write!(out, "<p><a href=\"/\">← {}</a></p>", esc(title));
-    target_card(&mut out, t, now_ms);
-    out.push_str("<section class=\"card\"><table>");
     let rows: [(&str, Option<String>); 9] = [
         ("Verdict", s.last_verdict.clone()),
         ("Reason", s.last_reason.clone()),
@@ -356,59 +364,70 @@ pub fn target_page(t: &TargetView, detail: &TargetDetail, title: &str, now_ms: i
         ),
         ("Interval", Some(format!("{} s", t.interval_s))),
     ];
-    for (k, v) in rows {
-        if let Some(v) = v {
-            let _ = write!(out, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
-        }
-    }
-    out.push_str("</table></section>");
-    out.push_str("<h2>Latency, hourly, last 7 days</h2><section class=\"card\">");
-    out.push_str(&latency_chart(&detail.hourly, 900, 140, true));
-    out.push_str("<p class=\"legend muted\"><span class=\"p50\">— p50</span><span class=\"p95\">— p95</span></p></section>");
     let daily: Vec<(String, Option<f64>, Option<f64>)> = t
         .days()
         .iter()
         .map(|d| (fmt_day(d.day), d.p50_ms, d.p95_ms))
         .collect();
-    out.push_str("<h2>Latency, daily, 90 days</h2><section class=\"card\">");
-    out.push_str(&latency_chart(&daily, 900, 140, true));
-    out.push_str("</section>");
-    if !detail.incidents.is_empty() {
-        out.push_str("<h2>Incidents</h2>");
-        incidents_table(&mut out, &detail.incidents);
-    }
-    if !detail.events.is_empty() {
-        out.push_str("<h2>Events</h2>");
-        events_table(&mut out, &detail.events);
-    }
-    out.push_str("<h2>Latest probes</h2><table><tr><th>When</th><th>Verdict</th><th>Time</th><th class=\"opt\">Detail</th></tr>");
-    for r in &detail.results {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}{}</td><td>{}</td><td class=\"opt\">{}</td></tr>",
-            fmt_time(r.ts_ms),
-            esc(&r.verdict),
-            if r.maintenance { " (maintenance)" } else { "" },
-            r.latency_ms.map(fmt_ms).unwrap_or_default(),
-            esc(r.message.as_deref().or(r.reason.as_deref()).unwrap_or(""))
-        );
-    }
-    let _ = write!(
-        out,
-        "</table><p class=\"muted\"><a href=\"/api/v1/targets/{n}/history\">history JSON</a> · <a href=\"/api/v1/events?target={n}\">events JSON</a></p></main></body></html>",
-        n = esc(&s.name)
-    );
-    out
+    let body = html! {
+        p { a href="/" { "← " (title) } }
+        (target_card(t, now_ms))
+        section class="card" {
+            table {
+                @for (k, v) in &rows {
+                    @if let Some(v) = v {
+                        tr { th { (k) } td { (v) } }
+                    }
+                }
+            }
+        }
+        h2 { "Latency, hourly, last 7 days" }
+        section class="card" {
+            (latency_chart(&detail.hourly, 900, 140, true))
+            p class="legend muted" { span class="p50" { "— p50" } span class="p95" { "— p95" } }
+        }
+        h2 { "Latency, daily, 90 days" }
+        section class="card" { (latency_chart(&daily, 900, 140, true)) }
+        @if !detail.incidents.is_empty() {
+            h2 { "Incidents" }
+            (incidents_table(&detail.incidents))
+        }
+        @if !detail.events.is_empty() {
+            h2 { "Events" }
+            (events_table(&detail.events))
+        }
+        h2 { "Latest probes" }
+        table {
+            tr { th { "When" } th { "Verdict" } th { "Time" } th class="opt" { "Detail" } }
+            @for r in &detail.results {
+                tr {
+                    td { (fmt_time(r.ts_ms)) }
+                    td {
+                        (r.verdict)
+                        @if r.maintenance { " (maintenance)" }
+                    }
+                    td { (r.latency_ms.map(fmt_ms).unwrap_or_default()) }
+                    td class="opt" { (r.message.as_deref().or(r.reason.as_deref()).unwrap_or("")) }
+                }
+            }
+        }
+        p class="muted" {
+            a href={ "/api/v1/targets/" (s.name) "/history" } { "history JSON" }
+            " · " a href={ "/api/v1/events?target=" (s.name) } { "events JSON" }
+        }
+    };
+    layout(&format!("{} · {title}", s.name), true, body)
 }
 
-/// A minimal error page.
+/// A minimal error page; `what` is escaped.
 pub fn not_found(what: &str) -> String {
-    let mut out = String::new();
-    head(&mut out, "Not found", false);
-    let _ = write!(
-        out,
-        "<h1>Not found</h1><p>{}</p><p><a href=\"/\">Status page</a></p></main></body></html>",
-        esc(what)
-    );
-    out
+    let body = html! {
+        h1 { "Not found" }
+        p { (what) }
+        p { a href="/" { "Status page" } }
+    };
+    layout("Not found", false, body)
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use strum::EnumCount;
+
 use crate::category::Category;
 
 /// Counters updated by the scheduler and read by a progress display on another task. All relaxed atomics: a
@@ -14,7 +16,7 @@ pub struct Progress {
     done: AtomicU64,
     in_flight: AtomicU64,
     skipped: AtomicU64,
-    by_category: [AtomicU64; 6],
+    by_category: [AtomicU64; Category::COUNT],
 }
 
 /// A copy of [`Progress`] at one moment.
@@ -29,7 +31,7 @@ pub struct ProgressSnapshot {
     /// Input entries skipped (invalid, duplicate, deleted, no remote).
     pub skipped: u64,
     /// Finished endpoints per category, indexed by [`Category::index`].
-    pub by_category: [u64; 6],
+    pub by_category: [u64; Category::COUNT],
     /// Time since the scan started.
     pub elapsed: Duration,
 }

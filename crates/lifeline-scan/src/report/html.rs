@@ -1,14 +1,19 @@
 //! `report.html`: one self-contained file (inline CSS and a few lines of JS, no external asset) with the summary
 //! and a table of every endpoint. The table is readable without JavaScript; with it, column headers sort and a
 //! box filters rows. Rows are streamed to a side file while the scan runs and stitched in at the end, so the
-//! report costs no memory per endpoint. Everything a server sent is HTML-escaped.
+//! report costs no memory per endpoint.
+//!
+//! The markup is written with `maud`, which HTML-escapes every interpolated value; text a server or the input
+//! controls (URLs, names, `serverInfo`, failure messages, labels) also goes through [`Clean`], which replaces
+//! control characters. `PreEscaped` is used only for the static stylesheet, script and table skeleton.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use lifeline_mcp::probe::Phase;
+use lifeline_mcp::ProbeReport;
+use maud::{html, Markup, PreEscaped, Render};
 
 use crate::category::Category;
 use crate::record::{Outcome, ScanRecord};
@@ -48,293 +53,303 @@ impl HtmlWriter {
     }
 }
 
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
+/// Text a server or the input controls, rendered escaped (by maud's `str` renderer) with control characters
+/// other than newline and tab replaced by U+FFFD, so a hostile `serverInfo` cannot smuggle them into the page.
+struct Clean<'a>(&'a str);
+
+impl Render for Clean<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        let unwanted = |c: char| c.is_control() && c != '\n' && c != '\t';
+        if self.0.contains(unwanted) {
+            let cleaned: String = self
+                .0
+                .chars()
+                .map(|c| if unwanted(c) { '\u{fffd}' } else { c })
+                .collect();
+            cleaned.as_str().render_to(buffer);
+        } else {
+            self.0.render_to(buffer);
         }
     }
-    out
 }
 
-fn cell(text: &str) -> String {
-    format!("<td>{}</td>", esc(text))
+fn cell(text: &str) -> Markup {
+    html! { td { (Clean(text)) } }
 }
 
-fn num_cell(value: Option<f64>, shown: String) -> String {
-    match value {
-        Some(v) => format!("<td class=\"n\" data-v=\"{v}\">{}</td>", esc(&shown)),
-        None => "<td class=\"n\" data-v=\"\"></td>".to_owned(),
+fn num_cell(value: Option<f64>, shown: &str) -> Markup {
+    html! {
+        @match value {
+            Some(v) => td class="n" data-v=(v) { (Clean(shown)) },
+            None => td class="n" data-v="" {},
+        }
+    }
+}
+
+/// The `server` column: `name version`, trimmed.
+fn server_text(r: &ProbeReport) -> String {
+    r.server_info
+        .as_ref()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i.name.as_deref().unwrap_or(""),
+                i.version.as_deref().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The `detail` column of a probed endpoint: the failure message, after the HTTP status if there is one.
+fn detail_text(r: &ProbeReport) -> String {
+    let failure = r.failure.as_ref();
+    let detail = failure.map(|f| f.message.clone()).unwrap_or_default();
+    match failure.and_then(|f| f.http_status) {
+        Some(status) => format!("HTTP {status}: {detail}"),
+        None => detail,
     }
 }
 
 fn row(record: &ScanRecord) -> String {
     let c = record.category.as_str();
-    let mut s = format!("<tr class=\"c-{c}\">");
-    s.push_str(&format!(
-        "<td class=\"url\">{}</td>",
-        esc(record.url.as_str())
-    ));
-    s.push_str(&cell(record.name.as_deref().unwrap_or("")));
-    s.push_str(&format!(
-        "<td data-v=\"{}\"><span class=\"badge {c}\">{c}</span></td>",
-        record.category.rank()
-    ));
-    match &record.outcome {
-        Outcome::Probed(r) => {
-            let failure = r.failure.as_ref();
-            let mut detail = failure.map(|f| f.message.clone()).unwrap_or_default();
-            if let Some(status) = failure.and_then(|f| f.http_status) {
-                detail = format!("HTTP {status}: {detail}");
+    html! {
+        tr class={ "c-" (c) } {
+            td class="url" { (Clean(record.url.as_str())) }
+            (cell(record.name.as_deref().unwrap_or("")))
+            td data-v=(record.category.rank()) { span class={ "badge " (c) } { (c) } }
+            @match &record.outcome {
+                Outcome::Probed(r) => {
+                    (cell(r.reason.map_or("", |x| x.as_str())))
+                    td class="msg" { (Clean(&detail_text(r))) }
+                    (cell(r.era.map_or("", |e| e.as_str())))
+                    (cell(r.protocol_version.as_deref().unwrap_or("")))
+                    (cell(&server_text(r)))
+                    (num_cell(r.tools_count.map(|n| n as f64), &opt(r.tools_count)))
+                    @let total = r.timings_ms.get(Phase::Total);
+                    (num_cell(total, &total.map(|ms| format!("{ms:.0} ms")).unwrap_or_default()))
+                    @let days = r.tls.as_ref().and_then(|t| t.days_left);
+                    (num_cell(days.map(|d| d as f64), &opt(days)))
+                    @let warnings: Vec<&str> = r.warnings.iter().map(|w| w.as_str()).collect();
+                    (cell(&warnings.join(" ")))
+                }
+                Outcome::Refused { refusal, .. } => {
+                    (cell(""))
+                    td class="msg" {
+                        (Clean(&format!("not probed: resolves to {} ({})", refusal.refused, refusal.range)))
+                    }
+                    @for _ in 0..3 { (cell("")) }
+                    @for _ in 0..3 { (num_cell(None, "")) }
+                    (cell(""))
+                }
             }
-            s.push_str(&cell(r.reason.map_or("", |x| x.as_str())));
-            s.push_str(&format!("<td class=\"msg\">{}</td>", esc(&detail)));
-            s.push_str(&cell(r.era.map_or("", |e| e.as_str())));
-            s.push_str(&cell(r.protocol_version.as_deref().unwrap_or("")));
-            let server = r
-                .server_info
-                .as_ref()
-                .map(|i| {
-                    format!(
-                        "{} {}",
-                        i.name.as_deref().unwrap_or(""),
-                        i.version.as_deref().unwrap_or("")
-                    )
-                })
-                .unwrap_or_default();
-            s.push_str(&cell(server.trim()));
-            s.push_str(&num_cell(
-                r.tools_count.map(|n| n as f64),
-                opt(r.tools_count),
-            ));
-            let total = r.timings_ms.get(Phase::Total);
-            s.push_str(&num_cell(
-                total,
-                total.map(|ms| format!("{ms:.0} ms")).unwrap_or_default(),
-            ));
-            let days = r.tls.as_ref().and_then(|t| t.days_left);
-            s.push_str(&num_cell(days.map(|d| d as f64), opt(days)));
-            let warnings: Vec<&str> = r.warnings.iter().map(|w| w.as_str()).collect();
-            s.push_str(&cell(&warnings.join(" ")));
+            (num_cell(Some(f64::from(record.attempts)), &record.attempts.to_string()))
         }
-        Outcome::Refused { refusal, .. } => {
-            s.push_str(&cell(""));
-            let detail = format!(
-                "not probed: resolves to {} ({})",
-                refusal.refused, refusal.range
-            );
-            s.push_str(&format!("<td class=\"msg\">{}</td>", esc(&detail)));
-            for _ in 0..3 {
-                s.push_str(&cell(""));
-            }
-            for _ in 0..3 {
-                s.push_str(&num_cell(None, String::new()));
-            }
-            s.push_str(&cell(""));
-        }
+        "\n"
     }
-    s.push_str(&num_cell(
-        Some(f64::from(record.attempts)),
-        record.attempts.to_string(),
-    ));
-    s.push_str("</tr>\n");
-    s
+    .into_string()
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn share_table(title: &str, shares: &[Share], bars: bool) -> String {
-    if shares.is_empty() {
-        return String::new();
-    }
-    let mut s = format!(
-        "<section><h2>{}</h2><table class=\"small\"><tbody>",
-        esc(title)
-    );
+fn share_table(title: &str, shares: &[Share], bars: bool) -> Markup {
     let widest = shares.iter().map(|x| x.count).max().unwrap_or(1).max(1);
-    for x in shares {
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>",
-            esc(&x.label),
-            x.count,
-            x.percent
-        );
-        if bars {
-            let w = (x.count as f64 * 100.0 / widest as f64).max(0.5);
-            let _ = write!(
-                s,
-                "<td class=\"bar\"><span style=\"width:{w:.1}%\"></span></td>"
-            );
+    html! {
+        @if !shares.is_empty() {
+            section {
+                h2 { (title) }
+                table class="small" {
+                    tbody {
+                        @for x in shares {
+                            tr {
+                                td { (Clean(&x.label)) }
+                                td class="n" { (x.count) }
+                                td class="n" { (format!("{:.1}%", x.percent)) }
+                                @if bars {
+                                    @let w = (x.count as f64 * 100.0 / widest as f64).max(0.5);
+                                    td class="bar" { span style=(format!("width:{w:.1}%")) {} }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            "\n"
         }
-        s.push_str("</tr>");
     }
-    s.push_str("</tbody></table></section>\n");
-    s
 }
 
-fn latency_row(label: &str, l: &Option<Latency>) -> String {
-    match l {
-        Some(l) => format!(
-            "<tr><td>{label}</td><td class=\"n\">{}</td><td class=\"n\">{} ms</td><td class=\"n\">{} ms</td>\
-             <td class=\"n\">{} ms</td><td class=\"n\">{} ms</td></tr>",
-            l.count, l.p50, l.p90, l.p99, l.max
-        ),
-        None => format!("<tr><td>{label}</td><td class=\"n\">0</td><td></td><td></td><td></td><td></td></tr>"),
+fn latency_row(label: &str, l: &Option<Latency>) -> Markup {
+    html! {
+        tr {
+            td { (label) }
+            @match l {
+                Some(l) => {
+                    td class="n" { (l.count) }
+                    td class="n" { (l.p50) " ms" }
+                    td class="n" { (l.p90) " ms" }
+                    td class="n" { (l.p99) " ms" }
+                    td class="n" { (l.max) " ms" }
+                }
+                None => { td class="n" { "0" } td {} td {} td {} td {} }
+            }
+        }
     }
 }
 
 fn head(summary: &SummaryReport) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>MCP census: {} endpoints</title><style>{STYLE}</style></head><body>\n",
-        summary.endpoints
-    );
-    let _ = write!(
-        s,
-        "<header><h1>MCP census</h1><p>{} endpoints from <code>{}</code>, started {}, {:.1} s \
-         ({:.1} probes/s). Concurrency {}, {} per host, {} attempt(s), timeout {:.0} s, latency bound {:.0} s{}.</p>",
-        summary.endpoints,
-        esc(&summary.run.input),
-        esc(&summary.started_at),
-        summary.run.elapsed_s,
-        summary.probes_per_s,
-        summary.run.settings.concurrency,
-        summary.run.settings.per_host,
-        summary.run.settings.attempts,
-        summary.run.settings.timeout_s,
-        summary.run.settings.latency_bound_s,
-        if summary.run.settings.allow_private { ", private addresses allowed" } else { "" },
-    );
-    if summary.run.partial {
-        let _ = write!(
-            s,
-            "<p class=\"partial\">Partial report{}: {} probes abandoned in flight, {} endpoints not started.</p>",
-            if summary.run.interrupted { " (interrupted)" } else { "" },
-            summary.run.abandoned,
-            summary.run.not_started
-        );
-    }
-    if let Some(err) = &summary.run.input_error {
-        let _ = write!(s, "<p class=\"partial\">Input error: {}</p>", esc(err));
-    }
-    s.push_str("</header>\n<section class=\"cards\">");
-    for x in &summary.categories {
-        let _ = write!(
-            s,
-            "<div class=\"card {l}\"><div class=\"big\">{}</div><div>{l}</div><div class=\"pct\">{:.1}%</div></div>",
-            x.count,
-            x.percent,
-            l = esc(&x.label)
-        );
-    }
-    s.push_str("</section>\n<div class=\"stack\" role=\"img\" aria-label=\"categories\">");
-    for x in summary.categories.iter().filter(|x| x.count > 0) {
-        let _ = write!(
-            s,
-            "<span class=\"{l}\" style=\"width:{:.2}%\" title=\"{l} {:.1}%\"></span>",
-            x.percent,
-            x.percent,
-            l = esc(&x.label)
-        );
-    }
-    s.push_str("</div>\n<div class=\"grid\">");
-    s.push_str(&share_table("Reasons", &summary.reasons, true));
-    s.push_str(&share_table("Eras", &summary.eras, false));
-    s.push_str(&share_table(
-        "Protocol versions",
-        &summary.protocol_versions,
-        false,
-    ));
-    s.push_str(&share_table("Transports", &summary.transports, false));
-    s.push_str(&share_table("Warnings", &summary.warnings, false));
-    s.push_str(
-        "<section><h2>Latency (total probe)</h2><table class=\"small\"><thead><tr><th></th><th>n</th><th>p50</th>\
-         <th>p90</th><th>p99</th><th>max</th></tr></thead><tbody>",
-    );
-    s.push_str(&latency_row("usable", &summary.latency_usable_ms));
-    s.push_str(&latency_row("all probed", &summary.latency_probed_ms));
-    s.push_str("</tbody></table></section>\n");
-    let _ = write!(
-        s,
-        "<section><h2>Certificates expiring within {} days: {}</h2>",
-        summary.cert_window_days, summary.certs_expiring
-    );
-    if !summary.certs.is_empty() {
-        s.push_str("<table class=\"small\"><tbody>");
-        for c in &summary.certs {
-            let _ = write!(
-                s,
-                "<tr><td class=\"n\">{} d</td><td>{}</td><td>{}</td></tr>",
-                c.days_left,
-                esc(&c.url),
-                esc(c.not_after.as_deref().unwrap_or(""))
-            );
+    let run = &summary.run;
+    let settings = &run.settings;
+    html! {
+        // `html` and `body` are left open here: the rows are streamed in after, and TAIL closes them.
+        (PreEscaped("<!doctype html>\n<html lang=\"en\">"))
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width,initial-scale=1";
+            title { "MCP census: " (summary.endpoints) " endpoints" }
+            style { (PreEscaped(STYLE)) }
         }
-        s.push_str("</tbody></table>");
-    }
-    s.push_str("</section>\n");
-    if let Some(diff) = &summary.diff {
-        let _ = write!(
-            s,
-            "<section><h2>Changes since <code>{}</code></h2><table class=\"small\"><tbody>",
-            esc(&diff.baseline)
-        );
-        for (kind, n) in &diff.counts {
-            let shown = if kind == "gone" && diff.gone_not_computed {
-                "not computed".to_owned()
-            } else {
-                n.to_string()
-            };
-            let _ = write!(
-                s,
-                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-                esc(kind),
-                esc(&shown)
-            );
+        (PreEscaped("<body>"))
+        "\n"
+        header {
+            h1 { "MCP census" }
+            p {
+                (summary.endpoints) " endpoints from " code { (Clean(&run.input)) } ", started "
+                (Clean(&summary.started_at)) ", "
+                (format!("{:.1} s ({:.1} probes/s)", run.elapsed_s, summary.probes_per_s))
+                ". Concurrency " (settings.concurrency) ", " (settings.per_host) " per host, "
+                (settings.attempts) " attempt(s), "
+                (format!("timeout {:.0} s, latency bound {:.0} s", settings.timeout_s, settings.latency_bound_s))
+                @if settings.allow_private { ", private addresses allowed" }
+                "."
+            }
+            @if run.partial {
+                p class="partial" {
+                    "Partial report" @if run.interrupted { " (interrupted)" } ": "
+                    (run.abandoned) " probes abandoned in flight, " (run.not_started)
+                    " endpoints not started."
+                }
+            }
+            @if let Some(err) = &run.input_error {
+                p class="partial" { "Input error: " (Clean(err)) }
+            }
         }
-        s.push_str("</tbody></table><ul>");
-        for c in &diff.samples {
-            let _ = write!(
-                s,
-                "<li>{}: <code>{}</code> {} → {}</li>",
-                c.kind.as_str(),
-                esc(&c.url),
-                c.before.map_or("-", Category::as_str),
-                c.after.map_or("-", Category::as_str)
-            );
+        "\n"
+        section class="cards" {
+            @for x in &summary.categories {
+                div class={ "card " (Clean(&x.label)) } {
+                    div class="big" { (x.count) }
+                    div { (Clean(&x.label)) }
+                    div class="pct" { (format!("{:.1}%", x.percent)) }
+                }
+            }
         }
-        s.push_str("</ul></section>\n");
-    }
-    if !summary.skipped.is_empty() {
-        s.push_str("<section><h2>Skipped input entries</h2><table class=\"small\"><tbody>");
-        for (k, n) in &summary.skipped {
-            let _ = write!(s, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", esc(k));
+        "\n"
+        div class="stack" role="img" aria-label="categories" {
+            @for x in summary.categories.iter().filter(|x| x.count > 0) {
+                span class=(Clean(&x.label)) style=(format!("width:{:.2}%", x.percent))
+                    title={ (Clean(&x.label)) (format!(" {:.1}%", x.percent)) } {}
+            }
         }
-        s.push_str("</tbody></table></section>\n");
+        "\n"
+        div class="grid" {
+            (share_table("Reasons", &summary.reasons, true))
+            (share_table("Eras", &summary.eras, false))
+            (share_table("Protocol versions", &summary.protocol_versions, false))
+            (share_table("Transports", &summary.transports, false))
+            (share_table("Warnings", &summary.warnings, false))
+            section {
+                h2 { "Latency (total probe)" }
+                table class="small" {
+                    thead { tr { th {} th { "n" } th { "p50" } th { "p90" } th { "p99" } th { "max" } } }
+                    tbody {
+                        (latency_row("usable", &summary.latency_usable_ms))
+                        (latency_row("all probed", &summary.latency_probed_ms))
+                    }
+                }
+            }
+            "\n"
+            section {
+                h2 {
+                    "Certificates expiring within " (summary.cert_window_days) " days: "
+                    (summary.certs_expiring)
+                }
+                @if !summary.certs.is_empty() {
+                    table class="small" {
+                        tbody {
+                            @for c in &summary.certs {
+                                tr {
+                                    td class="n" { (c.days_left) " d" }
+                                    td { (Clean(&c.url)) }
+                                    td { (Clean(c.not_after.as_deref().unwrap_or(""))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            "\n"
+            @if let Some(diff) = &summary.diff {
+                section {
+                    h2 { "Changes since " code { (Clean(&diff.baseline)) } }
+                    table class="small" {
+                        tbody {
+                            @for (kind, n) in &diff.counts {
+                                tr {
+                                    td { (Clean(kind)) }
+                                    td class="n" {
+                                        @if kind == "gone" && diff.gone_not_computed {
+                                            "not computed"
+                                        } @else {
+                                            (n)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    ul {
+                        @for c in &diff.samples {
+                            li {
+                                (c.kind.as_str()) ": " code { (Clean(&c.url)) } " "
+                                (c.before.map_or("-", Category::as_str)) " → "
+                                (c.after.map_or("-", Category::as_str))
+                            }
+                        }
+                    }
+                }
+                "\n"
+            }
+            @if !summary.skipped.is_empty() {
+                section {
+                    h2 { "Skipped input entries" }
+                    table class="small" {
+                        tbody {
+                            @for (k, n) in &summary.skipped {
+                                tr { td { (Clean(k)) } td class="n" { (n) } }
+                            }
+                        }
+                    }
+                }
+                "\n"
+            }
+        }
+        "\n"
+        (PreEscaped(ENDPOINTS_OPEN))
     }
-    s.push_str(
-        "</div>\n<section><h2>Endpoints</h2><p class=\"hint\"><label>Filter <input id=\"q\" type=\"search\" \
-         placeholder=\"text in any column\"></label> Click a column header to sort.</p>\
-         <div class=\"wrap\"><table id=\"endpoints\"><thead><tr><th>URL</th><th>name</th><th>category</th>\
-         <th>reason</th><th>detail</th><th>era</th><th>protocol</th><th>server</th><th>tools</th><th>total</th>\
-         <th>TLS days</th><th>warnings</th><th>attempts</th></tr></thead><tbody>\n",
-    );
-    s
+    .into_string()
 }
+
+/// The end of [`head`]: the endpoints section up to the open `<tbody>` the streamed rows go into ([`TAIL`]
+/// closes it, `body` and `html`). Static text, no interpolation.
+const ENDPOINTS_OPEN: &str = "<section><h2>Endpoints</h2><p class=\"hint\"><label>Filter <input id=\"q\" type=\"search\" \
+     placeholder=\"text in any column\"></label> Click a column header to sort.</p>\
+     <div class=\"wrap\"><table id=\"endpoints\"><thead><tr><th>URL</th><th>name</th><th>category</th>\
+     <th>reason</th><th>detail</th><th>era</th><th>protocol</th><th>server</th><th>tools</th><th>total</th>\
+     <th>TLS days</th><th>warnings</th><th>attempts</th></tr></thead><tbody>\n";
 
 const TAIL: &str = "</tbody></table></div></section>\n<footer>Generated by <code>lifeline scan</code>.</footer>\n\
 <script>\n(function(){\nvar t=document.getElementById('endpoints');if(!t)return;var b=t.tBodies[0];\n\
@@ -385,9 +400,15 @@ mod tests {
 
     #[test]
     fn escapes_everything_a_server_controls() {
+        // maud escapes `&`, `<`, `>` and `"`; a `'` is harmless in text and in the double-quoted attributes maud
+        // writes.
         assert_eq!(
-            esc("<script>alert('x')&\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
+            html! { (Clean("<script>alert('x')&\"</script>")) }.into_string(),
+            "&lt;script&gt;alert('x')&amp;&quot;&lt;/script&gt;"
+        );
+        assert_eq!(
+            html! { td title=(Clean("a\u{7}b\tc\nd")) { (Clean("\u{1b}[31m")) } }.into_string(),
+            "<td title=\"a\u{fffd}b\tc\nd\">\u{fffd}[31m</td>"
         );
         let mut r = record(
             "https://a.example/mcp",
@@ -445,5 +466,75 @@ mod tests {
         );
         assert!(!html.contains("<link") && !html.contains("src="));
         assert!(!dir.path().join("report.rows.partial").exists());
+    }
+
+    /// A report with everything a server or the input controls made hostile.
+    fn hostile_report(dir: &std::path::Path) -> String {
+        let path = dir.join("report.html");
+        let mut w = HtmlWriter::create(&path).unwrap();
+        let mut summary = Summary::new(14);
+        let mut bad = record(
+            "https://a.example/mcp?x=<script>&y=\"1\"",
+            Verdict::Unhealthy,
+            Some(Reason::RpcError),
+        );
+        if let Outcome::Probed(rep) = &mut bad.outcome {
+            rep.failure.as_mut().unwrap().message =
+                "<img src=x onerror=alert(1)> & 'q' \u{7}".into();
+            rep.failure.as_mut().unwrap().http_status = Some(502);
+            rep.server_info = Some(lifeline_mcp::probe::ServerInfo {
+                name: Some("<script>alert('x')</script> \"q\" & co".into()),
+                version: Some("1.0 <b>".into()),
+            });
+        }
+        bad.name = Some("name <script> & \"quoted\"".into());
+        for r in [
+            record("https://h.example/mcp", Verdict::Healthy, None),
+            bad,
+            record(
+                "https://b.example/mcp",
+                Verdict::Unhealthy,
+                Some(Reason::Timeout),
+            ),
+        ] {
+            w.write(&r).unwrap();
+            summary.add(&r);
+        }
+        let report = summary.finish(
+            RunFacts {
+                partial: true,
+                interrupted: true,
+                input: "servers <&>.txt".into(),
+                input_error: Some("line 3: <bad> & \"worse\"".into()),
+                ..RunFacts::default()
+            },
+            None,
+        );
+        w.finish(&report).unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    #[test]
+    fn hostile_names_and_messages_are_escaped_in_the_whole_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let html = hostile_report(dir.path());
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img") && !html.contains("<b>") && !html.contains("<bad>"));
+        assert!(html.contains(
+            "<td>&lt;script&gt;alert('x')&lt;/script&gt; &quot;q&quot; &amp; co 1.0 &lt;b&gt;</td>"
+        ));
+        assert!(html.contains("<td>name &lt;script&gt; &amp; &quot;quoted&quot;</td>"));
+        assert!(html.contains(
+            "<td class=\"msg\">HTTP 502: &lt;img src=x onerror=alert(1)&gt; &amp; 'q' \u{fffd}</td>"
+        ));
+        assert!(html.contains("<code>servers &lt;&amp;&gt;.txt</code>"));
+        assert!(html.contains("Input error: line 3: &lt;bad&gt; &amp; &quot;worse&quot;"));
+        // The URL is kept as the parser normalised it (percent-encoded), and the rows are all there.
+        assert!(html
+            .contains("<td class=\"url\">https://a.example/mcp?x=%3Cscript%3E&amp;y=%221%22</td>"));
+        assert_eq!(html.matches("<tr class=\"c-").count(), 3);
+        // The only script is the report's own, once, at the end.
+        assert_eq!(html.matches("<script>").count(), 1);
+        assert!(html.ends_with("</script>\n</body></html>\n"));
     }
 }

@@ -1,0 +1,206 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::store::{TargetState, UptimeCounts};
+
+const HOSTILE: &str = "<script>alert('x')</script> \"q\" & co";
+const NOW_MS: i64 = 1_777_777_777_000;
+
+fn view(name: &str, status: &'static str, message: Option<&str>) -> TargetView {
+    let today = NOW_MS / 86_400_000;
+    let rolled_days: Arc<[DaySummary]> = (0..90)
+        .map(|i| DaySummary {
+            day: today - 89 + i,
+            up: if i % 7 == 0 { 90 } else { 100 },
+            total: if i < 3 { 0 } else { 100 },
+            p50_ms: (i >= 3).then_some(40.0 + i as f64),
+            p95_ms: (i >= 3).then_some(900.0 + 10.0 * i as f64),
+        })
+        .collect();
+    TargetView {
+        state: TargetState {
+            id: 1,
+            name: name.to_owned(),
+            url: format!("https://example.com/mcp?q=<{name}>&x=\"1\""),
+            last_checked_ms: Some(NOW_MS - 12_000),
+            last_verdict: Some(
+                if status == "up" {
+                    "healthy"
+                } else {
+                    "unhealthy"
+                }
+                .to_owned(),
+            ),
+            last_reason: Some("http_status".to_owned()),
+            last_message: message.map(str::to_owned),
+            last_latency_ms: Some(123.0),
+            era: Some("legacy".to_owned()),
+            protocol_version: Some("2025-11-25".to_owned()),
+            server_name: Some(HOSTILE.to_owned()),
+            server_version: Some("1.0 <b>".to_owned()),
+            tools_count: Some(7),
+            schema_hash: Some("0123456789abcdef0123".to_owned()),
+            tls_days_left: Some(13),
+            ..TargetState::default()
+        },
+        status,
+        interval_s: 30,
+        uptime: [
+            UptimeCounts { up: 99, total: 100 },
+            UptimeCounts {
+                up: 9999,
+                total: 10000,
+            },
+            UptimeCounts { up: 0, total: 0 },
+            UptimeCounts { up: 1, total: 2 },
+        ],
+        rolled_days,
+        today_raw: UptimeCounts { up: 3, total: 4 },
+    }
+}
+
+fn incident(target: &str, resolved: bool) -> IncidentRow {
+    IncidentRow {
+        id: 1,
+        target_id: 1,
+        target: target.to_owned(),
+        opened_ms: NOW_MS - 3_600_000,
+        resolved_ms: resolved.then_some(NOW_MS - 60_000),
+        reason: Some("http_status".to_owned()),
+        message: Some(format!("HTTP 502 from {HOSTILE}")),
+        reminders: 0,
+    }
+}
+
+fn event(target: &str) -> EventRow {
+    EventRow {
+        id: 1,
+        target_id: 1,
+        target: target.to_owned(),
+        ts_ms: NOW_MS - 7_200_000,
+        kind: "drift".to_owned(),
+        severity: "warning".to_owned(),
+        summary: format!("tool schema changed: {HOSTILE}"),
+        details: serde_json::Value::Null,
+    }
+}
+
+fn snapshot(targets: Vec<TargetView>) -> Snapshot {
+    Snapshot {
+        generated_ms: NOW_MS,
+        open_incidents: vec![incident(HOSTILE, false)],
+        recent_incidents: vec![incident(HOSTILE, true), incident("beta", false)],
+        recent_events: vec![event(HOSTILE)],
+        targets,
+        ..Snapshot::default()
+    }
+}
+
+fn detail() -> TargetDetail {
+    let results = vec![ResultRow {
+        ts_ms: NOW_MS - 30_000,
+        verdict: "unhealthy".to_owned(),
+        up: false,
+        maintenance: true,
+        reason: Some("http_status".to_owned()),
+        message: Some(HOSTILE.to_owned()),
+        era: None,
+        protocol_version: None,
+        server_version: None,
+        tools_count: None,
+        schema_hash: None,
+        latency_ms: Some(1500.0),
+        timings: None,
+        tls_days_left: None,
+    }];
+    TargetDetail {
+        hourly: (0..168)
+            .map(|i| {
+                (
+                    format!("hour {i} <&>"),
+                    (i % 5 != 0).then_some(30.0),
+                    (i % 5 != 0).then_some(90.0),
+                )
+            })
+            .collect(),
+        results,
+        incidents: vec![incident(HOSTILE, true)],
+        events: vec![event(HOSTILE)],
+    }
+}
+
+/// The pages of the fixtures above: (status page 1, status page 2, target page, not-found page).
+fn pages() -> [String; 4] {
+    let mut many: Vec<TargetView> = (0..60)
+        .map(|i| {
+            view(
+                &format!("t{i:02}"),
+                if i % 3 == 0 { "down" } else { "up" },
+                Some("HTTP 502"),
+            )
+        })
+        .collect();
+    many.push(view(HOSTILE, "failing", Some(HOSTILE)));
+    let snap = snapshot(many);
+    let t = view(HOSTILE, "down", Some(HOSTILE));
+    [
+        status_page(&snap, &format!("Status of {HOSTILE}"), 1),
+        status_page(&snap, "Status", 2),
+        target_page(&t, &detail(), "Status & co", NOW_MS),
+        not_found(&format!("No target is named `{HOSTILE}`.")),
+    ]
+}
+
+/// `HOSTILE` as it must appear in text and in double-quoted attribute values.
+const ESCAPED: &str = "&lt;script&gt;alert('x')&lt;/script&gt; &quot;q&quot; &amp; co";
+
+#[test]
+fn hostile_names_and_messages_are_escaped_on_every_page() {
+    let [first, second, target, missing] = pages();
+    for (name, page) in [
+        ("status 1", &first),
+        ("status 2", &second),
+        ("target", &target),
+        ("not found", &missing),
+    ] {
+        assert!(
+            page.starts_with("<!doctype html><html lang=\"en\"><head>"),
+            "{name}"
+        );
+        assert!(page.ends_with("</main></body></html>"), "{name}");
+        assert!(!page.contains("<script"), "{name}: {page}");
+        assert!(!page.contains(HOSTILE), "{name}");
+        assert!(page.contains(ESCAPED), "{name}");
+    }
+    // Title, banner text, attributes (id, href) and the SVG hover labels.
+    assert!(first.contains(&format!("<title>Status of {ESCAPED}</title>")));
+    assert!(first.contains(&format!("<h1>Status of {ESCAPED}</h1>")));
+    assert!(first.contains(&format!("id=\"t-{ESCAPED}\"")));
+    assert!(first.contains(&format!("href=\"/targets/{ESCAPED}\"")));
+    assert!(target.contains("<title>hour 7 &lt;&amp;&gt;: p50 30 ms · p95 90 ms</title>"));
+    assert!(target.contains(&format!("<td>{ESCAPED} 1.0 &lt;b&gt;</td>")));
+    assert!(target.contains(&format!(
+        "href=\"/api/v1/events?target={ESCAPED}\">events JSON</a>"
+    )));
+    assert!(target.contains("https://example.com/mcp?q=&lt;"));
+    assert!(target.contains("<td>unhealthy (maintenance)</td>"));
+}
+
+#[test]
+fn status_page_pages_problems_first() {
+    let [first, second, ..] = pages();
+    // 61 targets: 50 on page 1 (the 20 down ones and the failing one first), 11 on page 2.
+    assert_eq!(first.matches("<section class=\"card\"").count(), PAGE_SIZE);
+    assert_eq!(second.matches("<section class=\"card\"").count(), 11);
+    assert_eq!(first.matches("pill s-down").count(), 20);
+    assert!(first.contains("pill s-failing"));
+    assert!(first.contains("<div class=\"banner bad\">20 of 61 targets down</div>"));
+    assert!(first.contains(
+        "<nav class=\"pages\">Page <span><b>1</b></span><a href=\"/?page=2\">2</a></nav>"
+    ));
+    assert!(second.contains("<a href=\"/?page=1\">1</a><span><b>2</b></span>"));
+    // 90 bars per card; today's raw results are added to the last bar.
+    assert_eq!(first.matches("<i class=\"").count(), 90 * PAGE_SIZE);
+    assert!(first.contains("(103/104 probes up)"));
+    assert!(first.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+}
