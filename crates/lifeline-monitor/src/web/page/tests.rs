@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::{TargetState, UptimeCounts};
+use crate::store::{EventKind, Severity, TargetState, UptimeCounts};
+use lifeline_mcp::{Reason, Verdict};
 
 const HOSTILE: &str = "<script>alert('x')</script> \"q\" & co";
 const NOW_MS: i64 = 1_777_777_777_000;
@@ -66,7 +67,7 @@ fn incident(target: &str, resolved: bool) -> IncidentRow {
         target: target.to_owned(),
         opened_ms: NOW_MS - 3_600_000,
         resolved_ms: resolved.then_some(NOW_MS - 60_000),
-        reason: Some("http_status".to_owned()),
+        reason: Some(Reason::HttpStatus.into()),
         message: Some(format!("HTTP 502 from {HOSTILE}")),
         reminders: 0,
     }
@@ -78,8 +79,8 @@ fn event(target: &str) -> EventRow {
         target_id: 1,
         target: target.to_owned(),
         ts_ms: NOW_MS - 7_200_000,
-        kind: "drift".to_owned(),
-        severity: "warning".to_owned(),
+        kind: EventKind::SchemaDrift.into(),
+        severity: Severity::Warning.into(),
         summary: format!("tool schema changed: {HOSTILE}"),
         details: serde_json::Value::Null,
     }
@@ -98,20 +99,11 @@ fn snapshot(targets: Vec<TargetView>) -> Snapshot {
 
 fn detail() -> TargetDetail {
     let results = vec![ResultRow {
-        ts_ms: NOW_MS - 30_000,
-        verdict: "unhealthy".to_owned(),
-        up: false,
         maintenance: true,
-        reason: Some("http_status".to_owned()),
+        reason: Some(Reason::HttpStatus.into()),
         message: Some(HOSTILE.to_owned()),
-        era: None,
-        protocol_version: None,
-        server_version: None,
-        tools_count: None,
-        schema_hash: None,
         latency_ms: Some(1500.0),
-        timings: None,
-        tls_days_left: None,
+        ..ResultRow::new(NOW_MS - 30_000, Verdict::Unhealthy)
     }];
     TargetDetail {
         hourly: (0..168)
