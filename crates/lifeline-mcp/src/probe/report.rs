@@ -268,11 +268,35 @@ impl ProbeReport {
         timings_ms: Timings,
         started_at: String,
     ) -> ProbeReport {
+        ProbeReport::bare(
+            url,
+            failure.reason.verdict(),
+            Some(failure),
+            timings_ms,
+            started_at,
+        )
+    }
+
+    /// The report of a liveness-only probe that succeeded: `healthy`, every fact `None`, no warnings. For the
+    /// gateway's stdio warm spare, which may only be pinged before a client initializes it (2025-11-25
+    /// `basic/lifecycle` §Initialization). `timings_ms` as measured, `started_at` RFC 3339 UTC.
+    pub fn alive(url: String, timings_ms: Timings, started_at: String) -> ProbeReport {
+        ProbeReport::bare(url, Verdict::Healthy, None, timings_ms, started_at)
+    }
+
+    /// A report with `verdict` (and `failure`'s reason, if any) and no facts.
+    fn bare(
+        url: String,
+        verdict: Verdict,
+        failure: Option<Failure>,
+        timings_ms: Timings,
+        started_at: String,
+    ) -> ProbeReport {
         ProbeReport {
             url,
-            verdict: failure.reason.verdict(),
-            reason: Some(failure.reason),
-            failure: Some(failure),
+            verdict,
+            reason: failure.as_ref().map(|f| f.reason),
+            failure,
             era: None,
             transport: None,
             protocol_version: None,
@@ -288,22 +312,6 @@ impl ProbeReport {
             started_at,
             tools: Vec::new(),
         }
-    }
-
-    /// The report of a liveness-only probe that succeeded: `healthy`, every fact `None`, no warnings. For the
-    /// gateway's stdio warm spare, which may only be pinged before a client initializes it (2025-11-25
-    /// `basic/lifecycle` §Initialization). `timings_ms` as measured, `started_at` RFC 3339 UTC.
-    pub fn alive(url: String, timings_ms: Timings, started_at: String) -> ProbeReport {
-        let mut report = ProbeReport::failed(
-            url,
-            Failure::new(Reason::Timeout, String::new()),
-            timings_ms,
-            started_at,
-        );
-        report.verdict = Verdict::Healthy;
-        report.reason = None;
-        report.failure = None;
-        report
     }
 
     /// The current time as RFC 3339 UTC, the shape of [`ProbeReport::started_at`] (empty if it cannot be
