@@ -215,9 +215,10 @@ impl Pool {
     ///
     /// Preferring modern: `server/discover` first (2026-07-28 `basic/transports/stdio` §Backward
     /// Compatibility). A child silent for [`DISCOVER_WAIT`] (a legacy server that ignores requests before
-    /// `initialize`, or one still starting) is also sent `initialize`, and whichever answer comes first decides:
-    /// a modern server that was only slow to start answers the discover first, and its refusal of the
-    /// `initialize` then is ignored (the probe engine does the same).
+    /// `initialize`, or one still starting) is also sent `initialize`, and whichever answer comes first decides
+    /// (see [`Pool::race`]): a modern discover answer wins, and a refused `initialize` waits for the pending
+    /// discover answer, since a modern-only server that was only slow to start may refuse the `initialize`
+    /// before it answers the discover (the probe engine likewise lets a late modern answer win).
     /// Otherwise: `initialize`, then `notifications/initialized`.
     async fn handshake(
         &self,
