@@ -13,6 +13,7 @@ use crate::LintOptions;
 mod availability;
 mod network;
 mod probes;
+mod rbac;
 mod security;
 
 /// Static description of one rule.
@@ -68,6 +69,8 @@ static RULES: &[RuleInfo] = &[
     security::ROOT,
     security::SECRET_INLINE_ENV,
     security::SECRET_COMMITTED,
+    rbac::WILDCARD,
+    rbac::TOKEN_UNUSED,
     network::INGRESS_SSE_TIMEOUTS,
     network::AFFINITY_MISSING,
     network::SERVICE_NGINX_ANNOTATIONS,
@@ -99,6 +102,7 @@ impl<'a> Ctx<'a> {
         probes::check(&mut self);
         availability::check(&mut self);
         security::check(&mut self);
+        rbac::check(&mut self);
         network::check(&mut self);
         self.findings
     }

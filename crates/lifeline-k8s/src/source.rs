@@ -10,9 +10,10 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -57,6 +58,11 @@ pub(crate) enum Body {
     Hpa(Box<HorizontalPodAutoscaler>),
     Secret(Box<Secret>),
     ScaledObject(Box<ScaledObject>),
+    ServiceAccount(Box<ServiceAccount>),
+    Role(Box<Role>),
+    ClusterRole(Box<ClusterRole>),
+    RoleBinding(Box<RoleBinding>),
+    ClusterRoleBinding(Box<ClusterRoleBinding>),
 }
 
 /// The part of a KEDA `ScaledObject` (keda.sh/v1alpha1) the rules read. KEDA is not in
@@ -209,6 +215,17 @@ fn add_value(
         ("v1", "Pod") => typed(&value).map(|v| Body::Pod(Box::new(v))),
         ("v1", "Service") => typed(&value).map(|v| Body::Service(Box::new(v))),
         ("v1", "Secret") => typed(&value).map(|v| Body::Secret(Box::new(v))),
+        ("v1", "ServiceAccount") => typed(&value).map(|v| Body::ServiceAccount(Box::new(v))),
+        ("rbac.authorization.k8s.io/v1", "Role") => typed(&value).map(|v| Body::Role(Box::new(v))),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+            typed(&value).map(|v| Body::ClusterRole(Box::new(v)))
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            typed(&value).map(|v| Body::RoleBinding(Box::new(v)))
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            typed(&value).map(|v| Body::ClusterRoleBinding(Box::new(v)))
+        }
         ("networking.k8s.io/v1", "Ingress") => typed(&value).map(|v| Body::Ingress(Box::new(v))),
         ("policy/v1", "PodDisruptionBudget") => typed(&value).map(|v| Body::Pdb(Box::new(v))),
         ("autoscaling/v2", "HorizontalPodAutoscaler") => {

@@ -53,12 +53,42 @@ fn expected(list: &[Expected]) -> Vec<(String, String, String, usize)> {
 fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
     vec![
         (
+            "rules/rbac-wildcard.yaml",
+            vec![
+                ("rbac/wildcard", "Role/mcp-pods", "rules[0].verbs", 75),
+                (
+                    "rbac/wildcard",
+                    "ClusterRole/mcp-reader",
+                    "rules[1].resources",
+                    94,
+                ),
+            ],
+        ),
+        (
+            "rules/rbac-token-unused.yaml",
+            vec![(
+                "rbac/token-unused",
+                "Deployment/mcp",
+                "spec.template.spec.automountServiceAccountToken",
+                17,
+            )],
+        ),
+        (
+            "rules/rbac-token-unused-other-account.yaml",
+            vec![(
+                "rbac/token-unused",
+                "Deployment/mcp",
+                "spec.template.spec.automountServiceAccountToken",
+                17,
+            )],
+        ),
+        (
             "rules/probe-liveness-tcp.yaml",
             vec![(
                 "probe/liveness-tcp",
                 "Deployment/mcp",
                 "C0.livenessProbe.tcpSocket",
-                37,
+                38,
             )],
         ),
         (
@@ -67,7 +97,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "probe/shared-endpoint",
                 "Deployment/mcp",
                 "C0.livenessProbe",
-                36,
+                37,
             )],
         ),
         (
@@ -76,7 +106,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "probe/liveness-mcp",
                 "Deployment/mcp",
                 "C0.livenessProbe",
-                36,
+                37,
             )],
         ),
         (
@@ -85,12 +115,12 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "probe/readiness-not-mcp",
                 "Deployment/mcp",
                 "C0.readinessProbe",
-                44,
+                45,
             )],
         ),
         (
             "rules/probe-missing.yaml",
-            vec![("probe/missing", "Deployment/mcp", "C0.readinessProbe", 21)],
+            vec![("probe/missing", "Deployment/mcp", "C0.readinessProbe", 22)],
         ),
         (
             "rules/probe-startup-missing.yaml",
@@ -98,7 +128,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "probe/startup-missing",
                 "Deployment/mcp",
                 "C0.livenessProbe.initialDelaySeconds",
-                34,
+                35,
             )],
         ),
         (
@@ -108,13 +138,13 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                     "probe/port-not-exposed",
                     "Deployment/mcp",
                     "C0.startupProbe.httpGet.port",
-                    33,
+                    34,
                 ),
                 (
                     "probe/port-not-exposed",
                     "Deployment/mcp",
                     "C0.readinessProbe.httpGet.port",
-                    41,
+                    42,
                 ),
             ],
         ),
@@ -134,7 +164,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "lifecycle/grace-period",
                 "Deployment/mcp",
                 "spec.template.spec.terminationGracePeriodSeconds",
-                19,
+                20,
             )],
         ),
         (
@@ -143,7 +173,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "lifecycle/prestop-missing",
                 "Deployment/mcp",
                 "C0.lifecycle.preStop",
-                21,
+                22,
             )],
         ),
         (
@@ -169,7 +199,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "pdb/blocks-drain",
                 "PodDisruptionBudget/mcp",
                 "spec.minAvailable",
-                49,
+                50,
             )],
         ),
         (
@@ -178,7 +208,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "hpa/pdb-missing",
                 "HorizontalPodAutoscaler/mcp",
                 "spec.scaleTargetRef",
-                57,
+                58,
             )],
         ),
         (
@@ -187,7 +217,7 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "hpa/scale-down-window",
                 "HorizontalPodAutoscaler/mcp",
                 "spec.behavior.scaleDown.stabilizationWindowSeconds",
-                73,
+                74,
             )],
         ),
         (
@@ -197,29 +227,29 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                     "image/tag",
                     "Deployment/mcp",
                     "spec.template.spec.initContainers[0].image",
-                    22,
+                    23,
                 ),
-                ("image/tag", "Deployment/mcp", "C0.image", 28),
+                ("image/tag", "Deployment/mcp", "C0.image", 29),
             ],
         ),
         (
             "rules/resources-missing.yaml",
-            vec![("resources/missing", "Deployment/mcp", "C0.resources", 25)],
+            vec![("resources/missing", "Deployment/mcp", "C0.resources", 26)],
         ),
         (
             "rules/security-root.yaml",
-            vec![("security/root", "Deployment/mcp", "C0.securityContext", 27)],
+            vec![("security/root", "Deployment/mcp", "C0.securityContext", 28)],
         ),
         (
             "rules/secret-inline-env.yaml",
             vec![
-                ("secret/inline-env", "Deployment/mcp", "C0.env[1].value", 27),
-                ("secret/inline-env", "Deployment/mcp", "C0.env[4].value", 32),
+                ("secret/inline-env", "Deployment/mcp", "C0.env[1].value", 28),
+                ("secret/inline-env", "Deployment/mcp", "C0.env[4].value", 33),
             ],
         ),
         (
             "rules/secret-committed.yaml",
-            vec![("secret/committed", "Secret/mcp-secrets", "stringData", 67)],
+            vec![("secret/committed", "Secret/mcp-secrets", "stringData", 68)],
         ),
         (
             "rules/ingress-sse-timeouts.yaml",
@@ -228,19 +258,19 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                     "ingress/sse-timeouts",
                     "Ingress/mcp",
                     "metadata.annotations",
-                    66,
-                ),
-                (
-                    "ingress/sse-timeouts",
-                    "Ingress/mcp",
-                    "metadata.annotations[\"nginx.ingress.kubernetes.io/proxy-read-timeout\"]",
                     67,
                 ),
                 (
                     "ingress/sse-timeouts",
                     "Ingress/mcp",
-                    "metadata.annotations[\"nginx.ingress.kubernetes.io/proxy-buffering\"]",
+                    "metadata.annotations[\"nginx.ingress.kubernetes.io/proxy-read-timeout\"]",
                     68,
+                ),
+                (
+                    "ingress/sse-timeouts",
+                    "Ingress/mcp",
+                    "metadata.annotations[\"nginx.ingress.kubernetes.io/proxy-buffering\"]",
+                    69,
                 ),
             ],
         ),
@@ -254,12 +284,12 @@ fn rule_cases() -> Vec<(&'static str, Vec<Expected>)> {
                 "service/nginx-annotations",
                 "Service/mcp",
                 "metadata.annotations[\"nginx.ingress.kubernetes.io/affinity\"]",
-                58,
+                59,
             )],
         ),
         (
             "rules/service-no-endpoints.yaml",
-            vec![("service/no-endpoints", "Service/mcp", "spec.selector", 58)],
+            vec![("service/no-endpoints", "Service/mcp", "spec.selector", 59)],
         ),
     ]
 }
@@ -325,12 +355,68 @@ fn the_clean_baseline_has_no_findings() {
 }
 
 #[test]
+fn a_narrow_role_bound_to_the_servers_account_is_clean() {
+    let report = lint(&["good/rbac-least-privilege.yaml"], &LintOptions::default());
+    assert_eq!(actual(&report), vec![]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.objects_checked, 6);
+}
+
+#[test]
+fn the_token_opt_out_counts_on_the_service_account_and_the_pod_wins() {
+    let unset = fixture("rules/rbac-token-unused.yaml").text;
+    let with_account = |pod: &str, account: &str| {
+        let text = unset.replace(
+            "    spec:\n      terminationGracePeriodSeconds",
+            &format!("    spec:\n      serviceAccountName: mcp\n{pod}      terminationGracePeriodSeconds"),
+        );
+        let text = format!(
+            "{text}---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: mcp\n{account}"
+        );
+        let report = lint_sources(
+            &[Source {
+                name: "sa.yaml".into(),
+                text,
+            }],
+            &LintOptions::default(),
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report
+            .findings
+            .iter()
+            .map(|f| f.rule_id)
+            .collect::<Vec<_>>()
+    };
+    let off = "automountServiceAccountToken: false\n";
+    let on = "automountServiceAccountToken: true\n";
+    // The ServiceAccount opts out: no token, nothing to flag.
+    assert_eq!(with_account("", off), Vec::<&str>::new());
+    // The pod's own setting overrides the ServiceAccount's, both ways.
+    assert_eq!(
+        with_account(&format!("      {on}"), off),
+        vec!["rbac/token-unused"]
+    );
+    assert_eq!(
+        with_account(&format!("      {off}"), on),
+        Vec::<&str>::new()
+    );
+    // Neither says: Kubernetes mounts it.
+    assert_eq!(with_account("", ""), vec!["rbac/token-unused"]);
+}
+
+#[test]
 fn seed_guide_manifests_yield_the_expected_findings() {
     let cases: Vec<(&str, Vec<Expected>)> = vec![
         (
             // /healthz for all three probes and :latest.
             "seeds/k8s-guide-healthz-latest.yaml",
             vec![
+                (
+                    "rbac/token-unused",
+                    "Deployment/mcp-server",
+                    "spec.template.spec.automountServiceAccountToken",
+                    18,
+                ),
                 (
                     "lifecycle/prestop-missing",
                     "Deployment/mcp-server",
@@ -369,6 +455,12 @@ fn seed_guide_manifests_yield_the_expected_findings() {
             vec![
                 ("pdb/missing", "Deployment/mcp-server", "metadata.name", 7),
                 (
+                    "rbac/token-unused",
+                    "Deployment/mcp-server",
+                    "spec.template.spec.automountServiceAccountToken",
+                    17,
+                ),
+                (
                     "lifecycle/prestop-missing",
                     "Deployment/mcp-server",
                     "C0.lifecycle.preStop",
@@ -386,6 +478,12 @@ fn seed_guide_manifests_yield_the_expected_findings() {
             "seeds/52-percent-guide.yaml",
             vec![
                 (
+                    "rbac/token-unused",
+                    "Deployment/my-mcp-server",
+                    "spec.template.spec.automountServiceAccountToken",
+                    20,
+                ),
+                (
                     "lifecycle/prestop-missing",
                     "Deployment/my-mcp-server",
                     "C0.lifecycle.preStop",
@@ -398,6 +496,12 @@ fn seed_guide_manifests_yield_the_expected_findings() {
                     41,
                 ),
                 ("secret/committed", "Secret/mcp-secrets", "stringData", 97),
+                (
+                    "rbac/token-unused",
+                    "CronJob/mcp-health-monitor",
+                    "spec.jobTemplate.spec.template.spec.automountServiceAccountToken",
+                    111,
+                ),
                 (
                     "resources/missing",
                     "CronJob/mcp-health-monitor",
@@ -428,6 +532,12 @@ fn seed_guide_manifests_yield_the_expected_findings() {
             "seeds/zero-downtime-guide.yaml",
             vec![
                 ("pdb/missing", "Deployment/mcp-server", "metadata.name", 7),
+                (
+                    "rbac/token-unused",
+                    "Deployment/mcp-server",
+                    "spec.template.spec.automountServiceAccountToken",
+                    16,
+                ),
                 (
                     "resources/missing",
                     "Deployment/mcp-server",
@@ -461,11 +571,19 @@ fn seed_guide_manifests_yield_the_expected_findings() {
             ],
         ),
     ];
+    let mut failures = Vec::new();
     for (file, want) in cases {
         let report = lint(&[file], &LintOptions::default());
         assert!(report.errors.is_empty(), "{file}: {:?}", report.errors);
-        assert_eq!(actual(&report), expected(&want), "{file}");
+        if actual(&report) != expected(&want) {
+            failures.push(format!(
+                "{file}:\n  want {:?}\n  got  {:?}",
+                expected(&want),
+                actual(&report)
+            ));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
