@@ -6,7 +6,8 @@
 //! configuration that `--check-config` prints and the start-up log carries, secrets redacted by type
 //! ([`Secret`]) and secret-bearing URLs cut to their origin.
 //!
-//! Adding a setting: a field in `RawConfig` (or `RawTarget`/`RawDefaults`), its check in `validate.rs`, and its
+//! Adding a setting: a field in `RawConfig` (or, for a per-target setting, one line in `raw.rs`'s
+//! `probe_settings!`), its check in `validate.rs`, and its
 //! typed field here (with its serde form); one more field in [`Overrides`] if it also gets a flag.
 
 use std::fmt;

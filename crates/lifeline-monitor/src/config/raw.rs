@@ -48,7 +48,7 @@ pub(crate) struct RawConfig {
     pub(crate) max_concurrency: Option<u32>,
     pub(crate) log_format: Option<String>,
     #[serde(default)]
-    pub(crate) defaults: RawDefaults,
+    pub(crate) defaults: RawProbeSettings,
     #[serde(default)]
     pub(crate) retention: RawRetention,
     #[serde(default)]
@@ -59,20 +59,6 @@ pub(crate) struct RawConfig {
     pub(crate) alerts: Vec<RawAlert>,
     #[serde(default)]
     pub(crate) maintenance: Vec<RawMaintenance>,
-}
-
-/// Per-target settings every target inherits.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDefaults {
-    pub(crate) interval: Option<String>,
-    pub(crate) timeout: Option<String>,
-    pub(crate) failure_threshold: Option<u32>,
-    pub(crate) success_threshold: Option<u32>,
-    pub(crate) reminder_interval: Option<String>,
-    pub(crate) cert_warning_days: Option<i64>,
-    pub(crate) slow_after: Option<String>,
-    pub(crate) accept_auth_required: Option<bool>,
 }
 
 /// How long each kind of row is kept.
@@ -94,24 +80,53 @@ pub(crate) struct RawShutdown {
     pub(crate) web_grace: Option<String>,
 }
 
-/// One monitored endpoint.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTarget {
-    pub(crate) name: String,
-    pub(crate) url: String,
-    #[serde(default)]
-    pub(crate) headers: BTreeMap<String, String>,
-    pub(crate) bearer_token: Option<String>,
-    pub(crate) call: Option<RawCall>,
-    pub(crate) interval: Option<String>,
-    pub(crate) timeout: Option<String>,
-    pub(crate) failure_threshold: Option<u32>,
-    pub(crate) success_threshold: Option<u32>,
-    pub(crate) reminder_interval: Option<String>,
-    pub(crate) cert_warning_days: Option<i64>,
-    pub(crate) slow_after: Option<String>,
-    pub(crate) accept_auth_required: Option<bool>,
+/// Declares the probe settings once for the two places that take them: `defaults:` ([`RawProbeSettings`]) and
+/// each entry of `targets:` ([`RawTarget`], which overrides the defaults key by key). A macro, not
+/// `#[serde(flatten)]`, because flatten turns `deny_unknown_fields` off for the flattened fields
+/// (serde-rs/serde#1600), and a misspelt `intervall:` must stay an error.
+macro_rules! probe_settings {
+    ($($field:ident: $ty:ty,)*) => {
+        /// The per-target probe settings, each unset unless written: under `defaults:` every target inherits
+        /// them; see `docs/monitor.md` §Configuration for units and defaults.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawProbeSettings {
+            $(pub(crate) $field: Option<$ty>,)*
+        }
+
+        /// One monitored endpoint: its identity and credentials, then the probe settings it overrides.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawTarget {
+            pub(crate) name: String,
+            pub(crate) url: String,
+            #[serde(default)]
+            pub(crate) headers: BTreeMap<String, String>,
+            pub(crate) bearer_token: Option<String>,
+            pub(crate) call: Option<RawCall>,
+            $(pub(crate) $field: Option<$ty>,)*
+        }
+
+        impl RawTarget {
+            /// The probe settings this target writes, moved out of it.
+            pub(crate) fn take_settings(&mut self) -> RawProbeSettings {
+                RawProbeSettings {
+                    $($field: self.$field.take(),)*
+                }
+            }
+        }
+    };
+}
+
+probe_settings! {
+    interval: String,
+    timeout: String,
+    failure_threshold: u32,
+    success_threshold: u32,
+    reminder_interval: String,
+    cert_warning_days: i64,
+    slow_after: String,
+    accept_auth_required: bool,
 }
 
 /// The opt-in tool call.

@@ -11,7 +11,7 @@ use lifeline_core::LogFormat;
 use lifeline_mcp::probe::{Secret, ToolCall};
 use url::Url;
 
-use super::raw::{RawAlert, RawConfig, RawTarget};
+use super::raw::{RawAlert, RawConfig, RawProbeSettings, RawTarget};
 use super::*;
 use crate::Lifecycle;
 
@@ -116,50 +116,12 @@ impl Validator<'_> {
             nz(DEFAULT_MAX_CONCURRENCY),
         );
         let d = &raw.defaults;
+        // The built-in defaults, overridden by `defaults:`, then by each target.
         let mut base = TargetConfig::new(
             "",
             Url::parse("http://127.0.0.1/").expect("a literal URL parses"),
         );
-        base.interval = self.duration(
-            "defaults.interval",
-            d.interval.as_deref(),
-            DEFAULT_INTERVAL,
-            MIN_INTERVAL,
-        );
-        base.timeout = self.duration(
-            "defaults.timeout",
-            d.timeout.as_deref(),
-            DEFAULT_TIMEOUT,
-            MIN_TIMEOUT,
-        );
-        base.failure_threshold = self.threshold(
-            "defaults.failure_threshold",
-            d.failure_threshold,
-            base.failure_threshold,
-        );
-        base.success_threshold = self.threshold(
-            "defaults.success_threshold",
-            d.success_threshold,
-            base.success_threshold,
-        );
-        base.reminder_interval = d.reminder_interval.as_deref().map(|s| {
-            self.duration(
-                "defaults.reminder_interval",
-                Some(s),
-                DEFAULT_REMINDER_INTERVAL,
-                MIN_REMINDER_INTERVAL,
-            )
-        });
-        base.slow_after = self.duration(
-            "defaults.slow_after",
-            d.slow_after.as_deref(),
-            base.slow_after,
-            MIN_SLOW_AFTER,
-        );
-        if let Some(days) = d.cert_warning_days {
-            base.cert_warning_days = days;
-        }
-        base.accept_auth_required = d.accept_auth_required.unwrap_or(false);
+        self.probe_settings("defaults", d, &mut base);
 
         let retention = Retention {
             raw: self.duration(
@@ -313,7 +275,60 @@ impl Validator<'_> {
         }
     }
 
-    fn target(&mut self, path: &str, t: RawTarget, base: &TargetConfig) -> Option<TargetConfig> {
+    /// Lays the probe settings written at `path` (`defaults` or `targets[i]`) over `out`, each checked
+    /// against its floor; an unset one keeps `out`'s value.
+    fn probe_settings(&mut self, path: &str, raw: &RawProbeSettings, out: &mut TargetConfig) {
+        out.interval = self.duration(
+            &format!("{path}.interval"),
+            raw.interval.as_deref(),
+            out.interval,
+            MIN_INTERVAL,
+        );
+        out.timeout = self.duration(
+            &format!("{path}.timeout"),
+            raw.timeout.as_deref(),
+            out.timeout,
+            MIN_TIMEOUT,
+        );
+        out.failure_threshold = self.threshold(
+            &format!("{path}.failure_threshold"),
+            raw.failure_threshold,
+            out.failure_threshold,
+        );
+        out.success_threshold = self.threshold(
+            &format!("{path}.success_threshold"),
+            raw.success_threshold,
+            out.success_threshold,
+        );
+        if let Some(r) = raw.reminder_interval.as_deref() {
+            out.reminder_interval = Some(self.duration(
+                &format!("{path}.reminder_interval"),
+                Some(r),
+                DEFAULT_REMINDER_INTERVAL,
+                MIN_REMINDER_INTERVAL,
+            ));
+        }
+        out.slow_after = self.duration(
+            &format!("{path}.slow_after"),
+            raw.slow_after.as_deref(),
+            out.slow_after,
+            MIN_SLOW_AFTER,
+        );
+        if let Some(days) = raw.cert_warning_days {
+            out.cert_warning_days = days;
+        }
+        if let Some(accept) = raw.accept_auth_required {
+            out.accept_auth_required = accept;
+        }
+    }
+
+    fn target(
+        &mut self,
+        path: &str,
+        mut t: RawTarget,
+        base: &TargetConfig,
+    ) -> Option<TargetConfig> {
+        let settings = t.take_settings();
         let before = self.errors.len();
         if t.name.is_empty()
             || t.name.len() > 64
@@ -348,48 +363,7 @@ impl Validator<'_> {
         out.headers = headers;
         out.bearer_token = bearer_token;
         out.call = call;
-        out.interval = self.duration(
-            &format!("{path}.interval"),
-            t.interval.as_deref(),
-            base.interval,
-            MIN_INTERVAL,
-        );
-        out.timeout = self.duration(
-            &format!("{path}.timeout"),
-            t.timeout.as_deref(),
-            base.timeout,
-            MIN_TIMEOUT,
-        );
-        out.failure_threshold = self.threshold(
-            &format!("{path}.failure_threshold"),
-            t.failure_threshold,
-            base.failure_threshold,
-        );
-        out.success_threshold = self.threshold(
-            &format!("{path}.success_threshold"),
-            t.success_threshold,
-            base.success_threshold,
-        );
-        if let Some(r) = t.reminder_interval.as_deref() {
-            out.reminder_interval = Some(self.duration(
-                &format!("{path}.reminder_interval"),
-                Some(r),
-                DEFAULT_REMINDER_INTERVAL,
-                MIN_REMINDER_INTERVAL,
-            ));
-        }
-        out.slow_after = self.duration(
-            &format!("{path}.slow_after"),
-            t.slow_after.as_deref(),
-            base.slow_after,
-            MIN_SLOW_AFTER,
-        );
-        if let Some(days) = t.cert_warning_days {
-            out.cert_warning_days = days;
-        }
-        if let Some(a) = t.accept_auth_required {
-            out.accept_auth_required = a;
-        }
+        self.probe_settings(path, &settings, &mut out);
         if out.timeout > out.interval {
             self.err(format!("{path}.timeout"), "must not exceed the interval");
         }
