@@ -32,6 +32,7 @@ mod rpc;
 mod server;
 mod sessions;
 mod sse;
+mod trace;
 pub mod upstream;
 
 pub use body::{Body, BoxError};

@@ -5,7 +5,7 @@
 //! | `lifeline_gateway_sessions_active` | gauge | |
 //! | `lifeline_gateway_requests_in_flight` | gauge | |
 //! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
-//! | `lifeline_gateway_request_duration_seconds` | histogram | `method` |
+//! | `lifeline_gateway_request_duration_seconds` | histogram | `method`; exemplars `trace_id` when traces are on |
 //! | `lifeline_gateway_upstream_errors_total` | counter | `reason` (`connect`, `timeout`, `protocol`, `body`, …) |
 //! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
@@ -14,15 +14,19 @@
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //!
-//! Request duration runs from the request's arrival until its response body ends (streams included).
+//! Request duration runs from the request's arrival until its response body ends (streams included). When
+//! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
+//! (`…_bucket{le="0.004",method="tools/call"} 7 # {trace_id="4bf9…4736"} 0.0031`), so a slow bucket links to a
+//! trace; `/metrics` is served as OpenMetrics text, the format Prometheus reads exemplars from (with
+//! `--enable-feature=exemplar-storage`).
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Lifecycle states as reported by `/healthz` and `lifeline_gateway_state`.
@@ -38,6 +42,14 @@ struct RequestLabels {
 struct MethodLabel {
     method: &'static str,
 }
+
+/// An exemplar's label set: the W3C trace id (32 lowercase hex digits).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabel {
+    trace_id: String,
+}
+
+type DurationHistogram = HistogramWithExemplars<TraceLabel>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
@@ -60,7 +72,7 @@ pub(crate) struct Metrics {
     sessions_active: Gauge,
     in_flight: Gauge,
     requests: Family<RequestLabels, Counter>,
-    duration: Family<MethodLabel, Histogram, fn() -> Histogram>,
+    duration: Family<MethodLabel, DurationHistogram, fn() -> DurationHistogram>,
     upstream_errors: Family<ReasonLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     sessions_expired: Counter,
@@ -76,9 +88,9 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn duration_histogram() -> Histogram {
+fn duration_histogram() -> DurationHistogram {
     // 0.5 ms … ~262 s in ×2 steps: proxy overhead at the low end, long tool calls and streams at the high end.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+    DurationHistogram::new(prometheus_client::metrics::histogram::exponential_buckets(
         0.0005, 2.0, 20,
     ))
 }
@@ -89,9 +101,10 @@ impl Metrics {
         let sessions_active = Gauge::default();
         let in_flight = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<MethodLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            duration_histogram as fn() -> Histogram,
-        );
+        let duration =
+            Family::<MethodLabel, DurationHistogram, fn() -> DurationHistogram>::new_with_constructor(
+                duration_histogram as fn() -> DurationHistogram,
+            );
         let upstream_errors = Family::<ReasonLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let sessions_expired = Counter::default();
@@ -184,14 +197,24 @@ impl Metrics {
         self.stdio_restarts.inc();
     }
 
-    /// Counts a finished request.
-    pub(crate) fn request_done(&self, method: &'static str, status: u16, elapsed: Duration) {
+    /// Counts a finished request; `trace_id` (a sampled trace's id, only when traces are on) becomes the
+    /// exemplar of the duration's bucket.
+    pub(crate) fn request_done(
+        &self,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+        trace_id: Option<String>,
+    ) {
         self.requests
             .get_or_create(&RequestLabels { method, status })
             .inc();
         self.duration
             .get_or_create(&MethodLabel { method })
-            .observe(elapsed.as_secs_f64());
+            .observe(
+                elapsed.as_secs_f64(),
+                trace_id.map(|trace_id| TraceLabel { trace_id }),
+            );
     }
 
     pub(crate) fn upstream_error(&self, reason: &'static str) {
@@ -238,7 +261,13 @@ mod tests {
     #[test]
     fn renders_the_documented_names() {
         let m = Metrics::new();
-        m.request_done("tools/list", 200, Duration::from_millis(3));
+        m.request_done("tools/list", 200, Duration::from_millis(3), None);
+        m.request_done(
+            "tools/call",
+            200,
+            Duration::from_millis(3),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()),
+        );
         m.upstream_error("timeout");
         m.rejected("origin");
         m.stdio_restart();
@@ -250,7 +279,8 @@ mod tests {
             "lifeline_gateway_sessions_active 3",
             "lifeline_gateway_requests_in_flight 2",
             "lifeline_gateway_requests_total{method=\"tools/list\",status=\"200\"} 1",
-            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/list\"} 1",
+            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/list\"} 1\n",
+            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/call\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.003\n",
             "lifeline_gateway_upstream_errors_total{reason=\"timeout\"} 1",
             "lifeline_gateway_rejected_total{reason=\"origin\"} 1",
             "lifeline_gateway_state{state=\"ready\"} 1",

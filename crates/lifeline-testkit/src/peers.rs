@@ -15,11 +15,13 @@
 //! Stdio commands (for `lifeline gateway -- CMD`): [`Peer::everything_stdio_command`],
 //! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`].
 //!
-//! [`conformance`] runs the official conformance suite's server scenarios and reads back their results.
+//! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
+//! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
 //!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
 
 pub mod conformance;
+pub mod otlp;
 pub mod raw_http;
 
 use std::net::SocketAddr;
@@ -223,12 +225,22 @@ impl Peer {
     /// # Panics
     /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
     pub async fn python(mode: PyServer) -> Peer {
+        Peer::python_with_env(mode, &[]).await
+    }
+
+    /// [`Peer::python`] with extra environment variables, e.g. `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// `OTEL_SERVICE_NAME` to have the SDK's spans exported (`tests/peers/otel_setup.py`).
+    ///
+    /// # Panics
+    /// As [`Peer::python`].
+    pub async fn python_with_env(mode: PyServer, env: &[(&str, &str)]) -> Peer {
         let mode_name = match mode {
             PyServer::Stateful => "stateful",
             PyServer::Stateless => "stateless",
             PyServer::Json => "json",
         };
-        let cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        let mut cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        cmd.envs(env.iter().copied());
         start(
             format!("py2_server ({mode_name})"),
             cmd,

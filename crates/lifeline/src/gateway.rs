@@ -38,7 +38,10 @@ pub(crate) struct Args {
 }
 
 /// Runs `lifeline gateway`; returns the exit code.
-pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) async fn run(
+    args: Args,
+    traces: Option<&lifeline_core::telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -61,7 +64,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     }
 
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
-    lifeline_core::telemetry::init(cfg.log_format, &filter)
+    lifeline_core::telemetry::init(cfg.log_format, &filter, traces)
         .map_err(|e| UsageError(e.to_string()))?;
     // Install the handlers before binding, so a signal during start-up drains instead of killing.
     let mut signals =

@@ -58,7 +58,10 @@ pub(crate) struct Args {
 }
 
 /// Runs `lifeline monitor`; returns the exit code.
-pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) async fn run(
+    args: Args,
+    traces: Option<&telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     let config = load(&args)?;
     if args.check_config {
         println!("{CHECK_OK}\n{}", serde_json::to_string_pretty(&config)?);
@@ -66,7 +69,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     }
 
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
-    telemetry::init(config.log_format, &filter).map_err(|e| UsageError(e.to_string()))?;
+    telemetry::init(config.log_format, &filter, traces).map_err(|e| UsageError(e.to_string()))?;
     // Before binding anything, so a signal during start-up is not lost.
     let mut signals = Signals::new().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
