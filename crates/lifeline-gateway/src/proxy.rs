@@ -65,13 +65,14 @@ pub(crate) struct Ctx {
     activity: Option<Activity>,
     reservation: Option<Reservation>,
     link: Option<legacy_sse::LinkGuard>,
-    /// The message's spans, only when traces are on (see `trace`); they end when this is dropped.
-    trace: Option<RequestTrace>,
+    /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
+    /// bookkeeping of every request stays small when traces are off.
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
-        let trace_id = self.trace.as_ref().and_then(RequestTrace::sampled_trace_id);
+        let trace_id = self.trace.as_ref().and_then(|t| t.sampled_trace_id());
         self.metrics
             .request_done(self.method, self.status, self.start.elapsed(), trace_id);
     }

@@ -62,13 +62,13 @@ pub(crate) struct RequestTrace {
 
 impl RequestTrace {
     /// Starts the server span for the message `body` (already summarized as `label`) that arrived with
-    /// `headers` from `peer`.
+    /// `headers` from `peer`. Boxed: the request's bookkeeping holds it behind one pointer.
     pub(crate) fn start(
         body: &[u8],
         headers: &HeaderMap,
         label: &'static str,
         peer: SocketAddr,
-    ) -> RequestTrace {
+    ) -> Box<RequestTrace> {
         let message = serde_json::from_slice::<Value>(body)
             .ok()
             .filter(Value::is_object);
@@ -106,14 +106,14 @@ impl RequestTrace {
             (Some(parent), None) | (None, Some(parent)) => context::set_parent(&server, parent),
             (None, None) => {}
         }
-        RequestTrace {
+        Box::new(RequestTrace {
             attempt: None,
             server,
             message,
             name: fields.name,
             method: fields.method,
             attempts: 0,
-        }
+        })
     }
 
     /// Starts the CLIENT span of one upstream attempt and returns what to send: `body` with the attempt's
