@@ -78,6 +78,16 @@ impl Drop for Ctx {
     }
 }
 
+impl Ctx {
+    /// Opens the spans of the client message `body` (already summarized into `self.method`), only when traces
+    /// are on.
+    fn start_trace(&mut self, body: &[u8], headers: &HeaderMap, peer: SocketAddr) {
+        if lifeline_core::telemetry::traces_enabled() {
+            self.trace = Some(RequestTrace::start(body, headers, self.method, peer));
+        }
+    }
+}
+
 impl EndObserver for Ctx {
     fn body_failed(&mut self) {
         self.metrics.upstream_error("body");
@@ -270,14 +280,7 @@ impl Proxy {
         };
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
-        if lifeline_core::telemetry::traces_enabled() {
-            ctx.trace = Some(RequestTrace::start(
-                &bytes,
-                &parts.headers,
-                summary.label,
-                peer,
-            ));
-        }
+        ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
         let session = session_id(&parts.headers);
         let refusing = self.shutdown.phase() >= Phase::Refusing;

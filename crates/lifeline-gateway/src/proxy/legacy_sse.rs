@@ -19,7 +19,6 @@ use crate::body::{self, code, Body};
 use crate::edge;
 use crate::rpc::{self, Kind};
 use crate::sse::{LegacyLink, Mode, Pending};
-use crate::trace::RequestTrace;
 use crate::upstream::{Endpoint, Forward};
 
 /// Bound on requests tracked as pending per stream.
@@ -190,14 +189,7 @@ impl Proxy {
         };
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
-        if lifeline_core::telemetry::traces_enabled() {
-            ctx.trace = Some(RequestTrace::start(
-                &bytes,
-                &parts.headers,
-                summary.label,
-                peer,
-            ));
-        }
+        ctx.start_trace(&bytes, &parts.headers, peer);
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
             return self.session_gone(summary.id.as_ref());

@@ -18,11 +18,37 @@ use crate::gateway_harness::*;
 /// Generous: three processes export over loopback on a loaded 2-core machine.
 const SPANS_PATIENCE: Duration = Duration::from_secs(60);
 
-/// The first span of `service` named `name`, if any.
-fn find<'a>(spans: &'a [Value], service: &str, name: &str) -> Option<&'a Value> {
+/// The span of `service` named `name` of `kind`; panics with the listing when there is none.
+fn span<'a>(spans: &'a [Value], service: &str, name: &str, kind: &str) -> &'a Value {
     spans
         .iter()
-        .find(|s| s["service"] == service && s["name"] == name)
+        .find(|s| s["service"] == service && s["name"] == name && s["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {service} {kind} span {name:?}:\n{}", listing(spans)))
+}
+
+/// Whether `spans` has a span of `service` named `name` of `kind`.
+fn has(spans: &[Value], service: &str, name: &str, kind: &str) -> bool {
+    spans
+        .iter()
+        .any(|s| s["service"] == service && s["name"] == name && s["kind"] == kind)
+}
+
+/// Polls the receiver until `done` holds for its spans (bounded by [`SPANS_PATIENCE`]); returns them.
+async fn wait_for(receiver: &OtlpReceiver, gw: &Gw, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let spans = std::cell::RefCell::new(Vec::new());
+    assert_eventually!(
+        {
+            let got = receiver.spans().await;
+            let ok = done(&got);
+            spans.replace(got);
+            ok
+        },
+        patience = SPANS_PATIENCE,
+        "spans so far:\n{}\ngateway log:\n{}",
+        listing(&spans.borrow()),
+        gw.logs()
+    );
+    spans.into_inner()
 }
 
 fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
@@ -88,36 +114,18 @@ async fn one_trace_runs_from_the_python_client_through_the_gateway_to_the_python
     assert_eq!(run.of("result")[0]["text"], "traced");
 
     let name = "tools/call echo";
-    let spans = std::cell::RefCell::new(Vec::new());
-    assert_eventually!(
-        {
-            let got = receiver.spans().await;
-            let done = find(&got, "py-server", name).is_some()
-                && find(&got, "lifeline-gateway", name).is_some()
-                && got
-                    .iter()
-                    .filter(|s| s["service"] == "lifeline-gateway" && s["name"] == name)
-                    .count()
-                    >= 2
-                && find(&got, "py-client", &format!("MCP send {name}")).is_some();
-            spans.replace(got);
-            done
-        },
-        patience = SPANS_PATIENCE,
-        "spans so far:\n{}\ngateway log:\n{}",
-        listing(&spans.borrow()),
-        gw.logs()
-    );
-    let spans = spans.into_inner();
-    let client = find(&spans, "py-client", &format!("MCP send {name}")).expect("client span");
-    let gateway = |kind: &str| {
-        spans
-            .iter()
-            .find(|s| s["service"] == "lifeline-gateway" && s["name"] == name && s["kind"] == kind)
-            .unwrap_or_else(|| panic!("no gateway {kind} span:\n{}", listing(&spans)))
-    };
-    let (gw_server, gw_attempt) = (gateway("server"), gateway("client"));
-    let upstream = find(&spans, "py-server", name).expect("server span");
+    let send = format!("MCP send {name}");
+    let spans = wait_for(&receiver, &gw, |got| {
+        has(got, "py-server", name, "server")
+            && has(got, "lifeline-gateway", name, "server")
+            && has(got, "lifeline-gateway", name, "client")
+            && has(got, "py-client", &send, "client")
+    })
+    .await;
+    let client = span(&spans, "py-client", &send, "client");
+    let gw_server = span(&spans, "lifeline-gateway", name, "server");
+    let gw_attempt = span(&spans, "lifeline-gateway", name, "client");
+    let upstream = span(&spans, "py-server", name, "server");
     let trace = &client["trace_id"];
     for s in [gw_server, gw_attempt, upstream] {
         assert_eq!(&s["trace_id"], trace, "one trace:\n{}", listing(&spans));
@@ -159,12 +167,7 @@ async fn one_trace_runs_from_the_python_client_through_the_gateway_to_the_python
         &Value::from(server.addr.port())
     );
     // The session the gateway saw minted is on the initialize span too.
-    let init = spans
-        .iter()
-        .find(|s| {
-            s["service"] == "lifeline-gateway" && s["name"] == "initialize" && s["kind"] == "server"
-        })
-        .unwrap_or_else(|| panic!("no gateway initialize span:\n{}", listing(&spans)));
+    let init = span(&spans, "lifeline-gateway", "initialize", "server");
     assert_eq!(
         attr(init, "mcp.session.id"),
         attr(gw_server, "mcp.session.id")
@@ -203,37 +206,30 @@ async fn check_exports_its_probe_and_parents_the_gateways_spans() {
         String::from_utf8_lossy(&out.stderr)
     );
     let spans = receiver.spans().await;
-    let probe = find(&spans, "lifeline-check", "lifeline.probe")
-        .unwrap_or_else(|| panic!("no probe span after check exited:\n{}", listing(&spans)));
+    let probe = span(&spans, "lifeline-check", "lifeline.probe", "internal");
     assert_eq!(attr(probe, "lifeline.probe.verdict"), "healthy");
-    let list = find(&spans, "lifeline-check", "tools/list").expect("a tools/list phase span");
-    assert_eq!(list["kind"], "client");
+    let list = span(&spans, "lifeline-check", "tools/list", "client");
     assert_eq!(list["parent_span_id"], probe["span_id"]);
     assert_eq!(attr(list, "mcp.method.name"), "tools/list");
     assert!(
-        find(&spans, "lifeline-check", "connect").is_some(),
+        has(&spans, "lifeline-check", "connect", "internal"),
         "{}",
         listing(&spans)
     );
 
     // The gateway continues the probe's trace from the `traceparent` header of each request.
-    let served = std::cell::RefCell::new(Vec::new());
-    assert_eventually!(
-        {
-            let got = receiver.spans().await;
-            let done = got.iter().any(|s| {
-                s["service"] == "lifeline"
-                    && s["name"] == "tools/list"
-                    && s["kind"] == "server"
-                    && s["parent_span_id"] == list["span_id"]
-            });
-            served.replace(got);
-            done
-        },
-        patience = SPANS_PATIENCE,
-        "no gateway tools/list span under the probe's:\n{}",
-        listing(&served.borrow())
+    let spans = wait_for(&receiver, &gw, |got| {
+        has(got, "lifeline", "tools/list", "server")
+    })
+    .await;
+    let served = span(&spans, "lifeline", "tools/list", "server");
+    assert_eq!(
+        served["parent_span_id"],
+        list["span_id"],
+        "{}",
+        listing(&spans)
     );
+    assert_eq!(served["trace_id"], list["trace_id"]);
 }
 
 #[tokio::test]
@@ -271,28 +267,12 @@ async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
     assert!(run.ok, "the client failed: {}\n{}", run.stderr, gw.logs());
 
     let name = "tools/call echo";
-    let spans = std::cell::RefCell::new(Vec::new());
-    assert_eventually!(
-        {
-            let got = receiver.spans().await;
-            let done = find(&got, "py-stdio", name).is_some()
-                && got.iter().any(|s| {
-                    s["service"] == "lifeline" && s["name"] == name && s["kind"] == "client"
-                });
-            spans.replace(got);
-            done
-        },
-        patience = SPANS_PATIENCE,
-        "spans so far:\n{}\ngateway log:\n{}",
-        listing(&spans.borrow()),
-        gw.logs()
-    );
-    let spans = spans.into_inner();
-    let attempt = spans
-        .iter()
-        .find(|s| s["service"] == "lifeline" && s["name"] == name && s["kind"] == "client")
-        .expect("attempt span");
-    let child = find(&spans, "py-stdio", name).expect("child span");
+    let spans = wait_for(&receiver, &gw, |got| {
+        has(got, "py-stdio", name, "server") && has(got, "lifeline", name, "client")
+    })
+    .await;
+    let attempt = span(&spans, "lifeline", name, "client");
+    let child = span(&spans, "py-stdio", name, "server");
     assert_eq!(attr(attempt, "network.transport"), "pipe");
     assert_eq!(
         child["trace_id"],
@@ -306,10 +286,7 @@ async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
         "{}",
         listing(&spans)
     );
-    let server = spans
-        .iter()
-        .find(|s| s["service"] == "lifeline" && s["name"] == name && s["kind"] == "server")
-        .expect("gateway server span");
+    let server = span(&spans, "lifeline", name, "server");
     assert_eq!(
         server["parent_span_id"], "",
         "the gateway's span is the root"
