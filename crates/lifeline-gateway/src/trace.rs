@@ -31,7 +31,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use lifeline_core::telemetry::context::{self, RemoteContext, TRACEPARENT, TRACESTATE};
-use serde_json::{Map, Value};
+use lifeline_mcp::jsonrpc::set_trace_context;
+use serde_json::Value;
 use tracing::field::Empty;
 use tracing::Span;
 
@@ -170,7 +171,7 @@ impl RequestTrace {
         }
         let body = match self.message.as_mut() {
             Some(msg) => {
-                if inject_meta(msg, &w3c.traceparent, &w3c.tracestate) {
+                if set_trace_context(msg, &w3c.traceparent, &w3c.tracestate) {
                     serde_json::to_vec(msg).map(Bytes::from).unwrap_or(body)
                 } else {
                     body
@@ -305,37 +306,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Sets `params._meta.traceparent` (and `tracestate`, removed when empty) on a request or notification. False
-/// when the message has no `method`, or `params` or `_meta` is there but not an object (left as the client sent
-/// it: the upstream judges it).
-fn inject_meta(message: &mut Value, traceparent: &str, tracestate: &str) -> bool {
-    let Some(msg) = message.as_object_mut() else {
-        return false;
-    };
-    if !msg.get("method").is_some_and(Value::is_string) {
-        return false;
-    }
-    let params = msg
-        .entry("params")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(params) = params.as_object_mut() else {
-        return false;
-    };
-    let meta = params
-        .entry("_meta")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(meta) = meta.as_object_mut() else {
-        return false;
-    };
-    meta.insert(TRACEPARENT.to_owned(), Value::from(traceparent));
-    if tracestate.is_empty() {
-        meta.remove(TRACESTATE);
-    } else {
-        meta.insert(TRACESTATE.to_owned(), Value::from(tracestate));
-    }
-    true
-}
-
 fn fail(span: &Span, reason: &str) {
     span.record("error.type", reason);
     span.record("otel.status_code", "error");
@@ -358,34 +328,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn meta_is_injected_into_requests_and_notifications_only() {
-        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let mut m = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
-        assert!(inject_meta(&mut m, tp, ""));
-        assert_eq!(m["params"]["_meta"]["traceparent"], tp);
-        let mut m = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
-            "params":{"name":"echo","_meta":{"progressToken":7,"traceparent":"old","tracestate":"a=b"}}});
-        assert!(inject_meta(&mut m, tp, "c=d"));
-        assert_eq!(
-            m["params"]["_meta"],
-            json!({"progressToken":7,"traceparent":tp,"tracestate":"c=d"})
-        );
-        let mut m = json!({"jsonrpc":"2.0","method":"notifications/initialized","params":{"_meta":{"tracestate":"x=y"}}});
-        assert!(inject_meta(&mut m, tp, ""));
-        assert_eq!(m["params"]["_meta"], json!({"traceparent":tp}));
-        for untouched in [
-            json!({"jsonrpc":"2.0","id":1,"result":{}}),
-            json!({"jsonrpc":"2.0","id":1,"method":"x","params":[1]}),
-            json!({"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":"odd"}}),
-            json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]),
-        ] {
-            let mut m = untouched.clone();
-            assert!(!inject_meta(&mut m, tp, ""), "{untouched}");
-            assert_eq!(m, untouched);
-        }
-    }
 
     #[test]
     fn fields_follow_the_semantic_conventions() {

@@ -8,9 +8,10 @@
 //! span (`{mcp.method.name} {target}`: `server/discover`, `initialize`, `notifications/initialized`,
 //! `tools/list`, `ping`, `tools/call echo`; attribute `mcp.method.name`, `gen_ai.tool.name` for the call), the
 //! others INTERNAL and named by their phase (`dns`, `connect`, `tls`, `spawn`, `sse_endpoint`, `origin_check`,
-//! `close`). Every phase carries `lifeline.probe.phase`. HTTP requests sent during a phase carry its context as
-//! `traceparent`/`tracestate` headers (`HttpClient::send`), so a gateway or server that reads them continues the
-//! trace.
+//! `close`). Every phase carries `lifeline.probe.phase`. Messages sent during a phase carry its context in
+//! `params._meta` ([`Ctx::traced`]: HTTP in `HttpClient::post_rpc`, stdio at each send) and HTTP requests also
+//! as `traceparent`/`tracestate` headers (`HttpClient::send`), so a gateway, server or stdio child that reads
+//! either continues the trace.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -148,6 +149,22 @@ impl<'a> Ctx<'a> {
     /// The trace context the requests of the open phase carry, when traces are on.
     pub(crate) fn outgoing(&self) -> Option<&W3cContext> {
         self.phase.as_ref().and_then(|(_, _, w3c)| w3c.as_ref())
+    }
+
+    /// `message` (a serialised JSON-RPC request or notification) with the open phase's trace context in its
+    /// `params._meta` (see [`crate::jsonrpc::set_trace_context`]); unchanged when traces are off or no phase
+    /// span is open.
+    pub(crate) fn traced(&self, message: Vec<u8>) -> Vec<u8> {
+        let Some(w3c) = self.outgoing() else {
+            return message;
+        };
+        let Ok(mut value) = serde_json::from_slice::<Value>(&message) else {
+            return message;
+        };
+        if !crate::jsonrpc::set_trace_context(&mut value, &w3c.traceparent, &w3c.tracestate) {
+            return message;
+        }
+        serde_json::to_vec(&value).unwrap_or(message)
     }
 
     /// Records the outcome on the root span and ends it (called once, by `finish`).

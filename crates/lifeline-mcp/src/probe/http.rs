@@ -435,7 +435,7 @@ impl HttpClient {
         body: Vec<u8>,
         id: Option<i64>,
     ) -> Result<Exchange, Failure> {
-        let body = Bytes::from(body);
+        let body = Bytes::from(ctx.traced(body));
         let mut all_headers: Vec<(&str, String)> = vec![
             ("content-type", "application/json".to_owned()),
             ("accept", "application/json, text/event-stream".to_owned()),

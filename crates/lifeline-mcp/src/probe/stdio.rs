@@ -105,7 +105,7 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
     let t = ctx.clock(Phase::Initialize);
     let id = ctx.next_id();
     let params = era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version);
-    ch.send(&jsonrpc::request(id, "initialize", params))
+    ch.send(&ctx.traced(jsonrpc::request(id, "initialize", params)))
         .await
         .map_err(|f| f.in_phase(Phase::Initialize))?;
     // A server that was only slow to start may still answer the discover probe first: a modern answer wins (the
@@ -136,10 +136,10 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
     steps::accept_initialize(ctx, &result, Era::Legacy)?;
     let t = ctx.clock(Phase::Initialized);
     let r = ch
-        .send(&jsonrpc::notification(
+        .send(&ctx.traced(jsonrpc::notification(
             "notifications/initialized",
             Value::Null,
-        ))
+        )))
         .await;
     ctx.time(Phase::Initialized, t);
     r.map_err(|f| f.in_phase(Phase::Initialized))?;
@@ -157,7 +157,7 @@ enum Discovered {
 async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<Discovered, Failure> {
     let id = ctx.next_id();
     let params = era::modern_params(Value::Null, &ctx.opts.client_name, &ctx.opts.client_version);
-    ch.send(&jsonrpc::request(id, "server/discover", params))
+    ch.send(&ctx.traced(jsonrpc::request(id, "server/discover", params)))
         .await
         .map_err(|f| f.in_phase(Phase::Discover))?;
     let wait = ctx.budget(Some(ctx.opts.stdio_discover_wait));
@@ -351,7 +351,7 @@ impl Channel for StdioChannel {
         } else {
             params
         };
-        self.send(&jsonrpc::request(id, method, params))
+        self.send(&ctx.traced(jsonrpc::request(id, method, params)))
             .await
             .map_err(|f| f.in_phase(phase))?;
         let (_, outcome) = ctx

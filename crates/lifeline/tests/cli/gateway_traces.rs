@@ -34,7 +34,11 @@ fn has(spans: &[Value], service: &str, name: &str, kind: &str) -> bool {
 }
 
 /// Polls the receiver until `done` holds for its spans (bounded by [`SPANS_PATIENCE`]); returns them.
-async fn wait_for(receiver: &OtlpReceiver, gw: &Gw, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn wait_for(
+    receiver: &OtlpReceiver,
+    logs: impl Fn() -> String,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let spans = std::cell::RefCell::new(Vec::new());
     assert_eventually!(
         {
@@ -44,9 +48,9 @@ async fn wait_for(receiver: &OtlpReceiver, gw: &Gw, done: impl Fn(&[Value]) -> b
             ok
         },
         patience = SPANS_PATIENCE,
-        "spans so far:\n{}\ngateway log:\n{}",
+        "spans so far:\n{}\nlog:\n{}",
         listing(&spans.borrow()),
-        gw.logs()
+        logs()
     );
     spans.into_inner()
 }
@@ -115,12 +119,16 @@ async fn one_trace_runs_from_the_python_client_through_the_gateway_to_the_python
 
     let name = "tools/call echo";
     let send = format!("MCP send {name}");
-    let spans = wait_for(&receiver, &gw, |got| {
-        has(got, "py-server", name, "server")
-            && has(got, "lifeline-gateway", name, "server")
-            && has(got, "lifeline-gateway", name, "client")
-            && has(got, "py-client", &send, "client")
-    })
+    let spans = wait_for(
+        &receiver,
+        || gw.logs(),
+        |got| {
+            has(got, "py-server", name, "server")
+                && has(got, "lifeline-gateway", name, "server")
+                && has(got, "lifeline-gateway", name, "client")
+                && has(got, "py-client", &send, "client")
+        },
+    )
     .await;
     let client = span(&spans, "py-client", &send, "client");
     let gw_server = span(&spans, "lifeline-gateway", name, "server");
@@ -218,9 +226,11 @@ async fn check_exports_its_probe_and_parents_the_gateways_spans() {
     );
 
     // The gateway continues the probe's trace from the `traceparent` header of each request.
-    let spans = wait_for(&receiver, &gw, |got| {
-        has(got, "lifeline", "tools/list", "server")
-    })
+    let spans = wait_for(
+        &receiver,
+        || gw.logs(),
+        |got| has(got, "lifeline", "tools/list", "server"),
+    )
     .await;
     let served = span(&spans, "lifeline", "tools/list", "server");
     assert_eq!(
@@ -267,9 +277,11 @@ async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
     assert!(run.ok, "the client failed: {}\n{}", run.stderr, gw.logs());
 
     let name = "tools/call echo";
-    let spans = wait_for(&receiver, &gw, |got| {
-        has(got, "py-stdio", name, "server") && has(got, "lifeline", name, "client")
-    })
+    let spans = wait_for(
+        &receiver,
+        || gw.logs(),
+        |got| has(got, "py-stdio", name, "server") && has(got, "lifeline", name, "client"),
+    )
     .await;
     let attempt = span(&spans, "lifeline", name, "client");
     let child = span(&spans, "py-stdio", name, "server");
@@ -290,5 +302,42 @@ async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
     assert_eq!(
         server["parent_span_id"], "",
         "the gateway's span is the root"
+    );
+}
+
+#[tokio::test]
+async fn a_probed_stdio_server_continues_the_probes_trace_from_meta() {
+    let receiver = OtlpReceiver::start().await;
+    let (python, args) = Peer::python_stdio_command();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args(["check", "--otlp-endpoint", &receiver.base])
+        .arg("--env")
+        .arg(format!("OTEL_EXPORTER_OTLP_ENDPOINT={}", receiver.base))
+        .args(["--env", "OTEL_SERVICE_NAME=py-probed", "--stdio", "--"])
+        .arg(python)
+        .args(args)
+        .output()
+        .expect("lifeline check runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    // The child exports each span as it ends, before the probe stops it.
+    let spans = wait_for(
+        &receiver,
+        || said.clone(),
+        |got| has(got, "py-probed", "tools/list", "server"),
+    )
+    .await;
+    let phase = span(&spans, "lifeline", "tools/list", "client");
+    let served = span(&spans, "py-probed", "tools/list", "server");
+    assert_eq!(served["trace_id"], phase["trace_id"], "{}", listing(&spans));
+    assert_eq!(
+        served["parent_span_id"],
+        phase["span_id"],
+        "{}",
+        listing(&spans)
     );
 }
