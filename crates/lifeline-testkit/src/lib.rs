@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod eventually;
 pub mod fakes;
+pub mod gateway;
 pub mod kube;
 pub mod mcp_http;
 pub mod peers;
