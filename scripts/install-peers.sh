@@ -13,6 +13,7 @@
 #          conformance suite), supergateway, mcp-proxy (TypeScript). Install scripts are skipped: none is needed.
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
+#   smtp/  venv with tests/peers/requirements-smtp.txt (aiosmtpd 1.4.6: the SMTP sink of the email alert tests)
 # Each part has a stamp file (.stamp-<part>) holding the sha256 of its manifests, this script and the toolchain
 # version; a part whose stamp matches and whose key file exists is skipped.
 #
@@ -68,7 +69,15 @@ install_apt() {
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   log "apt: apt-get update, then install ${missing[*]}"
   "${sudo[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts a package's service on install (prometheus-alertmanager would listen on *:9093): a policy-rc.d
+  # that exits 101 forbids it for the duration; the tests start their own instances on loopback.
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod +x "$policy" && added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    || { [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"; die "apt-get install failed"; }
+  [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"
 }
 
 install_npm() {
@@ -154,6 +163,25 @@ install_kubectl() {
   log "kubectl: done"
 }
 
+# aiosmtpd for the email alert provider's tests (tests/peers/smtp_sink.py), in its own small venv.
+install_smtp() {
+  local reqs="$MANIFESTS/requirements-smtp.txt" dir="$PEERS/smtp"
+  local want
+  want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
+  if up_to_date smtp "$want" "$dir/bin/python"; then
+    log "smtp: up to date ($dir)"
+    return 0
+  fi
+  log "smtp: venv at $dir with $(grep -E '^aiosmtpd==' "$reqs")"
+  rm -f "$PEERS/.stamp-smtp"
+  rm -rf "$dir"
+  make_venv "$dir"
+  venv_pip "$dir" install -q -r "$reqs"
+  "$dir/bin/python" -c 'import aiosmtpd' || die "smtp: aiosmtpd does not import"
+  echo "$want" > "$PEERS/.stamp-smtp"
+  log "smtp: done"
+}
+
 start=$(date +%s)
 mkdir -p "$PEERS"
 install_apt
@@ -161,4 +189,5 @@ install_npm
 install_venv py2
 install_venv py1
 install_kubectl
+install_smtp
 log "all peers ready in $PEERS ($(( $(date +%s) - start ))s)"

@@ -17,10 +17,15 @@
 //!
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results.
 //!
+//! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
+//! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
+//!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
 
+pub mod alertmanager;
 pub mod conformance;
 pub mod raw_http;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
