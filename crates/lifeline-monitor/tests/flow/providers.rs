@@ -127,12 +127,21 @@ async fn email_goes_through_a_real_smtp_server_once_per_open_and_resolve_threade
   - {{ type: email, host: 127.0.0.1, port: {port}, tls: none, username: alerts, password: s3cret,
       from: "Lifeline <lifeline@example.com>", to: [oncall@example.com, "Ops <ops@example.com>"] }}
   - {{ type: email, name: bounced, host: 127.0.0.1, port: {port}, tls: none, username: alerts,
-      password: s3cret, from: lifeline@example.com, to: [reject@example.com] }}"#
+      password: s3cret, from: lifeline@example.com, to: [reject@example.com] }}
+  - {{ type: email, name: needs-tls, host: 127.0.0.1, port: {port}, tls: starttls, username: alerts,
+      password: s3cret, from: lifeline@example.com, to: [oncall@example.com] }}"#
     );
     let prober = Scripted::new(Verdict::Unhealthy);
     let m = start(config_with(&db, &alerts, false), prober.clone()).await;
+    let failed = |counts: &Value| {
+        counts["providers"]["bounced"]["opened_failed"] == 1
+            && counts["providers"]["needs-tls"]["opened_failed"] == 1
+    };
+    let base = m.base.clone();
     assert_eventually!(
-        !sink.messages().is_empty() && sink.rejected() >= 1,
+        !sink.messages().is_empty()
+            && sink.rejected() >= 1
+            && failed(&get(&format!("{base}/api/v1/alerts")).await),
         patience = PATIENCE,
         "timed out waiting for the first email and the bounce; sink output:\n{}",
         sink.guard.output_tail()
@@ -148,6 +157,11 @@ async fn email_goes_through_a_real_smtp_server_once_per_open_and_resolve_threade
         "{counts}"
     );
     assert_eq!(counts["providers"]["email"]["opened_sent"], 1, "{counts}");
+    // `tls: starttls` against a server that offers no STARTTLS fails instead of sending the password in clear.
+    assert_eq!(
+        counts["providers"]["needs-tls"]["opened_failed"], 1,
+        "{counts}"
+    );
 
     let opened = &mails[0];
     assert_eq!(opened.auth_user.as_deref(), Some("alerts"));
