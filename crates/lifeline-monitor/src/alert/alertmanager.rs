@@ -41,6 +41,32 @@ struct Incident<'a> {
     message: Option<&'a str>,
 }
 
+impl<'a> From<&'a ClaimedAlert> for Incident<'a> {
+    fn from(a: &'a ClaimedAlert) -> Self {
+        Incident {
+            target: &a.target,
+            url: &a.url,
+            incident_id: a.incident_id,
+            opened_ms: a.opened_ms,
+            reason: a.reason.as_deref(),
+            message: a.message.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a FiringIncident> for Incident<'a> {
+    fn from(f: &'a FiringIncident) -> Self {
+        Incident {
+            target: &f.target,
+            url: &f.url,
+            incident_id: f.incident_id,
+            opened_ms: f.opened_ms,
+            reason: f.reason.as_deref(),
+            message: f.message.as_deref(),
+        }
+    }
+}
+
 /// The request for one outbox row: `opened` fires, `resolved` ends at the resolve time.
 pub(super) fn request(
     client: &reqwest::Client,
@@ -50,19 +76,16 @@ pub(super) fn request(
     resend_interval: Duration,
     a: &ClaimedAlert,
 ) -> reqwest::RequestBuilder {
-    let incident = Incident {
-        target: &a.target,
-        url: &a.url,
-        incident_id: a.incident_id,
-        opened_ms: a.opened_ms,
-        reason: a.reason.as_deref(),
-        message: a.message.as_deref(),
-    };
     let ends_ms = match a.kind {
         AlertKindTag::Opened | AlertKindTag::Reminder => firing_ends_ms(resend_interval),
         AlertKindTag::Resolved => a.resolved_ms.unwrap_or_else(now_ms),
     };
-    let body = json!([alert(&incident, labels, ends_ms, &super::summary(a))]);
+    let body = json!([alert(
+        &Incident::from(a),
+        labels,
+        ends_ms,
+        &super::summary(a)
+    )]);
     post(client, url, headers, &body)
 }
 
@@ -79,24 +102,13 @@ pub(super) fn resend_request(
     let alerts: Vec<Value> = firing
         .iter()
         .map(|f| {
-            let incident = Incident {
-                target: &f.target,
-                url: &f.url,
-                incident_id: f.incident_id,
-                opened_ms: f.opened_ms,
-                reason: f.reason.as_deref(),
-                message: f.message.as_deref(),
-            };
-            let why = f
-                .message
-                .as_deref()
-                .or(f.reason.as_deref())
-                .unwrap_or("failing");
+            let incident = Incident::from(f);
+            let why = super::why(f.message.as_deref(), f.reason.as_deref());
             alert(
                 &incident,
                 labels,
                 ends_ms,
-                &format!("{} is DOWN: {why}", f.target),
+                &super::down_summary(&f.target, why),
             )
         })
         .collect();

@@ -5,7 +5,6 @@
 //! backoff like any rate limit.
 
 use serde_json::{json, Value};
-use url::Url;
 
 use super::truncate;
 use crate::store::{AlertKindTag, ClaimedAlert};
@@ -14,15 +13,8 @@ use crate::store::{AlertKindTag, ClaimedAlert};
 const RED: u32 = 0x00E0_1E5A;
 const GREEN: u32 = 0x002E_B67D;
 
-pub(super) fn request(
-    client: &reqwest::Client,
-    url: &Url,
-    a: &ClaimedAlert,
-) -> reqwest::RequestBuilder {
-    client.post(url.clone()).json(&message(a))
-}
-
-fn message(a: &ClaimedAlert) -> Value {
+/// The JSON body for `a` (POSTed as is to the webhook URL).
+pub(super) fn message(a: &ClaimedAlert) -> Value {
     let colour = match a.kind {
         AlertKindTag::Opened | AlertKindTag::Reminder => RED,
         AlertKindTag::Resolved => GREEN,

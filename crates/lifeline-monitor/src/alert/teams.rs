@@ -4,20 +4,12 @@
 //! `202 Accepted`.
 
 use serde_json::{json, Value};
-use url::Url;
 
 use crate::store::{AlertKindTag, ClaimedAlert};
 
-pub(super) fn request(
-    client: &reqwest::Client,
-    url: &Url,
-    a: &ClaimedAlert,
-) -> reqwest::RequestBuilder {
-    client.post(url.clone()).json(&message(a))
-}
-
 /// The message: a bold headline coloured by state, then the incident's facts.
-fn message(a: &ClaimedAlert) -> Value {
+/// The JSON body for `a` (POSTed as is to the webhook URL).
+pub(super) fn message(a: &ClaimedAlert) -> Value {
     let colour = match a.kind {
         AlertKindTag::Opened | AlertKindTag::Reminder => "Attention",
         AlertKindTag::Resolved => "Good",

@@ -27,14 +27,7 @@ async fn teams_discord_and_opsgenie_get_one_documented_message_per_open_and_reso
     );
     let prober = Scripted::new(Verdict::Unhealthy);
     let m = start(config_with(&db, &alerts, false), prober.clone()).await;
-    assert_eventually!(
-        received.count() >= 3,
-        patience = PATIENCE,
-        "timed out waiting for one alert per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 3, "{got:#?}");
+    let got = exactly(&received, &prober, 3, "one alert per provider").await;
 
     // Teams workflow webhook: a message with one Adaptive Card.
     let teams = at(&got, "teams/workflows/abc");
@@ -87,14 +80,7 @@ async fn teams_discord_and_opsgenie_get_one_documented_message_per_open_and_reso
 
     // Recovery: one more each; Opsgenie closes by alias.
     prober.set(|m| m.verdict = Verdict::Healthy);
-    assert_eventually!(
-        received.count() >= 6,
-        patience = PATIENCE,
-        "timed out waiting for one resolve per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 6, "{got:#?}");
+    let got = exactly(&received, &prober, 6, "one resolve per provider").await;
     let later = &got[3..];
     assert_eq!(
         at(later, "teams")["attachments"][0]["content"]["body"][0]["color"],

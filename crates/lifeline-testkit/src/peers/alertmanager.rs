@@ -3,11 +3,9 @@
 //! `msg="Listening on" address=127.0.0.1:PORT` log line), clustering off (`--cluster.listen-address=` empty, so
 //! no gossip port on any interface), and its state in a temporary directory removed on drop.
 
-use std::net::SocketAddr;
 use std::process::Command;
 
-use super::STARTUP_PATIENCE;
-use crate::process::{wait_for_port, ChildGuard};
+use crate::process::ChildGuard;
 
 /// Where Debian installs the binary.
 pub const ALERTMANAGER_BIN: &str = "/usr/bin/prometheus-alertmanager";
@@ -31,7 +29,7 @@ impl Alertmanager {
     ///
     /// # Panics
     /// If the binary is missing ("install prometheus-alertmanager", as `scripts/test.sh` does), the config is
-    /// refused, or it does not listen within [`STARTUP_PATIENCE`] (the message has its output tail).
+    /// refused, or it does not listen within [`super::STARTUP_PATIENCE`] (the message has its output tail).
     pub async fn start(config_yaml: &str) -> Alertmanager {
         assert!(
             std::path::Path::new(ALERTMANAGER_BIN).exists(),
@@ -50,19 +48,7 @@ impl Alertmanager {
             .arg("--cluster.listen-address=")
             .arg("--log.level=debug");
         let mut guard = ChildGuard::spawn("alertmanager", cmd).unwrap_or_else(|e| panic!("{e}"));
-        let rest = guard
-            .wait_for_output(ANNOUNCE, STARTUP_PATIENCE)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        let port: u16 = digits.parse().unwrap_or_else(|_| {
-            panic!(
-                "alertmanager: no port in {rest:?}; output:\n{}",
-                guard.output_tail()
-            )
-        });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for_port(&mut guard, addr, STARTUP_PATIENCE)
+        let addr = super::announced_addr(&mut guard, ANNOUNCE)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         Alertmanager {

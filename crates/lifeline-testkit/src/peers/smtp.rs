@@ -9,8 +9,8 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use super::{installed, peers_dir, peers_sources, STARTUP_PATIENCE};
-use crate::process::{wait_for_port, ChildGuard};
+use super::{installed, peers_dir, peers_sources};
+use crate::process::ChildGuard;
 
 const ANNOUNCE: &str = "smtp-sink: listening on 127.0.0.1:";
 
@@ -42,7 +42,7 @@ impl SmtpSink {
     ///
     /// # Panics
     /// If the `smtp` venv is not installed ("run scripts/install-peers.sh"), or it does not listen within
-    /// [`STARTUP_PATIENCE`].
+    /// [`super::STARTUP_PATIENCE`].
     pub async fn start(user: &str, password: &str) -> SmtpSink {
         let python = installed(peers_dir().join("smtp/bin/python"), "the smtp venv");
         let dir = tempfile::tempdir().expect("creating a temp dir");
@@ -53,19 +53,7 @@ impl SmtpSink {
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1");
         let mut guard = ChildGuard::spawn("smtp-sink", cmd).unwrap_or_else(|e| panic!("{e}"));
-        let rest = guard
-            .wait_for_output(ANNOUNCE, STARTUP_PATIENCE)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        let port: u16 = digits.parse().unwrap_or_else(|_| {
-            panic!(
-                "smtp-sink: no port in {rest:?}; output:\n{}",
-                guard.output_tail()
-            )
-        });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for_port(&mut guard, addr, STARTUP_PATIENCE)
+        let addr = super::announced_addr(&mut guard, ANNOUNCE)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         SmtpSink { addr, guard, dir }
