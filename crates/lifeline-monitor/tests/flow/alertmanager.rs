@@ -1,6 +1,6 @@
 //! The Alertmanager provider against a real Alertmanager (Debian's prometheus-alertmanager) whose route ends
 //! in a webhook receiver run by the test: one firing notification per incident however many re-sends keep it
-//! alive, and one resolved notification when it resolves.
+//! alive (a monitor restart included), and one resolved notification when it resolves.
 
 use lifeline_testkit::peers::alertmanager::Alertmanager;
 
@@ -72,7 +72,7 @@ receivers:
         *resend_interval = Duration::from_secs(2);
     }
     let prober = Scripted::new(Verdict::Unhealthy);
-    let m = start(c, prober.clone()).await;
+    let m = start(c.clone(), prober.clone()).await;
 
     assert_eventually!(
         !notifications(&received).is_empty(),
@@ -87,6 +87,15 @@ receivers:
         resends(&base).await >= before + 2,
         patience = PATIENCE,
         "timed out waiting for two re-send rounds"
+    );
+    // A restart mid-incident re-sends at once (the new process's first round) and notifies nobody again.
+    m.stop().await;
+    let m = start(c, prober.clone()).await;
+    let base = m.base.clone();
+    assert_eventually!(
+        resends(&base).await >= 1,
+        patience = PATIENCE,
+        "timed out waiting for the restarted monitor's first re-send"
     );
     // Alertmanager holds one active alert, kept alive beyond now by the re-sends.
     let active: Value = reqwest::get(format!("{}/api/v2/alerts?active=true", am.base))
