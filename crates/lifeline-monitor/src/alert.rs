@@ -3,7 +3,7 @@
 //! counted, never fatal. One file per provider: `webhook`, `slack`, `pagerduty`, `alertmanager`, `teams`,
 //! `discord`, `opsgenie`, `email`.
 //!
-//! Alertmanager also gets the open incidents re-sent as firing every `resend_interval` ([`resend_firing`]):
+//! Alertmanager also gets the open incidents re-sent as firing every `resend_interval` (`resend_firing`):
 //! its "Sending alerts" contract expects clients to re-send active alerts, and resolves one whose `endsAt`
 //! passes without news. The re-send runs in the dispatcher's own loop, between outbox passes, so a resolve
 //! queued by the recorder is never overtaken by a stale firing re-send from the same replica.
