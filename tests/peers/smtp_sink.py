@@ -1,9 +1,10 @@
 """A local SMTP sink for the monitor's email alert tests: aiosmtpd (a real SMTP server) on 127.0.0.1, port
 chosen by the OS, with SMTP AUTH (PLAIN/LOGIN) allowed without TLS because it is loopback-only.
 
-Usage: smtp_sink.py DIR USER PASSWORD
+Usage: smtp_sink.py DIR USER PASSWORD [CERT KEY]
+  - with CERT and KEY (PEM files): offers STARTTLS and refuses AUTH and mail before it (RFC 3207);
   - prints `smtp-sink: listening on 127.0.0.1:PORT` once bound;
-  - writes every accepted message to DIR/<n>.json: {"mail_from", "rcpt_tos", "auth_user", "data"};
+  - writes every accepted message to DIR/<n>.json: {"mail_from", "rcpt_tos", "auth_user", "tls", "data"};
   - refuses AUTH with other credentials (535) and mail without AUTH (530);
   - answers any recipient whose local part starts with `reject` with a permanent 550 and records the attempt
     as DIR/rejected-<n>.json.
@@ -13,6 +14,7 @@ import asyncio
 import itertools
 import json
 import os
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -20,6 +22,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 def main() -> None:
     out_dir, user, password = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+    tls_context = None
+    if len(sys.argv) == 6:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(sys.argv[4], sys.argv[5])
     counter = itertools.count(1)
 
     def write(name: str, record: dict) -> None:
@@ -48,6 +54,7 @@ def main() -> None:
                     "mail_from": envelope.mail_from,
                     "rcpt_tos": envelope.rcpt_tos,
                     "auth_user": user_name,
+                    "tls": session.ssl is not None,
                     "data": envelope.content.decode("utf-8", "replace"),
                 },
             )
@@ -59,7 +66,9 @@ def main() -> None:
             hostname="sink.local",
             authenticator=authenticator,
             auth_required=True,
-            auth_require_tls=False,
+            auth_require_tls=tls_context is not None,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None,
         )
 
     async def serve():

@@ -85,6 +85,8 @@ pub const DEFAULT_OPSGENIE_PRIORITY: &str = "P1";
 pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 /// Smallest `resend_interval` accepted: 5 s.
 pub const MIN_RESEND_INTERVAL: Duration = Duration::from_secs(5);
+/// Largest `ca_file` an email provider reads: 1 MiB.
+pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
 /// The `alertname` label of the alerts sent to Alertmanager, unless `labels:` overrides it.
 pub const ALERTMANAGER_ALERTNAME: &str = "LifelineTargetDown";
 
@@ -353,6 +355,9 @@ pub struct EmailSettings {
     pub port: u16,
     /// How the connection is secured. Default [`SmtpTls::Starttls`].
     pub tls: SmtpTls,
+    /// A PEM file of CA certificates trusted besides the Mozilla roots (a relay with a private CA). Read at
+    /// each send, so a rotated bundle is picked up; at most [`MAX_CA_FILE_BYTES`].
+    pub ca_file: Option<std::path::PathBuf>,
     /// SMTP AUTH user name; set together with `password`.
     pub username: Option<String>,
     /// SMTP AUTH password (a secret).

@@ -6,15 +6,16 @@
 //!
 //! A 4xx reply is transient and retried; a 5xx reply is permanent ([`SendError::Rejected`], RFC 5321 §4.2.1).
 
+use std::path::Path;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::SendError;
-use crate::config::{EmailSettings, SmtpTls};
+use crate::config::{EmailSettings, SmtpTls, MAX_CA_FILE_BYTES};
 use crate::store::{AlertKindTag, ClaimedAlert};
 
 /// Sends `a` to the settings' recipients within `timeout` (connect, TLS, every command and the whole send).
@@ -24,16 +25,22 @@ pub(super) async fn send(
     a: &ClaimedAlert,
 ) -> Result<(), SendError> {
     let message = message(s, a)?;
-    let tls = |host: &str| {
-        TlsParameters::new(host.to_owned())
-            .map_err(|e| SendError::Rejected(format!("TLS setup for {host}: {e}")))
+    let mut params = TlsParameters::builder(s.host.clone());
+    if let Some(path) = &s.ca_file {
+        params = params.add_root_certificate(read_ca_file(path).await?);
+    }
+    let tls = || {
+        params
+            .clone()
+            .build_rustls()
+            .map_err(|e| SendError::Rejected(format!("TLS setup for {}: {e}", s.host)))
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
         .port(s.port)
         .timeout(Some(timeout));
     builder = match s.tls {
-        SmtpTls::Starttls => builder.tls(Tls::Required(tls(&s.host)?)),
-        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls(&s.host)?)),
+        SmtpTls::Starttls => builder.tls(Tls::Required(tls()?)),
+        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls()?)),
         SmtpTls::None => builder.tls(Tls::None),
     };
     if let (Some(user), Some(password)) = (&s.username, &s.password) {
@@ -63,6 +70,22 @@ pub(super) async fn send(
             "SMTP connection failed".into()
         })),
     }
+}
+
+/// The extra CAs of `ca_file` (a PEM bundle, at most [`MAX_CA_FILE_BYTES`]). A missing or bad file fails the send
+/// for good: retrying will not fix it.
+async fn read_ca_file(path: &Path) -> Result<Certificate, SendError> {
+    let refuse = |what: String| SendError::Rejected(format!("ca_file {}: {what}", path.display()));
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| refuse(e.to_string()))?;
+    if meta.len() > MAX_CA_FILE_BYTES {
+        return Err(refuse(format!("larger than {MAX_CA_FILE_BYTES} bytes")));
+    }
+    let pem = tokio::fs::read(path)
+        .await
+        .map_err(|e| refuse(e.to_string()))?;
+    Certificate::from_pem(&pem).map_err(|e| refuse(e.to_string()))
 }
 
 /// The message of `a`: summary as the subject, the facts as the body, threaded per incident.

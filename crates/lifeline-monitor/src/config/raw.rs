@@ -199,6 +199,7 @@ pub(crate) enum RawAlert {
         host: String,
         port: Option<u16>,
         tls: Option<String>,
+        ca_file: Option<String>,
         username: Option<String>,
         password: Option<String>,
         from: String,

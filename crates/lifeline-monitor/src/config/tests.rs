@@ -85,6 +85,7 @@ fn errors_name_the_field_path() {
         ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c, 'x y'] }\n", "alerts[0].to[1]: `x y` is not a mailbox"),
         ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], tls: ssl }\n", "alerts[0].tls: `ssl` is not one of starttls, tls, none"),
         ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], username: u }\n", "alerts[0].password: username and password must be set together"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], tls: none, ca_file: /ca.pem }\n", "alerts[0].ca_file: needs tls: starttls or tls"),
         ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], password: '${NOPE}', username: u }\n", "alerts[0].password: environment variable NOPE is not set"),
         ("maintenance:\n  - { cron: 'not cron', duration: 30m }\n", "maintenance[0].cron: `not cron` is not a cron expression"),
         ("maintenance:\n  - { targets: [zz], cron: '0 3 * * SUN', duration: 30m }\n", "maintenance[0].targets[0]: no target is named `zz`"),
@@ -216,7 +217,7 @@ alerts:
   - { type: opsgenie, api_key: "${GENIE_KEY}" }
   - { type: email, host: smtp.example.com, username: alerts, password: "${SMTP_PASSWORD}",
       from: "Lifeline <alerts@example.com>", to: [oncall@example.com] }
-  - { type: email, host: relay.local, tls: tls, from: alerts@example.com, to: [a@example.com] }
+  - { type: email, host: relay.local, tls: tls, ca_file: /etc/lifeline/ca.pem, from: alerts@example.com, to: [a@example.com] }
 "#;
     let c = Config::from_yaml(yaml, &env).unwrap();
     assert_eq!(
@@ -258,6 +259,10 @@ alerts:
             assert_eq!((a.tls, a.port), (SmtpTls::Starttls, 587));
             assert_eq!(a.password.as_ref().unwrap().expose(), "smtppass");
             assert_eq!((b.tls, b.port), (SmtpTls::Tls, 465));
+            assert_eq!(
+                b.ca_file.as_deref(),
+                Some(std::path::Path::new("/etc/lifeline/ca.pem"))
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -549,6 +549,7 @@ impl Validator<'_> {
                 host,
                 port,
                 tls,
+                ca_file,
                 username,
                 password,
                 from,
@@ -557,7 +558,14 @@ impl Validator<'_> {
                 retries,
             } => {
                 let kind = self
-                    .email(path, host, port, tls, username, password, &from, &to)
+                    .email(
+                        path,
+                        host,
+                        port,
+                        (tls, ca_file),
+                        (username, password),
+                        (&from, &to),
+                    )
                     .map(AlertKind::Email);
                 (name, timeout, retries, kind)
             }
@@ -606,17 +614,14 @@ impl Validator<'_> {
 
     /// The `email` provider's settings at `path`: server, TLS mode, credentials (both or neither) and the
     /// mailboxes (RFC 5322 `name <addr>` or a bare address).
-    #[allow(clippy::too_many_arguments)]
     fn email(
         &mut self,
         path: &str,
         host: String,
         port: Option<u16>,
-        tls: Option<String>,
-        username: Option<String>,
-        password: Option<String>,
-        from: &str,
-        to: &[String],
+        (tls, ca_file): (Option<String>, Option<String>),
+        (username, password): (Option<String>, Option<String>),
+        (from, to): (&str, &[String]),
     ) -> Option<EmailSettings> {
         let before = self.errors.len();
         let host = self
@@ -637,6 +642,17 @@ impl Validator<'_> {
                 SmtpTls::Starttls
             }
         };
+        let ca_file = ca_file
+            .and_then(|f| self.string(&format!("{path}.ca_file"), &f))
+            .map(std::path::PathBuf::from);
+        if ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            self.err(format!("{path}.ca_file"), "must not be empty");
+        } else if ca_file.is_some() && tls == SmtpTls::None {
+            self.err(
+                format!("{path}.ca_file"),
+                "needs tls: starttls or tls (with tls: none nothing is verified)",
+            );
+        }
         if port == Some(0) {
             self.err(format!("{path}.port"), "must be 1-65535");
         }
@@ -679,6 +695,7 @@ impl Validator<'_> {
             host,
             port: port.unwrap_or_else(|| tls.default_port()),
             tls,
+            ca_file,
             username,
             password,
             from: from?,

@@ -192,3 +192,50 @@ async fn email_goes_through_a_real_smtp_server_once_per_open_and_resolve_threade
     );
     m.stop().await;
 }
+
+#[tokio::test]
+async fn email_over_starttls_verifies_the_server_against_the_ca_file() {
+    let pem = lifeline_testkit::fakes::ca_signed_pem().unwrap();
+    let sink = SmtpSink::start_starttls("alerts", "s3cret", &pem).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pem.ca_pem).unwrap();
+    let port = sink.addr.port();
+    let alerts = format!(
+        r#"
+  - {{ type: email, name: private-ca, host: 127.0.0.1, port: {port}, tls: starttls, ca_file: "{ca}",
+      username: alerts, password: s3cret, from: lifeline@example.com, to: [oncall@example.com] }}
+  - {{ type: email, name: public-roots, host: 127.0.0.1, port: {port}, tls: starttls, username: alerts,
+      password: s3cret, from: lifeline@example.com, to: [oncall@example.com] }}"#,
+        ca = ca.display()
+    );
+    let prober = Scripted::new(Verdict::Unhealthy);
+    let m = start(config_with(&db, &alerts, false), prober.clone()).await;
+    let base = m.base.clone();
+    assert_eventually!(
+        !sink.messages().is_empty()
+            && get(&format!("{base}/api/v1/alerts")).await["providers"]["public-roots"]
+                ["opened_failed"]
+                == 1,
+        patience = PATIENCE,
+        "timed out waiting for the TLS email and the refused one; sink output:\n{}",
+        sink.guard.output_tail()
+    );
+    more_probes(&prober, 10).await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert!(mails[0].tls, "the message went over TLS");
+    assert_eq!(mails[0].auth_user.as_deref(), Some("alerts"));
+    // Without the private CA the certificate does not verify: the send fails, nothing is sent in clear.
+    let counts = get(&format!("{base}/api/v1/alerts")).await;
+    assert_eq!(
+        counts["providers"]["public-roots"]["opened_failed"], 1,
+        "{counts}"
+    );
+    assert_eq!(
+        counts["providers"]["private-ca"]["opened_sent"], 1,
+        "{counts}"
+    );
+    m.stop().await;
+}
