@@ -38,7 +38,7 @@ pub struct TargetVerdictLabels {
 pub struct AlertLabels {
     /// Provider name.
     pub provider: String,
-    /// `opened`, `reminder`, `resolved`.
+    /// `opened`, `reminder`, `resolved`, or `resend` (a batch of firing alerts re-sent to Alertmanager).
     pub kind: String,
     /// `sent`, `failed`, `dropped`.
     pub outcome: String,
@@ -125,7 +125,7 @@ impl Metrics {
         );
         registry.register(
             "lifeline_monitor_alert_sends",
-            "Alert sends by provider, kind (opened, reminder, resolved) and outcome (sent, failed, dropped)",
+            "Alert sends by provider, kind (opened, reminder, resolved; resend: an Alertmanager re-send batch) and outcome (sent, failed, dropped)",
             m.alert_sends.clone(),
         );
         registry.register(

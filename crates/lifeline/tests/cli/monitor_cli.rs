@@ -23,10 +23,20 @@ fn example_env(cmd: &mut Command) -> &mut Command {
         "PD_KEY",
         "API_TOKEN",
         "AUDIT_TOKEN",
+        "OPSGENIE_API_KEY",
+        "SMTP_PASSWORD",
     ] {
         cmd.env(var, "x");
     }
     cmd.env("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
+        .env(
+            "TEAMS_WORKFLOW_URL",
+            "https://prod.westeurope.logic.azure.com/workflows/x",
+        )
+        .env(
+            "DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/webhooks/1/x",
+        )
         .env(
             "DATABASE_URL",
             "postgres://lifeline@127.0.0.1:5432/lifeline",
@@ -75,7 +85,7 @@ fn every_monitor_example_validates() {
         );
         n += 1;
     }
-    assert!(n >= 3, "examples/monitor*.yaml: found {n}");
+    assert!(n >= 4, "examples/monitor*.yaml: found {n}");
 }
 
 fn check(yaml: &str) -> (Option<i32>, String) {
