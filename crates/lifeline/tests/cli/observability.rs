@@ -9,8 +9,8 @@
 //! - a real Prometheus on loopback scrapes a real `lifeline gateway` (in front of server-everything), a second
 //!   one in front of nothing, and a real `lifeline monitor`, with the rules loaded: every metric name any file
 //!   of the kit mentions exists (found by scanning the files, so a new panel or rule is checked without a
-//!   list to update), every dashboard and rule query runs, every rule evaluates, and two alerts fire on the
-//!   real series;
+//!   list to update), every dashboard and rule query runs, every rule evaluates, and three alerts fire on the
+//!   real series (a gateway not ready, alert sends refused, a drain running into its deadline);
 //! - `kubectl kustomize deploy/observability` renders the PrometheusRule and the dashboard ConfigMaps.
 //!
 //! Needs Debian's `prometheus` (`promtool` and the server), the pinned `tests/peers/grafana` packages and
@@ -31,7 +31,8 @@ use lifeline_testkit::prometheus::{promtool, Prometheus, ScrapeTarget};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::gateway_harness::{Gw, INIT};
+use crate::gateway_harness::{open_session, Gw, Streaming, INIT};
+use nix::sys::signal::Signal;
 
 /// How long the real stack may take to show every metric and fire the alerts: a monitor probe interval (5 s),
 /// an incident, an alert send, a scrape and a rule evaluation, on a loaded machine.
@@ -531,6 +532,13 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
     good.wait_ready(Duration::from_secs(30)).await;
     let dead_port = free_port();
     let dead = Gw::start(&format!("http://127.0.0.1:{dead_port}/mcp"), &[]).await;
+    // A third one, drained at the end with a call that outlasts its 20 s drain.
+    let draining = Gw::start(
+        &peer.url,
+        &["--drain-delay", "1s", "--drain-timeout", "20s"],
+    )
+    .await;
+    draining.wait_ready(Duration::from_secs(30)).await;
     let tls = FakeServer::start(FakeKind::Healthy(HealthyOpts {
         tls: Some(TlsKind::SelfSigned),
         ..HealthyOpts::default()
@@ -579,6 +587,11 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
             ScrapeTarget {
                 job: "gateway".into(),
                 addr: host_port(&dead.admin),
+                path: "/metrics".into(),
+            },
+            ScrapeTarget {
+                job: "gateway".into(),
+                addr: host_port(&draining.admin),
                 path: "/metrics".into(),
             },
             ScrapeTarget {
@@ -684,5 +697,51 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
         rules_seen.borrow()
     );
     assert!(posts.load(Ordering::SeqCst) >= 1);
+
+    // A drain that will be forced: a 60 s tool call in flight, SIGTERM, a 20 s deadline. The rule sees the
+    // work in flight less than 15 s before the deadline and fires (no `for`), for that gateway only.
+    let sid = open_session(&draining.mcp()).await;
+    let call_body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":60,"steps":60},"_meta":{"progressToken":"p7"}}}"#;
+    let mut call = Streaming::open(
+        "POST",
+        &draining.mcp(),
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        Some(call_body),
+    )
+    .await;
+    assert_eq!(call.status, 200);
+    assert!(
+        call.next_event(Duration::from_secs(10)).await.is_some(),
+        "the call streams"
+    );
+    draining.signal(Signal::SIGTERM);
+    let alerts = std::cell::RefCell::new(Value::Null);
+    assert_eventually!(
+        {
+            alerts.replace(prom.api("alerts").await.unwrap_or_default());
+            let list = alerts.borrow()["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let firing_for = |instance: &str| {
+                list.iter().any(|a| {
+                    a["labels"]["alertname"] == "LifelineGatewayDrainForced"
+                        && a["state"] == "firing"
+                        && a["labels"]["instance"] == instance
+                })
+            };
+            assert!(!firing_for(&host_port(&good.admin)), "{}", alerts.borrow());
+            firing_for(&host_port(&draining.admin))
+        },
+        patience = Duration::from_secs(60),
+        "LifelineGatewayDrainForced did not fire: {}",
+        alerts.borrow()
+    );
+    drop(call);
     drop(monitor);
 }
