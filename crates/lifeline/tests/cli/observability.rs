@@ -9,8 +9,10 @@
 //! - a real Prometheus on loopback scrapes a real `lifeline gateway` (in front of server-everything), a second
 //!   one in front of nothing, and a real `lifeline monitor`, with the rules loaded: every metric name any file
 //!   of the kit mentions exists (found by scanning the files, so a new panel or rule is checked without a
-//!   list to update), every dashboard and rule query runs, every rule evaluates, and three alerts fire on the
-//!   real series (a gateway not ready, alert sends refused, a drain running into its deadline);
+//!   list to update), every dashboard and rule query runs, every rule evaluates, and every alert but
+//!   `LifelineMonitorNotProbing` fires (or is pending, for those with a `for` of minutes) on the real series:
+//!   a gateway not ready and failing upstream, one at its `--max-sessions` and then drained with a call that
+//!   outlasts the deadline, alert sends refused, a certificate 2 days from expiry;
 //! - `kubectl kustomize deploy/observability` renders the PrometheusRule and the dashboard ConfigMaps.
 //!
 //! Needs Debian's `prometheus` (`promtool` and the server), the pinned `tests/peers/grafana` packages and
@@ -526,21 +528,29 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
     }
 
     // A gateway in front of a real MCP server, one in front of nothing, and a monitor watching the first and
-    // a TLS server it cannot trust (an incident, whose alert the receiver refuses).
+    // a TLS server it cannot trust whose certificate expires in 2 days (an incident, whose alert the receiver
+    // refuses).
     let peer = Peer::everything(EverythingTransport::StreamableHttp).await;
     let good = Gw::start(&peer.url, &["--max-sessions", "100"]).await;
     good.wait_ready(Duration::from_secs(30)).await;
     let dead_port = free_port();
     let dead = Gw::start(&format!("http://127.0.0.1:{dead_port}/mcp"), &[]).await;
-    // A third one, drained at the end with a call that outlasts its 20 s drain.
+    // A third one, full with one session, drained at the end with a call that outlasts its 20 s drain.
     let draining = Gw::start(
         &peer.url,
-        &["--drain-delay", "1s", "--drain-timeout", "20s"],
+        &[
+            "--drain-delay",
+            "1s",
+            "--drain-timeout",
+            "20s",
+            "--max-sessions",
+            "1",
+        ],
     )
     .await;
     draining.wait_ready(Duration::from_secs(30)).await;
     let tls = FakeServer::start(FakeKind::Healthy(HealthyOpts {
-        tls: Some(TlsKind::SelfSigned),
+        tls: Some(TlsKind::CaSigned { days_left: 2 }),
         ..HealthyOpts::default()
     }))
     .await
@@ -576,6 +586,8 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
         .await
         .expect("initialize");
     assert!(r.status >= 500, "{} {}", r.status, r.text());
+
+    let sid = open_session(&draining.mcp()).await;
 
     let prom = Prometheus::start(
         &[
@@ -639,8 +651,15 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
         failures.join("\n")
     );
 
-    // The rules evaluate on the real series without error, and two fire on them: the gateway in front of
-    // nothing is not ready (pending: `for: 5m`), and the refused alert sends are failing (no `for`).
+    // A second upstream failure, now that Prometheus holds the first: the error rate is above zero.
+    let r = raw_http::post_json(&dead.mcp(), &[], INIT)
+        .await
+        .expect("initialize");
+    assert!(r.status >= 500, "{} {}", r.status, r.text());
+
+    // The rules evaluate on the real series without error, and fire on them: the refused alert sends are
+    // failing (no `for`: firing); pending (their `for` is minutes): the gateway in front of nothing is not ready
+    // and fails every request upstream, the full one is near its --max-sessions, the 2-day certificate expires.
     let alerts = std::cell::RefCell::new(Value::Null);
     let rules_seen = std::cell::RefCell::new(Value::Null);
     assert_eventually!(
@@ -690,6 +709,22 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
                     "firing",
                     &monitor_addr,
                 )
+                && has(
+                    "LifelineGatewayUpstreamErrors",
+                    "pending",
+                    &host_port(&dead.admin),
+                )
+                && has(
+                    "LifelineGatewaySessionsNearLimit",
+                    "pending",
+                    &host_port(&draining.admin),
+                )
+                && !has(
+                    "LifelineGatewaySessionsNearLimit",
+                    "pending",
+                    &host_port(&good.admin),
+                )
+                && has("LifelineCertificateExpiring", "pending", &monitor_addr)
         },
         patience = STACK_PATIENCE,
         "rules not evaluated or alerts not as expected: {}\nrules: {}",
@@ -700,7 +735,6 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
 
     // A drain that will be forced: a 60 s tool call in flight, SIGTERM, a 20 s deadline. The rule sees the
     // work in flight less than 15 s before the deadline and fires (no `for`), for that gateway only.
-    let sid = open_session(&draining.mcp()).await;
     let call_body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":60,"steps":60},"_meta":{"progressToken":"p7"}}}"#;
     let mut call = Streaming::open(
         "POST",
