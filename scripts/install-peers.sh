@@ -14,6 +14,7 @@
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
 #   smtp/  venv with tests/peers/requirements-smtp.txt (aiosmtpd 1.4.6: the SMTP sink of the email alert tests)
+#   grafana/  npm ci of tests/peers/grafana/ (@grafana/schema and typescript: the dashboard schema check)
 # Each part has a stamp file (.stamp-<part>) holding the sha256 of its manifests, this script and the toolchain
 # version; a part whose stamp matches and whose key file exists is skipped.
 #
@@ -102,6 +103,26 @@ install_npm() {
   log "npm: done ($(du -sh "$dir" | cut -f1))"
 }
 
+# The dashboard schema check's packages (tests/peers/grafana/): a part of their own, so they never churn the
+# MCP peers' lock.
+install_grafana() {
+  local dir="$PEERS/grafana"
+  local want
+  want="$(STAMP_EXTRA="node $(node --version)" \
+    stamp_of "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json")"
+  if up_to_date grafana "$want" "$dir/node_modules/typescript/bin/tsc"; then
+    log "grafana: up to date ($dir)"
+    return 0
+  fi
+  log "grafana: npm ci into $dir (pinned by tests/peers/grafana/package-lock.json)"
+  mkdir -p "$dir"
+  rm -f "$PEERS/.stamp-grafana"
+  cp "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json" "$dir/"
+  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$want" > "$PEERS/.stamp-grafana"
+  log "grafana: done ($(du -sh "$dir" | cut -f1))"
+}
+
 # make_venv DIR : python -m venv, falling back to a pip-less venv driven by the interpreter's own pip.
 make_venv() {
   local dir="$1"
@@ -168,6 +189,7 @@ start=$(date +%s)
 mkdir -p "$PEERS"
 install_apt
 install_npm
+install_grafana
 install_venv py2
 install_venv py1
 # kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
