@@ -33,7 +33,7 @@ use lifeline_testkit::prometheus::{promtool, Prometheus, ScrapeTarget};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::gateway_harness::{open_session, Gw, Streaming, INIT};
+use crate::gateway_harness::{open_session, GatewayUnderTest, Gw, Streaming, INIT};
 use nix::sys::signal::Signal;
 
 /// How long the real stack may take to show every metric and fire the alerts: a monitor probe interval (5 s),
