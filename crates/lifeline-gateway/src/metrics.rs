@@ -3,6 +3,7 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `lifeline_gateway_sessions_active` | gauge | |
+//! | `lifeline_gateway_sessions_max` | gauge | | (`--max-sessions`, the bound on legacy sessions)
 //! | `lifeline_gateway_requests_in_flight` | gauge | |
 //! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
 //! | `lifeline_gateway_request_duration_seconds` | histogram | `method`; exemplars `trace_id` when traces are on |
@@ -10,17 +11,25 @@
 //! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
+//! | `lifeline_gateway_upstream_ready` | gauge | | (1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first probe)
 //! | `lifeline_gateway_state` | gauge | `state` (`starting`, `ready`, `draining`, `stopped`): 1 for the current one |
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
+//! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included). When
 //! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
 //! (`…_bucket{le="0.004",method="tools/call"} 7 # {trace_id="4bf9…4736"} 0.0031`), so a slow bucket links to a
 //! trace; `/metrics` is served as OpenMetrics text, the format Prometheus reads exemplars from (with
 //! `--enable-feature=exemplar-storage`).
+//!
+//! A forced drain cannot be counted after the fact: the admin listener closes when the drain is forced and the
+//! process exits right after, so no scrape would ever see such a counter move. What a scrape can see is the
+//! deadline (`lifeline_gateway_drain_deadline_timestamp_seconds`) next to the requests still in flight; the
+//! `LifelineGatewayDrainForced` rule in `deploy/observability/` fires on that (`docs/observability.md`).
 
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -80,6 +89,9 @@ pub(crate) struct Metrics {
     state: Family<StateLabel, Gauge>,
     stdio_restarts: Counter,
     stdio_children: Gauge,
+    sessions_max: Gauge,
+    upstream_ready: Gauge,
+    drain_deadline: Gauge<f64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +124,24 @@ impl Metrics {
         let state = Family::<StateLabel, Gauge>::default();
         let stdio_restarts = Counter::default();
         let stdio_children = Gauge::default();
+        let sessions_max = Gauge::default();
+        let upstream_ready = Gauge::default();
+        let drain_deadline = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "lifeline_gateway_sessions_max",
+            "The bound on open legacy sessions (--max-sessions)",
+            sessions_max.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_upstream_ready",
+            "1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first",
+            upstream_ready.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_drain_deadline_timestamp_seconds",
+            "Unix time at which the drain force-closes what is still in flight; 0 until a drain starts",
+            drain_deadline.clone(),
+        );
         registry.register(
             "lifeline_gateway_stdio_children",
             "Stdio children running: initialized pool children, or one per session in session mode",
@@ -180,7 +210,25 @@ impl Metrics {
             state,
             stdio_restarts,
             stdio_children,
+            sessions_max,
+            upstream_ready,
+            drain_deadline,
         }
+    }
+
+    /// Records the configured bound on sessions (`--max-sessions`), for the "sessions near the limit" rule.
+    pub(crate) fn set_sessions_max(&self, max: usize) {
+        self.sessions_max
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
+    }
+
+    /// Records that a drain started and will force what is still in flight `timeout` from now.
+    pub(crate) fn drain_started(&self, timeout: Duration) {
+        let deadline = SystemTime::now() + timeout;
+        let secs = deadline
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.drain_deadline.set(secs);
     }
 
     /// A stdio pool child came up (`up`) or ended.
@@ -231,7 +279,9 @@ impl Metrics {
         self.sessions_expired.inc();
     }
 
+    /// Counts a readiness probe of the upstream and remembers its result (`lifeline_gateway_upstream_ready`).
     pub(crate) fn readiness_probe(&self, ready: bool) {
+        self.upstream_ready.set(i64::from(ready));
         let result = if ready { "ready" } else { "not_ready" };
         self.readiness_probes
             .get_or_create(&ResultLabel { result })
@@ -274,6 +324,8 @@ mod tests {
         m.stdio_child(true);
         m.stdio_child(true);
         m.stdio_child(false);
+        m.set_sessions_max(8);
+        m.readiness_probe(false);
         let text = m.render(3, 2, "ready");
         for needle in [
             "lifeline_gateway_sessions_active 3",
@@ -287,8 +339,35 @@ mod tests {
             "lifeline_gateway_state{state=\"draining\"} 0",
             "lifeline_gateway_stdio_restarts_total 1",
             "lifeline_gateway_stdio_children 1",
+            "lifeline_gateway_sessions_max 8",
+            "lifeline_gateway_upstream_ready 0",
+            "lifeline_gateway_readiness_probes_total{result=\"not_ready\"} 1",
+            "lifeline_gateway_drain_deadline_timestamp_seconds 0.0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_drain_publishes_its_deadline_and_a_probe_its_result() {
+        let m = Metrics::new();
+        m.readiness_probe(true);
+        let before = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs_f64();
+        m.drain_started(Duration::from_secs(25));
+        let text = m.render(0, 0, "draining");
+        assert!(text.contains("lifeline_gateway_upstream_ready 1"), "{text}");
+        let deadline: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("lifeline_gateway_drain_deadline_timestamp_seconds "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no deadline in\n{text}"));
+        // 25 s after the call, give or take a slow machine.
+        assert!(
+            (before + 24.0..before + 60.0).contains(&deadline),
+            "deadline {deadline}, now {before}"
+        );
     }
 }

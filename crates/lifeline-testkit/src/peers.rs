@@ -18,11 +18,16 @@
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
 //! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
 //!
+//! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
+//! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
+//!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
 
+pub mod alertmanager;
 pub mod conformance;
 pub mod otlp;
 pub mod raw_http;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -366,6 +371,26 @@ async fn start(
     kind: PeerKind,
 ) -> Result<Peer, ProcessError> {
     let mut guard = ChildGuard::spawn(name, cmd)?;
+    let addr = announced_addr(&mut guard, announce).await?;
+    let base = format!("http://{addr}");
+    Ok(Peer {
+        url: format!("{base}{path}"),
+        base,
+        addr,
+        kind,
+        guard,
+    })
+}
+
+/// Waits for the line `<announce>PORT` in `guard`'s output (a server bound to 127.0.0.1 port 0 saying where),
+/// then for a TCP connect to 127.0.0.1:PORT, both within [`STARTUP_PATIENCE`].
+///
+/// # Panics
+/// If the rest of the line does not start with a port number (the message has the output tail).
+async fn announced_addr(
+    guard: &mut ChildGuard,
+    announce: &str,
+) -> Result<SocketAddr, ProcessError> {
     let rest = guard.wait_for_output(announce, STARTUP_PATIENCE).await?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let port: u16 = digits.parse().unwrap_or_else(|_| {
@@ -376,15 +401,8 @@ async fn start(
         )
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for_port(&mut guard, addr, STARTUP_PATIENCE).await?;
-    let base = format!("http://{addr}");
-    Ok(Peer {
-        url: format!("{base}{path}"),
-        base,
-        addr,
-        kind,
-        guard,
-    })
+    wait_for_port(guard, addr, STARTUP_PATIENCE).await?;
+    Ok(addr)
 }
 
 /// `python -m uvicorn --factory MODULE:create_app` for a test server in `tests/peers`, on 127.0.0.1 port 0.

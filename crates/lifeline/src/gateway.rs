@@ -6,10 +6,11 @@
 //! configuration (every problem one a line), 2 when a listener cannot be bound (the OS error once, with the
 //! address and a hint).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use lifeline_core::config::CHECK_OK;
+use lifeline_core::config::check_ok_report;
 use lifeline_gateway::{FileFormat, Gateway, GatewayError, RawConfig};
 
 use crate::exit::{self, UsageError, OK};
@@ -56,10 +57,7 @@ pub(crate) async fn run(
         .validate(&|path| std::fs::read_to_string(path))
         .map_err(|e| UsageError(format!("invalid gateway configuration:\n{e}")))?;
     if args.check_config {
-        println!(
-            "{CHECK_OK}\n{}",
-            serde_json::to_string_pretty(&cfg.redacted())?
-        );
+        std::io::stdout().write_all(check_ok_report(&cfg.redacted())?.as_bytes())?;
         return Ok(OK);
     }
 

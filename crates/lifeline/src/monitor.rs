@@ -7,11 +7,12 @@
 //! `lifeline_core::supervise`: not ready, then no new probes, in-flight probes finish and are written; a second
 //! signal exits at once. After a signal the exit code is the rule of `exit::after_signal` (0).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use lifeline_core::config::CHECK_OK;
+use lifeline_core::config::check_ok_report;
 use lifeline_core::signals::Signals;
 use lifeline_core::telemetry;
 use lifeline_core::Shutdown;
@@ -64,7 +65,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<u8> {
     let config = load(&args)?;
     if args.check_config {
-        println!("{CHECK_OK}\n{}", serde_json::to_string_pretty(&config)?);
+        std::io::stdout().write_all(check_ok_report(&config)?.as_bytes())?;
         return Ok(OK);
     }
 

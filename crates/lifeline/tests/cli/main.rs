@@ -28,5 +28,7 @@ mod gateway_zero_downtime;
 mod monitor_browser;
 /// `lifeline monitor` as a user runs it.
 mod monitor_cli;
+/// deploy/observability: rules through promtool, dashboards against Grafana's schema, a real Prometheus.
+mod observability;
 /// `lifeline scan` as a user runs it.
 mod scan_cli;
