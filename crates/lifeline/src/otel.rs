@@ -6,7 +6,7 @@
 //! `configuration/sdk-environment-variables.md`). Also read: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` /
 //! `OTEL_EXPORTER_OTLP_PROTOCOL` (only `http/protobuf` is built in: `grpc` and `http/json` are usage errors that
 //! say so), `OTEL_SERVICE_NAME` (default `lifeline`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
-//! `OTEL_TRACES_SAMPLER_ARG`, and `OTEL_SDK_DISABLED=true` (everything off). See docs/observability-traces.md.
+//! `OTEL_TRACES_SAMPLER_ARG`, and `OTEL_SDK_DISABLED=true` (everything off). See docs/observability.md §Traces.
 
 use lifeline_core::telemetry::{traces_url, TraceSampler, TracesConfig};
 

@@ -24,7 +24,7 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Where and how traces are exported. Built by the binary from `--otlp-endpoint` and the standard `OTEL_*`
-/// variables; see `docs/observability-traces.md`.
+/// variables; see `docs/observability.md` §Traces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracesConfig {
     /// The URL batches are POSTed to, e.g. `http://otel-collector:4318/v1/traces` (see [`traces_url`]).
