@@ -335,6 +335,32 @@ impl Store {
         Ok(rows)
     }
 
+    /// The phase timings (`timings` JSON, as [`ProbeRow::timings`]) of `target_id`'s usable probes (healthy or
+    /// degraded: a failed probe's phases say where it stopped, not how fast it was) in `[from_ms, to_ms)`, as
+    /// `(ts_ms, timings)`, newest first, at most `limit`. Reads two columns only, for the target page's
+    /// per-phase chart.
+    pub async fn phase_timings(
+        &self,
+        target_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT ts_ms, timings FROM results WHERE target_id = $1 AND ts_ms >= $2 AND ts_ms < $3 \
+                 AND verdict IN ('healthy', 'degraded') AND timings IS NOT NULL ORDER BY ts_ms DESC LIMIT $4",
+            )
+            .bind(target_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Incidents, newest first: of one target or all, open only or all, opened before `before_ms`.
     pub async fn incidents(
         &self,
