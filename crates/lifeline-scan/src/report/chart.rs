@@ -152,17 +152,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bin_labels() {
-        let b = |from_ms, to_ms| LatencyBin {
+    fn bin(from_ms: u64, to_ms: Option<u64>) -> LatencyBin {
+        LatencyBin {
             from_ms,
             to_ms,
             usable: 0,
             other: 0,
-        };
-        assert_eq!(bin_label(&b(0, Some(10))), "<10 ms");
-        assert_eq!(bin_label(&b(1000, Some(2500))), "1 s–2.5 s");
-        assert_eq!(bin_label(&b(10_000, None)), "≥10 s");
+        }
+    }
+
+    #[test]
+    fn bin_labels() {
+        assert_eq!(bin_label(&bin(0, Some(10))), "<10 ms");
+        assert_eq!(bin_label(&bin(1000, Some(2500))), "1 s–2.5 s");
+        assert_eq!(bin_label(&bin(10_000, None)), "≥10 s");
+        assert_eq!(tick(&bin(0, Some(10))), "<10");
+        assert_eq!(tick(&bin(250, Some(500))), "250–500");
+        assert_eq!(tick(&bin(500, Some(1000))), "0.5–1s");
+        assert_eq!(tick(&bin(1000, Some(2500))), "1–2.5s");
+        assert_eq!(tick(&bin(10_000, None)), "≥10s");
     }
 
     #[test]
@@ -188,17 +196,11 @@ mod tests {
     fn histogram_stacks_usable_under_other() {
         let bins = [
             LatencyBin {
-                from_ms: 0,
-                to_ms: Some(10),
                 usable: 3,
                 other: 1,
+                ..bin(0, Some(10))
             },
-            LatencyBin {
-                from_ms: 10,
-                to_ms: None,
-                usable: 0,
-                other: 0,
-            },
+            bin(10, None),
         ];
         let svg = latency_histogram(&bins).into_string();
         assert_eq!(svg.matches("class=\"usable\"").count(), 1, "{svg}");
@@ -208,16 +210,5 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains(">≥10</text>"), "{svg}");
-        let bin = |from_ms, to_ms| LatencyBin {
-            from_ms,
-            to_ms,
-            usable: 0,
-            other: 0,
-        };
-        assert_eq!(tick(&bin(0, Some(10))), "<10");
-        assert_eq!(tick(&bin(250, Some(500))), "250–500");
-        assert_eq!(tick(&bin(500, Some(1000))), "0.5–1s");
-        assert_eq!(tick(&bin(1000, Some(2500))), "1–2.5s");
-        assert_eq!(tick(&bin(10_000, None)), "≥10s");
     }
 }

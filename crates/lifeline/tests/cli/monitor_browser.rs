@@ -262,27 +262,18 @@ async fn chromium_renders_the_status_page_with_history() {
     assert!(dom.contains("probes up"));
 
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    for (name, size) in [
-        ("monitor-status-page.png", "1280,2400"),
-        ("monitor-status-page-mobile.png", "390,2400"),
-    ] {
-        let path = out.join(name);
-        let _ = std::fs::remove_file(&path);
-        let status = chrome(&browser)
-            .arg(format!("--window-size={size}"))
-            .arg(format!("--screenshot={}", path.display()))
-            .arg(&url)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(
-            std::fs::metadata(&path)
-                .map(|m| m.len() > 10_000)
-                .unwrap_or(false),
-            "{} written",
-            path.display()
-        );
-    }
+    screenshot(
+        &browser,
+        &url,
+        &out.join("monitor-status-page.png"),
+        "1280,2400",
+    );
+    screenshot(
+        &browser,
+        &url,
+        &out.join("monitor-status-page-mobile.png"),
+        "390,2400",
+    );
     let target_url = format!("{url}targets/beta");
     let target_page = dump_dom(&browser, &target_url);
     for want in [
@@ -332,27 +323,37 @@ async fn chromium_renders_the_status_page_with_history() {
         );
     }
 
-    for (name, size) in [
-        ("monitor-target-page.png", "1280,3200"),
-        ("monitor-target-page-mobile.png", "390,3600"),
-    ] {
-        let path = out.join(name);
-        let _ = std::fs::remove_file(&path);
-        assert!(chrome(&browser)
-            .arg(format!("--window-size={size}"))
-            .arg(format!("--screenshot={}", path.display()))
-            .arg(&target_url)
-            .status()
-            .unwrap()
-            .success());
-        assert!(
-            std::fs::metadata(&path)
-                .map(|m| m.len() > 10_000)
-                .unwrap_or(false),
-            "{} written",
-            path.display()
-        );
-    }
+    screenshot(
+        &browser,
+        &target_url,
+        &out.join("monitor-target-page.png"),
+        "1280,3200",
+    );
+    screenshot(
+        &browser,
+        &target_url,
+        &out.join("monitor-target-page-mobile.png"),
+        "390,3600",
+    );
+}
+
+/// Saves a screenshot of `url` at `size` (`W,H`) to `path` and checks it was written (over 10 kB: not blank).
+fn screenshot(browser: &str, url: &str, path: &std::path::Path, size: &str) {
+    let _ = std::fs::remove_file(path);
+    let status = chrome(browser)
+        .arg(format!("--window-size={size}"))
+        .arg(format!("--screenshot={}", path.display()))
+        .arg(url)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::metadata(path)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "{} written",
+        path.display()
+    );
 }
 
 /// `127.0.0.1:port` of `http://127.0.0.1:port/`.
