@@ -93,10 +93,10 @@ async fn status(State(app): State<Arc<AppState>>, Query(q): Query<PageQuery>) ->
     ))
 }
 
-/// Rows the target page reads at most, per query: usable probes with timings over the raw window (a 5 s
-/// interval for 48 h is 34,560: the chart then covers the newest part), latest probes, incidents, events and
-/// drift events.
-const TARGET_PAGE_PHASE_SAMPLES: i64 = 20_000;
+/// Rows the target page reads at most, per query: usable probes with timings per hour of the raw window (the
+/// newest of each hour: 48 × 60 = 2,880 rows at most, whatever the interval), latest probes, incidents, events
+/// and drift events.
+const TARGET_PAGE_PHASE_SAMPLES_PER_HOUR: i64 = 60;
 const TARGET_PAGE_RESULTS: i64 = 50;
 const TARGET_PAGE_INCIDENTS: i64 = 30;
 const TARGET_PAGE_EVENTS: i64 = 200;
@@ -105,8 +105,8 @@ const TARGET_PAGE_DRIFT: i64 = 20;
 const PHASE_WINDOW_HOURS: i64 = 48;
 
 /// `GET /targets/{name}`: the snapshot's entry plus bounded reads of the target's history: 8 day rows (hourly
-/// p50/p95), two columns of at most [`TARGET_PAGE_PHASE_SAMPLES`] raw results (phases), and the latest results,
-/// incidents, events and drift events, each by index and limit.
+/// p50/p95), two columns of at most [`TARGET_PAGE_PHASE_SAMPLES_PER_HOUR`] raw results per hour (phases), and the
+/// latest results, incidents, events and drift events, each by index and limit.
 async fn target(
     State(app): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -140,10 +140,13 @@ async fn target(
             }
         }
         let last_hour = now.div_euclid(HOUR_MS);
-        let phase_from = (last_hour - PHASE_WINDOW_HOURS + 1) * HOUR_MS;
         let samples = app
             .store
-            .phase_timings(id, phase_from, i64::MAX, TARGET_PAGE_PHASE_SAMPLES)
+            .phase_timings(
+                id,
+                last_hour - PHASE_WINDOW_HOURS + 1..=last_hour,
+                TARGET_PAGE_PHASE_SAMPLES_PER_HOUR,
+            )
             .await?;
         Ok::<_, crate::store::StoreError>(page::TargetDetail {
             hourly,

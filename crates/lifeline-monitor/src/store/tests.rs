@@ -484,13 +484,14 @@ async fn suite(store: Store) {
     assert_eq!(back.len(), 300);
     assert_eq!(back[0].ts_ms, T0 + 200 * HOUR + 299, "newest first");
 
-    // Phase timings: only usable probes with timings, newest first, within the range and the limit.
+    // Phase timings: only usable probes with timings, newest first, within the range, at most N per hour.
     let timed = |ts: i64, verdict: Verdict, timings: Option<&str>| ProbeRow {
         up: verdict == Verdict::Healthy,
         timings: timings.map(str::to_owned),
         ..ProbeRow::new(ts, verdict)
     };
     let t300 = T0 + 300 * HOUR;
+    let h300 = t300 / HOUR;
     store
         .record(&[
             op(
@@ -526,22 +527,20 @@ async fn suite(store: Store) {
         ])
         .await
         .unwrap();
-    let samples = store.phase_timings(a, t300, t300 + HOUR, 10).await.unwrap();
+    let samples = store.phase_timings(a, h300..=h300, 10).await.unwrap();
     assert_eq!(
         samples.iter().map(|(ts, _)| ts - t300).collect::<Vec<_>>(),
         [4, 1, 0]
     );
     assert_eq!(samples[1].1, r#"{"ping":9,"total":9}"#);
+    let capped = store.phase_timings(a, h300..=h300 + 1, 2).await.unwrap();
     assert_eq!(
-        store
-            .phase_timings(a, t300, i64::MAX, 2)
-            .await
-            .unwrap()
-            .len(),
-        2
+        capped.iter().map(|(ts, _)| ts - t300).collect::<Vec<_>>(),
+        [HOUR, 4, 1],
+        "the newest 2 of each hour"
     );
     assert!(store
-        .phase_timings(b, t300, i64::MAX, 10)
+        .phase_timings(b, h300..=h300 + 1, 10)
         .await
         .unwrap()
         .is_empty());

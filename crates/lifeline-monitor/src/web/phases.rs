@@ -3,7 +3,8 @@
 //! averaged per hour.
 //!
 //! Why means and not medians: the means of the parts add up to the mean total, so a stack of them is honest; a
-//! stack of medians is not the median of anything. Why only the raw window: the rollups keep the total's
+//! stack of medians is not the median of anything. The handler reads at most the newest 60 probes of each hour
+//! (`Store::phase_timings`), so a short interval makes each hour's mean a mean of its last 60 probes. Why only the raw window: the rollups keep the total's
 //! latency sketch, not the phases, and raw results live 48 h (`retention.raw`).
 //!
 //! The probe's timings overlap (`lifeline_mcp::probe`): the connection phases (`dns`, `connect`, `tls`) and
