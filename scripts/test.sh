@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 start=$(date +%s)
 
 echo "==> Installing peers (npm, PyPI, apt)"
-scripts/install-peers.sh --apt haproxy nginx-light postgresql chromium
+scripts/install-peers.sh --apt haproxy nginx-light postgresql chromium prometheus prometheus-alertmanager
 
 echo "==> Checking formatting and lints"
 cargo fmt --all -- --check

@@ -20,6 +20,8 @@ Note: mcp 2.3.0 routes any request whose `MCP-Protocol-Version` header is not a 
 Extra route: `GET /debug/sessions` -> `{"active": N}`, the number of legacy sessions the SDK's
 `StreamableHTTPSessionManager` holds (`_server_instances`), so tests can prove a probe leaves none behind.
 
+Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the SDK's spans go to that OTLP/HTTP receiver (`otel_setup.py`).
+
 HTTP use: `python -m uvicorn --factory py2_server:create_app --host 127.0.0.1 --port P` with
 `LIFELINE_PEER_MODE` set, or `python py2_server.py MODE PORT` (binds 127.0.0.1 only).
 """
@@ -30,12 +32,15 @@ import asyncio
 import os
 import sys
 
+import otel_setup
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 HTTP_MODES = ("stateful", "stateless", "json")
+
+otel_setup.configure()
 
 
 def build_server() -> MCPServer:

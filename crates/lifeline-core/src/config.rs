@@ -16,6 +16,19 @@ use std::time::Duration;
 /// stderr instead and exits 64.
 pub const CHECK_OK: &str = "config OK";
 
+/// The whole `--check-config` report for a valid configuration: [`CHECK_OK`], a newline, the effective
+/// configuration as pretty JSON and a final newline. The caller writes it to stdout with a fallible write (a
+/// closed pipe is an `io::Error`, not a panic, unlike `println!`).
+///
+/// # Errors
+/// The configuration's `Serialize` implementation failing.
+pub fn check_ok_report(effective: &impl serde::Serialize) -> Result<String, serde_json::Error> {
+    Ok(format!(
+        "{CHECK_OK}\n{}\n",
+        serde_json::to_string_pretty(effective)?
+    ))
+}
+
 /// One configuration problem, at a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

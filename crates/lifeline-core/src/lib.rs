@@ -8,7 +8,9 @@
 //! parsers).
 //!
 //! This crate owns no protocol and no service. It must not depend on any other Lifeline crate, must not read the
-//! process environment (callers pass the log filter in) and never spawns a task of its own.
+//! process environment (callers pass the log filter and the traces configuration in) and never spawns a task of
+//! its own, except the trace exporter's when traces are on: the SDK's batch thread and one task per export
+//! request, both ended by `telemetry::shutdown`.
 
 pub mod child;
 pub mod config;

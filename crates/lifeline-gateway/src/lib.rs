@@ -32,6 +32,7 @@ mod rpc;
 mod server;
 mod sessions;
 mod sse;
+mod trace;
 pub mod upstream;
 
 pub use body::{Body, BoxError};
@@ -140,6 +141,7 @@ impl Gateway {
         let cfg = self.cfg;
         let inflight = self.inflight;
         let metrics = Arc::new(Metrics::new());
+        metrics.set_sessions_max(cfg.sessions.max_sessions);
         let sessions = Arc::new(Sessions::new(
             cfg.sessions.max_sessions,
             cfg.sessions.idle_ttl,
@@ -224,7 +226,7 @@ impl Gateway {
             sessions: Arc::clone(&sessions),
             links: Arc::clone(&links),
             inflight: inflight.clone(),
-            metrics,
+            metrics: Arc::clone(&metrics),
             started: Instant::now(),
             upstream_label: upstream.label(),
             #[cfg(feature = "test-hooks")]
@@ -247,6 +249,9 @@ impl Gateway {
         tracing::info!(upstream = %upstream.label(), "Gateway serving.");
 
         shutdown.reached(Phase::Draining).await;
+        // The caller's timetable runs from the same moment (`Gateway::drain_plan`): published for the
+        // drain-forced rule, which no counter could serve (the process is gone when the drain is forced).
+        metrics.drain_started(cfg.drain.timeout);
         tracing::info!(
             sessions = sessions.len() + links.len(),
             in_flight = inflight.count(),

@@ -3,26 +3,39 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `lifeline_gateway_sessions_active` | gauge | |
+//! | `lifeline_gateway_sessions_max` | gauge | | (`--max-sessions`, the bound on legacy sessions)
 //! | `lifeline_gateway_requests_in_flight` | gauge | |
 //! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
-//! | `lifeline_gateway_request_duration_seconds` | histogram | `method` |
+//! | `lifeline_gateway_request_duration_seconds` | histogram | `method`; exemplars `trace_id` when traces are on |
 //! | `lifeline_gateway_upstream_errors_total` | counter | `reason` (`connect`, `timeout`, `protocol`, `body`, …) |
 //! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
+//! | `lifeline_gateway_upstream_ready` | gauge | | (1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first probe)
 //! | `lifeline_gateway_state` | gauge | `state` (`starting`, `ready`, `draining`, `stopped`): 1 for the current one |
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
+//! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
 //!
-//! Request duration runs from the request's arrival until its response body ends (streams included).
+//! Request duration runs from the request's arrival until its response body ends (streams included). When
+//! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
+//! (`…_bucket{le="0.004",method="tools/call"} 7 # {trace_id="4bf9…4736"} 0.0031`), so a slow bucket links to a
+//! trace; `/metrics` is served as OpenMetrics text, the format Prometheus reads exemplars from (with
+//! `--enable-feature=exemplar-storage`).
+//!
+//! A forced drain cannot be counted after the fact: the admin listener closes when the drain is forced and the
+//! process exits right after, so no scrape would ever see such a counter move. What a scrape can see is the
+//! deadline (`lifeline_gateway_drain_deadline_timestamp_seconds`) next to the requests still in flight; the
+//! `LifelineGatewayDrainForced` rule in `deploy/observability/` fires on that (`docs/observability.md`).
 
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Lifecycle states as reported by `/healthz` and `lifeline_gateway_state`.
@@ -38,6 +51,14 @@ struct RequestLabels {
 struct MethodLabel {
     method: &'static str,
 }
+
+/// An exemplar's label set: the W3C trace id (32 lowercase hex digits).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabel {
+    trace_id: String,
+}
+
+type DurationHistogram = HistogramWithExemplars<TraceLabel>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
@@ -60,7 +81,7 @@ pub(crate) struct Metrics {
     sessions_active: Gauge,
     in_flight: Gauge,
     requests: Family<RequestLabels, Counter>,
-    duration: Family<MethodLabel, Histogram, fn() -> Histogram>,
+    duration: Family<MethodLabel, DurationHistogram, fn() -> DurationHistogram>,
     upstream_errors: Family<ReasonLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     sessions_expired: Counter,
@@ -68,6 +89,9 @@ pub(crate) struct Metrics {
     state: Family<StateLabel, Gauge>,
     stdio_restarts: Counter,
     stdio_children: Gauge,
+    sessions_max: Gauge,
+    upstream_ready: Gauge,
+    drain_deadline: Gauge<f64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,9 +100,9 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn duration_histogram() -> Histogram {
+fn duration_histogram() -> DurationHistogram {
     // 0.5 ms … ~262 s in ×2 steps: proxy overhead at the low end, long tool calls and streams at the high end.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+    DurationHistogram::new(prometheus_client::metrics::histogram::exponential_buckets(
         0.0005, 2.0, 20,
     ))
 }
@@ -89,9 +113,10 @@ impl Metrics {
         let sessions_active = Gauge::default();
         let in_flight = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<MethodLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            duration_histogram as fn() -> Histogram,
-        );
+        let duration =
+            Family::<MethodLabel, DurationHistogram, fn() -> DurationHistogram>::new_with_constructor(
+                duration_histogram as fn() -> DurationHistogram,
+            );
         let upstream_errors = Family::<ReasonLabel, Counter>::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let sessions_expired = Counter::default();
@@ -99,6 +124,24 @@ impl Metrics {
         let state = Family::<StateLabel, Gauge>::default();
         let stdio_restarts = Counter::default();
         let stdio_children = Gauge::default();
+        let sessions_max = Gauge::default();
+        let upstream_ready = Gauge::default();
+        let drain_deadline = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "lifeline_gateway_sessions_max",
+            "The bound on open legacy sessions (--max-sessions)",
+            sessions_max.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_upstream_ready",
+            "1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first",
+            upstream_ready.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_drain_deadline_timestamp_seconds",
+            "Unix time at which the drain force-closes what is still in flight; 0 until a drain starts",
+            drain_deadline.clone(),
+        );
         registry.register(
             "lifeline_gateway_stdio_children",
             "Stdio children running: initialized pool children, or one per session in session mode",
@@ -167,7 +210,25 @@ impl Metrics {
             state,
             stdio_restarts,
             stdio_children,
+            sessions_max,
+            upstream_ready,
+            drain_deadline,
         }
+    }
+
+    /// Records the configured bound on sessions (`--max-sessions`), for the "sessions near the limit" rule.
+    pub(crate) fn set_sessions_max(&self, max: usize) {
+        self.sessions_max
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
+    }
+
+    /// Records that a drain started and will force what is still in flight `timeout` from now.
+    pub(crate) fn drain_started(&self, timeout: Duration) {
+        let deadline = SystemTime::now() + timeout;
+        let secs = deadline
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.drain_deadline.set(secs);
     }
 
     /// A stdio pool child came up (`up`) or ended.
@@ -184,14 +245,24 @@ impl Metrics {
         self.stdio_restarts.inc();
     }
 
-    /// Counts a finished request.
-    pub(crate) fn request_done(&self, method: &'static str, status: u16, elapsed: Duration) {
+    /// Counts a finished request; `trace_id` (a sampled trace's id, only when traces are on) becomes the
+    /// exemplar of the duration's bucket.
+    pub(crate) fn request_done(
+        &self,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+        trace_id: Option<String>,
+    ) {
         self.requests
             .get_or_create(&RequestLabels { method, status })
             .inc();
         self.duration
             .get_or_create(&MethodLabel { method })
-            .observe(elapsed.as_secs_f64());
+            .observe(
+                elapsed.as_secs_f64(),
+                trace_id.map(|trace_id| TraceLabel { trace_id }),
+            );
     }
 
     pub(crate) fn upstream_error(&self, reason: &'static str) {
@@ -208,7 +279,9 @@ impl Metrics {
         self.sessions_expired.inc();
     }
 
+    /// Counts a readiness probe of the upstream and remembers its result (`lifeline_gateway_upstream_ready`).
     pub(crate) fn readiness_probe(&self, ready: bool) {
+        self.upstream_ready.set(i64::from(ready));
         let result = if ready { "ready" } else { "not_ready" };
         self.readiness_probes
             .get_or_create(&ResultLabel { result })
@@ -238,27 +311,63 @@ mod tests {
     #[test]
     fn renders_the_documented_names() {
         let m = Metrics::new();
-        m.request_done("tools/list", 200, Duration::from_millis(3));
+        m.request_done("tools/list", 200, Duration::from_millis(3), None);
+        m.request_done(
+            "tools/call",
+            200,
+            Duration::from_millis(3),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()),
+        );
         m.upstream_error("timeout");
         m.rejected("origin");
         m.stdio_restart();
         m.stdio_child(true);
         m.stdio_child(true);
         m.stdio_child(false);
+        m.set_sessions_max(8);
+        m.readiness_probe(false);
         let text = m.render(3, 2, "ready");
         for needle in [
             "lifeline_gateway_sessions_active 3",
             "lifeline_gateway_requests_in_flight 2",
             "lifeline_gateway_requests_total{method=\"tools/list\",status=\"200\"} 1",
-            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/list\"} 1",
+            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/list\"} 1\n",
+            "lifeline_gateway_request_duration_seconds_bucket{le=\"0.004\",method=\"tools/call\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.003\n",
             "lifeline_gateway_upstream_errors_total{reason=\"timeout\"} 1",
             "lifeline_gateway_rejected_total{reason=\"origin\"} 1",
             "lifeline_gateway_state{state=\"ready\"} 1",
             "lifeline_gateway_state{state=\"draining\"} 0",
             "lifeline_gateway_stdio_restarts_total 1",
             "lifeline_gateway_stdio_children 1",
+            "lifeline_gateway_sessions_max 8",
+            "lifeline_gateway_upstream_ready 0",
+            "lifeline_gateway_readiness_probes_total{result=\"not_ready\"} 1",
+            "lifeline_gateway_drain_deadline_timestamp_seconds 0.0",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_drain_publishes_its_deadline_and_a_probe_its_result() {
+        let m = Metrics::new();
+        m.readiness_probe(true);
+        let before = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs_f64();
+        m.drain_started(Duration::from_secs(25));
+        let text = m.render(0, 0, "draining");
+        assert!(text.contains("lifeline_gateway_upstream_ready 1"), "{text}");
+        let deadline: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("lifeline_gateway_drain_deadline_timestamp_seconds "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no deadline in\n{text}"));
+        // 25 s after the call, give or take a slow machine.
+        assert!(
+            (before + 24.0..before + 60.0).contains(&deadline),
+            "deadline {deadline}, now {before}"
+        );
     }
 }

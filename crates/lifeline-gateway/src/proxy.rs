@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::rpc::{self, Kind};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
+use crate::trace::{ErrorReason, RequestTrace};
 use crate::upstream::{Endpoint, Forward, Upstream, UpstreamError};
 
 mod legacy_sse;
@@ -64,12 +65,26 @@ pub(crate) struct Ctx {
     activity: Option<Activity>,
     reservation: Option<Reservation>,
     link: Option<legacy_sse::LinkGuard>,
+    /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
+    /// bookkeeping of every request stays small when traces are off.
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        let trace_id = self.trace.as_ref().and_then(|t| t.sampled_trace_id());
         self.metrics
-            .request_done(self.method, self.status, self.start.elapsed());
+            .request_done(self.method, self.status, self.start.elapsed(), trace_id);
+    }
+}
+
+impl Ctx {
+    /// Opens the spans of the client message `body` (already summarized into `self.method`), only when traces
+    /// are on.
+    fn start_trace(&mut self, body: &[u8], headers: &HeaderMap, peer: SocketAddr) {
+        if lifeline_core::telemetry::traces_enabled() {
+            self.trace = Some(RequestTrace::start(body, headers, self.method, peer));
+        }
     }
 }
 
@@ -95,6 +110,7 @@ impl Proxy {
             activity: None,
             reservation: None,
             link: None,
+            trace: None,
         };
         let path = req.uri().path();
         let resp = if path == self.cfg.paths.mcp {
@@ -117,6 +133,9 @@ impl Proxy {
     /// Attaches the bookkeeping to the response body and applies the drain's `Connection: close`.
     fn finish(&self, resp: Response<Body>, mut ctx: Ctx) -> Response<Body> {
         ctx.status = resp.status().as_u16();
+        if let Some(trace) = &ctx.trace {
+            trace.finish(ctx.status, resp.extensions().get::<ErrorReason>().copied());
+        }
         let (mut parts, body) = resp.into_parts();
         if self.shutdown.phase() >= Phase::Draining {
             // Shed persistent connections so clients and load balancers reconnect to other instances.
@@ -130,33 +149,39 @@ impl Proxy {
 
     fn reject(&self, r: Reject, id: Option<&Value>) -> Response<Body> {
         self.metrics.rejected(r.reason);
-        body::rpc_error(r.status, r.code, r.message, id)
+        with_reason(body::rpc_error(r.status, r.code, r.message, id), r.reason)
     }
 
     fn draining(&self, id: Option<&Value>) -> Response<Body> {
         self.metrics.rejected("draining");
-        body::with_retry_after(
-            body::rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::SERVER_ERROR,
-                "Service Unavailable: this instance is shutting down; retry on another",
-                id,
+        with_reason(
+            body::with_retry_after(
+                body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: this instance is shutting down; retry on another",
+                    id,
+                ),
+                self.cfg.retry_after,
             ),
-            self.cfg.retry_after,
+            "draining",
         )
     }
 
     /// `--max-sessions` reached: 503 + `Retry-After`, so the client retries (on another instance).
     fn too_many_sessions(&self, id: Option<&Value>) -> Response<Body> {
         self.metrics.rejected("max_sessions");
-        body::with_retry_after(
-            body::rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::SERVER_ERROR,
-                "Service Unavailable: too many sessions on this instance",
-                id,
+        with_reason(
+            body::with_retry_after(
+                body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: too many sessions on this instance",
+                    id,
+                ),
+                self.cfg.retry_after,
             ),
-            self.cfg.retry_after,
+            "max_sessions",
         )
     }
 
@@ -200,7 +225,10 @@ impl Proxy {
             UpstreamError::NotServed(_) => "Not Found: the upstream serves no such endpoint",
             _ => "Bad Gateway: the upstream MCP server is unavailable",
         };
-        body::rpc_error(err.status(), code::SERVER_ERROR, message, id)
+        with_reason(
+            body::rpc_error(err.status(), code::SERVER_ERROR, message, id),
+            err.reason(),
+        )
     }
 
     /// The Streamable HTTP endpoint.
@@ -252,6 +280,7 @@ impl Proxy {
         };
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
+        ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
         let session = session_id(&parts.headers);
         let refusing = self.shutdown.phase() >= Phase::Refusing;
@@ -279,6 +308,10 @@ impl Proxy {
         }
 
         let headers = self.upstream_headers(parts.headers, peer);
+        let (headers, bytes) = match &mut ctx.trace {
+            Some(trace) => trace.attempt(&self.upstream, &Endpoint::Mcp, headers, bytes),
+            None => (headers, bytes),
+        };
         let resp = match self
             .upstream
             .forward(Forward {
@@ -290,14 +323,25 @@ impl Proxy {
             .await
         {
             Ok(resp) => resp,
-            Err(err) => return self.upstream_failed(&err, id),
+            Err(err) => {
+                if let Some(trace) = &ctx.trace {
+                    trace.upstream_failed(err.reason());
+                }
+                return self.upstream_failed(&err, id);
+            }
         };
 
         let status = resp.status();
+        if let Some(trace) = &ctx.trace {
+            trace.upstream_status(status.as_u16());
+        }
         if let Some(reservation) = ctx.reservation.take() {
             // 2025-11-25 `basic/transports` §Session Management 1: the session id arrives on the response
             // carrying the InitializeResult.
             if let (true, Some(minted)) = (status.is_success(), session_id(resp.headers())) {
+                if let Some(trace) = &ctx.trace {
+                    trace.session(&minted);
+                }
                 if reservation.commit(&minted) {
                     tracing::debug!(session.id = %minted, "Session opened.");
                 }
@@ -525,6 +569,15 @@ impl Proxy {
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(&SESSION_HEADER)?.to_str().ok()?;
     (!v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b))).then(|| v.to_owned())
+}
+
+/// Marks a response the proxy made itself with its bounded reason, for the request's span (`trace`); only when
+/// traces are on, so the error paths allocate nothing more when they are off.
+fn with_reason(mut resp: Response<Body>, reason: &'static str) -> Response<Body> {
+    if lifeline_core::telemetry::traces_enabled() {
+        resp.extensions_mut().insert(ErrorReason(reason));
+    }
+    resp
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

@@ -142,6 +142,42 @@ pub fn request(id: i64, method: &str, params: Value) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
 }
 
+/// Sets W3C trace context in a request's or notification's `params._meta`: `traceparent`, and `tracestate`
+/// (removed when `tracestate` is empty), replacing what was there; `params` and `_meta` are created when absent.
+/// Returns false, leaving `message` as it was, when it has no `method` or when `params` or `_meta` is present but
+/// not an object.
+///
+/// Sources: MCP 2026-07-28 `basic/index` §General fields `_meta`, "OpenTelemetry trace context" (the keys
+/// `traceparent`, `tracestate`, `baggage` are reserved for it, values in W3C formats); OpenTelemetry semantic
+/// conventions `gen-ai/mcp.md` §Context propagation (inject into `params._meta`).
+pub fn set_trace_context(message: &mut Value, traceparent: &str, tracestate: &str) -> bool {
+    let Some(msg) = message.as_object_mut() else {
+        return false;
+    };
+    if !msg.get("method").is_some_and(Value::is_string) {
+        return false;
+    }
+    let params = msg
+        .entry("params")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(params) = params.as_object_mut() else {
+        return false;
+    };
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(meta) = meta.as_object_mut() else {
+        return false;
+    };
+    meta.insert("traceparent".to_owned(), Value::from(traceparent));
+    if tracestate.is_empty() {
+        meta.remove("tracestate");
+    } else {
+        meta.insert("tracestate".to_owned(), Value::from(tracestate));
+    }
+    true
+}
+
 /// Serialises a notification. `params` is omitted when `Null`.
 pub fn notification(method: &str, params: Value) -> Vec<u8> {
     let mut map = Map::new();
@@ -243,5 +279,33 @@ mod tests {
             serde_json::from_slice::<Value>(&bytes).unwrap(),
             json!({"jsonrpc":"2.0","id":1,"method":"ping"})
         );
+    }
+
+    #[test]
+    fn trace_context_goes_into_the_meta_of_requests_and_notifications_only() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut m = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        assert!(set_trace_context(&mut m, tp, ""));
+        assert_eq!(m["params"]["_meta"]["traceparent"], tp);
+        let mut m = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"echo","_meta":{"progressToken":7,"traceparent":"old","tracestate":"a=b"}}});
+        assert!(set_trace_context(&mut m, tp, "c=d"));
+        assert_eq!(
+            m["params"]["_meta"],
+            json!({"progressToken":7,"traceparent":tp,"tracestate":"c=d"})
+        );
+        let mut m = json!({"jsonrpc":"2.0","method":"notifications/initialized","params":{"_meta":{"tracestate":"x=y"}}});
+        assert!(set_trace_context(&mut m, tp, ""));
+        assert_eq!(m["params"]["_meta"], json!({"traceparent":tp}));
+        for untouched in [
+            json!({"jsonrpc":"2.0","id":1,"result":{}}),
+            json!({"jsonrpc":"2.0","id":1,"method":"x","params":[1]}),
+            json!({"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":"odd"}}),
+            json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]),
+        ] {
+            let mut m = untouched.clone();
+            assert!(!set_trace_context(&mut m, tp, ""), "{untouched}");
+            assert_eq!(m, untouched);
+        }
     }
 }

@@ -30,6 +30,7 @@ use crate::verdict::{Reason, Verdict, Warning};
 pub async fn probe(target: &Target, opts: &ProbeOptions) -> ProbeReport {
     let started_at = ProbeReport::now_rfc3339();
     let mut ctx = Ctx::new(opts);
+    ctx.trace(target);
     let result = match target {
         Target::Http(url) => streamable::run(&mut ctx, url.clone()).await,
         Target::Stdio(cmd) => stdio::run(&mut ctx, cmd).await,
@@ -86,6 +87,7 @@ fn finish(
             degraded.into_iter().next()
         }
     };
+    ctx.end_trace(failure.as_ref());
     let tools = ctx.tools.take().unwrap_or_default();
     let listed = ctx.timings.get(Phase::ToolsList).is_some();
     ProbeReport {

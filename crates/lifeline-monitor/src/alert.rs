@@ -1,9 +1,16 @@
 //! Alert delivery: the dispatcher drains the outbox (claims due sends, delivers each through its provider with
 //! a timeout and retries with exponential backoff, and records the outcome). A failed send is logged and
-//! counted, never fatal. One file per provider: `webhook`, `slack`, `pagerduty`.
+//! counted, never fatal. One file per provider: `webhook`, `slack`, `pagerduty`, `alertmanager`, `teams`,
+//! `discord`, `opsgenie`, `email`.
+//!
+//! Alertmanager also gets the open incidents re-sent as firing every `resend_interval` (`resend_firing`):
+//! its "Sending alerts" contract expects clients to re-send active alerts, and resolves one whose `endsAt`
+//! passes without news. The re-send runs in the dispatcher's own loop, between outbox passes, so a resolve
+//! queued by the recorder is never overtaken by a stale firing re-send from the same replica.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -13,14 +20,21 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AlertConfig, AlertKind, Tuning};
 use crate::metrics::{AlertLabels, Metrics};
 use crate::scheduler::now_ms;
-use crate::store::{AlertKindTag, ClaimedAlert, OutboxState, Store};
+use crate::store::{AlertKindTag, ClaimedAlert, FiringIncident, OutboxState, Store};
 
+mod alertmanager;
+mod discord;
+mod email;
+mod opsgenie;
 mod pagerduty;
 mod slack;
+mod teams;
 mod webhook;
 
 /// Sends claimed per poll.
 const CLAIM_LIMIT: i64 = 32;
+/// Most open incidents re-sent to one Alertmanager per round (there is at most one per target).
+const RESEND_LIMIT: i64 = 10_000;
 
 /// Why one attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +45,10 @@ pub enum SendError {
     /// The provider answered with a non-2xx status.
     #[error("provider answered HTTP {0}")]
     Status(u16),
+    /// The provider refused the message for good (an SMTP 5xx reply, RFC 5321 §4.2.1), or it could not be
+    /// built (a bad address).
+    #[error("provider refused: {0}")]
+    Rejected(String),
 }
 
 impl SendError {
@@ -39,14 +57,16 @@ impl SendError {
         match self {
             SendError::Transport(_) => "transport",
             SendError::Status(_) => "status",
+            SendError::Rejected(_) => "rejected",
         }
     }
 
-    /// 4xx other than 408/429 will not get better by retrying.
+    /// 4xx other than 408/429 will not get better by retrying, nor will a refusal.
     pub fn is_retryable(&self) -> bool {
         match self {
             SendError::Transport(_) => true,
             SendError::Status(s) => *s >= 500 || *s == 408 || *s == 429,
+            SendError::Rejected(_) => false,
         }
     }
 }
@@ -73,16 +93,22 @@ fn rfc3339(ms: i64) -> Option<String> {
 
 /// One line for people: `everything is DOWN: connection refused`.
 pub fn summary(a: &ClaimedAlert) -> String {
-    let why = a
-        .message
-        .as_deref()
-        .or(a.reason.as_deref())
-        .unwrap_or("failing");
+    let why = why(a.message.as_deref(), a.reason.as_deref());
     match a.kind {
-        AlertKindTag::Opened => format!("{} is DOWN: {why}", a.target),
+        AlertKindTag::Opened => down_summary(&a.target, why),
         AlertKindTag::Reminder => format!("{} is still DOWN (reminder {}): {why}", a.target, a.seq),
         AlertKindTag::Resolved => format!("{} has RECOVERED", a.target),
     }
+}
+
+/// What failed, for people: the message, else the reason label.
+fn why<'a>(message: Option<&'a str>, reason: Option<&'a str>) -> &'a str {
+    message.or(reason).unwrap_or("failing")
+}
+
+/// `<target> is DOWN: <why>`: the summary of an open incident.
+fn down_summary(target: &str, why: &str) -> String {
+    format!("{target} is DOWN: {why}")
 }
 
 /// The generic JSON body (the webhook's, documented in `docs/alerting.md`).
@@ -111,6 +137,70 @@ pub fn payload(a: &ClaimedAlert) -> Value {
     })
 }
 
+/// `text` cut to at most `max` characters (an ellipsis marks the cut), for providers with field limits.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// One attempt: sends `a` through `cfg`'s provider within `cfg.timeout`.
+async fn attempt(
+    client: &reqwest::Client,
+    cfg: &AlertConfig,
+    a: &ClaimedAlert,
+) -> Result<(), SendError> {
+    let request = match &cfg.kind {
+        AlertKind::Webhook { url, headers } => webhook::request(client, url, headers, a),
+        AlertKind::Slack { webhook_url } => slack::request(client, webhook_url, a),
+        AlertKind::PagerDuty {
+            routing_key,
+            events_url,
+        } => pagerduty::request(client, events_url, routing_key, a),
+        AlertKind::Alertmanager {
+            url,
+            headers,
+            labels,
+            resend_interval,
+        } => alertmanager::request(client, url, headers, labels, *resend_interval, a),
+        AlertKind::Teams { webhook_url } => {
+            client.post(webhook_url.clone()).json(&teams::message(a))
+        }
+        AlertKind::Discord { webhook_url } => {
+            client.post(webhook_url.clone()).json(&discord::message(a))
+        }
+        AlertKind::Opsgenie {
+            api_key,
+            api_url,
+            priority,
+        } => opsgenie::request(client, api_url, api_key, priority, a),
+        AlertKind::Email(settings) => return email::send(settings, cfg.timeout, a).await,
+    };
+    send_http(request, cfg.timeout).await
+}
+
+/// Sends one HTTP request with `timeout`; any 2xx is success.
+async fn send_http(request: reqwest::RequestBuilder, timeout: Duration) -> Result<(), SendError> {
+    match request.timeout(timeout).send().await {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(SendError::Status(resp.status().as_u16())),
+        // The error text can hold the URL, which can hold a secret (Slack): keep only its kind.
+        Err(e) => Err(SendError::Transport(if e.is_timeout() {
+            "timed out".into()
+        } else if e.is_connect() {
+            "connect failed".into()
+        } else {
+            "request error".into()
+        })),
+    }
+}
+
 /// Delivers one alert through `cfg`, retrying with backoff. Returns attempts made and the last error.
 pub async fn deliver(
     client: &reqwest::Client,
@@ -122,27 +212,7 @@ pub async fn deliver(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let request = match &cfg.kind {
-            AlertKind::Webhook { url, headers } => webhook::request(client, url, headers, a),
-            AlertKind::Slack { webhook_url } => slack::request(client, webhook_url, a),
-            AlertKind::PagerDuty {
-                routing_key,
-                events_url,
-            } => pagerduty::request(client, events_url, routing_key, a),
-        };
-        let outcome = match request.timeout(cfg.timeout).send().await {
-            Ok(resp) if resp.status().is_success() => None,
-            Ok(resp) => Some(SendError::Status(resp.status().as_u16())),
-            // The error text can hold the URL, which can hold a secret (Slack): keep only its kind.
-            Err(e) => Some(SendError::Transport(if e.is_timeout() {
-                "timed out".into()
-            } else if e.is_connect() {
-                "connect failed".into()
-            } else {
-                "request error".into()
-            })),
-        };
-        match outcome {
+        match attempt(client, cfg, a).await.err() {
             None => return (attempts, None),
             Some(e) if e.is_retryable() && attempts <= i64::from(cfg.retries) => {
                 tracing::warn!(alert.provider = %cfg.name, error = %e, attempts, "Alert send failed; retrying.");
@@ -166,6 +236,8 @@ pub(crate) struct Dispatcher {
 }
 
 /// Drains the outbox until `shutdown`, then makes one last pass so sends queued by the final results go out.
+/// Between passes it re-sends the firing alerts to each Alertmanager whose `resend_interval` is due (the
+/// first round right at start, so a restarted or newly elected replica refreshes Alertmanager at once).
 pub(crate) async fn run_dispatcher(
     d: Dispatcher,
     notify: Arc<Notify>,
@@ -179,6 +251,7 @@ pub(crate) async fn run_dispatcher(
         tuning,
         metrics,
     } = d;
+    let mut next_resend: HashMap<&str, Instant> = HashMap::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -186,8 +259,65 @@ pub(crate) async fn run_dispatcher(
             () = tokio::time::sleep(tuning.dispatch_poll) => {}
         }
         dispatch_once(&store, &alerts, &client, &holder, &tuning, &metrics).await;
+        for cfg in alerts.iter() {
+            let AlertKind::Alertmanager {
+                resend_interval, ..
+            } = &cfg.kind
+            else {
+                continue;
+            };
+            let now = Instant::now();
+            if next_resend.get(cfg.name.as_str()).is_some_and(|t| *t > now) {
+                continue;
+            }
+            next_resend.insert(&cfg.name, now + *resend_interval);
+            resend_firing(&store, cfg, &client, &metrics).await;
+        }
     }
     dispatch_once(&store, &alerts, &client, &holder, &tuning, &metrics).await;
+}
+
+/// One re-send round to the Alertmanager `cfg`: every open incident as a firing alert, in batches, one
+/// attempt each (the next round is the retry). Counted as `kind="resend"`; nothing is sent when nothing fires.
+pub(crate) async fn resend_firing(
+    store: &Store,
+    cfg: &AlertConfig,
+    client: &reqwest::Client,
+    metrics: &Metrics,
+) {
+    let AlertKind::Alertmanager {
+        url,
+        headers,
+        labels,
+        resend_interval,
+    } = &cfg.kind
+    else {
+        return;
+    };
+    let firing: Vec<FiringIncident> = match store.firing_incidents(RESEND_LIMIT).await {
+        Ok(f) => f,
+        Err(e) => {
+            metrics.store_error("outbox");
+            tracing::warn!(error = %e, "Reading the open incidents to re-send failed.");
+            return;
+        }
+    };
+    for batch in firing.chunks(alertmanager::BATCH) {
+        let request =
+            alertmanager::resend_request(client, url, headers, labels, *resend_interval, batch);
+        let outcome = send_http(request, cfg.timeout).await;
+        if let Err(e) = &outcome {
+            tracing::warn!(alert.provider = %cfg.name, error = %e, alerts = batch.len(), "Re-sending firing alerts failed; the next round retries.");
+        }
+        metrics
+            .alert_sends
+            .get_or_create(&AlertLabels {
+                provider: cfg.name.clone(),
+                kind: "resend".to_owned(),
+                outcome: if outcome.is_ok() { "sent" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
 }
 
 /// Claims and delivers the due sends once; returns how many were handled.
@@ -251,4 +381,18 @@ pub(crate) async fn dispatch_once(
     });
     futures_util::future::join_all(sends).await;
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_counts_characters_and_marks_the_cut() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("exactly10!", 10), "exactly10!");
+        assert_eq!(truncate("0123456789abc", 10), "012345678…");
+        assert_eq!(truncate("ééééé", 3), "éé…");
+        assert_eq!(truncate("abc", 0), "");
+    }
 }

@@ -10,6 +10,7 @@
 //! `probe_settings!`), its check in `validate.rs`, and its
 //! typed field here (with its serde form); one more field in [`Overrides`] if it also gets a flag.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -75,6 +76,19 @@ pub const MIN_RETENTION_ROLLUPS: Duration = Duration::from_secs(86400);
 pub const MIN_MAINTENANCE_DURATION: Duration = Duration::from_secs(60);
 /// PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// Opsgenie Alert API base URL (the EU instance is `https://api.eu.opsgenie.com`).
+pub const OPSGENIE_API_URL: &str = "https://api.opsgenie.com";
+/// Default Opsgenie priority of a created alert: `P1` (critical).
+pub const DEFAULT_OPSGENIE_PRIORITY: &str = "P1";
+/// Default period at which firing alerts are re-sent to Alertmanager: 1 min (Prometheus's
+/// `--rules.alert.resend-delay` default; Alertmanager's "Sending alerts" asks for 30 s to 3 min).
+pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+/// Smallest `resend_interval` accepted: 5 s.
+pub const MIN_RESEND_INTERVAL: Duration = Duration::from_secs(5);
+/// Largest `ca_file` an email provider reads: 1 MiB.
+pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+/// The `alertname` label of the alerts sent to Alertmanager, unless `labels:` overrides it.
+pub const ALERTMANAGER_ALERTNAME: &str = "LifelineTargetDown";
 
 /// The validated configuration.
 #[derive(Debug, Clone, Serialize)]
@@ -247,7 +261,7 @@ impl TargetConfig {
 /// An alert provider.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertConfig {
-    /// Unique name, default the type (`webhook`, `slack`, `pagerduty`, then `-2`, `-3` for repeats). Pending
+    /// Unique name, default the type (`webhook`, `slack`, `email`, …, then `-2`, `-3` for repeats). Pending
     /// sends are stored under it, so keep it stable across restarts.
     pub name: String,
     /// Where and how to send (serialized as `type` and the provider's settings).
@@ -260,7 +274,7 @@ pub struct AlertConfig {
     pub retries: u32,
 }
 
-/// The provider and its settings. Serialized with `type` (`webhook`, `slack`, `pagerduty`) as in the file,
+/// The provider and its settings. Serialized with `type` (`webhook`, `slack`, `pagerduty`, …) as in the file,
 /// secret URLs cut to their origin and secret values as `<redacted>`.
 #[derive(Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -289,6 +303,94 @@ pub enum AlertKind {
         #[serde(serialize_with = "ser::display")]
         events_url: Url,
     },
+    /// Prometheus Alertmanager, API v2 (`POST <url>/api/v2/alerts`); firing alerts are re-sent every
+    /// `resend_interval` while the incident is open (see `alert/alertmanager.rs`).
+    Alertmanager {
+        /// Base URL of one Alertmanager, e.g. `http://alertmanager:9093` (with any path prefix it is served under).
+        #[serde(serialize_with = "url_redacted")]
+        url: Url,
+        /// Extra headers, e.g. `Authorization` for a proxy in front of it (values secret).
+        #[serde(serialize_with = "header_map")]
+        headers: Vec<(String, Secret)>,
+        /// Extra labels on every alert; they override the built-in ones (`alertname`, `target`, `reason`,
+        /// `severity`). Names match `[a-zA-Z_][a-zA-Z0-9_]*`.
+        labels: BTreeMap<String, String>,
+        /// Re-send period of firing alerts. Default [`DEFAULT_RESEND_INTERVAL`], at least [`MIN_RESEND_INTERVAL`].
+        #[serde(serialize_with = "ser::duration")]
+        resend_interval: Duration,
+    },
+    /// A Microsoft Teams workflow webhook ("Post to a channel when a webhook request is received") with an
+    /// Adaptive Card.
+    Teams {
+        /// The workflow's URL (a secret: it carries its signature).
+        #[serde(serialize_with = "secret_url")]
+        webhook_url: Url,
+    },
+    /// A Discord channel webhook (`content` and one embed).
+    Discord {
+        /// The webhook URL (a secret: it carries its token).
+        #[serde(serialize_with = "secret_url")]
+        webhook_url: Url,
+    },
+    /// Opsgenie Alert API v2: create on open, close on resolve, `alias` = the incident's dedup key.
+    Opsgenie {
+        /// The API integration's key, sent as `Authorization: GenieKey <key>` (a secret).
+        api_key: Secret,
+        /// API base URL, default [`OPSGENIE_API_URL`].
+        #[serde(serialize_with = "ser::display")]
+        api_url: Url,
+        /// `P1` (critical) to `P5`. Default [`DEFAULT_OPSGENIE_PRIORITY`].
+        priority: String,
+    },
+    /// Email over SMTP (RFC 5321), with STARTTLS (RFC 3207) or implicit TLS (RFC 8314).
+    Email(EmailSettings),
+}
+
+/// The SMTP server and the message envelope of an `email` provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailSettings {
+    /// The SMTP server's host name (also the name its certificate is checked against).
+    pub host: String,
+    /// Its port. Default by `tls`: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub port: u16,
+    /// How the connection is secured. Default [`SmtpTls::Starttls`].
+    pub tls: SmtpTls,
+    /// A PEM file of CA certificates trusted besides the Mozilla roots (a relay with a private CA). Read at
+    /// each send, so a rotated bundle is picked up; at most [`MAX_CA_FILE_BYTES`].
+    pub ca_file: Option<std::path::PathBuf>,
+    /// SMTP AUTH user name; set together with `password`.
+    pub username: Option<String>,
+    /// SMTP AUTH password (a secret).
+    pub password: Option<Secret>,
+    /// The `From:` mailbox, e.g. `Lifeline <alerts@example.com>`.
+    #[serde(serialize_with = "ser::display")]
+    pub from: lettre::message::Mailbox,
+    /// The recipients (`To:`), at least one.
+    #[serde(serialize_with = "mailboxes")]
+    pub to: Vec<lettre::message::Mailbox>,
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS` (RFC 3207), which the server must offer. Port 587.
+    Starttls,
+    /// TLS from the first byte (RFC 8314 "implicit TLS"). Port 465.
+    Tls,
+    /// No TLS at all: only for a relay on loopback or a trusted network. Port 25.
+    None,
+}
+
+impl SmtpTls {
+    /// The port used when none is given.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
 }
 
 impl fmt::Debug for AlertKind {
@@ -298,13 +400,30 @@ impl fmt::Debug for AlertKind {
 }
 
 impl AlertKind {
-    /// `webhook`, `slack` or `pagerduty`.
+    /// `webhook`, `slack`, `pagerduty`, `alertmanager`, `teams`, `discord`, `opsgenie` or `email`.
     pub fn type_name(&self) -> &'static str {
         match self {
             AlertKind::Webhook { .. } => "webhook",
             AlertKind::Slack { .. } => "slack",
             AlertKind::PagerDuty { .. } => "pagerduty",
+            AlertKind::Alertmanager { .. } => "alertmanager",
+            AlertKind::Teams { .. } => "teams",
+            AlertKind::Discord { .. } => "discord",
+            AlertKind::Opsgenie { .. } => "opsgenie",
+            AlertKind::Email(_) => "email",
         }
+    }
+
+    /// Whether reminders are queued for this provider. Not for those that track the incident themselves:
+    /// PagerDuty and Opsgenie escalate on their own (and would dedup a repeat anyway), Alertmanager gets
+    /// its periodic re-sends instead and repeats notifications by its own `repeat_interval`.
+    pub fn takes_reminders(&self) -> bool {
+        !matches!(
+            self,
+            AlertKind::PagerDuty { .. }
+                | AlertKind::Opsgenie { .. }
+                | AlertKind::Alertmanager { .. }
+        )
     }
 }
 
@@ -472,6 +591,10 @@ fn secret_url<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
         url.origin().ascii_serialization(),
         lifeline_core::secret::REDACTED
     ))
+}
+
+fn mailboxes<S: Serializer>(to: &[lettre::message::Mailbox], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(to.iter().map(ToString::to_string))
 }
 
 fn header_map<S: Serializer>(headers: &[(String, Secret)], s: S) -> Result<S::Ok, S::Error> {

@@ -8,7 +8,8 @@
 //!   resolve it. Inside a maintenance window failures are not counted, so nothing opens and no reminder goes
 //!   out; a resolution inside a window is recorded at once and its alert held until the window ends.
 //! - One alert per provider on open and on resolve; reminders at most every `reminder_interval` while open,
-//!   never to PagerDuty (it escalates by itself and would dedup them anyway).
+//!   never to the providers that track the incident themselves ([`crate::config::AlertKind::takes_reminders`]: PagerDuty,
+//!   Opsgenie, Alertmanager).
 //! - Events: schema drift (with the diff), protocol and server version changes, a certificate crossing 30, 14
 //!   or 7 days left (once per certificate and threshold).
 
@@ -16,7 +17,7 @@ use lifeline_mcp::probe::ProbeReport;
 use lifeline_mcp::Verdict;
 use serde_json::{json, Value};
 
-use crate::config::{AlertConfig, AlertKind, TargetConfig};
+use crate::config::{AlertConfig, TargetConfig};
 use crate::drift::diff_tools;
 use crate::store::{
     EventKind, IncidentOp, NewAlert, NewEvent, OpenIncident, ProbeRow, RecordOp, Severity,
@@ -193,7 +194,7 @@ pub fn evaluate(prev: &TargetState, report: &ProbeReport, cx: &Context<'_>) -> R
     let alerts_for = |due_ms: i64, reminder: bool| -> Vec<NewAlert> {
         cx.alerts
             .iter()
-            .filter(|a| !(reminder && matches!(a.kind, AlertKind::PagerDuty { .. })))
+            .filter(|a| !reminder || a.kind.takes_reminders())
             .map(|a| NewAlert {
                 provider: a.name.clone(),
                 due_ms,

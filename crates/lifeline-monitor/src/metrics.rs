@@ -1,6 +1,11 @@
 //! The monitor's Prometheus metrics, all registered here (prometheus-client). Names follow
 //! `lifeline_monitor_<name>_<unit>[_total]`; labels come from bounded sets (verdicts, alert kinds, outcomes)
 //! or from the configured target and provider names.
+//!
+//! `lifeline_monitor_probe_phase_duration_seconds{phase}` is a histogram over every target (the phase names are
+//! `lifeline_mcp::probe::Phase`, 15 at most); it has no `target` label on purpose: 10,000 targets times the
+//! phases times the buckets would be millions of series. Per target, `lifeline_monitor_target_latency_seconds`
+//! holds the last probe's total.
 
 use std::sync::atomic::AtomicU64;
 
@@ -8,6 +13,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// `{verdict}`.
@@ -38,10 +44,17 @@ pub struct TargetVerdictLabels {
 pub struct AlertLabels {
     /// Provider name.
     pub provider: String,
-    /// `opened`, `reminder`, `resolved`.
+    /// `opened`, `reminder`, `resolved`, or `resend` (a batch of firing alerts re-sent to Alertmanager).
     pub kind: String,
     /// `sent`, `failed`, `dropped`.
     pub outcome: String,
+}
+
+/// `{phase}`: a `lifeline_mcp::probe::Phase` label (`dns`, `connect`, `tls`, `first_byte`, …, `total`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// The phase.
+    pub phase: &'static str,
 }
 
 /// `{operation}`.
@@ -61,6 +74,8 @@ pub struct Metrics {
     pub probes_skipped: Counter,
     /// Probes running now.
     pub probes_in_flight: Gauge,
+    /// Time per probe phase, over all targets.
+    pub probe_phase_duration: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     /// Storage operations that failed.
     pub store_errors: Family<OperationLabels, Counter>,
     /// Alert sends by provider, kind and outcome.
@@ -79,6 +94,11 @@ pub struct Metrics {
     pub leader: Gauge,
 }
 
+/// 1 ms … ~65 s in ×2 steps: a loopback connect at the low end, a probe's whole timeout at the high end.
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -94,6 +114,9 @@ impl Metrics {
             probes: Family::default(),
             probes_skipped: Counter::default(),
             probes_in_flight: Gauge::default(),
+            probe_phase_duration: Family::new_with_constructor(
+                phase_histogram as fn() -> Histogram,
+            ),
             store_errors: Family::default(),
             alert_sends: Family::default(),
             target_up: Family::default(),
@@ -119,13 +142,18 @@ impl Metrics {
             m.probes_in_flight.clone(),
         );
         registry.register(
+            "lifeline_monitor_probe_phase_duration_seconds",
+            "Time spent in each phase of a probe (dns, connect, tls, first_byte, initialize, tools_list, ..., total), over all targets",
+            m.probe_phase_duration.clone(),
+        );
+        registry.register(
             "lifeline_monitor_store_errors",
             "Storage operations that failed",
             m.store_errors.clone(),
         );
         registry.register(
             "lifeline_monitor_alert_sends",
-            "Alert sends by provider, kind (opened, reminder, resolved) and outcome (sent, failed, dropped)",
+            "Alert sends by provider, kind (opened, reminder, resolved; resend: an Alertmanager re-send batch) and outcome (sent, failed, dropped)",
             m.alert_sends.clone(),
         );
         registry.register(
@@ -170,6 +198,19 @@ impl Metrics {
         out
     }
 
+    /// Observes each phase a finished probe timed (`timings_ms` of its report, in milliseconds).
+    pub fn observe_phases(&self, timings: &lifeline_mcp::probe::Timings) {
+        for (phase, ms) in &timings.0 {
+            if ms.is_finite() && *ms >= 0.0 {
+                self.probe_phase_duration
+                    .get_or_create(&PhaseLabels {
+                        phase: phase.as_str(),
+                    })
+                    .observe(ms / 1000.0);
+            }
+        }
+    }
+
     /// Counts a failed storage operation.
     pub fn store_error(&self, operation: &str) {
         self.store_errors
@@ -177,5 +218,37 @@ impl Metrics {
                 operation: operation.to_owned(),
             })
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_mcp::probe::{Phase, Timings};
+
+    use super::*;
+
+    #[test]
+    fn phases_of_a_probe_land_in_their_histograms() {
+        let m = Metrics::new();
+        let mut t = Timings::default();
+        t.add(Phase::Connect, 0.5);
+        t.add(Phase::Initialize, 12.0);
+        t.add(Phase::Total, 20.0);
+        t.add(Phase::Dns, f64::NAN);
+        m.observe_phases(&t);
+        let text = m.encode();
+        for needle in [
+            "lifeline_monitor_probe_phase_duration_seconds_count{phase=\"connect\"} 1",
+            "lifeline_monitor_probe_phase_duration_seconds_bucket{le=\"0.001\",phase=\"connect\"} 1",
+            "lifeline_monitor_probe_phase_duration_seconds_bucket{le=\"0.008\",phase=\"initialize\"} 0",
+            "lifeline_monitor_probe_phase_duration_seconds_bucket{le=\"0.016\",phase=\"initialize\"} 1",
+            "lifeline_monitor_probe_phase_duration_seconds_sum{phase=\"total\"} 0.02",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("phase=\"dns\""),
+            "a NaN timing is not observed:\n{text}"
+        );
     }
 }

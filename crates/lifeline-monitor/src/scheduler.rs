@@ -161,6 +161,7 @@ pub(crate) async fn run(
                     Err(_) => overrun_report(target, ""),
                 };
             metrics.probes_in_flight.dec();
+            metrics.observe_phases(&report.timings_ms);
             // Flag cleared only after the result is queued, so the target's results stay in order.
             let _ = tx.send(Outcome { idx, at_ms, report }).await;
             flag.store(false, Ordering::Release);

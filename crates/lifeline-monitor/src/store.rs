@@ -28,7 +28,7 @@ mod record;
 mod rollup;
 
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
-pub use outbox::{ClaimedAlert, OutboxState};
+pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
 pub use probe_row::{ProbeRow, ResultRow};
 pub use query::{
     DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,

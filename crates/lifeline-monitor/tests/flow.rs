@@ -1,13 +1,20 @@
 //! The monitor end to end with a scripted prober and a local alert receiver on 127.0.0.1: incidents open once
 //! after the threshold and page each provider exactly once (through retries), a restart mid-incident sends
 //! nothing twice, recovery resolves once, maintenance suppresses, and drift and version changes become events.
+//! `flow/providers.rs`: Teams, Discord and Opsgenie against loopback fakes of their APIs, email through a real
+//! SMTP server (aiosmtpd); `flow/alertmanager.rs`: a real Alertmanager routing to a webhook receiver.
+
+#[path = "flow/alertmanager.rs"]
+mod alertmanager;
+#[path = "flow/providers.rs"]
+mod providers;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use lifeline_core::{Phase as StopPhase, Shutdown};
 use lifeline_mcp::probe::{Failure, Phase, ProbeReport, ServerInfo, Timings};
@@ -92,19 +99,33 @@ impl Prober for Scripted {
 #[derive(Default)]
 struct Received {
     bodies: Mutex<Vec<(String, Value)>>,
+    /// Per accepted body, in the same order: the raw path and query, and the `Authorization` header.
+    raw: Mutex<Vec<(String, Option<String>)>>,
     fail_next: AtomicU32,
 }
 
 async fn receive(
     State(r): State<Arc<Received>>,
     Path(path): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> StatusCode {
     if r.fail_next.load(Ordering::SeqCst) > 0 {
         r.fail_next.fetch_sub(1, Ordering::SeqCst);
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    r.bodies.lock().unwrap().push((path, body));
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let raw = uri
+        .path_and_query()
+        .map_or_else(String::new, ToString::to_string);
+    // One lock for both lists, so a reader never sees them out of step.
+    let mut bodies = r.bodies.lock().unwrap();
+    r.raw.lock().unwrap().push((raw, auth));
+    bodies.push((path, body));
     StatusCode::ACCEPTED
 }
 
@@ -129,15 +150,23 @@ impl Received {
 }
 
 fn config(db: &str, receiver: &str, maintenance: bool) -> Config {
+    let alerts = format!(
+        r#"
+  - {{ type: webhook, url: "{receiver}/webhook", headers: {{ X-Token: abc }} }}
+  - {{ type: slack, webhook_url: "{receiver}/slack" }}
+  - {{ type: pagerduty, routing_key: rk, events_url: "{receiver}/pd" }}"#
+    );
+    config_with(db, &alerts, maintenance)
+}
+
+/// One target `svc`, the `alerts:` entries given (YAML list items), timings shortened for tests.
+fn config_with(db: &str, alerts: &str, maintenance: bool) -> Config {
     let yaml = format!(
         r#"
 storage: "{db}"
 targets:
   - {{ name: svc, url: "http://127.0.0.1:9/mcp" }}
-alerts:
-  - {{ type: webhook, url: "{receiver}/webhook", headers: {{ X-Token: abc }} }}
-  - {{ type: slack, webhook_url: "{receiver}/slack" }}
-  - {{ type: pagerduty, routing_key: rk, events_url: "{receiver}/pd" }}
+alerts:{alerts}
 {maint}
 "#,
         maint = if maintenance {
@@ -206,6 +235,25 @@ async fn more_probes(p: &Scripted, n: u64) {
     );
 }
 
+/// Waits until `n` alerts arrived, lets 10 more probes pass (time for any wrong extra alert), and returns them:
+/// exactly `n`, or the test fails.
+async fn exactly(
+    received: &Received,
+    prober: &Scripted,
+    n: usize,
+    what: &str,
+) -> Vec<(String, Value)> {
+    assert_eventually!(
+        received.count() >= n,
+        patience = PATIENCE,
+        "timed out waiting for {what}"
+    );
+    more_probes(prober, 10).await;
+    let got = received.all();
+    assert_eq!(got.len(), n, "{what}: {got:#?}");
+    got
+}
+
 #[tokio::test]
 async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,14 +263,7 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
     let prober = Scripted::new(Verdict::Unhealthy);
     let m = start(config(&db, &rx, false), prober.clone()).await;
 
-    assert_eventually!(
-        received.count() >= 3,
-        patience = PATIENCE,
-        "timed out waiting for one alert per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 3, "{got:#?}");
+    let got = exactly(&received, &prober, 3, "one alert per provider").await;
     let mut paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
     paths.sort_unstable();
     assert_eq!(paths, ["pd", "slack", "webhook"]);
@@ -260,14 +301,7 @@ async fn incident_pages_each_provider_once_survives_restart_and_resolves_once() 
 
     // Recovery resolves once, per provider, with the same dedup key.
     prober.set(|m| m.verdict = Verdict::Healthy);
-    assert_eventually!(
-        received.count() >= 6,
-        patience = PATIENCE,
-        "timed out waiting for one resolve per provider"
-    );
-    more_probes(&prober, 10).await;
-    let got = received.all();
-    assert_eq!(got.len(), 6, "{got:#?}");
+    let got = exactly(&received, &prober, 6, "one resolve per provider").await;
     let resolve = got[3..].iter().find(|(p, _)| p == "pd").unwrap();
     assert_eq!(resolve.1["event_action"], "resolve");
     assert_eq!(resolve.1["dedup_key"], dedup.as_str());

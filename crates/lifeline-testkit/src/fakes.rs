@@ -43,6 +43,8 @@ mod rpc;
 mod server;
 mod tls;
 
+pub use tls::{ca_signed_pem, PemMaterial};
+
 /// What a [`FakeServer`] does. Every kind serves plain HTTP on `127.0.0.1` unless it says otherwise; "legacy"
 /// means the Streamable HTTP transport of revisions 2025-03-26 … 2025-11-25, "modern" revision 2026-07-28.
 ///

@@ -258,6 +258,11 @@ impl PyRun {
 
 /// Runs `tests/peers/clients/py_client.py` (official Python SDK 2.x) with `args`, bounded by 90 s.
 pub async fn py_client(args: &[&str]) -> PyRun {
+    py_client_with_env(args, &[]).await
+}
+
+/// [`py_client`] with extra environment variables (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`).
+pub async fn py_client_with_env(args: &[&str], env: &[(&str, &str)]) -> PyRun {
     let script = peers::peers_sources().join("clients").join("py_client.py");
     let python = peers::peers_dir().join("py2/bin/python");
     assert!(
@@ -269,6 +274,7 @@ pub async fn py_client(args: &[&str]) -> PyRun {
     cmd.arg(script)
         .args(args)
         .args(["--timeout", "80"])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -15,12 +15,19 @@
 //! Stdio commands (for `lifeline gateway -- CMD`): [`Peer::everything_stdio_command`],
 //! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`].
 //!
-//! [`conformance`] runs the official conformance suite's server scenarios and reads back their results.
+//! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
+//! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
+//!
+//! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
+//! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
 //!
 //! Missing peers make the launchers panic with "run scripts/install-peers.sh".
 
+pub mod alertmanager;
 pub mod conformance;
+pub mod otlp;
 pub mod raw_http;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -223,12 +230,22 @@ impl Peer {
     /// # Panics
     /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
     pub async fn python(mode: PyServer) -> Peer {
+        Peer::python_with_env(mode, &[]).await
+    }
+
+    /// [`Peer::python`] with extra environment variables, e.g. `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// `OTEL_SERVICE_NAME` to have the SDK's spans exported (`tests/peers/otel_setup.py`).
+    ///
+    /// # Panics
+    /// As [`Peer::python`].
+    pub async fn python_with_env(mode: PyServer, env: &[(&str, &str)]) -> Peer {
         let mode_name = match mode {
             PyServer::Stateful => "stateful",
             PyServer::Stateless => "stateless",
             PyServer::Json => "json",
         };
-        let cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        let mut cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        cmd.envs(env.iter().copied());
         start(
             format!("py2_server ({mode_name})"),
             cmd,
@@ -354,6 +371,26 @@ async fn start(
     kind: PeerKind,
 ) -> Result<Peer, ProcessError> {
     let mut guard = ChildGuard::spawn(name, cmd)?;
+    let addr = announced_addr(&mut guard, announce).await?;
+    let base = format!("http://{addr}");
+    Ok(Peer {
+        url: format!("{base}{path}"),
+        base,
+        addr,
+        kind,
+        guard,
+    })
+}
+
+/// Waits for the line `<announce>PORT` in `guard`'s output (a server bound to 127.0.0.1 port 0 saying where),
+/// then for a TCP connect to 127.0.0.1:PORT, both within [`STARTUP_PATIENCE`].
+///
+/// # Panics
+/// If the rest of the line does not start with a port number (the message has the output tail).
+async fn announced_addr(
+    guard: &mut ChildGuard,
+    announce: &str,
+) -> Result<SocketAddr, ProcessError> {
     let rest = guard.wait_for_output(announce, STARTUP_PATIENCE).await?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let port: u16 = digits.parse().unwrap_or_else(|_| {
@@ -364,15 +401,8 @@ async fn start(
         )
     });
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for_port(&mut guard, addr, STARTUP_PATIENCE).await?;
-    let base = format!("http://{addr}");
-    Ok(Peer {
-        url: format!("{base}{path}"),
-        base,
-        addr,
-        kind,
-        guard,
-    })
+    wait_for_port(guard, addr, STARTUP_PATIENCE).await?;
+    Ok(addr)
 }
 
 /// `python -m uvicorn --factory MODULE:create_app` for a test server in `tests/peers`, on 127.0.0.1 port 0.

@@ -6,10 +6,11 @@
 //! configuration (every problem one a line), 2 when a listener cannot be bound (the OS error once, with the
 //! address and a hint).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use lifeline_core::config::CHECK_OK;
+use lifeline_core::config::check_ok_report;
 use lifeline_gateway::{FileFormat, Gateway, GatewayError, RawConfig};
 
 use crate::exit::{self, UsageError, OK};
@@ -38,7 +39,10 @@ pub(crate) struct Args {
 }
 
 /// Runs `lifeline gateway`; returns the exit code.
-pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) async fn run(
+    args: Args,
+    traces: Option<&lifeline_core::telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -53,15 +57,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         .validate(&|path| std::fs::read_to_string(path))
         .map_err(|e| UsageError(format!("invalid gateway configuration:\n{e}")))?;
     if args.check_config {
-        println!(
-            "{CHECK_OK}\n{}",
-            serde_json::to_string_pretty(&cfg.redacted())?
-        );
+        std::io::stdout().write_all(check_ok_report(&cfg.redacted())?.as_bytes())?;
         return Ok(OK);
     }
 
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
-    lifeline_core::telemetry::init(cfg.log_format, &filter)
+    lifeline_core::telemetry::init(cfg.log_format, &filter, traces)
         .map_err(|e| UsageError(e.to_string()))?;
     // Install the handlers before binding, so a signal during start-up drains instead of killing.
     let mut signals =

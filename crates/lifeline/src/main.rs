@@ -2,7 +2,8 @@
 //! `check` (post-deploy smoke test and CI gate), `gateway` (the sidecar), `monitor` (continuous external
 //! monitoring), `scan` (a census of many endpoints) and `lint` (Kubernetes manifests).
 //!
-//! This file parses arguments, starts the runtime, dispatches to the subcommand and prints its error; each
+//! This file parses arguments, starts the runtime, turns on traces when asked (`otel.rs`: `--otlp-endpoint` and
+//! the `OTEL_*` variables), dispatches to the subcommand, flushes the traces and prints its error; each
 //! subcommand lives in its own file, and `exit.rs` holds the exit codes and the rules that pick them.
 
 use std::process::ExitCode;
@@ -14,12 +15,18 @@ mod exit;
 mod gateway;
 mod lint;
 mod monitor;
+mod otel;
 mod scan;
+
+/// How long the exit waits for queued spans to reach the collector.
+const TRACES_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Keeps MCP (Model Context Protocol) servers alive in production.
 #[derive(Debug, Parser)]
 #[command(name = "lifeline", version, about, long_about = None, propagate_version = true)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) otel: otel::OtelArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -59,7 +66,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::OPERATIONAL);
         }
     };
-    let result = runtime.block_on(dispatch(cli.command));
+    let result = runtime.block_on(async {
+        let result = dispatch(cli.command, &cli.otel).await;
+        lifeline_core::telemetry::shutdown(TRACES_FLUSH).await;
+        result
+    });
     // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
@@ -79,12 +90,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the subcommand; returns its exit code.
-async fn dispatch(command: Command) -> anyhow::Result<u8> {
+/// Runs the subcommand; returns its exit code. The services (`gateway`, `monitor`) set up their logs and traces
+/// themselves, after validating their configuration; the others log nothing and get a traces-only subscriber.
+async fn dispatch(command: Command, otel: &otel::OtelArgs) -> anyhow::Result<u8> {
+    let traces = otel::traces_config(otel, &|name| std::env::var(name).ok())?;
+    if let (Some(traces), Command::Check(_) | Command::Scan(_) | Command::Lint(_)) =
+        (&traces, &command)
+    {
+        lifeline_core::telemetry::init_traces(traces)
+            .map_err(|e| exit::UsageError(e.to_string()))?;
+    }
     match command {
         Command::Check(args) => check::run(args).await,
-        Command::Gateway(args) => gateway::run(args).await,
-        Command::Monitor(args) => monitor::run(args).await,
+        Command::Gateway(args) => gateway::run(args, traces.as_ref()).await,
+        Command::Monitor(args) => monitor::run(args, traces.as_ref()).await,
         Command::Scan(args) => scan::run(args).await,
         Command::Lint(args) => lint::run(args).await,
     }

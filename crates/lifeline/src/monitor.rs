@@ -7,11 +7,12 @@
 //! `lifeline_core::supervise`: not ready, then no new probes, in-flight probes finish and are written; a second
 //! signal exits at once. After a signal the exit code is the rule of `exit::after_signal` (0).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use lifeline_core::config::CHECK_OK;
+use lifeline_core::config::check_ok_report;
 use lifeline_core::signals::Signals;
 use lifeline_core::telemetry;
 use lifeline_core::Shutdown;
@@ -58,15 +59,18 @@ pub(crate) struct Args {
 }
 
 /// Runs `lifeline monitor`; returns the exit code.
-pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) async fn run(
+    args: Args,
+    traces: Option<&telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     let config = load(&args)?;
     if args.check_config {
-        println!("{CHECK_OK}\n{}", serde_json::to_string_pretty(&config)?);
+        std::io::stdout().write_all(check_ok_report(&config)?.as_bytes())?;
         return Ok(OK);
     }
 
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
-    telemetry::init(config.log_format, &filter).map_err(|e| UsageError(e.to_string()))?;
+    telemetry::init(config.log_format, &filter, traces).map_err(|e| UsageError(e.to_string()))?;
     // Before binding anything, so a signal during start-up is not lost.
     let mut signals = Signals::new().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -12,6 +12,9 @@ Usage:
   python py_client.py URL [--transport http|sse] [--mode legacy|auto|2026-07-28]
                           [--call NAME --args JSON] [--repeat N] [--timeout S]
 
+With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the SDK's client spans go to that OTLP/HTTP receiver (`../otel_setup.py`),
+and each request carries its context in `params._meta`.
+
 `--transport sse` uses the deprecated 2024-11-05 HTTP+SSE client (URL is the /sse endpoint). Every run is bounded
 by `--timeout` (default 60 s).
 """
@@ -23,7 +26,10 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import otel_setup  # noqa: E402 (after the path set-up)
 from mcp.client.client import Client
 from mcp.client.sse import sse_client
 
@@ -56,6 +62,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    otel_setup.configure()
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--transport", choices=["http", "sse"], default="http")

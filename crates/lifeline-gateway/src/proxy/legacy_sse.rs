@@ -189,6 +189,7 @@ impl Proxy {
         };
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
+        ctx.start_trace(&bytes, &parts.headers, peer);
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
             return self.session_gone(summary.id.as_ref());
@@ -198,17 +199,25 @@ impl Proxy {
             link.pending.add(id, MAX_PENDING_PER_STREAM);
         }
         let headers = self.upstream_headers(parts.headers, peer);
+        let endpoint = Endpoint::Message(target);
+        let (headers, bytes) = match &mut ctx.trace {
+            Some(trace) => trace.attempt(&self.upstream, &endpoint, headers, bytes),
+            None => (headers, bytes),
+        };
         match self
             .upstream
             .forward(Forward {
                 method: Method::POST,
-                endpoint: Endpoint::Message(target),
+                endpoint,
                 headers,
                 body: bytes,
             })
             .await
         {
             Ok(resp) => {
+                if let Some(trace) = &ctx.trace {
+                    trace.upstream_status(resp.status().as_u16());
+                }
                 if let (false, Some(id)) = (resp.status().is_success(), summary.id.as_ref()) {
                     // Refused: its response will never come on the stream.
                     link.pending.remove(id);
@@ -216,6 +225,9 @@ impl Proxy {
                 self.relay_response(resp, Mode::Response)
             }
             Err(err) => {
+                if let Some(trace) = &ctx.trace {
+                    trace.upstream_failed(err.reason());
+                }
                 if let Some(id) = summary.id.as_ref() {
                     link.pending.remove(id);
                 }

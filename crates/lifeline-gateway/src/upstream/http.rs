@@ -145,6 +145,19 @@ impl HttpUpstream {
         resolved.as_str().parse().ok()
     }
 
+    /// The host and port a request for `endpoint` goes to (`server.address`/`server.port` of its span).
+    pub(crate) fn authority(&self, endpoint: &Endpoint) -> (Option<String>, Option<u16>) {
+        let uri = match endpoint {
+            Endpoint::Mcp => self.mcp.as_ref().map(|(_, u)| u),
+            Endpoint::Sse => self.sse.as_ref().map(|(_, u)| u),
+            Endpoint::Message(u) => Some(u),
+        };
+        (
+            uri.and_then(Uri::host).map(str::to_owned),
+            uri.and_then(Uri::port_u16),
+        )
+    }
+
     pub(crate) fn serves_mcp(&self) -> bool {
         self.mcp.is_some()
     }

@@ -139,3 +139,66 @@ async fn abort_makes_run_return_at_once() {
         aborted.elapsed()
     );
 }
+
+/// The drain-forced alert (`deploy/observability`) reads the deadline and the work in flight from `/metrics`,
+/// since a forced drain itself is never scraped: the deadline is 0 while serving and the drain's timeout from
+/// the moment the drain starts; the readiness gauges are there too.
+#[tokio::test]
+async fn a_drain_publishes_its_deadline_on_metrics() {
+    use lifeline_testkit::mcp_http::metric;
+
+    let peer = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let gateway = bind_gateway(&peer.url, "30s", "60s").await;
+    let admin = gateway.admin_addr().expect("admin addr").to_string();
+    let shutdown = Shutdown::new();
+    let run = tokio::spawn(gateway.run(shutdown.clone()));
+    assert_eventually!(
+        admin_get(&admin, "/ready").await.status == 200,
+        patience = Duration::from_secs(20)
+    );
+    let text = admin_get(&admin, "/metrics").await.text();
+    let deadline = "lifeline_gateway_drain_deadline_timestamp_seconds";
+    assert_eq!(metric(&text, deadline), Some(0.0), "{text}");
+    assert_eq!(
+        metric(&text, "lifeline_gateway_upstream_ready"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "lifeline_gateway_sessions_max"),
+        Some(10_000.0),
+        "{text}"
+    );
+
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs_f64()
+    };
+    let before = now();
+    shutdown.advance(Phase::Draining);
+    let seen = std::cell::Cell::new(None);
+    assert_eventually!(
+        {
+            let text = admin_get(&admin, "/metrics").await.text();
+            seen.set(metric(&text, deadline));
+            seen.get().is_some_and(|d| d > 0.0)
+        },
+        patience = Duration::from_secs(5),
+        "no deadline after the drain started: {:?}",
+        seen.get()
+    );
+    let at = seen.get().unwrap_or_default();
+    // 60 s after the drain started, give or take a slow machine.
+    assert!(
+        (before + 59.0..now() + 61.0).contains(&at),
+        "deadline {at}, drain started at {before}"
+    );
+
+    shutdown.abort();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run returned")
+        .expect("run task");
+}

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{self, metric, open_session, post, TestGateway as Gw, INIT};
+use crate::harness::{self, metric, open_session, post, GatewayUnderTest, TestGateway as Gw, INIT};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::raw_http;

@@ -17,9 +17,8 @@ use std::time::Duration;
 use clap::Parser;
 use lifeline_core::Shutdown;
 use lifeline_gateway::{Gateway, RawConfig};
-use lifeline_testkit::assert_eventually;
+pub(crate) use lifeline_testkit::gateway::*;
 pub(crate) use lifeline_testkit::mcp_http::*;
-use lifeline_testkit::peers::raw_http::{self, RawResponse};
 use tokio::sync::oneshot;
 
 /// How long a gateway may take to bind.
@@ -52,26 +51,10 @@ pub(crate) struct TestGateway {
 }
 
 impl TestGateway {
-    /// Starts the gateway in front of `upstream` with `extra` flags.
-    pub(crate) async fn start(upstream: &str, extra: &[&str]) -> TestGateway {
-        let mut args = vec!["--upstream", upstream];
-        args.extend_from_slice(extra);
-        TestGateway::start_with(&args).await
-    }
-
-    /// Starts the gateway in front of the stdio server `program args…` (after `--`) with `extra` flags.
-    pub(crate) async fn start_stdio(program: &str, args: &[&str], extra: &[&str]) -> TestGateway {
-        let mut all: Vec<&str> = extra.to_vec();
-        all.push("--");
-        all.push(program);
-        all.extend_from_slice(args);
-        TestGateway::start_with(&all).await
-    }
-
     /// Starts the gateway with `args` (flags as for `lifeline gateway`, which must name an upstream), both
     /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
-    pub(crate) async fn start_with(args: &[&str]) -> TestGateway {
+    async fn spawn_with(args: &[&str]) -> TestGateway {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
@@ -136,41 +119,19 @@ impl TestGateway {
     pub(crate) fn mcp(&self) -> String {
         format!("{}/mcp", self.base)
     }
+}
 
-    /// `GET` on the admin listener (10 s bound).
-    pub(crate) async fn admin_get(&self, path: &str) -> RawResponse {
-        raw_http::request(
-            "GET",
-            &format!("{}{path}", self.admin),
-            &[],
-            None,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+impl GatewayUnderTest for TestGateway {
+    fn admin_base(&self) -> &str {
+        &self.admin
     }
 
-    /// The Prometheus text.
-    pub(crate) async fn metrics(&self) -> String {
-        self.admin_get("/metrics").await.text()
+    fn captured_logs(&self) -> String {
+        self.logs()
     }
 
-    /// Waits until `/ready` answers 200, at most `patience`.
-    pub(crate) async fn wait_ready(&self, patience: Duration) {
-        // The last answer, for the failure message.
-        let last = std::cell::RefCell::new(None);
-        assert_eventually!(
-            {
-                let r = self.admin_get("/ready").await;
-                let ready = r.status == 200;
-                last.replace(Some(r));
-                ready
-            },
-            patience = patience,
-            "/ready still {:?} after {patience:?}: {}",
-            last.borrow().as_ref().map(|r| r.status),
-            last.borrow().as_ref().map(|r| r.text()).unwrap_or_default()
-        );
+    async fn start_with(args: &[&str]) -> TestGateway {
+        TestGateway::spawn_with(args).await
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::harness::{
     assert_listed_everything_tools, assert_streamed_progress, event_json, everything_long_call,
-    inspector_lists_and_calls, metric, py_client, InspectorCall, Streaming, TestGateway as Gw,
+    inspector_lists_and_calls, metric, py_client, GatewayUnderTest, InspectorCall, Streaming,
+    TestGateway as Gw,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_testkit::assert_eventually;
 
-use crate::harness::{metric, TestGateway as Gw};
+use crate::harness::{metric, GatewayUnderTest, TestGateway as Gw};
 use crate::open_session;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::raw_http;

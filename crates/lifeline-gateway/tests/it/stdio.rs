@@ -9,39 +9,15 @@ use std::time::Duration;
 
 use crate::harness::{
     self, assert_listed_everything_tools, assert_streamed_progress, everything_long_call,
-    inspector_lists_and_calls, message_with_id, metric, open_session, post, py2_python, py_client,
-    tools_call, whoami, InspectorCall, Streaming, TestGateway as Gw,
+    inspector_lists_and_calls, message_with_id, metric, open_session, pid_alive, post, py2_python,
+    py_client, tools_call, whoami, GatewayUnderTest, InspectorCall, Streaming, TestGateway as Gw,
+    STDIO_READY_FLAGS, STDIO_READY_PATIENCE,
 };
 use lifeline_testkit::assert_eventually;
-use lifeline_testkit::fakes::stdio_fake_server;
 use lifeline_testkit::peers::{self, raw_http, Peer};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-
-/// Readiness spawns the command each probe: give slow starters (Node, the Python SDK) room.
-const READY_FLAGS: &[&str] = &["--ready-timeout", "15s", "--ready-ttl", "1s"];
-const READY_PATIENCE: Duration = Duration::from_secs(40);
-
-/// Starts a gateway in front of the stdio fake.
-async fn fake_gateway(extra: &[&str]) -> Gw {
-    let script = stdio_fake_server();
-    Gw::start_stdio(&py2_python(), &[&script.to_string_lossy()], extra).await
-}
-
-/// Waits until the gateway's captured output contains `needle` (its output is read concurrently, so a line
-/// logged before a response may not be captured yet when the response arrives).
-async fn wait_log(gw: &Gw, needle: &str) {
-    assert_eventually!(
-        gw.logs().contains(needle),
-        patience = Duration::from_secs(10),
-        "the gateway logs {needle:?}"
-    );
-}
-
-fn pid_alive(pid: u32) -> bool {
-    kill(Pid::from_raw(pid as i32), None).is_ok()
-}
 
 /// `@modelcontextprotocol/inspector-cli` through the gateway: tools/list, then get-sum (server-everything).
 async fn inspector_gets_the_sum(mcp: &str) {
@@ -62,8 +38,8 @@ async fn inspector_gets_the_sum(mcp: &str) {
 async fn server_everything_over_stdio_through_the_gateway() {
     let (node, args) = Peer::everything_stdio_command();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, READY_FLAGS).await;
-    gw.wait_ready(READY_PATIENCE).await;
+    let gw = Gw::start_stdio(&node.to_string_lossy(), &args, STDIO_READY_FLAGS).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
     let ready = gw.admin_get("/ready").await.text();
     assert!(ready.contains("\"transport\":\"stdio\""), "{ready}");
 
@@ -76,7 +52,7 @@ async fn server_everything_over_stdio_through_the_gateway() {
         Some(0.0),
         "{m}"
     );
-    wait_log(&gw, "Stdio session ended.").await;
+    gw.wait_log("Stdio session ended.").await;
 
     inspector_gets_the_sum(&gw.mcp()).await;
 }
@@ -87,10 +63,10 @@ async fn python_sdk_server_over_stdio_through_the_gateway() {
     let gw = Gw::start_stdio(
         &py2_python(),
         &[&script.to_string_lossy(), "stdio"],
-        READY_FLAGS,
+        STDIO_READY_FLAGS,
     )
     .await;
-    gw.wait_ready(READY_PATIENCE).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
     let run = py_client(&[
         &gw.mcp(),
         "--call",
@@ -146,7 +122,7 @@ async fn python_sdk_server_over_stdio_through_the_gateway() {
 #[tokio::test]
 async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
     // (Not waiting for /ready: the fake's non-JSON stdout rightly fails the probe.)
-    let gw = fake_gateway(&[]).await;
+    let gw = Gw::start_stdio_fake(&[]).await;
     let url = gw.mcp();
     let (a, b) = tokio::join!(open_session(&url), open_session(&url));
     assert_ne!(a, b);
@@ -155,7 +131,7 @@ async fn each_session_gets_its_own_child_and_a_dead_child_means_404() {
     assert_ne!(pid_a, pid_b, "two sessions share a child");
     assert_eq!(whoami(&url, &a).await, pid_a, "a session keeps its child");
     // The fake writes non-JSON lines: skipped and logged, never forwarded.
-    wait_log(&gw, "non-JSON-RPC line").await;
+    gw.wait_log("non-JSON-RPC line").await;
 
     // A crashed child: its session answers 404 (so the client re-initializes); the other is untouched.
     kill(Pid::from_raw(pid_a as i32), Signal::SIGKILL).expect("kill the child");
@@ -243,7 +219,7 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC error");
     assert_eq!(body["id"], 1);
     assert_eq!(body["error"]["code"], -32000);
-    wait_log(&gw, "cannot start the stdio server").await;
+    gw.wait_log("cannot start the stdio server").await;
     assert_eventually!(
         gw.admin_get("/ready").await.text().contains("cannot start"),
         patience = Duration::from_secs(10),
@@ -286,7 +262,7 @@ async fn a_command_that_cannot_start_is_a_502_and_not_ready() {
     let r = post(&gw.mcp(), &[], harness::INIT).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(gw.admin_get("/live").await.status, 200);
-    wait_log(&gw, "boom").await; // the child's stderr
+    gw.wait_log("boom").await; // the child's stderr
 }
 
 /// Waits until `n` pool children are up.
@@ -312,9 +288,9 @@ async fn pool_mode_serves_the_python_sdk_client_with_streamed_progress() {
     let (node, args) = Peer::everything_stdio_command();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut flags = vec!["--stdio-mode", "pool", "--pool-size", "2"];
-    flags.extend_from_slice(READY_FLAGS);
+    flags.extend_from_slice(STDIO_READY_FLAGS);
     let gw = Gw::start_stdio(&node.to_string_lossy(), &args, &flags).await;
-    gw.wait_ready(READY_PATIENCE).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
     let mcp = gw.mcp();
     let long = [
         mcp.as_str(),
@@ -454,7 +430,7 @@ async fn pool_mode_rewrites_ids_so_clients_sharing_a_child_never_see_each_other(
 
 #[tokio::test]
 async fn pool_mode_restarts_a_crashed_child_and_its_sessions_get_404() {
-    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "2"]).await;
+    let gw = Gw::start_stdio_fake(&["--stdio-mode", "pool", "--pool-size", "2"]).await;
     let url = gw.mcp();
     wait_pool(&gw, 2).await;
     let s = sessions(&url, 3).await;
@@ -558,7 +534,8 @@ async fn the_childs_environment_is_explicit() {
     let env_file = dir.path().join("child.env");
     std::fs::write(&env_file, "# for the child\nFROM_FILE=yes\n").expect("write");
     let env_file = env_file.to_string_lossy().into_owned();
-    let gw = fake_gateway(&["--env", "LIFELINE_TEST_VAR=hello", "--env-file", &env_file]).await;
+    let gw =
+        Gw::start_stdio_fake(&["--env", "LIFELINE_TEST_VAR=hello", "--env-file", &env_file]).await;
     let seen = child_env(&gw).await;
     assert_eq!(seen["LIFELINE_TEST_VAR"], "hello", "{seen}");
     assert_eq!(seen["FROM_FILE"], "yes", "{seen}");
@@ -566,7 +543,7 @@ async fn the_childs_environment_is_explicit() {
     assert_eq!(seen["inherited_cargo"], false, "{seen}");
     assert!(!gw.logs().contains("hello"), "env values are never logged");
 
-    let gw = fake_gateway(&["--inherit-env"]).await;
+    let gw = Gw::start_stdio_fake(&["--inherit-env"]).await;
     assert_eq!(child_env(&gw).await["inherited_cargo"], true);
 }
 
@@ -580,7 +557,7 @@ async fn pool_mode_serves_modern_clients_from_a_modern_child() {
     )
     .await;
     wait_pool(&gw, 2).await;
-    wait_log(&gw, "\"era\":\"modern\"").await;
+    gw.wait_log("\"era\":\"modern\"").await;
     let mcp = gw.mcp();
     let modern = [
         mcp.as_str(),
@@ -640,7 +617,7 @@ async fn a_modern_pool_child_slow_to_start_is_taken_as_modern() {
     )
     .await;
     wait_pool(&gw, 2).await;
-    wait_log(&gw, "\"era\":\"modern\"").await;
+    gw.wait_log("\"era\":\"modern\"").await;
     assert!(
         !gw.logs().contains("Pool child failed to start"),
         "{}",
@@ -650,7 +627,7 @@ async fn a_modern_pool_child_slow_to_start_is_taken_as_modern() {
 
 #[tokio::test]
 async fn max_sessions_bounds_children_and_idle_sessions_end_their_child() {
-    let gw = fake_gateway(&["--max-sessions", "1", "--session-idle-ttl", "1s"]).await;
+    let gw = Gw::start_stdio_fake(&["--max-sessions", "1", "--session-idle-ttl", "1s"]).await;
     let url = gw.mcp();
     let sid = open_session(&url).await;
     let pid = whoami(&url, &sid).await;

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use lifeline_core::telemetry::context;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -196,7 +197,7 @@ impl HttpClient {
             .to_owned();
         let port = self.url.port_or_known_default().unwrap_or(80);
 
-        let t = Instant::now();
+        let t = ctx.clock(Phase::Dns);
         let addrs: Vec<_> = ctx
             .bounded(Phase::Dns, ctx.opts.timeouts.dns, async {
                 tokio::net::lookup_host((host.as_str(), port))
@@ -218,7 +219,7 @@ impl HttpClient {
             );
         }
 
-        let t = Instant::now();
+        let t = ctx.clock(Phase::Connect);
         let tcp = ctx
             .bounded(Phase::Connect, ctx.opts.timeouts.connect, async {
                 let mut last = None;
@@ -244,7 +245,7 @@ impl HttpClient {
         let io: Box<dyn Io> = match &self.tls {
             None => Box::new(tcp),
             Some(tls) => {
-                let t = Instant::now();
+                let t = ctx.clock(Phase::Tls);
                 let server_name =
                     rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
                         Failure::new(
@@ -363,7 +364,18 @@ impl HttpClient {
                 let conn = self.connect(ctx).await?;
                 self.conn = Some(conn);
             }
-            let request = build(self)?;
+            let mut request = build(self)?;
+            if let Some(w3c) = ctx.outgoing() {
+                // The phase's span as the parent of whatever serves this request (W3C Trace Context headers).
+                for (name, value) in [
+                    (context::TRACEPARENT, &w3c.traceparent),
+                    (context::TRACESTATE, &w3c.tracestate),
+                ] {
+                    if let (false, Ok(v)) = (value.is_empty(), HeaderValue::from_str(value)) {
+                        request.headers_mut().insert(name, v);
+                    }
+                }
+            }
             let first = !self.first_request_done;
             self.first_request_done = true;
             let conn = self
@@ -423,7 +435,7 @@ impl HttpClient {
         body: Vec<u8>,
         id: Option<i64>,
     ) -> Result<Exchange, Failure> {
-        let body = Bytes::from(body);
+        let body = Bytes::from(ctx.traced(body));
         let mut all_headers: Vec<(&str, String)> = vec![
             ("content-type", "application/json".to_owned()),
             ("accept", "application/json, text/event-stream".to_owned()),

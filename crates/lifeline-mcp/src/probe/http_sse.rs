@@ -2,8 +2,6 @@
 //! stream, whose first event `endpoint` names where to POST; every response arrives on the stream. The session
 //! ends when the stream closes.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::Method;
@@ -24,7 +22,7 @@ use crate::verdict::{Reason, Warning};
 /// Opens the stream on `client` (whose URL is the SSE endpoint) and runs the whole probe over it.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, mut client: HttpClient) -> Result<(), Failure> {
     let url = client.url.clone();
-    let t = Instant::now();
+    let t = ctx.clock(Phase::SseEndpoint);
     let resp = client
         .send(ctx, Phase::SseEndpoint, |c| {
             c.request(
@@ -114,14 +112,14 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, mut client: HttpClient) -> Result<(),
     };
     let result = session(&mut ch, ctx).await;
     // Closing the stream ends the session (2024-11-05 `basic/transports` §HTTP with SSE).
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Close);
     drop(ch);
     ctx.time(Phase::Close, t);
     result
 }
 
 async fn session(ch: &mut SseChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialize);
     let r = ch
         .call(
             ctx,
@@ -134,7 +132,7 @@ async fn session(ch: &mut SseChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> 
     let result = r?;
     steps::accept_initialize(ctx, &result, Era::Sse)?;
 
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialized);
     let r = ch
         .post(
             ctx,

@@ -5,7 +5,7 @@
 //! any error that is not a recognized modern error or on silence); 2025-11-25 `basic/transports` §stdio and
 //! `basic/lifecycle` §Shutdown (close stdin, wait, SIGTERM, wait, SIGKILL).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeline_core::child::{self, LineRead};
 use serde_json::Value;
@@ -29,7 +29,7 @@ const STDERR_TAIL_BYTES: usize = 4096;
 /// Starts the child, probes it, and always shuts it down.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, cmd: &StdioCommand) -> Result<(), Failure> {
     ctx.transport = Some(TransportKind::Stdio);
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Spawn);
     let child = spawn(cmd)?;
     ctx.time(Phase::Spawn, t);
     let (mut process, group) = (child.process, child.group);
@@ -41,7 +41,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, cmd: &StdioCommand) -> Result<(), Fai
         line: Vec::new(),
     };
     let result = session(&mut ch, ctx).await;
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Close);
     // 2025-11-25 `basic/lifecycle` §Shutdown (stdio): close stdin first, then the staged signals.
     drop(ch);
     let status = child::stop(&mut process, group, SHUTDOWN_STEP)
@@ -83,7 +83,7 @@ fn spawn(cmd: &StdioCommand) -> Result<child::Spawned, Failure> {
 async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let mut pending_discover = None;
     if matches!(ctx.opts.era_hint, era::EraHint::Auto | era::EraHint::Modern) {
-        let t = Instant::now();
+        let t = ctx.clock(Phase::Discover);
         let modern = discover(ch, ctx).await;
         ctx.time(Phase::Discover, t);
         match modern? {
@@ -102,10 +102,10 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
             .in_phase(Phase::Discover));
         }
     }
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialize);
     let id = ctx.next_id();
     let params = era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version);
-    ch.send(&jsonrpc::request(id, "initialize", params))
+    ch.send(&ctx.traced(jsonrpc::request(id, "initialize", params)))
         .await
         .map_err(|f| f.in_phase(Phase::Initialize))?;
     // A server that was only slow to start may still answer the discover probe first: a modern answer wins (the
@@ -134,12 +134,12 @@ async fn session(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure
     ctx.time(Phase::Initialize, t);
     let result = outcome.map_err(|e| rpc_failure(Phase::Initialize, "initialize", e))?;
     steps::accept_initialize(ctx, &result, Era::Legacy)?;
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialized);
     let r = ch
-        .send(&jsonrpc::notification(
+        .send(&ctx.traced(jsonrpc::notification(
             "notifications/initialized",
             Value::Null,
-        ))
+        )))
         .await;
     ctx.time(Phase::Initialized, t);
     r.map_err(|f| f.in_phase(Phase::Initialized))?;
@@ -157,7 +157,7 @@ enum Discovered {
 async fn discover(ch: &mut StdioChannel, ctx: &mut Ctx<'_>) -> Result<Discovered, Failure> {
     let id = ctx.next_id();
     let params = era::modern_params(Value::Null, &ctx.opts.client_name, &ctx.opts.client_version);
-    ch.send(&jsonrpc::request(id, "server/discover", params))
+    ch.send(&ctx.traced(jsonrpc::request(id, "server/discover", params)))
         .await
         .map_err(|f| f.in_phase(Phase::Discover))?;
     let wait = ctx.budget(Some(ctx.opts.stdio_discover_wait));
@@ -351,7 +351,7 @@ impl Channel for StdioChannel {
         } else {
             params
         };
-        self.send(&jsonrpc::request(id, method, params))
+        self.send(&ctx.traced(jsonrpc::request(id, method, params)))
             .await
             .map_err(|f| f.in_phase(phase))?;
         let (_, outcome) = ctx

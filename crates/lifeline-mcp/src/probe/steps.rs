@@ -2,8 +2,6 @@
 //! `tools/list` with pagination, `ping`, the opt-in `tools/call`; and the mapping of JSON-RPC outcomes to
 //! failures.
 
-use std::time::Instant;
-
 use serde_json::{json, Value};
 
 use super::ctx::Ctx;
@@ -107,7 +105,7 @@ pub(crate) async fn after_handshake<C: Channel>(
         .as_ref()
         .is_none_or(|caps| caps.get("tools").is_some());
     if declares_tools {
-        let t = Instant::now();
+        let t = ctx.clock(Phase::ToolsList);
         let tools = list_tools(ch, ctx).await;
         ctx.time(Phase::ToolsList, t);
         let tools = tools?;
@@ -117,14 +115,14 @@ pub(crate) async fn after_handshake<C: Channel>(
     if !ch.is_modern() {
         // 2025-11-25 `basic/utilities/ping`: the receiver MUST respond promptly with an empty result. The modern
         // era has no ping (2026-07-28 changelog).
-        let t = Instant::now();
+        let t = ctx.clock(Phase::Ping);
         let r = ch.call(ctx, Phase::Ping, "ping", Value::Null).await;
         ctx.time(Phase::Ping, t);
         r?;
     }
 
     if let Some(call) = ctx.opts.call.clone() {
-        let t = Instant::now();
+        let t = ctx.clock(Phase::ToolsCall);
         let r = ch
             .call(
                 ctx,
@@ -146,7 +144,7 @@ pub(crate) async fn after_handshake<C: Channel>(
     }
 
     if ctx.opts.check_origin {
-        let t = Instant::now();
+        let t = ctx.clock(Phase::OriginCheck);
         ch.origin_check(ctx).await;
         if ctx.timings.get(Phase::OriginCheck).is_none()
             && ctx.transport != Some(crate::TransportKind::Stdio)

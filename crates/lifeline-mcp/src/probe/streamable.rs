@@ -77,7 +77,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, url: Url) -> Result<(), Failure> {
 
 async fn legacy_session(ch: &mut StreamableChannel, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     // 2025-11-25 `basic/lifecycle` §Initialization: the client MUST send `notifications/initialized` next.
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialized);
     let r = ch
         .notify(ctx, Phase::Initialized, "notifications/initialized")
         .await;
@@ -102,7 +102,7 @@ async fn discover(ctx: &mut Ctx<'_>, client: &mut HttpClient) -> Result<Discover
     );
     let headers = modern_headers("server/discover", None);
     let url = client.url.clone();
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Discover);
     let ex = client
         .post_rpc(ctx, Phase::Discover, &url, &headers, body, Some(id))
         .await;
@@ -234,7 +234,7 @@ async fn initialize(ctx: &mut Ctx<'_>, client: &mut HttpClient) -> Result<Initia
         era::initialize_params(&ctx.opts.client_name, &ctx.opts.client_version),
     );
     let url = client.url.clone();
-    let t = Instant::now();
+    let t = ctx.clock(Phase::Initialize);
     let ex = client
         .post_rpc(ctx, Phase::Initialize, &url, &[], body, Some(id))
         .await;
@@ -434,7 +434,7 @@ impl StreamableChannel {
         let Some(session) = self.session.take() else {
             return;
         };
-        let t = Instant::now();
+        let t = ctx.clock(Phase::Close);
         let saved = ctx.deadline;
         ctx.deadline = ctx.deadline.max(Instant::now() + CLEANUP_GRACE);
         let mut headers = vec![("mcp-session-id", session)];

@@ -163,6 +163,50 @@ pub(crate) enum RawAlert {
         timeout: Option<String>,
         retries: Option<u32>,
     },
+    Alertmanager {
+        name: Option<String>,
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        resend_interval: Option<String>,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Teams {
+        name: Option<String>,
+        webhook_url: String,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Discord {
+        name: Option<String>,
+        webhook_url: String,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Opsgenie {
+        name: Option<String>,
+        api_key: String,
+        api_url: Option<String>,
+        priority: Option<String>,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
+    Email {
+        name: Option<String>,
+        host: String,
+        port: Option<u16>,
+        tls: Option<String>,
+        ca_file: Option<String>,
+        username: Option<String>,
+        password: Option<String>,
+        from: String,
+        to: Vec<String>,
+        timeout: Option<String>,
+        retries: Option<u32>,
+    },
 }
 
 /// A recurring maintenance window.

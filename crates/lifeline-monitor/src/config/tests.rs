@@ -5,6 +5,12 @@ fn env(name: &str) -> Option<String> {
         "EVERYTHING_TOKEN" => Some("tok".into()),
         "SLACK_URL" => Some("https://hooks.slack.com/services/X".into()),
         "PD_KEY" => Some("pdkey".into()),
+        "GENIE_KEY" => Some("geniekey".into()),
+        "SMTP_PASSWORD" => Some("smtppass".into()),
+        "TEAMS_URL" => Some(
+            "https://x.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=teamsig".into(),
+        ),
+        "AM_TOKEN" => Some("amtoken".into()),
         _ => None,
     }
 }
@@ -65,7 +71,22 @@ fn errors_name_the_field_path() {
         ("defaults: { slow_after: 0s }\n", "defaults.slow_after: must be at least"),
         ("targets:\n  - { name: a, url: 'http://h/mcp', reminder_interval: never }\n", "targets[0].reminder_interval: `never` is not a duration"),
         ("alerts:\n  - { type: pagerduty, routing_key: '' }\n", "alerts[0].routing_key: must not be empty"),
-        ("alerts:\n  - { type: email, to: x }\n", "unknown variant `email`"),
+        ("alerts:\n  - { type: fax, to: x }\n", "unknown variant `fax`"),
+        ("alerts:\n  - { type: alertmanager, url: 'http://am:9093', resend_interval: 1s }\n", "alerts[0].resend_interval: must be at least 5s"),
+        ("alerts:\n  - { type: alertmanager, url: 'http://am:9093', labels: { 1team: x } }\n", "alerts[0].labels.1team: a label name must match"),
+        ("alerts:\n  - { type: alertmanager, url: 'http://am:9093', labels: { team: '' } }\n", "alerts[0].labels.team: must not be empty"),
+        ("alerts:\n  - { type: alertmanager, url: 'http://am:9093', lables: {} }\n", "unknown field `lables`"),
+        ("alerts:\n  - { type: teams, webhook_url: 'not a url' }\n", "alerts[0].webhook_url: not a URL"),
+        ("alerts:\n  - { type: discord, webhook_url: 'ftp://x/' }\n", "alerts[0].webhook_url: must be an http or https URL"),
+        ("alerts:\n  - { type: opsgenie, api_key: '' }\n", "alerts[0].api_key: must not be empty"),
+        ("alerts:\n  - { type: opsgenie, api_key: k, priority: P9 }\n", "alerts[0].priority: `P9` is not one of P1"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [] }\n", "alerts[0].to: must name at least one recipient"),
+        ("alerts:\n  - { type: email, host: h, from: 'not an address', to: [a@b.c] }\n", "alerts[0].from: `not an address` is not a mailbox"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c, 'x y'] }\n", "alerts[0].to[1]: `x y` is not a mailbox"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], tls: ssl }\n", "alerts[0].tls: `ssl` is not one of starttls, tls, none"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], username: u }\n", "alerts[0].password: username and password must be set together"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], tls: none, ca_file: /ca.pem }\n", "alerts[0].ca_file: needs tls: starttls or tls"),
+        ("alerts:\n  - { type: email, host: h, from: a@b.c, to: [a@b.c], password: '${NOPE}', username: u }\n", "alerts[0].password: environment variable NOPE is not set"),
         ("maintenance:\n  - { cron: 'not cron', duration: 30m }\n", "maintenance[0].cron: `not cron` is not a cron expression"),
         ("maintenance:\n  - { targets: [zz], cron: '0 3 * * SUN', duration: 30m }\n", "maintenance[0].targets[0]: no target is named `zz`"),
         ("storage: mysql://x\n", "storage: must start with sqlite:// or postgres://"),
@@ -184,4 +205,88 @@ fn shutdown_grace_periods_are_settings_with_the_lifecycle_defaults() {
         c.shutdown.drain_plan().timeout,
         std::time::Duration::from_secs(35)
     );
+}
+
+#[test]
+fn the_new_providers_validate_with_defaults_and_redact_their_secrets() {
+    let yaml = r#"
+alerts:
+  - { type: alertmanager, url: "http://alertmanager:9093/", labels: { team: mcp }, headers: { Authorization: "Bearer ${AM_TOKEN}" } }
+  - { type: teams, webhook_url: "${TEAMS_URL}" }
+  - { type: discord, webhook_url: "https://discord.com/api/webhooks/1/discordtok" }
+  - { type: opsgenie, api_key: "${GENIE_KEY}" }
+  - { type: email, host: smtp.example.com, username: alerts, password: "${SMTP_PASSWORD}",
+      from: "Lifeline <alerts@example.com>", to: [oncall@example.com] }
+  - { type: email, host: relay.local, tls: tls, ca_file: /etc/lifeline/ca.pem, from: alerts@example.com, to: [a@example.com] }
+"#;
+    let c = Config::from_yaml(yaml, &env).unwrap();
+    assert_eq!(
+        c.alerts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        [
+            "alertmanager",
+            "teams",
+            "discord",
+            "opsgenie",
+            "email",
+            "email-2"
+        ]
+    );
+    match &c.alerts[0].kind {
+        AlertKind::Alertmanager {
+            resend_interval,
+            labels,
+            ..
+        } => {
+            assert_eq!(*resend_interval, DEFAULT_RESEND_INTERVAL);
+            assert_eq!(labels["team"], "mcp");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &c.alerts[3].kind {
+        AlertKind::Opsgenie {
+            api_key,
+            api_url,
+            priority,
+        } => {
+            assert_eq!(api_key.expose(), "geniekey");
+            assert_eq!(api_url.as_str(), "https://api.opsgenie.com/");
+            assert_eq!(priority, "P1");
+        }
+        other => panic!("{other:?}"),
+    }
+    match (&c.alerts[4].kind, &c.alerts[5].kind) {
+        (AlertKind::Email(a), AlertKind::Email(b)) => {
+            assert_eq!((a.tls, a.port), (SmtpTls::Starttls, 587));
+            assert_eq!(a.password.as_ref().unwrap().expose(), "smtppass");
+            assert_eq!((b.tls, b.port), (SmtpTls::Tls, 465));
+            assert_eq!(
+                b.ca_file.as_deref(),
+                Some(std::path::Path::new("/etc/lifeline/ca.pem"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!c.alerts[0].kind.takes_reminders());
+    assert!(!c.alerts[3].kind.takes_reminders());
+    assert!(c.alerts[1].kind.takes_reminders() && c.alerts[4].kind.takes_reminders());
+
+    let text = serde_json::to_string(&c).unwrap();
+    for secret in ["amtoken", "teamsig", "discordtok", "geniekey", "smtppass"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["alerts"][0]["type"], "alertmanager");
+    assert_eq!(v["alerts"][0]["resend_interval"], "1m");
+    assert_eq!(
+        v["alerts"][1]["webhook_url"],
+        "https://x.logic.azure.com/<redacted>"
+    );
+    assert_eq!(v["alerts"][3]["api_key"], "<redacted>");
+    assert_eq!(v["alerts"][4]["type"], "email");
+    assert_eq!(v["alerts"][4]["from"], "Lifeline <alerts@example.com>");
+    assert_eq!(
+        v["alerts"][4]["to"],
+        serde_json::json!(["oncall@example.com"])
+    );
+    assert_eq!(v["alerts"][4]["password"], "<redacted>");
 }

@@ -1,6 +1,7 @@
 //! The monitor's validation: [`Validator`] expands `${ENV}` references, applies defaults and checks every
 //! field, collecting every problem with its field path (`targets[3].interval: must be at least 5s`).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -386,12 +387,7 @@ impl Validator<'_> {
                 retries,
             } => {
                 let url = self.url(&format!("{path}.url"), &url);
-                let mut hs = Vec::new();
-                for (k, v) in &headers {
-                    if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
-                        hs.push((k.clone(), Secret::new(v)));
-                    }
-                }
+                let hs = self.secret_headers(path, &headers);
                 (
                     name,
                     timeout,
@@ -437,6 +433,142 @@ impl Validator<'_> {
                 };
                 (name, timeout, retries, kind)
             }
+            RawAlert::Alertmanager {
+                name,
+                url,
+                headers,
+                labels,
+                resend_interval,
+                timeout,
+                retries,
+            } => {
+                let url = self.url(&format!("{path}.url"), &url);
+                let headers = self.secret_headers(path, &headers);
+                let mut ls = BTreeMap::new();
+                for (k, v) in labels {
+                    let valid = k
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        self.err(
+                            format!("{path}.labels.{k}"),
+                            "a label name must match [a-zA-Z_][a-zA-Z0-9_]*",
+                        );
+                    }
+                    if let Some(v) = self.string(&format!("{path}.labels.{k}"), &v) {
+                        if v.is_empty() {
+                            // Alertmanager treats an empty label value as an absent label.
+                            self.err(format!("{path}.labels.{k}"), "must not be empty");
+                        }
+                        ls.insert(k, v);
+                    }
+                }
+                let resend_interval = self.duration(
+                    &format!("{path}.resend_interval"),
+                    resend_interval.as_deref(),
+                    DEFAULT_RESEND_INTERVAL,
+                    MIN_RESEND_INTERVAL,
+                );
+                (
+                    name,
+                    timeout,
+                    retries,
+                    url.map(|url| AlertKind::Alertmanager {
+                        url,
+                        headers,
+                        labels: ls,
+                        resend_interval,
+                    }),
+                )
+            }
+            RawAlert::Teams {
+                name,
+                webhook_url,
+                timeout,
+                retries,
+            } => {
+                let url = self.url(&format!("{path}.webhook_url"), &webhook_url);
+                (
+                    name,
+                    timeout,
+                    retries,
+                    url.map(|webhook_url| AlertKind::Teams { webhook_url }),
+                )
+            }
+            RawAlert::Discord {
+                name,
+                webhook_url,
+                timeout,
+                retries,
+            } => {
+                let url = self.url(&format!("{path}.webhook_url"), &webhook_url);
+                (
+                    name,
+                    timeout,
+                    retries,
+                    url.map(|webhook_url| AlertKind::Discord { webhook_url }),
+                )
+            }
+            RawAlert::Opsgenie {
+                name,
+                api_key,
+                api_url,
+                priority,
+                timeout,
+                retries,
+            } => {
+                let key = self.string(&format!("{path}.api_key"), &api_key);
+                if key.as_deref().is_some_and(str::is_empty) {
+                    self.err(format!("{path}.api_key"), "must not be empty");
+                }
+                let api_url = self.url(
+                    &format!("{path}.api_url"),
+                    api_url.as_deref().unwrap_or(OPSGENIE_API_URL),
+                );
+                let priority = priority.unwrap_or_else(|| DEFAULT_OPSGENIE_PRIORITY.to_owned());
+                if !matches!(priority.as_str(), "P1" | "P2" | "P3" | "P4" | "P5") {
+                    self.err(
+                        format!("{path}.priority"),
+                        format!("`{priority}` is not one of P1, P2, P3, P4, P5"),
+                    );
+                }
+                let kind = match (key, api_url) {
+                    (Some(k), Some(api_url)) => Some(AlertKind::Opsgenie {
+                        api_key: Secret::new(k),
+                        api_url,
+                        priority,
+                    }),
+                    _ => None,
+                };
+                (name, timeout, retries, kind)
+            }
+            RawAlert::Email {
+                name,
+                host,
+                port,
+                tls,
+                ca_file,
+                username,
+                password,
+                from,
+                to,
+                timeout,
+                retries,
+            } => {
+                let kind = self
+                    .email(
+                        path,
+                        host,
+                        port,
+                        (tls, ca_file),
+                        (username, password),
+                        (&from, &to),
+                    )
+                    .map(AlertKind::Email);
+                (name, timeout, retries, kind)
+            }
         };
         let timeout = self.duration(
             &format!("{path}.timeout"),
@@ -463,6 +595,111 @@ impl Validator<'_> {
             retries: retries
                 .unwrap_or(DEFAULT_ALERT_RETRIES)
                 .min(MAX_ALERT_RETRIES),
+        })
+    }
+    /// `headers:` of an alert provider at `path`, each value `${ENV}`-expanded and kept secret.
+    fn secret_headers(
+        &mut self,
+        path: &str,
+        headers: &BTreeMap<String, String>,
+    ) -> Vec<(String, Secret)> {
+        let mut out = Vec::new();
+        for (k, v) in headers {
+            if let Some(v) = self.string(&format!("{path}.headers.{k}"), v) {
+                out.push((k.clone(), Secret::new(v)));
+            }
+        }
+        out
+    }
+
+    /// The `email` provider's settings at `path`: server, TLS mode, credentials (both or neither) and the
+    /// mailboxes (RFC 5322 `name <addr>` or a bare address).
+    fn email(
+        &mut self,
+        path: &str,
+        host: String,
+        port: Option<u16>,
+        (tls, ca_file): (Option<String>, Option<String>),
+        (username, password): (Option<String>, Option<String>),
+        (from, to): (&str, &[String]),
+    ) -> Option<EmailSettings> {
+        let before = self.errors.len();
+        let host = self
+            .string(&format!("{path}.host"), &host)
+            .unwrap_or_default();
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+            self.err(format!("{path}.host"), "must be a host name or IP address");
+        }
+        let tls = match tls.as_deref() {
+            None | Some("starttls") => SmtpTls::Starttls,
+            Some("tls") => SmtpTls::Tls,
+            Some("none") => SmtpTls::None,
+            Some(other) => {
+                self.err(
+                    format!("{path}.tls"),
+                    format!("`{other}` is not one of starttls, tls, none"),
+                );
+                SmtpTls::Starttls
+            }
+        };
+        let ca_file = ca_file
+            .and_then(|f| self.string(&format!("{path}.ca_file"), &f))
+            .map(std::path::PathBuf::from);
+        if ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            self.err(format!("{path}.ca_file"), "must not be empty");
+        } else if ca_file.is_some() && tls == SmtpTls::None {
+            self.err(
+                format!("{path}.ca_file"),
+                "needs tls: starttls or tls (with tls: none nothing is verified)",
+            );
+        }
+        if port == Some(0) {
+            self.err(format!("{path}.port"), "must be 1-65535");
+        }
+        let username = username.and_then(|u| self.string(&format!("{path}.username"), &u));
+        let password = password
+            .and_then(|p| self.string(&format!("{path}.password"), &p))
+            .map(Secret::new);
+        if username.is_some() != password.is_some() {
+            self.err(
+                format!("{path}.password"),
+                "username and password must be set together",
+            );
+        }
+        let mut mailbox = |field: String, text: &str| -> Option<lettre::message::Mailbox> {
+            let text = self.string(&field, text)?;
+            match text.parse::<lettre::message::Mailbox>() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.err(
+                        field,
+                        format!("`{text}` is not a mailbox like \"Name <user@example.com>\" ({e})"),
+                    );
+                    None
+                }
+            }
+        };
+        let from = mailbox(format!("{path}.from"), from);
+        let to: Vec<_> = to
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| mailbox(format!("{path}.to[{i}]"), t))
+            .collect();
+        if to.is_empty() && self.errors.len() == before {
+            self.err(format!("{path}.to"), "must name at least one recipient");
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(EmailSettings {
+            host,
+            port: port.unwrap_or_else(|| tls.default_port()),
+            tls,
+            ca_file,
+            username,
+            password,
+            from: from?,
+            to,
         })
     }
 }

@@ -179,7 +179,7 @@ fn hysteresis_table() {
 }
 
 #[test]
-fn reminders_respect_the_interval_and_skip_pagerduty() {
+fn reminders_respect_the_interval_and_skip_the_providers_that_escalate_themselves() {
     use Verdict::Unhealthy as U;
     let t = target(Some(Duration::from_secs(10)));
     let seq = [
@@ -196,7 +196,29 @@ fn reminders_respect_the_interval_and_skip_pagerduty() {
         vec!["-", "-", "open", "-", "remind", "-", "remind"]
     );
 
-    let alerts = alerts();
+    // Opsgenie and Alertmanager track the incident themselves too: no reminders for them either.
+    let mut alerts = alerts();
+    alerts.push(AlertConfig {
+        name: "opsgenie".into(),
+        kind: AlertKind::Opsgenie {
+            api_key: lifeline_mcp::probe::Secret::new("k"),
+            api_url: Url::parse("http://127.0.0.1/og").unwrap(),
+            priority: "P1".into(),
+        },
+        timeout: Duration::from_secs(1),
+        retries: 0,
+    });
+    alerts.push(AlertConfig {
+        name: "alertmanager".into(),
+        kind: AlertKind::Alertmanager {
+            url: Url::parse("http://127.0.0.1:9093").unwrap(),
+            headers: vec![],
+            labels: std::collections::BTreeMap::new(),
+            resend_interval: Duration::from_secs(60),
+        },
+        timeout: Duration::from_secs(1),
+        retries: 0,
+    });
     let mut s = TargetState {
         id: 1,
         name: "t".into(),

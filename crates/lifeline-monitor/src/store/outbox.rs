@@ -59,7 +59,39 @@ pub struct ClaimedAlert {
     pub attempts: i64,
 }
 
+/// An open incident with its target, as Alertmanager's periodic re-send needs it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FiringIncident {
+    /// Incident id.
+    pub incident_id: i64,
+    /// Target name.
+    pub target: String,
+    /// Target display URL.
+    pub url: String,
+    /// Incident opened, Unix ms.
+    pub opened_ms: i64,
+    /// Reason label that opened it.
+    pub reason: Option<String>,
+    /// Its message.
+    pub message: Option<String>,
+}
+
 impl Store {
+    /// The open incidents (oldest first, at most `limit`) with their targets: what is still firing.
+    pub async fn firing_incidents(&self, limit: i64) -> Result<Vec<FiringIncident>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT i.id AS incident_id, t.name AS target, t.url, i.opened_ms, i.reason, i.message \
+                 FROM incidents i JOIN targets t ON t.id = i.target_id WHERE i.resolved_ms IS NULL \
+                 ORDER BY i.id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Claims up to `limit` due, unclaimed (or claim-expired) pending sends for `holder` until `now + lease`.
     /// The outer `WHERE` re-checks the claim, so under PostgreSQL's row locks two replicas never both win a row.
     pub async fn claim_alerts(

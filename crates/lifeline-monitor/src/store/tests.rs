@@ -109,6 +109,18 @@ async fn suite(store: Store) {
     let st = states.iter().find(|s| s.id == a).unwrap();
     assert_eq!(st.open_incident.as_ref().map(|i| i.id), Some(inc));
     assert_eq!(st.consecutive_failures, 3);
+    // What Alertmanager's re-send reads: the open incident with its target.
+    assert_eq!(
+        store.firing_incidents(10).await.unwrap(),
+        [FiringIncident {
+            incident_id: inc,
+            target: "a".into(),
+            url: "http://a/mcp".into(),
+            opened_ms: T0 + 1000,
+            reason: Some("connect_refused".into()),
+            message: Some("refused".into()),
+        }]
+    );
 
     // Claims: one holder wins each send, once.
     let claimed = store
@@ -194,6 +206,7 @@ async fn suite(store: Store) {
         .await
         .unwrap()
         .is_empty());
+    assert!(store.firing_incidents(10).await.unwrap().is_empty());
     let events = store.events(Some(a), None, i64::MAX, 10).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),

@@ -61,6 +61,33 @@ pub(crate) fn build(kind: &TlsKind) -> anyhow::Result<TlsMaterial> {
     })
 }
 
+/// A CA-signed server certificate as PEM files' contents, for real peers that load their own (the SMTP sink).
+#[derive(Debug, Clone)]
+pub struct PemMaterial {
+    /// The CA a client must trust.
+    pub ca_pem: String,
+    /// The server's leaf certificate (SANs `localhost` and `127.0.0.1`, valid 30 days).
+    pub cert_pem: String,
+    /// The leaf's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// Generates a fresh CA and a leaf it signed for `localhost`/`127.0.0.1`.
+///
+/// # Errors
+/// When rcgen fails (it does not with these fixed parameters).
+pub fn ca_signed_pem() -> anyhow::Result<PemMaterial> {
+    let now = OffsetDateTime::now_utc();
+    let leaf_key = KeyPair::generate().context("generating the server's key")?;
+    let params = leaf_params(now - Duration::days(1), now + Duration::days(30))?;
+    let (leaf, (ca_pem, _)) = signed_by_fresh_ca(params, &leaf_key, now, 60)?;
+    Ok(PemMaterial {
+        ca_pem,
+        cert_pem: leaf.pem(),
+        key_pem: leaf_key.serialize_pem(),
+    })
+}
+
 /// Parameters of a server leaf valid from `not_before` to `not_after`.
 fn leaf_params(
     not_before: OffsetDateTime,

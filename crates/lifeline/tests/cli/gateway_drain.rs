@@ -7,7 +7,7 @@ use crate::gateway_harness as harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{event_json, open_session, post, Gw, Streaming, INIT};
+use harness::{event_json, open_session, post, GatewayUnderTest, Gw, Streaming, INIT};
 use lifeline_testkit::peers::{EverythingTransport, Peer};
 use nix::sys::signal::Signal;
 

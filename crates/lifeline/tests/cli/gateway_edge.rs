@@ -7,7 +7,7 @@ use crate::gateway_harness as harness;
 
 use std::time::Duration;
 
-use harness::{post, Gw, INIT};
+use harness::{post, GatewayUnderTest, Gw, INIT};
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 
 async fn healthy() -> FakeServer {

@@ -9,8 +9,8 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use lifeline_testkit::assert_eventually;
+pub use lifeline_testkit::gateway::*;
 pub use lifeline_testkit::mcp_http::*;
-use lifeline_testkit::peers::raw_http;
 use lifeline_testkit::process::ChildGuard;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -28,28 +28,7 @@ pub struct Gw {
 }
 
 impl Gw {
-    /// Starts the gateway in front of `upstream` with `extra` flags, on `127.0.0.1:0` for both listeners.
-    pub async fn start(upstream: &str, extra: &[&str]) -> Gw {
-        let mut args = vec!["--upstream", upstream];
-        args.extend_from_slice(extra);
-        Gw::start_with(&args).await
-    }
-
-    /// Starts the gateway in front of the stdio server `program args…` (after `--`) with `extra` flags.
-    pub async fn start_stdio(program: &str, args: &[&str], extra: &[&str]) -> Gw {
-        let mut all: Vec<&str> = extra.to_vec();
-        all.push("--");
-        all.push(program);
-        all.extend_from_slice(args);
-        Gw::start_with(&all).await
-    }
-
-    /// Starts the gateway with `args` (which must name an upstream), on `127.0.0.1:0` for both listeners.
-    pub async fn start_with(args: &[&str]) -> Gw {
-        Gw::start_wrapped(&[], args).await
-    }
-
-    /// Like [`Gw::start_with`], with the gateway run by `wrapper` (e.g. `unshare --pid --fork` to make it PID 1).
+    /// Like [`GatewayUnderTest::start_with`], with the gateway run by `wrapper` (e.g. `unshare --pid --fork` to make it PID 1).
     pub async fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Gw {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
@@ -111,45 +90,23 @@ impl Gw {
         self.guard.try_status().expect("the gateway exited")
     }
 
-    /// `GET` on the admin listener.
-    pub async fn admin_get(&self, path: &str) -> raw_http::RawResponse {
-        raw_http::request(
-            "GET",
-            &format!("{}{path}", self.admin),
-            &[],
-            None,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    /// The Prometheus text.
-    pub async fn metrics(&self) -> String {
-        self.admin_get("/metrics").await.text()
-    }
-
-    /// Waits until `/ready` answers 200.
-    pub async fn wait_ready(&self, patience: Duration) {
-        // The last answer, for the failure message.
-        let last = std::cell::RefCell::new(None);
-        assert_eventually!(
-            {
-                let r = self.admin_get("/ready").await;
-                let ready = r.status == 200;
-                last.replace(Some(r));
-                ready
-            },
-            patience = patience,
-            "/ready still {:?} after {patience:?}: {}",
-            last.borrow().as_ref().map(|r| r.status),
-            last.borrow().as_ref().map(|r| r.text()).unwrap_or_default()
-        );
-    }
-
     /// The gateway's captured output.
     pub fn logs(&self) -> String {
         self.guard.output_tail()
+    }
+}
+
+impl GatewayUnderTest for Gw {
+    fn admin_base(&self) -> &str {
+        &self.admin
+    }
+
+    fn captured_logs(&self) -> String {
+        self.logs()
+    }
+
+    async fn start_with(args: &[&str]) -> Gw {
+        Gw::start_wrapped(&[], args).await
     }
 }
 

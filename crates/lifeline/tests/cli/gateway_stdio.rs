@@ -9,33 +9,13 @@ use crate::gateway_harness as harness;
 use std::time::Duration;
 
 use harness::{
-    message_with_id, metric, open_session, post, py2_python, tools_call, whoami, Gw, Streaming,
+    message_with_id, metric, open_session, pid_alive, post, py2_python, tools_call, whoami,
+    GatewayUnderTest, Gw, Streaming, STDIO_READY_FLAGS, STDIO_READY_PATIENCE,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::stdio_fake_server;
 use lifeline_testkit::peers;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-/// Readiness spawns the command each probe: give slow starters (Node, the Python SDK) room.
-const READY_FLAGS: &[&str] = &["--ready-timeout", "15s", "--ready-ttl", "1s"];
-const READY_PATIENCE: Duration = Duration::from_secs(40);
-
-/// Starts a gateway in front of the stdio fake.
-async fn fake_gateway(extra: &[&str]) -> Gw {
-    let script = stdio_fake_server();
-    Gw::start_stdio(&py2_python(), &[&script.to_string_lossy()], extra).await
-}
-
-/// Waits until the gateway's captured output contains `needle` (its output is read concurrently, so a line
-/// logged before a response may not be captured yet when the response arrives).
-async fn wait_log(gw: &Gw, needle: &str) {
-    assert_eventually!(
-        gw.logs().contains(needle),
-        patience = Duration::from_secs(10),
-        "the gateway logs {needle:?}"
-    );
-}
+use nix::sys::signal::Signal;
 
 /// A process's peak resident set (`VmHWM`), in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -49,13 +29,9 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .expect("VmHWM")
 }
 
-fn pid_alive(pid: u32) -> bool {
-    kill(Pid::from_raw(pid as i32), None).is_ok()
-}
-
 #[tokio::test]
 async fn overlong_lines_and_silent_children_give_clear_errors() {
-    let gw = fake_gateway(&["--upstream-timeout", "2s"]).await;
+    let gw = Gw::start_stdio_fake(&["--upstream-timeout", "2s"]).await;
     let url = gw.mcp();
     let sid = open_session(&url).await;
     let pid = whoami(&url, &sid).await;
@@ -66,7 +42,7 @@ async fn overlong_lines_and_silent_children_give_clear_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     let m = message_with_id(&r.text(), 5).unwrap_or_else(|| panic!("{}", r.text()));
     assert_eq!(m["error"]["code"], -32000, "{m}");
-    wait_log(&gw, "overlong stdout line").await;
+    gw.wait_log("overlong stdout line").await;
     assert_eventually!(
         !pid_alive(pid),
         patience = Duration::from_secs(10),
@@ -150,7 +126,7 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
     assert_eq!(m["result"]["isError"], false, "{m}");
     let status = gw.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", gw.logs());
-    wait_log(&gw, "Stdio session ended.").await;
+    gw.wait_log("Stdio session ended.").await;
     // The gateway shut its child down before exiting: nothing of it still runs (at most a zombie that init is
     // about to reap, had the gateway not reaped it itself).
     for pid in children {
@@ -167,8 +143,8 @@ async fn sigterm_with_a_call_in_flight_completes_it_and_exits_0() {
 // warm spare, which the next session takes over.
 #[tokio::test]
 async fn readiness_pings_the_warm_spare_and_the_next_session_takes_it() {
-    let gw = fake_gateway(READY_FLAGS).await;
-    gw.wait_ready(READY_PATIENCE).await;
+    let gw = Gw::start_stdio_fake(STDIO_READY_FLAGS).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
     let gateway = gw.guard.pid();
     let kids = || -> Vec<u32> {
         children_of(gateway)
@@ -311,7 +287,7 @@ async fn as_pid_1_the_gateway_reaps_orphaned_grandchildren() {
 
 #[tokio::test]
 async fn a_child_flooding_stdout_is_relayed_with_bounded_memory() {
-    let gw = fake_gateway(&[]).await;
+    let gw = Gw::start_stdio_fake(&[]).await;
     let url = gw.mcp();
     let sid = open_session(&url).await;
     let mut stream = Streaming::open(
@@ -339,10 +315,10 @@ async fn a_child_flooding_stdout_is_relayed_with_bounded_memory() {
 
 #[tokio::test]
 async fn sighup_is_forwarded_to_the_children() {
-    let gw = fake_gateway(&["--stdio-mode", "pool", "--pool-size", "1"]).await;
+    let gw = Gw::start_stdio_fake(&["--stdio-mode", "pool", "--pool-size", "1"]).await;
     wait_pool(&gw, 1).await;
     gw.signal(Signal::SIGHUP);
-    wait_log(&gw, "fake got SIGHUP").await;
+    gw.wait_log("fake got SIGHUP").await;
     assert_eq!(
         gw.admin_get("/live").await.status,
         200,

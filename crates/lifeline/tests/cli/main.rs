@@ -20,11 +20,15 @@ mod gateway_edge;
 mod gateway_harness;
 /// A stdio MCP server behind the gateway (session and pool mode, signals, PID 1).
 mod gateway_stdio;
+/// OpenTelemetry traces through the gateway and from `check`, against a real OTLP receiver.
+mod gateway_traces;
 /// The zero-downtime roll behind HAProxy.
 mod gateway_zero_downtime;
 /// The status page in headless Chromium.
 mod monitor_browser;
 /// `lifeline monitor` as a user runs it.
 mod monitor_cli;
+/// deploy/observability: rules through promtool, dashboards against Grafana's schema, a real Prometheus.
+mod observability;
 /// `lifeline scan` as a user runs it.
 mod scan_cli;

@@ -23,10 +23,20 @@ fn example_env(cmd: &mut Command) -> &mut Command {
         "PD_KEY",
         "API_TOKEN",
         "AUDIT_TOKEN",
+        "OPSGENIE_API_KEY",
+        "SMTP_PASSWORD",
     ] {
         cmd.env(var, "x");
     }
     cmd.env("SLACK_URL", "https://hooks.slack.com/services/T/B/X")
+        .env(
+            "TEAMS_WORKFLOW_URL",
+            "https://prod.westeurope.logic.azure.com/workflows/x",
+        )
+        .env(
+            "DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/webhooks/1/x",
+        )
         .env(
             "DATABASE_URL",
             "postgres://lifeline@127.0.0.1:5432/lifeline",
@@ -75,7 +85,7 @@ fn every_monitor_example_validates() {
         );
         n += 1;
     }
-    assert!(n >= 3, "examples/monitor*.yaml: found {n}");
+    assert!(n >= 4, "examples/monitor*.yaml: found {n}");
 }
 
 fn check(yaml: &str) -> (Option<i32>, String) {
@@ -400,4 +410,35 @@ fn a_second_signal_exits_at_once_and_with_0() {
         "{}",
         log.join("\n")
     );
+}
+
+/// Regression: `lifeline monitor --check-config … | head -0` panicked in `println!` on the closed pipe. Both
+/// services' `--check-config` now exit 0 quietly when the reader has gone (the house rule for a broken pipe).
+#[test]
+fn check_config_into_a_closed_pipe_exits_0_without_a_panic() {
+    let monitor = [
+        "monitor",
+        "--check-config",
+        "--target",
+        "http://127.0.0.1:9/mcp",
+    ];
+    let gateway = [
+        "gateway",
+        "--check-config",
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+    ];
+    for args in [&monitor[..], &gateway[..]] {
+        // The read end is closed before the child starts, so its first write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("lifeline runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
