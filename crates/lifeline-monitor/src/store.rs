@@ -30,7 +30,9 @@ mod rollup;
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
 pub use probe_row::{ProbeRow, ResultRow};
-pub use query::{DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts};
+pub use query::{
+    DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,
+};
 pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp};
 pub use rollup::HourRollup;
 

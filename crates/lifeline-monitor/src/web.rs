@@ -1,13 +1,15 @@
 //! The monitor's HTTP face, all on one listener (axum). Routes:
-//! - `GET /`: the status page (`?page=N` for fleets over 50 targets);
-//! - `GET /targets/{name}`: one target's page;
+//! - `GET /`: the status page (`?page=N` for fleets over 50 targets; `?refresh=S` reloads it every S seconds);
+//! - `GET /targets/{name}`: one target's page (the name percent-encoded as one path segment; 404 page when no
+//!   target has it);
 //! - `GET /api/v1/targets`, `/api/v1/targets/{name}`, `/api/v1/targets/{name}/history`, `/api/v1/incidents`,
 //!   `/api/v1/events`, `/api/v1/alerts`: the JSON API (`docs/api.md`);
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /live`: 200 while the process serves requests;
 //! - `GET /ready`: 200 once a snapshot is loaded and the database answers, 503 before and while shutting down.
 //!
-//! Pages and the target list read the in-memory [`snapshot`], never the history tables.
+//! The status page and the target list read the in-memory [`snapshot`], never the history tables; a target's
+//! page adds a few bounded queries of its own history (see [`target`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::store::Store;
 
 pub mod api;
 pub mod page;
+pub mod phases;
 pub mod snapshot;
 pub mod svg;
 
@@ -65,9 +68,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The pages' query: `page` (status page, 1-based) and `refresh` (seconds between reloads, clamped to
+/// [`page::REFRESH_RANGE_S`]; no reload without it).
 #[derive(Debug, Deserialize)]
 struct PageQuery {
     page: Option<usize>,
+    refresh: Option<u32>,
+}
+
+impl PageQuery {
+    fn refresh(&self) -> Option<u32> {
+        self.refresh
+            .map(|s| s.clamp(*page::REFRESH_RANGE_S.start(), *page::REFRESH_RANGE_S.end()))
+    }
 }
 
 async fn status(State(app): State<Arc<AppState>>, Query(q): Query<PageQuery>) -> Html<String> {
@@ -76,10 +89,29 @@ async fn status(State(app): State<Arc<AppState>>, Query(q): Query<PageQuery>) ->
         &snap,
         &app.config.title,
         q.page.unwrap_or(1),
+        q.refresh(),
     ))
 }
 
-async fn target(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+/// Rows the target page reads at most, per query: usable probes with timings per hour of the raw window (the
+/// newest of each hour: 48 × 60 = 2,880 rows at most, whatever the interval), latest probes, incidents, events
+/// and drift events.
+const TARGET_PAGE_PHASE_SAMPLES_PER_HOUR: i64 = 60;
+const TARGET_PAGE_RESULTS: i64 = 50;
+const TARGET_PAGE_INCIDENTS: i64 = 30;
+const TARGET_PAGE_EVENTS: i64 = 200;
+const TARGET_PAGE_DRIFT: i64 = 20;
+/// The per-phase chart's window: the raw results' (the rollups keep no phases).
+const PHASE_WINDOW_HOURS: i64 = 48;
+
+/// `GET /targets/{name}`: the snapshot's entry plus bounded reads of the target's history: 8 day rows (hourly
+/// p50/p95), two columns of at most [`TARGET_PAGE_PHASE_SAMPLES_PER_HOUR`] raw results per hour (phases), and the
+/// latest results, incidents, events and drift events, each by index and limit.
+async fn target(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let snap = app.snapshot.get();
     let Some(t) = snap.by_name.get(&name).and_then(|i| snap.targets.get(*i)) else {
         return (
@@ -107,19 +139,46 @@ async fn target(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> R
                 slot.2 = b.latency.quantile(0.95);
             }
         }
+        let last_hour = now.div_euclid(HOUR_MS);
+        let samples = app
+            .store
+            .phase_timings(
+                id,
+                last_hour - PHASE_WINDOW_HOURS + 1..=last_hour,
+                TARGET_PAGE_PHASE_SAMPLES_PER_HOUR,
+            )
+            .await?;
         Ok::<_, crate::store::StoreError>(page::TargetDetail {
             hourly,
+            phases: phases::hourly(&samples, last_hour - PHASE_WINDOW_HOURS + 1, last_hour),
             results: app
                 .store
-                .results(id, now - 48 * HOUR_MS, i64::MAX, 50)
+                .results(id, now - 48 * HOUR_MS, i64::MAX, TARGET_PAGE_RESULTS)
                 .await?,
-            incidents: app.store.incidents(Some(id), false, i64::MAX, 50).await?,
-            events: app.store.events(Some(id), None, i64::MAX, 50).await?,
+            incidents: app
+                .store
+                .incidents(Some(id), false, i64::MAX, TARGET_PAGE_INCIDENTS)
+                .await?,
+            events: app
+                .store
+                .events(Some(id), None, i64::MAX, TARGET_PAGE_EVENTS)
+                .await?,
+            drift: app
+                .store
+                .events(Some(id), Some("schema_drift"), i64::MAX, TARGET_PAGE_DRIFT)
+                .await?,
         })
     }
     .await;
     match detail {
-        Ok(d) => Html(page::target_page(t, &d, &app.config.title, now)).into_response(),
+        Ok(d) => Html(page::target_page(
+            t,
+            &d,
+            &app.config.title,
+            now,
+            q.refresh(),
+        ))
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "Target page failed on storage.");
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()

@@ -16,6 +16,7 @@ use crate::input::Skipped;
 use crate::record::ScanRecord;
 use crate::summary::{RunFacts, Summary, SummaryReport};
 
+mod chart;
 mod csv;
 mod html;
 mod monitor;

@@ -25,6 +25,10 @@ const MAX_CERTS_LISTED: usize = 20;
 const MAX_SKIP_SAMPLES: usize = 10;
 /// Latency sketch range: 1 ms … 1 h, 3 significant digits (about 200 KiB per histogram).
 const LATENCY_MAX_MS: u64 = 3_600_000;
+/// Upper bounds (exclusive, ms) of the latency distribution's bins; one more bin holds everything slower. Roughly
+/// logarithmic: a census spans loopback milliseconds to timeouts of seconds.
+pub const LATENCY_BIN_BOUNDS_MS: [u64; 10] =
+    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
 
 /// Accumulates the summary.
 pub struct Summary {
@@ -38,6 +42,8 @@ pub struct Summary {
     warnings: BTreeMap<Warning, u64>,
     latency_usable: Histogram<u64>,
     latency_probed: Histogram<u64>,
+    /// Per bin of [`LATENCY_BIN_BOUNDS_MS`] (and the open one): `[usable, other probed]`.
+    latency_bins: [[u64; 2]; LATENCY_BIN_BOUNDS_MS.len() + 1],
     certs_expiring: u64,
     certs: Vec<CertNote>,
     skipped: BTreeMap<&'static str, u64>,
@@ -119,6 +125,19 @@ pub struct Latency {
     pub max: u64,
 }
 
+/// One bin of the latency distribution (total probe time of probed endpoints).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyBin {
+    /// Lower bound, ms (inclusive).
+    pub from_ms: u64,
+    /// Upper bound, ms (exclusive); `None` for the last, open bin.
+    pub to_ms: Option<u64>,
+    /// Usable endpoints (healthy, degraded) in the bin.
+    pub usable: u64,
+    /// Other probed endpoints (auth-gated, broken, dead) in the bin.
+    pub other: u64,
+}
+
 /// The finished summary (the shape of `summary.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SummaryReport {
@@ -149,6 +168,9 @@ pub struct SummaryReport {
     pub latency_usable_ms: Option<Latency>,
     /// Total probe time of every probed endpoint.
     pub latency_probed_ms: Option<Latency>,
+    /// The distribution of that time: one bin per bound of [`LATENCY_BIN_BOUNDS_MS`] and an open last one, all
+    /// present (zero counts kept).
+    pub latency_histogram: Vec<LatencyBin>,
     /// The certificate warning window in days.
     pub cert_window_days: i64,
     /// Certificates expiring within the window (or expired).
@@ -177,6 +199,7 @@ impl Summary {
             warnings: BTreeMap::new(),
             latency_usable: latency_histogram(),
             latency_probed: latency_histogram(),
+            latency_bins: [[0; 2]; LATENCY_BIN_BOUNDS_MS.len() + 1],
             certs_expiring: 0,
             certs: Vec::new(),
             skipped: BTreeMap::new(),
@@ -220,8 +243,15 @@ impl Summary {
         if let Some(ms) = record.total_ms() {
             let ms = (ms.round() as u64).clamp(1, LATENCY_MAX_MS);
             self.latency_probed.saturating_record(ms);
+            let bin = LATENCY_BIN_BOUNDS_MS
+                .iter()
+                .position(|b| ms < *b)
+                .unwrap_or(LATENCY_BIN_BOUNDS_MS.len());
             if record.category.is_usable() {
                 self.latency_usable.saturating_record(ms);
+                self.latency_bins[bin][0] += 1;
+            } else {
+                self.latency_bins[bin][1] += 1;
             }
         }
         if let Some(days) = report.tls.as_ref().and_then(|t| t.days_left) {
@@ -319,6 +349,17 @@ impl Summary {
             ),
             latency_usable_ms: latency(&self.latency_usable),
             latency_probed_ms: latency(&self.latency_probed),
+            latency_histogram: self
+                .latency_bins
+                .iter()
+                .enumerate()
+                .map(|(i, [usable, other])| LatencyBin {
+                    from_ms: i.checked_sub(1).map_or(0, |j| LATENCY_BIN_BOUNDS_MS[j]),
+                    to_ms: LATENCY_BIN_BOUNDS_MS.get(i).copied(),
+                    usable: *usable,
+                    other: *other,
+                })
+                .collect(),
             cert_window_days: self.cert_window_days,
             certs_expiring: self.certs_expiring,
             certs: self.certs.clone(),
@@ -619,6 +660,53 @@ mod tests {
                 count: 68,
                 percent: 68.0
             }
+        );
+    }
+
+    #[test]
+    fn latency_histogram_bins_usable_and_other_by_total_time() {
+        let mut s = Summary::new(14);
+        let timed = |url: &str, verdict, reason, ms: f64| {
+            let mut r = record(url, verdict, reason);
+            if let crate::record::Outcome::Probed(rep) = &mut r.outcome {
+                rep.timings_ms =
+                    lifeline_mcp::probe::Timings(vec![(lifeline_mcp::probe::Phase::Total, ms)]);
+            }
+            r
+        };
+        for r in [
+            timed("https://a.example/mcp", Verdict::Healthy, None, 3.0),
+            timed("https://b.example/mcp", Verdict::Healthy, None, 10.0),
+            timed(
+                "https://c.example/mcp",
+                Verdict::Unhealthy,
+                Some(Reason::Timeout),
+                10_000.0,
+            ),
+            timed(
+                "https://d.example/mcp",
+                Verdict::Unhealthy,
+                Some(Reason::Timeout),
+                99_999.0,
+            ),
+        ] {
+            s.add(&r);
+        }
+        let h = s.finish(RunFacts::default(), None).latency_histogram;
+        assert_eq!(h.len(), LATENCY_BIN_BOUNDS_MS.len() + 1);
+        let counts: Vec<(u64, Option<u64>, u64, u64)> = h
+            .iter()
+            .filter(|b| b.usable + b.other > 0)
+            .map(|b| (b.from_ms, b.to_ms, b.usable, b.other))
+            .collect();
+        // 10 ms is the first bin's exclusive bound; 10 s opens the last bin.
+        assert_eq!(
+            counts,
+            vec![
+                (0, Some(10), 1, 0),
+                (10, Some(25), 1, 0),
+                (10_000, None, 0, 2)
+            ]
         );
     }
 }

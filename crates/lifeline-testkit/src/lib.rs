@@ -4,6 +4,7 @@
 //!
 //! Never a dependency of production code: only `[dev-dependencies]` and benches may use it.
 
+pub mod a11y;
 pub mod cli;
 pub mod eventually;
 pub mod fakes;

@@ -14,6 +14,8 @@ use crate::sketch::{Bucket, DayHours, LatencyHistogram};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
+/// The most hours [`Store::phase_timings`] reads (two weeks; the raw window is 48 h by default).
+pub const MAX_PHASE_HOURS: i64 = 14 * 24;
 
 /// Probes up and in total over a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -333,6 +335,40 @@ impl Store {
             q.build_query_as::<ProbeRow>().fetch_all(pool).await?
         });
         Ok(rows)
+    }
+
+    /// The phase timings (`timings` JSON, as [`ProbeRow::timings`]) of `target_id`'s usable probes (healthy or
+    /// degraded: a failed probe's phases say where it stopped, not how fast it was) in the UTC hours `hours`
+    /// (hours since the epoch; at most the last [`MAX_PHASE_HOURS`] of the range are read), as `(ts_ms,
+    /// timings)`, newest first: at most `per_hour` of each hour (its newest), so the rows read are bounded by the
+    /// hours whatever the interval. One `LIMIT`ed range read of the `(target_id, ts_ms)` index per hour, on one
+    /// connection (a window function over the whole range would read every row of it).
+    pub async fn phase_timings(
+        &self,
+        target_id: i64,
+        hours: std::ops::RangeInclusive<i64>,
+        per_hour: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let last = *hours.end();
+        let first = (*hours.start()).max(last - MAX_PHASE_HOURS + 1);
+        let mut out = Vec::new();
+        with_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            for hour in (first..=last).rev() {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT ts_ms, timings FROM results WHERE target_id = $1 AND ts_ms >= $2 AND ts_ms < $3 \
+                     AND verdict IN ('healthy', 'degraded') AND timings IS NOT NULL ORDER BY ts_ms DESC LIMIT $4",
+                )
+                .bind(target_id)
+                .bind(hour * HOUR_MS)
+                .bind((hour + 1) * HOUR_MS)
+                .bind(per_hour)
+                .fetch_all(&mut *conn)
+                .await?;
+                out.extend(rows);
+            }
+        });
+        Ok(out)
     }
 
     /// Incidents, newest first: of one target or all, open only or all, opened before `before_ms`.

@@ -497,6 +497,67 @@ async fn suite(store: Store) {
     assert_eq!(back.len(), 300);
     assert_eq!(back[0].ts_ms, T0 + 200 * HOUR + 299, "newest first");
 
+    // Phase timings: only usable probes with timings, newest first, within the range, at most N per hour.
+    let timed = |ts: i64, verdict: Verdict, timings: Option<&str>| ProbeRow {
+        up: verdict == Verdict::Healthy,
+        timings: timings.map(str::to_owned),
+        ..ProbeRow::new(ts, verdict)
+    };
+    let t300 = T0 + 300 * HOUR;
+    let h300 = t300 / HOUR;
+    store
+        .record(&[
+            op(
+                &full_state,
+                timed(t300, Verdict::Healthy, Some(r#"{"ping":1,"total":2}"#)),
+                IncidentOp::None,
+            ),
+            op(
+                &full_state,
+                timed(t300 + 1, Verdict::Degraded, Some(r#"{"ping":9,"total":9}"#)),
+                IncidentOp::None,
+            ),
+            op(
+                &full_state,
+                timed(t300 + 2, Verdict::Unhealthy, Some(r#"{"connect":5}"#)),
+                IncidentOp::None,
+            ),
+            op(
+                &full_state,
+                timed(t300 + 3, Verdict::Healthy, None),
+                IncidentOp::None,
+            ),
+            op(
+                &full_state,
+                timed(t300 + 4, Verdict::Healthy, Some(r#"{"total":4}"#)),
+                IncidentOp::None,
+            ),
+            op(
+                &full_state,
+                timed(t300 + HOUR, Verdict::Healthy, Some(r#"{"total":5}"#)),
+                IncidentOp::None,
+            ),
+        ])
+        .await
+        .unwrap();
+    let samples = store.phase_timings(a, h300..=h300, 10).await.unwrap();
+    assert_eq!(
+        samples.iter().map(|(ts, _)| ts - t300).collect::<Vec<_>>(),
+        [4, 1, 0]
+    );
+    assert_eq!(samples[1].1, r#"{"ping":9,"total":9}"#);
+    let capped = store.phase_timings(a, h300..=h300 + 1, 2).await.unwrap();
+    assert_eq!(
+        capped.iter().map(|(ts, _)| ts - t300).collect::<Vec<_>>(),
+        [HOUR, 4, 1],
+        "the newest 2 of each hour"
+    );
+    assert!(store
+        .phase_timings(b, h300..=h300 + 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
     assert!(store.size_bytes().await.unwrap() > 0);
     store.ping().await.unwrap();
 

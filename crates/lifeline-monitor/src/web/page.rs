@@ -6,37 +6,86 @@
 //! used only for the stylesheet and the doctype below. The charts come from [`super::svg`].
 
 use maud::{html, Markup, PreEscaped};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use time::format_description::well_known::Rfc3339;
 
 use super::snapshot::{DaySummary, Snapshot, TargetView, WINDOWS_HOURS};
 use super::svg::{fmt_ms, latency_chart};
-use crate::store::{EventRow, IncidentRow, ResultRow};
+use crate::store::{EventRow, IncidentRow};
+
+mod target;
+
+pub use target::{fmt_duration, target_page, TargetDetail};
 
 /// Targets per page of the status page.
 pub const PAGE_SIZE: usize = 50;
 
 const CSS: &str = r#"
-:root{--ok:#1f9d55;--warn:#d69e2e;--bad:#e53e3e;--mid:#68d391;--none:#d5dbe3;--fg:#1a202c;--muted:#5a6778;--bg:#f7f9fb;--card:#fff}
+:root{--ok:#1a7f37;--warn:#975a16;--bad:#c53030;--mid:#68d391;--none:#d5dbe3;--fg:#1a202c;--muted:#5a6778;--bg:#f7f9fb;--card:#fff;--p50:#2b6cb0;--p95:#b7410e}
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-main{max-width:1040px;margin:0 auto;padding:16px}h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.1rem;margin:1.4em 0 .5em}
-a{color:#2b6cb0;text-decoration:none}a:hover{text-decoration:underline}
+main{max-width:1040px;margin:0 auto;padding:16px}h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.1rem;margin:1.4em 0 .5em}h3{font-size:.95rem;margin:.8em 0 .3em}
+a{color:#2b6cb0;text-decoration:none}a:hover,p a{text-decoration:underline}
 .banner{padding:12px 16px;border-radius:8px;color:#fff;font-weight:600;margin:12px 0}.banner.ok{background:var(--ok)}.banner.bad{background:var(--bad)}.banner.warn{background:var(--warn)}
 .card{background:var(--card);border:1px solid #e2e8f0;border-radius:8px;padding:12px 14px;margin:10px 0}
 .row{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}.name{font-weight:600;font-size:1.05rem}
 .muted{color:var(--muted);font-size:.88rem}.url{word-break:break-all}
 .pill{display:inline-block;padding:1px 9px;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff}
-.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#805ad5}.s-unknown{background:#a0aec0}
+.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#6b46c1}.s-unknown{background:#4a5568}
+.c-breaking{background:var(--bad)}.c-additive{background:#2b6cb0}.c-unknown{background:#4a5568}
 .bars{display:flex;gap:1px;height:28px;margin:8px 0 2px}.bars i{flex:1;border-radius:1px;background:var(--none);min-width:1px}
-.bars i.u4{background:var(--ok)}.bars i.u3{background:var(--mid)}.bars i.u2{background:var(--warn)}.bars i.u1{background:var(--bad)}
+.bars i.u4{background:var(--ok)}.bars i.u3{background:var(--mid)}.bars i.u2{background:#d69e2e}.bars i.u1{background:var(--bad)}
 .uptime{display:flex;gap:14px;flex-wrap:wrap;font-size:.88rem}.uptime b{font-variant-numeric:tabular-nums}
 .chart{display:block;margin-top:6px;background:#fbfcfd;border-radius:4px}.chart path{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}
-.chart .p50{stroke:#3182ce}.chart .p95{stroke:#dd6b20}.chart .axis{font-size:9px;fill:var(--muted)}.chart .hover{fill:transparent}.chart .hover:hover{fill:rgba(0,0,0,.06)}
-.legend span{margin-right:10px}.legend .p50{color:#3182ce}.legend .p95{color:#dd6b20}
+.chart .p50{stroke:var(--p50)}.chart .p95{stroke:var(--p95)}.chart .axis{font-size:9px;fill:var(--muted)}.chart .axis.end{text-anchor:end}.chart .hover{fill:transparent}.chart .hover:hover{fill:rgba(0,0,0,.06)}
+.legend span{margin-right:10px}.legend .p50{color:var(--p50)}.legend .p95{color:var(--p95)}
+.uptime-chart .u4{fill:var(--ok)}.uptime-chart .u3{fill:var(--mid)}.uptime-chart .u2{fill:#d69e2e}.uptime-chart .u1{fill:var(--bad)}.uptime-chart .nodata{fill:var(--none)}
+.strip .track{fill:#edf2f7}.strip .span{fill:var(--bad)}.strip .span.open{fill:#822727}
+.stack g:hover rect{opacity:.8}
+.ph0{fill:#9ecae1;background:#9ecae1}.ph1{fill:#6baed6;background:#6baed6}.ph2{fill:#3182bd;background:#3182bd}.ph3{fill:#756bb1;background:#756bb1}
+.ph4{fill:#08519c;background:#08519c}.ph5{fill:#31a354;background:#31a354}.ph6{fill:#74c476;background:#74c476}.ph7{fill:#a1d99b;background:#a1d99b}
+.ph8{fill:#e6550d;background:#e6550d}.ph9{fill:#fd8d3c;background:#fd8d3c}.ph10{fill:#fdae6b;background:#fdae6b}.ph11{fill:#de2d26;background:#de2d26}
+.ph12{fill:#969696;background:#969696}.ph13{fill:#d9d9d9;background:#d9d9d9}
+ul.keys{list-style:none;padding:0;margin:6px 0 0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:.85rem}.keys .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
+ol.timeline{list-style:none;margin:4px 0 10px;padding:0 0 0 14px;border-left:2px solid #e2e8f0;font-size:.88rem}ol.timeline li{margin:3px 0}
+.t-open b{color:var(--bad)}.t-resolved b{color:var(--ok)}.t-ongoing b{color:var(--bad)}
+ul.diff{list-style:none;padding:0;margin:6px 0 0;font-size:.88rem}ul.diff li{padding:2px 6px;border-radius:3px;margin:2px 0}
+.d-added{background:#f0fff4}.d-removed{background:#fff5f5}.d-changed{background:#fffaf0}ul.diff .mark{font-weight:700;display:inline-block;width:1em}ul.diff .breaking b{color:var(--bad)}
 table{width:100%;border-collapse:collapse;font-size:.88rem}th,td{text-align:left;padding:5px 6px;border-bottom:1px solid #edf2f7;vertical-align:top}
-.sev-critical{color:var(--bad);font-weight:600}.sev-warning{color:#b7791f;font-weight:600}
+.sev-critical{color:var(--bad);font-weight:600}.sev-warning{color:var(--warn);font-weight:600}
 nav.pages a,nav.pages span{margin-right:8px}
 @media (max-width:700px){main{padding:10px}.bars{height:22px}th.opt,td.opt{display:none}}
 "#;
+
+/// What a target name must not carry raw in one path segment (RFC 3986 §3.3: `pchar` is unreserved, sub-delims,
+/// `:` and `@`): controls, space, `"#%/<>?[\]^`{|}` and non-ASCII (encoded as UTF-8 octets).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// A target name as one URL path segment (percent-encoded; axum's `Path` decodes it back). Still HTML-escaped
+/// by maud where it is interpolated (`&` and `'` stay as they are in a segment).
+pub fn path_segment(name: &str) -> String {
+    utf8_percent_encode(name, SEGMENT).to_string()
+}
+
+/// A target name as a query value (`application/x-www-form-urlencoded`, as the API's `?target=` reads it).
+pub fn query_value(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes()).collect()
+}
 
 /// `2026-05-01 12:00 UTC`.
 pub fn fmt_time(ms: i64) -> String {
@@ -79,16 +128,17 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// The document around a page's `body`: doctype, head with `title` (escaped) and the stylesheet, `<main>`.
-/// `refresh` adds a 60 s meta refresh.
-fn layout(title: &str, refresh: bool, body: Markup) -> String {
+/// `refresh` (seconds) adds a meta refresh: only when the reader asked for it (`?refresh=N`), because a page that
+/// reloads by itself interrupts reading and screen readers (WCAG 2.1 §2.2.1 Timing Adjustable).
+fn layout(title: &str, refresh: Option<u32>, body: Markup) -> String {
     html! {
         (PreEscaped("<!doctype html>"))
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
-                @if refresh {
-                    meta http-equiv="refresh" content="60";
+                @if let Some(secs) = refresh {
+                    meta http-equiv="refresh" content=(secs);
                 }
                 title { (title) }
                 style { (PreEscaped(CSS)) }
@@ -172,7 +222,7 @@ fn target_card(t: &TargetView, now_ms: i64) -> Markup {
     html! {
         section class="card" id={ "t-" (s.name) } {
             div class="row" {
-                a class="name" href={ "/targets/" (s.name) } { (s.name) }
+                a class="name" href={ "/targets/" (path_segment(&s.name)) } { (s.name) }
                 span class={ "pill s-" (t.status) } { (t.status) }
                 @if let Some(ms) = latency {
                     span class="muted" { (fmt_ms(ms)) }
@@ -200,10 +250,13 @@ fn target_card(t: &TargetView, now_ms: i64) -> Markup {
 fn incidents_table(rows: &[IncidentRow]) -> Markup {
     html! {
         table {
-            tr { th { "Target" } th { "Opened" } th { "Resolved" } th class="opt" { "Reason" } }
+            tr {
+                th scope="col" { "Target" } th scope="col" { "Opened" } th scope="col" { "Resolved" }
+                th scope="col" class="opt" { "Reason" }
+            }
             @for i in rows {
                 tr {
-                    td { a href={ "/targets/" (i.target) } { (i.target) } }
+                    td { a href={ "/targets/" (path_segment(&i.target)) } { (i.target) } }
                     td { time datetime=(rfc3339(i.opened_ms)) { (fmt_time(i.opened_ms)) } }
                     td {
                         @match i.resolved_ms {
@@ -221,7 +274,7 @@ fn incidents_table(rows: &[IncidentRow]) -> Markup {
 fn events_table(rows: &[EventRow]) -> Markup {
     html! {
         table {
-            tr { th { "When" } th { "Event" } }
+            tr { th scope="col" { "When" } th scope="col" { "Event" } }
             @for e in rows {
                 tr {
                     td { time datetime=(rfc3339(e.ts_ms)) { (fmt_time(e.ts_ms)) } }
@@ -271,9 +324,22 @@ fn banner(snap: &Snapshot) -> (&'static str, String) {
     }
 }
 
+/// The reload interval a reader may ask for with `?refresh=N`, seconds: N clamped to this range.
+pub const REFRESH_RANGE_S: std::ops::RangeInclusive<u32> = 10..=3600;
+
+/// The link that turns the page's own reload on (every 60 s) or off, keeping `base_query` (`page=2&` or empty).
+fn refresh_toggle(base_query: &str, refresh: Option<u32>) -> Markup {
+    html! {
+        @match refresh {
+            Some(s) => a href={ "?" (base_query.trim_end_matches('&')) } { "stop reloading (every " (s) " s)" },
+            None => a href={ "?" (base_query) "refresh=60" } { "reload every minute" },
+        }
+    }
+}
+
 /// The status page, page `page` (1-based, clamped to the pages there are) of [`PAGE_SIZE`] targets, problems
-/// first.
-pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
+/// first; `refresh` (seconds, see [`REFRESH_RANGE_S`]) makes it reload itself.
+pub fn status_page(snap: &Snapshot, title: &str, page: usize, refresh: Option<u32>) -> String {
     let now = snap.generated_ms;
     let (class, text) = banner(snap);
     let mut order: Vec<&TargetView> = snap.targets.iter().collect();
@@ -319,104 +385,11 @@ pub fn status_page(snap: &Snapshot, title: &str, page: usize) -> String {
             (events_table(&snap.recent_events))
         }
         p class="muted" {
-            "Updated " (fmt_time(now)) " · " a href="/api/v1/targets" { "JSON API" }
-            " · " a href="/metrics" { "metrics" }
+            "Updated " (fmt_time(now)) " · " (refresh_toggle(&if page > 1 { format!("page={page}&") } else { String::new() }, refresh))
+            " · " a href="/api/v1/targets" { "JSON API" } " · " a href="/metrics" { "metrics" }
         }
     };
-    layout(title, true, body)
-}
-
-/// What the target page shows besides the snapshot entry.
-#[derive(Debug, Default)]
-pub struct TargetDetail {
-    /// Hourly `(label, p50, p95)` for the last 7 days.
-    pub hourly: Vec<(String, Option<f64>, Option<f64>)>,
-    /// Latest raw results, newest first.
-    pub results: Vec<ResultRow>,
-    /// The target's incidents, newest first.
-    pub incidents: Vec<IncidentRow>,
-    /// The target's events, newest first.
-    pub events: Vec<EventRow>,
-}
-
-/// The page of one target.
-pub fn target_page(t: &TargetView, detail: &TargetDetail, title: &str, now_ms: i64) -> String {
-    let s = &t.state;
-    let rows: [(&str, Option<String>); 9] = [
-        ("Verdict", s.last_verdict.clone()),
-        ("Reason", s.last_reason.clone()),
-        ("Era", s.era.clone()),
-        ("Protocol version", s.protocol_version.clone()),
-        (
-            "Server",
-            s.server_name
-                .as_ref()
-                .map(|n| format!("{n} {}", s.server_version.as_deref().unwrap_or(""))),
-        ),
-        ("Tools", s.tools_count.map(|n| n.to_string())),
-        (
-            "Schema hash",
-            s.schema_hash.as_ref().map(|h| h.chars().take(16).collect()),
-        ),
-        (
-            "Certificate",
-            s.tls_days_left.map(|d| format!("{d} days left")),
-        ),
-        ("Interval", Some(format!("{} s", t.interval_s))),
-    ];
-    let daily: Vec<(String, Option<f64>, Option<f64>)> = t
-        .days()
-        .iter()
-        .map(|d| (fmt_day(d.day), d.p50_ms, d.p95_ms))
-        .collect();
-    let body = html! {
-        p { a href="/" { "← " (title) } }
-        (target_card(t, now_ms))
-        section class="card" {
-            table {
-                @for (k, v) in &rows {
-                    @if let Some(v) = v {
-                        tr { th { (k) } td { (v) } }
-                    }
-                }
-            }
-        }
-        h2 { "Latency, hourly, last 7 days" }
-        section class="card" {
-            (latency_chart(&detail.hourly, 900, 140, true))
-            p class="legend muted" { span class="p50" { "— p50" } span class="p95" { "— p95" } }
-        }
-        h2 { "Latency, daily, 90 days" }
-        section class="card" { (latency_chart(&daily, 900, 140, true)) }
-        @if !detail.incidents.is_empty() {
-            h2 { "Incidents" }
-            (incidents_table(&detail.incidents))
-        }
-        @if !detail.events.is_empty() {
-            h2 { "Events" }
-            (events_table(&detail.events))
-        }
-        h2 { "Latest probes" }
-        table {
-            tr { th { "When" } th { "Verdict" } th { "Time" } th class="opt" { "Detail" } }
-            @for r in &detail.results {
-                tr {
-                    td { (fmt_time(r.ts_ms)) }
-                    td {
-                        (r.verdict)
-                        @if r.maintenance { " (maintenance)" }
-                    }
-                    td { (r.latency_ms.map(fmt_ms).unwrap_or_default()) }
-                    td class="opt" { (r.message.as_deref().or(r.reason.as_deref()).unwrap_or("")) }
-                }
-            }
-        }
-        p class="muted" {
-            a href={ "/api/v1/targets/" (s.name) "/history" } { "history JSON" }
-            " · " a href={ "/api/v1/events?target=" (s.name) } { "events JSON" }
-        }
-    };
-    layout(&format!("{} · {title}", s.name), true, body)
+    layout(title, refresh, body)
 }
 
 /// A minimal error page; `what` is escaped.
@@ -426,7 +399,7 @@ pub fn not_found(what: &str) -> String {
         p { (what) }
         p { a href="/" { "Status page" } }
     };
-    layout("Not found", false, body)
+    layout("Not found", None, body)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `report.html`: one self-contained file (inline CSS and a few lines of JS, no external asset) with the summary
-//! and a table of every endpoint. The table is readable without JavaScript; with it, column headers sort and a
+//! `report.html`: one self-contained file (inline CSS and a few lines of JS, no external asset) with the summary,
+//! its charts (verdict share, reasons, latency distribution: inline SVG from [`super::chart`]) and a table of
+//! every endpoint. The table is readable without JavaScript; with it, column headers sort and a
 //! box filters rows. Rows are streamed to a side file while the scan runs and stitched in at the end, so the
 //! report costs no memory per endpoint.
 //!
@@ -15,6 +16,7 @@ use lifeline_mcp::probe::Phase;
 use lifeline_mcp::ProbeReport;
 use maud::{html, Markup, PreEscaped, Render};
 
+use super::chart::{latency_histogram, share_bars};
 use crate::category::Category;
 use crate::record::{Outcome, ScanRecord};
 use crate::summary::{Latency, Share, SummaryReport};
@@ -155,8 +157,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn share_table(title: &str, shares: &[Share], bars: bool) -> Markup {
-    let widest = shares.iter().map(|x| x.count).max().unwrap_or(1).max(1);
+fn share_table(title: &str, shares: &[Share]) -> Markup {
     html! {
         @if !shares.is_empty() {
             section {
@@ -168,10 +169,6 @@ fn share_table(title: &str, shares: &[Share], bars: bool) -> Markup {
                                 td { (Clean(&x.label)) }
                                 td class="n" { (x.count) }
                                 td class="n" { (format!("{:.1}%", x.percent)) }
-                                @if bars {
-                                    @let w = (x.count as f64 * 100.0 / widest as f64).max(0.5);
-                                    td class="bar" { span style=(format!("width:{w:.1}%")) {} }
-                                }
                             }
                         }
                     }
@@ -255,12 +252,35 @@ fn head(summary: &SummaryReport) -> String {
             }
         }
         "\n"
+        section class="charts" {
+            figure {
+                figcaption { "Verdict share" }
+                (share_bars(
+                    &summary.categories,
+                    |l| Category::ALL.iter().find(|c| c.as_str() == l).map(|c| c.as_str()),
+                    Clean,
+                    "share of endpoints per category",
+                ))
+            }
+            figure {
+                figcaption { "Reasons (not healthy)" }
+                (share_bars(&summary.reasons, |_| None, Clean, "endpoints per failure reason"))
+            }
+            figure {
+                figcaption {
+                    "Latency distribution (total probe, ms) "
+                    span class="key usable" {} " usable " span class="key other" {} " other probed"
+                }
+                (latency_histogram(&summary.latency_histogram))
+            }
+        }
+        "\n"
         div class="grid" {
-            (share_table("Reasons", &summary.reasons, true))
-            (share_table("Eras", &summary.eras, false))
-            (share_table("Protocol versions", &summary.protocol_versions, false))
-            (share_table("Transports", &summary.transports, false))
-            (share_table("Warnings", &summary.warnings, false))
+            (share_table("Reasons", &summary.reasons))
+            (share_table("Eras", &summary.eras))
+            (share_table("Protocol versions", &summary.protocol_versions))
+            (share_table("Transports", &summary.transports))
+            (share_table("Warnings", &summary.warnings))
             section {
                 h2 { "Latency (total probe)" }
                 table class="small" {
@@ -364,7 +384,7 @@ Array.prototype.forEach.call(b.rows,function(r){r.style.display=!s||r.textConten
 })();\n</script>\n</body></html>\n";
 
 const STYLE: &str = "\
-:root{--healthy:#1a7f37;--degraded:#bf8700;--auth_gated:#0969da;--broken:#cf222e;--dead:#57606a;--refused_private:#8250df;}\
+:root{--healthy:#1a7f37;--degraded:#9a6700;--auth_gated:#0969da;--broken:#cf222e;--dead:#57606a;--refused_private:#8250df;}\
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1400px;padding:1rem;color:#1f2328;}\
 h1{margin:.2rem 0}h2{font-size:1.05rem;margin:.6rem 0 .3rem}code{font-size:.92em}\
 .partial{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem;border-radius:6px}\
@@ -382,11 +402,17 @@ h1{margin:.2rem 0}h2{font-size:1.05rem;margin:.6rem 0 .3rem}code{font-size:.92em
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:0 1.5rem}\
 table{border-collapse:collapse}td,th{padding:.2rem .45rem;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}\
-td.bar{width:120px}td.bar span{display:block;height:.7rem;background:#8c959f;border-radius:2px}\
 .wrap{overflow-x:auto}#endpoints{width:100%;font-size:13px}#endpoints th{position:sticky;top:0;background:#f6f8fa;cursor:pointer}\
 #endpoints td.url{word-break:break-all;min-width:16rem}#endpoints td.msg{max-width:28rem;color:#57606a}\
 .badge{color:#fff;border-radius:10px;padding:0 .45rem;font-size:12px;white-space:nowrap}\
 .hint{color:#57606a}footer{color:#57606a;margin-top:1rem}\
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:.5rem 1.5rem;margin:0 0 .8rem}\
+figure{margin:0}figcaption{font-weight:600;margin:.3rem 0}.chart{display:block;max-width:520px;font-size:11px}\
+.chart text{fill:currentColor}.chart .lbl{text-anchor:end}.chart .mid{text-anchor:middle}.chart .tick{font-size:9px}\
+.chart .bar.plain,.chart .other,.key.other{fill:#8c959f;background:#8c959f}.chart .usable,.key.usable{fill:var(--healthy);background:var(--healthy)}\
+.chart .bar.healthy{fill:var(--healthy)}.chart .bar.degraded{fill:var(--degraded)}.chart .bar.auth_gated{fill:var(--auth_gated)}\
+.chart .bar.broken{fill:var(--broken)}.chart .bar.dead{fill:var(--dead)}.chart .bar.refused_private{fill:var(--refused_private)}\
+.key{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;vertical-align:middle}\
 @media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}#endpoints th{background:#161b22}\
 td,th{border-color:#30363d}.card{border-color:#30363d}.partial{background:#3b2e00}}";
 

@@ -1,8 +1,10 @@
 //! Headless Chromium (Debian `chromium`) loads the status page of a monitor with 90 days of history (loaded
-//! through the store's rollup path), an incident and drift/certificate events; the test checks the rendered
-//! DOM and saves screenshots under `target/` for review. Skipped (loudly) only with LIFELINE_SKIP_BROWSER=1.
+//! through the store's rollup path), an incident, drift/certificate events and two days of raw results with
+//! phase timings, then the target page; the test checks the rendered DOM, runs the axe-core accessibility
+//! checker (`lifeline_testkit::a11y`: WCAG A/AA rules, contrast and labels among them) on both pages, and saves
+//! screenshots under `target/` for review. Skipped (loudly) only with LIFELINE_SKIP_BROWSER=1.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -80,6 +82,36 @@ async fn seed_history(db: &str) {
         url: "https://beta.example/mcp".into(),
         ..TargetState::default()
     };
+    // Two days of usable probes with phase timings (one every 20 minutes), for the per-phase chart.
+    let probes: Vec<RecordOp> = (1..=47 * 3)
+        .map(|i| {
+            let slow = if i % 9 == 0 { 3.0 } else { 1.0 };
+            let ts = now - i * 20 * 60_000;
+            let timings = json!({
+                "dns": 1.0, "connect": 2.0 * slow, "tls": 11.0, "first_byte": 4.0,
+                "discover": 18.0 * slow, "initialize": 9.0, "initialized": 2.0, "tools_list": 6.0 + (i % 5) as f64,
+                "ping": 2.0, "origin_check": 1.5, "close": 1.0, "total": 60.0 * slow + (i % 5) as f64,
+            });
+            RecordOp {
+                state: TargetState {
+                    id: ids[1],
+                    name: "beta".into(),
+                    url: "https://beta.example/mcp".into(),
+                    ..TargetState::default()
+                },
+                tools_json: None,
+                result: ProbeRow {
+                    up: true,
+                    latency_ms: timings["total"].as_f64(),
+                    timings: Some(timings.to_string()),
+                    ..ProbeRow::new(ts, Verdict::Healthy)
+                },
+                events: vec![],
+                incident: IncidentOp::None,
+            }
+        })
+        .collect();
+    store.record(&probes).await.unwrap();
     let at = now - 30 * HOUR;
     let r = ProbeRow {
         reason: Some(Reason::HttpStatus.into()),
@@ -96,8 +128,18 @@ async fn seed_history(db: &str) {
                     ts_ms: at - HOUR,
                     kind: EventKind::SchemaDrift,
                     severity: Severity::Warning,
-                    summary: "beta: tool schema changed (breaking; +0 −1 ~0)".into(),
-                    details: json!({"removed": ["search"]}),
+                    summary: "beta: tool schema changed (breaking; +1 −1 ~1)".into(),
+                    details: json!({
+                        "from_hash": "4f1c2a9e0b7d3c5a", "to_hash": "9a8b7c6d5e4f3a2b",
+                        "classification": "breaking", "breaking": true,
+                        "added": ["summarize"], "removed": ["search"], "changed": ["fetch"],
+                        "changes": [
+                            {"tool": "fetch", "path": "/inputSchema/required/1", "kind": "breaking",
+                             "description": "new required property `timeout_ms`"},
+                            {"tool": "search", "path": "", "kind": "breaking", "description": "tool removed"},
+                            {"tool": "summarize", "path": "", "kind": "additive", "description": "new tool"},
+                        ],
+                    }),
                 },
                 NewEvent {
                     ts_ms: at - 2 * HOUR,
@@ -220,39 +262,124 @@ async fn chromium_renders_the_status_page_with_history() {
     assert!(dom.contains("probes up"));
 
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    for (name, size) in [
-        ("monitor-status-page.png", "1280,2400"),
-        ("monitor-status-page-mobile.png", "390,2400"),
+    screenshot(
+        &browser,
+        &url,
+        &out.join("monitor-status-page.png"),
+        "1280,2400",
+    );
+    screenshot(
+        &browser,
+        &url,
+        &out.join("monitor-status-page-mobile.png"),
+        "390,2400",
+    );
+    let target_url = format!("{url}targets/beta");
+    let target_page = dump_dom(&browser, &target_url);
+    for want in [
+        "Latency per phase, hourly means, last 48 hours",
+        "<svg class=\"chart stack\"",
+        "tools_list",
+        "Uptime per day, 90 days",
+        "<svg class=\"chart uptime-chart\"",
+        "Incidents",
+        "<svg class=\"chart strip\"",
+        "<ol class=\"timeline\">",
+        "HTTP 502 from the ingress",
+        "Resolved",
+        "Tool-schema changes",
+        "new required property `timeout_ms`",
+        "tool removed",
+        "4f1c2a9e0b7d",
+        "certificate expires in 13 days",
     ] {
-        let path = out.join(name);
-        let _ = std::fs::remove_file(&path);
-        let status = chrome(&browser)
-            .arg(format!("--window-size={size}"))
-            .arg(format!("--screenshot={}", path.display()))
-            .arg(&url)
-            .status()
-            .unwrap();
-        assert!(status.success());
         assert!(
-            std::fs::metadata(&path)
-                .map(|m| m.len() > 10_000)
-                .unwrap_or(false),
-            "{} written",
-            path.display()
+            target_page.contains(want),
+            "missing {want:?} in the target page"
         );
     }
-    let target_page = dump_dom(&browser, &format!("{url}targets/beta"));
+    // 48 hourly columns of phases; most hours hold three probes.
     assert!(
-        target_page.contains("Latency, hourly, last 7 days") && target_page.contains("Incidents")
+        target_page.matches("<rect class=\"ph").count() >= 40 * 8,
+        "stacked phase segments"
     );
-    let path = out.join("monitor-target-page.png");
-    assert!(chrome(&browser)
-        .arg("--window-size=1280,2000")
+    // The incident lasted an hour (opened at -30 h, resolved at -29 h).
+    assert!(target_page.contains("after 1 h"), "resolved after 1 h");
+
+    // An unknown name (with characters that need encoding) is a 404 page that shows it escaped.
+    let (status, body) = http_get(&addr_of(&url), "/targets/no%20such%3Cb%3E");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no such&lt;b&gt;"), "{body}");
+
+    // Accessibility: no WCAG A/AA violation on either page (contrast, labels, names, structure).
+    for (page, violations) in lifeline_testkit::a11y::axe_violations(
+        std::path::Path::new(&browser),
+        &[url.clone(), target_url.clone()],
+    ) {
+        assert!(
+            violations.is_empty(),
+            "axe found violations on {page}:\n{}",
+            lifeline_testkit::a11y::describe(&violations)
+        );
+    }
+
+    screenshot(
+        &browser,
+        &target_url,
+        &out.join("monitor-target-page.png"),
+        "1280,3200",
+    );
+    screenshot(
+        &browser,
+        &target_url,
+        &out.join("monitor-target-page-mobile.png"),
+        "390,3600",
+    );
+}
+
+/// Saves a screenshot of `url` at `size` (`W,H`) to `path` and checks it was written (over 10 kB: not blank).
+fn screenshot(browser: &str, url: &str, path: &std::path::Path, size: &str) {
+    let _ = std::fs::remove_file(path);
+    let status = chrome(browser)
+        .arg(format!("--window-size={size}"))
         .arg(format!("--screenshot={}", path.display()))
-        .arg(format!("{url}targets/beta"))
+        .arg(url)
         .status()
-        .unwrap()
-        .success());
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::metadata(path)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "{} written",
+        path.display()
+    );
+}
+
+/// `127.0.0.1:port` of `http://127.0.0.1:port/`.
+fn addr_of(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A bare HTTP/1.1 GET (the status code and body), bounded by 30 s timeouts.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
 }
 
 fn chrome(browser: &str) -> Command {

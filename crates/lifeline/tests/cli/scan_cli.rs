@@ -404,6 +404,32 @@ async fn a_mixed_population_is_counted_exactly_per_category() {
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert_eq!(html.matches("<tr class=\"c-").count(), 22);
     assert!(!html.contains("<link") && !html.contains(" src="));
+    // Its charts: verdict share (5 non-empty categories), reasons, latency distribution; inline SVG, each named.
+    assert_eq!(html.matches("<figure>").count(), 3, "{html}");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3, "{html}");
+    assert_eq!(
+        html.matches("<rect class=\"bar ").count(),
+        5 + summary["reasons"].as_array().unwrap().len()
+    );
+    assert!(html.contains("aria-label=\"latency distribution of probed endpoints\""));
+    // The histogram's bins count every probed endpoint once (the refused ones are not probed: none here).
+    let bins = summary["latency_histogram"].as_array().unwrap();
+    assert_eq!(bins.len(), 11);
+    let (usable, other) = bins.iter().fold((0, 0), |(u, o), b| {
+        (
+            u + b["usable"].as_u64().unwrap(),
+            o + b["other"].as_u64().unwrap(),
+        )
+    });
+    assert_eq!(usable, 8);
+    assert_eq!(
+        usable + other,
+        summary["latency_probed_ms"]["count"].as_u64().unwrap()
+    );
+    // `docs/census-sample.html` is this report: LIFELINE_WRITE_CENSUS_SAMPLE=<path> copies it there.
+    if let Some(path) = std::env::var_os("LIFELINE_WRITE_CENSUS_SAMPLE") {
+        std::fs::write(path, &html).unwrap();
+    }
 
     // The monitor config: the usable endpoints, uniquely named.
     let yaml = std::fs::read_to_string(&monitor).unwrap();

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::{EventKind, Severity, TargetState, UptimeCounts};
+use crate::store::{EventKind, ResultRow, Severity, TargetState, UptimeCounts};
 use lifeline_mcp::{Reason, Verdict};
 
 const HOSTILE: &str = "<script>alert('x')</script> \"q\" & co";
@@ -115,9 +115,32 @@ fn detail() -> TargetDetail {
                 )
             })
             .collect(),
+        phases: crate::web::phases::hourly(
+            &[(
+                NOW_MS - 3_600_000,
+                r#"{"connect":2,"discover":10,"tools_list":4,"total":20}"#.to_owned(),
+            )],
+            NOW_MS / 3_600_000 - 47,
+            NOW_MS / 3_600_000,
+        ),
         results,
-        incidents: vec![incident(HOSTILE, true)],
+        incidents: vec![incident(HOSTILE, true), incident(HOSTILE, false)],
         events: vec![event(HOSTILE)],
+        drift: vec![drift_event(HOSTILE)],
+    }
+}
+
+fn drift_event(target: &str) -> EventRow {
+    EventRow {
+        details: serde_json::json!({
+            "from_hash": "aaaaaaaaaaaaaaaaaaaa", "to_hash": "bbbbbbbbbbbbbbbbbbbb", "classification": "breaking",
+            "changes": [
+                {"tool": HOSTILE, "path": "", "kind": "breaking", "description": "tool removed"},
+                {"tool": "echo", "path": "/inputSchema/properties/x", "kind": "additive",
+                 "description": format!("optional property {HOSTILE} added")},
+            ],
+        }),
+        ..event(target)
     }
 }
 
@@ -136,9 +159,9 @@ fn pages() -> [String; 4] {
     let snap = snapshot(many);
     let t = view(HOSTILE, "down", Some(HOSTILE));
     [
-        status_page(&snap, &format!("Status of {HOSTILE}"), 1),
-        status_page(&snap, "Status", 2),
-        target_page(&t, &detail(), "Status & co", NOW_MS),
+        status_page(&snap, &format!("Status of {HOSTILE}"), 1, None),
+        status_page(&snap, "Status", 2, Some(60)),
+        target_page(&t, &detail(), "Status & co", NOW_MS, None),
         not_found(&format!("No target is named `{HOSTILE}`.")),
     ]
 }
@@ -168,12 +191,19 @@ fn hostile_names_and_messages_are_escaped_on_every_page() {
     assert!(first.contains(&format!("<title>Status of {ESCAPED}</title>")));
     assert!(first.contains(&format!("<h1>Status of {ESCAPED}</h1>")));
     assert!(first.contains(&format!("id=\"t-{ESCAPED}\"")));
-    assert!(first.contains(&format!("href=\"/targets/{ESCAPED}\"")));
+    // Hrefs carry the name percent-encoded as one path segment (and then HTML-escaped: `&` stays in a segment).
+    let segment = "%3Cscript%3Ealert('x')%3C%2Fscript%3E%20%22q%22%20&amp;%20co";
+    assert!(first.contains(&format!("href=\"/targets/{segment}\"")));
     assert!(target.contains("<title>hour 7 &lt;&amp;&gt;: p50 30 ms · p95 90 ms</title>"));
     assert!(target.contains(&format!("<td>{ESCAPED} 1.0 &lt;b&gt;</td>")));
+    assert!(target.contains(
+        "href=\"/api/v1/events?target=%3Cscript%3Ealert%28%27x%27%29%3C%2Fscript%3E+%22q%22+%26+co\">events JSON</a>"
+    ));
     assert!(target.contains(&format!(
-        "href=\"/api/v1/events?target={ESCAPED}\">events JSON</a>"
+        "href=\"/api/v1/targets/{segment}/history\">history JSON</a>"
     )));
+    // The drift diff names the hostile tool escaped.
+    assert!(target.contains(&format!("<code>{ESCAPED}</code> tool removed")));
     assert!(target.contains("https://example.com/mcp?q=&lt;"));
     assert!(target.contains("<td>unhealthy (maintenance)</td>"));
 }
@@ -194,5 +224,34 @@ fn status_page_pages_problems_first() {
     // 90 bars per card; today's raw results are added to the last bar.
     assert_eq!(first.matches("<i class=\"").count(), 90 * PAGE_SIZE);
     assert!(first.contains("(103/104 probes up)"));
-    assert!(first.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+    // Reloading only when asked for (WCAG 2.2.1), with a link to turn it on or off that keeps the page.
+    assert!(!first.contains("http-equiv=\"refresh\""));
+    assert!(first.contains("<a href=\"?refresh=60\">reload every minute</a>"));
+    assert!(second.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+    assert!(second.contains("<a href=\"?page=2\">stop reloading (every 60 s)</a>"));
+}
+
+#[test]
+fn target_page_shows_phases_uptime_incidents_and_drift() {
+    let [_, _, target, _] = pages();
+    // 48 hourly columns, one with data: connect, discover (less the connect), tools_list, other.
+    assert_eq!(target.matches("<rect class=\"ph").count(), 4, "{target}");
+    assert!(target.contains("<li><i class=\"sw ph1\"></i>connect</li>"));
+    assert!(target.contains("<li><i class=\"sw ph13\"></i>other</li>"));
+    assert!(!target.contains("sw ph0"), "dns never ran: no key");
+    // 90 uptime columns, the first three without data.
+    assert_eq!(target.matches("<rect class=\"nodata\"").count(), 3);
+    assert_eq!(target.matches("<rect class=\"u").count(), 87);
+    // Two incidents on the strip (one open), each with a timeline.
+    assert_eq!(target.matches("<rect class=\"span").count(), 2);
+    assert_eq!(target.matches("<rect class=\"span open\"").count(), 1);
+    assert_eq!(target.matches("<ol class=\"timeline\">").count(), 2);
+    assert!(target.contains("<b>Resolved</b> after 59 min"));
+    assert!(target.contains("<b>Still open</b> after 1 h"));
+    // The drift: classification, short hashes, one line per change.
+    assert!(target.contains("<span class=\"pill c-breaking\">breaking</span>"));
+    assert!(target.contains("<code>aaaaaaaaaaaa</code> → <code>bbbbbbbbbbbb</code>"));
+    assert_eq!(target.matches("<li class=\"d-").count(), 2);
+    assert!(target.contains("<li class=\"d-removed breaking\">"));
+    assert!(target.contains("<code>echo/inputSchema/properties/x</code>"));
 }
