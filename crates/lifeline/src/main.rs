@@ -5,8 +5,10 @@
 //! This file parses arguments, starts the runtime, dispatches to the subcommand and prints its error; each
 //! subcommand lives in its own file, and `exit.rs` holds the exit codes and the rules that pick them.
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod check;
@@ -49,19 +51,17 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(exit::OPERATIONAL);
-        }
+    let result = match cli.command {
+        // The gateway's settings size its runtime, so they are read before it exists.
+        Command::Gateway(args) => match gateway::prepare(args) {
+            Ok(gateway::Prepared::Checked) => Ok(exit::OK),
+            Ok(gateway::Prepared::Serve(cfg, workers)) => {
+                block_on(Some(workers.threads), gateway::run(*cfg, workers))
+            }
+            Err(err) => Err(err),
+        },
+        other => block_on(None, dispatch(other)),
     };
-    let result = runtime.block_on(dispatch(cli.command));
-    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -79,11 +79,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `job` on a tokio runtime with `workers` worker threads: tokio's default (the CPUs the process may run
+/// on) when `None`; one worker is tokio's current-thread scheduler, which runs every task on this thread (no
+/// work-stealing queues, no wakeups across threads: the cheapest per request when only one core is paid for).
+fn block_on(
+    workers: Option<NonZeroUsize>,
+    job: impl std::future::Future<Output = anyhow::Result<u8>>,
+) -> anyhow::Result<u8> {
+    let mut builder = match workers.map(NonZeroUsize::get) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all();
+    let runtime = builder.build().context("cannot start the async runtime")?;
+    let result = runtime.block_on(job);
+    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
+}
+
 /// Runs the subcommand; returns its exit code.
 async fn dispatch(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Check(args) => check::run(args).await,
-        Command::Gateway(args) => gateway::run(args).await,
+        // Prepared in `main`, before the runtime.
+        Command::Gateway(_) => unreachable!("the gateway is dispatched by main"),
         Command::Monitor(args) => monitor::run(args).await,
         Command::Scan(args) => scan::run(args).await,
         Command::Lint(args) => lint::run(args).await,
