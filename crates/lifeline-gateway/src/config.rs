@@ -9,6 +9,7 @@
 //! binary hands `validate` a reader for `upstream_header_file` and `env_file`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -60,6 +61,8 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const DEFAULT_SSE_RETRY: Duration = Duration::from_secs(1);
 /// Default number of long-lived children in `--stdio-mode pool`: 4.
 pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Upper bound of `worker_threads`.
+pub const MAX_WORKER_THREADS: usize = 1024;
 /// Longest stdout line (one JSON-RPC message) accepted from a stdio child: 16 MiB. A longer line ends the
 /// child, so the gateway never buffers without bound.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -102,6 +105,11 @@ pub struct GatewayConfig {
     pub retry_after: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Runtime worker threads; `None` (serialized `auto`) lets the binary choose from the CPU quota
+    /// (`lifeline_core::cpus::worker_threads`). The library never builds a runtime: the binary reads this before
+    /// it builds one.
+    #[serde(serialize_with = "worker_threads")]
+    pub worker_threads: Option<NonZeroUsize>,
     /// Test-only stall endpoint on the admin listener (only with the `test-hooks` cargo feature).
     #[cfg(feature = "test-hooks")]
     #[serde(skip)]
@@ -249,6 +257,13 @@ fn drain_plan<S: Serializer>(plan: &DrainPlan, s: S) -> Result<S::Ok, S::Error> 
     map.serialize_entry("drain_delay", &ser::format_duration(plan.delay))?;
     map.serialize_entry("drain_timeout", &ser::format_duration(plan.timeout))?;
     map.end()
+}
+
+fn worker_threads<S: Serializer>(n: &Option<NonZeroUsize>, s: S) -> Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => s.serialize_u64(n.get() as u64),
+        None => s.serialize_str("auto"),
+    }
 }
 
 fn opt_url<S: Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::Error> {

@@ -37,14 +37,12 @@ impl Reject {
 /// passes. Checking `Host` too is what actually defeats DNS rebinding: a rebound page sends its own host in
 /// both headers, so "Origin matches Host" alone would let it through.
 pub(crate) fn check_host_and_origin(cfg: &EdgeConfig, headers: &HeaderMap) -> Result<(), Reject> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase);
+    // Compared case-insensitively below (the allowed hosts are lowercased at start-up): no copy per request.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     // Two Host headers make the request ambiguous (RFC 9112 §3.2): refuse rather than pick one.
     let single_host = headers.get_all(header::HOST).iter().count() <= 1;
     if let Some(allowed) = &cfg.allowed_hosts {
-        let ok = single_host && host.as_deref().is_some_and(|h| host_allowed(allowed, h));
+        let ok = single_host && host.is_some_and(|h| host_allowed(allowed, h));
         if !ok {
             return Err(Reject::new(
                 StatusCode::FORBIDDEN,
@@ -74,17 +72,18 @@ pub(crate) fn check_host_and_origin(cfg: &EdgeConfig, headers: &HeaderMap) -> Re
     }
     // Same origin: the Origin's authority is the authority the request was sent to.
     let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or_default();
-    match host.as_deref() {
-        Some(h) if strip_default_port(h, &origin) == authority => Ok(()),
+    match host {
+        Some(h) if strip_default_port(h, &origin).eq_ignore_ascii_case(authority) => Ok(()),
         _ => Err(forbidden),
     }
 }
 
+/// `allowed` holds lowercase names; `host` is the header as sent.
 fn host_allowed(allowed: &[String], host: &str) -> bool {
     let name = host_name(host);
     allowed
         .iter()
-        .any(|a| a == host || (!has_port(a) && a == name))
+        .any(|a| a.eq_ignore_ascii_case(host) || (!has_port(a) && a.eq_ignore_ascii_case(name)))
 }
 
 /// The host name of a `Host` value, without the port (`[::1]:8080` → `[::1]`).
@@ -109,6 +108,17 @@ fn strip_default_port<'h>(host: &'h str, origin: &str) -> &'h str {
         ":80"
     };
     host.strip_suffix(default).unwrap_or(host)
+}
+
+/// Whether `media` (one `Accept` item or a `Content-Type`, parameters included) names `range`, ignoring case,
+/// parameters and surrounding whitespace.
+fn media_is(media: &str, range: &str) -> bool {
+    media
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case(range)
 }
 
 /// 2025-11-25 `basic/transports` §Sending Messages 2 and 2026-07-28 `streamable-http` §Sending Messages 2: a
@@ -146,20 +156,13 @@ fn accepts(headers: &HeaderMap) -> (bool, bool) {
     for value in headers.get_all(header::ACCEPT) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
-            let media = item
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            match media.as_str() {
-                "*/*" => {
-                    json = true;
-                    sse = true;
-                }
-                "application/json" | "application/*" => json = true,
-                "text/event-stream" | "text/*" => sse = true,
-                _ => {}
+            if media_is(item, "*/*") {
+                json = true;
+                sse = true;
+            } else if media_is(item, "application/json") || media_is(item, "application/*") {
+                json = true;
+            } else if media_is(item, "text/event-stream") || media_is(item, "text/*") {
+                sse = true;
             }
         }
     }
@@ -172,8 +175,7 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), Reject> {
     let ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim())
-        .is_some_and(|media| media.eq_ignore_ascii_case("application/json"));
+        .is_some_and(|v| media_is(v, "application/json"));
     if ok {
         Ok(())
     } else {
@@ -198,7 +200,13 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
+///
+/// Runs on every request and every response, which rarely carry any: one pass over the names finds out, and
+/// only then is anything removed (a `remove` per candidate would hash every name twice per request).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -528,7 +528,8 @@ impl Proxy {
             Some(p) => format!("{p}, {}", peer.ip()),
             None => peer.ip().to_string(),
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+        // The string becomes the value without a copy (`from_str` would copy it).
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
             headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
@@ -581,14 +582,12 @@ fn with_reason(mut resp: Response<Body>, reason: &'static str) -> Response<Body>
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        })
+    const SSE: &[u8] = b"text/event-stream";
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes().trim_ascii_start();
+        v.get(..SSE.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(SSE))
+    })
 }
 
 /// How much of an oversized request body is read and discarded before the 413 (see `read_body`): 64 MiB.

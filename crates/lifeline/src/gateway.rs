@@ -7,11 +7,12 @@
 //! address and a hint).
 
 use std::io::Write as _;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use lifeline_core::config::check_ok_report;
-use lifeline_gateway::{FileFormat, Gateway, GatewayError, RawConfig};
+use lifeline_gateway::{FileFormat, Gateway, GatewayConfig, GatewayError, RawConfig};
 
 use crate::exit::{self, UsageError, OK};
 
@@ -38,11 +39,28 @@ pub(crate) struct Args {
     check_config: bool,
 }
 
-/// Runs `lifeline gateway`; returns the exit code.
-pub(crate) async fn run(
-    args: Args,
-    traces: Option<&lifeline_core::telemetry::TracesConfig>,
-) -> anyhow::Result<u8> {
+/// What `lifeline gateway` does once its settings are read, before any runtime exists.
+pub(crate) enum Prepared {
+    /// `--check-config`: the configuration was printed; exit 0.
+    Checked,
+    /// Serve with this configuration, on a runtime of [`Workers`].
+    Serve(Box<GatewayConfig>, Workers),
+}
+
+/// The runtime's worker threads and where the number came from (logged at start-up).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Workers {
+    pub(crate) threads: NonZeroUsize,
+    /// The container's CPU limit in CPUs, when one is set.
+    pub(crate) cpu_limit: Option<f64>,
+    /// Whether `worker_threads` was set (flag, variable or file) rather than derived.
+    pub(crate) configured: bool,
+}
+
+/// Reads the settings (defaults < file < environment < flags) and validates them; with `--check-config` prints
+/// them. Synchronous: the runtime is built afterwards, sized by [`Workers`] (`worker_threads`, or the CPU quota
+/// through `lifeline_core::cpus`).
+pub(crate) fn prepare(args: Args) -> anyhow::Result<Prepared> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -58,9 +76,26 @@ pub(crate) async fn run(
         .map_err(|e| UsageError(format!("invalid gateway configuration:\n{e}")))?;
     if args.check_config {
         std::io::stdout().write_all(check_ok_report(&cfg.redacted())?.as_bytes())?;
-        return Ok(OK);
+        return Ok(Prepared::Checked);
     }
+    let quota = lifeline_core::cpus::read_cpu_quota();
+    let available = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    let workers = Workers {
+        threads: cfg
+            .worker_threads
+            .unwrap_or_else(|| lifeline_core::cpus::worker_threads(quota, available)),
+        cpu_limit: quota.map(|q| q.cpus()),
+        configured: cfg.worker_threads.is_some(),
+    };
+    Ok(Prepared::Serve(Box::new(cfg), workers))
+}
 
+/// Runs `lifeline gateway` with a prepared configuration; returns the exit code.
+pub(crate) async fn run(
+    cfg: GatewayConfig,
+    workers: Workers,
+    traces: Option<&lifeline_core::telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     let filter = std::env::var("LIFELINE_LOG").unwrap_or_else(|_| "info".to_owned());
     lifeline_core::telemetry::init(cfg.log_format, &filter, traces)
         .map_err(|e| UsageError(e.to_string()))?;
@@ -68,6 +103,12 @@ pub(crate) async fn run(
     let mut signals =
         lifeline_core::Signals::new().context("installing the SIGTERM/SIGINT handlers")?;
     tracing::info!(config = %cfg.redacted(), "Effective configuration.");
+    tracing::info!(
+        worker_threads = workers.threads.get(),
+        cpu_limit = workers.cpu_limit,
+        configured = workers.configured,
+        "Runtime."
+    );
     let gateway = Gateway::bind(cfg).await.map_err(bind_error)?;
     tracing::info!(
         listen = %display_addr(gateway.client_addr()),

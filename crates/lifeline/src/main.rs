@@ -6,8 +6,10 @@
 //! the `OTEL_*` variables), dispatches to the subcommand, flushes the traces and prints its error; each
 //! subcommand lives in its own file, and `exit.rs` holds the exit codes and the rules that pick them.
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod check;
@@ -56,23 +58,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(exit::OPERATIONAL);
-        }
-    };
-    let result = runtime.block_on(async {
-        let result = dispatch(cli.command, &cli.otel).await;
-        lifeline_core::telemetry::shutdown(TRACES_FLUSH).await;
-        result
-    });
-    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let result = run(cli);
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -90,20 +76,68 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the subcommand; returns its exit code. The services (`gateway`, `monitor`) set up their logs and traces
-/// themselves, after validating their configuration; the others log nothing and get a traces-only subscriber.
-async fn dispatch(command: Command, otel: &otel::OtelArgs) -> anyhow::Result<u8> {
-    let traces = otel::traces_config(otel, &|name| std::env::var(name).ok())?;
+/// Reads the traces settings, builds the runtime and runs the subcommand on it; returns its exit code.
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let traces = otel::traces_config(&cli.otel, &|name| std::env::var(name).ok())?;
+    match cli.command {
+        // The gateway's settings size its runtime, so they are read before it exists.
+        Command::Gateway(args) => match gateway::prepare(args)? {
+            gateway::Prepared::Checked => Ok(exit::OK),
+            gateway::Prepared::Serve(cfg, workers) => block_on(
+                Some(workers.threads),
+                gateway::run(*cfg, workers, traces.as_ref()),
+            ),
+        },
+        other => block_on(None, dispatch(other, traces.as_ref())),
+    }
+}
+
+/// Runs `job` on a tokio runtime with `workers` worker threads, then flushes the traces (at most
+/// [`TRACES_FLUSH`]): tokio's default (the CPUs the process may run on) when `None`; one worker is tokio's
+/// current-thread scheduler, which runs every task on this thread (no work-stealing queues, no wakeups across
+/// threads: the cheapest per request when only one core is paid for).
+fn block_on(
+    workers: Option<NonZeroUsize>,
+    job: impl std::future::Future<Output = anyhow::Result<u8>>,
+) -> anyhow::Result<u8> {
+    let mut builder = match workers.map(NonZeroUsize::get) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all();
+    let runtime = builder.build().context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let result = job.await;
+        lifeline_core::telemetry::shutdown(TRACES_FLUSH).await;
+        result
+    });
+    // Don't wait for stray blocking tasks (a stdin reader, a resolver) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
+}
+
+/// Runs a subcommand other than the gateway (which `run` prepares before its runtime); returns its exit code.
+/// The monitor sets up its logs and traces itself, after validating its configuration; `check`, `scan` and
+/// `lint` log nothing and get a traces-only subscriber.
+async fn dispatch(
+    command: Command,
+    traces: Option<&lifeline_core::telemetry::TracesConfig>,
+) -> anyhow::Result<u8> {
     if let (Some(traces), Command::Check(_) | Command::Scan(_) | Command::Lint(_)) =
-        (&traces, &command)
+        (traces, &command)
     {
         lifeline_core::telemetry::init_traces(traces)
             .map_err(|e| exit::UsageError(e.to_string()))?;
     }
     match command {
         Command::Check(args) => check::run(args).await,
-        Command::Gateway(args) => gateway::run(args, traces.as_ref()).await,
-        Command::Monitor(args) => monitor::run(args, traces.as_ref()).await,
+        Command::Gateway(_) => unreachable!("`run` prepares and runs the gateway itself"),
+        Command::Monitor(args) => monitor::run(args, traces).await,
         Command::Scan(args) => scan::run(args).await,
         Command::Lint(args) => lint::run(args).await,
     }

@@ -1,4 +1,4 @@
-//! The load generator and measuring helpers shared by the gateway benches (`gateway.rs`, `stdio.rs`), included with
+//! The load generator and measuring helpers of the stdio gateway bench (`stdio.rs`), included with
 //! `#[path = "support/loadgen.rs"] mod loadgen;` (not a bench target of its own).
 //!
 //! [`load`] keeps `concurrency` HTTP/1.1 keep-alive connections busy with back-to-back `tools/list` POSTs for a

@@ -141,6 +141,12 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_RETRY_AFTER", value_name = "DURATION")]
     pub retry_after: Option<String>,
 
+    /// Async runtime worker threads (the threads that serve requests). [default: the container's CPU limit
+    /// (cgroup cpu.max, or v1 cpu.cfs_quota_us / cpu.cfs_period_us) rounded down, at least 1, at most the CPUs
+    /// the process may run on; the CPUs the process may run on without a limit]
+    #[arg(long, env = "LIFELINE_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
+
     /// Log format on stderr: text or json. [default: text]
     #[arg(long, env = "LIFELINE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,

@@ -69,6 +69,30 @@ fn sse_upstream_is_detected_from_the_path() {
 }
 
 #[test]
+fn worker_threads_are_auto_unless_set() {
+    let auto = RawConfig {
+        upstream: Some("http://a/mcp".into()),
+        ..RawConfig::default()
+    }
+    .validate(&no_files)
+    .expect("valid");
+    assert_eq!(auto.worker_threads, None);
+    assert!(auto
+        .redacted()
+        .to_string()
+        .contains(r#""worker_threads":"auto""#));
+    let set = RawConfig::parse(
+        "upstream: http://a/mcp\nworker_threads: 3\n",
+        FileFormat::Yaml,
+    )
+    .expect("yaml")
+    .validate(&no_files)
+    .expect("valid");
+    assert_eq!(set.worker_threads.map(|n| n.get()), Some(3));
+    assert!(set.redacted().to_string().contains(r#""worker_threads":3"#));
+}
+
+#[test]
 fn layers_merge_in_order() {
     let file = RawConfig::parse(
         "drain_delay: 2s\nmax_sessions: 7\nupstream: http://a/mcp\n",
@@ -191,6 +215,13 @@ fn errors_name_the_field() {
                 ..base()
             },
             "max_body_bytes",
+        ),
+        (
+            RawConfig {
+                worker_threads: Some(0),
+                ..base()
+            },
+            "worker_threads",
         ),
     ];
     for (raw, field) in cases {

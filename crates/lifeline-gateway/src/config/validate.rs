@@ -241,6 +241,17 @@ impl RawConfig {
             .and_then(|f| e.check("log_format", f.parse::<LogFormat>()))
             .unwrap_or_default();
 
+        let worker_threads = match self.worker_threads {
+            Some(n) if !(1..=MAX_WORKER_THREADS).contains(&n) => {
+                e.push(
+                    "worker_threads",
+                    format!("must be between 1 and {MAX_WORKER_THREADS} (leave it unset to follow the CPU limit)"),
+                );
+                None
+            }
+            n => n.and_then(NonZeroUsize::new),
+        };
+
         errors.finish(|| GatewayConfig {
             upstream: UpstreamConfig {
                 mcp_url,
@@ -275,6 +286,7 @@ impl RawConfig {
             },
             retry_after,
             log_format,
+            worker_threads,
             #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,

@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""Benchmark (not a test): what a proxy costs per request in front of a fast upstream that is not a contender.
+
+Rows: direct (no proxy), nginx `proxy_pass`, HAProxy and `lifeline gateway` (plus any extra gateway binary given
+with --gateway, e.g. an older build), on three request paths:
+
+- modern: a stateless 2026-07-28 `tools/list` POST with `Mcp-Method` and `MCP-Protocol-Version`;
+- legacy-json: a 2025-11-25 POST in a session (`Mcp-Session-Id`) answered with application/json;
+- legacy-sse: the same answered with a one-event text/event-stream (the gateway's SSE relay).
+
+The upstream is a separate nginx (one worker) returning a canned JSON-RPC result, so only the proxies differ. Every
+contender gets the same worker count (--workers: nginx `worker_processes`, HAProxy `nbthread`, the gateway's
+`--worker-threads`). The load generator is wrk (1 thread, --conns connections, a Lua script per path) in its own
+process. With two or more CPUs the proxies are pinned to CPU 0 and wrk plus the upstream to the others (`taskset`).
+
+Columns: req/s, p50, p99, p99.9 (wrk's latency histogram), CPU µs per request (utime + stime of every process of
+the contender from /proc, over the measured run, divided by the requests wrk completed) and RSS (VmRSS summed over
+the contender's processes after the run). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
+every row sees the same machine load; the table prints the median and the range, and ratios to nginx.
+
+`--json FILE` writes every figure; `benches/gateway/compare.py OLD.json NEW.json` prints the ratios between two
+such files (the regression guard: it asserts nothing, it shows).
+
+Loopback only. Run through `scripts/bench-gateway.sh`, which installs wrk, nginx and HAProxy and builds --release.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+RESULT = (
+    '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo","description":"Echoes the message back.",'
+    '"inputSchema":{"type":"object","properties":{"message":{"type":"string"}},"required":["message"]}},'
+    '{"name":"add","description":"Adds two numbers.","inputSchema":{"type":"object","properties":'
+    '{"a":{"type":"number"},"b":{"type":"number"}},"required":["a","b"]}}]}}'
+)
+
+MODERN_BODY = (
+    '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":'
+    '{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    '"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"}}}}'
+)
+LEGACY_BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
+
+# path name -> (request headers, body). The upstream answers a session id starting with "sse-" with SSE.
+PATHS = {
+    "modern": (
+        {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"},
+        MODERN_BODY,
+    ),
+    "legacy-json": (
+        {"MCP-Protocol-Version": "2025-11-25", "Mcp-Session-Id": "json-6f1c2a9e4b7d4e0f9a3c5b8d2e1f7a60"},
+        LEGACY_BODY,
+    ),
+    "legacy-sse": (
+        {"MCP-Protocol-Version": "2025-11-25", "Mcp-Session-Id": "sse-6f1c2a9e4b7d4e0f9a3c5b8d2e1f7a60"},
+        LEGACY_BODY,
+    ),
+}
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def pinned(cmd, cpus):
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus] + cmd
+    return cmd
+
+
+class Proc:
+    """A started process (its own process group), killed by PGID on stop."""
+
+    def __init__(self, name, cmd, env=None, cwd=None):
+        self.name = name
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+
+    def pids(self):
+        """The process and its descendants (nginx's workers)."""
+        out = {self.p.pid}
+        changed = True
+        while changed:
+            changed = False
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) in out:
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid in out:
+                    out.add(int(entry))
+                    changed = True
+        return out
+
+    def stop(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=10)
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def nginx_conf(d, body):
+    return (
+        f"worker_processes {body['workers']};\ndaemon off;\nmaster_process on;\nuser root;\npid {d}/nginx.pid;\n"
+        f"error_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
+        f"http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n"
+        f"  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n"
+        f"  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{body['http']}}}\n"
+    )
+
+
+def start_upstream(d, port, cpus):
+    """nginx returning the canned result: JSON, or SSE for a session id starting with `sse-`."""
+    http = (
+        "  map $http_mcp_session_id $reply_sse { ~^sse- 1; default 0; }\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n"
+        "    location / {\n      if ($reply_sse) { rewrite ^ /sse-reply last; }\n"
+        f"      default_type application/json;\n      return 200 '{RESULT}';\n    }}\n"
+        "    location = /sse-reply {\n      internal;\n      default_type text/event-stream;\n"
+        f"      return 200 'event: message\\ndata: {RESULT}\\n\\n';\n    }}\n  }}\n"
+    )
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(d, {"workers": 1, "http": http}))
+    return Proc("upstream", pinned(["nginx", "-c", conf, "-p", d], cpus))
+
+
+def start_nginx(d, port, up, workers, cpus):
+    http = (
+        f"  upstream mcp {{ server 127.0.0.1:{up}; keepalive 64; }}\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://mcp;\n"
+        "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
+        "      proxy_set_header Host $http_host;\n      proxy_buffering off;\n    }\n  }\n"
+    )
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(d, {"workers": workers, "http": http}))
+    return Proc("nginx", pinned(["nginx", "-c", conf, "-p", d], cpus))
+
+
+def start_haproxy(d, port, up, workers, cpus):
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write(
+            f"global\n  nbthread {workers}\n  maxconn 4096\n"
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n"
+            f"frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n"
+            f"backend be\n  http-reuse always\n  server up 127.0.0.1:{up}\n"
+        )
+    return Proc("haproxy", pinned(["haproxy", "-db", "-f", conf], cpus))
+
+
+def start_gateway(binary, port, up, workers, cpus):
+    env = dict(os.environ)
+    env.update(
+        {
+            "LIFELINE_LOG": "warn",
+            # The setting for builds that have it; older builds (tokio's own default) read TOKIO_WORKER_THREADS.
+            "LIFELINE_WORKER_THREADS": str(workers),
+            "TOKIO_WORKER_THREADS": str(workers),
+        }
+    )
+    cmd = [
+        binary,
+        "gateway",
+        "--upstream",
+        f"http://127.0.0.1:{up}/mcp",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--admin-listen",
+        f"127.0.0.1:{free_port()}",
+        "--max-sessions",
+        "100000",
+    ]
+    return Proc("gateway", pinned(cmd, cpus), env=env)
+
+
+def wrk_script(d, path):
+    headers, body = PATHS[path]
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(body)}",
+        'wrk.headers["Content-Type"] = "application/json"',
+        'wrk.headers["Accept"] = "application/json, text/event-stream"',
+    ]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines.append(
+        "function done(summary, latency, requests)\n"
+        "  local e = summary.errors\n"
+        '  io.write(string.format("BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"errors\\":%d,'
+        '\\"p50\\":%d,\\"p99\\":%d,\\"p999\\":%d}\\n",\n'
+        "    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,\n"
+        "    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))\n"
+        "end"
+    )
+    f = os.path.join(d, f"{path}.lua")
+    with open(f, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    return f
+
+
+def run_wrk(port, script, secs, conns, cpus):
+    cmd = pinned(
+        ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", "5s", "-s", script, f"http://127.0.0.1:{port}/mcp"],
+        cpus,
+    )
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line[len("BENCH_JSON ") :])
+    raise SystemExit(f"wrk printed no figures:\n{out.stdout}\n{out.stderr}")
+
+
+def check_reply(port, path):
+    """One request by hand: the row must answer 200 with the canned result (SSE for legacy-sse)."""
+    headers, body = PATHS[path]
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    s.sendall(
+        (
+            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\n{head}Content-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n{body}"
+        ).encode()
+    )
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    text = data.decode(errors="replace")
+    want_sse = path == "legacy-sse"
+    ok = text.startswith("HTTP/1.1 200") and '"tools"' in text
+    ok = ok and (("text/event-stream" in text.lower()) == want_sse)
+    if not ok:
+        raise SystemExit(f"{path} through port {port} answered unexpectedly:\n{text[:600]}")
+
+
+def measure(contender, port, path, script, args, wrk_cpus, perf_out=None):
+    pids = contender.pids() if contender else set()
+    run_wrk(port, script, 1, args.conns, wrk_cpus)  # warm-up: connections open, pools filled
+    perf = None
+    if perf_out:
+        perf = subprocess.Popen(
+            ["perf", "record", "-q", "-F", "1999", "--call-graph", "dwarf,16384", "-o", perf_out,
+             "-p", ",".join(str(p) for p in sorted(pids))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+    before = cpu_ticks(pids)
+    r = run_wrk(port, script, args.secs, args.conns, wrk_cpus)
+    after = cpu_ticks(pids)
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+    reqs = max(r["requests"], 1)
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_us": r["p50"],
+        "p99_us": r["p99"],
+        "p999_us": r["p999"],
+        "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / reqs if contender else None,
+        "rss_kib": rss_kib(pids) if contender else None,
+        "errors": r["errors"],
+    }
+
+
+def fmt_range(values, unit_fmt):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "-"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return unit_fmt(med)
+    return f"{unit_fmt(med)} [{unit_fmt(min(vals))}–{unit_fmt(max(vals))}]"
+
+
+def median(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lifeline", default="target/release/lifeline", help="the gateway binary under test")
+    ap.add_argument(
+        "--gateway",
+        action="append",
+        default=[],
+        metavar="NAME=BIN",
+        help="another gateway binary as an extra row (e.g. base=/tmp/lifeline-main); repeatable",
+    )
+    ap.add_argument("--secs", type=int, default=5, help="measured seconds per row (after a 1 s warm-up)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=8, help="wrk connections (1 thread)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes/threads of every contender")
+    ap.add_argument("--paths", default="modern,legacy-json,legacy-sse")
+    ap.add_argument("--rows", default="direct,nginx,haproxy,gateway", help="which contenders (plus --gateway)")
+    ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument(
+        "--perf",
+        metavar="DIR",
+        help="record a `perf` profile (DWARF call graphs) of every gateway row in round 1 into DIR/ROW-PATH.data "
+        "(the profile's overhead shows in that round's figures)",
+    )
+    args = ap.parse_args()
+
+    for tool in ("wrk", "nginx", "haproxy"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: run scripts/bench-gateway.sh (it installs it)")
+    ncpu = len(os.sched_getaffinity(0))
+    proxy_cpus, other_cpus = ("0", f"1-{ncpu - 1}") if ncpu >= 2 else (None, None)
+    tmp = tempfile.mkdtemp(prefix="lifeline-bench-")
+    paths = args.paths.split(",")
+    gateways = [("gateway", args.lifeline)] if "gateway" in args.rows.split(",") else []
+    for g in args.gateway:
+        name, _, binary = g.partition("=")
+        gateways.append((f"gateway-{name}", binary))
+    for name, binary in gateways:
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"{binary} missing: cargo build --release --locked -p lifeline")
+    contenders = [r for r in args.rows.split(",") if r in ("direct", "nginx", "haproxy")] + [n for n, _ in gateways]
+
+    up_port = free_port()
+    procs = {}
+    ports = {}
+    try:
+        procs["upstream"] = start_upstream(os.path.join(tmp, "upstream"), up_port, other_cpus)
+        wait_port(up_port)
+        ports["direct"] = up_port
+        for c in contenders:
+            if c == "direct":
+                continue
+            port = free_port()
+            ports[c] = port
+            if c == "nginx":
+                procs[c] = start_nginx(os.path.join(tmp, "nginx"), port, up_port, args.workers, proxy_cpus)
+            elif c == "haproxy":
+                procs[c] = start_haproxy(os.path.join(tmp, "haproxy"), port, up_port, args.workers, proxy_cpus)
+            else:
+                binary = dict(gateways)[c]
+                procs[c] = start_gateway(binary, port, up_port, args.workers, proxy_cpus)
+            try:
+                wait_port(port)
+            except SystemExit:
+                raise SystemExit(f"{c} did not start:\n{procs[c].output()}")
+        scripts = {p: wrk_script(tmp, p) for p in paths}
+        for p in paths:
+            for c in contenders:
+                check_reply(ports[c], p)
+
+        load_before = os.getloadavg()
+        results = {p: {c: [] for c in contenders} for p in paths}
+        print(
+            f"lifeline gateway benchmark: {args.rounds} rounds x {len(paths)} paths x {len(contenders)} rows, "
+            f"{args.secs}s each, wrk 1 thread x {args.conns} connections, {args.workers} worker(s) per proxy; "
+            f"{ncpu} CPUs (proxies on {proxy_cpus or 'any'}, wrk + upstream on {other_cpus or 'any'}); "
+            f"load average {load_before[0]:.2f}",
+            flush=True,
+        )
+        for rnd in range(args.rounds):
+            for p in paths:
+                for c in contenders:
+                    perf_out = None
+                    if args.perf and rnd == 0 and c.startswith("gateway"):
+                        os.makedirs(args.perf, exist_ok=True)
+                        perf_out = os.path.join(args.perf, f"{c}-{p}.data")
+                    r = measure(procs.get(c), ports[c], p, scripts[p], args, other_cpus, perf_out)
+                    results[p][c].append(r)
+                    cpu = f"{r['cpu_us_per_req']:.1f} µs/req" if r["cpu_us_per_req"] is not None else ""
+                    print(
+                        f"  round {rnd + 1} {p:<12} {c:<16} {r['rps']:>8.0f} req/s  p50 {r['p50_us']:>5} µs  "
+                        f"p99 {r['p99_us']:>6} µs  {cpu}  errors {r['errors']}",
+                        flush=True,
+                    )
+        load_after = os.getloadavg()
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"load average: {load_before[0]:.2f} before, {load_after[0]:.2f} after; medians [min–max] of {args.rounds} rounds")
+    for p in paths:
+        print(f"\n== {p}")
+        print(
+            f"{'row':<16} {'req/s':>22} {'p50 µs':>18} {'p99 µs':>22} {'p99.9 µs':>24} {'CPU µs/req':>20} {'RSS MiB':>8}"
+        )
+        for c in contenders:
+            rows = results[p][c]
+            print(
+                f"{c:<16} {fmt_range([r['rps'] for r in rows], lambda v: f'{v:.0f}'):>22} "
+                f"{fmt_range([r['p50_us'] for r in rows], lambda v: f'{v:.0f}'):>18} "
+                f"{fmt_range([r['p99_us'] for r in rows], lambda v: f'{v:.0f}'):>22} "
+                f"{fmt_range([r['p999_us'] for r in rows], lambda v: f'{v:.0f}'):>24} "
+                f"{fmt_range([r['cpu_us_per_req'] for r in rows], lambda v: f'{v:.1f}'):>20} "
+                f"{fmt_range([r['rss_kib'] and r['rss_kib'] / 1024 for r in rows], lambda v: f'{v:.1f}'):>8}"
+            )
+        if "nginx" not in contenders:
+            continue
+        ng = results[p]["nginx"]
+        direct = results[p].get("direct")
+        for c in contenders:
+            if not c.startswith("gateway") and c != "haproxy":
+                continue
+            rows = results[p][c]
+            cpu = median(rows, "cpu_us_per_req") / median(ng, "cpu_us_per_req")
+            p99 = median(rows, "p99_us") / median(ng, "p99_us")
+            line = f"  {c} / nginx: CPU per request {cpu:.2f}x (goal ≤ 1.0), p99 {p99:.2f}x (goal ≤ 1.5)"
+            if direct:
+                added = median(rows, "p50_us") - median(direct, "p50_us")
+                ng_added = median(ng, "p50_us") - median(direct, "p50_us")
+                ratio = f"{added / ng_added:.2f}x" if ng_added > 0 else "n/a"
+                line += f", added p50 {added:.0f} vs {ng_added:.0f} µs = {ratio} (goal ≤ 1.0)"
+            print(line)
+
+    if args.json:
+        doc = {
+            "meta": {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "cpus": ncpu,
+                "secs": args.secs,
+                "rounds": args.rounds,
+                "conns": args.conns,
+                "workers": args.workers,
+                "load_average": [load_before[0], load_after[0]],
+            },
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+        print(f"\nfigures written to {args.json}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
