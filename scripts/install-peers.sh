@@ -13,7 +13,7 @@
 #          conformance suite and the axe checker), supergateway, mcp-proxy (TypeScript), axe-core (the accessibility
 #          checker the status-page test runs in Chromium). Install scripts are skipped: none is needed.
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn; opentelemetry-sdk, -exporter-otlp-proto-http and
-#          -proto 1.45.2 for the trace tests' peers and OTLP receiver)
+#          -proto 1.45.2 for the trace tests' peers and OTLP receiver; grpcio 1.85.4 for the receiver's OTLP/gRPC)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
 #   smtp/  venv with tests/peers/requirements-smtp.txt (aiosmtpd 1.4.6: the SMTP sink of the email alert tests)
 #   grafana/  npm ci of tests/peers/grafana/ (@grafana/schema and typescript: the dashboard schema check)

@@ -1,8 +1,10 @@
-"""A minimal OTLP/HTTP trace receiver on the official protobuf definitions (`opentelemetry-proto`, pinned in
-requirements-py2.txt), for Lifeline's trace tests: what a collector would receive, decoded and shown as JSON.
+"""A minimal OTLP trace receiver on the official protobuf definitions and gRPC stubs (`opentelemetry-proto` and
+`grpcio`, pinned in requirements-py2.txt), for Lifeline's trace tests: what a collector would receive, decoded and
+shown as JSON. It listens for OTLP/HTTP and for OTLP/gRPC, on two loopback ports, and stores the spans of both alike.
 
-Routes (127.0.0.1 only, port from argv[1], default 0 = the OS picks; the bound port is printed as
-`otlp-receiver: listening on 127.0.0.1:PORT`):
+OTLP/HTTP routes (127.0.0.1 only, port from argv[1], default 0 = the OS picks), also serving the spans; OTLP/gRPC
+(127.0.0.1 only, port from argv[2], default 0) serves `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+Once both are bound, one line is printed: `otlp-receiver: listening on 127.0.0.1:PORT grpc 127.0.0.1:GRPC_PORT`.
 
   POST /v1/traces   an `ExportTraceServiceRequest` (application/x-protobuf, gzip accepted), answered with an empty
                     `ExportTraceServiceResponse`; bodies over 16 MiB get 413, undecodable ones 400
@@ -10,9 +12,12 @@ Routes (127.0.0.1 only, port from argv[1], default 0 = the OS picks; the bound p
                     {"service", "scope", "name", "kind" ("server", "client", "internal", ...), "trace_id",
                      "span_id", "parent_span_id" ("" for a root), "attributes" {key: value}, "status"
                      ("unset", "ok", "error"), "links" [{"trace_id", "span_id"}], "start_ns", "end_ns"}
-  GET  /requests    how many export requests arrived: {"count": N}
+  GET  /requests    how many export requests arrived (both transports): {"count": N}
 
-Usage: python otlp_receiver.py [PORT]
+The gRPC Export answers an empty `ExportTraceServiceResponse`; messages over 16 MiB are refused by gRPC itself
+(RESOURCE_EXHAUSTED).
+
+Usage: python otlp_receiver.py [PORT [GRPC_PORT]]
 """
 
 from __future__ import annotations
@@ -21,11 +26,17 @@ import gzip
 import json
 import sys
 import threading
+from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
+    TraceServiceServicer,
+    add_TraceServiceServicer_to_server,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -62,6 +73,10 @@ def _status(code: int) -> str:
 def decode(body: bytes) -> list[dict]:
     req = ExportTraceServiceRequest()
     req.ParseFromString(body)
+    return spans_of(req)
+
+
+def spans_of(req: ExportTraceServiceRequest) -> list[dict]:
     out = []
     for rs in req.resource_spans:
         resource = _attributes(rs.resource.attributes)
@@ -87,6 +102,21 @@ def decode(body: bytes) -> list[dict]:
     return out
 
 
+def store(spans: list[dict]) -> None:
+    global _requests
+    with _lock:
+        _spans.extend(spans)
+        _requests += 1
+
+
+class TraceService(TraceServiceServicer):
+    """OTLP/gRPC: the same spans as OTLP/HTTP, from the request gRPC already decoded."""
+
+    def Export(self, request, context):  # noqa: N802 (the service definition's naming)
+        store(spans_of(request))
+        return ExportTraceServiceResponse()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -101,7 +131,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        global _requests
         length = int(self.headers.get("Content-Length") or 0)
         if self.path != "/v1/traces":
             self.rfile.read(min(length, MAX_BODY_BYTES))
@@ -119,9 +148,7 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001 (any decode failure is the sender's)
             self._send(400, f"cannot decode ExportTraceServiceRequest: {e}".encode(), "text/plain")
             return
-        with _lock:
-            _spans.extend(spans)
-            _requests += 1
+        store(spans)
         self._send(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 
     def do_GET(self) -> None:  # noqa: N802
@@ -138,9 +165,22 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    grpc_port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    rpc = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        options=[("grpc.max_receive_message_length", MAX_BODY_BYTES)],
+    )
+    add_TraceServiceServicer_to_server(TraceService(), rpc)
+    grpc_bound = rpc.add_insecure_port(f"127.0.0.1:{grpc_port}")
+    if grpc_bound == 0:
+        sys.exit(f"otlp-receiver: cannot bind gRPC to 127.0.0.1:{grpc_port}")
+    rpc.start()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    print(f"otlp-receiver: listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    print(
+        f"otlp-receiver: listening on 127.0.0.1:{server.server_address[1]} grpc 127.0.0.1:{grpc_bound}",
+        flush=True,
+    )
     server.serve_forever()
 
 

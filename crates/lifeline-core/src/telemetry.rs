@@ -1,7 +1,7 @@
 //! Tracing set-up: human text or JSON lines on stderr, filtered by an `EnvFilter` directive string that the
 //! caller supplies (the binary reads it from `LIFELINE_LOG`; this crate never reads the environment), and,
-//! when the caller passes a [`TracesConfig`], OpenTelemetry traces exported over OTLP/HTTP (protobuf) with the
-//! official `opentelemetry` crates through `tracing-opentelemetry` (`otlp`).
+//! when the caller passes a [`TracesConfig`], OpenTelemetry traces exported over OTLP (`http/protobuf` or `grpc`)
+//! with the official `opentelemetry` crates through `tracing-opentelemetry` (`otlp`).
 //!
 //! Traces are off unless configured: [`traces_enabled`] is then false, and the instrumented code (the gateway's
 //! request path, the probe engine) creates no span at all. When on, every span whose target starts with
@@ -10,7 +10,8 @@
 //! and out of spans (HTTP headers, MCP `_meta`) without exposing the OpenTelemetry types.
 //!
 //! The OTLP exporter runs the SDK's batch processor (its own thread; `OTEL_BSP_*` tune it) and sends each
-//! batch with the workspace's `reqwest` on the caller's tokio runtime; [`shutdown`] flushes what is queued.
+//! batch on the caller's tokio runtime (the workspace's `reqwest` for OTLP/HTTP, the exporter's tonic channel
+//! for OTLP/gRPC); [`shutdown`] flushes what is queued.
 //! The official exporter also honours `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, `…_TIMEOUT` and `…_COMPRESSION`
 //! by itself.
 
@@ -25,7 +26,7 @@ use tracing_subscriber::Layer as _;
 pub mod context;
 mod otlp;
 
-pub use otlp::{traces_url, TraceSampler, TracesConfig};
+pub use otlp::{traces_url, OtlpProtocol, TraceSampler, TracesConfig};
 
 /// The log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

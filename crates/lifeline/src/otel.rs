@@ -4,11 +4,11 @@
 //! Traces are off unless `--otlp-endpoint`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! is set (in that order of precedence); an empty variable counts as unset (OpenTelemetry
 //! `configuration/sdk-environment-variables.md`). Also read: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` /
-//! `OTEL_EXPORTER_OTLP_PROTOCOL` (only `http/protobuf` is built in: `grpc` and `http/json` are usage errors that
-//! say so), `OTEL_SERVICE_NAME` (default `lifeline`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or `grpc`; `http/json` is a usage error that
+//! says it is not built in; for `grpc` no `/v1/traces` is appended to a base endpoint), `OTEL_SERVICE_NAME` (default `lifeline`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
 //! `OTEL_TRACES_SAMPLER_ARG`, and `OTEL_SDK_DISABLED=true` (everything off). See docs/observability.md §Traces.
 
-use lifeline_core::telemetry::{traces_url, TraceSampler, TracesConfig};
+use lifeline_core::telemetry::{traces_url, OtlpProtocol, TraceSampler, TracesConfig};
 
 use crate::exit::UsageError;
 
@@ -18,9 +18,10 @@ const DEFAULT_SERVICE_NAME: &str = "lifeline";
 /// The flag shared by every subcommand (a global flag of the top-level command).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct OtelArgs {
-    /// Export traces (OpenTelemetry, OTLP over HTTP/protobuf) to this collector, e.g. http://127.0.0.1:4318;
-    /// `/v1/traces` is appended. Overrides OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT,
-    /// which turn traces on too. [default: off]
+    /// Export traces (OpenTelemetry, OTLP) to this collector, e.g. http://127.0.0.1:4318 (`/v1/traces` is
+    /// appended), or http://127.0.0.1:4317 with OTEL_EXPORTER_OTLP_PROTOCOL=grpc (used as is). Overrides
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_ENDPOINT, which turn traces on too.
+    /// [default: off]
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) otlp_endpoint: Option<String>,
 }
@@ -36,43 +37,31 @@ pub(crate) fn traces_config(
     if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return Ok(None);
     }
+    // The signal-specific protocol wins over the general one.
+    let mut protocol = OtlpProtocol::default();
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(value) = var(name) {
+            protocol =
+                OtlpProtocol::parse(&value).map_err(|e| UsageError(format!("{name}: {e}")))?;
+            break;
+        }
+    }
     let endpoint = match (
         args.otlp_endpoint.as_deref(),
         var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
         var("OTEL_EXPORTER_OTLP_ENDPOINT"),
     ) {
-        (Some(flag), _, _) => {
-            traces_url(flag, false).map_err(|e| UsageError(format!("--otlp-endpoint: {e}")))?
-        }
-        (None, Some(signal), _) => traces_url(&signal, true)
+        (Some(flag), _, _) => traces_url(flag, false, protocol)
+            .map_err(|e| UsageError(format!("--otlp-endpoint: {e}")))?,
+        (None, Some(signal), _) => traces_url(&signal, true, protocol)
             .map_err(|e| UsageError(format!("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {e}")))?,
-        (None, None, Some(base)) => traces_url(&base, false)
+        (None, None, Some(base)) => traces_url(&base, false, protocol)
             .map_err(|e| UsageError(format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}")))?,
         (None, None, None) => return Ok(None),
     };
-    for name in [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
-        if let Some(protocol) = var(name) {
-            match protocol.trim() {
-                "http/protobuf" => {}
-                "grpc" => {
-                    return Err(UsageError(format!(
-                        "{name}=grpc: this build exports OTLP over HTTP/protobuf only; set {name}=http/protobuf \
-                         and point the endpoint at the collector's OTLP/HTTP port (4318 by default)"
-                    )))
-                }
-                other => {
-                    return Err(UsageError(format!(
-                        "{name}: {other:?} is not supported; this build exports OTLP over http/protobuf only"
-                    )))
-                }
-            }
-            // The signal-specific variable wins over the general one.
-            break;
-        }
-    }
     let sampler = match var("OTEL_TRACES_SAMPLER") {
         None => TraceSampler::default(),
         Some(name) => TraceSampler::parse(&name, var("OTEL_TRACES_SAMPLER_ARG").as_deref())
@@ -94,6 +83,7 @@ pub(crate) fn traces_config(
         .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
     Ok(Some(TracesConfig {
         endpoint,
+        protocol,
         service_name,
         resource,
         sampler,
@@ -198,30 +188,59 @@ mod tests {
     }
 
     #[test]
-    fn grpc_is_a_clear_usage_error() {
-        let err = config(
+    fn protocols_and_their_endpoints() {
+        // gRPC: every endpoint is used as is, no `/v1/traces`.
+        for vars in [
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ][..],
+            &[
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317"),
+            ][..],
+        ] {
+            let c = config(None, vars).expect("ok").expect("on");
+            assert_eq!(c.protocol, OtlpProtocol::Grpc, "{vars:?}");
+            assert_eq!(c.endpoint.as_str(), "http://c:4317/", "{vars:?}");
+        }
+        let c = config(
             Some("http://c:4317"),
             &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
         )
-        .expect_err("grpc is not built in");
-        assert!(
-            err.contains("HTTP/protobuf only") && err.contains("4318"),
-            "{err}"
+        .expect("ok")
+        .expect("on");
+        assert_eq!(
+            (c.protocol, c.endpoint.as_str()),
+            (OtlpProtocol::Grpc, "http://c:4317/")
         );
         // The signal-specific protocol wins over the general one.
-        let ok = config(
+        let c = config(
             Some("http://c:4318"),
             &[
                 ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ],
-        );
-        assert!(matches!(ok, Ok(Some(_))), "{ok:?}");
-        assert!(config(
-            Some("http://c:4318"),
-            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]
         )
-        .is_err());
+        .expect("ok")
+        .expect("on");
+        assert_eq!(
+            (c.protocol, c.endpoint.as_str()),
+            (OtlpProtocol::HttpProtobuf, "http://c:4318/v1/traces")
+        );
+        // A protocol alone does not turn traces on.
+        assert_eq!(
+            config(None, &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]),
+            Ok(None)
+        );
+        for value in ["http/json", "thrift"] {
+            let err = config(
+                Some("http://c:4318"),
+                &[("OTEL_EXPORTER_OTLP_PROTOCOL", value)],
+            )
+            .expect_err(value);
+            assert!(err.starts_with("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! A real OTLP/HTTP trace receiver for the trace tests: `tests/peers/otlp_receiver.py`, built on the official
-//! protobuf definitions (`opentelemetry-proto`, in the py2 venv), bound to 127.0.0.1 on a port the OS picks. It
-//! decodes every `ExportTraceServiceRequest` and shows the spans as JSON ([`OtlpReceiver::spans`]).
+//! A real OTLP trace receiver for the trace tests: `tests/peers/otlp_receiver.py`, built on the official
+//! protobuf definitions and gRPC stubs (`opentelemetry-proto`, `grpcio`, in the py2 venv), serving OTLP/HTTP and
+//! OTLP/gRPC on two 127.0.0.1 ports the OS picks. It decodes every `ExportTraceServiceRequest` from either and
+//! shows the spans as JSON ([`OtlpReceiver::spans`]).
 //!
 //! No OpenTelemetry Collector installs from the registries this project can use (no Debian, PyPI or npm package
 //! ships `otelcol`), so the receiver is the next best real peer: the wire format is the official one.
@@ -20,8 +21,10 @@ const ANNOUNCE: &str = "otlp-receiver: listening on 127.0.0.1:";
 /// A running receiver. Dropping it kills the process.
 #[derive(Debug)]
 pub struct OtlpReceiver {
-    /// `http://127.0.0.1:PORT`: the base to give an OTLP exporter (`/v1/traces` is where spans go).
+    /// `http://127.0.0.1:PORT`: the base to give an OTLP/HTTP exporter (`/v1/traces` is where spans go).
     pub base: String,
+    /// `http://127.0.0.1:PORT`: the endpoint to give an OTLP/gRPC exporter (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`).
+    pub grpc: String,
     /// The process.
     pub guard: ChildGuard,
 }
@@ -41,9 +44,20 @@ impl OtlpReceiver {
             .wait_for_output(ANNOUNCE, STARTUP_PATIENCE)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // `PORT grpc 127.0.0.1:GRPC_PORT`
         let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let grpc_port = rest
+            .split_once(" grpc 127.0.0.1:")
+            .map(|(_, p)| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| panic!("otlp_receiver announced no gRPC port: {rest:?}"));
         OtlpReceiver {
             base: format!("http://127.0.0.1:{port}"),
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
             guard,
         }
     }

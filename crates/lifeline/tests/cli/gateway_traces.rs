@@ -1,9 +1,10 @@
-//! OpenTelemetry traces end to end against a real OTLP/HTTP receiver (`tests/peers/otlp_receiver.py`, on the
-//! official `opentelemetry-proto` definitions): the Python SDK 2.x client → `lifeline gateway` → the Python SDK
+//! OpenTelemetry traces end to end against a real OTLP receiver (`tests/peers/otlp_receiver.py`, on the
+//! official `opentelemetry-proto` definitions and `grpcio`; OTLP/HTTP unless said otherwise): the Python SDK 2.x client → `lifeline gateway` → the Python SDK
 //! 2.x server, each exporting to the receiver, must form one trace (client span → gateway SERVER span → gateway
 //! upstream-attempt CLIENT span → server span), with the MCP semantic-convention names and attributes; the
 //! gateway's duration histogram must carry that trace's id as an exemplar; `lifeline check --otlp-endpoint` must
-//! export its probe spans and its requests must parent the gateway's spans (W3C headers).
+//! export its probe spans and its requests must parent the gateway's spans (W3C headers); with
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` it must export them over OTLP/gRPC.
 
 use std::process::Command;
 use std::time::Duration;
@@ -53,6 +54,18 @@ async fn wait_for(
         logs()
     );
     spans.into_inner()
+}
+
+/// Runs `lifeline check` as `cmd` says, asserts it exits 0 and returns what it printed (stdout then stderr).
+fn check_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("lifeline check runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    said
 }
 
 fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
@@ -243,6 +256,31 @@ async fn check_exports_its_probe_and_parents_the_gateways_spans() {
 }
 
 #[tokio::test]
+async fn check_exports_its_probe_over_otlp_grpc() {
+    let receiver = OtlpReceiver::start().await;
+    let server = Peer::python(PyServer::Stateless).await;
+    // The gRPC endpoint as the variables give it: used as is (no `/v1/traces`); `check` flushes before it exits.
+    let said = check_ok(
+        Command::new(env!("CARGO_BIN_EXE_lifeline"))
+            .args(["check", &server.url])
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.grpc)
+            .env("OTEL_SERVICE_NAME", "lifeline-check-grpc"),
+    );
+    let spans = wait_for(
+        &receiver,
+        || said.clone(),
+        |got| has(got, "lifeline-check-grpc", "tools/list", "client"),
+    )
+    .await;
+    let probe = span(&spans, "lifeline-check-grpc", "lifeline.probe", "internal");
+    assert_eq!(attr(probe, "lifeline.probe.verdict"), "healthy");
+    let list = span(&spans, "lifeline-check-grpc", "tools/list", "client");
+    assert_eq!(list["parent_span_id"], probe["span_id"]);
+    assert_eq!(list["trace_id"], probe["trace_id"]);
+}
+
+#[tokio::test]
 async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
     let receiver = OtlpReceiver::start().await;
     let (python, args) = Peer::python_stdio_command();
@@ -309,21 +347,15 @@ async fn a_stdio_child_continues_the_trace_from_the_meta_the_gateway_injects() {
 async fn a_probed_stdio_server_continues_the_probes_trace_from_meta() {
     let receiver = OtlpReceiver::start().await;
     let (python, args) = Peer::python_stdio_command();
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
-        .args(["check", "--otlp-endpoint", &receiver.base])
-        .arg("--env")
-        .arg(format!("OTEL_EXPORTER_OTLP_ENDPOINT={}", receiver.base))
-        .args(["--env", "OTEL_SERVICE_NAME=py-probed", "--stdio", "--"])
-        .arg(python)
-        .args(args)
-        .output()
-        .expect("lifeline check runs");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let said = check_ok(
+        Command::new(env!("CARGO_BIN_EXE_lifeline"))
+            .args(["check", "--otlp-endpoint", &receiver.base])
+            .arg("--env")
+            .arg(format!("OTEL_EXPORTER_OTLP_ENDPOINT={}", receiver.base))
+            .args(["--env", "OTEL_SERVICE_NAME=py-probed", "--stdio", "--"])
+            .arg(python)
+            .args(args),
     );
-    assert!(out.status.success(), "{said}");
     // The child exports each span as it ends, before the probe stops it.
     let spans = wait_for(
         &receiver,
