@@ -9,7 +9,7 @@
 //! - `GET /ready`: 200 once a snapshot is loaded and the database answers, 503 before and while shutting down.
 //!
 //! The status page and the target list read the in-memory [`snapshot`], never the history tables; a target's
-//! page adds a few bounded queries of its own history (see [`target`]).
+//! page adds a few bounded queries of its own history (`web/page/target.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
