@@ -5,6 +5,10 @@
 //! - `POST {messages_path}?sessionId=…` (default `/messages`): that transport's message endpoint.
 //! - anything else: 404.
 //!
+//! With auth on, `GET|HEAD|OPTIONS /.well-known/oauth-protected-resource[/{mcp_path}]` serve the RFC 9728
+//! metadata (`auth::metadata`), and every request to the three MCP routes is authenticated first, before any
+//! other check (`auth`); its principal rides along in [`Ctx::principal`].
+//!
 //! Every request passes the edge rules (`edge`), is counted in flight until its response body ends, and is
 //! subject to the drain: once refusing, new sessions and new stateless requests get 503 + `Retry-After`, and
 //! idle sessions are ended (404 to their next request, so clients re-initialize elsewhere).
@@ -21,6 +25,7 @@ use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
 
+use crate::auth::{self, Auth, Principal};
 use crate::body::{self, code, Body, EndObserver, Guarded};
 use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
@@ -52,6 +57,8 @@ pub(crate) struct Proxy {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) inflight: InFlight,
     pub(crate) shutdown: Shutdown,
+    /// The authentication layer; `None` without an `auth:` block.
+    pub(crate) auth: Option<Arc<Auth>>,
 }
 
 /// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
@@ -68,6 +75,8 @@ pub(crate) struct Ctx {
     /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
     /// bookkeeping of every request stays small when traces are off.
     trace: Option<Box<RequestTrace>>,
+    /// Who sent the request, when auth is on and it passed (`auth::Auth::authenticate`).
+    pub(crate) principal: Option<Arc<Principal>>,
 }
 
 impl Drop for Ctx {
@@ -98,7 +107,7 @@ impl Proxy {
     /// Handles one client request.
     pub(crate) async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
         let mut ctx = Ctx {
@@ -111,7 +120,30 @@ impl Proxy {
             reservation: None,
             link: None,
             trace: None,
+            principal: None,
         };
+        let path = req.uri().path();
+        let protected = path == self.cfg.paths.mcp
+            || path == self.cfg.paths.sse
+            || path == self.cfg.paths.messages;
+        if let Some(auth) = &self.auth {
+            if protected {
+                // Before any other check: a client takes any 401 as "my token is bad", and GETs its endpoint to
+                // detect the transport (issue 12 §Challenge).
+                match auth.authenticate(&mut req).await {
+                    Ok(principal) => ctx.principal = Some(principal),
+                    Err(resp) => return self.finish(resp, ctx),
+                }
+            } else if auth::metadata::is_metadata_path(auth.config(), &self.cfg.paths, path) {
+                let resp = auth::metadata::serve(
+                    auth.config(),
+                    &self.cfg.paths,
+                    req.method(),
+                    req.headers(),
+                );
+                return self.finish(resp, ctx);
+            }
+        }
         let path = req.uri().path();
         let resp = if path == self.cfg.paths.mcp {
             self.mcp(req, peer, &mut ctx).await
@@ -519,7 +551,9 @@ impl Proxy {
     /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
     fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> HeaderMap {
         let host = headers.get(header::HOST).cloned();
-        edge::upstream_request_headers(&mut headers, self.cfg.edge.forward_authorization);
+        // Never the client's token with auth on (the layer removed it already; validation refuses the combination).
+        let forward_authorization = self.cfg.edge.forward_authorization && self.auth.is_none();
+        edge::upstream_request_headers(&mut headers, forward_authorization);
         let prior = headers
             .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
