@@ -18,6 +18,8 @@
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
 //! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
 //!
+//! For the OAuth tests: [`oidc::AuthServer`] (oidc-provider on Node 22, the real authorization server).
+//!
 //! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
 //! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
 //!
@@ -25,6 +27,7 @@
 
 pub mod alertmanager;
 pub mod conformance;
+pub mod oidc;
 pub mod otlp;
 pub mod raw_http;
 pub mod smtp;
