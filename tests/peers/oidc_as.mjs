@@ -29,6 +29,9 @@
 //   "rfc8414": true                             // also serve /.well-known/oauth-authorization-server (default true)
 // }
 //
+// Note: oidc-provider accepts client_secret_basic and client_secret_post interchangeably for a client registered with
+// either; the stats' "auth_methods" say which one a request presented.
+//
 // OAuth endpoints are oidc-provider's own: /.well-known/openid-configuration, /jwks, /token, /token/introspection
 // (RFC 7662; any authenticated client may introspect; JWT access tokens are refused there by design: "Structured JWT
 // Tokens cannot be introspected"), /token/revocation.
@@ -50,7 +53,8 @@
 //   POST /__admin/refresh-token   {"client_id", "resource"?, "scope"?, "subject"?} -> {"refresh_token"}: a refresh
 //                                  token as if the client had logged a user in once (no browser flow here).
 //   GET  /__admin/stats           -> {"token_requests": {client_id: n}, "token_errors": {client_id: n},
-//                                  "grants": {grant_type: n}, "jwks_fetches", "introspection_calls",
+//                                  "grants": {grant_type: n}, "auth_methods": {client_secret_basic|
+//                                  client_secret_post|private_key_jwt|none: n}, "jwks_fetches", "introspection_calls",
 //                                  "metadata_fetches", "revocation_calls"}
 //   POST /__admin/stats/reset     {} -> {}
 //
@@ -127,6 +131,7 @@ function emptyStats() {
     token_requests: {},
     token_errors: {},
     grants: {},
+    auth_methods: {},
     jwks_fetches: 0,
     introspection_calls: 0,
     metadata_fetches: 0,
@@ -221,11 +226,22 @@ function buildProvider() {
       bump(stats.token_requests, id);
       if (ctx.status >= 400) bump(stats.token_errors, id);
       if (ctx.oidc.params?.grant_type) bump(stats.grants, ctx.oidc.params.grant_type);
+      bump(stats.auth_methods, authMethodOf(ctx));
     }
   });
   p.on('server_error', (_ctx, err) => console.error('oidc-as: server_error', err));
   handler = p.callback();
   return p;
+}
+
+// The client authentication a token request presented (oidc-provider itself accepts client_secret_basic and
+// client_secret_post interchangeably for a client registered with either).
+function authMethodOf(ctx) {
+  const params = ctx.oidc.params ?? {};
+  if (params.client_assertion) return 'private_key_jwt';
+  if (params.client_secret) return 'client_secret_post';
+  if (/^Basic\s/i.test(ctx.get('authorization') ?? '')) return 'client_secret_basic';
+  return 'none';
 }
 
 function basicUser(header) {

@@ -213,3 +213,29 @@ async fn introspection_secret_rotation_and_refresh() {
     assert!(err.contains("invalid_grant"), "{err}");
     assert_eq!(auth.stats().await.grants.get("refresh_token"), Some(&2));
 }
+
+#[test]
+fn client_keys_hold_one_consistent_p256_pair() {
+    let key = lifeline_testkit::peers::oidc::ClientKey::generate("k1");
+    assert_eq!(key.public_jwk["kid"], "k1");
+    assert!(key.private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let b64 = |v: &Value| {
+        URL_SAFE_NO_PAD
+            .decode(v.as_str().expect("a base64url member"))
+            .expect("base64url")
+    };
+    let mut point = vec![0x04];
+    point.extend(b64(&key.public_jwk["x"]));
+    point.extend(b64(&key.public_jwk["y"]));
+    let d = b64(&key.private_jwk["d"]);
+    // ring checks that the private scalar and the public point belong together.
+    assert!(
+        ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &d,
+            &point,
+            &ring::rand::SystemRandom::new(),
+        )
+        .is_ok()
+    );
+}

@@ -51,7 +51,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How a client authenticates at the token and introspection endpoints (RFC 6749 §2.3, RFC 7523 §2.2).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientAuth {
-    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1). oidc-provider's default.
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1). oidc-provider's default. Note that
+    /// oidc-provider accepts `client_secret_post` for such a client too (and the reverse): see
+    /// [`AuthStats::auth_methods`].
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
     ClientSecretPost,
@@ -311,6 +313,10 @@ pub struct AuthStats {
     pub token_errors: BTreeMap<String, u64>,
     /// Token endpoint requests per `grant_type`.
     pub grants: BTreeMap<String, u64>,
+    /// Token endpoint requests per client authentication presented: `client_secret_basic`, `client_secret_post`,
+    /// `private_key_jwt` or `none` (oidc-provider accepts basic and post interchangeably for a client registered
+    /// with either, so this is how a test tells which one a client used).
+    pub auth_methods: BTreeMap<String, u64>,
     /// `GET /jwks` requests.
     pub jwks_fetches: u64,
     /// Introspection requests (RFC 7662).
@@ -794,5 +800,116 @@ fn jwt_part(token: &str, index: usize) -> Result<Value, String> {
         Ok(v)
     } else {
         Err(format!("JWT part {index} is not a JSON object"))
+    }
+}
+
+/// How `tests/peers/py2_auth_server.py` checks bearer tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// RS256 JWTs against the issuer's JWKS (PyJWT's `PyJWKClient`, cached, refetched once on an unknown `kid`);
+    /// `iss` exact, `aud` must contain the server's resource URL, `exp` required.
+    Jwt,
+    /// RFC 7662 introspection at the issuer, authenticating with HTTP Basic as this client; `active` required,
+    /// `aud` as for [`TokenCheck::Jwt`]. Needs the resource's tokens to be [`TokenFormat::Opaque`] (oidc-provider
+    /// refuses to introspect JWTs).
+    Introspection {
+        /// The introspecting client's id (any client of the AS).
+        client_id: String,
+        /// Its secret.
+        client_secret: String,
+    },
+}
+
+/// What [`Peer::python_auth`] starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyAuthConfig {
+    /// The authorization server's issuer, e.g. [`AuthServer::issuer`]; named in the server's RFC 9728 metadata.
+    pub issuer: String,
+    /// How tokens are checked.
+    pub check: TokenCheck,
+    /// Transport mode ([`super::PyServer`]; 2026-07-28 requests are answered in every mode).
+    pub mode: super::PyServer,
+    /// Scopes every request needs (the SDK's `AuthSettings.required_scopes`: 403 `insufficient_scope` without
+    /// them); also the metadata's `scopes_supported`, which is where the Python SDK client takes the scope it
+    /// requests from.
+    pub required_scopes: Vec<String>,
+}
+
+impl PyAuthConfig {
+    /// JWT checking against `issuer`, stateful, requiring `mcp:read`.
+    pub fn jwt(issuer: &str) -> PyAuthConfig {
+        PyAuthConfig {
+            issuer: issuer.to_owned(),
+            check: TokenCheck::Jwt,
+            mode: super::PyServer::Stateful,
+            required_scopes: vec!["mcp:read".to_owned()],
+        }
+    }
+}
+
+/// The line `py2_auth_server.py` prints once bound.
+const PY_AUTH_ANNOUNCE: &str = "py2-auth-server: listening on 127.0.0.1:";
+
+impl super::Peer {
+    /// Starts `tests/peers/py2_auth_server.py`: the mcp 2.3.0 SDK as an OAuth resource server (its `AuthSettings` and
+    /// a `TokenVerifier`) with the tools `echo`, `add`, `search`, `fetch`, `whoami` (the caller's token, as
+    /// `structuredContent`), `slow`, `fail`, several with `outputSchema`. URL: `http://127.0.0.1:PORT/mcp`, which
+    /// is also its resource URI (RFC 8707 audience): give the AS a matching resource
+    /// ([`ResourceConfig::any_loopback`], or [`AuthServer::add_resource`] once the URL is known). `GET
+    /// /debug/verifications` → `{"verified": N, "refused": M}`.
+    ///
+    /// # Panics
+    /// If the py2 venv is not installed, or the server does not listen within [`super::STARTUP_PATIENCE`].
+    pub async fn python_auth(config: &PyAuthConfig) -> super::Peer {
+        let mode = match config.mode {
+            super::PyServer::Stateful => "stateful",
+            super::PyServer::Stateless => "stateless",
+            super::PyServer::Json => "json",
+        };
+        let mut cmd = Command::new(super::venv_python("py2"));
+        cmd.arg(peers_sources().join("py2_auth_server.py"))
+            .args(["--issuer", &config.issuer, "--mode", mode])
+            .current_dir(peers_sources())
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        match &config.check {
+            TokenCheck::Jwt => {
+                cmd.args(["--verify", "jwt"]);
+            }
+            TokenCheck::Introspection {
+                client_id,
+                client_secret,
+            } => {
+                cmd.args(["--verify", "introspection"])
+                    .args(["--introspection-client-id", client_id])
+                    .args(["--introspection-client-secret", client_secret]);
+            }
+        }
+        for scope in &config.required_scopes {
+            cmd.args(["--required-scope", scope]);
+        }
+        super::start(
+            format!("py2_auth_server ({mode})"),
+            cmd,
+            PY_AUTH_ANNOUNCE,
+            "/mcp",
+            super::PeerKind::PythonAuth(config.mode),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// How many bearer tokens `py2_auth_server.py` accepted and refused so far (`GET /debug/verifications`), or
+    /// `None` for another peer or when the request fails.
+    pub async fn verifications(&self) -> Option<(u64, u64)> {
+        if !matches!(self.kind, super::PeerKind::PythonAuth(_)) {
+            return None;
+        }
+        let url = format!("{}/debug/verifications", self.base);
+        let resp = raw_http::request("GET", &url, &[], None, REQUEST_TIMEOUT)
+            .await
+            .ok()?;
+        let v: Value = serde_json::from_slice(&resp.body).ok()?;
+        Some((v["verified"].as_u64()?, v["refused"].as_u64()?))
     }
 }
