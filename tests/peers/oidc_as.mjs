@@ -26,7 +26,8 @@
 //                                               // audience-less token)
 //   "rotate_refresh_tokens": true,              // rotate on every refresh_token grant (default true)
 //   "refresh_token_ttl": 86400,                 // seconds (default 1 day)
-//   "rfc8414": true                             // also serve /.well-known/oauth-authorization-server (default true)
+//   "rfc8414": true,                            // also serve /.well-known/oauth-authorization-server (default true)
+//   "jwks_cache_control": "max-age=300"         // Cache-Control on /jwks (default: none, as oidc-provider)
 // }
 //
 // Note: oidc-provider accepts client_secret_basic and client_secret_post interchangeably for a client registered with
@@ -57,6 +58,10 @@
 //                                  client_secret_post|private_key_jwt|none: n}, "jwks_fetches", "introspection_calls",
 //                                  "metadata_fetches", "revocation_calls"}
 //   POST /__admin/stats/reset     {} -> {}
+//   POST /__admin/fault           {"path": "/token/introspection", "delay_ms": 2000, "status": 503} -> {}: from now
+//                                  on requests to that exact path wait delay_ms (at most 60 s), then, with a status,
+//                                  get that status and {"error": "temporarily_unavailable"} instead of an answer
+//                                  (still counted). {"path": P} alone clears P's fault; {} clears all.
 //
 // The provider is rebuilt (same issuer, same in-memory token store) after a key or client change, since oidc-provider
 // reads keys and static clients once at construction.
@@ -113,6 +118,8 @@ for (const r of config.resources ?? []) resources.set(r.uri, { ...r });
 const rotateRefreshTokens = config.rotate_refresh_tokens ?? true;
 const refreshTokenTtl = config.refresh_token_ttl ?? 86400;
 const serveRfc8414 = config.rfc8414 ?? true;
+const jwksCacheControl = config.jwks_cache_control;
+const faults = new Map(); // path -> {delay_ms, status}
 
 // Keys: private JWKs, current first.
 async function newKey() {
@@ -373,6 +380,11 @@ async function admin(req, res, route) {
       });
       return reply(200, { refresh_token: await rt.save() });
     }
+    case 'POST fault':
+      if (body.path === undefined) faults.clear();
+      else if (body.delay_ms === undefined && body.status === undefined) faults.delete(body.path);
+      else faults.set(body.path, { delay_ms: Math.min(Math.max(0, body.delay_ms ?? 0), 60000), status: body.status });
+      return reply(200, {});
     case 'GET stats':
       return reply(200, stats);
     case 'POST stats/reset':
@@ -397,6 +409,16 @@ const server = http.createServer(async (req, res) => {
       || url.pathname.startsWith('/.well-known/oauth-authorization-server')) {
       stats.metadata_fetches += 1;
     }
+    const fault = faults.get(url.pathname);
+    if (fault) {
+      await new Promise((resolve) => { setTimeout(resolve, fault.delay_ms); });
+      if (fault.status) {
+        res.writeHead(fault.status, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: 'temporarily_unavailable' }));
+        return;
+      }
+    }
+    if (url.pathname === '/jwks' && jwksCacheControl) res.setHeader('Cache-Control', jwksCacheControl);
     if (serveRfc8414 && url.pathname === '/.well-known/oauth-authorization-server') {
       // RFC 8414 §3: the same metadata document as OIDC discovery (oidc-provider serves only the latter).
       req.url = '/.well-known/openid-configuration';

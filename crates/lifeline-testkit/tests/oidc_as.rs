@@ -53,12 +53,15 @@ fn verifies_with(jwks: &Value, token: &str) -> bool {
 }
 
 fn config() -> AuthServerConfig {
-    AuthServerConfig::default()
-        .client(ClientConfig::basic("probe", "s3cret", "mcp:read mcp:write"))
-        .client(ClientConfig::post("poster", "p0st", "mcp:read"))
-        .client(ClientConfig::basic("lifeline-gateway", "gw-secret", ""))
-        .resource(ResourceConfig::jwt(RESOURCE, "mcp:read mcp:write"))
-        .resource(ResourceConfig::opaque(OPAQUE_RESOURCE, "mcp:read"))
+    AuthServerConfig {
+        jwks_cache_control: Some("max-age=300".to_owned()),
+        ..AuthServerConfig::default()
+    }
+    .client(ClientConfig::basic("probe", "s3cret", "mcp:read mcp:write"))
+    .client(ClientConfig::post("poster", "p0st", "mcp:read"))
+    .client(ClientConfig::basic("lifeline-gateway", "gw-secret", ""))
+    .resource(ResourceConfig::jwt(RESOURCE, "mcp:read mcp:write"))
+    .resource(ResourceConfig::opaque(OPAQUE_RESOURCE, "mcp:read"))
 }
 
 #[tokio::test]
@@ -76,6 +79,16 @@ async fn client_credentials_tokens_carry_the_resource_and_verify_against_the_jwk
     assert_eq!(claims["client_id"], "probe", "{claims}");
     let jwks = auth.jwks().await;
     assert!(verifies_with(&jwks, &token.access_token), "{jwks}");
+    let resp = lifeline_testkit::peers::raw_http::request(
+        "GET",
+        &auth.jwks_url(),
+        &[],
+        None,
+        lifeline_testkit::peers::oidc::REQUEST_TIMEOUT,
+    )
+    .await
+    .expect("the JWKS");
+    assert_eq!(resp.header("cache-control"), Some("max-age=300"));
 
     // The discovery documents name the endpoints the launcher reports (RFC 8414 and OIDC).
     for url in [auth.oauth_metadata_url(), auth.openid_configuration_url()] {
@@ -151,7 +164,7 @@ async fn client_credentials_tokens_carry_the_resource_and_verify_against_the_jwk
     assert_eq!(stats.token_requests_of("probe"), 3, "{stats:?}");
     assert_eq!(stats.token_requests_of("poster"), 2, "{stats:?}");
     assert_eq!(stats.token_errors.get("poster"), Some(&1), "{stats:?}");
-    assert_eq!(stats.jwks_fetches, 3, "{stats:?}");
+    assert_eq!(stats.jwks_fetches, 4, "{stats:?}");
     assert_eq!(stats.metadata_fetches, 2, "{stats:?}");
 }
 
@@ -180,6 +193,31 @@ async fn introspection_secret_rotation_and_refresh() {
         .await
         .is_err());
     assert_eq!(auth.stats().await.introspection_calls, 3);
+
+    // An introspection outage, then recovery.
+    auth.set_fault("/token/introspection", std::time::Duration::ZERO, Some(503))
+        .await;
+    let err = auth
+        .introspect("lifeline-gateway", "gw-secret", &opaque.access_token)
+        .await
+        .expect_err("the outage");
+    assert!(err.contains("503"), "{err}");
+    auth.clear_fault("/token/introspection").await;
+    assert_eq!(
+        auth.introspect("lifeline-gateway", "gw-secret", &opaque.access_token)
+            .await
+            .expect("introspection is back")["active"],
+        true
+    );
+
+    // A secret past its client_secret_expires_at is refused.
+    auth.set_client_secret_expiring("poster", "p0st", Some(1_000_000_000))
+        .await;
+    let err = auth
+        .client_credentials("poster", "p0st", Some(RESOURCE), None)
+        .await
+        .expect_err("an expired secret");
+    assert!(err.contains("invalid_client"), "{err}");
 
     // Secret rotation: the old secret stops working at once.
     auth.set_client_secret("probe", "n3w").await;

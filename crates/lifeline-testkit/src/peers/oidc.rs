@@ -224,6 +224,9 @@ pub struct AuthServerConfig {
     pub rotate_refresh_tokens: bool,
     /// Refresh token lifetime (default one day).
     pub refresh_token_ttl: Duration,
+    /// A `Cache-Control` value for `/jwks` answers, e.g. `max-age=300` (RFC 9111 §5.2.2.1); `None` (default): none,
+    /// as oidc-provider itself.
+    pub jwks_cache_control: Option<String>,
 }
 
 impl Default for AuthServerConfig {
@@ -234,6 +237,7 @@ impl Default for AuthServerConfig {
             default_resource: None,
             rotate_refresh_tokens: true,
             refresh_token_ttl: Duration::from_secs(86_400),
+            jwks_cache_control: None,
         }
     }
 }
@@ -258,6 +262,7 @@ impl AuthServerConfig {
             "default_resource": self.default_resource,
             "rotate_refresh_tokens": self.rotate_refresh_tokens,
             "refresh_token_ttl": self.refresh_token_ttl.as_secs().max(1),
+            "jwks_cache_control": self.jwks_cache_control,
         })
     }
 }
@@ -590,6 +595,29 @@ impl AuthServer {
     /// If the admin route fails.
     pub async fn reset_stats(&self) {
         self.admin("stats/reset", json!({})).await;
+    }
+
+    /// Injects a fault at one exact path of the AS (e.g. `/token/introspection`, `/jwks`, `/token`): every request
+    /// there first waits `delay` (at most 60 s), then, with `status`, gets that status (with `Retry-After: 1` and
+    /// `{"error": "temporarily_unavailable"}`) instead of an answer. Requests are still counted in the stats.
+    ///
+    /// # Panics
+    /// If the admin route fails.
+    pub async fn set_fault(&self, path: &str, delay: Duration, status: Option<u16>) {
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.admin(
+            "fault",
+            json!({ "path": path, "delay_ms": delay_ms, "status": status }),
+        )
+        .await;
+    }
+
+    /// Removes the fault at `path` ([`AuthServer::set_fault`]).
+    ///
+    /// # Panics
+    /// If the admin route fails.
+    pub async fn clear_fault(&self, path: &str) {
+        self.admin("fault", json!({ "path": path })).await;
     }
 
     /// The current JWKS (a counted JWKS fetch).
