@@ -484,6 +484,8 @@ fn reason_of(kind: &jsonwebtoken::errors::ErrorKind) -> Reason {
         K::ExpiredSignature | K::ImmatureSignature => Reason::Expired,
         K::InvalidIssuer => Reason::WrongIssuer,
         K::InvalidAudience => Reason::WrongAudience,
+        // A token without `aud` was not issued for this resource either.
+        K::MissingRequiredClaim(claim) if claim == "aud" => Reason::WrongAudience,
         K::InvalidSignature
         | K::InvalidAlgorithm
         | K::InvalidEcdsaKey

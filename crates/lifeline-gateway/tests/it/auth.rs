@@ -461,6 +461,12 @@ async fn jwts_from_the_real_authorization_server_pass_and_every_bad_one_is_a_401
             "malformed",
         ),
         (
+            "no audience",
+            auth.mint(claims(json!({"aud": null})), Signing::Current)
+                .await,
+            "wrong_audience",
+        ),
+        (
             "wrong aud",
             auth.mint(claims(json!({"aud": OTHER_RESOURCE})), Signing::Current)
                 .await,
