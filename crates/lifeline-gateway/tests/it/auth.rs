@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{metric, post, GatewayUnderTest as _, TestGateway as Gw, INIT};
+use crate::harness::{
+    event_json, metric, post, GatewayUnderTest as _, Streaming, TestGateway as Gw, INIT,
+};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::oauth_client::OAuthClient;
@@ -829,4 +831,57 @@ auth:
         "a refused client's request went upstream"
     );
     assert!(decisions(&gw, "denied", "missing").await >= 1.0);
+}
+
+#[tokio::test]
+async fn the_legacy_sse_transport_works_with_a_credential_on_both_of_its_routes() {
+    let fake = FakeServer::start(FakeKind::LegacySse)
+        .await
+        .expect("fake HTTP+SSE upstream");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, key_line("ci", "sse-key", "mcp:read")).expect("keys");
+    let (gw, _) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let auth = ("Authorization", "Bearer sse-key");
+
+    let mut stream = Streaming::open(
+        "GET",
+        &format!("{}/sse", gw.base),
+        &[("Accept", "text/event-stream"), auth],
+        None,
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let endpoint = stream
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("the endpoint event");
+    let path = endpoint
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in {endpoint}"))
+        .trim()
+        .to_owned();
+    let messages = format!("{}{path}", gw.base);
+    // The message endpoint wants the credential too; with it the answer arrives on the stream.
+    assert_eq!(post(&messages, &[], INIT).await.status, 401);
+    let r = post(&messages, &[auth], INIT).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let answer = loop {
+        let ev = stream
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("the initialize answer on the stream");
+        if let Some(j) = event_json(&ev).filter(|j| j["id"] == 1) {
+            break j;
+        }
+    };
+    assert!(answer["result"]["protocolVersion"].is_string(), "{answer}");
+    let seen = fake
+        .last_request_headers()
+        .expect("the upstream saw requests");
+    assert!(
+        seen.get("authorization").is_none(),
+        "token passed through: {seen:?}"
+    );
 }
