@@ -885,3 +885,28 @@ async fn the_legacy_sse_transport_works_with_a_credential_on_both_of_its_routes(
         "token passed through: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_configured_jwks_url_is_used_without_discovery_and_cached() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let cfg = format!(
+        "upstream: {}\nauth:\n  resource: {RESOURCE}\n  jwt:\n    - issuer: {}\n      jwks_url: {}\n",
+        fake.url(),
+        auth.issuer(),
+        auth.jwks_url()
+    );
+    let (gw, _) = start_settled(&cfg, &fake).await;
+    auth.reset_stats().await;
+    let token = agent_token(&auth, RESOURCE).await;
+    for _ in 0..3 {
+        let r = post(&gw.mcp(), &[("Authorization", &bearer(&token))], INIT).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let stats = auth.stats().await;
+    assert_eq!(stats.metadata_fetches, 0, "no discovery: {stats:?}");
+    assert_eq!(
+        stats.jwks_fetches, 1,
+        "one fetch, then the cache: {stats:?}"
+    );
+}
