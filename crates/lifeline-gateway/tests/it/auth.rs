@@ -910,3 +910,50 @@ async fn a_configured_jwks_url_is_used_without_discovery_and_cached() {
         "one fetch, then the cache: {stats:?}"
     );
 }
+
+/// 2026-07-28 security best practices §Session Hijacking: a session is bound to the principal that opened it.
+#[tokio::test]
+async fn a_session_is_usable_only_by_the_principal_that_opened_it() {
+    let fake = healthy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    let lines = key_line("alice", "alice-key", "") + &key_line("mallory", "mallory-key", "");
+    std::fs::write(&keys, lines).expect("keys");
+    let (gw, _) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let mcp = gw.mcp();
+    let alice = ("Authorization", "Bearer alice-key");
+    let mallory = ("Authorization", "Bearer mallory-key");
+
+    let r = post(&mcp, &[alice], INIT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sid = r.header("mcp-session-id").expect("a session").to_owned();
+    let session = ("Mcp-Session-Id", sid.as_str());
+    let version = ("MCP-Protocol-Version", "2025-11-25");
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let r = post(&mcp, &[alice, session, version], list).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Another principal with a valid key of its own is told the session does not exist, for every method.
+    let hits = fake.requests_total();
+    let r = post(&mcp, &[mallory, session, version], list).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send(
+        "GET",
+        &mcp,
+        &[mallory, session, ("Accept", "text/event-stream")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send("DELETE", &mcp, &[mallory, session], None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        fake.requests_total(),
+        hits,
+        "the upstream saw the other principal's use"
+    );
+    assert_eq!(fake.sessions_open(), 1, "the session survives");
+    // Its owner still uses it.
+    let r = post(&mcp, &[alice, session, version], list).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
