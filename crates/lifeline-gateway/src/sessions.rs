@@ -6,8 +6,9 @@
 //! state, so 10,000 idle sessions cost well under 10 MiB.
 //!
 //! With auth on, a session is bound to the principal that created it (or first used it, for one the gateway
-//! adopted): a request of another principal carrying its id is answered as for an unknown session (2026-07-28
-//! `security_best_practices` §Session Hijacking: bind session ids to the user, `<user_id>:<session_id>`). The
+//! adopted): a request of another principal carrying its id is answered as for an unknown session (2025-11-25
+//! `security_best_practices` §Session Hijacking, "bind session IDs to user-specific information"; 2026-07-28 keeps
+//! the rule for its state handles, `<user_id>:<handle>`, §State Handle Hijacking). The
 //! owner is kept as a keyed 64-bit hash of the subject, not the subject.
 
 use std::collections::HashMap;

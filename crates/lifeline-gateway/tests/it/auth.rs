@@ -911,7 +911,7 @@ async fn a_configured_jwks_url_is_used_without_discovery_and_cached() {
     );
 }
 
-/// 2026-07-28 security best practices §Session Hijacking: a session is bound to the principal that opened it.
+/// 2025-11-25 security best practices §Session Hijacking: a session is bound to the principal that opened it.
 #[tokio::test]
 async fn a_session_is_usable_only_by_the_principal_that_opened_it() {
     let fake = healthy().await;
