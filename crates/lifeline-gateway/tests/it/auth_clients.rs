@@ -1,0 +1,139 @@
+//! Real clients through the gateway with tokens from the real authorization server (issue 12, "Real peers"): the
+//! official Python SDK 2.x client (both protocol eras) and the TypeScript SDK client log in with client credentials
+//! (`lifeline_testkit::peers::oauth_client`), discovering oidc-provider (`peers::oidc::AuthServer`) from the
+//! gateway's own 401 and RFC 9728 metadata, then list and call tools of a Python SDK server that has no auth code at
+//! all, through `lifeline gateway` with `auth:` on. Without a credential both are refused and the upstream sees
+//! nothing; after a key rotation at the AS the gateway accepts the new tokens without a restart.
+
+use std::time::Duration;
+
+use crate::harness::{metric, GatewayUnderTest as _, TestGateway as Gw};
+use lifeline_testkit::peers::oauth_client::OAuthClient;
+use lifeline_testkit::peers::oidc::{
+    jwt_header, AuthServer, AuthServerConfig, ClientConfig, ClientKey, ResourceConfig,
+};
+use lifeline_testkit::peers::{Peer, PyServer};
+use serde_json::json;
+
+/// The audience the AS puts in the gateway's tokens.
+const AUDIENCE: &str = "api://lifeline-mcp";
+
+/// How long the gateway may take to become ready in front of the Python server on a loaded machine.
+const READY_PATIENCE: Duration = Duration::from_secs(40);
+
+/// The value of `lifeline_gateway_auth_decisions_total{outcome,reason}` (0 when absent).
+async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
+    let sample = format!(
+        "lifeline_gateway_auth_decisions_total{{outcome=\"{outcome}\",reason=\"{reason}\"}}"
+    );
+    metric(&gw.metrics().await, &sample).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn sdk_clients_list_and_call_tools_through_the_gateway_with_tokens_from_the_as() {
+    let key = ClientKey::generate("keyed-1");
+    let auth = AuthServer::start(
+        AuthServerConfig::default()
+            .client(ClientConfig::basic("probe", "s3cret", "mcp:read mcp:write"))
+            .client(ClientConfig::private_key_jwt(
+                "keyed",
+                key.public_jwk.clone(),
+                "mcp:read",
+            ))
+            // The gateway's port is not known before it starts (port 0), so neither its resource URI: the AS
+            // serves any loopback resource and names the API with a fixed audience, as some identity providers do.
+            .resource(ResourceConfig::any_loopback("mcp:read mcp:write").with_audience(AUDIENCE)),
+    )
+    .await;
+    let upstream = Peer::python(PyServer::Stateful).await;
+    // No `resource:`: derived from the request (http://127.0.0.1:PORT/mcp), which is what the clients check the
+    // metadata against and ask the AS for; the tokens' audience is the fixed one.
+    let yaml = format!(
+        "upstream: {}\nauth:\n  jwt:\n    - issuer: {}\n      audiences: [{AUDIENCE}]\n  scopes_supported: [mcp:read]\n",
+        upstream.url,
+        auth.issuer()
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let mcp = gw.mcp();
+
+    // Without a credential both SDK clients are refused at the gateway; nothing reaches the upstream.
+    let sessions = upstream.sessions_active().await;
+    for client in [OAuthClient::python(&mcp), OAuthClient::typescript(&mcp)] {
+        let run = client.run().await;
+        assert!(!run.ok, "{run:?}");
+        assert!(run.tools().is_empty(), "{run:?}");
+    }
+    assert!(decisions(&gw, "denied", "missing").await >= 2.0);
+    assert_eq!(upstream.sessions_active().await, sessions);
+    assert_eq!(auth.stats().await.token_requests_of("probe"), 0);
+
+    // Python SDK, handshake era: 401 → RFC 9728 metadata at the gateway → the AS → token → tools.
+    let run = OAuthClient::python(&mcp)
+        .secret("probe", "s3cret")
+        .issuer(auth.issuer())
+        .call("add", json!({"a": 2, "b": 40}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    assert!(run.tools().contains(&"echo".to_owned()), "{run:?}");
+    assert_eq!(run.call()["text"], "42", "{run:?}");
+    assert_eq!(run.tokens_obtained(), 1, "{run:?}");
+
+    // Python SDK, 2026-07-28 (stateless requests, server/discover), client_secret_post.
+    let run = OAuthClient::python(&mcp)
+        .secret_post("probe", "s3cret")
+        .mode("2026-07-28")
+        .call("echo", json!({"message": "modern"}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    assert_eq!(run.outcome["protocol_version"], "2026-07-28", "{run:?}");
+    assert_eq!(run.call()["text"], "modern", "{run:?}");
+
+    // TypeScript SDK, client_secret_basic and private_key_jwt.
+    let run = OAuthClient::typescript(&mcp)
+        .secret("probe", "s3cret")
+        .scope("mcp:read")
+        .issuer(auth.issuer())
+        .call("echo", json!({"message": "from ts"}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    assert_eq!(run.call()["text"], "from ts", "{run:?}");
+    let run = OAuthClient::typescript(&mcp)
+        .private_key("keyed", &key)
+        .scope("mcp:read")
+        .issuer(auth.issuer())
+        .call("echo", json!({"message": "keyed"}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+
+    // Key rotation at the AS: the next client's token is signed by a kid the gateway has not seen; it refetches
+    // the JWKS and lets it through, no restart.
+    let kids = auth.rotate_keys().await;
+    auth.drop_old_keys().await;
+    let run = OAuthClient::typescript(&mcp)
+        .secret("probe", "s3cret")
+        .scope("mcp:read")
+        .issuer(auth.issuer())
+        .call("echo", json!({"message": "rotated"}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    let fresh = auth
+        .client_credentials("probe", "s3cret", Some(&mcp), Some("mcp:read"))
+        .await
+        .expect("a token");
+    assert_eq!(
+        jwt_header(&fresh.access_token).expect("a JWT")["kid"],
+        kids[0]
+    );
+
+    let stats = auth.stats().await;
+    assert_eq!(stats.token_requests_of("probe"), 5, "{stats:?}");
+    assert_eq!(stats.token_requests_of("keyed"), 1, "{stats:?}");
+    assert!(stats.token_errors.is_empty(), "{stats:?}");
+    assert!(decisions(&gw, "allowed", "jwt").await >= 5.0);
+}
