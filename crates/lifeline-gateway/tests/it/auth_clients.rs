@@ -3,7 +3,8 @@
 //! (`lifeline_testkit::peers::oauth_client`), discovering oidc-provider (`peers::oidc::AuthServer`) from the
 //! gateway's own 401 and RFC 9728 metadata, then list and call tools of a Python SDK server that has no auth code at
 //! all, through `lifeline gateway` with `auth:` on. Without a credential both are refused and the upstream sees
-//! nothing; after a key rotation at the AS the gateway accepts the new tokens without a restart.
+//! nothing; after a key rotation at the AS the gateway accepts the new tokens without a restart. With opaque tokens
+//! the gateway introspects each token once (RFC 7662) and caches the answer.
 
 use std::time::Duration;
 
@@ -136,4 +137,54 @@ async fn sdk_clients_list_and_call_tools_through_the_gateway_with_tokens_from_th
     assert_eq!(stats.token_requests_of("keyed"), 1, "{stats:?}");
     assert!(stats.token_errors.is_empty(), "{stats:?}");
     assert!(decisions(&gw, "allowed", "jwt").await >= 5.0);
+}
+
+#[tokio::test]
+async fn sdk_clients_pass_with_opaque_tokens_the_gateway_introspects() {
+    let auth = AuthServer::start(
+        AuthServerConfig::default()
+            .client(ClientConfig::basic("probe", "s3cret", "mcp:read"))
+            .client(ClientConfig::basic("lifeline-gateway", "gw-secret", ""))
+            .resource(ResourceConfig::opaque("*", "mcp:read").with_audience(AUDIENCE)),
+    )
+    .await;
+    let upstream = Peer::python(PyServer::Stateless).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("introspection-secret");
+    std::fs::write(&secret, "gw-secret\n").expect("the secret file");
+    let yaml = format!(
+        "upstream: {}\nauth:\n  introspection:\n    - url: {}\n      client_id: lifeline-gateway\n      \
+         client_secret_file: {}\n      issuer: {}\n      audiences: [{AUDIENCE}]\n  scopes_supported: [mcp:read]\n",
+        upstream.url,
+        auth.introspection_url(),
+        secret.display(),
+        auth.issuer()
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let mcp = gw.mcp();
+
+    let run = OAuthClient::typescript(&mcp)
+        .secret("probe", "s3cret")
+        .scope("mcp:read")
+        .issuer(auth.issuer())
+        .call("echo", json!({"message": "opaque"}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    assert_eq!(run.call()["text"], "opaque", "{run:?}");
+    let run = OAuthClient::python(&mcp)
+        .secret("probe", "s3cret")
+        .mode("2026-07-28")
+        .call("add", json!({"a": 1, "b": 1}))
+        .run()
+        .await;
+    assert!(run.ok, "{run:?}\n{}", gw.logs());
+    assert_eq!(run.call()["text"], "2", "{run:?}");
+
+    // Introspected once per token at most (the gateway caches answers), never per request.
+    let stats = auth.stats().await;
+    assert_eq!(stats.token_requests_of("probe"), 2, "{stats:?}");
+    assert!((1..=2).contains(&stats.introspection_calls), "{stats:?}");
+    assert!(decisions(&gw, "allowed", "introspection").await >= 4.0);
 }
