@@ -10,8 +10,11 @@ use std::time::Duration;
 use crate::harness::{metric, post, GatewayUnderTest as _, TestGateway as Gw, INIT};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
+use lifeline_testkit::peers::oidc::{
+    AuthServer, AuthServerConfig, ClientConfig, ResourceConfig, Signing,
+};
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 /// How long a test waits for a reload or a metric.
@@ -332,4 +335,400 @@ async fn api_keys_pass_without_their_token_and_rotate_without_a_restart() {
             .status,
         200
     );
+}
+
+/// The canonical resource URI of the gateway in the OAuth tests (the tokens' `aud`); any string works, the
+/// gateway compares it exactly.
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+/// Another resource the same authorization server issues tokens for.
+const OTHER_RESOURCE: &str = "https://other.example.com/mcp";
+
+/// The real authorization server: a client for tokens (`agent`), the gateway's introspection client, JWT
+/// tokens for [`RESOURCE`] and [`OTHER_RESOURCE`], opaque ones for `{RESOURCE}/opaque`.
+async fn authorization_server() -> AuthServer {
+    AuthServer::start(
+        AuthServerConfig::default()
+            .client(ClientConfig::basic(
+                "agent",
+                "agent-secret",
+                "mcp:read mcp:write",
+            ))
+            .client(ClientConfig::basic("lifeline-gateway", "gw-secret", ""))
+            .resource(ResourceConfig::jwt(RESOURCE, "mcp:read mcp:write"))
+            .resource(ResourceConfig::jwt(OTHER_RESOURCE, "mcp:read"))
+            .resource(ResourceConfig::opaque(
+                &format!("{RESOURCE}/opaque"),
+                "mcp:read",
+            )),
+    )
+    .await
+}
+
+/// A gateway trusting `auth` for JWTs (keys by discovery) with `extra` lines in its `auth:` block.
+fn jwt_config(upstream: &str, auth: &AuthServer, extra: &str) -> String {
+    format!(
+        r#"
+upstream: {upstream}
+auth:
+  resource: {RESOURCE}
+  jwt:
+    - issuer: {}
+  scopes_supported: [mcp:read, mcp:write]
+{extra}"#,
+        auth.issuer()
+    )
+}
+
+async fn agent_token(auth: &AuthServer, resource: &str) -> String {
+    auth.client_credentials("agent", "agent-secret", Some(resource), Some("mcp:read"))
+        .await
+        .unwrap_or_else(|e| panic!("a token for {resource}: {e}"))
+        .access_token
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+#[tokio::test]
+async fn jwts_from_the_real_authorization_server_pass_and_every_bad_one_is_a_401_with_its_reason() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let cfg = jwt_config(&fake.url(), &auth, "  jwks_refetch_interval: 1h\n");
+    let (gw, mut hits) = start_settled(&cfg, &fake).await;
+    let mcp = gw.mcp();
+
+    let token = agent_token(&auth, RESOURCE).await;
+    let r = post(&mcp, &[("Authorization", &bearer(&token))], INIT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    hits += 1;
+    assert_eq!(fake.requests_total(), hits);
+    let seen = fake
+        .last_request_headers()
+        .expect("the upstream saw the request");
+    assert!(
+        seen.get("authorization").is_none(),
+        "token passed through: {seen:?}"
+    );
+    assert_eq!(decisions(&gw, "allowed", "jwt").await, 1.0);
+
+    let claims = |extra: Value| {
+        let mut c =
+            json!({"aud": RESOURCE, "sub": "agent", "client_id": "agent", "scope": "mcp:read"});
+        for (k, v) in extra.as_object().expect("an object") {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let t = now();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "a token for another resource",
+            agent_token(&auth, OTHER_RESOURCE).await,
+            "wrong_audience",
+        ),
+        (
+            "expired",
+            auth.mint(
+                claims(json!({"iat": t - 900, "exp": t - 600})),
+                Signing::Current,
+            )
+            .await,
+            "expired",
+        ),
+        (
+            "not yet valid",
+            auth.mint(
+                claims(json!({"nbf": t + 600, "exp": t + 900})),
+                Signing::Current,
+            )
+            .await,
+            "expired",
+        ),
+        (
+            "no expiry",
+            auth.mint(claims(json!({"exp": null})), Signing::Current)
+                .await,
+            "malformed",
+        ),
+        (
+            "wrong aud",
+            auth.mint(claims(json!({"aud": OTHER_RESOURCE})), Signing::Current)
+                .await,
+            "wrong_audience",
+        ),
+        (
+            "wrong iss",
+            auth.mint(
+                claims(json!({"iss": "https://evil.example.com"})),
+                Signing::Current,
+            )
+            .await,
+            "wrong_issuer",
+        ),
+        (
+            "alg none",
+            auth.mint(claims(json!({})), Signing::None).await,
+            "bad_signature",
+        ),
+        (
+            "HS256 keyed with the public key",
+            auth.mint(claims(json!({})), Signing::Hs256WithPublicKey)
+                .await,
+            "bad_signature",
+        ),
+        (
+            "a foreign key under a known kid",
+            auth.mint(claims(json!({})), Signing::Foreign).await,
+            "bad_signature",
+        ),
+        (
+            "an unknown kid",
+            auth.mint(claims(json!({})), Signing::UnknownKid).await,
+            "unknown_key",
+        ),
+        (
+            "not a JWT at all",
+            "opaque-but-unknown".to_owned(),
+            "malformed",
+        ),
+    ];
+    for (what, token, reason) in &cases {
+        let before = decisions(&gw, "denied", reason).await;
+        let r = post(&mcp, &[("Authorization", &bearer(token))], INIT).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+        let challenge = www_authenticate(&r);
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{what}: {challenge}"
+        );
+        assert!(
+            challenge.contains(
+                r#"resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#
+            ),
+            "{what}: {challenge}"
+        );
+        assert_eq!(
+            decisions(&gw, "denied", reason).await,
+            before + 1.0,
+            "{what}"
+        );
+        assert_eq!(fake.requests_total(), hits, "{what} reached the upstream");
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_works_without_a_restart_and_unknown_kids_refetch_at_most_once_per_interval() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let cfg = jwt_config(&fake.url(), &auth, "  jwks_refetch_interval: 1h\n");
+    let (gw, _) = start_settled(&cfg, &fake).await;
+    let mcp = gw.mcp();
+
+    let first = agent_token(&auth, RESOURCE).await;
+    assert_eq!(
+        post(&mcp, &[("Authorization", &bearer(&first))], INIT)
+            .await
+            .status,
+        200
+    );
+    let fetches = auth.stats().await.jwks_fetches;
+    assert_eq!(fetches, 1, "the first token fetched the JWKS once");
+
+    // The AS rotates: its new tokens carry a kid the cached set lacks; one refetch finds it.
+    auth.rotate_keys().await;
+    let rotated = agent_token(&auth, RESOURCE).await;
+    let r = post(&mcp, &[("Authorization", &bearer(&rotated))], INIT).await;
+    assert_eq!(
+        r.status,
+        200,
+        "a rotated key is accepted without a restart: {}",
+        r.text()
+    );
+    assert_eq!(auth.stats().await.jwks_fetches, fetches + 1);
+    // Tokens of the old key still pass (it is still published, and cached).
+    assert_eq!(
+        post(&mcp, &[("Authorization", &bearer(&first))], INIT)
+            .await
+            .status,
+        200
+    );
+
+    // A flood of made-up kids within the interval costs the issuer nothing more.
+    let hits = fake.requests_total();
+    for _ in 0..5 {
+        let bogus = auth
+            .mint(json!({"aud": RESOURCE, "sub": "x"}), Signing::UnknownKid)
+            .await;
+        let r = post(&mcp, &[("Authorization", &bearer(&bogus))], INIT).await;
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    assert_eq!(
+        auth.stats().await.jwks_fetches,
+        fetches + 1,
+        "refetches are rate-limited"
+    );
+    assert_eq!(fake.requests_total(), hits);
+    let text = gw.metrics().await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"lifeline_gateway_auth_jwks_refreshes_total{trigger="unknown_kid",result="rate_limited"}"#
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(decisions(&gw, "denied", "unknown_key").await, 5.0);
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_a_503_with_retry_after_never_an_open_door() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let (gw, hits) = start_settled(&jwt_config(&fake.url(), &auth, ""), &fake).await;
+    let mcp = gw.mcp();
+    let token = agent_token(&auth, RESOURCE).await;
+
+    auth.set_fault("/jwks", Duration::ZERO, Some(503)).await;
+    let r = post(&mcp, &[("Authorization", &bearer(&token))], INIT).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    assert_eq!(decisions(&gw, "unavailable", "jwks_unavailable").await, 1.0);
+    assert_eq!(fake.requests_total(), hits, "nothing reached the upstream");
+
+    auth.clear_fault("/jwks").await;
+    assert_eventually!(
+        post(&mcp, &[("Authorization", &bearer(&token))], INIT)
+            .await
+            .status
+            == 200,
+        patience = PATIENCE,
+        "the gateway recovers once the JWKS answers again"
+    );
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_introspected_cached_and_an_unreachable_endpoint_is_a_503() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("introspection-secret");
+    std::fs::write(&secret, "gw-secret\n").expect("secret");
+    let opaque_resource = format!("{RESOURCE}/opaque");
+    let cfg = format!(
+        r#"
+upstream: {}
+auth:
+  resource: {opaque_resource}
+  introspection:
+    - url: {}
+      client_id: lifeline-gateway
+      client_secret_file: {}
+      issuer: {}
+"#,
+        fake.url(),
+        auth.introspection_url(),
+        secret.display(),
+        auth.issuer()
+    );
+    let (gw, mut hits) = start_settled(&cfg, &fake).await;
+    let mcp = gw.mcp();
+    let token = agent_token(&auth, &opaque_resource).await;
+    assert!(!token.contains('.'), "an opaque token: {token}");
+
+    // Active: passes; the second use comes from the cache.
+    auth.reset_stats().await;
+    for _ in 0..2 {
+        let r = post(&mcp, &[("Authorization", &bearer(&token))], INIT).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        hits += 1;
+    }
+    assert_eq!(
+        auth.stats().await.introspection_calls,
+        1,
+        "cached by the token's hash"
+    );
+    assert_eq!(decisions(&gw, "allowed", "introspection").await, 2.0);
+    let text = gw.metrics().await;
+    assert!(
+        text.contains(
+            r#"lifeline_gateway_auth_introspection_duration_seconds_count{result="active"} 1"#
+        ),
+        "{text}"
+    );
+
+    // Unknown to the AS: inactive.
+    let r = post(
+        &mcp,
+        &[("Authorization", "Bearer made-up-opaque-token")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(www_authenticate(&r).contains(r#"error="invalid_token""#));
+    assert_eq!(decisions(&gw, "denied", "inactive").await, 1.0);
+
+    // The endpoint fails: 503 + Retry-After for a token not in the cache.
+    auth.set_fault("/token/introspection", Duration::ZERO, Some(503))
+        .await;
+    let fresh = agent_token(&auth, &opaque_resource).await;
+    let r = post(&mcp, &[("Authorization", &bearer(&fresh))], INIT).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        decisions(&gw, "unavailable", "introspection_unavailable").await,
+        1.0
+    );
+    assert_eq!(
+        fake.requests_total(),
+        hits,
+        "rejections reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn the_clients_token_never_reaches_the_upstream_which_gets_its_own_credentials() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let cfg = jwt_config(&fake.url(), &auth, "");
+    // The upstream's own credential comes from the gateway's configuration (--upstream-header).
+    let gw = Gw::start_with_file(
+        &cfg,
+        &["--upstream-header", "Authorization: Bearer upstream-own"],
+    )
+    .await;
+    gw.wait_ready(PATIENCE).await;
+    let token = agent_token(&auth, RESOURCE).await;
+    let r = post(
+        &gw.mcp(),
+        &[
+            ("Authorization", &bearer(&token)),
+            ("X-Lifeline-Subject", "admin"),
+        ],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = fake
+        .last_request_headers()
+        .expect("the upstream saw the request");
+    let auth_values: Vec<&[u8]> = seen
+        .get_all("authorization")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    assert_eq!(auth_values, [&b"Bearer upstream-own"[..]], "{seen:?}");
+    assert!(
+        seen.get("x-lifeline-subject").is_none(),
+        "a client's identity claim passed: {seen:?}"
+    );
+    // The admin port is not behind auth.
+    assert_eq!(gw.admin_get("/ready").await.status, 200);
 }
