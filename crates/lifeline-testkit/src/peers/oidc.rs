@@ -859,7 +859,7 @@ pub enum TokenCheck {
     },
 }
 
-/// What [`Peer::python_auth`] starts.
+/// What [`super::Peer::python_auth`] starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyAuthConfig {
     /// The authorization server's issuer, e.g. [`AuthServer::issuer`]; named in the server's RFC 9728 metadata.
