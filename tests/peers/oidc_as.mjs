@@ -434,9 +434,19 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, '127.0.0.1', async () => {
   issuer = `http://127.0.0.1:${server.address().port}`;
   provider = buildProvider();
+  // oidc-provider checks static client metadata lazily, at a client's first request: check it all before saying
+  // ready, so a bad config fails the start with its reason instead of a later invalid_client.
+  for (const id of clients.keys()) {
+    try {
+      await provider.Client.find(id);
+    } catch (e) {
+      console.error(`oidc-as: client ${id}: ${e.error_description ?? e.message}`);
+      process.exit(2);
+    }
+  }
   console.log(`oidc-as: listening on ${issuer}`);
 });
 
