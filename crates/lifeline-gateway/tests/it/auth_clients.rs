@@ -123,6 +123,11 @@ async fn sdk_clients_list_and_call_tools_through_the_gateway_with_tokens_from_th
         .run()
         .await;
     assert!(run.ok, "{run:?}\n{}", gw.logs());
+    let refetched = metric(
+        &gw.metrics().await,
+        "lifeline_gateway_auth_jwks_refreshes_total{trigger=\"unknown_kid\",result=\"ok\"}",
+    );
+    assert_eq!(refetched, Some(1.0), "one refetch for the new kid");
     let fresh = auth
         .client_credentials("probe", "s3cret", Some(&mcp), Some("mcp:read"))
         .await
