@@ -66,7 +66,7 @@ async fn start_settled(yaml: &str, fake: &FakeServer) -> (Gw, u64) {
 }
 
 /// The value of `lifeline_gateway_auth_decisions_total{outcome,reason}` (0 when absent).
-async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
+pub(crate) async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
     let text = gw.metrics().await;
     let sample = format!(
         "lifeline_gateway_auth_decisions_total{{outcome=\"{outcome}\",reason=\"{reason}\"}}"
