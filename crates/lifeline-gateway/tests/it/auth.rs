@@ -18,6 +18,7 @@ use lifeline_testkit::peers::oidc::{
 };
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
 use lifeline_testkit::peers::{Peer, PyServer};
+use lifeline_testkit::process::free_port;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -741,15 +742,6 @@ async fn the_clients_token_never_reaches_the_upstream_which_gets_its_own_credent
     );
     // The admin port is not behind auth.
     assert_eq!(gw.admin_get("/ready").await.status, 200);
-}
-
-/// A loopback port free a moment ago, for a gateway whose resource URI (its own URL) must be written into its
-/// configuration before it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 #[tokio::test]
