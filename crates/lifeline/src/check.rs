@@ -399,6 +399,7 @@ pub(crate) fn sample_report() -> ProbeReport {
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-08-01T12:00:00Z".to_owned(),
         tools: vec![serde_json::json!({"name": "echo", "inputSchema": {"type": "object"}})],

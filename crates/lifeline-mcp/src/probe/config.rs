@@ -1,11 +1,14 @@
 //! What to probe and how: [`Target`] and [`ProbeOptions`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use url::Url;
 
+use super::oauth::OAuthClient;
+use super::report::CredentialKind;
 use crate::era::EraHint;
 
 /// Default bound on the whole probe (all phases together): 10 s.
@@ -16,6 +19,8 @@ pub const DEFAULT_MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_TOOL_PAGES: u32 = 20;
 /// Default warning window before a certificate's `not_after`: 14 days.
 pub const DEFAULT_CERT_WARNING_DAYS: i64 = 14;
+/// Default warning window before a configured credential's expiry (client secret, API key, refresh token): 7 days.
+pub const DEFAULT_CREDENTIAL_WARNING_DAYS: i64 = 7;
 /// Default latency bound: a probe whose total exceeds it is `degraded` with reason `slow`: 5 s.
 pub const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(5);
 /// How long a stdio server may take to answer the `server/discover` era probe before it is taken as legacy
@@ -125,6 +130,16 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// A configured credential's expiry date, checked by every probe that uses the options: inside the warning window
+/// ([`ProbeOptions::credential_warning_days`]) the verdict is `degraded` with reason `credential_expiring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialExpiry {
+    /// Which credential.
+    pub kind: CredentialKind,
+    /// When it stops working, Unix seconds (UTC).
+    pub expires_at_unix: i64,
+}
+
 /// A header value or token that is never printed (`Debug`, `Display` and `Serialize` show `<redacted>`); it
 /// lives in `lifeline-core` so every service's config redacts it by type.
 pub use lifeline_core::Secret;
@@ -138,6 +153,15 @@ pub struct ProbeOptions {
     pub headers: Vec<(String, Secret)>,
     /// A bearer token sent as `Authorization: Bearer …` (`--bearer-token-file`, `LIFELINE_BEARER_TOKEN`).
     pub bearer_token: Option<Secret>,
+    /// An OAuth client (client credentials or refresh-token grant) whose access token is sent as
+    /// `Authorization: Bearer …`, cached across probes that share this `Arc`; `None` by default. Takes the
+    /// place of `bearer_token` when both are set.
+    pub oauth: Option<Arc<OAuthClient>>,
+    /// Configured credential expiry dates to warn about; empty by default.
+    pub credential_expiry: Vec<CredentialExpiry>,
+    /// A credential expiring within this many days makes the verdict `degraded` (`credential_expiring`).
+    /// Default [`DEFAULT_CREDENTIAL_WARNING_DAYS`].
+    pub credential_warning_days: i64,
     /// The opt-in tool call; `None` by default.
     pub call: Option<ToolCall>,
     /// Bound on `tools/list` pages. Default [`DEFAULT_MAX_TOOL_PAGES`].
@@ -168,6 +192,9 @@ impl Default for ProbeOptions {
             timeouts: Timeouts::default(),
             headers: Vec::new(),
             bearer_token: None,
+            oauth: None,
+            credential_expiry: Vec::new(),
+            credential_warning_days: DEFAULT_CREDENTIAL_WARNING_DAYS,
             call: None,
             max_tool_pages: DEFAULT_MAX_TOOL_PAGES,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
