@@ -140,6 +140,38 @@ pub struct CredentialExpiry {
     pub expires_at_unix: i64,
 }
 
+impl CredentialExpiry {
+    /// Parses an expiry date as operators write it: `2027-03-31` (midnight UTC), RFC 3339
+    /// (`2027-03-31T12:00:00Z`), or Unix seconds (`1806451200`, the form of RFC 7591 §3.2.1
+    /// `client_secret_expires_at`). Returns Unix seconds. `0` is refused: in RFC 7591 it means "does not
+    /// expire", so leave the setting out instead.
+    pub fn parse_date(raw: &str) -> Result<i64, String> {
+        let raw = raw.trim();
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return match raw.parse::<i64>() {
+                Ok(0) => {
+                    Err("0 means \"does not expire\" (RFC 7591): leave the setting out".to_owned())
+                }
+                Ok(n) => Ok(n),
+                Err(e) => Err(format!("{e}")),
+            };
+        }
+        if let Ok(t) =
+            time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        {
+            return Ok(t.unix_timestamp());
+        }
+        let date_format = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(raw, &date_format)
+            .map(|d| d.midnight().assume_utc().unix_timestamp())
+            .map_err(|_| {
+                format!(
+                    "{raw:?} is not a date: write 2027-03-31, 2027-03-31T12:00:00Z or Unix seconds"
+                )
+            })
+    }
+}
+
 /// A header value or token that is never printed (`Debug`, `Display` and `Serialize` show `<redacted>`); it
 /// lives in `lifeline-core` so every service's config redacts it by type.
 pub use lifeline_core::Secret;
@@ -213,6 +245,26 @@ impl Default for ProbeOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_dates() {
+        assert_eq!(
+            CredentialExpiry::parse_date("1806451200"),
+            Ok(1_806_451_200)
+        );
+        assert_eq!(
+            CredentialExpiry::parse_date("2027-03-31"),
+            Ok(1_806_451_200)
+        );
+        assert_eq!(
+            CredentialExpiry::parse_date("2027-03-31T01:00:00+01:00"),
+            Ok(1_806_451_200)
+        );
+        assert!(CredentialExpiry::parse_date("0")
+            .unwrap_err()
+            .contains("does not expire"));
+        assert!(CredentialExpiry::parse_date("next week").is_err());
+    }
 
     #[test]
     fn labels_redact_credentials_and_quote_commands() {

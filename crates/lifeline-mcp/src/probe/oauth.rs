@@ -158,6 +158,13 @@ impl OAuthConfig {
     }
 }
 
+/// Checks that `pem` is a private key `private_key_jwt` can sign with (RSA, P-256, P-384, Ed25519), for
+/// configuration checks before any probe. The error never contains the key.
+pub fn check_private_key(pem: &str) -> Result<(), String> {
+    let url = Url::parse("https://as.invalid/token").map_err(|e| e.to_string())?;
+    grant::assertion("lifeline", &url, pem, None).map(|_| ())
+}
+
 /// Counters of one [`OAuthClient`], for tests, benchmarks and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OAuthStats {
