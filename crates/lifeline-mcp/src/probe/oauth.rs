@@ -44,7 +44,7 @@ mod discovery;
 mod grant;
 
 /// Default refresh margin: a cached token is replaced this long before it expires (at most a tenth of its
-/// lifetime, so a short-lived token is not refreshed on every probe): 60 s.
+/// lifetime, so a short-lived token is not refreshed on every probe, yet at least a second): 60 s.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Largest secret file read (client secret, private key, refresh token): 64 KiB.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
@@ -139,7 +139,8 @@ pub struct OAuthConfig {
     pub scope: Option<String>,
     /// The token endpoint. When set, discovery is skipped and the first probe presents a token at once.
     pub token_url: Option<Url>,
-    /// Replace a cached token this long before it expires (capped at a tenth of its lifetime). Default
+    /// Replace a cached token this long before it expires (capped at a tenth of its lifetime, or a second,
+    /// whichever is more, and at half of it). Default
     /// [`DEFAULT_REFRESH_MARGIN`].
     pub refresh_margin: Duration,
 }
@@ -389,7 +390,13 @@ impl OAuthClient {
             }
         }
         let refresh_at = response.lifetime.map(|life| {
-            let margin = self.config.refresh_margin.min(life / 10);
+            // A tenth of the lifetime, but at least a second (`expires_in` and `exp` count whole seconds, so the
+            // token may die up to a second earlier than `expires_in` says) and at most half of it.
+            let margin = self
+                .config
+                .refresh_margin
+                .min((life / 10).max(Duration::from_secs(1)))
+                .min(life / 2);
             requested + life.saturating_sub(margin)
         });
         let value = response.access_token;

@@ -503,6 +503,12 @@ async fn auth_required_exits_1_and_tokens_are_never_printed() {
     assert_exit(&out, 1);
     let out_text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(!out_text.contains(wrong), "the token leaked:\n{out_text}");
+    // A credential was presented and rejected: auth_failed, not auth_required.
+    let r = &json_reports(&out)[0];
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("unhealthy"), Some("auth_failed"))
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let token_file = write(dir.path(), "token", &format!("{token}\n"));
