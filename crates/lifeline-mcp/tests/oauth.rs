@@ -322,3 +322,30 @@ async fn refresh_token_grant_keeps_the_rotated_token() {
         "{stats:?}"
     );
 }
+
+/// Single flight: eight probes of one credential start together with an empty cache; one of them requests the
+/// token while the others wait for it, so the AS sees one token request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_probes_share_one_token_request() {
+    let auth = auth_server(None, basic_client()).await;
+    let peer = Peer::python_auth(&PyAuthConfig::jwt(auth.issuer())).await;
+    let mut config = secret_config("s3cret");
+    config.token_url = Some(auth.token_url().parse().expect("token URL"));
+    config.scope = Some(SCOPE.to_owned());
+    let oauth = Arc::new(OAuthClient::new(config));
+    let opts = Arc::new(options(Arc::clone(&oauth)));
+    let probes: Vec<_> = (0..8)
+        .map(|_| {
+            let opts = Arc::clone(&opts);
+            let url = peer.url.clone();
+            tokio::spawn(
+                async move { probe(&Target::Http(url.parse().expect("URL")), &opts).await },
+            )
+        })
+        .collect();
+    for p in probes {
+        healthy(&p.await.expect("the probe task"));
+    }
+    assert_eq!(oauth.stats().token_requests, 1);
+    assert_eq!(auth.stats().await.token_requests_of("probe"), 1);
+}
