@@ -16,7 +16,9 @@ mod streamable;
 pub use config::{
     CredentialExpiry, ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall,
 };
-pub use oauth::{ClientAuth, OAuthClient, OAuthConfig, OAuthStats, SecretSource};
+pub use oauth::{
+    ClientAuth, OAuthClient, OAuthConfig, OAuthStats, RefreshTokenStore, SecretSource,
+};
 pub use report::{
     AuthInfo, CredentialKind, CredentialStatus, Failure, Phase, ProbeReport, ServerInfo, Timings,
     TlsInfo, ToolCallOutcome,

@@ -349,3 +349,74 @@ async fn concurrent_probes_share_one_token_request() {
     assert_eq!(oauth.stats().token_requests, 1);
     assert_eq!(auth.stats().await.token_requests_of("probe"), 1);
 }
+
+/// A `RefreshTokenStore` in memory (the monitor's seals into its database).
+#[derive(Debug, Default)]
+struct MemoryStore(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl lifeline_mcp::probe::RefreshTokenStore for MemoryStore {
+    fn load<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> lifeline_mcp::probe::oauth::BoxFuture<'a, Result<Option<Secret>, String>> {
+        let v = self
+            .0
+            .lock()
+            .expect("lock")
+            .get(key)
+            .cloned()
+            .map(Secret::new);
+        Box::pin(async move { Ok(v) })
+    }
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a Secret,
+    ) -> lifeline_mcp::probe::oauth::BoxFuture<'a, Result<(), String>> {
+        self.0
+            .lock()
+            .expect("lock")
+            .insert(key.to_owned(), token.expose().to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A rotated refresh token survives a "restart" (a new client) through the store: the configured token was
+/// revoked by the rotation, the stored one works. Without the store, the restarted client presents the revoked
+/// token: `auth_failed` (`invalid_grant`).
+#[tokio::test]
+async fn the_rotated_refresh_token_survives_a_restart_through_the_store() {
+    let auth = auth_server(None, basic_client()).await;
+    let peer = Peer::python_auth(&PyAuthConfig::jwt(auth.issuer())).await;
+    let configured = auth
+        .issue_refresh_token("probe", Some(&peer.url), None)
+        .await;
+    let config = || {
+        let mut c = secret_config("s3cret");
+        c.refresh_token = Some(SecretSource::Value(Secret::new(configured.clone())));
+        c.token_url = Some(auth.token_url().parse().expect("token URL"));
+        c
+    };
+    let store = Arc::new(MemoryStore::default());
+    let first = Arc::new(OAuthClient::new(config()));
+    assert!(first.set_refresh_store(store.clone()));
+    healthy(&run(&peer, &options(first)).await);
+    let stored = store.0.lock().expect("lock").values().next().cloned();
+    assert!(
+        stored.is_some_and(|t| t != configured),
+        "the rotated token is stored"
+    );
+
+    let restarted = Arc::new(OAuthClient::new(config()));
+    restarted.set_refresh_store(store.clone());
+    healthy(&run(&peer, &options(restarted)).await);
+
+    let forgetful = Arc::new(OAuthClient::new(config()));
+    let r = run(&peer, &options(forgetful)).await;
+    assert_eq!(r.reason, Some(Reason::AuthFailed), "{:?}", r.failure);
+    assert!(r
+        .failure
+        .expect("a failure")
+        .message
+        .contains("invalid_grant"));
+}

@@ -27,9 +27,15 @@
 //! Kubernetes Secret is used without a restart.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use http::header::{HeaderMap, WWW_AUTHENTICATE};
 use url::Url;
@@ -166,6 +172,20 @@ pub fn check_private_key(pem: &str) -> Result<(), String> {
     grant::assertion("lifeline", &url, pem, None).map(|_| ())
 }
 
+/// A boxed, sendable future (the [`RefreshTokenStore`] methods).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a rotated refresh token survives a restart (the monitor seals it into its database). Without one, a
+/// rotated refresh token lives in memory only, and a restart falls back to the configured one, which the
+/// rotation revoked. Keys are [`OAuthClient::refresh_store_key`]s: they change when the operator configures a new
+/// refresh token, so a stale stored one is never preferred to it.
+pub trait RefreshTokenStore: Send + Sync + fmt::Debug {
+    /// The token saved under `key`, if any. Errors are logged; the configured token is used then.
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Secret>, String>>;
+    /// Saves `token` under `key`, replacing what was there. Errors are logged; the token stays in memory.
+    fn save<'a>(&'a self, key: &'a str, token: &'a Secret) -> BoxFuture<'a, Result<(), String>>;
+}
+
 /// Counters of one [`OAuthClient`], for tests, benchmarks and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OAuthStats {
@@ -188,13 +208,16 @@ pub struct OAuthClient {
     token_requests: AtomicU64,
     forced_refreshes: AtomicU64,
     discoveries: AtomicU64,
+    refresh_store: OnceLock<Arc<dyn RefreshTokenStore>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     targets: HashMap<String, TargetState>,
-    /// The refresh token in use, once the authorization server rotated the configured one.
+    /// The refresh token in use, once the authorization server rotated the configured one (or the store had it).
     rotated_refresh_token: Option<Secret>,
+    /// The store key of the configured refresh token, once it was read (and the store asked).
+    store_key: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -227,7 +250,24 @@ impl OAuthClient {
             token_requests: AtomicU64::new(0),
             forced_refreshes: AtomicU64::new(0),
             discoveries: AtomicU64::new(0),
+            refresh_store: OnceLock::new(),
         }
+    }
+
+    /// Keeps rotated refresh tokens in `store` (and prefers the one stored for the configured token at the
+    /// first refresh). Set once, before the first probe; false when a store was already set.
+    pub fn set_refresh_store(&self, store: Arc<dyn RefreshTokenStore>) -> bool {
+        self.refresh_store.set(store).is_ok()
+    }
+
+    /// The store key for `configured`, a refresh token as configured: `oauth-refresh:` and the hex SHA-256 of the
+    /// client id and the token (it names the token without revealing it).
+    pub fn refresh_store_key(&self, configured: &Secret) -> String {
+        let mut h = Sha256::new();
+        h.update(self.config.client_id.as_bytes());
+        h.update(b"\n");
+        h.update(configured.expose().as_bytes());
+        format!("oauth-refresh:{}", hex::encode(h.finalize()))
     }
 
     /// The configuration.
@@ -355,10 +395,13 @@ impl OAuthClient {
             .or_else(|| endpoint.scope_hint.clone());
         let refresh_token = match (&state.rotated_refresh_token, &self.config.refresh_token) {
             (Some(rotated), _) => Some(rotated.clone()),
-            (None, Some(source)) => Some(source.read().await.map_err(|e| {
-                Failure::new(Reason::AuthFailed, format!("the refresh token: {e}"))
-                    .in_phase(Phase::Token)
-            })?),
+            (None, Some(source)) => {
+                let configured = source.read().await.map_err(|e| {
+                    Failure::new(Reason::AuthFailed, format!("the refresh token: {e}"))
+                        .in_phase(Phase::Token)
+                })?;
+                Some(self.stored_or(state, configured).await)
+            }
             (None, None) => None,
         };
         self.token_requests.fetch_add(1, Ordering::Relaxed);
@@ -386,6 +429,12 @@ impl OAuthClient {
         };
         if let Some(rotated) = response.refresh_token {
             if self.config.refresh_token.is_some() {
+                if let (Some(store), Some(key)) = (self.refresh_store.get(), &state.store_key) {
+                    if let Err(e) = store.save(key, &rotated).await {
+                        tracing::warn!(oauth.client_id = %self.config.client_id, error = %e,
+                            "Cannot store the rotated refresh token; it is kept in memory.");
+                    }
+                }
                 state.rotated_refresh_token = Some(rotated);
             }
         }
@@ -405,6 +454,33 @@ impl OAuthClient {
             refresh_at,
         });
         Ok(value)
+    }
+}
+
+impl OAuthClient {
+    /// The refresh token to use when none rotated in memory yet: the store's for `configured`, else
+    /// `configured`. Asks the store once per client.
+    async fn stored_or(&self, state: &mut State, configured: Secret) -> Secret {
+        if state.store_key.is_some() {
+            return configured;
+        }
+        let key = self.refresh_store_key(&configured);
+        state.store_key = Some(key.clone());
+        let Some(store) = self.refresh_store.get() else {
+            return configured;
+        };
+        match store.load(&key).await {
+            Ok(Some(stored)) => {
+                state.rotated_refresh_token = Some(stored.clone());
+                stored
+            }
+            Ok(None) => configured,
+            Err(e) => {
+                tracing::warn!(oauth.client_id = %self.config.client_id, error = %e,
+                    "Cannot load the stored refresh token; using the configured one.");
+                configured
+            }
+        }
     }
 }
 
