@@ -420,3 +420,30 @@ async fn the_rotated_refresh_token_survives_a_restart_through_the_store() {
         .message
         .contains("invalid_grant"));
 }
+
+/// RFC 8414 §3.3: the resource server names its authorization server as `http://localhost:PORT`, whose metadata
+/// states the issuer `http://127.0.0.1:PORT`. The same server by another name is still a mismatch: the probe
+/// stops before any token request (`auth_server_error` in phase `token`).
+#[tokio::test]
+async fn an_issuer_mismatch_stops_discovery() {
+    let auth = auth_server(None, basic_client()).await;
+    let renamed = auth.issuer().replace("127.0.0.1", "localhost");
+    let peer = Peer::python_auth(&PyAuthConfig::jwt(&renamed)).await;
+    let oauth = Arc::new(OAuthClient::new(secret_config("s3cret")));
+    let r = run(&peer, &options(Arc::clone(&oauth))).await;
+    assert_eq!(
+        (r.verdict, r.reason),
+        (Verdict::Unhealthy, Some(Reason::AuthServerError)),
+        "{:?}",
+        r.failure
+    );
+    let failure = r.failure.expect("a failure");
+    assert_eq!(failure.phase, Some(Phase::Token));
+    assert!(
+        failure.message.contains("RFC 8414 §3.3"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(oauth.stats().token_requests, 0);
+    assert_eq!(auth.stats().await.token_requests_of("probe"), 0);
+}
