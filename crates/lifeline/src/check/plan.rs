@@ -250,9 +250,14 @@ fn oauth_usage(args: &Args) -> anyhow::Result<Option<OAuthPlan>> {
             "--oauth-client-id must be a non-empty client id".to_owned(),
         ));
     }
-    if args.bearer_token_file.is_some() {
+    let authorization_header = args.headers.iter().any(|h| {
+        h.split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+    });
+    if args.bearer_token_file.is_some() || authorization_header {
         return Err(usage(
-            "--bearer-token-file and --oauth-client-id both set the Authorization header; give one"
+            "--oauth-client-id sets the Authorization header; drop --bearer-token-file and \
+             --header 'Authorization: …'"
                 .to_owned(),
         ));
     }
