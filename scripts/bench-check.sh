@@ -24,3 +24,6 @@ done
 "$peers/py2/bin/python" benches/check/bench_check.py --url "http://127.0.0.1:$port/mcp" \
   --lifeline target/release/lifeline \
   --inspector-dir "$peers/npm/node_modules/@modelcontextprotocol/inspector-cli/build" --runs "${RUNS:-30}"
+# Authenticated probes: CPU per probe with an OAuth token from the cache vs a static token vs none (one process,
+# the real oidc-provider and the Python SDK's resource server; crates/lifeline-mcp/benches/probe_auth.rs).
+LIFELINE_PEERS_DIR="$peers" RUNS="${RUNS:-30}" cargo bench --locked -p lifeline-mcp --bench probe_auth

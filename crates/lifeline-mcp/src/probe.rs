@@ -2,6 +2,7 @@
 //! timing per phase and one verdict at the end.
 
 pub mod config;
+pub mod oauth;
 pub mod report;
 
 mod auth;
@@ -12,9 +13,15 @@ mod stdio;
 mod steps;
 mod streamable;
 
-pub use config::{ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall};
+pub use config::{
+    CredentialExpiry, ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall,
+};
+pub use oauth::{
+    ClientAuth, OAuthClient, OAuthConfig, OAuthStats, RefreshTokenStore, SecretSource,
+};
 pub use report::{
-    AuthInfo, Failure, Phase, ProbeReport, ServerInfo, Timings, TlsInfo, ToolCallOutcome,
+    AuthInfo, CredentialKind, CredentialStatus, Failure, Phase, ProbeReport, ServerInfo, Timings,
+    TlsInfo, ToolCallOutcome,
 };
 
 use ctx::{ms, Ctx};
@@ -47,6 +54,7 @@ fn finish(
 ) -> ProbeReport {
     let total = ctx.started.elapsed();
     ctx.timings.add(Phase::Total, ms(total));
+    let credentials = credential_statuses(&ctx.opts.credential_expiry);
     let failure = match result {
         Err(f) => Some(f),
         Ok(()) => {
@@ -70,6 +78,21 @@ fn finish(
                         format!("the certificate expires in {days} days"),
                     ));
                 }
+            }
+            if let Some(c) = credentials
+                .iter()
+                .filter(|c| c.days_left < ctx.opts.credential_warning_days)
+                .min_by_key(|c| c.days_left)
+            {
+                let when = if c.days_left < 0 {
+                    format!("expired {} days ago", -c.days_left)
+                } else {
+                    format!("expires in {} days", c.days_left)
+                };
+                degraded.push(Failure::new(
+                    Reason::CredentialExpiring,
+                    format!("{} {when} ({})", c.kind.describe(), c.expires_at),
+                ));
             }
             if total > ctx.opts.slow_after {
                 degraded.push(Failure::new(
@@ -108,8 +131,28 @@ fn finish(
         tls: ctx.tls,
         auth: ctx.auth,
         tool_call: ctx.tool_call,
+        credentials,
         warnings: ctx.warnings.into_iter().collect(),
         started_at,
         tools,
     }
+}
+
+/// The configured expiry dates as the report shows them, with whole days left from now (rounded down).
+fn credential_statuses(expiries: &[config::CredentialExpiry]) -> Vec<CredentialStatus> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    expiries
+        .iter()
+        .map(|e| CredentialStatus {
+            kind: e.kind,
+            expires_at: time::OffsetDateTime::from_unix_timestamp(e.expires_at_unix)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+            days_left: (e.expires_at_unix - now).div_euclid(86_400),
+        })
+        .collect()
 }

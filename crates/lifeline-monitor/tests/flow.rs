@@ -88,6 +88,7 @@ impl Prober for Scripted {
                 tls: None,
                 auth: None,
                 tool_call: None,
+                credentials: Vec::new(),
                 warnings: vec![],
                 started_at: String::new(),
                 tools: if ok { m.tools.clone() } else { vec![] },

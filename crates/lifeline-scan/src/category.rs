@@ -110,7 +110,12 @@ mod tests {
                 | Reason::TlsFailed
                 | Reason::Timeout => Category::Dead,
                 Reason::AuthRequired => Category::AuthGated,
-                Reason::ToolError | Reason::Slow | Reason::CertExpiring => Category::Degraded,
+                Reason::ToolError
+                | Reason::Slow
+                | Reason::CertExpiring
+                | Reason::CredentialExpiring => Category::Degraded,
+                // The census presents no credential; were one rejected, the endpoint is not usable.
+                Reason::AuthFailed | Reason::AuthServerError => Category::Broken,
                 Reason::TlsExpired
                 | Reason::HttpStatus
                 | Reason::NotMcp

@@ -40,7 +40,14 @@ Examples:
 
 Authentication: --header 'Name: value' (repeatable), --bearer-token-file FILE,
 or the environment variable LIFELINE_BEARER_TOKEN (the file wins when both are
-given). Header values and tokens are never printed.
+given). OAuth client credentials: --oauth-client-id ID with
+--oauth-client-secret-file FILE (or LIFELINE_OAUTH_CLIENT_SECRET) or
+--oauth-private-key-file PEM (private_key_jwt); a refresh token with
+--oauth-refresh-token-file FILE (or LIFELINE_OAUTH_REFRESH_TOKEN). The token
+endpoint is discovered from the server's 401 unless --oauth-token-url is given.
+Header values, tokens, secrets and keys are never printed.
+  lifeline check https://mcp.example.com/mcp --oauth-client-id probe \
+      --oauth-client-secret-file /run/secrets/probe --oauth-scope mcp:read
 
 Exit codes:
   0   every target healthy (degraded too, unless --fail-on degraded)
@@ -104,6 +111,67 @@ pub(crate) struct Args {
     /// Without it, the environment variable LIFELINE_BEARER_TOKEN is used when set. Never printed.
     #[arg(long, value_name = "FILE")]
     pub(crate) bearer_token_file: Option<PathBuf>,
+
+    /// OAuth: the registered client id. Turns on the OAuth client: a token from the client-credentials grant (or
+    /// the refresh-token grant with --oauth-refresh-token-file), discovered from the server's 401 (RFC 9728,
+    /// RFC 8414) unless --oauth-token-url is given, sent as `Authorization: Bearer`. A credential that is
+    /// rejected makes the verdict unhealthy (auth_failed).
+    #[arg(long, value_name = "ID", help_heading = "OAuth")]
+    pub(crate) oauth_client_id: Option<String>,
+
+    /// OAuth: read the client secret from FILE (surrounding whitespace trimmed). Without it, the environment
+    /// variable LIFELINE_OAUTH_CLIENT_SECRET is used when set. Never printed.
+    #[arg(long, value_name = "FILE", help_heading = "OAuth")]
+    pub(crate) oauth_client_secret_file: Option<PathBuf>,
+
+    /// OAuth: how the client secret is presented at the token endpoint: `basic` (client_secret_basic, HTTP
+    /// Basic) or `post` (client_secret_post, in the form body).
+    #[arg(long, value_enum, default_value_t = SecretMethod::Basic, value_name = "METHOD", help_heading = "OAuth")]
+    pub(crate) oauth_auth_method: SecretMethod,
+
+    /// OAuth: authenticate with a JWT signed by this PEM private key instead of a secret (private_key_jwt,
+    /// RFC 7523; RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA).
+    #[arg(long, value_name = "PEM", help_heading = "OAuth")]
+    pub(crate) oauth_private_key_file: Option<PathBuf>,
+
+    /// OAuth: the `kid` header of the private_key_jwt assertion, when the server holds several keys.
+    #[arg(
+        long,
+        value_name = "KID",
+        requires = "oauth_private_key_file",
+        help_heading = "OAuth"
+    )]
+    pub(crate) oauth_key_id: Option<String>,
+
+    /// OAuth: use the refresh-token grant with the refresh token in FILE (one obtained once, e.g. by an
+    /// interactive login). Without it, LIFELINE_OAUTH_REFRESH_TOKEN is used when set. Never printed.
+    #[arg(long, value_name = "FILE", help_heading = "OAuth")]
+    pub(crate) oauth_refresh_token_file: Option<PathBuf>,
+
+    /// OAuth: the scope to request (space-separated). Default: the 401 challenge's `scope`, else the protected
+    /// resource metadata's `scopes_supported`.
+    #[arg(long, value_name = "SCOPE", help_heading = "OAuth")]
+    pub(crate) oauth_scope: Option<String>,
+
+    /// OAuth: the token endpoint; skips discovery (the first request then carries a token).
+    #[arg(long, value_name = "URL", help_heading = "OAuth")]
+    pub(crate) oauth_token_url: Option<String>,
+
+    /// OAuth: when the client secret expires (`client_secret_expires_at`: 2027-03-31, RFC 3339 or Unix
+    /// seconds). Within --credential-warning-days the verdict is degraded (credential_expiring).
+    #[arg(long, value_name = "DATE", help_heading = "OAuth")]
+    pub(crate) oauth_client_secret_expires_at: Option<String>,
+
+    /// When the API key or bearer token (--header, --bearer-token-file) expires (2027-03-31, RFC 3339 or Unix
+    /// seconds). Within --credential-warning-days the verdict is degraded (credential_expiring).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) api_key_expires_at: Option<String>,
+
+    /// A configured credential expiring within this many days makes the verdict degraded
+    /// (credential_expiring).
+    #[arg(long, value_name = "DAYS", default_value_t = lifeline_mcp::probe::config::DEFAULT_CREDENTIAL_WARNING_DAYS,
+          value_parser = clap::value_parser!(i64).range(0..=3650))]
+    pub(crate) credential_warning_days: i64,
 
     /// Call this tool after tools/list (opt-in: side effects are yours). A result with `isError: true` makes
     /// the verdict degraded (tool_error).
@@ -189,6 +257,15 @@ pub(crate) enum FailOn {
     Degraded,
     /// Fail on auth_required and unhealthy (the default).
     Unhealthy,
+}
+
+/// `--oauth-auth-method`: how a client secret is presented (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SecretMethod {
+    /// client_secret_basic: HTTP Basic authentication.
+    Basic,
+    /// client_secret_post: client_id and client_secret in the form body.
+    Post,
 }
 
 /// `--era`.
@@ -399,6 +476,7 @@ pub(crate) fn sample_report() -> ProbeReport {
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-08-01T12:00:00Z".to_owned(),
         tools: vec![serde_json::json!({"name": "echo", "inputSchema": {"type": "object"}})],

@@ -28,6 +28,7 @@ const FOREIGN_ORIGIN: &str = "https://lifeline-origin-check.invalid";
 /// Probes an HTTP(S) URL: detects the era, runs the steps, and always ends a legacy session.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, url: Url) -> Result<(), Failure> {
     let mut client = HttpClient::new(url.clone(), ctx)?;
+    client.prime_token(ctx).await?;
     let hint = ctx.opts.era_hint;
     if hint == EraHint::Sse {
         return http_sse::run(ctx, client).await;

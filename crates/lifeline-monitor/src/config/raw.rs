@@ -103,6 +103,7 @@ macro_rules! probe_settings {
             #[serde(default)]
             pub(crate) headers: BTreeMap<String, String>,
             pub(crate) bearer_token: Option<String>,
+            pub(crate) auth: Option<RawAuth>,
             pub(crate) call: Option<RawCall>,
             $(pub(crate) $field: Option<$ty>,)*
         }
@@ -127,6 +128,28 @@ probe_settings! {
     cert_warning_days: i64,
     slow_after: String,
     accept_auth_required: bool,
+}
+
+/// A target's `auth:` block: the OAuth client (client credentials or refresh token) and the expiry dates of its
+/// credentials; see `docs/monitor.md` §Authenticated probes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret_file: Option<String>,
+    pub(crate) auth_method: Option<String>,
+    pub(crate) private_key_file: Option<String>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) refresh_token_file: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) token_url: Option<String>,
+    pub(crate) client_secret_expires_at: Option<String>,
+    pub(crate) api_key_expires_at: Option<String>,
+    pub(crate) refresh_token_issued_at: Option<String>,
+    pub(crate) refresh_token_max_age: Option<String>,
+    pub(crate) warning_days: Option<i64>,
 }
 
 /// The opt-in tool call.

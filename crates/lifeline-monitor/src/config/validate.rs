@@ -19,17 +19,23 @@ use crate::Lifecycle;
 pub(super) struct Validator<'a> {
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
     pub(super) errors: Vec<FieldError>,
+    /// The OAuth clients made so far, by credential: targets written with the same credential share one (see
+    /// `config/auth.rs`).
+    pub(super) oauth_clients: Vec<(
+        super::auth::CredentialKey,
+        std::sync::Arc<lifeline_mcp::probe::OAuthClient>,
+    )>,
 }
 
 impl Validator<'_> {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn string(&mut self, path: &str, value: &str) -> Option<String> {
+    pub(super) fn string(&mut self, path: &str, value: &str) -> Option<String> {
         match super::expand::expand(value, self.env) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -76,7 +82,7 @@ impl Validator<'_> {
         }
     }
 
-    fn url(&mut self, path: &str, value: &str) -> Option<Url> {
+    pub(super) fn url(&mut self, path: &str, value: &str) -> Option<Url> {
         let text = self.string(path, value)?;
         match Url::parse(&text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
@@ -355,6 +361,7 @@ impl Validator<'_> {
             .as_deref()
             .and_then(|s| self.string(&format!("{path}.bearer_token"), s))
             .map(Secret::new);
+        let auth = t.auth.and_then(|a| self.auth(&format!("{path}.auth"), a));
         let call = t.call.map(|c| ToolCall {
             name: c.tool,
             arguments: c.args.unwrap_or_else(|| serde_json::json!({})),
@@ -362,7 +369,14 @@ impl Validator<'_> {
         let mut out = base.clone();
         out.name = t.name;
         out.headers = headers;
+        if auth.as_ref().is_some_and(|a| a.oauth.is_some()) && bearer_token.is_some() {
+            self.err(
+                format!("{path}.bearer_token"),
+                "give either bearer_token or an OAuth client in auth:, not both",
+            );
+        }
         out.bearer_token = bearer_token;
+        out.auth = auth;
         out.call = call;
         self.probe_settings(path, &settings, &mut out);
         if out.timeout > out.interval {

@@ -38,6 +38,7 @@ pub(crate) fn report(verdict: Verdict) -> ProbeReport {
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: String::new(),
         tools: vec![

@@ -164,11 +164,24 @@ fn block(out: &mut String, o: &Outcome, colour: bool) {
             );
         }
     }
+    for c in &r.credentials {
+        kv(
+            out,
+            "credential",
+            &format!(
+                "{} expires {} ({} days left)",
+                c.kind.as_str(),
+                c.expires_at,
+                c.days_left
+            ),
+        );
+    }
     if r.verdict == Verdict::AuthRequired {
         kv(
             out,
             "hint",
-            "pass credentials with --bearer-token-file FILE, LIFELINE_BEARER_TOKEN or --header 'Name: value'",
+            "pass credentials with --bearer-token-file FILE, LIFELINE_BEARER_TOKEN, --header 'Name: value' \
+             or --oauth-client-id ID (see --help)",
         );
     }
     for w in &r.warnings {
@@ -429,8 +442,14 @@ healthy  http://127.0.0.1:8080/mcp
             ..TlsInfo::default()
         });
         r.warnings = vec![Warning::NoOriginCheck];
+        r.credentials = vec![lifeline_mcp::probe::CredentialStatus {
+            kind: lifeline_mcp::probe::CredentialKind::ClientSecret,
+            expires_at: "2026-08-04T00:00:00Z".to_owned(),
+            days_left: 3,
+        }];
         let text = render(&[outcome(r)], false);
         for needle in [
+            "  credential client_secret expires 2026-08-04T00:00:00Z (3 days left)\n",
             "auth_required  http://",
             "  reason     auth_required (HTTP 401): the server wants a token\n",
             "  auth       resource metadata https://mcp.example.com/.well-known/oauth-protected-resource\n",
