@@ -25,6 +25,7 @@ use crate::body::{self, code, Body, EndObserver, Guarded};
 use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
 use crate::metrics::Metrics;
+use crate::policy::list::ListFilter;
 use crate::rpc::{self, Kind};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
@@ -282,6 +283,9 @@ impl Proxy {
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
+        if let Err(r) = edge::check_mirrored_headers(&summary, &parts.headers) {
+            return self.reject(r, id);
+        }
         let session = session_id(&parts.headers);
         let refusing = self.shutdown.phase() >= Phase::Refusing;
 
@@ -543,6 +547,16 @@ impl Proxy {
     /// keep-alive/drain relay with `X-Accel-Buffering: no` (2026-07-28 `streamable-http` §Receiving Messages:
     /// servers SHOULD send it so reverse proxies don't buffer the stream).
     fn relay_response(&self, resp: Response<Body>, mode: Mode) -> Response<Body> {
+        self.relay_response_with(resp, mode, None)
+    }
+
+    /// [`relay_response`](Self::relay_response), rewriting the SSE answer to a `tools/list` request with `list`.
+    fn relay_response_with(
+        &self,
+        resp: Response<Body>,
+        mode: Mode,
+        list: Option<ListFilter>,
+    ) -> Response<Body> {
         let (mut parts, upstream_body) = resp.into_parts();
         edge::strip_hop_by_hop(&mut parts.headers);
         if !is_event_stream(&parts.headers) {
@@ -559,6 +573,7 @@ impl Proxy {
                 retry: self.cfg.sse_retry,
                 shutdown: self.shutdown.clone(),
                 mode,
+                list,
             },
         );
         Response::from_parts(parts, body)

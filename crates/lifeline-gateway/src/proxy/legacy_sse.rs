@@ -190,6 +190,9 @@ impl Proxy {
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
+        if let Err(r) = edge::check_mirrored_headers(&summary, &parts.headers) {
+            return self.reject(r, summary.id.as_ref());
+        }
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
             return self.session_gone(summary.id.as_ref());

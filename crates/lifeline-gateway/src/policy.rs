@@ -1,0 +1,207 @@
+//! The policy point (issue 12), behind authentication (`auth`): which tools a verified principal may call, the
+//! `tools/list` answers it sees, how fast it may call, and the audit line of every `tools/call`.
+//!
+//! - **Per-tool rules** (`auth.tools`): the first rule whose pattern matches the tool name wins; its
+//!   `require_scopes` must all be granted to the principal. A tool no rule matches needs no scope beyond a valid
+//!   credential (end the list with `match: "*"` to require one everywhere). Patterns are shell globs (`*`, `?`,
+//!   `[abc]`, `[!a-z]`) matched case-sensitively against the whole name (2026-07-28 `server/tools` §Tool Names:
+//!   names are case-sensitive), by the rust-lang `glob` crate's [`glob::Pattern`]. A `tools/call` the rules deny
+//!   gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming every scope the call
+//!   needs (2025-11-25 `basic/authorization` §Scope Challenge Handling, RFC 6750 §3.1), not only the missing
+//!   ones, so a client that steps up keeps what it had. Scopes compare as exact strings: no hierarchy.
+//! - **`tools/list` filtering** ([`list`]): a `tools/list` answer lists only the tools the caller may call
+//!   (2026-07-28 `server/tools` §Capabilities: the set "MAY vary by the authorization presented on the request").
+//! - **Rate limits** ([`rate`]): a token bucket per verified principal (never per address), optionally one per
+//!   (principal, tool).
+//! - **Audit** ([`Audit`]): one `tracing` event per `tools/call` on the target `lifeline::audit`, when it ends.
+//!
+//! The tool name is the body's `params.name` from the one parse of the request (`rpc::summarize`); the
+//! `Mcp-Name` header is only checked against it (`edge::check_mirrored_headers`), never trusted instead of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) mod list;
+pub(crate) mod rate;
+
+/// One compiled `auth.tools` rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pattern: glob::Pattern,
+    require_scopes: Vec<String>,
+}
+
+impl Rule {
+    /// Compiles `pattern` (a shell glob, see the module docs) with the scopes it requires.
+    ///
+    /// Errors with the glob parser's message for a malformed pattern (an unclosed `[`, `***`).
+    pub(crate) fn new(pattern: &str, require_scopes: Vec<String>) -> Result<Rule, String> {
+        let pattern = glob::Pattern::new(pattern).map_err(|e| e.msg.to_owned())?;
+        Ok(Rule {
+            pattern,
+            require_scopes,
+        })
+    }
+}
+
+/// The per-tool rules, in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    rules: Vec<Rule>,
+}
+
+impl Rules {
+    /// The rules, first match wins.
+    pub(crate) fn new(rules: Vec<Rule>) -> Rules {
+        Rules { rules }
+    }
+
+    /// True when there is no rule (every tool is callable by every principal).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The scopes a call of `tool` needs: those of the first rule whose pattern matches, none when no rule does.
+    pub(crate) fn required_scopes(&self, tool: &str) -> &[String] {
+        self.rules
+            .iter()
+            .find(|r| r.pattern.matches(tool))
+            .map_or(&[], |r| r.require_scopes.as_slice())
+    }
+
+    /// `Ok` when `granted` holds every scope a call of `tool` needs; else `Err` with all of them (for the
+    /// challenge's `scope`, 2025-11-25 `basic/authorization` §Runtime Insufficient Scope Errors).
+    pub(crate) fn check(&self, granted: &[String], tool: &str) -> Result<(), &[String]> {
+        let required = self.required_scopes(tool);
+        if required.iter().all(|s| granted.contains(s)) {
+            Ok(())
+        } else {
+            Err(required)
+        }
+    }
+
+    /// Whether a principal granted `granted` may call `tool`.
+    pub(crate) fn may_call(&self, granted: &[String], tool: &str) -> bool {
+        self.check(granted, tool).is_ok()
+    }
+}
+
+/// How a `tools/call` ended, for the audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Forwarded to the upstream; the HTTP status tells how it answered.
+    Forwarded,
+    /// Refused by the gateway, with the bounded reason (`insufficient_scope`, `rate_limited`,
+    /// `header_mismatch`, …).
+    Denied(&'static str),
+}
+
+/// The audit record of one `tools/call`, emitted when the request's bookkeeping ends (the response body's end),
+/// so it carries the final status and the whole duration.
+///
+/// The line (target `lifeline::audit`, level INFO, message `Tool call.`): `principal` (the subject),
+/// `principal.source` (`jwt`, `introspection`, `api_key`), `tool`, `outcome` (`allowed`: forwarded and answered
+/// with a 2xx; `failed`: forwarded, the upstream or the stream failed; `denied`), `reason` (for `denied`),
+/// `http.status`, `duration_ms` (from the request's arrival to the end of its response), `jsonrpc.request.id`
+/// (the id as JSON text) and `session.id` when there is one. Never a token, a key, a header value or the call's
+/// arguments.
+#[derive(Debug)]
+pub(crate) struct Audit {
+    pub(crate) principal: Arc<str>,
+    pub(crate) source: &'static str,
+    pub(crate) tool: Box<str>,
+    pub(crate) request_id: String,
+    pub(crate) session: Option<String>,
+    pub(crate) outcome: Outcome,
+}
+
+impl Audit {
+    /// Writes the line for a request that ended with `status` after `elapsed`.
+    pub(crate) fn emit(&self, status: u16, elapsed: Duration) {
+        let (outcome, reason) = match self.outcome {
+            Outcome::Denied(reason) => ("denied", reason),
+            Outcome::Forwarded if (200..300).contains(&status) => ("allowed", ""),
+            Outcome::Forwarded => ("failed", ""),
+        };
+        tracing::info!(
+            target: "lifeline::audit",
+            principal = %self.principal,
+            principal.source = self.source,
+            tool = %self.tool,
+            outcome,
+            reason,
+            http.status = status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            jsonrpc.request.id = %self.request_id,
+            session.id = self.session.as_deref(),
+            "Tool call."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(spec: &[(&str, &[&str])]) -> Rules {
+        Rules::new(
+            spec.iter()
+                .map(|(p, s)| {
+                    Rule::new(p, s.iter().map(|s| s.to_string()).collect()).expect("pattern")
+                })
+                .collect(),
+        )
+    }
+
+    fn granted(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn first_match_wins_and_every_required_scope_is_named() {
+        let r = rules(&[
+            ("delete_*", &["mcp:write", "mcp:admin"]),
+            ("get-?", &["mcp:read"]),
+            ("[ab]*", &["letters"]),
+            ("echo", &[]),
+            ("*", &["mcp:read"]),
+        ]);
+        // (tool, granted, Ok or the scopes named)
+        type Case<'a> = (&'a str, &'a [&'a str], Result<(), &'a [&'a str]>);
+        let cases: &[Case<'_>] = &[
+            (
+                "delete_all",
+                &["mcp:write"],
+                Err(&["mcp:write", "mcp:admin"]),
+            ),
+            ("delete_all", &["mcp:admin", "mcp:write"], Ok(())),
+            ("delete_", &[], Err(&["mcp:write", "mcp:admin"])),
+            // Case-sensitive: `Delete_all` falls through to `*`.
+            ("Delete_all", &["mcp:read"], Ok(())),
+            ("get-x", &["mcp:read"], Ok(())),
+            ("get-xy", &[], Err(&["mcp:read"])),
+            ("add", &[], Err(&["letters"])),
+            // An explicit empty rule before the catch-all.
+            ("echo", &[], Ok(())),
+            ("echo2", &[], Err(&["mcp:read"])),
+            ("", &[], Err(&["mcp:read"])),
+        ];
+        for (tool, g, want) in cases {
+            let got = r
+                .check(&granted(g), tool)
+                .map_err(|s| s.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(got, want.map_err(|s| s.to_vec()), "{tool} with {g:?}");
+        }
+        // No rule: everything is callable.
+        assert!(Rules::default().may_call(&[], "delete_all"));
+        // No matching rule: no scope needed.
+        assert!(rules(&[("delete_*", &["w"])]).may_call(&[], "echo"));
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        assert!(Rule::new("[abc", vec![]).is_err());
+        assert!(Rule::new("a***", vec![]).is_err());
+        assert!(Rule::new("a/*.b", vec![]).is_ok());
+    }
+}

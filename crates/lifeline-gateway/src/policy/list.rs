@@ -1,0 +1,150 @@
+//! Filtering a `tools/list` answer to the tools the caller may call (2026-07-28 `server/tools` §Capabilities:
+//! the set "MAY vary by the authorization presented on the request — for example, returning only the tools the
+//! caller's granted scopes permit").
+//!
+//! Only the JSON-RPC response to the client's own `tools/list` request (same `id`) is touched, and only when a
+//! tool is actually removed: every other message, and an answer that lists nothing the caller may not call, goes
+//! out byte for byte. A rewritten answer keeps every other member (`nextCursor`, so pagination goes on; `ttlMs`;
+//! `_meta`; the key order, `serde_json`'s `preserve_order`); a `cacheScope: "public"` becomes `"private"`,
+//! because a list filtered for one caller must not be served to others by a shared cache (2026-07-28
+//! `server/utilities/caching`). A page may come out empty with its `nextCursor`: the client pages on.
+//!
+//! Bounded: a JSON answer is buffered up to [`MAX_LIST_BYTES`] and an SSE event up to the same bound; a larger
+//! answer is refused with a JSON-RPC error for the request (never buffered without limit, never passed through
+//! unfiltered).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Rules;
+
+/// The largest `tools/list` answer (a JSON body, or the SSE event carrying it) the gateway filters: 16 MiB, the
+/// relay's bound on one SSE event. A larger answer is refused (see [`too_large`]).
+pub(crate) const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the filter needs to rewrite one `tools/list` answer: the request's id and the caller's view of the rules.
+#[derive(Clone)]
+pub(crate) struct ListFilter {
+    /// The client's request id: only the response carrying it is rewritten.
+    pub(crate) id: Value,
+    pub(crate) rules: Arc<Rules>,
+    /// The scopes granted to the caller.
+    pub(crate) granted: Arc<[String]>,
+}
+
+impl std::fmt::Debug for ListFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListFilter")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ListFilter {
+    /// The rewritten message when `message` is the answer to this request and lists a tool the caller may not
+    /// call; `None` to forward `message` unchanged (another message, not JSON, an error, or nothing to remove).
+    pub(crate) fn rewrite(&self, message: &[u8]) -> Option<Vec<u8>> {
+        filter(message, &self.id, |name| {
+            self.rules.may_call(&self.granted, name)
+        })
+    }
+
+    /// The JSON-RPC error that replaces an answer larger than [`MAX_LIST_BYTES`].
+    pub(crate) fn too_large(&self) -> Bytes {
+        too_large(&self.id)
+    }
+}
+
+/// See [`ListFilter::rewrite`]; `keep` says whether a tool name stays. A tool without a string `name` cannot be
+/// called, so it goes too.
+pub(crate) fn filter(message: &[u8], id: &Value, keep: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+    let mut msg: Value = serde_json::from_slice(message).ok()?;
+    if msg.get("id") != Some(id) {
+        return None;
+    }
+    let result = msg.get_mut("result")?.as_object_mut()?;
+    let tools = result.get_mut("tools")?.as_array_mut()?;
+    let before = tools.len();
+    tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(&keep));
+    if tools.len() == before {
+        return None;
+    }
+    if let Some(scope) = result.get_mut("cacheScope") {
+        if scope == "public" {
+            *scope = Value::from("private");
+        }
+    }
+    serde_json::to_vec(&msg).ok()
+}
+
+/// The error answer for a `tools/list` answer over [`MAX_LIST_BYTES`]: code -32000 (implementation-defined
+/// server error), the request's id.
+pub(crate) fn too_large(id: &Value) -> Bytes {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": crate::body::code::SERVER_ERROR,
+            "message": format!(
+                "Bad Gateway: the upstream's tools/list answer exceeds the gateway's {} MiB bound for filtering",
+                MAX_LIST_BYTES >> 20
+            ),
+        },
+    });
+    Bytes::from(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keep_no_delete(name: &str) -> bool {
+        !name.starts_with("delete")
+    }
+
+    #[test]
+    fn only_the_answer_to_this_request_is_rewritten() {
+        let id = json!(7);
+        let page = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"delete_all"},{"name":"add"},{"title":"nameless"}],"nextCursor":"c2","ttlMs":1000,"cacheScope":"public"}}"#;
+        let out = filter(page, &id, keep_no_delete).expect("rewritten");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"add"}],"nextCursor":"c2","ttlMs":1000,"cacheScope":"private"}}"#
+        );
+        // Nothing to remove: unchanged (the caller forwards the original bytes).
+        let clean = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo"}]}}"#;
+        assert_eq!(filter(clean, &id, keep_no_delete), None);
+        // Another id (a string "7" is not 7), an error, a notification, not JSON, a result without tools.
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":"7","result":{"tools":[{"name":"delete_all"}]}}"#[..],
+            br#"{"jsonrpc":"2.0","id":8,"result":{"tools":[{"name":"delete_all"}]}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"m"}}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#,
+            b"data",
+            br#"{"jsonrpc":"2.0","id":7,"result":{"tools":"x"}}"#,
+        ] {
+            assert_eq!(filter(other, &id, keep_no_delete), None);
+        }
+        // Everything filtered: an empty page that still carries its cursor.
+        let all = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"delete_a"}],"nextCursor":"c3"}}"#;
+        let out = filter(all, &id, keep_no_delete).expect("rewritten");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).expect("json"),
+            json!({"jsonrpc":"2.0","id":7,"result":{"tools":[],"nextCursor":"c3"}})
+        );
+    }
+
+    #[test]
+    fn the_oversize_error_carries_the_id() {
+        let v: Value = serde_json::from_slice(&too_large(&json!("r-1"))).expect("json");
+        assert_eq!(v["id"], "r-1");
+        assert_eq!(v["error"]["code"], -32000);
+        assert!(v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("16 MiB"));
+    }
+}
