@@ -143,14 +143,12 @@ impl Audit {
 mod tests {
     use super::*;
 
+    pub(super) fn rule(pattern: &str, scopes: &[&str]) -> Rule {
+        Rule::new(pattern, scopes.iter().map(|s| s.to_string()).collect()).expect("pattern")
+    }
+
     fn rules(spec: &[(&str, &[&str])]) -> Rules {
-        Rules::new(
-            spec.iter()
-                .map(|(p, s)| {
-                    Rule::new(p, s.iter().map(|s| s.to_string()).collect()).expect("pattern")
-                })
-                .collect(),
-        )
+        Rules::new(spec.iter().map(|(p, s)| rule(p, s)).collect())
     }
 
     fn granted(s: &[&str]) -> Vec<String> {

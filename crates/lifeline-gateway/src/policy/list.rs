@@ -16,9 +16,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::Rules;
+use crate::body::{self, Body};
 
 /// The largest `tools/list` answer (a JSON body, or the SSE event carrying it) the gateway filters: 16 MiB, the
 /// relay's bound on one SSE event. A larger answer is refused (see [`too_large`]).
@@ -55,6 +58,57 @@ impl ListFilter {
     pub(crate) fn too_large(&self) -> Bytes {
         too_large(&self.id)
     }
+}
+
+/// Filters a JSON (`application/json`) answer to this request: the body is read whole, up to
+/// [`MAX_LIST_BYTES`], and rewritten when a tool goes (its `Content-Length` dropped so it is recomputed); an
+/// unchanged body goes out as it came. A larger body is refused with 502 and a JSON-RPC error for the request; a
+/// body that fails mid-read with 502 too (the upstream broke it). Non-2xx answers are not touched.
+pub(crate) async fn filter_json(resp: Response<Body>, filter: &ListFilter) -> Response<Body> {
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, upstream) = resp.into_parts();
+    let collected = http_body_util::Limited::new(upstream, MAX_LIST_BYTES)
+        .collect()
+        .await;
+    let bytes = match collected {
+        Ok(c) => c.to_bytes(),
+        Err(err) => {
+            let over = err.is::<http_body_util::LengthLimitError>();
+            tracing::warn!(over_bound = over, error = %err, "Upstream tools/list answer refused.");
+            let body = if over {
+                filter.too_large()
+            } else {
+                Bytes::from(
+                    serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": filter.id,
+                        "error": {
+                            "code": body::code::SERVER_ERROR,
+                            "message": "Bad Gateway: the upstream's tools/list answer could not be read",
+                        },
+                    })
+                    .to_string(),
+                )
+            };
+            let mut resp = Response::new(body::full(body));
+            *resp.status_mut() = StatusCode::BAD_GATEWAY;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
+    };
+    let bytes = match filter.rewrite(&bytes) {
+        Some(rewritten) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Bytes::from(rewritten)
+        }
+        None => bytes,
+    };
+    Response::from_parts(parts, body::full(bytes))
 }
 
 /// See [`ListFilter::rewrite`]; `keep` says whether a tool name stays. A tool without a string `name` cannot be
@@ -134,6 +188,65 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<Value>(&out).expect("json"),
             json!({"jsonrpc":"2.0","id":7,"result":{"tools":[],"nextCursor":"c3"}})
+        );
+    }
+
+    fn filter_for(id: Value) -> ListFilter {
+        ListFilter {
+            id,
+            rules: Arc::new(Rules::new(vec![super::super::tests::rule(
+                "delete_*",
+                &["w"],
+            )])),
+            granted: Arc::from(Vec::<String>::new()),
+        }
+    }
+
+    fn json_answer(body: impl Into<Bytes>) -> Response<Body> {
+        let body: Bytes = body.into();
+        let mut resp = Response::new(body::full(body.clone()));
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+        resp
+    }
+
+    async fn text(resp: Response<Body>) -> (u16, Option<String>, String) {
+        let status = resp.status().as_u16();
+        let len = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            len,
+            String::from_utf8(bytes.to_vec()).expect("utf8"),
+        )
+    }
+
+    #[tokio::test]
+    async fn json_answers_are_filtered_within_the_bound() {
+        let f = filter_for(json!(1));
+        let page = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"delete_all"}]}}"#;
+        let (status, len, body) = text(filter_json(json_answer(page), &f).await).await;
+        assert_eq!((status, len), (200, None));
+        assert_eq!(
+            body,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}"#
+        );
+        // Nothing to remove: the same bytes and length.
+        let clean = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}"#;
+        let (_, len, body) = text(filter_json(json_answer(clean), &f).await).await;
+        assert_eq!((len, body.as_str()), (Some(clean.len().to_string()), clean));
+        // Over the bound: 502 with an error for the request, not the list.
+        let mut huge = page.as_bytes().to_vec();
+        huge.resize(MAX_LIST_BYTES + 1, b' ');
+        let (status, _, body) = text(filter_json(json_answer(huge), &f).await).await;
+        assert_eq!(status, 502);
+        let v: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            (v["id"].clone(), v["error"]["code"].clone()),
+            (json!(1), json!(-32000))
         );
     }
 
