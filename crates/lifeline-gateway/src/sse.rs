@@ -56,6 +56,8 @@ pub(crate) struct LegacyLink {
     /// Called with the URL the upstream announced in its `endpoint` event; returns the URL the client must use
     /// instead, or `None` when the announced one is unusable (the stream then fails).
     pub(crate) rewrite_endpoint: RewriteEndpoint,
+    /// `tools/list` requests posted on this session whose answer (on this stream) must be filtered.
+    pub(crate) lists: std::sync::Arc<ListRequests>,
 }
 
 /// Maps the upstream's announced `endpoint` URL to the one the client must use (`None`: unusable).
@@ -88,6 +90,44 @@ impl Pending {
     /// Requests still awaiting their response.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// `tools/list` requests awaiting their answer on one 2024-11-05 stream, each with the filter of the principal
+/// that posted it (ids as their JSON text). Bounded like [`Pending`].
+#[derive(Debug, Default)]
+pub(crate) struct ListRequests {
+    filters: Mutex<std::collections::HashMap<String, ListFilter>>,
+}
+
+impl ListRequests {
+    fn lock(&self) -> MutexGuard<'_, std::collections::HashMap<String, ListFilter>> {
+        self.filters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a `tools/list` request to filter; `false` when `cap` requests are already waiting (the caller
+    /// must then refuse the request rather than let its answer through unfiltered).
+    pub(crate) fn add(&self, filter: ListFilter, cap: usize) -> bool {
+        let mut filters = self.lock();
+        let key = filter.id.to_string();
+        if filters.len() >= cap && !filters.contains_key(&key) {
+            return false;
+        }
+        filters.insert(key, filter);
+        true
+    }
+
+    /// Forgets a request (its POST was refused: no answer will come).
+    pub(crate) fn remove(&self, id: &Value) {
+        self.lock().remove(&id.to_string());
+    }
+
+    fn take(&self, id: &Value) -> Option<ListFilter> {
+        let mut filters = self.lock();
+        if filters.is_empty() {
+            return None;
+        }
+        filters.remove(&id.to_string())
     }
 }
 
@@ -274,20 +314,25 @@ impl Relay {
                     )));
                 }
                 (Some(event), link) if event.kind() == "message" => {
+                    let mut legacy_list = None;
                     if let Some(link) = link {
                         if let Ok(msg) = serde_json::from_str::<Value>(&event.data) {
                             let is_response =
                                 msg.get("result").is_some() || msg.get("error").is_some();
                             if let (true, Some(id)) = (is_response, msg.get("id")) {
                                 link.pending.remove(id);
+                                legacy_list = link.lists.take(id);
                             }
                         }
                     }
-                    match list.as_ref().and_then(|f| f.rewrite(event.data.as_bytes())) {
+                    let filter = legacy_list.as_ref().or(list.as_ref());
+                    match filter.and_then(|f| f.rewrite(event.data.as_bytes())) {
                         Some(rewritten) => {
                             out.push_back(message_event(Some(&event), &rewritten));
-                            // One answer per request: the rest of the stream is only relayed.
-                            *list = None;
+                            if legacy_list.is_none() {
+                                // One answer per request: the rest of the stream is only relayed.
+                                *list = None;
+                            }
                         }
                         None => out.push_back(block.raw),
                     }
@@ -470,6 +515,7 @@ mod tests {
                         *seen.lock().expect("lock") = url.to_owned();
                         Some("/messages?sessionId=tok".to_owned())
                     }),
+                    lists: Arc::default(),
                 }),
                 list: None,
             },
@@ -523,6 +569,7 @@ mod tests {
                 mode: Mode::Legacy(LegacyLink {
                     pending: Arc::new(Pending::default()),
                     rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                    lists: Arc::default(),
                 }),
                 list: None,
             },
@@ -605,6 +652,42 @@ mod tests {
         );
         drop(tx);
         assert_eq!(next_chunk(&mut body).await, None);
+    }
+
+    #[tokio::test]
+    async fn legacy_streams_filter_the_answers_to_recorded_tools_list_requests() {
+        let (tx, up) = channel_body();
+        let lists = Arc::new(ListRequests::default());
+        assert!(lists.add(list_filter(serde_json::json!(3)), 1));
+        assert!(!lists.add(list_filter(serde_json::json!(4)), 1), "bounded");
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: None,
+                retry: Duration::from_secs(1),
+                shutdown: Shutdown::new(),
+                mode: Mode::Legacy(LegacyLink {
+                    pending: Arc::new(Pending::default()),
+                    rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                    lists: Arc::clone(&lists),
+                }),
+                list: None,
+            },
+        );
+        let listed = |id: u32| {
+            format!("event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_all\"}},{{\"name\":\"echo\"}}]}}}}\n\n")
+        };
+        // Not recorded: byte for byte.
+        tx.send(Bytes::from(listed(9))).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await, Some(listed(9)));
+        tx.send(Bytes::from(listed(3))).await.expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n")
+        );
+        // Taken once: a second answer with that id is not the request's.
+        tx.send(Bytes::from(listed(3))).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await, Some(listed(3)));
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use super::{Ctx, Proxy};
 use crate::body::{self, code, Body};
 use crate::edge;
 use crate::rpc::{self, Kind};
-use crate::sse::{LegacyLink, Mode, Pending};
+use crate::sse::{LegacyLink, ListRequests, Mode, Pending};
 use crate::upstream::{Endpoint, Forward};
 
 /// Bound on requests tracked as pending per stream.
@@ -37,6 +37,8 @@ struct Link {
     /// The upstream message URL, once the upstream announced it.
     upstream: Mutex<Option<Uri>>,
     pending: Arc<Pending>,
+    /// `tools/list` requests whose answer on the stream is filtered for the principal that posted them.
+    lists: Arc<ListRequests>,
 }
 
 /// Removes a link when its stream ends.
@@ -133,6 +135,7 @@ impl Proxy {
         ctx.reservation = Some(reservation);
         ctx.link = Some(guard);
         let pending = Arc::clone(&link.pending);
+        let lists = Arc::clone(&link.lists);
         let upstream = Arc::clone(&self.upstream);
         let messages_path = self.cfg.paths.messages.clone();
         let rewrite_endpoint = Box::new(move |announced: &str| {
@@ -145,6 +148,7 @@ impl Proxy {
             Mode::Legacy(LegacyLink {
                 pending,
                 rewrite_endpoint,
+                lists,
             }),
         )
     }
