@@ -10,6 +10,7 @@ mod drain;
 mod edge;
 mod harness;
 mod peers;
+mod policy;
 mod probes;
 mod stdio;
 
