@@ -21,6 +21,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::Value;
+
+use crate::body::{self, Body};
+
 pub(crate) mod list;
 pub(crate) mod rate;
 
@@ -84,6 +89,28 @@ impl Rules {
     pub(crate) fn may_call(&self, granted: &[String], tool: &str) -> bool {
         self.check(granted, tool).is_ok()
     }
+}
+
+/// 429 for a request over its principal's rate limit: `Retry-After` (whole seconds, at least 1) and a JSON-RPC
+/// error carrying the request's `id` (never an empty body: a client drops an answer without its id and the call
+/// hangs), `-32000` with `data.retryAfterMs` for clients that never see HTTP headers.
+pub(crate) fn rate_limited(id: Option<&Value>, wait: Duration) -> Response<Body> {
+    let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let error = serde_json::json!({
+        "code": body::code::SERVER_ERROR,
+        "message": "Too Many Requests: this principal's rate limit is spent; retry later",
+        "data": {"retryAfterMs": retry_ms},
+    });
+    let msg = match id {
+        Some(id) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        None => serde_json::json!({"jsonrpc": "2.0", "error": error}),
+    };
+    let mut resp = body::json_response(StatusCode::TOO_MANY_REQUESTS, &msg);
+    // Rounded up, so a client that waits that long finds a token.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 /// How a `tools/call` ended, for the audit line.
@@ -194,6 +221,20 @@ mod tests {
         assert!(Rules::default().may_call(&[], "delete_all"));
         // No matching rule: no scope needed.
         assert!(rules(&[("delete_*", &["w"])]).may_call(&[], "echo"));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_answers_carry_the_id_and_when_to_retry() {
+        use http_body_util::BodyExt as _;
+        let resp = rate_limited(Some(&serde_json::json!("r7")), Duration::from_millis(1500));
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(v["id"], "r7");
+        assert_eq!(v["error"]["data"]["retryAfterMs"], 1500);
+        let resp = rate_limited(None, Duration::from_millis(10));
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
 use crate::metrics::Metrics;
 use crate::policy::list::ListFilter;
+use crate::policy::Audit;
 use crate::rpc::{self, Kind};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
@@ -66,6 +67,8 @@ pub(crate) struct Ctx {
     activity: Option<Activity>,
     reservation: Option<Reservation>,
     link: Option<legacy_sse::LinkGuard>,
+    /// The audit record of a `tools/call` when auth is on (`policy::Audit`), written when this is dropped.
+    audit: Option<Box<Audit>>,
     /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
     /// bookkeeping of every request stays small when traces are off.
     trace: Option<Box<RequestTrace>>,
@@ -73,6 +76,9 @@ pub(crate) struct Ctx {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        if let Some(audit) = &self.audit {
+            audit.emit(self.status, self.start.elapsed());
+        }
         let trace_id = self.trace.as_ref().and_then(|t| t.sampled_trace_id());
         self.metrics
             .request_done(self.method, self.status, self.start.elapsed(), trace_id);
@@ -111,6 +117,7 @@ impl Proxy {
             activity: None,
             reservation: None,
             link: None,
+            audit: None,
             trace: None,
         };
         let path = req.uri().path();
