@@ -5,6 +5,10 @@
 //! - `POST {messages_path}?sessionId=…` (default `/messages`): that transport's message endpoint.
 //! - anything else: 404.
 //!
+//! With auth on, `GET|HEAD|OPTIONS /.well-known/oauth-protected-resource[/{mcp_path}]` serve the RFC 9728
+//! metadata (`auth::metadata`), and every request to the three MCP routes is authenticated first, before any
+//! other check (`auth`); its principal rides along in [`Ctx::principal`].
+//!
 //! Every request passes the edge rules (`edge`), is counted in flight until its response body ends, and is
 //! subject to the drain: once refusing, new sessions and new stateless requests get 503 + `Retry-After`, and
 //! idle sessions are ended (404 to their next request, so clients re-initialize elsewhere).
@@ -21,13 +25,14 @@ use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
 
+use crate::auth::{self, Auth, Outcome as AuthOutcome, Principal, Reason};
 use crate::body::{self, code, Body, EndObserver, Guarded};
 use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
 use crate::metrics::Metrics;
-use crate::policy::list::ListFilter;
-use crate::policy::Audit;
-use crate::rpc::{self, Kind};
+use crate::policy::list::{self as tool_list, ListFilter};
+use crate::policy::{self, Audit, Policy};
+use crate::rpc::{self, Kind, Summary};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
@@ -54,6 +59,10 @@ pub(crate) struct Proxy {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) inflight: InFlight,
     pub(crate) shutdown: Shutdown,
+    /// The authentication layer; `None` without an `auth:` block.
+    pub(crate) auth: Option<Arc<Auth>>,
+    /// The policy point (per-tool rules, rate limits); `None` without rules or a limit.
+    pub(crate) policy: Option<Arc<Policy>>,
 }
 
 /// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
@@ -72,6 +81,8 @@ pub(crate) struct Ctx {
     /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
     /// bookkeeping of every request stays small when traces are off.
     trace: Option<Box<RequestTrace>>,
+    /// Who sent the request, when auth is on and it passed (`auth::Auth::authenticate`).
+    pub(crate) principal: Option<Arc<Principal>>,
 }
 
 impl Drop for Ctx {
@@ -105,7 +116,7 @@ impl Proxy {
     /// Handles one client request.
     pub(crate) async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
         let mut ctx = Ctx {
@@ -119,7 +130,30 @@ impl Proxy {
             link: None,
             audit: None,
             trace: None,
+            principal: None,
         };
+        let path = req.uri().path();
+        let protected = path == self.cfg.paths.mcp
+            || path == self.cfg.paths.sse
+            || path == self.cfg.paths.messages;
+        if let Some(auth) = &self.auth {
+            if protected {
+                // Before any other check: a client takes any 401 as "my token is bad", and GETs its endpoint to
+                // detect the transport (issue 12 §Challenge).
+                match auth.authenticate(&mut req).await {
+                    Ok(principal) => ctx.principal = Some(principal),
+                    Err(resp) => return self.finish(resp, ctx),
+                }
+            } else if auth::metadata::is_metadata_path(auth.config(), &self.cfg.paths, path) {
+                let resp = auth::metadata::serve(
+                    auth.config(),
+                    &self.cfg.paths,
+                    req.method(),
+                    req.headers(),
+                );
+                return self.finish(resp, ctx);
+            }
+        }
         let path = req.uri().path();
         let resp = if path == self.cfg.paths.mcp {
             self.mcp(req, peer, &mut ctx).await
@@ -290,10 +324,11 @@ impl Proxy {
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
-        if let Err(r) = edge::check_mirrored_headers(&summary, &parts.headers) {
-            return self.reject(r, id);
-        }
         let session = session_id(&parts.headers);
+        if let Some(resp) = self.refusal(&summary, &parts.headers, session.as_deref(), ctx) {
+            return resp;
+        }
+        let list = self.list_filter(&summary, ctx);
         let refusing = self.shutdown.phase() >= Phase::Refusing;
 
         match &session {
@@ -361,7 +396,101 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, status, ctx);
         }
-        self.relay_response(resp, Mode::Response)
+        match list {
+            // A JSON answer to a filtered tools/list: read (bounded) and rewritten before it is relayed.
+            Some(filter) if !is_event_stream(resp.headers()) => {
+                let resp = tool_list::filter_json(resp, &filter).await;
+                self.relay_response(resp, Mode::Response)
+            }
+            list => self.relay_response_with(resp, Mode::Response, list),
+        }
+    }
+
+    /// The checks every parsed client message passes before it is forwarded (`/mcp` and `/messages`); `Some`
+    /// answer when one refuses it. In order:
+    /// the mirrored headers against the body (`edge::check_mirrored_headers`, every era), then, for an
+    /// authenticated principal under a policy: no batches, the per-tool rules for a `tools/call` (403
+    /// `insufficient_scope`), the principal's rate limit for a request (429). Starts the audit record of a
+    /// `tools/call` (`policy::Audit`) and marks it with a refusal's reason.
+    fn refusal(
+        &self,
+        summary: &Summary,
+        headers: &HeaderMap,
+        session: Option<&str>,
+        ctx: &mut Ctx,
+    ) -> Option<Response<Body>> {
+        let id = summary.id.as_ref();
+        let is_call = summary.kind == Kind::Request && summary.label == "tools/call";
+        if let (true, Some(principal)) = (is_call, &ctx.principal) {
+            ctx.audit = Some(Box::new(Audit {
+                principal: Arc::clone(principal),
+                tool: summary.name.clone().unwrap_or_default(),
+                request_id: id.map_or_else(String::new, Value::to_string),
+                session: session.map(str::to_owned),
+                outcome: policy::Outcome::Forwarded,
+            }));
+        }
+        let deny = |ctx: &mut Ctx, reason: &'static str| {
+            if let Some(audit) = ctx.audit.as_mut() {
+                audit.outcome = policy::Outcome::Denied(reason);
+            }
+        };
+        if let Err(r) = edge::check_mirrored_headers(summary, headers) {
+            deny(ctx, r.reason);
+            return Some(self.reject(r, id));
+        }
+        let (Some(auth), Some(policy), Some(principal)) =
+            (&self.auth, &self.policy, &ctx.principal)
+        else {
+            return None;
+        };
+        if summary.kind == Kind::Batch {
+            // A batch (2025-03-26 only) would carry calls past the rules and the limiter.
+            self.metrics.rejected("batch_with_auth");
+            return Some(with_reason(
+                body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    "Bad Request: JSON-RPC batches are not accepted by this gateway's policy; send one message per request",
+                    None,
+                ),
+                "batch_with_auth",
+            ));
+        }
+        if let Some(tool) = summary.tool() {
+            if let Err(required) = policy.rules.check(&principal.scopes, tool) {
+                auth.record(AuthOutcome::Denied, Reason::InsufficientScope);
+                deny(ctx, "insufficient_scope");
+                return Some(with_reason(
+                    auth.challenger().insufficient_scope(headers, required, id),
+                    "insufficient_scope",
+                ));
+            }
+        }
+        if let (Kind::Request, Some(limiter)) = (summary.kind, &policy.limiter) {
+            let subject: Arc<str> = Arc::from(principal.subject.as_str());
+            if let Err(wait) = limiter.check(&subject, summary.tool()) {
+                auth.record(AuthOutcome::Denied, Reason::RateLimited);
+                deny(ctx, "rate_limited");
+                return Some(with_reason(policy::rate_limited(id, wait), "rate_limited"));
+            }
+        }
+        None
+    }
+
+    /// The filter for the answer to a `tools/list` request of a principal the per-tool rules restrict; `None`
+    /// for anything else (the answer is relayed untouched).
+    fn list_filter(&self, summary: &Summary, ctx: &Ctx) -> Option<ListFilter> {
+        let (Some(policy), Some(principal), Some(id)) = (&self.policy, &ctx.principal, &summary.id)
+        else {
+            return None;
+        };
+        (summary.kind == Kind::Request && summary.label == "tools/list" && !policy.rules.is_empty())
+            .then(|| ListFilter {
+                id: id.clone(),
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            })
     }
 
     async fn mcp_get(
@@ -530,7 +659,9 @@ impl Proxy {
     /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
     fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> HeaderMap {
         let host = headers.get(header::HOST).cloned();
-        edge::upstream_request_headers(&mut headers, self.cfg.edge.forward_authorization);
+        // Never the client's token with auth on (the layer removed it already; validation refuses the combination).
+        let forward_authorization = self.cfg.edge.forward_authorization && self.auth.is_none();
+        edge::upstream_request_headers(&mut headers, forward_authorization);
         let prior = headers
             .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())

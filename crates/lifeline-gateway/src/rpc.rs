@@ -61,7 +61,6 @@ impl Summary {
     }
 
     /// The tool a `tools/call` request names (`params.name`), `None` for anything else.
-    #[allow(dead_code)] // Used by the policy point once it is wired (see `lib.rs`).
     pub(crate) fn tool(&self) -> Option<&str> {
         (self.kind == Kind::Request && self.label == "tools/call")
             .then_some(self.name.as_deref())

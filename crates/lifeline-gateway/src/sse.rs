@@ -100,7 +100,6 @@ pub(crate) struct ListRequests {
     filters: Mutex<std::collections::HashMap<String, ListFilter>>,
 }
 
-#[allow(dead_code)] // `add`/`remove` are called by `/messages` once the policy is wired (see `lib.rs`).
 impl ListRequests {
     fn lock(&self) -> MutexGuard<'_, std::collections::HashMap<String, ListFilter>> {
         self.filters.lock().unwrap_or_else(|p| p.into_inner())
@@ -595,15 +594,18 @@ mod tests {
     }
 
     fn list_filter(id: Value) -> ListFilter {
-        let rules = crate::policy::Rules::new(vec![crate::policy::Rule::new(
-            "delete_*",
-            vec!["mcp:write".to_owned()],
-        )
-        .expect("pattern")]);
+        let rules = crate::policy::Rules::new(vec![crate::config::ToolRule {
+            pattern: crate::config::ToolPattern::new("delete_*"),
+            require_scopes: vec!["mcp:write".to_owned()],
+        }]);
         ListFilter {
             id,
             rules: Arc::new(rules),
-            granted: Arc::from(vec!["mcp:read".to_owned()]),
+            principal: Arc::new(crate::auth::Principal {
+                subject: "reader".to_owned(),
+                scopes: vec!["mcp:read".to_owned()],
+                source: crate::auth::Source::ApiKey,
+            }),
         }
     }
 

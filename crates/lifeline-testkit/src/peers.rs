@@ -11,12 +11,17 @@
 //! | [`Peer::python`] | `tests/peers/py2_server.py` on mcp 2.3.0 + uvicorn | `/mcp` |
 //! | [`Peer::python_legacy`] | `tests/peers/py1_server.py` on mcp 1.30.0 + uvicorn | `/mcp` or `/sse` |
 //! | [`Peer::conformance_fixture`] | `tests/peers/conformance_fixture.py` on mcp 2.3.0 + uvicorn | `/mcp` |
+//! | [`Peer::python_auth`] | `tests/peers/py2_auth_server.py` on mcp 2.3.0 (OAuth resource server) | `/mcp` |
 //!
 //! Stdio commands (for `lifeline gateway -- CMD`): [`Peer::everything_stdio_command`],
 //! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`].
 //!
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
 //! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
+//!
+//! For the OAuth tests: [`oidc::AuthServer`] (oidc-provider on Node 22, the real authorization server),
+//! [`Peer::python_auth`] (a Python SDK server that checks its tokens) and [`oauth_client`] (the Python and
+//! TypeScript SDK clients logging in with client credentials).
 //!
 //! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
 //! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
@@ -25,6 +30,8 @@
 
 pub mod alertmanager;
 pub mod conformance;
+pub mod oauth_client;
+pub mod oidc;
 pub mod otlp;
 pub mod raw_http;
 pub mod smtp;
@@ -88,6 +95,8 @@ pub enum PeerKind {
     PythonLegacy(Py1Mode),
     /// The conformance suite's fixture server (mcp 2.x, stateful, no DNS-rebinding protection).
     ConformanceFixture,
+    /// The mcp 2.x server that checks OAuth tokens ([`Peer::python_auth`]).
+    PythonAuth(PyServer),
 }
 
 /// Which conformance suite build [`conformance_command`] runs.
@@ -346,7 +355,7 @@ impl Peer {
     pub async fn sessions_active(&self) -> Option<u64> {
         if matches!(
             self.kind,
-            PeerKind::Everything(_) | PeerKind::ConformanceFixture
+            PeerKind::Everything(_) | PeerKind::ConformanceFixture | PeerKind::PythonAuth(_)
         ) {
             return None;
         }

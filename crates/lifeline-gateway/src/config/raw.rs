@@ -182,6 +182,47 @@ pub struct RawConfig {
     #[arg(last = true, value_name = "CMD")]
     pub command: Option<Vec<String>>,
 
+    /// The gateway as an OAuth 2.1 resource server and policy point (file only; see docs/gateway-auth.md):
+    /// resource, jwt[], introspection[], api_keys_file, scopes_supported, tools[], rate_limit, forward_identity.
+    /// The --auth-* flags below set the common parts and win over the same settings here. [default: none, every
+    /// client is let through as before]
+    #[arg(skip)]
+    pub auth: Option<super::RawAuth>,
+
+    /// Turns auth on with this canonical resource URI (RFC 8707), e.g. https://mcp.example.com/mcp: the
+    /// audience tokens must carry and the `resource` of the protected resource metadata. [default: none]
+    #[arg(long, env = "LIFELINE_AUTH_RESOURCE", value_name = "URL")]
+    pub auth_resource: Option<String>,
+
+    /// A trusted JWT issuer (exactly as in the tokens' `iss`), its keys found by RFC 8414 / OpenID Connect
+    /// discovery; repeat, or comma-separate in the variable. Replaces auth.jwt. [default: none]
+    #[arg(
+        long = "auth-issuer",
+        env = "LIFELINE_AUTH_ISSUERS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub auth_issuers: Option<Vec<String>>,
+
+    /// A file of API keys for machine clients, `name sha256:HEX [scope ...]` a line, re-read when it changes
+    /// (a mounted Kubernetes Secret). [default: none]
+    #[arg(long, env = "LIFELINE_AUTH_API_KEYS_FILE", value_name = "FILE", value_parser = utf8_path)]
+    pub auth_api_keys_file: Option<PathBuf>,
+
+    /// A scope advertised in the protected resource metadata and the 401 challenge; repeat or comma-separate.
+    /// Replaces auth.scopes_supported. [default: none]
+    #[arg(
+        long = "auth-scope",
+        env = "LIFELINE_AUTH_SCOPES",
+        value_name = "SCOPE",
+        value_delimiter = ','
+    )]
+    pub auth_scopes_supported: Option<Vec<String>>,
+
+    /// Send the verified principal upstream as X-Lifeline-Subject and X-Lifeline-Scopes. [default: false]
+    #[arg(long, env = "LIFELINE_AUTH_FORWARD_IDENTITY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub auth_forward_identity: Option<bool>,
+
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
     #[cfg(feature = "test-hooks")]

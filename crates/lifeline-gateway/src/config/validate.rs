@@ -252,6 +252,28 @@ impl RawConfig {
             n => n.and_then(NonZeroUsize::new),
         };
 
+        let auth = super::auth::validate(
+            self.auth.as_ref(),
+            &super::auth::AuthFlags {
+                resource: self.auth_resource.as_deref(),
+                issuers: self.auth_issuers.as_deref(),
+                api_keys_file: self.auth_api_keys_file.as_ref(),
+                scopes: self.auth_scopes_supported.as_deref(),
+                forward_identity: self.auth_forward_identity,
+            },
+            e,
+            read_file,
+        );
+        let forward_authorization = self.forward_authorization.unwrap_or(false);
+        if forward_authorization && auth.is_some() {
+            // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass
+            // through the token it received from the MCP client".
+            e.push(
+                "forward_authorization",
+                "cannot be on with auth: the MCP spec forbids passing the client's token through (give the upstream its own credentials with upstream_headers)",
+            );
+        }
+
         errors.finish(|| GatewayConfig {
             upstream: UpstreamConfig {
                 mcp_url,
@@ -267,7 +289,7 @@ impl RawConfig {
                 any_origin,
                 allowed_hosts,
                 max_body_bytes,
-                forward_authorization: self.forward_authorization.unwrap_or(false),
+                forward_authorization,
             },
             sse_keepalive: (!sse_keepalive.is_zero()).then_some(sse_keepalive),
             sse_retry,
@@ -290,6 +312,7 @@ impl RawConfig {
             #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,
+            auth,
         })
     }
 

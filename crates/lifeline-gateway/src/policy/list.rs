@@ -21,6 +21,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::Rules;
+use crate::auth::Principal;
 use crate::body::{self, Body};
 
 /// The largest `tools/list` answer (a JSON body, or the SSE event carrying it) the gateway filters: 16 MiB, the
@@ -33,8 +34,8 @@ pub(crate) struct ListFilter {
     /// The client's request id: only the response carrying it is rewritten.
     pub(crate) id: Value,
     pub(crate) rules: Arc<Rules>,
-    /// The scopes granted to the caller.
-    pub(crate) granted: Arc<[String]>,
+    /// The caller (its scopes decide).
+    pub(crate) principal: Arc<Principal>,
 }
 
 impl std::fmt::Debug for ListFilter {
@@ -50,7 +51,7 @@ impl ListFilter {
     /// call; `None` to forward `message` unchanged (another message, not JSON, an error, or nothing to remove).
     pub(crate) fn rewrite(&self, message: &[u8]) -> Option<Vec<u8>> {
         filter(message, &self.id, |name| {
-            self.rules.may_call(&self.granted, name)
+            self.rules.may_call(&self.principal.scopes, name)
         })
     }
 
@@ -68,39 +69,50 @@ pub(crate) async fn filter_json(resp: Response<Body>, filter: &ListFilter) -> Re
     if !resp.status().is_success() {
         return resp;
     }
-    let (mut parts, upstream) = resp.into_parts();
-    let collected = http_body_util::Limited::new(upstream, MAX_LIST_BYTES)
-        .collect()
-        .await;
-    let bytes = match collected {
-        Ok(c) => c.to_bytes(),
-        Err(err) => {
-            let over = err.is::<http_body_util::LengthLimitError>();
-            tracing::warn!(over_bound = over, error = %err, "Upstream tools/list answer refused.");
-            let body = if over {
-                filter.too_large()
-            } else {
-                Bytes::from(
-                    serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": filter.id,
-                        "error": {
-                            "code": body::code::SERVER_ERROR,
-                            "message": "Bad Gateway: the upstream's tools/list answer could not be read",
-                        },
-                    })
-                    .to_string(),
-                )
-            };
-            let mut resp = Response::new(body::full(body));
-            *resp.status_mut() = StatusCode::BAD_GATEWAY;
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            return resp;
+    let (mut parts, mut upstream) = resp.into_parts();
+    // Read by hand rather than through `http_body_util::Limited`, whose boxed error type does not fit this
+    // future's `Send` bound.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut failure: Option<bool> = None; // Some(true): over the bound; Some(false): the body failed.
+    while let Some(frame) = upstream.frame().await {
+        let Ok(frame) = frame else {
+            failure = Some(false);
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_LIST_BYTES {
+                failure = Some(true);
+                break;
+            }
+            buf.extend_from_slice(&data);
         }
-    };
+    }
+    if let Some(over) = failure {
+        tracing::warn!(over_bound = over, "Upstream tools/list answer refused.");
+        let body = if over {
+            filter.too_large()
+        } else {
+            Bytes::from(
+                serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": filter.id,
+                    "error": {
+                        "code": body::code::SERVER_ERROR,
+                        "message": "Bad Gateway: the upstream's tools/list answer could not be read",
+                    },
+                })
+                .to_string(),
+            )
+        };
+        let mut resp = Response::new(body::full(body));
+        *resp.status_mut() = StatusCode::BAD_GATEWAY;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return resp;
+    }
+    let bytes = Bytes::from(buf);
     let bytes = match filter.rewrite(&bytes) {
         Some(rewritten) => {
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -198,7 +210,11 @@ mod tests {
                 "delete_*",
                 &["w"],
             )])),
-            granted: Arc::from(Vec::<String>::new()),
+            principal: Arc::new(Principal {
+                subject: "p".to_owned(),
+                scopes: Vec::new(),
+                source: crate::auth::Source::ApiKey,
+            }),
         }
     }
 

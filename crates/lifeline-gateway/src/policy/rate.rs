@@ -117,6 +117,7 @@ impl<C: Clock + Clone> Limiter<C> {
     }
 
     /// Buckets currently kept.
+    #[cfg(test)]
     pub(crate) fn tracked(&self) -> usize {
         self.buckets.len()
     }

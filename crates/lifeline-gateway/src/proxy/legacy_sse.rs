@@ -194,8 +194,8 @@ impl Proxy {
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
-        if let Err(r) = edge::check_mirrored_headers(&summary, &parts.headers) {
-            return self.reject(r, summary.id.as_ref());
+        if let Some(resp) = self.refusal(&summary, &parts.headers, token.as_deref(), ctx) {
+            return resp;
         }
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
@@ -204,6 +204,17 @@ impl Proxy {
         if let (Kind::Request, Some(id)) = (summary.kind, summary.id.as_ref()) {
             // Before forwarding: the response may reach the stream before this POST returns.
             link.pending.add(id, MAX_PENDING_PER_STREAM);
+        }
+        if let Some(filter) = self.list_filter(&summary, ctx) {
+            // Its answer comes on the stream: filtered there for this poster (`sse`).
+            if !link.lists.add(filter, MAX_PENDING_PER_STREAM) {
+                return body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: too many tools/list requests awaiting their answer on this stream",
+                    summary.id.as_ref(),
+                );
+            }
         }
         let headers = self.upstream_headers(parts.headers, peer);
         let endpoint = Endpoint::Message(target);
@@ -228,6 +239,7 @@ impl Proxy {
                 if let (false, Some(id)) = (resp.status().is_success(), summary.id.as_ref()) {
                     // Refused: its response will never come on the stream.
                     link.pending.remove(id);
+                    link.lists.remove(id);
                 }
                 self.relay_response(resp, Mode::Response)
             }
@@ -237,6 +249,7 @@ impl Proxy {
                 }
                 if let Some(id) = summary.id.as_ref() {
                     link.pending.remove(id);
+                    link.lists.remove(id);
                 }
                 self.upstream_failed(&err, summary.id.as_ref())
             }

@@ -55,6 +55,16 @@ impl TestGateway {
     /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
     async fn spawn_with(args: &[&str]) -> TestGateway {
+        TestGateway::spawn_with_file(None, args).await
+    }
+
+    /// Starts the gateway with the config file text `yaml` (YAML) under the flags `args`, as `lifeline gateway
+    /// --config FILE ARGS…` layers them (file < flags), both listeners on `127.0.0.1:0`.
+    pub(crate) async fn start_with_file(yaml: &str, args: &[&str]) -> TestGateway {
+        TestGateway::spawn_with_file(Some(yaml), args).await
+    }
+
+    async fn spawn_with_file(file: Option<&str>, args: &[&str]) -> TestGateway {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
@@ -63,9 +73,14 @@ impl TestGateway {
             .chain(flags.iter().copied())
             .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .chain(command.iter().copied());
-        let settings = Args::try_parse_from(argv)
+        let mut settings = Args::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("gateway flags {args:?}: {e}"))
             .settings;
+        if let Some(yaml) = file {
+            settings = RawConfig::parse(yaml, lifeline_gateway::FileFormat::Yaml)
+                .unwrap_or_else(|e| panic!("gateway config file: {e}\n{yaml}"))
+                .merge(settings);
+        }
         let cfg = settings
             .validate(&|path| std::fs::read_to_string(path))
             .unwrap_or_else(|e| panic!("gateway config {args:?}: {e}"));

@@ -5,6 +5,7 @@
 //! need a real OS process (signals, exit codes, PID 1, the HAProxy roll, CLI parsing) stay in the binary crate's
 //! `tests/cli`.
 
+mod auth;
 mod conformance;
 mod drain;
 mod edge;
