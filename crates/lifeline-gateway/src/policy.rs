@@ -128,8 +128,10 @@ pub(crate) fn rate_limited(id: Option<&Value>, wait: Duration) -> Response<Body>
 pub(crate) enum Outcome {
     /// Forwarded to the upstream; the HTTP status tells how it answered.
     Forwarded,
+    /// Forwarded, but the response body failed mid-way (the upstream cut the stream).
+    Failed,
     /// Refused by the gateway, with the bounded reason (`insufficient_scope`, `rate_limited`,
-    /// `header_mismatch`, …).
+    /// `header_mismatch`, `batch_with_auth`, `invalid_with_auth`).
     Denied(&'static str),
 }
 
@@ -157,7 +159,7 @@ impl Audit {
         let (outcome, reason) = match self.outcome {
             Outcome::Denied(reason) => ("denied", reason),
             Outcome::Forwarded if (200..300).contains(&status) => ("allowed", ""),
-            Outcome::Forwarded => ("failed", ""),
+            Outcome::Forwarded | Outcome::Failed => ("failed", ""),
         };
         let source = match self.principal.source {
             Source::Jwt => "jwt",

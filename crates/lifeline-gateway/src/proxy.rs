@@ -109,6 +109,9 @@ impl Ctx {
 impl EndObserver for Ctx {
     fn body_failed(&mut self) {
         self.metrics.upstream_error("body");
+        if let Some(audit) = self.audit.as_mut() {
+            audit.outcome = crate::policy::Outcome::Failed;
+        }
     }
 }
 
@@ -444,17 +447,31 @@ impl Proxy {
         else {
             return None;
         };
-        if summary.kind == Kind::Batch {
-            // A batch (2025-03-26 only) would carry calls past the rules and the limiter.
-            self.metrics.rejected("batch_with_auth");
+        // Fail closed on what the one parse could not read as a single message: a batch (2025-03-26 only) would
+        // carry calls past the rules and the limiter, and a body this parser refuses (a duplicate `method` or
+        // `params` key, say) may still be read by the upstream's parser, which often takes the last duplicate.
+        let unreadable = match summary.kind {
+            Kind::Batch => Some((
+                "batch_with_auth",
+                "Bad Request: JSON-RPC batches are not accepted by this gateway's policy; send one message per request",
+            )),
+            Kind::Invalid => Some((
+                "invalid_with_auth",
+                "Bad Request: the body is not one well-formed JSON-RPC message (no duplicate keys)",
+            )),
+            _ => None,
+        };
+        if let Some((reason, message)) = unreadable {
+            self.metrics.rejected(reason);
+            deny(ctx, reason);
             return Some(with_reason(
                 body::rpc_error(
                     StatusCode::BAD_REQUEST,
                     code::INVALID_REQUEST,
-                    "Bad Request: JSON-RPC batches are not accepted by this gateway's policy; send one message per request",
+                    message,
                     None,
                 ),
-                "batch_with_auth",
+                reason,
             ));
         }
         if let Some(tool) = summary.tool() {

@@ -218,6 +218,20 @@ async fn scope_rules_refuse_with_every_needed_scope_filter_lists_and_audit_each_
         "the upstream never ran the refused call"
     );
 
+    // Smuggling attempts: a duplicate `method` key (Python's parser takes the last one) and a batch are refused
+    // under a policy rather than passed on unread.
+    let dup = r#"{"jsonrpc":"2.0","id":9,"method":"ping","method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#;
+    let r = post(&gw.mcp(), &pairs(&reader), dup).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let batch = format!("[{}]", call(10, "add"));
+    let r = post(&gw.mcp(), &pairs(&reader), &batch).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        runs(&peer, "add").await,
+        0,
+        "the upstream never ran a smuggled call"
+    );
+
     // Its tools/list (an SSE answer in this mode) lists what it may call, in the upstream's order.
     let r = post(&gw.mcp(), &pairs(&reader), &list(6)).await;
     assert_eq!(r.status, 200);
