@@ -113,6 +113,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                 let mut p = Params::default();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match &*key {
+                        // A duplicate makes the message unreadable (`Kind::Invalid`, refused under a policy):
+                        // parsers disagree on which copy counts.
+                        "name" if p.name.is_some() => {
+                            return Err(serde::de::Error::duplicate_field("name"))
+                        }
+                        "uri" if p.uri.is_some() => {
+                            return Err(serde::de::Error::duplicate_field("uri"))
+                        }
                         "name" => p.name = map.next_value::<MaybeStr<'de>>()?.0,
                         "uri" => p.uri = map.next_value::<MaybeStr<'de>>()?.0,
                         _ => {
@@ -395,6 +403,14 @@ mod tests {
             ),
             (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, None, None, None),
         ];
+        // Duplicate keys: unreadable, whichever copy a parser would keep.
+        for dup in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete_all"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"params":{"name":"y"}}"#,
+        ] {
+            assert_eq!(summarize(dup.as_bytes()).kind, Kind::Invalid, "{dup}");
+        }
         for (body, method, name, tool) in cases {
             let s = summarize(body.as_bytes());
             assert_eq!(s.method(), *method, "{body}");
