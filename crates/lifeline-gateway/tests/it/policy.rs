@@ -15,7 +15,8 @@ use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    metric, post, GatewayUnderTest, Streaming, TestGateway as Gw, INIT, INITIALIZED,
+    event_json, message_with_id, metric, post, GatewayUnderTest, Streaming, TestGateway as Gw,
+    INIT, INITIALIZED,
 };
 use lifeline_testkit::peers::raw_http::RawResponse;
 
@@ -141,20 +142,9 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
-/// The JSON-RPC message answering `id` in `r`: the JSON body, or the SSE event carrying it.
-fn answer(r: &RawResponse, id: &Value) -> Value {
-    let text = r.text();
-    if r.header("content-type")
-        .is_some_and(|c| c.starts_with("text/event-stream"))
-    {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .find(|m| m.get("id") == Some(id))
-            .unwrap_or_else(|| panic!("no answer to {id} in {text}"))
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON ({e}): {text}"))
-    }
+/// The JSON-RPC message answering `id` in `r` (the testkit's `message_with_id`: a JSON body or an SSE event).
+fn answer(r: &RawResponse, id: i64) -> Value {
+    message_with_id(&r.text(), id).unwrap_or_else(|| panic!("no answer to {id} in {}", r.text()))
 }
 
 /// The names listed in a `tools/list` answer.
@@ -211,7 +201,7 @@ async fn scope_rules_refuse_with_every_needed_scope_filter_lists_and_audit_each_
     let r = post(&gw.mcp(), &pairs(&reader), &call(5, "add")).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.header("www-authenticate"), Some(ADD_CHALLENGE));
-    assert_eq!(answer(&r, &json!(5))["id"], 5);
+    assert_eq!(answer(&r, 5)["id"], 5);
     assert_eq!(
         runs(&peer, "add").await,
         0,
@@ -235,16 +225,13 @@ async fn scope_rules_refuse_with_every_needed_scope_filter_lists_and_audit_each_
     // Its tools/list (an SSE answer in this mode) lists what it may call, in the upstream's order.
     let r = post(&gw.mcp(), &pairs(&reader), &list(6)).await;
     assert_eq!(r.status, 200);
-    assert_eq!(names(&answer(&r, &json!(6))), ["echo", "slow_progress"]);
+    assert_eq!(names(&answer(&r, 6)), ["echo", "slow_progress"]);
     // The writer's lists `add` too and may call it.
     let r = post(&gw.mcp(), &pairs(&writer), &list(7)).await;
-    assert_eq!(
-        names(&answer(&r, &json!(7))),
-        ["echo", "add", "slow_progress"]
-    );
+    assert_eq!(names(&answer(&r, 7)), ["echo", "add", "slow_progress"]);
     let r = post(&gw.mcp(), &pairs(&writer), &call(8, "add")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(answer(&r, &json!(8))["result"].is_object(), "{}", r.text());
+    assert!(answer(&r, 8)["result"].is_object(), "{}", r.text());
     assert_eq!(runs(&peer, "add").await, 1);
 
     let m = gw.metrics().await;
@@ -337,7 +324,7 @@ async fn tools_list_is_filtered_in_json_and_modern_answers_and_on_server_everyth
     assert!(r
         .header("content-type")
         .is_some_and(|c| c.starts_with("application/json")));
-    assert_eq!(names(&answer(&r, &json!(2))), ["echo", "slow_progress"]);
+    assert_eq!(names(&answer(&r, 2)), ["echo", "slow_progress"]);
     drop(gw);
 
     // Modern era (stateless, 2026-07-28 request metadata).
@@ -350,7 +337,7 @@ async fn tools_list_is_filtered_in_json_and_modern_answers_and_on_server_everyth
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(names(&answer(&r, &json!(3))), ["echo", "slow_progress"]);
+    assert_eq!(names(&answer(&r, 3)), ["echo", "slow_progress"]);
     drop(gw);
 
     // server-everything over Streamable HTTP (SSE answers): its get-* tools need mcp:admin, nobody has it.
@@ -359,7 +346,7 @@ async fn tools_list_is_filtered_in_json_and_modern_answers_and_on_server_everyth
     let session = legacy_session(&gw.mcp(), WRITER).await;
     let r = post(&gw.mcp(), &pairs(&session), &list(4)).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let listed = names(&answer(&r, &json!(4)));
+    let listed = names(&answer(&r, 4));
     assert!(listed.iter().any(|n| n == "echo"), "{listed:?}");
     assert!(!listed.iter().any(|n| n.starts_with("get-")), "{listed:?}");
     let r = post(&gw.mcp(), &pairs(&session), &call(5, "get-sum")).await;
@@ -387,7 +374,7 @@ async fn a_stdio_upstream_never_runs_a_refused_call_and_its_lists_are_filtered()
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.header("www-authenticate"), Some(ADD_CHALLENGE));
     let r = post(&gw.mcp(), &pairs(&reader), &list(3)).await;
-    assert_eq!(names(&answer(&r, &json!(3))), ["echo", "slow_progress"]);
+    assert_eq!(names(&answer(&r, 3)), ["echo", "slow_progress"]);
     // The writer's call runs: its stderr line reaches the gateway's log; the reader's never did.
     let r = post(&gw.mcp(), &pairs(&writer), &call(4, "add")).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -428,7 +415,7 @@ async fn next_cursor_pages_are_filtered_and_paging_goes_on() {
             .to_string();
         let r = post(&gw.mcp(), &pairs(&session), &body).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        let a = answer(&r, &json!(id));
+        let a = answer(&r, id as i64);
         seen.extend(names(&a));
         cursor = a["result"]["nextCursor"].as_str().map(str::to_owned);
         match &cursor {
@@ -562,10 +549,7 @@ async fn next_answer(stream: &mut Streaming, id: &Value) -> (Value, Vec<Value>) 
             .next_event(Duration::from_secs(10))
             .await
             .unwrap_or_else(|| panic!("the stream ended before the answer to {id}"));
-        let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
-            continue;
-        };
-        let Ok(msg) = serde_json::from_str::<Value>(data) else {
+        let Some(msg) = event_json(&event) else {
             continue;
         };
         if msg.get("id") == Some(id) {
