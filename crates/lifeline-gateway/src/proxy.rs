@@ -504,7 +504,7 @@ impl Proxy {
         };
         (summary.kind == Kind::Request && summary.label == "tools/list" && !policy.rules.is_empty())
             .then(|| ListFilter {
-                id: id.clone(),
+                id: Some(id.clone()),
                 rules: Arc::clone(&policy.rules),
                 principal: Arc::clone(principal),
             })
@@ -545,7 +545,16 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, resp.status(), ctx);
         }
-        self.relay_response(resp, Mode::Standalone)
+        // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
+        let list = match (&self.policy, &ctx.principal) {
+            (Some(policy), Some(principal)) if !policy.rules.is_empty() => Some(ListFilter {
+                id: None,
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            }),
+            _ => None,
+        };
+        self.relay_response_with(resp, Mode::Standalone, list)
     }
 
     async fn mcp_delete(

@@ -108,8 +108,11 @@ impl ListRequests {
     /// Records a `tools/list` request to filter; `false` when `cap` requests are already waiting (the caller
     /// must then refuse the request rather than let its answer through unfiltered).
     pub(crate) fn add(&self, filter: ListFilter, cap: usize) -> bool {
+        let Some(id) = &filter.id else {
+            return false; // Only a request's own answer is tracked here.
+        };
+        let key = id.to_string();
         let mut filters = self.lock();
-        let key = filter.id.to_string();
         if filters.len() >= cap && !filters.contains_key(&key) {
             return false;
         }
@@ -137,7 +140,8 @@ pub(crate) struct RelayOpts {
     pub(crate) retry: Duration,
     pub(crate) shutdown: Shutdown,
     pub(crate) mode: Mode,
-    /// Rewrite the answer to this `tools/list` request (only for [`Mode::Response`] streams).
+    /// Rewrite the answer to this `tools/list` request ([`Mode::Response`]), or every answer listing tools
+    /// ([`Mode::Standalone`], `id: None`).
     pub(crate) list: Option<ListFilter>,
 }
 
@@ -329,7 +333,9 @@ impl Relay {
                     match filter.and_then(|f| f.rewrite(event.data.as_bytes())) {
                         Some(rewritten) => {
                             out.push_back(message_event(Some(&event), &rewritten));
-                            if legacy_list.is_none() {
+                            if legacy_list.is_none()
+                                && list.as_ref().is_some_and(|f| f.id.is_some())
+                            {
                                 // One answer per request: the rest of the stream is only relayed.
                                 *list = None;
                             }
@@ -599,7 +605,7 @@ mod tests {
             require_scopes: vec!["mcp:write".to_owned()],
         }]);
         ListFilter {
-            id,
+            id: Some(id),
             rules: Arc::new(rules),
             principal: Arc::new(crate::auth::Principal {
                 subject: "reader".to_owned(),
@@ -691,6 +697,36 @@ mod tests {
         // Taken once: a second answer with that id is not the request's.
         tx.send(Bytes::from(listed(3))).await.expect("send");
         assert_eq!(next_chunk(&mut body).await, Some(listed(3)));
+    }
+
+    #[tokio::test]
+    async fn a_standalone_stream_filters_every_replayed_tools_list_answer() {
+        let (tx, up) = channel_body();
+        let mut filter = list_filter(serde_json::json!(0));
+        filter.id = None;
+        let mut body = relay(
+            up,
+            RelayOpts {
+                keepalive: None,
+                retry: Duration::from_secs(1),
+                shutdown: Shutdown::new(),
+                mode: Mode::Standalone,
+                list: Some(filter),
+            },
+        );
+        for id in [1, 2] {
+            tx.send(Bytes::from(format!(
+                "data: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_x\"}}]}}}}\n\n"
+            )))
+            .await
+            .expect("send");
+            assert_eq!(
+                next_chunk(&mut body).await,
+                Some(format!(
+                    "data: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[]}}}}\n\n"
+                ))
+            );
+        }
     }
 
     #[tokio::test]

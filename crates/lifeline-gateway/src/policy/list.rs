@@ -31,8 +31,11 @@ pub(crate) const MAX_LIST_BYTES: usize = 16 * 1024 * 1024;
 /// What the filter needs to rewrite one `tools/list` answer: the request's id and the caller's view of the rules.
 #[derive(Clone)]
 pub(crate) struct ListFilter {
-    /// The client's request id: only the response carrying it is rewritten.
-    pub(crate) id: Value,
+    /// The client's request id: only the response carrying it is rewritten. `None` on a legacy standalone `GET`
+    /// stream, which carries no answer of its own but may replay one (2025-11-25 `basic/transports`
+    /// §Resumability and Redelivery: a `GET` with `Last-Event-ID` resumes a broken `POST` stream): there every
+    /// response that lists tools is filtered.
+    pub(crate) id: Option<Value>,
     pub(crate) rules: Arc<Rules>,
     /// The caller (its scopes decide).
     pub(crate) principal: Arc<Principal>,
@@ -50,14 +53,14 @@ impl ListFilter {
     /// The rewritten message when `message` is the answer to this request and lists a tool the caller may not
     /// call; `None` to forward `message` unchanged (another message, not JSON, an error, or nothing to remove).
     pub(crate) fn rewrite(&self, message: &[u8]) -> Option<Vec<u8>> {
-        filter(message, &self.id, |name| {
+        filter(message, self.id.as_ref(), |name| {
             self.rules.may_call(&self.principal.scopes, name)
         })
     }
 
     /// The JSON-RPC error that replaces an answer larger than [`MAX_LIST_BYTES`].
     pub(crate) fn too_large(&self) -> Bytes {
-        too_large(&self.id)
+        too_large(self.id.as_ref())
     }
 }
 
@@ -124,10 +127,18 @@ pub(crate) async fn filter_json(resp: Response<Body>, filter: &ListFilter) -> Re
 }
 
 /// See [`ListFilter::rewrite`]; `keep` says whether a tool name stays. A tool without a string `name` cannot be
-/// called, so it goes too.
-pub(crate) fn filter(message: &[u8], id: &Value, keep: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+/// called, so it goes too. `id: None` matches any response.
+pub(crate) fn filter(
+    message: &[u8],
+    id: Option<&Value>,
+    keep: impl Fn(&str) -> bool,
+) -> Option<Vec<u8>> {
     let mut msg: Value = serde_json::from_slice(message).ok()?;
-    if msg.get("id") != Some(id) {
+    let answers = match id {
+        Some(id) => msg.get("id") == Some(id),
+        None => msg.get("id").is_some(),
+    };
+    if !answers {
         return None;
     }
     let result = msg.get_mut("result")?.as_object_mut()?;
@@ -146,11 +157,10 @@ pub(crate) fn filter(message: &[u8], id: &Value, keep: impl Fn(&str) -> bool) ->
 }
 
 /// The error answer for a `tools/list` answer over [`MAX_LIST_BYTES`]: code -32000 (implementation-defined
-/// server error), the request's id.
-pub(crate) fn too_large(id: &Value) -> Bytes {
-    let body = serde_json::json!({
+/// server error), the request's id (none on a standalone stream).
+pub(crate) fn too_large(id: Option<&Value>) -> Bytes {
+    let mut body = serde_json::json!({
         "jsonrpc": "2.0",
-        "id": id,
         "error": {
             "code": crate::body::code::SERVER_ERROR,
             "message": format!(
@@ -159,6 +169,9 @@ pub(crate) fn too_large(id: &Value) -> Bytes {
             ),
         },
     });
+    if let (Some(id), Some(obj)) = (id, body.as_object_mut()) {
+        obj.insert("id".to_owned(), id.clone());
+    }
     Bytes::from(body.to_string())
 }
 
@@ -175,14 +188,14 @@ mod tests {
     fn only_the_answer_to_this_request_is_rewritten() {
         let id = json!(7);
         let page = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"delete_all"},{"name":"add"},{"title":"nameless"}],"nextCursor":"c2","ttlMs":1000,"cacheScope":"public"}}"#;
-        let out = filter(page, &id, keep_no_delete).expect("rewritten");
+        let out = filter(page, Some(&id), keep_no_delete).expect("rewritten");
         assert_eq!(
             String::from_utf8(out).expect("utf8"),
             r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"add"}],"nextCursor":"c2","ttlMs":1000,"cacheScope":"private"}}"#
         );
         // Nothing to remove: unchanged (the caller forwards the original bytes).
         let clean = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo"}]}}"#;
-        assert_eq!(filter(clean, &id, keep_no_delete), None);
+        assert_eq!(filter(clean, Some(&id), keep_no_delete), None);
         // Another id (a string "7" is not 7), an error, a notification, not JSON, a result without tools.
         for other in [
             &br#"{"jsonrpc":"2.0","id":"7","result":{"tools":[{"name":"delete_all"}]}}"#[..],
@@ -192,11 +205,19 @@ mod tests {
             b"data",
             br#"{"jsonrpc":"2.0","id":7,"result":{"tools":"x"}}"#,
         ] {
-            assert_eq!(filter(other, &id, keep_no_delete), None);
+            assert_eq!(filter(other, Some(&id), keep_no_delete), None);
         }
+        // Any id (a standalone stream): every response that lists tools, never a notification.
+        assert!(filter(page, None, keep_no_delete).is_some());
+        assert!(filter(
+            br#"{"jsonrpc":"2.0","method":"m","params":{"tools":[{"name":"delete_a"}]}}"#,
+            None,
+            keep_no_delete
+        )
+        .is_none());
         // Everything filtered: an empty page that still carries its cursor.
         let all = br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"delete_a"}],"nextCursor":"c3"}}"#;
-        let out = filter(all, &id, keep_no_delete).expect("rewritten");
+        let out = filter(all, Some(&id), keep_no_delete).expect("rewritten");
         assert_eq!(
             serde_json::from_slice::<Value>(&out).expect("json"),
             json!({"jsonrpc":"2.0","id":7,"result":{"tools":[],"nextCursor":"c3"}})
@@ -205,7 +226,7 @@ mod tests {
 
     fn filter_for(id: Value) -> ListFilter {
         ListFilter {
-            id,
+            id: Some(id),
             rules: Arc::new(Rules::new(vec![super::super::tests::rule(
                 "delete_*",
                 &["w"],
@@ -268,7 +289,7 @@ mod tests {
 
     #[test]
     fn the_oversize_error_carries_the_id() {
-        let v: Value = serde_json::from_slice(&too_large(&json!("r-1"))).expect("json");
+        let v: Value = serde_json::from_slice(&too_large(Some(&json!("r-1")))).expect("json");
         assert_eq!(v["id"], "r-1");
         assert_eq!(v["error"]["code"], -32000);
         assert!(v["error"]["message"]
