@@ -52,7 +52,8 @@ pub(crate) const X_LIFELINE_SCOPES: HeaderName = HeaderName::from_static("x-life
 pub(crate) struct Principal {
     /// The subject: a JWT's or introspection answer's `sub` (else its `client_id`), or an API key's name.
     pub(crate) subject: String,
-    /// Scopes granted (the token's `scope` / `scp`, or the API key's).
+    /// Scopes granted: a JWT's `scope`, else `scp`, else `roles` (Entra ID app-only tokens); an introspection
+    /// answer's `scope`; an API key's.
     pub(crate) scopes: Vec<String>,
     /// How the credential was verified.
     pub(crate) source: Source,

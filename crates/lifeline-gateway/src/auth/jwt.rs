@@ -105,6 +105,7 @@ struct Claims {
     azp: Option<String>,
     scope: Option<Value>,
     scp: Option<Value>,
+    roles: Option<Value>,
 }
 
 /// Whether `token` has a JWS compact serialization's shape: three base64url parts, the first a JSON object.
@@ -195,6 +196,11 @@ impl JwtVerifier {
         if scopes.is_empty() {
             // Entra ID and Okta put delegated scopes in `scp` (a string or an array).
             scopes = scope_list(c.scp.as_ref());
+        }
+        if scopes.is_empty() {
+            // Entra ID's app-only (client credentials) tokens carry the granted application permissions in
+            // `roles` and no scope at all.
+            scopes = scope_list(c.roles.as_ref());
         }
         Ok(Principal {
             subject,
@@ -484,6 +490,8 @@ fn reason_of(kind: &jsonwebtoken::errors::ErrorKind) -> Reason {
         K::ExpiredSignature | K::ImmatureSignature => Reason::Expired,
         K::InvalidIssuer => Reason::WrongIssuer,
         K::InvalidAudience => Reason::WrongAudience,
+        // A token without `aud` was not issued for this resource either.
+        K::MissingRequiredClaim(claim) if claim == "aud" => Reason::WrongAudience,
         K::InvalidSignature
         | K::InvalidAlgorithm
         | K::InvalidEcdsaKey

@@ -10,10 +10,12 @@ use std::time::Duration;
 use crate::harness::{metric, post, GatewayUnderTest as _, TestGateway as Gw, INIT};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
+use lifeline_testkit::peers::oauth_client::OAuthClient;
 use lifeline_testkit::peers::oidc::{
     AuthServer, AuthServerConfig, ClientConfig, ResourceConfig, Signing,
 };
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
+use lifeline_testkit::peers::{Peer, PyServer};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -459,6 +461,12 @@ async fn jwts_from_the_real_authorization_server_pass_and_every_bad_one_is_a_401
             "malformed",
         ),
         (
+            "no audience",
+            auth.mint(claims(json!({"aud": null})), Signing::Current)
+                .await,
+            "wrong_audience",
+        ),
+        (
             "wrong aud",
             auth.mint(claims(json!({"aud": OTHER_RESOURCE})), Signing::Current)
                 .await,
@@ -731,4 +739,94 @@ async fn the_clients_token_never_reaches_the_upstream_which_gets_its_own_credent
     );
     // The admin port is not behind auth.
     assert_eq!(gw.admin_get("/ready").await.status, 200);
+}
+
+/// A loopback port free a moment ago, for a gateway whose resource URI (its own URL) must be written into its
+/// configuration before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+#[tokio::test]
+async fn real_sdk_clients_discover_the_server_log_in_and_call_tools_through_the_gateway() {
+    // The upstream: the Python SDK server (both eras), with no auth code at all.
+    let upstream = Peer::python(PyServer::Stateless).await;
+    let auth = authorization_server().await;
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    auth.add_resource(ResourceConfig::jwt(&resource, "mcp:read mcp:write"))
+        .await;
+    let cfg = format!(
+        r#"
+upstream: {}
+auth:
+  resource: {resource}
+  jwt:
+    - issuer: {}
+  scopes_supported: [mcp:read, mcp:write]
+"#,
+        upstream.url,
+        auth.issuer()
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let gw = Gw::start_with_file(&cfg, &["--listen", &listen]).await;
+    assert_eq!(gw.mcp(), resource);
+
+    // Each SDK follows the 401 to the metadata, then to the AS (issuer pinned: the gateway never rewrites its
+    // metadata), gets a token for this resource, lists and calls.
+    let runs = [
+        (
+            "Python, handshake era",
+            OAuthClient::python(&resource).secret("agent", "agent-secret"),
+        ),
+        (
+            "Python, 2026-07-28",
+            OAuthClient::python(&resource)
+                .secret("agent", "agent-secret")
+                .mode("2026-07-28"),
+        ),
+        (
+            "TypeScript",
+            OAuthClient::typescript(&resource)
+                .secret("agent", "agent-secret")
+                .scope("mcp:read"),
+        ),
+    ];
+    for (what, client) in runs {
+        let run = client
+            .issuer(auth.issuer())
+            .call("echo", json!({"message": "through the gateway"}))
+            .run()
+            .await;
+        assert!(run.ok, "{what}: {run:?}");
+        assert!(run.tools().contains(&"echo".to_owned()), "{what}: {run:?}");
+        assert_eq!(run.call()["text"], "through the gateway", "{what}: {run:?}");
+        assert_eq!(run.tokens_obtained(), 1, "{what}: {run:?}");
+    }
+    assert!(decisions(&gw, "allowed", "jwt").await >= 3.0);
+
+    // Without a credential the client is refused and nothing is forwarded.
+    let forwarded = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                // Requests the gateway answered itself (401s, the metadata) are not forwarded ones.
+                l.starts_with("lifeline_gateway_requests_total{")
+                    && !l.contains("status=\"401\"")
+                    && !l.contains("method=\"other\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = forwarded(&gw.metrics().await);
+    let run = OAuthClient::typescript(&resource).run().await;
+    assert!(!run.ok, "{run:?}");
+    assert_eq!(
+        forwarded(&gw.metrics().await),
+        before,
+        "a refused client's request went upstream"
+    );
+    assert!(decisions(&gw, "denied", "missing").await >= 1.0);
 }

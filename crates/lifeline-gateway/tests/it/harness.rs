@@ -52,7 +52,7 @@ pub(crate) struct TestGateway {
 
 impl TestGateway {
     /// Starts the gateway with `args` (flags as for `lifeline gateway`, which must name an upstream), both
-    /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
+    /// listeners on `127.0.0.1:0` (the client one on `--listen` when `args` has it). Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
     async fn spawn_with(args: &[&str]) -> TestGateway {
         TestGateway::spawn_with_file(None, args).await
@@ -69,9 +69,16 @@ impl TestGateway {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
         };
+        // A test that must know the client port before the start (an OAuth resource URI) passes its own --listen.
+        let listen: &[&str] = if flags.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let argv = std::iter::once("gateway")
             .chain(flags.iter().copied())
-            .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .chain(listen.iter().copied())
+            .chain(["--admin-listen", "127.0.0.1:0"])
             .chain(command.iter().copied());
         let mut settings = Args::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("gateway flags {args:?}: {e}"))
