@@ -35,7 +35,9 @@ pub(crate) mod rate;
 /// The policy of one gateway: the per-tool rules and the rate limiter, built from the `auth:` block.
 #[derive(Debug)]
 pub(crate) struct Policy {
+    /// `auth.tools`, shared with the `tools/list` filters of answers in flight.
     pub(crate) rules: Arc<Rules>,
+    /// `auth.rate_limit`, when set.
     pub(crate) limiter: Option<rate::Limiter>,
 }
 
@@ -142,8 +144,8 @@ pub(crate) enum Outcome {
 /// `principal.source` (`jwt`, `introspection`, `api_key`), `tool`, `outcome` (`allowed`: forwarded and answered
 /// with a 2xx; `failed`: forwarded, the upstream or the stream failed; `denied`), `reason` (for `denied`),
 /// `http.status`, `duration_ms` (from the request's arrival to the end of its response), `jsonrpc.request.id`
-/// (the id as JSON text) and `session.id` when there is one. Never a token, a key, a header value or the call's
-/// arguments.
+/// (the id as JSON text) and `session.id` for a Streamable HTTP session (not the 2024-11-05 `sessionId`, which is
+/// the capability to post on its stream). Never a token, a key, a header value or the call's arguments.
 #[derive(Debug)]
 pub(crate) struct Audit {
     pub(crate) principal: Arc<Principal>,

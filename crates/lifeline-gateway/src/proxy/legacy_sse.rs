@@ -194,16 +194,13 @@ impl Proxy {
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
-        if let Some(resp) = self.refusal(&summary, &parts.headers, token.as_deref(), ctx) {
+        // No session id in the audit line: this transport's `sessionId` is the capability to post on the stream.
+        if let Some(resp) = self.refusal(&summary, &parts.headers, None, ctx) {
             return resp;
         }
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
             return self.session_gone(summary.id.as_ref());
-        }
-        if let (Kind::Request, Some(id)) = (summary.kind, summary.id.as_ref()) {
-            // Before forwarding: the response may reach the stream before this POST returns.
-            link.pending.add(id, MAX_PENDING_PER_STREAM);
         }
         if let Some(filter) = self.list_filter(&summary, ctx) {
             // Its answer comes on the stream: filtered there for this poster (`sse`).
@@ -215,6 +212,10 @@ impl Proxy {
                     summary.id.as_ref(),
                 );
             }
+        }
+        if let (Kind::Request, Some(id)) = (summary.kind, summary.id.as_ref()) {
+            // Before forwarding: the response may reach the stream before this POST returns.
+            link.pending.add(id, MAX_PENDING_PER_STREAM);
         }
         let headers = self.upstream_headers(parts.headers, peer);
         let endpoint = Endpoint::Message(target);
