@@ -1,15 +1,19 @@
 //! The policy point (issue 12), behind authentication (`auth`): which tools a verified principal may call, the
-//! `tools/list` answers it sees, how fast it may call, and the audit line of every `tools/call`.
+//! `tools/list` answers it sees, how fast it may call, and the audit line of every `tools/call` (2026-07-28
+//! `server/tools` §Security Considerations: servers MUST "implement proper access controls" and "rate limit tool
+//! invocations"; clients SHOULD "log tool usage for audit purposes", which a gateway can do for all of them).
 //!
 //! - **Per-tool rules** (`auth.tools`): the first rule whose pattern matches the tool name wins; its
 //!   `require_scopes` must all be granted to the principal. A tool no rule matches needs no scope beyond a valid
 //!   credential (end the list with `match: "*"` to require one everywhere). Patterns are tool names with `*`
 //!   wildcards ([`crate::config::ToolPattern`]), matched case-sensitively against the whole name (2026-07-28
-//!   `server/tools` §Tool Names: names are case-sensitive; the config admits only tool-name characters, so
-//!   `?` and `[…]` of a full glob would never be reachable and no glob crate is needed). A `tools/call` the rules deny
+//!   `server/tools` §Tool Names: names are case-sensitive). The config admits only tool-name characters, so the
+//!   `?` and `[…]` of a full glob could never be used and no glob crate is needed. A `tools/call` the rules deny
 //!   gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming every scope the call
 //!   needs (2025-11-25 `basic/authorization` §Scope Challenge Handling, RFC 6750 §3.1), not only the missing
 //!   ones, so a client that steps up keeps what it had. Scopes compare as exact strings: no hierarchy.
+//! - **Fail closed**: under a policy, a batch or a body the one parse cannot read as a single message (duplicate
+//!   keys) is refused with 400 (`Proxy::refusal`), never passed on unread.
 //! - **`tools/list` filtering** ([`list`]): a `tools/list` answer lists only the tools the caller may call
 //!   (2026-07-28 `server/tools` §Capabilities: the set "MAY vary by the authorization presented on the request").
 //! - **Rate limits** ([`rate`]): a token bucket per verified principal (never per address), optionally one per

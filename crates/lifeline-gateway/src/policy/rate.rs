@@ -1,5 +1,5 @@
 //! Rate limits per verified principal (issue 12: "never per IP by default: large clients share egress
-//! addresses"; 2026-07-28 `server/tools` §Security Considerations: servers MUST rate limit tool invocations).
+//! addresses"; 2026-07-28 `server/tools` §Security Considerations: servers MUST "rate limit tool invocations").
 //!
 //! One token bucket (GCRA, the `governor` crate's keyed limiter) per principal subject, or, with `per_tool`, per
 //! (subject, tool) for `tools/call` (other requests of the principal keep using its own bucket). Every JSON-RPC
