@@ -20,7 +20,9 @@
 //                                               // http(s) resource on 127.0.0.1/localhost/[::1] (ports unknown ahead)
 //     "scope": "mcp:read mcp:write",            // the scopes this resource knows
 //     "format": "jwt" | "opaque",               // access token format; default jwt (RS256, typ at+jwt)
-//     "ttl": 300                                // access token lifetime in seconds; default 300
+//     "ttl": 300,                               // access token lifetime in seconds; default 300
+//     "audience": "api://mcp"                   // optional: a fixed "aud" instead of the resource URI (the way
+//                                               // some identity providers name an API)
 //   }],
 //   "default_resource": "http://...",           // the resource when a client sends none; default: none (opaque,
 //                                               // audience-less token)
@@ -208,7 +210,7 @@ function buildProvider() {
           const format = r.format ?? 'jwt';
           const info = {
             scope: r.scope ?? '',
-            audience: indicator,
+            audience: r.audience ?? indicator,
             accessTokenTTL: r.ttl ?? 300,
             accessTokenFormat: format,
           };
@@ -432,9 +434,19 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, '127.0.0.1', async () => {
   issuer = `http://127.0.0.1:${server.address().port}`;
   provider = buildProvider();
+  // oidc-provider checks static client metadata lazily, at a client's first request: check it all before saying
+  // ready, so a bad config fails the start with its reason instead of a later invalid_client.
+  for (const id of clients.keys()) {
+    try {
+      await provider.Client.find(id);
+    } catch (e) {
+      console.error(`oidc-as: client ${id}: ${e.error_description ?? e.message}`);
+      process.exit(2);
+    }
+  }
   console.log(`oidc-as: listening on ${issuer}`);
 });
 

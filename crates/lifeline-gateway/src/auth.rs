@@ -101,7 +101,6 @@ impl Outcome {
 }
 
 /// The `reason` label of `lifeline_gateway_auth_decisions_total`, a bounded set (issue 12).
-#[allow(dead_code)] // `InsufficientScope` and `RateLimited` are the policy layer's (branch gw-policy)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Reason {
     /// Allowed: a valid JWT.
@@ -197,6 +196,12 @@ impl Auth {
         let introspection = (!cfg.introspection.is_empty())
             .then(|| Introspector::new(&cfg, client.clone(), Arc::clone(&metrics)));
         let api_keys = cfg.api_keys.as_ref().map(|k| Arc::new(ApiKeys::new(k)));
+        metrics.auth_series(
+            &initial_decisions(jwt.is_some(), introspection.is_some(), api_keys.is_some()),
+            jwt.is_some(),
+            introspection.is_some(),
+            api_keys.is_some(),
+        );
         Ok(Auth {
             challenger: Challenger::new(&cfg, paths),
             cfg,
@@ -310,6 +315,37 @@ impl Auth {
             Reason::Malformed
         }))
     }
+}
+
+/// The decisions this configuration can make, for their series at zero (`Metrics::auth_series`).
+fn initial_decisions(jwt: bool, introspection: bool, api_keys: bool) -> Vec<(Outcome, Reason)> {
+    let mut out: Vec<(Outcome, Reason)> = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::Expired,
+        Reason::BadSignature,
+        Reason::WrongAudience,
+        Reason::WrongIssuer,
+        Reason::UnknownKey,
+        Reason::Inactive,
+        Reason::InsufficientScope,
+        Reason::RateLimited,
+    ]
+    .into_iter()
+    .map(|r| (Outcome::Denied, r))
+    .collect();
+    if jwt {
+        out.push((Outcome::Allowed, Reason::Jwt));
+        out.push((Outcome::Unavailable, Reason::JwksUnavailable));
+    }
+    if introspection {
+        out.push((Outcome::Allowed, Reason::Introspection));
+        out.push((Outcome::Unavailable, Reason::IntrospectionUnavailable));
+    }
+    if api_keys {
+        out.push((Outcome::Allowed, Reason::ApiKey));
+    }
+    out
 }
 
 /// What a request presented instead of one usable bearer token.

@@ -358,6 +358,44 @@ impl Metrics {
             .inc();
     }
 
+    /// Creates the auth series at zero, so that rates and alerts see them before the first event (a series
+    /// that appears only with its first increment hides that increment from `rate()`): every decision in
+    /// `decisions`, and the JWKS, introspection and API key series of the sources configured.
+    pub(crate) fn auth_series(
+        &self,
+        decisions: &[(crate::auth::Outcome, crate::auth::Reason)],
+        jwks: bool,
+        introspection: bool,
+        api_keys: bool,
+    ) {
+        for (outcome, reason) in decisions {
+            // Creating the series is the point; the returned guard is not needed.
+            let _ = self.auth_decisions.get_or_create(&DecisionLabels {
+                outcome: outcome.as_str(),
+                reason: reason.as_str(),
+            });
+        }
+        if jwks {
+            for trigger in ["expired", "unknown_kid"] {
+                for result in ["ok", "error", "rate_limited"] {
+                    let _ = self
+                        .jwks_refreshes
+                        .get_or_create(&RefreshLabels { trigger, result });
+                }
+            }
+        }
+        if introspection {
+            for result in ["active", "inactive", "error"] {
+                let _ = self.introspection.get_or_create(&ResultLabel { result });
+            }
+        }
+        if api_keys {
+            for result in ["ok", "error"] {
+                let _ = self.api_keys_reloads.get_or_create(&ResultLabel { result });
+            }
+        }
+    }
+
     /// Counts a JWKS fetch (or a refused unknown-`kid` refetch, `result` `rate_limited`).
     pub(crate) fn jwks_refresh(&self, trigger: &'static str, result: &'static str) {
         self.jwks_refreshes

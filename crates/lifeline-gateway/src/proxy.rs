@@ -336,6 +336,9 @@ impl Proxy {
 
         match &session {
             Some(sid) => {
+                if !self.sessions.usable_by(sid, subject(ctx)) {
+                    return self.session_gone(id);
+                }
                 if refusing && !self.session_busy(sid) {
                     self.end_session_now(sid);
                     return self.session_gone(id);
@@ -391,7 +394,7 @@ impl Proxy {
                 if let Some(trace) = &ctx.trace {
                     trace.session(&minted);
                 }
-                if reservation.commit(&minted) {
+                if reservation.commit(&minted, subject(ctx)) {
                     tracing::debug!(session.id = %minted, "Session opened.");
                 }
             }
@@ -521,6 +524,12 @@ impl Proxy {
             return self.reject(r, None);
         }
         let session = session_id(req.headers());
+        if session
+            .as_deref()
+            .is_some_and(|sid| !self.sessions.usable_by(sid, subject(ctx)))
+        {
+            return self.session_gone(None);
+        }
         if self.shutdown.phase() >= Phase::Refusing {
             // A new standalone stream while draining: move the client on.
             return match &session {
@@ -565,6 +574,12 @@ impl Proxy {
     ) -> Response<Body> {
         ctx.method = "DELETE";
         let session = session_id(req.headers());
+        if session
+            .as_deref()
+            .is_some_and(|sid| !self.sessions.usable_by(sid, subject(ctx)))
+        {
+            return self.session_gone(None);
+        }
         let resp = match self
             .forward_bodyless(
                 Method::DELETE,
@@ -594,7 +609,10 @@ impl Proxy {
             if self.sessions.forget(sid) {
                 tracing::debug!(session.id = %sid, "Session ended by the upstream.");
             }
-        } else if status.is_success() && ctx.activity.is_none() && self.sessions.adopt(sid) {
+        } else if status.is_success()
+            && ctx.activity.is_none()
+            && self.sessions.adopt(sid, subject(ctx))
+        {
             // A session the gateway did not see created (e.g. minted before a gateway restart).
             ctx.activity = self.sessions.activity(sid);
         }
@@ -749,6 +767,12 @@ impl Proxy {
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(&SESSION_HEADER)?.to_str().ok()?;
     (!v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b))).then(|| v.to_owned())
+}
+
+/// The verified subject of the request, when auth is on: the owner of the sessions it creates, and the only
+/// principal that may use them.
+fn subject(ctx: &Ctx) -> Option<&str> {
+    ctx.principal.as_deref().map(|p| p.subject.as_str())
 }
 
 /// Marks a response the proxy made itself with its bounded reason, for the request's span (`trace`); only when

@@ -2,10 +2,17 @@
 //! `basic/transports` §Session Management) and 2024-11-05 HTTP+SSE streams. The table bounds how many exist
 //! (`--max-sessions`), knows which are idle, and hands expired ones to the sweeper, which ends them upstream.
 //!
-//! Memory per session is one map entry: the id (as the upstream minted it, ≤ 256 bytes) plus 16 bytes of
+//! Memory per session is one map entry: the id (as the upstream minted it, ≤ 256 bytes) plus 24 bytes of
 //! state, so 10,000 idle sessions cost well under 10 MiB.
+//!
+//! With auth on, a session is bound to the principal that created it (or first used it, for one the gateway
+//! adopted): a request of another principal carrying its id is answered as for an unknown session (2025-11-25
+//! `security_best_practices` §Session Hijacking, "bind session IDs to user-specific information"; 2026-07-28 keeps
+//! the rule for its state handles, `<user_id>:<handle>`, §State Handle Hijacking). The
+//! owner is kept as a keyed 64-bit hash of the subject, not the subject.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,6 +30,8 @@ pub(crate) struct Sessions {
     max: usize,
     idle_ttl: Duration,
     epoch: Instant,
+    /// Keys of the owner hash, random per process.
+    owner_keys: std::collections::hash_map::RandomState,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +40,8 @@ struct Entry {
     last_seen_ms: u64,
     /// Requests and streams of this session in flight.
     active: u32,
+    /// The owner's hash (`Sessions::owner`); 0: not bound (auth off).
+    owner: u64,
 }
 
 /// A slot held for a session being created; dropped without [`Reservation::commit`], it frees the slot.
@@ -54,7 +65,26 @@ impl Sessions {
             max,
             idle_ttl,
             epoch: Instant::now(),
+            owner_keys: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    /// The owner hash of a principal's subject; 0 without one.
+    fn owner(&self, subject: Option<&str>) -> u64 {
+        subject.map_or(0, |s| {
+            let mut h = self.owner_keys.build_hasher();
+            h.write(s.as_bytes());
+            h.finish().max(1)
+        })
+    }
+
+    /// Whether a request of `subject` may use session `id`: the session is not tracked, not bound, or bound to
+    /// that subject.
+    pub(crate) fn usable_by(&self, id: &str, subject: Option<&str>) -> bool {
+        let owner = self.owner(subject);
+        self.lock()
+            .get(id)
+            .is_none_or(|e| e.owner == 0 || e.owner == owner)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {
@@ -99,8 +129,9 @@ impl Sessions {
     }
 
     /// Starts tracking a session the gateway did not see created (the gateway restarted, or the upstream
-    /// minted it outside `initialize`), when there is room. Returns whether it is tracked now.
-    pub(crate) fn adopt(&self, id: &str) -> bool {
+    /// minted it outside `initialize`), when there is room, bound to `subject` (the principal whose request
+    /// used it). Returns whether it is tracked now.
+    pub(crate) fn adopt(&self, id: &str, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -117,6 +148,7 @@ impl Sessions {
             Entry {
                 last_seen_ms: now,
                 active: 0,
+                owner: self.owner(subject),
             },
         );
         true
@@ -159,18 +191,21 @@ impl Sessions {
 }
 
 impl Reservation {
-    /// Turns the slot into a tracked session. Returns false (and frees the slot) for an id too long to track.
-    pub(crate) fn commit(self, id: &str) -> bool {
+    /// Turns the slot into a tracked session owned by `subject` (the principal of the `initialize`, with auth
+    /// on). Returns false (and frees the slot) for an id too long to track.
+    pub(crate) fn commit(self, id: &str, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
         let now = self.table.now_ms();
+        let owner = self.table.owner(subject);
         let mut map = self.table.lock();
         map.insert(
             id.into(),
             Entry {
                 last_seen_ms: now,
                 active: 0,
+                owner,
             },
         );
         true
@@ -204,23 +239,23 @@ mod tests {
         let a = t.reserve().expect("slot 1");
         let b = t.reserve().expect("slot 2");
         assert!(t.reserve().is_none(), "two reserved");
-        assert!(a.commit("s1"));
+        assert!(a.commit("s1", None));
         assert!(t.reserve().is_none(), "one open, one reserved");
         drop(b);
         let c = t.reserve().expect("slot freed");
-        assert!(c.commit("s2"));
+        assert!(c.commit("s2", None));
         assert_eq!(t.len(), 2);
-        assert!(!t.adopt("s3"), "full");
+        assert!(!t.adopt("s3", None), "full");
         assert!(t.forget("s1"));
-        assert!(t.adopt("s3"));
+        assert!(t.adopt("s3", None));
         assert!(!t.forget("nope"));
     }
 
     #[test]
     fn busy_sessions_never_expire_and_idle_ones_do() {
         let t = Arc::new(Sessions::new(10, Duration::ZERO));
-        assert!(t.adopt("busy"));
-        assert!(t.adopt("idle"));
+        assert!(t.adopt("busy", None));
+        assert!(t.adopt("idle", None));
         let act = t.activity("busy").expect("known");
         assert_eq!(t.active_count("busy"), Some(1));
         let expired = t.take_expired();
@@ -233,12 +268,29 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_bound_to_their_principal() {
+        let t = Arc::new(Sessions::new(10, Duration::from_secs(60)));
+        assert!(t.reserve().expect("slot").commit("a", Some("alice")));
+        assert!(t.usable_by("a", Some("alice")));
+        assert!(!t.usable_by("a", Some("mallory")));
+        assert!(!t.usable_by("a", None));
+        assert!(t.adopt("b", None));
+        assert!(t.usable_by("b", Some("anyone")), "unbound without auth");
+        assert!(
+            t.usable_by("unknown", Some("anyone")),
+            "not tracked: the upstream decides"
+        );
+        assert!(t.adopt("c", Some("bob")));
+        assert!(!t.usable_by("c", Some("alice")));
+    }
+
+    #[test]
     fn overlong_ids_are_not_tracked() {
         let t = Arc::new(Sessions::new(10, Duration::from_secs(1)));
         let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
-        assert!(!t.adopt(&long));
+        assert!(!t.adopt(&long, None));
         let r = t.reserve().expect("slot");
-        assert!(!r.commit(&long));
+        assert!(!r.commit(&long, None));
         assert_eq!(t.len(), 0);
         assert!(t.reserve().is_some(), "slot freed");
     }

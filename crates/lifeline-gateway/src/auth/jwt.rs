@@ -224,12 +224,7 @@ impl JwtVerifier {
             (Some(key), false) => {
                 // Expired: refresh, but a failed refresh keeps the old keys for a while.
                 return match self.refresh(issuer, "expired").await {
-                    Ok(()) => issuer
-                        .lock()
-                        .keys
-                        .get(kid)
-                        .cloned()
-                        .ok_or(Failure::Invalid(Reason::UnknownKey)),
+                    Ok(()) => issuer.cached(kid),
                     Err(_) if usable => Ok(key),
                     Err(_) => Err(Failure::Unavailable(Reason::JwksUnavailable)),
                 };
@@ -254,12 +249,7 @@ impl JwtVerifier {
             "unknown_kid"
         };
         match self.refresh(issuer, trigger).await {
-            Ok(()) => issuer
-                .lock()
-                .keys
-                .get(kid)
-                .cloned()
-                .ok_or(Failure::Invalid(Reason::UnknownKey)),
+            Ok(()) => issuer.cached(kid),
             Err(_) => Err(Failure::Unavailable(Reason::JwksUnavailable)),
         }
     }
@@ -359,6 +349,15 @@ impl JwtVerifier {
 impl IssuerKeys {
     fn lock(&self) -> MutexGuard<'_, KeyState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key `kid` of the current set; `unknown_key` when the set lacks it.
+    fn cached(&self, kid: &str) -> Result<Arc<Key>, Failure> {
+        self.lock()
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(Failure::Invalid(Reason::UnknownKey))
     }
 }
 

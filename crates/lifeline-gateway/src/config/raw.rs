@@ -189,7 +189,7 @@ pub struct RawConfig {
     #[arg(skip)]
     pub auth: Option<super::RawAuth>,
 
-    /// Turns auth on with this canonical resource URI (RFC 8707), e.g. https://mcp.example.com/mcp: the
+    /// Turns auth on with this canonical resource URI (RFC 8707), e.g. `https://mcp.example.com/mcp`: the
     /// audience tokens must carry and the `resource` of the protected resource metadata. [default: none]
     #[arg(long, env = "LIFELINE_AUTH_RESOURCE", value_name = "URL")]
     pub auth_resource: Option<String>,

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{metric, post, GatewayUnderTest as _, TestGateway as Gw, INIT};
+use crate::harness::{
+    event_json, metric, post, GatewayUnderTest as _, Streaming, TestGateway as Gw, INIT,
+};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::fakes::{FakeKind, FakeServer, HealthyOpts};
 use lifeline_testkit::peers::oauth_client::OAuthClient;
@@ -16,6 +18,7 @@ use lifeline_testkit::peers::oidc::{
 };
 use lifeline_testkit::peers::raw_http::{self, RawResponse};
 use lifeline_testkit::peers::{Peer, PyServer};
+use lifeline_testkit::process::free_port;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -64,7 +67,7 @@ async fn start_settled(yaml: &str, fake: &FakeServer) -> (Gw, u64) {
 }
 
 /// The value of `lifeline_gateway_auth_decisions_total{outcome,reason}` (0 when absent).
-async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
+pub(crate) async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
     let text = gw.metrics().await;
     let sample = format!(
         "lifeline_gateway_auth_decisions_total{{outcome=\"{outcome}\",reason=\"{reason}\"}}"
@@ -741,15 +744,6 @@ async fn the_clients_token_never_reaches_the_upstream_which_gets_its_own_credent
     assert_eq!(gw.admin_get("/ready").await.status, 200);
 }
 
-/// A loopback port free a moment ago, for a gateway whose resource URI (its own URL) must be written into its
-/// configuration before it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 #[tokio::test]
 async fn real_sdk_clients_discover_the_server_log_in_and_call_tools_through_the_gateway() {
     // The upstream: the Python SDK server (both eras), with no auth code at all.
@@ -829,4 +823,129 @@ auth:
         "a refused client's request went upstream"
     );
     assert!(decisions(&gw, "denied", "missing").await >= 1.0);
+}
+
+#[tokio::test]
+async fn the_legacy_sse_transport_works_with_a_credential_on_both_of_its_routes() {
+    let fake = FakeServer::start(FakeKind::LegacySse)
+        .await
+        .expect("fake HTTP+SSE upstream");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, key_line("ci", "sse-key", "mcp:read")).expect("keys");
+    let (gw, _) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let auth = ("Authorization", "Bearer sse-key");
+
+    let mut stream = Streaming::open(
+        "GET",
+        &format!("{}/sse", gw.base),
+        &[("Accept", "text/event-stream"), auth],
+        None,
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    let endpoint = stream
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("the endpoint event");
+    let path = endpoint
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in {endpoint}"))
+        .trim()
+        .to_owned();
+    let messages = format!("{}{path}", gw.base);
+    // The message endpoint wants the credential too; with it the answer arrives on the stream.
+    assert_eq!(post(&messages, &[], INIT).await.status, 401);
+    let r = post(&messages, &[auth], INIT).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let answer = loop {
+        let ev = stream
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("the initialize answer on the stream");
+        if let Some(j) = event_json(&ev).filter(|j| j["id"] == 1) {
+            break j;
+        }
+    };
+    assert!(answer["result"]["protocolVersion"].is_string(), "{answer}");
+    let seen = fake
+        .last_request_headers()
+        .expect("the upstream saw requests");
+    assert!(
+        seen.get("authorization").is_none(),
+        "token passed through: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_jwks_url_is_used_without_discovery_and_cached() {
+    let fake = healthy().await;
+    let auth = authorization_server().await;
+    let cfg = format!(
+        "upstream: {}\nauth:\n  resource: {RESOURCE}\n  jwt:\n    - issuer: {}\n      jwks_url: {}\n",
+        fake.url(),
+        auth.issuer(),
+        auth.jwks_url()
+    );
+    let (gw, _) = start_settled(&cfg, &fake).await;
+    auth.reset_stats().await;
+    let token = agent_token(&auth, RESOURCE).await;
+    for _ in 0..3 {
+        let r = post(&gw.mcp(), &[("Authorization", &bearer(&token))], INIT).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let stats = auth.stats().await;
+    assert_eq!(stats.metadata_fetches, 0, "no discovery: {stats:?}");
+    assert_eq!(
+        stats.jwks_fetches, 1,
+        "one fetch, then the cache: {stats:?}"
+    );
+}
+
+/// 2025-11-25 security best practices §Session Hijacking: a session is bound to the principal that opened it.
+#[tokio::test]
+async fn a_session_is_usable_only_by_the_principal_that_opened_it() {
+    let fake = healthy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    let lines = key_line("alice", "alice-key", "") + &key_line("mallory", "mallory-key", "");
+    std::fs::write(&keys, lines).expect("keys");
+    let (gw, _) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let mcp = gw.mcp();
+    let alice = ("Authorization", "Bearer alice-key");
+    let mallory = ("Authorization", "Bearer mallory-key");
+
+    let r = post(&mcp, &[alice], INIT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sid = r.header("mcp-session-id").expect("a session").to_owned();
+    let session = ("Mcp-Session-Id", sid.as_str());
+    let version = ("MCP-Protocol-Version", "2025-11-25");
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let r = post(&mcp, &[alice, session, version], list).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Another principal with a valid key of its own is told the session does not exist, for every method.
+    let hits = fake.requests_total();
+    let r = post(&mcp, &[mallory, session, version], list).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send(
+        "GET",
+        &mcp,
+        &[mallory, session, ("Accept", "text/event-stream")],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send("DELETE", &mcp, &[mallory, session], None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        fake.requests_total(),
+        hits,
+        "the upstream saw the other principal's use"
+    );
+    assert_eq!(fake.sessions_open(), 1, "the session survives");
+    // Its owner still uses it.
+    let r = post(&mcp, &[alice, session, version], list).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -6,6 +6,7 @@
 //! `tests/cli`.
 
 mod auth;
+mod auth_clients;
 mod conformance;
 mod drain;
 mod edge;

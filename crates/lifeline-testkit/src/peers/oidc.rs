@@ -168,6 +168,9 @@ pub struct ResourceConfig {
     pub format: TokenFormat,
     /// Access token lifetime (whole seconds; default 300 s).
     pub ttl: Duration,
+    /// A fixed `aud` for its tokens instead of the resource URI, the way some identity providers name an API
+    /// (e.g. `api://mcp`); `None` (default): `aud` = the resource URI.
+    pub audience: Option<String>,
 }
 
 impl ResourceConfig {
@@ -178,6 +181,7 @@ impl ResourceConfig {
             scope: scope.to_owned(),
             format: TokenFormat::Jwt,
             ttl: Duration::from_secs(300),
+            audience: None,
         }
     }
 
@@ -200,8 +204,15 @@ impl ResourceConfig {
         self
     }
 
+    /// The same resource with tokens whose `aud` is `audience` instead of the resource URI.
+    pub fn with_audience(mut self, audience: &str) -> ResourceConfig {
+        self.audience = Some(audience.to_owned());
+        self
+    }
+
     fn to_json(&self) -> Value {
         json!({
+            "audience": self.audience,
             "uri": self.uri,
             "scope": self.scope,
             "format": match self.format { TokenFormat::Jwt => "jwt", TokenFormat::Opaque => "opaque" },
@@ -848,7 +859,7 @@ pub enum TokenCheck {
     },
 }
 
-/// What [`Peer::python_auth`] starts.
+/// What [`super::Peer::python_auth`] starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyAuthConfig {
     /// The authorization server's issuer, e.g. [`AuthServer::issuer`]; named in the server's RFC 9728 metadata.
