@@ -615,17 +615,22 @@ mod tests {
         }
     }
 
-    fn response_relay(up: Body, filter: ListFilter) -> Body {
+    /// A relay without keep-alives or a drain, in `mode`, filtering with `list`.
+    fn relay_in(up: Body, mode: Mode, list: Option<ListFilter>) -> Body {
         relay(
             up,
             RelayOpts {
                 keepalive: None,
                 retry: Duration::from_secs(1),
                 shutdown: Shutdown::new(),
-                mode: Mode::Response,
-                list: Some(filter),
+                mode,
+                list,
             },
         )
+    }
+
+    fn response_relay(up: Body, filter: ListFilter) -> Body {
+        relay_in(up, Mode::Response, Some(filter))
     }
 
     #[tokio::test]
@@ -669,19 +674,14 @@ mod tests {
         let lists = Arc::new(ListRequests::default());
         assert!(lists.add(list_filter(serde_json::json!(3)), 1));
         assert!(!lists.add(list_filter(serde_json::json!(4)), 1), "bounded");
-        let mut body = relay(
+        let mut body = relay_in(
             up,
-            RelayOpts {
-                keepalive: None,
-                retry: Duration::from_secs(1),
-                shutdown: Shutdown::new(),
-                mode: Mode::Legacy(LegacyLink {
-                    pending: Arc::new(Pending::default()),
-                    rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
-                    lists: Arc::clone(&lists),
-                }),
-                list: None,
-            },
+            Mode::Legacy(LegacyLink {
+                pending: Arc::new(Pending::default()),
+                rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                lists: Arc::clone(&lists),
+            }),
+            None,
         );
         let listed = |id: u32| {
             format!("event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_all\"}},{{\"name\":\"echo\"}}]}}}}\n\n")
@@ -704,16 +704,7 @@ mod tests {
         let (tx, up) = channel_body();
         let mut filter = list_filter(serde_json::json!(0));
         filter.id = None;
-        let mut body = relay(
-            up,
-            RelayOpts {
-                keepalive: None,
-                retry: Duration::from_secs(1),
-                shutdown: Shutdown::new(),
-                mode: Mode::Standalone,
-                list: Some(filter),
-            },
-        );
+        let mut body = relay_in(up, Mode::Standalone, Some(filter));
         for id in [1, 2] {
             tx.send(Bytes::from(format!(
                 "data: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_x\"}}]}}}}\n\n"
