@@ -31,6 +31,7 @@ mod drain;
 mod edge;
 mod live;
 mod metrics;
+mod policy;
 mod proxy;
 mod ready;
 mod rpc;
@@ -243,6 +244,10 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
             inflight: inflight.clone(),
             shutdown: shutdown.clone(),
+            policy: auth
+                .as_ref()
+                .and_then(|a| policy::Policy::new(a.config()))
+                .map(Arc::new),
             auth,
         });
         let admin = Arc::new(Admin {

@@ -8,7 +8,7 @@
 //! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
 //! | `lifeline_gateway_request_duration_seconds` | histogram | `method`; exemplars `trace_id` when traces are on |
 //! | `lifeline_gateway_upstream_errors_total` | counter | `reason` (`connect`, `timeout`, `protocol`, `body`, …) |
-//! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
+//! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`, `header_mismatch`, `batch_with_auth`, `invalid_with_auth`) |
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
 //! | `lifeline_gateway_upstream_ready` | gauge | | (1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first probe)

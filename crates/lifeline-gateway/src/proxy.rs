@@ -25,12 +25,14 @@ use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
 
-use crate::auth::{self, Auth, Principal};
+use crate::auth::{self, Auth, Outcome as AuthOutcome, Principal, Reason};
 use crate::body::{self, code, Body, EndObserver, Guarded};
 use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
 use crate::metrics::Metrics;
-use crate::rpc::{self, Kind};
+use crate::policy::list::{self as tool_list, ListFilter};
+use crate::policy::{self, Audit, Policy};
+use crate::rpc::{self, Kind, Summary};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
@@ -59,6 +61,8 @@ pub(crate) struct Proxy {
     pub(crate) shutdown: Shutdown,
     /// The authentication layer; `None` without an `auth:` block.
     pub(crate) auth: Option<Arc<Auth>>,
+    /// The policy point (per-tool rules, rate limits); `None` without rules or a limit.
+    pub(crate) policy: Option<Arc<Policy>>,
 }
 
 /// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
@@ -72,6 +76,8 @@ pub(crate) struct Ctx {
     activity: Option<Activity>,
     reservation: Option<Reservation>,
     link: Option<legacy_sse::LinkGuard>,
+    /// The audit record of a `tools/call` when auth is on (`policy::Audit`), written when this is dropped.
+    audit: Option<Box<Audit>>,
     /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
     /// bookkeeping of every request stays small when traces are off.
     trace: Option<Box<RequestTrace>>,
@@ -81,6 +87,9 @@ pub(crate) struct Ctx {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        if let Some(audit) = &self.audit {
+            audit.emit(self.status, self.start.elapsed());
+        }
         let trace_id = self.trace.as_ref().and_then(|t| t.sampled_trace_id());
         self.metrics
             .request_done(self.method, self.status, self.start.elapsed(), trace_id);
@@ -100,6 +109,9 @@ impl Ctx {
 impl EndObserver for Ctx {
     fn body_failed(&mut self) {
         self.metrics.upstream_error("body");
+        if let Some(audit) = self.audit.as_mut() {
+            audit.outcome = crate::policy::Outcome::Failed;
+        }
     }
 }
 
@@ -119,6 +131,7 @@ impl Proxy {
             activity: None,
             reservation: None,
             link: None,
+            audit: None,
             trace: None,
             principal: None,
         };
@@ -315,6 +328,10 @@ impl Proxy {
         ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
         let session = session_id(&parts.headers);
+        if let Some(resp) = self.refusal(&summary, &parts.headers, session.as_deref(), ctx) {
+            return resp;
+        }
+        let list = self.list_filter(&summary, ctx);
         let refusing = self.shutdown.phase() >= Phase::Refusing;
 
         match &session {
@@ -385,7 +402,115 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, status, ctx);
         }
-        self.relay_response(resp, Mode::Response)
+        match list {
+            // A JSON answer to a filtered tools/list: read (bounded) and rewritten before it is relayed.
+            Some(filter) if !is_event_stream(resp.headers()) => {
+                let resp = tool_list::filter_json(resp, &filter).await;
+                self.relay_response(resp, Mode::Response)
+            }
+            list => self.relay_response_with(resp, Mode::Response, list),
+        }
+    }
+
+    /// The checks every parsed client message passes before it is forwarded (`/mcp` and `/messages`); `Some`
+    /// answer when one refuses it. In order:
+    /// the mirrored headers against the body (`edge::check_mirrored_headers`, every era), then, for an
+    /// authenticated principal under a policy: no batches, the per-tool rules for a `tools/call` (403
+    /// `insufficient_scope`), the principal's rate limit for a request (429). Starts the audit record of a
+    /// `tools/call` (`policy::Audit`) and marks it with a refusal's reason.
+    fn refusal(
+        &self,
+        summary: &Summary,
+        headers: &HeaderMap,
+        session: Option<&str>,
+        ctx: &mut Ctx,
+    ) -> Option<Response<Body>> {
+        let id = summary.id.as_ref();
+        let is_call = summary.kind == Kind::Request && summary.label == "tools/call";
+        if let (true, Some(principal)) = (is_call, &ctx.principal) {
+            ctx.audit = Some(Box::new(Audit {
+                principal: Arc::clone(principal),
+                tool: summary.name.clone().unwrap_or_default(),
+                request_id: id.map_or_else(String::new, Value::to_string),
+                session: session.map(str::to_owned),
+                outcome: policy::Outcome::Forwarded,
+            }));
+        }
+        let deny = |ctx: &mut Ctx, reason: &'static str| {
+            if let Some(audit) = ctx.audit.as_mut() {
+                audit.outcome = policy::Outcome::Denied(reason);
+            }
+        };
+        if let Err(r) = edge::check_mirrored_headers(summary, headers) {
+            deny(ctx, r.reason);
+            return Some(self.reject(r, id));
+        }
+        let (Some(auth), Some(policy), Some(principal)) =
+            (&self.auth, &self.policy, &ctx.principal)
+        else {
+            return None;
+        };
+        // Fail closed on what the one parse could not read as a single message: a batch (2025-03-26 only) would
+        // carry calls past the rules and the limiter, and a body this parser refuses (a duplicate `method` or
+        // `params` key, say) may still be read by the upstream's parser, which often takes the last duplicate.
+        let unreadable = match summary.kind {
+            Kind::Batch => Some((
+                "batch_with_auth",
+                "Bad Request: JSON-RPC batches are not accepted by this gateway's policy; send one message per request",
+            )),
+            Kind::Invalid => Some((
+                "invalid_with_auth",
+                "Bad Request: the body is not one well-formed JSON-RPC message (no duplicate keys)",
+            )),
+            _ => None,
+        };
+        if let Some((reason, message)) = unreadable {
+            self.metrics.rejected(reason);
+            deny(ctx, reason);
+            return Some(with_reason(
+                body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    message,
+                    None,
+                ),
+                reason,
+            ));
+        }
+        if let Some(tool) = summary.tool() {
+            if let Err(required) = policy.rules.check(&principal.scopes, tool) {
+                auth.record(AuthOutcome::Denied, Reason::InsufficientScope);
+                deny(ctx, "insufficient_scope");
+                return Some(with_reason(
+                    auth.challenger().insufficient_scope(headers, required, id),
+                    "insufficient_scope",
+                ));
+            }
+        }
+        if let (Kind::Request, Some(limiter)) = (summary.kind, &policy.limiter) {
+            let subject: Arc<str> = Arc::from(principal.subject.as_str());
+            if let Err(wait) = limiter.check(&subject, summary.tool()) {
+                auth.record(AuthOutcome::Denied, Reason::RateLimited);
+                deny(ctx, "rate_limited");
+                return Some(with_reason(policy::rate_limited(id, wait), "rate_limited"));
+            }
+        }
+        None
+    }
+
+    /// The filter for the answer to a `tools/list` request of a principal the per-tool rules restrict; `None`
+    /// for anything else (the answer is relayed untouched).
+    fn list_filter(&self, summary: &Summary, ctx: &Ctx) -> Option<ListFilter> {
+        let (Some(policy), Some(principal), Some(id)) = (&self.policy, &ctx.principal, &summary.id)
+        else {
+            return None;
+        };
+        (summary.kind == Kind::Request && summary.label == "tools/list" && !policy.rules.is_empty())
+            .then(|| ListFilter {
+                id: Some(id.clone()),
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            })
     }
 
     async fn mcp_get(
@@ -429,7 +554,16 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, resp.status(), ctx);
         }
-        self.relay_response(resp, Mode::Standalone)
+        // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
+        let list = match (&self.policy, &ctx.principal) {
+            (Some(policy), Some(principal)) if !policy.rules.is_empty() => Some(ListFilter {
+                id: None,
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            }),
+            _ => None,
+        };
+        self.relay_response_with(resp, Mode::Standalone, list)
     }
 
     async fn mcp_delete(
@@ -595,6 +729,16 @@ impl Proxy {
     /// keep-alive/drain relay with `X-Accel-Buffering: no` (2026-07-28 `streamable-http` §Receiving Messages:
     /// servers SHOULD send it so reverse proxies don't buffer the stream).
     fn relay_response(&self, resp: Response<Body>, mode: Mode) -> Response<Body> {
+        self.relay_response_with(resp, mode, None)
+    }
+
+    /// [`relay_response`](Self::relay_response), rewriting the SSE answer to a `tools/list` request with `list`.
+    fn relay_response_with(
+        &self,
+        resp: Response<Body>,
+        mode: Mode,
+        list: Option<ListFilter>,
+    ) -> Response<Body> {
         let (mut parts, upstream_body) = resp.into_parts();
         edge::strip_hop_by_hop(&mut parts.headers);
         if !is_event_stream(&parts.headers) {
@@ -611,6 +755,7 @@ impl Proxy {
                 retry: self.cfg.sse_retry,
                 shutdown: self.shutdown.clone(),
                 mode,
+                list,
             },
         );
         Response::from_parts(parts, body)

@@ -12,6 +12,7 @@ mod drain;
 mod edge;
 mod harness;
 mod peers;
+mod policy;
 mod probes;
 mod stdio;
 
