@@ -90,6 +90,7 @@ impl Prober for Scripted {
                 tool_call: None,
                 warnings: vec![],
                 started_at: String::new(),
+                transactions: Vec::new(),
                 tools: if ok { m.tools.clone() } else { vec![] },
             }
         })

@@ -28,6 +28,7 @@ pub(crate) fn report_with(verdict: Verdict, reason: Option<Reason>) -> ProbeRepo
         tool_call: None,
         warnings: Vec::new(),
         started_at: "2026-11-01T00:00:00Z".into(),
+        transactions: Vec::new(),
         tools: Vec::new(),
     }
 }

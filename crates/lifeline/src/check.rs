@@ -401,6 +401,7 @@ pub(crate) fn sample_report() -> ProbeReport {
         tool_call: None,
         warnings: Vec::new(),
         started_at: "2026-08-01T12:00:00Z".to_owned(),
+        transactions: Vec::new(),
         tools: vec![serde_json::json!({"name": "echo", "inputSchema": {"type": "object"}})],
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) tls: Option<TlsInfo>,
     pub(crate) auth: Option<AuthInfo>,
     pub(crate) tool_call: Option<ToolCallOutcome>,
+    /// The transactions' reports, once they ran.
+    pub(crate) transactions: Option<Vec<crate::transaction::TransactionReport>>,
     next_id: i64,
     /// The probe's root span (disabled when traces are off).
     pub(crate) span: Span,
@@ -71,6 +73,7 @@ impl<'a> Ctx<'a> {
             tls: None,
             auth: None,
             tool_call: None,
+            transactions: None,
             next_id: 0,
             span: Span::none(),
             phase: None,

@@ -54,6 +54,8 @@ pub enum Phase {
     ToolsCall,
     /// The foreign-`Origin` request.
     OriginCheck,
+    /// The synthetic transactions (all of them, see `crate::transaction`); not part of the `slow` bound.
+    Transactions,
     /// Ending the session (DELETE, closing the SSE stream, stdio shutdown).
     Close,
     /// The whole probe.
@@ -248,6 +250,10 @@ pub struct ProbeReport {
     pub warnings: Vec<Warning>,
     /// When the probe started, RFC 3339 UTC.
     pub started_at: String,
+    /// One report per transaction of [`crate::ProbeOptions::transactions`], in order; absent from the JSON when
+    /// none were asked for. They never change the probe's own verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<crate::transaction::TransactionReport>,
     /// The tools as listed (not serialised: `--snapshot` and `monitor` use them).
     #[serde(skip)]
     pub tools: Vec<Value>,
@@ -310,6 +316,7 @@ impl ProbeReport {
             tool_call: None,
             warnings: Vec::new(),
             started_at,
+            transactions: Vec::new(),
             tools: Vec::new(),
         }
     }

@@ -40,6 +40,7 @@ pub(crate) fn report(verdict: Verdict) -> ProbeReport {
         tool_call: None,
         warnings: Vec::new(),
         started_at: String::new(),
+        transactions: Vec::new(),
         tools: vec![
             json!({"name": "echo", "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}),
         ],
