@@ -190,3 +190,19 @@ async fn a_bad_transaction_file_is_a_usage_error_before_any_connection() {
     .await;
     assert_exit(&out, 2);
 }
+
+#[tokio::test]
+async fn the_example_transaction_file_is_valid() {
+    // Nothing listens on port 9: a valid file gets as far as the probe (exit 1), an invalid one stops at 64.
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/transactions.yaml"
+    );
+    let out = check(&["--json", "--transaction", file, "http://127.0.0.1:9/mcp"]).await;
+    assert_exit(&out, 1);
+    let reports = json_reports(&out);
+    let t = &reports[0]["transactions"][0];
+    assert_eq!(t["name"], "search-roundtrip");
+    assert_eq!(t["reason"], "connect_refused", "{t}");
+    assert_eq!(t["steps"].as_array().map(Vec::len), Some(4));
+}
