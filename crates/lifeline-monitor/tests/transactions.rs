@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeline_core::{Phase as StopPhase, Shutdown};
-use lifeline_monitor::{Config, McpProber, Monitor};
+use lifeline_monitor::{Config, McpProber};
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{Peer, PyServer};
 use serde_json::Value;
@@ -54,37 +53,18 @@ targets:
     c
 }
 
-struct Running {
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-    base: String,
+#[path = "support/running.rs"]
+mod running;
+
+use running::{start, Running};
+
+trait Api {
+    async fn get(&self, path: &str) -> Value;
+    async fn text(&self, path: &str) -> String;
+    async fn target(&self, name: &str) -> Value;
 }
 
-async fn start(c: Config) -> Running {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let m = Monitor::new(c, Arc::new(McpProber), "test-replica")
-        .await
-        .unwrap();
-    let shutdown = Shutdown::new();
-    let s = shutdown.clone();
-    let task = tokio::spawn(async move { m.run(l, s).await.unwrap() });
-    Running {
-        shutdown,
-        task,
-        base,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.advance(StopPhase::Refusing);
-        tokio::time::timeout(Duration::from_secs(40), self.task)
-            .await
-            .expect("clean shutdown")
-            .unwrap();
-    }
-
+impl Api for Running {
     async fn get(&self, path: &str) -> Value {
         reqwest::get(format!("{}{path}", self.base))
             .await
@@ -120,7 +100,7 @@ async fn transactions_are_scheduled_stored_alerted_shown_and_survive_a_restart()
     let peer = Peer::python_tools(PyServer::Stateful).await;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("m.db").display());
-    let m = start(config(&db, &peer.url)).await;
+    let m = start(config(&db, &peer.url), Arc::new(McpProber)).await;
 
     // The garbage transaction opens an incident while the handshake and the honest transaction stay up.
     assert_eventually!(
@@ -196,7 +176,7 @@ async fn transactions_are_scheduled_stored_alerted_shown_and_survive_a_restart()
     // Restart on the same database with the server gone: what was stored is still there (the same incident,
     // the stored steps), and the probes that fail now are the handshake's, not the assertion's.
     drop(peer);
-    let m = start(config(&db, "http://127.0.0.1:9/mcp")).await;
+    let m = start(config(&db, "http://127.0.0.1:9/mcp"), Arc::new(McpProber)).await;
     assert_eventually!(
         m.target("svc.garbage").await["name"] == "svc.garbage",
         patience = PATIENCE,

@@ -117,15 +117,9 @@ async fn run_step<C: Channel>(
         .await;
     let latency = sent.elapsed();
     let mut report = StepReport {
-        kind: step.action.kind().to_owned(),
-        target: step.action.target().to_owned(),
         outcome: StepOutcome::Passed,
-        reason: None,
-        message: None,
-        expression: None,
-        actual: None,
-        rpc_code: None,
         latency_ms: Some(ms(latency)),
+        ..skipped(step)
     };
     let result = match answer {
         Ok(result) => result,
