@@ -15,6 +15,7 @@ Tools (all but `write_note` declare `readOnlyHint: true`):
   write_note(text)   -> structured {"stored": true}; no readOnlyHint (a side effect, for the safety gate)
 Resource: `status://health` -> JSON text {"status": "ok"}. Unknown URIs are a JSON-RPC error.
 Prompt: `greet(name)` -> one user message "Hello, NAME!".
+Extra HTTP route: `GET /health` -> 200 `{"status": "ok"}` (a plain HTTP dependency for the gateway's /ready).
 
 Modes (`LIFELINE_PEER_MODE`, or argv[1] when run as a script): `stateful`, `stateless` (also answers 2026-07-28
 requests), `stdio`. HTTP: `python -m uvicorn --factory py2_tools_server:create_app --host 127.0.0.1 --port 0`.
@@ -32,6 +33,8 @@ from typing_extensions import TypedDict
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 HTTP_MODES = ("stateful", "stateless")
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
@@ -128,7 +131,13 @@ def create_app(mode: str | None = None):
     mode = mode or os.environ.get("LIFELINE_PEER_MODE", "stateful")
     if mode not in HTTP_MODES:
         raise SystemExit(f"py2_tools_server: unknown HTTP mode {mode!r}; expected one of {HTTP_MODES}")
-    return build_server().streamable_http_app(stateless_http=(mode == "stateless"), host="127.0.0.1")
+    server = build_server()
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health_route(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return server.streamable_http_app(stateless_http=(mode == "stateless"), host="127.0.0.1")
 
 
 def main() -> None:

@@ -55,6 +55,15 @@ impl TestGateway {
     /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
     async fn spawn_with(args: &[&str]) -> TestGateway {
+        TestGateway::spawn_edited(args, |_| {}).await
+    }
+
+    /// [`TestGateway::spawn_with`] with `edit` applied to the parsed settings before validation, for the
+    /// settings only a config file can hold (e.g. `ready_dependencies`).
+    pub(crate) async fn spawn_edited(
+        args: &[&str],
+        edit: impl FnOnce(&mut RawConfig),
+    ) -> TestGateway {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
@@ -63,9 +72,10 @@ impl TestGateway {
             .chain(flags.iter().copied())
             .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .chain(command.iter().copied());
-        let settings = Args::try_parse_from(argv)
+        let mut settings = Args::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("gateway flags {args:?}: {e}"))
             .settings;
+        edit(&mut settings);
         let cfg = settings
             .validate(&|path| std::fs::read_to_string(path))
             .unwrap_or_else(|e| panic!("gateway config {args:?}: {e}"));

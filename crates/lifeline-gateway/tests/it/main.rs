@@ -11,6 +11,7 @@ mod edge;
 mod harness;
 mod peers;
 mod probes;
+mod ready_paths;
 mod stdio;
 
 use std::time::Duration;
