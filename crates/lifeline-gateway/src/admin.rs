@@ -120,10 +120,7 @@ impl Admin {
                 "ready": ready,
                 "state": state,
                 "cached": cached,
-                "checks": [
-                    {"name": "lifecycle", "ok": state == "ready", "state": state},
-                    probe_check(&result),
-                ],
+                "checks": ready_checks(state, &result),
                 "probe": result.report,
             }),
         )
@@ -181,12 +178,42 @@ impl Admin {
     }
 }
 
-/// The upstream probe as one check of the `/ready` JSON.
+/// The `/ready` checks: the lifecycle, the upstream probe, the transaction step (when configured) and each
+/// dependency (when configured), each with its timing.
+fn ready_checks(state: &str, result: &ProbeResult) -> Vec<Value> {
+    let mut checks = vec![
+        json!({"name": "lifecycle", "ok": state == "ready", "state": state}),
+        probe_check(result),
+    ];
+    for t in &result.report.transactions {
+        checks.push(json!({
+            "name": "transaction",
+            "transaction": t.name,
+            "ok": !t.failed(),
+            "verdict": t.verdict,
+            "reason": t.reason,
+            "message": t.message,
+            "ms": t.duration_ms,
+            "steps": t.steps,
+        }));
+    }
+    for d in &result.dependencies {
+        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert("name".to_owned(), json!("dependency"));
+        }
+        checks.push(v);
+    }
+    checks
+}
+
+/// The upstream probe as one check of the `/ready` JSON: `ok` is the handshake's own (usable), so a failing
+/// transaction step or dependency shows as its own check beside a healthy handshake.
 fn probe_check(result: &ProbeResult) -> Value {
     let r = &result.report;
     json!({
         "name": "upstream_mcp",
-        "ok": result.ready,
+        "ok": r.is_usable(),
         "verdict": r.verdict,
         "reason": r.reason,
         "message": r.failure.as_ref().map(|f| f.message.as_str()),

@@ -26,7 +26,7 @@ mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
 pub use lifeline_core::ConfigError;
-pub use raw::{FileFormat, RawConfig};
+pub use raw::{FileFormat, RawConfig, RawDependency};
 pub use validate::ReadFile;
 
 /// Default client listener: every interface, port 8080.
@@ -229,6 +229,56 @@ pub struct ProbeConfig {
     /// Bound on one readiness probe.
     #[serde(serialize_with = "ser::duration")]
     pub ready_timeout: Duration,
+    /// The one read-only tool step `/ready` runs after the handshake (`ready_transaction`), its transaction's
+    /// timeout capped at `ready_timeout`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "transaction_set"
+    )]
+    pub ready_transaction: Option<std::sync::Arc<lifeline_mcp::transaction::TransactionSet>>,
+    /// The plain HTTP dependencies `/ready` checks after the handshake.
+    pub ready_dependencies: Vec<Dependency>,
+}
+
+/// One HTTP dependency of `/ready` (`ready_dependencies`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    /// The URL fetched with GET; serialized without user info or query (either may hold a secret).
+    #[serde(serialize_with = "url_without_secrets")]
+    pub url: Url,
+    /// The status that counts as ready (default 200).
+    pub expect_status: u16,
+    /// Bound on the request (default `ready_timeout`, never more).
+    #[serde(serialize_with = "ser::duration")]
+    pub timeout: Duration,
+}
+
+impl Dependency {
+    /// The URL as shown in `/ready` and logs: without user info or query.
+    pub fn label(&self) -> String {
+        let mut u = self.url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_query(None);
+        u.set_fragment(None);
+        u.to_string()
+    }
+}
+
+fn transaction_set<S: Serializer>(
+    t: &Option<std::sync::Arc<lifeline_mcp::transaction::TransactionSet>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    t.as_deref().serialize(s)
+}
+
+fn url_without_secrets<S: Serializer>(u: &Url, s: S) -> Result<S::Ok, S::Error> {
+    let d = Dependency {
+        url: u.clone(),
+        expect_status: 0,
+        timeout: Duration::ZERO,
+    };
+    s.serialize_str(&d.label())
 }
 
 /// Default clock skew allowed on a JWT's `exp` and `nbf` and an introspection answer's `exp`: 30 s.

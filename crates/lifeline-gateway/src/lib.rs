@@ -198,8 +198,7 @@ impl Gateway {
         let readiness = Arc::new(Readiness::new(
             Arc::clone(&upstream),
             probe_headers,
-            cfg.probes.ready_ttl,
-            cfg.probes.ready_timeout,
+            &cfg.probes,
             Arc::clone(&metrics),
         ));
 

@@ -3,6 +3,11 @@
 //! probe per TTL (the readiness guide in `shared/seeds/001_*.txt`: a readiness probe must complete the MCP
 //! handshake, not just TCP). The era the probe detected is remembered and handed back as a hint, so later probes
 //! skip era detection; a failed hinted probe clears the hint.
+//!
+//! Optional, after the handshake and within the same `--ready-timeout`: one read-only tool step
+//! (`ready_transaction`, run by the probe engine's transaction evaluator on the probe's session, so readiness
+//! takes the path the tools take) and plain HTTP dependency checks (`ready_dependencies`, GET with an expected
+//! status). Each is reported in the `/ready` JSON with its timing and cached with the probe.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +16,7 @@ use std::time::{Duration, Instant};
 use lifeline_mcp::probe::Timeouts;
 use lifeline_mcp::{Era, EraHint, ProbeOptions, ProbeReport};
 
+use crate::config::Dependency;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
@@ -21,6 +27,25 @@ pub(crate) struct ProbeResult {
     pub(crate) ready: bool,
     pub(crate) took: Duration,
     pub(crate) report: ProbeReport,
+    /// One per configured dependency, in order (empty when none are configured).
+    pub(crate) dependencies: Vec<DependencyResult>,
+}
+
+/// One HTTP dependency check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct DependencyResult {
+    /// The URL without user info or query.
+    pub(crate) url: String,
+    /// The answered status matched `expect_status`.
+    pub(crate) ok: bool,
+    /// The answered status; `None` when no answer came.
+    pub(crate) status: Option<u16>,
+    /// The expected status.
+    pub(crate) expect_status: u16,
+    /// Why it failed, when no answer came (timeout, connection error).
+    pub(crate) error: Option<String>,
+    /// Milliseconds the request took.
+    pub(crate) ms: f64,
 }
 
 /// The cached, single-flight readiness probe.
@@ -35,17 +60,20 @@ pub(crate) struct Readiness {
     era_hint: Mutex<EraHint>,
     ever_ready: AtomicBool,
     metrics: Arc<Metrics>,
+    dependencies: Vec<Dependency>,
+    http: reqwest::Client,
 }
 
 impl Readiness {
-    /// `headers` are the upstream credentials (`--upstream-header`), sent on probes too.
+    /// `headers` are the upstream credentials (`--upstream-header`), sent on probes too; `probes` holds the TTL,
+    /// the timeout, the optional transaction step and the dependencies.
     pub(crate) fn new(
         upstream: Arc<Upstream>,
         headers: Vec<(String, lifeline_mcp::probe::Secret)>,
-        ttl: Duration,
-        timeout: Duration,
+        probes: &crate::config::ProbeConfig,
         metrics: Arc<Metrics>,
     ) -> Readiness {
+        let (ttl, timeout) = (probes.ready_ttl, probes.ready_timeout);
         let base = ProbeOptions {
             timeouts: Timeouts {
                 total: timeout,
@@ -56,6 +84,7 @@ impl Readiness {
             client_name: "lifeline-gateway".to_owned(),
             // Slowness is for monitors to judge; readiness asks "can it serve", so never degrade on latency.
             slow_after: timeout.saturating_mul(2),
+            transactions: probes.ready_transaction.clone(),
             ..ProbeOptions::default()
         };
         Readiness {
@@ -68,6 +97,12 @@ impl Readiness {
             era_hint: Mutex::new(EraHint::Auto),
             ever_ready: AtomicBool::new(false),
             metrics,
+            dependencies: probes.ready_dependencies.clone(),
+            // No redirects: a dependency answers for itself. Bounded per request below.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -92,6 +127,7 @@ impl Readiness {
                     ready: false,
                     took: Duration::ZERO,
                     report,
+                    dependencies: Vec::new(),
                 }),
                 false,
             );
@@ -121,10 +157,13 @@ impl Readiness {
             self.upstream.probe(&opts),
         )
         .await;
-        let took = start.elapsed();
         let report =
             report.unwrap_or_else(|_| timeout_report(&self.upstream.label(), self.timeout));
-        let ready = report.is_usable();
+        // The transaction step counts like the handshake: a failed one (not a slow-degraded one) is not ready.
+        let transaction_ok = report.transactions.iter().all(|t| !t.failed());
+        let dependencies = self.check_dependencies(start).await;
+        let took = start.elapsed();
+        let ready = report.is_usable() && transaction_ok && dependencies.iter().all(|d| d.ok);
         let next_hint = match (ready, report.era) {
             (true, Some(Era::Modern)) => EraHint::Modern,
             (true, Some(Era::Legacy)) => EraHint::Legacy,
@@ -150,7 +189,56 @@ impl Readiness {
             ready,
             took,
             report,
+            dependencies,
         }
+    }
+
+    /// GETs every dependency concurrently, each bounded by its timeout and by what is left of the readiness
+    /// timeout counted from `start`.
+    async fn check_dependencies(&self, start: Instant) -> Vec<DependencyResult> {
+        let left = self.timeout.saturating_sub(start.elapsed());
+        let checks = self.dependencies.iter().map(|d| {
+            let bound = d.timeout.min(left);
+            async move {
+                let t = Instant::now();
+                let sent = tokio::time::timeout(bound, self.http.get(d.url.clone()).send()).await;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                let (status, error) = match sent {
+                    Ok(Ok(resp)) => (Some(resp.status().as_u16()), None),
+                    Ok(Err(e)) => (None, Some(without_url(&e))),
+                    Err(_) => (
+                        None,
+                        Some(format!("no answer within {} ms", bound.as_millis())),
+                    ),
+                };
+                DependencyResult {
+                    url: d.label(),
+                    ok: status == Some(d.expect_status),
+                    status,
+                    expect_status: d.expect_status,
+                    error,
+                    ms,
+                }
+            }
+        });
+        futures_util::future::join_all(checks).await
+    }
+}
+
+/// A request error's text without its URL (which may carry a secret in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "HTTP error"
+    };
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod probe;
 pub mod schema;
 pub mod sse;
 mod tls;
+pub mod transaction;
 pub mod verdict;
 
 pub use era::{Era, EraHint, TransportKind};

@@ -6,11 +6,11 @@ pub mod oauth;
 pub mod report;
 
 mod auth;
-mod ctx;
+pub(crate) mod ctx;
 mod http;
 mod http_sse;
 mod stdio;
-mod steps;
+pub(crate) mod steps;
 mod streamable;
 
 pub use config::{
@@ -55,6 +55,10 @@ fn finish(
     let total = ctx.started.elapsed();
     ctx.timings.add(Phase::Total, ms(total));
     let credentials = credential_statuses(&ctx.opts.credential_expiry);
+    // The transactions have their own bounds (max_latency, timeout): they do not make the probe `slow`.
+    let transactions_ms = ctx.timings.get(Phase::Transactions).unwrap_or_default();
+    let probe_only =
+        total.saturating_sub(std::time::Duration::from_secs_f64(transactions_ms / 1000.0));
     let failure = match result {
         Err(f) => Some(f),
         Ok(()) => {
@@ -94,12 +98,12 @@ fn finish(
                     format!("{} {when} ({})", c.kind.describe(), c.expires_at),
                 ));
             }
-            if total > ctx.opts.slow_after {
+            if probe_only > ctx.opts.slow_after {
                 degraded.push(Failure::new(
                     Reason::Slow,
                     format!(
                         "the probe took {} ms (bound {} ms)",
-                        total.as_millis(),
+                        probe_only.as_millis(),
                         ctx.opts.slow_after.as_millis()
                     ),
                 ));
@@ -111,6 +115,18 @@ fn finish(
         }
     };
     ctx.end_trace(failure.as_ref());
+    let transactions = match (ctx.transactions.take(), &ctx.opts.transactions, &failure) {
+        (Some(ran), _, _) => ran,
+        (None, Some(set), Some(f)) => crate::transaction::not_run(set, f),
+        (None, Some(set), None) => crate::transaction::not_run(
+            set,
+            &Failure::new(
+                Reason::ProtocolError,
+                "the session ended before the transactions",
+            ),
+        ),
+        (None, None, _) => Vec::new(),
+    };
     let tools = ctx.tools.take().unwrap_or_default();
     let listed = ctx.timings.get(Phase::ToolsList).is_some();
     ProbeReport {
@@ -134,6 +150,7 @@ fn finish(
         credentials,
         warnings: ctx.warnings.into_iter().collect(),
         started_at,
+        transactions,
         tools,
     }
 }

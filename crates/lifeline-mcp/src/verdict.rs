@@ -103,9 +103,10 @@ pub enum Reason {
     SessionLost,
     /// The server declares the `tools` capability but lists none.
     NoTools,
-    /// The opt-in tool call returned `isError: true` (degraded).
+    /// The opt-in tool call returned `isError: true` (degraded); in a transaction step it fails the step.
     ToolError,
-    /// The whole probe took longer than the latency bound (degraded).
+    /// The whole probe took longer than the latency bound (degraded); a transaction step over its
+    /// `max_latency.degraded` (degraded) or `max_latency.unhealthy` (unhealthy, see `transaction`).
     Slow,
     /// The certificate expires within the warning window (degraded).
     CertExpiring,
@@ -126,6 +127,17 @@ pub enum Reason {
     /// (`client_secret_expires_at`, RFC 7591 §3.2.1), an API key's expiry date, or a refresh token nearing its
     /// configured maximum age. The report's `credentials` say which, with the days left.
     CredentialExpiring,
+    /// A transaction step's `structuredContent` does not match the tool's `outputSchema`, or is missing although
+    /// one is declared (2025-11-25 `server/tools` §Output Schema).
+    SchemaViolation,
+    /// A transaction step's `expect` expression did not evaluate to `true` (or a `save` failed to evaluate).
+    AssertionFailed,
+    /// A transaction step was answered with `resultType: "input_required"` (2026-07-28 `server/tools` §Input
+    /// Required Tool Results): the server wants input a probe cannot give.
+    InputRequired,
+    /// The transaction safety gate refused a tool: not in `allow_tools`, or not declaring `readOnlyHint: true`
+    /// without `allow_side_effects: true`. Nothing was called.
+    NotAllowed,
 }
 
 impl Reason {
@@ -166,7 +178,11 @@ impl Reason {
             | Reason::SessionLost
             | Reason::NoTools
             | Reason::AuthFailed
-            | Reason::AuthServerError => Verdict::Unhealthy,
+            | Reason::AuthServerError
+            | Reason::SchemaViolation
+            | Reason::AssertionFailed
+            | Reason::InputRequired
+            | Reason::NotAllowed => Verdict::Unhealthy,
         }
     }
 
@@ -255,7 +271,7 @@ mod tests {
         same_word_everywhere(&Reason::ALL, |r| r.as_str());
         same_word_everywhere(Verdict::VARIANTS, |v| v.as_str());
         same_word_everywhere(Warning::VARIANTS, |w| w.as_str());
-        assert_eq!(Reason::ALL.len(), 20);
+        assert_eq!(Reason::ALL.len(), 24);
         assert_eq!(Reason::ALL[0], Reason::DnsFailed);
         assert_eq!(Reason::ALL[16], Reason::AuthRequired);
         assert_eq!(Reason::AuthFailed.as_str(), "auth_failed");

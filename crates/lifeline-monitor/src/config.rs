@@ -213,6 +213,24 @@ pub struct TargetConfig {
     pub slow_after: Duration,
     /// Count `auth_required` as up (a public endpoint monitored without credentials). Default false.
     pub accept_auth_required: bool,
+    /// Set on a *transaction target*: one of a configured target's `transactions`, scheduled, stored, rolled up
+    /// and alerted on as a target of its own named `<target>.<transaction>` (see [`TransactionJob`]). `None` for
+    /// the configured targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionJob>,
+}
+
+/// What makes a [`TargetConfig`] a transaction target: its parent and the one transaction it runs (with the
+/// parent's safety gate). Its probe is the parent's probe (same URL and credentials) plus that transaction; its
+/// verdict is the transaction's (see `crate::prober::transaction_view`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionJob {
+    /// The configured target's name.
+    pub parent: String,
+    /// The transaction's name.
+    pub name: String,
+    /// The parent's `allow_tools` and `allow_side_effects` with this one transaction.
+    pub set: std::sync::Arc<lifeline_mcp::transaction::TransactionSet>,
 }
 
 impl TargetConfig {
@@ -233,7 +251,13 @@ impl TargetConfig {
             cert_warning_days: lifeline_mcp::probe::config::DEFAULT_CERT_WARNING_DAYS,
             slow_after: lifeline_mcp::probe::config::DEFAULT_SLOW_AFTER,
             accept_auth_required: false,
+            transaction: None,
         }
+    }
+
+    /// The name maintenance windows know this target by: a transaction target follows its parent's.
+    pub fn maintenance_name(&self) -> &str {
+        self.transaction.as_ref().map_or(&self.name, |j| &j.parent)
     }
 
     /// The probe target.
@@ -262,6 +286,7 @@ impl TargetConfig {
             headers: self.headers.clone(),
             bearer_token: self.bearer_token.clone(),
             call: self.call.clone(),
+            transactions: self.transaction.as_ref().map(|j| j.set.clone()),
             cert_warning_days: self.cert_warning_days,
             slow_after: self.slow_after,
             // One extra request per probe for a finding that does not change the verdict: not worth it every minute.

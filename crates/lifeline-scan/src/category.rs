@@ -123,7 +123,13 @@ mod tests {
                 | Reason::RpcError
                 | Reason::UnsupportedVersion
                 | Reason::SessionLost
-                | Reason::NoTools => Category::Broken,
+                | Reason::NoTools
+                // Transaction reasons: a census probe runs no transactions, but a report carrying one is
+                // broken like any other unhealthy reason.
+                | Reason::SchemaViolation
+                | Reason::AssertionFailed
+                | Reason::InputRequired
+                | Reason::NotAllowed => Category::Broken,
             };
             assert_eq!(Category::of(&report), expected, "{reason}");
         }

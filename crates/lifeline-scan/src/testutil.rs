@@ -29,6 +29,7 @@ pub(crate) fn report_with(verdict: Verdict, reason: Option<Reason>) -> ProbeRepo
         credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-11-01T00:00:00Z".into(),
+        transactions: Vec::new(),
         tools: Vec::new(),
     }
 }

@@ -37,6 +37,7 @@ Examples:
   lifeline check URL --update-snapshot tools.snapshot.json  # record the tools
   lifeline check URL --snapshot tools.snapshot.json  # fail on breaking drift
   lifeline check URL --junit report.xml
+  lifeline check URL --transaction canary.yaml  # scripted tool calls + CEL
 
 Authentication: --header 'Name: value' (repeatable), --bearer-token-file FILE,
 or the environment variable LIFELINE_BEARER_TOKEN (the file wins when both are
@@ -52,11 +53,15 @@ Header values, tokens, secrets and keys are never printed.
 Exit codes:
   0   every target healthy (degraded too, unless --fail-on degraded)
   1   a target unhealthy or auth_required, degraded with --fail-on degraded,
-      or breaking tool-schema drift
+      breaking tool-schema drift, or a failed transaction
   2   operational error: unreadable snapshot, token, CA or output file
-  64  usage error: no target, conflicting flags, bad --args JSON, bad --header
+  64  usage error: no target, conflicting flags, bad --args JSON, bad --header,
+      an invalid --transaction file, or a transaction refused by the safety
+      gate (a tool not in allow_tools, or without readOnlyHint: true and no
+      allow_side_effects: true)
 
-Docs: docs/ci-gate.md (CI use, snapshots), docs/check-json.md (--json schema).";
+Docs: docs/ci-gate.md (CI use, snapshots), docs/check-json.md (--json schema),
+docs/transactions.md (--transaction files).";
 
 /// Arguments of `lifeline check`.
 #[derive(Debug, clap::Args)]
@@ -178,6 +183,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "TOOL")]
     pub(crate) call: Option<String>,
 
+    /// Run the synthetic transactions in FILE (YAML: `allow_tools`, `allow_side_effects`, `transactions`; see
+    /// docs/transactions.md) on each target's session after tools/list, once. A failed transaction fails the
+    /// check; an invalid file, or a tool the safety gate refuses, is a usage error (exit 64). Each transaction
+    /// adds its own `timeout` to --timeout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) transaction: Option<PathBuf>,
+
     /// The JSON object of arguments for --call, e.g. `'{"message":"hi"}'`. Default `{}`.
     #[arg(long, value_name = "JSON", requires = "call")]
     pub(crate) args: Option<String>,
@@ -292,11 +304,20 @@ pub(crate) struct Outcome {
     pub(crate) snapshot_update: Option<snapshot::UpdateOutcome>,
     /// True when the verdict alone fails the gate at `--fail-on` (see [`fails`]).
     pub(crate) verdict_fails: bool,
+    /// True when a transaction fails the gate at `--fail-on` (see [`transaction_fails`]).
+    pub(crate) transactions_fail: bool,
+    /// `--fail-on degraded`: a degraded (slow) transaction step fails too.
+    pub(crate) fail_on_degraded: bool,
 }
 
 impl Outcome {
-    /// True when this target makes the check fail (exit 1): its verdict, or breaking drift.
+    /// True when this target makes the check fail (exit 1): its verdict, breaking drift, or a transaction.
     pub(crate) fn failed(&self) -> bool {
+        self.transactions_fail || self.target_failed()
+    }
+
+    /// True when the target itself fails the gate: its verdict, or breaking drift (its transactions aside).
+    pub(crate) fn target_failed(&self) -> bool {
         self.verdict_fails
             || self
                 .drift
@@ -330,6 +351,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         };
         outcomes.push(Outcome {
             verdict_fails: fails(&report, plan.fail_on),
+            transactions_fail: report
+                .transactions
+                .iter()
+                .any(|t| transaction_fails(t, plan.fail_on)),
+            fail_on_degraded: plan.fail_on == FailOn::Degraded,
             report,
             drift,
             snapshot_update,
@@ -375,6 +401,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(err) = operational_error {
         return Err(err);
     }
+    if let Some(refused) = gate_refusal(&outcomes) {
+        return Err(exit::UsageError(refused).into());
+    }
     Ok(if outcomes.iter().any(Outcome::failed) {
         exit::FINDINGS
     } else {
@@ -391,10 +420,51 @@ pub(crate) fn fails(report: &ProbeReport, fail_on: FailOn) -> bool {
     }
 }
 
+/// True when transaction `t` fails the gate at `fail_on`: unhealthy always, degraded (a slow step) only with
+/// `--fail-on degraded`.
+pub(crate) fn transaction_fails(
+    t: &lifeline_mcp::transaction::TransactionReport,
+    fail_on: FailOn,
+) -> bool {
+    match t.verdict {
+        Verdict::Healthy => false,
+        Verdict::Degraded => fail_on == FailOn::Degraded,
+        Verdict::AuthRequired | Verdict::Unhealthy => true,
+    }
+}
+
+/// The usage error for transactions the safety gate refused once the tools were listed (a tool without
+/// `readOnlyHint: true` and no `allow_side_effects: true`): the operator's file, not the server, must change.
+fn gate_refusal(outcomes: &[Outcome]) -> Option<String> {
+    let refused: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.report
+                .transactions
+                .iter()
+                .filter(|t| t.reason == Some(Reason::NotAllowed))
+                .map(move |t| {
+                    format!(
+                        "{}: transaction {}: {}",
+                        o.report.url,
+                        t.name,
+                        t.message.as_deref().unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    (!refused.is_empty()).then(|| refused.join("\n"))
+}
+
 /// Probes every target, at most `plan.concurrency` at once on the runtime's threads; reports in input order.
 async fn probe_all(plan: &plan::Plan) -> Vec<ProbeReport> {
     let opts: Arc<ProbeOptions> = Arc::new(plan.options.clone());
-    let bound = plan.options.timeouts.total + PROBE_GRACE;
+    let transactions = plan
+        .options
+        .transactions
+        .as_ref()
+        .map_or(Duration::ZERO, |set| set.budget());
+    let bound = plan.options.timeouts.total + transactions + PROBE_GRACE;
     futures_util::stream::iter(plan.targets.iter().cloned())
         .map(|target| {
             let opts = Arc::clone(&opts);
@@ -408,7 +478,8 @@ async fn probe_all(plan: &plan::Plan) -> Vec<ProbeReport> {
                     Ok(Err(_elapsed)) => abandoned(
                         label,
                         bound,
-                        "the probe did not return within --timeout plus a 5 s grace (a Lifeline bug: please report it)",
+                        "the probe did not return within --timeout (plus the transactions' timeouts) and a 5 s grace \
+                         (a Lifeline bug: please report it)",
                     ),
                     Err(join) => abandoned(label, bound, &format!("the probe task failed: {join}")),
                 }
@@ -479,6 +550,7 @@ pub(crate) fn sample_report() -> ProbeReport {
         credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-08-01T12:00:00Z".to_owned(),
+        transactions: Vec::new(),
         tools: vec![serde_json::json!({"name": "echo", "inputSchema": {"type": "object"}})],
     }
 }

@@ -126,6 +126,17 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_READY_TIMEOUT", value_name = "DURATION")]
     pub ready_timeout: Option<String>,
 
+    /// A transaction file (docs/transactions.md) with one transaction of one read-only tool step that /ready runs
+    /// after the handshake, through the same evaluator as `lifeline check --transaction`: readiness then takes
+    /// the path the tools take. HTTP upstreams only. [default: none]
+    #[arg(long, env = "LIFELINE_READY_TRANSACTION", value_name = "FILE", value_parser = utf8_path)]
+    pub ready_transaction: Option<PathBuf>,
+
+    /// Plain HTTP dependencies /ready checks after the handshake: a list of `{url, expect_status, timeout}`
+    /// (`expect_status` default 200, `timeout` default --ready-timeout). Config file only. [default: none]
+    #[arg(skip)]
+    pub ready_dependencies: Option<Vec<RawDependency>>,
+
     /// After SIGTERM/SIGINT, keep serving everything this long (the load balancer's deregistration window)
     /// while /ready already fails. [default: 5s]
     #[arg(long, env = "LIFELINE_DRAIN_DELAY", value_name = "DURATION")]
@@ -229,6 +240,18 @@ pub struct RawConfig {
     #[arg(long, hide = true, env = "LIFELINE_DEBUG_STALL_ENDPOINT")]
     #[serde(skip)]
     pub debug_stall_endpoint: bool,
+}
+
+/// One entry of `ready_dependencies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDependency {
+    /// An `http` or `https` URL, fetched with GET.
+    pub url: String,
+    /// The status that counts as ready. [default: 200]
+    pub expect_status: Option<u16>,
+    /// Bound on the request, a duration with a unit. [default: --ready-timeout]
+    pub timeout: Option<String>,
 }
 
 /// Config file formats.

@@ -727,3 +727,82 @@ fn tool_patterns_match_with_wildcards() {
         );
     }
 }
+
+#[test]
+fn ready_transaction_and_dependencies_are_held_to_what_readiness_may_do() {
+    let one_step =
+        "allow_tools: [search]\ntransactions: [{name: t, timeout: 1m, steps: [{tool: search}]}]";
+    let files = |text: &'static str| move |_: &Path| Ok(text.to_owned());
+    let cfg = RawConfig {
+        ready_transaction: Some("/etc/t.yaml".into()),
+        ready_dependencies: Some(vec![RawDependency {
+            url: "https://db.example/health?key=k".into(),
+            expect_status: Some(204),
+            timeout: Some("30s".into()),
+        }]),
+        ..base()
+    }
+    .validate(&files(one_step))
+    .expect("valid");
+    let set = cfg.probes.ready_transaction.as_ref().expect("the step");
+    // Capped by --ready-timeout (default 3 s), like each dependency's timeout.
+    assert_eq!(set.transactions[0].timeout, DEFAULT_READY_TIMEOUT);
+    let dep = &cfg.probes.ready_dependencies[0];
+    assert_eq!(
+        (dep.expect_status, dep.timeout),
+        (204, DEFAULT_READY_TIMEOUT)
+    );
+    let shown = cfg.redacted();
+    assert_eq!(
+        shown["ready_dependencies"][0]["url"],
+        "https://db.example/health"
+    );
+    assert_eq!(shown["ready_transaction"]["allow_tools"][0], "search");
+
+    // (transaction file, or a dependency URL, and the error)
+    let cases: &[(&'static str, &str, &str)] = &[
+        (
+            "allow_tools: [search, fetch]\ntransactions: [{name: t, steps: [{tool: search}, {tool: fetch}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: must hold one transaction of one tool step",
+        ),
+        (
+            "allow_tools: [search]\nallow_side_effects: true\ntransactions: [{name: t, steps: [{tool: search}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: allow_side_effects must be false",
+        ),
+        (
+            "transactions: [{name: t, steps: [{tool: search}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: transactions[0].steps[0].tool: the safety gate refuses \"search\"",
+        ),
+        (one_step, "ftp://h/x", "ready_dependencies[0].url: must be an http:// or https:// URL"),
+    ];
+    for (text, url, want) in cases {
+        let err = RawConfig {
+            ready_transaction: Some("/etc/t.yaml".into()),
+            ready_dependencies: Some(vec![RawDependency {
+                url: (*url).to_owned(),
+                expect_status: None,
+                timeout: None,
+            }]),
+            ..base()
+        }
+        .validate(&files(text))
+        .expect_err(want);
+        assert!(err.to_string().contains(want), "{err}\nwant: {want}");
+    }
+    let err = RawConfig {
+        ready_transaction: Some("/etc/t.yaml".into()),
+        command: Some(vec!["server".into()]),
+        upstream: None,
+        ..base()
+    }
+    .validate(&files(one_step))
+    .expect_err("stdio");
+    assert!(
+        err.to_string()
+            .contains("ready_transaction: needs an HTTP upstream"),
+        "{err}"
+    );
+}

@@ -14,6 +14,7 @@ mod harness;
 mod peers;
 mod policy;
 mod probes;
+mod ready_paths;
 mod stdio;
 
 use std::time::Duration;

@@ -212,6 +212,9 @@ pub struct ProbeOptions {
     pub era_hint: EraHint,
     /// How long a stdio server may stay silent on `server/discover` before it is taken as legacy.
     pub stdio_discover_wait: Duration,
+    /// Synthetic transactions run after `tools/list` on the same session (see [`crate::transaction`]); `None`
+    /// by default. Each adds its own timeout to the probe's.
+    pub transactions: Option<std::sync::Arc<crate::transaction::TransactionSet>>,
     /// `clientInfo.name` / `version` sent to the server.
     pub client_name: String,
     /// See `client_name`.
@@ -236,6 +239,7 @@ impl Default for ProbeOptions {
             check_origin: true,
             era_hint: EraHint::Auto,
             stdio_discover_wait: DEFAULT_STDIO_DISCOVER_WAIT,
+            transactions: None,
             client_name: "lifeline".to_owned(),
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
         }

@@ -53,6 +53,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) token_fetched: bool,
     /// True once this probe retried a request after a 401 (at most once per probe).
     pub(crate) auth_retried: bool,
+    /// The transactions' reports, once they ran.
+    pub(crate) transactions: Option<Vec<crate::transaction::TransactionReport>>,
     next_id: i64,
     /// The probe's root span (disabled when traces are off).
     pub(crate) span: Span,
@@ -81,6 +83,7 @@ impl<'a> Ctx<'a> {
             credential_sent: false,
             token_fetched: false,
             auth_retried: false,
+            transactions: None,
             next_id: 0,
             span: Span::none(),
             phase: None,

@@ -57,6 +57,8 @@ pub enum Phase {
     /// Obtaining an OAuth access token: discovery (RFC 9728, RFC 8414) and the token request, only when the
     /// token cache could not answer. Nested in the phase whose request needed the token, so also counted there.
     Token,
+    /// The synthetic transactions (all of them, see `crate::transaction`); not part of the `slow` bound.
+    Transactions,
     /// Ending the session (DELETE, closing the SSE stream, stdio shutdown).
     Close,
     /// The whole probe.
@@ -311,6 +313,10 @@ pub struct ProbeReport {
     pub warnings: Vec<Warning>,
     /// When the probe started, RFC 3339 UTC.
     pub started_at: String,
+    /// One report per transaction of [`crate::ProbeOptions::transactions`], in order; absent from the JSON when
+    /// none were asked for. They never change the probe's own verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<crate::transaction::TransactionReport>,
     /// The tools as listed (not serialised: `--snapshot` and `monitor` use them).
     #[serde(skip)]
     pub tools: Vec<Value>,
@@ -374,6 +380,7 @@ impl ProbeReport {
             credentials: Vec::new(),
             warnings: Vec::new(),
             started_at,
+            transactions: Vec::new(),
             tools: Vec::new(),
         }
     }

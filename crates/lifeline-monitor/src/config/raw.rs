@@ -105,10 +105,26 @@ macro_rules! probe_settings {
             pub(crate) bearer_token: Option<String>,
             pub(crate) auth: Option<RawAuth>,
             pub(crate) call: Option<RawCall>,
+            /// The synthetic transactions' safety gate and scripts (`lifeline_mcp::transaction`).
+            #[serde(default)]
+            pub(crate) allow_tools: Vec<String>,
+            #[serde(default)]
+            pub(crate) allow_side_effects: bool,
+            #[serde(default)]
+            pub(crate) transactions: Vec<lifeline_mcp::transaction::RawTransaction>,
             $(pub(crate) $field: Option<$ty>,)*
         }
 
         impl RawTarget {
+            /// The transaction keys this target writes, moved out of it.
+            pub(crate) fn take_transactions(&mut self) -> lifeline_mcp::transaction::RawTransactionSet {
+                lifeline_mcp::transaction::RawTransactionSet {
+                    allow_tools: std::mem::take(&mut self.allow_tools),
+                    allow_side_effects: self.allow_side_effects,
+                    transactions: std::mem::take(&mut self.transactions),
+                }
+            }
+
             /// The probe settings this target writes, moved out of it.
             pub(crate) fn take_settings(&mut self) -> RawProbeSettings {
                 RawProbeSettings {

@@ -393,3 +393,91 @@ fn auth_block_errors_name_the_field() {
         );
     }
 }
+
+const WITH_TRANSACTIONS: &str = r#"
+targets:
+  - name: search
+    url: http://127.0.0.1:3001/mcp
+    interval: 30s
+    allow_tools: [search, fetch]
+    transactions:
+      - name: roundtrip
+        interval: 5m
+        steps:
+          - tool: search
+            arguments: { query: "lifeline-canary" }
+            expect: ['size(result.structuredContent.items) > 0']
+            max_latency: { degraded: 800ms, unhealthy: 5s }
+            save: { first_id: 'result.structuredContent.items[0].id' }
+          - tool: fetch
+            arguments: { id: '${first_id}' }
+      - name: status
+        timeout: 5s
+        steps: [{ resource: 'status://health' }]
+"#;
+
+#[test]
+fn each_transaction_becomes_a_target_of_its_own() {
+    let c = Config::from_yaml(WITH_TRANSACTIONS, &env).unwrap();
+    let names: Vec<&str> = c.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["search", "search.roundtrip", "search.status"]);
+    assert!(c.targets[0].transaction.is_none());
+    let rt = &c.targets[1];
+    let job = rt.transaction.as_ref().unwrap();
+    assert_eq!(
+        (job.parent.as_str(), job.name.as_str()),
+        ("search", "roundtrip")
+    );
+    assert_eq!(rt.maintenance_name(), "search");
+    assert_eq!(rt.interval, Duration::from_secs(300));
+    // The target's timeout plus the transaction's (30 s by default).
+    assert_eq!(rt.timeout, DEFAULT_TIMEOUT + Duration::from_secs(30));
+    assert_eq!(rt.url, c.targets[0].url);
+    // `${first_id}` is the transaction's own substitution, not an environment variable.
+    let step = &job.set.transactions[0].steps[1];
+    assert_eq!(
+        step.action,
+        lifeline_mcp::transaction::Action::Tool {
+            name: "fetch".into(),
+            arguments: serde_json::json!({"id": "${first_id}"}),
+        }
+    );
+    let opts = rt.probe_options();
+    assert_eq!(opts.transactions.as_ref().unwrap().transactions.len(), 1);
+    assert!(c.targets[0].probe_options().transactions.is_none());
+    assert_eq!(c.targets[2].interval, Duration::from_secs(30));
+    assert_eq!(c.targets[2].timeout, Duration::from_secs(15));
+    // Without its own interval a transaction runs at the target's: 30 s is less than 10 s + 30 s of timeouts.
+    let err = Config::from_yaml(
+        &WITH_TRANSACTIONS
+            .replace("interval: 5m", "interval: 1s")
+            .replace("timeout: 5s", "timeout: 30s"),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].interval: must be at least 5s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("targets[0].transactions[1].timeout: the target's timeout plus the transaction's (40s) must not exceed its interval (30s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_safety_gate_refuses_at_check_config() {
+    let yaml = WITH_TRANSACTIONS.replace("allow_tools: [search, fetch]", "allow_tools: [search]");
+    let err = Config::from_yaml(&yaml, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].steps[1].tool: the safety gate refuses \"fetch\": list it in allow_tools"),
+        "{err}"
+    );
+    let yaml = WITH_TRANSACTIONS.replace("'size(result", "'size(result(");
+    let err = Config::from_yaml(&yaml, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].steps[0].expect[0]: "),
+        "{err}"
+    );
+}

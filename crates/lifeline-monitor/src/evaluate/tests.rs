@@ -41,6 +41,7 @@ pub(crate) fn report(verdict: Verdict) -> ProbeReport {
         credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: String::new(),
+        transactions: Vec::new(),
         tools: vec![
             json!({"name": "echo", "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}),
         ],

@@ -143,6 +143,10 @@ impl Plan {
         for path in &args.ca_files {
             extra_roots_pem.push(read_ca(path)?);
         }
+        let transactions = match &args.transaction {
+            Some(path) => Some(std::sync::Arc::new(read_transactions(path)?)),
+            None => None,
+        };
         let snapshot = match &args.snapshot {
             Some(path) => Some((path.clone(), super::snapshot::load(path)?)),
             None => None,
@@ -177,6 +181,7 @@ impl Plan {
         options.credential_expiry = credential_expiry;
         options.credential_warning_days = args.credential_warning_days;
         options.call = call;
+        options.transactions = transactions;
         options.max_tool_pages = args.max_tool_pages;
         options.cert_warning_days = args.cert_warning_days;
         options.slow_after = args.slow;
@@ -376,6 +381,28 @@ impl OAuthPlan {
         config.token_url = self.token_url;
         Ok((config, secrets))
     }
+}
+
+/// Reads and validates a `--transaction` file: unreadable is operational (exit 2); invalid content, including a
+/// tool step the safety gate refuses (not in `allow_tools`), is a usage error (exit 64) naming each field.
+fn read_transactions(path: &Path) -> anyhow::Result<lifeline_mcp::transaction::TransactionSet> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the transaction file {}", path.display()))?;
+    let set = lifeline_mcp::transaction::TransactionSet::from_yaml(&text).map_err(|e| {
+        usage(format!(
+            "{}: {}",
+            path.display(),
+            e.to_string()
+                .replace('\n', &format!("\n{}: ", path.display()))
+        ))
+    })?;
+    if set.transactions.is_empty() {
+        return Err(usage(format!(
+            "{}: transactions: the file holds no transaction",
+            path.display()
+        )));
+    }
+    Ok(set)
 }
 
 fn usage(message: String) -> anyhow::Error {

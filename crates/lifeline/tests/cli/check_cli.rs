@@ -44,11 +44,11 @@ async fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("collecting lifeline's output")
 }
 
-async fn check(args: &[&str]) -> Output {
+pub(crate) async fn check(args: &[&str]) -> Output {
     check_with_env(args, &[]).await
 }
 
-fn json_reports(out: &Output) -> Vec<Value> {
+pub(crate) fn json_reports(out: &Output) -> Vec<Value> {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\n{}",
@@ -59,7 +59,7 @@ fn json_reports(out: &Output) -> Vec<Value> {
     v.as_array().expect("--json prints an array").clone()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("writing a test file");
     path.to_string_lossy().into_owned()

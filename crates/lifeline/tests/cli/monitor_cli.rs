@@ -110,6 +110,11 @@ fn bad_configs_exit_64_naming_the_field() {
         ("targets:\n  - { name: a, url: 'http://h/mcp' }\n  - { name: b, url: 'http://h/mcp', interval: 1s }\n", "targets[1].interval: must be at least 5s"),
         ("targets:\n  - { name: a, url: 'http://h/mcp', bearer_token: '${NOPE_TOKEN}' }\n", "targets[0].bearer_token: environment variable NOPE_TOKEN is not set"),
         ("targets:\n  - { name: a, url: 'http://h/mcp', colour: red }\n", "unknown field `colour`"),
+        // The transactions' safety gate refuses a tool the target does not allow, before anything runs.
+        (
+            "targets:\n  - { name: a, url: 'http://h/mcp', allow_tools: [search], transactions: [{ name: t, steps: [{ tool: delete_all }] }] }\n",
+            "targets[0].transactions[0].steps[0].tool: the safety gate refuses \"delete_all\"",
+        ),
     ];
     for (yaml, want) in cases {
         let (code, err) = check(yaml);
