@@ -83,6 +83,10 @@ pub(crate) struct Ctx {
     trace: Option<Box<RequestTrace>>,
     /// Who sent the request, when auth is on and it passed (`auth::Auth::authenticate`).
     pub(crate) principal: Option<Arc<Principal>>,
+    /// True while the request has a body (RFC 9112 §6.3: a `Content-Length` above 0, or a `Transfer-Encoding`)
+    /// that no handler has read: an answer made before reading it (a 401, an edge rule's 4xx) closes the
+    /// connection (see `finish`).
+    body_unread: bool,
 }
 
 impl Drop for Ctx {
@@ -133,6 +137,7 @@ impl Proxy {
             link: None,
             audit: None,
             trace: None,
+            body_unread: has_body(req.headers()),
             principal: None,
         };
         let path = req.uri().path();
@@ -182,8 +187,11 @@ impl Proxy {
             trace.finish(ctx.status, resp.extensions().get::<ErrorReason>().copied());
         }
         let (mut parts, body) = resp.into_parts();
-        if self.shutdown.phase() >= Phase::Draining {
-            // Shed persistent connections so clients and load balancers reconnect to other instances.
+        // Draining: shed persistent connections so clients and load balancers reconnect to other instances.
+        // A body left unread: hyper drains it only when it has already arrived, and otherwise closes the
+        // connection after the answer, which a client may be reusing by then ("server disconnected without a
+        // response"); `Connection: close` tells the client not to reuse it (RFC 9112 §9.6).
+        if self.shutdown.phase() >= Phase::Draining || ctx.body_unread {
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -323,6 +331,7 @@ impl Proxy {
             Ok(b) => b,
             Err(resp) => return resp,
         };
+        ctx.body_unread = false;
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
@@ -811,6 +820,14 @@ async fn linger(mut incoming: Incoming) {
         }
     };
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// Whether a request carries a body (RFC 9112 §6.3): a `Transfer-Encoding`, or a `Content-Length` other than 0.
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// Whether the client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1).

@@ -191,6 +191,7 @@ impl Proxy {
             Ok(b) => b,
             Err(resp) => return resp,
         };
+        ctx.body_unread = false;
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);

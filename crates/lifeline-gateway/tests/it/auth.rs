@@ -197,6 +197,47 @@ async fn every_method_and_path_is_challenged_before_any_other_check() {
     );
 }
 
+/// A 401 made before the request's body arrived says `Connection: close`: hyper closes such a connection after
+/// the answer, and a client that reused it in the meantime saw "server disconnected without sending a response"
+/// (the Python SDK client, under load, when its body left in a second TCP segment).
+#[tokio::test]
+async fn a_refusal_made_before_the_body_arrived_tells_the_client_to_close() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let fake = healthy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, key_line("ci", "good-key", "mcp:read")).expect("keys");
+    let (gw, hits) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // The headers only: the 64-byte body is never sent.
+    let head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                Accept: application/json, text/event-stream\r\nContent-Length: 64\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let read_head = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+            let n = stream.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        buf
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), read_head)
+        .await
+        .expect("an answer within 30 s");
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert_eq!(fake.requests_total(), hits, "the upstream saw the request");
+}
+
 #[tokio::test]
 async fn protected_resource_metadata_is_served_cacheable_to_any_origin() {
     let fake = healthy().await;
