@@ -13,6 +13,11 @@ contender gets the same worker count (--workers: nginx `worker_processes`, HAPro
 `--worker-threads`). The load generator is wrk (1 thread, --conns connections, a Lua script per path) in its own
 process. With two or more CPUs the proxies are pinned to CPU 0 and wrk plus the upstream to the others (`taskset`).
 
+With --auth, three more rows run the same gateway with an `auth:` block (docs/gateway-auth.md): gateway-jwt (an
+RS256 JWT, its JWKS cached), gateway-apikey, gateway-introspect (an opaque token, the RFC 7662 answer cached); the
+upstream serves the JWKS and the introspection answer, and the summary prints what auth adds to the gateway's p50
+and CPU per request (issue 12's goal: JWT validation adds at most 30 µs at p50).
+
 Columns: req/s, p50, p99, p99.9 (wrk's latency histogram), CPU µs per request (utime + stime of every process of
 the contender from /proc, over the measured run, divided by the requests wrk completed) and RSS (VmRSS summed over
 the contender's processes after the run). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
@@ -25,6 +30,8 @@ Loopback only. Run through `scripts/bench-gateway.sh`, which installs wrk, nginx
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -176,11 +183,20 @@ def nginx_conf(d, body):
     )
 
 
-def start_upstream(d, port, cpus):
-    """nginx returning the canned result: JSON, or SSE for a session id starting with `sse-`."""
+def start_upstream(d, port, cpus, auth=None):
+    """nginx returning the canned result: JSON, or SSE for a session id starting with `sse-`; with `auth` (see
+    `auth_setup`) also the JWKS at /jwks and an active RFC 7662 answer at /introspect, fetched by the gateway's
+    auth rows once (their caches then hold them)."""
+    auth_locations = ""
+    if auth:
+        auth_locations = (
+            f"    location = /jwks {{\n      default_type application/json;\n      return 200 '{auth['jwks']}';\n    }}\n"
+            f"    location = /introspect {{\n      default_type application/json;\n"
+            f"      return 200 '{auth['introspection']}';\n    }}\n"
+        )
     http = (
         "  map $http_mcp_session_id $reply_sse { ~^sse- 1; default 0; }\n"
-        f"  server {{\n    listen 127.0.0.1:{port};\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n{auth_locations}"
         "    location / {\n      if ($reply_sse) { rewrite ^ /sse-reply last; }\n"
         f"      default_type application/json;\n      return 200 '{RESULT}';\n    }}\n"
         "    location = /sse-reply {\n      internal;\n      default_type text/event-stream;\n"
@@ -220,7 +236,7 @@ def start_haproxy(d, port, up, workers, cpus):
     return Proc("haproxy", pinned(["haproxy", "-db", "-f", conf], cpus))
 
 
-def start_gateway(binary, port, up, workers, cpus):
+def start_gateway(binary, port, up, workers, cpus, config=None):
     env = dict(os.environ)
     env.update(
         {
@@ -242,11 +258,66 @@ def start_gateway(binary, port, up, workers, cpus):
         "--max-sessions",
         "100000",
     ]
+    if config:
+        cmd += ["--config", config]
     return Proc("gateway", pinned(cmd, cpus), env=env)
 
 
-def wrk_script(d, path):
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def auth_setup(d, up, resource):
+    """The auth rows' credentials, made with `openssl` (no Python packages): an RS256 key whose JWKS the upstream
+    serves, a JWT for `resource` signed with it, an API key and its file, an opaque token the upstream's
+    /introspect calls active, and one gateway config file per row. Returns {row: (config, token)} plus the JWKS
+    and introspection documents for `start_upstream`."""
+    os.makedirs(d, exist_ok=True)
+    key = os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+                   check=True, capture_output=True)
+    modulus = subprocess.run(["openssl", "rsa", "-in", key, "-noout", "-modulus"], check=True,
+                             capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    jwks = json.dumps({"keys": [{"kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig",
+                                 "n": b64url(bytes.fromhex(modulus)), "e": "AQAB"}]}, separators=(",", ":"))
+    issuer = f"http://127.0.0.1:{up}"
+    header = b64url(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": "bench"}).encode())
+    claims = b64url(json.dumps({"iss": issuer, "sub": "bench", "aud": resource, "scope": "mcp",
+                                "iat": int(time.time()), "exp": int(time.time()) + 86400}).encode())
+    signing_input = f"{header}.{claims}"
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(), check=True,
+                         capture_output=True).stdout
+    jwt = f"{signing_input}.{b64url(sig)}"
+    api_key = "bench-" + "k" * 40
+    keys_file = os.path.join(d, "api-keys")
+    with open(keys_file, "w") as f:
+        f.write(f"bench sha256:{hashlib.sha256(api_key.encode()).hexdigest()} mcp\n")
+    secret_file = os.path.join(d, "introspection-secret")
+    with open(secret_file, "w") as f:
+        f.write("bench-secret\n")
+    introspection = json.dumps({"active": True, "sub": "bench", "client_id": "bench", "aud": resource,
+                                "scope": "mcp", "exp": int(time.time()) + 86400}, separators=(",", ":"))
+    blocks = {
+        "jwt": (f"  jwt:\n    - issuer: {issuer}\n      jwks_url: {issuer}/jwks\n", jwt),
+        "apikey": (f"  api_keys_file: {keys_file}\n", api_key),
+        "introspect": (
+            f"  introspection:\n    - url: {issuer}/introspect\n      client_id: bench\n"
+            f"      client_secret_file: {secret_file}\n",
+            "opaque-bench-token-" + "x" * 24,
+        ),
+    }
+    rows = {}
+    for row, (block, token) in blocks.items():
+        cfg = os.path.join(d, f"{row}.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"auth:\n  resource: {resource}\n{block}")
+        rows[f"gateway-{row}"] = (cfg, token)
+    return {"rows": rows, "jwks": jwks, "introspection": introspection}
+
+
+def wrk_script(d, path, extra=None, tag=""):
     headers, body = PATHS[path]
+    headers = {**headers, **(extra or {})}
     lines = [
         'wrk.method = "POST"',
         f"wrk.body = {json.dumps(body)}",
@@ -263,7 +334,7 @@ def wrk_script(d, path):
         "    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))\n"
         "end"
     )
-    f = os.path.join(d, f"{path}.lua")
+    f = os.path.join(d, f"{path}{tag}.lua")
     with open(f, "w") as out:
         out.write("\n".join(lines) + "\n")
     return f
@@ -281,9 +352,10 @@ def run_wrk(port, script, secs, conns, cpus):
     raise SystemExit(f"wrk printed no figures:\n{out.stdout}\n{out.stderr}")
 
 
-def check_reply(port, path):
+def check_reply(port, path, extra=None):
     """One request by hand: the row must answer 200 with the canned result (SSE for legacy-sse)."""
     headers, body = PATHS[path]
+    headers = {**headers, **(extra or {})}
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     s.sendall(
@@ -369,6 +441,12 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="worker processes/threads of every contender")
     ap.add_argument("--paths", default="modern,legacy-json,legacy-sse")
     ap.add_argument("--rows", default="direct,nginx,haproxy,gateway", help="which contenders (plus --gateway)")
+    ap.add_argument(
+        "--auth",
+        action="store_true",
+        help="add the gateway with auth on as three rows: gateway-jwt (an RS256 JWT, JWKS cached), gateway-apikey "
+        "and gateway-introspect (an opaque token, introspection cached); each sends its credential",
+    )
     ap.add_argument("--json", help="write every figure to this file")
     ap.add_argument(
         "--perf",
@@ -395,10 +473,18 @@ def main():
     contenders = [r for r in args.rows.split(",") if r in ("direct", "nginx", "haproxy")] + [n for n, _ in gateways]
 
     up_port = free_port()
+    auth = None
+    if args.auth:
+        auth = auth_setup(os.path.join(tmp, "auth"), up_port, "http://127.0.0.1/mcp")
+        for row in auth["rows"]:
+            gateways.append((row, args.lifeline))
+            contenders.append(row)
+    # The credential each row sends.
+    extra = {c: {"Authorization": f"Bearer {auth['rows'][c][1]}"} for c in (auth or {}).get("rows", {})}
     procs = {}
     ports = {}
     try:
-        procs["upstream"] = start_upstream(os.path.join(tmp, "upstream"), up_port, other_cpus)
+        procs["upstream"] = start_upstream(os.path.join(tmp, "upstream"), up_port, other_cpus, auth)
         wait_port(up_port)
         ports["direct"] = up_port
         for c in contenders:
@@ -412,15 +498,16 @@ def main():
                 procs[c] = start_haproxy(os.path.join(tmp, "haproxy"), port, up_port, args.workers, proxy_cpus)
             else:
                 binary = dict(gateways)[c]
-                procs[c] = start_gateway(binary, port, up_port, args.workers, proxy_cpus)
+                config = auth["rows"][c][0] if auth and c in auth["rows"] else None
+                procs[c] = start_gateway(binary, port, up_port, args.workers, proxy_cpus, config)
             try:
                 wait_port(port)
             except SystemExit:
                 raise SystemExit(f"{c} did not start:\n{procs[c].output()}")
-        scripts = {p: wrk_script(tmp, p) for p in paths}
+        scripts = {(p, c): wrk_script(tmp, p, extra.get(c), f"-{c}") for p in paths for c in contenders}
         for p in paths:
             for c in contenders:
-                check_reply(ports[c], p)
+                check_reply(ports[c], p, extra.get(c))
 
         load_before = os.getloadavg()
         results = {p: {c: [] for c in contenders} for p in paths}
@@ -438,7 +525,7 @@ def main():
                     if args.perf and rnd == 0 and c.startswith("gateway"):
                         os.makedirs(args.perf, exist_ok=True)
                         perf_out = os.path.join(args.perf, f"{c}-{p}.data")
-                    r = measure(procs.get(c), ports[c], p, scripts[p], args, other_cpus, perf_out)
+                    r = measure(procs.get(c), ports[c], p, scripts[(p, c)], args, other_cpus, perf_out)
                     results[p][c].append(r)
                     cpu = f"{r['cpu_us_per_req']:.1f} µs/req" if r["cpu_us_per_req"] is not None else ""
                     print(
@@ -486,6 +573,16 @@ def main():
                 ratio = f"{added / ng_added:.2f}x" if ng_added > 0 else "n/a"
                 line += f", added p50 {added:.0f} vs {ng_added:.0f} µs = {ratio} (goal ≤ 1.0)"
             print(line)
+        if "gateway" in contenders:
+            base = median(results[p]["gateway"], "p50_us")
+            base_cpu = median(results[p]["gateway"], "cpu_us_per_req")
+            for c in (auth or {}).get("rows", {}):
+                rows = results[p][c]
+                goal = " (goal ≤ 30 µs)" if c == "gateway-jwt" else ""
+                print(
+                    f"  {c} vs gateway without auth: p50 +{median(rows, 'p50_us') - base:.0f} µs{goal}, "
+                    f"CPU per request +{median(rows, 'cpu_us_per_req') - base_cpu:.1f} µs"
+                )
 
     if args.json:
         doc = {
