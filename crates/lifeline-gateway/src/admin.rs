@@ -3,8 +3,11 @@
 //! - `GET /live`: 200 while the runtime makes progress (task hop + fresh heartbeat), else 503. Never calls the
 //!   upstream.
 //! - `GET /ready`: 503 while starting (until the upstream first passes a probe) or draining; otherwise the
-//!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check.
-//! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe.
+//!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check. In
+//!   front of a pool: 200 while at least one endpoint is healthy (the pool watcher's probes, ejections,
+//!   draining), with every endpoint in `endpoints`.
+//! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe, and
+//!   every upstream endpoint (`upstream_endpoints`: health, ejection, outstanding requests, last probe).
 //! - `GET /metrics`: Prometheus text (OpenMetrics).
 //! - `POST /debug/stall?ms=N`: only in a build with the `test-hooks` cargo feature (tests; never the production
 //!   binary) and the hidden `--debug-stall-endpoint` flag: blocks every runtime worker for `N` ms (at most 60 s),
@@ -106,6 +109,27 @@ impl Admin {
                 }),
             );
         }
+        if let Some((ok, healthy, endpoints)) = self.readiness.pool_check() {
+            let state = self.state();
+            let ready = ok && state == "ready";
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return body::json_response(
+                status,
+                &json!({
+                    "ready": ready,
+                    "state": state,
+                    "checks": [
+                        {"name": "lifecycle", "ok": state == "ready", "state": state},
+                        {"name": "upstream_pool", "ok": ok, "healthy": healthy},
+                    ],
+                    "endpoints": endpoints,
+                }),
+            );
+        }
         let (result, cached) = self.readiness.check().await;
         let state = self.state();
         let ready = result.ready && state == "ready";
@@ -141,6 +165,7 @@ impl Admin {
                 "sessions_active": self.sessions_active(),
                 "requests_in_flight": self.inflight.count(),
                 "last_probe": last.as_deref().map(probe_check),
+                "upstream_endpoints": self.readiness.endpoints_json(),
             }),
         )
     }

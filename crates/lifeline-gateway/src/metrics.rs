@@ -16,6 +16,7 @@
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
+//! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included). When
 //! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
@@ -29,6 +30,10 @@
 //! `LifelineGatewayDrainForced` rule in `deploy/observability/` fires on that (`docs/observability.md`).
 
 use std::sync::atomic::AtomicU64;
+
+mod endpoints;
+
+pub(crate) use endpoints::{EndpointFamilies, EndpointMetrics, ERROR_REASONS};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -92,6 +97,8 @@ pub(crate) struct Metrics {
     sessions_max: Gauge,
     upstream_ready: Gauge,
     drain_deadline: Gauge<f64, AtomicU64>,
+    /// The upstream pool's per-endpoint series.
+    pub(crate) endpoints: EndpointFamilies,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -197,7 +204,9 @@ impl Metrics {
             "Lifecycle state: 1 for the current state",
             state.clone(),
         );
+        let endpoints = EndpointFamilies::register(&mut registry);
         Metrics {
+            endpoints,
             registry,
             sessions_active,
             in_flight,

@@ -3,6 +3,11 @@
 //! probe per TTL (the readiness guide in `shared/seeds/001_*.txt`: a readiness probe must complete the MCP
 //! handshake, not just TCP). The era the probe detected is remembered and handed back as a hint, so later probes
 //! skip era detection; a failed hinted probe clears the hint.
+//!
+//! In front of a pool (several endpoints, or DNS discovery) nothing is probed here: the pool's watcher probes
+//! every endpoint on its interval with the same options ([`Readiness::probe_options`]), and the gateway is
+//! ready while at least one endpoint is healthy ([`Readiness::pool_check`]). A single static upstream keeps the
+//! on-demand probe above, whose result also sets that endpoint's health.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,9 +76,40 @@ impl Readiness {
         }
     }
 
-    /// Whether a probe has ever succeeded (the gateway leaves `starting` then).
+    /// Whether a probe has ever succeeded (the gateway leaves `starting` then); for a pool, whether an endpoint
+    /// was ever healthy.
     pub(crate) fn ever_ready(&self) -> bool {
+        if !self.ever_ready.load(Ordering::Acquire) && self.upstream.is_pool() {
+            let _ = self.pool_check();
+        }
         self.ever_ready.load(Ordering::Acquire)
+    }
+
+    /// Every endpoint of an HTTP upstream as JSON (`Pool::to_json`); `null` for a stdio upstream.
+    pub(crate) fn endpoints_json(&self) -> serde_json::Value {
+        self.upstream
+            .pool()
+            .map_or(serde_json::Value::Null, |p| p.to_json())
+    }
+
+    /// The options every readiness probe uses (also the pool watcher's, so both follow the same rules).
+    pub(crate) fn probe_options(&self) -> ProbeOptions {
+        self.base.clone()
+    }
+
+    /// For a pool: whether at least one endpoint is healthy, with the healthy count and every endpoint as JSON
+    /// (`Pool::to_json`). `None` for a single static upstream or a stdio one (then [`Readiness::check`]).
+    pub(crate) fn pool_check(&self) -> Option<(bool, usize, serde_json::Value)> {
+        if !self.upstream.is_pool() {
+            return None;
+        }
+        let pool = self.upstream.pool()?;
+        let healthy = pool.healthy_count();
+        let ready = healthy > 0;
+        if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
+            tracing::info!(upstream = %self.upstream.label(), healthy, "Upstream pool ready.");
+        }
+        Some((ready, healthy, pool.to_json()))
     }
 
     /// The last result without probing.
@@ -145,6 +181,22 @@ impl Readiness {
             );
         }
         self.metrics.readiness_probe(ready);
+        if let Some(pool) = self.upstream.pool() {
+            // The single endpoint's health follows this probe (`lifeline_gateway_upstream_endpoint_healthy`).
+            if let Some(ep) = pool.members().first() {
+                pool.probed(
+                    ep,
+                    crate::upstream::ProbeSummary {
+                        ok: ready,
+                        verdict: report.verdict.as_str().to_owned(),
+                        reason: report.reason.map(|r| r.as_str().to_owned()),
+                        message: report.failure.as_ref().map(|f| f.message.clone()),
+                        ms: took.as_secs_f64() * 1000.0,
+                        at: Some(Instant::now()),
+                    },
+                );
+            }
+        }
         ProbeResult {
             at: Instant::now(),
             ready,
