@@ -66,9 +66,25 @@ impl TestGateway {
         let settings = Args::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("gateway flags {args:?}: {e}"))
             .settings;
+        TestGateway::spawn_settings(settings, &format!("{args:?}")).await
+    }
+
+    /// Starts the gateway with the settings of a config file (`file`, as [`RawConfig::parse`] read it) under
+    /// `flags`, layered as the binary layers them (file < flags); both listeners on `127.0.0.1:0`.
+    pub(crate) async fn start_file(file: &RawConfig, flags: &[&str]) -> TestGateway {
+        let argv = std::iter::once("gateway")
+            .chain(flags.iter().copied())
+            .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        let over = Args::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("gateway flags {flags:?}: {e}"))
+            .settings;
+        TestGateway::spawn_settings(file.clone().merge(over), &format!("{file:?} {flags:?}")).await
+    }
+
+    async fn spawn_settings(settings: RawConfig, what: &str) -> TestGateway {
         let cfg = settings
             .validate(&|path| std::fs::read_to_string(path))
-            .unwrap_or_else(|e| panic!("gateway config {args:?}: {e}"));
+            .unwrap_or_else(|e| panic!("gateway config {what}: {e}"));
         capture_logs();
         let shutdown = Shutdown::new();
         let (addrs_tx, addrs_rx) = oneshot::channel::<(SocketAddr, SocketAddr)>();
