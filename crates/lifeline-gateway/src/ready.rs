@@ -161,13 +161,7 @@ impl Readiness {
         let report =
             report.unwrap_or_else(|_| timeout_report(&self.upstream.label(), self.timeout));
         let ready = report.is_usable();
-        let next_hint = match (ready, report.era) {
-            (true, Some(Era::Modern)) => EraHint::Modern,
-            (true, Some(Era::Legacy)) => EraHint::Legacy,
-            (true, Some(Era::Sse)) => EraHint::Sse,
-            _ => EraHint::Auto,
-        };
-        *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint;
+        *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint(ready, report.era);
         if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
             tracing::info!(upstream = %self.upstream.label(), took_ms = took.as_millis() as u64, "Upstream ready.");
         }
@@ -184,17 +178,7 @@ impl Readiness {
         if let Some(pool) = self.upstream.pool() {
             // The single endpoint's health follows this probe (`lifeline_gateway_upstream_endpoint_healthy`).
             if let Some(ep) = pool.members().first() {
-                pool.probed(
-                    ep,
-                    crate::upstream::ProbeSummary {
-                        ok: ready,
-                        verdict: report.verdict.as_str().to_owned(),
-                        reason: report.reason.map(|r| r.as_str().to_owned()),
-                        message: report.failure.as_ref().map(|f| f.message.clone()),
-                        ms: took.as_secs_f64() * 1000.0,
-                        at: Some(Instant::now()),
-                    },
-                );
+                pool.probed(ep, crate::upstream::ProbeSummary::of(&report, took));
             }
         }
         ProbeResult {
@@ -203,6 +187,16 @@ impl Readiness {
             took,
             report,
         }
+    }
+}
+
+/// The era hint for the next probe: the era a passing probe found, else detect again.
+pub(crate) fn next_hint(ready: bool, era: Option<Era>) -> EraHint {
+    match (ready, era) {
+        (true, Some(Era::Modern)) => EraHint::Modern,
+        (true, Some(Era::Legacy)) => EraHint::Legacy,
+        (true, Some(Era::Sse)) => EraHint::Sse,
+        _ => EraHint::Auto,
     }
 }
 

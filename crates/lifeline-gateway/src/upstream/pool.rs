@@ -100,6 +100,23 @@ pub(crate) struct ProbeSummary {
     pub(crate) at: Option<Instant>,
 }
 
+impl ProbeSummary {
+    /// The summary of `report`, a probe that took `took`.
+    pub(crate) fn of(
+        report: &lifeline_mcp::ProbeReport,
+        took: std::time::Duration,
+    ) -> ProbeSummary {
+        ProbeSummary {
+            ok: report.is_usable(),
+            verdict: report.verdict.as_str().to_owned(),
+            reason: report.reason.map(|r| r.as_str().to_owned()),
+            message: report.failure.as_ref().map(|f| f.message.clone()),
+            ms: took.as_secs_f64() * 1000.0,
+            at: Some(Instant::now()),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Ejection {
     /// Ejections since the endpoint last stayed in for `max_ejection_time`.

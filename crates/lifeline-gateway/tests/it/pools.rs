@@ -43,6 +43,16 @@ fn kill_9(peer: &Peer) {
     nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9");
 }
 
+/// The live sessions each Python replica holds (`/debug/sessions`).
+async fn sessions_on(replicas: &[Peer]) -> Vec<u64> {
+    futures_util::future::join_all(replicas.iter().map(|r| async {
+        r.sessions_active()
+            .await
+            .expect("a Python replica counts its sessions")
+    }))
+    .await
+}
+
 /// A `tools/call` of `add` on session `sid`: the HTTP status.
 async fn call_add(mcp: &str, sid: &str) -> u16 {
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
@@ -98,12 +108,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
 
     // 50 sessions spread over the replicas, and each stays where it was minted: a request landing on another
     // replica would get its 404.
-    let before: Vec<u64> = futures_util::future::join_all(replicas.iter().map(|r| async {
-        r.sessions_active()
-            .await
-            .expect("a Python replica counts its sessions")
-    }))
-    .await;
+    let before = sessions_on(&replicas).await;
     let mut sids = Vec::new();
     for _ in 0..50 {
         sids.push(open_session(&gw.mcp()).await);
@@ -115,12 +120,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
             "session {sid} stays on its replica"
         );
     }
-    let after: Vec<u64> = futures_util::future::join_all(replicas.iter().map(|r| async {
-        r.sessions_active()
-            .await
-            .expect("a Python replica counts its sessions")
-    }))
-    .await;
+    let after = sessions_on(&replicas).await;
     let added: Vec<u64> = after
         .iter()
         .zip(&before)
@@ -168,26 +168,12 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
             .any(|e| e["endpoint"] == dead.url.as_str() && e["healthy"] == false),
         "{healthz}"
     );
-    let alive_before: u64 = futures_util::future::join_all(
-        alive
-            .iter()
-            .map(|r| async { r.sessions_active().await.unwrap_or(0) }),
-    )
-    .await
-    .iter()
-    .sum();
+    let alive_before: u64 = sessions_on(alive).await.iter().sum();
     for _ in 0..20 {
         let sid = open_session(&gw.mcp()).await;
         assert_eq!(call_add(&gw.mcp(), &sid).await, 200, "a new session works");
     }
-    let alive_after: u64 = futures_util::future::join_all(
-        alive
-            .iter()
-            .map(|r| async { r.sessions_active().await.unwrap_or(0) }),
-    )
-    .await
-    .iter()
-    .sum();
+    let alive_after: u64 = sessions_on(alive).await.iter().sum();
     assert!(
         alive_after + 2 >= alive_before + 20,
         "all 20 new sessions went to the living replicas: {alive_before} → {alive_after}"

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::{Phase, Shutdown};
-use lifeline_mcp::{Era, EraHint, ProbeOptions, Target};
+use lifeline_mcp::{ProbeOptions, Target};
 use url::Url;
 
 use super::{Pool, PoolEndpoint, ProbeSummary};
@@ -137,27 +137,14 @@ pub(crate) async fn probe_endpoint(ep: &PoolEndpoint, opts: ProbeOptions) -> Pro
         lifeline_mcp::probe(&Target::Http(url.clone()), &opts),
     )
     .await;
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
     let Ok(report) = report else {
         return failed(
             "timeout",
             format!("the probe did not finish within {total:?}"),
-            ms,
+            start.elapsed().as_secs_f64() * 1000.0,
         );
     };
-    let ok = report.is_usable();
-    *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = match (ok, report.era) {
-        (true, Some(Era::Modern)) => EraHint::Modern,
-        (true, Some(Era::Legacy)) => EraHint::Legacy,
-        (true, Some(Era::Sse)) => EraHint::Sse,
-        _ => EraHint::Auto,
-    };
-    ProbeSummary {
-        ok,
-        verdict: report.verdict.as_str().to_owned(),
-        reason: report.reason.map(|r| r.as_str().to_owned()),
-        message: report.failure.as_ref().map(|f| f.message.clone()),
-        ms,
-        at: Some(Instant::now()),
-    }
+    *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner()) =
+        crate::ready::next_hint(report.is_usable(), report.era);
+    ProbeSummary::of(&report, start.elapsed())
 }
