@@ -171,6 +171,8 @@ impl Admin {
     }
 
     fn metrics(&self) -> Response<Body> {
+        // A pool's `lifeline_gateway_upstream_ready` follows its endpoints' health at scrape time.
+        let _ = self.readiness.pool_check();
         let text = self
             .metrics
             .render(self.sessions_active(), self.inflight.count(), self.state());

@@ -290,11 +290,16 @@ impl Metrics {
 
     /// Counts a readiness probe of the upstream and remembers its result (`lifeline_gateway_upstream_ready`).
     pub(crate) fn readiness_probe(&self, ready: bool) {
-        self.upstream_ready.set(i64::from(ready));
+        self.set_upstream_ready(ready);
         let result = if ready { "ready" } else { "not_ready" };
         self.readiness_probes
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// Sets `lifeline_gateway_upstream_ready` without counting a probe (a pool: 1 while an endpoint is healthy).
+    pub(crate) fn set_upstream_ready(&self, ready: bool) {
+        self.upstream_ready.set(i64::from(ready));
     }
 
     /// Renders the text exposition, after setting the gauges that are read from their source at scrape time.

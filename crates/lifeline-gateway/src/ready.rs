@@ -106,6 +106,7 @@ impl Readiness {
         let pool = self.upstream.pool()?;
         let healthy = pool.healthy_count();
         let ready = healthy > 0;
+        self.metrics.set_upstream_ready(ready);
         if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
             tracing::info!(upstream = %self.upstream.label(), healthy, "Upstream pool ready.");
         }

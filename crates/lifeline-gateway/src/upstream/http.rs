@@ -5,8 +5,9 @@
 //! A request follows its [`Route`]: pinned to the endpoint that holds its session, or balanced. A balanced
 //! request whose connection could not be made is sent once more to another endpoint: a connect failure means
 //! not one byte of it left, so even a non-idempotent request is safe to resend (a timeout or a broken
-//! connection after the send is never retried: the request may have run). Every response carries the
-//! [`EndpointRef`] that answered in its extensions, for the session table.
+//! connection after the send is never retried: the request may have run). In a pool every response carries
+//! the [`EndpointRef`] that answered in its extensions, for the session table (a single endpoint needs none:
+//! a session without a home goes to the only endpoint there is).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +154,13 @@ impl HttpUpstream {
         let request = builder
             .body(Full::new(req.body))
             .map_err(|e| UpstreamError::Protocol(format!("building the upstream request: {e}")))?;
-        let outstanding = ep.0.start();
+        // A single endpoint needs no load figure and no handle in the response (no allocation on the hot path).
+        let outstanding = if self.multi {
+            Some(ep.0.start())
+        } else {
+            ep.0.metrics.requests.inc();
+            None
+        };
         let result = self.send(request, self.timeout).await;
         self.pool.record(
             &ep.0,
@@ -163,10 +170,10 @@ impl HttpUpstream {
             },
         );
         let mut resp = result?;
-        resp.extensions_mut().insert(ep.clone());
-        if !self.multi {
+        let Some(outstanding) = outstanding else {
             return Ok(resp);
-        }
+        };
+        resp.extensions_mut().insert(ep.clone());
         // Outstanding until the response body ends: a stream is load.
         let (parts, body) = resp.into_parts();
         Ok(Response::from_parts(

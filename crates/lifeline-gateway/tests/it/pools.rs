@@ -156,6 +156,10 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     );
     let ready = gw.admin_get("/ready").await;
     assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_upstream_ready"),
+        Some(1.0)
+    );
     let healthz: serde_json::Value =
         serde_json::from_slice(&gw.admin_get("/healthz").await.body).expect("JSON");
     let listed = healthz["upstream_endpoints"]
@@ -214,6 +218,10 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     let ready: serde_json::Value =
         serde_json::from_slice(&gw.admin_get("/ready").await.body).expect("JSON");
     assert_eq!(ready["checks"][1]["healthy"], 0, "{ready}");
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_upstream_ready"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
