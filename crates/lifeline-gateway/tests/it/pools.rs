@@ -3,6 +3,7 @@
 //! and calls tools through the pool; `kill -9` of one replica ejects it (probe and passive errors), new sessions
 //! avoid it, `/ready` stays 200 and the metrics show it unhealthy; with every replica gone `/ready` is 503. A DNS
 //! name becomes one endpoint per address (`localhost`: 127.0.0.1, and `[::1]` where the resolver lists it).
+//! 2024-11-05 HTTP+SSE streams (server-everything) spread over two replicas and their messages follow them.
 //! Needs `scripts/install-peers.sh`.
 
 use std::collections::BTreeSet;
@@ -10,9 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lifeline_testkit::assert_eventually;
-use lifeline_testkit::peers::{Peer, PyServer};
+use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 
-use crate::harness::{metric, open_session, post, py_client, GatewayUnderTest, TestGateway as Gw};
+use crate::harness::{
+    everything_long_call, metric, open_session, post, py_client, GatewayUnderTest, Streaming,
+    TestGateway as Gw, INIT,
+};
 
 /// Generous: three Python replicas starting at once on a loaded 2-core machine.
 const READY_PATIENCE: Duration = Duration::from_secs(60);
@@ -286,4 +290,57 @@ async fn a_dns_name_is_one_endpoint_per_address() {
         let n = r.sessions_active().await.unwrap_or(0);
         assert!(n >= 1, "{} holds sessions ({n})", r.url);
     }
+}
+
+#[tokio::test]
+async fn http_sse_streams_spread_and_their_messages_follow_them() {
+    // Two server-everything replicas on the 2024-11-05 HTTP+SSE transport: each client stream goes to one, and
+    // the messages posted for that stream must reach the same replica (the other one does not know its session
+    // and answers 404).
+    let (a, b) = tokio::join!(
+        Peer::everything(EverythingTransport::Sse),
+        Peer::everything(EverythingTransport::Sse)
+    );
+    let mut args = vec!["--upstream", a.url.as_str(), "--upstream", b.url.as_str()];
+    args.extend_from_slice(FAST_HEALTH);
+    let gw = Gw::start_with(&args).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let sse_url = format!("{}/sse", gw.base);
+
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let mut s =
+            Streaming::open("GET", &sse_url, &[("Accept", "text/event-stream")], None).await;
+        assert_eq!(s.status, 200);
+        let endpoint = s
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("endpoint event");
+        let path = endpoint
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("no data in {endpoint}"))
+            .trim()
+            .to_owned();
+        streams.push((s, path));
+    }
+    // Held open, the streams are outstanding load: the two choices spread them over both replicas.
+    let m = gw.metrics().await;
+    for r in [&a, &b] {
+        let sent = metric(
+            &m,
+            &format!(
+                "lifeline_gateway_upstream_endpoint_requests_total{{endpoint=\"{}\"}}",
+                r.url
+            ),
+        )
+        .unwrap_or(0.0);
+        assert!(sent >= 1.0, "{} got no stream:\n{m}", r.url);
+    }
+    for (_, path) in &streams {
+        let r = post(&format!("{}{path}", gw.base), &[], INIT).await;
+        assert_eq!(r.status, 202, "{path}: {}", r.text());
+    }
+    let run = everything_long_call(&sse_url, &["--transport", "sse"]).await;
+    assert!(run.ok, "{:?} {}", run.events, run.stderr);
 }
