@@ -41,6 +41,15 @@ fn healthy(metrics: &str, url: &str) -> Option<f64> {
     )
 }
 
+/// `lifeline_gateway_upstream_endpoint_requests_total{endpoint="URL"}` (0 when absent).
+fn requests_to(metrics: &str, url: &str) -> f64 {
+    metric(
+        metrics,
+        &format!("lifeline_gateway_upstream_endpoint_requests_total{{endpoint=\"{url}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
 /// Sends `SIGKILL` to the replica's process group: `kill -9`, no goodbye.
 fn kill_9(peer: &Peer) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(peer.guard.pid()).expect("a pid"));
@@ -139,14 +148,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     );
     let m = gw.metrics().await;
     for r in &replicas {
-        let sent = metric(
-            &m,
-            &format!(
-                "lifeline_gateway_upstream_endpoint_requests_total{{endpoint=\"{}\"}}",
-                r.url
-            ),
-        )
-        .unwrap_or(0.0);
+        let sent = requests_to(&m, &r.url);
         assert!(sent >= 10.0, "{} got {sent} requests:\n{m}", r.url);
     }
 
@@ -327,14 +329,7 @@ async fn http_sse_streams_spread_and_their_messages_follow_them() {
     // Held open, the streams are outstanding load: the two choices spread them over both replicas.
     let m = gw.metrics().await;
     for r in [&a, &b] {
-        let sent = metric(
-            &m,
-            &format!(
-                "lifeline_gateway_upstream_endpoint_requests_total{{endpoint=\"{}\"}}",
-                r.url
-            ),
-        )
-        .unwrap_or(0.0);
+        let sent = requests_to(&m, &r.url);
         assert!(sent >= 1.0, "{} got no stream:\n{m}", r.url);
     }
     for (_, path) in &streams {
