@@ -10,6 +10,11 @@ with like: process with process, in-process with in-process.
 CPU time is the child's user+system time from wait4(2); the server's CPU is not counted.
 Run through scripts/bench-check.sh, which builds the release binary and starts nothing but loopback peers.
 Goals (issue 2): >= 20x less CPU per probe than the Python SDK client; a whole `lifeline check` process < 50 ms.
+
+With --transaction FILE (issue 13): CPU and wall per three-step synthetic transaction (`benches/check/
+transaction.yaml`: search, fetch with the saved id, resources/read; CEL assertions, outputSchema validation)
+against the Python SDK client making the same calls after the same handshake and validating structuredContent
+the way the SDK does; goal >= 20x less CPU.
 """
 
 from __future__ import annotations
@@ -88,13 +93,69 @@ def lifeline_in_process(lifeline: str, url: str, runs: int) -> dict:
     return {**summarize("lifeline check (in-process)", [wall / runs], [cpu / runs]), "runs": runs}
 
 
+def python_transaction_in_process(url: str, runs: int) -> dict:
+    """The Python SDK client doing what the transaction does: handshake, tools/list, two tool calls (the second
+    with the first's id), one resource read. The SDK validates structuredContent against outputSchema itself."""
+    from mcp import Client
+
+    async def one() -> None:
+        async with Client(url) as client:
+            await client.list_tools()
+            found = await client.call_tool("search", {"query": "lifeline-canary"})
+            first = found.structured_content["items"][0]["id"]
+            doc = await client.call_tool("fetch", {"id": first})
+            assert doc.structured_content["id"] == first
+            await client.read_resource("status://health")
+
+    async def all_runs() -> tuple[list[float], list[float]]:
+        await one()
+        walls, cpus = [], []
+        for _ in range(runs):
+            c, t = time.process_time(), time.perf_counter()
+            await one()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        return walls, cpus
+
+    walls, cpus = asyncio.run(all_runs())
+    return summarize("python-sdk transaction (in-process)", walls, cpus)
+
+
+def transaction_bench(args: argparse.Namespace) -> None:
+    argv = [args.lifeline, "check", *([args.url] * args.runs), "--concurrency", "1", "--json",
+            "--no-origin-check", "--transaction", args.transaction]
+    run_process(argv)  # warm-up
+    wall, cpu, code = run_process(argv)
+    if code != 0:
+        sys.exit(f"lifeline check --transaction failed with exit code {code}")
+    ours = summarize("lifeline transaction (in-process)", [wall / args.runs], [cpu / args.runs])
+    ours["runs"] = args.runs
+    single = measure("lifeline check --transaction", [args.lifeline, "check", args.url, "--json",
+                                                     "--no-origin-check", "--transaction", args.transaction],
+                     args.runs)
+    theirs = python_transaction_in_process(args.url, args.runs)
+    print(f"server: {args.url}  transaction: {args.transaction}")
+    print(f"{'client':36} {'runs':>5} {'wall p50 ms':>12} {'cpu/run ms':>11}")
+    for r in (single, ours, theirs):
+        print(f"{r['name']:36} {r['runs']:>5} {r['wall_ms_p50']:>12.1f} {r['cpu_ms_mean']:>11.2f}")
+    ratio = theirs["cpu_ms_mean"] / ours["cpu_ms_mean"] if ours["cpu_ms_mean"] > 0 else float("inf")
+    print(f"goal: >= 20x less CPU per transaction than the Python SDK client (in-process both): "
+          f"{'met' if ratio >= 20 else 'NOT met'} ({ratio:.1f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True, help="the local MCP server to probe")
     ap.add_argument("--lifeline", required=True, help="path to the release lifeline binary")
-    ap.add_argument("--inspector-dir", required=True, help="inspector-cli's build/ directory")
+    ap.add_argument("--inspector-dir", help="inspector-cli's build/ directory (full-probe mode)")
+    ap.add_argument("--transaction", help="a transaction file: benchmark it instead of a full probe")
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
+    if args.transaction:
+        transaction_bench(args)
+        return
+    if not args.inspector_dir:
+        sys.exit("--inspector-dir is required without --transaction")
 
     py_client = (
         "import asyncio,sys\n"

@@ -20,6 +20,10 @@ Note: mcp 2.3.0 routes any request whose `MCP-Protocol-Version` header is not a 
 Extra route: `GET /debug/sessions` -> `{"active": N}`, the number of legacy sessions the SDK's
 `StreamableHTTPSessionManager` holds (`_server_instances`), so tests can prove a probe leaves none behind.
 
+Tool calls are counted, so a test can prove a refused call never ran: `GET /debug/calls` -> `{"echo": N, ...}`
+(tools run since start), and every run writes `py2_server: tool NAME called` to stderr (the gateway logs a stdio
+child's stderr, so the same proof works over stdio).
+
 Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the SDK's spans go to that OTLP/HTTP receiver (`otel_setup.py`).
 
 HTTP use: `python -m uvicorn --factory py2_server:create_app --host 127.0.0.1 --port P` with
@@ -40,6 +44,14 @@ from starlette.responses import JSONResponse, Response
 
 HTTP_MODES = ("stateful", "stateless", "json")
 
+# Tool runs since start, by tool name (see the module docs).
+CALLS: dict[str, int] = {}
+
+
+def _called(name: str) -> None:
+    CALLS[name] = CALLS.get(name, 0) + 1
+    print(f"py2_server: tool {name} called", file=sys.stderr, flush=True)
+
 otel_setup.configure()
 
 
@@ -49,15 +61,18 @@ def build_server() -> MCPServer:
 
     @server.tool(description="Echo the message back as text.")
     def echo(message: str) -> str:
+        _called("echo")
         return message
 
     @server.tool(description="Add two numbers.")
     def add(a: float, b: float) -> float:
+        _called("add")
         total = a + b
         return int(total) if float(total).is_integer() else total
 
     @server.tool(description="Send `steps` progress notifications `delay_ms` apart, then return.")
     async def slow_progress(steps: int, delay_ms: int, ctx: Context) -> str:
+        _called("slow_progress")
         steps = max(0, min(steps, 1000))
         for i in range(1, steps + 1):
             await asyncio.sleep(max(0, delay_ms) / 1000)
@@ -66,6 +81,7 @@ def build_server() -> MCPServer:
 
     @server.tool(description="Always fails: the result has isError true.")
     def fail() -> str:
+        _called("fail")
         raise ToolError("this tool always fails")
 
     return server
@@ -84,6 +100,10 @@ def create_app(mode: str | None = None):
         # Stateless mode never registers sessions there, so it always reports 0.
         active = len(server.session_manager._server_instances)  # noqa: SLF001
         return JSONResponse({"active": active, "mode": mode})
+
+    @server.custom_route("/debug/calls", methods=["GET"])
+    async def debug_calls(_request: Request) -> Response:
+        return JSONResponse(CALLS)
 
     return server.streamable_http_app(
         stateless_http=(mode == "stateless"),

@@ -110,8 +110,16 @@ impl Admin {
             );
         }
         if let Some((ok, healthy, endpoints)) = self.readiness.pool_check() {
+            // The pool's rule (one healthy endpoint; the watcher's probes run the transaction step) and the
+            // dependencies, checked here since no probe runs on this path.
+            let dependencies = self.readiness.pool_dependencies().await;
             let state = self.state();
-            let ready = ok && state == "ready";
+            let ready = ok && dependencies.iter().all(|d| d.ok) && state == "ready";
+            let mut checks = vec![
+                json!({"name": "lifecycle", "ok": state == "ready", "state": state}),
+                json!({"name": "upstream_pool", "ok": ok, "healthy": healthy}),
+            ];
+            checks.extend(dependencies.iter().map(dependency_check));
             let status = if ready {
                 StatusCode::OK
             } else {
@@ -122,10 +130,7 @@ impl Admin {
                 &json!({
                     "ready": ready,
                     "state": state,
-                    "checks": [
-                        {"name": "lifecycle", "ok": state == "ready", "state": state},
-                        {"name": "upstream_pool", "ok": ok, "healthy": healthy},
-                    ],
+                    "checks": checks,
                     "endpoints": endpoints,
                 }),
             );
@@ -144,10 +149,7 @@ impl Admin {
                 "ready": ready,
                 "state": state,
                 "cached": cached,
-                "checks": [
-                    {"name": "lifecycle", "ok": state == "ready", "state": state},
-                    probe_check(&result),
-                ],
+                "checks": ready_checks(state, &result),
                 "probe": result.report,
             }),
         )
@@ -208,12 +210,45 @@ impl Admin {
     }
 }
 
-/// The upstream probe as one check of the `/ready` JSON.
+/// The `/ready` checks: the lifecycle, the upstream probe, the transaction step (when configured) and each
+/// dependency (when configured), each with its timing.
+fn ready_checks(state: &str, result: &ProbeResult) -> Vec<Value> {
+    let mut checks = vec![
+        json!({"name": "lifecycle", "ok": state == "ready", "state": state}),
+        probe_check(result),
+    ];
+    for t in &result.report.transactions {
+        checks.push(json!({
+            "name": "transaction",
+            "transaction": t.name,
+            "ok": !t.failed(),
+            "verdict": t.verdict,
+            "reason": t.reason,
+            "message": t.message,
+            "ms": t.duration_ms,
+            "steps": t.steps,
+        }));
+    }
+    checks.extend(result.dependencies.iter().map(dependency_check));
+    checks
+}
+
+/// One `ready_dependencies` check as an entry of the `/ready` JSON's `checks`.
+fn dependency_check(d: &crate::ready::DependencyResult) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("name".to_owned(), json!("dependency"));
+    }
+    v
+}
+
+/// The upstream probe as one check of the `/ready` JSON: `ok` is the handshake's own (usable), so a failing
+/// transaction step or dependency shows as its own check beside a healthy handshake.
 fn probe_check(result: &ProbeResult) -> Value {
     let r = &result.report;
     json!({
         "name": "upstream_mcp",
-        "ok": result.ready,
+        "ok": r.is_usable(),
         "verdict": r.verdict,
         "reason": r.reason,
         "message": r.failure.as_ref().map(|f| f.message.as_str()),

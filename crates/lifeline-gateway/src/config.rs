@@ -9,20 +9,24 @@
 //! binary hands `validate` a reader for `upstream_header_file` and `env_file`.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use lifeline_core::config::ser;
+use lifeline_core::secret::Secret;
 use lifeline_core::{DrainPlan, LogFormat};
 use serde::{Serialize, Serializer};
 use url::Url;
 
+pub(crate) mod auth;
 mod raw;
 mod validate;
 
+pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
 pub use lifeline_core::ConfigError;
-pub use raw::{FileFormat, RawConfig, RawEndpoint};
+pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
 pub use validate::ReadFile;
 
 /// Default client listener: every interface, port 8080.
@@ -135,6 +139,10 @@ pub struct GatewayConfig {
     /// URL).
     #[serde(flatten)]
     pub stdio: Option<StdioConfig>,
+    /// The OAuth 2.1 resource server and policy point (`auth:`); `None` (no `auth:` block and no `--auth-*`
+    /// flag) keeps the gateway open, as before. Serialized under `auth` with secrets redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
 }
 
 /// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio). Serialized as `command`
@@ -305,6 +313,277 @@ pub struct ProbeConfig {
     /// Bound on one readiness probe.
     #[serde(serialize_with = "ser::duration")]
     pub ready_timeout: Duration,
+    /// The one read-only tool step `/ready` runs after the handshake (`ready_transaction`), its transaction's
+    /// timeout capped at `ready_timeout`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "transaction_set"
+    )]
+    pub ready_transaction: Option<std::sync::Arc<lifeline_mcp::transaction::TransactionSet>>,
+    /// The plain HTTP dependencies `/ready` checks after the handshake.
+    pub ready_dependencies: Vec<Dependency>,
+}
+
+/// One HTTP dependency of `/ready` (`ready_dependencies`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    /// The URL fetched with GET; serialized without user info or query (either may hold a secret).
+    #[serde(serialize_with = "url_without_secrets")]
+    pub url: Url,
+    /// The status that counts as ready (default 200).
+    pub expect_status: u16,
+    /// Bound on the request (default `ready_timeout`, never more).
+    #[serde(serialize_with = "ser::duration")]
+    pub timeout: Duration,
+}
+
+impl Dependency {
+    /// The URL as shown in `/ready` and logs: without user info or query.
+    pub fn label(&self) -> String {
+        let mut u = self.url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_query(None);
+        u.set_fragment(None);
+        u.to_string()
+    }
+}
+
+fn transaction_set<S: Serializer>(
+    t: &Option<std::sync::Arc<lifeline_mcp::transaction::TransactionSet>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    t.as_deref().serialize(s)
+}
+
+fn url_without_secrets<S: Serializer>(u: &Url, s: S) -> Result<S::Ok, S::Error> {
+    let d = Dependency {
+        url: u.clone(),
+        expect_status: 0,
+        timeout: Duration::ZERO,
+    };
+    s.serialize_str(&d.label())
+}
+
+/// Default clock skew allowed on a JWT's `exp` and `nbf` and an introspection answer's `exp`: 30 s.
+pub const DEFAULT_AUTH_CLOCK_SKEW: Duration = Duration::from_secs(30);
+/// Default minimum time between two JWKS refetches caused by an unknown `kid`: 10 s.
+pub const DEFAULT_JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Default bound on how long an introspection answer is reused (never past the token's `exp`): 60 s.
+pub const DEFAULT_INTROSPECTION_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Default interval at which `api_keys_file` is re-read: 5 s.
+pub const DEFAULT_API_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Default bound on one call to an authorization server (discovery, JWKS, introspection): 5 s.
+pub const DEFAULT_AUTH_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `auth:` block, validated: the gateway as an OAuth 2.1 resource server (2025-11-25 `basic/authorization`,
+/// 2026-07-28 `basic/authorization/index`) in front of an upstream with no auth code of its own. A request to the
+/// MCP endpoint, `/sse` or `/messages` must carry a credential that one of `jwt`, `introspection` or `api_keys`
+/// accepts (see the `auth` module); the per-tool rules and the rate limit are applied to the principal it yields.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthConfig {
+    /// The canonical resource URI (RFC 8707 §2, 2026-07-28 `authorization` §Canonical Server URI), exactly as
+    /// written (it is compared with `aud` as a string). `None`: the protected resource metadata names the URL
+    /// the request came to, and every issuer and introspection endpoint lists its `audiences`.
+    pub resource: Option<String>,
+    /// Trusted JWT issuers, in order.
+    pub jwt: Vec<JwtIssuer>,
+    /// RFC 7662 introspection endpoints for opaque tokens, tried in order.
+    pub introspection: Vec<IntrospectionEndpoint>,
+    /// Static API keys for machine clients, when `api_keys_file` is set.
+    #[serde(flatten)]
+    pub api_keys: Option<ApiKeysConfig>,
+    /// Scopes named in the protected resource metadata and in the 401 challenge's `scope` (never
+    /// `offline_access`: 2026-07-28 `authorization` §Refresh Tokens).
+    pub scopes_supported: Vec<String>,
+    /// Per-tool policy, first match wins (applied by the `policy` layer).
+    pub tools: Vec<ToolRule>,
+    /// Per-principal rate limit; `None` sets no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Send the verified principal upstream as `X-Lifeline-Subject` / `X-Lifeline-Scopes` (those headers from
+    /// clients are always dropped when auth is on).
+    pub forward_identity: bool,
+    /// Skew allowed on `exp`/`nbf` (default [`DEFAULT_AUTH_CLOCK_SKEW`]).
+    #[serde(serialize_with = "ser::duration")]
+    pub clock_skew: Duration,
+    /// Minimum time between JWKS refetches caused by an unknown `kid` (default
+    /// [`DEFAULT_JWKS_REFETCH_INTERVAL`]).
+    #[serde(serialize_with = "ser::duration")]
+    pub jwks_refetch_interval: Duration,
+    /// Bound on the reuse of an introspection answer (default [`DEFAULT_INTROSPECTION_CACHE_TTL`]).
+    #[serde(serialize_with = "ser::duration")]
+    pub introspection_cache_ttl: Duration,
+    /// Bound on one call to an authorization server (default [`DEFAULT_AUTH_FETCH_TIMEOUT`]).
+    #[serde(serialize_with = "ser::duration")]
+    pub fetch_timeout: Duration,
+}
+
+/// A trusted JWT issuer (RFC 9068 access tokens, or any JWT whose `iss` is this issuer).
+#[derive(Debug, Clone, Serialize)]
+pub struct JwtIssuer {
+    /// The issuer identifier, exactly as it appears in `iss` (compared as a string, never normalized: RFC 8414
+    /// §3.3, RFC 9207).
+    pub issuer: String,
+    /// Where its JWKS lives; `None`: the `jwks_uri` of its RFC 8414 / OpenID Connect discovery document.
+    #[serde(serialize_with = "opt_url")]
+    pub jwks_url: Option<Url>,
+    /// Accepted `aud` values (one must be present in the token; RFC 8707 §2, RFC 9068 §4); default the resource.
+    pub audiences: Vec<String>,
+}
+
+/// An RFC 7662 introspection endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntrospectionEndpoint {
+    /// The endpoint.
+    #[serde(serialize_with = "ser::display")]
+    pub url: Url,
+    /// The gateway's client id at that authorization server.
+    pub client_id: String,
+    /// Its client secret (from `client_secret_file`; never printed).
+    pub client_secret: Secret,
+    /// How the gateway authenticates (RFC 7662 §2.1 requires client authentication).
+    pub auth_method: ClientAuthMethod,
+    /// Accepted `aud` values of an active token (default the resource).
+    pub audiences: Vec<String>,
+    /// The issuer behind the endpoint: listed in the protected resource metadata's `authorization_servers`,
+    /// and, when set, an answer's `iss` must equal it.
+    pub issuer: Option<String>,
+}
+
+/// Client authentication at the introspection endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the form-encoded id and secret (the default).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Static API keys (`api_keys_file`). Serialized as the file and the number of keys, never the hashes.
+#[derive(Debug, Clone)]
+pub struct ApiKeysConfig {
+    /// The file, re-read every `reload_interval` (a Kubernetes Secret volume swaps a symlink on rotation).
+    pub file: PathBuf,
+    /// The keys read at start-up.
+    pub keys: Vec<ApiKey>,
+    /// How often the file is re-read (default [`DEFAULT_API_KEYS_RELOAD_INTERVAL`]).
+    pub reload_interval: Duration,
+}
+
+/// One API key: `name sha256:HEX [scope ...]` in the file. Only the SHA-256 of the key is held.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The principal's name.
+    pub name: String,
+    /// SHA-256 of the key as the client sends it.
+    pub sha256: [u8; 32],
+    /// Scopes granted to the key.
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A per-tool rule (`tools[]`): a call of a tool whose name matches `pattern` needs every scope of
+/// `require_scopes`; the first matching rule wins, and a tool no rule matches needs no scope beyond
+/// authentication.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolRule {
+    /// The tool name pattern (`match:`).
+    #[serde(rename = "match")]
+    pub pattern: ToolPattern,
+    /// Scopes the caller must hold.
+    pub require_scopes: Vec<String>,
+}
+
+/// A tool name pattern: the name itself, with `*` standing for any run of characters (`delete_*`, `*_admin`,
+/// `*`). Matching is case-sensitive, as tool names are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ToolPattern(String);
+
+impl ToolPattern {
+    /// A pattern from its text (validated by the config: non-empty, tool-name characters and `*`).
+    pub(crate) fn new(pattern: impl Into<String>) -> ToolPattern {
+        ToolPattern(pattern.into())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `name` matches: each `*` stands for any (possibly empty) run of characters, everything else for
+    /// itself.
+    pub fn matches(&self, name: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = name.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty(); // no `*`: the whole name
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+/// A per-principal token bucket (`rate_limit:`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimit {
+    /// Sustained rate per principal (`per_principal: 20/s`).
+    pub per_principal: Rate,
+    /// Bucket size (default the rate's count).
+    pub burst: u32,
+    /// One bucket per principal and tool instead of one per principal.
+    pub per_tool: bool,
+}
+
+/// A rate, `N/s`, `N/m` or `N/h` (or `N/<duration>`, e.g. `5/10s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per `per`.
+    pub count: NonZeroU32,
+    /// The window.
+    pub per: Duration,
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "{}/{}",
+            self.count,
+            ser::format_duration(self.per)
+        ))
+    }
+}
+
+impl Serialize for ApiKeysConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("api_keys_file", &self.file)?;
+        map.serialize_entry("api_keys", &self.keys.len())?;
+        map.serialize_entry(
+            "api_keys_reload_interval",
+            &ser::format_duration(self.reload_interval),
+        )?;
+        map.end()
+    }
 }
 
 impl GatewayConfig {

@@ -1,11 +1,18 @@
 //! The transport rules the gateway enforces itself, before anything reaches the upstream: `Host` and `Origin`
-//! (DNS rebinding), `Accept` and `Content-Type`, and which client headers may cross to the upstream.
+//! (DNS rebinding), `Accept` and `Content-Type`, the 2026-07-28 mirrored headers (`Mcp-Method`, `Mcp-Name`)
+//! against the body, and which client headers may cross to the upstream.
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::StatusCode;
 
 use crate::body::code;
 use crate::config::{normalize_origin, EdgeConfig};
+use crate::rpc::{Kind, Summary};
+
+/// `Mcp-Method` (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+/// `Mcp-Name`: `params.name` or `params.uri` (same section).
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// Why the edge refused a request: the HTTP status, a JSON-RPC code and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +192,97 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), Reject> {
             "content_type",
         ))
     }
+}
+
+/// Checks the mirrored headers of a JSON-RPC request or notification against its body (`summary`, the one parse of
+/// the body): `Mcp-Method` against `method`, and for `tools/call`, `prompts/get` and `resources/read`, `Mcp-Name`
+/// against `params.name` / `params.uri`, after decoding the `=?base64?…?=` sentinel.
+///
+/// 2026-07-28 `basic/transports/streamable-http` §Server Validation: "Servers that process the request body
+/// **MUST** reject requests where the values specified in the headers do not match the corresponding values in
+/// the request body", with 400 and `HeaderMismatch` (-32020); §Value Encoding: encoded values are decoded before
+/// the comparison; §Case Sensitivity: values compare case-sensitively. The gateway decides policy on the body (the
+/// tool it authorizes is the tool the upstream runs), so a header that says otherwise is exactly the split
+/// "different components rely on different sources of truth" the section forbids; the check runs in every era
+/// (legacy clients send no such headers, so only a forged one can fail it). A *missing* header is left to the
+/// upstream, which owns the era rules; a header on a method that mirrors no name is ignored.
+pub(crate) fn check_mirrored_headers(summary: &Summary, headers: &HeaderMap) -> Result<(), Reject> {
+    if !matches!(summary.kind, Kind::Request | Kind::Notification) {
+        return Ok(());
+    }
+    let mismatch = |message| Reject {
+        status: StatusCode::BAD_REQUEST,
+        code: lifeline_mcp::era::modern_error::HEADER_MISMATCH,
+        message,
+        reason: "header_mismatch",
+    };
+    if let Some(sent) = single(headers, &MCP_METHOD)? {
+        if Some(sent.as_bytes()) != summary.method().map(str::as_bytes) {
+            return Err(mismatch(
+                "Header mismatch: the Mcp-Method header does not match the body's method",
+            ));
+        }
+    }
+    if !matches!(
+        summary.label,
+        "tools/call" | "prompts/get" | "resources/read"
+    ) {
+        return Ok(());
+    }
+    if let Some(sent) = single(headers, &MCP_NAME)? {
+        let decoded = decode_sentinel(sent.as_bytes()).ok_or(mismatch(
+            "Header mismatch: the Mcp-Name header is not valid (bad =?base64?…?= encoding)",
+        ))?;
+        if Some(&*decoded) != summary.name.as_deref().map(str::as_bytes) {
+            return Err(mismatch(
+                "Header mismatch: the Mcp-Name header does not match the body's params.name or params.uri",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The one value of `name`: `Ok(None)` when absent; a repeated header, or one that is not visible ASCII plus
+/// space and tab (RFC 9110 §5.5, 2026-07-28 §Value Encoding), is a mismatch.
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h http::HeaderValue>, Reject> {
+    let mut all = headers.get_all(name).iter();
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    let bad = first
+        .as_bytes()
+        .iter()
+        .any(|&b| !(b == b'\t' || (0x20..=0x7e).contains(&b)));
+    if all.next().is_some() || bad {
+        return Err(Reject {
+            status: StatusCode::BAD_REQUEST,
+            code: lifeline_mcp::era::modern_error::HEADER_MISMATCH,
+            message:
+                "Header mismatch: a mirrored Mcp-* header is repeated or holds invalid characters",
+            reason: "header_mismatch",
+        });
+    }
+    Ok(Some(first))
+}
+
+/// The value of a mirrored header: `=?base64?B64?=` (markers case-sensitive) is the UTF-8 text `B64` encodes
+/// (standard alphabet, padded), anything else is itself. `None` when the sentinel holds bad Base64 or bad UTF-8.
+fn decode_sentinel(value: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    use base64::Engine as _;
+    let Some(inner) = value
+        .strip_prefix(b"=?base64?")
+        .and_then(|v| v.strip_suffix(b"?="))
+    else {
+        return Some(std::borrow::Cow::Borrowed(value));
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(inner)
+        .ok()?;
+    std::str::from_utf8(&bytes).ok()?;
+    Some(std::borrow::Cow::Owned(bytes))
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the gateway sets itself; never copied across.
@@ -394,6 +492,65 @@ mod tests {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
         assert!(check_content_type(&headers(&[])).is_err());
+    }
+
+    #[test]
+    fn mirrored_headers_must_match_the_body() {
+        use crate::rpc::summarize;
+        let call = summarize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather"}}"#,
+        );
+        let unicode = summarize(
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"Hello, \u{4e16}\u{754c}\"}}"
+                .as_bytes(),
+        );
+        let read = summarize(
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a.json"}}"#,
+        );
+        let list = summarize(br#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#);
+        let odd = summarize(br#"{"jsonrpc":"2.0","id":4,"method":"x/custom"}"#);
+        // (summary, headers, passes)
+        type Case<'a> = (&'a Summary, &'a [(&'static str, &'a str)], bool);
+        let cases: &[Case<'_>] = &[
+            (&call, &[], true),
+            (
+                &call,
+                &[("mcp-method", "tools/call"), ("mcp-name", "get_weather")],
+                true,
+            ),
+            (&call, &[("mcp-name", "delete_all")], false),
+            // Values are case-sensitive (§Case Sensitivity).
+            (&call, &[("mcp-name", "Get_Weather")], false),
+            (&call, &[("mcp-method", "tools/list")], false),
+            (
+                &call,
+                &[("mcp-name", "get_weather"), ("mcp-name", "get_weather")],
+                false,
+            ),
+            // The Base64 sentinel (§Value Encoding): decoded before comparing.
+            (
+                &unicode,
+                &[("mcp-name", "=?base64?SGVsbG8sIOS4lueVjA==?=")],
+                true,
+            ),
+            (&unicode, &[("mcp-name", "=?base64?SGVsbG8=?=")], false),
+            (&call, &[("mcp-name", "=?base64?not base64?=")], false),
+            (&call, &[("mcp-name", "=?base64?Z2V0X3dlYXRoZXI=?=")], true),
+            (&read, &[("mcp-name", "file:///a.json")], true),
+            (&read, &[("mcp-name", "file:///b.json")], false),
+            // Methods that mirror no name: Mcp-Name is ignored, Mcp-Method still checked.
+            (&list, &[("mcp-name", "anything")], true),
+            (&list, &[("mcp-method", "tools/list")], true),
+            (&odd, &[("mcp-method", "x/custom")], true),
+            (&odd, &[("mcp-method", "other")], false),
+        ];
+        for (summary, hs, passes) in cases {
+            let got = check_mirrored_headers(summary, &headers(hs));
+            assert_eq!(got.is_ok(), *passes, "{hs:?}: {got:?}");
+            if let Err(r) = got {
+                assert_eq!((r.status.as_u16(), r.code), (400, -32020));
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! edge rules of the MCP transports (`edge`), `/live` (`live`), `/ready` (`ready`), metrics, and what each
 //! drain phase means for the gateway (`drain`: the session-ending tasks and the after-drain sequence).
 //!
-//! The gateway never buffers a response body, never forwards the client's `Authorization` unless told to, and
+//! With an `auth:` block the gateway is the OAuth 2.1 resource server in front of its upstream (`auth`: the
+//! layer every client request to the MCP endpoint, `/sse` and `/messages` passes first; RFC 9728 metadata).
+//!
+//! The gateway never buffers a response body, never forwards the client's `Authorization` unless told to (and
+//! never with auth on), and
 //! never reads the process environment (the binary turns flags, `LIFELINE_*` variables and the config file
 //! into a [`RawConfig`]). Nor does it listen for OS signals: [`Gateway::run`] takes a
 //! [`lifeline_core::Shutdown`] that its caller walks through the phases (the binary with
@@ -20,12 +24,14 @@ use lifeline_core::{DrainPlan, InFlight, Phase, Shutdown};
 use tokio::net::TcpListener;
 
 mod admin;
+mod auth;
 mod body;
 pub mod config;
 mod drain;
 mod edge;
 mod live;
 mod metrics;
+mod policy;
 mod proxy;
 mod ready;
 mod rpc;
@@ -40,6 +46,7 @@ pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
 pub use upstream::{EndpointRef, HttpUpstream, Route, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;
+use crate::auth::Auth;
 use crate::drain::{Ending, CLOSE_GRACE};
 use crate::live::Liveness;
 use crate::metrics::Metrics;
@@ -50,6 +57,9 @@ use crate::sessions::Sessions;
 /// Errors starting the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The authentication layer could not be set up (its HTTP client for the authorization servers).
+    #[error("cannot set up authentication: {0}")]
+    Auth(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({which}): {source}")]
     Bind {
@@ -69,6 +79,8 @@ pub struct Gateway {
     client: TcpListener,
     admin: TcpListener,
     inflight: InFlight,
+    metrics: Arc<Metrics>,
+    auth: Option<Arc<Auth>>,
 }
 
 /// How a run ended.
@@ -84,8 +96,16 @@ pub struct RunSummary {
 impl Gateway {
     /// Binds both listeners.
     ///
-    /// Errors: [`GatewayError::Bind`].
+    /// Errors: [`GatewayError::Bind`], [`GatewayError::Auth`].
     pub async fn bind(cfg: GatewayConfig) -> Result<Gateway, GatewayError> {
+        let metrics = Arc::new(Metrics::new());
+        let auth = match &cfg.auth {
+            Some(a) => Some(Arc::new(
+                Auth::new(a, &cfg.paths, Arc::clone(&metrics), cfg.retry_after)
+                    .map_err(|e| GatewayError::Auth(e.to_string()))?,
+            )),
+            None => None,
+        };
         let client = TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| GatewayError::Bind {
@@ -105,6 +125,8 @@ impl Gateway {
             client,
             admin,
             inflight: InFlight::new(),
+            metrics,
+            auth,
         })
     }
 
@@ -140,7 +162,11 @@ impl Gateway {
     pub async fn run(self, shutdown: Shutdown) -> RunSummary {
         let cfg = self.cfg;
         let inflight = self.inflight;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = self.metrics;
+        let auth = self.auth;
+        if let Some(auth) = &auth {
+            auth.spawn_background(&shutdown);
+        }
         metrics.set_sessions_max(cfg.sessions.max_sessions);
         let sessions = Arc::new(Sessions::new(
             cfg.sessions.max_sessions,
@@ -179,8 +205,7 @@ impl Gateway {
         let readiness = Arc::new(Readiness::new(
             Arc::clone(&upstream),
             probe_headers,
-            cfg.probes.ready_ttl,
-            cfg.probes.ready_timeout,
+            &cfg.probes,
             Arc::clone(&metrics),
         ));
 
@@ -235,6 +260,11 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
             inflight: inflight.clone(),
             shutdown: shutdown.clone(),
+            policy: auth
+                .as_ref()
+                .and_then(|a| policy::Policy::new(a.config()))
+                .map(Arc::new),
+            auth,
         });
         let admin = Arc::new(Admin {
             liveness,

@@ -8,7 +8,7 @@
 //! | `lifeline_gateway_requests_total` | counter | `method` (MCP method, see `rpc::method_label`), `status` (HTTP) |
 //! | `lifeline_gateway_request_duration_seconds` | histogram | `method`; exemplars `trace_id` when traces are on |
 //! | `lifeline_gateway_upstream_errors_total` | counter | `reason` (`connect`, `timeout`, `protocol`, `body`, …) |
-//! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`) |
+//! | `lifeline_gateway_rejected_total` | counter | `reason` (`origin`, `host`, `accept`, `content_type`, `body_too_large`, `max_sessions`, `draining`, `header_mismatch`, `batch_with_auth`, `invalid_with_auth`) |
 //! | `lifeline_gateway_sessions_expired_total` | counter | |
 //! | `lifeline_gateway_readiness_probes_total` | counter | `result` (`ready`, `not_ready`) |
 //! | `lifeline_gateway_upstream_ready` | gauge | | (1 when the last readiness probe of the upstream passed; 0 when it failed, and before the first probe)
@@ -17,6 +17,10 @@
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
 //! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
+//! | `lifeline_gateway_auth_decisions_total` | counter | `outcome` (`allowed`, `denied`, `unavailable`), `reason` (`auth::Reason`: `jwt`, `introspection`, `api_key`; `missing`, `malformed`, `expired`, `bad_signature`, `wrong_audience`, `wrong_issuer`, `unknown_key`, `inactive`, `insufficient_scope`, `rate_limited`; `jwks_unavailable`, `introspection_unavailable`) |
+//! | `lifeline_gateway_auth_jwks_refreshes_total` | counter | `trigger` (`expired`: first use or lifetime over, `unknown_kid`), `result` (`ok`, `error`, `rate_limited`: an unknown-`kid` refetch refused by `jwks_refetch_interval`) |
+//! | `lifeline_gateway_auth_introspection_duration_seconds` | histogram | `result` (`active`, `inactive`, `error`); calls actually made (cache misses) |
+//! | `lifeline_gateway_auth_api_keys_reloads_total` | counter | `result` (`ok`: new keys in force, `error`: the file did not parse, the old keys stay) |
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included). When
 //! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
@@ -41,6 +45,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Lifecycle states as reported by `/healthz` and `lifeline_gateway_state`.
@@ -76,6 +81,18 @@ struct ResultLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabels {
+    trigger: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -99,6 +116,10 @@ pub(crate) struct Metrics {
     drain_deadline: Gauge<f64, AtomicU64>,
     /// The upstream pool's per-endpoint series.
     pub(crate) endpoints: EndpointFamilies,
+    auth_decisions: Family<DecisionLabels, Counter>,
+    jwks_refreshes: Family<RefreshLabels, Counter>,
+    introspection: Family<ResultLabel, Histogram, fn() -> Histogram>,
+    api_keys_reloads: Family<ResultLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,6 +132,13 @@ fn duration_histogram() -> DurationHistogram {
     // 0.5 ms … ~262 s in ×2 steps: proxy overhead at the low end, long tool calls and streams at the high end.
     DurationHistogram::new(prometheus_client::metrics::histogram::exponential_buckets(
         0.0005, 2.0, 20,
+    ))
+}
+
+fn introspection_histogram() -> Histogram {
+    // 1 ms … ~4 s in ×2 steps: a nearby authorization server at the low end, the fetch timeout at the top.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 13,
     ))
 }
 
@@ -205,9 +233,40 @@ impl Metrics {
             state.clone(),
         );
         let endpoints = EndpointFamilies::register(&mut registry);
+        let auth_decisions = Family::<DecisionLabels, Counter>::default();
+        let jwks_refreshes = Family::<RefreshLabels, Counter>::default();
+        let introspection =
+            Family::<ResultLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                introspection_histogram as fn() -> Histogram,
+            );
+        let api_keys_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "lifeline_gateway_auth_decisions",
+            "Authentication and policy decisions on client requests, by outcome and reason",
+            auth_decisions.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_auth_jwks_refreshes",
+            "JWKS fetches from trusted issuers, by trigger and result",
+            jwks_refreshes.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_auth_introspection_duration_seconds",
+            "Duration of token introspection calls (cache misses), by result",
+            introspection.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_auth_api_keys_reloads",
+            "Re-reads of the API key file that changed the keys (ok) or failed to parse (error)",
+            api_keys_reloads.clone(),
+        );
         Metrics {
             endpoints,
             registry,
+            auth_decisions,
+            jwks_refreshes,
+            introspection,
+            api_keys_reloads,
             sessions_active,
             in_flight,
             requests,
@@ -301,6 +360,76 @@ impl Metrics {
     pub(crate) fn set_upstream_ready(&self, ready: bool) {
         self.upstream_ready.set(i64::from(ready));
     }
+    /// Counts an authentication or policy decision (`lifeline_gateway_auth_decisions_total`); the one recording
+    /// point for the auth and policy layers.
+    pub(crate) fn auth_decision(&self, outcome: crate::auth::Outcome, reason: crate::auth::Reason) {
+        self.auth_decisions
+            .get_or_create(&DecisionLabels {
+                outcome: outcome.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Creates the auth series at zero, so that rates and alerts see them before the first event (a series
+    /// that appears only with its first increment hides that increment from `rate()`): every decision in
+    /// `decisions`, and the JWKS, introspection and API key series of the sources configured.
+    pub(crate) fn auth_series(
+        &self,
+        decisions: &[(crate::auth::Outcome, crate::auth::Reason)],
+        jwks: bool,
+        introspection: bool,
+        api_keys: bool,
+    ) {
+        for (outcome, reason) in decisions {
+            // Creating the series is the point; the returned guard is not needed.
+            let _ = self.auth_decisions.get_or_create(&DecisionLabels {
+                outcome: outcome.as_str(),
+                reason: reason.as_str(),
+            });
+        }
+        if jwks {
+            for trigger in ["expired", "unknown_kid"] {
+                for result in ["ok", "error", "rate_limited"] {
+                    let _ = self
+                        .jwks_refreshes
+                        .get_or_create(&RefreshLabels { trigger, result });
+                }
+            }
+        }
+        if introspection {
+            for result in ["active", "inactive", "error"] {
+                let _ = self.introspection.get_or_create(&ResultLabel { result });
+            }
+        }
+        if api_keys {
+            for result in ["ok", "error"] {
+                let _ = self.api_keys_reloads.get_or_create(&ResultLabel { result });
+            }
+        }
+    }
+
+    /// Counts a JWKS fetch (or a refused unknown-`kid` refetch, `result` `rate_limited`).
+    pub(crate) fn jwks_refresh(&self, trigger: &'static str, result: &'static str) {
+        self.jwks_refreshes
+            .get_or_create(&RefreshLabels { trigger, result })
+            .inc();
+    }
+
+    /// Records one introspection call.
+    pub(crate) fn introspection(&self, result: &'static str, elapsed: Duration) {
+        self.introspection
+            .get_or_create(&ResultLabel { result })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an API key file reload (`ok`) or a file that did not parse (`error`).
+    pub(crate) fn api_keys_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.api_keys_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
 
     /// Renders the text exposition, after setting the gauges that are read from their source at scrape time.
     pub(crate) fn render(&self, sessions: usize, in_flight: usize, state: &'static str) -> String {
@@ -340,6 +469,13 @@ mod tests {
         m.stdio_child(false);
         m.set_sessions_max(8);
         m.readiness_probe(false);
+        m.auth_decision(
+            crate::auth::Outcome::Denied,
+            crate::auth::Reason::WrongAudience,
+        );
+        m.jwks_refresh("unknown_kid", "ok");
+        m.introspection("active", Duration::from_millis(3));
+        m.api_keys_reload(true);
         let text = m.render(3, 2, "ready");
         for needle in [
             "lifeline_gateway_sessions_active 3",
@@ -357,6 +493,10 @@ mod tests {
             "lifeline_gateway_upstream_ready 0",
             "lifeline_gateway_readiness_probes_total{result=\"not_ready\"} 1",
             "lifeline_gateway_drain_deadline_timestamp_seconds 0.0",
+            "lifeline_gateway_auth_decisions_total{outcome=\"denied\",reason=\"wrong_audience\"} 1",
+            "lifeline_gateway_auth_jwks_refreshes_total{trigger=\"unknown_kid\",result=\"ok\"} 1",
+            "lifeline_gateway_auth_introspection_duration_seconds_bucket{le=\"0.004\",result=\"active\"} 1",
+            "lifeline_gateway_auth_api_keys_reloads_total{result=\"ok\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

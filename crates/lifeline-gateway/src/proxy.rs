@@ -5,6 +5,10 @@
 //! - `POST {messages_path}?sessionId=…` (default `/messages`): that transport's message endpoint.
 //! - anything else: 404.
 //!
+//! With auth on, `GET|HEAD|OPTIONS /.well-known/oauth-protected-resource[/{mcp_path}]` serve the RFC 9728
+//! metadata (`auth::metadata`), and every request to the three MCP routes is authenticated first, before any
+//! other check (`auth`); its principal rides along in [`Ctx::principal`].
+//!
 //! Every request passes the edge rules (`edge`), is counted in flight until its response body ends, and is
 //! subject to the drain: once refusing, new sessions and new stateless requests get 503 + `Retry-After`, and
 //! idle sessions are ended (404 to their next request, so clients re-initialize elsewhere).
@@ -21,11 +25,14 @@ use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
 
+use crate::auth::{self, Auth, Outcome as AuthOutcome, Principal, Reason};
 use crate::body::{self, code, Body, EndObserver, Guarded};
 use crate::config::GatewayConfig;
 use crate::edge::{self, Reject};
 use crate::metrics::Metrics;
-use crate::rpc::{self, Kind};
+use crate::policy::list::{self as tool_list, ListFilter};
+use crate::policy::{self, Audit, Policy};
+use crate::rpc::{self, Kind, Summary};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
@@ -52,6 +59,10 @@ pub(crate) struct Proxy {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) inflight: InFlight,
     pub(crate) shutdown: Shutdown,
+    /// The authentication layer; `None` without an `auth:` block.
+    pub(crate) auth: Option<Arc<Auth>>,
+    /// The policy point (per-tool rules, rate limits); `None` without rules or a limit.
+    pub(crate) policy: Option<Arc<Policy>>,
 }
 
 /// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
@@ -65,13 +76,20 @@ pub(crate) struct Ctx {
     activity: Option<Activity>,
     reservation: Option<Reservation>,
     link: Option<legacy_sse::LinkGuard>,
+    /// The audit record of a `tools/call` when auth is on (`policy::Audit`), written when this is dropped.
+    audit: Option<Box<Audit>>,
     /// The message's spans, only when traces are on (see `trace`); they end when this is dropped. Boxed, so the
     /// bookkeeping of every request stays small when traces are off.
     trace: Option<Box<RequestTrace>>,
+    /// Who sent the request, when auth is on and it passed (`auth::Auth::authenticate`).
+    pub(crate) principal: Option<Arc<Principal>>,
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        if let Some(audit) = &self.audit {
+            audit.emit(self.status, self.start.elapsed());
+        }
         let trace_id = self.trace.as_ref().and_then(|t| t.sampled_trace_id());
         self.metrics
             .request_done(self.method, self.status, self.start.elapsed(), trace_id);
@@ -91,6 +109,9 @@ impl Ctx {
 impl EndObserver for Ctx {
     fn body_failed(&mut self) {
         self.metrics.upstream_error("body");
+        if let Some(audit) = self.audit.as_mut() {
+            audit.outcome = crate::policy::Outcome::Failed;
+        }
     }
 }
 
@@ -98,7 +119,7 @@ impl Proxy {
     /// Handles one client request.
     pub(crate) async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
         let mut ctx = Ctx {
@@ -110,8 +131,32 @@ impl Proxy {
             activity: None,
             reservation: None,
             link: None,
+            audit: None,
             trace: None,
+            principal: None,
         };
+        let path = req.uri().path();
+        let protected = path == self.cfg.paths.mcp
+            || path == self.cfg.paths.sse
+            || path == self.cfg.paths.messages;
+        if let Some(auth) = &self.auth {
+            if protected {
+                // Before any other check: a client takes any 401 as "my token is bad", and GETs its endpoint to
+                // detect the transport (issue 12 §Challenge).
+                match auth.authenticate(&mut req).await {
+                    Ok(principal) => ctx.principal = Some(principal),
+                    Err(resp) => return self.finish(resp, ctx),
+                }
+            } else if auth::metadata::is_metadata_path(auth.config(), &self.cfg.paths, path) {
+                let resp = auth::metadata::serve(
+                    auth.config(),
+                    &self.cfg.paths,
+                    req.method(),
+                    req.headers(),
+                );
+                return self.finish(resp, ctx);
+            }
+        }
         let path = req.uri().path();
         let resp = if path == self.cfg.paths.mcp {
             self.mcp(req, peer, &mut ctx).await
@@ -285,10 +330,17 @@ impl Proxy {
         ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
         let session = session_id(&parts.headers);
+        if let Some(resp) = self.refusal(&summary, &parts.headers, session.as_deref(), ctx) {
+            return resp;
+        }
+        let list = self.list_filter(&summary, ctx);
         let refusing = self.shutdown.phase() >= Phase::Refusing;
 
         match &session {
             Some(sid) => {
+                if !self.sessions.usable_by(sid, subject(ctx)) {
+                    return self.session_gone(id);
+                }
                 if refusing && !self.session_busy(sid) {
                     self.end_session_now(sid);
                     return self.session_gone(id);
@@ -347,7 +399,7 @@ impl Proxy {
                 if let Some(trace) = &ctx.trace {
                     trace.session(&minted);
                 }
-                if reservation.commit(&minted, served_by(&resp)) {
+                if reservation.commit(&minted, served_by(&resp), subject(ctx)) {
                     tracing::debug!(session.id = %minted, "Session opened.");
                 }
             }
@@ -355,7 +407,115 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, status, served_by(&resp), ctx);
         }
-        self.relay_response(resp, Mode::Response)
+        match list {
+            // A JSON answer to a filtered tools/list: read (bounded) and rewritten before it is relayed.
+            Some(filter) if !is_event_stream(resp.headers()) => {
+                let resp = tool_list::filter_json(resp, &filter).await;
+                self.relay_response(resp, Mode::Response)
+            }
+            list => self.relay_response_with(resp, Mode::Response, list),
+        }
+    }
+
+    /// The checks every parsed client message passes before it is forwarded (`/mcp` and `/messages`); `Some`
+    /// answer when one refuses it. In order:
+    /// the mirrored headers against the body (`edge::check_mirrored_headers`, every era), then, for an
+    /// authenticated principal under a policy: no batches, the per-tool rules for a `tools/call` (403
+    /// `insufficient_scope`), the principal's rate limit for a request (429). Starts the audit record of a
+    /// `tools/call` (`policy::Audit`) and marks it with a refusal's reason.
+    fn refusal(
+        &self,
+        summary: &Summary,
+        headers: &HeaderMap,
+        session: Option<&str>,
+        ctx: &mut Ctx,
+    ) -> Option<Response<Body>> {
+        let id = summary.id.as_ref();
+        let is_call = summary.kind == Kind::Request && summary.label == "tools/call";
+        if let (true, Some(principal)) = (is_call, &ctx.principal) {
+            ctx.audit = Some(Box::new(Audit {
+                principal: Arc::clone(principal),
+                tool: summary.name.clone().unwrap_or_default(),
+                request_id: id.map_or_else(String::new, Value::to_string),
+                session: session.map(str::to_owned),
+                outcome: policy::Outcome::Forwarded,
+            }));
+        }
+        let deny = |ctx: &mut Ctx, reason: &'static str| {
+            if let Some(audit) = ctx.audit.as_mut() {
+                audit.outcome = policy::Outcome::Denied(reason);
+            }
+        };
+        if let Err(r) = edge::check_mirrored_headers(summary, headers) {
+            deny(ctx, r.reason);
+            return Some(self.reject(r, id));
+        }
+        let (Some(auth), Some(policy), Some(principal)) =
+            (&self.auth, &self.policy, &ctx.principal)
+        else {
+            return None;
+        };
+        // Fail closed on what the one parse could not read as a single message: a batch (2025-03-26 only) would
+        // carry calls past the rules and the limiter, and a body this parser refuses (a duplicate `method` or
+        // `params` key, say) may still be read by the upstream's parser, which often takes the last duplicate.
+        let unreadable = match summary.kind {
+            Kind::Batch => Some((
+                "batch_with_auth",
+                "Bad Request: JSON-RPC batches are not accepted by this gateway's policy; send one message per request",
+            )),
+            Kind::Invalid => Some((
+                "invalid_with_auth",
+                "Bad Request: the body is not one well-formed JSON-RPC message (no duplicate keys)",
+            )),
+            _ => None,
+        };
+        if let Some((reason, message)) = unreadable {
+            self.metrics.rejected(reason);
+            deny(ctx, reason);
+            return Some(with_reason(
+                body::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_REQUEST,
+                    message,
+                    None,
+                ),
+                reason,
+            ));
+        }
+        if let Some(tool) = summary.tool() {
+            if let Err(required) = policy.rules.check(&principal.scopes, tool) {
+                auth.record(AuthOutcome::Denied, Reason::InsufficientScope);
+                deny(ctx, "insufficient_scope");
+                return Some(with_reason(
+                    auth.challenger().insufficient_scope(headers, required, id),
+                    "insufficient_scope",
+                ));
+            }
+        }
+        if let (Kind::Request, Some(limiter)) = (summary.kind, &policy.limiter) {
+            let subject: Arc<str> = Arc::from(principal.subject.as_str());
+            if let Err(wait) = limiter.check(&subject, summary.tool()) {
+                auth.record(AuthOutcome::Denied, Reason::RateLimited);
+                deny(ctx, "rate_limited");
+                return Some(with_reason(policy::rate_limited(id, wait), "rate_limited"));
+            }
+        }
+        None
+    }
+
+    /// The filter for the answer to a `tools/list` request of a principal the per-tool rules restrict; `None`
+    /// for anything else (the answer is relayed untouched).
+    fn list_filter(&self, summary: &Summary, ctx: &Ctx) -> Option<ListFilter> {
+        let (Some(policy), Some(principal), Some(id)) = (&self.policy, &ctx.principal, &summary.id)
+        else {
+            return None;
+        };
+        (summary.kind == Kind::Request && summary.label == "tools/list" && !policy.rules.is_empty())
+            .then(|| ListFilter {
+                id: Some(id.clone()),
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            })
     }
 
     async fn mcp_get(
@@ -369,6 +529,12 @@ impl Proxy {
             return self.reject(r, None);
         }
         let session = session_id(req.headers());
+        if session
+            .as_deref()
+            .is_some_and(|sid| !self.sessions.usable_by(sid, subject(ctx)))
+        {
+            return self.session_gone(None);
+        }
         if self.shutdown.phase() >= Phase::Refusing {
             // A new standalone stream while draining: move the client on.
             return match &session {
@@ -400,7 +566,16 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, resp.status(), served_by(&resp), ctx);
         }
-        self.relay_response(resp, Mode::Standalone)
+        // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
+        let list = match (&self.policy, &ctx.principal) {
+            (Some(policy), Some(principal)) if !policy.rules.is_empty() => Some(ListFilter {
+                id: None,
+                rules: Arc::clone(&policy.rules),
+                principal: Arc::clone(principal),
+            }),
+            _ => None,
+        };
+        self.relay_response_with(resp, Mode::Standalone, list)
     }
 
     async fn mcp_delete(
@@ -411,6 +586,12 @@ impl Proxy {
     ) -> Response<Body> {
         ctx.method = "DELETE";
         let session = session_id(req.headers());
+        if session
+            .as_deref()
+            .is_some_and(|sid| !self.sessions.usable_by(sid, subject(ctx)))
+        {
+            return self.session_gone(None);
+        }
         let home = session.as_deref().and_then(|sid| self.sessions.home(sid));
         let resp = match self
             .forward_bodyless(
@@ -448,7 +629,9 @@ impl Proxy {
             if self.sessions.forget(sid).is_some() {
                 tracing::debug!(session.id = %sid, "Session ended by the upstream.");
             }
-        } else if status.is_success() && ctx.activity.is_none() && self.sessions.adopt(sid, served)
+        } else if status.is_success()
+            && ctx.activity.is_none()
+            && self.sessions.adopt(sid, served, subject(ctx))
         {
             // A session the gateway did not see created (e.g. minted before a gateway restart).
             ctx.activity = self.sessions.activity(sid);
@@ -539,7 +722,9 @@ impl Proxy {
     /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
     fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> HeaderMap {
         let host = headers.get(header::HOST).cloned();
-        edge::upstream_request_headers(&mut headers, self.cfg.edge.forward_authorization);
+        // Never the client's token with auth on (the layer removed it already; validation refuses the combination).
+        let forward_authorization = self.cfg.edge.forward_authorization && self.auth.is_none();
+        edge::upstream_request_headers(&mut headers, forward_authorization);
         let prior = headers
             .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
@@ -563,6 +748,16 @@ impl Proxy {
     /// keep-alive/drain relay with `X-Accel-Buffering: no` (2026-07-28 `streamable-http` §Receiving Messages:
     /// servers SHOULD send it so reverse proxies don't buffer the stream).
     fn relay_response(&self, resp: Response<Body>, mode: Mode) -> Response<Body> {
+        self.relay_response_with(resp, mode, None)
+    }
+
+    /// [`relay_response`](Self::relay_response), rewriting the SSE answer to a `tools/list` request with `list`.
+    fn relay_response_with(
+        &self,
+        resp: Response<Body>,
+        mode: Mode,
+        list: Option<ListFilter>,
+    ) -> Response<Body> {
         let (mut parts, upstream_body) = resp.into_parts();
         edge::strip_hop_by_hop(&mut parts.headers);
         if !is_event_stream(&parts.headers) {
@@ -579,6 +774,7 @@ impl Proxy {
                 retry: self.cfg.sse_retry,
                 shutdown: self.shutdown.clone(),
                 mode,
+                list,
             },
         );
         Response::from_parts(parts, body)
@@ -595,6 +791,12 @@ pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
 /// The pool endpoint that answered `resp` (set by the HTTP upstream), for the session table.
 pub(crate) fn served_by(resp: &Response<Body>) -> Option<EndpointRef> {
     resp.extensions().get::<EndpointRef>().cloned()
+}
+
+/// The verified subject of the request, when auth is on: the owner of the sessions it creates, and the only
+/// principal that may use them.
+fn subject(ctx: &Ctx) -> Option<&str> {
+    ctx.principal.as_deref().map(|p| p.subject.as_str())
 }
 
 /// Marks a response the proxy made itself with its bounded reason, for the request's span (`trace`); only when

@@ -4,10 +4,17 @@
 //! handshake, not just TCP). The era the probe detected is remembered and handed back as a hint, so later probes
 //! skip era detection; a failed hinted probe clears the hint.
 //!
+//! Optional, after the handshake and within the same `--ready-timeout`: one read-only tool step
+//! (`ready_transaction`, run by the probe engine's transaction evaluator on the probe's session, so readiness
+//! takes the path the tools take) and plain HTTP dependency checks (`ready_dependencies`, GET with an expected
+//! status). Each is reported in the `/ready` JSON with its timing and cached with the probe.
+//!
 //! In front of a pool (several endpoints, or DNS discovery) nothing is probed here: the pool's watcher probes
-//! every endpoint on its interval with the same options ([`Readiness::probe_options`]), and the gateway is
-//! ready while at least one endpoint is healthy ([`Readiness::pool_check`]). A single static upstream keeps the
-//! on-demand probe above, whose result also sets that endpoint's health.
+//! every endpoint on its interval with the same options ([`Readiness::probe_options`], the transaction step
+//! included: an endpoint whose step fails is unhealthy, `ProbeSummary::of`), and the gateway is ready while at
+//! least one endpoint is healthy ([`Readiness::pool_check`]) and every dependency answers
+//! ([`Readiness::pool_dependencies`], cached for `--ready-ttl` like the probe). A single static upstream keeps
+//! the on-demand probe above, whose result also sets that endpoint's health.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +23,7 @@ use std::time::{Duration, Instant};
 use lifeline_mcp::probe::Timeouts;
 use lifeline_mcp::{Era, EraHint, ProbeOptions, ProbeReport};
 
+use crate::config::Dependency;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
@@ -26,6 +34,25 @@ pub(crate) struct ProbeResult {
     pub(crate) ready: bool,
     pub(crate) took: Duration,
     pub(crate) report: ProbeReport,
+    /// One per configured dependency, in order (empty when none are configured).
+    pub(crate) dependencies: Vec<DependencyResult>,
+}
+
+/// One HTTP dependency check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct DependencyResult {
+    /// The URL without user info or query.
+    pub(crate) url: String,
+    /// The answered status matched `expect_status`.
+    pub(crate) ok: bool,
+    /// The answered status; `None` when no answer came.
+    pub(crate) status: Option<u16>,
+    /// The expected status.
+    pub(crate) expect_status: u16,
+    /// Why it failed, when no answer came (timeout, connection error).
+    pub(crate) error: Option<String>,
+    /// Milliseconds the request took.
+    pub(crate) ms: f64,
 }
 
 /// The cached, single-flight readiness probe.
@@ -40,17 +67,22 @@ pub(crate) struct Readiness {
     era_hint: Mutex<EraHint>,
     ever_ready: AtomicBool,
     metrics: Arc<Metrics>,
+    dependencies: Vec<Dependency>,
+    /// A pool's last dependency checks (no probe here: the watcher probes), cached for the TTL, single flight.
+    pool_deps: tokio::sync::Mutex<Option<(Instant, Arc<Vec<DependencyResult>>)>>,
+    http: reqwest::Client,
 }
 
 impl Readiness {
-    /// `headers` are the upstream credentials (`--upstream-header`), sent on probes too.
+    /// `headers` are the upstream credentials (`--upstream-header`), sent on probes too; `probes` holds the TTL,
+    /// the timeout, the optional transaction step and the dependencies.
     pub(crate) fn new(
         upstream: Arc<Upstream>,
         headers: Vec<(String, lifeline_mcp::probe::Secret)>,
-        ttl: Duration,
-        timeout: Duration,
+        probes: &crate::config::ProbeConfig,
         metrics: Arc<Metrics>,
     ) -> Readiness {
+        let (ttl, timeout) = (probes.ready_ttl, probes.ready_timeout);
         let base = ProbeOptions {
             timeouts: Timeouts {
                 total: timeout,
@@ -61,6 +93,7 @@ impl Readiness {
             client_name: "lifeline-gateway".to_owned(),
             // Slowness is for monitors to judge; readiness asks "can it serve", so never degrade on latency.
             slow_after: timeout.saturating_mul(2),
+            transactions: probes.ready_transaction.clone(),
             ..ProbeOptions::default()
         };
         Readiness {
@@ -73,6 +106,13 @@ impl Readiness {
             era_hint: Mutex::new(EraHint::Auto),
             ever_ready: AtomicBool::new(false),
             metrics,
+            dependencies: probes.ready_dependencies.clone(),
+            pool_deps: tokio::sync::Mutex::new(None),
+            // No redirects: a dependency answers for itself. Bounded per request below.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -113,6 +153,24 @@ impl Readiness {
         Some((ready, healthy, pool.to_json()))
     }
 
+    /// For a pool: the dependency checks (`ready_dependencies`), the cached ones while younger than the TTL, else
+    /// fresh ones (waiting for those already running, if any), bounded by `--ready-timeout`. Empty without
+    /// dependencies.
+    pub(crate) async fn pool_dependencies(&self) -> Arc<Vec<DependencyResult>> {
+        if self.dependencies.is_empty() {
+            return Arc::new(Vec::new());
+        }
+        let mut slot = self.pool_deps.lock().await;
+        if let Some((at, cached)) = slot.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Arc::clone(cached);
+            }
+        }
+        let fresh = Arc::new(self.check_dependencies(Instant::now()).await);
+        *slot = Some((Instant::now(), Arc::clone(&fresh)));
+        fresh
+    }
+
     /// The last result without probing.
     pub(crate) fn last(&self) -> Option<Arc<ProbeResult>> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -129,6 +187,7 @@ impl Readiness {
                     ready: false,
                     took: Duration::ZERO,
                     report,
+                    dependencies: Vec::new(),
                 }),
                 false,
             );
@@ -158,10 +217,13 @@ impl Readiness {
             self.upstream.probe(&opts),
         )
         .await;
-        let took = start.elapsed();
         let report =
             report.unwrap_or_else(|_| timeout_report(&self.upstream.label(), self.timeout));
-        let ready = report.is_usable();
+        // The transaction step counts like the handshake: a failed one (not a slow-degraded one) is not ready.
+        let transaction_ok = report.transactions.iter().all(|t| !t.failed());
+        let dependencies = self.check_dependencies(start).await;
+        let took = start.elapsed();
+        let ready = report.is_usable() && transaction_ok && dependencies.iter().all(|d| d.ok);
         *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint(ready, report.era);
         if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
             tracing::info!(upstream = %self.upstream.label(), took_ms = took.as_millis() as u64, "Upstream ready.");
@@ -187,7 +249,56 @@ impl Readiness {
             ready,
             took,
             report,
+            dependencies,
         }
+    }
+
+    /// GETs every dependency concurrently, each bounded by its timeout and by what is left of the readiness
+    /// timeout counted from `start`.
+    async fn check_dependencies(&self, start: Instant) -> Vec<DependencyResult> {
+        let left = self.timeout.saturating_sub(start.elapsed());
+        let checks = self.dependencies.iter().map(|d| {
+            let bound = d.timeout.min(left);
+            async move {
+                let t = Instant::now();
+                let sent = tokio::time::timeout(bound, self.http.get(d.url.clone()).send()).await;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                let (status, error) = match sent {
+                    Ok(Ok(resp)) => (Some(resp.status().as_u16()), None),
+                    Ok(Err(e)) => (None, Some(without_url(&e))),
+                    Err(_) => (
+                        None,
+                        Some(format!("no answer within {} ms", bound.as_millis())),
+                    ),
+                };
+                DependencyResult {
+                    url: d.label(),
+                    ok: status == Some(d.expect_status),
+                    status,
+                    expect_status: d.expect_status,
+                    error,
+                    ms,
+                }
+            }
+        });
+        futures_util::future::join_all(checks).await
+    }
+}
+
+/// A request error's text without its URL (which may carry a secret in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "HTTP error"
+    };
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
     }
 }
 

@@ -14,8 +14,15 @@
 //! session id that carries its own home (a sealed token: endpoint label + upstream id, see
 //! `docs/gateway-replicas.md`) changes these and `proxy.rs`'s calls to them; `Pool::find` turns an endpoint's
 //! label back into its [`EndpointRef`].
+//!
+//! With auth on, a session is bound to the principal that created it (or first used it, for one the gateway
+//! adopted): a request of another principal carrying its id is answered as for an unknown session (2025-11-25
+//! `security_best_practices` §Session Hijacking, "bind session IDs to user-specific information"; 2026-07-28 keeps
+//! the rule for its state handles, `<user_id>:<handle>`, §State Handle Hijacking). The
+//! owner is kept as a keyed 64-bit hash of the subject, not the subject.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,6 +42,8 @@ pub(crate) struct Sessions {
     max: usize,
     idle_ttl: Duration,
     epoch: Instant,
+    /// Keys of the owner hash, random per process.
+    owner_keys: std::collections::hash_map::RandomState,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +54,8 @@ struct Entry {
     active: u32,
     /// The pool endpoint that minted the session (`None` for a stdio upstream).
     home: Option<EndpointRef>,
+    /// The owner's hash (`Sessions::owner`); 0: not bound (auth off).
+    owner: u64,
 }
 
 /// A session taken out of the table, for its `DELETE` upstream.
@@ -78,7 +89,26 @@ impl Sessions {
             max,
             idle_ttl,
             epoch: Instant::now(),
+            owner_keys: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    /// The owner hash of a principal's subject; 0 without one.
+    fn owner(&self, subject: Option<&str>) -> u64 {
+        subject.map_or(0, |s| {
+            let mut h = self.owner_keys.build_hasher();
+            h.write(s.as_bytes());
+            h.finish().max(1)
+        })
+    }
+
+    /// Whether a request of `subject` may use session `id`: the session is not tracked, not bound, or bound to
+    /// that subject.
+    pub(crate) fn usable_by(&self, id: &str, subject: Option<&str>) -> bool {
+        let owner = self.owner(subject);
+        self.lock()
+            .get(id)
+            .is_none_or(|e| e.owner == 0 || e.owner == owner)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {
@@ -124,9 +154,9 @@ impl Sessions {
     }
 
     /// Starts tracking a session the gateway did not see created (the gateway restarted, or the upstream
-    /// minted it outside `initialize`), when there is room, with `home` the endpoint that answered for it.
-    /// Returns whether it is tracked now.
-    pub(crate) fn adopt(&self, id: &str, home: Option<EndpointRef>) -> bool {
+    /// minted it outside `initialize`), when there is room, with `home` the endpoint that answered for it,
+    /// bound to `subject` (the principal whose request used it). Returns whether it is tracked now.
+    pub(crate) fn adopt(&self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -144,6 +174,7 @@ impl Sessions {
                 last_seen_ms: now,
                 active: 0,
                 home,
+                owner: self.owner(subject),
             },
         );
         true
@@ -197,12 +228,14 @@ impl Sessions {
 
 impl Reservation {
     /// Turns the slot into a tracked session whose home is `home` (the endpoint that answered its
-    /// `initialize`). Returns false (and frees the slot) for an id too long to track.
-    pub(crate) fn commit(self, id: &str, home: Option<EndpointRef>) -> bool {
+    /// `initialize`), owned by `subject` (the principal of the `initialize`, with auth on). Returns false (and
+    /// frees the slot) for an id too long to track.
+    pub(crate) fn commit(self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
         let now = self.table.now_ms();
+        let owner = self.table.owner(subject);
         let mut map = self.table.lock();
         map.insert(
             id.into(),
@@ -210,6 +243,7 @@ impl Reservation {
                 last_seen_ms: now,
                 active: 0,
                 home,
+                owner,
             },
         );
         true
@@ -250,23 +284,23 @@ mod tests {
         let a = t.reserve().expect("slot 1");
         let b = t.reserve().expect("slot 2");
         assert!(t.reserve().is_none(), "two reserved");
-        assert!(a.commit("s1", None));
+        assert!(a.commit("s1", None, None));
         assert!(t.reserve().is_none(), "one open, one reserved");
         drop(b);
         let c = t.reserve().expect("slot freed");
-        assert!(c.commit("s2", None));
+        assert!(c.commit("s2", None, None));
         assert_eq!(t.len(), 2);
-        assert!(!t.adopt("s3", None), "full");
+        assert!(!t.adopt("s3", None, None), "full");
         assert!(t.forget("s1").is_some());
-        assert!(t.adopt("s3", None));
+        assert!(t.adopt("s3", None, None));
         assert!(t.forget("nope").is_none());
     }
 
     #[test]
     fn busy_sessions_never_expire_and_idle_ones_do() {
         let t = Arc::new(Sessions::new(10, Duration::ZERO));
-        assert!(t.adopt("busy", None));
-        assert!(t.adopt("idle", None));
+        assert!(t.adopt("busy", None, None));
+        assert!(t.adopt("idle", None, None));
         let act = t.activity("busy").expect("known");
         assert_eq!(t.active_count("busy"), Some(1));
         let expired = t.take_expired();
@@ -281,12 +315,29 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_bound_to_their_principal() {
+        let t = Arc::new(Sessions::new(10, Duration::from_secs(60)));
+        assert!(t.reserve().expect("slot").commit("a", None, Some("alice")));
+        assert!(t.usable_by("a", Some("alice")));
+        assert!(!t.usable_by("a", Some("mallory")));
+        assert!(!t.usable_by("a", None));
+        assert!(t.adopt("b", None, None));
+        assert!(t.usable_by("b", Some("anyone")), "unbound without auth");
+        assert!(
+            t.usable_by("unknown", Some("anyone")),
+            "not tracked: the upstream decides"
+        );
+        assert!(t.adopt("c", None, Some("bob")));
+        assert!(!t.usable_by("c", Some("alice")));
+    }
+
+    #[test]
     fn overlong_ids_are_not_tracked() {
         let t = Arc::new(Sessions::new(10, Duration::from_secs(1)));
         let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
-        assert!(!t.adopt(&long, None));
+        assert!(!t.adopt(&long, None, None));
         let r = t.reserve().expect("slot");
-        assert!(!r.commit(&long, None));
+        assert!(!r.commit(&long, None, None));
         assert_eq!(t.len(), 0);
         assert!(t.reserve().is_some(), "slot freed");
     }

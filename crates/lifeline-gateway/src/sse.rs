@@ -10,7 +10,13 @@
 //!   tracking which requests still await their response on this stream, so a drain closes it only once none
 //!   does. That stream is split into blocks by [`lifeline_mcp::sse::RawParser`] (the workspace's one SSE
 //!   parser, in its raw-bytes mode): every block is forwarded byte for byte (comments, ids and line endings
-//!   included) except the rewritten `endpoint` event; other streams are forwarded chunk by chunk, unparsed.
+//!   included) except the rewritten `endpoint` event;
+//! - for the SSE answer to a `tools/list` request of a caller the per-tool policy restricts
+//!   ([`RelayOpts::list`]), parsing the stream the same way and rewriting only the response event carrying that
+//!   request's id to list the tools the caller may call (`policy::list`); every other block goes out byte for
+//!   byte, and an event over [`list::MAX_LIST_BYTES`] ends the stream with a JSON-RPC error for the request.
+//!
+//! Other streams are forwarded chunk by chunk, unparsed.
 
 use std::collections::HashSet;
 use std::collections::VecDeque;
@@ -23,10 +29,11 @@ use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use lifeline_core::{Phase, Shutdown};
-use lifeline_mcp::sse::RawParser;
+use lifeline_mcp::sse::{Event, RawParser};
 use serde_json::Value;
 
 use crate::body::{Body, BoxError};
+use crate::policy::list::{self, ListFilter};
 
 /// Bound on one event of a 2024-11-05 stream held while it is parsed; a larger event fails the stream.
 const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
@@ -49,6 +56,8 @@ pub(crate) struct LegacyLink {
     /// Called with the URL the upstream announced in its `endpoint` event; returns the URL the client must use
     /// instead, or `None` when the announced one is unusable (the stream then fails).
     pub(crate) rewrite_endpoint: RewriteEndpoint,
+    /// `tools/list` requests posted on this session whose answer (on this stream) must be filtered.
+    pub(crate) lists: std::sync::Arc<ListRequests>,
 }
 
 /// Maps the upstream's announced `endpoint` URL to the one the client must use (`None`: unusable).
@@ -84,12 +93,56 @@ impl Pending {
     }
 }
 
+/// `tools/list` requests awaiting their answer on one 2024-11-05 stream, each with the filter of the principal
+/// that posted it (ids as their JSON text). Bounded like [`Pending`].
+#[derive(Debug, Default)]
+pub(crate) struct ListRequests {
+    filters: Mutex<std::collections::HashMap<String, ListFilter>>,
+}
+
+impl ListRequests {
+    fn lock(&self) -> MutexGuard<'_, std::collections::HashMap<String, ListFilter>> {
+        self.filters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a `tools/list` request to filter; `false` when `cap` requests are already waiting (the caller
+    /// must then refuse the request rather than let its answer through unfiltered).
+    pub(crate) fn add(&self, filter: ListFilter, cap: usize) -> bool {
+        let Some(id) = &filter.id else {
+            return false; // Only a request's own answer is tracked here.
+        };
+        let key = id.to_string();
+        let mut filters = self.lock();
+        if filters.len() >= cap && !filters.contains_key(&key) {
+            return false;
+        }
+        filters.insert(key, filter);
+        true
+    }
+
+    /// Forgets a request (its POST was refused: no answer will come).
+    pub(crate) fn remove(&self, id: &Value) {
+        self.lock().remove(&id.to_string());
+    }
+
+    fn take(&self, id: &Value) -> Option<ListFilter> {
+        let mut filters = self.lock();
+        if filters.is_empty() {
+            return None;
+        }
+        filters.remove(&id.to_string())
+    }
+}
+
 /// How to relay one stream.
 pub(crate) struct RelayOpts {
     pub(crate) keepalive: Option<Duration>,
     pub(crate) retry: Duration,
     pub(crate) shutdown: Shutdown,
     pub(crate) mode: Mode,
+    /// Rewrite the answer to this `tools/list` request ([`Mode::Response`]), or every answer listing tools
+    /// ([`Mode::Standalone`], `id: None`).
+    pub(crate) list: Option<ListFilter>,
 }
 
 /// Wraps an upstream SSE body into the relayed body.
@@ -102,6 +155,7 @@ pub(crate) fn relay(upstream: Body, opts: RelayOpts) -> Body {
     };
     let (legacy, parser) = match opts.mode {
         Mode::Legacy(link) => (Some(link), Some(RawParser::new(MAX_EVENT_BYTES))),
+        _ if opts.list.is_some() => (None, Some(RawParser::new(list::MAX_LIST_BYTES))),
         _ => (None, None),
     };
     let relay = Relay {
@@ -115,6 +169,7 @@ pub(crate) fn relay(upstream: Body, opts: RelayOpts) -> Body {
         forced: false,
         tail: Tail::default(),
         legacy,
+        list: opts.list,
         parser,
         out: VecDeque::new(),
         done: false,
@@ -136,6 +191,7 @@ struct Relay {
     forced: bool,
     tail: Tail,
     legacy: Option<LegacyLink>,
+    list: Option<ListFilter>,
     parser: Option<RawParser>,
     out: VecDeque<Bytes>,
     done: bool,
@@ -217,39 +273,107 @@ impl Relay {
     }
 
     fn accept(&mut self, data: Bytes) -> Result<(), BoxError> {
-        let (Some(parser), Some(link)) = (self.parser.as_mut(), self.legacy.as_mut()) else {
-            self.tail.update(&data);
-            self.out.push_back(data);
+        let Relay {
+            parser,
+            legacy,
+            list,
+            out,
+            tail,
+            done,
+            ..
+        } = self;
+        let Some(parser) = parser.as_mut() else {
+            tail.update(&data);
+            out.push_back(data);
             return Ok(());
         };
-        let too_large = |_| BoxError::from("an upstream SSE event exceeds 16 MiB");
-        parser.push(&data).map_err(too_large)?;
-        while let Some(block) = parser.next_block().map_err(too_large)? {
-            match block.event {
-                Some(event) if event.kind() == "endpoint" => {
+        // An event over the bound: a filtered `tools/list` answer is refused for the request; a 2024-11-05 stream
+        // fails.
+        let too_large =
+            |list: &Option<ListFilter>, out: &mut VecDeque<Bytes>, done: &mut bool| match list {
+                Some(filter) => {
+                    out.push_back(message_event(None, &filter.too_large()));
+                    *done = true;
+                    Ok(())
+                }
+                None => Err(BoxError::from("an upstream SSE event exceeds 16 MiB")),
+            };
+        if parser.push(&data).is_err() {
+            return too_large(list, out, done);
+        }
+        loop {
+            let block = match parser.next_block() {
+                Ok(Some(block)) => block,
+                Ok(None) => return Ok(()),
+                Err(_) => return too_large(list, out, done),
+            };
+            match (block.event, legacy.as_mut()) {
+                (Some(event), Some(link)) if event.kind() == "endpoint" => {
                     let client_url =
                         (link.rewrite_endpoint)(event.data.trim()).ok_or_else(|| {
                             BoxError::from("the upstream announced an unusable message endpoint")
                         })?;
-                    self.out.push_back(Bytes::from(format!(
+                    out.push_back(Bytes::from(format!(
                         "event: endpoint\ndata: {client_url}\n\n"
                     )));
                 }
-                Some(event) if event.kind() == "message" => {
-                    if let Ok(msg) = serde_json::from_str::<Value>(&event.data) {
-                        let is_response = msg.get("result").is_some() || msg.get("error").is_some();
-                        if let (true, Some(id)) = (is_response, msg.get("id")) {
-                            link.pending.remove(id);
+                (Some(event), link) if event.kind() == "message" => {
+                    let mut legacy_list = None;
+                    if let Some(link) = link {
+                        if let Ok(msg) = serde_json::from_str::<Value>(&event.data) {
+                            let is_response =
+                                msg.get("result").is_some() || msg.get("error").is_some();
+                            if let (true, Some(id)) = (is_response, msg.get("id")) {
+                                link.pending.remove(id);
+                                legacy_list = link.lists.take(id);
+                            }
                         }
                     }
-                    self.out.push_back(block.raw);
+                    let filter = legacy_list.as_ref().or(list.as_ref());
+                    match filter.and_then(|f| f.rewrite(event.data.as_bytes())) {
+                        Some(rewritten) => {
+                            out.push_back(message_event(Some(&event), &rewritten));
+                            if legacy_list.is_none()
+                                && list.as_ref().is_some_and(|f| f.id.is_some())
+                            {
+                                // One answer per request: the rest of the stream is only relayed.
+                                *list = None;
+                            }
+                        }
+                        None => out.push_back(block.raw),
+                    }
                 }
                 // Other events, and blocks that dispatch nothing (comments, stray blank lines).
-                _ => self.out.push_back(block.raw),
+                _ => out.push_back(block.raw),
             }
         }
-        Ok(())
     }
+}
+
+/// An SSE event carrying `data` (one line of JSON), keeping the `id`, `event` and `retry` fields of `like`.
+fn message_event(like: Option<&Event>, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    if let Some(like) = like {
+        if let Some(id) = &like.id {
+            out.extend_from_slice(b"id: ");
+            out.extend_from_slice(id.as_bytes());
+            out.push(b'\n');
+        }
+        if let Some(kind) = &like.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(kind.as_bytes());
+            out.push(b'\n');
+        }
+        if let Some(ms) = like.retry_ms {
+            out.extend_from_slice(format!("retry: {ms}\n").as_bytes());
+        }
+    } else {
+        out.extend_from_slice(b"event: message\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }
 
 async fn sleep_or_never(sleep: Option<&mut Pin<Box<tokio::time::Sleep>>>) {
@@ -316,6 +440,7 @@ mod tests {
                 retry: Duration::from_millis(1500),
                 shutdown: shutdown.clone(),
                 mode: Mode::Standalone,
+                list: None,
             },
         );
         tx.send(Bytes::from_static(b"event: message\ndata: {}\n\n"))
@@ -361,6 +486,7 @@ mod tests {
                 retry: Duration::from_secs(1),
                 shutdown: shutdown.clone(),
                 mode: Mode::Response,
+                list: None,
             },
         );
         shutdown.advance(Phase::Refusing);
@@ -395,7 +521,9 @@ mod tests {
                         *seen.lock().expect("lock") = url.to_owned();
                         Some("/messages?sessionId=tok".to_owned())
                     }),
+                    lists: Arc::default(),
                 }),
+                list: None,
             },
         );
         tx.send(Bytes::from_static(
@@ -447,7 +575,9 @@ mod tests {
                 mode: Mode::Legacy(LegacyLink {
                     pending: Arc::new(Pending::default()),
                     rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                    lists: Arc::default(),
                 }),
+                list: None,
             },
         );
         // Comments, ids and CRLF endings pass unchanged; a CRLF split after its CR stays in one block.
@@ -467,6 +597,149 @@ mod tests {
             next_chunk(&mut body).await.as_deref(),
             Some(": keepalive\n\n")
         );
+    }
+
+    fn list_filter(id: Value) -> ListFilter {
+        let rules = crate::policy::Rules::new(vec![crate::config::ToolRule {
+            pattern: crate::config::ToolPattern::new("delete_*"),
+            require_scopes: vec!["mcp:write".to_owned()],
+        }]);
+        ListFilter {
+            id: Some(id),
+            rules: Arc::new(rules),
+            principal: Arc::new(crate::auth::Principal {
+                subject: "reader".to_owned(),
+                scopes: vec!["mcp:read".to_owned()],
+                source: crate::auth::Source::ApiKey,
+            }),
+        }
+    }
+
+    /// A relay without keep-alives or a drain, in `mode`, filtering with `list`.
+    fn relay_in(up: Body, mode: Mode, list: Option<ListFilter>) -> Body {
+        relay(
+            up,
+            RelayOpts {
+                keepalive: None,
+                retry: Duration::from_secs(1),
+                shutdown: Shutdown::new(),
+                mode,
+                list,
+            },
+        )
+    }
+
+    fn response_relay(up: Body, filter: ListFilter) -> Body {
+        relay_in(up, Mode::Response, Some(filter))
+    }
+
+    #[tokio::test]
+    async fn only_the_tools_list_answer_is_rewritten_in_a_response_stream() {
+        let (tx, up) = channel_body();
+        let mut body = response_relay(up, list_filter(serde_json::json!(5)));
+        // A progress notification, CRLF endings, split mid-line: byte for byte.
+        tx.send(Bytes::from_static(
+            b": hi\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",",
+        ))
+        .await
+        .expect("send");
+        tx.send(Bytes::from_static(b"\"params\":{}}\r\n\r\n"))
+            .await
+            .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some(": hi\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\r\n\r\n")
+        );
+        // The answer to another id is not touched.
+        let other = "data: {\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{\"tools\":[{\"name\":\"delete_x\"}]}}\n\n";
+        tx.send(Bytes::from(other)).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await.as_deref(), Some(other));
+        // The answer to this request: filtered, its event id kept, its cursor kept.
+        tx.send(Bytes::from_static(
+            b"id: 42\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"name\":\"echo\"},{\"name\":\"delete_all\"}],\"nextCursor\":\"n\"}}\n\n",
+        ))
+        .await
+        .expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("id: 42\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"name\":\"echo\"}],\"nextCursor\":\"n\"}}\n\n")
+        );
+        drop(tx);
+        assert_eq!(next_chunk(&mut body).await, None);
+    }
+
+    #[tokio::test]
+    async fn legacy_streams_filter_the_answers_to_recorded_tools_list_requests() {
+        let (tx, up) = channel_body();
+        let lists = Arc::new(ListRequests::default());
+        assert!(lists.add(list_filter(serde_json::json!(3)), 1));
+        assert!(!lists.add(list_filter(serde_json::json!(4)), 1), "bounded");
+        let mut body = relay_in(
+            up,
+            Mode::Legacy(LegacyLink {
+                pending: Arc::new(Pending::default()),
+                rewrite_endpoint: Box::new(|_| Some("/messages?sessionId=tok".to_owned())),
+                lists: Arc::clone(&lists),
+            }),
+            None,
+        );
+        let listed = |id: u32| {
+            format!("event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_all\"}},{{\"name\":\"echo\"}}]}}}}\n\n")
+        };
+        // Not recorded: byte for byte.
+        tx.send(Bytes::from(listed(9))).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await, Some(listed(9)));
+        tx.send(Bytes::from(listed(3))).await.expect("send");
+        assert_eq!(
+            next_chunk(&mut body).await.as_deref(),
+            Some("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n")
+        );
+        // Taken once: a second answer with that id is not the request's.
+        tx.send(Bytes::from(listed(3))).await.expect("send");
+        assert_eq!(next_chunk(&mut body).await, Some(listed(3)));
+    }
+
+    #[tokio::test]
+    async fn a_standalone_stream_filters_every_replayed_tools_list_answer() {
+        let (tx, up) = channel_body();
+        let mut filter = list_filter(serde_json::json!(0));
+        filter.id = None;
+        let mut body = relay_in(up, Mode::Standalone, Some(filter));
+        for id in [1, 2] {
+            tx.send(Bytes::from(format!(
+                "data: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[{{\"name\":\"delete_x\"}}]}}}}\n\n"
+            )))
+            .await
+            .expect("send");
+            assert_eq!(
+                next_chunk(&mut body).await,
+                Some(format!(
+                    "data: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"tools\":[]}}}}\n\n"
+                ))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_tools_list_answer_is_refused_with_an_error_for_the_request() {
+        let (tx, up) = channel_body();
+        let mut body = response_relay(up, list_filter(serde_json::json!("big")));
+        let mut huge =
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":\"big\",\"result\":{\"tools\":[".to_vec();
+        huge.resize(list::MAX_LIST_BYTES + 1024, b' ');
+        tx.send(Bytes::from(huge)).await.expect("send");
+        let event = next_chunk(&mut body).await.expect("an error event");
+        let data = event
+            .strip_prefix("event: message\ndata: ")
+            .and_then(|d| d.strip_suffix("\n\n"))
+            .unwrap_or_else(|| panic!("one message event: {event}"));
+        let err: Value = serde_json::from_str(data).expect("JSON");
+        assert_eq!(err["id"], "big");
+        assert!(err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("16 MiB"));
+        assert_eq!(next_chunk(&mut body).await, None, "the stream ends");
     }
 
     // The block parsing this test also covered lives in `lifeline_mcp::sse` (`raw_blocks_keep_bytes_comments_and_ids`).

@@ -31,6 +31,7 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         .filter_map(|d| d.file_name()?.to_str().map(str::to_owned))
         .collect();
     for want in [
+        "auth",
         "monitor",
         "monitor-postgres",
         "sidecar",
@@ -125,7 +126,7 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
 #[test]
 fn gateway_overlays_drain_inside_the_grace_period() {
     // The numbers the docs promise: preStop 5s, --drain-delay 5s, --drain-timeout 25s, grace 45s.
-    for name in ["sidecar", "stdio"] {
+    for name in ["sidecar", "auth", "stdio"] {
         let text = std::fs::read_to_string(
             kit_dir()
                 .join("overlays")

@@ -3,7 +3,9 @@
 //! `monitor` and the gateway's `/ready` share, with its bounded vocabulary of verdicts and the tool-schema hash.
 //!
 //! This crate never reads the process environment, never exits the process and never spawns a task that outlives
-//! the call that started it. It depends on no other Lifeline crate but `lifeline-core`.
+//! the call that started it. It depends on no other Lifeline crate but `lifeline-core`. The one file it reads is a
+//! secret the caller named (`probe::SecretSource::File`: an OAuth client secret, key or refresh token), when a
+//! token is requested, so a rotated secret is used without a restart.
 //!
 //! Why our own client instead of an SDK (rmcp): a probe must time every phase (DNS, connect, TLS, first byte,
 //! each MCP step), inspect the certificate even when verification fails, bound every read, speak both eras and the
@@ -17,6 +19,7 @@ pub mod probe;
 pub mod schema;
 pub mod sse;
 mod tls;
+pub mod transaction;
 pub mod verdict;
 
 pub use era::{Era, EraHint, TransportKind};

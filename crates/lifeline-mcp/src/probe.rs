@@ -2,19 +2,26 @@
 //! timing per phase and one verdict at the end.
 
 pub mod config;
+pub mod oauth;
 pub mod report;
 
 mod auth;
-mod ctx;
+pub(crate) mod ctx;
 mod http;
 mod http_sse;
 mod stdio;
-mod steps;
+pub(crate) mod steps;
 mod streamable;
 
-pub use config::{ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall};
+pub use config::{
+    CredentialExpiry, ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall,
+};
+pub use oauth::{
+    ClientAuth, OAuthClient, OAuthConfig, OAuthStats, RefreshTokenStore, SecretSource,
+};
 pub use report::{
-    AuthInfo, Failure, Phase, ProbeReport, ServerInfo, Timings, TlsInfo, ToolCallOutcome,
+    AuthInfo, CredentialKind, CredentialStatus, Failure, Phase, ProbeReport, ServerInfo, Timings,
+    TlsInfo, ToolCallOutcome,
 };
 
 use ctx::{ms, Ctx};
@@ -47,6 +54,11 @@ fn finish(
 ) -> ProbeReport {
     let total = ctx.started.elapsed();
     ctx.timings.add(Phase::Total, ms(total));
+    let credentials = credential_statuses(&ctx.opts.credential_expiry);
+    // The transactions have their own bounds (max_latency, timeout): they do not make the probe `slow`.
+    let transactions_ms = ctx.timings.get(Phase::Transactions).unwrap_or_default();
+    let probe_only =
+        total.saturating_sub(std::time::Duration::from_secs_f64(transactions_ms / 1000.0));
     let failure = match result {
         Err(f) => Some(f),
         Ok(()) => {
@@ -71,12 +83,27 @@ fn finish(
                     ));
                 }
             }
-            if total > ctx.opts.slow_after {
+            if let Some(c) = credentials
+                .iter()
+                .filter(|c| c.days_left < ctx.opts.credential_warning_days)
+                .min_by_key(|c| c.days_left)
+            {
+                let when = if c.days_left < 0 {
+                    format!("expired {} days ago", -c.days_left)
+                } else {
+                    format!("expires in {} days", c.days_left)
+                };
+                degraded.push(Failure::new(
+                    Reason::CredentialExpiring,
+                    format!("{} {when} ({})", c.kind.describe(), c.expires_at),
+                ));
+            }
+            if probe_only > ctx.opts.slow_after {
                 degraded.push(Failure::new(
                     Reason::Slow,
                     format!(
                         "the probe took {} ms (bound {} ms)",
-                        total.as_millis(),
+                        probe_only.as_millis(),
                         ctx.opts.slow_after.as_millis()
                     ),
                 ));
@@ -88,6 +115,18 @@ fn finish(
         }
     };
     ctx.end_trace(failure.as_ref());
+    let transactions = match (ctx.transactions.take(), &ctx.opts.transactions, &failure) {
+        (Some(ran), _, _) => ran,
+        (None, Some(set), Some(f)) => crate::transaction::not_run(set, f),
+        (None, Some(set), None) => crate::transaction::not_run(
+            set,
+            &Failure::new(
+                Reason::ProtocolError,
+                "the session ended before the transactions",
+            ),
+        ),
+        (None, None, _) => Vec::new(),
+    };
     let tools = ctx.tools.take().unwrap_or_default();
     let listed = ctx.timings.get(Phase::ToolsList).is_some();
     ProbeReport {
@@ -108,8 +147,29 @@ fn finish(
         tls: ctx.tls,
         auth: ctx.auth,
         tool_call: ctx.tool_call,
+        credentials,
         warnings: ctx.warnings.into_iter().collect(),
         started_at,
+        transactions,
         tools,
     }
+}
+
+/// The configured expiry dates as the report shows them, with whole days left from now (rounded down).
+fn credential_statuses(expiries: &[config::CredentialExpiry]) -> Vec<CredentialStatus> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    expiries
+        .iter()
+        .map(|e| CredentialStatus {
+            kind: e.kind,
+            expires_at: time::OffsetDateTime::from_unix_timestamp(e.expires_at_unix)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+            days_left: (e.expires_at_unix - now).div_euclid(86_400),
+        })
+        .collect()
 }

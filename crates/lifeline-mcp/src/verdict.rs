@@ -34,9 +34,11 @@ use strum::{Display, EnumCount, EnumString, IntoStaticStr, VariantArray};
 pub enum Verdict {
     /// The handshake and the tool list succeeded within the bounds, and nothing degrades it.
     Healthy,
-    /// Usable, but something needs attention soon: a `tool_error`, `slow`, or `cert_expiring` reason.
+    /// Usable, but something needs attention soon: a `tool_error`, `slow`, `cert_expiring` or
+    /// `credential_expiring` reason.
     Degraded,
-    /// The server answered 401/403: it is up, but the probe had no (valid) credentials.
+    /// The server answered 401/403 and the probe had no credential to present: it is up, but closed to
+    /// anonymous clients. A credential that was presented and rejected is `unhealthy` with `auth_failed`.
     AuthRequired,
     /// A client cannot use the server: the [`Reason`] says why.
     Unhealthy,
@@ -101,14 +103,41 @@ pub enum Reason {
     SessionLost,
     /// The server declares the `tools` capability but lists none.
     NoTools,
-    /// The opt-in tool call returned `isError: true` (degraded).
+    /// The opt-in tool call returned `isError: true` (degraded); in a transaction step it fails the step.
     ToolError,
-    /// The whole probe took longer than the latency bound (degraded).
+    /// The whole probe took longer than the latency bound (degraded); a transaction step over its
+    /// `max_latency.degraded` (degraded) or `max_latency.unhealthy` (unhealthy, see `transaction`).
     Slow,
     /// The certificate expires within the warning window (degraded).
     CertExpiring,
-    /// 401/403 with `WWW-Authenticate` (verdict `auth_required`).
+    /// 401/403 with `WWW-Authenticate` (verdict `auth_required`) while the probe presented no credential.
     AuthRequired,
+    /// A credential was presented and rejected (verdict `unhealthy`): the authorization server refused the
+    /// token request (RFC 6749 §5.2: `invalid_client`, `invalid_grant`, …), the server answered 401 to a token
+    /// obtained during this probe or to a configured bearer token / `Authorization` header, or 403
+    /// `insufficient_scope` (RFC 6750 §3.1) to a token. Also a credential that could not be presented (an
+    /// unreadable secret file, an unusable private key).
+    AuthFailed,
+    /// The probe could not obtain a token for a reason other than a rejected credential (verdict `unhealthy`):
+    /// the protected resource metadata (RFC 9728) or the authorization server's metadata (RFC 8414, OpenID
+    /// Connect Discovery) could not be found or failed validation (`resource` or `issuer` mismatch), or the token
+    /// endpoint could not be reached or answered something that is not a token response.
+    AuthServerError,
+    /// A configured credential expires within the warning window (degraded): a client secret
+    /// (`client_secret_expires_at`, RFC 7591 §3.2.1), an API key's expiry date, or a refresh token nearing its
+    /// configured maximum age. The report's `credentials` say which, with the days left.
+    CredentialExpiring,
+    /// A transaction step's `structuredContent` does not match the tool's `outputSchema`, or is missing although
+    /// one is declared (2025-11-25 `server/tools` §Output Schema).
+    SchemaViolation,
+    /// A transaction step's `expect` expression did not evaluate to `true` (or a `save` failed to evaluate).
+    AssertionFailed,
+    /// A transaction step was answered with `resultType: "input_required"` (2026-07-28 `server/tools` §Input
+    /// Required Tool Results): the server wants input a probe cannot give.
+    InputRequired,
+    /// The transaction safety gate refused a tool: not in `allow_tools`, or not declaring `readOnlyHint: true`
+    /// without `allow_side_effects: true`. Nothing was called.
+    NotAllowed,
 }
 
 impl Reason {
@@ -124,11 +153,15 @@ impl Reason {
         None => panic!("VARIANTS holds COUNT variants"),
     };
 
-    /// The verdict this reason implies: degraded for `tool_error`, `slow`, `cert_expiring`; `auth_required` for
-    /// itself; unhealthy for everything else.
+    /// The verdict this reason implies: degraded for `tool_error`, `slow`, `cert_expiring`,
+    /// `credential_expiring`; `auth_required` for itself; unhealthy for everything else (`auth_failed` too: the
+    /// probe's own credential no longer opens the server).
     pub fn verdict(self) -> Verdict {
         match self {
-            Reason::ToolError | Reason::Slow | Reason::CertExpiring => Verdict::Degraded,
+            Reason::ToolError
+            | Reason::Slow
+            | Reason::CertExpiring
+            | Reason::CredentialExpiring => Verdict::Degraded,
             Reason::AuthRequired => Verdict::AuthRequired,
             // Listed one by one, not `_`: a new reason must be classified here before it compiles.
             Reason::DnsFailed
@@ -143,7 +176,13 @@ impl Reason {
             | Reason::UnsupportedVersion
             | Reason::Timeout
             | Reason::SessionLost
-            | Reason::NoTools => Verdict::Unhealthy,
+            | Reason::NoTools
+            | Reason::AuthFailed
+            | Reason::AuthServerError
+            | Reason::SchemaViolation
+            | Reason::AssertionFailed
+            | Reason::InputRequired
+            | Reason::NotAllowed => Verdict::Unhealthy,
         }
     }
 
@@ -232,9 +271,11 @@ mod tests {
         same_word_everywhere(&Reason::ALL, |r| r.as_str());
         same_word_everywhere(Verdict::VARIANTS, |v| v.as_str());
         same_word_everywhere(Warning::VARIANTS, |w| w.as_str());
-        assert_eq!(Reason::ALL.len(), 17);
+        assert_eq!(Reason::ALL.len(), 24);
         assert_eq!(Reason::ALL[0], Reason::DnsFailed);
         assert_eq!(Reason::ALL[16], Reason::AuthRequired);
+        assert_eq!(Reason::AuthFailed.as_str(), "auth_failed");
+        assert_eq!(Reason::CredentialExpiring.as_str(), "credential_expiring");
         assert_eq!(
             Warning::MissingXAccelBuffering.as_str(),
             "missing_x_accel_buffering"
@@ -262,6 +303,9 @@ mod tests {
     fn reason_verdicts() {
         assert_eq!(Reason::Slow.verdict(), Verdict::Degraded);
         assert_eq!(Reason::AuthRequired.verdict(), Verdict::AuthRequired);
+        assert_eq!(Reason::AuthFailed.verdict(), Verdict::Unhealthy);
+        assert_eq!(Reason::AuthServerError.verdict(), Verdict::Unhealthy);
+        assert_eq!(Reason::CredentialExpiring.verdict(), Verdict::Degraded);
         assert_eq!(Reason::NoTools.verdict(), Verdict::Unhealthy);
         assert!(Reason::ConnectRefused.is_dead());
         assert!(!Reason::HttpStatus.is_dead());

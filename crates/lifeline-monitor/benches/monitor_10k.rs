@@ -5,8 +5,13 @@
 //! That target also gets 48 h of raw results at a 5 s interval with phase timings (34,560 rows: the most its
 //! page's phase chart reads is 20,000), so its page is measured at its worst.
 //!
+//! Of the targets, BENCH_TRANSACTIONS (1,000) also carry a two-step synthetic transaction (two `tools/call echo`,
+//! the second with a value saved from the first, CEL assertions) at a 5 min interval: each is a transaction
+//! target of its own, as `targets[].transactions` makes it (issue 13).
+//!
 //! `cargo bench -p lifeline-monitor --bench monitor_10k`; knobs: BENCH_TARGETS (10000), BENCH_DAYS (90),
-//! BENCH_SECONDS (120, the CPU measurement window after a 30 s warm-up), BENCH_REQUESTS (200 per page).
+//! BENCH_SECONDS (120, the CPU measurement window after a 30 s warm-up), BENCH_REQUESTS (200 per page),
+//! BENCH_TRANSACTIONS (1000).
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -68,6 +73,41 @@ async fn endpoints() {
     })
     .await;
     drop(servers);
+}
+
+/// The two-step transaction a bench target carries, as a transaction target (`<target>.echo2`) the way
+/// `targets[].transactions` expands it. The fake's `echo` declares no `readOnlyHint`, hence
+/// `allow_side_effects`.
+fn transaction_target(parent: &TargetConfig) -> TargetConfig {
+    use lifeline_mcp::transaction::TransactionSet;
+    const SET: &str = r#"
+allow_tools: [echo]
+allow_side_effects: true
+transactions:
+  - name: echo2
+    interval: 5m
+    timeout: 10s
+    steps:
+      - tool: echo
+        arguments: { message: lifeline-canary }
+        expect: ['size(result.content) > 0']
+        save: { said: 'result.content[0].text' }
+      - tool: echo
+        arguments: { message: '${said}' }
+        expect: ['result.content[0].text.contains("lifeline-canary")']
+"#;
+    let set = TransactionSet::from_yaml(SET).expect("the bench transaction is valid");
+    let t = &set.transactions[0];
+    let mut target = parent.clone();
+    target.name = format!("{}.{}", parent.name, t.name);
+    target.interval = t.interval.expect("set above");
+    target.timeout = parent.timeout + t.timeout;
+    target.transaction = Some(lifeline_monitor::config::TransactionJob {
+        parent: parent.name.clone(),
+        name: t.name.clone(),
+        set: Arc::new(set.clone()),
+    });
+    target
 }
 
 struct Guard(Child);
@@ -194,6 +234,13 @@ async fn monitor() {
         .enumerate()
         .map(|(i, u)| TargetConfig::new(format!("t{i:05}"), url::Url::parse(u).expect("url")))
         .collect();
+    let with_transactions = knob("BENCH_TRANSACTIONS", 1_000).min(n) as usize;
+    let transaction_targets: Vec<TargetConfig> = config.targets[..with_transactions]
+        .iter()
+        .map(transaction_target)
+        .collect();
+    config.targets.extend(transaction_targets);
+    println!("transactions: {with_transactions} targets carry a two-step transaction at 5 min");
 
     let t = Instant::now();
     let store = Store::connect(&storage).await.expect("store");

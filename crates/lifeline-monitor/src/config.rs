@@ -14,14 +14,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_core::config::ser;
 use lifeline_core::LogFormat;
-use lifeline_mcp::probe::{ProbeOptions, Secret, Target, Timeouts, ToolCall};
+use lifeline_mcp::probe::{
+    ClientAuth, CredentialExpiry, OAuthClient, ProbeOptions, Secret, SecretSource, Target,
+    Timeouts, ToolCall,
+};
 use serde::{Serialize, Serializer};
 use url::Url;
 
+mod auth;
 mod expand;
 mod raw;
 mod validate;
@@ -183,6 +188,8 @@ pub struct TargetConfig {
     pub headers: Vec<(String, Secret)>,
     /// Sent as `Authorization: Bearer …`.
     pub bearer_token: Option<Secret>,
+    /// The `auth:` block: an OAuth client and credential expiry dates; `None` when not written.
+    pub auth: Option<TargetAuth>,
     /// Opt-in `tools/call` after `tools/list`; side effects are the user's choice. Serialized as the tool name.
     #[serde(serialize_with = "tool_name")]
     pub call: Option<ToolCall>,
@@ -206,6 +213,24 @@ pub struct TargetConfig {
     pub slow_after: Duration,
     /// Count `auth_required` as up (a public endpoint monitored without credentials). Default false.
     pub accept_auth_required: bool,
+    /// Set on a *transaction target*: one of a configured target's `transactions`, scheduled, stored, rolled up
+    /// and alerted on as a target of its own named `<target>.<transaction>` (see [`TransactionJob`]). `None` for
+    /// the configured targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionJob>,
+}
+
+/// What makes a [`TargetConfig`] a transaction target: its parent and the one transaction it runs (with the
+/// parent's safety gate). Its probe is the parent's probe (same URL and credentials) plus that transaction; its
+/// verdict is the transaction's (see `crate::prober::transaction_view`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionJob {
+    /// The configured target's name.
+    pub parent: String,
+    /// The transaction's name.
+    pub name: String,
+    /// The parent's `allow_tools` and `allow_side_effects` with this one transaction.
+    pub set: std::sync::Arc<lifeline_mcp::transaction::TransactionSet>,
 }
 
 impl TargetConfig {
@@ -216,6 +241,7 @@ impl TargetConfig {
             url,
             headers: Vec::new(),
             bearer_token: None,
+            auth: None,
             call: None,
             interval: DEFAULT_INTERVAL,
             timeout: DEFAULT_TIMEOUT,
@@ -225,7 +251,13 @@ impl TargetConfig {
             cert_warning_days: lifeline_mcp::probe::config::DEFAULT_CERT_WARNING_DAYS,
             slow_after: lifeline_mcp::probe::config::DEFAULT_SLOW_AFTER,
             accept_auth_required: false,
+            transaction: None,
         }
+    }
+
+    /// The name maintenance windows know this target by: a transaction target follows its parent's.
+    pub fn maintenance_name(&self) -> &str {
+        self.transaction.as_ref().map_or(&self.name, |j| &j.parent)
     }
 
     /// The probe target.
@@ -235,7 +267,18 @@ impl TargetConfig {
 
     /// The probe options for this target.
     pub fn probe_options(&self) -> ProbeOptions {
+        let (oauth, credential_expiry, credential_warning_days) = match &self.auth {
+            Some(a) => (a.oauth.clone(), a.expiry.clone(), a.warning_days),
+            None => (
+                None,
+                Vec::new(),
+                lifeline_mcp::probe::config::DEFAULT_CREDENTIAL_WARNING_DAYS,
+            ),
+        };
         ProbeOptions {
+            oauth,
+            credential_expiry,
+            credential_warning_days,
             timeouts: Timeouts {
                 total: self.timeout,
                 ..Timeouts::default()
@@ -243,6 +286,7 @@ impl TargetConfig {
             headers: self.headers.clone(),
             bearer_token: self.bearer_token.clone(),
             call: self.call.clone(),
+            transactions: self.transaction.as_ref().map(|j| j.set.clone()),
             cert_warning_days: self.cert_warning_days,
             slow_after: self.slow_after,
             // One extra request per probe for a finding that does not change the verdict: not worth it every minute.
@@ -255,6 +299,60 @@ impl TargetConfig {
     /// The URL without user info, query or fragment, for pages, logs and alerts.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
+    }
+}
+
+/// A target's `auth:` block, validated. The OAuth client lives here so its token cache lasts as long as the
+/// configuration: every probe of the target (and of any other target written with the same credential, which
+/// shares the client and so its one-refresh-at-a-time) reuses the token until it nears its expiry.
+#[derive(Debug, Clone)]
+pub struct TargetAuth {
+    /// The OAuth client; `None` when the block only dates a static credential (`api_key_expires_at`).
+    pub oauth: Option<Arc<OAuthClient>>,
+    /// The configured expiry dates.
+    pub expiry: Vec<CredentialExpiry>,
+    /// The warning window in days. Default 7 (`lifeline_mcp::probe::config::DEFAULT_CREDENTIAL_WARNING_DAYS`).
+    pub warning_days: i64,
+}
+
+impl Serialize for TargetAuth {
+    /// The effective `auth:` block with every secret left out: the client id, method, scope and token URL, which
+    /// secret sources are set (a file path, or `<redacted>` for a value), and the expiry dates (Unix seconds).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let source = |src: &SecretSource| match src {
+            SecretSource::File(p) => format!("file {}", p.display()),
+            SecretSource::Value(_) => lifeline_core::secret::REDACTED.to_owned(),
+        };
+        let mut m = s.serialize_map(None)?;
+        if let Some(client) = &self.oauth {
+            let c = client.config();
+            m.serialize_entry("client_id", &c.client_id)?;
+            m.serialize_entry("auth_method", c.auth.method_name())?;
+            match &c.auth {
+                ClientAuth::SecretBasic(src) | ClientAuth::SecretPost(src) => {
+                    m.serialize_entry("client_secret", &source(src))?;
+                }
+                ClientAuth::PrivateKeyJwt { key, key_id } => {
+                    m.serialize_entry("private_key", &source(key))?;
+                    m.serialize_entry("key_id", key_id)?;
+                }
+                ClientAuth::None => {}
+            }
+            if let Some(rt) = &c.refresh_token {
+                m.serialize_entry("refresh_token", &source(rt))?;
+            }
+            m.serialize_entry("scope", &c.scope)?;
+            m.serialize_entry("token_url", &c.token_url.as_ref().map(Url::as_str))?;
+        }
+        for e in &self.expiry {
+            m.serialize_entry(
+                &format!("{}_expires_at", e.kind.as_str()),
+                &e.expires_at_unix,
+            )?;
+        }
+        m.serialize_entry("warning_days", &self.warning_days)?;
+        m.end()
     }
 }
 
@@ -491,6 +589,7 @@ impl Config {
         Validator {
             env,
             errors: Vec::new(),
+            oauth_clients: Vec::new(),
         }
         .config(raw)
     }

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod prober;
 mod recorder;
 mod scheduler;
+pub mod seal;
 pub mod simulate;
 pub mod sketch;
 pub mod store;
@@ -145,6 +146,20 @@ impl Monitor {
     /// [`Phase::Refusing`]: once it reaches zero the drain is clean.
     pub fn in_flight(&self) -> InFlight {
         self.inflight.clone()
+    }
+
+    /// Keeps the rotated refresh tokens of the targets' OAuth clients (those configured with a refresh token) in
+    /// the database, sealed with `key` (see [`seal`]), so a restart resumes with the current one instead of the
+    /// configured one a rotation revoked. Call before [`Monitor::run`]. Returns how many clients keep theirs.
+    pub fn seal_refresh_tokens(&self, key: seal::SealKey) -> usize {
+        let sealed = seal::SealedRefreshTokens::new(self.store.clone(), Arc::new(key));
+        self.config
+            .targets
+            .iter()
+            .filter_map(|t| t.auth.as_ref().and_then(|a| a.oauth.as_ref()))
+            .filter(|c| c.config().refresh_token.is_some())
+            .filter(|c| c.set_refresh_store(Arc::new(sealed.clone())))
+            .count()
     }
 
     /// The database.

@@ -57,6 +57,13 @@ pub struct PhaseLabels {
     pub phase: &'static str,
 }
 
+/// `{kind}`: a transaction step's kind (`tool`, `resource`, `prompt`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepKindLabels {
+    /// The step kind.
+    pub kind: String,
+}
+
 /// `{operation}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
@@ -92,6 +99,11 @@ pub struct Metrics {
     pub incidents_open: Gauge,
     /// 1 while this replica holds the scheduler lease.
     pub leader: Gauge,
+    /// Transaction runs finished, by the transaction's verdict (the transaction target's own verdict is in
+    /// `lifeline_monitor_target_verdict{target="<target>.<transaction>"}`).
+    pub transaction_runs: Family<VerdictLabels, Counter>,
+    /// Time per transaction step that got an answer, by step kind, over all transactions.
+    pub transaction_step_duration: Family<StepKindLabels, Histogram, fn() -> Histogram>,
 }
 
 /// 1 ms … ~65 s in ×2 steps: a loopback connect at the low end, a probe's whole timeout at the high end.
@@ -125,6 +137,10 @@ impl Metrics {
             target_tls_days_left: Family::default(),
             incidents_open: Gauge::default(),
             leader: Gauge::default(),
+            transaction_runs: Family::default(),
+            transaction_step_duration: Family::new_with_constructor(
+                phase_histogram as fn() -> Histogram,
+            ),
         };
         registry.register(
             "lifeline_monitor_probes",
@@ -186,7 +202,40 @@ impl Metrics {
             "1 while this replica holds the scheduler lease",
             m.leader.clone(),
         );
+        registry.register(
+            "lifeline_monitor_transaction_runs",
+            "Synthetic transaction runs finished, by verdict",
+            m.transaction_runs.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_transaction_step_duration_seconds",
+            "Time per answered transaction step, by kind",
+            m.transaction_step_duration.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts a finished transaction run (`verdict` as judged, see `crate::prober::transaction_view`) and
+    /// observes each answered step's latency.
+    pub fn observe_transaction(
+        &self,
+        verdict: lifeline_mcp::Verdict,
+        t: &lifeline_mcp::transaction::TransactionReport,
+    ) {
+        self.transaction_runs
+            .get_or_create(&VerdictLabels {
+                verdict: verdict.as_str().to_owned(),
+            })
+            .inc();
+        for step in &t.steps {
+            if let Some(ms) = step.latency_ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
+                self.transaction_step_duration
+                    .get_or_create(&StepKindLabels {
+                        kind: step.kind.clone(),
+                    })
+                    .observe(ms / 1000.0);
+            }
+        }
     }
 
     /// The text exposition format.

@@ -91,7 +91,7 @@ async fn write_batch(
             target,
             alerts: &config.alerts,
             at_ms: *at_ms,
-            maintenance_until: config.maintenance_until(&target.name, *at_ms),
+            maintenance_until: config.maintenance_until(target.maintenance_name(), *at_ms),
             old_tools: old_tools.as_deref(),
         };
         let op = evaluate(&prev, report, &cx);

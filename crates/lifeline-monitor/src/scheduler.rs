@@ -162,6 +162,11 @@ pub(crate) async fn run(
                 };
             metrics.probes_in_flight.dec();
             metrics.observe_phases(&report.timings_ms);
+            if target.transaction.is_some() {
+                if let Some(t) = report.transactions.first() {
+                    metrics.observe_transaction(report.verdict, t);
+                }
+            }
             // Flag cleared only after the result is queued, so the target's results stay in order.
             let _ = tx.send(Outcome { idx, at_ms, report }).await;
             flag.store(false, Ordering::Release);

@@ -361,6 +361,39 @@ impl Store {
         Ok(())
     }
 
+    /// The sealed secret `name` (see `crate::seal`), if stored.
+    pub async fn sealed_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let v: Option<Vec<u8>> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(v)
+    }
+
+    /// Stores (or replaces) the sealed secret `name`.
+    pub async fn sealed_put(
+        &self,
+        name: &str,
+        sealed: &[u8],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sealed_secrets (name, sealed, updated_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+            )
+            .bind(name)
+            .bind(sealed)
+            .bind(now_ms)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Every active target's state (in `ids` order when given), with its open incident.
     pub async fn load_states(&self) -> Result<Vec<TargetState>, StoreError> {
         let rows: Vec<TargetState> = with_pool!(self, pool => {

@@ -8,6 +8,10 @@
 mod alertmanager;
 #[path = "flow/providers.rs"]
 mod providers;
+#[path = "support/running.rs"]
+mod running;
+
+use running::start;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +20,10 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
-use lifeline_core::{Phase as StopPhase, Shutdown};
 use lifeline_mcp::probe::{Failure, Phase, ProbeReport, ServerInfo, Timings};
 use lifeline_mcp::{Era, Reason, Verdict};
 use lifeline_monitor::prober::BoxFuture;
-use lifeline_monitor::{Config, Monitor, Prober, TargetConfig};
+use lifeline_monitor::{Config, Prober, TargetConfig};
 use lifeline_testkit::assert_eventually;
 use serde_json::{json, Value};
 
@@ -88,8 +91,10 @@ impl Prober for Scripted {
                 tls: None,
                 auth: None,
                 tool_call: None,
+                credentials: Vec::new(),
                 warnings: vec![],
                 started_at: String::new(),
+                transactions: Vec::new(),
                 tools: if ok { m.tools.clone() } else { vec![] },
             }
         })
@@ -189,36 +194,6 @@ alerts:{alerts}
         a.timeout = Duration::from_secs(2);
     }
     c
-}
-
-struct Running {
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-    base: String,
-}
-
-async fn start(c: Config, prober: Arc<Scripted>) -> Running {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let m = Monitor::new(c, prober, "test-replica").await.unwrap();
-    let shutdown = Shutdown::new();
-    let s = shutdown.clone();
-    let task = tokio::spawn(async move { m.run(l, s).await.unwrap() });
-    Running {
-        shutdown,
-        task,
-        base,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.advance(StopPhase::Refusing);
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("clean shutdown")
-            .unwrap();
-    }
 }
 
 async fn get(url: &str) -> Value {

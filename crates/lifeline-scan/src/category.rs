@@ -110,7 +110,12 @@ mod tests {
                 | Reason::TlsFailed
                 | Reason::Timeout => Category::Dead,
                 Reason::AuthRequired => Category::AuthGated,
-                Reason::ToolError | Reason::Slow | Reason::CertExpiring => Category::Degraded,
+                Reason::ToolError
+                | Reason::Slow
+                | Reason::CertExpiring
+                | Reason::CredentialExpiring => Category::Degraded,
+                // The census presents no credential; were one rejected, the endpoint is not usable.
+                Reason::AuthFailed | Reason::AuthServerError => Category::Broken,
                 Reason::TlsExpired
                 | Reason::HttpStatus
                 | Reason::NotMcp
@@ -118,7 +123,13 @@ mod tests {
                 | Reason::RpcError
                 | Reason::UnsupportedVersion
                 | Reason::SessionLost
-                | Reason::NoTools => Category::Broken,
+                | Reason::NoTools
+                // Transaction reasons: a census probe runs no transactions, but a report carrying one is
+                // broken like any other unhealthy reason.
+                | Reason::SchemaViolation
+                | Reason::AssertionFailed
+                | Reason::InputRequired
+                | Reason::NotAllowed => Category::Broken,
             };
             assert_eq!(Category::of(&report), expected, "{reason}");
         }

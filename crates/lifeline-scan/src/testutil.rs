@@ -26,8 +26,10 @@ pub(crate) fn report_with(verdict: Verdict, reason: Option<Reason>) -> ProbeRepo
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-11-01T00:00:00Z".into(),
+        transactions: Vec::new(),
         tools: Vec::new(),
     }
 }

@@ -135,7 +135,9 @@ pub struct LifelineContainer {
     pub args: Vec<String>,
     /// `env`: (name, `value`), the value `None` where it comes from elsewhere (`valueFrom`: a Secret, a field).
     pub env: Vec<(String, Option<String>)>,
-    /// (mount path, ConfigMap data as (file name, text)) for each ConfigMap volume the container mounts.
+    /// (mount path, data as (file name, text)) for each ConfigMap or Secret volume the container mounts whose
+    /// object is in the same text (a Secret's `data` base64-decoded, its `stringData` as is), and for each
+    /// Secret volume whose Secret is created out of band (no files).
     pub config_mounts: Vec<(String, Vec<(String, String)>)>,
 }
 
@@ -151,7 +153,7 @@ fn seq<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
 }
 
 /// The `lifeline` containers of every Deployment in `yaml` (multi-document; rendered manifests or a patch file),
-/// with the ConfigMaps of the same text resolved for their mounts.
+/// with the ConfigMaps and Secrets of the same text resolved for their mounts.
 ///
 /// # Panics
 /// On YAML that does not parse.
@@ -159,19 +161,47 @@ pub fn lifeline_containers(yaml: &str) -> Vec<LifelineContainer> {
     let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(yaml)
         .map(|d| serde::Deserialize::deserialize(d).expect("the kit's YAML parses"))
         .collect();
-    let config_maps: Vec<(String, Vec<(String, String)>)> = docs
+    let files = |d: &Value, key: &str, decode: bool| -> Vec<(String, String)> {
+        d.get(key)
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                let text = v.as_str()?;
+                let text = if decode {
+                    use base64::Engine as _;
+                    let compact: String = text.split_whitespace().collect();
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .ok()?;
+                    String::from_utf8(bytes).ok()?
+                } else {
+                    text.to_owned()
+                };
+                Some((k.as_str()?.to_owned(), text))
+            })
+            .collect()
+    };
+    // (kind, name, files)
+    type Files = Vec<(String, String)>;
+    let objects: Vec<(String, String, Files)> = docs
         .iter()
-        .filter(|d| str_of(d, "kind").as_deref() == Some("ConfigMap"))
-        .map(|d| {
-            let name = d.get("metadata").and_then(|m| str_of(m, "name"));
-            let data = d
-                .get("data")
-                .and_then(Value::as_mapping)
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
-                .collect();
-            (name.unwrap_or_default(), data)
+        .filter_map(|d| {
+            let kind = str_of(d, "kind")?;
+            let name = d
+                .get("metadata")
+                .and_then(|m| str_of(m, "name"))
+                .unwrap_or_default();
+            let data = match kind.as_str() {
+                "ConfigMap" => files(d, "data", false),
+                "Secret" => {
+                    let mut f = files(d, "data", true);
+                    f.extend(files(d, "stringData", false));
+                    f
+                }
+                _ => return None,
+            };
+            Some((kind, name, data))
         })
         .collect();
     let mut out = Vec::new();
@@ -182,9 +212,16 @@ pub fn lifeline_containers(yaml: &str) -> Vec<LifelineContainer> {
         let Some(pod) = d.get("spec").and_then(|s| s.get("template")?.get("spec")) else {
             continue;
         };
-        // volume name → ConfigMap name
-        let volumes: Vec<(String, String)> = seq(pod, "volumes")
-            .filter_map(|v| Some((str_of(v, "name")?, str_of(v.get("configMap")?, "name")?)))
+        // volume name → (kind, object name)
+        let volumes: Vec<(String, (&str, String))> = seq(pod, "volumes")
+            .filter_map(|v| {
+                let target = match (v.get("configMap"), v.get("secret")) {
+                    (Some(cm), _) => ("ConfigMap", str_of(cm, "name")?),
+                    (None, Some(secret)) => ("Secret", str_of(secret, "secretName")?),
+                    (None, None) => return None,
+                };
+                Some((str_of(v, "name")?, target))
+            })
             .collect();
         for c in seq(pod, "containers").filter(|c| str_of(c, "name").as_deref() == Some("lifeline"))
         {
@@ -197,8 +234,13 @@ pub fn lifeline_containers(yaml: &str) -> Vec<LifelineContainer> {
             let config_mounts = seq(c, "volumeMounts")
                 .filter_map(|m| {
                     let vol = str_of(m, "name")?;
-                    let cm = &volumes.iter().find(|(v, _)| *v == vol)?.1;
-                    let data = config_maps.iter().find(|(n, _)| n == cm)?.1.clone();
+                    let (kind, name) = &volumes.iter().find(|(v, _)| *v == vol)?.1;
+                    let data = match objects.iter().find(|(k, n, _)| k == kind && n == name) {
+                        Some((_, _, files)) => files.clone(),
+                        // A Secret created out of band: mounted, its files unknown.
+                        None if *kind == "Secret" => Vec::new(),
+                        None => return None,
+                    };
                     Some((str_of(m, "mountPath")?, data))
                 })
                 .collect();

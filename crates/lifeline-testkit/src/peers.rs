@@ -11,12 +11,19 @@
 //! | [`Peer::python`] | `tests/peers/py2_server.py` on mcp 2.3.0 + uvicorn | `/mcp` |
 //! | [`Peer::python_legacy`] | `tests/peers/py1_server.py` on mcp 1.30.0 + uvicorn | `/mcp` or `/sse` |
 //! | [`Peer::conformance_fixture`] | `tests/peers/conformance_fixture.py` on mcp 2.3.0 + uvicorn | `/mcp` |
+//! | [`Peer::python_auth`] | `tests/peers/py2_auth_server.py` on mcp 2.3.0 (OAuth resource server) | `/mcp` |
+//! | [`Peer::python_tools`] | `tests/peers/py2_tools_server.py` on mcp 2.3.0 + uvicorn (outputSchema tools) | `/mcp` |
 //!
 //! Stdio commands (for `lifeline gateway -- CMD`): [`Peer::everything_stdio_command`],
-//! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`].
+//! [`Peer::python_stdio_command`], [`Peer::python_legacy_stdio_command`], [`Peer::conformance_fixture_stdio_command`],
+//! [`Peer::python_tools_stdio_command`].
 //!
 //! [`conformance`] runs the official conformance suite's server scenarios and reads back their results;
 //! [`otlp::OtlpReceiver`] is the OTLP/HTTP trace receiver of the trace tests.
+//!
+//! For the OAuth tests: [`oidc::AuthServer`] (oidc-provider on Node 22, the real authorization server),
+//! [`Peer::python_auth`] (a Python SDK server that checks its tokens) and [`oauth_client`] (the Python and
+//! TypeScript SDK clients logging in with client credentials).
 //!
 //! Not MCP, for the monitor's alert providers: [`alertmanager::Alertmanager`] (Debian's prometheus-alertmanager)
 //! and [`smtp::SmtpSink`] (`tests/peers/smtp_sink.py` on aiosmtpd).
@@ -25,6 +32,8 @@
 
 pub mod alertmanager;
 pub mod conformance;
+pub mod oauth_client;
+pub mod oidc;
 pub mod otlp;
 pub mod raw_http;
 pub mod smtp;
@@ -88,6 +97,11 @@ pub enum PeerKind {
     PythonLegacy(Py1Mode),
     /// The conformance suite's fixture server (mcp 2.x, stateful, no DNS-rebinding protection).
     ConformanceFixture,
+    /// The mcp 2.x server that checks OAuth tokens ([`Peer::python_auth`]).
+    PythonAuth(PyServer),
+    /// The mcp 2.x server whose tools declare `outputSchema` (`tests/peers/py2_tools_server.py`); only
+    /// [`PyServer::Stateful`] and [`PyServer::Stateless`].
+    PythonTools(PyServer),
 }
 
 /// Which conformance suite build [`conformance_command`] runs.
@@ -344,6 +358,41 @@ impl Peer {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts the mcp 2.3.0 server of the transaction tests (`tests/peers/py2_tools_server.py`: tools with
+    /// `outputSchema`/`structuredContent`, misbehaving ones, a resource and a prompt) in `mode` under uvicorn on
+    /// 127.0.0.1. URL: `http://127.0.0.1:PORT/mcp`. [`PyServer::Json`] is served as [`PyServer::Stateful`].
+    ///
+    /// # Panics
+    /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`].
+    pub async fn python_tools(mode: PyServer) -> Peer {
+        let mode_name = match mode {
+            PyServer::Stateless => "stateless",
+            PyServer::Stateful | PyServer::Json => "stateful",
+        };
+        let cmd = uvicorn(venv_python("py2"), "py2_tools_server:create_app", mode_name);
+        start(
+            format!("py2_tools_server ({mode_name})"),
+            cmd,
+            UVICORN_ANNOUNCE,
+            "/mcp",
+            PeerKind::PythonTools(mode),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `(program, args)` for the transaction tests' server ([`Peer::python_tools`]) over stdio.
+    ///
+    /// # Panics
+    /// If the peers are not installed.
+    pub fn python_tools_stdio_command() -> (PathBuf, Vec<String>) {
+        let script = peers_sources().join("py2_tools_server.py");
+        (
+            venv_python("py2"),
+            vec![path_arg(&script), "stdio".to_owned()],
+        )
+    }
+
     /// `(program, args)` for the mcp 2.3.0 test server over stdio.
     ///
     /// # Panics
@@ -387,7 +436,10 @@ impl Peer {
     pub async fn sessions_active(&self) -> Option<u64> {
         if matches!(
             self.kind,
-            PeerKind::Everything(_) | PeerKind::ConformanceFixture
+            PeerKind::Everything(_)
+                | PeerKind::ConformanceFixture
+                | PeerKind::PythonAuth(_)
+                | PeerKind::PythonTools(_)
         ) {
             return None;
         }

@@ -37,19 +37,31 @@ Examples:
   lifeline check URL --update-snapshot tools.snapshot.json  # record the tools
   lifeline check URL --snapshot tools.snapshot.json  # fail on breaking drift
   lifeline check URL --junit report.xml
+  lifeline check URL --transaction canary.yaml  # scripted tool calls + CEL
 
 Authentication: --header 'Name: value' (repeatable), --bearer-token-file FILE,
 or the environment variable LIFELINE_BEARER_TOKEN (the file wins when both are
-given). Header values and tokens are never printed.
+given). OAuth client credentials: --oauth-client-id ID with
+--oauth-client-secret-file FILE (or LIFELINE_OAUTH_CLIENT_SECRET) or
+--oauth-private-key-file PEM (private_key_jwt); a refresh token with
+--oauth-refresh-token-file FILE (or LIFELINE_OAUTH_REFRESH_TOKEN). The token
+endpoint is discovered from the server's 401 unless --oauth-token-url is given.
+Header values, tokens, secrets and keys are never printed.
+  lifeline check https://mcp.example.com/mcp --oauth-client-id probe \
+      --oauth-client-secret-file /run/secrets/probe --oauth-scope mcp:read
 
 Exit codes:
   0   every target healthy (degraded too, unless --fail-on degraded)
   1   a target unhealthy or auth_required, degraded with --fail-on degraded,
-      or breaking tool-schema drift
+      breaking tool-schema drift, or a failed transaction
   2   operational error: unreadable snapshot, token, CA or output file
-  64  usage error: no target, conflicting flags, bad --args JSON, bad --header
+  64  usage error: no target, conflicting flags, bad --args JSON, bad --header,
+      an invalid --transaction file, or a transaction refused by the safety
+      gate (a tool not in allow_tools, or without readOnlyHint: true and no
+      allow_side_effects: true)
 
-Docs: docs/ci-gate.md (CI use, snapshots), docs/check-json.md (--json schema).";
+Docs: docs/ci-gate.md (CI use, snapshots), docs/check-json.md (--json schema),
+docs/transactions.md (--transaction files).";
 
 /// Arguments of `lifeline check`.
 #[derive(Debug, clap::Args)]
@@ -105,10 +117,78 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     pub(crate) bearer_token_file: Option<PathBuf>,
 
+    /// OAuth: the registered client id. Turns on the OAuth client: a token from the client-credentials grant (or
+    /// the refresh-token grant with --oauth-refresh-token-file), discovered from the server's 401 (RFC 9728,
+    /// RFC 8414) unless --oauth-token-url is given, sent as `Authorization: Bearer`. A credential that is
+    /// rejected makes the verdict unhealthy (auth_failed).
+    #[arg(long, value_name = "ID", help_heading = "OAuth")]
+    pub(crate) oauth_client_id: Option<String>,
+
+    /// OAuth: read the client secret from FILE (surrounding whitespace trimmed). Without it, the environment
+    /// variable LIFELINE_OAUTH_CLIENT_SECRET is used when set. Never printed.
+    #[arg(long, value_name = "FILE", help_heading = "OAuth")]
+    pub(crate) oauth_client_secret_file: Option<PathBuf>,
+
+    /// OAuth: how the client secret is presented at the token endpoint: `basic` (client_secret_basic, HTTP
+    /// Basic) or `post` (client_secret_post, in the form body).
+    #[arg(long, value_enum, default_value_t = SecretMethod::Basic, value_name = "METHOD", help_heading = "OAuth")]
+    pub(crate) oauth_auth_method: SecretMethod,
+
+    /// OAuth: authenticate with a JWT signed by this PEM private key instead of a secret (private_key_jwt,
+    /// RFC 7523; RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA).
+    #[arg(long, value_name = "PEM", help_heading = "OAuth")]
+    pub(crate) oauth_private_key_file: Option<PathBuf>,
+
+    /// OAuth: the `kid` header of the private_key_jwt assertion, when the server holds several keys.
+    #[arg(
+        long,
+        value_name = "KID",
+        requires = "oauth_private_key_file",
+        help_heading = "OAuth"
+    )]
+    pub(crate) oauth_key_id: Option<String>,
+
+    /// OAuth: use the refresh-token grant with the refresh token in FILE (one obtained once, e.g. by an
+    /// interactive login). Without it, LIFELINE_OAUTH_REFRESH_TOKEN is used when set. Never printed.
+    #[arg(long, value_name = "FILE", help_heading = "OAuth")]
+    pub(crate) oauth_refresh_token_file: Option<PathBuf>,
+
+    /// OAuth: the scope to request (space-separated). Default: the 401 challenge's `scope`, else the protected
+    /// resource metadata's `scopes_supported`.
+    #[arg(long, value_name = "SCOPE", help_heading = "OAuth")]
+    pub(crate) oauth_scope: Option<String>,
+
+    /// OAuth: the token endpoint; skips discovery (the first request then carries a token).
+    #[arg(long, value_name = "URL", help_heading = "OAuth")]
+    pub(crate) oauth_token_url: Option<String>,
+
+    /// OAuth: when the client secret expires (`client_secret_expires_at`: 2027-03-31, RFC 3339 or Unix
+    /// seconds). Within --credential-warning-days the verdict is degraded (credential_expiring).
+    #[arg(long, value_name = "DATE", help_heading = "OAuth")]
+    pub(crate) oauth_client_secret_expires_at: Option<String>,
+
+    /// When the API key or bearer token (--header, --bearer-token-file) expires (2027-03-31, RFC 3339 or Unix
+    /// seconds). Within --credential-warning-days the verdict is degraded (credential_expiring).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) api_key_expires_at: Option<String>,
+
+    /// A configured credential expiring within this many days makes the verdict degraded
+    /// (credential_expiring).
+    #[arg(long, value_name = "DAYS", default_value_t = lifeline_mcp::probe::config::DEFAULT_CREDENTIAL_WARNING_DAYS,
+          value_parser = clap::value_parser!(i64).range(0..=3650))]
+    pub(crate) credential_warning_days: i64,
+
     /// Call this tool after tools/list (opt-in: side effects are yours). A result with `isError: true` makes
     /// the verdict degraded (tool_error).
     #[arg(long, value_name = "TOOL")]
     pub(crate) call: Option<String>,
+
+    /// Run the synthetic transactions in FILE (YAML: `allow_tools`, `allow_side_effects`, `transactions`; see
+    /// docs/transactions.md) on each target's session after tools/list, once. A failed transaction fails the
+    /// check; an invalid file, or a tool the safety gate refuses, is a usage error (exit 64). Each transaction
+    /// adds its own `timeout` to --timeout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) transaction: Option<PathBuf>,
 
     /// The JSON object of arguments for --call, e.g. `'{"message":"hi"}'`. Default `{}`.
     #[arg(long, value_name = "JSON", requires = "call")]
@@ -191,6 +271,15 @@ pub(crate) enum FailOn {
     Unhealthy,
 }
 
+/// `--oauth-auth-method`: how a client secret is presented (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SecretMethod {
+    /// client_secret_basic: HTTP Basic authentication.
+    Basic,
+    /// client_secret_post: client_id and client_secret in the form body.
+    Post,
+}
+
 /// `--era`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum EraArg {
@@ -215,11 +304,20 @@ pub(crate) struct Outcome {
     pub(crate) snapshot_update: Option<snapshot::UpdateOutcome>,
     /// True when the verdict alone fails the gate at `--fail-on` (see [`fails`]).
     pub(crate) verdict_fails: bool,
+    /// True when a transaction fails the gate at `--fail-on` (see [`transaction_fails`]).
+    pub(crate) transactions_fail: bool,
+    /// `--fail-on degraded`: a degraded (slow) transaction step fails too.
+    pub(crate) fail_on_degraded: bool,
 }
 
 impl Outcome {
-    /// True when this target makes the check fail (exit 1): its verdict, or breaking drift.
+    /// True when this target makes the check fail (exit 1): its verdict, breaking drift, or a transaction.
     pub(crate) fn failed(&self) -> bool {
+        self.transactions_fail || self.target_failed()
+    }
+
+    /// True when the target itself fails the gate: its verdict, or breaking drift (its transactions aside).
+    pub(crate) fn target_failed(&self) -> bool {
         self.verdict_fails
             || self
                 .drift
@@ -253,6 +351,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
         };
         outcomes.push(Outcome {
             verdict_fails: fails(&report, plan.fail_on),
+            transactions_fail: report
+                .transactions
+                .iter()
+                .any(|t| transaction_fails(t, plan.fail_on)),
+            fail_on_degraded: plan.fail_on == FailOn::Degraded,
             report,
             drift,
             snapshot_update,
@@ -298,6 +401,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(err) = operational_error {
         return Err(err);
     }
+    if let Some(refused) = gate_refusal(&outcomes) {
+        return Err(exit::UsageError(refused).into());
+    }
     Ok(if outcomes.iter().any(Outcome::failed) {
         exit::FINDINGS
     } else {
@@ -314,10 +420,51 @@ pub(crate) fn fails(report: &ProbeReport, fail_on: FailOn) -> bool {
     }
 }
 
+/// True when transaction `t` fails the gate at `fail_on`: unhealthy always, degraded (a slow step) only with
+/// `--fail-on degraded`.
+pub(crate) fn transaction_fails(
+    t: &lifeline_mcp::transaction::TransactionReport,
+    fail_on: FailOn,
+) -> bool {
+    match t.verdict {
+        Verdict::Healthy => false,
+        Verdict::Degraded => fail_on == FailOn::Degraded,
+        Verdict::AuthRequired | Verdict::Unhealthy => true,
+    }
+}
+
+/// The usage error for transactions the safety gate refused once the tools were listed (a tool without
+/// `readOnlyHint: true` and no `allow_side_effects: true`): the operator's file, not the server, must change.
+fn gate_refusal(outcomes: &[Outcome]) -> Option<String> {
+    let refused: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.report
+                .transactions
+                .iter()
+                .filter(|t| t.reason == Some(Reason::NotAllowed))
+                .map(move |t| {
+                    format!(
+                        "{}: transaction {}: {}",
+                        o.report.url,
+                        t.name,
+                        t.message.as_deref().unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    (!refused.is_empty()).then(|| refused.join("\n"))
+}
+
 /// Probes every target, at most `plan.concurrency` at once on the runtime's threads; reports in input order.
 async fn probe_all(plan: &plan::Plan) -> Vec<ProbeReport> {
     let opts: Arc<ProbeOptions> = Arc::new(plan.options.clone());
-    let bound = plan.options.timeouts.total + PROBE_GRACE;
+    let transactions = plan
+        .options
+        .transactions
+        .as_ref()
+        .map_or(Duration::ZERO, |set| set.budget());
+    let bound = plan.options.timeouts.total + transactions + PROBE_GRACE;
     futures_util::stream::iter(plan.targets.iter().cloned())
         .map(|target| {
             let opts = Arc::clone(&opts);
@@ -331,7 +478,8 @@ async fn probe_all(plan: &plan::Plan) -> Vec<ProbeReport> {
                     Ok(Err(_elapsed)) => abandoned(
                         label,
                         bound,
-                        "the probe did not return within --timeout plus a 5 s grace (a Lifeline bug: please report it)",
+                        "the probe did not return within --timeout (plus the transactions' timeouts) and a 5 s grace \
+                         (a Lifeline bug: please report it)",
                     ),
                     Err(join) => abandoned(label, bound, &format!("the probe task failed: {join}")),
                 }
@@ -399,8 +547,10 @@ pub(crate) fn sample_report() -> ProbeReport {
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: "2026-08-01T12:00:00Z".to_owned(),
+        transactions: Vec::new(),
         tools: vec![serde_json::json!({"name": "echo", "inputSchema": {"type": "object"}})],
     }
 }

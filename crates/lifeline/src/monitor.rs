@@ -51,6 +51,11 @@ pub(crate) struct Args {
     /// redacted) as JSON, or every problem one a line with its field path (exit 64).
     #[arg(long)]
     check_config: bool,
+    /// The key that seals rotated OAuth refresh tokens in the database (a file holding 32 bytes as 64 hex digits
+    /// or base64, e.g. `openssl rand -base64 32`; keep it outside the data directory). Without it,
+    /// LIFELINE_SECRET_KEY holds the key itself; without either, rotated refresh tokens live in memory only.
+    #[arg(long, value_name = "FILE", env = "LIFELINE_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
     #[command(flatten)]
     overrides: Overrides,
     /// Deprecated: the same as --log-format json.
@@ -64,6 +69,7 @@ pub(crate) async fn run(
     traces: Option<&telemetry::TracesConfig>,
 ) -> anyhow::Result<u8> {
     let config = load(&args)?;
+    let secret_key = secret_key(&args)?;
     if args.check_config {
         std::io::stdout().write_all(check_ok_report(&config)?.as_bytes())?;
         return Ok(OK);
@@ -82,11 +88,23 @@ pub(crate) async fn run(
     for t in &config.targets {
         tracing::debug!(target.name = %t.name, target.url = %redact_url(&t.url), interval_s = t.interval.as_secs(), "Target.");
     }
+    let refresh_tokens = config_has_refresh_tokens(&config);
     let replica = format!("{}-{}", hostname(), std::process::id());
     // The lifecycle's defaults until the configuration carries its grace periods.
     let monitor = Monitor::new(config, Arc::new(McpProber), replica)
         .await
         .context("opening the monitor's database")?;
+    match secret_key {
+        Some(key) => {
+            let n = monitor.seal_refresh_tokens(key);
+            tracing::info!(clients = n, "Rotated refresh tokens are sealed into the database.");
+        }
+        None if refresh_tokens => tracing::warn!(
+            "Rotated refresh tokens are kept in memory only: a restart falls back to the configured one. \
+             Set LIFELINE_SECRET_KEY or --secret-key-file to keep them."
+        ),
+        None => {}
+    }
     tracing::info!(url = %format!("http://{addr}/"), "Status page listening.");
 
     let shutdown = Shutdown::new();
@@ -100,6 +118,35 @@ pub(crate) async fn run(
     Ok(ended
         .signal
         .map_or(OK, |signal| exit::after_signal(signal, false)))
+}
+
+/// The sealing key: `--secret-key-file` (or `LIFELINE_SECRET_KEY_FILE`), else `LIFELINE_SECRET_KEY`. A key that
+/// cannot be read is an operational error (exit 2), one that does not parse a usage error (exit 64); neither
+/// message contains the key.
+fn secret_key(args: &Args) -> anyhow::Result<Option<lifeline_monitor::seal::SealKey>> {
+    use lifeline_monitor::seal::SealKey;
+    if let Some(path) = &args.secret_key_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret key file {}", path.display()))?;
+        return SealKey::parse(&text).map(Some).map_err(|e| {
+            UsageError(format!("the secret key file {}: {e}", path.display())).into()
+        });
+    }
+    match std::env::var("LIFELINE_SECRET_KEY") {
+        Ok(text) if !text.trim().is_empty() => SealKey::parse(&text)
+            .map(Some)
+            .map_err(|e| UsageError(format!("LIFELINE_SECRET_KEY: {e}")).into()),
+        _ => Ok(None),
+    }
+}
+
+fn config_has_refresh_tokens(config: &Config) -> bool {
+    config.targets.iter().any(|t| {
+        t.auth
+            .as_ref()
+            .and_then(|a| a.oauth.as_ref())
+            .is_some_and(|c| c.config().refresh_token.is_some())
+    })
 }
 
 fn load(args: &Args) -> anyhow::Result<Config> {

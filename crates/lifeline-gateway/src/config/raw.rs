@@ -171,6 +171,17 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_READY_TIMEOUT", value_name = "DURATION")]
     pub ready_timeout: Option<String>,
 
+    /// A transaction file (docs/transactions.md) with one transaction of one read-only tool step that /ready runs
+    /// after the handshake, through the same evaluator as `lifeline check --transaction`: readiness then takes
+    /// the path the tools take. HTTP upstreams only. [default: none]
+    #[arg(long, env = "LIFELINE_READY_TRANSACTION", value_name = "FILE", value_parser = utf8_path)]
+    pub ready_transaction: Option<PathBuf>,
+
+    /// Plain HTTP dependencies /ready checks after the handshake: a list of `{url, expect_status, timeout}`
+    /// (`expect_status` default 200, `timeout` default --ready-timeout). Config file only. [default: none]
+    #[arg(skip)]
+    pub ready_dependencies: Option<Vec<RawDependency>>,
+
     /// After SIGTERM/SIGINT, keep serving everything this long (the load balancer's deregistration window)
     /// while /ready already fails. [default: 5s]
     #[arg(long, env = "LIFELINE_DRAIN_DELAY", value_name = "DURATION")]
@@ -227,6 +238,47 @@ pub struct RawConfig {
     #[arg(last = true, value_name = "CMD")]
     pub command: Option<Vec<String>>,
 
+    /// The gateway as an OAuth 2.1 resource server and policy point (file only; see docs/gateway-auth.md):
+    /// resource, jwt[], introspection[], api_keys_file, scopes_supported, tools[], rate_limit, forward_identity.
+    /// The --auth-* flags below set the common parts and win over the same settings here. [default: none, every
+    /// client is let through as before]
+    #[arg(skip)]
+    pub auth: Option<super::RawAuth>,
+
+    /// Turns auth on with this canonical resource URI (RFC 8707), e.g. `https://mcp.example.com/mcp`: the
+    /// audience tokens must carry and the `resource` of the protected resource metadata. [default: none]
+    #[arg(long, env = "LIFELINE_AUTH_RESOURCE", value_name = "URL")]
+    pub auth_resource: Option<String>,
+
+    /// A trusted JWT issuer (exactly as in the tokens' `iss`), its keys found by RFC 8414 / OpenID Connect
+    /// discovery; repeat, or comma-separate in the variable. Replaces auth.jwt. [default: none]
+    #[arg(
+        long = "auth-issuer",
+        env = "LIFELINE_AUTH_ISSUERS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub auth_issuers: Option<Vec<String>>,
+
+    /// A file of API keys for machine clients, `name sha256:HEX [scope ...]` a line, re-read when it changes
+    /// (a mounted Kubernetes Secret). [default: none]
+    #[arg(long, env = "LIFELINE_AUTH_API_KEYS_FILE", value_name = "FILE", value_parser = utf8_path)]
+    pub auth_api_keys_file: Option<PathBuf>,
+
+    /// A scope advertised in the protected resource metadata and the 401 challenge; repeat or comma-separate.
+    /// Replaces auth.scopes_supported. [default: none]
+    #[arg(
+        long = "auth-scope",
+        env = "LIFELINE_AUTH_SCOPES",
+        value_name = "SCOPE",
+        value_delimiter = ','
+    )]
+    pub auth_scopes_supported: Option<Vec<String>>,
+
+    /// Send the verified principal upstream as X-Lifeline-Subject and X-Lifeline-Scopes. [default: false]
+    #[arg(long, env = "LIFELINE_AUTH_FORWARD_IDENTITY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub auth_forward_identity: Option<bool>,
+
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
     #[cfg(feature = "test-hooks")]
@@ -249,6 +301,17 @@ pub struct RawEndpoint {
     /// `static` (the URL as given; its host resolved per connection) or `dns` (every address of the host is an
     /// endpoint, re-resolved every `upstream_dns_interval`). [default: static]
     pub discovery: Option<String>,
+}
+/// One entry of `ready_dependencies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDependency {
+    /// An `http` or `https` URL, fetched with GET.
+    pub url: String,
+    /// The status that counts as ready. [default: 200]
+    pub expect_status: Option<u16>,
+    /// Bound on the request, a duration with a unit. [default: --ready-timeout]
+    pub timeout: Option<String>,
 }
 
 /// Config file formats.

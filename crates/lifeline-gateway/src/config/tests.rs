@@ -545,6 +545,92 @@ fn a_single_upstream_is_a_pool_of_one_static_endpoint() {
         Some("http://127.0.0.1:3000/mcp")
     );
 }
+/// A `read_file` serving `files` by path.
+fn files<'a>(files: &'a [(&'a str, &'a str)]) -> impl Fn(&Path) -> std::io::Result<String> + 'a {
+    move |path| {
+        files
+            .iter()
+            .find(|(p, _)| Path::new(p) == path)
+            .map(|(_, text)| text.to_string())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+}
+
+const KEY_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // sha256("test")
+
+#[test]
+fn the_auth_block_validates_into_typed_config_with_secrets_redacted() {
+    let yaml = r#"
+upstream: http://127.0.0.1:3000/mcp
+auth:
+  resource: https://mcp.example.com/mcp
+  jwt:
+    - issuer: https://login.example.com
+      jwks_url: https://login.example.com/jwks
+    - issuer: https://other.example.com/tenant
+      audiences: [api://mcp]
+  introspection:
+    - url: https://login.example.com/introspect
+      client_id: lifeline-gateway
+      client_secret_file: /run/secrets/introspection
+      auth_method: client_secret_post
+  api_keys_file: /run/secrets/api-keys
+  scopes_supported: [mcp:read, mcp:write]
+  tools:
+    - match: "delete_*"
+      require_scopes: [mcp:write]
+  rate_limit: { per_principal: 20/s, burst: 40 }
+  forward_identity: true
+"#;
+    let keys = format!("# machine clients\nci sha256:{KEY_HASH} mcp:read\n");
+    let table = [
+        ("/run/secrets/introspection", "s3cret\n"),
+        ("/run/secrets/api-keys", keys.as_str()),
+    ];
+    let read = files(&table);
+    let cfg = RawConfig::parse(yaml, FileFormat::Yaml)
+        .expect("yaml")
+        .validate(&read)
+        .expect("valid");
+    let auth = cfg.auth.as_ref().expect("auth on");
+    assert_eq!(
+        auth.resource.as_deref(),
+        Some("https://mcp.example.com/mcp")
+    );
+    assert_eq!(auth.jwt[0].audiences, ["https://mcp.example.com/mcp"]);
+    assert_eq!(auth.jwt[1].audiences, ["api://mcp"]);
+    assert_eq!(auth.introspection[0].client_secret.expose(), "s3cret");
+    assert_eq!(
+        auth.introspection[0].auth_method,
+        ClientAuthMethod::ClientSecretPost
+    );
+    let keys = &auth.api_keys.as_ref().expect("keys").keys;
+    assert_eq!(
+        (keys[0].name.as_str(), keys[0].scopes.as_slice()),
+        ("ci", &["mcp:read".to_owned()][..])
+    );
+    assert!(auth.tools[0].pattern.matches("delete_file"));
+    let rl = auth.rate_limit.as_ref().expect("rate limit");
+    assert_eq!(
+        (rl.per_principal.count.get(), rl.per_principal.per, rl.burst),
+        (20, Duration::from_secs(1), 40)
+    );
+    assert!(auth.forward_identity);
+    let effective = cfg.redacted().to_string();
+    assert!(
+        !effective.contains("s3cret") && !effective.contains(KEY_HASH),
+        "{effective}"
+    );
+    assert!(
+        effective.contains(r#""client_secret":"<redacted>""#),
+        "{effective}"
+    );
+    assert!(effective.contains(r#""api_keys":1"#), "{effective}");
+    assert!(
+        effective.contains(r#""per_principal":"20/1s""#),
+        "{effective}"
+    );
+}
 
 #[test]
 fn upstreams_come_from_repeated_flags_or_the_file() {
@@ -670,4 +756,197 @@ fn pool_errors_name_the_field() {
             "{field}: {err}"
         );
     }
+}
+
+#[test]
+fn no_auth_block_means_no_auth() {
+    let cfg = base().validate(&no_files).expect("valid");
+    assert!(cfg.auth.is_none());
+    assert!(!cfg.redacted().to_string().contains("\"auth\""));
+}
+
+#[test]
+fn every_auth_problem_is_reported_with_its_path() {
+    let yaml = r#"
+upstream: http://127.0.0.1:3000/mcp
+forward_authorization: true
+auth:
+  resource: "https://mcp.example.com/mcp#frag"
+  jwt:
+    - jwks_url: not a url
+    - issuer: https://login.example.com?x=1
+  introspection:
+    - url: https://login.example.com/introspect
+      client_secret_file: /missing
+  api_keys_file: /run/secrets/api-keys
+  scopes_supported: [offline_access, "bad scope"]
+  tools:
+    - require_scopes: [mcp:write]
+    - match: "bad name!"
+  rate_limit: { per_principal: fast }
+  clock_skew: 1h
+"#;
+    let keys = "ci sha256:abc\nbot\nci2 test\n";
+    let table = [("/run/secrets/api-keys", keys)];
+    let read = files(&table);
+    let err = RawConfig::parse(yaml, FileFormat::Yaml)
+        .expect("yaml")
+        .validate(&read)
+        .expect_err("invalid");
+    let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+    for want in [
+        "auth.resource",
+        "auth.jwt[0].issuer",
+        "auth.jwt[0].jwks_url",
+        "auth.jwt[1].issuer",
+        "auth.introspection[0].client_id",
+        "auth.introspection[0].client_secret_file",
+        "auth.api_keys_file:1",
+        "auth.api_keys_file:2",
+        "auth.api_keys_file:3",
+        "auth.scopes_supported[0]",
+        "auth.scopes_supported[1]",
+        "auth.tools[0].match",
+        "auth.tools[1].match",
+        "auth.rate_limit.per_principal",
+        "auth.clock_skew",
+        "forward_authorization",
+    ] {
+        assert!(paths.contains(&want), "missing {want} in {paths:?}");
+    }
+}
+
+#[test]
+fn auth_flags_turn_auth_on_and_win_over_the_block() {
+    let file = RawConfig::parse(
+        "upstream: http://a/mcp\nauth:\n  resource: https://file.example.com/mcp\n  api_keys_file: /k\n",
+        FileFormat::Yaml,
+    )
+    .expect("yaml");
+    let flags = RawConfig {
+        auth_resource: Some("https://flag.example.com/mcp".into()),
+        auth_issuers: Some(vec!["https://login.example.com".into()]),
+        ..RawConfig::default()
+    };
+    let keys = format!("ci sha256:{KEY_HASH}\n");
+    let table = [("/k", keys.as_str())];
+    let cfg = file.merge(flags).validate(&files(&table)).expect("valid");
+    let auth = cfg.auth.expect("auth on");
+    assert_eq!(
+        auth.resource.as_deref(),
+        Some("https://flag.example.com/mcp")
+    );
+    assert_eq!(auth.jwt[0].issuer, "https://login.example.com");
+    assert_eq!(auth.jwt[0].audiences, ["https://flag.example.com/mcp"]);
+    // Audiences cannot be taken from the request.
+    let err = RawConfig {
+        auth_issuers: Some(vec!["https://login.example.com".into()]),
+        ..base()
+    }
+    .validate(&no_files)
+    .expect_err("no audience");
+    assert_eq!(err.0[0].path, "auth_issuer[0].audiences");
+}
+
+#[test]
+fn tool_patterns_match_with_wildcards() {
+    let cases = [
+        ("delete_*", "delete_file", true),
+        ("delete_*", "delete_", true),
+        ("delete_*", "undelete_file", false),
+        ("*_admin", "user_admin", true),
+        ("*_admin", "user_admins", false),
+        ("*", "anything", true),
+        ("get-sum", "get-sum", true),
+        ("get-sum", "get-sums", false),
+        ("a*b*c", "a--b--c", true),
+        ("a*b*c", "a--c--b", false),
+        ("a*a", "a", false),
+    ];
+    for (pattern, name, want) in cases {
+        assert_eq!(
+            ToolPattern::new(pattern).matches(name),
+            want,
+            "{pattern} vs {name}"
+        );
+    }
+}
+
+#[test]
+fn ready_transaction_and_dependencies_are_held_to_what_readiness_may_do() {
+    let one_step =
+        "allow_tools: [search]\ntransactions: [{name: t, timeout: 1m, steps: [{tool: search}]}]";
+    let files = |text: &'static str| move |_: &Path| Ok(text.to_owned());
+    let cfg = RawConfig {
+        ready_transaction: Some("/etc/t.yaml".into()),
+        ready_dependencies: Some(vec![RawDependency {
+            url: "https://db.example/health?key=k".into(),
+            expect_status: Some(204),
+            timeout: Some("30s".into()),
+        }]),
+        ..base()
+    }
+    .validate(&files(one_step))
+    .expect("valid");
+    let set = cfg.probes.ready_transaction.as_ref().expect("the step");
+    // Capped by --ready-timeout (default 3 s), like each dependency's timeout.
+    assert_eq!(set.transactions[0].timeout, DEFAULT_READY_TIMEOUT);
+    let dep = &cfg.probes.ready_dependencies[0];
+    assert_eq!(
+        (dep.expect_status, dep.timeout),
+        (204, DEFAULT_READY_TIMEOUT)
+    );
+    let shown = cfg.redacted();
+    assert_eq!(
+        shown["ready_dependencies"][0]["url"],
+        "https://db.example/health"
+    );
+    assert_eq!(shown["ready_transaction"]["allow_tools"][0], "search");
+
+    // (transaction file, or a dependency URL, and the error)
+    let cases: &[(&'static str, &str, &str)] = &[
+        (
+            "allow_tools: [search, fetch]\ntransactions: [{name: t, steps: [{tool: search}, {tool: fetch}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: must hold one transaction of one tool step",
+        ),
+        (
+            "allow_tools: [search]\nallow_side_effects: true\ntransactions: [{name: t, steps: [{tool: search}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: allow_side_effects must be false",
+        ),
+        (
+            "transactions: [{name: t, steps: [{tool: search}]}]",
+            "http://h/x",
+            "ready_transaction: /etc/t.yaml: transactions[0].steps[0].tool: the safety gate refuses \"search\"",
+        ),
+        (one_step, "ftp://h/x", "ready_dependencies[0].url: must be an http:// or https:// URL"),
+    ];
+    for (text, url, want) in cases {
+        let err = RawConfig {
+            ready_transaction: Some("/etc/t.yaml".into()),
+            ready_dependencies: Some(vec![RawDependency {
+                url: (*url).to_owned(),
+                expect_status: None,
+                timeout: None,
+            }]),
+            ..base()
+        }
+        .validate(&files(text))
+        .expect_err(want);
+        assert!(err.to_string().contains(want), "{err}\nwant: {want}");
+    }
+    let err = RawConfig {
+        ready_transaction: Some("/etc/t.yaml".into()),
+        command: Some(vec!["server".into()]),
+        upstream: None,
+        ..base()
+    }
+    .validate(&files(one_step))
+    .expect_err("stdio");
+    assert!(
+        err.to_string()
+            .contains("ready_transaction: needs an HTTP upstream"),
+        "{err}"
+    );
 }

@@ -245,6 +245,40 @@ impl RawConfig {
         if !(1..=1000).contains(&consecutive_errors) {
             e.push("upstream_consecutive_errors", "must be between 1 and 1000");
         }
+        let ready_transaction = self.ready_transaction(e, read_file, ready_timeout);
+        let mut ready_dependencies = Vec::new();
+        for (i, d) in self.ready_dependencies.iter().flatten().enumerate() {
+            let path = format!("ready_dependencies[{i}]");
+            let url = Url::parse(d.url.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            let Some(url) = url else {
+                e.push(
+                    format!("{path}.url"),
+                    "must be an http:// or https:// URL with a host",
+                );
+                continue;
+            };
+            let timeout = match &d.timeout {
+                None => ready_timeout,
+                Some(t) => e
+                    .check(&format!("{path}.timeout"), parse_duration(t))
+                    .unwrap_or(ready_timeout)
+                    .min(ready_timeout),
+            };
+            let expect_status = d.expect_status.unwrap_or(200);
+            if !(100..=599).contains(&expect_status) {
+                e.push(
+                    format!("{path}.expect_status"),
+                    "must be an HTTP status (100-599)",
+                );
+            }
+            ready_dependencies.push(Dependency {
+                url,
+                expect_status,
+                timeout,
+            });
+        }
         if drain_timeout < drain_delay {
             e.push(
                 "drain_timeout",
@@ -271,6 +305,28 @@ impl RawConfig {
             n => n.and_then(NonZeroUsize::new),
         };
 
+        let auth = super::auth::validate(
+            self.auth.as_ref(),
+            &super::auth::AuthFlags {
+                resource: self.auth_resource.as_deref(),
+                issuers: self.auth_issuers.as_deref(),
+                api_keys_file: self.auth_api_keys_file.as_ref(),
+                scopes: self.auth_scopes_supported.as_deref(),
+                forward_identity: self.auth_forward_identity,
+            },
+            e,
+            read_file,
+        );
+        let forward_authorization = self.forward_authorization.unwrap_or(false);
+        if forward_authorization && auth.is_some() {
+            // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass
+            // through the token it received from the MCP client".
+            e.push(
+                "forward_authorization",
+                "cannot be on with auth: the MCP spec forbids passing the client's token through (give the upstream its own credentials with upstream_headers)",
+            );
+        }
+
         errors.finish(|| GatewayConfig {
             upstream: UpstreamConfig {
                 mcp_url,
@@ -294,7 +350,7 @@ impl RawConfig {
                 any_origin,
                 allowed_hosts,
                 max_body_bytes,
-                forward_authorization: self.forward_authorization.unwrap_or(false),
+                forward_authorization,
             },
             sse_keepalive: (!sse_keepalive.is_zero()).then_some(sse_keepalive),
             sse_retry,
@@ -306,6 +362,8 @@ impl RawConfig {
                 live_stall,
                 ready_ttl,
                 ready_timeout,
+                ready_transaction,
+                ready_dependencies,
             },
             drain: DrainPlan {
                 delay: drain_delay,
@@ -317,6 +375,7 @@ impl RawConfig {
             #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,
+            auth,
         })
     }
 
@@ -449,6 +508,64 @@ impl RawConfig {
             }
         }
         out
+    }
+    /// `ready_transaction`: the file read and validated (`lifeline_mcp::transaction`), then held to what a
+    /// readiness check may do: one transaction of one `tool` step, no side effects allowed (the tool must
+    /// declare `readOnlyHint: true`), an HTTP upstream (a stdio warm spare may only be pinged before a client
+    /// initializes it), the transaction's timeout capped at `ready_timeout`.
+    fn ready_transaction(
+        &self,
+        e: &mut FieldErrors,
+        read_file: ReadFile<'_>,
+        ready_timeout: Duration,
+    ) -> Option<std::sync::Arc<lifeline_mcp::transaction::TransactionSet>> {
+        use lifeline_mcp::transaction::{Action, TransactionSet};
+        let file = self.ready_transaction.as_ref()?;
+        if self.command.as_ref().is_some_and(|c| !c.is_empty()) {
+            e.push(
+                "ready_transaction",
+                "needs an HTTP upstream: a stdio warm spare may only be pinged before a client initializes it",
+            );
+            return None;
+        }
+        let text = e.check("ready_transaction", read(read_file, file))?;
+        let mut set = match TransactionSet::from_yaml(&text) {
+            Ok(set) => set,
+            Err(err) => {
+                for line in err.to_string().lines() {
+                    e.push("ready_transaction", format!("{}: {line}", file.display()));
+                }
+                return None;
+            }
+        };
+        let one_tool_step = set.transactions.len() == 1
+            && set.transactions[0].steps.len() == 1
+            && matches!(set.transactions[0].steps[0].action, Action::Tool { .. });
+        if !one_tool_step {
+            e.push(
+                "ready_transaction",
+                format!(
+                    "{}: must hold one transaction of one tool step",
+                    file.display()
+                ),
+            );
+            return None;
+        }
+        if set.allow_side_effects {
+            e.push(
+                "ready_transaction",
+                format!(
+                    "{}: allow_side_effects must be false: readiness runs every --ready-ttl and calls only tools \
+                     that declare readOnlyHint: true",
+                    file.display()
+                ),
+            );
+            return None;
+        }
+        for t in &mut set.transactions {
+            t.timeout = t.timeout.min(ready_timeout);
+        }
+        Some(std::sync::Arc::new(set))
     }
 
     /// The stdio upstream settings, `None` without a `command`. Stdio-only settings without a command are

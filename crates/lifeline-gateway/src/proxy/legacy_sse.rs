@@ -18,7 +18,7 @@ use super::{Ctx, Proxy};
 use crate::body::{self, code, Body};
 use crate::edge;
 use crate::rpc::{self, Kind};
-use crate::sse::{LegacyLink, Mode, Pending};
+use crate::sse::{LegacyLink, ListRequests, Mode, Pending};
 use crate::upstream::{Endpoint, EndpointRef, Forward, Route};
 
 /// Bound on requests tracked as pending per stream.
@@ -37,6 +37,8 @@ struct Link {
     /// The upstream message URL, once the upstream announced it, and the pool endpoint serving the stream.
     upstream: Mutex<Option<(Uri, Option<EndpointRef>)>>,
     pending: Arc<Pending>,
+    /// `tools/list` requests whose answer on the stream is filtered for the principal that posted them.
+    lists: Arc<ListRequests>,
 }
 
 /// Removes a link when its stream ends.
@@ -139,6 +141,7 @@ impl Proxy {
         ctx.reservation = Some(reservation);
         ctx.link = Some(guard);
         let pending = Arc::clone(&link.pending);
+        let lists = Arc::clone(&link.lists);
         let upstream = Arc::clone(&self.upstream);
         let messages_path = self.cfg.paths.messages.clone();
         let home = super::served_by(&resp);
@@ -152,6 +155,7 @@ impl Proxy {
             Mode::Legacy(LegacyLink {
                 pending,
                 rewrite_endpoint,
+                lists,
             }),
         )
     }
@@ -197,9 +201,24 @@ impl Proxy {
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
+        // No session id in the audit line: this transport's `sessionId` is the capability to post on the stream.
+        if let Some(resp) = self.refusal(&summary, &parts.headers, None, ctx) {
+            return resp;
+        }
         if self.shutdown.phase() >= Phase::Refusing && link.pending.len() == 0 {
             // The stream is closing: the client must reconnect (elsewhere) and start over.
             return self.session_gone(summary.id.as_ref());
+        }
+        if let Some(filter) = self.list_filter(&summary, ctx) {
+            // Its answer comes on the stream: filtered there for this poster (`sse`).
+            if !link.lists.add(filter, MAX_PENDING_PER_STREAM) {
+                return body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: too many tools/list requests awaiting their answer on this stream",
+                    summary.id.as_ref(),
+                );
+            }
         }
         if let (Kind::Request, Some(id)) = (summary.kind, summary.id.as_ref()) {
             // Before forwarding: the response may reach the stream before this POST returns.
@@ -229,6 +248,7 @@ impl Proxy {
                 if let (false, Some(id)) = (resp.status().is_success(), summary.id.as_ref()) {
                     // Refused: its response will never come on the stream.
                     link.pending.remove(id);
+                    link.lists.remove(id);
                 }
                 self.relay_response(resp, Mode::Response)
             }
@@ -238,6 +258,7 @@ impl Proxy {
                 }
                 if let Some(id) = summary.id.as_ref() {
                     link.pending.remove(id);
+                    link.lists.remove(id);
                 }
                 self.upstream_failed(&err, summary.id.as_ref())
             }

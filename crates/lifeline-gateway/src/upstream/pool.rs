@@ -106,11 +106,28 @@ impl ProbeSummary {
         report: &lifeline_mcp::ProbeReport,
         took: std::time::Duration,
     ) -> ProbeSummary {
+        // A `ready_transaction` step runs in the probe; a failed one (not a slow one) fails the endpoint too.
+        let failed_step = report.transactions.iter().find(|t| t.failed());
         ProbeSummary {
-            ok: report.is_usable(),
+            ok: report.is_usable() && failed_step.is_none(),
             verdict: report.verdict.as_str().to_owned(),
-            reason: report.reason.map(|r| r.as_str().to_owned()),
-            message: report.failure.as_ref().map(|f| f.message.clone()),
+            reason: report
+                .reason
+                .or_else(|| failed_step.and_then(|t| t.reason))
+                .map(|r| r.as_str().to_owned()),
+            message: report
+                .failure
+                .as_ref()
+                .map(|f| f.message.clone())
+                .or_else(|| {
+                    failed_step.map(|t| {
+                        format!(
+                            "transaction {}: {}",
+                            t.name,
+                            t.message.as_deref().unwrap_or("failed")
+                        )
+                    })
+                }),
             ms: took.as_secs_f64() * 1000.0,
             at: Some(Instant::now()),
         }

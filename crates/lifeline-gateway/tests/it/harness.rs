@@ -52,39 +52,45 @@ pub(crate) struct TestGateway {
 
 impl TestGateway {
     /// Starts the gateway with `args` (flags as for `lifeline gateway`, which must name an upstream), both
-    /// listeners on `127.0.0.1:0`. Panics (the test fails) on a flag clap rejects, an invalid configuration or
+    /// listeners on `127.0.0.1:0` (the client one on `--listen` when `args` has it). Panics (the test fails) on a flag clap rejects, an invalid configuration or
     /// a bind error.
     async fn spawn_with(args: &[&str]) -> TestGateway {
+        TestGateway::spawn_with_file(None, args).await
+    }
+
+    /// Starts the gateway with the config file text `yaml` (YAML) under the flags `args`, as `lifeline gateway
+    /// --config FILE ARGS…` layers them (file < flags), both listeners on `127.0.0.1:0`.
+    pub(crate) async fn start_with_file(yaml: &str, args: &[&str]) -> TestGateway {
+        TestGateway::spawn_with_file(Some(yaml), args).await
+    }
+
+    async fn spawn_with_file(file: Option<&str>, args: &[&str]) -> TestGateway {
         let (flags, command) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
             None => (args, &[][..]),
         };
+        // A test that must know the client port before the start (an OAuth resource URI) passes its own --listen.
+        let listen: &[&str] = if flags.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let argv = std::iter::once("gateway")
             .chain(flags.iter().copied())
-            .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .chain(listen.iter().copied())
+            .chain(["--admin-listen", "127.0.0.1:0"])
             .chain(command.iter().copied());
-        let settings = Args::try_parse_from(argv)
+        let mut settings = Args::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("gateway flags {args:?}: {e}"))
             .settings;
-        TestGateway::spawn_settings(settings, &format!("{args:?}")).await
-    }
-
-    /// Starts the gateway with the settings of a config file (`file`, as [`RawConfig::parse`] read it) under
-    /// `flags`, layered as the binary layers them (file < flags); both listeners on `127.0.0.1:0`.
-    pub(crate) async fn start_file(file: &RawConfig, flags: &[&str]) -> TestGateway {
-        let argv = std::iter::once("gateway")
-            .chain(flags.iter().copied())
-            .chain(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
-        let over = Args::try_parse_from(argv)
-            .unwrap_or_else(|e| panic!("gateway flags {flags:?}: {e}"))
-            .settings;
-        TestGateway::spawn_settings(file.clone().merge(over), &format!("{file:?} {flags:?}")).await
-    }
-
-    async fn spawn_settings(settings: RawConfig, what: &str) -> TestGateway {
+        if let Some(yaml) = file {
+            settings = RawConfig::parse(yaml, lifeline_gateway::FileFormat::Yaml)
+                .unwrap_or_else(|e| panic!("gateway config file: {e}\n{yaml}"))
+                .merge(settings);
+        }
         let cfg = settings
             .validate(&|path| std::fs::read_to_string(path))
-            .unwrap_or_else(|e| panic!("gateway config {what}: {e}"));
+            .unwrap_or_else(|e| panic!("gateway config {args:?}: {e}"));
         capture_logs();
         let shutdown = Shutdown::new();
         let (addrs_tx, addrs_rx) = oneshot::channel::<(SocketAddr, SocketAddr)>();

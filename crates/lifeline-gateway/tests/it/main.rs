@@ -5,13 +5,17 @@
 //! need a real OS process (signals, exit codes, PID 1, the HAProxy roll, CLI parsing) stay in the binary crate's
 //! `tests/cli`.
 
+mod auth;
+mod auth_clients;
 mod conformance;
 mod drain;
 mod edge;
 mod harness;
 mod peers;
+mod policy;
 mod pools;
 mod probes;
+mod ready_paths;
 mod stdio;
 
 use std::time::Duration;

@@ -259,14 +259,12 @@ async fn a_dns_name_is_one_endpoint_per_address() {
         ),
     )
     .expect("write the config");
-    let cfg = lifeline_gateway::RawConfig::parse(
-        &std::fs::read_to_string(&file).expect("read"),
-        lifeline_gateway::FileFormat::Yaml,
-    )
-    .expect("parses");
+    let yaml = std::fs::read_to_string(&file).expect("read");
+    let cfg = lifeline_gateway::RawConfig::parse(&yaml, lifeline_gateway::FileFormat::Yaml)
+        .expect("parses");
     assert_eq!(cfg.upstreams.as_ref().map(Vec::len), Some(1));
 
-    let gw = crate::harness::TestGateway::start_file(&cfg, FAST_HEALTH).await;
+    let gw = crate::harness::TestGateway::start_with_file(&yaml, FAST_HEALTH).await;
     gw.wait_ready(READY_PATIENCE).await;
     let healthz: serde_json::Value =
         serde_json::from_slice(&gw.admin_get("/healthz").await.body).expect("JSON");

@@ -21,9 +21,12 @@ pub(crate) fn is_auth_challenge(status: StatusCode, headers: &HeaderMap) -> bool
         || status == StatusCode::FORBIDDEN && headers.contains_key(WWW_AUTHENTICATE)
 }
 
-/// Builds the `auth_required` failure and records what the server advertised in `ctx.auth`, fetching the
-/// resource metadata document (from `resource_metadata`, else the RFC 9728 §3.1 well-known URIs). Never sends the
-/// probe's credentials to the metadata URL.
+/// Builds the `auth_required` failure (no credential was presented) or the `auth_failed` one (a credential was
+/// presented and rejected: RFC 6750 §3.1 `invalid_token` on a 401, `insufficient_scope` on a 403, whose step-up a
+/// client-credentials client "MAY … abort", 2026-07-28 `basic/authorization` §Step-Up Authorization Flow), and
+/// records what the server advertised in `ctx.auth`, fetching the resource metadata document (from
+/// `resource_metadata`, else the RFC 9728 §3.1 well-known URIs). Never sends the probe's credentials to the
+/// metadata URL.
 pub(crate) async fn auth_required(
     ctx: &mut Ctx<'_>,
     url: &Url,
@@ -70,10 +73,42 @@ pub(crate) async fn auth_required(
     if info.resource_metadata_url.is_none() {
         info.resource_metadata_url = advertised;
     }
-    let mut message = format!(
-        "the server requires authorization (HTTP {})",
-        status.as_u16()
-    );
+    let mut message = if ctx.credential_sent {
+        let error = www
+            .as_deref()
+            .and_then(|w| challenge_param(w, "error"))
+            .map(|e| {
+                let description = www
+                    .as_deref()
+                    .and_then(|w| challenge_param(w, "error_description"))
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
+                let scope = www
+                    .as_deref()
+                    .filter(|_| e == "insufficient_scope")
+                    .and_then(|w| challenge_param(w, "scope"))
+                    .map(|s| format!(" (scope needed: {s})"))
+                    .unwrap_or_default();
+                format!(", {e}{description}{scope}")
+            })
+            .unwrap_or_default();
+        let which = if ctx.token_fetched {
+            "an access token obtained during this probe"
+        } else if ctx.opts.oauth.is_some() {
+            "the access token"
+        } else {
+            "the configured credential"
+        };
+        format!(
+            "the server rejected {which} (HTTP {}{error})",
+            status.as_u16()
+        )
+    } else {
+        format!(
+            "the server requires authorization (HTTP {})",
+            status.as_u16()
+        )
+    };
     if !info.authorization_servers.is_empty() {
         message.push_str(&format!(
             "; authorization servers: {}",
@@ -81,13 +116,18 @@ pub(crate) async fn auth_required(
         ));
     }
     ctx.auth = Some(info);
-    Failure::new(Reason::AuthRequired, message)
+    let reason = if ctx.credential_sent {
+        Reason::AuthFailed
+    } else {
+        Reason::AuthRequired
+    };
+    Failure::new(reason, message)
         .in_phase(phase)
         .with_status(status.as_u16())
 }
 
 /// RFC 9728 §3.1: insert `/.well-known/oauth-protected-resource` between host and path, then at the root.
-fn well_known_candidates(url: &Url) -> Vec<Url> {
+pub(crate) fn well_known_candidates(url: &Url) -> Vec<Url> {
     let mut out = Vec::new();
     let path = url.path().trim_end_matches('/');
     let mut base = url.clone();

@@ -1,11 +1,14 @@
 //! What to probe and how: [`Target`] and [`ProbeOptions`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use url::Url;
 
+use super::oauth::OAuthClient;
+use super::report::CredentialKind;
 use crate::era::EraHint;
 
 /// Default bound on the whole probe (all phases together): 10 s.
@@ -16,6 +19,8 @@ pub const DEFAULT_MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_TOOL_PAGES: u32 = 20;
 /// Default warning window before a certificate's `not_after`: 14 days.
 pub const DEFAULT_CERT_WARNING_DAYS: i64 = 14;
+/// Default warning window before a configured credential's expiry (client secret, API key, refresh token): 7 days.
+pub const DEFAULT_CREDENTIAL_WARNING_DAYS: i64 = 7;
 /// Default latency bound: a probe whose total exceeds it is `degraded` with reason `slow`: 5 s.
 pub const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(5);
 /// How long a stdio server may take to answer the `server/discover` era probe before it is taken as legacy
@@ -125,6 +130,48 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// A configured credential's expiry date, checked by every probe that uses the options: inside the warning window
+/// ([`ProbeOptions::credential_warning_days`]) the verdict is `degraded` with reason `credential_expiring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialExpiry {
+    /// Which credential.
+    pub kind: CredentialKind,
+    /// When it stops working, Unix seconds (UTC).
+    pub expires_at_unix: i64,
+}
+
+impl CredentialExpiry {
+    /// Parses an expiry date as operators write it: `2027-03-31` (midnight UTC), RFC 3339
+    /// (`2027-03-31T12:00:00Z`), or Unix seconds (`1806451200`, the form of RFC 7591 §3.2.1
+    /// `client_secret_expires_at`). Returns Unix seconds. `0` is refused: in RFC 7591 it means "does not
+    /// expire", so leave the setting out instead.
+    pub fn parse_date(raw: &str) -> Result<i64, String> {
+        let raw = raw.trim();
+        if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return match raw.parse::<i64>() {
+                Ok(0) => {
+                    Err("0 means \"does not expire\" (RFC 7591): leave the setting out".to_owned())
+                }
+                Ok(n) => Ok(n),
+                Err(e) => Err(format!("{e}")),
+            };
+        }
+        if let Ok(t) =
+            time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        {
+            return Ok(t.unix_timestamp());
+        }
+        let date_format = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(raw, &date_format)
+            .map(|d| d.midnight().assume_utc().unix_timestamp())
+            .map_err(|_| {
+                format!(
+                    "{raw:?} is not a date: write 2027-03-31, 2027-03-31T12:00:00Z or Unix seconds"
+                )
+            })
+    }
+}
+
 /// A header value or token that is never printed (`Debug`, `Display` and `Serialize` show `<redacted>`); it
 /// lives in `lifeline-core` so every service's config redacts it by type.
 pub use lifeline_core::Secret;
@@ -138,6 +185,15 @@ pub struct ProbeOptions {
     pub headers: Vec<(String, Secret)>,
     /// A bearer token sent as `Authorization: Bearer …` (`--bearer-token-file`, `LIFELINE_BEARER_TOKEN`).
     pub bearer_token: Option<Secret>,
+    /// An OAuth client (client credentials or refresh-token grant) whose access token is sent as
+    /// `Authorization: Bearer …`, cached across probes that share this `Arc`; `None` by default. Takes the
+    /// place of `bearer_token` when both are set.
+    pub oauth: Option<Arc<OAuthClient>>,
+    /// Configured credential expiry dates to warn about; empty by default.
+    pub credential_expiry: Vec<CredentialExpiry>,
+    /// A credential expiring within this many days makes the verdict `degraded` (`credential_expiring`).
+    /// Default [`DEFAULT_CREDENTIAL_WARNING_DAYS`].
+    pub credential_warning_days: i64,
     /// The opt-in tool call; `None` by default.
     pub call: Option<ToolCall>,
     /// Bound on `tools/list` pages. Default [`DEFAULT_MAX_TOOL_PAGES`].
@@ -156,6 +212,9 @@ pub struct ProbeOptions {
     pub era_hint: EraHint,
     /// How long a stdio server may stay silent on `server/discover` before it is taken as legacy.
     pub stdio_discover_wait: Duration,
+    /// Synthetic transactions run after `tools/list` on the same session (see [`crate::transaction`]); `None`
+    /// by default. Each adds its own timeout to the probe's.
+    pub transactions: Option<std::sync::Arc<crate::transaction::TransactionSet>>,
     /// `clientInfo.name` / `version` sent to the server.
     pub client_name: String,
     /// See `client_name`.
@@ -168,6 +227,9 @@ impl Default for ProbeOptions {
             timeouts: Timeouts::default(),
             headers: Vec::new(),
             bearer_token: None,
+            oauth: None,
+            credential_expiry: Vec::new(),
+            credential_warning_days: DEFAULT_CREDENTIAL_WARNING_DAYS,
             call: None,
             max_tool_pages: DEFAULT_MAX_TOOL_PAGES,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
@@ -177,6 +239,7 @@ impl Default for ProbeOptions {
             check_origin: true,
             era_hint: EraHint::Auto,
             stdio_discover_wait: DEFAULT_STDIO_DISCOVER_WAIT,
+            transactions: None,
             client_name: "lifeline".to_owned(),
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -186,6 +249,26 @@ impl Default for ProbeOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_dates() {
+        assert_eq!(
+            CredentialExpiry::parse_date("1806451200"),
+            Ok(1_806_451_200)
+        );
+        assert_eq!(
+            CredentialExpiry::parse_date("2027-03-31"),
+            Ok(1_806_451_200)
+        );
+        assert_eq!(
+            CredentialExpiry::parse_date("2027-03-31T01:00:00+01:00"),
+            Ok(1_806_451_200)
+        );
+        assert!(CredentialExpiry::parse_date("0")
+            .unwrap_err()
+            .contains("does not expire"));
+        assert!(CredentialExpiry::parse_date("next week").is_err());
+    }
 
     #[test]
     fn labels_redact_credentials_and_quote_commands() {

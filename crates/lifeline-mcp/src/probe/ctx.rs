@@ -46,6 +46,15 @@ pub(crate) struct Ctx<'a> {
     pub(crate) tls: Option<TlsInfo>,
     pub(crate) auth: Option<AuthInfo>,
     pub(crate) tool_call: Option<ToolCallOutcome>,
+    /// True once a request carried a credential (`Authorization`: a bearer token, an OAuth token, a configured
+    /// header): a 401/403 after it is `auth_failed`, not `auth_required`.
+    pub(crate) credential_sent: bool,
+    /// True once this probe obtained a token from the authorization server (a 401 to it is final).
+    pub(crate) token_fetched: bool,
+    /// True once this probe retried a request after a 401 (at most once per probe).
+    pub(crate) auth_retried: bool,
+    /// The transactions' reports, once they ran.
+    pub(crate) transactions: Option<Vec<crate::transaction::TransactionReport>>,
     next_id: i64,
     /// The probe's root span (disabled when traces are off).
     pub(crate) span: Span,
@@ -71,6 +80,10 @@ impl<'a> Ctx<'a> {
             tls: None,
             auth: None,
             tool_call: None,
+            credential_sent: false,
+            token_fetched: false,
+            auth_retried: false,
+            transactions: None,
             next_id: 0,
             span: Span::none(),
             phase: None,

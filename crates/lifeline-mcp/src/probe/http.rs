@@ -4,6 +4,7 @@
 //! Our own (tokio + tokio-rustls + hyper's client connection) rather than reqwest because a probe must time each
 //! connection phase and see the certificate even when verification fails; a pooled client hides both.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -20,7 +21,9 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::config::Secret;
 use super::ctx::{ms, Ctx};
+use super::oauth::OAuthClient;
 use super::report::{Failure, Phase};
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::sse;
@@ -110,6 +113,12 @@ pub(crate) struct HttpClient {
     extra_headers: HeaderMap,
     connected_once: bool,
     first_request_done: bool,
+    /// The OAuth client whose token this client presents (`None` for anonymous clients).
+    oauth: Option<Arc<OAuthClient>>,
+    /// The target the token is for (the `resource`): the probed URL, also for the HTTP+SSE sibling.
+    resource: Url,
+    /// The OAuth token currently sent.
+    token: Option<Secret>,
 }
 
 impl HttpClient {
@@ -145,26 +154,59 @@ impl HttpClient {
             value.set_sensitive(true);
             extra_headers.append(name, value);
         }
-        if let Some(token) = &ctx.opts.bearer_token {
+        let oauth = ctx.opts.oauth.clone();
+        if let Some(token) = ctx.opts.bearer_token.as_ref().filter(|_| oauth.is_none()) {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
                 .map_err(|_| Failure::new(Reason::ProtocolError, "invalid bearer token"))?;
             value.set_sensitive(true);
             extra_headers.insert(http::header::AUTHORIZATION, value);
         }
         Ok(HttpClient {
+            resource: url.clone(),
             url,
             tls,
             conn: None,
             extra_headers,
             connected_once: false,
             first_request_done: false,
+            oauth,
+            token: None,
         })
+    }
+
+    /// Puts the OAuth token for the target on the client before its first request, when the cache has one or
+    /// the token endpoint is known (see `OAuthClient::token`). Without an OAuth client, does nothing.
+    pub(crate) async fn prime_token(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+        let Some(oauth) = self.oauth.clone() else {
+            return Ok(());
+        };
+        if let Some(token) = oauth.token(ctx, &self.resource).await? {
+            self.set_token(token)?;
+        }
+        Ok(())
+    }
+
+    fn set_token(&mut self, token: Secret) -> Result<(), Failure> {
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                Failure::new(
+                    Reason::AuthServerError,
+                    "the access token is not a valid header value",
+                )
+                .in_phase(Phase::Token)
+            })?;
+        value.set_sensitive(true);
+        self.extra_headers
+            .insert(http::header::AUTHORIZATION, value);
+        self.token = Some(token);
+        Ok(())
     }
 
     /// A client for another URL that sends none of the probe's credentials (for documents on other origins).
     pub(crate) fn anonymous(url: Url, ctx: &Ctx<'_>) -> Result<HttpClient, Failure> {
         let mut client = HttpClient::new(url, ctx)?;
         client.extra_headers.clear();
+        client.oauth = None;
         client.connected_once = true;
         client.first_request_done = true;
         Ok(client)
@@ -180,6 +222,9 @@ impl HttpClient {
             extra_headers: self.extra_headers.clone(),
             connected_once: true,
             first_request_done: true,
+            oauth: self.oauth.clone(),
+            resource: self.resource.clone(),
+            token: self.token.clone(),
         }
     }
 
@@ -348,12 +393,50 @@ impl HttpClient {
 
     /// Sends a request on the current connection (opening one when needed) and waits for the response head.
     /// A reused connection the server has closed is reopened once.
+    ///
+    /// With an OAuth client, a 401 is answered once per probe as a spec client does (2025-11-25
+    /// `basic/authorization` §Authorization Flow Steps): a token is obtained (discovery from the challenge, or a
+    /// forced refresh of the token the server refused) and the request is sent again with it. A 401 to a token
+    /// obtained during this probe is returned as is (the caller reports `auth_failed`).
     pub(crate) async fn send(
         &mut self,
         ctx: &mut Ctx<'_>,
         phase: Phase,
         build: impl Fn(&Self) -> Result<Request<Full<Bytes>>, Failure>,
     ) -> Result<Response<Incoming>, Failure> {
+        let resp = self.send_once(ctx, phase, &build).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED
+            || ctx.auth_retried
+            || (ctx.token_fetched && self.token.is_some())
+        {
+            return Ok(resp);
+        }
+        let Some(oauth) = self.oauth.clone() else {
+            return Ok(resp);
+        };
+        ctx.auth_retried = true;
+        let headers = resp.headers().clone();
+        drop(resp);
+        // The 401's body was not read: this connection cannot carry the retry.
+        self.reset();
+        let token = oauth
+            .after_challenge(ctx, &self.resource, self.token.as_ref(), &headers)
+            .await?;
+        self.set_token(token)?;
+        self.send_once(ctx, phase, &build).await
+    }
+
+    /// [`HttpClient::send`] without the OAuth retry: for the calls that obtain a token (discovery, the token
+    /// request), which must not recurse into it.
+    pub(crate) async fn send_once(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        phase: Phase,
+        build: &impl Fn(&Self) -> Result<Request<Full<Bytes>>, Failure>,
+    ) -> Result<Response<Incoming>, Failure> {
+        if self.extra_headers.contains_key(http::header::AUTHORIZATION) {
+            ctx.credential_sent = true;
+        }
         for attempt in 0..2 {
             let needs_new = match &mut self.conn {
                 Some(conn) => conn.sender.ready().await.is_err(),

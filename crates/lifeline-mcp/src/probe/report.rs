@@ -54,6 +54,11 @@ pub enum Phase {
     ToolsCall,
     /// The foreign-`Origin` request.
     OriginCheck,
+    /// Obtaining an OAuth access token: discovery (RFC 9728, RFC 8414) and the token request, only when the
+    /// token cache could not answer. Nested in the phase whose request needed the token, so also counted there.
+    Token,
+    /// The synthetic transactions (all of them, see `crate::transaction`); not part of the `slow` bound.
+    Transactions,
     /// Ending the session (DELETE, closing the SSE stream, stdio shutdown).
     Close,
     /// The whole probe.
@@ -155,6 +160,62 @@ pub struct AuthInfo {
     pub authorization_servers: Vec<String>,
 }
 
+/// Which configured credential an expiry date belongs to (see [`crate::probe::CredentialExpiry`]). Serialised in
+/// `snake_case`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Display,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CredentialKind {
+    /// The OAuth client secret (`client_secret_expires_at`, RFC 7591 §3.2.1).
+    ClientSecret,
+    /// A static API key or bearer token with an expiry date the operator configured.
+    ApiKey,
+    /// A refresh token, by its configured maximum age.
+    RefreshToken,
+}
+
+impl CredentialKind {
+    /// The stable label, as serialised.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The credential in words, for messages (`the client secret`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CredentialKind::ClientSecret => "the client secret",
+            CredentialKind::ApiKey => "the API key",
+            CredentialKind::RefreshToken => "the refresh token",
+        }
+    }
+}
+
+/// A configured credential's expiry as the probe saw it (the report's `credentials`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialStatus {
+    /// Which credential.
+    pub kind: CredentialKind,
+    /// When it expires, RFC 3339 UTC.
+    pub expires_at: String,
+    /// Whole days from the probe until `expires_at` (negative once expired).
+    pub days_left: i64,
+}
+
 /// Details of the reason behind a verdict that is not healthy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
@@ -244,10 +305,18 @@ pub struct ProbeReport {
     pub auth: Option<AuthInfo>,
     /// The opt-in tool call's outcome.
     pub tool_call: Option<ToolCallOutcome>,
+    /// The configured credentials' expiry dates with the days left (empty, and left out of the JSON, when none
+    /// is configured). One inside the warning window makes the verdict `degraded` (`credential_expiring`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialStatus>,
     /// Findings that do not change the verdict.
     pub warnings: Vec<Warning>,
     /// When the probe started, RFC 3339 UTC.
     pub started_at: String,
+    /// One report per transaction of [`crate::ProbeOptions::transactions`], in order; absent from the JSON when
+    /// none were asked for. They never change the probe's own verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<crate::transaction::TransactionReport>,
     /// The tools as listed (not serialised: `--snapshot` and `monitor` use them).
     #[serde(skip)]
     pub tools: Vec<Value>,
@@ -308,8 +377,10 @@ impl ProbeReport {
             tls: None,
             auth: None,
             tool_call: None,
+            credentials: Vec::new(),
             warnings: Vec::new(),
             started_at,
+            transactions: Vec::new(),
             tools: Vec::new(),
         }
     }

@@ -143,6 +143,11 @@ pub(crate) async fn after_handshake<C: Channel>(
         });
     }
 
+    if let Some(set) = ctx.opts.transactions.clone() {
+        let reports = crate::transaction::run_all(ch, ctx, &set).await;
+        ctx.transactions = Some(reports);
+    }
+
     if ctx.opts.check_origin {
         let t = ctx.clock(Phase::OriginCheck);
         ch.origin_check(ctx).await;

@@ -28,6 +28,7 @@ const FOREIGN_ORIGIN: &str = "https://lifeline-origin-check.invalid";
 /// Probes an HTTP(S) URL: detects the era, runs the steps, and always ends a legacy session.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, url: Url) -> Result<(), Failure> {
     let mut client = HttpClient::new(url.clone(), ctx)?;
+    client.prime_token(ctx).await?;
     let hint = ctx.opts.era_hint;
     if hint == EraHint::Sse {
         return http_sse::run(ctx, client).await;
@@ -284,11 +285,17 @@ async fn initialize(ctx: &mut Ctx<'_>, client: &mut HttpClient) -> Result<Initia
     }
 }
 
-/// 2026-07-28 `basic/index` §ResultType: absent means `complete`; an unknown value is invalid. A probe's
-/// requests never ask for input, so `input_required` is a protocol error too.
+/// 2026-07-28 `basic/index` §ResultType: absent means `complete`; an unknown value is invalid. A probe has
+/// nobody to ask for input, so `input_required` (`server/tools` §Input Required Tool Results) fails the step
+/// with its own reason.
 fn check_result_type(result: &Value, phase: Phase) -> Result<(), Failure> {
     match result.get("resultType").and_then(Value::as_str) {
         None | Some("complete") => Ok(()),
+        Some("input_required") => Err(Failure::new(
+            Reason::InputRequired,
+            "the server answered resultType \"input_required\": it asks for input a probe cannot give",
+        )
+        .in_phase(phase)),
         Some(other) => Err(Failure::new(
             Reason::ProtocolError,
             format!("unexpected resultType {other:?}"),
@@ -470,13 +477,19 @@ impl Channel for StreamableChannel {
     ) -> Result<Value, Failure> {
         let id = ctx.next_id();
         let (body, headers) = if self.modern {
-            let name = params
-                .get("name")
+            // 2026-07-28 `streamable-http` §Request Metadata: `Mcp-Name` carries `params.name` for
+            // `tools/call` and `prompts/get`, `params.uri` for `resources/read`.
+            let key = match method {
+                "tools/call" | "prompts/get" => Some("name"),
+                "resources/read" => Some("uri"),
+                _ => None,
+            };
+            let name = key
+                .and_then(|k| params.get(k))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let params =
                 era::modern_params(params, &ctx.opts.client_name, &ctx.opts.client_version);
-            let name = if method == "tools/call" { name } else { None };
             (
                 jsonrpc::request(id, method, params),
                 modern_headers(method, name.as_deref()),

@@ -103,11 +103,28 @@ macro_rules! probe_settings {
             #[serde(default)]
             pub(crate) headers: BTreeMap<String, String>,
             pub(crate) bearer_token: Option<String>,
+            pub(crate) auth: Option<RawAuth>,
             pub(crate) call: Option<RawCall>,
+            /// The synthetic transactions' safety gate and scripts (`lifeline_mcp::transaction`).
+            #[serde(default)]
+            pub(crate) allow_tools: Vec<String>,
+            #[serde(default)]
+            pub(crate) allow_side_effects: bool,
+            #[serde(default)]
+            pub(crate) transactions: Vec<lifeline_mcp::transaction::RawTransaction>,
             $(pub(crate) $field: Option<$ty>,)*
         }
 
         impl RawTarget {
+            /// The transaction keys this target writes, moved out of it.
+            pub(crate) fn take_transactions(&mut self) -> lifeline_mcp::transaction::RawTransactionSet {
+                lifeline_mcp::transaction::RawTransactionSet {
+                    allow_tools: std::mem::take(&mut self.allow_tools),
+                    allow_side_effects: self.allow_side_effects,
+                    transactions: std::mem::take(&mut self.transactions),
+                }
+            }
+
             /// The probe settings this target writes, moved out of it.
             pub(crate) fn take_settings(&mut self) -> RawProbeSettings {
                 RawProbeSettings {
@@ -127,6 +144,28 @@ probe_settings! {
     cert_warning_days: i64,
     slow_after: String,
     accept_auth_required: bool,
+}
+
+/// A target's `auth:` block: the OAuth client (client credentials or refresh token) and the expiry dates of its
+/// credentials; see `docs/monitor.md` §Authenticated probes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret_file: Option<String>,
+    pub(crate) auth_method: Option<String>,
+    pub(crate) private_key_file: Option<String>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) refresh_token_file: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) token_url: Option<String>,
+    pub(crate) client_secret_expires_at: Option<String>,
+    pub(crate) api_key_expires_at: Option<String>,
+    pub(crate) refresh_token_issued_at: Option<String>,
+    pub(crate) refresh_token_max_age: Option<String>,
+    pub(crate) warning_days: Option<i64>,
 }
 
 /// The opt-in tool call.

@@ -290,3 +290,194 @@ alerts:
     );
     assert_eq!(v["alerts"][4]["password"], "<redacted>");
 }
+
+const AUTH: &str = r#"
+targets:
+  - name: search
+    url: https://mcp.example.com/mcp
+    auth:
+      client_id: lifeline-probe
+      client_secret: "${PD_KEY}"
+      scope: mcp:read
+      client_secret_expires_at: 2027-03-31
+      warning_days: 14
+  - name: search-2
+    url: https://mcp.example.com/other
+    auth: { client_id: lifeline-probe, client_secret: "${PD_KEY}", scope: mcp:read }
+  - name: keyed
+    url: https://mcp.example.com/jwt
+    auth:
+      client_id: jwt-probe
+      private_key_file: /run/secrets/key.pem
+      key_id: k1
+      token_url: https://as.example.com/token
+  - name: refreshed
+    url: https://mcp.example.com/r
+    auth:
+      client_id: public-probe
+      refresh_token_file: /run/secrets/refresh
+      refresh_token_issued_at: 2026-12-01
+      refresh_token_max_age: 90days
+  - name: static
+    url: https://mcp.example.com/s
+    bearer_token: "${EVERYTHING_TOKEN}"
+    auth: { api_key_expires_at: "2027-01-01T00:00:00Z" }
+"#;
+
+#[test]
+fn auth_blocks_validate_share_clients_and_redact_secrets() {
+    let c = Config::from_yaml(AUTH, &env).unwrap();
+    let auth = |i: usize| c.targets[i].auth.as_ref().unwrap();
+    let search = auth(0).oauth.as_ref().unwrap();
+    assert_eq!(search.config().client_id, "lifeline-probe");
+    assert_eq!(search.config().auth.method_name(), "client_secret_basic");
+    assert_eq!(auth(0).warning_days, 14);
+    assert_eq!(auth(0).expiry[0].expires_at_unix, 1_806_451_200);
+    // The same credential on two targets: one client, so one refresh at a time.
+    assert!(Arc::ptr_eq(search, auth(1).oauth.as_ref().unwrap()));
+    assert_eq!(
+        auth(2).oauth.as_ref().unwrap().config().auth.method_name(),
+        "private_key_jwt"
+    );
+    assert_eq!(
+        auth(3).oauth.as_ref().unwrap().config().auth.method_name(),
+        "none"
+    );
+    assert_eq!(auth(3).expiry[0].kind.as_str(), "refresh_token");
+    assert_eq!(
+        auth(3).expiry[0].expires_at_unix,
+        1_796_083_200 + 90 * 86_400
+    );
+    assert!(auth(4).oauth.is_none());
+    let opts = c.targets[0].probe_options();
+    assert!(opts.oauth.is_some());
+    assert_eq!(opts.credential_warning_days, 14);
+
+    let text = serde_json::to_string(&c).unwrap();
+    assert!(!text.contains("pdkey"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["targets"][0]["auth"]["client_secret"], "<redacted>");
+    assert_eq!(
+        v["targets"][2]["auth"]["private_key"],
+        "file /run/secrets/key.pem"
+    );
+    assert_eq!(
+        v["targets"][3]["auth"]["refresh_token"],
+        "file /run/secrets/refresh"
+    );
+}
+
+#[test]
+fn auth_block_errors_name_the_field() {
+    let t =
+        |auth: &str| format!("targets:\n  - {{ name: a, url: 'http://h/mcp', auth: {auth} }}\n");
+    let cases = [
+        (t("{ client_secret: x }"), "targets[0].auth.client_secret: needs client_id"),
+        (t("{ client_id: p }"), "targets[0].auth.client_id: needs a credential"),
+        (t("{ client_id: p, client_secret: x, client_secret_file: /f }"), "targets[0].auth.client_secret_file: give client_secret or client_secret_file"),
+        (t("{ client_id: p, client_secret: x, private_key_file: /k }"), "targets[0].auth.private_key_file: give a client secret or private_key_file"),
+        (t("{ client_id: p, client_secret: x, auth_method: private_key_jwt }"), "targets[0].auth.auth_method: `private_key_jwt` does not fit"),
+        (t("{ client_id: p, client_secret: x, client_secret_expires_at: soon }"), "targets[0].auth.client_secret_expires_at: \"soon\" is not a date"),
+        (t("{ client_id: p, client_secret: x, token_url: 'ftp://x/' }"), "targets[0].auth.token_url: must be an http or https URL"),
+        (t("{ client_id: p, refresh_token: r, refresh_token_max_age: 90d }"), "targets[0].auth.refresh_token_issued_at: refresh_token_max_age needs"),
+        (t("{ client_id: p, client_secret: x, warning_days: -1 }"), "targets[0].auth.warning_days: must be between 0 and 3650"),
+        (t("{ client_id: p, client_secret: x, clientsecret: y }"), "unknown field `clientsecret`"),
+        (t("{}"), "targets[0].auth: is empty"),
+        ("targets:\n  - { name: a, url: 'http://h/mcp', bearer_token: t, auth: { client_id: p, client_secret: x } }\n".to_owned(), "targets[0].bearer_token: give either bearer_token or an OAuth client"),
+    ];
+    for (yaml, expected) in cases {
+        let err = Config::from_yaml(&yaml, &env).unwrap_err().to_string();
+        assert!(
+            err.contains(expected),
+            "{yaml}\n→ {err}\n(expected {expected})"
+        );
+    }
+}
+
+const WITH_TRANSACTIONS: &str = r#"
+targets:
+  - name: search
+    url: http://127.0.0.1:3001/mcp
+    interval: 30s
+    allow_tools: [search, fetch]
+    transactions:
+      - name: roundtrip
+        interval: 5m
+        steps:
+          - tool: search
+            arguments: { query: "lifeline-canary" }
+            expect: ['size(result.structuredContent.items) > 0']
+            max_latency: { degraded: 800ms, unhealthy: 5s }
+            save: { first_id: 'result.structuredContent.items[0].id' }
+          - tool: fetch
+            arguments: { id: '${first_id}' }
+      - name: status
+        timeout: 5s
+        steps: [{ resource: 'status://health' }]
+"#;
+
+#[test]
+fn each_transaction_becomes_a_target_of_its_own() {
+    let c = Config::from_yaml(WITH_TRANSACTIONS, &env).unwrap();
+    let names: Vec<&str> = c.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["search", "search.roundtrip", "search.status"]);
+    assert!(c.targets[0].transaction.is_none());
+    let rt = &c.targets[1];
+    let job = rt.transaction.as_ref().unwrap();
+    assert_eq!(
+        (job.parent.as_str(), job.name.as_str()),
+        ("search", "roundtrip")
+    );
+    assert_eq!(rt.maintenance_name(), "search");
+    assert_eq!(rt.interval, Duration::from_secs(300));
+    // The target's timeout plus the transaction's (30 s by default).
+    assert_eq!(rt.timeout, DEFAULT_TIMEOUT + Duration::from_secs(30));
+    assert_eq!(rt.url, c.targets[0].url);
+    // `${first_id}` is the transaction's own substitution, not an environment variable.
+    let step = &job.set.transactions[0].steps[1];
+    assert_eq!(
+        step.action,
+        lifeline_mcp::transaction::Action::Tool {
+            name: "fetch".into(),
+            arguments: serde_json::json!({"id": "${first_id}"}),
+        }
+    );
+    let opts = rt.probe_options();
+    assert_eq!(opts.transactions.as_ref().unwrap().transactions.len(), 1);
+    assert!(c.targets[0].probe_options().transactions.is_none());
+    assert_eq!(c.targets[2].interval, Duration::from_secs(30));
+    assert_eq!(c.targets[2].timeout, Duration::from_secs(15));
+    // Without its own interval a transaction runs at the target's: 30 s is less than 10 s + 30 s of timeouts.
+    let err = Config::from_yaml(
+        &WITH_TRANSACTIONS
+            .replace("interval: 5m", "interval: 1s")
+            .replace("timeout: 5s", "timeout: 30s"),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].interval: must be at least 5s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("targets[0].transactions[1].timeout: the target's timeout plus the transaction's (40s) must not exceed its interval (30s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_safety_gate_refuses_at_check_config() {
+    let yaml = WITH_TRANSACTIONS.replace("allow_tools: [search, fetch]", "allow_tools: [search]");
+    let err = Config::from_yaml(&yaml, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].steps[1].tool: the safety gate refuses \"fetch\": list it in allow_tools"),
+        "{err}"
+    );
+    let yaml = WITH_TRANSACTIONS.replace("'size(result", "'size(result(");
+    let err = Config::from_yaml(&yaml, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("targets[0].transactions[0].steps[0].expect[0]: "),
+        "{err}"
+    );
+}

@@ -19,17 +19,23 @@ use crate::Lifecycle;
 pub(super) struct Validator<'a> {
     pub(super) env: &'a dyn Fn(&str) -> Option<String>,
     pub(super) errors: Vec<FieldError>,
+    /// The OAuth clients made so far, by credential: targets written with the same credential share one (see
+    /// `config/auth.rs`).
+    pub(super) oauth_clients: Vec<(
+        super::auth::CredentialKey,
+        std::sync::Arc<lifeline_mcp::probe::OAuthClient>,
+    )>,
 }
 
 impl Validator<'_> {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn string(&mut self, path: &str, value: &str) -> Option<String> {
+    pub(super) fn string(&mut self, path: &str, value: &str) -> Option<String> {
         match super::expand::expand(value, self.env) {
             Ok(v) => Some(v),
             Err(m) => {
@@ -76,7 +82,7 @@ impl Validator<'_> {
         }
     }
 
-    fn url(&mut self, path: &str, value: &str) -> Option<Url> {
+    pub(super) fn url(&mut self, path: &str, value: &str) -> Option<Url> {
         let text = self.string(path, value)?;
         match Url::parse(&text) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
@@ -173,7 +179,9 @@ impl Validator<'_> {
         };
 
         let mut targets = Vec::with_capacity(raw.targets.len());
-        for (i, t) in raw.targets.into_iter().enumerate() {
+        let mut transaction_targets = Vec::new();
+        for (i, mut t) in raw.targets.into_iter().enumerate() {
+            let scripts = t.take_transactions();
             if let Some(t) = self.target(&format!("targets[{i}]"), t, &base) {
                 if targets.iter().any(|o: &TargetConfig| o.name == t.name) {
                     self.err(
@@ -181,8 +189,19 @@ impl Validator<'_> {
                         format!("`{}` is used by another target", t.name),
                     );
                 }
+                transaction_targets.extend(self.transactions(i, &t, &scripts));
                 targets.push(t);
             }
+        }
+        // After every configured target, so their indexes (and the scheduler's order) stay as written.
+        for (i, j, t) in transaction_targets {
+            if targets.iter().any(|o: &TargetConfig| o.name == t.name) {
+                self.err(
+                    format!("targets[{i}].transactions[{j}].name"),
+                    format!("`{}` is used by another target", t.name),
+                );
+            }
+            targets.push(t);
         }
 
         let mut alerts: Vec<AlertConfig> = Vec::new();
@@ -355,6 +374,7 @@ impl Validator<'_> {
             .as_deref()
             .and_then(|s| self.string(&format!("{path}.bearer_token"), s))
             .map(Secret::new);
+        let auth = t.auth.and_then(|a| self.auth(&format!("{path}.auth"), a));
         let call = t.call.map(|c| ToolCall {
             name: c.tool,
             arguments: c.args.unwrap_or_else(|| serde_json::json!({})),
@@ -362,7 +382,14 @@ impl Validator<'_> {
         let mut out = base.clone();
         out.name = t.name;
         out.headers = headers;
+        if auth.as_ref().is_some_and(|a| a.oauth.is_some()) && bearer_token.is_some() {
+            self.err(
+                format!("{path}.bearer_token"),
+                "give either bearer_token or an OAuth client in auth:, not both",
+            );
+        }
         out.bearer_token = bearer_token;
+        out.auth = auth;
         out.call = call;
         self.probe_settings(path, &settings, &mut out);
         if out.timeout > out.interval {
@@ -375,6 +402,63 @@ impl Validator<'_> {
             }
             _ => None,
         }
+    }
+
+    /// Validates target `i`'s transactions (`lifeline_mcp::transaction::TransactionSet::validate`, the safety
+    /// gate's `allow_tools` half included) into one transaction target each, named `<target>.<transaction>`,
+    /// with the transaction's interval (default the target's) and the target's timeout plus the transaction's.
+    fn transactions(
+        &mut self,
+        i: usize,
+        parent: &TargetConfig,
+        raw: &lifeline_mcp::transaction::RawTransactionSet,
+    ) -> Vec<(usize, usize, TargetConfig)> {
+        use lifeline_mcp::transaction::TransactionSet;
+        let mut errors = lifeline_core::config::FieldErrors::new();
+        let set = TransactionSet::validate(raw, &format!("targets[{i}]."), &mut errors);
+        if let Err(e) = errors.finish(|| ()) {
+            self.errors.extend(e.0);
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(set.transactions.len());
+        for (j, t) in set.transactions.iter().enumerate() {
+            let path = format!("targets[{i}].transactions[{j}]");
+            let interval = t.interval.unwrap_or(parent.interval);
+            if interval < MIN_INTERVAL {
+                self.err(
+                    format!("{path}.interval"),
+                    format!("must be at least {}", ser::format_duration(MIN_INTERVAL)),
+                );
+            }
+            let timeout = parent.timeout + t.timeout;
+            if timeout > interval {
+                self.err(
+                    format!("{path}.timeout"),
+                    format!(
+                        "the target's timeout plus the transaction's ({}) must not exceed its interval ({})",
+                        ser::format_duration(timeout),
+                        ser::format_duration(interval)
+                    ),
+                );
+            }
+            let mut target = parent.clone();
+            target.name = format!("{}.{}", parent.name, t.name);
+            target.interval = interval;
+            target.timeout = timeout;
+            // The parent's probe already makes the opt-in call; the transaction target runs only its script.
+            target.call = None;
+            target.transaction = Some(TransactionJob {
+                parent: parent.name.clone(),
+                name: t.name.clone(),
+                set: std::sync::Arc::new(TransactionSet {
+                    allow_tools: set.allow_tools.clone(),
+                    allow_side_effects: set.allow_side_effects,
+                    transactions: vec![t.clone()],
+                }),
+            });
+            out.push((i, j, target));
+        }
+        out
     }
 
     fn alert(&mut self, path: &str, a: RawAlert) -> Option<AlertConfig> {

@@ -38,8 +38,10 @@ pub(crate) fn report(verdict: Verdict) -> ProbeReport {
         tls: None,
         auth: None,
         tool_call: None,
+        credentials: Vec::new(),
         warnings: Vec::new(),
         started_at: String::new(),
+        transactions: Vec::new(),
         tools: vec![
             json!({"name": "echo", "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}),
         ],

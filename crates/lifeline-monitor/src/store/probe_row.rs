@@ -50,6 +50,9 @@ pub struct ProbeRow {
     pub tls_days_left: Option<i64>,
     /// The certificate's `notAfter`, Unix ms.
     pub tls_not_after_ms: Option<i64>,
+    /// A transaction target's steps: the JSON array of `lifeline_mcp::transaction::StepReport` (kind, target,
+    /// outcome, reason, message, latency_ms, …) of its transaction; `None` for other targets.
+    pub steps: Option<String>,
 }
 
 /// The name the status page reads results by (the same row: reads and writes do not differ).
@@ -57,7 +60,7 @@ pub type ResultRow = ProbeRow;
 
 impl ProbeRow {
     /// The stored columns, in the order of [`ProbeRow::push_binds`] (after `target_id`).
-    pub const COLUMNS: [&'static str; 15] = [
+    pub const COLUMNS: [&'static str; 16] = [
         "ts_ms",
         "verdict",
         "up",
@@ -73,6 +76,7 @@ impl ProbeRow {
         "timings",
         "tls_days_left",
         "tls_not_after_ms",
+        "steps",
     ];
 
     /// The result row of `report`, a probe started at `ts_ms` (Unix ms). `up` and `maintenance` are the
@@ -102,6 +106,10 @@ impl ProbeRow {
                 .and_then(|t| t.not_after.as_deref())
                 .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
                 .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)),
+            steps: report
+                .transactions
+                .first()
+                .and_then(|t| serde_json::to_string(&t.steps).ok()),
         }
     }
 
@@ -124,6 +132,7 @@ impl ProbeRow {
             timings: None,
             tls_days_left: None,
             tls_not_after_ms: None,
+            steps: None,
         }
     }
 
@@ -153,7 +162,8 @@ impl ProbeRow {
             .push_bind(self.latency_ms)
             .push_bind(self.timings.clone())
             .push_bind(self.tls_days_left)
-            .push_bind(self.tls_not_after_ms);
+            .push_bind(self.tls_not_after_ms)
+            .push_bind(self.steps.clone());
     }
 }
 

@@ -427,6 +427,7 @@ async fn suite(store: Store) {
         timings: Some(r#"{"total":123.5}"#.into()),
         tls_days_left: Some(12),
         tls_not_after_ms: Some(T0 + 12 * 86_400_000),
+        steps: Some(r#"[{"kind":"tool","target":"search","outcome":"passed"}]"#.into()),
     };
     // … and so does every field of the target's state (distinct values again).
     let full_state = TargetState {

@@ -124,6 +124,9 @@ struct TargetOut<'a> {
     open_incident_id: Option<i64>,
     uptime: Windows<Option<f64>>,
     uptime_probes: Windows<UptimeCounts>,
+    /// For a transaction target (`<target>.<transaction>`), the configured target it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_of: Option<&'a str>,
 }
 
 impl<'a> TargetOut<'a> {
@@ -152,6 +155,7 @@ impl<'a> TargetOut<'a> {
             open_incident_id: s.open_incident.as_ref().map(|i| i.id),
             uptime: Windows::from_fn(|i| t.uptime[i].ratio()),
             uptime_probes: Windows::from_fn(|i| t.uptime[i]),
+            transaction_of: t.transaction_of.as_deref(),
         }
     }
 }
@@ -275,6 +279,7 @@ pub(crate) async fn history(
                         "protocol_version": r.protocol_version, "server_version": r.server_version,
                         "tools_count": r.tools_count, "schema_hash": r.schema_hash, "tls_days_left": r.tls_days_left,
                         "timings_ms": r.timings.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+                        "steps": r.steps.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
                     })
                 })
                 .collect()

@@ -202,7 +202,9 @@ fn uptime_row(t: &TargetView) -> Markup {
     }
 }
 
-fn target_card(t: &TargetView, now_ms: i64) -> Markup {
+/// One target's card. `parent_up` is, for a transaction target, whether its configured target's probe is up:
+/// a failing transaction on a healthy handshake is the "alive but returns garbage" case, said in words.
+fn target_card(t: &TargetView, now_ms: i64, parent_up: Option<bool>) -> Markup {
     let s = &t.state;
     // A failed probe's time says nothing about speed.
     let latency = s
@@ -235,6 +237,14 @@ fn target_card(t: &TargetView, now_ms: i64) -> Markup {
                 }
             }
             div class="muted url" { (s.url) }
+            @if let Some(parent) = &t.transaction_of {
+                div class="muted" {
+                    "transaction of " a href={ "/targets/" (path_segment(parent)) } { (parent) }
+                    @if t.status != "up" && parent_up == Some(true) {
+                        " · alive but returning wrong results: the handshake is healthy, this transaction fails"
+                    }
+                }
+            }
             @if let Some(m) = problem {
                 div class="muted" { (m) }
             }
@@ -342,10 +352,35 @@ fn refresh_toggle(base_query: &str, refresh: Option<u32>) -> Markup {
 pub fn status_page(snap: &Snapshot, title: &str, page: usize, refresh: Option<u32>) -> String {
     let now = snap.generated_ms;
     let (class, text) = banner(snap);
+    // Problems first, by group: a target and its transaction targets sort together (at the group's worst
+    // status), the target first, so a transaction shows under its target.
+    let group = |t: &'_ TargetView| -> String {
+        t.transaction_of
+            .clone()
+            .unwrap_or_else(|| t.state.name.clone())
+    };
+    let mut worst: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
+    for t in &snap.targets {
+        let r = rank(t.status);
+        worst
+            .entry(group(t))
+            .and_modify(|w| *w = (*w).min(r))
+            .or_insert(r);
+    }
+    let up: std::collections::HashMap<&str, bool> = snap
+        .targets
+        .iter()
+        .filter(|t| t.transaction_of.is_none())
+        .map(|t| (t.state.name.as_str(), t.status == "up"))
+        .collect();
     let mut order: Vec<&TargetView> = snap.targets.iter().collect();
     order.sort_by(|a, b| {
-        rank(a.status)
-            .cmp(&rank(b.status))
+        let (ga, gb) = (group(a), group(b));
+        let w = |g: &String| worst.get(g).copied().unwrap_or(u8::MAX);
+        w(&ga)
+            .cmp(&w(&gb))
+            .then_with(|| ga.cmp(&gb))
+            .then_with(|| a.transaction_of.is_some().cmp(&b.transaction_of.is_some()))
             .then_with(|| a.state.name.cmp(&b.state.name))
     });
     let pages = order.len().div_ceil(PAGE_SIZE).max(1);
@@ -359,7 +394,7 @@ pub fn status_page(snap: &Snapshot, title: &str, page: usize, refresh: Option<u3
         }
         h2 { "Targets " span class="muted" { "(90 days, one bar per day)" } }
         @for t in order.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
-            (target_card(t, now))
+            (target_card(t, now, t.transaction_of.as_deref().and_then(|p| up.get(p).copied())))
         }
         @if pages > 1 {
             nav class="pages" {

@@ -47,6 +47,8 @@ pub struct TargetView {
     pub rolled_days: Arc<[DaySummary]>,
     /// Today's raw results not rolled up yet (added to the last bar by [`TargetView::days`]).
     pub today_raw: UptimeCounts,
+    /// For a transaction target (`<target>.<transaction>`), the configured target it belongs to.
+    pub transaction_of: Option<String>,
 }
 
 impl TargetView {
@@ -279,7 +281,10 @@ impl Builder {
                     w.total += tail.total;
                 }
             }
-            let in_maintenance = self.config.maintenance_until(&t.name, now).is_some();
+            let in_maintenance = self
+                .config
+                .maintenance_until(t.maintenance_name(), now)
+                .is_some();
             let labels = TargetLabels {
                 target: t.name.clone(),
             };
@@ -318,6 +323,7 @@ impl Builder {
                 rolled_days,
                 today_raw,
                 state,
+                transaction_of: t.transaction.as_ref().map(|j| j.parent.clone()),
             });
         }
         let open_incidents = self.store.incidents(None, true, i64::MAX, 200).await?;

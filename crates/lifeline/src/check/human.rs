@@ -16,6 +16,7 @@ use std::io::IsTerminal as _;
 
 use lifeline_mcp::probe::Phase;
 use lifeline_mcp::schema::ChangeKind;
+use lifeline_mcp::transaction::{StepOutcome, TransactionReport};
 use lifeline_mcp::{ProbeReport, Verdict, Warning};
 
 use super::snapshot::{DriftOutcome, UpdateOutcome};
@@ -164,15 +165,31 @@ fn block(out: &mut String, o: &Outcome, colour: bool) {
             );
         }
     }
+    for c in &r.credentials {
+        kv(
+            out,
+            "credential",
+            &format!(
+                "{} expires {} ({} days left)",
+                c.kind.as_str(),
+                c.expires_at,
+                c.days_left
+            ),
+        );
+    }
     if r.verdict == Verdict::AuthRequired {
         kv(
             out,
             "hint",
-            "pass credentials with --bearer-token-file FILE, LIFELINE_BEARER_TOKEN or --header 'Name: value'",
+            "pass credentials with --bearer-token-file FILE, LIFELINE_BEARER_TOKEN, --header 'Name: value' \
+             or --oauth-client-id ID (see --help)",
         );
     }
     for w in &r.warnings {
         kv(out, "warning", &format!("{}: {}", w.as_str(), explain(*w)));
+    }
+    for t in &r.transactions {
+        transaction(out, t, colour);
     }
     if let Some(d) = &o.drift {
         drift(out, d, colour);
@@ -195,6 +212,37 @@ fn block(out: &mut String, o: &Outcome, colour: bool) {
             UpdateOutcome::Failed(err) => format!("NOT written: {err}"),
         };
         kv(out, "snapshot", &line);
+    }
+}
+
+/// A transaction: its verdict and time, then one line per step (`1 tool search  passed 20.1 ms`), with the
+/// reason and message of a step that did not pass.
+fn transaction(out: &mut String, t: &TransactionReport, colour: bool) {
+    kv(
+        out,
+        "transaction",
+        &format!(
+            "{} {} in {:.1} ms",
+            t.name,
+            paint(t.verdict.as_str(), verdict_style(t.verdict), colour),
+            t.duration_ms
+        ),
+    );
+    if t.steps.iter().all(|s| s.outcome == StepOutcome::Skipped) {
+        if let Some(m) = &t.message {
+            kv(out, "", &format!("not run: {m}"));
+        }
+        return;
+    }
+    for (i, s) in t.steps.iter().enumerate() {
+        let mut line = format!("{} {} {}  {}", i + 1, s.kind, s.target, s.outcome.as_str());
+        if let Some(ms) = s.latency_ms {
+            let _ = write!(line, " {ms:.1} ms");
+        }
+        if let (Some(reason), Some(message)) = (s.reason, &s.message) {
+            let _ = write!(line, ": {} {message}", reason.as_str());
+        }
+        kv(out, "", &line);
     }
 }
 
@@ -352,6 +400,8 @@ mod tests {
     fn outcome(report: ProbeReport) -> Outcome {
         Outcome {
             verdict_fails: crate::check::fails(&report, crate::check::FailOn::Unhealthy),
+            transactions_fail: false,
+            fail_on_degraded: false,
             report,
             drift: None,
             snapshot_update: None,
@@ -429,8 +479,14 @@ healthy  http://127.0.0.1:8080/mcp
             ..TlsInfo::default()
         });
         r.warnings = vec![Warning::NoOriginCheck];
+        r.credentials = vec![lifeline_mcp::probe::CredentialStatus {
+            kind: lifeline_mcp::probe::CredentialKind::ClientSecret,
+            expires_at: "2026-08-04T00:00:00Z".to_owned(),
+            days_left: 3,
+        }];
         let text = render(&[outcome(r)], false);
         for needle in [
+            "  credential client_secret expires 2026-08-04T00:00:00Z (3 days left)\n",
             "auth_required  http://",
             "  reason     auth_required (HTTP 401): the server wants a token\n",
             "  auth       resource metadata https://mcp.example.com/.well-known/oauth-protected-resource\n",

@@ -68,6 +68,8 @@ mod tests {
             drift: None,
             snapshot_update: None,
             verdict_fails: false,
+            transactions_fail: false,
+            fail_on_degraded: false,
         }
     }
 

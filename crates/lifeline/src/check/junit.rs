@@ -2,12 +2,19 @@
 //! stdio command, classname `lifeline.check`, time = the probe's total). A target that fails the gate is a
 //! `<failure>` whose `type` is the reason (or `breaking_drift`) and whose message is reason and message; the
 //! full text block goes into `system-out`.
+//!
+//! With `--transaction`, one more testcase per transaction step, after its target's: name `<transaction> step
+//! <n>: <kind> <target>`, classname `lifeline.check.transaction.<transaction>`, time = the step's latency. A
+//! failed step (or a degraded one with `--fail-on degraded`) is a `<failure>` typed by its reason; a step that
+//! did not run is `<skipped>` with the reason it did not.
 
 use std::time::Duration;
 
 use lifeline_mcp::probe::Phase;
 use lifeline_mcp::schema::ChangeKind;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use lifeline_mcp::transaction::{StepOutcome, StepReport, TransactionReport};
 
 use super::Outcome;
 
@@ -17,7 +24,7 @@ pub(crate) fn render(outcomes: &[Outcome]) -> anyhow::Result<String> {
     let mut total = Duration::ZERO;
     for o in outcomes {
         let r = &o.report;
-        let status = if o.failed() {
+        let status = if o.target_failed() {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let breaking = o.drift.as_ref().filter(|d| d.is_breaking());
             let drift_message = breaking.map(|d| {
@@ -52,11 +59,70 @@ pub(crate) fn render(outcomes: &[Outcome]) -> anyhow::Result<String> {
         case.set_time(time);
         case.set_system_out(super::human::render(std::slice::from_ref(o), false));
         suite.add_test_case(case);
+        for t in &r.transactions {
+            for (i, step) in t.steps.iter().enumerate() {
+                let case = step_case(t, i, step, o.fail_on_degraded);
+                total += case.time.unwrap_or_default();
+                suite.add_test_case(case);
+            }
+        }
     }
     suite.set_time(total);
     let mut report = Report::new("lifeline");
     report.add_test_suite(suite);
     Ok(report.to_string()?)
+}
+
+/// The testcase of step `i` of `t`.
+fn step_case(
+    t: &TransactionReport,
+    i: usize,
+    step: &StepReport,
+    fail_on_degraded: bool,
+) -> TestCase {
+    let fails = match step.outcome {
+        StepOutcome::Failed => true,
+        StepOutcome::Degraded => fail_on_degraded,
+        StepOutcome::Passed | StepOutcome::Skipped => false,
+    };
+    let status = if fails {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        let reason = step.reason.map_or("failed", |r| r.as_str());
+        let mut message = format!("{reason}: {}", step.message.as_deref().unwrap_or_default());
+        if let Some(actual) = &step.actual {
+            if !message.contains(actual.as_str()) {
+                let _ =
+                    std::fmt::Write::write_fmt(&mut message, format_args!(" (actual {actual})"));
+            }
+        }
+        status.set_type(reason).set_message(message);
+        status
+    } else if step.outcome == StepOutcome::Skipped {
+        let mut status = TestCaseStatus::skipped();
+        let why = match t.steps[..i]
+            .iter()
+            .position(|s| s.outcome == StepOutcome::Failed)
+        {
+            Some(failed) => format!("step {} failed", failed + 1),
+            None => t
+                .message
+                .clone()
+                .unwrap_or_else(|| "the transaction did not run".to_owned()),
+        };
+        status.set_message(why);
+        status
+    } else {
+        TestCaseStatus::success()
+    };
+    let mut case = TestCase::new(
+        format!("{} step {}: {} {}", t.name, i + 1, step.kind, step.target),
+        status,
+    );
+    case.set_classname(format!("lifeline.check.transaction.{}", t.name));
+    if let Some(ms) = step.latency_ms {
+        case.set_time(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    case
 }
 
 #[cfg(test)]
@@ -73,6 +139,8 @@ mod tests {
             drift: None,
             snapshot_update: None,
             verdict_fails: false,
+            transactions_fail: false,
+            fail_on_degraded: false,
         };
         let mut bad = sample_report();
         bad.url = "http://127.0.0.1:9/mcp".to_owned();
@@ -87,6 +155,8 @@ mod tests {
             drift: None,
             snapshot_update: None,
             verdict_fails: true,
+            transactions_fail: false,
+            fail_on_degraded: false,
         };
         let xml = render(&[ok, bad]).unwrap();
         assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");

@@ -7,17 +7,27 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use lifeline_mcp::probe::{Secret, StdioCommand, ToolCall};
+use std::sync::Arc;
+
+use lifeline_mcp::probe::{
+    ClientAuth, CredentialExpiry, CredentialKind, OAuthClient, OAuthConfig, Secret, SecretSource,
+    StdioCommand, ToolCall,
+};
 use lifeline_mcp::schema::Snapshot;
 use lifeline_mcp::{EraHint, ProbeOptions, Target};
 use serde_json::Value;
 use url::Url;
 
-use super::{Args, EraArg, FailOn};
+use super::{Args, EraArg, FailOn, SecretMethod};
 use crate::exit::UsageError;
 
 /// The environment variable that carries a bearer token when `--bearer-token-file` is not given.
 pub(crate) const BEARER_TOKEN_ENV: &str = "LIFELINE_BEARER_TOKEN";
+
+/// The environment variable that carries the OAuth client secret when `--oauth-client-secret-file` is not given.
+pub(crate) const OAUTH_CLIENT_SECRET_ENV: &str = "LIFELINE_OAUTH_CLIENT_SECRET";
+/// The environment variable that carries the OAuth refresh token when `--oauth-refresh-token-file` is not given.
+pub(crate) const OAUTH_REFRESH_TOKEN_ENV: &str = "LIFELINE_OAUTH_REFRESH_TOKEN";
 
 /// Everything `run` needs, validated.
 #[derive(Debug)]
@@ -66,6 +76,7 @@ impl Plan {
                 ("--bearer-token-file", args.bearer_token_file.is_some()),
                 ("--ca-file", !args.ca_files.is_empty()),
                 ("--no-origin-check", args.no_origin_check),
+                ("--oauth-client-id", args.oauth_client_id.is_some()),
             ] {
                 if given {
                     return Err(usage(format!(
@@ -81,6 +92,29 @@ impl Plan {
         }
         let headers = headers(&args.headers)?;
         let call = call(args.call.as_deref(), args.args.as_deref())?;
+        let oauth_plan = oauth_usage(&args)?;
+        let mut credential_expiry = Vec::new();
+        for (flag, kind, raw) in [
+            (
+                "--oauth-client-secret-expires-at",
+                CredentialKind::ClientSecret,
+                &args.oauth_client_secret_expires_at,
+            ),
+            (
+                "--api-key-expires-at",
+                CredentialKind::ApiKey,
+                &args.api_key_expires_at,
+            ),
+        ] {
+            if let Some(raw) = raw {
+                let expires_at_unix =
+                    CredentialExpiry::parse_date(raw).map_err(|e| usage(format!("{flag}: {e}")))?;
+                credential_expiry.push(CredentialExpiry {
+                    kind,
+                    expires_at_unix,
+                });
+            }
+        }
         let env_token = if stdio {
             None
         } else {
@@ -101,10 +135,18 @@ impl Plan {
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty()),
         };
+        let oauth = match oauth_plan {
+            Some(plan) => Some(plan.read()?),
+            None => None,
+        };
         let mut extra_roots_pem = Vec::new();
         for path in &args.ca_files {
             extra_roots_pem.push(read_ca(path)?);
         }
+        let transactions = match &args.transaction {
+            Some(path) => Some(std::sync::Arc::new(read_transactions(path)?)),
+            None => None,
+        };
         let snapshot = match &args.snapshot {
             Some(path) => Some((path.clone(), super::snapshot::load(path)?)),
             None => None,
@@ -112,6 +154,9 @@ impl Plan {
 
         let mut secrets: Vec<String> = headers.iter().map(|(_, v)| v.expose().to_owned()).collect();
         secrets.extend(bearer_token.clone());
+        if let Some((_, oauth_secrets)) = &oauth {
+            secrets.extend(oauth_secrets.iter().cloned());
+        }
         for target in &targets {
             match target {
                 Target::Http(url) => {
@@ -132,7 +177,11 @@ impl Plan {
         options.timeouts.step = args.step_timeout;
         options.headers = headers;
         options.bearer_token = bearer_token.map(Secret::new);
+        options.oauth = oauth.map(|(config, _)| Arc::new(OAuthClient::new(config)));
+        options.credential_expiry = credential_expiry;
+        options.credential_warning_days = args.credential_warning_days;
         options.call = call;
+        options.transactions = transactions;
         options.max_tool_pages = args.max_tool_pages;
         options.cert_warning_days = args.cert_warning_days;
         options.slow_after = args.slow;
@@ -157,6 +206,203 @@ impl Plan {
             secrets,
         })
     }
+}
+
+/// The OAuth flags, checked for usage mistakes before any file is read.
+struct OAuthPlan {
+    client_id: String,
+    secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
+    method: SecretMethod,
+    key_file: Option<PathBuf>,
+    key_id: Option<String>,
+    refresh_file: Option<PathBuf>,
+    refresh_env: Option<String>,
+    scope: Option<String>,
+    token_url: Option<Url>,
+}
+
+fn oauth_usage(args: &Args) -> anyhow::Result<Option<OAuthPlan>> {
+    let Some(client_id) = &args.oauth_client_id else {
+        for (flag, given) in [
+            (
+                "--oauth-client-secret-file",
+                args.oauth_client_secret_file.is_some(),
+            ),
+            (
+                "--oauth-private-key-file",
+                args.oauth_private_key_file.is_some(),
+            ),
+            (
+                "--oauth-refresh-token-file",
+                args.oauth_refresh_token_file.is_some(),
+            ),
+            ("--oauth-scope", args.oauth_scope.is_some()),
+            ("--oauth-token-url", args.oauth_token_url.is_some()),
+            (
+                "--oauth-client-secret-expires-at",
+                args.oauth_client_secret_expires_at.is_some(),
+            ),
+        ] {
+            if given {
+                return Err(usage(format!("{flag} needs --oauth-client-id")));
+            }
+        }
+        return Ok(None);
+    };
+    if client_id.trim().is_empty() || has_control(client_id) {
+        return Err(usage(
+            "--oauth-client-id must be a non-empty client id".to_owned(),
+        ));
+    }
+    let authorization_header = args.headers.iter().any(|h| {
+        h.split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+    });
+    if args.bearer_token_file.is_some() || authorization_header {
+        return Err(usage(
+            "--oauth-client-id sets the Authorization header; drop --bearer-token-file and \
+             --header 'Authorization: …'"
+                .to_owned(),
+        ));
+    }
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let secret_env = if args.oauth_client_secret_file.is_none() {
+        env(OAUTH_CLIENT_SECRET_ENV)
+    } else {
+        None
+    };
+    let refresh_env = if args.oauth_refresh_token_file.is_none() {
+        env(OAUTH_REFRESH_TOKEN_ENV)
+    } else {
+        None
+    };
+    let has_secret = args.oauth_client_secret_file.is_some() || secret_env.is_some();
+    if has_secret && args.oauth_private_key_file.is_some() {
+        return Err(usage(
+            "give either a client secret (--oauth-client-secret-file or LIFELINE_OAUTH_CLIENT_SECRET) or \
+             --oauth-private-key-file, not both"
+                .to_owned(),
+        ));
+    }
+    let has_refresh = args.oauth_refresh_token_file.is_some() || refresh_env.is_some();
+    if !has_secret && args.oauth_private_key_file.is_none() && !has_refresh {
+        return Err(usage(format!(
+            "--oauth-client-id needs a credential: --oauth-client-secret-file FILE (or {OAUTH_CLIENT_SECRET_ENV}), \
+             --oauth-private-key-file PEM, or --oauth-refresh-token-file FILE (or {OAUTH_REFRESH_TOKEN_ENV})"
+        )));
+    }
+    for (name, value) in [
+        (OAUTH_CLIENT_SECRET_ENV, &secret_env),
+        (OAUTH_REFRESH_TOKEN_ENV, &refresh_env),
+    ] {
+        if value.as_deref().is_some_and(has_control) {
+            return Err(usage(format!(
+                "{name} contains a line break or control character"
+            )));
+        }
+    }
+    let token_url = match &args.oauth_token_url {
+        None => None,
+        Some(raw) => {
+            let url = Url::parse(raw)
+                .map_err(|e| usage(format!("--oauth-token-url is not a URL ({e})")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(usage(
+                    "--oauth-token-url must be an http:// or https:// URL".to_owned(),
+                ));
+            }
+            Some(url)
+        }
+    };
+    Ok(Some(OAuthPlan {
+        client_id: client_id.trim().to_owned(),
+        secret_file: args.oauth_client_secret_file.clone(),
+        secret_env,
+        method: args.oauth_auth_method,
+        key_file: args.oauth_private_key_file.clone(),
+        key_id: args.oauth_key_id.clone(),
+        refresh_file: args.oauth_refresh_token_file.clone(),
+        refresh_env,
+        scope: args.oauth_scope.clone().filter(|s| !s.trim().is_empty()),
+        token_url,
+    }))
+}
+
+impl OAuthPlan {
+    /// Reads the secret, key and refresh token (operational errors, exit 2): the configuration, and the
+    /// values to redact from every output.
+    fn read(self) -> anyhow::Result<(OAuthConfig, Vec<String>)> {
+        let mut secrets = Vec::new();
+        let secret = match (&self.secret_file, self.secret_env) {
+            (Some(path), _) => Some(read_secret_file(path, "OAuth client secret")?),
+            (None, Some(v)) => Some(v),
+            (None, None) => None,
+        };
+        let auth = match (secret, &self.key_file) {
+            (Some(secret), _) => {
+                secrets.push(secret.clone());
+                let source = SecretSource::Value(Secret::new(secret));
+                match self.method {
+                    SecretMethod::Basic => ClientAuth::SecretBasic(source),
+                    SecretMethod::Post => ClientAuth::SecretPost(source),
+                }
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the OAuth private key file {}", path.display())
+                })?;
+                lifeline_mcp::probe::oauth::check_private_key(&pem).map_err(|e| {
+                    anyhow::anyhow!("the OAuth private key file {}: {e}", path.display())
+                })?;
+                ClientAuth::PrivateKeyJwt {
+                    key: SecretSource::Value(Secret::new(pem)),
+                    key_id: self.key_id,
+                }
+            }
+            (None, None) => ClientAuth::None,
+        };
+        let refresh = match (&self.refresh_file, self.refresh_env) {
+            (Some(path), _) => Some(read_secret_file(path, "OAuth refresh token")?),
+            (None, Some(v)) => Some(v),
+            (None, None) => None,
+        };
+        secrets.extend(refresh.clone());
+        let mut config =
+            OAuthConfig::client_secret(self.client_id, SecretSource::Value(Secret::new("")));
+        config.auth = auth;
+        config.refresh_token = refresh.map(|r| SecretSource::Value(Secret::new(r)));
+        config.scope = self.scope;
+        config.token_url = self.token_url;
+        Ok((config, secrets))
+    }
+}
+
+/// Reads and validates a `--transaction` file: unreadable is operational (exit 2); invalid content, including a
+/// tool step the safety gate refuses (not in `allow_tools`), is a usage error (exit 64) naming each field.
+fn read_transactions(path: &Path) -> anyhow::Result<lifeline_mcp::transaction::TransactionSet> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the transaction file {}", path.display()))?;
+    let set = lifeline_mcp::transaction::TransactionSet::from_yaml(&text).map_err(|e| {
+        usage(format!(
+            "{}: {}",
+            path.display(),
+            e.to_string()
+                .replace('\n', &format!("\n{}: ", path.display()))
+        ))
+    })?;
+    if set.transactions.is_empty() {
+        return Err(usage(format!(
+            "{}: transactions: the file holds no transaction",
+            path.display()
+        )));
+    }
+    Ok(set)
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -310,15 +556,20 @@ fn call(tool: Option<&str>, args: Option<&str>) -> anyhow::Result<Option<ToolCal
 }
 
 fn read_token(path: &Path) -> anyhow::Result<String> {
+    read_secret_file(path, "bearer token")
+}
+
+/// Reads a file that holds one secret (`what`, e.g. `bearer token`): trimmed, one line, not empty.
+fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the bearer token file {}", path.display()))?;
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
     let token = text.trim();
     if token.is_empty() {
-        anyhow::bail!("the bearer token file {} is empty", path.display());
+        anyhow::bail!("the {what} file {} is empty", path.display());
     }
     if has_control(token) {
         anyhow::bail!(
-            "the bearer token file {} holds more than one line or a control character; it must hold only the token",
+            "the {what} file {} holds more than one line or a control character; it must hold only the value",
             path.display()
         );
     }

@@ -26,6 +26,8 @@ async fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.arg("check")
         .args(args)
         .env_remove("LIFELINE_BEARER_TOKEN")
+        .env_remove("LIFELINE_OAUTH_CLIENT_SECRET")
+        .env_remove("LIFELINE_OAUTH_REFRESH_TOKEN")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -42,11 +44,11 @@ async fn check_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("collecting lifeline's output")
 }
 
-async fn check(args: &[&str]) -> Output {
+pub(crate) async fn check(args: &[&str]) -> Output {
     check_with_env(args, &[]).await
 }
 
-fn json_reports(out: &Output) -> Vec<Value> {
+pub(crate) fn json_reports(out: &Output) -> Vec<Value> {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\n{}",
@@ -57,7 +59,7 @@ fn json_reports(out: &Output) -> Vec<Value> {
     v.as_array().expect("--json prints an array").clone()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("writing a test file");
     path.to_string_lossy().into_owned()
@@ -503,6 +505,12 @@ async fn auth_required_exits_1_and_tokens_are_never_printed() {
     assert_exit(&out, 1);
     let out_text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(!out_text.contains(wrong), "the token leaked:\n{out_text}");
+    // A credential was presented and rejected: auth_failed, not auth_required.
+    let r = &json_reports(&out)[0];
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("unhealthy"), Some("auth_failed"))
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let token_file = write(dir.path(), "token", &format!("{token}\n"));
@@ -589,4 +597,71 @@ async fn tls_is_shown_and_a_private_ca_can_be_trusted() {
     let text = stdout(&out);
     assert!(text.contains("  tls        valid"), "{text}");
     assert!(text.contains("days left)"), "{text}");
+}
+
+/// The OAuth flags' usage mistakes exit 64 before anything is probed or read, and never echo a secret.
+#[tokio::test]
+async fn oauth_flag_mistakes_are_usage_errors() {
+    let url = "http://127.0.0.1:9/mcp";
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--oauth-scope", "a"],
+            "--oauth-scope needs --oauth-client-id",
+        ),
+        (
+            &["--oauth-client-id", "p"],
+            "--oauth-client-id needs a credential",
+        ),
+        (
+            &[
+                "--oauth-client-id",
+                "p",
+                "--oauth-client-secret-file",
+                "/x",
+                "--oauth-private-key-file",
+                "/k",
+            ],
+            "not both",
+        ),
+        (
+            &[
+                "--oauth-client-id",
+                "p",
+                "--oauth-client-secret-file",
+                "/x",
+                "-H",
+                "Authorization: Bearer s3cret-hdr",
+            ],
+            "sets the Authorization header",
+        ),
+        (
+            &[
+                "--oauth-client-id",
+                "p",
+                "--oauth-client-secret-file",
+                "/x",
+                "--oauth-token-url",
+                "ftp://as/token",
+            ],
+            "--oauth-token-url must be an http",
+        ),
+        (
+            &[
+                "--oauth-client-id",
+                "p",
+                "--oauth-client-secret-file",
+                "/x",
+                "--oauth-client-secret-expires-at",
+                "soon",
+            ],
+            "--oauth-client-secret-expires-at: \"soon\" is not a date",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = check(&[&[url][..], args].concat()).await;
+        assert_exit(&out, 64);
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("s3cret-hdr"), "{err}");
+    }
 }

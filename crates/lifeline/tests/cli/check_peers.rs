@@ -18,6 +18,8 @@ async fn run(program: &str, args: &[&str]) -> Output {
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("LIFELINE_BEARER_TOKEN")
+        .env_remove("LIFELINE_OAUTH_CLIENT_SECRET")
+        .env_remove("LIFELINE_OAUTH_REFRESH_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -210,4 +212,83 @@ async fn conformance_client_initialize_scenario_passes() {
         "expected exactly one passing check:\n{text}"
     );
     assert!(text.contains("OVERALL: PASSED"), "{text}");
+}
+
+/// `lifeline check` logs in with OAuth client credentials like a spec client: discovery from the real 401 of the
+/// Python SDK's resource server, a token from the real authorization server (oidc-provider), the secret from a
+/// file and never printed; an expiring secret is degraded with the days left; a wrong secret is `auth_failed`,
+/// exit 1; OAuth flags without a client id are a usage error.
+#[tokio::test]
+async fn oauth_client_credentials_log_in() {
+    use lifeline_testkit::peers::oidc::{
+        AuthServer, AuthServerConfig, ClientConfig, PyAuthConfig, ResourceConfig,
+    };
+    let secret = "s3cret-client-value";
+    let auth = AuthServer::start(
+        AuthServerConfig::default()
+            .client(ClientConfig::basic("probe", secret, "mcp:read"))
+            .resource(ResourceConfig::any_loopback("mcp:read")),
+    )
+    .await;
+    let peer = Peer::python_auth(&PyAuthConfig::jwt(auth.issuer())).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("write the secret");
+    let secret_file = secret_file.to_string_lossy().into_owned();
+    let login = [
+        "--oauth-client-id",
+        "probe",
+        "--oauth-client-secret-file",
+        &secret_file,
+    ];
+
+    let report = check_json(&[&[peer.url.as_str()][..], &login].concat()).await;
+    assert_eq!(report["verdict"], "healthy", "{report}");
+    assert!(report["timings_ms"]["token"].is_number(), "{report}");
+    assert!(!report.to_string().contains(secret));
+
+    let soon = (std::time::SystemTime::now() + Duration::from_secs(3 * 86_400 + 3_600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        .to_string();
+    let expiring = ["--oauth-client-secret-expires-at", soon.as_str()];
+    let report = check_json(&[&[peer.url.as_str()][..], &login, &expiring].concat()).await;
+    assert_eq!(
+        (report["verdict"].as_str(), report["reason"].as_str()),
+        (Some("degraded"), Some("credential_expiring")),
+        "{report}"
+    );
+    assert_eq!(report["credentials"][0]["kind"], "client_secret");
+    assert_eq!(report["credentials"][0]["days_left"], 3);
+
+    std::fs::write(dir.path().join("wrong"), "not-the-secret\n").expect("write");
+    let wrong = dir.path().join("wrong").to_string_lossy().into_owned();
+    let out = run(
+        BIN,
+        &[
+            "check",
+            "--json",
+            "--timeout",
+            "60s",
+            &peer.url,
+            "--oauth-client-id",
+            "probe",
+            "--oauth-client-secret-file",
+            &wrong,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let reports: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(reports[0]["reason"], "auth_failed", "{reports}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("not-the-secret"));
+
+    let out = run(
+        BIN,
+        &["check", &peer.url, "--oauth-client-secret-file", &wrong],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --oauth-client-id"));
 }

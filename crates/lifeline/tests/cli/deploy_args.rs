@@ -2,7 +2,9 @@
 //! `deploy/kubernetes/overlays` is rendered with the real `kubectl kustomize`, and each `lifeline` container's
 //! args run through this binary with `--check-config` (the argument parser plus the subcommand's whole
 //! configuration validation), with the overlay's ConfigMap files where the pod would mount them and its
-//! environment variables set (Secret values replaced by placeholders of the right shape).
+//! environment variables set (Secret values replaced by placeholders of the right shape). A file under a Secret
+//! created out of band (the auth overlay's API key file) is an empty placeholder, which `--check-config` reads and
+//! parses (an API key file may hold no key).
 //!
 //! Regression: the monitor overlays once shipped a config with a `store:` section the monitor does not know, which
 //! only a run of the real parser over the rendered manifests shows.
@@ -73,6 +75,15 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
                 }
             }
             let args = check_args(&c, root.path());
+            for (mount, _) in c.config_mounts.iter().filter(|(_, f)| f.is_empty()) {
+                let dir = mount_dir(root.path(), mount);
+                for arg in args
+                    .iter()
+                    .filter(|a| a.starts_with(&*dir.to_string_lossy()))
+                {
+                    std::fs::write(arg, "").expect("write a placeholder Secret file");
+                }
+            }
             let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
                 .args(&args)
                 .env_clear()
@@ -103,6 +114,7 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
     // Each variant's subcommand was exercised: the gateway (sidecar, stdio) and the monitor.
     for want in [
         "sidecar: gateway",
+        "auth: gateway",
         "stdio: gateway",
         "monitor: monitor",
         "monitor-postgres: monitor",

@@ -401,3 +401,66 @@ fn a_pool_is_configured_in_the_file_or_with_repeated_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 12: `--check-config` validates the whole `auth:` block, reading every file it names, and prints it with
+/// the secrets redacted (the introspection client secret, the API key hashes).
+#[test]
+fn the_auth_block_is_checked_with_its_files_and_printed_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("introspection");
+    let keys = dir.path().join("api-keys");
+    std::fs::write(&secret, "intro-s3cret\n").expect("write");
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    std::fs::write(&keys, format!("ci sha256:{hash} mcp:read\n")).expect("write");
+    let yaml = |secret_file: &str| {
+        format!(
+            "upstream: http://127.0.0.1:3000/mcp\nauth:\n  resource: https://mcp.example.com/mcp\n  jwt:\n    - issuer: https://login.example.com\n  introspection:\n    - url: https://login.example.com/introspect\n      client_id: lifeline-gateway\n      client_secret_file: {secret_file}\n  api_keys_file: {}\n  tools:\n    - match: \"delete_*\"\n      require_scopes: [mcp:write]\n  rate_limit: {{ per_principal: 20/s, burst: 40 }}\n",
+            keys.display()
+        )
+    };
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(&file, yaml(&secret.to_string_lossy())).expect("write");
+    let out = gateway(
+        &["--config", &file.to_string_lossy(), "--check-config"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cfg = effective(&out);
+    assert_eq!(cfg["auth"]["resource"], "https://mcp.example.com/mcp");
+    assert_eq!(
+        cfg["auth"]["introspection"][0]["client_secret"],
+        "<redacted>"
+    );
+    assert_eq!(cfg["auth"]["api_keys"], 1);
+    assert_eq!(cfg["auth"]["tools"][0]["match"], "delete_*");
+    assert!(
+        !stdout.contains("intro-s3cret") && !stdout.contains(hash),
+        "{stdout}"
+    );
+
+    // A file that does not exist is a configuration error naming the field.
+    std::fs::write(&file, yaml("/nonexistent/introspection")).expect("write");
+    let out = gateway(
+        &["--config", &file.to_string_lossy(), "--check-config"],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("auth.introspection[0].client_secret_file: cannot read"),
+        "{stderr}"
+    );
+    // Token passthrough cannot be switched on next to auth.
+    std::fs::write(&file, yaml(&secret.to_string_lossy())).expect("write");
+    let out = gateway(
+        &[
+            "--config",
+            &file.to_string_lossy(),
+            "--forward-authorization",
+            "--check-config",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forward_authorization"));
+}

@@ -8,6 +8,8 @@
 mod check_cli;
 /// `lifeline check` against the real MCP peers.
 mod check_peers;
+/// `lifeline check --transaction` against a real server: JSON, JUnit, exit codes, the safety gate.
+mod check_transactions;
 /// The Kubernetes kit's container command lines parse.
 mod deploy_args;
 /// `lifeline gateway` flags, `--help`, `--check-config` and the config file.

@@ -110,6 +110,11 @@ fn bad_configs_exit_64_naming_the_field() {
         ("targets:\n  - { name: a, url: 'http://h/mcp' }\n  - { name: b, url: 'http://h/mcp', interval: 1s }\n", "targets[1].interval: must be at least 5s"),
         ("targets:\n  - { name: a, url: 'http://h/mcp', bearer_token: '${NOPE_TOKEN}' }\n", "targets[0].bearer_token: environment variable NOPE_TOKEN is not set"),
         ("targets:\n  - { name: a, url: 'http://h/mcp', colour: red }\n", "unknown field `colour`"),
+        // The transactions' safety gate refuses a tool the target does not allow, before anything runs.
+        (
+            "targets:\n  - { name: a, url: 'http://h/mcp', allow_tools: [search], transactions: [{ name: t, steps: [{ tool: delete_all }] }] }\n",
+            "targets[0].transactions[0].steps[0].tool: the safety gate refuses \"delete_all\"",
+        ),
     ];
     for (yaml, want) in cases {
         let (code, err) = check(yaml);
@@ -441,4 +446,38 @@ fn check_config_into_a_closed_pipe_exits_0_without_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// The key that seals rotated refresh tokens: a malformed `LIFELINE_SECRET_KEY` is a usage error at
+/// `--check-config` (exit 64) whose message never repeats the key; a valid one (hex or base64) passes.
+#[test]
+fn a_bad_secret_key_is_a_usage_error_that_never_shows_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("m.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  - { name: a, url: 'http://127.0.0.1:9/mcp' }\n",
+    )
+    .unwrap();
+    let run = |key: &str| {
+        Command::new(BIN)
+            .args(["monitor", "--check-config", "--config"])
+            .arg(&config)
+            .env("LIFELINE_SECRET_KEY", key)
+            .env_remove("LIFELINE_SECRET_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    let out = run("too-short-key-zzz");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LIFELINE_SECRET_KEY"), "{stderr}");
+    assert!(!stderr.contains("too-short-key-zzz"), "{stderr}");
+    assert_eq!(run(&"0f".repeat(32)).status.code(), Some(0));
+    assert_eq!(
+        run("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .status
+            .code(),
+        Some(0)
+    );
 }

@@ -12,7 +12,8 @@
 //!   list to update), every dashboard and rule query runs, every rule evaluates, and every alert but
 //!   `LifelineMonitorNotProbing` fires (or is pending, for those with a `for` of minutes) on the real series:
 //!   a gateway not ready and failing upstream, one at its `--max-sessions` and then drained with a call that
-//!   outlasts the deadline, alert sends refused, a certificate 2 days from expiry;
+//!   outlasts the deadline, one with auth whose authorization server is unreachable (its auth series exist
+//!   from the start), alert sends refused, a certificate 2 days from expiry;
 //! - `kubectl kustomize deploy/observability` renders the PrometheusRule and the dashboard ConfigMaps.
 //!
 //! Needs Debian's `prometheus` (`promtool` and the server), the pinned `tests/peers/grafana` packages and
@@ -523,9 +524,27 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
         "lifeline_monitor_probe_phase_duration_seconds_bucket",
         "lifeline_monitor_alert_sends_total",
         "lifeline_monitor_target_tls_days_left",
+        // The gateway dashboard's Auth row and the LifelineGatewayAuthUnavailable rule (issue 12).
+        "lifeline_gateway_auth_decisions_total",
+        "lifeline_gateway_auth_jwks_refreshes_total",
+        "lifeline_gateway_auth_api_keys_reloads_total",
+        "lifeline_gateway_auth_introspection_duration_seconds_bucket",
     ] {
         assert!(names.contains(must), "the scan missed {must}: {names:?}");
     }
+    let (_, gateway_dashboard) = dashboards()
+        .into_iter()
+        .find(|(n, _)| n == "lifeline-gateway")
+        .expect("the gateway dashboard");
+    let auth_panels: Vec<String> = panels(&gateway_dashboard)
+        .into_iter()
+        .filter(|p| p.to_string().contains("lifeline_gateway_auth_"))
+        .filter_map(|p| p["title"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        auth_panels.len() >= 3,
+        "the gateway dashboard's Auth panels: {auth_panels:?}"
+    );
 
     // A gateway in front of a real MCP server, one in front of nothing, and a monitor watching the first and
     // a TLS server it cannot trust whose certificate expires in 2 days (an incident, whose alert the receiver
@@ -549,6 +568,32 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
     )
     .await;
     draining.wait_ready(Duration::from_secs(30)).await;
+    // A fourth one with auth (JWT, introspection and API keys), whose authorization server does not answer:
+    // its auth series exist from the start, and a JWT of its issuer is a 503 (LifelineGatewayAuthUnavailable).
+    let auth_dir = tempfile::tempdir().expect("tempdir");
+    let auth_dead = free_port();
+    let keys_file = auth_dir.path().join("api-keys");
+    let secret_file = auth_dir.path().join("introspection-secret");
+    std::fs::write(&keys_file, "").expect("write");
+    std::fs::write(&secret_file, "s3cret").expect("write");
+    let auth_config = auth_dir.path().join("gateway.yaml");
+    std::fs::write(
+        &auth_config,
+        format!(
+            "auth:\n  resource: https://mcp.example.com/mcp\n  jwt:\n    - issuer: https://login.example.com\n      jwks_url: http://127.0.0.1:{auth_dead}/jwks\n  introspection:\n    - url: http://127.0.0.1:{auth_dead}/introspect\n      client_id: lifeline-gateway\n      client_secret_file: {}\n  api_keys_file: {}\n",
+            secret_file.display(),
+            keys_file.display()
+        ),
+    )
+    .expect("write");
+    let authed = Gw::start(&peer.url, &["--config", &auth_config.to_string_lossy()]).await;
+    // `{"alg":"RS256","kid":"k1"}.{"iss":"https://login.example.com","aud":…,"sub":"kit"}.sig`: never verified,
+    // since the keys cannot be fetched.
+    const UNCHECKABLE_JWT: &str = "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2xvZ2luLmV4YW1wbGUuY29tIiwiYXVkIjoiaHR0cHM6Ly9tY3AuZXhhbXBsZS5jb20vbWNwIiwic3ViIjoia2l0In0.c2ln";
+    let r = raw_http::post_json(&authed.mcp(), &[("Authorization", UNCHECKABLE_JWT)], INIT)
+        .await
+        .expect("initialize");
+    assert_eq!(r.status, 503, "{}", r.text());
     let tls = FakeServer::start(FakeKind::Healthy(HealthyOpts {
         tls: Some(TlsKind::CaSigned { days_left: 2 }),
         ..HealthyOpts::default()
@@ -607,6 +652,11 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
                 path: "/metrics".into(),
             },
             ScrapeTarget {
+                job: "gateway".into(),
+                addr: host_port(&authed.admin),
+                path: "/metrics".into(),
+            },
+            ScrapeTarget {
                 job: "monitor".into(),
                 addr: monitor_addr.clone(),
                 path: "/metrics".into(),
@@ -651,11 +701,16 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
         failures.join("\n")
     );
 
-    // A second upstream failure, now that Prometheus holds the first: the error rate is above zero.
+    // A second upstream failure, now that Prometheus holds the first: the error rate is above zero; the same
+    // for the credential the auth gateway cannot check.
     let r = raw_http::post_json(&dead.mcp(), &[], INIT)
         .await
         .expect("initialize");
     assert!(r.status >= 500, "{} {}", r.status, r.text());
+    let r = raw_http::post_json(&authed.mcp(), &[("Authorization", UNCHECKABLE_JWT)], INIT)
+        .await
+        .expect("initialize");
+    assert_eq!(r.status, 503, "{}", r.text());
 
     // The rules evaluate on the real series without error, and fire on them: the refused alert sends are
     // failing (no `for`: firing); pending (their `for` is minutes): the gateway in front of nothing is not ready
@@ -725,6 +780,16 @@ async fn a_real_prometheus_finds_every_metric_the_kit_queries_and_the_rules_fire
                     &host_port(&good.admin),
                 )
                 && has("LifelineCertificateExpiring", "pending", &monitor_addr)
+                && has(
+                    "LifelineGatewayAuthUnavailable",
+                    "pending",
+                    &host_port(&authed.admin),
+                )
+                && !has(
+                    "LifelineGatewayAuthUnavailable",
+                    "pending",
+                    &host_port(&good.admin),
+                )
         },
         patience = STACK_PATIENCE,
         "rules not evaluated or alerts not as expected: {}\nrules: {}",

@@ -328,7 +328,7 @@ pub fn target_page(
     let q = query_value(&s.name);
     let body = html! {
         p { a href="/" { "← " (title) } }
-        (target_card(t, now_ms))
+        (target_card(t, now_ms, None))
         section class="card" {
             table {
                 @for (k, v) in &rows {

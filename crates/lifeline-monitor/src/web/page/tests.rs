@@ -57,6 +57,7 @@ fn view(name: &str, status: &'static str, message: Option<&str>) -> TargetView {
         ],
         rolled_days,
         today_raw: UptimeCounts { up: 3, total: 4 },
+        transaction_of: None,
     }
 }
 
