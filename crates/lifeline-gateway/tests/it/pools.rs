@@ -312,16 +312,7 @@ async fn http_sse_streams_spread_and_their_messages_follow_them() {
         let mut s =
             Streaming::open("GET", &sse_url, &[("Accept", "text/event-stream")], None).await;
         assert_eq!(s.status, 200);
-        let endpoint = s
-            .next_event(Duration::from_secs(10))
-            .await
-            .expect("endpoint event");
-        let path = endpoint
-            .lines()
-            .find_map(|l| l.strip_prefix("data: "))
-            .unwrap_or_else(|| panic!("no data in {endpoint}"))
-            .trim()
-            .to_owned();
+        let path = s.endpoint_path().await;
         streams.push((s, path));
     }
     // Held open, the streams are outstanding load: the two choices spread them over both replicas.
