@@ -23,6 +23,10 @@ the contender from /proc, over the measured run, divided by the requests wrk com
 the contender's processes after the run). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
 every row sees the same machine load; the table prints the median and the range, and ratios to nginx.
 
+`--pool N` puts N upstreams (each its own one-worker nginx) behind every proxy: nginx `upstream` round-robin,
+HAProxy `balance roundrobin`, and the gateway's pool (`--upstream` repeated: power of two choices over outstanding
+requests); the direct row hits the first upstream. Issue 15's comparison is `--pool 3`.
+
 `--json FILE` writes every figure; `benches/gateway/compare.py OLD.json NEW.json` prints the ratios between two
 such files (the regression guard: it asserts nothing, it shows).
 
@@ -209,9 +213,10 @@ def start_upstream(d, port, cpus, auth=None):
     return Proc("upstream", pinned(["nginx", "-c", conf, "-p", d], cpus))
 
 
-def start_nginx(d, port, up, workers, cpus):
+def start_nginx(d, port, ups, workers, cpus):
+    servers = " ".join(f"server 127.0.0.1:{up};" for up in ups)
     http = (
-        f"  upstream mcp {{ server 127.0.0.1:{up}; keepalive 64; }}\n"
+        f"  upstream mcp {{ {servers} keepalive 64; }}\n"
         f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://mcp;\n"
         "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
         "      proxy_set_header Host $http_host;\n      proxy_buffering off;\n    }\n  }\n"
@@ -223,7 +228,7 @@ def start_nginx(d, port, up, workers, cpus):
     return Proc("nginx", pinned(["nginx", "-c", conf, "-p", d], cpus))
 
 
-def start_haproxy(d, port, up, workers, cpus):
+def start_haproxy(d, port, ups, workers, cpus):
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "haproxy.cfg")
     with open(conf, "w") as f:
@@ -231,12 +236,13 @@ def start_haproxy(d, port, up, workers, cpus):
             f"global\n  nbthread {workers}\n  maxconn 4096\n"
             "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n"
             f"frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n"
-            f"backend be\n  http-reuse always\n  server up 127.0.0.1:{up}\n"
+            "backend be\n  balance roundrobin\n  http-reuse always\n"
+            + "".join(f"  server up{i} 127.0.0.1:{up}\n" for i, up in enumerate(ups))
         )
     return Proc("haproxy", pinned(["haproxy", "-db", "-f", conf], cpus))
 
 
-def start_gateway(binary, port, up, workers, cpus, config=None):
+def start_gateway(binary, port, ups, workers, cpus, config=None):
     env = dict(os.environ)
     env.update(
         {
@@ -246,11 +252,10 @@ def start_gateway(binary, port, up, workers, cpus, config=None):
             "TOKIO_WORKER_THREADS": str(workers),
         }
     )
-    cmd = [
-        binary,
-        "gateway",
-        "--upstream",
-        f"http://127.0.0.1:{up}/mcp",
+    cmd = [binary, "gateway"]
+    for up in ups:
+        cmd += ["--upstream", f"http://127.0.0.1:{up}/mcp"]
+    cmd += [
         "--listen",
         f"127.0.0.1:{port}",
         "--admin-listen",
@@ -440,6 +445,7 @@ def main():
     ap.add_argument("--conns", type=int, default=8, help="wrk connections (1 thread)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes/threads of every contender")
     ap.add_argument("--paths", default="modern,legacy-json,legacy-sse")
+    ap.add_argument("--pool", type=int, default=1, help="upstreams behind every proxy (round-robin / the gateway's pool)")
     ap.add_argument("--rows", default="direct,nginx,haproxy,gateway", help="which contenders (plus --gateway)")
     ap.add_argument(
         "--auth",
@@ -472,7 +478,10 @@ def main():
             raise SystemExit(f"{binary} missing: cargo build --release --locked -p lifeline")
     contenders = [r for r in args.rows.split(",") if r in ("direct", "nginx", "haproxy")] + [n for n, _ in gateways]
 
-    up_port = free_port()
+    if args.pool < 1:
+        raise SystemExit("--pool must be at least 1")
+    up_ports = [free_port() for _ in range(args.pool)]
+    up_port = up_ports[0]
     auth = None
     if args.auth:
         auth = auth_setup(os.path.join(tmp, "auth"), up_port, "http://127.0.0.1/mcp")
@@ -484,8 +493,11 @@ def main():
     procs = {}
     ports = {}
     try:
-        procs["upstream"] = start_upstream(os.path.join(tmp, "upstream"), up_port, other_cpus, auth)
-        wait_port(up_port)
+        for i, port in enumerate(up_ports):
+            name = "upstream" if i == 0 else f"upstream-{i}"
+            # The first upstream also serves the auth rows' JWKS and introspection answer.
+            procs[name] = start_upstream(os.path.join(tmp, name), port, other_cpus, auth if i == 0 else None)
+            wait_port(port)
         ports["direct"] = up_port
         for c in contenders:
             if c == "direct":
@@ -493,13 +505,13 @@ def main():
             port = free_port()
             ports[c] = port
             if c == "nginx":
-                procs[c] = start_nginx(os.path.join(tmp, "nginx"), port, up_port, args.workers, proxy_cpus)
+                procs[c] = start_nginx(os.path.join(tmp, "nginx"), port, up_ports, args.workers, proxy_cpus)
             elif c == "haproxy":
-                procs[c] = start_haproxy(os.path.join(tmp, "haproxy"), port, up_port, args.workers, proxy_cpus)
+                procs[c] = start_haproxy(os.path.join(tmp, "haproxy"), port, up_ports, args.workers, proxy_cpus)
             else:
                 binary = dict(gateways)[c]
                 config = auth["rows"][c][0] if auth and c in auth["rows"] else None
-                procs[c] = start_gateway(binary, port, up_port, args.workers, proxy_cpus, config)
+                procs[c] = start_gateway(binary, port, up_ports, args.workers, proxy_cpus, config)
             try:
                 wait_port(port)
             except SystemExit:
@@ -513,6 +525,7 @@ def main():
         results = {p: {c: [] for c in contenders} for p in paths}
         print(
             f"lifeline gateway benchmark: {args.rounds} rounds x {len(paths)} paths x {len(contenders)} rows, "
+            f"{args.pool} upstream(s) behind each proxy, "
             f"{args.secs}s each, wrk 1 thread x {args.conns} connections, {args.workers} worker(s) per proxy; "
             f"{ncpu} CPUs (proxies on {proxy_cpus or 'any'}, wrk + upstream on {other_cpus or 'any'}); "
             f"load average {load_before[0]:.2f}",
@@ -593,6 +606,7 @@ def main():
                 "rounds": args.rounds,
                 "conns": args.conns,
                 "workers": args.workers,
+                "pool": args.pool,
                 "load_average": [load_before[0], load_after[0]],
             },
             "results": results,

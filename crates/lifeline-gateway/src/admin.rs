@@ -3,8 +3,11 @@
 //! - `GET /live`: 200 while the runtime makes progress (task hop + fresh heartbeat), else 503. Never calls the
 //!   upstream.
 //! - `GET /ready`: 503 while starting (until the upstream first passes a probe) or draining; otherwise the
-//!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check.
-//! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe.
+//!   cached single-flight MCP probe of the upstream: 200 when usable, 503 when not. JSON with each check. In
+//!   front of a pool: 200 while at least one endpoint is healthy (the pool watcher's probes, ejections,
+//!   draining), with every endpoint in `endpoints`.
+//! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe, and
+//!   every upstream endpoint (`upstream_endpoints`: health, ejection, outstanding requests, last probe).
 //! - `GET /metrics`: Prometheus text (OpenMetrics).
 //! - `POST /debug/stall?ms=N`: only in a build with the `test-hooks` cargo feature (tests; never the production
 //!   binary) and the hidden `--debug-stall-endpoint` flag: blocks every runtime worker for `N` ms (at most 60 s),
@@ -106,6 +109,32 @@ impl Admin {
                 }),
             );
         }
+        if let Some((ok, healthy, endpoints)) = self.readiness.pool_check() {
+            // The pool's rule (one healthy endpoint; the watcher's probes run the transaction step) and the
+            // dependencies, checked here since no probe runs on this path.
+            let dependencies = self.readiness.pool_dependencies().await;
+            let state = self.state();
+            let ready = ok && dependencies.iter().all(|d| d.ok) && state == "ready";
+            let mut checks = vec![
+                json!({"name": "lifecycle", "ok": state == "ready", "state": state}),
+                json!({"name": "upstream_pool", "ok": ok, "healthy": healthy}),
+            ];
+            checks.extend(dependencies.iter().map(dependency_check));
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return body::json_response(
+                status,
+                &json!({
+                    "ready": ready,
+                    "state": state,
+                    "checks": checks,
+                    "endpoints": endpoints,
+                }),
+            );
+        }
         let (result, cached) = self.readiness.check().await;
         let state = self.state();
         let ready = result.ready && state == "ready";
@@ -138,11 +167,14 @@ impl Admin {
                 "sessions_active": self.sessions_active(),
                 "requests_in_flight": self.inflight.count(),
                 "last_probe": last.as_deref().map(probe_check),
+                "upstream_endpoints": self.readiness.endpoints_json(),
             }),
         )
     }
 
     fn metrics(&self) -> Response<Body> {
+        // A pool's `lifeline_gateway_upstream_ready` follows its endpoints' health at scrape time.
+        let _ = self.readiness.pool_check();
         let text = self
             .metrics
             .render(self.sessions_active(), self.inflight.count(), self.state());
@@ -197,14 +229,17 @@ fn ready_checks(state: &str, result: &ProbeResult) -> Vec<Value> {
             "steps": t.steps,
         }));
     }
-    for d in &result.dependencies {
-        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut v {
-            map.insert("name".to_owned(), json!("dependency"));
-        }
-        checks.push(v);
-    }
+    checks.extend(result.dependencies.iter().map(dependency_check));
     checks
+}
+
+/// One `ready_dependencies` check as an entry of the `/ready` JSON's `checks`.
+fn dependency_check(d: &crate::ready::DependencyResult) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("name".to_owned(), json!("dependency"));
+    }
+    v
 }
 
 /// The upstream probe as one check of the `/ready` JSON: `ok` is the handshake's own (usable), so a failing

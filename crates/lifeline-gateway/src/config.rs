@@ -26,7 +26,7 @@ mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
 pub use lifeline_core::ConfigError;
-pub use raw::{FileFormat, RawConfig, RawDependency};
+pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
 pub use validate::ReadFile;
 
 /// Default client listener: every interface, port 8080.
@@ -65,6 +65,23 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const DEFAULT_SSE_RETRY: Duration = Duration::from_secs(1);
 /// Default number of long-lived children in `--stdio-mode pool`: 4.
 pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Default interval between DNS resolutions of a pool entry with `discovery: dns`: 5 s.
+pub const DEFAULT_DNS_INTERVAL: Duration = Duration::from_secs(5);
+/// Default interval of the active MCP health probe of each pool endpoint: 5 s.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// Default consecutive connect errors or 5xx answers that eject an endpoint: 5 (Envoy's `consecutive_5xx`).
+pub const DEFAULT_CONSECUTIVE_ERRORS: u32 = 5;
+/// Default first ejection of an endpoint: 30 s (Envoy's `base_ejection_time`).
+pub const DEFAULT_BASE_EJECTION_TIME: Duration = Duration::from_secs(30);
+/// Default bound on one ejection: 300 s (Envoy's `max_ejection_time`).
+pub const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+/// Default group of a pool endpoint.
+pub const DEFAULT_GROUP: &str = "default";
+/// Most entries in `upstreams:` (and repeated `--upstream`), and most addresses one `discovery: dns` entry
+/// contributes: 256.
+pub const MAX_ENDPOINTS: usize = 256;
+/// Upper bound of an endpoint's weight.
+pub const MAX_WEIGHT: u32 = 1000;
 /// Upper bound of `worker_threads`.
 pub const MAX_WORKER_THREADS: usize = 1024;
 /// Longest stdout line (one JSON-RPC message) accepted from a stdio child: 16 MiB. A longer line ends the
@@ -173,6 +190,73 @@ pub struct UpstreamConfig {
     /// Extra headers sent on every upstream request (values are secrets, never logged).
     #[serde(rename = "upstream_headers", serialize_with = "redacted_headers")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The pool: every endpoint (one for a single `--upstream`, whose `mcp_url`/`sse_url` above are then its
+    /// URLs; for a larger pool those are the first entry's), health and ejection settings.
+    #[serde(flatten)]
+    pub pool: PoolConfig,
+}
+
+/// The upstream pool (`upstreams:` or repeated `--upstream`; `docs/gateway-replicas.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolConfig {
+    /// The configured entries, at least one for an HTTP upstream, at most [`MAX_ENDPOINTS`].
+    #[serde(rename = "upstreams")]
+    pub endpoints: Vec<EndpointConfig>,
+    /// Interval between resolutions of `discovery: dns` entries.
+    #[serde(rename = "upstream_dns_interval", serialize_with = "ser::duration")]
+    pub dns_interval: Duration,
+    /// Interval of the active MCP probe of each endpoint (only for a pool: see [`PoolConfig::is_pool`]).
+    #[serde(rename = "upstream_health_interval", serialize_with = "ser::duration")]
+    pub health_interval: Duration,
+    /// Consecutive connect errors or 5xx answers that eject an endpoint.
+    #[serde(rename = "upstream_consecutive_errors")]
+    pub consecutive_errors: u32,
+    /// First ejection; the n-th lasts n times this, bounded by `max_ejection_time`.
+    #[serde(
+        rename = "upstream_base_ejection_time",
+        serialize_with = "ser::duration"
+    )]
+    pub base_ejection_time: Duration,
+    /// Bound on one ejection.
+    #[serde(
+        rename = "upstream_max_ejection_time",
+        serialize_with = "ser::duration"
+    )]
+    pub max_ejection_time: Duration,
+}
+
+impl PoolConfig {
+    /// Whether this is a pool in the full sense: more than one entry, or an entry found by DNS. A single
+    /// static endpoint (one `--upstream URL`) behaves as the gateway always did: `/ready` probes it on demand
+    /// and nothing probes it in the background.
+    pub fn is_pool(&self) -> bool {
+        self.endpoints.len() > 1 || self.endpoints.iter().any(|e| e.discovery == Discovery::Dns)
+    }
+}
+
+/// One entry of the pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointConfig {
+    /// The Streamable HTTP URL, or the HTTP+SSE stream URL when its path ends in `/sse`.
+    #[serde(serialize_with = "url")]
+    pub url: Url,
+    /// Relative share of new sessions and stateless requests (1..=[`MAX_WEIGHT`], default 1).
+    pub weight: u32,
+    /// The endpoint's group (default [`DEFAULT_GROUP`]), for blue-green.
+    pub group: String,
+    /// How the endpoint's addresses are found.
+    pub discovery: Discovery,
+}
+
+/// How a pool entry's addresses are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// The URL as given: one endpoint, its host resolved by the HTTP client per connection.
+    Static,
+    /// Every address the URL's host resolves to is an endpoint, resolved again every `dns_interval` (a
+    /// Kubernetes headless Service: one A/AAAA record per ready pod).
+    Dns,
 }
 
 /// Client-facing paths.
@@ -543,6 +627,10 @@ fn worker_threads<S: Serializer>(n: &Option<NonZeroUsize>, s: S) -> Result<S::Ok
         Some(n) => s.serialize_u64(n.get() as u64),
         None => s.serialize_str("auto"),
     }
+}
+
+fn url<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(url.as_str())
 }
 
 fn opt_url<S: Serializer>(url: &Option<Url>, s: S) -> Result<S::Ok, S::Error> {

@@ -16,7 +16,7 @@ use lifeline_core::{Phase, Shutdown};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::sessions::Sessions;
+use crate::sessions::{Ended, Sessions};
 use crate::upstream::Upstream;
 
 /// How long connections get to close once the drain is over.
@@ -123,15 +123,15 @@ pub(crate) async fn end_sessions_when_refusing(
     }
 }
 
-async fn end_sessions(upstream: &Arc<Upstream>, ids: Vec<Box<str>>) {
+async fn end_sessions(upstream: &Arc<Upstream>, ended: Vec<Ended>) {
     let mut set = tokio::task::JoinSet::new();
-    for id in ids {
+    for Ended { id, home } in ended {
         while set.len() >= END_SESSION_CONCURRENCY {
             let _ = set.join_next().await;
         }
         let upstream = Arc::clone(upstream);
         set.spawn(async move {
-            match upstream.end_session(&id).await {
+            match upstream.end_session(&id, home.as_ref()).await {
                 Ok(status) => tracing::debug!(session.id = %id, status = status.as_u16(), "Session ended upstream."),
                 Err(err) => tracing::debug!(session.id = %id, error = %err, "Ending a session upstream failed."),
             }

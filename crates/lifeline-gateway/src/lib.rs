@@ -43,7 +43,7 @@ pub mod upstream;
 
 pub use body::{Body, BoxError};
 pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
-pub use upstream::{HttpUpstream, StdioUpstream, Upstream, UpstreamError};
+pub use upstream::{EndpointRef, HttpUpstream, Route, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;
 use crate::auth::Auth;
@@ -179,8 +179,15 @@ impl Gateway {
                 cfg.upstream.timeout,
                 Arc::clone(&metrics),
             )),
-            None => Upstream::Http(HttpUpstream::new(&cfg.upstream)),
+            None => Upstream::Http(HttpUpstream::with_metrics(
+                &cfg.upstream,
+                Arc::clone(&metrics),
+            )),
         });
+        if let Some(pool) = upstream.pool() {
+            // DNS-discovered endpoints join before the first request (bounded by the lookup timeout).
+            upstream::resolve_dns_entries(pool).await;
+        }
         upstream.start();
         let liveness = Arc::new(Liveness::new(cfg.probes.live_stall));
         let probe_headers = cfg
@@ -217,11 +224,21 @@ impl Gateway {
             let shutdown = shutdown.clone();
             async move { liveness.heartbeat(shutdown).await }
         });
-        tokio::spawn(warm_up(
-            Arc::clone(&readiness),
-            shutdown.clone(),
-            cfg.probes.ready_ttl,
-        ));
+        if upstream.is_pool() {
+            if let Some(pool) = upstream.pool() {
+                tokio::spawn(upstream::watch_pool(
+                    Arc::clone(pool),
+                    readiness.probe_options(),
+                    shutdown.clone(),
+                ));
+            }
+        } else {
+            tokio::spawn(warm_up(
+                Arc::clone(&readiness),
+                shutdown.clone(),
+                cfg.probes.ready_ttl,
+            ));
+        }
         tokio::spawn(drain::sweep_idle_sessions(
             Arc::clone(&sessions),
             Arc::clone(&upstream),

@@ -16,6 +16,7 @@
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
+//! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
 //! | `lifeline_gateway_auth_decisions_total` | counter | `outcome` (`allowed`, `denied`, `unavailable`), `reason` (`auth::Reason`: `jwt`, `introspection`, `api_key`; `missing`, `malformed`, `expired`, `bad_signature`, `wrong_audience`, `wrong_issuer`, `unknown_key`, `inactive`, `insufficient_scope`, `rate_limited`; `jwks_unavailable`, `introspection_unavailable`) |
 //! | `lifeline_gateway_auth_jwks_refreshes_total` | counter | `trigger` (`expired`: first use or lifetime over, `unknown_kid`), `result` (`ok`, `error`, `rate_limited`: an unknown-`kid` refetch refused by `jwks_refetch_interval`) |
 //! | `lifeline_gateway_auth_introspection_duration_seconds` | histogram | `result` (`active`, `inactive`, `error`); calls actually made (cache misses) |
@@ -33,6 +34,10 @@
 //! `LifelineGatewayDrainForced` rule in `deploy/observability/` fires on that (`docs/observability.md`).
 
 use std::sync::atomic::AtomicU64;
+
+mod endpoints;
+
+pub(crate) use endpoints::{EndpointFamilies, EndpointMetrics, ERROR_REASONS};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -109,6 +114,8 @@ pub(crate) struct Metrics {
     sessions_max: Gauge,
     upstream_ready: Gauge,
     drain_deadline: Gauge<f64, AtomicU64>,
+    /// The upstream pool's per-endpoint series.
+    pub(crate) endpoints: EndpointFamilies,
     auth_decisions: Family<DecisionLabels, Counter>,
     jwks_refreshes: Family<RefreshLabels, Counter>,
     introspection: Family<ResultLabel, Histogram, fn() -> Histogram>,
@@ -225,6 +232,7 @@ impl Metrics {
             "Lifecycle state: 1 for the current state",
             state.clone(),
         );
+        let endpoints = EndpointFamilies::register(&mut registry);
         let auth_decisions = Family::<DecisionLabels, Counter>::default();
         let jwks_refreshes = Family::<RefreshLabels, Counter>::default();
         let introspection =
@@ -253,6 +261,7 @@ impl Metrics {
             api_keys_reloads.clone(),
         );
         Metrics {
+            endpoints,
             registry,
             auth_decisions,
             jwks_refreshes,
@@ -340,13 +349,17 @@ impl Metrics {
 
     /// Counts a readiness probe of the upstream and remembers its result (`lifeline_gateway_upstream_ready`).
     pub(crate) fn readiness_probe(&self, ready: bool) {
-        self.upstream_ready.set(i64::from(ready));
+        self.set_upstream_ready(ready);
         let result = if ready { "ready" } else { "not_ready" };
         self.readiness_probes
             .get_or_create(&ResultLabel { result })
             .inc();
     }
 
+    /// Sets `lifeline_gateway_upstream_ready` without counting a probe (a pool: 1 while an endpoint is healthy).
+    pub(crate) fn set_upstream_ready(&self, ready: bool) {
+        self.upstream_ready.set(i64::from(ready));
+    }
     /// Counts an authentication or policy decision (`lifeline_gateway_auth_decisions_total`); the one recording
     /// point for the auth and policy layers.
     pub(crate) fn auth_decision(&self, outcome: crate::auth::Outcome, reason: crate::auth::Reason) {

@@ -36,7 +36,7 @@ use crate::rpc::{self, Kind, Summary};
 use crate::sessions::{Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
-use crate::upstream::{Endpoint, Forward, Upstream, UpstreamError};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
 
 mod legacy_sse;
 
@@ -246,6 +246,7 @@ impl Proxy {
         endpoint: Endpoint,
         client_headers: HeaderMap,
         peer: SocketAddr,
+        route: Route,
     ) -> Result<Response<Body>, Response<Body>> {
         let headers = self.upstream_headers(client_headers, peer);
         self.upstream
@@ -254,6 +255,7 @@ impl Proxy {
                 endpoint,
                 headers,
                 body: Bytes::new(),
+                route,
             })
             .await
             .map_err(|err| self.upstream_failed(&err, None))
@@ -373,6 +375,8 @@ impl Proxy {
             Some(trace) => trace.attempt(&self.upstream, &Endpoint::Mcp, headers, bytes),
             None => (headers, bytes),
         };
+        // pools: a known session goes to the endpoint that holds it; the rest is balanced.
+        let route = Route::to(ctx.activity.as_ref().and_then(Activity::home));
         let resp = match self
             .upstream
             .forward(Forward {
@@ -380,6 +384,7 @@ impl Proxy {
                 endpoint: Endpoint::Mcp,
                 headers,
                 body: bytes,
+                route,
             })
             .await
         {
@@ -403,13 +408,13 @@ impl Proxy {
                 if let Some(trace) = &ctx.trace {
                     trace.session(&minted);
                 }
-                if reservation.commit(&minted, subject(ctx)) {
+                if reservation.commit(&minted, served_by(&resp), subject(ctx)) {
                     tracing::debug!(session.id = %minted, "Session opened.");
                 }
             }
         }
         if let Some(sid) = &session {
-            self.after_session_response(sid, status, ctx);
+            self.after_session_response(sid, status, served_by(&resp), ctx);
         }
         match list {
             // A JSON answer to a filtered tools/list: read (bounded) and rewritten before it is relayed.
@@ -553,15 +558,22 @@ impl Proxy {
         if let Some(sid) = &session {
             ctx.activity = self.sessions.activity(sid);
         }
+        let route = Route::to(ctx.activity.as_ref().and_then(Activity::home));
         let resp = match self
-            .forward_bodyless(Method::GET, Endpoint::Mcp, req.into_parts().0.headers, peer)
+            .forward_bodyless(
+                Method::GET,
+                Endpoint::Mcp,
+                req.into_parts().0.headers,
+                peer,
+                route,
+            )
             .await
         {
             Ok(resp) => resp,
             Err(failed) => return failed,
         };
         if let Some(sid) = &session {
-            self.after_session_response(sid, resp.status(), ctx);
+            self.after_session_response(sid, resp.status(), served_by(&resp), ctx);
         }
         // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
         let list = match (&self.policy, &ctx.principal) {
@@ -589,12 +601,14 @@ impl Proxy {
         {
             return self.session_gone(None);
         }
+        let home = session.as_deref().and_then(|sid| self.sessions.home(sid));
         let resp = match self
             .forward_bodyless(
                 Method::DELETE,
                 Endpoint::Mcp,
                 req.into_parts().0.headers,
                 peer,
+                Route::to(home.as_ref()),
             )
             .await
         {
@@ -609,18 +623,24 @@ impl Proxy {
         self.relay_response(resp, Mode::Response)
     }
 
-    /// Session bookkeeping after the upstream answered a request that carried `sid`.
-    fn after_session_response(&self, sid: &str, status: StatusCode, ctx: &mut Ctx) {
+    /// Session bookkeeping after the upstream endpoint `served` answered a request that carried `sid`.
+    fn after_session_response(
+        &self,
+        sid: &str,
+        status: StatusCode,
+        served: Option<EndpointRef>,
+        ctx: &mut Ctx,
+    ) {
         if status == StatusCode::NOT_FOUND {
             // 2025-11-25 `basic/transports` §Session Management 3–4: the upstream ended the session; its 404
             // goes to the client unchanged, which then re-initializes. Forget it here too.
             ctx.activity = None;
-            if self.sessions.forget(sid) {
+            if self.sessions.forget(sid).is_some() {
                 tracing::debug!(session.id = %sid, "Session ended by the upstream.");
             }
         } else if status.is_success()
             && ctx.activity.is_none()
-            && self.sessions.adopt(sid, subject(ctx))
+            && self.sessions.adopt(sid, served, subject(ctx))
         {
             // A session the gateway did not see created (e.g. minted before a gateway restart).
             ctx.activity = self.sessions.activity(sid);
@@ -634,11 +654,10 @@ impl Proxy {
 
     /// Forgets `sid` and sends the upstream its `DELETE` in the background (bounded by the DELETE timeout).
     fn end_session_now(&self, sid: &str) {
-        if self.sessions.forget(sid) {
+        if let Some(ended) = self.sessions.forget(sid) {
             let upstream = Arc::clone(&self.upstream);
-            let sid = sid.to_owned();
             tokio::spawn(async move {
-                let _ = upstream.end_session(&sid).await;
+                let _ = upstream.end_session(&ended.id, ended.home.as_ref()).await;
             });
         }
     }
@@ -776,6 +795,11 @@ impl Proxy {
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(&SESSION_HEADER)?.to_str().ok()?;
     (!v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b))).then(|| v.to_owned())
+}
+
+/// The pool endpoint that answered `resp` (set by the HTTP upstream), for the session table.
+pub(crate) fn served_by(resp: &Response<Body>) -> Option<EndpointRef> {
+    resp.extensions().get::<EndpointRef>().cloned()
 }
 
 /// The verified subject of the request, when auth is on: the owner of the sessions it creates, and the only

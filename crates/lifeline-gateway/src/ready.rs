@@ -8,6 +8,13 @@
 //! (`ready_transaction`, run by the probe engine's transaction evaluator on the probe's session, so readiness
 //! takes the path the tools take) and plain HTTP dependency checks (`ready_dependencies`, GET with an expected
 //! status). Each is reported in the `/ready` JSON with its timing and cached with the probe.
+//!
+//! In front of a pool (several endpoints, or DNS discovery) nothing is probed here: the pool's watcher probes
+//! every endpoint on its interval with the same options ([`Readiness::probe_options`], the transaction step
+//! included: an endpoint whose step fails is unhealthy, `ProbeSummary::of`), and the gateway is ready while at
+//! least one endpoint is healthy ([`Readiness::pool_check`]) and every dependency answers
+//! ([`Readiness::pool_dependencies`], cached for `--ready-ttl` like the probe). A single static upstream keeps
+//! the on-demand probe above, whose result also sets that endpoint's health.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +68,8 @@ pub(crate) struct Readiness {
     ever_ready: AtomicBool,
     metrics: Arc<Metrics>,
     dependencies: Vec<Dependency>,
+    /// A pool's last dependency checks (no probe here: the watcher probes), cached for the TTL, single flight.
+    pool_deps: tokio::sync::Mutex<Option<(Instant, Arc<Vec<DependencyResult>>)>>,
     http: reqwest::Client,
 }
 
@@ -98,6 +107,7 @@ impl Readiness {
             ever_ready: AtomicBool::new(false),
             metrics,
             dependencies: probes.ready_dependencies.clone(),
+            pool_deps: tokio::sync::Mutex::new(None),
             // No redirects: a dependency answers for itself. Bounded per request below.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -106,9 +116,59 @@ impl Readiness {
         }
     }
 
-    /// Whether a probe has ever succeeded (the gateway leaves `starting` then).
+    /// Whether a probe has ever succeeded (the gateway leaves `starting` then); for a pool, whether an endpoint
+    /// was ever healthy.
     pub(crate) fn ever_ready(&self) -> bool {
+        if !self.ever_ready.load(Ordering::Acquire) && self.upstream.is_pool() {
+            let _ = self.pool_check();
+        }
         self.ever_ready.load(Ordering::Acquire)
+    }
+
+    /// Every endpoint of an HTTP upstream as JSON (`Pool::to_json`); `null` for a stdio upstream.
+    pub(crate) fn endpoints_json(&self) -> serde_json::Value {
+        self.upstream
+            .pool()
+            .map_or(serde_json::Value::Null, |p| p.to_json())
+    }
+
+    /// The options every readiness probe uses (also the pool watcher's, so both follow the same rules).
+    pub(crate) fn probe_options(&self) -> ProbeOptions {
+        self.base.clone()
+    }
+
+    /// For a pool: whether at least one endpoint is healthy, with the healthy count and every endpoint as JSON
+    /// (`Pool::to_json`). `None` for a single static upstream or a stdio one (then [`Readiness::check`]).
+    pub(crate) fn pool_check(&self) -> Option<(bool, usize, serde_json::Value)> {
+        if !self.upstream.is_pool() {
+            return None;
+        }
+        let pool = self.upstream.pool()?;
+        let healthy = pool.healthy_count();
+        let ready = healthy > 0;
+        self.metrics.set_upstream_ready(ready);
+        if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
+            tracing::info!(upstream = %self.upstream.label(), healthy, "Upstream pool ready.");
+        }
+        Some((ready, healthy, pool.to_json()))
+    }
+
+    /// For a pool: the dependency checks (`ready_dependencies`), the cached ones while younger than the TTL, else
+    /// fresh ones (waiting for those already running, if any), bounded by `--ready-timeout`. Empty without
+    /// dependencies.
+    pub(crate) async fn pool_dependencies(&self) -> Arc<Vec<DependencyResult>> {
+        if self.dependencies.is_empty() {
+            return Arc::new(Vec::new());
+        }
+        let mut slot = self.pool_deps.lock().await;
+        if let Some((at, cached)) = slot.as_ref() {
+            if at.elapsed() < self.ttl {
+                return Arc::clone(cached);
+            }
+        }
+        let fresh = Arc::new(self.check_dependencies(Instant::now()).await);
+        *slot = Some((Instant::now(), Arc::clone(&fresh)));
+        fresh
     }
 
     /// The last result without probing.
@@ -164,13 +224,7 @@ impl Readiness {
         let dependencies = self.check_dependencies(start).await;
         let took = start.elapsed();
         let ready = report.is_usable() && transaction_ok && dependencies.iter().all(|d| d.ok);
-        let next_hint = match (ready, report.era) {
-            (true, Some(Era::Modern)) => EraHint::Modern,
-            (true, Some(Era::Legacy)) => EraHint::Legacy,
-            (true, Some(Era::Sse)) => EraHint::Sse,
-            _ => EraHint::Auto,
-        };
-        *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint;
+        *self.era_hint.lock().unwrap_or_else(|p| p.into_inner()) = next_hint(ready, report.era);
         if ready && !self.ever_ready.swap(true, Ordering::AcqRel) {
             tracing::info!(upstream = %self.upstream.label(), took_ms = took.as_millis() as u64, "Upstream ready.");
         }
@@ -184,6 +238,12 @@ impl Readiness {
             );
         }
         self.metrics.readiness_probe(ready);
+        if let Some(pool) = self.upstream.pool() {
+            // The single endpoint's health follows this probe (`lifeline_gateway_upstream_endpoint_healthy`).
+            if let Some(ep) = pool.members().first() {
+                pool.probed(ep, crate::upstream::ProbeSummary::of(&report, took));
+            }
+        }
         ProbeResult {
             at: Instant::now(),
             ready,
@@ -239,6 +299,16 @@ fn without_url(e: &reqwest::Error) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{kind}: {cause}"),
         None => kind.to_owned(),
+    }
+}
+
+/// The era hint for the next probe: the era a passing probe found, else detect again.
+pub(crate) fn next_hint(ready: bool, era: Option<Era>) -> EraHint {
+    match (ready, era) {
+        (true, Some(Era::Modern)) => EraHint::Modern,
+        (true, Some(Era::Legacy)) => EraHint::Legacy,
+        (true, Some(Era::Sse)) => EraHint::Sse,
+        _ => EraHint::Auto,
     }
 }
 

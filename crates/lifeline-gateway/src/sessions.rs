@@ -5,6 +5,16 @@
 //! Memory per session is one map entry: the id (as the upstream minted it, ≤ 256 bytes) plus 24 bytes of
 //! state, so 10,000 idle sessions cost well under 10 MiB.
 //!
+//! **The session's home (the affinity seam).** In front of a pool of replicas, a legacy session lives on the
+//! endpoint that minted it, so the table remembers that endpoint ([`EndpointRef`]) beside each id, and the
+//! proxy pins every later request of the session there. The mapping is this small interface and nothing else:
+//! [`Reservation::commit`] and [`Sessions::adopt`] record a session's home, [`Activity::home`] reads it for a
+//! request, [`Sessions::forget`], [`Sessions::take_expired`] and [`Sessions::take_idle`] hand it back with the
+//! id ([`Ended`]) so the `DELETE` reaches the right endpoint. Whoever replaces the table's lookup with a
+//! session id that carries its own home (a sealed token: endpoint label + upstream id, see
+//! `docs/gateway-replicas.md`) changes these and `proxy.rs`'s calls to them; `Pool::find` turns an endpoint's
+//! label back into its [`EndpointRef`].
+//!
 //! With auth on, a session is bound to the principal that created it (or first used it, for one the gateway
 //! adopted): a request of another principal carrying its id is answered as for an unknown session (2025-11-25
 //! `security_best_practices` §Session Hijacking, "bind session IDs to user-specific information"; 2026-07-28 keeps
@@ -16,6 +26,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::upstream::EndpointRef;
 
 /// Longest session id the gateway tracks; the spec only bounds the alphabet (visible ASCII), so this bound is
 /// ours. Longer ids are forwarded but not tracked.
@@ -34,14 +46,25 @@ pub(crate) struct Sessions {
     owner_keys: std::collections::hash_map::RandomState,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     /// Milliseconds since `epoch` of the last activity.
     last_seen_ms: u64,
     /// Requests and streams of this session in flight.
     active: u32,
+    /// The pool endpoint that minted the session (`None` for a stdio upstream).
+    home: Option<EndpointRef>,
     /// The owner's hash (`Sessions::owner`); 0: not bound (auth off).
     owner: u64,
+}
+
+/// A session taken out of the table, for its `DELETE` upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ended {
+    /// The session id.
+    pub(crate) id: Box<str>,
+    /// The endpoint that holds it.
+    pub(crate) home: Option<EndpointRef>,
 }
 
 /// A slot held for a session being created; dropped without [`Reservation::commit`], it frees the slot.
@@ -55,6 +78,7 @@ pub(crate) struct Reservation {
 pub(crate) struct Activity {
     table: Arc<Sessions>,
     id: Box<str>,
+    home: Option<EndpointRef>,
 }
 
 impl Sessions {
@@ -125,13 +149,14 @@ impl Sessions {
         Some(Activity {
             table: Arc::clone(self),
             id: id.into(),
+            home: entry.home.clone(),
         })
     }
 
     /// Starts tracking a session the gateway did not see created (the gateway restarted, or the upstream
-    /// minted it outside `initialize`), when there is room, bound to `subject` (the principal whose request
-    /// used it). Returns whether it is tracked now.
-    pub(crate) fn adopt(&self, id: &str, subject: Option<&str>) -> bool {
+    /// minted it outside `initialize`), when there is room, with `home` the endpoint that answered for it,
+    /// bound to `subject` (the principal whose request used it). Returns whether it is tracked now.
+    pub(crate) fn adopt(&self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -148,15 +173,24 @@ impl Sessions {
             Entry {
                 last_seen_ms: now,
                 active: 0,
+                home,
                 owner: self.owner(subject),
             },
         );
         true
     }
 
-    /// Stops tracking `id`; returns whether it was tracked.
-    pub(crate) fn forget(&self, id: &str) -> bool {
-        self.lock().remove(id).is_some()
+    /// The endpoint that holds `id`, when the gateway knows the session and its home.
+    pub(crate) fn home(&self, id: &str) -> Option<EndpointRef> {
+        self.lock().get(id).and_then(|e| e.home.clone())
+    }
+
+    /// Stops tracking `id`; returns it with its home when it was tracked.
+    pub(crate) fn forget(&self, id: &str) -> Option<Ended> {
+        self.lock().remove(id).map(|e| Ended {
+            id: id.into(),
+            home: e.home,
+        })
     }
 
     /// Whether `id` is tracked, and how many of its requests are in flight.
@@ -165,35 +199,38 @@ impl Sessions {
     }
 
     /// Removes and returns the sessions idle (nothing in flight) for longer than the idle TTL.
-    pub(crate) fn take_expired(&self) -> Vec<Box<str>> {
+    pub(crate) fn take_expired(&self) -> Vec<Ended> {
         let ttl = self.idle_ttl.as_millis() as u64;
         let now = self.now_ms();
         self.take_where(|e| e.active == 0 && now.saturating_sub(e.last_seen_ms) >= ttl)
     }
 
     /// Removes and returns every session with nothing in flight (the drain ends them).
-    pub(crate) fn take_idle(&self) -> Vec<Box<str>> {
+    pub(crate) fn take_idle(&self) -> Vec<Ended> {
         self.take_where(|e| e.active == 0)
     }
 
-    fn take_where(&self, pred: impl Fn(&Entry) -> bool) -> Vec<Box<str>> {
+    fn take_where(&self, pred: impl Fn(&Entry) -> bool) -> Vec<Ended> {
         let mut map = self.lock();
         let ids: Vec<Box<str>> = map
             .iter()
             .filter(|(_, e)| pred(e))
             .map(|(k, _)| k.clone())
             .collect();
-        for id in &ids {
-            map.remove(id);
-        }
-        ids
+        ids.into_iter()
+            .filter_map(|id| {
+                let e = map.remove(&id)?;
+                Some(Ended { id, home: e.home })
+            })
+            .collect()
     }
 }
 
 impl Reservation {
-    /// Turns the slot into a tracked session owned by `subject` (the principal of the `initialize`, with auth
-    /// on). Returns false (and frees the slot) for an id too long to track.
-    pub(crate) fn commit(self, id: &str, subject: Option<&str>) -> bool {
+    /// Turns the slot into a tracked session whose home is `home` (the endpoint that answered its
+    /// `initialize`), owned by `subject` (the principal of the `initialize`, with auth on). Returns false (and
+    /// frees the slot) for an id too long to track.
+    pub(crate) fn commit(self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -205,10 +242,18 @@ impl Reservation {
             Entry {
                 last_seen_ms: now,
                 active: 0,
+                home,
                 owner,
             },
         );
         true
+    }
+}
+
+impl Activity {
+    /// The endpoint that holds the session (`None` for a stdio upstream): where its requests go.
+    pub(crate) fn home(&self) -> Option<&EndpointRef> {
+        self.home.as_ref()
     }
 }
 
@@ -239,30 +284,32 @@ mod tests {
         let a = t.reserve().expect("slot 1");
         let b = t.reserve().expect("slot 2");
         assert!(t.reserve().is_none(), "two reserved");
-        assert!(a.commit("s1", None));
+        assert!(a.commit("s1", None, None));
         assert!(t.reserve().is_none(), "one open, one reserved");
         drop(b);
         let c = t.reserve().expect("slot freed");
-        assert!(c.commit("s2", None));
+        assert!(c.commit("s2", None, None));
         assert_eq!(t.len(), 2);
-        assert!(!t.adopt("s3", None), "full");
-        assert!(t.forget("s1"));
-        assert!(t.adopt("s3", None));
-        assert!(!t.forget("nope"));
+        assert!(!t.adopt("s3", None, None), "full");
+        assert!(t.forget("s1").is_some());
+        assert!(t.adopt("s3", None, None));
+        assert!(t.forget("nope").is_none());
     }
 
     #[test]
     fn busy_sessions_never_expire_and_idle_ones_do() {
         let t = Arc::new(Sessions::new(10, Duration::ZERO));
-        assert!(t.adopt("busy", None));
-        assert!(t.adopt("idle", None));
+        assert!(t.adopt("busy", None, None));
+        assert!(t.adopt("idle", None, None));
         let act = t.activity("busy").expect("known");
         assert_eq!(t.active_count("busy"), Some(1));
         let expired = t.take_expired();
-        assert_eq!(expired, vec![Box::<str>::from("idle")]);
+        let ids: Vec<Box<str>> = expired.into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![Box::<str>::from("idle")]);
         drop(act);
         assert_eq!(t.active_count("busy"), Some(0));
-        assert_eq!(t.take_idle(), vec![Box::<str>::from("busy")]);
+        let idle: Vec<Box<str>> = t.take_idle().into_iter().map(|e| e.id).collect();
+        assert_eq!(idle, vec![Box::<str>::from("busy")]);
         assert_eq!(t.len(), 0);
         assert!(t.activity("busy").is_none());
     }
@@ -270,17 +317,17 @@ mod tests {
     #[test]
     fn sessions_are_bound_to_their_principal() {
         let t = Arc::new(Sessions::new(10, Duration::from_secs(60)));
-        assert!(t.reserve().expect("slot").commit("a", Some("alice")));
+        assert!(t.reserve().expect("slot").commit("a", None, Some("alice")));
         assert!(t.usable_by("a", Some("alice")));
         assert!(!t.usable_by("a", Some("mallory")));
         assert!(!t.usable_by("a", None));
-        assert!(t.adopt("b", None));
+        assert!(t.adopt("b", None, None));
         assert!(t.usable_by("b", Some("anyone")), "unbound without auth");
         assert!(
             t.usable_by("unknown", Some("anyone")),
             "not tracked: the upstream decides"
         );
-        assert!(t.adopt("c", Some("bob")));
+        assert!(t.adopt("c", None, Some("bob")));
         assert!(!t.usable_by("c", Some("alice")));
     }
 
@@ -288,9 +335,9 @@ mod tests {
     fn overlong_ids_are_not_tracked() {
         let t = Arc::new(Sessions::new(10, Duration::from_secs(1)));
         let long = "x".repeat(MAX_SESSION_ID_BYTES + 1);
-        assert!(!t.adopt(&long, None));
+        assert!(!t.adopt(&long, None, None));
         let r = t.reserve().expect("slot");
-        assert!(!r.commit(&long, None));
+        assert!(!r.commit(&long, None, None));
         assert_eq!(t.len(), 0);
         assert!(t.reserve().is_some(), "slot freed");
     }

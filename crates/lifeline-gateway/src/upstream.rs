@@ -5,6 +5,10 @@
 //!
 //! The proxy buffers a request body (it is bounded) and hands the upstream a [`Forward`]; the upstream answers
 //! with a streaming [`Body`], never buffered, so SSE passes through as it arrives.
+//!
+//! An HTTP upstream is a pool of endpoints (`pool.rs`): a [`Forward`]'s [`Route`] says whether the request may
+//! go to any endpoint (balanced) or must go to the one holding its session ([`EndpointRef`], which the
+//! session table keeps); the response says which endpoint answered (an [`EndpointRef`] in its extensions).
 
 use std::time::Duration;
 
@@ -15,9 +19,12 @@ use lifeline_mcp::{ProbeOptions, ProbeReport};
 use crate::body::Body;
 
 mod http;
+mod pool;
 mod stdio;
 
 pub use http::HttpUpstream;
+pub use pool::EndpointRef;
+pub(crate) use pool::{resolve_dns_entries, watch_pool, Pool, ProbeSummary};
 pub use stdio::StdioUpstream;
 
 /// The MCP server behind the gateway.
@@ -55,6 +62,27 @@ pub struct Forward {
     pub headers: HeaderMap,
     /// The request body.
     pub body: Bytes,
+    /// Which endpoint of an HTTP pool may take it (a stdio upstream ignores it).
+    pub route: Route,
+}
+
+/// Which pool endpoint a request goes to.
+#[derive(Debug, Clone, Default)]
+pub enum Route {
+    /// The balancer's choice (power of two choices among the endpoints taking new work): stateless requests,
+    /// new sessions, and sessions the gateway does not know. Sent once more to another endpoint when the
+    /// connection could not be made (nothing was sent).
+    #[default]
+    Balanced,
+    /// The endpoint that holds the request's session, whatever its health; never retried elsewhere.
+    Pinned(EndpointRef),
+}
+
+impl Route {
+    /// [`Route::Pinned`] to `home` when known, else [`Route::Balanced`].
+    pub fn to(home: Option<&EndpointRef>) -> Route {
+        home.map_or(Route::Balanced, |ep| Route::Pinned(ep.clone()))
+    }
 }
 
 /// Why the upstream gave no response. Kept apart from client errors: these map to 502/504 and count in
@@ -117,9 +145,14 @@ impl Upstream {
     /// ending sessions; 404 that it had already forgotten it).
     ///
     /// Errors: [`UpstreamError`] when no answer came.
-    pub async fn end_session(&self, session_id: &str) -> Result<StatusCode, UpstreamError> {
+    /// `home` is the pool endpoint that holds the session (the first endpoint when `None`).
+    pub async fn end_session(
+        &self,
+        session_id: &str,
+        home: Option<&EndpointRef>,
+    ) -> Result<StatusCode, UpstreamError> {
         match self {
-            Upstream::Http(http) => http.end_session(session_id).await,
+            Upstream::Http(http) => http.end_session(session_id, home).await,
             Upstream::Stdio(stdio) => stdio.end_session(session_id).await,
         }
     }
@@ -143,11 +176,15 @@ impl Upstream {
         }
     }
 
-    /// Resolves the message endpoint an HTTP+SSE upstream announced in its `endpoint` event; `None` when it
-    /// does not resolve to the upstream's own origin.
-    pub fn resolve_message_endpoint(&self, announced: &str) -> Option<Uri> {
+    /// Resolves the message endpoint an HTTP+SSE upstream announced in its `endpoint` event on the stream that
+    /// the pool endpoint `home` serves; `None` when it does not resolve to that endpoint's own origin.
+    pub fn resolve_message_endpoint(
+        &self,
+        announced: &str,
+        home: Option<&EndpointRef>,
+    ) -> Option<Uri> {
         match self {
-            Upstream::Http(http) => http.resolve_message_endpoint(announced),
+            Upstream::Http(http) => http.resolve_message_endpoint(announced, home),
             Upstream::Stdio(_) => None,
         }
     }
@@ -182,6 +219,20 @@ impl Upstream {
             Upstream::Http(_) => {}
             Upstream::Stdio(stdio) => stdio.start(),
         }
+    }
+
+    /// The endpoint pool of an HTTP upstream.
+    pub(crate) fn pool(&self) -> Option<&std::sync::Arc<Pool>> {
+        match self {
+            Upstream::Http(http) => Some(http.pool()),
+            Upstream::Stdio(_) => None,
+        }
+    }
+
+    /// Whether the upstream is a pool in the full sense (several endpoints or DNS discovery): then the pool's
+    /// watcher probes every endpoint and `/ready` reads their health.
+    pub(crate) fn is_pool(&self) -> bool {
+        matches!(self, Upstream::Http(http) if http.is_pool())
     }
 
     /// Whether the upstream runs child processes (a stdio command).

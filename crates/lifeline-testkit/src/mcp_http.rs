@@ -212,6 +212,22 @@ impl Streaming {
             .unwrap_or_else(|_| panic!("no SSE event within {patience:?}"))
     }
 
+    /// The message URL of a 2024-11-05 HTTP+SSE stream: the `data` of its first event (the `endpoint` event,
+    /// 2024-11-05 `basic/transports` §HTTP with SSE), trimmed, within 10 s. Panics (the test fails) when the
+    /// stream ends first or the event has no `data` line.
+    pub async fn endpoint_path(&mut self) -> String {
+        let event = self
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("the endpoint event");
+        event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("no data in {event}"))
+            .trim()
+            .to_owned()
+    }
+
     /// The whole remaining body (within `patience`).
     pub async fn rest(&mut self, patience: Duration) -> String {
         let fut = async {

@@ -271,6 +271,47 @@ impl Peer {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`Peer::python`] bound on a given loopback address and port (e.g. `[::1]` on the port a `127.0.0.1`
+    /// replica already holds, so one host name with both addresses names two replicas). URL:
+    /// `http://ADDR/mcp` (`[::1]` in brackets).
+    ///
+    /// # Panics
+    /// If `addr` is not a loopback address (tests never use any other), the peers are not installed, or it does
+    /// not listen within [`STARTUP_PATIENCE`].
+    pub async fn python_at(mode: PyServer, addr: SocketAddr) -> Peer {
+        assert!(addr.ip().is_loopback(), "tests bind loopback only: {addr}");
+        let mode_name = match mode {
+            PyServer::Stateful => "stateful",
+            PyServer::Stateless => "stateless",
+            PyServer::Json => "json",
+        };
+        let mut cmd = uvicorn(venv_python("py2"), "py2_server:create_app", mode_name);
+        // uvicorn takes the last --host/--port given.
+        cmd.args([
+            "--host",
+            &addr.ip().to_string(),
+            "--port",
+            &addr.port().to_string(),
+        ]);
+        let name = format!("py2_server ({mode_name}) on {addr}");
+        let mut guard = ChildGuard::spawn(name, cmd).unwrap_or_else(|e| panic!("{e}"));
+        guard
+            .wait_for_output("Uvicorn running on http://", STARTUP_PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        wait_for_port(&mut guard, addr, STARTUP_PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!("http://{addr}");
+        Peer {
+            url: format!("{base}/mcp"),
+            base,
+            addr,
+            kind: PeerKind::Python(mode),
+            guard,
+        }
+    }
+
     /// Starts the legacy mcp 1.30.0 test server (`tests/peers/py1_server.py`) in `mode` under uvicorn on 127.0.0.1.
     /// URL: `http://127.0.0.1:PORT/mcp`, or `/sse` for [`Py1Mode::Sse`].
     ///

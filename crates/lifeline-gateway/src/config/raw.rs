@@ -15,9 +15,54 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// The upstream MCP endpoint (Streamable HTTP, either era), e.g. http://127.0.0.1:3000/mcp. A URL whose path
-    /// ends in /sse is taken as a 2024-11-05 HTTP+SSE upstream. Required unless a stdio command follows --.
+    /// ends in /sse is taken as a 2024-11-05 HTTP+SSE upstream. Repeat it for a pool of replicas (static
+    /// endpoints, weight 1, group `default`; the config file's `upstreams:` list gives weights, groups and DNS
+    /// discovery). In a file: one URL or a list. Required unless a stdio command follows -- (or `upstreams:`).
     #[arg(long, env = "LIFELINE_UPSTREAM", value_name = "URL")]
-    pub upstream: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub upstream: Option<Vec<String>>,
+
+    /// Config file only: the upstream pool, one entry per endpoint (see `docs/gateway-replicas.md`):
+    /// `{url, weight: 1, group: default, discovery: static|dns}`. `discovery: dns` re-resolves the URL's host
+    /// every `upstream_dns_interval` and makes each address an endpoint (a Kubernetes headless Service).
+    /// Exclusive with `upstream`. [default: none]
+    #[arg(skip)]
+    pub upstreams: Option<Vec<RawEndpoint>>,
+
+    /// How often pool endpoints with `discovery: dns` are resolved again. [default: 5s]
+    #[arg(long, env = "LIFELINE_UPSTREAM_DNS_INTERVAL", value_name = "DURATION")]
+    pub upstream_dns_interval: Option<String>,
+
+    /// Interval of the active MCP health probe of each endpoint of a pool (more than one endpoint, or DNS
+    /// discovery); a single static upstream is probed by /ready as before. [default: 5s]
+    #[arg(
+        long,
+        env = "LIFELINE_UPSTREAM_HEALTH_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub upstream_health_interval: Option<String>,
+
+    /// Passive outlier detection: this many consecutive connect errors or 5xx answers from one endpoint eject
+    /// it from balancing. [default: 5]
+    #[arg(long, env = "LIFELINE_UPSTREAM_CONSECUTIVE_ERRORS", value_name = "N")]
+    pub upstream_consecutive_errors: Option<u32>,
+
+    /// How long an endpoint's first ejection lasts; each further ejection lasts one more of it, up to
+    /// upstream_max_ejection_time. [default: 30s]
+    #[arg(
+        long,
+        env = "LIFELINE_UPSTREAM_BASE_EJECTION_TIME",
+        value_name = "DURATION"
+    )]
+    pub upstream_base_ejection_time: Option<String>,
+
+    /// Bound on one ejection. [default: 300s]
+    #[arg(
+        long,
+        env = "LIFELINE_UPSTREAM_MAX_EJECTION_TIME",
+        value_name = "DURATION"
+    )]
+    pub upstream_max_ejection_time: Option<String>,
 
     /// The upstream's 2024-11-05 HTTP+SSE stream URL, when it serves one besides its MCP endpoint; enables the
     /// client-side /sse and /messages routes. [default: none]
@@ -242,6 +287,21 @@ pub struct RawConfig {
     pub debug_stall_endpoint: bool,
 }
 
+/// One entry of `upstreams:` in a config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// The endpoint's MCP URL (or `/sse` URL), as for `upstream`.
+    pub url: String,
+    /// Relative share of new sessions and stateless requests, 1..=1000. [default: 1]
+    pub weight: Option<u32>,
+    /// The group the endpoint belongs to (for blue-green): lowercase letters, digits and `-`, at most 63.
+    /// [default: `default`]
+    pub group: Option<String>,
+    /// `static` (the URL as given; its host resolved per connection) or `dns` (every address of the host is an
+    /// endpoint, re-resolved every `upstream_dns_interval`). [default: static]
+    pub discovery: Option<String>,
+}
 /// One entry of `ready_dependencies`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -316,6 +376,21 @@ fn to_map(raw: &RawConfig) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
     }
+}
+
+/// `upstream:` in a file is one URL or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(u)) => Some(vec![u]),
+        Some(OneOrMany::Many(v)) => Some(v),
+    })
 }
 
 /// Paths from flags and variables must be UTF-8 (a config file's always are), so [`RawConfig::merge`] can

@@ -16,7 +16,7 @@ fn no_files(path: &Path) -> std::io::Result<String> {
 
 fn base() -> RawConfig {
     RawConfig {
-        upstream: Some("http://127.0.0.1:3000/mcp".into()),
+        upstream: Some(vec!["http://127.0.0.1:3000/mcp".into()]),
         ..RawConfig::default()
     }
 }
@@ -56,7 +56,7 @@ fn loopback_listener_defaults_to_loopback_hosts() {
 #[test]
 fn sse_upstream_is_detected_from_the_path() {
     let cfg = RawConfig {
-        upstream: Some("http://127.0.0.1:3001/sse".into()),
+        upstream: Some(vec!["http://127.0.0.1:3001/sse".into()]),
         ..RawConfig::default()
     }
     .validate(&no_files)
@@ -71,7 +71,7 @@ fn sse_upstream_is_detected_from_the_path() {
 #[test]
 fn worker_threads_are_auto_unless_set() {
     let auto = RawConfig {
-        upstream: Some("http://a/mcp".into()),
+        upstream: Some(vec!["http://a/mcp".into()]),
         ..RawConfig::default()
     }
     .validate(&no_files)
@@ -104,7 +104,7 @@ fn layers_merge_in_order() {
         ..RawConfig::default()
     };
     let flags = RawConfig {
-        upstream: Some("http://b/mcp".into()),
+        upstream: Some(vec!["http://b/mcp".into()]),
         ..RawConfig::default()
     };
     let cfg = RawConfig::default()
@@ -140,14 +140,14 @@ fn errors_name_the_field() {
         (RawConfig::default(), "upstream"),
         (
             RawConfig {
-                upstream: Some("ftp://x/".into()),
+                upstream: Some(vec!["ftp://x/".into()]),
                 ..base()
             },
             "upstream",
         ),
         (
             RawConfig {
-                upstream: Some("https://x/mcp".into()),
+                upstream: Some(vec!["https://x/mcp".into()]),
                 ..base()
             },
             "upstream",
@@ -400,14 +400,14 @@ fn unreadable_files_name_the_setting() {
 fn merge_is_generic_over_every_field() {
     // Every field set in the top layer wins, every field unset in it keeps the lower layer's value.
     let lower = RawConfig {
-        upstream: Some("http://a/mcp".into()),
+        upstream: Some(vec!["http://a/mcp".into()]),
         env_file: Some("/a".into()),
         inherit_env: Some(true),
         allowed_hosts: Some(vec!["a".into()]),
         ..RawConfig::default()
     };
     let top = RawConfig {
-        upstream: Some("http://b/mcp".into()),
+        upstream: Some(vec!["http://b/mcp".into()]),
         pool_size: Some(2),
         #[cfg(feature = "test-hooks")]
         debug_stall_endpoint: true,
@@ -417,7 +417,7 @@ fn merge_is_generic_over_every_field() {
     assert_eq!(
         merged,
         RawConfig {
-            upstream: Some("http://b/mcp".into()),
+            upstream: Some(vec!["http://b/mcp".into()]),
             pool_size: Some(2),
             #[cfg(feature = "test-hooks")]
             debug_stall_endpoint: true,
@@ -527,6 +527,24 @@ fn help_defaults_match_the_constants() {
     );
 }
 
+#[test]
+fn a_single_upstream_is_a_pool_of_one_static_endpoint() {
+    let cfg = base().validate(&no_files).expect("valid");
+    let pool = &cfg.upstream.pool;
+    assert_eq!(pool.endpoints.len(), 1);
+    assert!(
+        !pool.is_pool(),
+        "one static endpoint behaves as the gateway always did"
+    );
+    assert_eq!(pool.endpoints[0].weight, 1);
+    assert_eq!(pool.endpoints[0].group, DEFAULT_GROUP);
+    assert_eq!(pool.endpoints[0].discovery, Discovery::Static);
+    assert_eq!(pool.consecutive_errors, DEFAULT_CONSECUTIVE_ERRORS);
+    assert_eq!(
+        cfg.upstream.mcp_url.map(String::from).as_deref(),
+        Some("http://127.0.0.1:3000/mcp")
+    );
+}
 /// A `read_file` serving `files` by path.
 fn files<'a>(files: &'a [(&'a str, &'a str)]) -> impl Fn(&Path) -> std::io::Result<String> + 'a {
     move |path| {
@@ -612,6 +630,132 @@ auth:
         effective.contains(r#""per_principal":"20/1s""#),
         "{effective}"
     );
+}
+
+#[test]
+fn upstreams_come_from_repeated_flags_or_the_file() {
+    let flags = RawConfig {
+        upstream: Some(vec!["http://a:1/mcp".into(), "http://b:2/mcp".into()]),
+        ..RawConfig::default()
+    }
+    .validate(&no_files)
+    .expect("valid");
+    assert!(flags.upstream.pool.is_pool());
+    assert_eq!(flags.upstream.pool.endpoints.len(), 2);
+
+    let file = RawConfig::parse(
+        "upstreams:\n  - url: http://a:1/mcp\n    weight: 3\n    group: blue\n  - url: http://replicas.ns.svc:3000/mcp\n    discovery: dns\n    group: green\nupstream_dns_interval: 2s\nupstream_base_ejection_time: 1s\n",
+        FileFormat::Yaml,
+    )
+    .expect("parses")
+    .validate(&no_files)
+    .expect("valid");
+    let eps = &file.upstream.pool.endpoints;
+    assert_eq!((eps[0].weight, eps[0].group.as_str()), (3, "blue"));
+    assert_eq!(eps[1].discovery, Discovery::Dns);
+    assert_eq!(file.upstream.pool.dns_interval, Duration::from_secs(2));
+    let json = file.redacted();
+    assert_eq!(json["upstreams"][1]["discovery"], "dns");
+    assert_eq!(json["upstream_base_ejection_time"], "1s");
+
+    let one = RawConfig::parse("upstream: [http://a:1/mcp]\n", FileFormat::Yaml)
+        .expect("a list parses")
+        .validate(&no_files)
+        .expect("valid");
+    assert_eq!(one.upstream.pool.endpoints.len(), 1);
+}
+
+#[test]
+fn pool_errors_name_the_field() {
+    let entry = |url: &str| RawEndpoint {
+        url: url.to_owned(),
+        ..RawEndpoint::default()
+    };
+    let cases: Vec<(RawConfig, &str)> = vec![
+        (
+            RawConfig {
+                upstreams: Some(vec![entry("http://a/mcp")]),
+                ..base()
+            },
+            "upstreams",
+        ),
+        (
+            RawConfig {
+                upstreams: Some(vec![RawEndpoint {
+                    weight: Some(0),
+                    ..entry("http://a/mcp")
+                }]),
+                ..RawConfig::default()
+            },
+            "upstreams[0].weight",
+        ),
+        (
+            RawConfig {
+                upstreams: Some(vec![RawEndpoint {
+                    group: Some("Blue!".into()),
+                    ..entry("http://a/mcp")
+                }]),
+                ..RawConfig::default()
+            },
+            "upstreams[0].group",
+        ),
+        (
+            RawConfig {
+                upstreams: Some(vec![RawEndpoint {
+                    discovery: Some("dns".into()),
+                    ..entry("http://127.0.0.1:1/mcp")
+                }]),
+                ..RawConfig::default()
+            },
+            "upstreams[0].discovery",
+        ),
+        (
+            RawConfig {
+                upstreams: Some(vec![entry("http://a/mcp"), entry("ftp://b/")]),
+                ..RawConfig::default()
+            },
+            "upstreams[1].url",
+        ),
+        (
+            RawConfig {
+                upstream: Some(vec!["http://a/mcp".into(), "http://b/sse".into()]),
+                ..RawConfig::default()
+            },
+            "upstream",
+        ),
+        (
+            RawConfig {
+                upstream: Some(vec!["http://a/mcp".into(), "http://b/mcp".into()]),
+                upstream_sse: Some("http://a/sse".into()),
+                ..RawConfig::default()
+            },
+            "upstream_sse",
+        ),
+        (
+            RawConfig {
+                upstream_base_ejection_time: Some("60s".into()),
+                upstream_max_ejection_time: Some("30s".into()),
+                ..base()
+            },
+            "upstream_max_ejection_time",
+        ),
+        (
+            RawConfig {
+                upstream_consecutive_errors: Some(0),
+                ..base()
+            },
+            "upstream_consecutive_errors",
+        ),
+    ];
+    for (raw, field) in cases {
+        let err = raw.validate(&no_files).expect_err(field);
+        assert!(
+            err.to_string()
+                .lines()
+                .any(|l| l.starts_with(&format!("{field}:"))),
+            "{field}: {err}"
+        );
+    }
 }
 
 #[test]

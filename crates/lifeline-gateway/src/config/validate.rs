@@ -25,44 +25,27 @@ impl RawConfig {
         let mut errors = FieldErrors::new();
         let e = &mut errors;
         let stdio = self.stdio_config(e, read_file);
-        let (mcp_url, sse_url) = match (
-            self.command.as_ref().is_some_and(|c| !c.is_empty()),
-            self.upstream.as_deref(),
-        ) {
-            (true, Some(_)) => {
-                e.push(
-                    "command",
-                    "a stdio command (after --) and upstream are mutually exclusive",
-                );
-                (None, None)
-            }
-            (true, None) => {
-                if self.upstream_sse.is_some() {
-                    e.push(
-                        "upstream_sse",
-                        "only applies to an HTTP upstream, not a stdio command",
-                    );
-                }
-                (None, None)
-            }
-            (false, None) => {
-                e.push(
-                    "upstream",
-                    "required (the upstream MCP endpoint URL, or a stdio command after --)",
-                );
-                (None, None)
-            }
-            (false, Some(upstream_raw)) => {
-                let upstream_url = e.check("upstream", parse_http_url(upstream_raw));
+        let endpoints = self.pool_entries(e);
+        let (mcp_url, sse_url) = match endpoints.first() {
+            None => (None, None),
+            Some(first) => {
                 let sse_explicit = self
                     .upstream_sse
                     .as_deref()
                     .and_then(|u| e.check("upstream_sse", parse_http_url(u)));
-                match upstream_url {
-                    Some(u) if u.path().trim_end_matches('/').ends_with("/sse") => {
-                        (None, Some(sse_explicit.unwrap_or(u)))
-                    }
-                    u => (u, sse_explicit),
+                if sse_explicit.is_some() && endpoints.len() > 1 {
+                    e.push(
+                        "upstream_sse",
+                        "only applies to a single upstream, not to a pool",
+                    );
+                }
+                if is_sse_url(&first.url) {
+                    (
+                        None,
+                        Some(sse_explicit.unwrap_or_else(|| first.url.clone())),
+                    )
+                } else {
+                    (Some(first.url.clone()), sse_explicit)
                 }
             }
         };
@@ -226,6 +209,42 @@ impl RawConfig {
             any,
         );
         let retry_after = duration("retry_after", &self.retry_after, DEFAULT_RETRY_AFTER, any);
+        let dns_interval = duration(
+            "upstream_dns_interval",
+            &self.upstream_dns_interval,
+            DEFAULT_DNS_INTERVAL,
+            Duration::from_secs(1),
+        );
+        let health_interval = duration(
+            "upstream_health_interval",
+            &self.upstream_health_interval,
+            DEFAULT_HEALTH_INTERVAL,
+            Duration::from_millis(100),
+        );
+        let base_ejection_time = duration(
+            "upstream_base_ejection_time",
+            &self.upstream_base_ejection_time,
+            DEFAULT_BASE_EJECTION_TIME,
+            Duration::from_millis(100),
+        );
+        let max_ejection_time = duration(
+            "upstream_max_ejection_time",
+            &self.upstream_max_ejection_time,
+            DEFAULT_MAX_EJECTION_TIME,
+            Duration::from_millis(100),
+        );
+        if max_ejection_time < base_ejection_time {
+            e.push(
+                "upstream_max_ejection_time",
+                "must be at least upstream_base_ejection_time",
+            );
+        }
+        let consecutive_errors = self
+            .upstream_consecutive_errors
+            .unwrap_or(DEFAULT_CONSECUTIVE_ERRORS);
+        if !(1..=1000).contains(&consecutive_errors) {
+            e.push("upstream_consecutive_errors", "must be between 1 and 1000");
+        }
         let ready_transaction = self.ready_transaction(e, read_file, ready_timeout);
         let mut ready_dependencies = Vec::new();
         for (i, d) in self.ready_dependencies.iter().flatten().enumerate() {
@@ -314,6 +333,14 @@ impl RawConfig {
                 sse_url,
                 timeout: upstream_timeout,
                 headers,
+                pool: PoolConfig {
+                    endpoints,
+                    dns_interval,
+                    health_interval,
+                    consecutive_errors,
+                    base_ejection_time,
+                    max_ejection_time,
+                },
             },
             listen,
             admin_listen,
@@ -352,6 +379,136 @@ impl RawConfig {
         })
     }
 
+    /// The pool's entries from `upstream` (repeated) or `upstreams:`, each checked; empty for a stdio command
+    /// (and then neither may be set) or when neither is given (an error).
+    fn pool_entries(&self, e: &mut FieldErrors) -> Vec<EndpointConfig> {
+        let command = self.command.as_ref().is_some_and(|c| !c.is_empty());
+        let urls = self.upstream.as_deref().filter(|u| !u.is_empty());
+        let entries = self.upstreams.as_deref().filter(|u| !u.is_empty());
+        if command {
+            if urls.is_some() || entries.is_some() {
+                let field = if urls.is_some() {
+                    "command"
+                } else {
+                    "upstreams"
+                };
+                e.push(
+                    field,
+                    "a stdio command (after --) and upstream are mutually exclusive",
+                );
+            }
+            if self.upstream_sse.is_some() {
+                e.push(
+                    "upstream_sse",
+                    "only applies to an HTTP upstream, not a stdio command",
+                );
+            }
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match (urls, entries) {
+            (None, None) => e.push(
+                "upstream",
+                "required (the upstream MCP endpoint URL, or a stdio command after --)",
+            ),
+            (Some(_), Some(_)) => e.push(
+                "upstreams",
+                "give the pool either as upstream (flags, variables) or as upstreams (the file), not both",
+            ),
+            (Some(urls), None) => {
+                for (i, raw) in urls.iter().enumerate() {
+                    let field = if urls.len() == 1 {
+                        "upstream".to_owned()
+                    } else {
+                        format!("upstream[{i}]")
+                    };
+                    if let Some(url) = e.check(&field, parse_http_url(raw)) {
+                        out.push(EndpointConfig {
+                            url,
+                            weight: 1,
+                            group: DEFAULT_GROUP.to_owned(),
+                            discovery: Discovery::Static,
+                        });
+                    }
+                }
+            }
+            (None, Some(entries)) => {
+                for (i, raw) in entries.iter().enumerate() {
+                    let url = e.check(&format!("upstreams[{i}].url"), parse_http_url(&raw.url));
+                    let weight = raw.weight.unwrap_or(1);
+                    if !(1..=MAX_WEIGHT).contains(&weight) {
+                        e.push(
+                            format!("upstreams[{i}].weight"),
+                            format!("must be between 1 and {MAX_WEIGHT}"),
+                        );
+                    }
+                    let group = raw.group.clone().unwrap_or_else(|| DEFAULT_GROUP.to_owned());
+                    if group.is_empty()
+                        || group.len() > 63
+                        || !group
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    {
+                        e.push(
+                            format!("upstreams[{i}].group"),
+                            format!("{group:?} must be 1 to 63 lowercase letters, digits or -"),
+                        );
+                    }
+                    let discovery = match raw.discovery.as_deref().unwrap_or("static") {
+                        "static" => Discovery::Static,
+                        "dns" => Discovery::Dns,
+                        other => {
+                            e.push(
+                                format!("upstreams[{i}].discovery"),
+                                format!("{other:?} is not one of static, dns"),
+                            );
+                            Discovery::Static
+                        }
+                    };
+                    if let Some(url) = url {
+                        if discovery == Discovery::Dns
+                            && !matches!(url.host(), Some(url::Host::Domain(_)))
+                        {
+                            e.push(
+                                format!("upstreams[{i}].discovery"),
+                                "dns needs a host name in the URL, not an address",
+                            );
+                        }
+                        out.push(EndpointConfig {
+                            url,
+                            weight,
+                            group,
+                            discovery,
+                        });
+                    }
+                }
+            }
+        }
+        if out.len() > MAX_ENDPOINTS {
+            e.push(
+                if entries.is_some() {
+                    "upstreams"
+                } else {
+                    "upstream"
+                },
+                format!("at most {MAX_ENDPOINTS} endpoints"),
+            );
+        }
+        if let Some(first) = out.first() {
+            let sse = is_sse_url(&first.url);
+            if out.iter().any(|ep| is_sse_url(&ep.url) != sse) {
+                e.push(
+                    if entries.is_some() {
+                        "upstreams"
+                    } else {
+                        "upstream"
+                    },
+                    "every endpoint of a pool must serve the same transport (all /sse, or none)",
+                );
+            }
+        }
+        out
+    }
     /// `ready_transaction`: the file read and validated (`lifeline_mcp::transaction`), then held to what a
     /// readiness check may do: one transaction of one `tool` step, no side effects allowed (the tool must
     /// declare `readOnlyHint: true`), an HTTP upstream (a stdio warm spare may only be pinged before a client
@@ -493,6 +650,11 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
         return Err("has no host".to_owned());
     }
     Ok(url)
+}
+
+/// A URL whose path ends in `/sse` names a 2024-11-05 HTTP+SSE stream.
+fn is_sse_url(url: &Url) -> bool {
+    url.path().trim_end_matches('/').ends_with("/sse")
 }
 
 fn parse_addr(raw: &str) -> Result<SocketAddr, String> {

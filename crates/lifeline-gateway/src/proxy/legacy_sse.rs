@@ -19,7 +19,7 @@ use crate::body::{self, code, Body};
 use crate::edge;
 use crate::rpc::{self, Kind};
 use crate::sse::{LegacyLink, ListRequests, Mode, Pending};
-use crate::upstream::{Endpoint, Forward};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Route};
 
 /// Bound on requests tracked as pending per stream.
 const MAX_PENDING_PER_STREAM: usize = 1024;
@@ -34,8 +34,8 @@ pub(crate) struct Links {
 
 #[derive(Debug, Default)]
 struct Link {
-    /// The upstream message URL, once the upstream announced it.
-    upstream: Mutex<Option<Uri>>,
+    /// The upstream message URL, once the upstream announced it, and the pool endpoint serving the stream.
+    upstream: Mutex<Option<(Uri, Option<EndpointRef>)>>,
     pending: Arc<Pending>,
     /// `tools/list` requests whose answer on the stream is filtered for the principal that posted them.
     lists: Arc<ListRequests>,
@@ -123,7 +123,13 @@ impl Proxy {
         };
         let (token, link, guard) = self.links.mint();
         let resp = match self
-            .forward_bodyless(Method::GET, Endpoint::Sse, req.into_parts().0.headers, peer)
+            .forward_bodyless(
+                Method::GET,
+                Endpoint::Sse,
+                req.into_parts().0.headers,
+                peer,
+                Route::Balanced,
+            )
             .await
         {
             Ok(resp) => resp,
@@ -138,9 +144,10 @@ impl Proxy {
         let lists = Arc::clone(&link.lists);
         let upstream = Arc::clone(&self.upstream);
         let messages_path = self.cfg.paths.messages.clone();
+        let home = super::served_by(&resp);
         let rewrite_endpoint = Box::new(move |announced: &str| {
-            let uri = upstream.resolve_message_endpoint(announced)?;
-            *link.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some(uri);
+            let uri = upstream.resolve_message_endpoint(announced, home.as_ref())?;
+            *link.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some((uri, home.clone()));
             Some(format!("{messages_path}?sessionId={token}"))
         });
         self.relay_response(
@@ -183,7 +190,7 @@ impl Proxy {
         let target = link
             .as_ref()
             .and_then(|l| l.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        let (Some(link), Some(target)) = (link, target) else {
+        let (Some(link), Some((target, home))) = (link, target) else {
             return self.session_gone(None);
         };
         let (parts, incoming) = req.into_parts();
@@ -231,6 +238,7 @@ impl Proxy {
                 endpoint,
                 headers,
                 body: bytes,
+                route: Route::to(home.as_ref()),
             })
             .await
         {

@@ -1,6 +1,15 @@
-//! The HTTP upstream: a pooled hyper client (HTTP/1.1, keep-alive, `TCP_NODELAY`) in front of one MCP server's
-//! Streamable HTTP endpoint and/or its 2024-11-05 HTTP+SSE endpoints.
+//! The HTTP upstream: a pooled hyper client (HTTP/1.1, keep-alive, `TCP_NODELAY`) in front of a pool of MCP
+//! server endpoints (`pool.rs`; one for a single `--upstream`), each serving Streamable HTTP or the 2024-11-05
+//! HTTP+SSE transport.
+//!
+//! A request follows its [`Route`]: pinned to the endpoint that holds its session, or balanced. A balanced
+//! request whose connection could not be made is sent once more to another endpoint: a connect failure means
+//! not one byte of it left, so even a non-idempotent request is safe to resend (a timeout or a broken
+//! connection after the send is never retried: the request may have run). In a pool every response carries
+//! the [`EndpointRef`] that answered in its extensions, for the session table (a single endpoint needs none:
+//! a session without a home goes to the only endpoint there is).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,28 +22,38 @@ use hyper_util::rt::TokioExecutor;
 use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
 use url::Url;
 
-use super::{Endpoint, Forward, UpstreamError};
-use crate::body::{Body, BoxError};
+use super::pool::{EndpointRef, Outcome, Pool};
+use super::{Endpoint, Forward, Route, UpstreamError};
+use crate::body::{Body, BoxError, Guarded};
 use crate::config::UpstreamConfig;
+use crate::metrics::Metrics;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bound on the `DELETE` the gateway sends for an abandoned session.
 const END_SESSION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An MCP server reached over plain HTTP.
+/// MCP server endpoints reached over plain HTTP.
 #[derive(Debug)]
 pub struct HttpUpstream {
     client: Client<HttpConnector, Full<Bytes>>,
-    mcp: Option<(Url, Uri)>,
-    sse: Option<(Url, Uri)>,
+    pool: Arc<Pool>,
+    /// Whether the pool has more than one entry or a DNS entry: only then are outstanding requests counted
+    /// (the balancer's input) and failed connects retried.
+    multi: bool,
     timeout: Duration,
     extra_headers: HeaderMap,
 }
 
 impl HttpUpstream {
-    /// A client for `cfg`. Makes no connection yet. Must be called inside a tokio runtime.
+    /// A client for `cfg`, with metrics of its own (not exported). Makes no connection yet. Must be called
+    /// inside a tokio runtime.
     pub fn new(cfg: &UpstreamConfig) -> HttpUpstream {
+        HttpUpstream::with_metrics(cfg, Arc::new(Metrics::new()))
+    }
+
+    /// A client for `cfg` whose per-endpoint series go to `metrics`.
+    pub(crate) fn with_metrics(cfg: &UpstreamConfig, metrics: Arc<Metrics>) -> HttpUpstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.enforce_http(true);
@@ -42,36 +61,83 @@ impl HttpUpstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
-        let pair = |u: &Url| -> Option<(Url, Uri)> {
-            u.as_str().parse::<Uri>().ok().map(|uri| (u.clone(), uri))
-        };
         let mut extra_headers = HeaderMap::new();
         for (name, value) in &cfg.headers {
             extra_headers.append(name.clone(), value.clone());
         }
+        // A single upstream serving both transports (`upstream` + `upstream_sse`): one endpoint, two URLs.
+        let extra_sse = cfg.mcp_url.as_ref().and(cfg.sse_url.as_ref());
+        let pool = Pool::new(&cfg.pool, extra_sse, metrics);
         HttpUpstream {
             client,
-            mcp: cfg.mcp_url.as_ref().and_then(pair),
-            sse: cfg.sse_url.as_ref().and_then(pair),
+            multi: cfg.pool.is_pool(),
+            pool: Arc::new(pool),
             timeout: cfg.timeout,
             extra_headers,
         }
     }
 
+    /// The pool.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Whether this is a pool in the full sense (`PoolConfig::is_pool`).
+    pub(crate) fn is_pool(&self) -> bool {
+        self.multi
+    }
+
     pub(crate) async fn forward(&self, req: Forward) -> Result<Response<Body>, UpstreamError> {
+        let first = match &req.route {
+            Route::Pinned(ep) => ep.clone(),
+            Route::Balanced => self.pool.pick(None).ok_or_else(|| {
+                UpstreamError::Connect("the upstream pool has no endpoint".to_owned())
+            })?,
+        };
+        let retry = matches!(req.route, Route::Balanced) && self.multi;
+        if !retry {
+            return self.send_to(&first, req).await;
+        }
+        let again = Forward {
+            method: req.method.clone(),
+            endpoint: req.endpoint.clone(),
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            route: Route::Balanced,
+        };
+        match self.send_to(&first, req).await {
+            Err(UpstreamError::Connect(msg)) => match self.pool.pick(Some(&first)) {
+                Some(second) => {
+                    tracing::debug!(failed = %first.label(), retry = %second.label(), "Connect failed; sending to another endpoint.");
+                    self.send_to(&second, again).await
+                }
+                None => Err(UpstreamError::Connect(msg)),
+            },
+            other => other,
+        }
+    }
+
+    /// Sends `req` to `ep`, recording the outcome for the endpoint's health.
+    async fn send_to(
+        &self,
+        ep: &EndpointRef,
+        req: Forward,
+    ) -> Result<Response<Body>, UpstreamError> {
         let uri = match req.endpoint {
-            Endpoint::Mcp => self
-                .mcp
-                .as_ref()
-                .ok_or(UpstreamError::NotServed("Streamable HTTP"))?
-                .1
-                .clone(),
-            Endpoint::Sse => self
-                .sse
-                .as_ref()
-                .ok_or(UpstreamError::NotServed("HTTP+SSE"))?
-                .1
-                .clone(),
+            Endpoint::Mcp => {
+                ep.0.mcp
+                    .as_ref()
+                    .ok_or(UpstreamError::NotServed("Streamable HTTP"))?
+                    .1
+                    .clone()
+            }
+            Endpoint::Sse => {
+                ep.0.sse
+                    .as_ref()
+                    .ok_or(UpstreamError::NotServed("HTTP+SSE"))?
+                    .1
+                    .clone()
+            }
             Endpoint::Message(uri) => uri,
         };
         let mut headers = req.headers;
@@ -88,7 +154,32 @@ impl HttpUpstream {
         let request = builder
             .body(Full::new(req.body))
             .map_err(|e| UpstreamError::Protocol(format!("building the upstream request: {e}")))?;
-        self.send(request, self.timeout).await
+        // A single endpoint needs no load figure and no handle in the response (no allocation on the hot path).
+        let outstanding = if self.multi {
+            Some(ep.0.start())
+        } else {
+            ep.0.metrics.requests.inc();
+            None
+        };
+        let result = self.send(request, self.timeout).await;
+        self.pool.record(
+            &ep.0,
+            match &result {
+                Ok(resp) => Outcome::Status(resp.status().as_u16()),
+                Err(err) => Outcome::Failed(err.reason()),
+            },
+        );
+        let mut resp = result?;
+        let Some(outstanding) = outstanding else {
+            return Ok(resp);
+        };
+        resp.extensions_mut().insert(ep.clone());
+        // Outstanding until the response body ends: a stream is load.
+        let (parts, body) = resp.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            Guarded::new(body, outstanding).boxed_unsync(),
+        ))
     }
 
     async fn send(
@@ -103,11 +194,28 @@ impl HttpUpstream {
         }
     }
 
-    pub(crate) async fn end_session(&self, session_id: &str) -> Result<StatusCode, UpstreamError> {
-        let (_, uri) = self
-            .mcp
-            .as_ref()
-            .ok_or(UpstreamError::NotServed("Streamable HTTP"))?;
+    /// Sends the `DELETE` that ends `session_id` to `home` (the endpoint that holds it; the first endpoint
+    /// when unknown).
+    pub(crate) async fn end_session(
+        &self,
+        session_id: &str,
+        home: Option<&EndpointRef>,
+    ) -> Result<StatusCode, UpstreamError> {
+        let ep = match home {
+            Some(ep) => ep.clone(),
+            None => self
+                .pool
+                .members()
+                .first()
+                .map(|e| EndpointRef(Arc::clone(e)))
+                .ok_or_else(|| {
+                    UpstreamError::Connect("the upstream pool has no endpoint".to_owned())
+                })?,
+        };
+        let (_, uri) =
+            ep.0.mcp
+                .as_ref()
+                .ok_or(UpstreamError::NotServed("Streamable HTTP"))?;
         let mut request = Request::builder()
             .method(Method::DELETE)
             .uri(uri.clone())
@@ -126,18 +234,34 @@ impl HttpUpstream {
         Ok(status)
     }
 
+    /// Probes the first endpoint (the readiness probe of a single upstream; a pool's endpoints are probed by
+    /// the pool's watcher).
     pub(crate) async fn probe(&self, opts: &ProbeOptions) -> ProbeReport {
-        let url = self
-            .mcp
-            .as_ref()
-            .or(self.sse.as_ref())
+        let members = self.pool.members();
+        let url = members
+            .first()
+            .and_then(|ep| ep.mcp.as_ref().or(ep.sse.as_ref()))
             .map(|(u, _)| u.clone())
             .unwrap_or_else(|| Url::parse("http://127.0.0.1/").expect("a constant URL parses"));
         lifeline_mcp::probe(&Target::Http(url), opts).await
     }
 
-    pub(crate) fn resolve_message_endpoint(&self, announced: &str) -> Option<Uri> {
-        let (sse_url, _) = self.sse.as_ref()?;
+    /// Resolves the message endpoint announced on the SSE stream `home` serves; `None` when it does not resolve
+    /// to that endpoint's own origin.
+    pub(crate) fn resolve_message_endpoint(
+        &self,
+        announced: &str,
+        home: Option<&EndpointRef>,
+    ) -> Option<Uri> {
+        let members;
+        let ep = match home {
+            Some(ep) => &ep.0,
+            None => {
+                members = self.pool.members();
+                members.first()?
+            }
+        };
+        let (sse_url, _) = ep.sse.as_ref()?;
         let resolved = sse_url.join(announced.trim()).ok()?;
         if resolved.origin() != sse_url.origin() {
             return None;
@@ -145,11 +269,14 @@ impl HttpUpstream {
         resolved.as_str().parse().ok()
     }
 
-    /// The host and port a request for `endpoint` goes to (`server.address`/`server.port` of its span).
+    /// The host and port a request for `endpoint` goes to (`server.address`/`server.port` of its span): the
+    /// first endpoint's for a pool (the span does not know the balancer's choice yet).
     pub(crate) fn authority(&self, endpoint: &Endpoint) -> (Option<String>, Option<u16>) {
+        let members = self.pool.members();
+        let first = members.first();
         let uri = match endpoint {
-            Endpoint::Mcp => self.mcp.as_ref().map(|(_, u)| u),
-            Endpoint::Sse => self.sse.as_ref().map(|(_, u)| u),
+            Endpoint::Mcp => first.and_then(|e| e.mcp.as_ref()).map(|(_, u)| u),
+            Endpoint::Sse => first.and_then(|e| e.sse.as_ref()).map(|(_, u)| u),
             Endpoint::Message(u) => Some(u),
         };
         (
@@ -159,19 +286,48 @@ impl HttpUpstream {
     }
 
     pub(crate) fn serves_mcp(&self) -> bool {
-        self.mcp.is_some()
+        self.pool
+            .config()
+            .endpoints
+            .first()
+            .is_some_and(|e| !e.url.path().trim_end_matches('/').ends_with("/sse"))
     }
 
     pub(crate) fn serves_sse(&self) -> bool {
-        self.sse.is_some()
+        self.pool.members().first().is_some_and(|e| e.sse.is_some())
+            || self
+                .pool
+                .config()
+                .endpoints
+                .first()
+                .is_some_and(|e| e.url.path().trim_end_matches('/').ends_with("/sse"))
     }
 
     pub(crate) fn label(&self) -> String {
-        match (&self.mcp, &self.sse) {
+        let members = self.pool.members();
+        let one = |ep: &super::pool::PoolEndpoint| match (&ep.mcp, &ep.sse) {
             (Some((m, _)), Some((s, _))) => format!("{m} (+ {s})"),
             (Some((m, _)), None) => m.to_string(),
             (None, Some((s, _))) => s.to_string(),
             (None, None) => "(none)".to_owned(),
+        };
+        match (self.multi, members.first()) {
+            (false, Some(ep)) => one(ep),
+            (_, None) if !self.multi => "(none)".to_owned(),
+            _ => {
+                let entries: Vec<&str> = self
+                    .pool
+                    .config()
+                    .endpoints
+                    .iter()
+                    .map(|e| e.url.as_str())
+                    .collect();
+                format!(
+                    "pool of {} endpoints ({})",
+                    members.len(),
+                    entries.join(", ")
+                )
+            }
         }
     }
 }
@@ -196,34 +352,38 @@ mod tests {
     use super::*;
 
     fn upstream(mcp: Option<&str>, sse: Option<&str>) -> HttpUpstream {
-        HttpUpstream::new(&UpstreamConfig {
-            mcp_url: mcp.map(|u| Url::parse(u).expect("url")),
-            sse_url: sse.map(|u| Url::parse(u).expect("url")),
-            timeout: Duration::from_secs(1),
-            headers: Vec::new(),
-        })
+        let raw = crate::config::RawConfig {
+            upstream: mcp.or(sse).map(|u| vec![u.to_owned()]),
+            upstream_sse: sse.filter(|_| mcp.is_some()).map(str::to_owned),
+            upstream_timeout: Some("1s".to_owned()),
+            ..crate::config::RawConfig::default()
+        };
+        let cfg = raw
+            .validate(&|_| Err(std::io::ErrorKind::NotFound.into()))
+            .expect("valid");
+        HttpUpstream::new(&cfg.upstream)
     }
 
     #[tokio::test]
     async fn message_endpoints_resolve_only_to_the_upstream_origin() {
         let u = upstream(None, Some("http://127.0.0.1:3001/sse"));
         assert_eq!(
-            u.resolve_message_endpoint("/message?sessionId=abc")
+            u.resolve_message_endpoint("/message?sessionId=abc", None)
                 .map(|u| u.to_string())
                 .as_deref(),
             Some("http://127.0.0.1:3001/message?sessionId=abc")
         );
         assert_eq!(
-            u.resolve_message_endpoint("http://127.0.0.1:3001/messages/?session_id=1")
+            u.resolve_message_endpoint("http://127.0.0.1:3001/messages/?session_id=1", None)
                 .map(|u| u.to_string())
                 .as_deref(),
             Some("http://127.0.0.1:3001/messages/?session_id=1")
         );
         assert!(u
-            .resolve_message_endpoint("http://evil.example.com/x")
+            .resolve_message_endpoint("http://evil.example.com/x", None)
             .is_none());
         assert!(upstream(Some("http://127.0.0.1:1/mcp"), None)
-            .resolve_message_endpoint("/m")
+            .resolve_message_endpoint("/m", None)
             .is_none());
     }
 
@@ -239,6 +399,7 @@ mod tests {
                 endpoint: Endpoint::Mcp,
                 headers: HeaderMap::new(),
                 body: Bytes::from_static(b"{}"),
+                route: Route::Balanced,
             })
             .await
             .expect_err("nothing listens");

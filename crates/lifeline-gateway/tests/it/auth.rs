@@ -885,16 +885,7 @@ async fn the_legacy_sse_transport_works_with_a_credential_on_both_of_its_routes(
     )
     .await;
     assert_eq!(stream.status, 200);
-    let endpoint = stream
-        .next_event(Duration::from_secs(10))
-        .await
-        .expect("the endpoint event");
-    let path = endpoint
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .unwrap_or_else(|| panic!("no data in {endpoint}"))
-        .trim()
-        .to_owned();
+    let path = stream.endpoint_path().await;
     let messages = format!("{}{path}", gw.base);
     // The message endpoint wants the credential too; with it the answer arrives on the stream.
     assert_eq!(post(&messages, &[], INIT).await.status, 401);

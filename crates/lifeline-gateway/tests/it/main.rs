@@ -13,6 +13,7 @@ mod edge;
 mod harness;
 mod peers;
 mod policy;
+mod pools;
 mod probes;
 mod ready_paths;
 mod stdio;
@@ -27,7 +28,7 @@ use lifeline_testkit::peers::raw_http::{self, RawResponse};
 /// strings), not yet running.
 async fn bind_gateway(upstream: &str, drain_delay: &str, drain_timeout: &str) -> Gateway {
     let cfg = RawConfig {
-        upstream: Some(upstream.to_owned()),
+        upstream: Some(vec![upstream.to_owned()]),
         listen: Some("127.0.0.1:0".to_owned()),
         admin_listen: Some("127.0.0.1:0".to_owned()),
         drain_delay: Some(drain_delay.to_owned()),

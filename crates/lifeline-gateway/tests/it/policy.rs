@@ -491,15 +491,7 @@ async fn http_sse_messages_refuse_calls_and_the_stream_lists_only_callable_tools
     )
     .await;
     assert_eq!(stream.status, 200);
-    let endpoint = stream
-        .next_event(Duration::from_secs(10))
-        .await
-        .expect("the endpoint event");
-    let path = endpoint
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .expect("an endpoint URL")
-        .to_owned();
+    let path = stream.endpoint_path().await;
     let messages = format!("{}{path}", gw.base);
     let send = |body: String| {
         let messages = messages.clone();

@@ -1,7 +1,8 @@
 //! `/ready` that takes the path the tools take (issue 13): one read-only tool step with its assertions after
 //! the handshake (`--ready-transaction`, the probe engine's transaction evaluator) and plain HTTP dependency
 //! checks (`ready_dependencies`), each reported with its timing, against the real Python SDK 2.x server of
-//! `tests/peers/py2_tools_server.py`.
+//! `tests/peers/py2_tools_server.py`; and the same checks in front of a pool of two such replicas (issue 15: one
+//! healthy endpoint AND the dependencies; the watcher's probes run the step).
 
 use lifeline_testkit::gateway::GatewayUnderTest as _;
 use lifeline_testkit::peers::{Peer, PyServer};
@@ -118,4 +119,99 @@ async fn ready_runs_the_tool_step_and_the_dependencies_after_the_handshake() {
         "the query may hold a secret: {b}"
     );
     assert!(!r.text().contains("s3cret"), "{b}");
+}
+
+/// In front of a pool the rule is the pool's (ready while one endpoint is healthy) AND the dependencies; the
+/// watcher's probes run the tool step, so a replica whose step fails is not healthy.
+#[tokio::test]
+async fn a_pool_is_ready_with_a_healthy_endpoint_and_its_dependencies() {
+    let (a, b) = tokio::join!(
+        Peer::python_tools(PyServer::Stateful),
+        Peer::python_tools(PyServer::Stateful)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let patience = std::time::Duration::from_secs(60);
+    let pool = |file: &str| -> Vec<String> {
+        [
+            "--upstream",
+            &a.url,
+            "--upstream",
+            &b.url,
+            "--upstream-health-interval",
+            "300ms",
+            "--ready-timeout",
+            "20s",
+            "--ready-ttl",
+            "0s",
+            "--ready-transaction",
+            file,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let ok = transaction(
+        dir.path(),
+        "ok.yaml",
+        "size(result.structuredContent.items) == 2",
+    );
+    let health = format!("{}/health", a.base);
+
+    // Steps pass, the dependency answers: ready, with the pool and the dependency as checks.
+    let args = pool(&ok);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let deps = format!("ready_dependencies:\n  - url: {health}\n");
+    let gw = Gw::start_with_file(&deps, &args).await;
+    gw.wait_ready(patience).await;
+    let b200 = body(&gw.admin_get("/ready").await);
+    assert_eq!(check(&b200, "upstream_pool")[0]["healthy"], 2, "{b200}");
+    assert_eq!(check(&b200, "dependency")[0]["ok"], true, "{b200}");
+    drop(gw);
+
+    // Healthy endpoints, a dependency down (port 9 on loopback: nothing listens): not ready, and why.
+    let deps = "ready_dependencies:\n  - url: http://127.0.0.1:9/health\n    timeout: 2s\n";
+    let gw = Gw::start_with_file(deps, &args).await;
+    let last = std::cell::RefCell::new(Value::Null);
+    lifeline_testkit::assert_eventually!(
+        {
+            let r = gw.admin_get("/ready").await;
+            let b = body(&r);
+            let done = r.status == 503
+                && check(&b, "upstream_pool")[0]["healthy"] == 2
+                && check(&b, "dependency")[0]["ok"] == false;
+            last.replace(b);
+            done
+        },
+        patience = patience,
+        "a pool with two healthy endpoints and its dependency down: 503; last: {}",
+        last.borrow()
+    );
+    drop(gw);
+
+    // The tool step fails on every replica: no endpoint is healthy, each says why.
+    let bad = transaction(
+        dir.path(),
+        "bad.yaml",
+        "size(result.structuredContent.items) > 5",
+    );
+    let args = pool(&bad);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gw::start_with_file("ready_dependencies: []\n", &args).await;
+    lifeline_testkit::assert_eventually!(
+        {
+            let r = gw.admin_get("/ready").await;
+            let b = body(&r);
+            let done = r.status == 503
+                && b["endpoints"].as_array().is_some_and(|eps| {
+                    eps.len() == 2
+                        && eps.iter().all(|e| {
+                            e["healthy"] == false && e["last_probe"]["reason"] == "assertion_failed"
+                        })
+                });
+            last.replace(b);
+            done
+        },
+        patience = patience,
+        "a pool whose replicas fail the tool step: 503; last: {}",
+        last.borrow()
+    );
 }

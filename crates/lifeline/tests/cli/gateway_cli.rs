@@ -355,6 +355,53 @@ fn every_problem_is_reported_one_a_line() {
     }
 }
 
+#[test]
+fn a_pool_is_configured_in_the_file_or_with_repeated_flags() {
+    let cfg = effective(&gateway(
+        &[
+            "--upstream",
+            "http://127.0.0.1:3001/mcp",
+            "--upstream",
+            "http://127.0.0.1:3002/mcp",
+            "--check-config",
+        ],
+        &[],
+    ));
+    assert_eq!(cfg["upstreams"][1]["url"], "http://127.0.0.1:3002/mcp");
+    assert_eq!(cfg["upstreams"][1]["weight"], 1);
+    assert_eq!(cfg["upstreams"][1]["group"], "default");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = dir.path().join("pool.yaml");
+    std::fs::write(
+        &yaml,
+        "upstreams:\n  - url: http://mcp-server-headless.mcp.svc.cluster.local:3000/mcp\n    discovery: dns\n    group: blue\n    weight: 2\nupstream_health_interval: 2s\n",
+    )
+    .expect("write");
+    let yaml = yaml.to_string_lossy().into_owned();
+    let cfg = effective(&gateway(&["--config", &yaml, "--check-config"], &[]));
+    assert_eq!(cfg["upstreams"][0]["discovery"], "dns");
+    assert_eq!(cfg["upstreams"][0]["weight"], 2);
+    assert_eq!(cfg["upstream_health_interval"], "2s");
+
+    let out = gateway(
+        &[
+            "--config",
+            &yaml,
+            "--upstream",
+            "http://a/mcp",
+            "--check-config",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("upstreams:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Issue 12: `--check-config` validates the whole `auth:` block, reading every file it names, and prints it with
 /// the secrets redacted (the introspection client secret, the API key hashes).
 #[test]

@@ -1,0 +1,150 @@
+//! The pool's background work, both ended by the drain: the active health probe of every endpoint (only for a
+//! pool in the full sense, `PoolConfig::is_pool`) and the DNS resolution of `discovery: dns` entries.
+//!
+//! Probes use the shared probe engine (`lifeline_mcp::probe`) with the readiness probe's options (the same
+//! rules as `/ready`; a legacy probe session is always ended with DELETE by the engine), all endpoints at once,
+//! each bounded by `--ready-timeout`. Resolution uses the system resolver (`tokio::net::lookup_host`, i.e.
+//! `getaddrinfo`: `/etc/hosts`, then the cluster DNS); a failed lookup keeps the endpoints resolved before, so a
+//! DNS hiccup never empties the pool.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeline_core::{Phase, Shutdown};
+use lifeline_mcp::{ProbeOptions, Target};
+use url::Url;
+
+use super::{Pool, PoolEndpoint, ProbeSummary};
+use crate::config::{Discovery, MAX_ENDPOINTS};
+
+/// Bound on one DNS lookup.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the pool's background work until the drain forces the end: DNS re-resolution every `dns_interval`
+/// (when an entry uses DNS) and, for a pool, an active probe round every `health_interval`.
+pub(crate) async fn watch_pool(pool: Arc<Pool>, opts: ProbeOptions, shutdown: Shutdown) {
+    let cfg = pool.config().clone();
+    let has_dns = cfg.endpoints.iter().any(|e| e.discovery == Discovery::Dns);
+    let probing = cfg.is_pool();
+    let mut dns_tick = tokio::time::interval(cfg.dns_interval);
+    dns_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut health_tick = tokio::time::interval(cfg.health_interval);
+    health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = shutdown.reached(Phase::Forcing);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = dns_tick.tick(), if has_dns => {
+                tokio::select! {
+                    () = resolve_dns_entries(&pool) => {}
+                    _ = &mut stop => return,
+                }
+            }
+            _ = health_tick.tick(), if probing => {
+                tokio::select! {
+                    () = probe_round(&pool, &opts) => {}
+                    _ = &mut stop => return,
+                }
+            }
+            _ = &mut stop => return,
+        }
+    }
+}
+
+/// Resolves every `discovery: dns` entry once and updates the pool (at most [`MAX_ENDPOINTS`] addresses per
+/// entry, sorted, so the choice is stable).
+pub(crate) async fn resolve_dns_entries(pool: &Pool) {
+    for (i, entry) in pool.config().endpoints.iter().enumerate() {
+        if entry.discovery != Discovery::Dns {
+            continue;
+        }
+        let (Some(host), Some(port)) = (entry.url.host_str(), entry.url.port_or_known_default())
+        else {
+            continue;
+        };
+        let lookup = tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            tokio::net::lookup_host((host.to_owned(), port)),
+        )
+        .await;
+        let addrs: BTreeSet<std::net::SocketAddr> = match lookup {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(err)) => {
+                tracing::warn!(host, error = %err, "Cannot resolve a pool entry; keeping its endpoints.");
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    host,
+                    "Resolving a pool entry timed out; keeping its endpoints."
+                );
+                continue;
+            }
+        };
+        let urls: Vec<Url> = addrs
+            .into_iter()
+            .take(MAX_ENDPOINTS)
+            .filter_map(|addr| {
+                let mut u = entry.url.clone();
+                u.set_ip_host(addr.ip()).ok()?;
+                Some(u)
+            })
+            .collect();
+        pool.replace_entry(i, urls);
+    }
+}
+
+/// Probes every endpoint once, concurrently.
+async fn probe_round(pool: &Arc<Pool>, opts: &ProbeOptions) {
+    let mut set = tokio::task::JoinSet::new();
+    for ep in pool.members().iter() {
+        let ep = Arc::clone(ep);
+        let pool = Arc::clone(pool);
+        let opts = opts.clone();
+        set.spawn(async move {
+            let summary = probe_endpoint(&ep, opts).await;
+            pool.probed(&ep, summary);
+        });
+    }
+    while set.join_next().await.is_some() {}
+    pool.publish_all();
+}
+
+/// One probe of `ep`, with its era hint.
+pub(crate) async fn probe_endpoint(ep: &PoolEndpoint, opts: ProbeOptions) -> ProbeSummary {
+    let failed = |reason: &str, message: String, ms: f64| ProbeSummary {
+        ok: false,
+        verdict: "down".to_owned(),
+        reason: Some(reason.to_owned()),
+        message: Some(message),
+        ms,
+        at: Some(Instant::now()),
+    };
+    let Some((url, _)) = ep.mcp.as_ref().or(ep.sse.as_ref()) else {
+        return failed("config", "the endpoint has no URL".to_owned(), 0.0);
+    };
+    let hint = *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner());
+    let total = opts.timeouts.total;
+    let opts = ProbeOptions {
+        era_hint: hint,
+        ..opts
+    };
+    let start = Instant::now();
+    // The engine bounds itself by `timeouts.total`; the outer bound is a backstop.
+    let report = tokio::time::timeout(
+        total + Duration::from_secs(1),
+        lifeline_mcp::probe(&Target::Http(url.clone()), &opts),
+    )
+    .await;
+    let Ok(report) = report else {
+        return failed(
+            "timeout",
+            format!("the probe did not finish within {total:?}"),
+            start.elapsed().as_secs_f64() * 1000.0,
+        );
+    };
+    *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner()) =
+        crate::ready::next_hint(report.is_usable(), report.era);
+    ProbeSummary::of(&report, start.elapsed())
+}
