@@ -182,23 +182,27 @@ class Caller(BaseModel):
 
 
 def build_server(args: argparse.Namespace, resource: str) -> MCPServer:
-    if args.verify == "jwt":
-        verifier: Any = JwtVerifier(args.issuer, resource)
+    if args.verify == "off":
+        # The same server and tools with no auth at all: a same-server unauthenticated baseline (benchmarks).
+        server = MCPServer(name="lifeline-py2-auth-peer", version="2.3.0-peer")
     else:
-        verifier = IntrospectionVerifier(
-            args.issuer, resource, args.introspection_client_id, args.introspection_client_secret
+        if args.verify == "jwt":
+            verifier: Any = JwtVerifier(args.issuer, resource)
+        else:
+            verifier = IntrospectionVerifier(
+                args.issuer, resource, args.introspection_client_id, args.introspection_client_secret
+            )
+        server = MCPServer(
+            name="lifeline-py2-auth-peer",
+            version="2.3.0-peer",
+            token_verifier=verifier,
+            auth=AuthSettings(
+                issuer_url=args.issuer,
+                resource_server_url=resource,
+                required_scopes=args.required_scope or None,
+                validate_token_resource=True,
+            ),
         )
-    server = MCPServer(
-        name="lifeline-py2-auth-peer",
-        version="2.3.0-peer",
-        token_verifier=verifier,
-        auth=AuthSettings(
-            issuer_url=args.issuer,
-            resource_server_url=resource,
-            required_scopes=args.required_scope or None,
-            validate_token_resource=True,
-        ),
-    )
 
     @server.tool(description="Echo the message back as text.")
     def echo(message: str) -> str:
@@ -253,7 +257,7 @@ def build_server(args: argparse.Namespace, resource: str) -> MCPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issuer", required=True, help="the authorization server's issuer URL")
-    parser.add_argument("--verify", choices=["jwt", "introspection"], default="jwt")
+    parser.add_argument("--verify", choices=["jwt", "introspection", "off"], default="jwt")
     parser.add_argument("--mode", choices=["stateful", "stateless", "json"], default="stateful")
     parser.add_argument("--introspection-client-id")
     parser.add_argument("--introspection-client-secret")

@@ -1,17 +1,15 @@
 //! Benchmark (not a test): CPU and wall time per probe of one process probing the Python SDK 2.x server
-//! (stateful) three ways: unauthenticated (`tests/peers/py2_server.py`), with a static bearer token, and with the
-//! OAuth client and a cached token (both against `tests/peers/py2_auth_server.py`, tokens from the real
-//! oidc-provider). The OAuth row shows what the token cache costs over a static token (goal: an authenticated
-//! probe with a cached token within 1.2x of an unauthenticated one). CPU is this process's own (getrusage
-//! RUSAGE_SELF), so the servers' work is not counted; the wall time includes it (the auth server checks a JWT per
-//! request). `RUNS` probes per row (default 200). Run: `cargo bench -p lifeline-mcp --bench probe_auth`
-//! (scripts/bench-check.sh runs it too). Loopback only.
+//! (stateful) four ways: unauthenticated against the plain peer (`tests/peers/py2_server.py`, for reference), and
+//! against `tests/peers/py2_auth_server.py` with auth off, with a static bearer token, and with the OAuth client and
+//! a cached token (tokens from the real oidc-provider). Goal (issue 13): an authenticated probe with a cached token
+//! within 1.2x of an unauthenticated one, read on the same server (auth off vs OAuth cached), so only auth differs.
+//! CPU is this process's own (getrusage RUSAGE_SELF), so the servers' work is not counted; the wall time includes
+//! it (the auth server checks a JWT per request). `RUNS` probes per row (default 200). Run: `cargo bench -p
+//! lifeline-mcp --bench probe_auth` (scripts/bench-check.sh runs it too). Loopback only.
 //!
-//! Read the OAuth row against the static-token row: same server, same work, so their ratio is the cache's cost.
-//! The unauthenticated row runs against another server (the plain Python peer: fewer tools, no JWT check, about
-//! 8x faster replies), so its ratio mixes in the server's difference. Measured 2026-12-07 on the shared 2-core
-//! machine, 200 probes per row: 450 / 759 / 736 µs CPU per probe (unauthenticated / static token / OAuth cached),
-//! OAuth cached / static token 0.97x, one token request in total.
+//! The OAuth row against the static-token row is the token cache's cost. Measured 2026-12-07 on the shared 2-core
+//! machine, 200 probes per row, before the same-server row existed: 450 / 759 / 736 µs CPU per probe (plain peer /
+//! static token / OAuth cached), OAuth cached / static token 0.97x, one token request in total.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 use lifeline_mcp::probe::{OAuthClient, OAuthConfig, ProbeOptions, Secret, SecretSource, Target};
 use lifeline_mcp::{probe, Verdict};
 use lifeline_testkit::peers::oidc::{
-    AuthServer, AuthServerConfig, ClientConfig, PyAuthConfig, ResourceConfig,
+    AuthServer, AuthServerConfig, ClientConfig, PyAuthConfig, ResourceConfig, TokenCheck,
 };
 use lifeline_testkit::peers::{Peer, PyServer};
 use nix::sys::resource::{getrusage, UsageWho};
@@ -67,6 +65,12 @@ async fn main() {
     .await;
     let plain = Peer::python(PyServer::Stateful).await;
     let guarded = Peer::python_auth(&PyAuthConfig::jwt(auth.issuer())).await;
+    // The same server with auth off: the unauthenticated baseline that differs from the OAuth row by auth only.
+    let open = Peer::python_auth(&PyAuthConfig {
+        check: TokenCheck::Off,
+        ..PyAuthConfig::jwt(auth.issuer())
+    })
+    .await;
     let base = ProbeOptions {
         check_origin: false,
         ..ProbeOptions::default()
@@ -92,13 +96,28 @@ async fn main() {
         ..base.clone()
     };
     println!("probe_auth: {runs} probes per row, one process, Python SDK 2.x stateful");
-    let none = row("unauthenticated", &plain.url, &base, runs).await;
+    let plain_row = row(
+        "unauthenticated, plain Python peer",
+        &plain.url,
+        &base,
+        runs,
+    )
+    .await;
+    let none = row(
+        "unauthenticated, same server (auth off)",
+        &open.url,
+        &base,
+        runs,
+    )
+    .await;
     let fixed = row("static bearer token", &guarded.url, &bearer, runs).await;
     let cached = row("OAuth, cached token", &guarded.url, &oauth, runs).await;
     println!(
-        "ratio CPU: OAuth cached / unauthenticated {:.2}x (goal ≤ 1.2x); OAuth cached / static bearer {:.2}x",
+        "ratio CPU: OAuth cached / unauthenticated same server {:.2}x (goal ≤ 1.2x); OAuth cached / static bearer \
+         {:.2}x; (for reference: / the plain peer {:.2}x)",
         cached / none,
-        cached / fixed
+        cached / fixed,
+        cached / plain_row
     );
     let requests = auth.stats().await.token_requests_of("bench");
     println!(

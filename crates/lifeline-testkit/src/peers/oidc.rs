@@ -857,6 +857,9 @@ pub enum TokenCheck {
         /// Its secret.
         client_secret: String,
     },
+    /// No auth at all: the same server and tools answering every request, as a same-server unauthenticated
+    /// baseline (the `probe_auth` benchmark).
+    Off,
 }
 
 /// What [`super::Peer::python_auth`] starts.
@@ -922,6 +925,9 @@ impl super::Peer {
                 cmd.args(["--verify", "introspection"])
                     .args(["--introspection-client-id", client_id])
                     .args(["--introspection-client-secret", client_secret]);
+            }
+            TokenCheck::Off => {
+                cmd.args(["--verify", "off"]);
             }
         }
         for scope in &config.required_scopes {
