@@ -44,7 +44,15 @@ if [ ! -x "$BIN" ]; then
 fi
 PY="$PEERS/py2/bin/python"
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# free_ports N : N distinct free loopback ports. All N sockets stay bound until every port is chosen: one port per
+# separate bind-and-close may come back twice (seen under load: "admin_listen: must differ from listen").
+free_ports() {
+  "$PY" -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
 
 # wait_for CMD... : retry CMD every 100 ms for at most 30 s.
 wait_for() {
@@ -57,13 +65,19 @@ ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ready
 
 # --- instances -----------------------------------------------------------------------------------------------
 # Four HAProxy server slots with fixed ports: a1/b1 are the first generation, a2/b2 their replacements.
-declare -A LISTEN ADMIN GW_PID UP_PID
-for slot in a1 a2 b1 b2; do LISTEN[$slot]=$(free_port); ADMIN[$slot]=$(free_port); done
-LB=$(free_port); STATS=$(free_port)
+# Every port the run needs, chosen at once so that none repeats: per slot its listener, admin and upstream ports,
+# then the load balancer's and its stats page's.
+declare -A LISTEN ADMIN UP_PORT GW_PID UP_PID
+read -r -a PORTS <<<"$(free_ports 14)"
+i=0
+for slot in a1 a2 b1 b2; do
+  LISTEN[$slot]=${PORTS[i]}; ADMIN[$slot]=${PORTS[i+1]}; UP_PORT[$slot]=${PORTS[i+2]}; i=$((i + 3))
+done
+LB=${PORTS[12]}; STATS=${PORTS[13]}
 
 start_instance() {
   local slot="$1" up_port
-  up_port=$(free_port)
+  up_port=${UP_PORT[$slot]}
   (cd "$ROOT/tests/peers" && LIFELINE_PEER_MODE=stateful exec setsid "$PY" -m uvicorn --factory py2_server:create_app \
       --host 127.0.0.1 --port "$up_port" --timeout-graceful-shutdown 2 --log-level warning) \
       >"$WORK/upstream-$slot.log" 2>&1 &
