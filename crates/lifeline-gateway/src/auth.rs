@@ -36,6 +36,7 @@ mod fetch;
 mod introspection;
 mod jwt;
 pub(crate) mod metadata;
+mod token_cache;
 
 use api_keys::ApiKeys;
 use challenge::Challenger;

@@ -7,30 +7,25 @@
 //!   `iss` must equal the endpoint's `issuer` when both are known;
 //! - the principal is `sub`, else `client_id`, else `username`; scopes from `scope`.
 //!
-//! Answers are cached by the SHA-256 of the token (the token itself is never kept) for at most
+//! Answers are cached (`token_cache`: by the SHA-256 of the token, bounded) for at most
 //! `introspection_cache_ttl` and never past the token's `exp`; inactive answers too, so a flood of garbage
-//! tokens costs the authorization server one call each at most once per TTL. The cache holds at most
-//! [`MAX_CACHE_ENTRIES`]. An endpoint that cannot be reached (or answers other than 200) makes the request a
+//! tokens costs the authorization server one call each at most once per TTL. An endpoint that cannot be reached (or answers other than 200) makes the request a
 //! 503 unless another endpoint calls the token active: never an open door. Each call's latency is recorded in
 //! `lifeline_gateway_auth_introspection_duration_seconds{result}`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::fetch::Client;
 use super::jwt::scope_list;
+use super::token_cache::{unix_now, TokenCache};
 use super::{Failure, Principal, Reason, Source};
 use crate::config::{AuthConfig, ClientAuthMethod, IntrospectionEndpoint};
 use crate::metrics::Metrics;
-
-/// Most cached answers.
-pub(crate) const MAX_CACHE_ENTRIES: usize = 10_000;
 
 /// The endpoints and the answer cache.
 #[derive(Debug)]
@@ -39,14 +34,7 @@ pub(crate) struct Introspector {
     client: Client,
     metrics: Arc<Metrics>,
     skew: Duration,
-    ttl: Duration,
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
-}
-
-#[derive(Debug, Clone)]
-struct Cached {
-    until: Instant,
-    answer: Result<Principal, Reason>,
+    cache: TokenCache<Result<Principal, Reason>>,
 }
 
 /// One endpoint's verdict.
@@ -62,15 +50,14 @@ impl Introspector {
             client,
             metrics,
             skew: cfg.clock_skew,
-            ttl: cfg.introspection_cache_ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: TokenCache::new(cfg.introspection_cache_ttl),
         }
     }
 
     /// Checks `token` (see the module docs).
     pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Failure> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = self.cached(&key) {
+        let key = TokenCache::<()>::key(token);
+        if let Some(hit) = self.cache.get(&key) {
             return hit.map_err(Failure::Invalid);
         }
         let mut refused = Reason::Inactive;
@@ -86,7 +73,7 @@ impl Introspector {
             self.metrics.introspection(result, started.elapsed());
             match verdict {
                 Ok(Verdict::Active(p, exp)) => {
-                    self.store(key, Ok(p.clone()), exp);
+                    self.cache.put(key, Ok(p.clone()), exp);
                     return Ok(p);
                 }
                 Ok(Verdict::Refused(reason)) => refused = reason,
@@ -99,7 +86,7 @@ impl Introspector {
         if unreachable {
             return Err(Failure::Unavailable(Reason::IntrospectionUnavailable));
         }
-        self.store(key, Err(refused), None);
+        self.cache.put(key, Err(refused), None);
         Err(Failure::Invalid(refused))
     }
 
@@ -160,46 +147,6 @@ impl Introspector {
             exp,
         )
     }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<Result<Principal, Reason>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(key) {
-            Some(c) if Instant::now() < c.until => Some(c.answer.clone()),
-            Some(_) => {
-                cache.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn store(&self, key: [u8; 32], answer: Result<Principal, Reason>, exp: Option<u64>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut ttl = self.ttl;
-        if let Some(exp) = exp {
-            ttl = ttl.min(Duration::from_secs(exp.saturating_sub(unix_now())));
-        }
-        if ttl.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHE_ENTRIES {
-            cache.retain(|_, c| now < c.until);
-            if cache.len() >= MAX_CACHE_ENTRIES {
-                cache.clear();
-            }
-        }
-        cache.insert(
-            key,
-            Cached {
-                until: now + ttl,
-                answer,
-            },
-        );
-    }
 }
 
 /// The request's form body and client authentication (the serializer is not `Send`: built and dropped here).
@@ -231,12 +178,6 @@ fn form_and_headers(
     Ok((headers, form.finish()))
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,8 +198,7 @@ mod tests {
             client: Client::new(Duration::from_secs(1)).expect("client"),
             metrics: Arc::new(Metrics::new()),
             skew: Duration::from_secs(30),
-            ttl: Duration::from_secs(60),
-            cache: Mutex::new(HashMap::new()),
+            cache: TokenCache::new(Duration::from_secs(60)),
         };
         (i, endpoint)
     }
@@ -289,22 +229,5 @@ mod tests {
         let mut v = good.clone();
         v["iss"] = json!("https://evil.example.com");
         assert_eq!(reason(v), Some(Reason::WrongIssuer));
-    }
-
-    #[test]
-    fn the_cache_never_outlives_the_token() {
-        let (i, _) = introspector();
-        let p = Principal {
-            subject: "s".into(),
-            scopes: vec![],
-            source: Source::Introspection,
-        };
-        i.store([1; 32], Ok(p.clone()), Some(unix_now() + 3600));
-        assert!(i.cached(&[1; 32]).is_some());
-        i.store([2; 32], Ok(p), Some(unix_now().saturating_sub(1)));
-        assert!(
-            i.cached(&[2; 32]).is_none(),
-            "an expired token is not cached"
-        );
     }
 }

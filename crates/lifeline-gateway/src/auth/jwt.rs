@@ -16,6 +16,12 @@
 //! `kid` (the key was rotated) — at most once per `jwks_refetch_interval`, so a flood of made-up `kid`s cannot
 //! hammer the issuer. A refresh that fails keeps the old keys for up to [`MAX_STALE`]; with no usable keys the
 //! answer is 503 (fail closed). One fetch at a time per issuer.
+//!
+//! Verified tokens are remembered (`token_cache`, by the token's SHA-256) for at most [`VERIFIED_TTL`] and never
+//! past their `exp`, together with the key that verified them: a token is taken from the cache only while that
+//! very key is still in the issuer's fresh key set, so a key dropped from the JWKS (or any refetch) makes its
+//! tokens go through the whole check again. A signature check costs tens of microseconds (RSA-2048 with ring);
+//! a cache hit costs a SHA-256 and a map lookup (issue 17's hot path).
 
 use std::collections::HashMap;
 use std::str::FromStr as _;
@@ -29,6 +35,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::fetch::{Client, FetchError};
+use super::token_cache::TokenCache;
 use super::{Failure, Principal, Reason, Source};
 use crate::config::{AuthConfig, JwtIssuer};
 use crate::metrics::Metrics;
@@ -41,6 +48,8 @@ pub(crate) const MIN_TTL: Duration = Duration::from_secs(30);
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long expired keys stay usable while refreshes fail: 1 h.
 pub(crate) const MAX_STALE: Duration = Duration::from_secs(3600);
+/// Longest a verified token is taken from the cache without a new signature check: 60 s.
+pub(crate) const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// After a failed fetch, requests wait this long before causing another (an issuer that is down is not asked
 /// once per request): 1 s.
 pub(crate) const FAILED_FETCH_PAUSE: Duration = Duration::from_secs(1);
@@ -53,6 +62,17 @@ pub(crate) struct JwtVerifier {
     metrics: Arc<Metrics>,
     skew: Duration,
     refetch_interval: Duration,
+    verified: TokenCache<Verified>,
+}
+
+/// A token that passed every check: its principal and the key that verified it.
+#[derive(Debug, Clone)]
+struct Verified {
+    principal: Principal,
+    /// The index of the issuer in [`JwtVerifier::issuers`].
+    issuer: usize,
+    kid: Arc<str>,
+    key: Arc<Key>,
 }
 
 #[derive(Debug)]
@@ -101,6 +121,7 @@ enum KeysError {
 #[derive(Debug, serde::Deserialize)]
 struct Claims {
     sub: Option<String>,
+    exp: Option<u64>,
     client_id: Option<String>,
     azp: Option<String>,
     scope: Option<Value>,
@@ -142,11 +163,28 @@ impl JwtVerifier {
             metrics,
             skew: cfg.clock_skew,
             refetch_interval: cfg.jwks_refetch_interval,
+            verified: TokenCache::new(VERIFIED_TTL),
         }
     }
 
-    /// Verifies `token` (see the module docs).
+    /// Verifies `token` (see the module docs): from the cache while the key that verified it is still fresh in
+    /// its issuer's set, else by [`JwtVerifier::check`].
     pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Failure> {
+        let hash = TokenCache::<Verified>::key(token);
+        if let Some(hit) = self.verified.get(&hash) {
+            if self.issuers[hit.issuer].holds_fresh(&hit.kid, &hit.key) {
+                return Ok(hit.principal);
+            }
+            self.verified.remove(&hash);
+        }
+        let (verified, exp) = self.check(token).await?;
+        let principal = verified.principal.clone();
+        self.verified.put(hash, verified, exp);
+        Ok(principal)
+    }
+
+    /// The whole check of `token` (see the module docs), with its `exp`.
+    async fn check(&self, token: &str) -> Result<(Verified, Option<u64>), Failure> {
         let invalid = Failure::Invalid;
         let mut parts = token.split('.');
         let (Some(h), Some(p)) = (parts.next(), parts.next()) else {
@@ -167,10 +205,11 @@ impl JwtVerifier {
             .ok_or(invalid(Reason::Malformed))?;
         let payload = decode_part(p).ok_or(invalid(Reason::Malformed))?;
         let iss = payload.get("iss").and_then(Value::as_str);
-        let issuer = self
+        let (index, issuer) = self
             .issuers
             .iter()
-            .find(|i| Some(i.cfg.issuer.as_str()) == iss)
+            .enumerate()
+            .find(|(_, i)| Some(i.cfg.issuer.as_str()) == iss)
             .ok_or(invalid(Reason::WrongIssuer))?;
         let key = self.key(issuer, kid).await?;
         if !key.algorithms.contains(&alg) {
@@ -202,11 +241,18 @@ impl JwtVerifier {
             // `roles` and no scope at all.
             scopes = scope_list(c.roles.as_ref());
         }
-        Ok(Principal {
+        let principal = Principal {
             subject,
             scopes,
             source: Source::Jwt,
-        })
+        };
+        let verified = Verified {
+            principal,
+            issuer: index,
+            kid: Arc::from(kid),
+            key,
+        };
+        Ok((verified, c.exp))
     }
 
     /// The key `kid` of `issuer`: from the cache when fresh, else after a (single-flight) fetch; an unknown
@@ -349,6 +395,13 @@ impl JwtVerifier {
 impl IssuerKeys {
     fn lock(&self) -> MutexGuard<'_, KeyState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `key` is still the key `kid` of the current, fresh set (a refetch replaces every key).
+    fn holds_fresh(&self, kid: &str, key: &Arc<Key>) -> bool {
+        let s = self.lock();
+        s.fresh_until.is_some_and(|t| Instant::now() < t)
+            && s.keys.get(kid).is_some_and(|k| Arc::ptr_eq(k, key))
     }
 
     /// The key `kid` of the current set; `unknown_key` when the set lacks it.
@@ -504,6 +557,97 @@ fn reason_of(kind: &jsonwebtoken::errors::ErrorKind) -> Reason {
 mod tests {
     use super::*;
     use http::{HeaderMap, HeaderValue};
+
+    /// A verifier for one issuer whose fresh key set is `kid` → an HS256 secret (a shape no JWKS may carry, but
+    /// the cache does not care how the key was made), with an unreachable JWKS URL.
+    fn verifier_with_key(kid: &str, secret: &[u8]) -> JwtVerifier {
+        let cfg = JwtIssuer {
+            issuer: "https://as.example.com".into(),
+            jwks_url: Some(Url::parse("http://127.0.0.1:1/jwks").expect("url")),
+            audiences: vec!["https://mcp.example.com/mcp".into()],
+        };
+        let keys = IssuerKeys {
+            cfg,
+            state: Mutex::new(KeyState::default()),
+            fetching: tokio::sync::Mutex::new(()),
+        };
+        set_key(&keys, kid, secret);
+        JwtVerifier {
+            issuers: vec![keys],
+            client: Client::new(Duration::from_secs(1)).expect("client"),
+            metrics: Arc::new(Metrics::new()),
+            skew: Duration::from_secs(30),
+            refetch_interval: Duration::from_secs(3600),
+            verified: TokenCache::new(VERIFIED_TTL),
+        }
+    }
+
+    /// Replaces the issuer's key set with `kid` → `secret`, fresh for an hour (what a refetch does).
+    fn set_key(keys: &IssuerKeys, kid: &str, secret: &[u8]) {
+        let mut s = keys.lock();
+        s.keys = HashMap::from([(
+            kid.to_owned(),
+            Arc::new(Key {
+                decoding: DecodingKey::from_secret(secret),
+                algorithms: vec![Algorithm::HS256],
+            }),
+        )]);
+        s.fetched = Some(Instant::now());
+        s.fresh_until = Some(Instant::now() + Duration::from_secs(3600));
+    }
+
+    fn token(kid: &str, secret: &[u8]) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.kid = Some(kid.into());
+        let claims = serde_json::json!({
+            "iss": "https://as.example.com",
+            "aud": "https://mcp.example.com/mcp",
+            "sub": "svc",
+            "scope": "mcp:read",
+            "exp": super::super::token_cache::unix_now() + 600,
+        });
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .expect("encode")
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_is_served_only_while_its_key_is_in_the_fresh_set() {
+        let v = verifier_with_key("k1", b"first");
+        let t = token("k1", b"first");
+        let p = v.verify(&t).await.expect("verified");
+        assert_eq!((p.subject.as_str(), p.scopes.len()), ("svc", 1));
+        let hash = TokenCache::<Verified>::key(&t);
+        assert!(
+            v.verified.get(&hash).is_some(),
+            "the verified token is cached"
+        );
+        assert_eq!(v.verify(&t).await.ok(), Some(p.clone()), "a hit");
+
+        // The key `k1` is replaced (a refetch brought another key under the same kid): the cached answer is
+        // not used, the token is checked again, and fails.
+        set_key(&v.issuers[0], "k1", b"second");
+        assert!(
+            matches!(
+                v.verify(&t).await,
+                Err(Failure::Invalid(Reason::BadSignature))
+            ),
+            "a token whose key left the set is checked again"
+        );
+        assert!(v.verified.get(&hash).is_none(), "and forgotten");
+
+        // The key is dropped: no cached answer either (the refetch for the unknown kid fails: 503, fail closed).
+        let t2 = token("k1", b"second");
+        assert!(v.verify(&t2).await.is_ok());
+        set_key(&v.issuers[0], "k2", b"third");
+        assert!(
+            v.verify(&t2).await.is_err(),
+            "the dropped key's tokens are refused"
+        );
+    }
 
     #[test]
     fn key_types_allow_only_their_algorithms() {
