@@ -447,3 +447,37 @@ async fn an_issuer_mismatch_stops_discovery() {
     assert_eq!(oauth.stats().token_requests, 0);
     assert_eq!(auth.stats().await.token_requests_of("probe"), 0);
 }
+
+/// A server that refuses every token this credential yields (it trusts another issuer): the first probe forces
+/// one refresh, then the credential is paused ([`lifeline_mcp::probe::oauth::FIRST_PAUSE`]), so five probes cost
+/// the authorization server two token requests, not one per probe; every probe is `auth_failed`.
+#[tokio::test]
+async fn a_server_refusing_every_token_costs_one_forced_refresh_then_a_pause() {
+    let ours = auth_server(None, basic_client()).await;
+    let theirs = auth_server(None, basic_client()).await;
+    let peer = Peer::python_auth(&PyAuthConfig::jwt(theirs.issuer())).await;
+    let mut config = secret_config("s3cret");
+    config.token_url = Some(ours.token_url().parse().expect("token URL"));
+    config.scope = Some(SCOPE.to_owned());
+    let oauth = Arc::new(OAuthClient::new(config));
+    let opts = options(Arc::clone(&oauth));
+
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let r = run(&peer, &opts).await;
+        assert_eq!(
+            (r.verdict, r.reason),
+            (Verdict::Unhealthy, Some(Reason::AuthFailed)),
+            "{:?}",
+            r.failure
+        );
+    }
+    let requests = ours.stats().await.token_requests_of("probe");
+    if started.elapsed() < lifeline_mcp::probe::oauth::FIRST_PAUSE {
+        assert_eq!(requests, 2, "one token, one forced refresh, then the pause");
+    } else {
+        // A machine so loaded that five probes outlasted the first pause: one more forced refresh at most.
+        assert!(requests <= 3, "{requests} token requests for 5 probes");
+    }
+    assert_eq!(oauth.stats().token_requests, requests);
+}

@@ -225,6 +225,61 @@ struct TargetState {
     token: Option<CachedToken>,
     /// The discovered token endpoint (unused when the config names one).
     endpoint: Option<discovery::Endpoint>,
+    /// Set while the credential is refused (see [`Refusal`]).
+    refusal: Option<Refusal>,
+}
+
+/// A credential refused for itself, not for a token's age: the authorization server answered the token request
+/// with `auth_failed` (`invalid_client`, `invalid_grant`), or the server refused a token obtained because it had
+/// refused the one before. No token is requested for this target before `until`: a refused credential costs the
+/// authorization server one token request per pause, never one per probe (issue 13). Cleared by a token
+/// obtained for its age, and by a change of the credential (a rotated Kubernetes Secret is tried at once).
+#[derive(Debug, Clone)]
+struct Refusal {
+    until: Instant,
+    /// The current pause: [`FIRST_PAUSE`], doubled at each further refusal up to [`MAX_PAUSE`].
+    pause: Duration,
+    /// What the refusal said (no secret in it), repeated while paused.
+    message: String,
+    /// [`OAuthClient::fingerprint`] of the refused credential: a changed secret file ends the pause at once.
+    credential: [u8; 32],
+}
+
+/// The first pause after a credential was refused: 30 s.
+pub const FIRST_PAUSE: Duration = Duration::from_secs(30);
+/// The longest pause: 5 min (a fixed secret file is read again at most this late).
+pub const MAX_PAUSE: Duration = Duration::from_secs(5 * 60);
+
+impl TargetState {
+    /// `auth_failed` without a token request while the credential's pause lasts.
+    fn paused(&self, now: Instant) -> Result<(), Failure> {
+        match &self.refusal {
+            Some(r) if now < r.until => Err(Failure::new(
+                Reason::AuthFailed,
+                format!(
+                    "{} (the credential was refused; no new token for {} s)",
+                    r.message,
+                    (r.until - now).as_secs().max(1)
+                ),
+            )
+            .in_phase(Phase::Token)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts or lengthens the pause after a refusal of `credential` saying `message`.
+    fn refused(&mut self, now: Instant, message: &str, credential: [u8; 32]) {
+        let pause = self
+            .refusal
+            .as_ref()
+            .map_or(FIRST_PAUSE, |r| (r.pause * 2).min(MAX_PAUSE));
+        self.refusal = Some(Refusal {
+            until: now + pause,
+            pause,
+            message: message.to_owned(),
+            credential,
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -233,6 +288,8 @@ struct CachedToken {
     /// When to replace it: its expiry minus the margin; `None` when the authorization server gave no lifetime
     /// (then only a 401 replaces it).
     refresh_at: Option<Instant>,
+    /// Obtained because the server refused the token before it (a forced refresh).
+    forced: bool,
 }
 
 impl CachedToken {
@@ -301,13 +358,36 @@ impl OAuthClient {
         if self.config.token_url.is_none() && entry.endpoint.is_none() {
             return Ok(None);
         }
-        self.fetch(ctx, &mut state, &resource, None).await.map(Some)
+        let credential = self.fingerprint().await;
+        if entry
+            .refusal
+            .as_ref()
+            .is_some_and(|r| r.credential != credential)
+        {
+            entry.refusal = None;
+        }
+        entry.paused(Instant::now())?;
+        let fetched = self.fetch(ctx, &mut state, &resource, None).await;
+        let entry = state.targets.entry(resource.to_string()).or_default();
+        match &fetched {
+            // Obtained for its age: whatever was refused before, this credential works at the AS.
+            Ok(_) => entry.refusal = None,
+            Err(f) if f.reason == Reason::AuthFailed => {
+                entry.refused(Instant::now(), &f.message, credential)
+            }
+            Err(_) => {}
+        }
+        fetched.map(Some)
     }
 
     /// The token to retry with after the server answered `status` with `headers` to a request that carried
     /// `sent` (or no token): the cache's when another probe replaced `sent` meanwhile, else a new one
     /// (discovering the authorization server from the challenge when needed). Counts a forced refresh when
     /// `sent` was the cached token.
+    ///
+    /// When the refused token was itself obtained by a forced refresh, the credential is what the server
+    /// rejects (a revoked client, a wrong audience, a server trusting another issuer): a [`Refusal`] pause
+    /// starts, during which the answer is `auth_failed` at once, without a token request.
     pub(crate) async fn after_challenge(
         &self,
         ctx: &mut Ctx<'_>,
@@ -330,8 +410,46 @@ impl OAuthClient {
                 return Ok(cached.value.clone());
             }
             (Some(_), Some(_)) => {
+                let now = Instant::now();
+                let credential = self.fingerprint().await;
+                let entry = state.targets.entry(resource.to_string()).or_default();
+                if entry
+                    .refusal
+                    .as_ref()
+                    .is_some_and(|r| r.credential != credential)
+                {
+                    entry.refusal = None;
+                } else if entry.token.as_ref().is_some_and(|t| t.forced) {
+                    // Even a token obtained because the last one was refused is refused.
+                    entry.paused(now)?;
+                    let first = entry.refusal.is_none();
+                    entry.refused(
+                        now,
+                        "the server refused a newly obtained token too",
+                        credential,
+                    );
+                    if first {
+                        entry.paused(now)?;
+                    }
+                }
                 self.forced_refreshes.fetch_add(1, Ordering::Relaxed);
                 entry.token = None;
+                let fetched = self
+                    .fetch(ctx, &mut state, &resource, challenge.as_deref())
+                    .await;
+                let entry = state.targets.entry(resource.to_string()).or_default();
+                match &fetched {
+                    Ok(_) => {
+                        if let Some(t) = entry.token.as_mut() {
+                            t.forced = true;
+                        }
+                    }
+                    Err(f) if f.reason == Reason::AuthFailed => {
+                        entry.refused(now, &f.message, credential)
+                    }
+                    Err(_) => {}
+                }
+                return fetched;
             }
             _ => {}
         }
@@ -452,12 +570,36 @@ impl OAuthClient {
         state.targets.entry(key).or_default().token = Some(CachedToken {
             value: value.clone(),
             refresh_at,
+            forced: false,
         });
         Ok(value)
     }
 }
 
 impl OAuthClient {
+    /// The SHA-256 of what this credential presents at the token endpoint, read now: the client secret or
+    /// private key, and the configured refresh token (a read error counts as its message). Names the
+    /// credential without keeping it.
+    async fn fingerprint(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let sources = [
+            match &self.config.auth {
+                ClientAuth::None => None,
+                ClientAuth::SecretBasic(s) | ClientAuth::SecretPost(s) => Some(s),
+                ClientAuth::PrivateKeyJwt { key, .. } => Some(key),
+            },
+            self.config.refresh_token.as_ref(),
+        ];
+        for source in sources.into_iter().flatten() {
+            match source.read().await {
+                Ok(secret) => h.update(secret.expose().as_bytes()),
+                Err(e) => h.update(e.as_bytes()),
+            }
+            h.update(b"\0");
+        }
+        h.finalize().into()
+    }
+
     /// The refresh token to use when none rotated in memory yet: the store's for `configured`, else
     /// `configured`. Asks the store once per client.
     async fn stored_or(&self, state: &mut State, configured: Secret) -> Secret {
@@ -541,13 +683,34 @@ mod tests {
         let t = CachedToken {
             value: Secret::new("t"),
             refresh_at: Some(now + Duration::from_secs(1)),
+            forced: false,
         };
         assert!(t.usable(now));
         assert!(!t.usable(now + Duration::from_secs(2)));
         let forever = CachedToken {
             value: Secret::new("t"),
             refresh_at: None,
+            forced: false,
         };
         assert!(forever.usable(now + Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn a_refused_credential_pauses_token_requests_with_a_doubling_bound() {
+        let now = Instant::now();
+        let mut t = TargetState::default();
+        assert!(t.paused(now).is_ok());
+        t.refused(now, "invalid_client", [0; 32]);
+        let f = t.paused(now).expect_err("paused");
+        assert_eq!(f.reason, Reason::AuthFailed);
+        assert!(f.message.contains("invalid_client"), "{}", f.message);
+        assert!(t.paused(now + FIRST_PAUSE).is_ok(), "the pause ends");
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            t.refused(now, "again", [0; 32]);
+            pauses.push(t.refusal.as_ref().map(|r| r.pause.as_secs()));
+        }
+        assert_eq!(pauses[..4], [Some(60), Some(120), Some(240), Some(300)]);
+        assert_eq!(pauses.last(), Some(&Some(MAX_PAUSE.as_secs())));
     }
 }
