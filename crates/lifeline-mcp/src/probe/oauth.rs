@@ -168,8 +168,7 @@ impl OAuthConfig {
 /// Checks that `pem` is a private key `private_key_jwt` can sign with (RSA, P-256, P-384, Ed25519), for
 /// configuration checks before any probe. The error never contains the key.
 pub fn check_private_key(pem: &str) -> Result<(), String> {
-    let url = Url::parse("https://as.invalid/token").map_err(|e| e.to_string())?;
-    grant::assertion("lifeline", &url, pem, None).map(|_| ())
+    grant::assertion("lifeline", "https://as.invalid", pem, None).map(|_| ())
 }
 
 /// A boxed, sendable future (the [`RefreshTokenStore`] methods).
@@ -494,6 +493,7 @@ impl OAuthClient {
         ) {
             (Some(url), _) => discovery::Endpoint {
                 token_url: url.clone(),
+                issuer: None,
                 scope_hint: None,
             },
             (None, Some(known)) => known.clone(),
@@ -527,7 +527,7 @@ impl OAuthClient {
         let response = grant::request(
             ctx,
             &self.config,
-            &endpoint.token_url,
+            &endpoint,
             resource,
             scope.as_deref(),
             refresh_token.as_ref(),

@@ -214,6 +214,49 @@ async fn conformance_client_initialize_scenario_passes() {
     assert!(text.contains("OVERALL: PASSED"), "{text}");
 }
 
+/// The official conformance suite's OAuth client-credentials scenarios (the `io.modelcontextprotocol/
+/// oauth-client-credentials` extension: `client_secret_basic`, and `private_key_jwt` with an ES256 key) run
+/// `lifeline check` against their own resource and authorization servers: discovery from the 401, the token
+/// request, the assertion's claims (`aud` = the issuer), the bearer token on every request. Every check must pass.
+#[tokio::test]
+async fn conformance_client_credentials_scenarios_pass() {
+    let script = peers::peers_sources().join("conformance_oauth_client.sh");
+    for scenario in [
+        "auth/client-credentials-basic",
+        "auth/client-credentials-jwt",
+    ] {
+        let (node, mut args) = peers::conformance_command(Conformance::Next);
+        let command = format!("sh {} {BIN}", script.display());
+        args.extend(
+            [
+                "client",
+                "--command",
+                &command,
+                "--scenario",
+                scenario,
+                "--timeout",
+                "60000",
+            ]
+            .into_iter()
+            .map(str::to_owned),
+        );
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&node.to_string_lossy(), &argv).await;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{scenario} failed:\n{text}");
+        assert!(text.contains(" 0 failed"), "{scenario}:\n{text}");
+        assert!(text.contains("OVERALL: PASSED"), "{scenario}:\n{text}");
+        assert!(
+            text.contains("valid-bearer-token"),
+            "{scenario}: the token reached the server:\n{text}"
+        );
+    }
+}
+
 /// `lifeline check` logs in with OAuth client credentials like a spec client: discovery from the real 401 of the
 /// Python SDK's resource server, a token from the real authorization server (oidc-provider), the secret from a
 /// file and never printed; an expiring secret is degraded with the days left; a wrong secret is `auth_failed`,

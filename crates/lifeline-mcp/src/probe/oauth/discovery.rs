@@ -27,6 +27,9 @@ const MAX_METADATA_BYTES: usize = 1024 * 1024;
 pub(crate) struct Endpoint {
     /// `token_endpoint` from the authorization server's metadata.
     pub(crate) token_url: Url,
+    /// The authorization server's issuer identifier, as its metadata states it (checked, RFC 8414 §3.3): the
+    /// `aud` of a `private_key_jwt` assertion. `None` when the token endpoint was configured, not discovered.
+    pub(crate) issuer: Option<String>,
     /// `scopes_supported` of the protected resource, space-joined: the scope to request when neither the config
     /// nor the challenge names one (2026-07-28 `basic/authorization` §Scope Selection Strategy).
     pub(crate) scope_hint: Option<String>,
@@ -112,6 +115,7 @@ pub(crate) async fn discover(
             })?;
         return Ok(Endpoint {
             token_url,
+            issuer: Some(issuer),
             scope_hint,
         });
     }

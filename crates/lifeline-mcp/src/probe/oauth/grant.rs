@@ -17,6 +17,7 @@ use super::super::config::Secret;
 use super::super::ctx::Ctx;
 use super::super::http::{read_body, snippet, HttpClient};
 use super::super::report::{Failure, Phase};
+use super::discovery::Endpoint;
 use super::{ClientAuth, OAuthConfig};
 use crate::verdict::Reason;
 
@@ -39,18 +40,19 @@ pub(super) struct Granted {
     pub(super) refresh_token: Option<Secret>,
 }
 
-/// Requests a token from `token_url` for `resource`. Errors in phase `token`: `auth_failed` when the
+/// Requests a token from `endpoint` for `resource`. Errors in phase `token`: `auth_failed` when the
 /// authorization server refused the request (RFC 6749 §5.2) or the credential could not be presented;
 /// `auth_server_error` when it could not be reached or did not answer with a token response; `timeout` when the
 /// probe's deadline ran out.
 pub(super) async fn request(
     ctx: &mut Ctx<'_>,
     config: &OAuthConfig,
-    token_url: &Url,
+    endpoint: &Endpoint,
     resource: &Url,
     scope: Option<&str>,
     refresh_token: Option<&Secret>,
 ) -> Result<Granted, Failure> {
+    let token_url = &endpoint.token_url;
     // The secrets first (reading a file awaits); the form is built without an await in between (the
     // serializer is not `Send`).
     let secret = match &config.auth {
@@ -65,7 +67,7 @@ pub(super) async fn request(
             Some(Secret::new(
                 assertion(
                     &config.client_id,
-                    token_url,
+                    endpoint.issuer.as_deref().unwrap_or(token_url.as_str()),
                     pem.expose(),
                     key_id.as_deref(),
                 )
@@ -256,12 +258,15 @@ fn basic(client_id: &str, secret: &str) -> String {
     )
 }
 
-/// A `private_key_jwt` client assertion (RFC 7523 §3): `iss` = `sub` = the client id, `aud` = the token
-/// endpoint URL (the MCP client-credentials extension's choice; OpenID Connect Core §9), `iat`, `exp` a minute
-/// later, and a `jti` unique per assertion. The algorithm follows the key: RS256, ES256, ES384 or EdDSA.
+/// A `private_key_jwt` client assertion (RFC 7523 §3): `iss` = `sub` = the client id, `aud` = `audience`, `iat`,
+/// `exp` a minute later, and a `jti` unique per assertion. The algorithm follows the key: RS256, ES256, ES384 or
+/// EdDSA. The audience is the authorization server's issuer identifier when discovery found it (RFC 7523bis
+/// §4 makes it the one value every server accepts, closing the audience-injection attack on the token endpoint
+/// URL; the MCP conformance suite's `auth/client-credentials-jwt` requires it), else the configured token
+/// endpoint URL (RFC 7523 §3; OpenID Connect Core §9).
 pub(super) fn assertion(
     client_id: &str,
-    token_url: &Url,
+    audience: &str,
     pem: &str,
     key_id: Option<&str>,
 ) -> Result<String, String> {
@@ -269,7 +274,7 @@ pub(super) fn assertion(
     let claims = serde_json::json!({
         "iss": client_id,
         "sub": client_id,
-        "aud": token_url.as_str(),
+        "aud": audience,
         "iat": now,
         "exp": now + ASSERTION_LIFETIME_SECS,
         "jti": jti(now),
@@ -384,7 +389,7 @@ mod tests {
     fn assertions_are_signed_by_the_key_type() {
         let key = rcgen::KeyPair::generate().unwrap();
         let url = Url::parse("https://as.example/token").unwrap();
-        let jwt = assertion("probe", &url, &key.serialize_pem(), Some("k1")).unwrap();
+        let jwt = assertion("probe", url.as_str(), &key.serialize_pem(), Some("k1")).unwrap();
         let header = jsonwebtoken::decode_header(&jwt).unwrap();
         assert_eq!(header.alg, Algorithm::ES256);
         assert_eq!(header.kid.as_deref(), Some("k1"));
@@ -397,12 +402,12 @@ mod tests {
             .claims;
         assert_eq!(claims["sub"], "probe");
         assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
-        let other = assertion("probe", &url, &key.serialize_pem(), None).unwrap();
+        let other = assertion("probe", url.as_str(), &key.serialize_pem(), None).unwrap();
         let jti2 = jsonwebtoken::decode::<Value>(&other, &decoding, &v)
             .unwrap()
             .claims["jti"]
             .clone();
         assert_ne!(claims["jti"], jti2);
-        assert!(assertion("probe", &url, "not a key", None).is_err());
+        assert!(assertion("probe", url.as_str(), "not a key", None).is_err());
     }
 }
