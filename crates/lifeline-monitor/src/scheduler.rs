@@ -22,6 +22,8 @@ use tokio::time::Instant;
 use crate::config::TargetConfig;
 use crate::metrics::Metrics;
 use crate::prober::Prober;
+use crate::shards::ShardView;
+use crate::store::{shard_of, HeldShard};
 
 /// Extra time past a target's timeout before the scheduler gives up on a probe that overran it.
 const OVERRUN_MARGIN: Duration = Duration::from_secs(5);
@@ -37,6 +39,9 @@ pub(crate) struct Outcome {
     pub(crate) at_ms: i64,
     /// The report.
     pub(crate) report: ProbeReport,
+    /// The target's shard and the epoch this replica held it under when the probe started: the write is
+    /// fenced on it.
+    pub(crate) term: HeldShard,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -76,6 +81,9 @@ pub(crate) struct Stop {
     pub(crate) grace: Duration,
     /// Counts each probe from its start until its result is queued.
     pub(crate) inflight: InFlight,
+    /// The shards this replica may probe now: a target whose shard is not held (or outside its trust window)
+    /// keeps its place on the timetable but is not probed.
+    pub(crate) shards: Arc<ShardView>,
 }
 
 /// Runs until `stop.term` reaches `Refusing`, then drains in-flight probes for at most `stop.grace` (less if
@@ -92,7 +100,9 @@ pub(crate) async fn run(
         term,
         grace,
         inflight,
+        shards,
     } = stop;
+    let shard_of_target: Vec<u32> = targets.iter().map(|t| shard_of(&t.name)).collect();
     let refusing = term.reached(StopPhase::Refusing);
     tokio::pin!(refusing);
     let start = Instant::now();
@@ -128,6 +138,14 @@ pub(crate) async fn run(
             next = now + phase_offset(&target.name, target.interval.min(Duration::from_secs(1)));
         }
         heap.push(Reverse((next, idx)));
+        let shard = shard_of_target[idx];
+        let Some(epoch) = shards.current(shard) else {
+            continue; // another replica's shard, or ours outside its trust window
+        };
+        let held = HeldShard {
+            shard: i64::from(shard),
+            epoch,
+        };
         if in_flight[idx].load(Ordering::Acquire) {
             metrics.probes_skipped.inc();
             tracing::warn!(target.name = %target.name, "Probe skipped: the previous one is still running.");
@@ -168,7 +186,14 @@ pub(crate) async fn run(
                 }
             }
             // Flag cleared only after the result is queued, so the target's results stay in order.
-            let _ = tx.send(Outcome { idx, at_ms, report }).await;
+            let _ = tx
+                .send(Outcome {
+                    idx,
+                    at_ms,
+                    report,
+                    term: held,
+                })
+                .await;
             flag.store(false, Ordering::Release);
             drop(permit);
             drop(unit);

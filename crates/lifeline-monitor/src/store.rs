@@ -26,6 +26,7 @@ mod probe_row;
 mod query;
 mod record;
 mod rollup;
+mod shard;
 
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
@@ -33,8 +34,9 @@ pub use probe_row::{ProbeRow, ResultRow};
 pub use query::{
     DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,
 };
-pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp};
+pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp, Recorded};
 pub use rollup::HourRollup;
+pub use shard::{shard_of, Fence, HeldShard, ShardLease, SHARDS};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool: the same code, compiled for each.
 macro_rules! with_pool {
