@@ -253,14 +253,18 @@ impl Monitor {
             self.start_working(&ids, rolled_up, &shutdown, view.clone(), singleton.clone());
         let mut draining = false;
         loop {
-            if let Err(e) = manager.round().await {
-                self.metrics.store_error("lease");
-                tracing::warn!(error = %e, "A shard lease round failed; shards stop being probed when their trust window ends.");
-            }
+            let next = match manager.round().await {
+                Ok(next) => next,
+                Err(e) => {
+                    self.metrics.store_error("lease");
+                    tracing::warn!(error = %e, "A shard lease round failed; shards stop being probed when their trust window ends.");
+                    ttl / 3
+                }
+            };
             let first = view.current(0).is_some();
             singleton.store(first, Ordering::Release);
             self.metrics.leader.set(i64::from(first));
-            let renew = tokio::time::sleep(ttl / 3);
+            let renew = tokio::time::sleep(next);
             tokio::pin!(renew);
             // At most two rounds: the drain's start (once), then the renewal or the stop.
             let stopping = loop {

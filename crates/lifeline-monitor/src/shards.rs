@@ -24,6 +24,10 @@ use crate::store::{shard_of, HeldShard, Store, StoreError, TargetState, SHARDS};
 /// out every third of the ttl, so one failed renewal does not stop probing; two do.
 const TRUST_FRACTION: u32 = 4;
 
+/// How long after another replica's lease expiry an under-share replica tries to take it (clock granularity
+/// and the round trip).
+const EXPIRY_SLACK: Duration = Duration::from_millis(20);
+
 /// What this replica holds, as the scheduler and recorder see it: per shard, the epoch of its term and the
 /// end of its trust window.
 #[derive(Debug)]
@@ -33,6 +37,8 @@ pub(crate) struct ShardView {
     fresh: Mutex<Vec<TargetState>>,
     /// True once the first round has taken its shards and read their states (`/ready` waits for it).
     loaded: AtomicBool,
+    /// Signalled when shards are taken, so the scheduler probes their parked targets at once.
+    taken: tokio::sync::Notify,
 }
 
 impl Default for ShardView {
@@ -41,6 +47,7 @@ impl Default for ShardView {
             slots: Mutex::new(vec![None; SHARDS as usize]),
             fresh: Mutex::new(Vec::new()),
             loaded: AtomicBool::new(false),
+            taken: tokio::sync::Notify::new(),
         }
     }
 }
@@ -63,6 +70,12 @@ impl ShardView {
             .ok()
             .and_then(|i| slots.get(i).copied().flatten())
             .map(|(e, _)| e)
+    }
+
+    /// Resolves when shards were taken since the last call (a stored permit: a signal sent while nobody waited
+    /// is not lost).
+    pub(crate) async fn taken(&self) {
+        self.taken.notified().await;
     }
 
     /// The states read for newly taken shards since the last call.
@@ -123,7 +136,11 @@ impl Manager {
     /// One round: heartbeat, renew, give back the excess, take up to the fair share (reading the new shards'
     /// states before they are probed). A store error leaves the view as it is: its trust windows run out by
     /// themselves, so probing stops on time when the database stays unreachable.
-    pub(crate) async fn round(&mut self) -> Result<(), StoreError> {
+    ///
+    /// Returns when the next round is due: a third of the ttl, or sooner when this replica is under its share
+    /// and another replica's lease expires before that (a crashed holder's shards are taken the moment they
+    /// expire, not up to a third of a ttl later).
+    pub(crate) async fn round(&mut self) -> Result<Duration, StoreError> {
         let sent = Instant::now();
         let live = self
             .store
@@ -182,7 +199,17 @@ impl Manager {
             .shards_held
             .set(i64::try_from(self.held.len()).unwrap_or(i64::MAX));
         self.view.loaded.store(true, Ordering::Release);
-        Ok(())
+        // Every round, not only on a take: a shard whose trust window had lapsed (a slow database) and was
+        // renewed again must get its parked targets back too.
+        self.view.taken.notify_one();
+        let mut next = self.ttl / 3;
+        if i64::try_from(self.held.len()).unwrap_or(i64::MAX) < cap {
+            if let Some(ms) = self.store.next_foreign_expiry_ms(&self.replica).await? {
+                let soon = Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + EXPIRY_SLACK;
+                next = next.min(soon);
+            }
+        }
+        Ok(next)
     }
 
     /// Reads the states of the targets in `taken` and hands them to the recorder, then opens the shards to
@@ -211,6 +238,7 @@ impl Manager {
             self.held.insert(h.shard, h.epoch);
             self.view.set(h.shard, Some((h.epoch, until)));
         }
+        self.view.taken.notify_one();
         tracing::info!(replica = %self.replica, taken = taken.len(), held = self.held.len(), "Shards taken.");
         Ok(())
     }

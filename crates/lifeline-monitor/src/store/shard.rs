@@ -240,6 +240,31 @@ impl Store {
         Ok(n)
     }
 
+    /// Milliseconds (database clock) until the earliest expiry of a lease held by another replica, if any is
+    /// held and not yet expired.
+    pub async fn next_foreign_expiry_ms(&self, owner: &str) -> Result<Option<i64>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => concat!(
+                "SELECT MIN(expires_ms) - ",
+                db_now!(pg),
+                " FROM shard_leases ",
+                "WHERE owner IS NOT NULL AND owner <> $1 AND expires_ms >= ",
+                db_now!(pg)
+            ),
+            Backend::Sqlite => concat!(
+                "SELECT MIN(expires_ms) - ",
+                db_now!(sqlite),
+                " FROM shard_leases ",
+                "WHERE owner IS NOT NULL AND owner <> $1 AND expires_ms >= ",
+                db_now!(sqlite)
+            ),
+        };
+        let v: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(owner).fetch_one(pool).await?
+        });
+        Ok(v)
+    }
+
     /// Every shard lease, by shard number.
     pub async fn shard_leases(&self) -> Result<Vec<ShardLease>, StoreError> {
         let v = with_pool!(self, pool => {

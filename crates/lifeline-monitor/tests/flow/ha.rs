@@ -57,8 +57,11 @@ impl Pg {
     }
 }
 
-/// The bodies received on `path`, with their (`Idempotency-Key`, `webhook-id`) headers.
-fn on(received: &Received, path: &str) -> Vec<(Value, (Option<String>, Option<String>))> {
+/// The `Idempotency-Key` and `webhook-id` headers of a received body.
+type Keys = (Option<String>, Option<String>);
+
+/// The bodies received on `path`, with their keys.
+fn on(received: &Received, path: &str) -> Vec<(Value, Keys)> {
     let bodies = received.bodies.lock().unwrap();
     let keys = received.keys.lock().unwrap();
     bodies
