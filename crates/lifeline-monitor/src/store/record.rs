@@ -17,7 +17,7 @@ pub struct Recorded {
     pub rejected: Vec<bool>,
 }
 
-/// Result rows per `INSERT`: 16 binds each (target id and the columns), 4,096 per statement, far below the
+/// Result rows per `INSERT`: at most 20 binds each (target id, epoch and the columns), ~5,000 per statement, far below the
 /// bind limits of SQLite (32,766) and PostgreSQL (65,535).
 const RESULT_ROWS_PER_INSERT: usize = 256;
 
@@ -224,13 +224,19 @@ impl Store {
                     *r = f.terms.get(i).is_none_or(|t| !valid.contains(t));
                 }
             }
-            let kept: Vec<&RecordOp> =
-                ops.iter().zip(&rejected).filter(|(_, r)| !**r).map(|(op, _)| op).collect();
+            let epoch_of = |i: usize| fence.and_then(|f| f.terms.get(i)).map(|t| t.epoch);
+            let kept: Vec<(&RecordOp, Option<i64>)> = ops
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !rejected[*i])
+                .map(|(i, op)| (op, epoch_of(i)))
+                .collect();
             for chunk in kept.chunks(RESULT_ROWS_PER_INSERT) {
-                let mut insert = sqlx::QueryBuilder::new("INSERT INTO results (target_id, ");
+                let mut insert = sqlx::QueryBuilder::new("INSERT INTO results (target_id, epoch, ");
                 insert.push(ProbeRow::COLUMNS.join(", ")).push(") ");
-                insert.push_values(chunk, |mut b, op| {
+                insert.push_values(chunk, |mut b, (op, epoch)| {
                     b.push_bind(op.state.id);
+                    b.push_bind(*epoch);
                     op.result.push_binds(&mut b);
                 });
                 insert.build().execute(&mut *tx).await?;
