@@ -242,3 +242,38 @@ fn lifeline_now_ms() -> i64 {
     )
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_second_process_on_one_sqlite_database_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("one.db").display());
+    let (rx, _received) = receiver().await;
+    let alerts = format!("\n  - {{ type: webhook, url: \"{rx}/webhook\" }}");
+    let config = || {
+        let mut c = config_with(&db, &alerts, false);
+        c.tuning.lease_ttl = Duration::from_secs(1);
+        c
+    };
+    let prober = Scripted::new(Verdict::Healthy);
+    let first = start_as(config(), prober.clone(), "first").await;
+    more_probes(&prober, 3).await;
+    let second = lifeline_monitor::Monitor::new(config(), prober.clone(), "second")
+        .await
+        .unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = tokio::time::timeout(PATIENCE, second.run(l, lifeline_core::Shutdown::new()))
+        .await
+        .expect("refused within the lease ttl")
+        .expect_err("a second process on SQLite must be refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("replica `first`") && text.contains("PostgreSQL"),
+        "{text}"
+    );
+    assert_eq!(err.reason(), "second_replica");
+    // After a graceful stop the file is free again at once.
+    first.stop().await;
+    let again = start_as(config(), prober.clone(), "third").await;
+    more_probes(&prober, 3).await;
+    again.stop().await;
+}
