@@ -5,16 +5,15 @@
 //! spread), one incident, one page. `SIGSTOP` of the next holder past its lease, then `SIGCONT`: none of its
 //! late writes commits (no result carries its old epoch after the takeover) and it rejoins.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeline_testkit::assert_eventually;
 
-use crate::monitor_cli::{http_get, Proc};
+use crate::monitor_browser::now_ms;
+use crate::monitor_cli::{http_get, spawn_monitor, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
 const TTL: Duration = Duration::from_secs(3);
@@ -107,33 +106,12 @@ impl Replica {
 }
 
 fn start(config: &std::path::Path) -> Replica {
-    let mut child = Command::new(BIN)
-        .args(["monitor", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .env("LIFELINE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + PATIENCE;
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the listening line");
-        if let Some(i) = line.find("http://127.0.0.1:") {
-            let rest = &line[i + 7..];
-            break rest[..rest.find('/').unwrap()].to_owned();
-        }
-    };
+    let (proc, addr, rx, _) = spawn_monitor(
+        Command::new(BIN)
+            .args(["monitor", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config),
+        Instant::now() + PATIENCE,
+    );
     // Keep draining the log so the pipe never fills.
     std::thread::spawn(move || while rx.recv().is_ok() {});
     Replica { proc, addr }
@@ -154,16 +132,6 @@ fn result_times(url: &str) -> Vec<i64> {
         .lines()
         .map(|l| l.parse().unwrap())
         .collect()
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 fn owned_by<'a>(replicas: &'a [Replica], owner: &str) -> &'a Replica {
