@@ -277,3 +277,123 @@ async fn a_second_process_on_one_sqlite_database_is_refused_with_a_clear_error()
     more_probes(&prober, 3).await;
     again.stop().await;
 }
+
+/// A private PostgreSQL from `scripts/postgres.sh` (so restarting it disturbs no other test), stopped on drop.
+struct PrivatePg {
+    dir: String,
+    url: String,
+}
+
+impl PrivatePg {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh")
+    }
+
+    fn start() -> PrivatePg {
+        let out = std::process::Command::new(Self::script())
+            .arg("start")
+            .output()
+            .expect("scripts/postgres.sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+                .to_owned()
+        };
+        PrivatePg {
+            dir: var("LIFELINE_PG_DIR"),
+            url: var("DATABASE_URL"),
+        }
+    }
+
+    fn restart(&self) {
+        let ok = std::process::Command::new(Self::script())
+            .args(["restart", &self.dir])
+            .status()
+            .expect("scripts/postgres.sh runs")
+            .success();
+        assert!(ok, "restart failed");
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn postgres_crash_restart_under_load_reconnects_and_pages_once() {
+    if std::env::var("LIFELINE_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("!!! LIFELINE_SKIP_POSTGRES=1: the PostgreSQL restart test is SKIPPED !!!");
+        return;
+    }
+    let pg = PrivatePg::start();
+    let (rx, received) = receiver().await;
+    let alerts = format!("\n  - {{ type: webhook, url: \"{rx}/webhook\" }}");
+    let prober = Scripted::new(Verdict::Unhealthy);
+    let mut replicas = Vec::new();
+    for name in ["p1", "p2"] {
+        let mut c = config_with(&pg.url, &alerts, false);
+        c.tuning.lease_ttl = Duration::from_secs(3);
+        replicas.push(start_as(c, prober.clone(), name).await);
+    }
+    assert_eventually!(
+        !on(&received, "webhook").is_empty(),
+        patience = PATIENCE,
+        "no page before the restart"
+    );
+    let store = Store::connect(&pg.url).await.unwrap();
+    let id = store.load_states().await.unwrap()[0].id;
+    store.close().await;
+
+    // Crash-stop and restart PostgreSQL while both replicas probe and write.
+    pg.restart();
+    let restarted_ms = lifeline_now_ms();
+    let store = Store::connect(&pg.url).await.unwrap();
+    assert_eventually!(
+        store
+            .results(id, restarted_ms, i64::MAX, 10)
+            .await
+            .is_ok_and(|r| !r.is_empty()),
+        patience = PATIENCE,
+        "no result written after the restart: the replicas did not reconnect"
+    );
+    prober.set(|m| m.verdict = Verdict::Healthy);
+    assert_eventually!(
+        on(&received, "webhook").len() >= 2,
+        patience = PATIENCE,
+        "no resolve after the restart"
+    );
+    more_probes(&prober, 20).await;
+    let hooks = on(&received, "webhook");
+    let kinds: Vec<&str> = hooks
+        .iter()
+        .map(|(b, _)| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["opened", "resolved"],
+        "one page and one resolve: {hooks:#?}"
+    );
+    assert_eq!(
+        store
+            .incidents(None, false, i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.close().await;
+    for r in replicas {
+        r.stop().await;
+    }
+}
