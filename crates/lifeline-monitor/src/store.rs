@@ -322,9 +322,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Takes or renews the lease `name` for `holder` until `now + ttl`; true when `holder` has it afterwards.
-    /// Only the holder of the `scheduler` lease probes, rolls up and sends alerts, so replicas sharing one
-    /// PostgreSQL never double-probe; the outbox's unique keys stop double pages even if two believed it.
+    /// Takes or renews the named lease `name` (table `leases`) for `holder` until `now + ttl`; true when
+    /// `holder` has it afterwards. The monitor no longer uses it (the pre-shard `scheduler` lease): replicas
+    /// split the work with shard leases ([`Store::acquire_shards`], issue 14). Kept for named singletons.
     pub async fn acquire_lease(
         &self,
         name: &str,
