@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod agent;
 pub mod alert;
 pub mod config;
 pub mod drift;
