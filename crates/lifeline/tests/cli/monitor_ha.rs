@@ -21,6 +21,8 @@ const INTERVAL: Duration = Duration::from_secs(5);
 /// A newly taken shard's targets are probed within this much (the scheduler's `TAKEOVER_SPREAD`).
 const TAKEOVER_SPREAD: Duration = Duration::from_millis(500);
 const PATIENCE: Duration = Duration::from_secs(60);
+/// Scheduling slack allowed on a loaded machine on top of the gap bound.
+const LOAD_ALLOWANCE: Duration = Duration::from_secs(1);
 
 fn psql_bin() -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -200,13 +202,18 @@ alerts:
         "no incident on the failing target"
     );
 
-    // kill -9 of the holder, mid-probe most likely.
+    // kill -9 of the holder mid-probe: right after its probe connected (only the holder probes), so that
+    // probe is lost and the gap spans a whole interval before the kill plus the takeover.
     let (owner, epoch) = holder(&db.url, shard);
     let victim = replicas
         .iter()
         .position(|r| r.pid() == owned_by(&replicas, &owner).pid())
         .unwrap();
     let killed = replicas.remove(victim);
+    while accepted.try_recv().is_ok() {}
+    accepted
+        .recv_timeout(PATIENCE)
+        .expect("the holder's next probe connects");
     let killed_at = now_ms();
     killed.signal("-KILL");
     drop(killed);
@@ -228,14 +235,17 @@ alerts:
     );
     let times = result_times(&db.url);
     let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-    let bound = i64::try_from((TTL + INTERVAL + TAKEOVER_SPREAD).as_millis()).unwrap();
+    // ttl + interval + the takeover spread, and a second for a loaded 2-core machine (a late round, a slow
+    // commit): the finding is a takeover that waits for more than one lease, not a few hundred ms.
+    let bound =
+        i64::try_from((TTL + INTERVAL + TAKEOVER_SPREAD + LOAD_ALLOWANCE).as_millis()).unwrap();
     eprintln!(
         "kill -9: largest gap {gap} ms over {} results (bound {bound} ms)",
         times.len()
     );
     assert!(
         gap <= bound,
-        "largest gap {gap} ms > ttl + interval + spread ({bound} ms): {times:?}"
+        "largest gap {gap} ms > ttl + interval + spread + allowance ({bound} ms): {times:?}"
     );
     assert_eq!(
         sql(&db.url, "SELECT count(*) FROM incidents"),
