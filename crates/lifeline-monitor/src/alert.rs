@@ -407,6 +407,56 @@ pub(crate) async fn dispatch_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{IncidentOp, NewAlert, ProbeRow, RecordOp, TargetState};
+
+    /// A replica that dies after the receiver accepted a send but before the row was marked `sent`: the row
+    /// is claimed again by another replica once the claim expires, and carries the same transition key.
+    #[tokio::test]
+    async fn a_resend_after_a_lost_claim_carries_the_same_key() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let ids = store
+            .sync_targets(&[("svc".into(), "http://svc/mcp".into())], 1_000)
+            .await
+            .unwrap();
+        let state = TargetState {
+            id: ids[0].1,
+            name: "svc".into(),
+            ..TargetState::default()
+        };
+        let op = RecordOp {
+            state,
+            tools_json: None,
+            result: ProbeRow::new(2_000, lifeline_mcp::Verdict::Unhealthy),
+            events: vec![],
+            incident: IncidentOp::Open {
+                at_ms: 2_000,
+                reason: None,
+                message: None,
+                summary: "down".into(),
+                alerts: vec![NewAlert {
+                    provider: "hook".into(),
+                    due_ms: 2_000,
+                    context: json!({}),
+                }],
+            },
+        };
+        store.record(&[op]).await.unwrap();
+        let lease = Duration::from_millis(10);
+        let first = store.claim_alerts("r1", 3_000, lease, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        // r1 "crashes": no finish. Within the claim nobody else gets the row; after it, r2 does.
+        assert!(store
+            .claim_alerts("r2", 3_005, lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = store.claim_alerts("r2", 3_011, lease, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, first[0].id);
+        let key = transition_key(&first[0]);
+        assert_eq!(transition_key(&again[0]), key);
+        assert_eq!(key, format!("lifeline/svc/{}/opened", first[0].incident_id));
+    }
 
     #[test]
     fn truncate_counts_characters_and_marks_the_cut() {
