@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/postgres.sh start)"   # prints: export DATABASE_URL=… LIFELINE_PG_DIR=…
 #   scripts/postgres.sh stop              # stops the server in $LIFELINE_PG_DIR and deletes it
+#   scripts/postgres.sh restart DIR       # crash-stops (immediate) and restarts the server in DIR, same port
 #
 # Installs the Debian `postgresql` package when no server binaries are found (needs root and apt). The
 # cluster lives in a fresh temporary directory, listens only on 127.0.0.1 on a free port, trusts local
@@ -53,8 +54,18 @@ stop() {
   rm -rf "$dir"
 }
 
+restart() {
+  local dir=${1:-${LIFELINE_PG_DIR:-}}
+  [[ -n "$dir" && -d "$dir/data" ]] || { echo "postgres.sh: no cluster (set LIFELINE_PG_DIR or pass the dir)" >&2; exit 2; }
+  local bindir
+  bindir=$(find_bindir)
+  # pg_ctl restart reuses the options the server was started with (postmaster.opts): same port and socket dir.
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -m immediate -w -t 60 restart >/dev/null
+}
+
 case "${1:-}" in
   start) start ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: $0 start | stop [DIR]" >&2; exit 64 ;;
+  restart) shift; restart "$@" ;;
+  *) echo "usage: $0 start | stop [DIR] | restart [DIR]" >&2; exit 64 ;;
 esac

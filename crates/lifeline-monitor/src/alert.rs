@@ -85,6 +85,19 @@ pub fn dedup_key(target: &str, incident_id: i64) -> String {
     format!("lifeline/{target}/{incident_id}")
 }
 
+/// The key of one incident transition (issue 14): `lifeline/<target>/<incident id>/<kind>[/<seq>]`, e.g.
+/// `lifeline/everything/42/opened`, `…/42/reminder/2`, `…/42/resolved`. Every delivery attempt of that
+/// transition, from any replica, carries the same key, so a receiver that remembers keys acts on it once.
+/// Sent by the webhook as `Idempotency-Key` and `webhook-id` (Standard Webhooks); PagerDuty and Opsgenie
+/// get the incident's [`dedup_key`] instead, which their own state machines apply idempotently.
+pub fn transition_key(a: &ClaimedAlert) -> String {
+    let base = dedup_key(&a.target, a.incident_id);
+    match a.kind {
+        AlertKindTag::Reminder => format!("{base}/reminder/{}", a.seq),
+        k => format!("{base}/{}", k.as_str()),
+    }
+}
+
 fn rfc3339(ms: i64) -> Option<String> {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -233,6 +246,8 @@ pub(crate) struct Dispatcher {
     pub(crate) holder: String,
     pub(crate) tuning: Tuning,
     pub(crate) metrics: Arc<Metrics>,
+    /// True while this replica holds shard 0: only then does it re-send firing alerts to Alertmanager.
+    pub(crate) singleton: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Drains the outbox until `shutdown`, then makes one last pass so sends queued by the final results go out.
@@ -250,6 +265,7 @@ pub(crate) async fn run_dispatcher(
         holder,
         tuning,
         metrics,
+        singleton,
     } = d;
     let mut next_resend: HashMap<&str, Instant> = HashMap::new();
     loop {
@@ -259,6 +275,9 @@ pub(crate) async fn run_dispatcher(
             () = tokio::time::sleep(tuning.dispatch_poll) => {}
         }
         dispatch_once(&store, &alerts, &client, &holder, &tuning, &metrics).await;
+        if !singleton.load(std::sync::atomic::Ordering::Acquire) {
+            continue;
+        }
         for cfg in alerts.iter() {
             let AlertKind::Alertmanager {
                 resend_interval, ..
@@ -353,7 +372,9 @@ pub(crate) async fn dispatch_once(
             Some(cfg) => match deliver(client, cfg, &a, tuning.alert_backoff).await {
                 (n, None) => (OutboxState::Sent, n, None),
                 (n, Some(e)) => {
-                    tracing::error!(alert.provider = %a.provider, alert.kind = a.kind.as_str(), target.name = %a.target, error = %e, attempts = n, "Alert send failed.");
+                    // Dead-lettered: kept in the outbox as `failed` with its error, counted, never retried.
+                    metrics.alerts_dead_lettered.inc();
+                    tracing::error!(alert.provider = %a.provider, alert.kind = a.kind.as_str(), target.name = %a.target, error = %e, attempts = n, "Alert send failed; dead-lettered.");
                     (OutboxState::Failed, n, Some(e.to_string()))
                 }
             },
@@ -386,6 +407,56 @@ pub(crate) async fn dispatch_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{IncidentOp, NewAlert, ProbeRow, RecordOp, TargetState};
+
+    /// A replica that dies after the receiver accepted a send but before the row was marked `sent`: the row
+    /// is claimed again by another replica once the claim expires, and carries the same transition key.
+    #[tokio::test]
+    async fn a_resend_after_a_lost_claim_carries_the_same_key() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let ids = store
+            .sync_targets(&[("svc".into(), "http://svc/mcp".into())], 1_000)
+            .await
+            .unwrap();
+        let state = TargetState {
+            id: ids[0].1,
+            name: "svc".into(),
+            ..TargetState::default()
+        };
+        let op = RecordOp {
+            state,
+            tools_json: None,
+            result: ProbeRow::new(2_000, lifeline_mcp::Verdict::Unhealthy),
+            events: vec![],
+            incident: IncidentOp::Open {
+                at_ms: 2_000,
+                reason: None,
+                message: None,
+                summary: "down".into(),
+                alerts: vec![NewAlert {
+                    provider: "hook".into(),
+                    due_ms: 2_000,
+                    context: json!({}),
+                }],
+            },
+        };
+        store.record(&[op]).await.unwrap();
+        let lease = Duration::from_millis(10);
+        let first = store.claim_alerts("r1", 3_000, lease, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        // r1 "crashes": no finish. Within the claim nobody else gets the row; after it, r2 does.
+        assert!(store
+            .claim_alerts("r2", 3_005, lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = store.claim_alerts("r2", 3_011, lease, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, first[0].id);
+        let key = transition_key(&first[0]);
+        assert_eq!(transition_key(&again[0]), key);
+        assert_eq!(key, format!("lifeline/svc/{}/opened", first[0].incident_id));
+    }
 
     #[test]
     fn truncate_counts_characters_and_marks_the_cut() {

@@ -139,6 +139,9 @@ pub struct Retention {
     pub daily: Duration,
 }
 
+/// Smallest `replicas.lease_ttl`: 1 s (a renewal every third of it must still fit a database round trip).
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(1);
+
 /// Internal periods, with defaults suited to production.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tuning {
@@ -152,7 +155,8 @@ pub struct Tuning {
     pub rollup_grace: Duration,
     /// How often results are written in one transaction. Default 500 ms.
     pub flush_every: Duration,
-    /// Leader lease time-to-live (renewed every third of it). Default 30 s.
+    /// Shard lease time-to-live (renewed every third of it; a replica stops probing a shard 4/5 of it after its
+    /// last renewal was sent). `replicas.lease_ttl` in the file, at least [`MIN_LEASE_TTL`]. Default 15 s.
     pub lease_ttl: Duration,
     /// How often the alert outbox is polled. Default 1 s.
     pub dispatch_poll: Duration,
@@ -168,7 +172,7 @@ impl Default for Tuning {
             rollup_every: Duration::from_secs(60),
             rollup_grace: Duration::from_secs(120),
             flush_every: Duration::from_millis(500),
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(15),
             dispatch_poll: Duration::from_secs(1),
             alert_backoff: Duration::from_millis(500),
         }

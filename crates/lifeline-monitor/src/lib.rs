@@ -8,12 +8,13 @@
 //! replica id in), listen for OS signals (the binary turns them into phases), or exit the process. Probing
 //! itself belongs to `lifeline_mcp::probe`, behind the [`prober::Prober`] seam.
 //!
-//! Task layout of a running monitor: the web server and the snapshot builder run on every replica; the
-//! scheduler, recorder, alert dispatcher and rollup job run only on the replica holding the `scheduler` lease
-//! in the database (one at a time), so replicas sharing a PostgreSQL never double-probe or double-page.
+//! Task layout of a running monitor: every replica runs the web server, the snapshot builder, the shard
+//! manager (`shards`: leases on 128 shards of the targets, a fair share each), the scheduler (probing only the
+//! targets of the shards it holds, inside their trust window), the recorder (its writes fenced on the shard
+//! epochs), and the alert dispatcher (any replica delivers the outbox). The rollup job and the Alertmanager
+//! re-sends run only on the holder of shard 0. See `docs/monitor-ha.md`.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use lifeline_core::{InFlight, Phase, Shutdown};
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod agent;
 pub mod alert;
 pub mod config;
 pub mod drift;
@@ -31,6 +33,7 @@ pub mod prober;
 mod recorder;
 mod scheduler;
 pub mod seal;
+mod shards;
 pub mod simulate;
 pub mod sketch;
 pub mod store;
@@ -48,8 +51,6 @@ use scheduler::now_ms;
 use web::snapshot::{Builder, SnapshotCell};
 use web::AppState;
 
-/// Name of the lease that elects the working replica.
-const LEASE: &str = "scheduler";
 /// Capacity of the scheduler → recorder queue.
 const OUTCOME_QUEUE: usize = 4096;
 
@@ -65,6 +66,15 @@ pub enum MonitorError {
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// A second process was started on an SQLite database another live process uses.
+    #[error(
+        "another monitor process (replica `{other}`) is using this SQLite database: SQLite serves one process; \
+         run several replicas on PostgreSQL (`storage: postgres://…`)"
+    )]
+    SecondReplica {
+        /// The live replica's name.
+        other: String,
+    },
 }
 
 impl MonitorError {
@@ -74,6 +84,7 @@ impl MonitorError {
             MonitorError::Store(e) => e.reason(),
             MonitorError::Http(_) => "http_client",
             MonitorError::Io(_) => "listener",
+            MonitorError::SecondReplica { .. } => "second_replica",
         }
     }
 }
@@ -98,9 +109,8 @@ impl std::fmt::Debug for Monitor {
     }
 }
 
-/// One leadership term: its own phases (lease lost, or the monitor's phases followed), so a lost lease stops
-/// probing the same way a shutdown does.
-struct Leader {
+/// The work of a replica between start and stop, with its own phases (following the monitor's).
+struct Worker {
     term: Shutdown,
     stop_dispatch: CancellationToken,
     scheduler: JoinHandle<()>,
@@ -180,6 +190,9 @@ impl Monitor {
         listener: tokio::net::TcpListener,
         shutdown: Shutdown,
     ) -> Result<(), MonitorError> {
+        if self.store.backend() == store::Backend::Sqlite {
+            self.refuse_second_sqlite_replica().await?;
+        }
         let targets: Vec<(String, String)> = self
             .config
             .targets
@@ -215,6 +228,7 @@ impl Monitor {
             })
         };
         let rolled_up = Arc::new(Notify::new());
+        let view = Arc::new(shards::ShardView::default());
         let snapshot_task = tokio::spawn(snapshot_loop(
             Builder::new(
                 self.store.clone(),
@@ -224,50 +238,34 @@ impl Monitor {
             app.clone(),
             shutdown.clone(),
             rolled_up.clone(),
+            view.clone(),
         ));
 
         let ttl = self.config.tuning.lease_ttl;
-        let mut leader: Option<Leader> = None;
+        let mut manager = shards::Manager::new(
+            self.store.clone(),
+            self.replica.clone(),
+            ttl,
+            view.clone(),
+            self.metrics.clone(),
+        );
+        let singleton = Arc::new(AtomicBool::new(false));
+        let worker =
+            self.start_working(&ids, rolled_up, &shutdown, view.clone(), singleton.clone());
         let mut draining = false;
-        let mut last_renewed = tokio::time::Instant::now();
         loop {
-            let held = match self
-                .store
-                .acquire_lease(LEASE, &self.replica, now_ms(), ttl)
-                .await
-            {
-                Ok(h) => {
-                    if h {
-                        last_renewed = tokio::time::Instant::now();
-                    }
-                    h
-                }
+            let next = match manager.round().await {
+                Ok(next) => next,
                 Err(e) => {
                     self.metrics.store_error("lease");
-                    tracing::warn!(error = %e, "Renewing the scheduler lease failed.");
-                    // Keep working while the lease we hold cannot have expired yet.
-                    leader.is_some() && last_renewed.elapsed() < ttl * 2 / 3
+                    tracing::warn!(error = %e, "A shard lease round failed; shards stop being probed when their trust window ends.");
+                    ttl / 3
                 }
             };
-            match (held, leader.is_some()) {
-                (true, false) => {
-                    tracing::info!(replica = %self.replica, targets = ids.len(), "Scheduler lease taken; probing.");
-                    self.metrics.leader.set(1);
-                    leader = Some(
-                        self.start_leading(&ids, rolled_up.clone(), &shutdown)
-                            .await?,
-                    );
-                }
-                (false, true) => {
-                    tracing::warn!(replica = %self.replica, "Scheduler lease lost; standing by.");
-                    self.metrics.leader.set(0);
-                    if let Some(l) = leader.take() {
-                        stop_leading(l, &self.lifecycle).await;
-                    }
-                }
-                _ => {}
-            }
-            let renew = tokio::time::sleep(ttl / 3);
+            let first = view.current(0).is_some();
+            singleton.store(first, Ordering::Release);
+            self.metrics.leader.set(i64::from(first));
+            let renew = tokio::time::sleep(next);
             tokio::pin!(renew);
             // At most two rounds: the drain's start (once), then the renewal or the stop.
             let stopping = loop {
@@ -292,12 +290,8 @@ impl Monitor {
         tracing::info!("Shutting down: finishing in-flight probes.");
         app.ready.store(false, Ordering::Release);
         let finish = async {
-            if let Some(l) = leader.take() {
-                stop_leading(l, &self.lifecycle).await;
-                if let Err(e) = self.store.release_lease(LEASE, &self.replica).await {
-                    tracing::warn!(error = %e, "Releasing the scheduler lease failed; it expires by itself.");
-                }
-            }
+            stop_working(worker, &self.lifecycle, &mut manager).await;
+            singleton.store(false, Ordering::Release);
             self.metrics.leader.set(0);
             let _ = snapshot_task.await;
             stop_web.cancel();
@@ -318,19 +312,36 @@ impl Monitor {
         Ok(())
     }
 
-    async fn start_leading(
+    /// SQLite serves one process: waits (up to the lease ttl and a second, so a crashed predecessor's row
+    /// expires) for no other replica to be alive, then refuses with [`MonitorError::SecondReplica`].
+    async fn refuse_second_sqlite_replica(&self) -> Result<(), MonitorError> {
+        let ttl = self.config.tuning.lease_ttl;
+        let deadline = tokio::time::Instant::now() + ttl + std::time::Duration::from_secs(1);
+        loop {
+            let others = self.store.other_live_replicas(&self.replica).await?;
+            let Some(other) = others.into_iter().next() else {
+                self.store.heartbeat_replica(&self.replica, ttl).await?;
+                return Ok(());
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MonitorError::SecondReplica { other });
+            }
+            tracing::warn!(other = %other, "Another monitor process uses this SQLite database; waiting for its lease to expire.");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Starts the work every replica does: the scheduler (probing the shards in `view`), the recorder
+    /// (fenced on their epochs), the alert dispatcher (any replica delivers) and the rollup job (only while
+    /// `singleton` says this replica holds shard 0).
+    fn start_working(
         &self,
         ids: &[i64],
         rolled_up: Arc<Notify>,
         shutdown: &Shutdown,
-    ) -> Result<Leader, MonitorError> {
-        let states: HashMap<i64, store::TargetState> = self
-            .store
-            .load_states()
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
+        view: Arc<shards::ShardView>,
+        singleton: Arc<AtomicBool>,
+    ) -> Worker {
         let (tx, rx) = mpsc::channel(OUTCOME_QUEUE);
         let term = Shutdown::new();
         tokio::spawn(follow(shutdown.clone(), term.clone()));
@@ -347,6 +358,7 @@ impl Monitor {
                 term: term.clone(),
                 grace: self.lifecycle.probe_grace,
                 inflight: self.inflight.clone(),
+                shards: view.clone(),
             },
             self.metrics.clone(),
         ));
@@ -354,10 +366,13 @@ impl Monitor {
             self.store.clone(),
             self.config.clone(),
             ids.to_vec(),
-            states,
             rx,
             self.metrics.clone(),
             queued.clone(),
+            recorder::Fencing {
+                owner: self.replica.clone(),
+                shards: view,
+            },
         ));
         let dispatcher = tokio::spawn(alert::run_dispatcher(
             alert::Dispatcher {
@@ -367,6 +382,7 @@ impl Monitor {
                 holder: self.replica.clone(),
                 tuning: self.config.tuning.clone(),
                 metrics: self.metrics.clone(),
+                singleton: singleton.clone(),
             },
             queued,
             stop_dispatch.clone(),
@@ -377,19 +393,20 @@ impl Monitor {
             term.clone(),
             self.metrics.clone(),
             rolled_up,
+            singleton,
         ));
-        Ok(Leader {
+        Worker {
             term,
             stop_dispatch,
             scheduler,
             recorder,
             dispatcher,
             rollup,
-        })
+        }
     }
 }
 
-/// Passes the monitor's `Refusing` and `Forcing` on to a leadership term; returns once the term is forced
+/// Passes the monitor's `Refusing` and `Forcing` on to the worker's term; returns once the term is forced
 /// (either way).
 async fn follow(process: Shutdown, term: Shutdown) {
     for phase in [Phase::Refusing, Phase::Forcing] {
@@ -400,14 +417,18 @@ async fn follow(process: Shutdown, term: Shutdown) {
     }
 }
 
-async fn stop_leading(l: Leader, lifecycle: &Lifecycle) {
-    l.term.advance(Phase::Refusing);
-    let _ = l.scheduler.await; // in-flight probes finish (bounded by the grace period, or cut by `Forcing`)
-    let _ = l.recorder.await; // every handed-over result is written
-    l.stop_dispatch.cancel();
-    let _ = tokio::time::timeout(lifecycle.alert_grace, l.dispatcher).await; // queued alerts go out
-    let _ = l.rollup.await;
-    l.term.advance(Phase::Forcing); // ends `follow`
+/// The stop, in order: no new probe, in-flight probes finish, every result is written (under leases still
+/// held, so none is fenced), then every shard lease is released at once (the other replicas take the shards
+/// at their next round), then the queued alerts go out (bounded by `alert_grace`).
+async fn stop_working(w: Worker, lifecycle: &Lifecycle, manager: &mut shards::Manager) {
+    w.term.advance(Phase::Refusing);
+    let _ = w.scheduler.await; // in-flight probes finish (bounded by the grace period, or cut by `Forcing`)
+    let _ = w.recorder.await; // every handed-over result is written
+    manager.release_all().await;
+    w.stop_dispatch.cancel();
+    let _ = tokio::time::timeout(lifecycle.alert_grace, w.dispatcher).await; // queued alerts go out
+    let _ = w.rollup.await;
+    w.term.advance(Phase::Forcing); // ends `follow`
 }
 
 async fn snapshot_loop(
@@ -415,12 +436,14 @@ async fn snapshot_loop(
     app: Arc<AppState>,
     shutdown: Shutdown,
     rolled_up: Arc<Notify>,
+    view: Arc<shards::ShardView>,
 ) {
     let every = app.config.tuning.snapshot_refresh;
     loop {
         match builder.build(&app.snapshot).await {
             Ok(()) => {
-                if shutdown.is_running() {
+                // Not ready before the first shard round read the incident state of the shards it took.
+                if shutdown.is_running() && view.loaded() {
                     app.ready.store(true, Ordering::Release);
                     // The drain may have begun between the check and the store: never leave it ready then.
                     if !shutdown.is_running() {
@@ -447,9 +470,17 @@ async fn rollup_loop(
     term: Shutdown,
     metrics: Arc<Metrics>,
     rolled_up: Arc<Notify>,
+    singleton: Arc<AtomicBool>,
 ) {
     let r = &config.retention;
     loop {
+        if !singleton.load(Ordering::Acquire) {
+            // Only the holder of shard 0 rolls up and prunes.
+            tokio::select! {
+                () = term.reached(Phase::Refusing) => break,
+                () = tokio::time::sleep(config.tuning.lease_ttl / 3) => continue,
+            }
+        }
         match store.rollup(now_ms(), config.tuning.rollup_grace).await {
             Ok(0) => {}
             Ok(hours) => {

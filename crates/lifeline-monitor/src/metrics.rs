@@ -97,8 +97,14 @@ pub struct Metrics {
     pub target_tls_days_left: Family<TargetLabels, Gauge>,
     /// Open incidents.
     pub incidents_open: Gauge,
-    /// 1 while this replica holds the scheduler lease.
+    /// 1 while this replica holds shard 0, whose holder runs the rollups and Alertmanager re-sends.
     pub leader: Gauge,
+    /// Shards whose lease this replica holds (issue 14).
+    pub shards_held: Gauge,
+    /// Writes rejected by their shard epoch: results and incident changes of a former shard holder (issue 14).
+    pub fenced_writes: Counter,
+    /// Alert sends given up after their last attempt (dead-lettered, `state = 'dead'` in the outbox).
+    pub alerts_dead_lettered: Counter,
     /// Transaction runs finished, by the transaction's verdict (the transaction target's own verdict is in
     /// `lifeline_monitor_target_verdict{target="<target>.<transaction>"}`).
     pub transaction_runs: Family<VerdictLabels, Counter>,
@@ -137,6 +143,9 @@ impl Metrics {
             target_tls_days_left: Family::default(),
             incidents_open: Gauge::default(),
             leader: Gauge::default(),
+            shards_held: Gauge::default(),
+            fenced_writes: Counter::default(),
+            alerts_dead_lettered: Counter::default(),
             transaction_runs: Family::default(),
             transaction_step_duration: Family::new_with_constructor(
                 phase_histogram as fn() -> Histogram,
@@ -199,8 +208,23 @@ impl Metrics {
         );
         registry.register(
             "lifeline_monitor_leader",
-            "1 while this replica holds the scheduler lease",
+            "1 while this replica holds shard 0 (it runs the rollups and the Alertmanager re-sends)",
             m.leader.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_shards_held",
+            "Shards (of 128) whose lease this replica holds",
+            m.shards_held.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_fenced_writes",
+            "Probe results (with their incident changes) rejected because their shard epoch was no longer this replica's",
+            m.fenced_writes.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_alerts_dead_lettered",
+            "Alert sends given up after their last attempt",
+            m.alerts_dead_lettered.clone(),
         );
         registry.register(
             "lifeline_monitor_transaction_runs",

@@ -15,23 +15,34 @@ use crate::config::Config;
 use crate::evaluate::{evaluate, Context};
 use crate::metrics::{Metrics, VerdictLabels};
 use crate::scheduler::Outcome;
-use crate::store::{IncidentOp, OpenIncident, RecordOp, Store, TargetState};
+use crate::shards::ShardView;
+use crate::store::{Fence, HeldShard, IncidentOp, OpenIncident, RecordOp, Store, TargetState};
+
+/// What the recorder's writes are fenced on: this replica's name and its view of the shards it holds.
+pub(crate) struct Fencing {
+    /// This replica's name (the `owner` of its shard leases).
+    pub(crate) owner: String,
+    /// The shards it holds now.
+    pub(crate) shards: Arc<ShardView>,
+}
 
 /// Most outcomes written in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
 /// Attempts at writing one batch before it is given up (and counted) .
 const WRITE_ATTEMPTS: u32 = 3;
 
-/// Writes outcomes from `rx` until it closes. `ids[i]` is the row id of `config.targets[i]`.
+/// Writes outcomes from `rx` until it closes. `ids[i]` is the row id of `config.targets[i]`. The states of
+/// the targets come from the shard manager as their shards are taken ([`ShardView::take_fresh`]).
 pub(crate) async fn run(
     store: Store,
     config: Arc<Config>,
     ids: Vec<i64>,
-    mut states: HashMap<i64, TargetState>,
     mut rx: mpsc::Receiver<Outcome>,
     metrics: Arc<Metrics>,
     alerts_queued: Arc<Notify>,
+    fence: Fencing,
 ) {
+    let mut states: HashMap<i64, TargetState> = HashMap::new();
     let mut buf: Vec<Outcome> = Vec::with_capacity(MAX_BATCH);
     loop {
         if rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
@@ -46,33 +57,70 @@ pub(crate) async fn run(
             }
         }
         let batch: Vec<Outcome> = std::mem::take(&mut buf);
-        write_batch(
-            &store,
-            &config,
-            &ids,
-            &mut states,
-            batch,
-            &metrics,
-            &alerts_queued,
-        )
-        .await;
+        let w = Writer {
+            store: &store,
+            config: &config,
+            ids: &ids,
+            metrics: &metrics,
+            alerts_queued: &alerts_queued,
+            fence: &fence,
+        };
+        write_batch(&w, &mut states, batch).await;
     }
     tracing::debug!("Recorder finished: every result is written.");
 }
 
-async fn write_batch(
-    store: &Store,
-    config: &Config,
-    ids: &[i64],
-    states: &mut HashMap<i64, TargetState>,
-    batch: Vec<Outcome>,
-    metrics: &Metrics,
-    alerts_queued: &Notify,
-) {
+/// What a batch write reads.
+struct Writer<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    ids: &'a [i64],
+    metrics: &'a Metrics,
+    alerts_queued: &'a Notify,
+    fence: &'a Fencing,
+}
+
+async fn write_batch(w: &Writer<'_>, states: &mut HashMap<i64, TargetState>, batch: Vec<Outcome>) {
+    let Writer {
+        store,
+        config,
+        ids,
+        metrics,
+        alerts_queued,
+        fence,
+    } = *w;
+    // States read back for shards this replica just took replace what it remembered of them.
+    for s in fence.shards.take_fresh() {
+        states.insert(s.id, s);
+    }
+    // A result probed under an epoch this replica no longer holds is a late write: dropped before it is
+    // evaluated (so it cannot advance a state), and fenced again in the store's transaction.
+    let before = batch.len();
+    let batch: Vec<Outcome> = batch
+        .into_iter()
+        .filter(|o| fence.shards.epoch(o.term.shard) == Some(o.term.epoch))
+        .collect();
+    let late = before - batch.len();
+    if late > 0 {
+        metrics
+            .fenced_writes
+            .inc_by(u64::try_from(late).unwrap_or(u64::MAX));
+        tracing::warn!(
+            late,
+            "Results of shards no longer held were dropped (epoch fencing)."
+        );
+    }
+    let mut terms: Vec<HeldShard> = Vec::with_capacity(batch.len());
     // Work on copies: the real state advances only if the transaction commits.
     let mut working: HashMap<i64, TargetState> = HashMap::new();
     let mut ops: Vec<RecordOp> = Vec::with_capacity(batch.len());
-    for Outcome { idx, at_ms, report } in &batch {
+    for Outcome {
+        idx,
+        at_ms,
+        report,
+        term,
+    } in &batch
+    {
         let Some(target) = config.targets.get(*idx) else {
             continue;
         };
@@ -97,13 +145,18 @@ async fn write_batch(
         let op = evaluate(&prev, report, &cx);
         working.insert(id, op.state.clone());
         ops.push(op);
+        terms.push(*term);
     }
 
     let mut attempt = 0;
-    let opened = loop {
+    let fenced = Fence {
+        owner: &fence.owner,
+        terms: &terms,
+    };
+    let recorded = loop {
         attempt += 1;
-        match store.record(&ops).await {
-            Ok(opened) => break opened,
+        match store.record_fenced(&ops, Some(fenced)).await {
+            Ok(r) => break r,
             Err(e) if attempt < WRITE_ATTEMPTS && e.is_retryable() => {
                 metrics.store_error("record");
                 tracing::warn!(error = %e, attempt, "Writing results failed; retrying.");
@@ -118,7 +171,20 @@ async fn write_batch(
     };
 
     let mut queued = false;
-    for (op, opened_id) in ops.into_iter().zip(opened) {
+    let rejected = recorded.rejected.iter().filter(|r| **r).count();
+    if rejected > 0 {
+        metrics
+            .fenced_writes
+            .inc_by(u64::try_from(rejected).unwrap_or(u64::MAX));
+        tracing::warn!(
+            rejected,
+            "Late results rejected by their shard epoch: another replica holds their shards now."
+        );
+    }
+    for ((op, opened_id), rejected) in ops.into_iter().zip(recorded.opened).zip(recorded.rejected) {
+        if rejected {
+            continue; // the state stays as it was; the new owner reads its own from the store
+        }
         let mut state = op.state;
         match &op.incident {
             IncidentOp::Open { at_ms, alerts, .. } => {

@@ -22,9 +22,13 @@ use tokio::time::Instant;
 use crate::config::TargetConfig;
 use crate::metrics::Metrics;
 use crate::prober::Prober;
+use crate::shards::ShardView;
+use crate::store::{shard_of, HeldShard, SHARDS};
 
 /// Extra time past a target's timeout before the scheduler gives up on a probe that overran it.
 const OVERRUN_MARGIN: Duration = Duration::from_secs(5);
+/// The targets of a newly taken shard are probed within this much (less when their interval is shorter).
+const TAKEOVER_SPREAD: Duration = Duration::from_millis(500);
 /// The first round of probes is spread over at most this much per target (so one target starts at once).
 const FIRST_ROUND_SPREAD_PER_TARGET: Duration = Duration::from_millis(50);
 
@@ -37,6 +41,9 @@ pub(crate) struct Outcome {
     pub(crate) at_ms: i64,
     /// The report.
     pub(crate) report: ProbeReport,
+    /// The target's shard and the epoch this replica held it under when the probe started: the write is
+    /// fenced on it.
+    pub(crate) term: HeldShard,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -51,6 +58,14 @@ fn phase_offset(name: &str, spread: Duration) -> Duration {
     name.hash(&mut h);
     let spread_ms = u64::try_from(spread.as_millis()).unwrap_or(u64::MAX).max(1);
     Duration::from_millis(h.finish() % spread_ms)
+}
+
+/// Sleeps until `due`, or forever when nothing is due (every target parked).
+async fn sleep_until_or_forever(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The report for a probe that overran its timeout by [`OVERRUN_MARGIN`].
@@ -76,6 +91,9 @@ pub(crate) struct Stop {
     pub(crate) grace: Duration,
     /// Counts each probe from its start until its result is queued.
     pub(crate) inflight: InFlight,
+    /// The shards this replica may probe now: a target whose shard is not held (or outside its trust window)
+    /// keeps its place on the timetable but is not probed.
+    pub(crate) shards: Arc<ShardView>,
 }
 
 /// Runs until `stop.term` reaches `Refusing`, then drains in-flight probes for at most `stop.grace` (less if
@@ -92,7 +110,9 @@ pub(crate) async fn run(
         term,
         grace,
         inflight,
+        shards,
     } = stop;
+    let shard_of_target: Vec<u32> = targets.iter().map(|t| shard_of(&t.name)).collect();
     let refusing = term.reached(StopPhase::Refusing);
     tokio::pin!(refusing);
     let start = Instant::now();
@@ -113,14 +133,40 @@ pub(crate) async fn run(
     let semaphore = Arc::new(Semaphore::new(max_concurrency.max(1)));
     let mut tasks = JoinSet::new();
 
-    while let Some(Reverse((due, idx))) = heap.peek().copied() {
+    // Targets of shards this replica does not hold (or no longer trusts), parked per shard until it takes them.
+    let mut parked: Vec<Vec<usize>> = vec![Vec::new(); SHARDS as usize];
+    loop {
+        let due_next = heap.peek().map(|Reverse((due, _))| *due);
         tokio::select! {
             () = &mut refusing => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            () = tokio::time::sleep_until(due) => {}
+            () = shards.taken() => {
+                // Newly taken shards: their targets are probed at once (spread over at most TAKEOVER_SPREAD),
+                // so a takeover adds no wait for the next interval to the gap.
+                let now = Instant::now();
+                for (shard, idxs) in parked.iter_mut().enumerate() {
+                    if idxs.is_empty() || shards.current(u32::try_from(shard).unwrap_or(u32::MAX)).is_none() {
+                        continue;
+                    }
+                    for idx in idxs.drain(..) {
+                        let t = &targets[idx];
+                        heap.push(Reverse((now + phase_offset(&t.name, t.interval.min(TAKEOVER_SPREAD)), idx)));
+                    }
+                }
+                continue;
+            }
+            () = sleep_until_or_forever(due_next) => {}
         }
-        heap.pop();
+        let Some(Reverse((due, idx))) = heap.pop() else {
+            continue;
+        };
         let target = &targets[idx];
+        let shard = shard_of_target[idx];
+        let Some(epoch) = shards.current(shard) else {
+            // Another replica's shard, or ours outside its trust window: parked until taken.
+            parked[shard as usize].push(idx);
+            continue;
+        };
         let mut next = due + target.interval;
         let now = Instant::now();
         if next <= now {
@@ -128,6 +174,10 @@ pub(crate) async fn run(
             next = now + phase_offset(&target.name, target.interval.min(Duration::from_secs(1)));
         }
         heap.push(Reverse((next, idx)));
+        let held = HeldShard {
+            shard: i64::from(shard),
+            epoch,
+        };
         if in_flight[idx].load(Ordering::Acquire) {
             metrics.probes_skipped.inc();
             tracing::warn!(target.name = %target.name, "Probe skipped: the previous one is still running.");
@@ -168,7 +218,14 @@ pub(crate) async fn run(
                 }
             }
             // Flag cleared only after the result is queued, so the target's results stay in order.
-            let _ = tx.send(Outcome { idx, at_ms, report }).await;
+            let _ = tx
+                .send(Outcome {
+                    idx,
+                    at_ms,
+                    report,
+                    term: held,
+                })
+                .await;
             flag.store(false, Ordering::Release);
             drop(permit);
             drop(unit);

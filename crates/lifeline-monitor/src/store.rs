@@ -26,6 +26,7 @@ mod probe_row;
 mod query;
 mod record;
 mod rollup;
+mod shard;
 
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
@@ -33,8 +34,9 @@ pub use probe_row::{ProbeRow, ResultRow};
 pub use query::{
     DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,
 };
-pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp};
+pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp, Recorded};
 pub use rollup::HourRollup;
+pub use shard::{shard_of, Fence, HeldShard, ShardLease, SHARDS};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool: the same code, compiled for each.
 macro_rules! with_pool {
@@ -320,9 +322,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Takes or renews the lease `name` for `holder` until `now + ttl`; true when `holder` has it afterwards.
-    /// Only the holder of the `scheduler` lease probes, rolls up and sends alerts, so replicas sharing one
-    /// PostgreSQL never double-probe; the outbox's unique keys stop double pages even if two believed it.
+    /// Takes or renews the named lease `name` (table `leases`) for `holder` until `now + ttl`; true when
+    /// `holder` has it afterwards. The monitor no longer uses it (the pre-shard `scheduler` lease): replicas
+    /// split the work with shard leases ([`Store::acquire_shards`], issue 14). Kept for named singletons.
     pub async fn acquire_lease(
         &self,
         name: &str,

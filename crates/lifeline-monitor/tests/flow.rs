@@ -2,10 +2,13 @@
 //! after the threshold and page each provider exactly once (through retries), a restart mid-incident sends
 //! nothing twice, recovery resolves once, maintenance suppresses, and drift and version changes become events.
 //! `flow/providers.rs`: Teams, Discord and Opsgenie against loopback fakes of their APIs, email through a real
-//! SMTP server (aiosmtpd); `flow/alertmanager.rs`: a real Alertmanager routing to a webhook receiver.
+//! SMTP server (aiosmtpd); `flow/alertmanager.rs`: a real Alertmanager routing to a webhook receiver;
+//! `flow/ha.rs`: three replicas on a real PostgreSQL (issue 14).
 
 #[path = "flow/alertmanager.rs"]
 mod alertmanager;
+#[path = "flow/ha.rs"]
+mod ha;
 #[path = "flow/providers.rs"]
 mod providers;
 #[path = "support/running.rs"]
@@ -106,6 +109,8 @@ struct Received {
     bodies: Mutex<Vec<(String, Value)>>,
     /// Per accepted body, in the same order: the raw path and query, and the `Authorization` header.
     raw: Mutex<Vec<(String, Option<String>)>>,
+    /// Per accepted body, in the same order: the `Idempotency-Key` and `webhook-id` headers.
+    keys: Mutex<Vec<(Option<String>, Option<String>)>>,
     fail_next: AtomicU32,
 }
 
@@ -120,16 +125,23 @@ async fn receive(
         r.fail_next.fetch_sub(1, Ordering::SeqCst);
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let auth = header("authorization");
     let raw = uri
         .path_and_query()
         .map_or_else(String::new, ToString::to_string);
     // One lock for both lists, so a reader never sees them out of step.
     let mut bodies = r.bodies.lock().unwrap();
     r.raw.lock().unwrap().push((raw, auth));
+    r.keys
+        .lock()
+        .unwrap()
+        .push((header("idempotency-key"), header("webhook-id")));
     bodies.push((path, body));
     StatusCode::ACCEPTED
 }

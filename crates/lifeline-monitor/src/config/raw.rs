@@ -54,6 +54,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) shutdown: RawShutdown,
     #[serde(default)]
+    pub(crate) replicas: RawReplicas,
+    #[serde(default)]
     pub(crate) targets: Vec<RawTarget>,
     #[serde(default)]
     pub(crate) alerts: Vec<RawAlert>,
@@ -68,6 +70,13 @@ pub(crate) struct RawRetention {
     pub(crate) raw: Option<String>,
     pub(crate) hourly: Option<String>,
     pub(crate) daily: Option<String>,
+}
+
+/// Replicas sharing one PostgreSQL (issue 14, `docs/monitor-ha.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReplicas {
+    pub(crate) lease_ttl: Option<String>,
 }
 
 /// The grace periods of the shutdown phases (see `crate::Lifecycle`).

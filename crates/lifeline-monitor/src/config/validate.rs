@@ -178,6 +178,16 @@ impl Validator<'_> {
             ),
         };
 
+        let tuning = Tuning {
+            lease_ttl: self.duration(
+                "replicas.lease_ttl",
+                raw.replicas.lease_ttl.as_deref(),
+                Tuning::default().lease_ttl,
+                MIN_LEASE_TTL,
+            ),
+            ..Tuning::default()
+        };
+
         let mut targets = Vec::with_capacity(raw.targets.len());
         let mut transaction_targets = Vec::new();
         for (i, mut t) in raw.targets.into_iter().enumerate() {
@@ -288,7 +298,7 @@ impl Validator<'_> {
                 alerts,
                 maintenance,
                 log_format,
-                tuning: Tuning::default(),
+                tuning,
             })
         } else {
             Err(ConfigError(self.errors))

@@ -103,14 +103,27 @@ impl Store {
     ) -> Result<Vec<ClaimedAlert>, StoreError> {
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(60_000);
         let mut out = Vec::new();
-        with_pool!(self, pool => {
-            let ids: Vec<i64> = sqlx::query_scalar(
+        // PostgreSQL: candidates locked `FOR UPDATE SKIP LOCKED`, so replicas claiming at once split the due
+        // sends instead of queueing on the same rows (SQLite has one writer and no row locks).
+        let claim = match self.backend() {
+            super::Backend::Postgres => {
+                "UPDATE alert_outbox SET claimed_by = $1, claimed_until_ms = $2 \
+                 WHERE id IN (SELECT id FROM alert_outbox WHERE state = 'pending' AND due_ms <= $3 \
+                              AND (claimed_until_ms IS NULL OR claimed_until_ms < $3) ORDER BY id LIMIT $4 \
+                              FOR UPDATE SKIP LOCKED) \
+                 AND state = 'pending' AND (claimed_until_ms IS NULL OR claimed_until_ms < $3) \
+                 RETURNING id"
+            }
+            super::Backend::Sqlite => {
                 "UPDATE alert_outbox SET claimed_by = $1, claimed_until_ms = $2 \
                  WHERE id IN (SELECT id FROM alert_outbox WHERE state = 'pending' AND due_ms <= $3 \
                               AND (claimed_until_ms IS NULL OR claimed_until_ms < $3) ORDER BY id LIMIT $4) \
                  AND state = 'pending' AND (claimed_until_ms IS NULL OR claimed_until_ms < $3) \
-                 RETURNING id",
-            )
+                 RETURNING id"
+            }
+        };
+        with_pool!(self, pool => {
+            let ids: Vec<i64> = sqlx::query_scalar(claim)
             .bind(holder)
             .bind(until)
             .bind(now_ms)

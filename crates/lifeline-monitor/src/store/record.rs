@@ -3,9 +3,21 @@
 
 use lifeline_mcp::Reason;
 
-use super::{with_pool, EventKind, Label, ProbeRow, Severity, Store, StoreError, TargetState};
+use super::shard::{Fence, HeldShard};
+use super::{
+    with_pool, Backend, EventKind, Label, ProbeRow, Severity, Store, StoreError, TargetState,
+};
 
-/// Result rows per `INSERT`: 16 binds each (target id and the columns), 4,096 per statement, far below the
+/// What [`Store::record_fenced`] did, per op in input order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The id of the incident the op opened (or adopted), `None` otherwise.
+    pub opened: Vec<Option<i64>>,
+    /// True when the op was rejected by its fence (a late write of a former shard holder): nothing written.
+    pub rejected: Vec<bool>,
+}
+
+/// Result rows per `INSERT`: at most 20 binds each (target id, epoch and the columns), ~5,000 per statement, far below the
 /// bind limits of SQLite (32,766) and PostgreSQL (65,535).
 const RESULT_ROWS_PER_INSERT: usize = 256;
 
@@ -169,19 +181,71 @@ impl Store {
     /// not open one, or another replica's open incident already existed). Either everything is written or
     /// nothing.
     pub async fn record(&self, ops: &[RecordOp]) -> Result<Vec<Option<i64>>, StoreError> {
+        Ok(self.record_fenced(ops, None).await?.opened)
+    }
+
+    /// [`Store::record`] conditional on shard epochs (issue 14): with a [`Fence`], an op is written only if
+    /// `fence.owner` still holds its shard at its epoch, checked inside the same transaction with the lease row
+    /// locked `FOR SHARE` on PostgreSQL, so a takeover (`epoch + 1`) waits for this commit or this write sees
+    /// the new epoch and is rejected. Rejected ops write nothing (no result, no incident change, no alert) and
+    /// are flagged in [`Recorded::rejected`]; the others commit together.
+    pub async fn record_fenced(
+        &self,
+        ops: &[RecordOp],
+        fence: Option<Fence<'_>>,
+    ) -> Result<Recorded, StoreError> {
+        let check = match self.backend() {
+            Backend::Postgres => {
+                "SELECT epoch FROM shard_leases WHERE shard = $1 AND epoch = $2 AND owner = $3 FOR SHARE"
+            }
+            Backend::Sqlite => "SELECT epoch FROM shard_leases WHERE shard = $1 AND epoch = $2 AND owner = $3",
+        };
         let mut opened = Vec::with_capacity(ops.len());
+        let mut rejected = vec![false; ops.len()];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in ops.chunks(RESULT_ROWS_PER_INSERT) {
-                let mut insert = sqlx::QueryBuilder::new("INSERT INTO results (target_id, ");
+            if let Some(f) = fence {
+                let mut terms: Vec<HeldShard> = f.terms.to_vec();
+                terms.sort();
+                terms.dedup();
+                let mut valid = Vec::with_capacity(terms.len());
+                for t in terms {
+                    let ok: Option<i64> = sqlx::query_scalar(check)
+                        .bind(t.shard)
+                        .bind(t.epoch)
+                        .bind(f.owner)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if ok.is_some() {
+                        valid.push(t);
+                    }
+                }
+                for (i, r) in rejected.iter_mut().enumerate() {
+                    *r = f.terms.get(i).is_none_or(|t| !valid.contains(t));
+                }
+            }
+            let epoch_of = |i: usize| fence.and_then(|f| f.terms.get(i)).map(|t| t.epoch);
+            let kept: Vec<(&RecordOp, Option<i64>)> = ops
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !rejected[*i])
+                .map(|(i, op)| (op, epoch_of(i)))
+                .collect();
+            for chunk in kept.chunks(RESULT_ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new("INSERT INTO results (target_id, epoch, ");
                 insert.push(ProbeRow::COLUMNS.join(", ")).push(") ");
-                insert.push_values(chunk, |mut b, op| {
+                insert.push_values(chunk, |mut b, (op, epoch)| {
                     b.push_bind(op.state.id);
+                    b.push_bind(*epoch);
                     op.result.push_binds(&mut b);
                 });
                 insert.build().execute(&mut *tx).await?;
             }
-            for op in ops {
+            for (op, skip) in ops.iter().zip(&rejected) {
+                if *skip {
+                    opened.push(None);
+                    continue;
+                }
                 let s = &op.state;
                 for e in &op.events {
                     insert_event!(&mut *tx, s.id, e);
@@ -296,6 +360,6 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(opened)
+        Ok(Recorded { opened, rejected })
     }
 }

@@ -660,14 +660,14 @@ async fn a_postgres_database_from_the_hand_registered_migrations_opens() {
 }
 
 /// A fresh PostgreSQL database per test run on the `DATABASE_URL` server, dropped by [`FreshPg::drop`].
-struct FreshPg {
+pub(crate) struct FreshPg {
     admin: sqlx::PgPool,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl FreshPg {
-    async fn create(tag: &str) -> Option<FreshPg> {
+    pub(crate) async fn create(tag: &str) -> Option<FreshPg> {
         let url = postgres_url()?;
         let admin = sqlx::PgPool::connect(&url)
             .await
@@ -692,7 +692,7 @@ impl FreshPg {
         })
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name

@@ -17,9 +17,14 @@ pub(crate) struct Running {
 
 /// Starts a monitor with `c` and `prober` as replica `test-replica`.
 pub(crate) async fn start(c: Config, prober: Arc<dyn Prober>) -> Running {
+    start_as(c, prober, "test-replica").await
+}
+
+/// Starts a monitor with `c` and `prober` as replica `replica`.
+pub(crate) async fn start_as(c: Config, prober: Arc<dyn Prober>, replica: &str) -> Running {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
-    let m = Monitor::new(c, prober, "test-replica").await.unwrap();
+    let m = Monitor::new(c, prober, replica).await.unwrap();
     let shutdown = Shutdown::new();
     let s = shutdown.clone();
     let task = tokio::spawn(async move { m.run(l, s).await.unwrap() });

@@ -30,6 +30,8 @@ mod gateway_zero_downtime;
 mod monitor_browser;
 /// `lifeline monitor` as a user runs it.
 mod monitor_cli;
+/// `lifeline monitor` replicas on a real PostgreSQL: kill -9 and SIGSTOP of a shard holder (issue 14).
+mod monitor_ha;
 /// deploy/observability: rules through promtool, dashboards against Grafana's schema, a real Prometheus.
 mod observability;
 /// `lifeline scan` as a user runs it.

@@ -210,7 +210,7 @@ fn check_config_prints_the_effective_config_with_overrides_and_secrets_redacted(
 }
 
 /// The monitor process, in its own process group, killed on drop.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -221,7 +221,43 @@ impl Drop for Proc {
     }
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
+/// Spawns `cmd` (a `lifeline monitor` command line) in its own process group with `LIFELINE_LOG=info` and its
+/// stderr read line by line, and waits until `deadline` for the line naming its `http://127.0.0.1:PORT/`.
+/// Returns the process, `127.0.0.1:PORT`, the rest of the log as it comes, and the lines read so far.
+pub(crate) fn spawn_monitor(
+    cmd: &mut Command,
+    deadline: Instant,
+) -> (Proc, String, std::sync::mpsc::Receiver<String>, Vec<String>) {
+    let mut child = cmd
+        .env("LIFELINE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the listening line");
+        log.push(line.clone());
+        if let Some(i) = line.find("http://127.0.0.1:") {
+            let rest = &line[i + 7..];
+            break rest[..rest.find('/').unwrap()].to_owned();
+        }
+    };
+    (proc, addr, rx, log)
+}
+
+pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
@@ -247,42 +283,20 @@ fn quick_start_serves_the_page_and_stops_on_sigterm() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "monitor",
-            "--log-json",
-            "--listen",
-            "127.0.0.1:0",
-            "--target",
-        ])
-        .arg(format!("http://{closed}/mcp"))
-        .current_dir(dir.path())
-        .env("LIFELINE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the listening line");
-        log.push(line.clone());
-        if let Some(i) = line.find("http://127.0.0.1:") {
-            let rest = &line[i + 7..];
-            break rest[..rest.find('/').unwrap()].to_owned();
-        }
-    };
+    let (proc, addr, rx, mut log) = spawn_monitor(
+        Command::new(BIN)
+            .args([
+                "monitor",
+                "--log-json",
+                "--listen",
+                "127.0.0.1:0",
+                "--target",
+            ])
+            .arg(format!("http://{closed}/mcp"))
+            .current_dir(dir.path()),
+        deadline,
+    );
     // The first probe result reaches the API.
     let target = std::cell::RefCell::new(serde_json::Value::Null);
     assert_eventually!(
