@@ -266,6 +266,15 @@ impl Gateway {
                 .map(Arc::new),
             auth,
         });
+        let traffic = admin::traffic::TrafficAdmin {
+            pool: upstream.pool().cloned(),
+            token_file: cfg.traffic.admin_token_file.clone(),
+            probe: readiness.probe_options(),
+            switching: tokio::sync::Mutex::new(()),
+        };
+        if let (Some(pool), Some(weights)) = (upstream.pool(), cfg.traffic.weights.clone()) {
+            pool.set_group_weights(weights);
+        }
         let admin = Arc::new(Admin {
             liveness,
             readiness,
@@ -276,6 +285,7 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
             started: Instant::now(),
             upstream_label: upstream.label(),
+            traffic,
             #[cfg(feature = "test-hooks")]
             debug_stall: cfg.debug_stall_endpoint,
         });
