@@ -17,6 +17,7 @@ mod pools;
 mod probes;
 mod ready_paths;
 mod stdio;
+mod traffic;
 
 use std::time::Duration;
 
