@@ -11,6 +11,7 @@
 //! - `GET /metrics`: Prometheus text (OpenMetrics).
 //! - `GET|POST /admin/traffic`: the pool's group weights, read and switched behind the admin token and the
 //!   check gate (`admin/traffic.rs`).
+//! - `POST /admin/reload`: a stdio upstream's reload (a new generation of children, as SIGHUP), behind the token.
 //! - `POST /debug/stall?ms=N`: only in a build with the `test-hooks` cargo feature (tests; never the production
 //!   binary) and the hidden `--debug-stall-endpoint` flag: blocks every runtime worker for `N` ms (at most 60 s),
 //!   to prove `/live` catches a stalled runtime.
@@ -61,6 +62,7 @@ impl Admin {
             (&Method::GET, "/healthz") => self.healthz(),
             (&Method::GET, "/metrics") => self.metrics(),
             (_, "/admin/traffic") => self.traffic.handle(req).await,
+            (&Method::POST, "/admin/reload") => self.traffic.reload(req).await,
             #[cfg(feature = "test-hooks")]
             (&Method::POST, "/debug/stall") if self.debug_stall => self.stall(req.uri().query()),
             _ => body::json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),

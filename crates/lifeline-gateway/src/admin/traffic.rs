@@ -13,6 +13,10 @@
 //!   the live groups answers, there is nothing to compare with: the switch goes ahead and the answer says
 //!   `"live_snapshot": "unavailable"` (a dead live group must not block the way out).
 //!
+//! - `POST /admin/reload` (same token): a stdio upstream's reload (`upstream/stdio/generation.rs`, as `SIGHUP`),
+//!   answered when the new generation serves: 200 `{"mode", "old_sessions", "verdict"}`, or 409 `{"error"}`
+//!   when it did not start or failed its probe (the old generation keeps serving); 404 for an HTTP upstream.
+//!
 //! Authentication: the token file (`--admin-token-file`) is read on each call and compared in constant time
 //! (`subtle`); a missing or wrong token is 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3). Without a token
 //! file the route is 403 and changes nothing. One switch runs at a time (a second waits for the first).
@@ -44,6 +48,10 @@ pub(crate) struct TrafficAdmin {
     pub(crate) probe: ProbeOptions,
     /// One switch at a time.
     pub(crate) switching: tokio::sync::Mutex<()>,
+    /// The upstream, for `/admin/reload`.
+    pub(crate) upstream: Arc<crate::upstream::Upstream>,
+    /// `--drain-timeout`: how long an old stdio generation may finish its sessions.
+    pub(crate) drain_timeout: std::time::Duration,
 }
 
 /// The body of `POST /admin/traffic`.
@@ -70,6 +78,26 @@ impl TrafficAdmin {
                     .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
                 resp
             }
+        }
+    }
+
+    /// Answers `POST /admin/reload`.
+    pub(crate) async fn reload(&self, req: Request<Incoming>) -> Response<Body> {
+        if let Some(resp) = self.refusal(&req) {
+            return resp;
+        }
+        if !self.upstream.has_children() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not a stdio upstream: an HTTP pool switches versions with POST /admin/traffic",
+            );
+        }
+        match crate::upstream::reload(&self.upstream, &self.probe, self.drain_timeout).await {
+            Ok(done) => body::json_response(StatusCode::OK, &json!(done)),
+            Err(err) => body::json_response(
+                StatusCode::CONFLICT,
+                &json!({"error": format!("reload refused: {err}")}),
+            ),
         }
     }
 

@@ -16,6 +16,7 @@ mod policy;
 mod pools;
 mod probes;
 mod ready_paths;
+mod reload;
 mod stdio;
 mod traffic;
 
