@@ -11,7 +11,7 @@ use lifeline_testkit::peers::{raw_http, Peer};
 use serde_json::Value;
 
 use crate::harness::{
-    metric, open_session, post, GatewayUnderTest, TestGateway as Gw, STDIO_READY_FLAGS,
+    call_add, metric, open_session, GatewayUnderTest, TestGateway as Gw, STDIO_READY_FLAGS,
     STDIO_READY_PATIENCE,
 };
 
@@ -19,18 +19,9 @@ const TOKEN: &str = "reload-token-for-the-tests";
 /// A reload starts two Python children and probes the command once, on a loaded 2-core machine.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A `tools/call` of `add` on session `sid`: the HTTP status and the body.
-async fn call_add(mcp: &str, sid: &str) -> (u16, String) {
-    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
-    let r = post(
-        mcp,
-        &[
-            ("Mcp-Session-Id", sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        body,
-    )
-    .await;
+/// [`call_add`]: the HTTP status and the body.
+async fn add(mcp: &str, sid: &str) -> (u16, String) {
+    let r = call_add(mcp, sid).await;
     (r.status, r.text())
 }
 
@@ -86,7 +77,7 @@ async fn stdio_reload_under_load_loses_nothing() {
                     }
                 }
                 for sid in &old {
-                    answers.push(call_add(&mcp, sid).await);
+                    answers.push(add(&mcp, sid).await);
                 }
             }
             (answers, after)
@@ -120,9 +111,9 @@ async fn stdio_reload_under_load_loses_nothing() {
     // Both generations run while the old one still has sessions.
     assert_eq!(children(&gw).await, Some(4.0));
     let fresh = open_session(&mcp).await;
-    assert!(call_add(&mcp, &fresh).await.1.contains("\"5\""));
+    assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
     for sid in &old {
-        let (status, text) = call_add(&mcp, sid).await;
+        let (status, text) = add(&mcp, sid).await;
         assert_eq!(
             status, 200,
             "an old session still works after the reload: {text}"
@@ -156,5 +147,5 @@ async fn stdio_reload_under_load_loses_nothing() {
         patience = Duration::from_secs(30),
         "only the new generation's two children remain"
     );
-    assert!(call_add(&mcp, &fresh).await.1.contains("\"5\""));
+    assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
 }

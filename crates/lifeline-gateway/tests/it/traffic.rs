@@ -11,7 +11,7 @@ use lifeline_testkit::peers::raw_http;
 use lifeline_testkit::peers::{Peer, PyServer};
 use serde_json::Value;
 
-use crate::harness::{metric, open_session, post, GatewayUnderTest, TestGateway as Gw};
+use crate::harness::{call_add, metric, open_session, GatewayUnderTest, TestGateway as Gw};
 
 /// Three Python replicas starting at once on a loaded 2-core machine.
 const READY_PATIENCE: Duration = Duration::from_secs(60);
@@ -31,21 +31,6 @@ async fn admin_post(gw: &Gw, token: Option<&str>, body: &str) -> (u16, Value) {
         .expect("the admin answers");
     let json = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     (r.status, json)
-}
-
-/// A `tools/call` of `add` on session `sid`: the HTTP status.
-async fn call_add(mcp: &str, sid: &str) -> u16 {
-    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
-    post(
-        mcp,
-        &[
-            ("Mcp-Session-Id", sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        body,
-    )
-    .await
-    .status
 }
 
 async fn sessions(peer: &Peer) -> u64 {
@@ -129,7 +114,7 @@ async fn switch_under_load_is_gated_by_probe_and_drift() {
             let mut statuses = Vec::new();
             for _round in 0..5 {
                 for sid in &old {
-                    statuses.push(call_add(&mcp, sid).await);
+                    statuses.push(call_add(&mcp, sid).await.status);
                 }
             }
             statuses
@@ -155,7 +140,7 @@ async fn switch_under_load_is_gated_by_probe_and_drift() {
         "old sessions stay on blue, new ones on green"
     );
     for sid in &old {
-        assert_eq!(call_add(&mcp, sid).await, 200);
+        assert_eq!(call_add(&mcp, sid).await.status, 200);
     }
     let m = gw.metrics().await;
     assert_eq!(

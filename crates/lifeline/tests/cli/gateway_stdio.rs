@@ -344,18 +344,9 @@ async fn sigusr1_is_forwarded_and_a_reload_that_fails_its_probe_keeps_the_old_ch
     );
 }
 
-/// A `tools/call` of `add` (2 + 3) on session `sid`: whether it was answered with the sum.
+/// Whether [`harness::call_add`] (2 + 3) on session `sid` was answered with the sum.
 async fn adds(mcp: &str, sid: &str) -> bool {
-    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
-    let r = post(
-        mcp,
-        &[
-            ("Mcp-Session-Id", sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        body,
-    )
-    .await;
+    let r = harness::call_add(mcp, sid).await;
     r.status == 200 && r.text().contains("\"5\"")
 }
 

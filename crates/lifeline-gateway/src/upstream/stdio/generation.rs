@@ -143,6 +143,18 @@ pub(crate) async fn reload(
     }
 }
 
+/// Why a new generation's probe refuses it, as one sentence.
+fn failed_probe(report: &lifeline_mcp::ProbeReport) -> String {
+    format!(
+        "the new generation failed its probe: {} ({})",
+        report.verdict.as_str(),
+        report
+            .failure
+            .as_ref()
+            .map_or("no reason", |f| f.message.as_str())
+    )
+}
+
 /// The stdio upstream inside `up` (it is one: only [`reload`] hands it over).
 fn stdio(up: &Upstream) -> Option<&StdioUpstream> {
     match up {
@@ -191,14 +203,7 @@ impl StdioUpstream {
                 }
                 let report = lifeline_mcp::probe(&Target::Stdio(self.command()), opts).await;
                 if !report.is_usable() {
-                    return Err(format!(
-                        "the new generation failed its probe: {} ({})",
-                        report.verdict.as_str(),
-                        report
-                            .failure
-                            .as_ref()
-                            .map_or("no reason", |f| f.message.as_str())
-                    ));
+                    return Err(failed_probe(&report));
                 }
                 Ok(report)
             }
@@ -255,14 +260,7 @@ impl StdioUpstream {
         }
         let report = spare.probe(opts.timeouts.total, self.label()).await;
         if !report.is_usable() {
-            let err = format!(
-                "the new generation failed its probe: {} ({})",
-                report.verdict.as_str(),
-                report
-                    .failure
-                    .as_ref()
-                    .map_or("no reason", |f| f.message.as_str())
-            );
+            let err = failed_probe(&report);
             tracing::error!(error = %err, "Stdio reload failed.");
             return Err(err);
         }
