@@ -149,3 +149,41 @@ async fn stdio_reload_under_load_loses_nothing() {
     );
     assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
 }
+
+#[tokio::test]
+async fn stdio_reload_in_session_mode_keeps_old_sessions_on_their_children() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, TOKEN).expect("write the token");
+    let token_path = token_file.to_string_lossy().into_owned();
+    let (python, args) = Peer::python_stdio_command();
+    let python = python.to_string_lossy().into_owned();
+    let mut flags: Vec<&str> = vec!["--admin-token-file", &token_path];
+    flags.extend_from_slice(STDIO_READY_FLAGS);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gw::start_stdio(&python, &args, &flags).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
+    let mcp = gw.mcp();
+    let old = [open_session(&mcp).await, open_session(&mcp).await];
+    let auth = format!("Bearer {TOKEN}");
+    let url = format!("{}/admin/reload", gw.admin);
+    let r = raw_http::request(
+        "POST",
+        &url,
+        &[("Authorization", &auth)],
+        None,
+        RELOAD_TIMEOUT,
+    )
+    .await
+    .expect("the admin answers");
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(body["mode"], "session", "{body}");
+    assert_eq!(body["old_sessions"], 2, "{body}");
+    for sid in &old {
+        let (status, text) = add(&mcp, sid).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let fresh = open_session(&mcp).await;
+    assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
+}
