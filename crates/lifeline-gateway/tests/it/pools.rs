@@ -50,11 +50,6 @@ fn requests_to(metrics: &str, url: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-/// The HTTP status of [`crate::harness::call_add`].
-async fn call_add_status(mcp: &str, sid: &str) -> u16 {
-    crate::harness::call_add(mcp, sid).await.status
-}
-
 /// Sends `SIGKILL` to the replica's process group: `kill -9`, no goodbye.
 fn kill_9(peer: &Peer) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(peer.guard.pid()).expect("a pid"));
@@ -69,6 +64,21 @@ async fn sessions_on(replicas: &[Peer]) -> Vec<u64> {
             .expect("a Python replica counts its sessions")
     }))
     .await
+}
+
+/// A `tools/call` of `add` on session `sid`: the HTTP status.
+async fn call_add(mcp: &str, sid: &str) -> u16 {
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
+    post(
+        mcp,
+        &[
+            ("Mcp-Session-Id", sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        body,
+    )
+    .await
+    .status
 }
 
 #[tokio::test]
@@ -118,7 +128,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     }
     for sid in &sids {
         assert_eq!(
-            call_add_status(&gw.mcp(), sid).await,
+            call_add(&gw.mcp(), sid).await,
             200,
             "session {sid} stays on its replica"
         );
@@ -171,11 +181,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     let alive_before: u64 = sessions_on(alive).await.iter().sum();
     for _ in 0..20 {
         let sid = open_session(&gw.mcp()).await;
-        assert_eq!(
-            call_add_status(&gw.mcp(), &sid).await,
-            200,
-            "a new session works"
-        );
+        assert_eq!(call_add(&gw.mcp(), &sid).await, 200, "a new session works");
     }
     let alive_after: u64 = sessions_on(alive).await.iter().sum();
     assert!(
@@ -186,7 +192,7 @@ async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
     // job, not the balancer's: `docs/gateway-replicas.md`); every other session carries on.
     let mut lost: u64 = 0;
     for sid in &sids {
-        match call_add_status(&gw.mcp(), sid).await {
+        match call_add(&gw.mcp(), sid).await {
             200 => {}
             502 => lost += 1,
             other => panic!("session {sid}: {other}"),
@@ -278,7 +284,7 @@ async fn a_dns_name_is_one_endpoint_per_address() {
     );
     for _ in 0..(10 * replicas.len()) {
         let sid = open_session(&gw.mcp()).await;
-        assert_eq!(call_add_status(&gw.mcp(), &sid).await, 200);
+        assert_eq!(call_add(&gw.mcp(), &sid).await, 200);
     }
     for r in &replicas {
         let n = r.sessions_active().await.unwrap_or(0);
