@@ -14,6 +14,10 @@ Modes (`LIFELINE_PEER_MODE`, or argv[1] when run as a script):
   json       like `stateful` but replies are plain `application/json`
   stdio      newline-delimited JSON-RPC on stdin/stdout
 
+Tool-set variants (`LIFELINE_PEER_TOOLS`, for the blue-green gate's tests; unset: the set above):
+  additive   the set above plus multiply(a, b)            (an additive drift)
+  breaking   add(a, b, c) takes a third required argument (a breaking drift)
+
 Note: mcp 2.3.0 routes any request whose `MCP-Protocol-Version` header is not a handshake-era version
 (2024-11-05 .. 2025-11-25) to its modern (2026-07-28) handler in *every* HTTP mode, stateful included.
 
@@ -64,11 +68,30 @@ def build_server() -> MCPServer:
         _called("echo")
         return message
 
-    @server.tool(description="Add two numbers.")
-    def add(a: float, b: float) -> float:
-        _called("add")
-        total = a + b
-        return int(total) if float(total).is_integer() else total
+    variant = os.environ.get("LIFELINE_PEER_TOOLS", "")
+    if variant == "breaking":
+
+        @server.tool(description="Add two numbers.")
+        def add(a: float, b: float, c: float) -> float:
+            _called("add")
+            total = a + b + c
+            return int(total) if float(total).is_integer() else total
+
+    else:
+
+        @server.tool(description="Add two numbers.")
+        def add(a: float, b: float) -> float:
+            _called("add")
+            total = a + b
+            return int(total) if float(total).is_integer() else total
+
+    if variant == "additive":
+
+        @server.tool(description="Multiply two numbers.")
+        def multiply(a: float, b: float) -> float:
+            _called("multiply")
+            total = a * b
+            return int(total) if float(total).is_integer() else total
 
     @server.tool(description="Send `steps` progress notifications `delay_ms` apart, then return.")
     async def slow_progress(steps: int, delay_ms: int, ctx: Context) -> str:

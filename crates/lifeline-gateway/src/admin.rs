@@ -9,6 +9,9 @@
 //! - `GET /healthz`: JSON for people: version, uptime, state, sessions, requests in flight, last probe, and
 //!   every upstream endpoint (`upstream_endpoints`: health, ejection, outstanding requests, last probe).
 //! - `GET /metrics`: Prometheus text (OpenMetrics).
+//! - `GET|POST /admin/traffic`: the pool's group weights, read and switched behind the admin token and the
+//!   check gate (`admin/traffic.rs`).
+//! - `POST /admin/reload`: a stdio upstream's reload (a new generation of children, as SIGHUP), behind the token.
 //! - `POST /debug/stall?ms=N`: only in a build with the `test-hooks` cargo feature (tests; never the production
 //!   binary) and the hidden `--debug-stall-endpoint` flag: blocks every runtime worker for `N` ms (at most 60 s),
 //!   to prove `/live` catches a stalled runtime.
@@ -28,6 +31,8 @@ use crate::proxy::Links;
 use crate::ready::{ProbeResult, Readiness};
 use crate::sessions::Sessions;
 
+pub(crate) mod traffic;
+
 /// Longest stall the debug endpoint accepts.
 #[cfg(feature = "test-hooks")]
 const MAX_DEBUG_STALL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -44,6 +49,7 @@ pub(crate) struct Admin {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
     pub(crate) upstream_label: String,
+    pub(crate) traffic: traffic::TrafficAdmin,
     #[cfg(feature = "test-hooks")]
     pub(crate) debug_stall: bool,
 }
@@ -55,6 +61,8 @@ impl Admin {
             (&Method::GET, "/ready") => self.ready().await,
             (&Method::GET, "/healthz") => self.healthz(),
             (&Method::GET, "/metrics") => self.metrics(),
+            (_, "/admin/traffic") => self.traffic.handle(req).await,
+            (&Method::POST, "/admin/reload") => self.traffic.reload(req).await,
             #[cfg(feature = "test-hooks")]
             (&Method::POST, "/debug/stall") if self.debug_stall => self.stall(req.uri().query()),
             _ => body::json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),

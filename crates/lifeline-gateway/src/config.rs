@@ -22,11 +22,13 @@ use url::Url;
 
 pub(crate) mod auth;
 mod raw;
+pub(crate) mod traffic;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
 pub use lifeline_core::ConfigError;
 pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
+pub use traffic::TrafficConfig;
 pub use validate::ReadFile;
 
 /// Default client listener: every interface, port 8080.
@@ -143,6 +145,9 @@ pub struct GatewayConfig {
     /// flag) keeps the gateway open, as before. Serialized under `auth` with secrets redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Traffic switching (`config/traffic.rs`): the admin token file and the initial group weights.
+    #[serde(flatten)]
+    pub traffic: TrafficConfig,
 }
 
 /// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio). Serialized as `command`

@@ -217,7 +217,12 @@ impl Gateway {
             ))
         });
         if upstream.has_children() {
-            tokio::spawn(forward_signals(Arc::clone(&upstream), shutdown.clone()));
+            tokio::spawn(forward_signals(
+                Arc::clone(&upstream),
+                shutdown.clone(),
+                readiness.probe_options(),
+                cfg.drain.timeout,
+            ));
         }
         tokio::spawn({
             let liveness = Arc::clone(&liveness);
@@ -266,6 +271,17 @@ impl Gateway {
                 .map(Arc::new),
             auth,
         });
+        let traffic = admin::traffic::TrafficAdmin {
+            pool: upstream.pool().cloned(),
+            token_file: cfg.traffic.admin_token_file.clone(),
+            probe: readiness.probe_options(),
+            switching: tokio::sync::Mutex::new(()),
+            upstream: Arc::clone(&upstream),
+            drain_timeout: cfg.drain.timeout,
+        };
+        if let (Some(pool), Some(weights)) = (upstream.pool(), cfg.traffic.weights.clone()) {
+            pool.set_group_weights(weights);
+        }
         let admin = Arc::new(Admin {
             liveness,
             readiness,
@@ -276,6 +292,7 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
             started: Instant::now(),
             upstream_label: upstream.label(),
+            traffic,
             #[cfg(feature = "test-hooks")]
             debug_stall: cfg.debug_stall_endpoint,
         });
@@ -326,10 +343,16 @@ impl Gateway {
     }
 }
 
-/// Forwards SIGHUP, SIGUSR1 and SIGUSR2 to the stdio children's process groups, as an init would (servers
-/// reload configuration or rotate logs on them). SIGTERM and SIGINT are not forwarded: they start the drain,
+/// SIGHUP reloads the stdio server without interrupting anyone (`upstream::reload`: a new generation of
+/// children; `opts` are the readiness probe's, `drain_timeout` bounds the old generation). SIGUSR1 and SIGUSR2
+/// are forwarded to the stdio children's process groups, as an init would (servers rotate logs on them). SIGTERM and SIGINT are not forwarded: they start the drain,
 /// which ends each child in the spec's order once its work is done (2025-11-25 `basic/lifecycle` §Shutdown).
-async fn forward_signals(upstream: Arc<Upstream>, shutdown: Shutdown) {
+async fn forward_signals(
+    upstream: Arc<Upstream>,
+    shutdown: Shutdown,
+    opts: lifeline_mcp::ProbeOptions,
+    drain_timeout: Duration,
+) {
     use nix::sys::signal::Signal;
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
@@ -351,6 +374,16 @@ async fn forward_signals(upstream: Arc<Upstream>, shutdown: Shutdown) {
             _ = usr2.recv() => Signal::SIGUSR2,
             _ = &mut stop => return,
         };
+        if sig == Signal::SIGHUP {
+            // A reload: a new generation of children (`upstream/stdio/generation.rs`), in the background so a
+            // second signal or the drain is not held up; reloads queue one at a time.
+            tracing::info!("SIGHUP: reloading the stdio server (a new generation of children).");
+            let (up, opts) = (Arc::clone(&upstream), opts.clone());
+            tokio::spawn(async move {
+                let _ = upstream::reload(&up, &opts, drain_timeout).await;
+            });
+            continue;
+        }
         tracing::info!(
             signal = sig.as_str(),
             "Forwarding a signal to the stdio server."

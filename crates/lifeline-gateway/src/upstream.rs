@@ -25,6 +25,7 @@ mod stdio;
 pub use http::HttpUpstream;
 pub use pool::EndpointRef;
 pub(crate) use pool::{resolve_dns_entries, watch_pool, Pool, ProbeSummary};
+pub(crate) use stdio::reload;
 pub use stdio::StdioUpstream;
 
 /// The MCP server behind the gateway.

@@ -56,6 +56,10 @@ pub(crate) enum Lifeline {
         stdio: bool,
         drain_delay: Duration,
         drain_timeout: Duration,
+        /// The edge tier (`docs/gateway-replicas.md`): `--session-key-file` given (or `LIFELINE_SESSION_KEY_FILE`
+        /// set), so session ids are sealed and any replica serves any session: no affinity is needed in front of
+        /// it, and the pool it fronts pins each session to its pod.
+        edge: bool,
     },
     Monitor,
 }
@@ -301,8 +305,16 @@ pub(crate) fn lifeline_of(c: &Container) -> Option<Lifeline> {
     let flags_end = rest.iter().position(|t| *t == "--").unwrap_or(rest.len());
     let flags = &rest[..flags_end];
     let stdio = flags_end < rest.len() && rest.len() > flags_end + 1;
+    let edge = flags
+        .iter()
+        .any(|t| *t == "--session-key-file" || t.starts_with("--session-key-file="))
+        || c.env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "LIFELINE_SESSION_KEY_FILE");
     Some(Lifeline::Gateway {
         stdio,
+        edge,
         drain_delay: flag_duration(flags, "--drain-delay").unwrap_or(GATEWAY_DEFAULT_DRAIN_DELAY),
         drain_timeout: flag_duration(flags, "--drain-timeout")
             .unwrap_or(GATEWAY_DEFAULT_DRAIN_TIMEOUT),
@@ -507,6 +519,7 @@ mod tests {
     fn lifeline_invocations_are_recognised() {
         let gw = |stdio, d, t| Lifeline::Gateway {
             stdio,
+            edge: false,
             drain_delay: Duration::from_secs(d),
             drain_timeout: Duration::from_secs(t),
         };

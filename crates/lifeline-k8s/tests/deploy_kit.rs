@@ -32,6 +32,7 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         .collect();
     for want in [
         "auth",
+        "edge",
         "monitor",
         "monitor-postgres",
         "sidecar",
@@ -96,6 +97,20 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
             );
             assert_eq!(lint_ids(neither), vec!["affinity/missing"]);
         }
+        // The edge tier needs no affinity because its session ids are sealed (--session-key-file); without
+        // them, both the edge gateway and the server pods behind it would need affinity.
+        if name == "edge" {
+            let unsealed = rendered.replace("- --session-key-file", "- --unsealed");
+            let r = lint_sources(
+                &[Source {
+                    name: name.to_owned(),
+                    text: unsealed,
+                }],
+                &LintOptions::default(),
+            );
+            let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id).collect();
+            assert_eq!(ids, vec!["affinity/missing", "affinity/missing"]);
+        }
         // The args in container-args.yaml are the args that get deployed.
         let args_file = dir.join("container-args.yaml");
         if args_file.is_file() {
@@ -126,7 +141,7 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
 #[test]
 fn gateway_overlays_drain_inside_the_grace_period() {
     // The numbers the docs promise: preStop 5s, --drain-delay 5s, --drain-timeout 25s, grace 45s.
-    for name in ["sidecar", "auth", "stdio"] {
+    for name in ["sidecar", "auth", "stdio", "edge"] {
         let text = std::fs::read_to_string(
             kit_dir()
                 .join("overlays")

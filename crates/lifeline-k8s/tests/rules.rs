@@ -719,3 +719,72 @@ fn truncated_manifests_never_panic_and_errors_point_inside_the_text() {
     }
     assert!(runs > 1000, "{runs}");
 }
+
+/// The edge tier (`docs/gateway-replicas.md`): a gateway with `--session-key-file` (sealed session ids) needs no
+/// affinity, and neither do the stateful pods it reaches only through a headless Service. Built from the
+/// affinity/missing fixture: its gateway Deployment `mcp` becomes the server tier behind a headless Service, and a
+/// copy of it named `edge` the edge gateway.
+#[test]
+fn the_edge_tier_needs_no_affinity() {
+    let base = fixture("rules/affinity-missing.yaml").text;
+    let (server, rest) = base.split_once("\n---\n").expect("the fixture's documents");
+    let edge_gateway = |sealed: bool| {
+        let args = if sealed {
+            "args: [gateway, --config, /etc/lifeline/gateway.yaml, --session-key-file, /etc/lifeline/keys/session-keys]"
+        } else {
+            "args: [gateway, --config, /etc/lifeline/gateway.yaml]"
+        };
+        server
+            .replace("name: mcp", "name: edge")
+            .replace("{app: mcp}", "{app: edge}")
+            .replace(
+                r#"args: [gateway, --upstream, "http://127.0.0.1:3000/mcp", --listen, "0.0.0.0:8080", --admin-listen, "0.0.0.0:9090"]"#,
+                args,
+            )
+    };
+    let edge_rest = rest
+        .replace("name: mcp", "name: edge")
+        .replace("{app: mcp}", "{app: edge}");
+    let headless = rest.replace(
+        "spec:\n  selector: {app: mcp}",
+        "spec:\n  clusterIP: None\n  selector: {app: mcp}",
+    );
+    assert_ne!(headless, rest, "the fixture's Service became headless");
+    let affinity = |parts: &[&str]| -> Vec<String> {
+        let report = lint_sources(
+            &[Source {
+                name: "edge.yaml".to_owned(),
+                text: parts.join("\n---\n"),
+            }],
+            &LintOptions::default(),
+        );
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule_id == "affinity/missing")
+            .map(|f| format!("{}/{}", f.object.kind, f.object.name))
+            .collect()
+    };
+    let sealed = edge_gateway(true);
+    let unsealed = edge_gateway(false);
+    assert_eq!(
+        affinity(&[&sealed, &edge_rest, server, &headless]),
+        Vec::<String>::new(),
+        "edge gateway with sealed ids in front of a headless Service"
+    );
+    assert_eq!(
+        affinity(&[&unsealed, &edge_rest, server, &headless]),
+        vec!["Deployment/edge".to_owned(), "Deployment/mcp".to_owned()],
+        "without sealed ids it is no edge tier: its own sessions need affinity, and so do the pods behind it"
+    );
+    assert_eq!(
+        affinity(&[server, &headless]),
+        vec!["Deployment/mcp".to_owned()],
+        "a headless Service alone is not the edge tier"
+    );
+    assert_eq!(
+        affinity(&[&sealed, &edge_rest, server, rest]),
+        vec!["Deployment/mcp".to_owned()],
+        "a ClusterIP Service balances the server pods itself: affinity is needed there"
+    );
+}

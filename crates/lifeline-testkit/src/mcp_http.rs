@@ -446,6 +446,21 @@ pub fn tools_call(id: i64, name: &str) -> String {
     )
 }
 
+/// A `tools/call` of `add` (2 + 3, the test servers' tool) with id 7 on session `sid` at `url` (protocol
+/// 2025-11-25): the raw response (a test checks the status, and for the sum `"5"` in the text).
+pub async fn call_add(url: &str, sid: &str) -> raw_http::RawResponse {
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}"#;
+    post(
+        url,
+        &[
+            ("Mcp-Session-Id", sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        body,
+    )
+    .await
+}
+
 /// Calls the stdio fake's `whoami` tool at `url` on session `sid`: the pid of the child serving the session.
 /// Panics unless the answer is a 200 SSE stream carrying the pid.
 pub async fn whoami(url: &str, sid: &str) -> u32 {

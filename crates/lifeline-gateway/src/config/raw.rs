@@ -279,6 +279,18 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_AUTH_FORWARD_IDENTITY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub auth_forward_identity: Option<bool>,
 
+    /// A file holding the admin token (first line, at least 16 bytes; a Kubernetes Secret), re-read on every
+    /// call: `POST /admin/traffic` on the admin port needs `Authorization: Bearer <token>`. Without it the
+    /// route answers 403 and changes nothing. [default: none]
+    #[arg(long, env = "LIFELINE_ADMIN_TOKEN_FILE", value_name = "FILE", value_parser = utf8_path)]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Config file only: initial traffic weights of the pool's groups, `{blue: 100, green: 0}` (percent, adding
+    /// up to 100; groups not listed get 0). New sessions and stateless requests follow them; `POST
+    /// /admin/traffic` changes them. [default: none, every endpoint drawn by its own weight]
+    #[arg(skip)]
+    pub traffic: Option<std::collections::BTreeMap<String, u32>>,
+
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
     #[cfg(feature = "test-hooks")]

@@ -950,3 +950,67 @@ fn ready_transaction_and_dependencies_are_held_to_what_readiness_may_do() {
         "{err}"
     );
 }
+
+#[test]
+fn traffic_weights_and_the_admin_token_are_checked() {
+    let entries = |groups: &[&str]| {
+        Some(
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| RawEndpoint {
+                    url: format!("http://127.0.0.1:{}/mcp", 3000 + i),
+                    group: Some((*g).to_owned()),
+                    ..RawEndpoint::default()
+                })
+                .collect(),
+        )
+    };
+    let read = |p: &std::path::Path| -> std::io::Result<String> {
+        match p.to_str() {
+            Some("/short") => Ok("tiny\n".to_owned()),
+            Some("/good") => Ok("a-token-long-enough-for-admin\n".to_owned()),
+            _ => Err(std::io::ErrorKind::NotFound.into()),
+        }
+    };
+    let weights = |v: &[(&str, u32)]| {
+        Some(
+            v.iter()
+                .map(|(g, w)| ((*g).to_owned(), *w))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+    };
+    let ok = RawConfig {
+        upstreams: entries(&["blue", "green"]),
+        traffic: weights(&[("blue", 100)]),
+        admin_token_file: Some("/good".into()),
+        ..RawConfig::default()
+    }
+    .validate(&read)
+    .expect("valid");
+    assert_eq!(
+        ok.traffic.weights,
+        weights(&[("blue", 100), ("green", 0)]),
+        "groups not listed get 0"
+    );
+    let err = RawConfig {
+        upstreams: entries(&["blue", "green"]),
+        traffic: weights(&[("blue", 60), ("purple", 40)]),
+        admin_token_file: Some("/short".into()),
+        ..RawConfig::default()
+    }
+    .validate(&read)
+    .expect_err("invalid")
+    .to_string();
+    assert!(err.contains("traffic.purple"), "{err}");
+    assert!(err.contains("admin_token_file"), "{err}");
+    let err = RawConfig {
+        upstreams: entries(&["blue", "green"]),
+        traffic: weights(&[("blue", 60), ("green", 30)]),
+        ..RawConfig::default()
+    }
+    .validate(&read)
+    .expect_err("invalid")
+    .to_string();
+    assert!(err.contains("add up to 100"), "{err}");
+}

@@ -327,6 +327,14 @@ impl RawConfig {
             );
         }
 
+        let traffic = super::traffic::validate(
+            self.admin_token_file.as_ref(),
+            self.traffic.as_ref(),
+            &endpoints,
+            e,
+            read_file,
+        );
+
         errors.finish(|| GatewayConfig {
             upstream: UpstreamConfig {
                 mcp_url,
@@ -376,6 +384,7 @@ impl RawConfig {
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,
             auth,
+            traffic,
         })
     }
 

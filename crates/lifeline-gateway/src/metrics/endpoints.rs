@@ -6,6 +6,7 @@
 //! | `lifeline_gateway_upstream_endpoint_requests_total` | counter | `endpoint` (requests sent to it, retries included) |
 //! | `lifeline_gateway_upstream_endpoint_errors_total` | counter | `endpoint`, `reason` (`connect`, `timeout`, `protocol`, `status_5xx`) |
 //! | `lifeline_gateway_upstream_endpoint_ejections_total` | counter | `endpoint` (passive outlier ejections) |
+//! | `lifeline_gateway_upstream_group_weight` | gauge | `group` (its traffic weight, 0..=100: the percent of new sessions and stateless requests; bounded by the configured groups) |
 //!
 //! `endpoint` is the endpoint's URL (for a DNS-discovered one, with the address in place of the name). At most
 //! [`MAX_LABELLED_ENDPOINTS`] endpoints are labelled at a time; the counters of any further endpoint add up under
@@ -34,6 +35,11 @@ struct EndpointLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    group: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointReasonLabel {
     endpoint: String,
     reason: &'static str,
@@ -46,6 +52,7 @@ pub(crate) struct EndpointFamilies {
     requests: Family<EndpointLabel, Counter>,
     errors: Family<EndpointReasonLabel, Counter>,
     ejections: Family<EndpointLabel, Counter>,
+    group_weight: Family<GroupLabel, Gauge>,
     labelled: Mutex<HashSet<String>>,
 }
 
@@ -86,7 +93,22 @@ impl EndpointFamilies {
             "Passive outlier ejections of each pool endpoint",
             f.ejections.clone(),
         );
+        registry.register(
+            "lifeline_gateway_upstream_group_weight",
+            "Traffic weight of each pool group (0..=100, the percent of new sessions and stateless requests it gets)",
+            f.group_weight.clone(),
+        );
         f
+    }
+
+    /// Sets `lifeline_gateway_upstream_group_weight{group}` to `weight` (0..=100). The groups are the
+    /// configured ones (at most `MAX_ENDPOINTS` entries, names validated), so the label set is bounded.
+    pub(crate) fn set_group_weight(&self, group: &str, weight: u32) {
+        self.group_weight
+            .get_or_create(&GroupLabel {
+                group: group.to_owned(),
+            })
+            .set(i64::from(weight));
     }
 
     fn labelled(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {

@@ -8,6 +8,9 @@
 //!   wins. Only endpoints that take new work are drawn ([`PoolEndpoint::takes_new_work`]); when none does, every
 //!   endpoint is (Envoy's panic routing), so a pool never refuses on its own judgement and a single endpoint
 //!   behaves as the gateway always did.
+//! - **Groups** (`traffic.rs`): once group weights are set (the `traffic:` config, `POST /admin/traffic`), a
+//!   group is drawn first in proportion to its weight (percent), then an endpoint inside it as above; a group
+//!   at weight 0 gets no new work unless no weighted group has an endpoint left to try.
 //! - **Health**: an endpoint takes new work unless its last active probe failed (`watch.rs`: the shared MCP
 //!   probe engine, each probe's session ended), it said it drains (a 503 answer; cleared by its next passing
 //!   probe), or passive outlier detection ejected it ([`Pool::record`]: `consecutive_errors` connect errors,
@@ -19,6 +22,7 @@
 //!   Service while it drains) still serves the sessions it holds. [`Pool::find`] looks an endpoint up by its
 //!   label (the URL), for whatever carries the endpoint in another form (a sealed session id).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -30,9 +34,10 @@ use url::Url;
 use crate::config::{Discovery, EndpointConfig, PoolConfig};
 use crate::metrics::{EndpointMetrics, Metrics};
 
+mod traffic;
 mod watch;
 
-pub(crate) use watch::{resolve_dns_entries, watch_pool};
+pub(crate) use watch::{probe_report, resolve_dns_entries, watch_pool};
 
 /// A shared handle on one pool endpoint: what the session table remembers for each session, and what the
 /// upstream puts in a response's extensions to say which endpoint answered. Compared by identity.
@@ -49,6 +54,21 @@ impl EndpointRef {
     /// The endpoint's label: its URL (for a DNS-discovered endpoint, with the address in place of the name).
     pub fn label(&self) -> &str {
         &self.0.label
+    }
+
+    /// The endpoint's group.
+    pub(crate) fn group(&self) -> &str {
+        &self.0.group
+    }
+
+    /// A full probe of the endpoint with the shared engine (`watch::probe_report`): `None` when it did not
+    /// finish within `opts.timeouts.total` (plus a second) or the endpoint has no URL.
+    pub(crate) async fn probe(
+        &self,
+        opts: lifeline_mcp::ProbeOptions,
+    ) -> Option<lifeline_mcp::ProbeReport> {
+        let (url, _) = self.0.mcp.as_ref().or(self.0.sse.as_ref())?;
+        probe_report(&self.0, url, opts).await
     }
 }
 
@@ -149,6 +169,7 @@ pub(crate) struct Pool {
     members: RwLock<Arc<Vec<Arc<PoolEndpoint>>>>,
     epoch: Instant,
     metrics: Arc<Metrics>,
+    traffic: traffic::Traffic,
 }
 
 /// How a request travelled, for [`Pool::record`].
@@ -170,6 +191,7 @@ impl Pool {
             members: RwLock::new(Arc::new(Vec::new())),
             epoch: Instant::now(),
             metrics,
+            traffic: traffic::Traffic::default(),
         };
         let members = cfg
             .endpoints
@@ -269,6 +291,7 @@ impl Pool {
                 .map(|e| EndpointRef(Arc::clone(e)));
         }
         let now = self.now_ms();
+        let weights = self.traffic.get();
         let choose = |eligible: &dyn Fn(&Arc<PoolEndpoint>) -> bool| -> Option<Arc<PoolEndpoint>> {
             let total: u64 = members
                 .iter()
@@ -290,9 +313,114 @@ impl Pool {
                 },
             )
         };
+        if let Some(weights) = weights.filter(|w| w.len() > 1) {
+            // The group stage: a weighted group with an endpoint taking new work, drawn by weight; else any
+            // weighted group with an endpoint at all (panic routing inside the weighted groups).
+            let in_group = |e: &Arc<PoolEndpoint>, g: &str, strict: bool| {
+                e.group == g && allowed(e) && (!strict || e.takes_new_work(now))
+            };
+            for strict in [true, false] {
+                let live: Vec<(&String, u64)> = weights
+                    .iter()
+                    .filter(|(g, w)| **w > 0 && members.iter().any(|e| in_group(e, g, strict)))
+                    .map(|(g, w)| (g, u64::from(*w)))
+                    .collect();
+                let total: u64 = live.iter().map(|(_, w)| w).sum();
+                if total == 0 {
+                    continue;
+                }
+                let mut at = random() % total;
+                let group = live
+                    .iter()
+                    .find(|(_, w)| {
+                        if at < *w {
+                            true
+                        } else {
+                            at -= w;
+                            false
+                        }
+                    })
+                    .map(|(g, _)| g.as_str())
+                    .unwrap_or_default();
+                if let Some(e) = choose(&|e| in_group(e, group, strict)) {
+                    return Some(EndpointRef(e));
+                }
+            }
+        }
         choose(&|e| allowed(e) && e.takes_new_work(now))
             .or_else(|| choose(&|e| allowed(e)))
             .map(EndpointRef)
+    }
+
+    /// The configured groups, sorted (every entry's group, resolved or not).
+    pub(crate) fn groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = self.cfg.endpoints.iter().map(|e| e.group.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    /// The traffic weight of every configured group, in percent (0..=100, summing to 100): the weights set,
+    /// or while none are, each group's share of the endpoints' weights now.
+    pub(crate) fn group_weights(&self) -> BTreeMap<String, u32> {
+        let groups = self.groups();
+        if let Some(set) = self.traffic.get() {
+            return groups
+                .into_iter()
+                .map(|g| {
+                    let w = set.get(&g).copied().unwrap_or(0);
+                    (g, w)
+                })
+                .collect();
+        }
+        let members = self.members();
+        let parts: Vec<(String, u64)> = groups
+            .into_iter()
+            .map(|g| {
+                let sum = members
+                    .iter()
+                    .filter(|e| e.group == g)
+                    .map(|e| u64::from(e.weight))
+                    .sum();
+                (g, sum)
+            })
+            .collect();
+        traffic::apportion(100, &parts)
+    }
+
+    /// Whether group weights are set (then the balancer draws a group first).
+    pub(crate) fn has_group_weights(&self) -> bool {
+        self.traffic.get().is_some()
+    }
+
+    /// Sets the group weights to `weights` (every configured group, 0..=100, summing to 100; the caller
+    /// checked) and publishes them as `lifeline_gateway_upstream_group_weight`.
+    pub(crate) fn set_group_weights(&self, weights: BTreeMap<String, u32>) {
+        for (g, w) in &weights {
+            self.metrics.endpoints.set_group_weight(g, *w);
+        }
+        tracing::info!(weights = ?weights, "Pool group weights set: new sessions follow them.");
+        self.traffic.set(weights);
+    }
+
+    /// The weights after giving `group` `weight` percent, the other groups sharing the rest in proportion to
+    /// their current weights (`traffic::rebalance`). Nothing is set.
+    pub(crate) fn weights_with(&self, group: &str, weight: u32) -> BTreeMap<String, u32> {
+        traffic::rebalance(&self.group_weights(), group, weight)
+    }
+
+    /// The current endpoints of `group`.
+    pub(crate) fn group_members(&self, group: &str) -> Vec<EndpointRef> {
+        self.members()
+            .iter()
+            .filter(|e| e.group == group)
+            .map(|e| EndpointRef(Arc::clone(e)))
+            .collect()
+    }
+
+    /// Whether `ep` takes new work now (not ejected, not draining, its last probe passed or none ran yet).
+    pub(crate) fn takes_new_work(&self, ep: &EndpointRef) -> bool {
+        ep.0.takes_new_work(self.now_ms())
     }
 
     /// Records how a request to `ep` went: passive outlier detection and the per-endpoint counters.

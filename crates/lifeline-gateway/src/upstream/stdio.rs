@@ -52,12 +52,15 @@ use crate::proxy::{session_id, SESSION_HEADER};
 use crate::rpc::{self, Kind};
 
 mod child;
+mod generation;
 mod json_member;
 mod pool;
 mod spare;
 mod stream;
 
 use child::{Child, RegisterError, Routed};
+pub(crate) use generation::reload;
+use generation::Pools;
 use pool::Pool;
 use spare::Spare;
 use stream::{event_stream, response_of, CancelOnDrop};
@@ -74,9 +77,11 @@ pub struct StdioUpstream {
     children: Mutex<HashMap<Box<str>, Arc<Child>>>,
     /// Session mode: the warm spare (`None` in pool mode).
     spare: Option<Spare>,
-    /// Pool mode.
-    pool: Option<Arc<Pool>>,
+    /// Pool mode: the current generation and the old ones finishing their sessions (`generation`).
+    pool: Option<Pools>,
     metrics: Arc<Metrics>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl StdioUpstream {
@@ -84,7 +89,7 @@ impl StdioUpstream {
     /// answer's headers (`initialize`, JSON-only clients). Starts nothing yet (see [`StdioUpstream::start`]).
     pub(crate) fn new(cfg: StdioConfig, timeout: Duration, metrics: Arc<Metrics>) -> StdioUpstream {
         let pool = (cfg.mode == StdioMode::Pool)
-            .then(|| Arc::new(Pool::new(cfg.clone(), timeout, Arc::clone(&metrics))));
+            .then(|| Pools::new(Pool::new(cfg.clone(), timeout, Arc::clone(&metrics))));
         let spare = pool.is_none().then(|| Spare::new(cfg.clone()));
         StdioUpstream {
             cfg,
@@ -93,6 +98,7 @@ impl StdioUpstream {
             spare,
             pool,
             metrics,
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -431,7 +437,11 @@ impl StdioUpstream {
 
     /// Pool mode with no running child: unusable, known without a probe (see `Upstream::known_unavailable`).
     pub(crate) fn known_unavailable(&self) -> Option<ProbeReport> {
-        let pool = self.pool.as_ref().filter(|p| p.running() == 0)?;
+        let pool = self
+            .pool
+            .as_ref()
+            .map(Pools::current)
+            .filter(|p| p.running() == 0)?;
         let mut report = ProbeReport::failed(
             self.label(),
             lifeline_mcp::probe::Failure::new(

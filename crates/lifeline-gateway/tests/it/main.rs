@@ -16,7 +16,9 @@ mod policy;
 mod pools;
 mod probes;
 mod ready_paths;
+mod reload;
 mod stdio;
+mod traffic;
 
 use std::time::Duration;
 

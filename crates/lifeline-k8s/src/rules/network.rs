@@ -33,7 +33,7 @@ pub(crate) const AFFINITY_MISSING: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     summary: "stateful MCP server with more than one replica and no session affinity",
     why: "A stateful server (a Lifeline gateway, whose sessions live in one pod, or a workload annotated lifeline.dev/stateful: \"true\") breaks sessions whenever a request lands on another replica than the one that ran initialize.",
-    fix: "Add nginx cookie affinity on the Ingress (nginx.ingress.kubernetes.io/affinity: cookie) and/or sessionAffinity: ClientIP on the Service; or make the server stateless and annotate the workload lifeline.dev/stateful: \"false\".",
+    fix: "Add nginx cookie affinity on the Ingress (nginx.ingress.kubernetes.io/affinity: cookie) and/or sessionAffinity: ClientIP on the Service; or make the server stateless and annotate the workload lifeline.dev/stateful: \"false\"; or put the edge tier in front (a gateway with --session-key-file reaching the pods through a headless Service: the edge overlay), which needs no affinity at all.",
     source: SEED_K8S,
 };
 
@@ -175,7 +175,8 @@ fn ingress_timeouts(ctx: &mut Ctx<'_>, obj: &Object, ing: &Ingress) {
     }
 }
 
-/// Whether the workload keeps per-session state in one pod.
+/// Whether the workload keeps per-session state in one pod. An edge-tier gateway does not: its session ids are
+/// sealed, so any replica serves any session.
 fn stateful(w: &Workload<'_>) -> bool {
     match w.annotation(STATEFUL_ANNOTATION).map(str::trim) {
         Some("true") => true,
@@ -183,8 +184,24 @@ fn stateful(w: &Workload<'_>) -> bool {
         _ => w
             .containers(false)
             .iter()
-            .any(|(_, c)| matches!(lifeline_of(c), Some(Lifeline::Gateway { .. }))),
+            .any(|(_, c)| matches!(lifeline_of(c), Some(Lifeline::Gateway { edge: false, .. }))),
     }
+}
+
+/// Whether `w` runs an edge-tier gateway (`--session-key-file`: sealed session ids).
+fn edge_gateway(w: &Workload<'_>) -> bool {
+    w.containers(false)
+        .iter()
+        .any(|(_, c)| matches!(lifeline_of(c), Some(Lifeline::Gateway { edge: true, .. })))
+}
+
+/// Whether a Service is headless (`clusterIP: None`): DNS answers one record per ready pod and no proxy
+/// balances it, so a Service affinity means nothing there.
+fn headless(s: &k8s_openapi::api::core::v1::Service) -> bool {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .is_some_and(|ip| ip.eq_ignore_ascii_case("none"))
 }
 
 fn affinity(ctx: &mut Ctx<'_>, w: &Workload<'_>) {
@@ -207,6 +224,21 @@ fn affinity(ctx: &mut Ctx<'_>, w: &Workload<'_>) {
             _ => false,
         })
         .collect();
+    // Behind the edge tier: the workload is reached only through headless Services (one endpoint per pod) and
+    // an edge gateway runs in the same namespace. That gateway pins each session to the pod that minted it, so
+    // nothing in front of these pods needs affinity (`docs/gateway-replicas.md` §The edge overlay).
+    let behind_edge = !services.is_empty()
+        && services
+            .iter()
+            .all(|o| matches!(&o.body, Body::Service(s) if headless(s)))
+        && !ingress_routes_to(ctx.objects, w, &services)
+        && ctx
+            .workloads
+            .iter()
+            .any(|e| e.obj.namespace() == w.obj.namespace() && edge_gateway(e));
+    if behind_edge {
+        return;
+    }
     let client_ip = services.iter().any(|o| match &o.body {
         Body::Service(s) => {
             s.spec.as_ref().and_then(|s| s.session_affinity.as_deref()) == Some("ClientIP")
@@ -236,6 +268,19 @@ fn affinity(ctx: &mut Ctx<'_>, w: &Workload<'_>) {
             format!("{} {} {why}, may run {max} replicas, and neither a Service with sessionAffinity: ClientIP nor an nginx Ingress with cookie affinity routes to it",
                 w.obj.kind, w.obj.name()));
     }
+}
+
+/// Whether an Ingress in `w`'s namespace routes to one of `services`.
+fn ingress_routes_to(objects: &[Object], w: &Workload<'_>, services: &[&Object]) -> bool {
+    objects.iter().any(|o| match &o.body {
+        Body::Ingress(i) => {
+            o.namespace() == w.obj.namespace()
+                && ingress_backends(i)
+                    .iter()
+                    .any(|b| services.iter().any(|s| s.name() == *b))
+        }
+        _ => false,
+    })
 }
 
 /// Names of the Services an Ingress sends traffic to.

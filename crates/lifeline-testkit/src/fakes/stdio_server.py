@@ -5,7 +5,7 @@ Answers `initialize` (2025-11-25), `ping`, `tools/list` (one tool, `whoami`) and
 this process's pid (so tests can tell children apart and kill one); `tools/call env` answers what it sees of
 `LIFELINE_TEST_VAR`, `FROM_FILE` and any `CARGO_*` variable. `tools/call flood` writes one stdout line of
 17 MiB (a gateway must refuse it without buffering it whole). `tools/call spam` writes 50,000 log notifications (~6 MB) before its answer. `tools/call hang` never answers. Any other request
-gets -32601. On SIGHUP it writes `fake got SIGHUP` to stderr.
+gets -32601. On SIGHUP it writes `fake got SIGHUP` to stderr, on SIGUSR1 `fake got SIGUSR1`.
 """
 
 import json
@@ -19,7 +19,13 @@ def on_hup(_signum, _frame):
     sys.stderr.flush()
 
 
+def on_usr1(_signum, _frame):
+    sys.stderr.write("fake got SIGUSR1\n")
+    sys.stderr.flush()
+
+
 signal.signal(signal.SIGHUP, on_hup)
+signal.signal(signal.SIGUSR1, on_usr1)
 
 
 def send(obj):

@@ -25,6 +25,19 @@ fn placeholder(name: &str) -> String {
     }
 }
 
+/// The text of a file under a Secret created out of band, of the shape its flag requires: a session key file
+/// holds one key of 64 hex digits, an admin token file a token of at least 16 bytes; any other (an API key file)
+/// is empty.
+fn secret_file_placeholder(path: &str) -> String {
+    if path.contains("session-keys") {
+        "ab".repeat(32)
+    } else if path.contains("admin-token") {
+        "placeholder-admin-token-of-32-by".to_owned()
+    } else {
+        String::new()
+    }
+}
+
 /// The args with `--check-config` added before a stdio command's `--` (after it, it would be the child's), and
 /// every mounted config path moved into `root`, where the ConfigMap files are written.
 fn check_args(c: &LifelineContainer, root: &Path) -> Vec<String> {
@@ -81,7 +94,8 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
                     .iter()
                     .filter(|a| a.starts_with(&*dir.to_string_lossy()))
                 {
-                    std::fs::write(arg, "").expect("write a placeholder Secret file");
+                    std::fs::write(arg, secret_file_placeholder(arg))
+                        .expect("write a placeholder Secret file");
                 }
             }
             let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
@@ -116,6 +130,7 @@ fn every_overlay_container_command_is_accepted_by_the_binary() {
         "sidecar: gateway",
         "auth: gateway",
         "stdio: gateway",
+        "edge: gateway",
         "monitor: monitor",
         "monitor-postgres: monitor",
     ] {

@@ -1,5 +1,5 @@
 //! `lifeline gateway -- CMD` where the real process matters: SIGTERM with a call in flight (exit 0), SIGHUP
-//! forwarded to the children, PID 1 under `unshare` reaping orphans, and the gateway process's own children and
+//! reloading the children (a new generation) and SIGUSR1 forwarded to them, PID 1 under `unshare` reaping orphans, and the gateway process's own children and
 //! memory (the warm spare, a 17 MiB line, a stdout flood, a client leaving mid-initialize), with the testkit's
 //! misbehaving stdio fake. The in-process stdio tests (real peers, pool mode, errors) are in
 //! `crates/lifeline-gateway/tests/it/stdio.rs`. Needs `scripts/install-peers.sh`.
@@ -314,18 +314,106 @@ async fn a_child_flooding_stdout_is_relayed_with_bounded_memory() {
 }
 
 #[tokio::test]
-async fn sighup_is_forwarded_to_the_children() {
+async fn sigusr1_is_forwarded_and_a_reload_that_fails_its_probe_keeps_the_old_children() {
+    // The fake writes a non-JSON line at start, so the shared probe judges it unhealthy: SIGHUP's new generation
+    // is refused and the old child keeps serving.
     let gw = Gw::start_stdio_fake(&["--stdio-mode", "pool", "--pool-size", "1"]).await;
     wait_pool(&gw, 1).await;
+    let old = open_session(&gw.mcp()).await;
+    let old_pid = whoami(&gw.mcp(), &old).await;
+    gw.signal(Signal::SIGUSR1);
+    gw.wait_log("fake got SIGUSR1").await;
     gw.signal(Signal::SIGHUP);
-    gw.wait_log("fake got SIGHUP").await;
+    assert_eventually!(
+        gw.logs()
+            .contains("Stdio reload failed: the old generation keeps serving."),
+        patience = Duration::from_secs(90),
+        "the reload is refused"
+    );
+    assert_eq!(whoami(&gw.mcp(), &old).await, old_pid);
+    let fresh = open_session(&gw.mcp()).await;
+    assert_eq!(
+        whoami(&gw.mcp(), &fresh).await,
+        old_pid,
+        "new sessions still go to the old child"
+    );
     assert_eq!(
         gw.admin_get("/live").await.status,
         200,
         "the gateway itself stays up"
     );
-    let sid = open_session(&gw.mcp()).await;
-    assert!(whoami(&gw.mcp(), &sid).await > 0);
+}
+
+/// Whether [`harness::call_add`] (2 + 3) on session `sid` was answered with the sum.
+async fn adds(mcp: &str, sid: &str) -> bool {
+    let r = harness::call_add(mcp, sid).await;
+    r.status == 200 && r.text().contains("\"5\"")
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_python_sdk_server_under_load_and_loses_nothing() {
+    let (python, args) = peers::Peer::python_stdio_command();
+    let python = python.to_string_lossy().into_owned();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut flags = vec![
+        "--stdio-mode",
+        "pool",
+        "--pool-size",
+        "1",
+        "--drain-timeout",
+        "120s",
+    ];
+    flags.extend_from_slice(STDIO_READY_FLAGS);
+    let gw = Gw::start_stdio(&python, &args, &flags).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
+    wait_pool(&gw, 1).await;
+    let mcp = gw.mcp();
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        old.push(open_session(&mcp).await);
+    }
+    // Calls go on until the reload is logged, and two rounds more (bounded in count).
+    let switched = std::sync::atomic::AtomicBool::new(false);
+    let load = async {
+        let (mut ok, mut failed, mut after) = (0, 0, 0);
+        for _round in 0..2000 {
+            if switched.load(std::sync::atomic::Ordering::Acquire) {
+                after += 1;
+                if after > 2 {
+                    break;
+                }
+            }
+            for sid in &old {
+                if adds(&mcp, sid).await {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+        (ok, failed, after)
+    };
+    let switch = async {
+        gw.signal(Signal::SIGHUP);
+        // A new Python child starts and the command is probed once: seconds on a loaded 2-core machine.
+        assert_eventually!(
+            gw.logs()
+                .contains("Stdio reload: new sessions go to the new generation"),
+            patience = Duration::from_secs(90),
+            "the reload is done"
+        );
+        switched.store(true, std::sync::atomic::Ordering::Release);
+    };
+    let ((ok, failed, after), ()) = tokio::join!(load, switch);
+    assert_eq!(failed, 0, "{ok} calls answered, {failed} not");
+    assert!(after > 2, "the load went on past the switch");
+    assert_eq!(
+        metric(&gw.metrics().await, "lifeline_gateway_stdio_children"),
+        Some(2.0),
+        "both generations run while the old one has sessions"
+    );
+    let fresh = open_session(&mcp).await;
+    assert!(adds(&mcp, &fresh).await);
 }
 
 // Regression: a client that closed its connection while its `initialize` waited left the child running for ever

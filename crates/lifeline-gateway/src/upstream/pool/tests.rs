@@ -209,3 +209,48 @@ fn dns_updates_keep_known_endpoints_and_release_gone_ones() {
     assert!(p.find("http://[::1]:3000/mcp").is_none(), "gone");
     assert_eq!(kept.label(), "http://127.0.0.1:3000/mcp");
 }
+
+fn grouped(entries: &[(&str, &str)]) -> Pool {
+    let cfg = RawConfig {
+        upstreams: Some(
+            entries
+                .iter()
+                .map(|(u, g)| RawEndpoint {
+                    url: (*u).to_owned(),
+                    group: Some((*g).to_owned()),
+                    ..RawEndpoint::default()
+                })
+                .collect(),
+        ),
+        ..RawConfig::default()
+    }
+    .validate(&|_| Err(std::io::ErrorKind::NotFound.into()))
+    .expect("valid");
+    Pool::new(&cfg.upstream.pool, None, Arc::new(Metrics::new()))
+}
+
+#[test]
+fn group_weights_steer_new_work_and_fall_back_only_when_a_group_is_empty() {
+    let p = grouped(&[
+        ("http://127.0.0.1:1/mcp", "blue"),
+        ("http://127.0.0.1:2/mcp", "blue"),
+        ("http://127.0.0.1:3/mcp", "green"),
+    ]);
+    // Before weights are set: each group's share of the endpoints' weights.
+    assert!(!p.has_group_weights());
+    let w = p.group_weights();
+    assert_eq!((w["blue"], w["green"]), (67, 33));
+    p.set_group_weights(p.weights_with("green", 0));
+    assert_eq!(counts(&p, 500)[2], 0, "green at 0 gets nothing");
+    p.set_group_weights(p.weights_with("green", 100));
+    assert_eq!(p.group_weights()["blue"], 0);
+    assert_eq!(counts(&p, 500), vec![0, 0, 500], "all to green");
+    p.set_group_weights(p.weights_with("green", 25));
+    let n = counts(&p, 4000);
+    assert!(n[2] > 700 && n[2] < 1300, "about a quarter to green: {n:?}");
+    // A retry that excludes green's only endpoint goes to blue rather than nowhere.
+    p.set_group_weights(p.weights_with("green", 100));
+    let green = EndpointRef(Arc::clone(&p.members()[2]));
+    let other = p.pick(Some(&green)).expect("an endpoint");
+    assert_eq!(other.group(), "blue");
+}

@@ -124,27 +124,40 @@ pub(crate) async fn probe_endpoint(ep: &PoolEndpoint, opts: ProbeOptions) -> Pro
     let Some((url, _)) = ep.mcp.as_ref().or(ep.sse.as_ref()) else {
         return failed("config", "the endpoint has no URL".to_owned(), 0.0);
     };
-    let hint = *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner());
     let total = opts.timeouts.total;
-    let opts = ProbeOptions {
-        era_hint: hint,
-        ..opts
-    };
     let start = Instant::now();
-    // The engine bounds itself by `timeouts.total`; the outer bound is a backstop.
-    let report = tokio::time::timeout(
-        total + Duration::from_secs(1),
-        lifeline_mcp::probe(&Target::Http(url.clone()), &opts),
-    )
-    .await;
-    let Ok(report) = report else {
+    let Some(report) = probe_report(ep, url, opts).await else {
         return failed(
             "timeout",
             format!("the probe did not finish within {total:?}"),
             start.elapsed().as_secs_f64() * 1000.0,
         );
     };
+    ProbeSummary::of(&report, start.elapsed())
+}
+
+/// One probe of `ep` at `url` with the shared engine and its era hint (then updated), bounded by
+/// `opts.timeouts.total` plus a second; `None` when that bound passed. The full report (its `tools` too): the
+/// pool's health and the traffic gate of `POST /admin/traffic` both judge from it.
+pub(crate) async fn probe_report(
+    ep: &PoolEndpoint,
+    url: &Url,
+    opts: ProbeOptions,
+) -> Option<lifeline_mcp::ProbeReport> {
+    let hint = *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner());
+    let total = opts.timeouts.total;
+    let opts = ProbeOptions {
+        era_hint: hint,
+        ..opts
+    };
+    // The engine bounds itself by `timeouts.total`; the outer bound is a backstop.
+    let report = tokio::time::timeout(
+        total + Duration::from_secs(1),
+        lifeline_mcp::probe(&Target::Http(url.clone()), &opts),
+    )
+    .await
+    .ok()?;
     *ep.era_hint.lock().unwrap_or_else(|p| p.into_inner()) =
         crate::ready::next_hint(report.is_usable(), report.era);
-    ProbeSummary::of(&report, start.elapsed())
+    Some(report)
 }

@@ -125,6 +125,21 @@ impl Pool {
         }
     }
 
+    /// Slots (`--pool-size`).
+    pub(super) fn size(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether session `sid` is pinned to this pool (this generation).
+    pub(super) fn has_session(&self, sid: &str) -> bool {
+        self.sessions().contains_key(sid)
+    }
+
+    /// Sessions pinned to this pool.
+    pub(super) fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
     /// Children running and initialized.
     pub(super) fn running(&self) -> usize {
         (0..self.slots.len())

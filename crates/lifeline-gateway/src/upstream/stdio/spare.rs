@@ -76,6 +76,17 @@ impl Spare {
         Ok(())
     }
 
+    /// Replaces the spare with a new child (a reload: the command executed again); the old spare is shut down
+    /// in the background.
+    ///
+    /// Errors: as [`Spare::refill`].
+    pub(super) fn renew(&self) -> Result<(), UpstreamError> {
+        if let Some((_, old)) = self.slot().take() {
+            reap(old);
+        }
+        self.refill()
+    }
+
     /// Takes the spare for a new session (`None` when there is no live one), and starts the next spare at once so
     /// that it is up before the session's answer leaves. A failure to start the next one is logged: the session
     /// is served all the same, and the readiness probe reports it.
