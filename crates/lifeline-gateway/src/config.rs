@@ -22,6 +22,7 @@ use url::Url;
 
 pub(crate) mod auth;
 mod raw;
+pub mod sessions;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
@@ -299,6 +300,9 @@ pub struct SessionConfig {
     pub idle_ttl: Duration,
     /// Bound on open sessions.
     pub max_sessions: usize,
+    /// The keys that seal client-facing session ids (`session_key_file`); `None`: ids pass through.
+    #[serde(rename = "session_key_file")]
+    pub keys: Option<sessions::SessionKeys>,
 }
 
 /// Probe settings.

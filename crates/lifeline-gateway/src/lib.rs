@@ -168,10 +168,10 @@ impl Gateway {
             auth.spawn_background(&shutdown);
         }
         metrics.set_sessions_max(cfg.sessions.max_sessions);
-        let sessions = Arc::new(Sessions::new(
-            cfg.sessions.max_sessions,
-            cfg.sessions.idle_ttl,
-        ));
+        let sessions = Arc::new(
+            Sessions::new(cfg.sessions.max_sessions, cfg.sessions.idle_ttl)
+                .with_keys(cfg.sessions.keys.as_ref()),
+        );
         let links = Arc::new(Links::default());
         let upstream = Arc::new(match &cfg.stdio {
             Some(stdio) => Upstream::Stdio(StdioUpstream::new(
