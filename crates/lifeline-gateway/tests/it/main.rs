@@ -16,6 +16,7 @@ mod policy;
 mod pools;
 mod probes;
 mod ready_paths;
+mod sessions;
 mod stdio;
 
 use std::time::Duration;
