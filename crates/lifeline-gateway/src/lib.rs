@@ -43,6 +43,10 @@ pub mod upstream;
 
 pub use body::{Body, BoxError};
 pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
+/// Sealed session ids for `benches/sealed_ids.rs` (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use sessions::seal::bench as sealed_ids;
 pub use upstream::{EndpointRef, HttpUpstream, Route, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;

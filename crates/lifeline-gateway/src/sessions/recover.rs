@@ -32,6 +32,8 @@ use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamE
 const MAX_INIT_ANSWER_BYTES: usize = 1024 * 1024;
 /// The JSON-RPC id of the recovery's `initialize` (the client never sees its answer).
 const RECOVERY_ID: &str = "lifeline-recover";
+/// Endpoints a recovery's `initialize` tries before giving up.
+const RECOVERY_ATTEMPTS: usize = 3;
 
 /// Forwards `fwd` (a request of the session `unsealed`, if any) and recovers the session when its upstream is
 /// gone: on a connect failure or a 404 from the endpoint, the session is re-initialized on the balancer's
@@ -117,26 +119,35 @@ impl Sessions {
         let init = format!(
             r#"{{"jsonrpc":"2.0","id":"{RECOVERY_ID}","method":"initialize","params":{params}}}"#
         );
-        let resp = match upstream
-            .forward(post(headers.clone(), init, Route::Balanced))
-            .await
-        {
-            Ok(r) => r,
-            Err(err) => {
-                tracing::warn!(error = %err, "Session recovery: the initialize found no endpoint.");
-                return None;
+        // A draining endpoint refuses the initialize (503, and the pool stops choosing it): try another, at most
+        // RECOVERY_ATTEMPTS times.
+        let mut minted = None;
+        for _ in 0..RECOVERY_ATTEMPTS {
+            let resp = match upstream
+                .forward(post(headers.clone(), init.clone(), Route::Balanced))
+                .await
+            {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Session recovery: the initialize found no endpoint.");
+                    return None;
+                }
+            };
+            let status = resp.status();
+            let id = session_id(resp.headers());
+            let home = served_by(&resp);
+            let answer = read_bounded(resp).await;
+            match id.filter(|_| status.is_success() && answer.is_some_and(|a| !is_error(&a))) {
+                Some(id) => {
+                    minted = Some((id, home));
+                    break;
+                }
+                None => {
+                    tracing::warn!(%status, "Session recovery: an endpoint refused the initialize.")
+                }
             }
-        };
-        let status = resp.status();
-        let minted = session_id(resp.headers());
-        let home = served_by(&resp);
-        let answer = read_bounded(resp).await;
-        let Some(id) =
-            minted.filter(|_| status.is_success() && answer.is_some_and(|a| !is_error(&a)))
-        else {
-            tracing::warn!(%status, "Session recovery: the new endpoint refused the initialize.");
-            return None;
-        };
+        }
+        let (id, home) = minted?;
         let Ok(value) = HeaderValue::from_str(&id) else {
             return None;
         };

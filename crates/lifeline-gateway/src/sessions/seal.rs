@@ -288,3 +288,40 @@ mod tests {
         assert_eq!(s.open(&t, None), Some(max));
     }
 }
+
+/// Benchmark hooks (feature `test-hooks`, for `benches/sealed_ids.rs`): sealing and opening as the proxy does.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod bench {
+    use super::{Sealed, Sealer};
+    use crate::config::sessions::SessionKeys;
+
+    /// A [`Sealer`] over a current and an optional previous key.
+    pub struct Keyed(Sealer);
+
+    impl Keyed {
+        /// Keys as `session_key_file` gives them.
+        pub fn new(current: [u8; 32], previous: Option<[u8; 32]>) -> Keyed {
+            Keyed(Sealer::new(&SessionKeys {
+                path: "bench".into(),
+                current,
+                previous,
+            }))
+        }
+
+        /// A token for `endpoint`, `upstream_id` and `params` (JSON text).
+        pub fn seal(&self, endpoint: &str, upstream_id: &str, params: &str) -> String {
+            let s = Sealed {
+                endpoint: endpoint.to_owned(),
+                upstream_id: upstream_id.to_owned(),
+                init_params: Some(params.to_owned()),
+            };
+            self.0.seal(&s, None).unwrap_or_default()
+        }
+
+        /// Opens `token`; the upstream id's length when it opens (a value the optimizer must keep).
+        pub fn open(&self, token: &str) -> Option<usize> {
+            self.0.open(token, None).map(|s| s.upstream_id.len())
+        }
+    }
+}
