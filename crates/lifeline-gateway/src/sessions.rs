@@ -102,6 +102,11 @@ struct Entry {
     home: Option<EndpointRef>,
     /// The owner's hash (`Sessions::owner`); 0: not bound (auth off).
     owner: u64,
+    /// With sealed ids, a session every gateway replica may serve (its client's token names it): no replica can
+    /// tell that its client went idle, so the sweeper and the drain forget it without ending it upstream (the
+    /// upstream's own expiry and the client's `DELETE` end it). False for a session recovered on this replica
+    /// (private to it: ended here like any other) and without a key file.
+    shared: bool,
 }
 
 /// A session taken out of the table, for its `DELETE` upstream.
@@ -285,7 +290,7 @@ impl Sessions {
                 home: home.clone(),
             },
         );
-        self.adopt_unchecked(id, home, subject);
+        self.adopt_unchecked(id, home, subject, true);
     }
 
     /// The lock serializing recoveries of the session whose token holds `original`.
@@ -376,10 +381,16 @@ impl Sessions {
             // A session recovered here: its old upstream id is gone for good.
             return false;
         }
-        self.adopt_unchecked(id, home, subject)
+        self.adopt_unchecked(id, home, subject, false)
     }
 
-    fn adopt_unchecked(&self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
+    fn adopt_unchecked(
+        &self,
+        id: &str,
+        home: Option<EndpointRef>,
+        subject: Option<&str>,
+        recovered: bool,
+    ) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -398,6 +409,7 @@ impl Sessions {
                 active: 0,
                 home,
                 owner: self.owner(subject),
+                shared: self.sealer.is_some() && !recovered,
             },
         );
         true
@@ -409,8 +421,10 @@ impl Sessions {
     }
 
     /// Stops tracking `id`; returns it with its home when it was tracked.
+    /// With sealed ids, a shared session (`Entry::shared`) is forgotten and `None` returned: another gateway
+    /// replica may still serve it, so it is not ended upstream from here.
     pub(crate) fn forget(&self, id: &str) -> Option<Ended> {
-        let ended = self.lock().remove(id).map(|e| Ended {
+        let ended = self.lock().remove(id).filter(|e| !e.shared).map(|e| Ended {
             id: id.into(),
             home: e.home,
         });
@@ -425,14 +439,16 @@ impl Sessions {
         self.lock().get(id).map(|e| e.active)
     }
 
-    /// Removes and returns the sessions idle (nothing in flight) for longer than the idle TTL.
+    /// Removes the sessions idle (nothing in flight) for longer than the idle TTL, and returns those to end
+    /// upstream (with sealed ids, only the ones recovered here: see `Entry::shared`).
     pub(crate) fn take_expired(&self) -> Vec<Ended> {
         let ttl = self.idle_ttl.as_millis() as u64;
         let now = self.now_ms();
         self.take_where(|e| e.active == 0 && now.saturating_sub(e.last_seen_ms) >= ttl)
     }
 
-    /// Removes and returns every session with nothing in flight (the drain ends them).
+    /// Removes every session with nothing in flight, and returns those to end upstream (the drain ends them;
+    /// with sealed ids, only the ones recovered here).
     pub(crate) fn take_idle(&self) -> Vec<Ended> {
         self.take_where(|e| e.active == 0)
     }
@@ -448,8 +464,11 @@ impl Sessions {
             .into_iter()
             .filter_map(|id| {
                 let e = map.remove(&id)?;
-                Some(Ended { id, home: e.home })
+                Some((Ended { id, home: e.home }, e.shared))
             })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|(ended, shared)| (!shared).then_some(ended))
             .collect();
         drop(map);
         self.unlink(&ended);
@@ -475,6 +494,7 @@ impl Reservation {
                 active: 0,
                 home,
                 owner,
+                shared: self.table.sealer.is_some(),
             },
         );
         true
@@ -560,6 +580,24 @@ mod tests {
         );
         assert!(t.adopt("c", None, Some("bob")));
         assert!(!t.usable_by("c", Some("alice")));
+    }
+
+    #[test]
+    fn with_sealed_ids_only_recovered_sessions_are_ended_here() {
+        let keys = SessionKeys {
+            path: "/k".into(),
+            current: [1; 32],
+            previous: None,
+        };
+        let t = Arc::new(Sessions::new(10, Duration::ZERO).with_keys(Some(&keys)));
+        assert!(t.reserve().expect("slot").commit("minted", None, None));
+        assert!(t.adopt("seen", None, None));
+        t.record_move("lost", "recovered", None, None);
+        assert!(!t.adopt("lost", None, None), "a moved id never comes back");
+        let ended: Vec<Box<str>> = t.take_expired().into_iter().map(|e| e.id).collect();
+        assert_eq!(ended, vec![Box::<str>::from("recovered")]);
+        assert_eq!(t.len(), 0, "the shared ones are forgotten, not ended");
+        assert!(t.moved().is_empty(), "the link went with its session");
     }
 
     #[test]

@@ -186,8 +186,7 @@ fn post(headers: HeaderMap, body: String, route: Route) -> Forward {
 }
 
 /// The whole answer, at most [`MAX_INIT_ANSWER_BYTES`] (an SSE answer ends when the server closes the stream
-/// after its response), within the upstream's own timeout of the headers; `None` when it broke or was too
-/// long.
+/// after its response), within 30 s; `None` when it broke, was too long or too slow.
 async fn read_bounded(resp: Response<Body>) -> Option<Bytes> {
     let mut body = resp.into_body();
     let read = async {
