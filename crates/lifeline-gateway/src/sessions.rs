@@ -283,14 +283,19 @@ impl Sessions {
         subject: Option<&str>,
     ) {
         self.forget(original);
-        self.moved().insert(
-            original.into(),
-            Moved {
-                id: id.into(),
-                home: home.clone(),
-            },
-        );
-        self.adopt_unchecked(id, home, subject, true);
+        let tracked = self.adopt_unchecked(id, home.clone(), subject, true);
+        let mut moved = self.moved();
+        // Bounded: a link goes with its tracked session; beyond `--max-sessions` (a full table) none is kept, so
+        // the session recovers again on its next request.
+        if tracked || moved.len() < self.max {
+            moved.insert(
+                original.into(),
+                Moved {
+                    id: id.into(),
+                    home,
+                },
+            );
+        }
     }
 
     /// The lock serializing recoveries of the session whose token holds `original`.

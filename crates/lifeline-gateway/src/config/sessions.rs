@@ -117,6 +117,46 @@ mod tests {
     }
 
     #[test]
+    fn session_key_file_is_read_and_checked_with_the_config() {
+        let raw = |file: Option<&str>| crate::config::RawConfig {
+            upstream: Some(vec!["http://127.0.0.1:3000/mcp".into()]),
+            session_key_file: file.map(PathBuf::from),
+            ..crate::config::RawConfig::default()
+        };
+        let read = |p: &Path| -> std::io::Result<String> {
+            match p.to_str() {
+                Some("/keys") => Ok(format!("{A}\n{B}\n")),
+                Some("/bad") => Ok("short\n".into()),
+                _ => Err(std::io::ErrorKind::NotFound.into()),
+            }
+        };
+        let cfg = raw(Some("/keys")).validate(&read).expect("valid");
+        let keys = cfg.sessions.keys.as_ref().expect("keys");
+        assert!(keys.previous.is_some());
+        let shown = serde_json::to_value(&cfg).expect("serializes");
+        assert_eq!(
+            shown["session_key_file"], "/keys",
+            "--check-config shows the path only"
+        );
+        assert!(raw(None)
+            .validate(&read)
+            .expect("valid")
+            .sessions
+            .keys
+            .is_none());
+        let bad = raw(Some("/bad")).validate(&read).unwrap_err().to_string();
+        assert!(
+            bad.contains("session_key_file") && bad.contains("line 1"),
+            "{bad}"
+        );
+        let missing = raw(Some("/nope")).validate(&read).unwrap_err().to_string();
+        assert!(
+            missing.contains("session_key_file: cannot read /nope"),
+            "{missing}"
+        );
+    }
+
+    #[test]
     fn bad_files_are_refused_by_line() {
         let p = Path::new("/k");
         assert!(parse_session_keys(p, "").unwrap_err().contains("no key"));

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::harness::{open_session, GatewayUnderTest, TestGateway as Gw};
+use crate::pools::{kill_9, three_stateful_replicas};
 
 /// Generous: three Python replicas starting at once on a loaded 2-core machine.
 const READY_PATIENCE: Duration = Duration::from_secs(60);
@@ -74,12 +75,6 @@ fn the_one_that_ran(before: &[u64], after: &[u64]) -> usize {
         "exactly one replica ran it: {before:?} → {after:?}"
     );
     grown[0]
-}
-
-/// `kill -9` of a replica's process group.
-fn kill_9(peer: &Peer) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(peer.guard.pid()).expect("a pid"));
-    nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9");
 }
 
 /// A live SDK client session (`tests/peers/clients/session_client.{py,mjs}`): it calls `add` once on start and
@@ -168,12 +163,7 @@ impl LiveClient {
 
 #[tokio::test]
 async fn sealed_sessions_survive_a_kill_9_under_load() {
-    let (a, b, c) = tokio::join!(
-        Peer::python(PyServer::Stateful),
-        Peer::python(PyServer::Stateful),
-        Peer::python(PyServer::Stateful)
-    );
-    let replicas = [a, b, c];
+    let replicas = three_stateful_replicas().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let keys = key_file(&dir, "keys", &[KEY_A]);
     let mut args: Vec<&str> = Vec::new();
