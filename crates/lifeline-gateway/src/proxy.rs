@@ -599,8 +599,13 @@ impl Proxy {
             self.after_session_response(sid, resp.status(), served_by(&resp), ctx);
         }
         let served = served_by(&resp);
-        let h = resp.headers_mut();
-        (self.sessions).seal_response(h, unsealed.as_ref(), None, served.as_ref(), subject(ctx));
+        self.sessions.seal_response(
+            resp.headers_mut(),
+            unsealed.as_ref(),
+            None,
+            served.as_ref(),
+            subject(ctx),
+        );
         // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
         let list = match (&self.policy, &ctx.principal) {
             (Some(policy), Some(principal)) if !policy.rules.is_empty() => Some(ListFilter {
