@@ -30,16 +30,10 @@ PHASE="${SS_PHASE:-4}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lifeline-ss.XXXXXX")"
 PIDS=()
 
-log() { printf 'sessions-survive: %s\n' "$*" >&2; }
-die() { printf 'sessions-survive: error: %s\n' "$*" >&2; exit 1; }
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  if [ -n "${SS_KEEP:-}" ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
+NAME=sessions-survive
+KEEP="${SS_KEEP:-}"
+# shellcheck source=lib/local-procs.sh
+source "$ROOT/scripts/lib/local-procs.sh"
 trap cleanup EXIT
 
 # --- prerequisites -------------------------------------------------------------------------------------------
@@ -50,23 +44,6 @@ if [ ! -x "$BIN" ]; then
   (cd "$ROOT" && cargo build -q -p lifeline) >&2
 fi
 PY="$PEERS/py2/bin/python"
-
-# free_ports N : N distinct free loopback ports (all bound until every one is chosen, so none repeats).
-free_ports() {
-  "$PY" -c 'import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
-
-# wait_for CMD... : retry CMD every 100 ms for at most 30 s.
-wait_for() {
-  local i
-  for i in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ready")" = 200 ]; }
 
 # --- ports -----------------------------------------------------------------------------------------------------
 # Per replica: server, sidecar listener, sidecar admin. Per edge gateway: listener, admin. Two HAProxy frontends.

@@ -18,48 +18,14 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import httpx2
 
-LEGACY = "2025-11-25"
-ACCEPT = "application/json, text/event-stream"
-
-
-async def read_result(resp: httpx2.Response, want_id: int) -> dict | None:
-    """The JSON-RPC response with id `want_id` from a JSON or SSE reply."""
-    if resp.headers.get("content-type", "").startswith("application/json"):
-        body = json.loads(await resp.aread())
-        return body if body.get("id") == want_id else None
-    data: list[str] = []
-    async for line in resp.aiter_lines():
-        if line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-        elif line == "" and data:
-            try:
-                msg = json.loads("\n".join(data))
-            except ValueError:
-                msg = None
-            data = []
-            if isinstance(msg, dict) and msg.get("id") == want_id:
-                return msg
-    return None
-
-
-async def open_session(client: httpx2.AsyncClient, url: str) -> str | None:
-    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": LEGACY, "capabilities": {},
-                       "clientInfo": {"name": "session-load", "version": "1"}}}
-    async with client.stream("POST", url, json=init, headers={"Accept": ACCEPT}) as resp:
-        if resp.status_code != 200:
-            return None
-        sid = resp.headers.get("mcp-session-id")
-        await read_result(resp, 0)
-    if not sid:
-        return None
-    r = await client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                          headers={"Accept": ACCEPT, "Mcp-Session-Id": sid, "MCP-Protocol-Version": LEGACY})
-    return sid if r.status_code == 202 else None
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import ACCEPT, LEGACY, open_session, read_result  # noqa: E402 (the zero-downtime load generator)
 
 
 async def worker(client, url: str, stop_at: float, stop_file: str | None, stats: dict, n: int) -> None:
