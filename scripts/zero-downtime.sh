@@ -23,16 +23,10 @@ DURATION="${ZD_DURATION:-40}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lifeline-zd.XXXXXX")"
 PIDS=()
 
-log() { printf 'zero-downtime: %s\n' "$*" >&2; }
-die() { printf 'zero-downtime: error: %s\n' "$*" >&2; exit 1; }
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  if [ -n "${ZD_KEEP:-}" ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
+NAME=zero-downtime
+KEEP="${ZD_KEEP:-}"
+# shellcheck source=lib/local-procs.sh
+source "$ROOT/scripts/lib/local-procs.sh"
 trap cleanup EXIT
 
 # --- prerequisites -------------------------------------------------------------------------------------------
@@ -43,25 +37,6 @@ if [ ! -x "$BIN" ]; then
   (cd "$ROOT" && cargo build -q -p lifeline) >&2
 fi
 PY="$PEERS/py2/bin/python"
-
-# free_ports N : N distinct free loopback ports. All N sockets stay bound until every port is chosen: one port per
-# separate bind-and-close may come back twice (seen under load: "admin_listen: must differ from listen").
-free_ports() {
-  "$PY" -c 'import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
-
-# wait_for CMD... : retry CMD every 100 ms for at most 30 s.
-wait_for() {
-  local i
-  for i in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/ready")" = 200 ]; }
 
 # --- instances -----------------------------------------------------------------------------------------------
 # Four HAProxy server slots with fixed ports: a1/b1 are the first generation, a2/b2 their replacements.

@@ -23,6 +23,7 @@ use url::Url;
 pub(crate) mod auth;
 mod raw;
 pub(crate) mod traffic;
+pub mod sessions;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
@@ -304,6 +305,9 @@ pub struct SessionConfig {
     pub idle_ttl: Duration,
     /// Bound on open sessions.
     pub max_sessions: usize,
+    /// The keys that seal client-facing session ids (`session_key_file`); `None`: ids pass through.
+    #[serde(rename = "session_key_file")]
+    pub keys: Option<sessions::SessionKeys>,
 }
 
 /// Probe settings.

@@ -43,6 +43,10 @@ pub mod upstream;
 
 pub use body::{Body, BoxError};
 pub use config::{ConfigError, FileFormat, GatewayConfig, RawConfig};
+/// Sealed session ids for `benches/sealed_ids.rs` (feature `test-hooks`).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use sessions::seal::bench as sealed_ids;
 pub use upstream::{EndpointRef, HttpUpstream, Route, StdioUpstream, Upstream, UpstreamError};
 
 use crate::admin::Admin;
@@ -168,10 +172,10 @@ impl Gateway {
             auth.spawn_background(&shutdown);
         }
         metrics.set_sessions_max(cfg.sessions.max_sessions);
-        let sessions = Arc::new(Sessions::new(
-            cfg.sessions.max_sessions,
-            cfg.sessions.idle_ttl,
-        ));
+        let sessions = Arc::new(
+            Sessions::new(cfg.sessions.max_sessions, cfg.sessions.idle_ttl)
+                .with_keys(cfg.sessions.keys.as_ref()),
+        );
         let links = Arc::new(Links::default());
         let upstream = Arc::new(match &cfg.stdio {
             Some(stdio) => Upstream::Stdio(StdioUpstream::new(

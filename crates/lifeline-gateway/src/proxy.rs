@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::policy::list::{self as tool_list, ListFilter};
 use crate::policy::{self, Audit, Policy};
 use crate::rpc::{self, Kind, Summary};
-use crate::sessions::{Activity, Reservation, Sessions};
+use crate::sessions::{self, Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
 use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
@@ -328,7 +328,7 @@ impl Proxy {
         {
             return self.reject(r, None);
         }
-        let (parts, incoming) = req.into_parts();
+        let (mut parts, incoming) = req.into_parts();
         let bytes = match self.read_body(&parts.headers, incoming).await {
             Ok(b) => b,
             Err(resp) => return resp,
@@ -338,6 +338,11 @@ impl Proxy {
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
         let id = summary.id.as_ref();
+        // sealed session ids (sessions.rs): the token becomes the upstream's id here, and goes back on the answer.
+        let Ok(unsealed) = self.sessions.unseal(&mut parts.headers, subject(ctx)) else {
+            return self.session_gone(id);
+        };
+        let init_params = self.sessions.init_params(summary.is_initialize(), &bytes);
         let session = session_id(&parts.headers);
         if let Some(resp) = self.refusal(&summary, &parts.headers, session.as_deref(), ctx) {
             return resp;
@@ -375,19 +380,25 @@ impl Proxy {
             Some(trace) => trace.attempt(&self.upstream, &Endpoint::Mcp, headers, bytes),
             None => (headers, bytes),
         };
-        // pools: a known session goes to the endpoint that holds it; the rest is balanced.
-        let route = Route::to(ctx.activity.as_ref().and_then(Activity::home));
-        let resp = match self
-            .upstream
-            .forward(Forward {
-                method: Method::POST,
-                endpoint: Endpoint::Mcp,
-                headers,
-                body: bytes,
-                route,
-            })
-            .await
-        {
+        // pools: a known session goes to the endpoint that holds it (table, else sealed id); the rest is balanced.
+        let home = ctx.activity.as_ref().and_then(Activity::home);
+        let route = self.sessions.route(home, unsealed.as_ref(), &self.upstream);
+        let fwd = Forward {
+            method: Method::POST,
+            endpoint: Endpoint::Mcp,
+            headers,
+            body: bytes,
+            route,
+        };
+        // A session whose upstream is gone is recovered on another endpoint (sessions/recover.rs).
+        let forwarded = sessions::forward(
+            &self.sessions,
+            &self.upstream,
+            fwd,
+            unsealed.as_ref(),
+            subject(ctx),
+        );
+        let mut resp = match forwarded.await {
             Ok(resp) => resp,
             Err(err) => {
                 if let Some(trace) = &ctx.trace {
@@ -416,6 +427,14 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, status, served_by(&resp), ctx);
         }
+        let served = served_by(&resp);
+        self.sessions.seal_response(
+            resp.headers_mut(),
+            unsealed.as_ref(),
+            init_params,
+            served.as_ref(),
+            subject(ctx),
+        );
         match list {
             // A JSON answer to a filtered tools/list: read (bounded) and rewritten before it is relayed.
             Some(filter) if !is_event_stream(resp.headers()) => {
@@ -529,7 +548,7 @@ impl Proxy {
 
     async fn mcp_get(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -537,6 +556,9 @@ impl Proxy {
         if let Err(r) = edge::check_get_accept(req.headers()) {
             return self.reject(r, None);
         }
+        let Ok(unsealed) = self.sessions.unseal(req.headers_mut(), subject(ctx)) else {
+            return self.session_gone(None);
+        };
         let session = session_id(req.headers());
         if session
             .as_deref()
@@ -558,8 +580,9 @@ impl Proxy {
         if let Some(sid) = &session {
             ctx.activity = self.sessions.activity(sid);
         }
-        let route = Route::to(ctx.activity.as_ref().and_then(Activity::home));
-        let resp = match self
+        let home = ctx.activity.as_ref().and_then(Activity::home);
+        let route = self.sessions.route(home, unsealed.as_ref(), &self.upstream);
+        let mut resp = match self
             .forward_bodyless(
                 Method::GET,
                 Endpoint::Mcp,
@@ -575,6 +598,14 @@ impl Proxy {
         if let Some(sid) = &session {
             self.after_session_response(sid, resp.status(), served_by(&resp), ctx);
         }
+        let served = served_by(&resp);
+        self.sessions.seal_response(
+            resp.headers_mut(),
+            unsealed.as_ref(),
+            None,
+            served.as_ref(),
+            subject(ctx),
+        );
         // A resumed POST stream (`Last-Event-ID`) may replay a tools/list answer here: filter any.
         let list = match (&self.policy, &ctx.principal) {
             (Some(policy), Some(principal)) if !policy.rules.is_empty() => Some(ListFilter {
@@ -589,11 +620,14 @@ impl Proxy {
 
     async fn mcp_delete(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
         ctx.method = "DELETE";
+        let Ok(unsealed) = self.sessions.unseal(req.headers_mut(), subject(ctx)) else {
+            return self.session_gone(None);
+        };
         let session = session_id(req.headers());
         if session
             .as_deref()
@@ -608,7 +642,8 @@ impl Proxy {
                 Endpoint::Mcp,
                 req.into_parts().0.headers,
                 peer,
-                Route::to(home.as_ref()),
+                self.sessions
+                    .route(home.as_ref(), unsealed.as_ref(), &self.upstream),
             )
             .await
         {

@@ -20,6 +20,15 @@
 //! `security_best_practices` §Session Hijacking, "bind session IDs to user-specific information"; 2026-07-28 keeps
 //! the rule for its state handles, `<user_id>:<handle>`, §State Handle Hijacking). The
 //! owner is kept as a keyed 64-bit hash of the subject, not the subject.
+//!
+//! **Sealed session ids** (with `session_key_file`; `seal.rs`, `recover.rs`): the client sees a sealed token
+//! holding the session's endpoint, the upstream's id and the client's `initialize` params, never the upstream's
+//! id. [`Sessions::unseal`] opens the token of a request and puts the upstream id in its place,
+//! [`Sessions::route`] sends it to the endpoint the table or the token names, [`Sessions::seal_response`] puts
+//! the token back on the answer, and [`forward`] re-initializes a session whose endpoint is gone on a healthy
+//! one (transparent recovery). The table stays keyed by upstream ids; a recovered session is one more entry
+//! (its new upstream id and endpoint) plus a `moved` link from the token's upstream id to it, so each gateway
+//! replica holds at most one upstream session per client session, ended like any other when idle.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -27,7 +36,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::upstream::EndpointRef;
+use http::{HeaderMap, HeaderValue};
+
+use crate::config::sessions::SessionKeys;
+use crate::proxy::SESSION_HEADER;
+use crate::upstream::{EndpointRef, Route, Upstream};
+
+mod recover;
+pub(crate) mod seal;
+
+pub(crate) use recover::forward;
+use seal::{Sealed, Sealer};
 
 /// Longest session id the gateway tracks; the spec only bounds the alphabet (visible ASCII), so this bound is
 /// ours. Longer ids are forwarded but not tracked.
@@ -44,6 +63,33 @@ pub(crate) struct Sessions {
     epoch: Instant,
     /// Keys of the owner hash, random per process.
     owner_keys: std::collections::hash_map::RandomState,
+    /// Seals client-facing ids (`session_key_file`); `None`: ids pass through.
+    sealer: Option<Sealer>,
+    /// Sessions recovered on this replica: the upstream id inside the client's token → the upstream session
+    /// that replaced it (at most one per client session; dropped with that session).
+    moved: Mutex<HashMap<Box<str>, Moved>>,
+    /// One recovery at a time per client session (keyed by the token's upstream id).
+    recovering: Mutex<HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Where a recovered session lives now.
+#[derive(Debug, Clone)]
+struct Moved {
+    id: Box<str>,
+    home: Option<EndpointRef>,
+}
+
+/// A request's sealed session id, opened ([`Sessions::unseal`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Unsealed {
+    /// The token as the client sent it (put back on every answer: the client's id never changes).
+    pub(crate) token: HeaderValue,
+    /// What it holds.
+    pub(crate) sealed: Sealed,
+    /// The upstream id the request now carries: the token's, or the one that replaced it here.
+    pub(crate) current: Box<str>,
+    /// The endpoint holding `current` when the session was recovered on this replica.
+    moved_home: Option<EndpointRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +102,11 @@ struct Entry {
     home: Option<EndpointRef>,
     /// The owner's hash (`Sessions::owner`); 0: not bound (auth off).
     owner: u64,
+    /// With sealed ids, a session every gateway replica may serve (its client's token names it): no replica can
+    /// tell that its client went idle, so the sweeper and the drain forget it without ending it upstream (the
+    /// upstream's own expiry and the client's `DELETE` end it). False for a session recovered on this replica
+    /// (private to it: ended here like any other) and without a key file.
+    shared: bool,
 }
 
 /// A session taken out of the table, for its `DELETE` upstream.
@@ -90,7 +141,181 @@ impl Sessions {
             idle_ttl,
             epoch: Instant::now(),
             owner_keys: std::collections::hash_map::RandomState::new(),
+            sealer: None,
+            moved: Mutex::new(HashMap::new()),
+            recovering: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Seals client-facing session ids with `keys` (`session_key_file`); `None` leaves ids as the upstream
+    /// minted them.
+    pub(crate) fn with_keys(mut self, keys: Option<&SessionKeys>) -> Sessions {
+        self.sealer = keys.map(Sealer::new);
+        self
+    }
+
+    fn moved(&self) -> MutexGuard<'_, HashMap<Box<str>, Moved>> {
+        self.moved.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the sealed session id of a request and replaces it in `headers` with the upstream's id (the one
+    /// that replaced it, for a session recovered here). `Ok(None)`: no key file, or no session id.
+    ///
+    /// Errors: a token no key opens (another key, another principal, tampered, not a token): the caller
+    /// answers 404, and the client re-initializes (2025-11-25 `basic/transports` §Session Management 4).
+    pub(crate) fn unseal(
+        &self,
+        headers: &mut HeaderMap,
+        subject: Option<&str>,
+    ) -> Result<Option<Unsealed>, ()> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(None);
+        };
+        let Some(token) = headers.get(&SESSION_HEADER) else {
+            return Ok(None);
+        };
+        let sealed = token
+            .to_str()
+            .ok()
+            .and_then(|t| sealer.open(t, subject))
+            .ok_or(())?;
+        let moved = self.moved().get(sealed.upstream_id.as_str()).cloned();
+        let (current, moved_home) = match moved {
+            Some(m) => (m.id, m.home),
+            None => (sealed.upstream_id.as_str().into(), None),
+        };
+        let value = HeaderValue::from_str(&current).map_err(|_| ())?;
+        let token = headers.insert(SESSION_HEADER, value).ok_or(())?;
+        Ok(Some(Unsealed {
+            token,
+            sealed,
+            current,
+            moved_home,
+        }))
+    }
+
+    /// Where a request of a session goes: the endpoint the table knows for it, else the one it was recovered
+    /// onto here, else the one its token names (when still in the pool), else the balancer's choice.
+    pub(crate) fn route(
+        &self,
+        known: Option<&EndpointRef>,
+        unsealed: Option<&Unsealed>,
+        upstream: &Upstream,
+    ) -> Route {
+        if let Some(home) = known {
+            return Route::Pinned(home.clone());
+        }
+        let Some(u) = unsealed else {
+            return Route::Balanced;
+        };
+        if let Some(home) = &u.moved_home {
+            return Route::Pinned(home.clone());
+        }
+        Route::to(
+            upstream
+                .pool()
+                .and_then(|p| p.find(&u.sealed.endpoint))
+                .as_ref(),
+        )
+    }
+
+    /// Puts the client-facing id on an answer that carries the upstream's: a new token for the answer to an
+    /// `initialize` (`init_params`: the request's `params` as JSON text; `served`: the endpoint that answered),
+    /// else the client's own token. Nothing without a key file. An id that cannot be sealed (over
+    /// `seal::MAX_FIELD_BYTES`) is removed, so the client never holds an id no gateway replica can route.
+    pub(crate) fn seal_response(
+        &self,
+        headers: &mut HeaderMap,
+        unsealed: Option<&Unsealed>,
+        init_params: Option<String>,
+        served: Option<&EndpointRef>,
+        subject: Option<&str>,
+    ) {
+        let Some(sealer) = &self.sealer else {
+            return;
+        };
+        let Some(upstream_id) = headers.get(&SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        if let (Some(u), None) = (unsealed, &init_params) {
+            headers.insert(SESSION_HEADER, u.token.clone());
+            return;
+        }
+        let sealed = Sealed {
+            endpoint: served.map(|e| e.label().to_owned()).unwrap_or_default(),
+            upstream_id: upstream_id.to_owned(),
+            init_params,
+        };
+        match sealer
+            .seal(&sealed, subject)
+            .ok()
+            .and_then(|t| HeaderValue::from_str(&t).ok())
+        {
+            Some(token) => {
+                headers.insert(SESSION_HEADER, token);
+            }
+            None => {
+                tracing::warn!(
+                    "An upstream session id could not be sealed; removed from the answer."
+                );
+                headers.remove(SESSION_HEADER);
+            }
+        }
+    }
+
+    /// The `params` of an `initialize` request body as JSON text, for its sealed id; `None` without a key
+    /// file, for any other request, or without params.
+    pub(crate) fn init_params(&self, is_initialize: bool, body: &[u8]) -> Option<String> {
+        if self.sealer.is_none() || !is_initialize {
+            return None;
+        }
+        let mut init: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let params = init.get_mut("params")?.take();
+        Some(params.to_string())
+    }
+
+    /// Records that the session whose token holds `original` now lives as `id` on `home` (recovery).
+    fn record_move(
+        &self,
+        original: &str,
+        id: &str,
+        home: Option<EndpointRef>,
+        subject: Option<&str>,
+    ) {
+        self.forget(original);
+        let tracked = self.adopt_unchecked(id, home.clone(), subject, true);
+        let mut moved = self.moved();
+        // Bounded: a link goes with its tracked session; beyond `--max-sessions` (a full table) none is kept, so
+        // the session recovers again on its next request.
+        if tracked || moved.len() < self.max {
+            moved.insert(
+                original.into(),
+                Moved {
+                    id: id.into(),
+                    home,
+                },
+            );
+        }
+    }
+
+    /// The lock serializing recoveries of the session whose token holds `original`.
+    fn recovery_lock(&self, original: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.recovering.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: entries nobody holds are dropped before a new one is added.
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(map.entry(original.into()).or_default())
+    }
+
+    /// Drops the `moved` links to sessions no longer tracked.
+    fn unlink(&self, ended: &[Ended]) {
+        if ended.is_empty() {
+            return;
+        }
+        let mut moved = self.moved();
+        if moved.is_empty() {
+            return;
+        }
+        moved.retain(|_, m| !ended.iter().any(|e| e.id == m.id));
     }
 
     /// The owner hash of a principal's subject; 0 without one.
@@ -157,6 +382,20 @@ impl Sessions {
     /// minted it outside `initialize`), when there is room, with `home` the endpoint that answered for it,
     /// bound to `subject` (the principal whose request used it). Returns whether it is tracked now.
     pub(crate) fn adopt(&self, id: &str, home: Option<EndpointRef>, subject: Option<&str>) -> bool {
+        if self.sealer.is_some() && self.moved().contains_key(id) {
+            // A session recovered here: its old upstream id is gone for good.
+            return false;
+        }
+        self.adopt_unchecked(id, home, subject, false)
+    }
+
+    fn adopt_unchecked(
+        &self,
+        id: &str,
+        home: Option<EndpointRef>,
+        subject: Option<&str>,
+        recovered: bool,
+    ) -> bool {
         if id.len() > MAX_SESSION_ID_BYTES {
             return false;
         }
@@ -175,6 +414,7 @@ impl Sessions {
                 active: 0,
                 home,
                 owner: self.owner(subject),
+                shared: self.sealer.is_some() && !recovered,
             },
         );
         true
@@ -186,11 +426,17 @@ impl Sessions {
     }
 
     /// Stops tracking `id`; returns it with its home when it was tracked.
+    /// With sealed ids, a shared session (`Entry::shared`) is forgotten and `None` returned: another gateway
+    /// replica may still serve it, so it is not ended upstream from here.
     pub(crate) fn forget(&self, id: &str) -> Option<Ended> {
-        self.lock().remove(id).map(|e| Ended {
+        let ended = self.lock().remove(id).filter(|e| !e.shared).map(|e| Ended {
             id: id.into(),
             home: e.home,
-        })
+        });
+        if let Some(e) = &ended {
+            self.unlink(std::slice::from_ref(e));
+        }
+        ended
     }
 
     /// Whether `id` is tracked, and how many of its requests are in flight.
@@ -198,14 +444,16 @@ impl Sessions {
         self.lock().get(id).map(|e| e.active)
     }
 
-    /// Removes and returns the sessions idle (nothing in flight) for longer than the idle TTL.
+    /// Removes the sessions idle (nothing in flight) for longer than the idle TTL, and returns those to end
+    /// upstream (with sealed ids, only the ones recovered here: see `Entry::shared`).
     pub(crate) fn take_expired(&self) -> Vec<Ended> {
         let ttl = self.idle_ttl.as_millis() as u64;
         let now = self.now_ms();
         self.take_where(|e| e.active == 0 && now.saturating_sub(e.last_seen_ms) >= ttl)
     }
 
-    /// Removes and returns every session with nothing in flight (the drain ends them).
+    /// Removes every session with nothing in flight, and returns those to end upstream (the drain ends them;
+    /// with sealed ids, only the ones recovered here).
     pub(crate) fn take_idle(&self) -> Vec<Ended> {
         self.take_where(|e| e.active == 0)
     }
@@ -217,12 +465,19 @@ impl Sessions {
             .filter(|(_, e)| pred(e))
             .map(|(k, _)| k.clone())
             .collect();
-        ids.into_iter()
+        let ended: Vec<Ended> = ids
+            .into_iter()
             .filter_map(|id| {
                 let e = map.remove(&id)?;
-                Some(Ended { id, home: e.home })
+                Some((Ended { id, home: e.home }, e.shared))
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|(ended, shared)| (!shared).then_some(ended))
+            .collect();
+        drop(map);
+        self.unlink(&ended);
+        ended
     }
 }
 
@@ -244,6 +499,7 @@ impl Reservation {
                 active: 0,
                 home,
                 owner,
+                shared: self.table.sealer.is_some(),
             },
         );
         true
@@ -329,6 +585,24 @@ mod tests {
         );
         assert!(t.adopt("c", None, Some("bob")));
         assert!(!t.usable_by("c", Some("alice")));
+    }
+
+    #[test]
+    fn with_sealed_ids_only_recovered_sessions_are_ended_here() {
+        let keys = SessionKeys {
+            path: "/k".into(),
+            current: [1; 32],
+            previous: None,
+        };
+        let t = Arc::new(Sessions::new(10, Duration::ZERO).with_keys(Some(&keys)));
+        assert!(t.reserve().expect("slot").commit("minted", None, None));
+        assert!(t.adopt("seen", None, None));
+        t.record_move("lost", "recovered", None, None);
+        assert!(!t.adopt("lost", None, None), "a moved id never comes back");
+        let ended: Vec<Box<str>> = t.take_expired().into_iter().map(|e| e.id).collect();
+        assert_eq!(ended, vec![Box::<str>::from("recovered")]);
+        assert_eq!(t.len(), 0, "the shared ones are forgotten, not ended");
+        assert!(t.moved().is_empty(), "the link went with its session");
     }
 
     #[test]

@@ -139,6 +139,13 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_MAX_SESSIONS", value_name = "N")]
     pub max_sessions: Option<usize>,
 
+    /// File of the keys that seal the client-facing Mcp-Session-Id (one key per line, 64 hex digits; the first
+    /// line current, an optional second line the previous key, for rotation): any gateway replica with the
+    /// file opens any replica's session ids, so replicas need no affinity and no shared store. Unset: session
+    /// ids pass through as the upstream minted them. See docs/gateway-replicas.md. [default: none]
+    #[arg(long, env = "LIFELINE_SESSION_KEY_FILE", value_name = "FILE")]
+    pub session_key_file: Option<PathBuf>,
+
     /// Forward the client's Authorization header to the upstream. Off by default: the MCP spec forbids token
     /// passthrough; give the upstream its own credentials with --upstream-header. [default: false]
     #[arg(long, env = "LIFELINE_FORWARD_AUTHORIZATION", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]

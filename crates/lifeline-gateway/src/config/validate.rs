@@ -334,6 +334,7 @@ impl RawConfig {
             e,
             read_file,
         );
+        let session_keys = super::sessions::validate(self.session_key_file.as_ref(), e, read_file);
 
         errors.finish(|| GatewayConfig {
             upstream: UpstreamConfig {
@@ -365,6 +366,7 @@ impl RawConfig {
             sessions: SessionConfig {
                 idle_ttl,
                 max_sessions: self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+                keys: session_keys,
             },
             probes: ProbeConfig {
                 live_stall,

@@ -141,6 +141,12 @@ impl TestGateway {
     pub(crate) fn mcp(&self) -> String {
         format!("{}/mcp", self.base)
     }
+
+    /// Moves the gateway's lifecycle to `phase`, as a SIGTERM's drain does (`Phase::Refusing`: new sessions get
+    /// 503, idle sessions are ended and get 404).
+    pub(crate) fn advance(&self, phase: lifeline_core::Phase) {
+        self.shutdown.advance(phase);
+    }
 }
 
 impl GatewayUnderTest for TestGateway {

@@ -17,6 +17,7 @@ mod pools;
 mod probes;
 mod ready_paths;
 mod reload;
+mod sessions;
 mod stdio;
 mod traffic;
 

@@ -51,7 +51,7 @@ fn requests_to(metrics: &str, url: &str) -> f64 {
 }
 
 /// Sends `SIGKILL` to the replica's process group: `kill -9`, no goodbye.
-fn kill_9(peer: &Peer) {
+pub(crate) fn kill_9(peer: &Peer) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(peer.guard.pid()).expect("a pid"));
     nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9");
 }
@@ -81,14 +81,19 @@ async fn call_add(mcp: &str, sid: &str) -> u16 {
     .status
 }
 
-#[tokio::test]
-async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
+/// Three Python SDK 2.x stateful replicas, started at once.
+pub(crate) async fn three_stateful_replicas() -> [Peer; 3] {
     let (a, b, c) = tokio::join!(
         Peer::python(PyServer::Stateful),
         Peer::python(PyServer::Stateful),
         Peer::python(PyServer::Stateful)
     );
-    let replicas = [a, b, c];
+    [a, b, c]
+}
+
+#[tokio::test]
+async fn three_replicas_share_sessions_and_one_killed_is_ejected() {
+    let replicas = three_stateful_replicas().await;
     let mut args: Vec<&str> = Vec::new();
     for r in &replicas {
         args.extend(["--upstream", r.url.as_str()]);

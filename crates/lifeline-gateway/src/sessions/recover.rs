@@ -1,0 +1,214 @@
+//! Transparent recovery: a legacy session whose upstream is gone is re-initialized on a healthy endpoint with
+//! the client's original `initialize` params (from its sealed id), sent `notifications/initialized`, and the
+//! request goes on there; the client never re-initializes.
+//!
+//! **The design: the client's id never changes.** The spec defines `Mcp-Session-Id` only on the answer to
+//! `initialize` (2025-11-25 `basic/transports` §Session Management 1), and the real clients disagree on a
+//! later one: the TypeScript SDK (1.32.2, `StreamableHTTPClientTransport.send`) adopts an `Mcp-Session-Id`
+//! from any POST answer, the Python SDK (2.3.0, `StreamableHTTPTransport._handle_post_request`) only from the
+//! answer to `initialize`. So the gateway keeps the client's token and each gateway replica recovers on its
+//! own: the new upstream session is tracked in the replica's table (linked from the token's upstream id), so a
+//! replica holds at most one upstream session per client session, ended by the idle sweeper like any other.
+//! Two replicas that both see the session's endpoint gone each open their own upstream session.
+//!
+//! **What is replayed.** A request is sent again on the new session only when it certainly never ran on the
+//! old one: the connection could not be made (refused: nothing was sent), or the old endpoint answered 404
+//! for the session (it no longer has it: a restarted replica, or one that ended it while draining). A request
+//! that may have run there (a timeout after sending, a connection broken mid-answer) is not replayed: the proxy
+//! answers it with a JSON-RPC error carrying its `id`, and the session recovers on the next request that finds
+//! the endpoint gone. Server state held inside the lost replica is gone; the MCP session is not.
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use super::{Sessions, Unsealed};
+use crate::body::Body;
+use crate::proxy::{served_by, session_id, SESSION_HEADER};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
+
+/// Bound on the answer to the recovery's `initialize` the gateway reads (and discards): 1 MiB.
+const MAX_INIT_ANSWER_BYTES: usize = 1024 * 1024;
+/// The JSON-RPC id of the recovery's `initialize` (the client never sees its answer).
+const RECOVERY_ID: &str = "lifeline-recover";
+/// Endpoints a recovery's `initialize` tries before giving up.
+const RECOVERY_ATTEMPTS: usize = 3;
+
+/// Forwards `fwd` (a request of the session `unsealed`, if any) and recovers the session when its upstream is
+/// gone: on a connect failure or a 404 from the endpoint, the session is re-initialized on the balancer's
+/// choice and `fwd` is sent again there, once. Without a sealed id carrying `initialize` params this is
+/// `upstream.forward(fwd)`.
+///
+/// Errors: as `Upstream::forward`; when the recovery itself fails, the first attempt's outcome is returned
+/// (the client then sees the 502 or the 404, and re-initializes on its own).
+pub(crate) async fn forward(
+    sessions: &Sessions,
+    upstream: &Upstream,
+    fwd: Forward,
+    unsealed: Option<&Unsealed>,
+    subject: Option<&str>,
+) -> Result<Response<Body>, UpstreamError> {
+    let Some(u) = unsealed.filter(|u| u.sealed.init_params.is_some() && upstream.pool().is_some())
+    else {
+        return upstream.forward(fwd).await;
+    };
+    let again = (
+        fwd.method.clone(),
+        fwd.endpoint.clone(),
+        fwd.headers.clone(),
+        fwd.body.clone(),
+    );
+    let first = upstream.forward(fwd).await;
+    let gone = match &first {
+        Err(UpstreamError::Connect(_)) => true,
+        Ok(resp) => resp.status() == StatusCode::NOT_FOUND,
+        Err(_) => false,
+    };
+    if !gone {
+        return first;
+    }
+    let (method, endpoint, mut headers, body) = again;
+    let Some((id, home)) = sessions.reinitialize(upstream, u, &headers, subject).await else {
+        return first;
+    };
+    drop(first);
+    let Ok(value) = HeaderValue::from_str(&id) else {
+        return Err(UpstreamError::Protocol(
+            "the recovered session id is not a header value".into(),
+        ));
+    };
+    headers.insert(SESSION_HEADER, value);
+    upstream
+        .forward(Forward {
+            method,
+            endpoint,
+            headers,
+            body,
+            route: Route::to(home.as_ref()),
+        })
+        .await
+}
+
+impl Sessions {
+    /// Opens a new upstream session for the client session `u` (one at a time per client session; a
+    /// recovery that finished meanwhile is reused) and returns its id and endpoint; `None` when it failed.
+    async fn reinitialize(
+        &self,
+        upstream: &Upstream,
+        u: &Unsealed,
+        client_headers: &HeaderMap,
+        subject: Option<&str>,
+    ) -> Option<(Box<str>, Option<EndpointRef>)> {
+        let original = u.sealed.upstream_id.as_str();
+        let lock = self.recovery_lock(original);
+        let _held = lock.lock().await;
+        if let Some(m) = self.moved().get(original) {
+            if m.id != u.current {
+                return Some((m.id.clone(), m.home.clone()));
+            }
+        }
+        let params = u.sealed.init_params.as_deref()?;
+        let mut headers = client_headers.clone();
+        headers.remove(SESSION_HEADER);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        let init = format!(
+            r#"{{"jsonrpc":"2.0","id":"{RECOVERY_ID}","method":"initialize","params":{params}}}"#
+        );
+        // A draining endpoint refuses the initialize (503, and the pool stops choosing it): try another, at most
+        // RECOVERY_ATTEMPTS times.
+        let mut minted = None;
+        for _ in 0..RECOVERY_ATTEMPTS {
+            let resp = match upstream
+                .forward(post(headers.clone(), init.clone(), Route::Balanced))
+                .await
+            {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Session recovery: the initialize found no endpoint.");
+                    return None;
+                }
+            };
+            let status = resp.status();
+            let id = session_id(resp.headers());
+            let home = served_by(&resp);
+            let answer = read_bounded(resp).await;
+            match id.filter(|_| status.is_success() && answer.is_some_and(|a| !is_error(&a))) {
+                Some(id) => {
+                    minted = Some((id, home));
+                    break;
+                }
+                None => {
+                    tracing::warn!(%status, "Session recovery: an endpoint refused the initialize.")
+                }
+            }
+        }
+        let (id, home) = minted?;
+        let Ok(value) = HeaderValue::from_str(&id) else {
+            return None;
+        };
+        headers.insert(SESSION_HEADER, value);
+        let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned();
+        match upstream
+            .forward(post(headers, note, Route::to(home.as_ref())))
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                let _ = read_bounded(r).await;
+            }
+            other => {
+                tracing::warn!(status = ?other.as_ref().map(|r| r.status()).ok(), "Session recovery: notifications/initialized was refused.");
+                return None;
+            }
+        }
+        tracing::info!(
+            from = %u.sealed.endpoint,
+            to = home.as_ref().map_or("", |h| h.label()),
+            "Session recovered on another endpoint."
+        );
+        self.record_move(original, &id, home.clone(), subject);
+        Some((id.into(), home))
+    }
+}
+
+fn post(headers: HeaderMap, body: String, route: Route) -> Forward {
+    Forward {
+        method: Method::POST,
+        endpoint: Endpoint::Mcp,
+        headers,
+        body: Bytes::from(body),
+        route,
+    }
+}
+
+/// The whole answer, at most [`MAX_INIT_ANSWER_BYTES`] (an SSE answer ends when the server closes the stream
+/// after its response), within 30 s; `None` when it broke, was too long or too slow.
+async fn read_bounded(resp: Response<Body>) -> Option<Bytes> {
+    let mut body = resp.into_body();
+    let read = async {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.ok()?.into_data() {
+                if out.len() + data.len() > MAX_INIT_ANSWER_BYTES {
+                    return None;
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Some(Bytes::from(out))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Whether an answer (JSON or SSE) carries a JSON-RPC error for the recovery's request.
+fn is_error(answer: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(answer);
+    text.contains(r#""error""#) && !text.contains(r#""result""#)
+}
