@@ -21,10 +21,12 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 pub(crate) mod auth;
+pub mod federation;
 mod raw;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
+pub use federation::{FederationConfig, RawServer};
 pub use lifeline_core::ConfigError;
 pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
 pub use validate::ReadFile;
@@ -143,6 +145,9 @@ pub struct GatewayConfig {
     /// flag) keeps the gateway open, as before. Serialized under `auth` with secrets redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// The federation (`servers:`, `config/federation.rs`); `None` serves the one upstream as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationConfig>,
 }
 
 /// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio). Serialized as `command`

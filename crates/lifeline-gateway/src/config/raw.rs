@@ -279,6 +279,12 @@ pub struct RawConfig {
     #[arg(long, env = "LIFELINE_AUTH_FORWARD_IDENTITY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub auth_forward_identity: Option<bool>,
 
+    /// Config file only: the federation, named MCP servers served together on the MCP endpoint and each alone
+    /// on `/servers/NAME/mcp` (`docs/gateway-federation.md`): `{name, url | command, env, prefix:
+    /// always|never|on_collision, health: required|optional, health_interval}`. [default: none]
+    #[arg(skip)]
+    pub servers: Option<Vec<super::RawServer>>,
+
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
     #[cfg(feature = "test-hooks")]
@@ -379,7 +385,9 @@ fn to_map(raw: &RawConfig) -> serde_json::Map<String, serde_json::Value> {
 }
 
 /// `upstream:` in a file is one URL or a list of them.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+pub(super) fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

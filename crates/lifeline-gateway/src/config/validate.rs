@@ -317,6 +317,7 @@ impl RawConfig {
             e,
             read_file,
         );
+        let federation = super::federation::validate(self.servers.as_deref(), upstream_timeout, e);
         let forward_authorization = self.forward_authorization.unwrap_or(false);
         if forward_authorization && auth.is_some() {
             // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass
@@ -376,6 +377,7 @@ impl RawConfig {
             debug_stall_endpoint: self.debug_stall_endpoint,
             stdio,
             auth,
+            federation,
         })
     }
 
@@ -407,6 +409,8 @@ impl RawConfig {
         }
         let mut out = Vec::new();
         match (urls, entries) {
+            // With `servers:` (federation) the top-level upstream is optional.
+            (None, None) if self.servers.as_ref().is_some_and(|s| !s.is_empty()) => {}
             (None, None) => e.push(
                 "upstream",
                 "required (the upstream MCP endpoint URL, or a stdio command after --)",
@@ -634,7 +638,7 @@ fn read(read_file: ReadFile<'_>, path: &Path) -> Result<String, String> {
     read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn parse_http_url(raw: &str) -> Result<Url, String> {
+pub(super) fn parse_http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
     match url.scheme() {
         "http" => {}

@@ -1,0 +1,900 @@
+//! The federation (issue 16; `docs/gateway-federation.md`): the named servers of `servers:` served together on
+//! the MCP endpoint and each alone on `/servers/NAME/mcp`. The gateway is the MCP server its clients see there
+//! (Streamable HTTP, legacy era: it answers `initialize` itself and issues its own `Mcp-Session-Id`), and a client
+//! of each federated server. Routes (client listener):
+//!
+//! - `POST|GET|DELETE {mcp_path}`: every server, merged;
+//! - `POST|GET|DELETE /servers/NAME/mcp`: server NAME alone, names as it gives them.
+//!
+//! and on the admin listener `GET /servers` (the servers, their state, names and collisions) and `GET /ready`
+//! (503 while a `health: required` server is not ready; `health`).
+//!
+//! A client session maps to one upstream session per server, made lazily on the first request that needs that
+//! server; one server's session expiring (a 404) re-creates that session alone, and one server failing gives an
+//! error for its own tools only, never breaking the client's session (the half-alive-session bug of issue 16).
+//! Lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`: 2025-11-25 `server/tools`,
+//! `server/prompts`, `server/resources`) ask every ready server at once and merge, names per `naming`, with one
+//! opaque cursor holding each server's position (2025-11-25 `server/utilities/pagination`). Calls
+//! (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`, ...) go to the owning server with the
+//! original name. `notifications/*/list_changed` from a server, and the federation's own when a server leaves or
+//! returns, reach clients on their `GET` stream (2025-11-25 `basic/transports` §Listening for Messages from the
+//! Server).
+//!
+//! Must not: hold a lock across an upstream exchange (per-server session creation is serialized by an async
+//! mutex of that server's slot only), keep more than `max_sessions` client sessions, or buffer without bound.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use lifeline_core::{Phase, Shutdown};
+use lifeline_mcp::era;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::body::{self, code, Body};
+use crate::config::federation::{FederationConfig, ServerConfig, ServerTarget};
+use crate::config::GatewayConfig;
+use crate::metrics::Metrics;
+use crate::proxy::SESSION_HEADER;
+use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
+
+mod client;
+mod health;
+mod naming;
+
+use client::{ExchangeError, Link, Reply};
+use naming::Names;
+
+/// Capacity of each client session's notification channel: a client that falls further behind misses the
+/// oldest (list_changed notifications repeat the same news, so nothing is lost that a re-list does not restore).
+const NOTIFY_CAPACITY: usize = 64;
+/// Keep-alive comment interval on a client's `GET` stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// JSON-RPC "method not found".
+const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC "invalid params".
+const INVALID_PARAMS: i64 = -32602;
+/// Resource not found (2025-11-25 `server/resources` §Error Handling).
+const RESOURCE_NOT_FOUND: i64 = -32002;
+/// Most resource URIs remembered per server for routing `resources/read`.
+const MAX_URIS: usize = 10_000;
+
+/// The federation: servers, client sessions and the naming tables.
+#[derive(Debug)]
+pub(crate) struct Federation {
+    servers: Vec<Arc<Server>>,
+    sessions: Mutex<HashMap<String, Arc<ClientSession>>>,
+    tools: RwLock<Arc<Names>>,
+    prompts: RwLock<Arc<Names>>,
+    mcp_path: String,
+    max_body_bytes: usize,
+    max_sessions: usize,
+    idle_ttl: Duration,
+    timeout: Duration,
+    shutdown: Shutdown,
+}
+
+/// One federated server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    cfg: ServerConfig,
+    upstream: Upstream,
+    health: Mutex<health::Health>,
+    catalog: Mutex<Catalog>,
+}
+
+/// What a server offered at its last full listing.
+#[derive(Debug, Default)]
+struct Catalog {
+    tools: Vec<String>,
+    prompts: Vec<String>,
+    uris: std::collections::HashSet<String>,
+    /// A `list_changed` came: list again at the next health check.
+    stale: bool,
+}
+
+/// Which servers an endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// The merged endpoint.
+    All,
+    /// `/servers/NAME/mcp`.
+    One(usize),
+}
+
+/// A client's session on a federated endpoint.
+#[derive(Debug)]
+struct ClientSession {
+    view: View,
+    /// One slot per server: its upstream session, made on first use.
+    links: Vec<tokio::sync::Mutex<Option<Link>>>,
+    notify: broadcast::Sender<Bytes>,
+    last_used: Mutex<Instant>,
+}
+
+/// Why a request for one server failed, as the client's JSON-RPC error.
+#[derive(Debug)]
+struct Refusal {
+    code: i64,
+    message: String,
+    data: Value,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Federation {
+    /// The federation of `fed`, with the gateway-wide bounds of `cfg`. Starts nothing (see [`Federation::start`]).
+    pub(crate) fn new(
+        fed: &FederationConfig,
+        cfg: &GatewayConfig,
+        metrics: &Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Federation {
+        let servers = fed
+            .servers
+            .iter()
+            .map(|s| {
+                let upstream = match &s.target {
+                    ServerTarget::Http(up) => {
+                        Upstream::Http(HttpUpstream::with_metrics(up, Arc::clone(metrics)))
+                    }
+                    ServerTarget::Stdio(stdio) => Upstream::Stdio(StdioUpstream::new(
+                        stdio.clone(),
+                        cfg.upstream.timeout,
+                        Arc::clone(metrics),
+                    )),
+                };
+                Arc::new(Server {
+                    cfg: s.clone(),
+                    upstream,
+                    health: Mutex::new(health::Health::default()),
+                    catalog: Mutex::new(Catalog::default()),
+                })
+            })
+            .collect();
+        for warning in fed.static_warnings() {
+            tracing::warn!(warning, "Federation naming.");
+        }
+        Federation {
+            servers,
+            sessions: Mutex::new(HashMap::new()),
+            tools: RwLock::new(Arc::new(Names::default())),
+            prompts: RwLock::new(Arc::new(Names::default())),
+            mcp_path: cfg.paths.mcp.clone(),
+            max_body_bytes: usize::try_from(cfg.edge.max_body_bytes).unwrap_or(usize::MAX),
+            max_sessions: cfg.sessions.max_sessions,
+            idle_ttl: cfg.sessions.idle_ttl,
+            timeout: cfg.upstream.timeout,
+            shutdown,
+        }
+    }
+
+    /// Starts each server's children (stdio) and health watch, and the idle-session sweep; all end with the drain.
+    pub(crate) fn start(self: &Arc<Self>) {
+        for (i, s) in self.servers.iter().enumerate() {
+            s.upstream.start();
+            tokio::spawn(health::watch(Arc::clone(self), i));
+        }
+        tokio::spawn(Arc::clone(self).sweep());
+    }
+
+    /// Whether `path` is a federated endpoint (the client listener's one routing hook).
+    pub(crate) fn serves(&self, path: &str) -> bool {
+        self.view(path).is_some()
+    }
+
+    fn view(&self, path: &str) -> Option<View> {
+        if path == self.mcp_path {
+            return Some(View::All);
+        }
+        let name = path.strip_prefix("/servers/")?.strip_suffix("/mcp")?;
+        self.servers
+            .iter()
+            .position(|s| s.cfg.name == name)
+            .map(View::One)
+    }
+
+    fn in_view(view: View, i: usize) -> bool {
+        matches!(view, View::All) || view == View::One(i)
+    }
+
+    /// Handles one client request to a federated endpoint.
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let Some(view) = self.view(req.uri().path()) else {
+            return body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "Not Found",
+                None,
+            );
+        };
+        let sid = req
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match *req.method() {
+            Method::POST => self.post(view, sid, req).await,
+            Method::GET => self.stream(view, sid.as_deref()),
+            Method::DELETE => self.delete(view, sid.as_deref()).await,
+            _ => body::rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::INVALID_REQUEST,
+                "Method Not Allowed",
+                None,
+            ),
+        }
+    }
+
+    // The error is the answer itself, returned at once by every caller (as in `proxy.rs`).
+    #[allow(clippy::result_large_err)]
+    fn session(&self, view: View, sid: Option<&str>) -> Result<Arc<ClientSession>, Response<Body>> {
+        let Some(sid) = sid else {
+            return Err(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+                None,
+            ));
+        };
+        match lock(&self.sessions).get(sid) {
+            Some(s) if s.view == view => {
+                *lock(&s.last_used) = Instant::now();
+                Ok(Arc::clone(s))
+            }
+            _ => Err(body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::SESSION_NOT_FOUND,
+                "Session not found",
+                None,
+            )),
+        }
+    }
+
+    async fn post(
+        self: Arc<Self>,
+        view: View,
+        sid: Option<String>,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let bytes = match Limited::new(req.into_body(), self.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return body::rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    code::INVALID_REQUEST,
+                    "Payload Too Large (or the body broke off)",
+                    None,
+                )
+            }
+        };
+        let Ok(msg) = serde_json::from_slice::<Value>(&bytes) else {
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::PARSE_ERROR,
+                "Parse error",
+                None,
+            );
+        };
+        let method = msg.get("method").and_then(Value::as_str);
+        let id = msg.get("id").filter(|v| !v.is_null()).cloned();
+        let (Some(method), Some(id)) = (method, id) else {
+            // Notifications and responses from the client: accepted (2025-11-25 `basic/transports` §Sending
+            // Messages to the Server 4). Server-to-client requests are never relayed, so no response is awaited.
+            if msg.is_object() {
+                return accepted();
+            }
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Invalid Request: one JSON-RPC message per POST (2025-06-18 removed batching)",
+                None,
+            );
+        };
+        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
+        if method == "initialize" {
+            return self.initialize(view, &id, &params);
+        }
+        if self.shutdown.phase() >= Phase::Refusing {
+            return body::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: this instance is shutting down; retry on another",
+                Some(&id),
+            );
+        }
+        let sess = match self.session(view, sid.as_deref()) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let answer = match method {
+            "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            "tools/list" => self.list(&sess, List::Tools, &params, &id).await,
+            "prompts/list" => self.list(&sess, List::Prompts, &params, &id).await,
+            "resources/list" => self.list(&sess, List::Resources, &params, &id).await,
+            "resources/templates/list" => self.list(&sess, List::Templates, &params, &id).await,
+            "tools/call" => self.by_name(&sess, method, params, &id, true).await,
+            "prompts/get" => self.by_name(&sess, method, params, &id, false).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(&sess, method, params, &id).await
+            }
+            "completion/complete" => self.complete(&sess, params, &id).await,
+            "logging/setLevel" => self.set_level(&sess, params, &id).await,
+            other => error(
+                &id,
+                METHOD_NOT_FOUND,
+                &format!("Method not found: {other}"),
+                Value::Null,
+            ),
+        };
+        body::json_response(StatusCode::OK, &answer)
+    }
+
+    /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
+    /// the federation serves; the version is the client's when the gateway knows it, else the latest legacy one
+    /// (§Version Negotiation).
+    fn initialize(&self, view: View, id: &Value, params: &Value) -> Response<Body> {
+        let asked = params.get("protocolVersion").and_then(Value::as_str);
+        let version = asked
+            .filter(|v| era::is_known_legacy(v))
+            .unwrap_or(era::LATEST_LEGACY_VERSION)
+            .to_owned();
+        let sid = match mint_session_id() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot mint a session id.");
+                return body::rpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::SERVER_ERROR,
+                    "Internal error",
+                    Some(id),
+                );
+            }
+        };
+        {
+            let mut sessions = lock(&self.sessions);
+            if sessions.len() >= self.max_sessions {
+                return body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: too many sessions on this instance",
+                    Some(id),
+                );
+            }
+            let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
+            sessions.insert(
+                sid.clone(),
+                Arc::new(ClientSession {
+                    view,
+                    links: self
+                        .servers
+                        .iter()
+                        .map(|_| tokio::sync::Mutex::new(None))
+                        .collect(),
+                    notify,
+                    last_used: Mutex::new(Instant::now()),
+                }),
+            );
+        }
+        let name = match view {
+            View::All => "lifeline-federation".to_owned(),
+            View::One(i) => format!("lifeline-federation/{}", self.servers[i].cfg.name),
+        };
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "prompts": {"listChanged": true},
+                "resources": {"listChanged": true, "subscribe": true},
+                "completions": {},
+                "logging": {},
+            },
+            "serverInfo": {"name": name, "version": env!("CARGO_PKG_VERSION")},
+        });
+        let mut resp = body::json_response(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        );
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        resp
+    }
+
+    /// The upstream session of `sess` with server `i`, made now if it has none.
+    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Link, Refusal> {
+        let mut slot = sess.links[i].lock().await;
+        if let Some(link) = slot.as_ref() {
+            return Ok(link.clone());
+        }
+        let server = &self.servers[i];
+        match client::initialize(&server.upstream, self.timeout).await {
+            Ok(link) => {
+                *slot = Some(link.clone());
+                Ok(link)
+            }
+            Err(e) => Err(self.unreachable(i, &e)),
+        }
+    }
+
+    /// One request to server `i` on `sess`'s session with it; an expired upstream session is made again once.
+    async fn exchange(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+    ) -> Result<Reply, Refusal> {
+        if let Some(refusal) = self.not_ready(i) {
+            return Err(refusal);
+        }
+        let server = &self.servers[i];
+        for attempt in 0..2 {
+            let link = self.link(sess, i).await?;
+            match client::request(
+                &server.upstream,
+                &link,
+                method,
+                params.clone(),
+                self.timeout,
+            )
+            .await
+            {
+                Ok(reply) => {
+                    self.seen(i, &reply.notifications);
+                    return Ok(reply);
+                }
+                Err(ExchangeError::Expired) if attempt == 0 => {
+                    tracing::info!(server = %server.cfg.name, "Upstream session expired; opening a new one.");
+                    let mut slot = sess.links[i].lock().await;
+                    if slot.as_ref().map(|l| &l.session_id) == Some(&link.session_id) {
+                        *slot = None;
+                    }
+                }
+                Err(e) => return Err(self.unreachable(i, &e)),
+            }
+        }
+        Err(Refusal {
+            code: code::SERVER_ERROR,
+            message: format!(
+                "server {}: its session expired twice in a row",
+                server.cfg.name
+            ),
+            data: json!({"server": server.cfg.name}),
+        })
+    }
+
+    /// Notifications a server sent on a reply: `list_changed` ones go to every client of that server and mark its
+    /// catalog for a new listing.
+    fn seen(&self, i: usize, notifications: &[Value]) {
+        for n in notifications {
+            let Some(method) = n.get("method").and_then(Value::as_str) else {
+                continue;
+            };
+            if method.ends_with("/list_changed") {
+                lock(&self.servers[i].catalog).stale = true;
+                self.broadcast(i, method);
+            }
+        }
+    }
+
+    /// Sends the notification `method` to every client session whose endpoint serves server `i`.
+    pub(crate) fn broadcast(&self, i: usize, method: &str) {
+        let frame = Bytes::from(format!(
+            "event: message\ndata: {}\n\n",
+            json!({"jsonrpc": "2.0", "method": method})
+        ));
+        for s in lock(&self.sessions).values() {
+            if Self::in_view(s.view, i) {
+                let _ = s.notify.send(frame.clone());
+            }
+        }
+    }
+
+    fn not_ready(&self, i: usize) -> Option<Refusal> {
+        let server = &self.servers[i];
+        let h = lock(&server.health);
+        (h.state != health::State::Ready).then(|| Refusal {
+            code: code::SERVER_ERROR,
+            message: format!(
+                "server {} is {}{}",
+                server.cfg.name,
+                h.state.as_str(),
+                h.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            data: json!({"server": server.cfg.name, "state": h.state.as_str()}),
+        })
+    }
+
+    fn unreachable(&self, i: usize, e: &ExchangeError) -> Refusal {
+        let name = &self.servers[i].cfg.name;
+        tracing::warn!(server = %name, error = %e, "Federated server failed a request.");
+        Refusal {
+            code: code::SERVER_ERROR,
+            message: format!("server {name} failed: {e}"),
+            data: json!({"server": name, "reason": e.reason()}),
+        }
+    }
+
+    fn ready_servers(&self, view: View) -> Vec<usize> {
+        (0..self.servers.len())
+            .filter(|&i| {
+                Self::in_view(view, i)
+                    && lock(&self.servers[i].health).state == health::State::Ready
+            })
+            .collect()
+    }
+
+    /// A merged list (see the module docs).
+    async fn list(&self, sess: &ClientSession, kind: List, params: &Value, id: &Value) -> Value {
+        let positions: Vec<(usize, Option<String>)> =
+            match params.get("cursor").and_then(Value::as_str) {
+                None => self
+                    .ready_servers(sess.view)
+                    .into_iter()
+                    .map(|i| (i, None))
+                    .collect(),
+                Some(c) => match naming::decode_cursor(c) {
+                    Err(msg) => return error(id, INVALID_PARAMS, &msg, Value::Null),
+                    Ok(map) => map
+                        .into_iter()
+                        .filter_map(|(name, cur)| {
+                            let i = self.servers.iter().position(|s| s.cfg.name == name)?;
+                            Self::in_view(sess.view, i).then_some((i, Some(cur)))
+                        })
+                        .collect(),
+                },
+            };
+        let replies = futures_util::future::join_all(positions.iter().map(|(i, cur)| {
+            let params = match cur {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            self.exchange(sess, *i, kind.method(), params)
+        }))
+        .await;
+        let names = match kind {
+            List::Tools => Some(self.tools.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            List::Prompts => Some(
+                self.prompts
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let mut items = Vec::new();
+        let mut left = BTreeMap::new();
+        for ((i, _), reply) in positions.iter().zip(replies) {
+            let server = &self.servers[*i];
+            let result = match reply {
+                Ok(r) => match r.message.get("result") {
+                    Some(res) => res.clone(),
+                    None => continue, // A server without this capability answers -32601: nothing to merge.
+                },
+                Err(refusal) => {
+                    tracing::debug!(server = %server.cfg.name, message = %refusal.message, "Left out of a merged list.");
+                    continue;
+                }
+            };
+            if let Some(next) = result.get("nextCursor").and_then(Value::as_str) {
+                left.insert(server.cfg.name.clone(), next.to_owned());
+            }
+            let Some(list) = result.get(kind.key()).and_then(Value::as_array) else {
+                continue;
+            };
+            for item in list {
+                let mut item = item.clone();
+                if kind == List::Resources {
+                    if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                        let mut cat = lock(&server.catalog);
+                        if cat.uris.len() < MAX_URIS {
+                            cat.uris.insert(uri.to_owned());
+                        }
+                    }
+                }
+                if let (Some(names), View::All) = (&names, sess.view) {
+                    let Some(orig) = item.get("name").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    match names.shown(*i, orig) {
+                        Some(shown) => item["name"] = Value::String(shown),
+                        None => continue,
+                    }
+                }
+                items.push(item);
+            }
+        }
+        let mut result = json!({ kind.key(): items });
+        if let Some(c) = naming::encode_cursor(&left) {
+            result["nextCursor"] = Value::String(c);
+        }
+        json!({"jsonrpc": "2.0", "id": id, "result": result})
+    }
+
+    /// `tools/call` (`tool`) or `prompts/get`: routed by `params.name`, sent with the original name.
+    async fn by_name(
+        &self,
+        sess: &ClientSession,
+        method: &str,
+        mut params: Value,
+        id: &Value,
+        tool: bool,
+    ) -> Value {
+        let Some(name) = params
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return error(id, INVALID_PARAMS, "params.name is required", Value::Null);
+        };
+        let Some((i, orig)) = self.resolve(sess.view, &name, tool) else {
+            let what = if tool { "tool" } else { "prompt" };
+            return error(
+                id,
+                INVALID_PARAMS,
+                &format!("Unknown {what}: {name}"),
+                Value::Null,
+            );
+        };
+        params["name"] = Value::String(orig);
+        self.relay(sess, i, method, params, id).await
+    }
+
+    fn resolve(&self, view: View, name: &str, tool: bool) -> Option<(usize, String)> {
+        if let View::One(i) = view {
+            return Some((i, name.to_owned()));
+        }
+        let table = if tool { &self.tools } else { &self.prompts };
+        table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .resolve(name)
+    }
+
+    /// `resources/*` by `params.uri`: the server that listed it.
+    async fn by_uri(&self, sess: &ClientSession, method: &str, params: Value, id: &Value) -> Value {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return error(id, INVALID_PARAMS, "params.uri is required", Value::Null);
+        };
+        match self.owner_of(sess.view, uri) {
+            Some(i) => self.relay(sess, i, method, params, id).await,
+            None => error(
+                id,
+                RESOURCE_NOT_FOUND,
+                "Resource not found",
+                json!({"uri": uri}),
+            ),
+        }
+    }
+
+    fn owner_of(&self, view: View, uri: &str) -> Option<usize> {
+        if let View::One(i) = view {
+            return Some(i);
+        }
+        (0..self.servers.len()).find(|&i| lock(&self.servers[i].catalog).uris.contains(uri))
+    }
+
+    /// `completion/complete` (2025-11-25 `server/utilities/completion`): by the prompt's name or the resource's URI.
+    async fn complete(&self, sess: &ClientSession, mut params: Value, id: &Value) -> Value {
+        let target = match params["ref"]["type"].as_str() {
+            Some("ref/prompt") => params["ref"]["name"]
+                .as_str()
+                .and_then(|n| self.resolve(sess.view, n, false))
+                .map(|(i, orig)| {
+                    params["ref"]["name"] = Value::String(orig);
+                    i
+                }),
+            Some("ref/resource") => params["ref"]["uri"]
+                .as_str()
+                .and_then(|u| self.owner_of(sess.view, u)),
+            _ => None,
+        };
+        match target {
+            Some(i) => self.relay(sess, i, "completion/complete", params, id).await,
+            None => error(
+                id,
+                INVALID_PARAMS,
+                "Unknown completion reference",
+                Value::Null,
+            ),
+        }
+    }
+
+    /// `logging/setLevel`: to every ready server of the endpoint; answered once all have.
+    async fn set_level(&self, sess: &ClientSession, params: Value, id: &Value) -> Value {
+        let servers = self.ready_servers(sess.view);
+        futures_util::future::join_all(
+            servers
+                .iter()
+                .map(|i| self.exchange(sess, *i, "logging/setLevel", params.clone())),
+        )
+        .await;
+        json!({"jsonrpc": "2.0", "id": id, "result": {}})
+    }
+
+    /// One request to server `i`, its response returned with the client's id.
+    async fn relay(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+        id: &Value,
+    ) -> Value {
+        match self.exchange(sess, i, method, params).await {
+            Ok(reply) => {
+                let mut message = reply.message;
+                message["id"] = id.clone();
+                message
+            }
+            Err(r) => error(id, r.code, &r.message, r.data),
+        }
+    }
+
+    /// `GET`: the client's stream of server messages (the `list_changed` notifications), with keep-alives.
+    fn stream(&self, view: View, sid: Option<&str>) -> Response<Body> {
+        let sess = match self.session(view, sid) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let rx = sess.notify.subscribe();
+        let stop = self.shutdown.clone();
+        let frames = futures_util::stream::unfold((rx, stop), |(mut rx, stop)| async move {
+            let next = tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(b) => Some(b),
+                    Err(broadcast::error::RecvError::Lagged(_)) => Some(Bytes::from_static(b": lagged\n\n")),
+                    Err(broadcast::error::RecvError::Closed) => None,
+                },
+                _ = tokio::time::sleep(KEEPALIVE) => Some(Bytes::from_static(b": keep-alive\n\n")),
+                _ = stop.reached(Phase::Refusing) => None,
+            };
+            next.map(|b| {
+                (
+                    Ok::<_, body::BoxError>(http_body::Frame::data(b)),
+                    (rx, stop),
+                )
+            })
+        });
+        let mut resp = Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        resp
+    }
+
+    /// `DELETE`: ends the client's session and its upstream sessions.
+    async fn delete(&self, view: View, sid: Option<&str>) -> Response<Body> {
+        let sess = match self.session(view, sid) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        if let Some(sid) = sid {
+            lock(&self.sessions).remove(sid);
+        }
+        self.end_links(&sess).await;
+        let mut resp = Response::new(body::full(Bytes::new()));
+        *resp.status_mut() = StatusCode::OK;
+        resp
+    }
+
+    async fn end_links(&self, sess: &ClientSession) {
+        let ends = self.servers.iter().enumerate().map(|(i, s)| async move {
+            let link = sess.links[i].lock().await.take();
+            if let Some(link) = link {
+                client::end(&s.upstream, &link, &s.cfg.name).await;
+            }
+        });
+        let _ = tokio::time::timeout(self.timeout, futures_util::future::join_all(ends)).await;
+    }
+
+    /// Ends client sessions idle for longer than `session_idle_ttl`, until the drain.
+    async fn sweep(self: Arc<Self>) {
+        let every = (self.idle_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let stop = self.shutdown.reached(Phase::Refusing);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = &mut stop => return,
+            }
+            let idle: Vec<Arc<ClientSession>> = {
+                let mut sessions = lock(&self.sessions);
+                let expired: Vec<String> = sessions
+                    .iter()
+                    .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                expired.iter().filter_map(|k| sessions.remove(k)).collect()
+            };
+            for sess in idle {
+                self.end_links(&sess).await;
+            }
+        }
+    }
+
+    /// Ends every session (client and the health checks') and stops the stdio children; bounded. Called after
+    /// the drain.
+    pub(crate) async fn close(&self) {
+        let all: Vec<Arc<ClientSession>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        for sess in &all {
+            self.end_links(sess).await;
+        }
+        for s in &self.servers {
+            let control = lock(&s.health).control.take();
+            if let Some(link) = control {
+                client::end(&s.upstream, &link, &s.cfg.name).await;
+            }
+            s.upstream.close().await;
+        }
+    }
+}
+
+/// The list methods merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl List {
+    fn method(self) -> &'static str {
+        match self {
+            List::Tools => "tools/list",
+            List::Prompts => "prompts/list",
+            List::Resources => "resources/list",
+            List::Templates => "resources/templates/list",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            List::Tools => "tools",
+            List::Prompts => "prompts",
+            List::Resources => "resources",
+            List::Templates => "resourceTemplates",
+        }
+    }
+}
+
+fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {
+    let mut err = json!({"code": code, "message": message});
+    if !data.is_null() {
+        err["data"] = data;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": err})
+}
+
+fn accepted() -> Response<Body> {
+    let mut resp = Response::new(body::full(Bytes::new()));
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}
+
+/// A new session id: 128 random bits from the OS, hex (2025-11-25 `basic/transports` §Session Management 1).
+fn mint_session_id() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}

@@ -1,0 +1,205 @@
+//! Federation (issue 16) over three real servers on loopback: server-everything (legacy, stateful, SSE-framed
+//! replies), the Python SDK 2.x server in stateless mode (the modern-capable one) and the same Python server over
+//! stdio. The Python SDK client lists the merged tools (prefixed `NAME__tool`) and calls one of each; killing
+//! the optional server makes its tools vanish with `notifications/tools/list_changed` on the client's stream while
+//! the same session keeps calling the others, and its calls get an error naming its state; killing the required
+//! one makes `/ready` 503. Needs `scripts/install-peers.sh`.
+
+use std::time::Duration;
+
+use lifeline_testkit::assert_eventually;
+use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
+use serde_json::Value;
+
+use crate::harness::{
+    message_with_id, open_session, post, py_client, GatewayUnderTest, Streaming, TestGateway as Gw,
+};
+
+/// Starting three servers (one spawned by the gateway) on a loaded 2-core machine.
+const READY_PATIENCE: Duration = Duration::from_secs(60);
+/// A few health checks (`health_interval: 300ms`) on a loaded machine.
+const HEALTH_PATIENCE: Duration = Duration::from_secs(30);
+
+fn config(everything: &str, py: &str) -> String {
+    let (program, args) = Peer::python_stdio_command();
+    let command: Vec<String> = std::iter::once(program.display().to_string())
+        .chain(args)
+        .collect();
+    format!(
+        "servers:\n\
+         - {{name: everything, url: {everything}, health: optional, health_interval: 300ms}}\n\
+         - {{name: py, url: {py}, health: required, health_interval: 300ms}}\n\
+         - name: local\n  command: {}\n  health: optional\n  health_interval: 300ms\n",
+        serde_json::to_string(&command).expect("json")
+    )
+}
+
+fn kill_9(peer: &Peer) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(peer.guard.pid()).expect("a pid"));
+    nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).expect("kill -9");
+}
+
+/// The names in a `tools/list` on session `sid`.
+async fn tool_names(mcp: &str, sid: &str) -> Vec<String> {
+    let r = post(
+        mcp,
+        &[
+            ("Mcp-Session-Id", sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = message_with_id(&r.text(), 5).expect("a tools/list response");
+    v["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn call(mcp: &str, sid: &str, name: &str, args: &str) -> Value {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"{name}","arguments":{args}}}}}"#
+    );
+    let r = post(
+        mcp,
+        &[
+            ("Mcp-Session-Id", sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    message_with_id(&r.text(), 9).expect("a tools/call response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_merges_three_servers_and_survives_one_leaving() {
+    let everything = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let py = Peer::python(PyServer::Stateless).await;
+    let gw = Gw::start_with_file(&config(&everything.url, &py.url), &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let mcp = gw.mcp();
+
+    // The Python SDK client sees the merged, prefixed tools and calls one of each server.
+    for (tool, args, expect) in [
+        ("everything__echo", r#"{"message":"hi"}"#, "hi"),
+        ("py__add", r#"{"a":2,"b":3}"#, "5"),
+        ("local__echo", r#"{"message":"from stdio"}"#, "from stdio"),
+    ] {
+        let run = py_client(&[&mcp, "--call", tool, "--args", args]).await;
+        assert!(run.ok, "{tool}: {}", run.stderr);
+        let names = &run.of("tools")[0]["names"];
+        for want in [
+            "everything__echo",
+            "everything__get-sum",
+            "py__add",
+            "py__echo",
+            "local__add",
+        ] {
+            assert!(
+                names
+                    .as_array()
+                    .is_some_and(|n| n.iter().any(|x| x == want)),
+                "{want} in {names}"
+            );
+        }
+        let result = run.of("result");
+        assert_eq!(result.len(), 1, "{tool}: {:?}", run.events);
+        assert_eq!(result[0]["is_error"], false, "{tool}: {:?}", result[0]);
+        assert!(
+            result[0]["text"].to_string().contains(expect),
+            "{tool}: {:?}",
+            result[0]
+        );
+    }
+
+    // Each server alone on /servers/NAME/mcp, names unprefixed.
+    let alone = format!("{}/servers/py/mcp", gw.base);
+    let sid = open_session(&alone).await;
+    let names = tool_names(&alone, &sid).await;
+    assert!(
+        names.contains(&"add".to_owned()) && !names.iter().any(|n| n.contains("__")),
+        "{names:?}"
+    );
+
+    // One session on the merged endpoint, with its GET stream open.
+    let sid = open_session(&mcp).await;
+    let before = tool_names(&mcp, &sid).await;
+    assert!(
+        before.iter().any(|n| n.starts_with("everything__")),
+        "{before:?}"
+    );
+    let mut stream = Streaming::open(
+        "GET",
+        &mcp,
+        &[
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+
+    // The optional server dies: its tools vanish with list_changed, the session keeps working.
+    kill_9(&everything);
+    let mut changed = false;
+    for _ in 0..20 {
+        match stream.next_event(HEALTH_PATIENCE).await {
+            Some(ev) if ev.contains("notifications/tools/list_changed") => {
+                changed = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(
+        changed,
+        "tools/list_changed on the client's stream after the optional server left"
+    );
+    let after = tool_names(&mcp, &sid).await;
+    assert!(
+        !after.iter().any(|n| n.starts_with("everything__")),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&"py__add".to_owned()) && after.contains(&"local__add".to_owned()),
+        "{after:?}"
+    );
+    let gone = call(&mcp, &sid, "everything__echo", r#"{"message":"x"}"#).await;
+    let msg = gone["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("everything") && msg.contains("down"), "{gone}");
+    let ok = call(&mcp, &sid, "py__add", r#"{"a":1,"b":1}"#).await;
+    assert!(
+        ok["result"].is_object() && ok["result"]["isError"] != true,
+        "{ok}"
+    );
+    let ok = call(&mcp, &sid, "local__echo", r#"{"message":"still"}"#).await;
+    assert!(ok["result"].to_string().contains("still"), "{ok}");
+    assert_eq!(
+        gw.admin_get("/ready").await.status,
+        200,
+        "an optional server does not fail /ready"
+    );
+    let servers: Value =
+        serde_json::from_slice(&gw.admin_get("/servers").await.body).expect("JSON");
+    assert_eq!(servers["servers"][0]["state"], "down", "{servers}");
+
+    // The required server dies: /ready fails.
+    kill_9(&py);
+    assert_eventually!(
+        gw.admin_get("/ready").await.status == 503,
+        patience = HEALTH_PATIENCE,
+        "/ready is 503 without the required server"
+    );
+}
