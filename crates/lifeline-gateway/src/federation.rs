@@ -78,6 +78,7 @@ pub(crate) struct Federation {
     idle_ttl: Duration,
     timeout: Duration,
     shutdown: Shutdown,
+    metrics: Arc<Metrics>,
 }
 
 /// One federated server.
@@ -174,6 +175,7 @@ impl Federation {
             idle_ttl: cfg.sessions.idle_ttl,
             timeout: cfg.upstream.timeout,
             shutdown,
+            metrics: Arc::clone(metrics),
         }
     }
 
@@ -436,9 +438,26 @@ impl Federation {
         method: &str,
         params: Value,
     ) -> Result<Reply, Refusal> {
+        let server = &self.servers[i];
         if let Some(refusal) = self.not_ready(i) {
+            self.metrics
+                .federation
+                .request(&server.cfg.name, "unavailable");
             return Err(refusal);
         }
+        let result = self.exchange_ready(sess, i, method, params).await;
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.federation.request(&server.cfg.name, label);
+        result
+    }
+
+    async fn exchange_ready(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+    ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         for attempt in 0..2 {
             let link = self.link(sess, i).await?;

@@ -327,6 +327,9 @@ impl Gateway {
                         match (federation, req.uri().path()) {
                             (Some(fed), "/ready") if get => fed.ready(),
                             (Some(fed), "/servers") if get => fed.servers_view(),
+                            (Some(fed), "/healthz") if get => {
+                                fed.healthz(admin.handle(req).await).await
+                            }
                             _ => admin.handle(req).await,
                         }
                     }

@@ -125,6 +125,9 @@ async fn check(fed: &Federation, i: usize) {
         h.checked = Some(Instant::now());
         (old, h.state)
     };
+    fed.metrics
+        .federation
+        .server_state(&server.cfg.name, new == State::Ready, old != new);
     if old != new {
         match &result {
             Ok(()) => {
@@ -276,6 +279,29 @@ impl Federation {
             status,
             &json!({"status": if ok {"ready"} else {"not_ready"}, "reason": reason, "servers": self.states()}),
         )
+    }
+
+    /// `GET /healthz` with a federation: the admin listener's own answer `base` with `servers` added (name,
+    /// state, policy, reason of each).
+    pub(crate) async fn healthz(&self, base: Response<Body>) -> Response<Body> {
+        use http_body_util::BodyExt as _;
+        let (parts, body) = base.into_parts();
+        // The admin listener's own small JSON answer (not a client's body: no bound needed).
+        let buf = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => bytes::Bytes::new(),
+        };
+        let mut doc = serde_json::from_slice::<Value>(&buf).unwrap_or_else(|_| json!({}));
+        doc["servers"] = Value::Array(
+            self.servers
+                .iter()
+                .map(|s| {
+                    let h = lock(&s.health);
+                    json!({"name": s.cfg.name, "state": h.state.as_str(), "health": s.cfg.health, "reason": h.reason})
+                })
+                .collect(),
+        );
+        body::json_response(parts.status, &doc)
     }
 
     /// Every server's name and state.

@@ -12,7 +12,8 @@ use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 use serde_json::Value;
 
 use crate::harness::{
-    message_with_id, open_session, post, py_client, GatewayUnderTest, Streaming, TestGateway as Gw,
+    message_with_id, metric, open_session, post, py_client, GatewayUnderTest, Streaming,
+    TestGateway as Gw,
 };
 
 /// Starting three servers (one spawned by the gateway) on a loaded 2-core machine.
@@ -20,18 +21,31 @@ const READY_PATIENCE: Duration = Duration::from_secs(60);
 /// A few health checks (`health_interval: 300ms`) on a loaded machine.
 const HEALTH_PATIENCE: Duration = Duration::from_secs(30);
 
-fn config(everything: &str, py: &str) -> String {
+fn config(everything: &str, modern: &str, opt: &str) -> String {
     let (program, args) = Peer::python_stdio_command();
     let command: Vec<String> = std::iter::once(program.display().to_string())
         .chain(args)
         .collect();
     format!(
         "servers:\n\
-         - {{name: everything, url: {everything}, health: optional, health_interval: 300ms}}\n\
-         - {{name: py, url: {py}, health: required, health_interval: 300ms}}\n\
+         - {{name: everything, url: {everything}, health: required, health_interval: 300ms}}\n\
+         - {{name: modern, url: {modern}, health: required, health_interval: 300ms}}\n\
+         - {{name: opt, url: {opt}, health: optional, health_interval: 300ms}}\n\
          - name: local\n  command: {}\n  health: optional\n  health_interval: 300ms\n",
         serde_json::to_string(&command).expect("json")
     )
+}
+
+/// Reads the client's GET stream until `notifications/tools/list_changed` (bounded in events and time).
+async fn saw_list_changed(stream: &mut Streaming) -> bool {
+    for _ in 0..20 {
+        match stream.next_event(HEALTH_PATIENCE).await {
+            Some(ev) if ev.contains("notifications/tools/list_changed") => return true,
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    false
 }
 
 fn kill_9(peer: &Peer) {
@@ -78,17 +92,19 @@ async fn call(mcp: &str, sid: &str, name: &str, args: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn federation_merges_three_servers_and_survives_one_leaving() {
+async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
     let everything = Peer::everything(EverythingTransport::StreamableHttp).await;
-    let py = Peer::python(PyServer::Stateless).await;
-    let gw = Gw::start_with_file(&config(&everything.url, &py.url), &[]).await;
+    let modern = Peer::python(PyServer::Stateless).await;
+    let opt = Peer::python(PyServer::Stateful).await;
+    let opt_addr = opt.addr;
+    let gw = Gw::start_with_file(&config(&everything.url, &modern.url, &opt.url), &[]).await;
     gw.wait_ready(READY_PATIENCE).await;
     let mcp = gw.mcp();
 
-    // The Python SDK client sees the merged, prefixed tools and calls one of each server.
+    // The Python SDK client sees the merged, prefixed tools and calls one of each kind of server.
     for (tool, args, expect) in [
         ("everything__echo", r#"{"message":"hi"}"#, "hi"),
-        ("py__add", r#"{"a":2,"b":3}"#, "5"),
+        ("modern__add", r#"{"a":2,"b":3}"#, "5"),
         ("local__echo", r#"{"message":"from stdio"}"#, "from stdio"),
     ] {
         let run = py_client(&[&mcp, "--call", tool, "--args", args]).await;
@@ -97,8 +113,8 @@ async fn federation_merges_three_servers_and_survives_one_leaving() {
         for want in [
             "everything__echo",
             "everything__get-sum",
-            "py__add",
-            "py__echo",
+            "modern__add",
+            "opt__add",
             "local__add",
         ] {
             assert!(
@@ -119,7 +135,7 @@ async fn federation_merges_three_servers_and_survives_one_leaving() {
     }
 
     // Each server alone on /servers/NAME/mcp, names unprefixed.
-    let alone = format!("{}/servers/py/mcp", gw.base);
+    let alone = format!("{}/servers/modern/mcp", gw.base);
     let sid = open_session(&alone).await;
     let names = tool_names(&alone, &sid).await;
     assert!(
@@ -127,13 +143,10 @@ async fn federation_merges_three_servers_and_survives_one_leaving() {
         "{names:?}"
     );
 
-    // One session on the merged endpoint, with its GET stream open.
+    // One session on the merged endpoint, with its GET stream open; it has an upstream session with opt.
     let sid = open_session(&mcp).await;
-    let before = tool_names(&mcp, &sid).await;
-    assert!(
-        before.iter().any(|n| n.starts_with("everything__")),
-        "{before:?}"
-    );
+    let ok = call(&mcp, &sid, "opt__add", r#"{"a":1,"b":2}"#).await;
+    assert!(ok["result"].to_string().contains('3'), "{ok}");
     let mut stream = Streaming::open(
         "GET",
         &mcp,
@@ -148,43 +161,29 @@ async fn federation_merges_three_servers_and_survives_one_leaving() {
     assert_eq!(stream.status, 200);
 
     // The optional server dies: its tools vanish with list_changed, the session keeps working.
-    kill_9(&everything);
-    let mut changed = false;
-    for _ in 0..20 {
-        match stream.next_event(HEALTH_PATIENCE).await {
-            Some(ev) if ev.contains("notifications/tools/list_changed") => {
-                changed = true;
-                break;
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
+    kill_9(&opt);
+    drop(opt);
     assert!(
-        changed,
-        "tools/list_changed on the client's stream after the optional server left"
+        saw_list_changed(&mut stream).await,
+        "tools/list_changed after the optional server left"
     );
     let after = tool_names(&mcp, &sid).await;
-    assert!(
-        !after.iter().any(|n| n.starts_with("everything__")),
-        "{after:?}"
-    );
-    assert!(
-        after.contains(&"py__add".to_owned()) && after.contains(&"local__add".to_owned()),
-        "{after:?}"
-    );
-    let gone = call(&mcp, &sid, "everything__echo", r#"{"message":"x"}"#).await;
+    assert!(!after.iter().any(|n| n.starts_with("opt__")), "{after:?}");
+    for want in ["everything__echo", "modern__add", "local__add"] {
+        assert!(after.contains(&want.to_owned()), "{want} in {after:?}");
+    }
+    let gone = call(&mcp, &sid, "opt__add", r#"{"a":1,"b":1}"#).await;
     let msg = gone["error"]["message"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert!(msg.contains("everything") && msg.contains("down"), "{gone}");
-    let ok = call(&mcp, &sid, "py__add", r#"{"a":1,"b":1}"#).await;
+    assert!(msg.contains("opt") && msg.contains("down"), "{gone}");
+    let ok = call(&mcp, &sid, "modern__add", r#"{"a":1,"b":1}"#).await;
     assert!(
         ok["result"].is_object() && ok["result"]["isError"] != true,
         "{ok}"
     );
-    let ok = call(&mcp, &sid, "local__echo", r#"{"message":"still"}"#).await;
+    let ok = call(&mcp, &sid, "everything__echo", r#"{"message":"still"}"#).await;
     assert!(ok["result"].to_string().contains("still"), "{ok}");
     assert_eq!(
         gw.admin_get("/ready").await.status,
@@ -193,10 +192,38 @@ async fn federation_merges_three_servers_and_survives_one_leaving() {
     );
     let servers: Value =
         serde_json::from_slice(&gw.admin_get("/servers").await.body).expect("JSON");
-    assert_eq!(servers["servers"][0]["state"], "down", "{servers}");
+    assert_eq!(servers["servers"][2]["state"], "down", "{servers}");
+    let healthz: Value =
+        serde_json::from_slice(&gw.admin_get("/healthz").await.body).expect("JSON");
+    assert_eq!(healthz["servers"][2]["state"], "down", "{healthz}");
+    let metrics = gw.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "lifeline_gateway_federation_server_ready{server=\"opt\"}"
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
 
-    // The required server dies: /ready fails.
-    kill_9(&py);
+    // It returns (a new process: the client's old upstream session is gone, and is made again): its tools come
+    // back with list_changed and the same client session calls them.
+    let _opt = Peer::python_at(PyServer::Stateful, opt_addr).await;
+    assert!(
+        saw_list_changed(&mut stream).await,
+        "tools/list_changed after the optional server returned"
+    );
+    let back = tool_names(&mcp, &sid).await;
+    assert!(back.contains(&"opt__add".to_owned()), "{back:?}");
+    let ok = call(&mcp, &sid, "opt__add", r#"{"a":2,"b":2}"#).await;
+    assert!(ok["result"].to_string().contains('4'), "{ok}");
+    assert!(
+        gw.logs().contains("Upstream session expired"),
+        "the call re-made the session the old process had held"
+    );
+
+    // A required server dies: /ready fails.
+    kill_9(&everything);
     assert_eventually!(
         gw.admin_get("/ready").await.status == 503,
         patience = HEALTH_PATIENCE,
