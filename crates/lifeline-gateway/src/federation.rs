@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use crate::body::{self, code, Body};
-use crate::config::federation::{FederationConfig, ServerConfig, ServerTarget};
+use crate::config::federation::{FederationConfig, ServerConfig, ServerEra, ServerTarget};
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::proxy::SESSION_HEADER;
@@ -46,6 +46,7 @@ use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 
 mod client;
 mod health;
+mod modern;
 mod naming;
 
 use client::{ExchangeError, Link, Reply};
@@ -70,6 +71,8 @@ const MAX_URIS: usize = 10_000;
 pub(crate) struct Federation {
     servers: Vec<Arc<Server>>,
     sessions: Mutex<HashMap<String, Arc<ClientSession>>>,
+    /// The implicit session of modern (stateless) clients, one per endpoint (`modern`).
+    modern: Mutex<HashMap<View, Arc<ClientSession>>>,
     tools: RwLock<Arc<Names>>,
     prompts: RwLock<Arc<Names>>,
     mcp_path: String,
@@ -101,7 +104,7 @@ struct Catalog {
 }
 
 /// Which servers an endpoint serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum View {
     /// The merged endpoint.
     All,
@@ -167,6 +170,7 @@ impl Federation {
         Federation {
             servers,
             sessions: Mutex::new(HashMap::new()),
+            modern: Mutex::new(HashMap::new()),
             tools: RwLock::new(Arc::new(Names::default())),
             prompts: RwLock::new(Arc::new(Names::default())),
             mcp_path: cfg.paths.mcp.clone(),
@@ -224,7 +228,14 @@ impl Federation {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         match *req.method() {
-            Method::POST => self.post(view, sid, req).await,
+            Method::POST => {
+                let version = req
+                    .headers()
+                    .get(modern::PROTOCOL_VERSION_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                self.post(view, sid, version, req).await
+            }
             Method::GET => self.stream(view, sid.as_deref()),
             Method::DELETE => self.delete(view, sid.as_deref()).await,
             _ => body::rpc_error(
@@ -265,6 +276,7 @@ impl Federation {
         self: Arc<Self>,
         view: View,
         sid: Option<String>,
+        header_version: Option<String>,
         req: Request<Incoming>,
     ) -> Response<Body> {
         let bytes = match Limited::new(req.into_body(), self.max_body_bytes)
@@ -308,6 +320,11 @@ impl Federation {
         if method == "initialize" {
             return self.initialize(view, &id, &params);
         }
+        if sid.is_none() {
+            if let Some(version) = modern::version(&params, header_version.as_deref()) {
+                return self.modern(view, version, method, params, &id).await;
+            }
+        }
         if self.shutdown.phase() >= Phase::Refusing {
             return body::rpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -320,27 +337,38 @@ impl Federation {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let answer = match method {
+        let answer = self.dispatch(&sess, method, params, &id).await;
+        body::json_response(StatusCode::OK, &answer)
+    }
+
+    /// Answers one request of a client session (legacy, or the implicit session of modern clients).
+    async fn dispatch(
+        &self,
+        sess: &ClientSession,
+        method: &str,
+        params: Value,
+        id: &Value,
+    ) -> Value {
+        match method {
             "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-            "tools/list" => self.list(&sess, List::Tools, &params, &id).await,
-            "prompts/list" => self.list(&sess, List::Prompts, &params, &id).await,
-            "resources/list" => self.list(&sess, List::Resources, &params, &id).await,
-            "resources/templates/list" => self.list(&sess, List::Templates, &params, &id).await,
-            "tools/call" => self.by_name(&sess, method, params, &id, true).await,
-            "prompts/get" => self.by_name(&sess, method, params, &id, false).await,
+            "tools/list" => self.list(sess, List::Tools, &params, id).await,
+            "prompts/list" => self.list(sess, List::Prompts, &params, id).await,
+            "resources/list" => self.list(sess, List::Resources, &params, id).await,
+            "resources/templates/list" => self.list(sess, List::Templates, &params, id).await,
+            "tools/call" => self.by_name(sess, method, params, id, true).await,
+            "prompts/get" => self.by_name(sess, method, params, id, false).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(&sess, method, params, &id).await
+                self.by_uri(sess, method, params, id).await
             }
-            "completion/complete" => self.complete(&sess, params, &id).await,
-            "logging/setLevel" => self.set_level(&sess, params, &id).await,
+            "completion/complete" => self.complete(sess, params, id).await,
+            "logging/setLevel" => self.set_level(sess, params, id).await,
             other => error(
-                &id,
+                id,
                 METHOD_NOT_FOUND,
                 &format!("Method not found: {other}"),
                 Value::Null,
             ),
-        };
-        body::json_response(StatusCode::OK, &answer)
+        }
     }
 
     /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
@@ -374,35 +402,12 @@ impl Federation {
                     Some(id),
                 );
             }
-            let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
-            sessions.insert(
-                sid.clone(),
-                Arc::new(ClientSession {
-                    view,
-                    links: self
-                        .servers
-                        .iter()
-                        .map(|_| tokio::sync::Mutex::new(None))
-                        .collect(),
-                    notify,
-                    last_used: Mutex::new(Instant::now()),
-                }),
-            );
+            sessions.insert(sid.clone(), self.new_session(view));
         }
-        let name = match view {
-            View::All => "lifeline-federation".to_owned(),
-            View::One(i) => format!("lifeline-federation/{}", self.servers[i].cfg.name),
-        };
         let result = json!({
             "protocolVersion": version,
-            "capabilities": {
-                "tools": {"listChanged": true},
-                "prompts": {"listChanged": true},
-                "resources": {"listChanged": true, "subscribe": true},
-                "completions": {},
-                "logging": {},
-            },
-            "serverInfo": {"name": name, "version": env!("CARGO_PKG_VERSION")},
+            "capabilities": capabilities(),
+            "serverInfo": self.server_info(view),
         });
         let mut resp = body::json_response(
             StatusCode::OK,
@@ -414,19 +419,58 @@ impl Federation {
         resp
     }
 
+    fn new_session(&self, view: View) -> Arc<ClientSession> {
+        let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
+        Arc::new(ClientSession {
+            view,
+            links: self
+                .servers
+                .iter()
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            notify,
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The endpoint's `serverInfo`.
+    fn server_info(&self, view: View) -> Value {
+        let name = match view {
+            View::All => "lifeline-federation".to_owned(),
+            View::One(i) => format!("lifeline-federation/{}", self.servers[i].cfg.name),
+        };
+        json!({"name": name, "version": env!("CARGO_PKG_VERSION")})
+    }
+
     /// The upstream session of `sess` with server `i`, made now if it has none.
     async fn link(&self, sess: &ClientSession, i: usize) -> Result<Link, Refusal> {
         let mut slot = sess.links[i].lock().await;
         if let Some(link) = slot.as_ref() {
             return Ok(link.clone());
         }
-        let server = &self.servers[i];
-        match client::initialize(&server.upstream, self.timeout).await {
+        match self.connect(i).await {
             Ok(link) => {
                 *slot = Some(link.clone());
                 Ok(link)
             }
             Err(e) => Err(self.unreachable(i, &e)),
+        }
+    }
+
+    /// A new link to server `i` in its era (`era: auto|legacy|modern`).
+    pub(crate) async fn connect(&self, i: usize) -> Result<Link, ExchangeError> {
+        let up = &self.servers[i].upstream;
+        match self.servers[i].cfg.era {
+            ServerEra::Legacy => client::initialize(up, self.timeout).await,
+            ServerEra::Modern => client::discover(up, self.timeout).await,
+            ServerEra::Auto => match client::initialize(up, self.timeout).await {
+                // A modern-only server rejects `initialize` with a JSON-RPC error or a 4xx (2026-07-28
+                // `basic/versioning` §Compatibility Matrix, Legacy/Modern).
+                Err(ExchangeError::Refused(_)) | Err(ExchangeError::Status(400..=499, _)) => {
+                    client::discover(up, self.timeout).await
+                }
+                other => other,
+            },
         }
     }
 
@@ -842,7 +886,16 @@ impl Federation {
                     .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
                     .map(|(k, _)| k.clone())
                     .collect();
-                expired.iter().filter_map(|k| sessions.remove(k)).collect()
+                let mut idle: Vec<Arc<ClientSession>> =
+                    expired.iter().filter_map(|k| sessions.remove(k)).collect();
+                let mut modern = lock(&self.modern);
+                let views: Vec<View> = modern
+                    .iter()
+                    .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
+                    .map(|(v, _)| *v)
+                    .collect();
+                idle.extend(views.iter().filter_map(|v| modern.remove(v)));
+                idle
             };
             for sess in idle {
                 self.end_links(&sess).await;
@@ -853,7 +906,9 @@ impl Federation {
     /// Ends every session (client and the health checks') and stops the stdio children; bounded. Called after
     /// the drain.
     pub(crate) async fn close(&self) {
-        let all: Vec<Arc<ClientSession>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        let mut all: Vec<Arc<ClientSession>> =
+            lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        all.extend(lock(&self.modern).drain().map(|(_, s)| s));
         for sess in &all {
             self.end_links(sess).await;
         }
@@ -894,6 +949,18 @@ impl List {
             List::Templates => "resourceTemplates",
         }
     }
+}
+
+/// What a federated endpoint offers (either era): tools, prompts, resources with change notifications,
+/// completions, logging.
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"listChanged": true, "subscribe": true},
+        "completions": {},
+        "logging": {},
+    })
 }
 
 fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {

@@ -53,6 +53,9 @@ pub struct RawServer {
     pub health: Option<String>,
     /// Interval of this server's health check, e.g. `"5s"` (at least 100ms). [default: 5s]
     pub health_interval: Option<String>,
+    /// Which protocol era the gateway speaks to it: `legacy` (`initialize` and a session), `modern` (2026-07-28,
+    /// stateless, `server/discover`) or `auto` (legacy, else modern when `initialize` is refused). [default: auto]
+    pub era: Option<String>,
 }
 
 /// The validated federation: the servers in configuration order (the order decides who keeps an unprefixed name
@@ -78,6 +81,21 @@ pub struct ServerConfig {
     /// Interval of its health check.
     #[serde(serialize_with = "ser::duration")]
     pub health_interval: Duration,
+    /// The era spoken to it.
+    pub era: ServerEra,
+}
+
+/// Which protocol era the gateway speaks to a federated server (its clients may speak either: the federation
+/// bridges, `docs/gateway-federation.md` §Eras).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerEra {
+    /// `initialize` first; `server/discover` when `initialize` is refused (a modern-only server).
+    Auto,
+    /// Only `initialize` and legacy sessions (2025-11-25 `basic/lifecycle`).
+    Legacy,
+    /// Only stateless 2026-07-28 requests (`basic/versioning`, `server/discover`).
+    Modern,
 }
 
 /// How the gateway reaches a federated server.
@@ -196,6 +214,18 @@ pub(crate) fn validate(
                 }
             },
         };
+        let era = match s.era.as_deref().unwrap_or("auto") {
+            "auto" => ServerEra::Auto,
+            "legacy" => ServerEra::Legacy,
+            "modern" => ServerEra::Modern,
+            other => {
+                e.push(
+                    at("era"),
+                    format!("{other:?} is not one of auto, legacy, modern"),
+                );
+                ServerEra::Auto
+            }
+        };
         let urls = s.url.as_deref().filter(|u| !u.is_empty());
         let command = s.command.as_deref().filter(|c| !c.is_empty());
         let target = match (urls, command) {
@@ -273,6 +303,7 @@ pub(crate) fn validate(
                 prefix,
                 health,
                 health_interval,
+                era,
             });
         }
     }

@@ -30,9 +30,15 @@ use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamE
 
 /// Largest upstream reply the federation reads (JSON body or SSE stream up to the response): 16 MiB.
 pub(crate) const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// How much of an error answer's body is kept for the log: 512 bytes.
+const ERROR_BODY_BYTES: usize = 512;
 /// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header).
 const PROTOCOL_VERSION_HEADER: http::HeaderName =
     http::HeaderName::from_static("mcp-protocol-version");
+/// `Mcp-Method` (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
+const MCP_METHOD: http::HeaderName = http::HeaderName::from_static("mcp-method");
+/// `Mcp-Name` (same section).
+const MCP_NAME: http::HeaderName = http::HeaderName::from_static("mcp-name");
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i64 = -32601;
 
@@ -49,8 +55,12 @@ pub(crate) struct Link {
     pub(crate) home: Option<EndpointRef>,
     /// The negotiated protocol version.
     pub(crate) version: String,
-    /// The server's `initialize` result (`serverInfo`, `capabilities`, `instructions`).
+    /// The server's `initialize` result (`serverInfo`, `capabilities`, `instructions`), or its `DiscoverResult`
+    /// on a modern link.
     pub(crate) init: Value,
+    /// A modern (2026-07-28) link: no session; every request stateless with `_meta` and the mirrored headers
+    /// (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
+    pub(crate) modern: bool,
 }
 
 /// A reply: the JSON-RPC response and the notifications the server sent before it on the same stream.
@@ -71,9 +81,10 @@ pub(crate) enum ExchangeError {
     /// 404 to a request on a session: the server forgot the session.
     #[error("the upstream session expired")]
     Expired,
-    /// Another HTTP error status.
-    #[error("the upstream answered HTTP {0}")]
-    Status(u16),
+    /// Another HTTP error status, with the start of its body (at most [`ERROR_BODY_BYTES`], for the log and
+    /// `GET /servers`).
+    #[error("the upstream answered HTTP {0}: {1}")]
+    Status(u16, String),
     /// No reply within the bound.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
@@ -92,7 +103,7 @@ impl ExchangeError {
         match self {
             ExchangeError::Upstream(e) => e.reason(),
             ExchangeError::Expired => "expired",
-            ExchangeError::Status(_) => "status",
+            ExchangeError::Status(..) => "status",
             ExchangeError::Timeout(_) => "timeout",
             ExchangeError::Protocol(_) => "protocol",
             ExchangeError::Refused(_) => "refused",
@@ -114,6 +125,7 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         home: None,
         version: era::LATEST_LEGACY_VERSION.to_owned(),
         init: Value::Null,
+        modern: false,
     };
     let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false).await?;
     let result = match (reply.message.get("result"), reply.message.get("error")) {
@@ -132,9 +144,66 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         home,
         version,
         init: result,
+        modern: false,
     };
     notify(up, &link, "notifications/initialized", json!({}), timeout).await?;
     Ok(link)
+}
+
+/// Opens a modern link: `server/discover` (2026-07-28 `server/discover`; `basic/versioning` §Protocol Version
+/// Negotiation: "Servers MUST implement server/discover"), accepted when its `supportedVersions` lists 2026-07-28.
+///
+/// Errors: [`ExchangeError`]; a server that is not modern is [`ExchangeError::Refused`].
+pub(crate) async fn discover(up: &Upstream, timeout: Duration) -> Result<Link, ExchangeError> {
+    let mut link = Link {
+        session_id: None,
+        home: None,
+        version: era::MODERN_VERSION.to_owned(),
+        init: Value::Null,
+        modern: true,
+    };
+    let reply = request(up, &link, "server/discover", json!({}), timeout).await?;
+    let result = match (reply.message.get("result"), reply.message.get("error")) {
+        (Some(r), _) => r.clone(),
+        (None, Some(e)) => return Err(ExchangeError::Refused(e.to_string())),
+        (None, None) => {
+            return Err(ExchangeError::Protocol(
+                "server/discover: no result".to_owned(),
+            ))
+        }
+    };
+    let modern = result["supportedVersions"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|x| x == era::MODERN_VERSION));
+    if !modern {
+        return Err(ExchangeError::Refused(format!(
+            "server/discover lists no {}",
+            era::MODERN_VERSION
+        )));
+    }
+    link.init = result;
+    Ok(link)
+}
+
+/// The health check on `link`: `ping` on a legacy session (2025-11-25 `basic/utilities/ping`), `server/discover`
+/// on a modern link (2026-07-28 has no `ping`).
+///
+/// Errors: [`ExchangeError`].
+pub(crate) async fn check(
+    up: &Upstream,
+    link: &Link,
+    timeout: Duration,
+) -> Result<(), ExchangeError> {
+    let method = if link.modern {
+        "server/discover"
+    } else {
+        "ping"
+    };
+    let reply = request(up, link, method, json!({}), timeout).await?;
+    match reply.message.get("error") {
+        Some(e) => Err(ExchangeError::Refused(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Sends a request on `link` and reads its response.
@@ -148,6 +217,11 @@ pub(crate) async fn request(
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let params = if link.modern {
+        with_modern_meta(params)
+    } else {
+        params
+    };
     let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     send(up, link, &msg, id, timeout, true)
         .await
@@ -171,7 +245,7 @@ pub(crate) async fn notify(
     match resp.status() {
         s if s.is_success() => Ok(()),
         StatusCode::NOT_FOUND if link.session_id.is_some() => Err(ExchangeError::Expired),
-        s => Err(ExchangeError::Status(s.as_u16())),
+        s => Err(ExchangeError::Status(s.as_u16(), String::new())),
     }
 }
 
@@ -194,7 +268,23 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    if on_session {
+    if link.modern {
+        // 2026-07-28 `basic/transports/streamable-http` §Standard Request Headers: the method, and the name or URI
+        // a request acts on, mirrored from the body.
+        if let Some(method) = msg["method"]
+            .as_str()
+            .and_then(|m| HeaderValue::from_str(m).ok())
+        {
+            headers.insert(MCP_METHOD, method);
+        }
+        let name = msg["params"]["name"]
+            .as_str()
+            .or_else(|| msg["params"]["uri"].as_str());
+        if let Some(v) = name.and_then(|n| HeaderValue::from_str(&header_value(n)).ok()) {
+            headers.insert(MCP_NAME, v);
+        }
+    }
+    if on_session || link.modern {
         if let Ok(v) = HeaderValue::from_str(&link.version) {
             headers.insert(PROTOCOL_VERSION_HEADER, v);
         }
@@ -232,7 +322,21 @@ async fn send(
             return Err(ExchangeError::Expired);
         }
         if !status.is_success() {
-            return Err(ExchangeError::Status(status.as_u16()));
+            let mut body = resp.into_body();
+            let mut start = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    start
+                        .extend_from_slice(&data[..data.len().min(ERROR_BODY_BYTES - start.len())]);
+                }
+                if start.len() >= ERROR_BODY_BYTES {
+                    break;
+                }
+            }
+            return Err(ExchangeError::Status(
+                status.as_u16(),
+                String::from_utf8_lossy(&start).into_owned(),
+            ));
         }
         let sid = resp
             .headers()
@@ -335,4 +439,62 @@ async fn read_sse(
     Err(ExchangeError::Protocol(
         "the stream ended before the response".to_owned(),
     ))
+}
+
+/// `params` with the `_meta` every modern request carries (2026-07-28 `basic/index` §`_meta`: its version, client
+/// and capabilities), keeping the caller's own `_meta` keys (a `progressToken`).
+fn with_modern_meta(params: Value) -> Value {
+    let mut params = match params {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let mut meta = match params.remove("_meta") {
+        Some(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(add) = era::modern_meta("lifeline-federation", env!("CARGO_PKG_VERSION")) {
+        meta.extend(add);
+    }
+    params.insert("_meta".to_owned(), Value::Object(meta));
+    Value::Object(params)
+}
+
+/// A mirrored header value (2026-07-28 `basic/transports/streamable-http` §Value Encoding): plain when it is
+/// trimmed printable ASCII that does not look like the sentinel, else `=?base64?…?=`.
+fn header_value(v: &str) -> String {
+    use base64::Engine as _;
+    let plain = !v.is_empty()
+        && v.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && v.trim() == v
+        && !(v.starts_with("=?base64?") && v.ends_with("?="));
+    if plain {
+        v.to_owned()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_requests_carry_the_envelope_and_keep_their_own_meta() {
+        let p = with_modern_meta(json!({"name": "add", "_meta": {"progressToken": 7}}));
+        assert_eq!(p["_meta"][era::META_PROTOCOL_VERSION], era::MODERN_VERSION);
+        assert!(p["_meta"][era::META_CLIENT_CAPABILITIES].is_object());
+        assert_eq!(p["_meta"]["progressToken"], 7);
+        assert_eq!(p["name"], "add");
+        assert!(with_modern_meta(Value::Null)["_meta"].is_object());
+    }
+
+    #[test]
+    fn header_values_are_plain_or_base64() {
+        assert_eq!(header_value("add"), "add");
+        assert_eq!(header_value("données"), "=?base64?ZG9ubsOpZXM=?=");
+        assert_eq!(header_value(" x"), "=?base64?IHg=?=");
+    }
 }

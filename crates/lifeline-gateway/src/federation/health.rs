@@ -86,13 +86,13 @@ async fn check(fed: &Federation, i: usize) {
     let mut fresh = false;
     let result: Result<(), ExchangeError> = async {
         if let Some(link) = &control {
-            match client::request(&server.upstream, link, "ping", json!({}), fed.timeout).await {
-                Ok(_) => return Ok(()),
+            match client::check(&server.upstream, link, fed.timeout).await {
+                Ok(()) => return Ok(()),
                 Err(ExchangeError::Expired) => {}
                 Err(e) => return Err(e),
             }
         }
-        let link = client::initialize(&server.upstream, fed.timeout).await?;
+        let link = fed.connect(i).await?;
         lock(&server.health).control = Some(link);
         fresh = true;
         Ok(())
@@ -304,15 +304,16 @@ impl Federation {
         body::json_response(parts.status, &doc)
     }
 
-    /// Every server's name and state.
+    /// Every server's name → `{state, reason}`.
     fn states(&self) -> Value {
         Value::Object(
             self.servers
                 .iter()
                 .map(|s| {
+                    let h = lock(&s.health);
                     (
                         s.cfg.name.clone(),
-                        Value::String(lock(&s.health).state.as_str().to_owned()),
+                        json!({"state": h.state.as_str(), "reason": h.reason}),
                     )
                 })
                 .collect(),

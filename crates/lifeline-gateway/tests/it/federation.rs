@@ -36,6 +36,23 @@ fn config(everything: &str, modern: &str, opt: &str) -> String {
     )
 }
 
+/// Waits until every server is `ready` in `GET /servers`.
+async fn wait_all_ready(gw: &Gw) {
+    let all_ready = |v: &Value| {
+        v["servers"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["state"] == "ready"))
+    };
+    assert_eventually!(
+        all_ready(
+            &serde_json::from_slice(&gw.admin_get("/servers").await.body).unwrap_or(Value::Null)
+        ),
+        patience = READY_PATIENCE,
+        "every server ready: {}",
+        gw.admin_get("/servers").await.text()
+    );
+}
+
 /// Reads the client's GET stream until `notifications/tools/list_changed` (bounded in events and time).
 async fn saw_list_changed(stream: &mut Streaming) -> bool {
     for _ in 0..20 {
@@ -99,6 +116,8 @@ async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
     let opt_addr = opt.addr;
     let gw = Gw::start_with_file(&config(&everything.url, &modern.url, &opt.url), &[]).await;
     gw.wait_ready(READY_PATIENCE).await;
+    // `/ready` waits for the required servers only; the optional ones (the stdio child starts slowly) too.
+    wait_all_ready(&gw).await;
     let mcp = gw.mcp();
 
     // The Python SDK client sees the merged, prefixed tools and calls one of each kind of server.
@@ -228,5 +247,102 @@ async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
         gw.admin_get("/ready").await.status == 503,
         patience = HEALTH_PATIENCE,
         "/ready is 503 without the required server"
+    );
+}
+
+/// Era bridging (issue 16 §Era bridging): a legacy client reaches a server spoken to in the modern era only
+/// (`era: modern`: stateless requests with `_meta` and the mirrored headers), and a modern (2026-07-28) client
+/// reaches legacy servers through the endpoint's implicit session, whose upstream sessions are ended with
+/// `DELETE` once idle (the Python server's session count returns to the health check's one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_bridges_modern_and_legacy_both_ways() {
+    let everything = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let modern = Peer::python(PyServer::Stateless).await;
+    let stateful = Peer::python(PyServer::Stateful).await;
+    let yaml = format!(
+        "session_idle_ttl: 2s\n\
+         servers:\n\
+         - {{name: everything, url: {}, era: legacy, health_interval: 300ms}}\n\
+         - {{name: modern, url: {}, era: modern, health_interval: 300ms}}\n\
+         - {{name: stateful, url: {}, era: legacy, health_interval: 300ms}}\n",
+        everything.url, modern.url, stateful.url
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    wait_all_ready(&gw).await;
+    let mcp = gw.mcp();
+    let servers: Value =
+        serde_json::from_slice(&gw.admin_get("/servers").await.body).expect("JSON");
+    assert_eq!(
+        servers["servers"][1]["protocol_version"], "2026-07-28",
+        "{servers}"
+    );
+    assert_eq!(
+        servers["servers"][0]["protocol_version"], "2025-11-25",
+        "{servers}"
+    );
+
+    // A legacy client → the server spoken to as modern.
+    let run = py_client(&[
+        &mcp,
+        "--mode",
+        "legacy",
+        "--call",
+        "modern__add",
+        "--args",
+        r#"{"a":20,"b":22}"#,
+    ])
+    .await;
+    assert!(run.ok, "legacy → modern: {}", run.stderr);
+    assert_eq!(
+        run.of("connected")[0]["protocol_version"],
+        "2025-11-25",
+        "{:?}",
+        run.events
+    );
+    assert!(
+        run.of("result")[0]["text"].to_string().contains("42"),
+        "{:?}",
+        run.events
+    );
+
+    // A modern client → legacy servers (server-everything and the stateful Python server).
+    for (tool, args, expect) in [
+        ("everything__echo", r#"{"message":"bridged"}"#, "bridged"),
+        ("stateful__add", r#"{"a":1,"b":2}"#, "3"),
+    ] {
+        let run = py_client(&[&mcp, "--mode", "2026-07-28", "--call", tool, "--args", args]).await;
+        assert!(
+            run.ok,
+            "modern → legacy {tool}: {} {:?}",
+            run.stderr, run.events
+        );
+        assert_eq!(
+            run.of("connected")[0]["protocol_version"],
+            "2026-07-28",
+            "{:?}",
+            run.events
+        );
+        let names = &run.of("tools")[0]["names"];
+        assert!(
+            names
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == tool)),
+            "{tool} in {names}"
+        );
+        assert!(
+            run.of("result")[0]["text"].to_string().contains(expect),
+            "{tool}: {:?}",
+            run.events
+        );
+    }
+
+    // The implicit session's upstream session with the stateful server ends once idle: only the health check's own
+    // session is left there.
+    assert_eventually!(
+        stateful.sessions_active().await == Some(1),
+        patience = HEALTH_PATIENCE,
+        "the bridged upstream session was ended after session_idle_ttl; sessions: {:?}",
+        stateful.sessions_active().await
     );
 }
