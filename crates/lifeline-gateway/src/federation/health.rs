@@ -341,6 +341,7 @@ impl Federation {
                     "upstream": s.upstream.label(),
                     "health": s.cfg.health,
                     "prefix": s.cfg.prefix,
+                    "era": s.cfg.era,
                     "state": h.state.as_str(),
                     "server_info": h.control.as_ref().map(|l| l.init["serverInfo"].clone()),
                     "protocol_version": h.control.as_ref().map(|l| l.version.clone()),
