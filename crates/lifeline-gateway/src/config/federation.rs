@@ -384,6 +384,28 @@ mod tests {
     }
 
     #[test]
+    fn servers_with_auth_are_refused_until_the_auth_layer_covers_them() {
+        let yaml = "servers: [{name: a, url: http://127.0.0.1:1/mcp}]\nauth: {resource: https://mcp.example.com/mcp, api_keys_file: /keys}\n";
+        let raw = crate::RawConfig::parse(yaml, crate::FileFormat::Yaml).expect("parses");
+        let err = raw
+            .validate(&|_| Ok(String::new()))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("servers: cannot be combined with auth"),
+            "{err}"
+        );
+        let ok = crate::RawConfig::parse(
+            "servers: [{name: a, url: http://127.0.0.1:1/mcp}]\n",
+            crate::FileFormat::Yaml,
+        )
+        .expect("parses")
+        .validate(&|_| Ok(String::new()))
+        .expect("servers alone need no upstream");
+        assert!(ok.federation.is_some());
+    }
+
+    #[test]
     fn two_never_servers_are_a_static_warning() {
         let cfg = check(
             "- {name: a, url: http://x/mcp, prefix: never}\n- {name: b, url: http://y/mcp, prefix: never}\n- {name: c, url: http://z/mcp}",
