@@ -280,7 +280,8 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         let name = msg["params"]["name"]
             .as_str()
             .or_else(|| msg["params"]["uri"].as_str());
-        if let Some(v) = name.and_then(|n| HeaderValue::from_str(&header_value(n)).ok()) {
+        if let Some(v) = name.and_then(|n| HeaderValue::from_str(&era::encode_header_value(n)).ok())
+        {
             headers.insert(MCP_NAME, v);
         }
     }
@@ -459,24 +460,6 @@ fn with_modern_meta(params: Value) -> Value {
     Value::Object(params)
 }
 
-/// A mirrored header value (2026-07-28 `basic/transports/streamable-http` §Value Encoding): plain when it is
-/// trimmed printable ASCII that does not look like the sentinel, else `=?base64?…?=`.
-fn header_value(v: &str) -> String {
-    use base64::Engine as _;
-    let plain = !v.is_empty()
-        && v.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && v.trim() == v
-        && !(v.starts_with("=?base64?") && v.ends_with("?="));
-    if plain {
-        v.to_owned()
-    } else {
-        format!(
-            "=?base64?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,12 +472,5 @@ mod tests {
         assert_eq!(p["_meta"]["progressToken"], 7);
         assert_eq!(p["name"], "add");
         assert!(with_modern_meta(Value::Null)["_meta"].is_object());
-    }
-
-    #[test]
-    fn header_values_are_plain_or_base64() {
-        assert_eq!(header_value("add"), "add");
-        assert_eq!(header_value("données"), "=?base64?ZG9ubsOpZXM=?=");
-        assert_eq!(header_value(" x"), "=?base64?IHg=?=");
     }
 }
