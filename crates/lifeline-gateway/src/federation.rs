@@ -453,6 +453,17 @@ impl Federation {
         match self.connect(i).await {
             Ok(link) => {
                 *slot = Some(link.clone());
+                if link.session_id.is_some() {
+                    // The server's own notifications for this session (2025-11-25 `basic/transports` §Listening for
+                    // Messages from the Server): its `list_changed` reach this client. The task ends with the
+                    // upstream session (DELETE ends the stream) or the drain.
+                    tokio::spawn(listen(
+                        Arc::clone(&self.servers[i]),
+                        link.clone(),
+                        sess.notify.clone(),
+                        self.shutdown.clone(),
+                    ));
+                }
                 Ok(link)
             }
             Err(e) => Err(self.unreachable(i, &e)),
@@ -556,10 +567,7 @@ impl Federation {
 
     /// Sends the notification `method` to every client session whose endpoint serves server `i`.
     pub(crate) fn broadcast(&self, i: usize, method: &str) {
-        let frame = Bytes::from(format!(
-            "event: message\ndata: {}\n\n",
-            json!({"jsonrpc": "2.0", "method": method})
-        ));
+        let frame = notification_frame(method);
         for s in lock(&self.sessions).values() {
             if Self::in_view(s.view, i) {
                 let _ = s.notify.send(frame.clone());
@@ -715,6 +723,37 @@ impl Federation {
             s.upstream.close().await;
         }
     }
+}
+
+/// Reads the upstream `GET` stream of `link` and passes its `notifications/*/list_changed` to `notify` (the client
+/// session's stream), marking the server's catalog for a new listing. Ends when the stream ends (the session was
+/// ended, the server went away), on a server without a `GET` stream (405), or at the drain.
+async fn listen(
+    server: Arc<Server>,
+    link: Link,
+    notify: broadcast::Sender<Bytes>,
+    shutdown: Shutdown,
+) {
+    let stop = shutdown.reached(Phase::Refusing);
+    tokio::pin!(stop);
+    let stream = client::listen(&server.upstream, &link, |method| {
+        if method.ends_with("/list_changed") {
+            lock(&server.catalog).stale = true;
+            let _ = notify.send(notification_frame(method));
+        }
+    });
+    tokio::select! {
+        () = stream => {}
+        _ = &mut stop => {}
+    }
+}
+
+/// One SSE event carrying the notification `method`.
+fn notification_frame(method: &str) -> Bytes {
+    Bytes::from(format!(
+        "event: message\ndata: {}\n\n",
+        json!({"jsonrpc": "2.0", "method": method})
+    ))
 }
 
 /// What a federated endpoint offers (either era): tools, prompts, resources with change notifications,

@@ -249,6 +249,61 @@ pub(crate) async fn notify(
     }
 }
 
+/// Opens the session's `GET` stream (2025-11-25 `basic/transports` §Listening for Messages from the Server) and
+/// calls `on` with the method of every notification on it, until the stream ends. A server without one (405) or
+/// any failure ends it at once: this is best effort, the health check's listing is the fallback.
+pub(crate) async fn listen(up: &Upstream, link: &Link, mut on: impl FnMut(&str)) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&link.version) {
+        headers.insert(PROTOCOL_VERSION_HEADER, v);
+    }
+    if let Some(v) = link
+        .session_id
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        headers.insert(SESSION_HEADER, v);
+    }
+    let req = Forward {
+        method: Method::GET,
+        endpoint: Endpoint::Mcp,
+        headers,
+        body: Bytes::new(),
+        route: Route::to(link.home.as_ref()),
+    };
+    let Ok(resp) = up.forward(req).await else {
+        return;
+    };
+    if !resp.status().is_success() {
+        return;
+    }
+    let mut body = resp.into_body();
+    let mut parser = Parser::new(DEFAULT_MAX_EVENT_BYTES.min(MAX_REPLY_BYTES));
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if parser.push(&data).is_err() {
+            return;
+        }
+        while let Ok(Some(item)) = parser.next_item() {
+            let Item::Event(ev) = item else { continue };
+            let Ok(message) = serde_json::from_str::<Value>(&ev.data) else {
+                continue;
+            };
+            if message.get("id").is_none() {
+                if let Some(method) = message["method"].as_str() {
+                    on(method);
+                }
+            }
+        }
+    }
+}
+
 /// Ends the session with `DELETE` (a stateless link has nothing to end). Failures are logged, never raised: the
 /// server's own idle expiry is the fallback.
 pub(crate) async fn end(up: &Upstream, link: &Link, server: &str) {

@@ -164,6 +164,12 @@ async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
 
     // One session on the merged endpoint, with its GET stream open; it has an upstream session with opt.
     let sid = open_session(&mcp).await;
+    // A merged list makes this session's upstream sessions (and their GET streams) with every server.
+    let listed = tool_names(&mcp, &sid).await;
+    assert!(
+        listed.contains(&"everything__echo".to_owned()),
+        "{listed:?}"
+    );
     let ok = call(&mcp, &sid, "opt__add", r#"{"a":1,"b":2}"#).await;
     assert!(ok["result"].to_string().contains('3'), "{ok}");
     let mut stream = Streaming::open(
@@ -178,6 +184,32 @@ async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
     )
     .await;
     assert_eq!(stream.status, 200);
+
+    // A server's own list_changed for this session reaches the client: server-everything registers a resource
+    // for the session and says so on its GET stream.
+    let made = call(
+        &mcp,
+        &sid,
+        "everything__gzip-file-as-resource",
+        r#"{"name":"hi.gz","data":"data:text/plain;base64,aGk=","outputType":"resourceLink"}"#,
+    )
+    .await;
+    assert!(made["result"].is_object(), "{made}");
+    let mut relayed = false;
+    for _ in 0..20 {
+        match stream.next_event(HEALTH_PATIENCE).await {
+            Some(ev) if ev.contains("notifications/resources/list_changed") => {
+                relayed = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(
+        relayed,
+        "the server's resources/list_changed on the client's stream"
+    );
 
     // The optional server dies: its tools vanish with list_changed, the session keeps working.
     kill_9(&opt);
