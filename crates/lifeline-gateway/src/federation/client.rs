@@ -258,16 +258,7 @@ pub(crate) async fn listen(up: &Upstream, link: &Link, mut on: impl FnMut(&str))
         header::ACCEPT,
         HeaderValue::from_static("text/event-stream"),
     );
-    if let Ok(v) = HeaderValue::from_str(&link.version) {
-        headers.insert(PROTOCOL_VERSION_HEADER, v);
-    }
-    if let Some(v) = link
-        .session_id
-        .as_deref()
-        .and_then(|s| HeaderValue::from_str(s).ok())
-    {
-        headers.insert(SESSION_HEADER, v);
-    }
+    session_headers(&mut headers, link);
     let req = Forward {
         method: Method::GET,
         endpoint: Endpoint::Mcp,
@@ -341,16 +332,7 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         }
     }
     if on_session || link.modern {
-        if let Ok(v) = HeaderValue::from_str(&link.version) {
-            headers.insert(PROTOCOL_VERSION_HEADER, v);
-        }
-        if let Some(v) = link
-            .session_id
-            .as_deref()
-            .and_then(|s| HeaderValue::from_str(s).ok())
-        {
-            headers.insert(SESSION_HEADER, v);
-        }
+        session_headers(&mut headers, link);
     }
     Forward {
         method: Method::POST,
@@ -358,6 +340,21 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         headers,
         body: Bytes::from(msg.to_string()),
         route: Route::to(link.home.as_ref()),
+    }
+}
+
+/// `MCP-Protocol-Version` and, on a session, `Mcp-Session-Id` (2025-11-25 `basic/transports` §Protocol Version
+/// Header, §Session Management 3).
+fn session_headers(headers: &mut HeaderMap, link: &Link) {
+    if let Ok(v) = HeaderValue::from_str(&link.version) {
+        headers.insert(PROTOCOL_VERSION_HEADER, v);
+    }
+    if let Some(v) = link
+        .session_id
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        headers.insert(SESSION_HEADER, v);
     }
 }
 
