@@ -21,12 +21,14 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 pub(crate) mod auth;
+pub mod federation;
 mod raw;
 pub(crate) mod traffic;
 pub mod sessions;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
+pub use federation::{FederationConfig, RawServer};
 pub use lifeline_core::ConfigError;
 pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
 pub use traffic::TrafficConfig;
@@ -149,6 +151,9 @@ pub struct GatewayConfig {
     /// Traffic switching (`config/traffic.rs`): the admin token file and the initial group weights.
     #[serde(flatten)]
     pub traffic: TrafficConfig,
+    /// The federation (`servers:`, `config/federation.rs`); `None` serves the one upstream as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationConfig>,
 }
 
 /// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio). Serialized as `command`

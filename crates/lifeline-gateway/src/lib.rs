@@ -29,6 +29,7 @@ mod body;
 pub mod config;
 mod drain;
 mod edge;
+mod federation;
 mod live;
 mod metrics;
 mod policy;
@@ -261,6 +262,18 @@ impl Gateway {
             shutdown.clone(),
         ));
 
+        // `servers:` (issue 16): the federated endpoints, served beside the proxy by the routing hook below.
+        let federation = cfg.federation.as_ref().map(|f| {
+            Arc::new(federation::Federation::new(
+                f,
+                &cfg,
+                &metrics,
+                shutdown.clone(),
+            ))
+        });
+        if let Some(fed) = &federation {
+            fed.start();
+        }
         let proxy = Arc::new(Proxy {
             cfg: Arc::clone(&cfg),
             upstream: Arc::clone(&upstream),
@@ -303,14 +316,46 @@ impl Gateway {
         let client_server = tokio::spawn(server::serve(
             "client",
             self.client,
-            move |req, peer| Arc::clone(&proxy).handle(req, peer),
+            {
+                let federation = federation.clone();
+                move |req: http::Request<hyper::body::Incoming>, peer| {
+                    let proxy = Arc::clone(&proxy);
+                    let fed = federation
+                        .as_ref()
+                        .filter(|f| f.serves(req.uri().path()))
+                        .cloned();
+                    async move {
+                        match fed {
+                            Some(fed) => fed.handle(req).await,
+                            None => proxy.handle(req, peer).await,
+                        }
+                    }
+                }
+            },
             shutdown.reached_owned(Phase::Forcing),
             CLOSE_GRACE,
         ));
         let admin_server = tokio::spawn(server::serve(
             "admin",
             self.admin,
-            move |req, _peer| Arc::clone(&admin).handle(req),
+            {
+                let federation = federation.clone();
+                move |req: http::Request<hyper::body::Incoming>, _peer| {
+                    let admin = Arc::clone(&admin);
+                    let federation = federation.clone();
+                    async move {
+                        let get = req.method() == http::Method::GET;
+                        match (federation, req.uri().path()) {
+                            (Some(fed), "/ready") if get => fed.ready(),
+                            (Some(fed), "/servers") if get => fed.servers_view(),
+                            (Some(fed), "/healthz") if get => {
+                                fed.healthz(admin.handle(req).await).await
+                            }
+                            _ => admin.handle(req).await,
+                        }
+                    }
+                }
+            },
             shutdown.reached_owned(Phase::Forcing),
             Duration::ZERO,
         ));
@@ -333,6 +378,9 @@ impl Gateway {
             reaper,
         };
         drain::after_drain(&shutdown, ending, &upstream).await;
+        if let Some(fed) = &federation {
+            fed.close().await;
+        }
         let summary = RunSummary {
             aborted: shutdown.is_aborted(),
             in_flight: inflight.count(),

@@ -17,6 +17,7 @@
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
 //! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
+//! | `lifeline_gateway_federation_*` | | `server` | per federated server: `server_ready`, `server_state_changes_total{state}`, `requests_total{result}` (see `metrics/federation.rs`) |
 //! | `lifeline_gateway_auth_decisions_total` | counter | `outcome` (`allowed`, `denied`, `unavailable`), `reason` (`auth::Reason`: `jwt`, `introspection`, `api_key`; `missing`, `malformed`, `expired`, `bad_signature`, `wrong_audience`, `wrong_issuer`, `unknown_key`, `inactive`, `insufficient_scope`, `rate_limited`; `jwks_unavailable`, `introspection_unavailable`) |
 //! | `lifeline_gateway_auth_jwks_refreshes_total` | counter | `trigger` (`expired`: first use or lifetime over, `unknown_kid`), `result` (`ok`, `error`, `rate_limited`: an unknown-`kid` refetch refused by `jwks_refetch_interval`) |
 //! | `lifeline_gateway_auth_introspection_duration_seconds` | histogram | `result` (`active`, `inactive`, `error`); calls actually made (cache misses) |
@@ -36,8 +37,10 @@
 use std::sync::atomic::AtomicU64;
 
 mod endpoints;
+mod federation;
 
 pub(crate) use endpoints::{EndpointFamilies, EndpointMetrics, ERROR_REASONS};
+pub(crate) use federation::FederationFamilies;
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -116,6 +119,8 @@ pub(crate) struct Metrics {
     drain_deadline: Gauge<f64, AtomicU64>,
     /// The upstream pool's per-endpoint series.
     pub(crate) endpoints: EndpointFamilies,
+    /// The federation's per-server series (`metrics/federation.rs`).
+    pub(crate) federation: FederationFamilies,
     auth_decisions: Family<DecisionLabels, Counter>,
     jwks_refreshes: Family<RefreshLabels, Counter>,
     introspection: Family<ResultLabel, Histogram, fn() -> Histogram>,
@@ -233,6 +238,7 @@ impl Metrics {
             state.clone(),
         );
         let endpoints = EndpointFamilies::register(&mut registry);
+        let federation = FederationFamilies::register(&mut registry);
         let auth_decisions = Family::<DecisionLabels, Counter>::default();
         let jwks_refreshes = Family::<RefreshLabels, Counter>::default();
         let introspection =
@@ -262,6 +268,7 @@ impl Metrics {
         );
         Metrics {
             endpoints,
+            federation,
             registry,
             auth_decisions,
             jwks_refreshes,

@@ -126,6 +126,11 @@ impl TransportKind {
     }
 }
 
+/// A mirrored header value (`Mcp-Name`, `Mcp-Method`) as 2026-07-28 `streamable-http` §Value Encoding sends it:
+/// plain when trimmed printable ASCII that does not look like the sentinel, else `=?base64?…?=` (also used by the
+/// gateway's federation toward modern servers).
+pub use crate::probe::streamable::encode_header_value;
+
 /// The `_meta` object every modern request carries (2026-07-28 `basic/index` §`_meta`, `server/discover`).
 pub fn modern_meta(client_name: &str, client_version: &str) -> Value {
     json!({

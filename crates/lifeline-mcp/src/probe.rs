@@ -11,7 +11,7 @@ mod http;
 mod http_sse;
 mod stdio;
 pub(crate) mod steps;
-mod streamable;
+pub(crate) mod streamable;
 
 pub use config::{
     CredentialExpiry, ProbeOptions, Secret, StdioCommand, Target, Timeouts, ToolCall,

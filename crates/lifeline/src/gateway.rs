@@ -76,6 +76,10 @@ pub(crate) fn prepare(args: Args) -> anyhow::Result<Prepared> {
         .map_err(|e| UsageError(format!("invalid gateway configuration:\n{e}")))?;
     if args.check_config {
         std::io::stdout().write_all(check_ok_report(&cfg.redacted())?.as_bytes())?;
+        // Federation naming hazards visible without connecting (`servers:`): warnings, not errors.
+        for warning in cfg.federation.iter().flat_map(|f| f.static_warnings()) {
+            eprintln!("warning: {warning}");
+        }
         return Ok(Prepared::Checked);
     }
     let quota = lifeline_core::cpus::read_cpu_quota();

@@ -297,6 +297,11 @@ pub struct RawConfig {
     /// /admin/traffic` changes them. [default: none, every endpoint drawn by its own weight]
     #[arg(skip)]
     pub traffic: Option<std::collections::BTreeMap<String, u32>>,
+    /// Config file only: the federation, named MCP servers served together on the MCP endpoint and each alone
+    /// on `/servers/NAME/mcp` (`docs/gateway-federation.md`): `{name, url | command, env, prefix:
+    /// always|never|on_collision, health: required|optional, health_interval}`. [default: none]
+    #[arg(skip)]
+    pub servers: Option<Vec<super::RawServer>>,
 
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).
@@ -398,7 +403,9 @@ fn to_map(raw: &RawConfig) -> serde_json::Map<String, serde_json::Value> {
 }
 
 /// `upstream:` in a file is one URL or a list of them.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+pub(super) fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

@@ -317,6 +317,12 @@ impl RawConfig {
             e,
             read_file,
         );
+        let federation = super::federation::validate(self.servers.as_deref(), upstream_timeout, e);
+        if federation.is_some() && auth.is_some() {
+            // The federated endpoints are served beside the auth layer, not behind it (docs/gateway-federation.md
+            // §Limits): refused rather than served open.
+            e.push("servers", "cannot be combined with auth yet (the federated endpoints do not pass the auth layer)");
+        }
         let forward_authorization = self.forward_authorization.unwrap_or(false);
         if forward_authorization && auth.is_some() {
             // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass
@@ -387,6 +393,7 @@ impl RawConfig {
             stdio,
             auth,
             traffic,
+            federation,
         })
     }
 
@@ -418,6 +425,8 @@ impl RawConfig {
         }
         let mut out = Vec::new();
         match (urls, entries) {
+            // With `servers:` (federation) the top-level upstream is optional.
+            (None, None) if self.servers.as_ref().is_some_and(|s| !s.is_empty()) => {}
             (None, None) => e.push(
                 "upstream",
                 "required (the upstream MCP endpoint URL, or a stdio command after --)",
@@ -645,7 +654,7 @@ fn read(read_file: ReadFile<'_>, path: &Path) -> Result<String, String> {
     read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn parse_http_url(raw: &str) -> Result<Url, String> {
+pub(super) fn parse_http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
     match url.scheme() {
         "http" => {}

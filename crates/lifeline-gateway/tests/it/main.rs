@@ -10,6 +10,7 @@ mod auth_clients;
 mod conformance;
 mod drain;
 mod edge;
+mod federation;
 mod harness;
 mod peers;
 mod policy;

@@ -318,7 +318,7 @@ fn modern_headers(method: &str, name: Option<&str>) -> Vec<(&'static str, String
 
 /// 2026-07-28 `streamable-http` §Value Encoding: values that are not plain, trimmed, printable ASCII, or that
 /// look like the sentinel, are sent as `=?base64?…?=`.
-fn encode_header_value(v: &str) -> String {
+pub fn encode_header_value(v: &str) -> String {
     let plain = !v.is_empty()
         && v.bytes().all(|b| (0x20..0x7f).contains(&b))
         && v.trim() == v

@@ -1,0 +1,791 @@
+//! The federation (issue 16; `docs/gateway-federation.md`): the named servers of `servers:` served together on
+//! the MCP endpoint and each alone on `/servers/NAME/mcp`. The gateway is the MCP server its clients see there
+//! (Streamable HTTP, legacy era: it answers `initialize` itself and issues its own `Mcp-Session-Id`), and a client
+//! of each federated server. Routes (client listener):
+//!
+//! - `POST|GET|DELETE {mcp_path}`: every server, merged;
+//! - `POST|GET|DELETE /servers/NAME/mcp`: server NAME alone, names as it gives them.
+//!
+//! and on the admin listener `GET /servers` (the servers, their state, names and collisions) and `GET /ready`
+//! (503 while a `health: required` server is not ready; `health`).
+//!
+//! A client session maps to one upstream session per server, made lazily on the first request that needs that
+//! server; one server's session expiring (a 404) re-creates that session alone, and one server failing gives an
+//! error for its own tools only, never breaking the client's session (the half-alive-session bug of issue 16).
+//! Lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`: 2025-11-25 `server/tools`,
+//! `server/prompts`, `server/resources`) ask every ready server at once and merge, names per `naming`, with one
+//! opaque cursor holding each server's position (2025-11-25 `server/utilities/pagination`). Calls
+//! (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`, ...) go to the owning server with the
+//! original name. `notifications/*/list_changed` from a server, and the federation's own when a server leaves or
+//! returns, reach clients on their `GET` stream (2025-11-25 `basic/transports` §Listening for Messages from the
+//! Server).
+//!
+//! Must not: hold a lock across an upstream exchange (per-server session creation is serialized by an async
+//! mutex of that server's slot only), keep more than `max_sessions` client sessions, or buffer without bound.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use lifeline_core::{Phase, Shutdown};
+use lifeline_mcp::era;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::body::{self, code, Body};
+use crate::config::federation::{FederationConfig, ServerConfig, ServerEra, ServerTarget};
+use crate::config::GatewayConfig;
+use crate::metrics::Metrics;
+use crate::proxy::SESSION_HEADER;
+use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
+
+mod client;
+mod health;
+mod modern;
+mod naming;
+mod route;
+
+use client::{ExchangeError, Link, Reply};
+use naming::Names;
+use route::List;
+
+/// Capacity of each client session's notification channel: a client that falls further behind misses the
+/// oldest (list_changed notifications repeat the same news, so nothing is lost that a re-list does not restore).
+const NOTIFY_CAPACITY: usize = 64;
+/// Keep-alive comment interval on a client's `GET` stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// JSON-RPC "method not found".
+const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC "invalid params".
+const INVALID_PARAMS: i64 = -32602;
+/// Resource not found (2025-11-25 `server/resources` §Error Handling).
+const RESOURCE_NOT_FOUND: i64 = -32002;
+/// Most resource URIs remembered per server for routing `resources/read`.
+const MAX_URIS: usize = 10_000;
+
+/// The federation: servers, client sessions and the naming tables.
+#[derive(Debug)]
+pub(crate) struct Federation {
+    servers: Vec<Arc<Server>>,
+    sessions: Mutex<HashMap<String, Arc<ClientSession>>>,
+    /// The implicit session of modern (stateless) clients, one per endpoint (`modern`).
+    modern: Mutex<HashMap<View, Arc<ClientSession>>>,
+    tools: RwLock<Arc<Names>>,
+    prompts: RwLock<Arc<Names>>,
+    mcp_path: String,
+    max_body_bytes: usize,
+    max_sessions: usize,
+    idle_ttl: Duration,
+    timeout: Duration,
+    shutdown: Shutdown,
+    metrics: Arc<Metrics>,
+}
+
+/// One federated server.
+#[derive(Debug)]
+pub(crate) struct Server {
+    cfg: ServerConfig,
+    upstream: Upstream,
+    health: Mutex<health::Health>,
+    catalog: Mutex<Catalog>,
+}
+
+/// What a server offered at its last full listing.
+#[derive(Debug, Default)]
+struct Catalog {
+    tools: Vec<String>,
+    prompts: Vec<String>,
+    uris: std::collections::HashSet<String>,
+    /// A `list_changed` came: list again at the next health check.
+    stale: bool,
+}
+
+/// Which servers an endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum View {
+    /// The merged endpoint.
+    All,
+    /// `/servers/NAME/mcp`.
+    One(usize),
+}
+
+/// A client's session on a federated endpoint.
+#[derive(Debug)]
+struct ClientSession {
+    view: View,
+    /// One slot per server: its upstream session, made on first use.
+    links: Vec<tokio::sync::Mutex<Option<Link>>>,
+    notify: broadcast::Sender<Bytes>,
+    last_used: Mutex<Instant>,
+}
+
+/// Why a request for one server failed, as the client's JSON-RPC error.
+#[derive(Debug)]
+struct Refusal {
+    code: i64,
+    message: String,
+    data: Value,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Federation {
+    /// The federation of `fed`, with the gateway-wide bounds of `cfg`. Starts nothing (see [`Federation::start`]).
+    pub(crate) fn new(
+        fed: &FederationConfig,
+        cfg: &GatewayConfig,
+        metrics: &Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Federation {
+        let servers = fed
+            .servers
+            .iter()
+            .map(|s| {
+                let upstream = match &s.target {
+                    ServerTarget::Http(up) => {
+                        Upstream::Http(HttpUpstream::with_metrics(up, Arc::clone(metrics)))
+                    }
+                    ServerTarget::Stdio(stdio) => Upstream::Stdio(StdioUpstream::new(
+                        stdio.clone(),
+                        cfg.upstream.timeout,
+                        Arc::clone(metrics),
+                    )),
+                };
+                Arc::new(Server {
+                    cfg: s.clone(),
+                    upstream,
+                    health: Mutex::new(health::Health::default()),
+                    catalog: Mutex::new(Catalog::default()),
+                })
+            })
+            .collect();
+        for warning in fed.static_warnings() {
+            tracing::warn!(warning, "Federation naming.");
+        }
+        Federation {
+            servers,
+            sessions: Mutex::new(HashMap::new()),
+            modern: Mutex::new(HashMap::new()),
+            tools: RwLock::new(Arc::new(Names::default())),
+            prompts: RwLock::new(Arc::new(Names::default())),
+            mcp_path: cfg.paths.mcp.clone(),
+            max_body_bytes: usize::try_from(cfg.edge.max_body_bytes).unwrap_or(usize::MAX),
+            max_sessions: cfg.sessions.max_sessions,
+            idle_ttl: cfg.sessions.idle_ttl,
+            timeout: cfg.upstream.timeout,
+            shutdown,
+            metrics: Arc::clone(metrics),
+        }
+    }
+
+    /// Starts each server's children (stdio) and health watch, and the idle-session sweep; all end with the drain.
+    pub(crate) fn start(self: &Arc<Self>) {
+        for (i, s) in self.servers.iter().enumerate() {
+            s.upstream.start();
+            tokio::spawn(health::watch(Arc::clone(self), i));
+        }
+        tokio::spawn(Arc::clone(self).sweep());
+    }
+
+    /// Whether `path` is a federated endpoint (the client listener's one routing hook).
+    pub(crate) fn serves(&self, path: &str) -> bool {
+        self.view(path).is_some()
+    }
+
+    fn view(&self, path: &str) -> Option<View> {
+        if path == self.mcp_path {
+            return Some(View::All);
+        }
+        let name = path.strip_prefix("/servers/")?.strip_suffix("/mcp")?;
+        self.servers
+            .iter()
+            .position(|s| s.cfg.name == name)
+            .map(View::One)
+    }
+
+    fn in_view(view: View, i: usize) -> bool {
+        matches!(view, View::All) || view == View::One(i)
+    }
+
+    /// Handles one client request to a federated endpoint.
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let Some(view) = self.view(req.uri().path()) else {
+            return body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "Not Found",
+                None,
+            );
+        };
+        let sid = req
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match *req.method() {
+            Method::POST => {
+                let version = req
+                    .headers()
+                    .get(modern::PROTOCOL_VERSION_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                self.post(view, sid, version, req).await
+            }
+            Method::GET => self.stream(view, sid.as_deref()),
+            Method::DELETE => self.delete(view, sid.as_deref()).await,
+            _ => body::rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::INVALID_REQUEST,
+                "Method Not Allowed",
+                None,
+            ),
+        }
+    }
+
+    // The error is the answer itself, returned at once by every caller (as in `proxy.rs`).
+    #[allow(clippy::result_large_err)]
+    fn session(&self, view: View, sid: Option<&str>) -> Result<Arc<ClientSession>, Response<Body>> {
+        let Some(sid) = sid else {
+            return Err(body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required",
+                None,
+            ));
+        };
+        match lock(&self.sessions).get(sid) {
+            Some(s) if s.view == view => {
+                *lock(&s.last_used) = Instant::now();
+                Ok(Arc::clone(s))
+            }
+            _ => Err(body::rpc_error(
+                StatusCode::NOT_FOUND,
+                code::SESSION_NOT_FOUND,
+                "Session not found",
+                None,
+            )),
+        }
+    }
+
+    async fn post(
+        self: Arc<Self>,
+        view: View,
+        sid: Option<String>,
+        header_version: Option<String>,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let bytes = match Limited::new(req.into_body(), self.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return body::rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    code::INVALID_REQUEST,
+                    "Payload Too Large (or the body broke off)",
+                    None,
+                )
+            }
+        };
+        let Ok(msg) = serde_json::from_slice::<Value>(&bytes) else {
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::PARSE_ERROR,
+                "Parse error",
+                None,
+            );
+        };
+        let method = msg.get("method").and_then(Value::as_str);
+        let id = msg.get("id").filter(|v| !v.is_null()).cloned();
+        let (Some(method), Some(id)) = (method, id) else {
+            // Notifications and responses from the client: accepted (2025-11-25 `basic/transports` §Sending
+            // Messages to the Server 4). Server-to-client requests are never relayed, so no response is awaited.
+            if msg.is_object() {
+                return accepted();
+            }
+            return body::rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "Invalid Request: one JSON-RPC message per POST (2025-06-18 removed batching)",
+                None,
+            );
+        };
+        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
+        if method == "initialize" {
+            return self.initialize(view, &id, &params);
+        }
+        if sid.is_none() {
+            if let Some(version) = modern::version(&params, header_version.as_deref()) {
+                return self.modern(view, version, method, params, &id).await;
+            }
+        }
+        if self.shutdown.phase() >= Phase::Refusing {
+            return body::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: this instance is shutting down; retry on another",
+                Some(&id),
+            );
+        }
+        let sess = match self.session(view, sid.as_deref()) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let answer = self.dispatch(&sess, method, params, &id).await;
+        body::json_response(StatusCode::OK, &answer)
+    }
+
+    /// Answers one request of a client session (legacy, or the implicit session of modern clients).
+    async fn dispatch(
+        &self,
+        sess: &ClientSession,
+        method: &str,
+        params: Value,
+        id: &Value,
+    ) -> Value {
+        match method {
+            "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            "tools/list" => self.list(sess, List::Tools, &params, id).await,
+            "prompts/list" => self.list(sess, List::Prompts, &params, id).await,
+            "resources/list" => self.list(sess, List::Resources, &params, id).await,
+            "resources/templates/list" => self.list(sess, List::Templates, &params, id).await,
+            "tools/call" => self.by_name(sess, method, params, id, true).await,
+            "prompts/get" => self.by_name(sess, method, params, id, false).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(sess, method, params, id).await
+            }
+            "completion/complete" => self.complete(sess, params, id).await,
+            "logging/setLevel" => self.set_level(sess, params, id).await,
+            other => error(
+                id,
+                METHOD_NOT_FOUND,
+                &format!("Method not found: {other}"),
+                Value::Null,
+            ),
+        }
+    }
+
+    /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
+    /// the federation serves; the version is the client's when the gateway knows it, else the latest legacy one
+    /// (§Version Negotiation).
+    fn initialize(&self, view: View, id: &Value, params: &Value) -> Response<Body> {
+        let asked = params.get("protocolVersion").and_then(Value::as_str);
+        let version = asked
+            .filter(|v| era::is_known_legacy(v))
+            .unwrap_or(era::LATEST_LEGACY_VERSION)
+            .to_owned();
+        let sid = match mint_session_id() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot mint a session id.");
+                return body::rpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::SERVER_ERROR,
+                    "Internal error",
+                    Some(id),
+                );
+            }
+        };
+        {
+            let mut sessions = lock(&self.sessions);
+            if sessions.len() >= self.max_sessions {
+                return body::rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: too many sessions on this instance",
+                    Some(id),
+                );
+            }
+            sessions.insert(sid.clone(), self.new_session(view));
+        }
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": capabilities(),
+            "serverInfo": self.server_info(view),
+        });
+        let mut resp = body::json_response(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        );
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        resp
+    }
+
+    fn new_session(&self, view: View) -> Arc<ClientSession> {
+        let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
+        Arc::new(ClientSession {
+            view,
+            links: self
+                .servers
+                .iter()
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            notify,
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The endpoint's `serverInfo`.
+    fn server_info(&self, view: View) -> Value {
+        let name = match view {
+            View::All => "lifeline-federation".to_owned(),
+            View::One(i) => format!("lifeline-federation/{}", self.servers[i].cfg.name),
+        };
+        json!({"name": name, "version": env!("CARGO_PKG_VERSION")})
+    }
+
+    /// The upstream session of `sess` with server `i`, made now if it has none.
+    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Link, Refusal> {
+        let mut slot = sess.links[i].lock().await;
+        if let Some(link) = slot.as_ref() {
+            return Ok(link.clone());
+        }
+        match self.connect(i).await {
+            Ok(link) => {
+                *slot = Some(link.clone());
+                if link.session_id.is_some() {
+                    // The server's own notifications for this session (2025-11-25 `basic/transports` §Listening for
+                    // Messages from the Server): its `list_changed` reach this client. The task ends with the
+                    // upstream session (DELETE ends the stream) or the drain.
+                    tokio::spawn(listen(
+                        Arc::clone(&self.servers[i]),
+                        link.clone(),
+                        sess.notify.clone(),
+                        self.shutdown.clone(),
+                    ));
+                }
+                Ok(link)
+            }
+            Err(e) => Err(self.unreachable(i, &e)),
+        }
+    }
+
+    /// A new link to server `i` in its era (`era: auto|legacy|modern`).
+    pub(crate) async fn connect(&self, i: usize) -> Result<Link, ExchangeError> {
+        let up = &self.servers[i].upstream;
+        match self.servers[i].cfg.era {
+            ServerEra::Legacy => client::initialize(up, self.timeout).await,
+            ServerEra::Modern => client::discover(up, self.timeout).await,
+            ServerEra::Auto => match client::initialize(up, self.timeout).await {
+                // A modern-only server rejects `initialize` with a JSON-RPC error or a 4xx (2026-07-28
+                // `basic/versioning` §Compatibility Matrix, Legacy/Modern).
+                Err(ExchangeError::Refused(_)) | Err(ExchangeError::Status(400..=499, _)) => {
+                    client::discover(up, self.timeout).await
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// One request to server `i` on `sess`'s session with it; an expired upstream session is made again once.
+    async fn exchange(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+    ) -> Result<Reply, Refusal> {
+        let server = &self.servers[i];
+        if let Some(refusal) = self.not_ready(i) {
+            self.metrics
+                .federation
+                .request(&server.cfg.name, "unavailable");
+            return Err(refusal);
+        }
+        let result = self.exchange_ready(sess, i, method, params).await;
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.federation.request(&server.cfg.name, label);
+        result
+    }
+
+    async fn exchange_ready(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+    ) -> Result<Reply, Refusal> {
+        let server = &self.servers[i];
+        for attempt in 0..2 {
+            let link = self.link(sess, i).await?;
+            match client::request(
+                &server.upstream,
+                &link,
+                method,
+                params.clone(),
+                self.timeout,
+            )
+            .await
+            {
+                Ok(reply) => {
+                    self.seen(i, &reply.notifications);
+                    return Ok(reply);
+                }
+                Err(ExchangeError::Expired) if attempt == 0 => {
+                    tracing::info!(server = %server.cfg.name, "Upstream session expired; opening a new one.");
+                    let mut slot = sess.links[i].lock().await;
+                    if slot.as_ref().map(|l| &l.session_id) == Some(&link.session_id) {
+                        *slot = None;
+                    }
+                }
+                Err(e) => return Err(self.unreachable(i, &e)),
+            }
+        }
+        Err(Refusal {
+            code: code::SERVER_ERROR,
+            message: format!(
+                "server {}: its session expired twice in a row",
+                server.cfg.name
+            ),
+            data: json!({"server": server.cfg.name}),
+        })
+    }
+
+    /// Notifications a server sent on a reply: `list_changed` ones go to every client of that server and mark its
+    /// catalog for a new listing.
+    fn seen(&self, i: usize, notifications: &[Value]) {
+        for n in notifications {
+            let Some(method) = n.get("method").and_then(Value::as_str) else {
+                continue;
+            };
+            if method.ends_with("/list_changed") {
+                lock(&self.servers[i].catalog).stale = true;
+                self.broadcast(i, method);
+            }
+        }
+    }
+
+    /// Sends the notification `method` to every client session whose endpoint serves server `i`.
+    pub(crate) fn broadcast(&self, i: usize, method: &str) {
+        let frame = notification_frame(method);
+        for s in lock(&self.sessions).values() {
+            if Self::in_view(s.view, i) {
+                let _ = s.notify.send(frame.clone());
+            }
+        }
+    }
+
+    fn not_ready(&self, i: usize) -> Option<Refusal> {
+        let server = &self.servers[i];
+        let h = lock(&server.health);
+        (h.state != health::State::Ready).then(|| Refusal {
+            code: code::SERVER_ERROR,
+            message: format!(
+                "server {} is {}{}",
+                server.cfg.name,
+                h.state.as_str(),
+                h.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            data: json!({"server": server.cfg.name, "state": h.state.as_str()}),
+        })
+    }
+
+    fn unreachable(&self, i: usize, e: &ExchangeError) -> Refusal {
+        let name = &self.servers[i].cfg.name;
+        tracing::warn!(server = %name, error = %e, "Federated server failed a request.");
+        Refusal {
+            code: code::SERVER_ERROR,
+            message: format!("server {name} failed: {e}"),
+            data: json!({"server": name, "reason": e.reason()}),
+        }
+    }
+
+    fn ready_servers(&self, view: View) -> Vec<usize> {
+        (0..self.servers.len())
+            .filter(|&i| {
+                Self::in_view(view, i)
+                    && lock(&self.servers[i].health).state == health::State::Ready
+            })
+            .collect()
+    }
+
+    /// `GET`: the client's stream of server messages (the `list_changed` notifications), with keep-alives.
+    fn stream(&self, view: View, sid: Option<&str>) -> Response<Body> {
+        let sess = match self.session(view, sid) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let rx = sess.notify.subscribe();
+        let stop = self.shutdown.clone();
+        let frames = futures_util::stream::unfold((rx, stop), |(mut rx, stop)| async move {
+            let next = tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(b) => Some(b),
+                    Err(broadcast::error::RecvError::Lagged(_)) => Some(Bytes::from_static(b": lagged\n\n")),
+                    Err(broadcast::error::RecvError::Closed) => None,
+                },
+                _ = tokio::time::sleep(KEEPALIVE) => Some(Bytes::from_static(b": keep-alive\n\n")),
+                _ = stop.reached(Phase::Refusing) => None,
+            };
+            next.map(|b| {
+                (
+                    Ok::<_, body::BoxError>(http_body::Frame::data(b)),
+                    (rx, stop),
+                )
+            })
+        });
+        let mut resp = Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        resp
+    }
+
+    /// `DELETE`: ends the client's session and its upstream sessions.
+    async fn delete(&self, view: View, sid: Option<&str>) -> Response<Body> {
+        let sess = match self.session(view, sid) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        if let Some(sid) = sid {
+            lock(&self.sessions).remove(sid);
+        }
+        self.end_links(&sess).await;
+        let mut resp = Response::new(body::full(Bytes::new()));
+        *resp.status_mut() = StatusCode::OK;
+        resp
+    }
+
+    async fn end_links(&self, sess: &ClientSession) {
+        let ends = self.servers.iter().enumerate().map(|(i, s)| async move {
+            let link = sess.links[i].lock().await.take();
+            if let Some(link) = link {
+                client::end(&s.upstream, &link, &s.cfg.name).await;
+            }
+        });
+        let _ = tokio::time::timeout(self.timeout, futures_util::future::join_all(ends)).await;
+    }
+
+    /// Ends client sessions idle for longer than `session_idle_ttl`, until the drain.
+    async fn sweep(self: Arc<Self>) {
+        let every = (self.idle_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let stop = self.shutdown.reached(Phase::Refusing);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = &mut stop => return,
+            }
+            let idle: Vec<Arc<ClientSession>> = {
+                let mut sessions = lock(&self.sessions);
+                let expired: Vec<String> = sessions
+                    .iter()
+                    .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let mut idle: Vec<Arc<ClientSession>> =
+                    expired.iter().filter_map(|k| sessions.remove(k)).collect();
+                let mut modern = lock(&self.modern);
+                let views: Vec<View> = modern
+                    .iter()
+                    .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
+                    .map(|(v, _)| *v)
+                    .collect();
+                idle.extend(views.iter().filter_map(|v| modern.remove(v)));
+                idle
+            };
+            for sess in idle {
+                self.end_links(&sess).await;
+            }
+        }
+    }
+
+    /// Ends every session (client and the health checks') and stops the stdio children; bounded. Called after
+    /// the drain.
+    pub(crate) async fn close(&self) {
+        let mut all: Vec<Arc<ClientSession>> =
+            lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        all.extend(lock(&self.modern).drain().map(|(_, s)| s));
+        for sess in &all {
+            self.end_links(sess).await;
+        }
+        for s in &self.servers {
+            let control = lock(&s.health).control.take();
+            if let Some(link) = control {
+                client::end(&s.upstream, &link, &s.cfg.name).await;
+            }
+            s.upstream.close().await;
+        }
+    }
+}
+
+/// Reads the upstream `GET` stream of `link` and passes its `notifications/*/list_changed` to `notify` (the client
+/// session's stream), marking the server's catalog for a new listing. Ends when the stream ends (the session was
+/// ended, the server went away), on a server without a `GET` stream (405), or at the drain.
+async fn listen(
+    server: Arc<Server>,
+    link: Link,
+    notify: broadcast::Sender<Bytes>,
+    shutdown: Shutdown,
+) {
+    let stop = shutdown.reached(Phase::Refusing);
+    tokio::pin!(stop);
+    let stream = client::listen(&server.upstream, &link, |method| {
+        if method.ends_with("/list_changed") {
+            lock(&server.catalog).stale = true;
+            let _ = notify.send(notification_frame(method));
+        }
+    });
+    tokio::select! {
+        () = stream => {}
+        _ = &mut stop => {}
+    }
+}
+
+/// One SSE event carrying the notification `method`.
+fn notification_frame(method: &str) -> Bytes {
+    Bytes::from(format!(
+        "event: message\ndata: {}\n\n",
+        json!({"jsonrpc": "2.0", "method": method})
+    ))
+}
+
+/// What a federated endpoint offers (either era): tools, prompts, resources with change notifications,
+/// completions, logging.
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"listChanged": true, "subscribe": true},
+        "completions": {},
+        "logging": {},
+    })
+}
+
+fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {
+    let mut err = json!({"code": code, "message": message});
+    if !data.is_null() {
+        err["data"] = data;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": err})
+}
+
+fn accepted() -> Response<Body> {
+    let mut resp = Response::new(body::full(Bytes::new()));
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}
+
+/// A new session id: 128 random bits from the OS, hex (2025-11-25 `basic/transports` §Session Management 1).
+fn mint_session_id() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}

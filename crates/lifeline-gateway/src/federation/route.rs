@@ -1,0 +1,269 @@
+//! The federated endpoints' requests that fan out or route by name: merged lists (2025-11-25 `server/tools`
+//! §Listing Tools, `server/prompts`, `server/resources`, with one opaque cursor holding each server's position:
+//! `server/utilities/pagination`), and the calls routed to the server that owns a tool, prompt or resource
+//! (`tools/call`, `prompts/get`, `resources/read|subscribe|unsubscribe`, `completion/complete`) with its original
+//! name, and `logging/setLevel` to every ready server.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::{
+    error, lock, naming, ClientSession, Federation, View, INVALID_PARAMS, MAX_URIS,
+    RESOURCE_NOT_FOUND,
+};
+
+/// The list methods merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum List {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl List {
+    pub(super) fn method(self) -> &'static str {
+        match self {
+            List::Tools => "tools/list",
+            List::Prompts => "prompts/list",
+            List::Resources => "resources/list",
+            List::Templates => "resources/templates/list",
+        }
+    }
+
+    pub(super) fn key(self) -> &'static str {
+        match self {
+            List::Tools => "tools",
+            List::Prompts => "prompts",
+            List::Resources => "resources",
+            List::Templates => "resourceTemplates",
+        }
+    }
+}
+
+impl Federation {
+    /// A merged list (see the module docs).
+    pub(super) async fn list(
+        &self,
+        sess: &ClientSession,
+        kind: List,
+        params: &Value,
+        id: &Value,
+    ) -> Value {
+        let positions: Vec<(usize, Option<String>)> =
+            match params.get("cursor").and_then(Value::as_str) {
+                None => self
+                    .ready_servers(sess.view)
+                    .into_iter()
+                    .map(|i| (i, None))
+                    .collect(),
+                Some(c) => match naming::decode_cursor(c) {
+                    Err(msg) => return error(id, INVALID_PARAMS, &msg, Value::Null),
+                    Ok(map) => map
+                        .into_iter()
+                        .filter_map(|(name, cur)| {
+                            let i = self.servers.iter().position(|s| s.cfg.name == name)?;
+                            Self::in_view(sess.view, i).then_some((i, Some(cur)))
+                        })
+                        .collect(),
+                },
+            };
+        let replies = futures_util::future::join_all(positions.iter().map(|(i, cur)| {
+            let params = match cur {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            self.exchange(sess, *i, kind.method(), params)
+        }))
+        .await;
+        let names = match kind {
+            List::Tools => Some(self.tools.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            List::Prompts => Some(
+                self.prompts
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let mut items = Vec::new();
+        let mut left = BTreeMap::new();
+        for ((i, _), reply) in positions.iter().zip(replies) {
+            let server = &self.servers[*i];
+            let result = match reply {
+                Ok(r) => match r.message.get("result") {
+                    Some(res) => res.clone(),
+                    None => continue, // A server without this capability answers -32601: nothing to merge.
+                },
+                Err(refusal) => {
+                    tracing::debug!(server = %server.cfg.name, message = %refusal.message, "Left out of a merged list.");
+                    continue;
+                }
+            };
+            if let Some(next) = result.get("nextCursor").and_then(Value::as_str) {
+                left.insert(server.cfg.name.clone(), next.to_owned());
+            }
+            let Some(list) = result.get(kind.key()).and_then(Value::as_array) else {
+                continue;
+            };
+            for item in list {
+                let mut item = item.clone();
+                if kind == List::Resources {
+                    if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                        let mut cat = lock(&server.catalog);
+                        if cat.uris.len() < MAX_URIS {
+                            cat.uris.insert(uri.to_owned());
+                        }
+                    }
+                }
+                if let (Some(names), View::All) = (&names, sess.view) {
+                    let Some(orig) = item.get("name").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    match names.shown(*i, orig) {
+                        Some(shown) => item["name"] = Value::String(shown),
+                        None => continue,
+                    }
+                }
+                items.push(item);
+            }
+        }
+        let mut result = json!({ kind.key(): items });
+        if let Some(c) = naming::encode_cursor(&left) {
+            result["nextCursor"] = Value::String(c);
+        }
+        json!({"jsonrpc": "2.0", "id": id, "result": result})
+    }
+
+    /// `tools/call` (`tool`) or `prompts/get`: routed by `params.name`, sent with the original name.
+    pub(super) async fn by_name(
+        &self,
+        sess: &ClientSession,
+        method: &str,
+        mut params: Value,
+        id: &Value,
+        tool: bool,
+    ) -> Value {
+        let Some(name) = params
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return error(id, INVALID_PARAMS, "params.name is required", Value::Null);
+        };
+        let Some((i, orig)) = self.resolve(sess.view, &name, tool) else {
+            let what = if tool { "tool" } else { "prompt" };
+            return error(
+                id,
+                INVALID_PARAMS,
+                &format!("Unknown {what}: {name}"),
+                Value::Null,
+            );
+        };
+        params["name"] = Value::String(orig);
+        self.relay(sess, i, method, params, id).await
+    }
+
+    fn resolve(&self, view: View, name: &str, tool: bool) -> Option<(usize, String)> {
+        if let View::One(i) = view {
+            return Some((i, name.to_owned()));
+        }
+        let table = if tool { &self.tools } else { &self.prompts };
+        table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .resolve(name)
+    }
+
+    /// `resources/*` by `params.uri`: the server that listed it.
+    pub(super) async fn by_uri(
+        &self,
+        sess: &ClientSession,
+        method: &str,
+        params: Value,
+        id: &Value,
+    ) -> Value {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return error(id, INVALID_PARAMS, "params.uri is required", Value::Null);
+        };
+        match self.owner_of(sess.view, uri) {
+            Some(i) => self.relay(sess, i, method, params, id).await,
+            None => error(
+                id,
+                RESOURCE_NOT_FOUND,
+                "Resource not found",
+                json!({"uri": uri}),
+            ),
+        }
+    }
+
+    fn owner_of(&self, view: View, uri: &str) -> Option<usize> {
+        if let View::One(i) = view {
+            return Some(i);
+        }
+        (0..self.servers.len()).find(|&i| lock(&self.servers[i].catalog).uris.contains(uri))
+    }
+
+    /// `completion/complete` (2025-11-25 `server/utilities/completion`): by the prompt's name or the resource's URI.
+    pub(super) async fn complete(
+        &self,
+        sess: &ClientSession,
+        mut params: Value,
+        id: &Value,
+    ) -> Value {
+        let target = match params["ref"]["type"].as_str() {
+            Some("ref/prompt") => params["ref"]["name"]
+                .as_str()
+                .and_then(|n| self.resolve(sess.view, n, false))
+                .map(|(i, orig)| {
+                    params["ref"]["name"] = Value::String(orig);
+                    i
+                }),
+            Some("ref/resource") => params["ref"]["uri"]
+                .as_str()
+                .and_then(|u| self.owner_of(sess.view, u)),
+            _ => None,
+        };
+        match target {
+            Some(i) => self.relay(sess, i, "completion/complete", params, id).await,
+            None => error(
+                id,
+                INVALID_PARAMS,
+                "Unknown completion reference",
+                Value::Null,
+            ),
+        }
+    }
+
+    /// `logging/setLevel`: to every ready server of the endpoint; answered once all have.
+    pub(super) async fn set_level(&self, sess: &ClientSession, params: Value, id: &Value) -> Value {
+        let servers = self.ready_servers(sess.view);
+        futures_util::future::join_all(
+            servers
+                .iter()
+                .map(|i| self.exchange(sess, *i, "logging/setLevel", params.clone())),
+        )
+        .await;
+        json!({"jsonrpc": "2.0", "id": id, "result": {}})
+    }
+
+    /// One request to server `i`, its response returned with the client's id.
+    async fn relay(
+        &self,
+        sess: &ClientSession,
+        i: usize,
+        method: &str,
+        params: Value,
+        id: &Value,
+    ) -> Value {
+        match self.exchange(sess, i, method, params).await {
+            Ok(reply) => {
+                let mut message = reply.message;
+                message["id"] = id.clone();
+                message
+            }
+            Err(r) => error(id, r.code, &r.message, r.data),
+        }
+    }
+}
