@@ -23,8 +23,8 @@ use url::Url;
 pub(crate) mod auth;
 pub mod federation;
 mod raw;
-pub(crate) mod traffic;
 pub mod sessions;
+pub(crate) mod traffic;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
