@@ -120,12 +120,13 @@ fn strip_default_port<'h>(host: &'h str, origin: &str) -> &'h str {
 /// Whether `media` (one `Accept` item or a `Content-Type`, parameters included) names `range`, ignoring case,
 /// parameters and surrounding whitespace.
 fn media_is(media: &str, range: &str) -> bool {
-    media
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .eq_ignore_ascii_case(range)
+    media_type(media).eq_ignore_ascii_case(range)
+}
+
+/// The media type of a media type or range, without its parameters and the optional whitespace around it
+/// (RFC 9110 §5.6.3: OWS is spaces and tabs, so an ASCII trim).
+fn media_type(media: &str) -> &str {
+    media.split(';').next().unwrap_or_default().trim_ascii()
 }
 
 /// 2025-11-25 `basic/transports` §Sending Messages 2 and 2026-07-28 `streamable-http` §Sending Messages 2: a
@@ -163,12 +164,14 @@ fn accepts(headers: &HeaderMap) -> (bool, bool) {
     for value in headers.get_all(header::ACCEPT) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
-            if media_is(item, "*/*") {
+            let media = media_type(item);
+            let is = |range: &str| media.eq_ignore_ascii_case(range);
+            if is("*/*") {
                 json = true;
                 sse = true;
-            } else if media_is(item, "application/json") || media_is(item, "application/*") {
+            } else if is("application/json") || is("application/*") {
                 json = true;
-            } else if media_is(item, "text/event-stream") || media_is(item, "text/*") {
+            } else if is("text/event-stream") || is("text/*") {
                 sse = true;
             }
         }
@@ -299,21 +302,49 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 ///
-/// Runs on every request and every response, which rarely carry any: one pass over the names finds out, and
-/// only then is anything removed (a `remove` per candidate would hash every name twice per request).
+/// Runs on every request and every response, which rarely carry more than `Connection: keep-alive`: one pass
+/// over the names finds which are present, and only those are removed (a `remove` per candidate hashes the
+/// name each time).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    strip(headers, &[]);
+}
+
+/// [`strip_hop_by_hop`], and every name of `also` that is present.
+fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
+    debug_assert!(HOP_BY_HOP.len() + also.len() <= 32);
+    let mut present = 0u32;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().chain(also).position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+    if present & 1 != 0 {
+        // `Connection` (the first of HOP_BY_HOP): the names it lists go too. `close` and `keep-alive` are the
+        // options nearly every message carries: not a header to look for (`Keep-Alive` is in the list anyway).
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| {
+                !n.is_empty()
+                    && !n.eq_ignore_ascii_case("close")
+                    && !n.eq_ignore_ascii_case("keep-alive")
+            })
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().chain(also).enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -330,13 +361,20 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 ///   `Mcp-Param-*` (2026-07-28 `streamable-http` §Server Behavior for Custom Headers: intermediaries MUST
 ///   forward them), passes untouched.
 pub(crate) fn upstream_request_headers(headers: &mut HeaderMap, forward_authorization: bool) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::HOST);
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::ORIGIN);
-    if !forward_authorization {
-        headers.remove(header::AUTHORIZATION);
-    }
+    const ALSO: [HeaderName; 4] = [
+        header::HOST,
+        header::CONTENT_LENGTH,
+        header::ORIGIN,
+        header::AUTHORIZATION,
+    ];
+    strip(
+        headers,
+        if forward_authorization {
+            &ALSO[..3]
+        } else {
+            &ALSO
+        },
+    );
 }
 
 #[cfg(test)]

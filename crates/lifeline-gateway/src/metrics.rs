@@ -35,6 +35,7 @@
 //! `LifelineGatewayDrainForced` rule in `deploy/observability/` fires on that (`docs/observability.md`).
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{PoisonError, RwLock};
 
 mod endpoints;
 mod federation;
@@ -100,9 +101,23 @@ struct StateLabel {
     state: &'static str,
 }
 
+/// The request series of one method label with status 200, resolved once: the handles share their values
+/// with the families' series (prometheus-client metrics are `Arc`s), so `/metrics` shows one series.
+struct HotSeries {
+    method: &'static str,
+    ok: Counter,
+    duration: DurationHistogram,
+}
+
+/// Bound on [`HotSeries`] entries (the method labels are a bounded set, `rpc::method_label`, smaller than this).
+const HOT_SERIES_MAX: usize = 64;
+
 /// Every gateway metric, registered once.
 pub(crate) struct Metrics {
     registry: Registry,
+    /// Resolved `requests`/`duration` series of status 200, by method (see [`Metrics::request_done`]); a short
+    /// list scanned by label, under a lock only written when a method is first seen.
+    hot: RwLock<Vec<HotSeries>>,
     sessions_active: Gauge,
     in_flight: Gauge,
     requests: Family<RequestLabels, Counter>,
@@ -270,6 +285,7 @@ impl Metrics {
             endpoints,
             federation,
             registry,
+            hot: RwLock::new(Vec::new()),
             auth_decisions,
             jwks_refreshes,
             introspection,
@@ -322,6 +338,9 @@ impl Metrics {
 
     /// Counts a finished request; `trace_id` (a sampled trace's id, only when traces are on) becomes the
     /// exemplar of the duration's bucket.
+    ///
+    /// A `200` goes through [`HotSeries`]: its two series resolved once per method, instead of two family
+    /// lookups (a SipHash of the label set under a lock each) per request.
     pub(crate) fn request_done(
         &self,
         method: &'static str,
@@ -329,15 +348,39 @@ impl Metrics {
         elapsed: Duration,
         trace_id: Option<String>,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels { method, status })
-            .inc();
-        self.duration
-            .get_or_create(&MethodLabel { method })
-            .observe(
-                elapsed.as_secs_f64(),
-                trace_id.map(|trace_id| TraceLabel { trace_id }),
-            );
+        let secs = elapsed.as_secs_f64();
+        let exemplar = trace_id.map(|trace_id| TraceLabel { trace_id });
+        if status != 200 {
+            self.requests
+                .get_or_create(&RequestLabels { method, status })
+                .inc();
+            self.duration
+                .get_or_create(&MethodLabel { method })
+                .observe(secs, exemplar);
+            return;
+        }
+        {
+            let hot = self.hot.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = hot.iter().find(|s| s.method == method) {
+                series.ok.inc();
+                series.duration.observe(secs, exemplar);
+                return;
+            }
+        }
+        let series = HotSeries {
+            method,
+            ok: self
+                .requests
+                .get_or_create(&RequestLabels { method, status })
+                .clone(),
+            duration: self.duration.get_or_create(&MethodLabel { method }).clone(),
+        };
+        series.ok.inc();
+        series.duration.observe(secs, exemplar);
+        let mut hot = self.hot.write().unwrap_or_else(PoisonError::into_inner);
+        if hot.len() < HOT_SERIES_MAX && !hot.iter().any(|s| s.method == method) {
+            hot.push(series);
+        }
     }
 
     pub(crate) fn upstream_error(&self, reason: &'static str) {

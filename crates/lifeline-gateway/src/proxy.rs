@@ -13,7 +13,8 @@
 //! subject to the drain: once refusing, new sessions and new stateless requests get 503 + `Retry-After`, and
 //! idle sessions are ended (404 to their next request, so clients re-initialize elsewhere).
 
-use std::net::SocketAddr;
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -769,16 +770,14 @@ impl Proxy {
         // Never the client's token with auth on (the layer removed it already; validation refuses the combination).
         let forward_authorization = self.cfg.edge.forward_authorization && self.auth.is_none();
         edge::upstream_request_headers(&mut headers, forward_authorization);
-        let prior = headers
-            .get(&X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let xff = match prior {
-            Some(p) => format!("{p}, {}", peer.ip()),
-            None => peer.ip().to_string(),
+        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            // The string becomes the value without a copy (`from_str` would copy it).
+            Some(prior) => {
+                HeaderValue::from_maybe_shared(Bytes::from(format!("{prior}, {}", peer.ip()))).ok()
+            }
+            None => peer_address(peer.ip()),
         };
-        // The string becomes the value without a copy (`from_str` would copy it).
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
+        if let Some(v) = xff {
             headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
@@ -830,6 +829,26 @@ impl Proxy {
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(&SESSION_HEADER)?.to_str().ok()?;
     (!v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b))).then(|| v.to_owned())
+}
+
+/// `ip` as a header value, for `X-Forwarded-For`. The last address seen is kept per thread: a sidecar's
+/// clients are few (often one: the pod's own traffic through its Service), so most requests clone a shared
+/// value instead of formatting and allocating one.
+fn peer_address(ip: IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((seen, value)) = last.as_ref() {
+            if *seen == ip {
+                return Some(value.clone());
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string())).ok()?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    })
 }
 
 /// The pool endpoint that answered `resp` (set by the HTTP upstream), for the session table.

@@ -1,6 +1,6 @@
-//! The HTTP upstream: a pooled hyper client (HTTP/1.1, keep-alive, `TCP_NODELAY`) in front of a pool of MCP
-//! server endpoints (`pool.rs`; one for a single `--upstream`), each serving Streamable HTTP or the 2024-11-05
-//! HTTP+SSE transport.
+//! The HTTP upstream: a pooled HTTP/1.1 client (`h1`: hyper's connection API, keep-alive, `TCP_NODELAY`) in
+//! front of a pool of MCP server endpoints (`pool.rs`; one for a single `--upstream`), each serving Streamable
+//! HTTP or the 2024-11-05 HTTP+SSE transport.
 //!
 //! A request follows its [`Route`]: pinned to the endpoint that holds its session, or balanced. A balanced
 //! request whose connection could not be made is sent once more to another endpoint: a connect failure means
@@ -16,27 +16,24 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
 use url::Url;
 
 use super::pool::{EndpointRef, Outcome, Pool};
 use super::{Endpoint, Forward, Route, UpstreamError};
-use crate::body::{Body, BoxError, Guarded};
+use crate::body::{Body, Guarded};
 use crate::config::UpstreamConfig;
 use crate::metrics::Metrics;
 
-/// Idle pooled connections are closed after this long.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+mod h1;
+
 /// Bound on the `DELETE` the gateway sends for an abandoned session.
 const END_SESSION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// MCP server endpoints reached over plain HTTP.
 #[derive(Debug)]
 pub struct HttpUpstream {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Arc<h1::Client>,
     pool: Arc<Pool>,
     /// Whether the pool has more than one entry or a DNS entry: only then are outstanding requests counted
     /// (the balancer's input) and failed connects retried.
@@ -54,13 +51,7 @@ impl HttpUpstream {
 
     /// A client for `cfg` whose per-endpoint series go to `metrics`.
     pub(crate) fn with_metrics(cfg: &UpstreamConfig, metrics: Arc<Metrics>) -> HttpUpstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        connector.set_connect_timeout(Some(cfg.timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
+        let client = h1::Client::new(cfg.timeout);
         let mut extra_headers = HeaderMap::new();
         for (name, value) in &cfg.headers {
             extra_headers.append(name.clone(), value.clone());
@@ -189,8 +180,7 @@ impl HttpUpstream {
     ) -> Result<Response<Body>, UpstreamError> {
         match tokio::time::timeout(timeout, self.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
-            Ok(Err(err)) => Err(classify(&err)),
-            Ok(Ok(resp)) => Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())),
+            Ok(result) => result,
         }
     }
 
@@ -329,21 +319,6 @@ impl HttpUpstream {
                 )
             }
         }
-    }
-}
-
-fn classify(err: &hyper_util::client::legacy::Error) -> UpstreamError {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    if err.is_connect() {
-        UpstreamError::Connect(message)
-    } else {
-        UpstreamError::Protocol(message)
     }
 }
 

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Benchmark (not a test): user-space instructions per request of a proxy, counted by valgrind's callgrind, so
+the figure stays the same on a loaded or shared machine (CPU time and latency do not; and a virtual machine often
+has no hardware counter for `perf stat -e instructions:u`). The counts are callgrind's `Ir` (instructions read):
+every instruction the proxy process executes in user space; the kernel's share (the socket system calls, the
+same number per request for every proxy, see docs/gateway.md §Performance) is not in it.
+
+For each path (the paths of bench_gateway.py, plus `stdio`: a 2025-11-25 `tools/list` without a session through `--stdio-mode pool` in
+front of a canned stdio server) and each row (nginx `proxy_pass` with `master_process off`, so one process does
+all the work; `lifeline gateway` with one worker thread): the proxy starts under callgrind in front of the same
+one-worker nginx upstream (bench_gateway.py's), wrk (1 thread, --conns connections) warms it up, the counters
+are zeroed (`callgrind_control --zero`), wrk runs --secs seconds, the counters are dumped, and the instructions
+per request are the dumped total over the requests wrk completed. Each run also leaves the dump
+(`--keep DIR`), so `callgrind_annotate DIR/ROW-PATH.out` shows where the instructions go.
+
+    benches/gateway/instructions.py --lifeline target/release/lifeline [--paths modern,legacy-json]
+        [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--secs 4] [--keep DIR] [--json FILE]
+
+Loopback only. Needs valgrind, wrk and nginx (scripts/bench-gateway.sh installs the last two).
+"""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_gateway as bg  # noqa: E402
+
+# A stdio MCP server answering from memory: `initialize` and every request with the canned result (its id
+# replaced), notifications ignored. Python, so the harness needs nothing else; it runs natively (callgrind
+# follows only the gateway).
+CANNED_STDIO = r"""
+import json, sys
+RESULT = json.loads(sys.argv[1])["result"]
+INIT = {"capabilities": {"tools": {}}, "serverInfo": {"name": "canned", "version": "1"}}
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if "id" not in msg or "method" not in msg:
+        continue
+    result = RESULT
+    if msg["method"] == "initialize":
+        result = dict(INIT, protocolVersion=msg.get("params", {}).get("protocolVersion", "2025-11-25"))
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+# The stdio path: a 2025-11-25 `tools/list` in a session the harness opens first (`open_session`).
+bg.PATHS["stdio"] = ({"MCP-Protocol-Version": "2025-11-25"}, bg.LEGACY_BODY)
+
+
+def open_session(port):
+    """`initialize` through the gateway; its `Mcp-Session-Id`."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall((f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+               f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n"
+               f"Connection: close\r\n\r\n{body}").encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    for line in data.decode(errors="replace").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "mcp-session-id":
+            return value.strip()
+    raise SystemExit(f"initialize through port {port} gave no session:\n{data[:600]!r}")
+
+
+def callgrind(cmd, out):
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        "--dump-instr=no",
+        "--separate-threads=no",
+    ] + cmd
+
+
+def total_ir(prefix):
+    """The sum of the `totals:`/`summary:` Ir of every dump written for `prefix` after the zeroing."""
+    best = 0
+    for f in glob.glob(prefix + "*"):
+        with open(f) as fh:
+            for line in fh:
+                if line.startswith("totals:") or line.startswith("summary:"):
+                    best = max(best, int(line.split()[1]))
+    return best
+
+
+def run_row(row, binary, path, up_port, tmp, args):
+    port = bg.free_port()
+    d = os.path.join(tmp, f"{row}-{path}")
+    os.makedirs(d, exist_ok=True)
+    out = os.path.join(d, "callgrind.out")
+    env = dict(os.environ)
+    if row == "nginx":
+        http = (
+            f"  upstream mcp {{ server 127.0.0.1:{up_port}; keepalive 64; }}\n"
+            f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://mcp;\n"
+            "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
+            "      proxy_set_header Host $http_host;\n      proxy_buffering off;\n    }\n  }\n"
+        )
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(bg.nginx_conf(d, {"workers": 1, "http": http}).replace("master_process on", "master_process off"))
+        cmd = ["nginx", "-c", conf, "-p", d]
+    else:
+        env.update({"LIFELINE_LOG": "warn", "LIFELINE_WORKER_THREADS": "1", "TOKIO_WORKER_THREADS": "1"})
+        cmd = [binary, "gateway", "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{bg.free_port()}",
+               "--max-sessions", "100000"]
+        if path == "stdio":
+            server = os.path.join(tmp, "canned_stdio.py")
+            cmd += ["--stdio-mode", "pool", "--pool-size", "1", "--", sys.executable, server, bg.RESULT]
+        else:
+            cmd += ["--upstream", f"http://127.0.0.1:{up_port}/mcp"]
+    proc = bg.Proc(row, bg.pinned(callgrind(cmd, out), args.proxy_cpus), env=env)
+    try:
+        bg.wait_port(port, timeout=120)
+        wrk_path = path
+        extra = None
+        if path == "stdio":
+            deadline = time.monotonic() + 120  # the pool's child starts after the listener
+            while extra is None:
+                try:
+                    extra = {"Mcp-Session-Id": open_session(port)}
+                except SystemExit:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        script = bg.wrk_script(d, wrk_path, extra, tag=f"-{row}")
+        if path != "stdio":  # the stdio pool answers with SSE; the session's opening proved it serves
+            bg.check_reply(port, wrk_path, extra)
+        bg.run_wrk(port, script, 2, args.conns, args.other_cpus)
+        subprocess.run(["callgrind_control", "--zero", str(proc.p.pid)], check=True, capture_output=True)
+        r = bg.run_wrk(port, script, args.secs, args.conns, args.other_cpus)
+        for f in glob.glob(out + "*"):
+            os.remove(f)
+        subprocess.run(["callgrind_control", "--dump", str(proc.p.pid)], check=True, capture_output=True)
+        deadline = time.monotonic() + 30
+        while not glob.glob(out + "*") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ir = total_ir(out)
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for f in glob.glob(out + "*"):
+                shutil.copy(f, os.path.join(args.keep, f"{row}-{path}.out"))
+    except SystemExit:
+        print(proc.output(), file=sys.stderr)
+        raise
+    finally:
+        proc.stop()
+    reqs = max(r["requests"], 1)
+    return {"requests": r["requests"], "errors": r["errors"], "instructions": ir, "instructions_per_req": ir / reqs}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lifeline", default="target/release/lifeline")
+    ap.add_argument("--gateway", action="append", default=[], metavar="NAME=BIN")
+    ap.add_argument("--paths", default="modern,legacy-json,legacy-sse,stdio")
+    ap.add_argument("--rows", default="nginx,gateway")
+    ap.add_argument("--secs", type=int, default=4)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--keep", metavar="DIR", help="keep every callgrind dump as DIR/ROW-PATH.out")
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args()
+    for tool in ("valgrind", "callgrind_control", "wrk", "nginx"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing")
+    ncpu = len(os.sched_getaffinity(0))
+    args.proxy_cpus, args.other_cpus = ("0", f"1-{ncpu - 1}") if ncpu >= 2 else (None, None)
+    rows = [(r, args.lifeline) for r in args.rows.split(",")]
+    rows += [(f"gateway-{n}", b) for n, _, b in (g.partition("=") for g in args.gateway)]
+    tmp = tempfile.mkdtemp(prefix="lifeline-instr-")
+    with open(os.path.join(tmp, "canned_stdio.py"), "w") as f:
+        f.write(CANNED_STDIO)
+    up_port = bg.free_port()
+    upstream = bg.start_upstream(os.path.join(tmp, "upstream"), up_port, args.other_cpus)
+    results = {}
+    try:
+        bg.wait_port(up_port)
+        for path in args.paths.split(","):
+            results[path] = {}
+            for row, binary in rows:
+                if path == "stdio" and row == "nginx":
+                    continue
+                r = run_row(row, binary, path, up_port, tmp, args)
+                results[path][row] = r
+                print(f"{path:<12} {row:<16} {r['instructions_per_req']:>10.0f} instructions/request "
+                      f"({r['requests']} requests, {r['errors']} errors)", flush=True)
+            ng = results[path].get("nginx")
+            for row, r in results[path].items():
+                if ng and row != "nginx":
+                    print(f"  {row} / nginx: {r['instructions_per_req'] / ng['instructions_per_req']:.2f}x")
+    finally:
+        upstream.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
