@@ -7,6 +7,8 @@
 pub mod api;
 pub mod board;
 pub mod quorum;
+pub mod run;
+pub mod spool;
 pub mod token;
 
 pub use board::{AgentResult, AgentSeen, Board, RegionResult};
