@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod board;
+pub mod evaluate;
+pub mod metrics;
 pub mod quorum;
 pub mod run;
 pub mod spool;

@@ -125,6 +125,14 @@ pub(crate) async fn results(
         }
     }
     let accepted = ok.len();
+    app.metrics
+        .agents
+        .results
+        .get_or_create(&super::metrics::AgentLabels {
+            agent: a.name.clone(),
+        })
+        .inc_by(accepted as u64);
+    app.metrics.agents.rejected.inc_by(rejected.len() as u64);
     app.board.ingest(&a.name, &a.region, ok, now_ms());
     Ok(Json(json!({ "accepted": accepted, "rejected": rejected })).into_response())
 }
@@ -248,6 +256,29 @@ mod tests {
             }
         );
         assert_eq!(app.board.agents()["a3"].results_total, 1);
+        // The periodic look judges the round once it is over (+ timeout + push grace) and exports it.
+        let mut e = super::super::evaluate::Evaluator::new(now);
+        let judged = e.tick(&app, round + 60_000 + 13_000);
+        assert!(
+            matches!(judged[0].1, RoundVerdict::Down { .. }),
+            "{judged:?}"
+        );
+        let text = app.metrics.encode();
+        for line in [
+            r#"lifeline_monitor_region_verdict{target="api",verdict="down"} 1"#,
+            r#"lifeline_monitor_region_verdict{target="api",verdict="up"} 0"#,
+            r#"lifeline_monitor_agent_results_total{agent="a3"} 1"#,
+            r#"lifeline_monitor_agent_rejected_results_total 3"#,
+            r#"lifeline_monitor_probe_fleet_degraded 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // 3 intervals (60 s) later nobody called: every agent is stale.
+        e.tick(&app, now + 181_000);
+        assert!(app
+            .metrics
+            .encode()
+            .contains(r#"lifeline_monitor_agent_stale{agent="a2"} 1"#));
 
         // Revoked by removing its hash file: 401 with WWW-Authenticate, nothing ingested.
         std::fs::remove_file(dir.path().join("a4.sha256")).unwrap();
