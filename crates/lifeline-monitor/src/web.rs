@@ -64,6 +64,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/agents", get(crate::agent::api::agents))
+        .route(
+            "/api/v1/targets/{name}/regions",
+            get(crate::agent::api::target_regions),
+        )
         .route(
             "/api/v1/agent/assignments",
             get(crate::agent::api::assignments),

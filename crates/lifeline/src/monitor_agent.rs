@@ -59,6 +59,7 @@ pub(crate) async fn run_agent(args: AgentArgs) -> anyhow::Result<u8> {
     let mut signals = Signals::new().context("installing signal handlers")?;
     let mut opts = AgentOptions::new(args.central.clone(), token, args.spool);
     opts.spool_max = args.spool_max;
+    opts.region = Some(args.region.clone());
     tracing::info!(region = %args.region, central = %lifeline_monitor::config::redact_url(&args.central), "Starting the probe agent.");
     let stop = CancellationToken::new();
     let stats = Arc::new(Mutex::new(AgentStats::default()));

@@ -7,6 +7,10 @@
 //! - `POST /api/v1/agent/results` with `{"results": [AgentResult, …]}` (at most [`MAX_RESULTS_PER_PUSH`]) →
 //!   `{"accepted": n, "rejected": [{"index", "error"}]}`. A result for a target not assigned to the agent's
 //!   region is rejected by index, never dropped silently. The region is the agent's, never the body's.
+//! - `GET /api/v1/agents` (public, like the other read APIs) → `{"agents": [{"name", "region", "last_seen_ms",
+//!   "lag_ms", "results_last_minute", "results_total"}]}`.
+//! - `GET /api/v1/targets/{name}/regions` → `{"target", "regions", "quorum", "results": [RegionResult, …]}`:
+//!   the board's region results of the target in the last hour, oldest first (404 for an unknown target).
 
 use std::sync::Arc;
 
@@ -71,6 +75,48 @@ pub(crate) async fn assignments(
         })
         .collect();
     Ok(Json(json!({ "agent": a.name, "region": a.region, "targets": targets })).into_response())
+}
+
+/// `GET /api/v1/agents`.
+pub(crate) async fn agents(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let seen = app.board.agents();
+    let list: Vec<_> = app
+        .config
+        .agents
+        .iter()
+        .map(|a| {
+            let s = seen.get(&a.name).cloned().unwrap_or_default();
+            json!({
+                "name": a.name,
+                "region": a.region,
+                "last_seen_ms": s.last_seen_ms,
+                "lag_ms": s.lag_ms,
+                "results_last_minute": s.results_last_minute,
+                "results_total": s.results_total,
+            })
+        })
+        .collect();
+    Json(json!({ "agents": list }))
+}
+
+/// `GET /api/v1/targets/{name}/regions`.
+pub(crate) async fn target_regions(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, crate::web::api::ApiError> {
+    let t = app
+        .config
+        .targets
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| crate::web::api::ApiError::UnknownTarget(name.clone()))?;
+    let now = now_ms();
+    Ok(Json(json!({
+        "target": t.name,
+        "regions": t.regions.as_ref().map(|r| &r.regions),
+        "quorum": t.regions.as_ref().map(|r| r.quorum),
+        "results": app.board.results(&t.name, now - 3_600_000, i64::MAX),
+    })))
 }
 
 /// The body of `POST /api/v1/agent/results`.
@@ -256,6 +302,21 @@ mod tests {
             }
         );
         assert_eq!(app.board.agents()["a3"].results_total, 1);
+        let v: Value = reqwest::get(format!("{base}/api/v1/targets/api/regions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 3, "{v}");
+        assert_eq!(v["quorum"]["min_failing"], 2);
+        let v: Value = reqwest::get(format!("{base}/api/v1/agents"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["agents"][1]["results_total"], 1, "{v}");
         // The periodic look judges the round once it is over (+ timeout + push grace) and exports it.
         let mut e = super::super::evaluate::Evaluator::new(now);
         let judged = e.tick(&app, round + 60_000 + 13_000);

@@ -42,6 +42,9 @@ pub struct AgentOptions {
     pub push_every: Duration,
     /// The local address outgoing connections (to the central side) bind to; `None` lets the OS choose.
     pub local_address: Option<IpAddr>,
+    /// The region the operator said this agent is in (`--region`); a different region in the assignments
+    /// (the central side goes by the token's agent entry) is logged as an error at each pull. `None`: no check.
+    pub region: Option<String>,
 }
 
 impl AgentOptions {
@@ -55,6 +58,7 @@ impl AgentOptions {
             pull_every: Duration::from_secs(60),
             push_every: Duration::from_secs(1),
             local_address: None,
+            region: None,
         }
     }
 }
@@ -80,6 +84,7 @@ struct Assigned {
 
 #[derive(Debug, Deserialize)]
 struct Assignments {
+    region: String,
     targets: Vec<Assigned>,
 }
 
@@ -132,6 +137,13 @@ pub async fn run(
             next_pull = now + opts.pull_every;
             match pull(&http, &base, &opts.token).await {
                 Ok(a) => {
+                    if opts.region.as_ref().is_some_and(|r| r != &a.region) {
+                        tracing::error!(
+                            flag = opts.region.as_deref().unwrap_or_default(),
+                            central = %a.region,
+                            "--region differs from the region the central side has for this token; probing for the central side's region."
+                        );
+                    }
                     targets = a
                         .targets
                         .into_iter()
