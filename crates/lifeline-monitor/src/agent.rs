@@ -14,3 +14,23 @@ pub mod spool;
 pub mod token;
 
 pub use board::{AgentResult, AgentSeen, Board, RegionResult};
+
+/// Tests: the central side's web state for the configuration `yaml`, on a SQLite file in `dir`.
+#[cfg(test)]
+pub(crate) async fn central_for_tests(
+    yaml: &str,
+    dir: &std::path::Path,
+) -> std::sync::Arc<crate::web::AppState> {
+    let config = crate::Config::from_yaml(yaml, &|_| None).unwrap();
+    let store = crate::store::Store::connect(&format!("sqlite://{}", dir.join("m.db").display()))
+        .await
+        .unwrap();
+    std::sync::Arc::new(crate::web::AppState {
+        snapshot: Default::default(),
+        store,
+        metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
+        config: std::sync::Arc::new(config),
+        ready: false.into(),
+        board: Default::default(),
+    })
+}

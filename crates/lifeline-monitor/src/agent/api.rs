@@ -192,7 +192,6 @@ mod tests {
     use super::super::quorum::{Quorum, RoundVerdict};
     use super::super::token::token_hash;
     use super::*;
-    use crate::config::Config;
 
     /// Three agents on 127.0.0.2, .3 and .4 talk to a real central web server on 127.0.0.1.
     #[tokio::test]
@@ -211,19 +210,7 @@ mod tests {
             "{agents_yaml}targets:\n  - name: api\n    url: http://127.0.0.1:9/mcp\n    \
              regions: [eu-west, us-east, ap-south]\n  - name: local\n    url: http://127.0.0.1:9/mcp\n"
         );
-        let config = Config::from_yaml(&yaml, &|_| None).unwrap();
-        let db = dir.path().join("m.db");
-        let store = crate::store::Store::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let app = Arc::new(AppState {
-            snapshot: Default::default(),
-            store,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
-            config: Arc::new(config),
-            ready: false.into(),
-            board: Default::default(),
-        });
+        let app = super::super::central_for_tests(&yaml, dir.path()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(std::future::IntoFuture::into_future(axum::serve(

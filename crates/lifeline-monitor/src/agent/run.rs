@@ -279,8 +279,6 @@ mod tests {
     use super::super::quorum::{Quorum, RoundVerdict};
     use super::super::token::token_hash;
     use super::*;
-    use crate::config::Config;
-    use crate::web::AppState;
     use crate::McpProber;
 
     type Blocked = Arc<Mutex<HashSet<IpAddr>>>;
@@ -320,21 +318,7 @@ mod tests {
         yaml.push_str(&format!(
             "targets:\n  - {{ name: api, url: \"{target_url}\", interval: 5s, timeout: 2s, regions: [r2, r3, r4] }}\n"
         ));
-        let config = Config::from_yaml(&yaml, &|_| None).unwrap();
-        let store = crate::store::Store::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("m.db").display()
-        ))
-        .await
-        .unwrap();
-        let app = Arc::new(AppState {
-            snapshot: Default::default(),
-            store,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
-            config: Arc::new(config),
-            ready: false.into(),
-            board: Default::default(),
-        });
+        let app = super::super::central_for_tests(&yaml, dir.path()).await;
         let blocked: Blocked = Arc::new(Mutex::new(HashSet::from([IpAddr::from([127, 0, 0, 3])])));
         let router = crate::web::router(app.clone()).layer(axum::middleware::from_fn({
             let blocked = blocked.clone();
