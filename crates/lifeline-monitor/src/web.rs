@@ -182,6 +182,12 @@ async fn target(
                 .store
                 .events(Some(id), Some("schema_drift"), i64::MAX, TARGET_PAGE_DRIFT)
                 .await?,
+            regions: {
+                let mut r = app.board.results(&name, now - HOUR_MS, i64::MAX);
+                r.reverse();
+                r.truncate(TARGET_PAGE_RESULTS as usize);
+                r
+            },
         })
     }
     .await;
