@@ -123,6 +123,8 @@ pub async fn run(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<AgentResult>(1024);
     let mut targets: Vec<TargetConfig> = Vec::new();
     let mut due: HashMap<String, Instant> = HashMap::new();
+    // Targets whose probe still runs: at most one probe per target at a time (as the monitor's scheduler).
+    let running: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
     let mut next_pull = Instant::now();
     let mut next_push = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -173,12 +175,25 @@ pub async fn run(
             let when = due.entry(t.name.clone()).or_insert(now);
             if *when <= now {
                 *when = now + t.interval;
-                let (t, prober, tx) = (t.clone(), prober.clone(), tx.clone());
+                if !running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(t.name.clone())
+                {
+                    tracing::warn!(target_name = %t.name, "Previous probe still running; this one is skipped.");
+                    continue;
+                }
+                let (t, prober, tx, running) =
+                    (t.clone(), prober.clone(), tx.clone(), running.clone());
                 tokio::spawn(async move {
                     let probed_at_ms = now_ms();
                     let started = Instant::now();
                     let report = prober.probe(&t).await;
                     let up = is_up(&report, &t);
+                    running
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&t.name);
                     let _ = tx
                         .send(AgentResult {
                             target: t.name.clone(),

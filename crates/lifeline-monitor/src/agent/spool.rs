@@ -62,13 +62,29 @@ impl Spool {
         }
     }
 
-    /// Appends results (dropping the oldest beyond the bound) and writes the file.
+    /// Appends results (dropping the oldest beyond the bound) and writes them: appended to the file, or the
+    /// whole file rewritten when old results were dropped.
     ///
     /// Errors: the file cannot be written (the results stay in memory).
     pub fn push(&mut self, results: impl IntoIterator<Item = AgentResult>) -> std::io::Result<()> {
+        let before = self.dropped;
+        let start = self.items.len();
         self.items.extend(results);
         self.trim();
-        self.persist()
+        if self.dropped != before {
+            return self.persist();
+        }
+        let mut f = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?,
+        );
+        for r in self.items.range(start..) {
+            serde_json::to_writer(&mut f, r)?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()
     }
 
     /// The oldest `n` results, to send.
@@ -140,13 +156,24 @@ mod tests {
         assert_eq!(s.dropped(), 2);
         assert_eq!(s.peek(1)[0].probed_at_ms, 2);
         s.ack(1).unwrap();
-        let s = Spool::open(&path, 3).unwrap();
+        let mut s = Spool::open(&path, 3).unwrap();
         assert_eq!(
             s.peek(10)
                 .iter()
                 .map(|r| r.probed_at_ms)
                 .collect::<Vec<_>>(),
             [3, 4]
+        );
+        // Appended without a drop, then read back after a "restart".
+        s.push([r(5)]).unwrap();
+        let s = Spool::open(&path, 3).unwrap();
+        assert_eq!(s.dropped(), 0);
+        assert_eq!(
+            s.peek(10)
+                .iter()
+                .map(|r| r.probed_at_ms)
+                .collect::<Vec<_>>(),
+            [3, 4, 5]
         );
     }
 }
