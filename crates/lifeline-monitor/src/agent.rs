@@ -25,6 +25,15 @@ pub(crate) async fn central_for_tests(
     let store = crate::store::Store::connect(&format!("sqlite://{}", dir.join("m.db").display()))
         .await
         .unwrap();
+    let targets: Vec<(String, String)> = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.display_url()))
+        .collect();
+    store
+        .sync_targets(&targets, crate::scheduler::now_ms())
+        .await
+        .unwrap();
     std::sync::Arc::new(crate::web::AppState {
         snapshot: Default::default(),
         store,

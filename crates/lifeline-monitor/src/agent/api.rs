@@ -179,7 +179,28 @@ pub(crate) async fn results(
         })
         .inc_by(accepted as u64);
     app.metrics.agents.rejected.inc_by(rejected.len() as u64);
-    app.board.ingest(&a.name, &a.region, ok, now_ms());
+    // Stored first: a push the database refused answers 503, so the agent keeps it spooled and sends it again
+    // (the table's key makes that idempotent).
+    let now = now_ms();
+    let rows: Vec<super::RegionResult> = ok
+        .iter()
+        .map(|r| super::RegionResult {
+            region: a.region.clone(),
+            agent: a.name.clone(),
+            received_ms: now,
+            result: r.clone(),
+        })
+        .collect();
+    if let Err(e) = app.store.record_region_results(&rows).await {
+        tracing::warn!(agent = %a.name, error = %e, "Storing agent results failed; the agent will send them again.");
+        app.metrics.store_error("region_results");
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "storage unavailable" })),
+        )
+            .into_response());
+    }
+    app.board.ingest(&a.name, &a.region, ok, now);
     Ok(Json(json!({ "accepted": accepted, "rejected": rejected })).into_response())
 }
 
@@ -289,6 +310,13 @@ mod tests {
             }
         );
         assert_eq!(app.board.agents()["a3"].results_total, 1);
+        assert_eq!(
+            app.store
+                .count_region_results("api", round, round + 60_000)
+                .await
+                .unwrap(),
+            3
+        );
         let v: Value = reqwest::get(format!("{base}/api/v1/targets/api/regions"))
             .await
             .unwrap()
