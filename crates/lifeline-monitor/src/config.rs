@@ -29,10 +29,12 @@ use url::Url;
 mod auth;
 mod expand;
 mod raw;
+mod regions;
 mod validate;
 
 pub use lifeline_core::config::{ConfigError, FieldError};
 pub use raw::Overrides;
+pub use regions::{AgentConfig, QuorumConfig, TargetRegions, MAX_AGENT_TOKENS};
 
 use raw::RawConfig;
 use validate::Validator;
@@ -118,6 +120,8 @@ pub struct Config {
     pub alerts: Vec<AlertConfig>,
     /// Maintenance windows.
     pub maintenance: Vec<MaintenanceWindow>,
+    /// Probe agents in other regions (`agents:`), names unique; see `docs/monitor-ha.md` §Regions.
+    pub agents: Vec<AgentConfig>,
     /// Log format on stderr (`log_format: text` or `json`, or `--log-format`). Default text.
     pub log_format: LogFormat,
     /// Internal periods; not in the file (tests shorten them).
@@ -222,6 +226,10 @@ pub struct TargetConfig {
     /// the configured targets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction: Option<TransactionJob>,
+    /// `regions:` and `quorum:`: the regions whose agents probe this target and the rule that turns a round
+    /// of their results into a verdict. `None` (the default) when no regions are written: probed locally only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regions: Option<TargetRegions>,
 }
 
 /// What makes a [`TargetConfig`] a transaction target: its parent and the one transaction it runs (with the
@@ -256,6 +264,7 @@ impl TargetConfig {
             slow_after: lifeline_mcp::probe::config::DEFAULT_SLOW_AFTER,
             accept_auth_required: false,
             transaction: None,
+            regions: None,
         }
     }
 

@@ -213,6 +213,7 @@ impl Monitor {
             metrics: self.metrics.clone(),
             config: self.config.clone(),
             ready: false.into(),
+            board: crate::agent::Board::default(),
         });
         let stop_web = CancellationToken::new();
         let web_task = {
@@ -227,6 +228,9 @@ impl Monitor {
                 }
             })
         };
+        if !self.config.agents.is_empty() {
+            tokio::spawn(crate::agent::evaluate::run(app.clone(), stop_web.clone()));
+        }
         let rolled_up = Arc::new(Notify::new());
         let view = Arc::new(shards::ShardView::default());
         let snapshot_task = tokio::spawn(snapshot_loop(

@@ -110,6 +110,8 @@ pub struct Metrics {
     pub transaction_runs: Family<VerdictLabels, Counter>,
     /// Time per transaction step that got an answer, by step kind, over all transactions.
     pub transaction_step_duration: Family<StepKindLabels, Histogram, fn() -> Histogram>,
+    /// The probe agents' and multi-region verdicts' metrics (`crate::agent::metrics`).
+    pub agents: crate::agent::metrics::AgentMetrics,
 }
 
 /// 1 ms … ~65 s in ×2 steps: a loopback connect at the low end, a probe's whole timeout at the high end.
@@ -150,6 +152,7 @@ impl Metrics {
             transaction_step_duration: Family::new_with_constructor(
                 phase_histogram as fn() -> Histogram,
             ),
+            agents: Default::default(),
         };
         registry.register(
             "lifeline_monitor_probes",
@@ -236,6 +239,7 @@ impl Metrics {
             "Time per answered transaction step, by kind",
             m.transaction_step_duration.clone(),
         );
+        m.agents.register(&mut registry);
         Metrics { registry, ..m }
     }
 

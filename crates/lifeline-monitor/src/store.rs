@@ -25,6 +25,7 @@ mod outbox;
 mod probe_row;
 mod query;
 mod record;
+mod region;
 mod rollup;
 mod shard;
 

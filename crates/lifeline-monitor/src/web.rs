@@ -49,6 +49,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// False before the first snapshot and once shutdown starts.
     pub ready: AtomicBool,
+    /// The agents' per-region results and liveness (`crate::agent::board`).
+    pub board: crate::agent::Board,
 }
 
 /// The router with every route.
@@ -62,6 +64,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/agents", get(crate::agent::api::agents))
+        .route(
+            "/api/v1/targets/{name}/regions",
+            get(crate::agent::api::target_regions),
+        )
+        .route(
+            "/api/v1/agent/assignments",
+            get(crate::agent::api::assignments),
+        )
+        .route(
+            "/api/v1/agent/results",
+            axum::routing::post(crate::agent::api::results),
+        )
         .route("/metrics", get(metrics))
         .route("/live", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
@@ -167,6 +182,12 @@ async fn target(
                 .store
                 .events(Some(id), Some("schema_drift"), i64::MAX, TARGET_PAGE_DRIFT)
                 .await?,
+            regions: {
+                let mut r = app.board.results(&name, now - HOUR_MS, i64::MAX);
+                r.reverse();
+                r.truncate(TARGET_PAGE_RESULTS as usize);
+                r
+            },
         })
     }
     .await;

@@ -17,6 +17,7 @@ mod exit;
 mod gateway;
 mod lint;
 mod monitor;
+mod monitor_agent;
 mod otel;
 mod scan;
 

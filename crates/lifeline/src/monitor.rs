@@ -28,9 +28,13 @@ use crate::exit::{self, UsageError, OK};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Precedence: built-in defaults < --config file < LIFELINE_* environment < flags. \
-Logs go to stderr, filtered by LIFELINE_LOG (default: info)."
+Logs go to stderr, filtered by LIFELINE_LOG (default: info).",
+    args_conflicts_with_subcommands = true
 )]
 pub(crate) struct Args {
+    /// `lifeline monitor agent …`: run a probe-only agent instead (monitor-agents branch, `monitor_agent.rs`).
+    #[command(subcommand)]
+    command: Option<MonitorCommand>,
     /// The configuration file (YAML, see docs/monitor.md).
     #[arg(
         long,
@@ -63,11 +67,22 @@ pub(crate) struct Args {
     log_json: bool,
 }
 
+/// The subcommands of `lifeline monitor`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum MonitorCommand {
+    /// A probe-only agent in another region: pulls its targets from the central monitor and pushes results
+    /// (docs/monitor-ha.md, "Regions").
+    Agent(crate::monitor_agent::AgentArgs),
+}
+
 /// Runs `lifeline monitor`; returns the exit code.
 pub(crate) async fn run(
-    args: Args,
+    mut args: Args,
     traces: Option<&telemetry::TracesConfig>,
 ) -> anyhow::Result<u8> {
+    if let Some(MonitorCommand::Agent(a)) = args.command.take() {
+        return crate::monitor_agent::run_agent(a).await;
+    }
     let config = load(&args)?;
     let secret_key = secret_key(&args)?;
     if args.check_config {

@@ -61,6 +61,9 @@ pub(crate) struct RawConfig {
     pub(crate) alerts: Vec<RawAlert>,
     #[serde(default)]
     pub(crate) maintenance: Vec<RawMaintenance>,
+    /// Probe agents in other regions (`config/regions.rs`).
+    #[serde(default)]
+    pub(crate) agents: Vec<super::regions::RawAgent>,
 }
 
 /// How long each kind of row is kept.
@@ -121,6 +124,10 @@ macro_rules! probe_settings {
             pub(crate) allow_side_effects: bool,
             #[serde(default)]
             pub(crate) transactions: Vec<lifeline_mcp::transaction::RawTransaction>,
+            /// The regions probing it and their quorum rule (`config/regions.rs`).
+            #[serde(default)]
+            pub(crate) regions: Vec<String>,
+            pub(crate) quorum: Option<super::regions::RawQuorum>,
             $(pub(crate) $field: Option<$ty>,)*
         }
 

@@ -481,3 +481,69 @@ fn the_safety_gate_refuses_at_check_config() {
         "{err}"
     );
 }
+
+const REGIONS: &str = r#"
+agents:
+  - { name: eu-1, region: eu-west, token_files: [/run/eu-1.sha256] }
+  - { name: us-1, region: us-east, token_files: [/run/us-1.sha256, /run/us-1.next.sha256] }
+  - { name: ap-1, region: ap-south, token_files: [/run/ap-1.sha256] }
+targets:
+  - name: api
+    url: https://mcp.example.com/mcp
+    regions: [eu-west, us-east, ap-south]
+  - name: strict
+    url: https://mcp.example.com/mcp
+    regions: [eu-west, us-east, ap-south]
+    quorum: { min_failing: 3 }
+  - name: local
+    url: https://mcp.example.com/mcp
+"#;
+
+#[test]
+fn regions_default_to_a_majority_quorum() {
+    let c = Config::from_yaml(REGIONS, &env).unwrap();
+    assert_eq!(c.agents.len(), 3);
+    assert_eq!(c.agents[1].token_files.len(), 2);
+    let r = c.targets[0].regions.as_ref().unwrap();
+    assert_eq!(r.regions, ["eu-west", "us-east", "ap-south"]);
+    assert_eq!((r.quorum.min_failing, r.quorum.min_reporting), (2, 2));
+    // min_reporting follows a larger min_failing when not written.
+    let r = c.targets[1].regions.as_ref().unwrap();
+    assert_eq!((r.quorum.min_failing, r.quorum.min_reporting), (3, 3));
+    assert!(c.targets[2].regions.is_none());
+    let effective = serde_json::to_string(&c).unwrap();
+    assert!(effective.contains(r#""quorum":{"min_failing":2,"min_reporting":2}"#));
+}
+
+#[test]
+fn bad_regions_and_agents_name_their_field() {
+    let bad = r#"
+agents:
+  - { name: eu-1, region: eu-west, token_files: [] }
+  - { name: eu-1, region: "no way", token_files: [a, b, c] }
+targets:
+  - name: api
+    url: https://mcp.example.com/mcp
+    regions: [eu-west, eu-west]
+    quorum: { min_failing: 1, min_reporting: 3 }
+  - name: far
+    url: https://mcp.example.com/mcp
+    regions: [eu-west, mars]
+  - name: q
+    url: https://mcp.example.com/mcp
+    quorum: { min_failing: 1 }
+"#;
+    let e = Config::from_yaml(bad, &env).unwrap_err().to_string();
+    for needle in [
+        "agents[0].token_files: give 1 to 2 files",
+        "agents[1].name: `eu-1` is used by another agent",
+        "agents[1].region: must be",
+        "agents[1].token_files: give 1 to 2 files (two overlap during a rotation), not 3",
+        "targets[0].regions[1]: `eu-west` is listed twice",
+        "targets[0].quorum.min_reporting: must be between min_failing (1) and the number of regions (1), not 3",
+        "targets[1].regions[1]: no agent in agents: probes from region `mars`",
+        "targets[2].quorum: needs regions:",
+    ] {
+        assert!(e.contains(needle), "missing `{needle}` in:\n{e}");
+    }
+}

@@ -188,11 +188,13 @@ impl Validator<'_> {
             ..Tuning::default()
         };
 
+        let agents = self.agents(raw.agents);
         let mut targets = Vec::with_capacity(raw.targets.len());
         let mut transaction_targets = Vec::new();
         for (i, mut t) in raw.targets.into_iter().enumerate() {
             let scripts = t.take_transactions();
             if let Some(t) = self.target(&format!("targets[{i}]"), t, &base) {
+                self.regions_have_agents(&format!("targets[{i}]"), &t, &agents);
                 if targets.iter().any(|o: &TargetConfig| o.name == t.name) {
                     self.err(
                         format!("targets[{i}].name"),
@@ -297,6 +299,7 @@ impl Validator<'_> {
                 targets,
                 alerts,
                 maintenance,
+                agents,
                 log_format,
                 tuning,
             })
@@ -360,13 +363,8 @@ impl Validator<'_> {
     ) -> Option<TargetConfig> {
         let settings = t.take_settings();
         let before = self.errors.len();
-        if t.name.is_empty()
-            || t.name.len() > 64
-            || !t
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
+        let regions = self.target_regions(path, std::mem::take(&mut t.regions), t.quorum.take());
+        if !super::regions::is_name(&t.name) {
             self.err(
                 format!("{path}.name"),
                 "must be 1-64 characters of A-Z a-z 0-9 . _ -",
@@ -401,6 +399,7 @@ impl Validator<'_> {
         out.bearer_token = bearer_token;
         out.auth = auth;
         out.call = call;
+        out.regions = regions;
         self.probe_settings(path, &settings, &mut out);
         if out.timeout > out.interval {
             self.err(format!("{path}.timeout"), "must not exceed the interval");

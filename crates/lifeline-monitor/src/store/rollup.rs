@@ -213,7 +213,8 @@ impl Store {
     }
 
     /// Deletes what is past retention: raw results (`raw`), hourly detail (`hourly`), day rows, events,
-    /// resolved incidents and finished alert sends (`daily`). Raw results are only deleted once rolled up.
+    /// resolved incidents and finished alert sends (`daily`). Raw results are only deleted once rolled up; the
+    /// agents' region results after `raw` (they are not rolled up).
     pub async fn prune(
         &self,
         now_ms: i64,
@@ -230,6 +231,8 @@ impl Store {
         let mut n = 0;
         with_pool!(self, pool => {
             n += sqlx::query("DELETE FROM results WHERE ts_ms < $1").bind(raw_cut).execute(pool).await?.rows_affected();
+            // The agents' region results (issue 14) keep the raw retention; they are not rolled up, so no watermark.
+            n += sqlx::query("DELETE FROM region_results WHERE probed_ms < $1").bind(now_ms - ms(raw)).execute(pool).await?.rows_affected();
             n += sqlx::query("UPDATE rollup_day SET hours = NULL WHERE day < $1 AND hours IS NOT NULL")
                 .bind(hourly_day)
                 .execute(pool)

@@ -34,6 +34,9 @@ pub struct TargetDetail {
     pub events: Vec<EventRow>,
     /// The target's `schema_drift` events, newest first.
     pub drift: Vec<EventRow>,
+    /// Its per-region results from the probe agents (`crate::agent::board`), newest first; empty for a target
+    /// without `regions:`.
+    pub regions: Vec<crate::agent::RegionResult>,
 }
 
 /// `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
@@ -354,6 +357,22 @@ pub fn target_page(
         @if !others.is_empty() {
             h2 { "Version and certificate events" }
             (events_table(&others))
+        }
+        @if !detail.regions.is_empty() {
+            h2 { "Per-region results, last hour" }
+            table {
+                tr { th scope="col" { "Probed" } th scope="col" { "Region" } th scope="col" { "Agent" } th scope="col" { "Result" } th scope="col" { "Time" } th scope="col" class="opt" { "Detail" } }
+                @for r in &detail.regions {
+                    tr {
+                        td { (fmt_time(r.result.probed_at_ms)) }
+                        td { (r.region) }
+                        td { (r.agent) }
+                        td { @if r.result.up { "up" } @else { "failing" } }
+                        td { (fmt_ms(r.result.latency_ms as f64)) }
+                        td class="opt" { (r.result.error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
         }
         h2 { "Latest probes" }
         table {

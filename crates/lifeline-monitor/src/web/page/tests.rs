@@ -128,6 +128,19 @@ fn detail() -> TargetDetail {
         incidents: vec![incident(HOSTILE, true), incident(HOSTILE, false)],
         events: vec![event(HOSTILE)],
         drift: vec![drift_event(HOSTILE)],
+        regions: vec![crate::agent::RegionResult {
+            region: "eu-west".into(),
+            agent: "eu-1".into(),
+            received_ms: NOW_MS,
+            result: crate::agent::AgentResult {
+                target: "t".into(),
+                probed_at_ms: NOW_MS - 10_000,
+                attempt: 0,
+                up: false,
+                latency_ms: 12,
+                error: Some(HOSTILE.to_owned()),
+            },
+        }],
     }
 }
 
@@ -235,6 +248,12 @@ fn status_page_pages_problems_first() {
 #[test]
 fn target_page_shows_phases_uptime_incidents_and_drift() {
     let [_, _, target, _] = pages();
+    // The per-region results of the probe agents.
+    assert!(target.contains("Per-region results, last hour"));
+    assert!(
+        target.contains("<td>eu-west</td><td>eu-1</td><td>failing</td>"),
+        "{target}"
+    );
     // 48 hourly columns, one with data: connect, discover (less the connect), tools_list, other.
     assert_eq!(target.matches("<rect class=\"ph").count(), 4, "{target}");
     assert!(target.contains("<li><i class=\"sw ph1\"></i>connect</li>"));

@@ -1,0 +1,373 @@
+//! The agents' API under the monitor's web server (issue 14, "Regions"). Agents connect outward to it; every
+//! request carries `Authorization: Bearer <token>` ([`super::token`]); a missing, unknown or revoked token
+//! gets 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3).
+//!
+//! - `GET /api/v1/agent/assignments` → `{"agent", "region", "targets": [{"name", "url", "interval_ms",
+//!   "timeout_ms"}]}`: the targets whose `regions` include the agent's region.
+//! - `POST /api/v1/agent/results` with `{"results": [AgentResult, …]}` (at most [`MAX_RESULTS_PER_PUSH`]) →
+//!   `{"accepted": n, "rejected": [{"index", "error"}]}`. A result for a target not assigned to the agent's
+//!   region is rejected by index, never dropped silently. The region is the agent's, never the body's.
+//! - `GET /api/v1/agents` (public, like the other read APIs) → `{"agents": [{"name", "region", "last_seen_ms",
+//!   "lag_ms", "results_last_minute", "results_total"}]}`.
+//! - `GET /api/v1/targets/{name}/regions` → `{"target", "regions", "quorum", "results": [RegionResult, …]}`:
+//!   the board's region results of the target in the last hour, oldest first (404 for an unknown target).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::board::AgentResult;
+use super::token::{authenticate, TokenError};
+use crate::config::AgentConfig;
+use crate::scheduler::now_ms;
+use crate::web::AppState;
+
+/// Most results in one push: 5,000 (a spool drains in several pushes).
+pub const MAX_RESULTS_PER_PUSH: usize = 5_000;
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+fn agent<'a>(app: &'a AppState, headers: &HeaderMap) -> Result<&'a AgentConfig, TokenError> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    authenticate(auth, &app.config.agents)
+}
+
+/// `GET /api/v1/agent/assignments`.
+pub(crate) async fn assignments(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, TokenError> {
+    let a = agent(&app, &headers)?;
+    app.board.seen(&a.name, now_ms());
+    let targets: Vec<_> = app
+        .config
+        .targets
+        .iter()
+        .filter(|t| t.transaction.is_none())
+        .filter(|t| {
+            t.regions
+                .as_ref()
+                .is_some_and(|r| r.regions.contains(&a.region))
+        })
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "url": t.url.as_str(),
+                "interval_ms": t.interval.as_millis() as u64,
+                "timeout_ms": t.timeout.as_millis() as u64,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agent": a.name, "region": a.region, "targets": targets })).into_response())
+}
+
+/// `GET /api/v1/agents`.
+pub(crate) async fn agents(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let seen = app.board.agents();
+    let list: Vec<_> = app
+        .config
+        .agents
+        .iter()
+        .map(|a| {
+            let s = seen.get(&a.name).cloned().unwrap_or_default();
+            json!({
+                "name": a.name,
+                "region": a.region,
+                "last_seen_ms": s.last_seen_ms,
+                "lag_ms": s.lag_ms,
+                "results_last_minute": s.results_last_minute,
+                "results_total": s.results_total,
+            })
+        })
+        .collect();
+    Json(json!({ "agents": list }))
+}
+
+/// `GET /api/v1/targets/{name}/regions`.
+pub(crate) async fn target_regions(
+    State(app): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, crate::web::api::ApiError> {
+    let t = app
+        .config
+        .targets
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| crate::web::api::ApiError::UnknownTarget(name.clone()))?;
+    let now = now_ms();
+    Ok(Json(json!({
+        "target": t.name,
+        "regions": t.regions.as_ref().map(|r| &r.regions),
+        "quorum": t.regions.as_ref().map(|r| r.quorum),
+        "results": app.board.results(&t.name, now - 3_600_000, i64::MAX),
+    })))
+}
+
+/// The body of `POST /api/v1/agent/results`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Push {
+    results: Vec<AgentResult>,
+}
+
+/// `POST /api/v1/agent/results`.
+pub(crate) async fn results(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, TokenError> {
+    let a = agent(&app, &headers)?;
+    let push: Push = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": format!("results: {e}") })),
+            )
+                .into_response())
+        }
+    };
+    if push.results.len() > MAX_RESULTS_PER_PUSH {
+        return Ok((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": format!(
+                "at most {MAX_RESULTS_PER_PUSH} results per push, not {}", push.results.len()
+            ) })),
+        )
+            .into_response());
+    }
+    let mut ok = Vec::with_capacity(push.results.len());
+    let mut rejected = Vec::new();
+    for (i, r) in push.results.into_iter().enumerate() {
+        let assigned = app.config.targets.iter().any(|t| {
+            t.name == r.target
+                && t.regions
+                    .as_ref()
+                    .is_some_and(|g| g.regions.contains(&a.region))
+        });
+        if assigned {
+            ok.push(r);
+        } else {
+            rejected.push(json!({
+                "index": i,
+                "error": format!("target `{}` is not assigned to region `{}`", r.target, a.region),
+            }));
+        }
+    }
+    let accepted = ok.len();
+    app.metrics
+        .agents
+        .results
+        .get_or_create(&super::metrics::AgentLabels {
+            agent: a.name.clone(),
+        })
+        .inc_by(accepted as u64);
+    app.metrics.agents.rejected.inc_by(rejected.len() as u64);
+    // Stored first: a push the database refused answers 503, so the agent keeps it spooled and sends it again
+    // (the table's key makes that idempotent).
+    let now = now_ms();
+    let rows: Vec<super::RegionResult> = ok
+        .iter()
+        .map(|r| super::RegionResult {
+            region: a.region.clone(),
+            agent: a.name.clone(),
+            received_ms: now,
+            result: r.clone(),
+        })
+        .collect();
+    if let Err(e) = app.store.record_region_results(&rows).await {
+        tracing::warn!(agent = %a.name, error = %e, "Storing agent results failed; the agent will send them again.");
+        app.metrics.store_error("region_results");
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "storage unavailable" })),
+        )
+            .into_response());
+    }
+    app.board.ingest(&a.name, &a.region, ok, now);
+    Ok(Json(json!({ "accepted": accepted, "rejected": rejected })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use serde_json::Value;
+
+    use super::super::quorum::{Quorum, RoundVerdict};
+    use super::super::token::token_hash;
+    use super::*;
+
+    /// Three agents on 127.0.0.2, .3 and .4 talk to a real central web server on 127.0.0.1.
+    #[tokio::test]
+    async fn agents_pull_push_and_a_revoked_token_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut agents_yaml = String::from("agents:\n");
+        for (name, region) in [("a2", "eu-west"), ("a3", "us-east"), ("a4", "ap-south")] {
+            let f = dir.path().join(format!("{name}.sha256"));
+            std::fs::write(&f, token_hash(&format!("token-{name}"))).unwrap();
+            agents_yaml.push_str(&format!(
+                "  - {{ name: {name}, region: {region}, token_files: [{}] }}\n",
+                f.display()
+            ));
+        }
+        let yaml = format!(
+            "{agents_yaml}targets:\n  - name: api\n    url: http://127.0.0.1:9/mcp\n    \
+             regions: [eu-west, us-east, ap-south]\n  - name: local\n    url: http://127.0.0.1:9/mcp\n"
+        );
+        let app = super::super::central_for_tests(&yaml, dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(std::future::IntoFuture::into_future(axum::serve(
+            listener,
+            crate::web::router(app.clone()),
+        )));
+
+        let client = |last: u8| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::from([127, 0, 0, last]))
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap()
+        };
+        let now = crate::scheduler::now_ms();
+        let round = now - now % 60_000;
+        let push = |c: reqwest::Client, name: &'static str, up: bool| {
+            let base = base.clone();
+            async move {
+                c.post(format!("{base}/api/v1/agent/results"))
+                    .bearer_auth(format!("token-{name}"))
+                    .json(&json!({ "results": [
+                        { "target": "api", "probed_at_ms": round + 1_000, "up": up, "latency_ms": 7 },
+                        { "target": "local", "probed_at_ms": round + 1_000, "up": up, "latency_ms": 7 },
+                    ]}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // Pull: the agent's region's targets only.
+        let r = client(2)
+            .get(format!("{base}/api/v1/agent/assignments"))
+            .bearer_auth("token-a2")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["region"], "eu-west");
+        assert_eq!(v["targets"].as_array().unwrap().len(), 1);
+        assert_eq!(v["targets"][0]["name"], "api");
+
+        // One region reports failing: unknown (1 of 3 reporting), never down.
+        let r = push(client(2), "a2", false).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["accepted"], 1);
+        assert_eq!(v["rejected"][0]["index"], 1, "{v}");
+        let regions = app.config.targets[0].regions.clone().unwrap();
+        let q: Quorum = regions.quorum.into();
+        let verdict = || {
+            app.board
+                .verdict("api", &regions.regions, &q, round, 60_000)
+        };
+        assert!(
+            matches!(verdict(), RoundVerdict::Unknown { .. }),
+            "{:?}",
+            verdict()
+        );
+        // A second region up: quorum reached, one failing of two is regional.
+        assert_eq!(push(client(3), "a3", true).await.status(), 200);
+        assert_eq!(
+            verdict(),
+            RoundVerdict::Regional {
+                failing: vec!["eu-west".into()]
+            }
+        );
+        // The third region failing too: down.
+        assert_eq!(push(client(4), "a4", false).await.status(), 200);
+        assert_eq!(
+            verdict(),
+            RoundVerdict::Down {
+                failing: vec!["ap-south".into(), "eu-west".into()]
+            }
+        );
+        assert_eq!(app.board.agents()["a3"].results_total, 1);
+        assert_eq!(
+            app.store
+                .count_region_results("api", round, round + 60_000)
+                .await
+                .unwrap(),
+            3
+        );
+        let v: Value = reqwest::get(format!("{base}/api/v1/targets/api/regions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 3, "{v}");
+        assert_eq!(v["quorum"]["min_failing"], 2);
+        let v: Value = reqwest::get(format!("{base}/api/v1/agents"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["agents"][1]["results_total"], 1, "{v}");
+        // The periodic look judges the round once it is over (+ timeout + push grace) and exports it.
+        let mut e = super::super::evaluate::Evaluator::new(now);
+        let judged = e.tick(&app, round + 60_000 + 13_000);
+        assert!(
+            matches!(judged[0].1, RoundVerdict::Down { .. }),
+            "{judged:?}"
+        );
+        let text = app.metrics.encode();
+        for line in [
+            r#"lifeline_monitor_region_verdict{target="api",verdict="down"} 1"#,
+            r#"lifeline_monitor_region_verdict{target="api",verdict="up"} 0"#,
+            r#"lifeline_monitor_agent_results_total{agent="a3"} 1"#,
+            r#"lifeline_monitor_agent_rejected_results_total 3"#,
+            r#"lifeline_monitor_probe_fleet_degraded 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // 3 intervals (60 s) later nobody called: every agent is stale.
+        e.tick(&app, now + 181_000);
+        assert!(app
+            .metrics
+            .encode()
+            .contains(r#"lifeline_monitor_agent_stale{agent="a2"} 1"#));
+
+        // Revoked by removing its hash file: 401 with WWW-Authenticate, nothing ingested.
+        std::fs::remove_file(dir.path().join("a4.sha256")).unwrap();
+        let r = push(client(4), "a4", true).await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let r = client(4)
+            .get(format!("{base}/api/v1/agent/assignments"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(app.board.agents()["a4"].results_total, 1);
+        server.abort();
+    }
+}

@@ -1,0 +1,249 @@
+//! The central side's view of the probe fleet (issue 14, "Regions"): the per-region results the agents
+//! pushed, per target, and each agent's liveness (last seen, lag, results per minute, `stale`). In memory and
+//! bounded: the last [`MAX_RESULTS_PER_TARGET`] region results of each target, and only configured agents
+//! and targets. **Not yet written to the store** (no migration yet): a restarted replica starts empty and the
+//! agents' next pushes fill it again.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::quorum::{decide, Quorum, RegionAttempt, RoundVerdict};
+
+/// Region results kept per target (all regions together): 256.
+pub const MAX_RESULTS_PER_TARGET: usize = 256;
+/// Silent intervals after which an agent is `stale`: 3.
+pub const STALE_INTERVALS: u32 = 3;
+
+/// One probe attempt of one agent, as pushed to `POST /api/v1/agent/results`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentResult {
+    /// The target's configured name.
+    pub target: String,
+    /// When the probe started, Unix milliseconds (the agent's clock); kept when the result arrives late.
+    pub probed_at_ms: i64,
+    /// The attempt within the round: 0 first, retries after. Only a region's last attempt counts.
+    #[serde(default)]
+    pub attempt: u32,
+    /// True when the probe counted as up.
+    pub up: bool,
+    /// The probe's duration in milliseconds.
+    pub latency_ms: u64,
+    /// The failure's one-line cause, if it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A stored region result: the agent's result and who sent it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionResult {
+    /// The agent's region.
+    pub region: String,
+    /// The agent's name.
+    pub agent: String,
+    /// When the central side received it, Unix milliseconds.
+    pub received_ms: i64,
+    /// The result.
+    #[serde(flatten)]
+    pub result: AgentResult,
+}
+
+/// An agent's liveness.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentSeen {
+    /// Last push or pull, Unix milliseconds; `None` before the first.
+    pub last_seen_ms: Option<i64>,
+    /// Receive time minus probe time of the last result, milliseconds (large after a partition drains).
+    pub lag_ms: Option<i64>,
+    /// Results received in the last minute.
+    pub results_last_minute: usize,
+    /// Results received in all.
+    pub results_total: u64,
+    /// Receive times of the last minute's results (bounded by the minute).
+    #[serde(skip)]
+    recent: VecDeque<i64>,
+    /// True once `stale` was reported (alert once, until it is seen again).
+    #[serde(skip)]
+    stale_reported: bool,
+}
+
+/// The board: shared by the web handlers and the evaluation.
+#[derive(Debug, Default)]
+pub struct Board {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    results: HashMap<String, VecDeque<RegionResult>>,
+    agents: BTreeMap<String, AgentSeen>,
+}
+
+impl Board {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `agent` called in at `now_ms`.
+    pub fn seen(&self, agent: &str, now_ms: i64) {
+        let mut g = self.lock();
+        let a = g.agents.entry(agent.to_owned()).or_default();
+        a.last_seen_ms = Some(now_ms);
+        a.stale_reported = false;
+    }
+
+    /// Adds results of `agent` in `region`, received at `now_ms`; the oldest of a target beyond
+    /// [`MAX_RESULTS_PER_TARGET`] are dropped (the verdict only needs the recent rounds).
+    pub fn ingest(&self, agent: &str, region: &str, results: Vec<AgentResult>, now_ms: i64) {
+        let mut g = self.lock();
+        let n = results.len();
+        let mut lag = None;
+        for r in results {
+            lag = Some(now_ms - r.probed_at_ms);
+            let q = g.results.entry(r.target.clone()).or_default();
+            q.push_back(RegionResult {
+                region: region.to_owned(),
+                agent: agent.to_owned(),
+                received_ms: now_ms,
+                result: r,
+            });
+            while q.len() > MAX_RESULTS_PER_TARGET {
+                q.pop_front();
+            }
+        }
+        let a = g.agents.entry(agent.to_owned()).or_default();
+        a.last_seen_ms = Some(now_ms);
+        a.stale_reported = false;
+        if lag.is_some() {
+            a.lag_ms = lag;
+        }
+        a.results_total += n as u64;
+        a.recent.extend(std::iter::repeat_n(now_ms, n.min(100_000)));
+        while a.recent.front().is_some_and(|t| *t < now_ms - 60_000) {
+            a.recent.pop_front();
+        }
+        a.results_last_minute = a.recent.len();
+    }
+
+    /// The region results of `target` whose probe time is in `[from_ms, to_ms)`, oldest first.
+    pub fn results(&self, target: &str, from_ms: i64, to_ms: i64) -> Vec<RegionResult> {
+        self.lock()
+            .results
+            .get(target)
+            .map(|q| {
+                q.iter()
+                    .filter(|r| (from_ms..to_ms).contains(&r.result.probed_at_ms))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The verdict of the round `[from_ms, from_ms + interval_ms)` of `target` under `quorum`.
+    pub fn verdict(
+        &self,
+        target: &str,
+        regions: &[String],
+        quorum: &Quorum,
+        from_ms: i64,
+        interval_ms: i64,
+    ) -> RoundVerdict {
+        let attempts: Vec<RegionAttempt> = self
+            .results(target, from_ms, from_ms + interval_ms)
+            .into_iter()
+            .map(|r| RegionAttempt {
+                region: r.region,
+                attempt: r.result.attempt,
+                up: r.result.up,
+            })
+            .collect();
+        decide(regions, quorum, &attempts)
+    }
+
+    /// Each known agent's liveness, by name.
+    pub fn agents(&self) -> BTreeMap<String, AgentSeen> {
+        self.lock().agents.clone()
+    }
+
+    /// The agents (among `names`) silent for [`STALE_INTERVALS`] × `interval_ms` at `now_ms` that were not
+    /// reported yet: each is returned once, until it is seen again (alert once). An agent never seen counts
+    /// from `since_ms` (the start of this process).
+    pub fn newly_stale(
+        &self,
+        names: &[&str],
+        interval_ms: i64,
+        since_ms: i64,
+        now_ms: i64,
+    ) -> Vec<String> {
+        let mut g = self.lock();
+        let limit = i64::from(STALE_INTERVALS) * interval_ms;
+        let mut out = Vec::new();
+        for n in names {
+            let a = g.agents.entry((*n).to_owned()).or_default();
+            let last = a.last_seen_ms.unwrap_or(since_ms);
+            if now_ms - last >= limit && !a.stale_reported {
+                a.stale_reported = true;
+                out.push((*n).to_owned());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(target: &str, at: i64, up: bool) -> AgentResult {
+        AgentResult {
+            target: target.into(),
+            probed_at_ms: at,
+            attempt: 0,
+            up,
+            latency_ms: 5,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn late_results_count_in_their_probe_round_and_stale_alerts_once() {
+        let b = Board::default();
+        let regions: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let q = Quorum::default_for(3);
+        b.ingest("a1", "a", vec![res("t", 1_000, false)], 1_100);
+        assert!(matches!(
+            b.verdict("t", &regions, &q, 0, 10_000),
+            RoundVerdict::Unknown { .. }
+        ));
+        b.ingest("b1", "b", vec![res("t", 2_000, false)], 2_100);
+        assert!(matches!(
+            b.verdict("t", &regions, &q, 0, 10_000),
+            RoundVerdict::Down { .. }
+        ));
+        // c's result arrives a minute late (a drained spool): it lands in its probe round.
+        b.ingest("c1", "c", vec![res("t", 3_000, true)], 63_000);
+        assert_eq!(b.results("t", 0, 10_000).len(), 3);
+        assert_eq!(b.agents()["c1"].lag_ms, Some(60_000));
+        // a1 silent for 3 intervals: stale once.
+        let names = ["a1", "b1", "c1"];
+        assert_eq!(b.newly_stale(&names, 10_000, 0, 40_000), ["a1", "b1"]);
+        assert!(b.newly_stale(&names, 10_000, 0, 41_000).is_empty());
+        b.seen("a1", 42_000);
+        assert_eq!(b.newly_stale(&names, 10_000, 0, 72_000), ["a1"]);
+    }
+
+    #[test]
+    fn a_target_keeps_a_bounded_number_of_results() {
+        let b = Board::default();
+        let many = (0..MAX_RESULTS_PER_TARGET as i64 + 10)
+            .map(|i| res("t", i, true))
+            .collect();
+        b.ingest("a1", "a", many, 1_000_000);
+        assert_eq!(b.results("t", 0, i64::MAX).len(), MAX_RESULTS_PER_TARGET);
+        assert_eq!(
+            b.agents()["a1"].results_total,
+            MAX_RESULTS_PER_TARGET as u64 + 10
+        );
+    }
+}
