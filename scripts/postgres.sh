@@ -2,6 +2,8 @@
 # Starts or stops a throwaway PostgreSQL on a loopback port for the monitor's storage tests.
 #
 #   eval "$(scripts/postgres.sh start)"   # prints: export DATABASE_URL=… LIFELINE_PG_DIR=…
+#   scripts/postgres.sh start --durable   # the same, with synchronous commits: a crash loses no committed
+#                                         # transaction (for crash-restart tests; the default trades that for speed)
 #   scripts/postgres.sh stop              # stops the server in $LIFELINE_PG_DIR and deletes it
 #   scripts/postgres.sh restart DIR       # crash-stops (immediate) and restarts the server in DIR, same port
 #
@@ -24,6 +26,11 @@ as_owner() {
 }
 
 start() {
+  # Fast by default: commits are acknowledged before their WAL is written, so a crash (restart below) may
+  # lose the last ~0.6 s of committed transactions, which no production server does. --durable keeps
+  # synchronous_commit on (fsync stays off: a process crash keeps the OS's page cache).
+  local sync=off
+  if [[ ${1:-} == --durable ]]; then sync=on; fi
   local bindir
   if ! bindir=$(find_bindir); then
     echo "postgres.sh: installing the Debian postgresql package" >&2
@@ -38,7 +45,7 @@ start() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
   as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=$sync -c full_page_writes=off" \
     start >/dev/null
   echo "$port" > "$dir/port"
   echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$port/postgres"
@@ -64,7 +71,7 @@ restart() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   restart) shift; restart "$@" ;;
   *) echo "usage: $0 start | stop [DIR] | restart [DIR]" >&2; exit 64 ;;

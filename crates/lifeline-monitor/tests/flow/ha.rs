@@ -290,8 +290,10 @@ impl PrivatePg {
     }
 
     fn start() -> PrivatePg {
+        // Durable: the test crash-stops the server, and a production server loses no committed transaction
+        // in a crash (the default test server acknowledges commits before writing them).
         let out = std::process::Command::new(Self::script())
-            .arg("start")
+            .args(["start", "--durable"])
             .output()
             .expect("scripts/postgres.sh runs");
         assert!(
