@@ -163,7 +163,12 @@ fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    v[v.len() / 2]
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
 }
 
 struct Run {
@@ -378,6 +383,12 @@ async fn bench() {
         "database now: {:.1} MiB; results {raw_rows} rows, {per_raw:.0} bytes/row; rollups {per_target_day:.0} \
          bytes/target-day",
         db_now as f64 / 1048576.0
+    );
+    let rollups_only = per_target_day * 10_000.0 * 90.0;
+    println!(
+        "projected 90 days × 10,000 targets, rollups alone: {:.0} MiB; the 48 h raw window alone: {:.0} MiB",
+        rollups_only / 1048576.0,
+        (projected - rollups_only) / 1048576.0
     );
     println!(
         "projected 90 days × 10,000 targets (rollups + 48 h raw at {interval} s): {:.0} MiB   goal < 1024 MiB   {}",
