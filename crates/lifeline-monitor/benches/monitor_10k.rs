@@ -163,21 +163,7 @@ async fn monitor() {
 
     let t = Instant::now();
     let store = Store::connect(&storage).await.expect("store");
-    let names: Vec<(String, String)> = config
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), t.display_url()))
-        .collect();
-    let ids: Vec<i64> = store
-        .sync_targets(&names, now_ms())
-        .await
-        .expect("targets")
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let rows = lifeline_monitor::simulate::load_history(&store, &ids, days, now_ms(), 42)
-        .await
-        .expect("history");
+    let (names, ids, rows) = common::seed_history(&store, &config.targets, days).await;
     let raw = dense_raw_window(&store, ids[0], &names[0]).await;
     let loaded_size = store.size_bytes().await.unwrap_or(0);
     store.close().await;

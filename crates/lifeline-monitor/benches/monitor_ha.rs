@@ -212,20 +212,7 @@ async fn bench() {
     let t = Instant::now();
     let store = Store::connect(&url).await.expect("store");
     let empty = store.size_bytes().await.unwrap_or(0);
-    let names: Vec<(String, String)> = targets
-        .iter()
-        .map(|t| (t.name.clone(), t.display_url()))
-        .collect();
-    let ids: Vec<i64> = store
-        .sync_targets(&names, now_ms())
-        .await
-        .expect("targets")
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let rollups = lifeline_monitor::simulate::load_history(&store, &ids, days, now_ms(), 42)
-        .await
-        .expect("history");
+    let (_, _, rollups) = common::seed_history(&store, &targets, days).await;
     store.close().await;
     sql(&url, "VACUUM ANALYZE");
     let seeded = int(&url, "SELECT pg_database_size(current_database())");

@@ -103,3 +103,28 @@ pub(crate) fn spawn_endpoints() -> (Guard, Vec<String>) {
     );
     (guard, urls)
 }
+
+/// Registers `targets` in `store` and seeds `days` days of hourly rollups for each through
+/// `simulate::load_history` (the store's rollup path, seed 42). Returns the names with their display URLs,
+/// the target ids (same order) and the rollup rows written.
+pub(crate) async fn seed_history(
+    store: &lifeline_monitor::Store,
+    targets: &[lifeline_monitor::TargetConfig],
+    days: i64,
+) -> (Vec<(String, String)>, Vec<i64>, u64) {
+    let names: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| (t.name.clone(), t.display_url()))
+        .collect();
+    let ids: Vec<i64> = store
+        .sync_targets(&names, now_ms())
+        .await
+        .expect("targets")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let rows = lifeline_monitor::simulate::load_history(store, &ids, days, now_ms(), 42)
+        .await
+        .expect("history");
+    (names, ids, rows)
+}
