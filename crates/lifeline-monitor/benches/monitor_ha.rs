@@ -131,6 +131,16 @@ impl Replica {
 fn wait_spread(url: &str, replicas: &[Replica]) -> Duration {
     let t = Instant::now();
     loop {
+        for r in replicas {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", r.pid())).unwrap_or_default();
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.get(..1));
+            assert!(
+                matches!(state, Some(s) if s != "Z" && s != "X"),
+                "replica {} exited: see its log in the bench's temporary directory",
+                r.pid()
+            );
+        }
         let owners = sql(
             url,
             "SELECT coalesce(owner, '') FROM shard_leases \
@@ -230,8 +240,9 @@ async fn bench() {
     let mut yaml = format!("storage: \"{url}\"\nreplicas: {{ lease_ttl: {ttl}s }}\ntargets:\n");
     for (t, u) in targets.iter().zip(&urls) {
         yaml.push_str(&format!(
-            "  - {{ name: {}, url: \"{u}\", interval: {interval}s }}\n",
-            t.name
+            "  - {{ name: {}, url: \"{u}\", interval: {interval}s, timeout: {}s }}\n",
+            t.name,
+            interval.min(10)
         ));
     }
     std::fs::write(&config, yaml).expect("config");
