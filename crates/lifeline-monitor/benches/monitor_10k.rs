@@ -13,9 +13,6 @@
 //! BENCH_SECONDS (120, the CPU measurement window after a 30 s warm-up), BENCH_REQUESTS (200 per page),
 //! BENCH_TRANSACTIONS (1000).
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::process::CommandExt as _;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,14 +20,8 @@ use lifeline_core::{Phase, Shutdown};
 use lifeline_monitor::store::{IncidentOp, ProbeRow, RecordOp, TargetState};
 use lifeline_monitor::{Config, McpProber, Monitor, Store, TargetConfig};
 
-const ROLE: &str = "LIFELINE_BENCH_ROLE";
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{knob, now_ms};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -40,39 +31,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    if std::env::var(ROLE).as_deref() == Ok("endpoints") {
-        rt.block_on(endpoints());
+    if common::is_endpoints_child() {
+        rt.block_on(common::endpoints());
     } else {
         rt.block_on(monitor());
     }
-}
-
-/// Child role: N modern fake MCP servers; prints their URLs, then READY, then lives until stdin closes.
-async fn endpoints() {
-    let n = knob("BENCH_TARGETS", 10_000);
-    let mut servers = Vec::with_capacity(n as usize);
-    let mut out = std::io::stdout().lock();
-    for _ in 0..n {
-        let s = lifeline_testkit::fakes::FakeServer::start(
-            lifeline_testkit::fakes::FakeKind::Modern(Default::default()),
-        )
-        .await
-        .expect("fake server");
-        writeln!(out, "{}", s.url()).expect("stdout");
-        servers.push(s);
-    }
-    writeln!(out, "READY").expect("stdout");
-    drop(out);
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = String::new();
-        while std::io::stdin()
-            .read_line(&mut sink)
-            .map(|n| n > 0)
-            .unwrap_or(false)
-        {}
-    })
-    .await;
-    drop(servers);
 }
 
 /// The two-step transaction a bench target carries, as a transaction target (`<target>.echo2`) the way
@@ -110,17 +73,6 @@ transactions:
     target
 }
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 fn cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -138,16 +90,6 @@ fn status_kib(field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(0)
 }
 
 fn p95(mut v: Vec<f64>) -> f64 {
@@ -199,30 +141,7 @@ async fn monitor() {
     let window = knob("BENCH_SECONDS", 120);
     let requests = knob("BENCH_REQUESTS", 200);
 
-    let t = Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .env(ROLE, "endpoints")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .expect("endpoint process");
-    let stdout = child.stdout.take().expect("piped");
-    let _guard = Guard(child);
-    let mut urls = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("endpoint output");
-        if line == "READY" {
-            break;
-        }
-        urls.push(line);
-    }
-    println!(
-        "endpoints: {} fake MCP servers up in {:.1}s",
-        urls.len(),
-        t.elapsed().as_secs_f64()
-    );
+    let (_guard, urls) = common::spawn_endpoints();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let db_path = dir.path().join("bench.db");
@@ -244,21 +163,7 @@ async fn monitor() {
 
     let t = Instant::now();
     let store = Store::connect(&storage).await.expect("store");
-    let names: Vec<(String, String)> = config
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), t.display_url()))
-        .collect();
-    let ids: Vec<i64> = store
-        .sync_targets(&names, now_ms())
-        .await
-        .expect("targets")
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let rows = lifeline_monitor::simulate::load_history(&store, &ids, days, now_ms(), 42)
-        .await
-        .expect("history");
+    let (names, ids, rows) = common::seed_history(&store, &config.targets, days).await;
     let raw = dense_raw_window(&store, ids[0], &names[0]).await;
     let loaded_size = store.size_bytes().await.unwrap_or(0);
     store.close().await;
