@@ -22,7 +22,7 @@ pub(crate) struct AgentArgs {
     /// The region this agent probes from; must match the `region` of its entry in the central `agents:`.
     #[arg(long, env = "LIFELINE_AGENT_REGION")]
     region: String,
-    /// The central monitor's base URL (its status page address), e.g. https://monitor.example.com.
+    /// The central monitor's base URL (its status page address), e.g. `https://monitor.example.com`.
     #[arg(long, value_name = "URL", env = "LIFELINE_AGENT_CENTRAL")]
     central: Url,
     /// A file holding this agent's bearer token; the central side stores its SHA-256
