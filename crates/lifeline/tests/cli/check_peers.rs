@@ -178,23 +178,25 @@ async fn python_sdk_2_over_stdio_is_modern() {
     assert_healthy(&report, "modern", "stdio", 4);
 }
 
-/// The official conformance suite's client scenario `initialize` runs `lifeline check <url>` against its own
-/// scenario server and checks the initialize request. A client that sends nothing scores `Passed: 0/0`, so the
-/// test asserts the exact count, not just the exit code.
-#[tokio::test]
-async fn conformance_client_initialize_scenario_passes() {
-    let (node, mut args) = peers::conformance_command(Conformance::Stable);
-    // `exec` so the suite's timeout signal reaches lifeline itself, not only the shell around it.
-    let command = format!("exec {BIN} check");
+/// Runs the conformance suite `which`'s client `scenario` with `command` (the scenario server's URL appended) and
+/// returns its exit code and its whole output.
+async fn conformance_client(
+    which: Conformance,
+    command: &str,
+    scenario: &str,
+    timeout_ms: u32,
+) -> (Option<i32>, String) {
+    let (node, mut args) = peers::conformance_command(which);
+    let timeout = timeout_ms.to_string();
     args.extend(
         [
             "client",
             "--command",
-            &command,
+            command,
             "--scenario",
-            "initialize",
+            scenario,
             "--timeout",
-            "30000",
+            &timeout,
         ]
         .into_iter()
         .map(str::to_owned),
@@ -206,7 +208,19 @@ async fn conformance_client_initialize_scenario_passes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(0), "conformance failed:\n{text}");
+    (out.status.code(), text)
+}
+
+/// The official conformance suite's client scenario `initialize` runs `lifeline check <url>` against its own
+/// scenario server and checks the initialize request. A client that sends nothing scores `Passed: 0/0`, so the
+/// test asserts the exact count, not just the exit code.
+#[tokio::test]
+async fn conformance_client_initialize_scenario_passes() {
+    // `exec` so the suite's timeout signal reaches lifeline itself, not only the shell around it.
+    let command = format!("exec {BIN} check");
+    let (code, text) =
+        conformance_client(Conformance::Stable, &command, "initialize", 30_000).await;
+    assert_eq!(code, Some(0), "conformance failed:\n{text}");
     assert!(
         text.contains("Passed: 1/1"),
         "expected exactly one passing check:\n{text}"
@@ -221,33 +235,13 @@ async fn conformance_client_initialize_scenario_passes() {
 #[tokio::test]
 async fn conformance_client_credentials_scenarios_pass() {
     let script = peers::peers_sources().join("conformance_oauth_client.sh");
+    let command = format!("sh {} {BIN}", script.display());
     for scenario in [
         "auth/client-credentials-basic",
         "auth/client-credentials-jwt",
     ] {
-        let (node, mut args) = peers::conformance_command(Conformance::Next);
-        let command = format!("sh {} {BIN}", script.display());
-        args.extend(
-            [
-                "client",
-                "--command",
-                &command,
-                "--scenario",
-                scenario,
-                "--timeout",
-                "60000",
-            ]
-            .into_iter()
-            .map(str::to_owned),
-        );
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(&node.to_string_lossy(), &argv).await;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(0), "{scenario} failed:\n{text}");
+        let (code, text) = conformance_client(Conformance::Next, &command, scenario, 60_000).await;
+        assert_eq!(code, Some(0), "{scenario} failed:\n{text}");
         assert!(text.contains(" 0 failed"), "{scenario}:\n{text}");
         assert!(text.contains("OVERALL: PASSED"), "{scenario}:\n{text}");
         assert!(
