@@ -35,7 +35,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::fetch::{Client, FetchError};
-use super::token_cache::TokenCache;
+use super::token_cache::{token_hash, TokenCache};
 use super::{Failure, Principal, Reason, Source};
 use crate::config::{AuthConfig, JwtIssuer};
 use crate::metrics::Metrics;
@@ -170,7 +170,7 @@ impl JwtVerifier {
     /// Verifies `token` (see the module docs): from the cache while the key that verified it is still fresh in
     /// its issuer's set, else by [`JwtVerifier::check`].
     pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Failure> {
-        let hash = TokenCache::<Verified>::key(token);
+        let hash = token_hash(token);
         if let Some(hit) = self.verified.get(&hash) {
             if self.issuers[hit.issuer].holds_fresh(&hit.kid, &hit.key) {
                 return Ok(hit.principal);
@@ -620,7 +620,7 @@ mod tests {
         let t = token("k1", b"first");
         let p = v.verify(&t).await.expect("verified");
         assert_eq!((p.subject.as_str(), p.scopes.len()), ("svc", 1));
-        let hash = TokenCache::<Verified>::key(&t);
+        let hash = token_hash(&t);
         assert!(
             v.verified.get(&hash).is_some(),
             "the verified token is cached"

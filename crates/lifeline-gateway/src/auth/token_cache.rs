@@ -18,6 +18,11 @@ pub(crate) const MAX_ENTRIES: usize = 10_000;
 /// The SHA-256 of a bearer token: the cache key.
 pub(crate) type TokenHash = [u8; 32];
 
+/// The cache key of `token`: its SHA-256.
+pub(crate) fn token_hash(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// Answers of type `V` by token hash (see the module docs).
 #[derive(Debug)]
 pub(crate) struct TokenCache<V> {
@@ -38,11 +43,6 @@ impl<V: Clone> TokenCache<V> {
             ttl,
             entries: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The cache key of `token`.
-    pub(crate) fn key(token: &str) -> TokenHash {
-        Sha256::digest(token.as_bytes()).into()
     }
 
     /// The answer for `key` while it is fresh.
@@ -107,11 +107,7 @@ mod tests {
     #[test]
     fn an_answer_never_outlives_its_token_or_the_ttl() {
         let cache = TokenCache::new(Duration::from_secs(60));
-        let (a, b, c) = (
-            TokenCache::<u8>::key("a"),
-            TokenCache::<u8>::key("b"),
-            TokenCache::<u8>::key("c"),
-        );
+        let (a, b, c) = (token_hash("a"), token_hash("b"), token_hash("c"));
         cache.put(a, 1, Some(unix_now() + 3600));
         assert_eq!(cache.get(&a), Some(1));
         cache.put(b, 2, Some(unix_now().saturating_sub(1)));
@@ -129,7 +125,7 @@ mod tests {
     fn the_cache_is_bounded() {
         let cache = TokenCache::new(Duration::from_secs(60));
         for i in 0..=MAX_ENTRIES {
-            cache.put(TokenCache::<usize>::key(&i.to_string()), i, None);
+            cache.put(token_hash(&i.to_string()), i, None);
         }
         let len = cache.entries.lock().expect("lock").len();
         assert!(len <= MAX_ENTRIES, "{len} entries");

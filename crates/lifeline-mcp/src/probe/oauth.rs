@@ -357,14 +357,7 @@ impl OAuthClient {
         if self.config.token_url.is_none() && entry.endpoint.is_none() {
             return Ok(None);
         }
-        let credential = self.fingerprint().await;
-        if entry
-            .refusal
-            .as_ref()
-            .is_some_and(|r| r.credential != credential)
-        {
-            entry.refusal = None;
-        }
+        self.forget_refusal_if_changed(entry).await;
         entry.paused(Instant::now())?;
         let fetched = self.fetch(ctx, &mut state, &resource, None).await;
         let entry = state.targets.entry(resource.to_string()).or_default();
@@ -372,7 +365,7 @@ impl OAuthClient {
             // Obtained for its age: whatever was refused before, this credential works at the AS.
             Ok(_) => entry.refusal = None,
             Err(f) if f.reason == Reason::AuthFailed => {
-                entry.refused(Instant::now(), &f.message, credential)
+                entry.refused(Instant::now(), &f.message, self.fingerprint().await)
             }
             Err(_) => {}
         }
@@ -410,22 +403,15 @@ impl OAuthClient {
             }
             (Some(_), Some(_)) => {
                 let now = Instant::now();
-                let credential = self.fingerprint().await;
-                let entry = state.targets.entry(resource.to_string()).or_default();
-                if entry
-                    .refusal
-                    .as_ref()
-                    .is_some_and(|r| r.credential != credential)
-                {
-                    entry.refusal = None;
-                } else if entry.token.as_ref().is_some_and(|t| t.forced) {
+                self.forget_refusal_if_changed(entry).await;
+                if entry.token.as_ref().is_some_and(|t| t.forced) {
                     // Even a token obtained because the last one was refused is refused.
                     entry.paused(now)?;
                     let first = entry.refusal.is_none();
                     entry.refused(
                         now,
                         "the server refused a newly obtained token too",
-                        credential,
+                        self.fingerprint().await,
                     );
                     if first {
                         entry.paused(now)?;
@@ -444,7 +430,7 @@ impl OAuthClient {
                         }
                     }
                     Err(f) if f.reason == Reason::AuthFailed => {
-                        entry.refused(now, &f.message, credential)
+                        entry.refused(now, &f.message, self.fingerprint().await)
                     }
                     Err(_) => {}
                 }
@@ -577,6 +563,16 @@ impl OAuthClient {
 }
 
 impl OAuthClient {
+    /// Forgets `entry`'s refusal when the credential changed since (a rotated secret file is tried at once).
+    /// Reads the credential only while a refusal stands: a working credential costs no extra file read.
+    async fn forget_refusal_if_changed(&self, entry: &mut TargetState) {
+        if let Some(r) = &entry.refusal {
+            if self.fingerprint().await != r.credential {
+                entry.refusal = None;
+            }
+        }
+    }
+
     /// The SHA-256 of what this credential presents at the token endpoint, read now: the client secret or
     /// private key, and the configured refresh token (a read error counts as its message). Names the
     /// credential without keeping it.
