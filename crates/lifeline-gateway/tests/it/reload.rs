@@ -83,19 +83,7 @@ async fn stdio_reload_under_load_loses_nothing() {
             (answers, after)
         })
     };
-    let auth = format!("Bearer {TOKEN}");
-    let url = format!("{}/admin/reload", gw.admin);
-    let r = raw_http::request(
-        "POST",
-        &url,
-        &[("Authorization", &auth)],
-        None,
-        RELOAD_TIMEOUT,
-    )
-    .await
-    .expect("the admin answers");
-    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    assert_eq!(r.status, 200, "{}", r.text());
+    let body = reload(&gw).await;
     assert_eq!(body["mode"], "pool", "{body}");
     assert_eq!(body["old_sessions"], 4, "{body}");
     switched.store(true, std::sync::atomic::Ordering::Release);
@@ -121,6 +109,7 @@ async fn stdio_reload_under_load_loses_nothing() {
     }
 
     // No token: 401. The old sessions end (DELETE): the old generation stops.
+    let url = format!("{}/admin/reload", gw.admin);
     let r = raw_http::request("POST", &url, &[], None, RELOAD_TIMEOUT)
         .await
         .expect("the admin answers");
@@ -165,6 +154,19 @@ async fn stdio_reload_in_session_mode_keeps_old_sessions_on_their_children() {
     gw.wait_ready(STDIO_READY_PATIENCE).await;
     let mcp = gw.mcp();
     let old = [open_session(&mcp).await, open_session(&mcp).await];
+    let body = reload(&gw).await;
+    assert_eq!(body["mode"], "session", "{body}");
+    assert_eq!(body["old_sessions"], 2, "{body}");
+    for sid in &old {
+        let (status, text) = add(&mcp, sid).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let fresh = open_session(&mcp).await;
+    assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
+}
+
+/// `POST /admin/reload` with the admin token; asserts a 200 and returns its JSON body.
+async fn reload(gw: &Gw) -> Value {
     let auth = format!("Bearer {TOKEN}");
     let url = format!("{}/admin/reload", gw.admin);
     let r = raw_http::request(
@@ -176,14 +178,6 @@ async fn stdio_reload_in_session_mode_keeps_old_sessions_on_their_children() {
     )
     .await
     .expect("the admin answers");
-    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(body["mode"], "session", "{body}");
-    assert_eq!(body["old_sessions"], 2, "{body}");
-    for sid in &old {
-        let (status, text) = add(&mcp, sid).await;
-        assert_eq!(status, 200, "{text}");
-    }
-    let fresh = open_session(&mcp).await;
-    assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
