@@ -66,6 +66,17 @@ async fn start_settled(yaml: &str, fake: &FakeServer) -> (Gw, u64) {
     (gw, fake.requests_total())
 }
 
+/// A settled gateway whose `api_keys_file` holds `lines`, in front of a healthy fake upstream; with the temp dir
+/// that keeps the file and the upstream's request count once settled.
+async fn behind_api_keys(lines: &str) -> (FakeServer, tempfile::TempDir, Gw, u64) {
+    let fake = healthy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, lines).expect("keys");
+    let (gw, hits) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    (fake, dir, gw, hits)
+}
+
 /// The value of `lifeline_gateway_auth_decisions_total{outcome,reason}` (0 when absent).
 pub(crate) async fn decisions(gw: &Gw, outcome: &str, reason: &str) -> f64 {
     let text = gw.metrics().await;
@@ -116,11 +127,7 @@ auth:
 
 #[tokio::test]
 async fn every_method_and_path_is_challenged_before_any_other_check() {
-    let fake = healthy().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    std::fs::write(&keys, key_line("ci", "good-key", "mcp:read")).expect("keys");
-    let (gw, hits) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let (fake, _dir, gw, hits) = behind_api_keys(&key_line("ci", "good-key", "mcp:read")).await;
     let mcp = gw.mcp();
     let sse = format!("{}/sse", gw.base);
     let messages = format!("{}/messages?sessionId=abc", gw.base);
@@ -204,11 +211,7 @@ async fn every_method_and_path_is_challenged_before_any_other_check() {
 async fn a_refusal_made_before_the_body_arrived_tells_the_client_to_close() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    let fake = healthy().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    std::fs::write(&keys, key_line("ci", "good-key", "mcp:read")).expect("keys");
-    let (gw, hits) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let (fake, _dir, gw, hits) = behind_api_keys(&key_line("ci", "good-key", "mcp:read")).await;
     let addr = gw.base.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr)
         .await
@@ -240,11 +243,7 @@ async fn a_refusal_made_before_the_body_arrived_tells_the_client_to_close() {
 
 #[tokio::test]
 async fn protected_resource_metadata_is_served_cacheable_to_any_origin() {
-    let fake = healthy().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    std::fs::write(&keys, key_line("ci", "k", "")).expect("keys");
-    let (gw, hits) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let (fake, _dir, gw, hits) = behind_api_keys(&key_line("ci", "k", "")).await;
     for path in [
         "/.well-known/oauth-protected-resource/mcp",
         "/.well-known/oauth-protected-resource",
@@ -938,12 +937,10 @@ async fn a_configured_jwks_url_is_used_without_discovery_and_cached() {
 /// 2025-11-25 security best practices §Session Hijacking: a session is bound to the principal that opened it.
 #[tokio::test]
 async fn a_session_is_usable_only_by_the_principal_that_opened_it() {
-    let fake = healthy().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = dir.path().join("keys");
-    let lines = key_line("alice", "alice-key", "") + &key_line("mallory", "mallory-key", "");
-    std::fs::write(&keys, lines).expect("keys");
-    let (gw, _) = start_settled(&api_key_config(&fake.url(), &keys, ""), &fake).await;
+    let (fake, _dir, gw, _) = behind_api_keys(
+        &(key_line("alice", "alice-key", "") + &key_line("mallory", "mallory-key", "")),
+    )
+    .await;
     let mcp = gw.mcp();
     let alice = ("Authorization", "Bearer alice-key");
     let mallory = ("Authorization", "Bearer mallory-key");
