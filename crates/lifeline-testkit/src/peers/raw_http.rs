@@ -61,8 +61,13 @@ pub async fn request(
         })?
 }
 
+/// How long [`post_json`] waits for a whole response: 30 s. A guard against a hang, not a latency bound. It is
+/// this long because a request that opens a stdio session spawns a Python server first, and on a 2-core CI
+/// machine with other tests running that spawn alone was seen to take over 10 s.
+pub const POST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// `POST url` with a JSON body and the `Accept` header MCP's Streamable HTTP requires
-/// (`application/json, text/event-stream`), plus `extra` headers. Times out after 10 s.
+/// (`application/json, text/event-stream`), plus `extra` headers. Times out after [`POST_TIMEOUT`].
 ///
 /// # Errors
 /// As [`request`].
@@ -72,14 +77,7 @@ pub async fn post_json(url: &str, extra: &[(&str, &str)], json: &str) -> io::Res
         ("Accept", "application/json, text/event-stream"),
     ];
     headers.extend_from_slice(extra);
-    request(
-        "POST",
-        url,
-        &headers,
-        Some(json.as_bytes()),
-        Duration::from_secs(10),
-    )
-    .await
+    request("POST", url, &headers, Some(json.as_bytes()), POST_TIMEOUT).await
 }
 
 async fn request_inner(
