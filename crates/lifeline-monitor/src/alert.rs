@@ -107,6 +107,13 @@ fn rfc3339(ms: i64) -> Option<String> {
 /// One line for people: `everything is DOWN: connection refused`.
 pub fn summary(a: &ClaimedAlert) -> String {
     let why = why(a.message.as_deref(), a.reason.as_deref());
+    if crate::agent::evaluate::is_subject(&a.target) {
+        // A probe-fleet episode (issue 14): its message says what; it is not a target going down.
+        return match a.kind {
+            AlertKindTag::Resolved => format!("RESOLVED: {why}"),
+            _ => why.to_owned(),
+        };
+    }
     match a.kind {
         AlertKindTag::Opened => down_summary(&a.target, why),
         AlertKindTag::Reminder => format!("{} is still DOWN (reminder {}): {why}", a.target, a.seq),

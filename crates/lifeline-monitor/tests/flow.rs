@@ -3,7 +3,8 @@
 //! nothing twice, recovery resolves once, maintenance suppresses, and drift and version changes become events.
 //! `flow/providers.rs`: Teams, Discord and Opsgenie against loopback fakes of their APIs, email through a real
 //! SMTP server (aiosmtpd); `flow/alertmanager.rs`: a real Alertmanager routing to a webhook receiver;
-//! `flow/ha.rs`: three replicas on a real PostgreSQL (issue 14).
+//! `flow/ha.rs`: three replicas on a real PostgreSQL (issue 14); `flow/regions.rs`: two replicas judging three
+//! probe agents' rounds from PostgreSQL (issue 14, "Regions").
 
 #[path = "flow/alertmanager.rs"]
 mod alertmanager;
@@ -11,6 +12,8 @@ mod alertmanager;
 mod ha;
 #[path = "flow/providers.rs"]
 mod providers;
+#[path = "flow/regions.rs"]
+mod regions;
 #[path = "support/running.rs"]
 mod running;
 

@@ -33,6 +33,14 @@ pub struct AgentResult {
     /// The failure's one-line cause, if it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The failure's reason label (`connect_refused`, `timeout`, … of `docs/check-json.md`), if it failed;
+    /// absent from older agents (a `down` verdict then says `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<lifeline_mcp::Reason>,
+    /// The SHA-256 (hex) of the canonical tool list the probe saw, if it got that far; compared across
+    /// regions (a divergence is its own event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_hash: Option<String>,
 }
 
 /// A stored region result: the agent's result and who sent it.
@@ -203,6 +211,8 @@ mod tests {
             up,
             latency_ms: 5,
             error: None,
+            reason: None,
+            schema_hash: None,
         }
     }
 

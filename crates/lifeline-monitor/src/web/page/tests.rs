@@ -58,6 +58,10 @@ fn view(name: &str, status: &'static str, message: Option<&str>) -> TargetView {
         rolled_days,
         today_raw: UptimeCounts { up: 3, total: 4 },
         transaction_of: None,
+        regions: (name == "t").then(|| crate::web::snapshot::RegionsView {
+            verdict: "regional",
+            regions: vec![("eu-west".into(), Some(false)), (HOSTILE.into(), None)],
+        }),
     }
 }
 
@@ -139,8 +143,15 @@ fn detail() -> TargetDetail {
                 up: false,
                 latency_ms: 12,
                 error: Some(HOSTILE.to_owned()),
+                reason: None,
+                schema_hash: None,
             },
         }],
+        region_hours: vec![
+            (HOSTILE.to_owned(), vec![(1, 1); 24]),
+            ("us-east".to_owned(), (0..24).map(|h| (h % 3, 2)).collect()),
+        ],
+        region_hours_from_ms: (NOW_MS / 3_600_000 - 23) * 3_600_000,
     }
 }
 
