@@ -4,7 +4,7 @@
 //!
 //! - `GET /api/v1/agent/assignments` → `{"agent", "region", "targets": [{"name", "url", "interval_ms",
 //!   "timeout_ms", "credentials"}]}`: the targets whose `regions` include the agent's region, each with the
-//!   credentials the central side would probe it with ([`credentials`]; absent when none). The agent's token
+//!   credentials the central side would probe it with (`credentials`; absent when none). The agent's token
 //!   is therefore as sensitive as the targets' own credentials (`docs/monitor-ha.md` §Regions, "Trust").
 //! - `POST /api/v1/agent/results` with `{"results": [AgentResult, …]}` (at most [`MAX_RESULTS_PER_PUSH`]) →
 //!   `{"accepted": n, "rejected": [{"index", "error"}]}`. A result for a target not assigned to the agent's

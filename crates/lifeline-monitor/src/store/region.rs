@@ -49,7 +49,7 @@ impl Store {
     }
 
     /// The region results of every target probed at or after `from_ms` (and, with `target`, of that target
-    /// only, probed before `to_ms`), oldest first, at most [`MAX_WINDOW_ROWS`].
+    /// only, probed before `to_ms`), oldest first, at most 100,000 (`MAX_WINDOW_ROWS`).
     ///
     /// Errors: [`StoreError`] when the database fails.
     pub async fn region_results_between(

@@ -30,7 +30,7 @@ a{color:#2b6cb0;text-decoration:none}a:hover,p a{text-decoration:underline}
 .row{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}.name{font-weight:600;font-size:1.05rem}
 .muted{color:var(--muted);font-size:.88rem}.url{word-break:break-all}
 .pill{display:inline-block;padding:1px 9px;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff}
-.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#6b46c1}.s-unknown{background:#4a5568}
+.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#6b46c1}.s-unknown,.s-noreport{background:#4a5568}
 .c-breaking{background:var(--bad)}.c-additive{background:#2b6cb0}.c-unknown{background:#4a5568}
 .bars{display:flex;gap:1px;height:28px;margin:8px 0 2px}.bars i{flex:1;border-radius:1px;background:var(--none);min-width:1px}
 .bars i.u4{background:var(--ok)}.bars i.u3{background:var(--mid)}.bars i.u2{background:#d69e2e}.bars i.u1{background:var(--bad)}
@@ -271,7 +271,7 @@ fn regions_line(r: &super::snapshot::RegionsView) -> Markup {
                 @let (class, word) = match up {
                     Some(true) => ("s-up", "up"),
                     Some(false) => ("s-down", "failing"),
-                    None => ("s-unknown", "no report"),
+                    None => ("s-noreport", "no report"),
                 };
                 span { (region) " " span class={ "pill " (class) } { (word) } }
             }

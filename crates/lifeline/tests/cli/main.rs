@@ -26,10 +26,10 @@ mod gateway_stdio;
 mod gateway_traces;
 /// The zero-downtime roll behind HAProxy.
 mod gateway_zero_downtime;
-/// The status page in headless Chromium.
-mod monitor_browser;
 /// `lifeline monitor agent`, the binary, probing a target behind OAuth for a central monitor (issue 14).
 mod monitor_agent;
+/// The status page in headless Chromium.
+mod monitor_browser;
 /// `lifeline monitor` as a user runs it.
 mod monitor_cli;
 /// `lifeline monitor` replicas on a real PostgreSQL: kill -9 and SIGSTOP of a shard holder (issue 14).

@@ -22,7 +22,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
 async fn the_agent_binary_probes_a_target_behind_oauth_with_delegated_credentials() {
     let auth = AuthServer::start(
         AuthServerConfig::default()
-            .client(ClientConfig::post("agent-probe", "ag3nt-secret", "mcp:read"))
+            .client(ClientConfig::post(
+                "agent-probe",
+                "ag3nt-secret",
+                "mcp:read",
+            ))
             .resource(ResourceConfig::any_loopback("mcp:read")),
     )
     .await;
@@ -100,7 +104,10 @@ async fn the_agent_binary_probes_a_target_behind_oauth_with_delegated_credential
         if let Some(s) = agent.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < stopped, "the agent did not stop on SIGTERM");
+        assert!(
+            Instant::now() < stopped,
+            "the agent did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(0));
