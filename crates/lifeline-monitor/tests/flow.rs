@@ -199,6 +199,13 @@ alerts:{alerts}
     // Faster than the file allows, so the test runs in seconds.
     c.targets[0].interval = Duration::from_millis(60);
     c.targets[0].timeout = Duration::from_millis(50);
+    fast_tuning(&mut c);
+    c
+}
+
+/// The monitor's internal periods shortened for tests (snapshot, flush, outbox poll, alert backoff, lease,
+/// drain) and 2 s per alert send.
+fn fast_tuning(c: &mut Config) {
     c.tuning.snapshot_refresh = Duration::from_millis(50);
     c.tuning.flush_every = Duration::from_millis(10);
     c.tuning.dispatch_poll = Duration::from_millis(30);
@@ -208,7 +215,6 @@ alerts:{alerts}
     for a in &mut c.alerts {
         a.timeout = Duration::from_secs(2);
     }
-    c
 }
 
 async fn get(url: &str) -> Value {

@@ -77,6 +77,10 @@ fn count(p: &[(String, String)], target: &str, kind: &str) -> usize {
     p.iter().filter(|(t, k)| t == target && k == kind).count()
 }
 
+async fn json_of(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 struct Agent {
     stop: CancellationToken,
 }
@@ -126,14 +130,8 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
             t.interval = Duration::from_secs(1);
             t.timeout = Duration::from_millis(500);
         }
-        c.tuning.snapshot_refresh = Duration::from_millis(200);
-        c.tuning.flush_every = Duration::from_millis(10);
-        c.tuning.dispatch_poll = Duration::from_millis(50);
-        c.tuning.alert_backoff = Duration::from_millis(10);
+        fast_tuning(&mut c);
         c.tuning.lease_ttl = Duration::from_secs(3);
-        for a in &mut c.alerts {
-            a.timeout = Duration::from_secs(2);
-        }
         c
     };
     // The central scheduler never probes a multi-region target: this prober must stay unused.
@@ -175,12 +173,7 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
 
     // Both replicas answer the same from the store: edge's rounds are regional (r2 down), never paged.
     for base in [&r1.base, &r2.base] {
-        let v: Value = reqwest::get(format!("{base}/api/v1/targets/edge/regions"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = json_of(&format!("{base}/api/v1/targets/edge/regions")).await;
         assert!(
             v["rounds"]
                 .as_array()
@@ -204,12 +197,7 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         pages(&received)
     );
     probers[0].fail("api", true); // the one region left fails: still no quorum, no page
-    let v: Value = reqwest::get(format!("{}/api/v1/targets/api/regions", r2.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = json_of(&format!("{}/api/v1/targets/api/regions", r2.base)).await;
     assert_eq!(v["rounds"][0]["verdict"], "unknown", "{v}");
 
     // They return: each episode resolves once.

@@ -4,8 +4,7 @@
 //! with the assignment, so the agent logs in and probes it healthy; the central replica stores the pushed
 //! results, judges the round `up` from the store, and the agent stops cleanly on SIGTERM.
 
-use std::os::unix::process::CommandExt as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeline_testkit::assert_eventually;
@@ -14,7 +13,7 @@ use lifeline_testkit::peers::oidc::{
 };
 use lifeline_testkit::peers::Peer;
 
-use crate::monitor_cli::{http_get, spawn_monitor, Proc};
+use crate::monitor_cli::{http_get, spawn_monitor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
 
@@ -58,20 +57,18 @@ async fn the_agent_binary_probes_a_target_behind_oauth_with_delegated_credential
             .arg(p("monitor.yaml")),
         deadline,
     );
-    let mut agent = Command::new(BIN)
-        .args(["monitor", "agent", "--region", "r2", "--central"])
-        .arg(format!("http://{addr}"))
-        .arg("--token-file")
-        .arg(p("token"))
-        .arg("--spool")
-        .arg(p("spool.jsonl"))
-        .env("LIFELINE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pid = agent.id();
+    // The agent logs the central URL it starts with: spawn_monitor's "listening" line serves to wait for it.
+    let (mut agent, _, _agent_rx, _) = spawn_monitor(
+        Command::new(BIN)
+            .args(["monitor", "agent", "--region", "r2", "--central"])
+            .arg(format!("http://{addr}"))
+            .arg("--token-file")
+            .arg(p("token"))
+            .arg("--spool")
+            .arg(p("spool.jsonl")),
+        deadline,
+    );
+    let pid = agent.0.id();
     let patience = Duration::from_secs(45);
     // The agent's results arrive, up: it presented a token from the delegated client credentials.
     assert_eventually!(
@@ -101,7 +98,7 @@ async fn the_agent_binary_probes_a_target_behind_oauth_with_delegated_credential
         .unwrap();
     let stopped = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = agent.try_wait().unwrap() {
+        if let Some(s) = agent.0.try_wait().unwrap() {
             break s;
         }
         assert!(
@@ -111,5 +108,4 @@ async fn the_agent_binary_probes_a_target_behind_oauth_with_delegated_credential
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(0));
-    drop(Proc(agent));
 }
