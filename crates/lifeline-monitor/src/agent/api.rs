@@ -336,7 +336,8 @@ mod tests {
         }
         let yaml = format!(
             "{agents_yaml}targets:\n  - name: api\n    url: http://127.0.0.1:9/mcp\n    \
-             regions: [eu-west, us-east, ap-south]\n  - name: local\n    url: http://127.0.0.1:9/mcp\n"
+             regions: [eu-west, us-east, ap-south]\n    headers: {{ X-Api-Key: k3y }}\n    bearer_token: b3arer\n  \
+             - name: local\n    url: http://127.0.0.1:9/mcp\n"
         );
         let app = super::super::central_for_tests(&yaml, dir.path()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -382,6 +383,11 @@ mod tests {
         assert_eq!(v["region"], "eu-west");
         assert_eq!(v["targets"].as_array().unwrap().len(), 1);
         assert_eq!(v["targets"][0]["name"], "api");
+        // The target's credentials go with it, so the agent probes it as the central side would.
+        assert_eq!(
+            v["targets"][0]["credentials"],
+            json!({ "headers": { "X-Api-Key": "k3y" }, "bearer_token": "b3arer" })
+        );
 
         // One region reports failing: unknown (1 of 3 reporting), never down.
         let r = push(client(2), "a2", false).await;
