@@ -307,9 +307,10 @@ impl Judge {
         let mut unknown = Vec::new();
         let mut want: Vec<(String, Option<String>)> = Vec::new();
         for t in &targets {
-            let (start, _) = last_complete_round(t, now);
-            // Rounds before this replica judged the fleet (a start, a takeover of shard 0) raise nothing.
-            if start >= mem.fleet_since_ms {
+            let (start, interval) = last_complete_round(t, now);
+            // Rounds before this replica judged the fleet (a start, a takeover of shard 0), and its first
+            // STALE_INTERVALS rounds, raise nothing: the agents get as long to report as they get before stale.
+            if start >= mem.fleet_since_ms + i64::from(STALE_INTERVALS) * interval {
                 if let RoundVerdict::Unknown { reporting } = round_verdict(t, &rows, start) {
                     unknown.push(format!("{} ({} reporting)", t.name, reporting.len()));
                 }

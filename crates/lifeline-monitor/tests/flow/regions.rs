@@ -2,7 +2,8 @@
 //! 127.0.0.2, .3 and .4 (the real agent loop, `lifeline_monitor::agent::run`, with a scripted prober each so a
 //! region's failures are chosen) push to *different* replicas. Whichever replica holds a target's shard judges
 //! its rounds from `region_results`, so:
-//! - `api` failing in two of three regions pages exactly once with its stable key, and resolves once;
+//! - `api` failing in two of three regions pages exactly once with its stable key, and resolves once, after
+//!   one replica stopped mid-incident and the other took its shards;
 //! - `edge` failing in one region is `regional`: shown in the API, never paged; its tool-schema hash differs in
 //!   one region: one `schema:edge` episode, alerted once;
 //! - two agents cut: every round `unknown`, one "probe fleet degraded" alert and one stale alert per cut agent,
@@ -85,11 +86,17 @@ struct Agent {
     stop: CancellationToken,
 }
 
-fn start_agent(n: u8, central: &str, dir: &std::path::Path, prober: Arc<RegionProber>) -> Agent {
+/// Starts agent `a<n>` on 127.0.0.`n`, pushing to `central`, spooling to `spool` in `dir`.
+fn start_agent(
+    n: u8,
+    central: &str,
+    (dir, spool): (&std::path::Path, &str),
+    prober: Arc<RegionProber>,
+) -> Agent {
     let mut o = AgentOptions::new(
         central.parse().unwrap(),
         format!("token-{n}"),
-        dir.join(format!("spool-{n}.jsonl")),
+        dir.join(spool),
     );
     o.pull_every = Duration::from_secs(1);
     o.push_every = Duration::from_millis(200);
@@ -136,8 +143,8 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
     };
     // The central scheduler never probes a multi-region target: this prober must stay unused.
     let central = Scripted::new(Verdict::Unhealthy);
-    let r1 = start_as(config(), central.clone(), "c1").await;
-    let r2 = start_as(config(), central.clone(), "c2").await;
+    let c1 = start_as(config(), central.clone(), "c1").await;
+    let c2 = start_as(config(), central.clone(), "c2").await;
     let probers: [Arc<RegionProber>; 3] = Default::default();
     // api fails in r2 and r3 (a quorum), edge in r2 only (regional), and r4 serves edge an old schema.
     probers[0].fail("api", true);
@@ -145,23 +152,47 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
     probers[0].fail("edge", true);
     probers[2].old_schema.lock().unwrap().insert("edge".into());
     // a2 and a4 push to one replica, a3 to the other.
-    let bases = [&r1.base, &r2.base, &r1.base];
+    let bases = [c1.base.clone(), c2.base.clone(), c1.base.clone()];
     let mut agents: Vec<Agent> = (0..3)
-        .map(|i| start_agent(i as u8 + 2, bases[i], dir.path(), probers[i].clone()))
+        .map(|i| {
+            let n = i as u8 + 2;
+            let spool = format!("spool-{n}.jsonl");
+            start_agent(n, &bases[i], (dir.path(), &spool), probers[i].clone())
+        })
         .collect();
 
+    // Once the shards are split, `holder` holds api's shard; it stops mid-incident below.
+    let store = lifeline_monitor::Store::connect(&pg.url).await.unwrap();
+    let api_shard = i64::from(lifeline_monitor::store::shard_of("api"));
+    assert_eventually!(
+        {
+            let leases = store.shard_leases().await.unwrap();
+            ["c1", "c2"].iter().all(|r| {
+                leases
+                    .iter()
+                    .filter(|l| l.owner.as_deref() == Some(*r))
+                    .count()
+                    == 64
+            })
+        },
+        patience = PATIENCE
+    );
+    let owner = store
+        .shard_leases()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard == api_shard)
+        .and_then(|l| l.owner);
+    let (holder, r1) = if owner.as_deref() == Some("c1") {
+        (c1, c2)
+    } else {
+        (c2, c1)
+    };
     assert_eventually!(
         count(&pages(&received), "api", "opened") == 1,
         patience = Duration::from_secs(40),
         "no page for api down in two of three regions: {:?}",
-        pages(&received)
-    );
-    probers[0].fail("api", false);
-    probers[1].fail("api", false);
-    assert_eventually!(
-        count(&pages(&received), "api", "resolved") == 1,
-        patience = Duration::from_secs(40),
-        "no resolve for api: {:?}",
         pages(&received)
     );
     assert_eventually!(
@@ -170,9 +201,8 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         "{:?}",
         pages(&received)
     );
-
     // Both replicas answer the same from the store: edge's rounds are regional (r2 down), never paged.
-    for base in [&r1.base, &r2.base] {
+    for base in [&r1.base, &holder.base] {
         let v = json_of(&format!("{base}/api/v1/targets/edge/regions")).await;
         assert!(
             v["rounds"]
@@ -184,6 +214,27 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         );
         assert_eq!(v["schema_divergence"]["r4"], "h2", "{v}");
     }
+
+    // The holder of api's shard stops mid-incident (its agents move to the other replica first, so no
+    // region misses a round): the other takes its shards, resumes judging where the store says, adopts the
+    // open incident and resolves it once.
+    for (i, base) in bases.iter().enumerate() {
+        if *base == holder.base {
+            let n = i as u8 + 2;
+            let spool = format!("spool-{n}b.jsonl");
+            let moved = start_agent(n, &r1.base, (dir.path(), &spool), probers[i].clone());
+            std::mem::replace(&mut agents[i], moved).stop.cancel();
+        }
+    }
+    holder.stop().await;
+    probers[0].fail("api", false);
+    probers[1].fail("api", false);
+    assert_eventually!(
+        count(&pages(&received), "api", "resolved") == 1,
+        patience = Duration::from_secs(40),
+        "no resolve for api: {:?}",
+        pages(&received)
+    );
 
     // Two agents cut: unknown rounds, one fleet alert, one stale alert each, no target page.
     agents[1].stop.cancel();
@@ -197,13 +248,23 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         pages(&received)
     );
     probers[0].fail("api", true); // the one region left fails: still no quorum, no page
-    let v = json_of(&format!("{}/api/v1/targets/api/regions", r2.base)).await;
+    let v = json_of(&format!("{}/api/v1/targets/api/regions", r1.base)).await;
     assert_eq!(v["rounds"][0]["verdict"], "unknown", "{v}");
 
     // They return: each episode resolves once.
     probers[0].fail("api", false);
-    agents[1] = start_agent(3, &r2.base, dir.path(), probers[1].clone());
-    agents[2] = start_agent(4, &r1.base, dir.path(), probers[2].clone());
+    agents[1] = start_agent(
+        3,
+        &r1.base,
+        (dir.path(), "spool-3c.jsonl"),
+        probers[1].clone(),
+    );
+    agents[2] = start_agent(
+        4,
+        &r1.base,
+        (dir.path(), "spool-4c.jsonl"),
+        probers[2].clone(),
+    );
     assert_eventually!(
         ["fleet:probes", "agent:a3", "agent:a4"]
             .iter()
@@ -249,6 +310,5 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         a.stop.cancel();
     }
     r1.stop().await;
-    r2.stop().await;
     pg.drop().await;
 }
