@@ -212,6 +212,12 @@ async fn target(
                 region_from,
             ),
             region_hours_from_ms: region_from,
+            region_schema: app
+                .config
+                .targets
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| crate::agent::evaluate::schema_hashes(c, &day)),
         })
     }
     .await;

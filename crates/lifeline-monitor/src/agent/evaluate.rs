@@ -645,3 +645,113 @@ pub fn region_hours(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(page_regional: bool) -> TargetConfig {
+        let yaml = format!(
+            "agents:\n  - {{ name: a, region: a, token_files: [f] }}\n  - {{ name: b, region: b, token_files: [f] }}\n  \
+             - {{ name: c, region: c, token_files: [f] }}\ntargets:\n  - name: t\n    url: http://127.0.0.1:9/mcp\n    \
+             interval: 10s\n    timeout: 2s\n    regions: [a, b, c]\n    quorum: {{ page_regional: {page_regional} }}\n"
+        );
+        Config::from_yaml(&yaml, &|_| None)
+            .unwrap()
+            .targets
+            .remove(0)
+    }
+
+    fn row(region: &str, at: i64, up: bool, hash: Option<&str>) -> RegionResult {
+        RegionResult {
+            region: region.into(),
+            agent: region.into(),
+            received_ms: at,
+            result: super::super::AgentResult {
+                target: "t".into(),
+                probed_at_ms: at,
+                attempt: 0,
+                up,
+                latency_ms: 10,
+                error: (!up).then(|| "connection refused".to_owned()),
+                reason: (!up).then_some(Reason::ConnectRefused),
+                schema_hash: hash.map(str::to_owned),
+            },
+        }
+    }
+
+    #[test]
+    fn rounds_become_reports_only_down_pages_unless_regional_is_configured() {
+        let rows = [
+            row("a", 10_100, false, None),
+            row("b", 10_200, true, Some("h")),
+            row("c", 10_300, true, Some("h")),
+            row("a", 20_100, false, None),
+            row("b", 20_200, false, None),
+            row("c", 30_300, true, None),
+        ];
+        for (page_regional, start, want) in [
+            (false, 10_000, Some(true)),  // regional: shown, counted as up
+            (true, 10_000, Some(false)),  // regional paged: a failure
+            (false, 20_000, Some(false)), // down
+            (false, 30_000, None),        // unknown: nothing
+        ] {
+            let t = target(page_regional);
+            let v = round_verdict(&t, &rows, start);
+            let r = round_report(&t, &rows, start, &v);
+            assert_eq!(r.as_ref().map(|r| r.is_usable()), want, "{start} {v:?}");
+        }
+        let t = target(false);
+        let down = round_report(&t, &rows, 20_000, &round_verdict(&t, &rows, 20_000)).unwrap();
+        assert_eq!(down.reason, Some(Reason::ConnectRefused));
+        assert_eq!(
+            down.failure.unwrap().message,
+            "failing in 2 of 3 regions (a: connection refused; b: connection refused)"
+        );
+        // A round is judged once it, the probe timeout and the push grace are over.
+        assert_eq!(last_complete_round(&t, 35_000), (20_000, 10_000));
+    }
+
+    #[test]
+    fn schema_hashes_compare_each_regions_latest() {
+        let t = target(false);
+        assert_eq!(schema_hashes(&t, &[row("a", 1, true, Some("h1"))]), None);
+        let same = [row("a", 1, true, Some("h1")), row("b", 2, true, Some("h1"))];
+        assert!(!schema_hashes(&t, &same).unwrap().0);
+        let mut moved = same.to_vec();
+        moved.push(row("b", 3, true, Some("h2")));
+        let (diverged, by) = schema_hashes(&t, &moved).unwrap();
+        assert!(diverged);
+        assert_eq!(by["b"], "h2");
+    }
+
+    #[test]
+    fn a_fleet_subject_opens_once_and_resolves_once() {
+        let config = Config::from_yaml(
+            "targets:\n  - { name: t, url: \"http://127.0.0.1:9/mcp\" }\nalerts:\n  - { type: webhook, url: \"http://127.0.0.1:9/\" }\n",
+            &|_| None,
+        )
+        .unwrap();
+        let mut s = TargetState {
+            id: 7,
+            name: FLEET_SUBJECT.into(),
+            ..TargetState::default()
+        };
+        assert!(subject_op(&s, None, 1, &config).is_none());
+        let open = subject_op(&s, Some("degraded".into()), 1, &config).unwrap();
+        assert!(matches!(&open.incident, IncidentOp::Open { alerts, .. } if alerts.len() == 1));
+        s.open_incident = Some(crate::store::OpenIncident {
+            id: 3,
+            opened_ms: 1,
+            last_notified_ms: 1,
+            reminders: 0,
+        });
+        assert!(subject_op(&s, Some("degraded".into()), 2, &config).is_none());
+        let done = subject_op(&s, None, 3, &config).unwrap();
+        assert!(matches!(
+            done.incident,
+            IncidentOp::Resolve { incident_id: 3, .. }
+        ));
+        assert!(is_subject(FLEET_SUBJECT) && is_subject(&agent_subject("a")) && !is_subject("api"));
+    }
+}

@@ -42,6 +42,9 @@ pub struct TargetDetail {
     pub region_hours: Vec<(String, Vec<(u32, u32)>)>,
     /// The first hour of `region_hours`, Unix ms.
     pub region_hours_from_ms: i64,
+    /// Each region's latest tool-schema hash, and whether they differ
+    /// ([`crate::agent::evaluate::schema_hashes`]); `None` when fewer than two regions reported one.
+    pub region_schema: Option<(bool, std::collections::BTreeMap<String, String>)>,
 }
 
 /// `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
@@ -383,6 +386,15 @@ pub fn target_page(
                             }
                         }
                     }
+                }
+            }
+        }
+        @if let Some((diverged, hashes)) = &detail.region_schema {
+            p class=(if *diverged { "sev-warning" } else { "muted" }) {
+                @if *diverged { "Tool schema differs across regions: " } @else { "Tool schema, same in every region: " }
+                @for (i, (region, hash)) in hashes.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (region) " " code { (hash.get(..12).unwrap_or(hash)) }
                 }
             }
         }

@@ -152,6 +152,14 @@ fn detail() -> TargetDetail {
             ("us-east".to_owned(), (0..24).map(|h| (h % 3, 2)).collect()),
         ],
         region_hours_from_ms: (NOW_MS / 3_600_000 - 23) * 3_600_000,
+        region_schema: Some((
+            true,
+            [
+                ("eu-west".to_owned(), HOSTILE.to_owned()),
+                ("us-east".to_owned(), "9f2c".to_owned()),
+            ]
+            .into(),
+        )),
     }
 }
 
@@ -265,6 +273,19 @@ fn target_page_shows_phases_uptime_incidents_and_drift() {
         target.contains("<td>eu-west</td><td>eu-1</td><td>failing</td>"),
         "{target}"
     );
+    // The region x hour view: 24 columns per region, the share up in words; the schema divergence.
+    assert!(target.contains("Regions, last 24 hours"));
+    assert_eq!(
+        target.matches("<td class=\"g-up\"").count(),
+        24 + 8,
+        "{target}"
+    );
+    assert_eq!(
+        target.matches("<td class=\"g-down\"").count(),
+        16,
+        "{target}"
+    );
+    assert!(target.contains("Tool schema differs across regions: "));
     // 48 hourly columns, one with data: connect, discover (less the connect), tools_list, other.
     assert_eq!(target.matches("<rect class=\"ph").count(), 4, "{target}");
     assert!(target.contains("<li><i class=\"sw ph1\"></i>connect</li>"));
