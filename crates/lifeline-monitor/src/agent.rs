@@ -1,8 +1,10 @@
-//! Probing from several regions (issue 14, "Regions"; `docs/monitor-ha.md` §Regions). Built so far: the
-//! quorum rule ([`quorum`]), agent tokens ([`token`]: SHA-256 files, revocable, two for a rotation), the
-//! agents' API under the web server ([`api`]: assignments and result pushes), and the central board of
-//! per-region results and agent liveness ([`board`], in memory). Not built yet: the `lifeline monitor
-//! agent` process with its disk spool, storing region results, paging on the verdicts (see "Not done").
+//! Probing from several regions (issue 14, "Regions"; `docs/monitor-ha.md` §Regions): the quorum rule
+//! ([`quorum`]), agent tokens ([`token`]: SHA-256 files, revocable, two for a rotation), the agents' API under
+//! the web server ([`api`]: assignments with the target's credentials, result pushes stored in
+//! `region_results`), the agent process with its disk spool ([`run`], [`spool`]), the receiving replica's
+//! view of agent liveness ([`board`]), and the judgement of rounds and of the fleet from the store by the
+//! shard holders ([`evaluate`]): verdicts go through the recorder's incident machine, fleet episodes (probe
+//! fleet degraded, a stale agent, a tool schema differing across regions) through the same outbox.
 
 pub mod api;
 pub mod board;
@@ -14,6 +16,12 @@ pub mod spool;
 pub mod token;
 
 pub use board::{AgentResult, AgentSeen, Board, RegionResult};
+
+/// True for a target probed by agents only (it has `regions:` and is not a transaction target): the central
+/// scheduler leaves it out, and its shard holder judges its rounds from the agents' results.
+pub fn by_agents(t: &crate::config::TargetConfig) -> bool {
+    t.regions.is_some() && t.transaction.is_none()
+}
 
 /// Tests: the central side's web state for the configuration `yaml`, on a SQLite file in `dir`.
 #[cfg(test)]

@@ -107,6 +107,10 @@ fn rfc3339(ms: i64) -> Option<String> {
 /// One line for people: `everything is DOWN: connection refused`.
 pub fn summary(a: &ClaimedAlert) -> String {
     let why = why(a.message.as_deref(), a.reason.as_deref());
+    if crate::agent::evaluate::is_subject(&a.target) && a.kind == AlertKindTag::Resolved {
+        // A probe-fleet episode (issue 14) is not a target recovering: its message says what ended.
+        return format!("RESOLVED: {why}");
+    }
     match a.kind {
         AlertKindTag::Opened => down_summary(&a.target, why),
         AlertKindTag::Reminder => format!("{} is still DOWN (reminder {}): {why}", a.target, a.seq),
@@ -119,8 +123,11 @@ fn why<'a>(message: Option<&'a str>, reason: Option<&'a str>) -> &'a str {
     message.or(reason).unwrap_or("failing")
 }
 
-/// `<target> is DOWN: <why>`: the summary of an open incident.
+/// `<target> is DOWN: <why>`: the summary of an open incident (a probe-fleet subject's is its `why`).
 fn down_summary(target: &str, why: &str) -> String {
+    if crate::agent::evaluate::is_subject(target) {
+        return why.to_owned();
+    }
     format!("{target} is DOWN: {why}")
 }
 

@@ -228,9 +228,6 @@ impl Monitor {
                 }
             })
         };
-        if !self.config.agents.is_empty() {
-            tokio::spawn(crate::agent::evaluate::run(app.clone(), stop_web.clone()));
-        }
         let rolled_up = Arc::new(Notify::new());
         let view = Arc::new(shards::ShardView::default());
         let snapshot_task = tokio::spawn(snapshot_loop(
@@ -353,6 +350,18 @@ impl Monitor {
         let queued = Arc::new(Notify::new());
         let targets = Arc::new(self.config.targets.clone());
         let max = usize::try_from(self.config.max_concurrency.get()).unwrap_or(usize::MAX);
+        tokio::spawn(agent::evaluate::run(
+            agent::evaluate::Judge {
+                store: self.store.clone(),
+                config: self.config.clone(),
+                view: view.clone(),
+                tx: tx.clone(),
+                metrics: self.metrics.clone(),
+                owner: self.replica.clone(),
+                alerts_queued: queued.clone(),
+            },
+            term.clone(),
+        ));
         let scheduler = tokio::spawn(scheduler::run(
             targets,
             self.prober.clone(),

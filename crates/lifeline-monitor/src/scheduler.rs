@@ -121,6 +121,8 @@ pub(crate) async fn run(
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = targets
         .iter()
         .enumerate()
+        // A multi-region target is probed by its regions' agents only; its holder judges their rounds.
+        .filter(|(_, t)| !crate::agent::by_agents(t))
         .map(|(i, t)| {
             let spread = t.interval.min(first_spread_per);
             Reverse((start + phase_offset(&t.name, spread), i))

@@ -137,7 +137,21 @@ async fn target(
     };
     let now = snap.generated_ms.max(crate::scheduler::now_ms());
     let id = t.state.id;
+    let region_from = (now.div_euclid(HOUR_MS) - 23) * HOUR_MS;
     let detail = async {
+        // A multi-region target's agent results of the last 24 hours (bounded by the window read's limit).
+        let day = if app
+            .config
+            .targets
+            .iter()
+            .any(|c| c.name == name && c.regions.is_some())
+        {
+            app.store
+                .region_results_between(Some(&name), region_from, i64::MAX)
+                .await?
+        } else {
+            Vec::new()
+        };
         let today = now.div_euclid(DAY_MS);
         let hours = app.store.hour_buckets(id, today - 7, today).await?;
         let first_hour = now.div_euclid(HOUR_MS) - 7 * 24 + 1;
@@ -183,11 +197,27 @@ async fn target(
                 .events(Some(id), Some("schema_drift"), i64::MAX, TARGET_PAGE_DRIFT)
                 .await?,
             regions: {
-                let mut r = app.board.results(&name, now - HOUR_MS, i64::MAX);
+                let mut r: Vec<_> = day
+                    .iter()
+                    .filter(|x| x.result.probed_at_ms >= now - HOUR_MS)
+                    .cloned()
+                    .collect();
                 r.reverse();
                 r.truncate(TARGET_PAGE_RESULTS as usize);
                 r
             },
+            region_hours: crate::agent::evaluate::region_hours(
+                app.config.targets.iter().find(|c| c.name == name),
+                &day,
+                region_from,
+            ),
+            region_hours_from_ms: region_from,
+            region_schema: app
+                .config
+                .targets
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| crate::agent::evaluate::schema_hashes(c, &day)),
         })
     }
     .await;

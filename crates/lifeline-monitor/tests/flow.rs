@@ -3,7 +3,8 @@
 //! nothing twice, recovery resolves once, maintenance suppresses, and drift and version changes become events.
 //! `flow/providers.rs`: Teams, Discord and Opsgenie against loopback fakes of their APIs, email through a real
 //! SMTP server (aiosmtpd); `flow/alertmanager.rs`: a real Alertmanager routing to a webhook receiver;
-//! `flow/ha.rs`: three replicas on a real PostgreSQL (issue 14).
+//! `flow/ha.rs`: three replicas on a real PostgreSQL (issue 14); `flow/regions.rs`: two replicas judging three
+//! probe agents' rounds from PostgreSQL (issue 14, "Regions").
 
 #[path = "flow/alertmanager.rs"]
 mod alertmanager;
@@ -11,6 +12,8 @@ mod alertmanager;
 mod ha;
 #[path = "flow/providers.rs"]
 mod providers;
+#[path = "flow/regions.rs"]
+mod regions;
 #[path = "support/running.rs"]
 mod running;
 
@@ -196,6 +199,13 @@ alerts:{alerts}
     // Faster than the file allows, so the test runs in seconds.
     c.targets[0].interval = Duration::from_millis(60);
     c.targets[0].timeout = Duration::from_millis(50);
+    fast_tuning(&mut c);
+    c
+}
+
+/// The monitor's internal periods shortened for tests (snapshot, flush, outbox poll, alert backoff, lease,
+/// drain) and 2 s per alert send.
+fn fast_tuning(c: &mut Config) {
     c.tuning.snapshot_refresh = Duration::from_millis(50);
     c.tuning.flush_every = Duration::from_millis(10);
     c.tuning.dispatch_poll = Duration::from_millis(30);
@@ -205,7 +215,6 @@ alerts:{alerts}
     for a in &mut c.alerts {
         a.timeout = Duration::from_secs(2);
     }
-    c
 }
 
 async fn get(url: &str) -> Value {

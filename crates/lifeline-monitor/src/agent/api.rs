@@ -3,14 +3,19 @@
 //! gets 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3).
 //!
 //! - `GET /api/v1/agent/assignments` → `{"agent", "region", "targets": [{"name", "url", "interval_ms",
-//!   "timeout_ms"}]}`: the targets whose `regions` include the agent's region.
+//!   "timeout_ms", "credentials"}]}`: the targets whose `regions` include the agent's region, each with the
+//!   credentials the central side would probe it with (`credentials`; absent when none). The agent's token
+//!   is therefore as sensitive as the targets' own credentials (`docs/monitor-ha.md` §Regions, "Trust").
 //! - `POST /api/v1/agent/results` with `{"results": [AgentResult, …]}` (at most [`MAX_RESULTS_PER_PUSH`]) →
 //!   `{"accepted": n, "rejected": [{"index", "error"}]}`. A result for a target not assigned to the agent's
 //!   region is rejected by index, never dropped silently. The region is the agent's, never the body's.
 //! - `GET /api/v1/agents` (public, like the other read APIs) → `{"agents": [{"name", "region", "last_seen_ms",
 //!   "lag_ms", "results_last_minute", "results_total"}]}`.
-//! - `GET /api/v1/targets/{name}/regions` → `{"target", "regions", "quorum", "results": [RegionResult, …]}`:
-//!   the board's region results of the target in the last hour, oldest first (404 for an unknown target).
+//! - `GET /api/v1/targets/{name}/regions` → `{"target", "regions", "quorum", "rounds": [{"start_ms", "verdict",
+//!   "failing", "reporting"}], "schema_divergence": {region: hash} | null, "results": [RegionResult, …]}`: the
+//!   complete rounds of the last hour (newest first, at most 60) with their verdicts, the regions' latest
+//!   tool-schema hashes when they differ, and the stored region results of the last hour, oldest first (404
+//!   for an unknown target). Read from the store: every replica answers the same.
 
 use std::sync::Arc;
 
@@ -65,16 +70,79 @@ pub(crate) async fn assignments(
                 .as_ref()
                 .is_some_and(|r| r.regions.contains(&a.region))
         })
-        .map(|t| {
+        .collect::<Vec<_>>();
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let mut v = json!({
+            "name": t.name,
+            "url": t.url.as_str(),
+            "interval_ms": t.interval.as_millis() as u64,
+            "timeout_ms": t.timeout.as_millis() as u64,
+        });
+        match credentials(t).await {
+            Ok(Some(c)) => v["credentials"] = c,
+            Ok(None) => {}
+            Err(e) => {
+                // Fails closed: without its credentials the target is not assigned (the agent would only
+                // report auth failures), and the operator sees why.
+                tracing::warn!(target.name = %t.name, agent = %a.name, error = %e, "A target's credentials could not be read; not assigned this time.");
+                continue;
+            }
+        }
+        out.push(v);
+    }
+    Ok(Json(json!({ "agent": a.name, "region": a.region, "targets": out })).into_response())
+}
+
+/// The credentials an agent needs to probe `t` as the central side would: `{"headers": {name: value},
+/// "bearer_token", "auth": {"client_id", "auth_method", "client_secret", "scope", "token_url"}}`, each only
+/// when configured; `None` when none is. Secret files are read now, so a rotated file reaches the agents at
+/// their next pull. Only client-credentials OAuth clients with a client secret are delegated
+/// (`config/regions.rs` refuses a refresh token or a private key beside `regions:`).
+///
+/// Errors: a secret file that cannot be read (the message names the file, never the secret).
+pub(crate) async fn credentials(
+    t: &crate::config::TargetConfig,
+) -> Result<Option<serde_json::Value>, String> {
+    use lifeline_mcp::probe::ClientAuth;
+    let mut c = serde_json::Map::new();
+    if !t.headers.is_empty() {
+        let h: serde_json::Map<String, serde_json::Value> = t
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().into()))
+            .collect();
+        c.insert("headers".into(), h.into());
+    }
+    if let Some(b) = &t.bearer_token {
+        c.insert("bearer_token".into(), b.expose().into());
+    }
+    if let Some(client) = t.auth.as_ref().and_then(|a| a.oauth.as_ref()) {
+        let cfg = client.config();
+        let secret = match &cfg.auth {
+            ClientAuth::SecretBasic(s) | ClientAuth::SecretPost(s) => {
+                Some(s.read().await?.expose().to_owned())
+            }
+            ClientAuth::None => None,
+            ClientAuth::PrivateKeyJwt { .. } => {
+                return Err("private_key_jwt clients are not delegated to agents".into())
+            }
+        };
+        if cfg.refresh_token.is_some() {
+            return Err("refresh-token clients are not delegated to agents".into());
+        }
+        c.insert(
+            "auth".into(),
             json!({
-                "name": t.name,
-                "url": t.url.as_str(),
-                "interval_ms": t.interval.as_millis() as u64,
-                "timeout_ms": t.timeout.as_millis() as u64,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "agent": a.name, "region": a.region, "targets": targets })).into_response())
+                "client_id": cfg.client_id,
+                "auth_method": cfg.auth.method_name(),
+                "client_secret": secret,
+                "scope": cfg.scope,
+                "token_url": cfg.token_url.as_ref().map(|u| u.as_str()),
+            }),
+        );
+    }
+    Ok((!c.is_empty()).then_some(c.into()))
 }
 
 /// `GET /api/v1/agents`.
@@ -99,11 +167,12 @@ pub(crate) async fn agents(State(app): State<Arc<AppState>>) -> Json<serde_json:
     Json(json!({ "agents": list }))
 }
 
-/// `GET /api/v1/targets/{name}/regions`.
+/// `GET /api/v1/targets/{name}/regions`: from the store, so every replica answers the same.
 pub(crate) async fn target_regions(
     State(app): State<Arc<AppState>>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Result<Json<serde_json::Value>, crate::web::api::ApiError> {
+    use super::evaluate::{last_complete_round, round_verdict, schema_hashes, verdict_name};
     let t = app
         .config
         .targets
@@ -111,13 +180,51 @@ pub(crate) async fn target_regions(
         .find(|t| t.name == name)
         .ok_or_else(|| crate::web::api::ApiError::UnknownTarget(name.clone()))?;
     let now = now_ms();
+    let results = if t.regions.is_some() {
+        app.store
+            .region_results_between(Some(&t.name), now - 3_600_000, i64::MAX)
+            .await
+            .map_err(crate::web::api::ApiError::Store)?
+    } else {
+        Vec::new()
+    };
+    let mut rounds = Vec::new();
+    if t.regions.is_some() {
+        let (last, interval) = last_complete_round(t, now);
+        let mut start = last;
+        while start >= now - 3_600_000 && rounds.len() < MAX_ROUNDS_SHOWN {
+            let v = round_verdict(t, &results, start);
+            let (failing, reporting) = match &v {
+                super::quorum::RoundVerdict::Down { failing }
+                | super::quorum::RoundVerdict::Regional { failing } => {
+                    (Some(failing.clone()), None)
+                }
+                super::quorum::RoundVerdict::Unknown { reporting } => {
+                    (None, Some(reporting.clone()))
+                }
+                super::quorum::RoundVerdict::Up => (None, None),
+            };
+            rounds.push(json!({
+                "start_ms": start,
+                "verdict": verdict_name(&v),
+                "failing": failing,
+                "reporting": reporting,
+            }));
+            start -= interval;
+        }
+    }
     Ok(Json(json!({
         "target": t.name,
         "regions": t.regions.as_ref().map(|r| &r.regions),
         "quorum": t.regions.as_ref().map(|r| r.quorum),
-        "results": app.board.results(&t.name, now - 3_600_000, i64::MAX),
+        "rounds": rounds,
+        "schema_divergence": schema_hashes(t, &results).filter(|(d, _)| *d).map(|(_, by)| by),
+        "results": results,
     })))
 }
+
+/// Rounds listed at most by `GET /api/v1/targets/{name}/regions`: 60, newest first, within the last hour.
+const MAX_ROUNDS_SHOWN: usize = 60;
 
 /// The body of `POST /api/v1/agent/results`.
 #[derive(Debug, Deserialize)]
@@ -229,7 +336,8 @@ mod tests {
         }
         let yaml = format!(
             "{agents_yaml}targets:\n  - name: api\n    url: http://127.0.0.1:9/mcp\n    \
-             regions: [eu-west, us-east, ap-south]\n  - name: local\n    url: http://127.0.0.1:9/mcp\n"
+             regions: [eu-west, us-east, ap-south]\n    headers: {{ X-Api-Key: k3y }}\n    bearer_token: b3arer\n  \
+             - name: local\n    url: http://127.0.0.1:9/mcp\n"
         );
         let app = super::super::central_for_tests(&yaml, dir.path()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -275,6 +383,11 @@ mod tests {
         assert_eq!(v["region"], "eu-west");
         assert_eq!(v["targets"].as_array().unwrap().len(), 1);
         assert_eq!(v["targets"][0]["name"], "api");
+        // The target's credentials go with it, so the agent probes it as the central side would.
+        assert_eq!(
+            v["targets"][0]["credentials"],
+            json!({ "headers": { "X-Api-Key": "k3y" }, "bearer_token": "b3arer" })
+        );
 
         // One region reports failing: unknown (1 of 3 reporting), never down.
         let r = push(client(2), "a2", false).await;
@@ -332,29 +445,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(v["agents"][1]["results_total"], 1, "{v}");
-        // The periodic look judges the round once it is over (+ timeout + push grace) and exports it.
-        let mut e = super::super::evaluate::Evaluator::new(now);
-        let judged = e.tick(&app, round + 60_000 + 13_000);
-        assert!(
-            matches!(judged[0].1, RoundVerdict::Down { .. }),
-            "{judged:?}"
-        );
+        // The holder judges the round from the store, whichever replica received the pushes.
+        let rows = app
+            .store
+            .region_results_between(Some("api"), round, round + 60_000)
+            .await
+            .unwrap();
+        assert!(matches!(
+            super::super::evaluate::round_verdict(&app.config.targets[0], &rows, round),
+            RoundVerdict::Down { .. }
+        ));
         let text = app.metrics.encode();
         for line in [
-            r#"lifeline_monitor_region_verdict{target="api",verdict="down"} 1"#,
-            r#"lifeline_monitor_region_verdict{target="api",verdict="up"} 0"#,
             r#"lifeline_monitor_agent_results_total{agent="a3"} 1"#,
             r#"lifeline_monitor_agent_rejected_results_total 3"#,
-            r#"lifeline_monitor_probe_fleet_degraded 0"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
-        // 3 intervals (60 s) later nobody called: every agent is stale.
-        e.tick(&app, now + 181_000);
-        assert!(app
-            .metrics
-            .encode()
-            .contains(r#"lifeline_monitor_agent_stale{agent="a2"} 1"#));
 
         // Revoked by removing its hash file: 401 with WWW-Authenticate, nothing ingested.
         std::fs::remove_file(dir.path().join("a4.sha256")).unwrap();

@@ -1,8 +1,8 @@
-//! The central side's view of the probe fleet (issue 14, "Regions"): the per-region results the agents
-//! pushed, per target, and each agent's liveness (last seen, lag, results per minute, `stale`). In memory and
-//! bounded: the last [`MAX_RESULTS_PER_TARGET`] region results of each target, and only configured agents
-//! and targets. **Not yet written to the store** (no migration yet): a restarted replica starts empty and the
-//! agents' next pushes fill it again.
+//! The receiving replica's view of the probe fleet (issue 14, "Regions"): each agent's liveness as this
+//! replica saw it (last seen, lag, results per minute; `GET /api/v1/agents` and the agent metrics) and the
+//! per-region results it received, per target. In memory and bounded: the last [`MAX_RESULTS_PER_TARGET`]
+//! region results of each target, and only configured agents and targets. Decisions are not made from it:
+//! the shard holders judge rounds, and the holder of shard 0 staleness, from the store (`super::evaluate`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,6 +33,14 @@ pub struct AgentResult {
     /// The failure's one-line cause, if it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// The failure's reason label (`connect_refused`, `timeout`, … of `docs/check-json.md`), if it failed;
+    /// absent from older agents (a `down` verdict then says `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<lifeline_mcp::Reason>,
+    /// The SHA-256 (hex) of the canonical tool list the probe saw, if it got that far; compared across
+    /// regions (a divergence is its own event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_hash: Option<String>,
 }
 
 /// A stored region result: the agent's result and who sent it.
@@ -63,9 +71,6 @@ pub struct AgentSeen {
     /// Receive times of the last minute's results (bounded by the minute).
     #[serde(skip)]
     recent: VecDeque<i64>,
-    /// True once `stale` was reported (alert once, until it is seen again).
-    #[serde(skip)]
-    stale_reported: bool,
 }
 
 /// The board: shared by the web handlers and the evaluation.
@@ -90,7 +95,6 @@ impl Board {
         let mut g = self.lock();
         let a = g.agents.entry(agent.to_owned()).or_default();
         a.last_seen_ms = Some(now_ms);
-        a.stale_reported = false;
     }
 
     /// Adds results of `agent` in `region`, received at `now_ms`; the oldest of a target beyond
@@ -114,7 +118,6 @@ impl Board {
         }
         let a = g.agents.entry(agent.to_owned()).or_default();
         a.last_seen_ms = Some(now_ms);
-        a.stale_reported = false;
         if lag.is_some() {
             a.lag_ms = lag;
         }
@@ -165,30 +168,6 @@ impl Board {
     pub fn agents(&self) -> BTreeMap<String, AgentSeen> {
         self.lock().agents.clone()
     }
-
-    /// The agents (among `names`) silent for [`STALE_INTERVALS`] × `interval_ms` at `now_ms` that were not
-    /// reported yet: each is returned once, until it is seen again (alert once). An agent never seen counts
-    /// from `since_ms` (the start of this process).
-    pub fn newly_stale(
-        &self,
-        names: &[&str],
-        interval_ms: i64,
-        since_ms: i64,
-        now_ms: i64,
-    ) -> Vec<String> {
-        let mut g = self.lock();
-        let limit = i64::from(STALE_INTERVALS) * interval_ms;
-        let mut out = Vec::new();
-        for n in names {
-            let a = g.agents.entry((*n).to_owned()).or_default();
-            let last = a.last_seen_ms.unwrap_or(since_ms);
-            if now_ms - last >= limit && !a.stale_reported {
-                a.stale_reported = true;
-                out.push((*n).to_owned());
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -203,11 +182,13 @@ mod tests {
             up,
             latency_ms: 5,
             error: None,
+            reason: None,
+            schema_hash: None,
         }
     }
 
     #[test]
-    fn late_results_count_in_their_probe_round_and_stale_alerts_once() {
+    fn late_results_count_in_their_probe_round() {
         let b = Board::default();
         let regions: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let q = Quorum::default_for(3);
@@ -225,12 +206,8 @@ mod tests {
         b.ingest("c1", "c", vec![res("t", 3_000, true)], 63_000);
         assert_eq!(b.results("t", 0, 10_000).len(), 3);
         assert_eq!(b.agents()["c1"].lag_ms, Some(60_000));
-        // a1 silent for 3 intervals: stale once.
-        let names = ["a1", "b1", "c1"];
-        assert_eq!(b.newly_stale(&names, 10_000, 0, 40_000), ["a1", "b1"]);
-        assert!(b.newly_stale(&names, 10_000, 0, 41_000).is_empty());
-        b.seen("a1", 42_000);
-        assert_eq!(b.newly_stale(&names, 10_000, 0, 72_000), ["a1"]);
+        b.seen("a1", 72_000);
+        assert_eq!(b.agents()["a1"].last_seen_ms, Some(72_000));
     }
 
     #[test]

@@ -74,15 +74,82 @@ pub enum AgentError {
     Client(#[from] reqwest::Error),
 }
 
-#[derive(Debug, Deserialize)]
+/// One assigned target. No `Debug`: it holds the target's credentials.
+#[derive(Deserialize, PartialEq)]
 struct Assigned {
     name: String,
     url: String,
     interval_ms: u64,
     timeout_ms: u64,
+    #[serde(default)]
+    credentials: Option<Credentials>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What `super::api::credentials` sends.
+#[derive(Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    bearer_token: Option<String>,
+    #[serde(default)]
+    auth: Option<ClientCredentials>,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct ClientCredentials {
+    client_id: String,
+    auth_method: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    token_url: Option<String>,
+}
+
+impl Assigned {
+    /// The target to probe, with its credentials (an OAuth client of its own: its token cache lives as long
+    /// as the assignment does not change).
+    fn target(&self, url: Url) -> TargetConfig {
+        use lifeline_core::secret::Secret;
+        use lifeline_mcp::probe::{ClientAuth, OAuthClient, OAuthConfig, SecretSource};
+        let mut c = TargetConfig::new(self.name.clone(), url);
+        c.interval = Duration::from_millis(self.interval_ms.max(1_000));
+        c.timeout = Duration::from_millis(self.timeout_ms.max(100));
+        if let Some(k) = &self.credentials {
+            c.headers = k
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), Secret::new(v.clone())))
+                .collect();
+            c.bearer_token = k.bearer_token.clone().map(Secret::new);
+            if let Some(a) = &k.auth {
+                let secret = || {
+                    SecretSource::Value(Secret::new(a.client_secret.clone().unwrap_or_default()))
+                };
+                let mut cfg = OAuthConfig::client_secret(a.client_id.clone(), secret());
+                cfg.auth = match a.auth_method.as_str() {
+                    "client_secret_post" => ClientAuth::SecretPost(secret()),
+                    "none" => ClientAuth::None,
+                    _ => ClientAuth::SecretBasic(secret()),
+                };
+                cfg.scope = a.scope.clone();
+                cfg.token_url = a.token_url.as_deref().and_then(|u| Url::parse(u).ok());
+                c.auth = Some(crate::config::TargetAuth {
+                    oauth: Some(Arc::new(OAuthClient::new(cfg))),
+                    expiry: Vec::new(),
+                    warning_days: lifeline_mcp::probe::config::DEFAULT_CREDENTIAL_WARNING_DAYS,
+                });
+            }
+        }
+        c
+    }
+}
+
+#[derive(Deserialize)]
 struct Assignments {
     region: String,
     targets: Vec<Assigned>,
@@ -122,6 +189,7 @@ pub async fn run(
     let base = opts.central.as_str().trim_end_matches('/').to_owned();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<AgentResult>(1024);
     let mut targets: Vec<TargetConfig> = Vec::new();
+    let mut assigned: Vec<(Assigned, TargetConfig)> = Vec::new();
     let mut due: HashMap<String, Instant> = HashMap::new();
     // Targets whose probe still runs: at most one probe per target at a time (as the monitor's scheduler).
     let running: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
@@ -146,23 +214,24 @@ pub async fn run(
                             "--region differs from the region the central side has for this token; probing for the central side's region."
                         );
                     }
-                    targets = a
-                        .targets
-                        .into_iter()
-                        .filter_map(|t| match Url::parse(&t.url) {
-                            Ok(u) => Some((t, u)),
+                    let mut kept = std::mem::take(&mut assigned);
+                    for t in a.targets {
+                        // An unchanged assignment keeps its target (and its OAuth client's cached token).
+                        if let Some(i) = kept.iter().position(|(k, _)| *k == t) {
+                            assigned.push(kept.swap_remove(i));
+                            continue;
+                        }
+                        match Url::parse(&t.url) {
+                            Ok(u) => {
+                                let c = t.target(u);
+                                assigned.push((t, c));
+                            }
                             Err(e) => {
                                 tracing::warn!(target_name = %t.name, error = %e, "Assigned target has a bad URL; skipped.");
-                                None
                             }
-                        })
-                        .map(|(t, url)| {
-                            let mut c = TargetConfig::new(t.name, url);
-                            c.interval = Duration::from_millis(t.interval_ms.max(1_000));
-                            c.timeout = Duration::from_millis(t.timeout_ms.max(100));
-                            c
-                        })
-                        .collect();
+                        }
+                    }
+                    targets = assigned.iter().map(|(_, c)| c.clone()).collect();
                     due.retain(|n, _| targets.iter().any(|t| &t.name == n));
                 }
                 Err(e) => {
@@ -172,9 +241,9 @@ pub async fn run(
             }
         }
         for t in &targets {
-            let when = due.entry(t.name.clone()).or_insert(now);
+            let when = due.entry(t.name.clone()).or_insert_with(|| next_round(t));
             if *when <= now {
-                *when = now + t.interval;
+                *when = next_round(t);
                 if !running
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -202,6 +271,8 @@ pub async fn run(
                             up,
                             latency_ms: started.elapsed().as_millis() as u64,
                             error: report.failure.as_ref().map(|f| f.message.clone()),
+                            reason: report.reason,
+                            schema_hash: report.schema_hash.clone(),
                         })
                         .await;
                 });
@@ -245,6 +316,26 @@ pub async fn run(
         s.assigned = targets.len();
     }
     Ok(())
+}
+
+/// When `t`'s next probe is due: early in its next round (rounds are the interval aligned to the Unix epoch,
+/// as the central side judges them), so each round gets one result per region. The offset in the round, a
+/// stable hash of the name within the first tenth of the interval, spreads a region's targets.
+fn next_round(t: &TargetConfig) -> Instant {
+    use std::hash::{Hash, Hasher};
+    let interval = i64::try_from(t.interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.name.hash(&mut h);
+    let offset =
+        i64::try_from(h.finish() % u64::try_from(interval / 10 + 1).unwrap_or(1)).unwrap_or(0);
+    let now = now_ms();
+    let mut wait = interval - now.rem_euclid(interval) + offset;
+    if wait > interval {
+        wait -= interval; // still before this round's offset
+    }
+    Instant::now() + Duration::from_millis(u64::try_from(wait).unwrap_or(0))
 }
 
 async fn pull(http: &reqwest::Client, base: &str, token: &str) -> Result<Assignments, String> {
@@ -350,7 +441,8 @@ mod tests {
 
         let stop = CancellationToken::new();
         let mut stats = Vec::new();
-        let start_ms = now_ms();
+        // Agents probe early in each round (5 s, aligned to the Unix epoch): the first is the next round.
+        let start_ms = now_ms() - now_ms().rem_euclid(5_000) + 5_000;
         for (n, _) in names {
             let mut o = AgentOptions::new(
                 central.clone(),

@@ -143,6 +143,8 @@ mod tests {
             up: true,
             latency_ms: 1,
             error: None,
+            reason: None,
+            schema_hash: None,
         }
     }
 

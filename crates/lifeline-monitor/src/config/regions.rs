@@ -10,7 +10,7 @@
 //!   - name: api
 //!     url: https://mcp.example.com/mcp
 //!     regions: [eu-west, us-east, ap-south]
-//!     quorum: { min_failing: 2, min_reporting: 2 }
+//!     quorum: { min_failing: 2, min_reporting: 2, page_regional: false }
 //! ```
 //!
 //! A token file holds the lowercase hex SHA-256 (64 characters, FIPS 180-4) of the agent's bearer token, never
@@ -34,6 +34,7 @@ pub const MAX_AGENT_TOKENS: usize = 2;
 pub(crate) struct RawQuorum {
     pub(crate) min_failing: Option<usize>,
     pub(crate) min_reporting: Option<usize>,
+    pub(crate) page_regional: Option<bool>,
 }
 
 /// One entry of `agents:` as written.
@@ -75,6 +76,10 @@ pub struct QuorumConfig {
     pub min_failing: usize,
     /// Reporting regions below which the round is `unknown`.
     pub min_reporting: usize,
+    /// `quorum.page_regional`: when true a `regional` round (some regions failing, fewer than `min_failing`)
+    /// counts as a failed round and can open an incident and page like `down`. Default false: `regional` is
+    /// shown (page, API, `lifeline_monitor_region_verdict`), not paged.
+    pub page_regional: bool,
 }
 
 impl From<QuorumConfig> for Quorum {
@@ -144,6 +149,7 @@ impl Validator<'_> {
             quorum: QuorumConfig {
                 min_failing: rule.min_failing,
                 min_reporting: rule.min_reporting,
+                page_regional: q.page_regional.unwrap_or(false),
             },
         })
     }
@@ -195,7 +201,10 @@ impl Validator<'_> {
         out
     }
 
-    /// Every region target `path` names must have at least one declared agent.
+    /// Every region target `path` names must have at least one declared agent, and its credentials must be
+    /// ones the agents can be given (`agent::api::credentials`): not a refresh token (agents and the central
+    /// side would rotate one token family and revoke it, OAuth 2.0 Security BCP §4.14.2) and not a private
+    /// key (kept on the central side only).
     pub(super) fn regions_have_agents(
         &mut self,
         path: &str,
@@ -207,6 +216,27 @@ impl Validator<'_> {
                 self.err(
                     format!("{path}.regions[{j}]"),
                     format!("no agent in agents: probes from region `{r}`"),
+                );
+            }
+        }
+        if target.regions.is_none() {
+            return;
+        }
+        if let Some(c) = target.auth.as_ref().and_then(|a| a.oauth.as_ref()) {
+            let c = c.config();
+            if c.refresh_token.is_some() {
+                self.err(
+                    format!("{path}.auth.refresh_token"),
+                    "cannot be used with regions: (the agents would share one rotating refresh token)",
+                );
+            }
+            if matches!(
+                c.auth,
+                lifeline_mcp::probe::ClientAuth::PrivateKeyJwt { .. }
+            ) {
+                self.err(
+                    format!("{path}.auth.private_key_file"),
+                    "cannot be used with regions: (the private key is not given to agents; use a client secret)",
                 );
             }
         }

@@ -494,7 +494,7 @@ targets:
   - name: strict
     url: https://mcp.example.com/mcp
     regions: [eu-west, us-east, ap-south]
-    quorum: { min_failing: 3 }
+    quorum: { min_failing: 3, page_regional: true }
   - name: local
     url: https://mcp.example.com/mcp
 "#;
@@ -510,9 +510,13 @@ fn regions_default_to_a_majority_quorum() {
     // min_reporting follows a larger min_failing when not written.
     let r = c.targets[1].regions.as_ref().unwrap();
     assert_eq!((r.quorum.min_failing, r.quorum.min_reporting), (3, 3));
+    assert!(r.quorum.page_regional);
+    assert!(!c.targets[0].regions.as_ref().unwrap().quorum.page_regional);
     assert!(c.targets[2].regions.is_none());
     let effective = serde_json::to_string(&c).unwrap();
-    assert!(effective.contains(r#""quorum":{"min_failing":2,"min_reporting":2}"#));
+    assert!(
+        effective.contains(r#""quorum":{"min_failing":2,"min_reporting":2,"page_regional":false}"#)
+    );
 }
 
 #[test]
@@ -529,6 +533,7 @@ targets:
   - name: far
     url: https://mcp.example.com/mcp
     regions: [eu-west, mars]
+    auth: { client_id: c, client_secret: s, refresh_token: r }
   - name: q
     url: https://mcp.example.com/mcp
     quorum: { min_failing: 1 }
@@ -542,6 +547,7 @@ targets:
         "targets[0].regions[1]: `eu-west` is listed twice",
         "targets[0].quorum.min_reporting: must be between min_failing (1) and the number of regions (1), not 3",
         "targets[1].regions[1]: no agent in agents: probes from region `mars`",
+        "targets[1].auth.refresh_token: cannot be used with regions:",
         "targets[2].quorum: needs regions:",
     ] {
         assert!(e.contains(needle), "missing `{needle}` in:\n{e}");

@@ -1,7 +1,16 @@
-//! The probe agents' region results (issue 14, "Regions"; migration 0006 `region_results`).
+//! The probe agents' region results (issue 14, "Regions"; migrations 0006 `region_results` and 0007 its
+//! `reason`, `schema_hash` and probe-time index), what the shard holder judges rounds from, and the state of a
+//! fleet **subject** (`fleet:probes`, `agent:<name>`, `schema:<target>`): an inactive `targets` row whose
+//! incidents carry the fleet's alerts through the same outbox, keys and fencing as a target's.
 
-use super::{with_pool, Store, StoreError};
-use crate::agent::RegionResult;
+use sqlx::Row as _;
+
+use super::{with_pool, OpenIncident, Store, StoreError, TargetState};
+use crate::agent::{AgentResult, RegionResult};
+
+/// Most region results [`Store::region_results_since`] returns: 100,000 (a window of rounds of every
+/// multi-region target; beyond it the newest are kept out and the caller's window is too wide).
+pub(crate) const MAX_WINDOW_ROWS: i64 = 100_000;
 
 impl Store {
     /// Writes region results in one transaction, by target name; a result whose target is not in `targets`
@@ -16,8 +25,8 @@ impl Store {
             for r in rows {
                 written += sqlx::query(
                     "INSERT INTO region_results (target_id, region, agent, probed_ms, received_ms, attempt, up, \
-                     latency_ms, error) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM targets WHERE name = $1 \
-                     ON CONFLICT DO NOTHING",
+                     latency_ms, error, reason, schema_hash) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                     FROM targets WHERE name = $1 ON CONFLICT DO NOTHING",
                 )
                 .bind(&r.result.target)
                 .bind(&r.region)
@@ -28,12 +37,114 @@ impl Store {
                 .bind(i64::from(r.result.up))
                 .bind(i64::try_from(r.result.latency_ms).unwrap_or(i64::MAX))
                 .bind(r.result.error.as_deref())
+                .bind(r.result.reason.map(|x| x.as_str()))
+                .bind(r.result.schema_hash.as_deref())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             }
             tx.commit().await?;
             Ok(written)
+        })
+    }
+
+    /// The region results of every target probed at or after `from_ms` (and, with `target`, of that target
+    /// only, probed before `to_ms`), oldest first, at most 100,000 (`MAX_WINDOW_ROWS`).
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn region_results_between(
+        &self,
+        target: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RegionResult>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query(
+                "SELECT t.name, r.region, r.agent, r.probed_ms, r.received_ms, r.attempt, r.up, r.latency_ms, \
+                 r.error, r.reason, r.schema_hash FROM region_results r JOIN targets t ON t.id = r.target_id \
+                 WHERE r.probed_ms >= $1 AND r.probed_ms < $2 AND ($3 IS NULL OR t.name = $3) \
+                 ORDER BY r.probed_ms, r.region, r.attempt LIMIT $4",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(target)
+            .bind(MAX_WINDOW_ROWS)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<RegionResult, sqlx::Error> {
+                let reason: Option<String> = r.try_get("reason")?;
+                Ok(RegionResult {
+                    region: r.try_get("region")?,
+                    agent: r.try_get("agent")?,
+                    received_ms: r.try_get("received_ms")?,
+                    result: AgentResult {
+                        target: r.try_get("name")?,
+                        probed_at_ms: r.try_get("probed_ms")?,
+                        attempt: u32::try_from(r.try_get::<i64, _>("attempt")?).unwrap_or(u32::MAX),
+                        up: r.try_get::<i64, _>("up")? != 0,
+                        latency_ms: u64::try_from(r.try_get::<i64, _>("latency_ms")?).unwrap_or(0),
+                        error: r.try_get("error")?,
+                        reason: reason.and_then(|x| x.parse().ok()),
+                        schema_hash: r.try_get("schema_hash")?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// The probe time of the last judged round of target `name` (its `last_checked_ms`: a multi-region
+    /// target's results are written at their round's start), `None` before the first.
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn last_checked_ms(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let v: Option<Option<i64>> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT last_checked_ms FROM targets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(v.flatten())
+    }
+
+    /// The state of fleet subject `name` (created as an inactive `targets` row on first use, so it never shows
+    /// among the targets): its id and open incident; every other field is left empty.
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn subject_state(&self, name: &str, now_ms: i64) -> Result<TargetState, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO targets (name, url, active, created_ms) VALUES ($1, '', 0, $2) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(now_ms)
+            .execute(pool)
+            .await?;
+            let r = sqlx::query(
+                "SELECT t.id, i.id AS inc_id, i.opened_ms, i.last_notified_ms, i.reminders FROM targets t \
+                 LEFT JOIN incidents i ON i.target_id = t.id AND i.resolved_ms IS NULL WHERE t.name = $1",
+            )
+            .bind(name)
+            .fetch_one(pool)
+            .await?;
+            let inc: Option<i64> = r.try_get("inc_id")?;
+            Ok(TargetState {
+                id: r.try_get("id")?,
+                name: name.to_owned(),
+                open_incident: match inc {
+                    Some(id) => Some(OpenIncident {
+                        id,
+                        opened_ms: r.try_get("opened_ms")?,
+                        last_notified_ms: r.try_get("last_notified_ms")?,
+                        reminders: r.try_get("reminders")?,
+                    }),
+                    None => None,
+                },
+                ..TargetState::default()
+            })
         })
     }
 
@@ -84,6 +195,8 @@ mod tests {
                 up: false,
                 latency_ms: 5,
                 error: Some("refused".into()),
+                reason: None,
+                schema_hash: None,
             },
         };
         assert_eq!(store.record_region_results(&[row(&name)]).await.unwrap(), 1);

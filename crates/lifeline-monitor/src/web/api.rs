@@ -127,6 +127,9 @@ struct TargetOut<'a> {
     /// For a transaction target (`<target>.<transaction>`), the configured target it belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     transaction_of: Option<&'a str>,
+    /// For a multi-region target: its last complete round (`{"verdict", "regions": [[region, up|null]]}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regions: Option<&'a super::snapshot::RegionsView>,
 }
 
 impl<'a> TargetOut<'a> {
@@ -156,6 +159,7 @@ impl<'a> TargetOut<'a> {
             uptime: Windows::from_fn(|i| t.uptime[i].ratio()),
             uptime_probes: Windows::from_fn(|i| t.uptime[i]),
             transaction_of: t.transaction_of.as_deref(),
+            regions: t.regions.as_ref(),
         }
     }
 }

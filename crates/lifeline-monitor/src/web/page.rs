@@ -30,7 +30,7 @@ a{color:#2b6cb0;text-decoration:none}a:hover,p a{text-decoration:underline}
 .row{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}.name{font-weight:600;font-size:1.05rem}
 .muted{color:var(--muted);font-size:.88rem}.url{word-break:break-all}
 .pill{display:inline-block;padding:1px 9px;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff}
-.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#6b46c1}.s-unknown{background:#4a5568}
+.s-up{background:var(--ok)}.s-down{background:var(--bad)}.s-failing,.s-degraded{background:var(--warn)}.s-maintenance{background:#6b46c1}.s-unknown,.s-noreport{background:#4a5568}
 .c-breaking{background:var(--bad)}.c-additive{background:#2b6cb0}.c-unknown{background:#4a5568}
 .bars{display:flex;gap:1px;height:28px;margin:8px 0 2px}.bars i{flex:1;border-radius:1px;background:var(--none);min-width:1px}
 .bars i.u4{background:var(--ok)}.bars i.u3{background:var(--mid)}.bars i.u2{background:#d69e2e}.bars i.u1{background:var(--bad)}
@@ -51,6 +51,7 @@ ol.timeline{list-style:none;margin:4px 0 10px;padding:0 0 0 14px;border-left:2px
 ul.diff{list-style:none;padding:0;margin:6px 0 0;font-size:.88rem}ul.diff li{padding:2px 6px;border-radius:3px;margin:2px 0}
 .d-added{background:#f0fff4}.d-removed{background:#fff5f5}.d-changed{background:#fffaf0}ul.diff .mark{font-weight:700;display:inline-block;width:1em}ul.diff .breaking b{color:var(--bad)}
 table{width:100%;border-collapse:collapse;font-size:.88rem}th,td{text-align:left;padding:5px 6px;border-bottom:1px solid #edf2f7;vertical-align:top}
+.region-grid{font-size:.75rem}.region-grid td{text-align:center;padding:2px 3px}.g-up{background:#c6f6d5}.g-some{background:#fefcbf}.g-down{background:#fed7d7}.g-none{color:var(--muted)}
 .sev-critical{color:var(--bad);font-weight:600}.sev-warning{color:var(--warn);font-weight:600}
 nav.pages a,nav.pages span{margin-right:8px}
 @media (max-width:700px){main{padding:10px}.bars{height:22px}th.opt,td.opt{display:none}}
@@ -248,10 +249,31 @@ fn target_card(t: &TargetView, now_ms: i64, parent_up: Option<bool>) -> Markup {
             @if let Some(m) = problem {
                 div class="muted" { (m) }
             }
+            @if let Some(r) = &t.regions {
+                (regions_line(r))
+            }
             (bars(&days))
             (uptime_row(t))
             @if points.iter().any(|p| p.2.is_some()) {
                 (latency_chart(&points, 600, 40, false))
+            }
+        }
+    }
+}
+
+/// A multi-region target's last complete round: its verdict and each region's final attempt, in words (the
+/// colour only repeats them).
+fn regions_line(r: &super::snapshot::RegionsView) -> Markup {
+    html! {
+        div class="row muted regions" {
+            span { "last round: " b { (r.verdict) } }
+            @for (region, up) in &r.regions {
+                @let (class, word) = match up {
+                    Some(true) => ("s-up", "up"),
+                    Some(false) => ("s-down", "failing"),
+                    None => ("s-noreport", "no report"),
+                };
+                span { (region) " " span class={ "pill " (class) } { (word) } }
             }
         }
     }

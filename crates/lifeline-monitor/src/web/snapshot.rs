@@ -49,6 +49,17 @@ pub struct TargetView {
     pub today_raw: UptimeCounts,
     /// For a transaction target (`<target>.<transaction>`), the configured target it belongs to.
     pub transaction_of: Option<String>,
+    /// A multi-region target's regions (issue 14), empty otherwise: see [`RegionsView`].
+    pub regions: Option<RegionsView>,
+}
+
+/// A multi-region target's last complete round, from the store (every replica shows the same).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RegionsView {
+    /// The round's verdict: `up`, `down`, `regional` or `unknown`.
+    pub verdict: &'static str,
+    /// Per configured region, in the order written: its final attempt in that round (`None`: no report).
+    pub regions: Vec<(String, Option<bool>)>,
 }
 
 impl TargetView {
@@ -251,6 +262,7 @@ impl Builder {
             self.build_tail(now).await?;
         }
         let states = self.store.load_states().await?;
+        let regions = crate::agent::evaluate::regions_views(&self.store, &self.config, now).await?;
         let by_state: HashMap<&str, &TargetState> =
             states.iter().map(|s| (s.name.as_str(), s)).collect();
         let mut targets = Vec::with_capacity(self.config.targets.len());
@@ -324,6 +336,7 @@ impl Builder {
                 today_raw,
                 state,
                 transaction_of: t.transaction.as_ref().map(|j| j.parent.clone()),
+                regions: regions.get(&t.name).cloned(),
             });
         }
         let open_incidents = self.store.incidents(None, true, i64::MAX, 200).await?;

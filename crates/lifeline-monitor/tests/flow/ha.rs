@@ -10,15 +10,15 @@ use lifeline_monitor::store::Store;
 use super::*;
 use crate::running::start_as;
 
-/// A fresh database on the `DATABASE_URL` server, dropped at the end of the test.
-struct Pg {
+/// A fresh database on the `DATABASE_URL` server, dropped at the end of the test (also used by `regions.rs`).
+pub(crate) struct Pg {
     admin: sqlx::PgPool,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Pg {
-    async fn create(tag: &str) -> Option<Pg> {
+    pub(crate) async fn create(tag: &str) -> Option<Pg> {
         if std::env::var("LIFELINE_SKIP_POSTGRES").as_deref() == Ok("1") {
             eprintln!("!!! LIFELINE_SKIP_POSTGRES=1: the PostgreSQL HA tests are SKIPPED !!!");
             return None;
@@ -48,7 +48,7 @@ impl Pg {
         })
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&self.admin)
@@ -58,10 +58,10 @@ impl Pg {
 }
 
 /// The `Idempotency-Key` and `webhook-id` headers of a received body.
-type Keys = (Option<String>, Option<String>);
+pub(crate) type Keys = (Option<String>, Option<String>);
 
 /// The bodies received on `path`, with their keys.
-fn on(received: &Received, path: &str) -> Vec<(Value, Keys)> {
+pub(crate) fn on(received: &Received, path: &str) -> Vec<(Value, Keys)> {
     let bodies = received.bodies.lock().unwrap();
     let keys = received.keys.lock().unwrap();
     bodies

@@ -26,6 +26,8 @@ mod gateway_stdio;
 mod gateway_traces;
 /// The zero-downtime roll behind HAProxy.
 mod gateway_zero_downtime;
+/// `lifeline monitor agent`, the binary, probing a target behind OAuth for a central monitor (issue 14).
+mod monitor_agent;
 /// The status page in headless Chromium.
 mod monitor_browser;
 /// `lifeline monitor` as a user runs it.

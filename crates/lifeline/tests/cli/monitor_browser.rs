@@ -64,6 +64,7 @@ async fn seed_history(db: &str) {
                 ("alpha".into(), "https://alpha.example/mcp".into()),
                 ("beta".into(), "https://beta.example/mcp".into()),
                 ("gamma".into(), "https://gamma.example/mcp".into()),
+                ("delta".into(), "https://delta.example/mcp".into()),
             ],
             now,
         )
@@ -72,7 +73,30 @@ async fn seed_history(db: &str) {
         .into_iter()
         .map(|(_, id)| id)
         .collect();
-    lifeline_monitor::simulate::load_history(&store, &ids, 90, now, 7)
+    // delta is probed from region r2 (issue 14): a day of its agent's results, one every 5 min (every fifth
+    // failing), and one every 5 s from 30 s ago to 90 s ahead, so the rounds judged while the test runs have one.
+    let region_rows: Vec<lifeline_monitor::agent::RegionResult> = (0..288)
+        .map(|i| now - 86_400_000 + i * 300_000)
+        .chain((0..24).map(|i| now - 30_000 + i * 5_000))
+        .enumerate()
+        .map(|(i, at)| lifeline_monitor::agent::RegionResult {
+            region: "r2".into(),
+            agent: "a2".into(),
+            received_ms: at,
+            result: lifeline_monitor::agent::AgentResult {
+                target: "delta".into(),
+                probed_at_ms: at,
+                attempt: 0,
+                up: at > now - 60_000 || i % 5 != 0,
+                latency_ms: 20,
+                error: None,
+                reason: None,
+                schema_hash: None,
+            },
+        })
+        .collect();
+    store.record_region_results(&region_rows).await.unwrap();
+    lifeline_monitor::simulate::load_history(&store, &ids[..3], 90, now, 7)
         .await
         .unwrap();
     // A past incident on beta, with drift and certificate events.
@@ -202,7 +226,7 @@ async fn chromium_renders_the_status_page_with_history() {
     std::fs::write(
         &cfg,
         format!(
-            "storage: \"{db}\"\nlisten: 127.0.0.1:0\ntitle: Lifeline demo status\ntargets:\n  - {{ name: alpha, url: \"http://{closed}/mcp\" }}\n  - {{ name: beta, url: \"http://{closed}/mcp\" }}\n  - {{ name: gamma, url: \"http://{closed}/mcp\" }}\n"
+            "storage: \"{db}\"\nlisten: 127.0.0.1:0\ntitle: Lifeline demo status\ntargets:\n  - {{ name: alpha, url: \"http://{closed}/mcp\" }}\n  - {{ name: beta, url: \"http://{closed}/mcp\" }}\n  - {{ name: gamma, url: \"http://{closed}/mcp\" }}\n  - {{ name: delta, url: \"http://{closed}/mcp\", timeout: 2s, regions: [r2] }}\nagents:\n  - {{ name: a2, region: r2, token_files: [a2.sha256] }}\n"
         ),
     )
     .unwrap();
@@ -245,6 +269,7 @@ async fn chromium_renders_the_status_page_with_history() {
         "alpha",
         "beta",
         "gamma",
+        "delta",
         "Recent incidents",
         "HTTP 502 from the ingress",
         "certificate expires in 13 days",
@@ -311,10 +336,28 @@ async fn chromium_renders_the_status_page_with_history() {
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no such&lt;b&gt;"), "{body}");
 
-    // Accessibility: no WCAG A/AA violation on either page (contrast, labels, names, structure).
+    // A multi-region target's page: the region x hour view of the last day and the per-region results.
+    let region_url = format!("{url}targets/delta");
+    let region_page = dump_dom(&browser, &region_url);
+    for want in [
+        "Regions, last 24 hours",
+        "class=\"g-down\"",
+        "Per-region results, last hour",
+    ] {
+        assert!(
+            region_page.contains(want),
+            "missing {want:?} in the region page"
+        );
+    }
+    assert!(
+        dom.contains("last round: "),
+        "the status page shows delta's regions"
+    );
+
+    // Accessibility: no WCAG A/AA violation on any page (contrast, labels, names, structure).
     for (page, violations) in lifeline_testkit::a11y::axe_violations(
         std::path::Path::new(&browser),
-        &[url.clone(), target_url.clone()],
+        &[url.clone(), target_url.clone(), region_url.clone()],
     ) {
         assert!(
             violations.is_empty(),

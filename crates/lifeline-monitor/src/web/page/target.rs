@@ -34,9 +34,17 @@ pub struct TargetDetail {
     pub events: Vec<EventRow>,
     /// The target's `schema_drift` events, newest first.
     pub drift: Vec<EventRow>,
-    /// Its per-region results from the probe agents (`crate::agent::board`), newest first; empty for a target
-    /// without `regions:`.
+    /// Its per-region results from the probe agents (stored in `region_results`), newest first; empty for a
+    /// target without `regions:`.
     pub regions: Vec<crate::agent::RegionResult>,
+    /// The region × time view of the last 24 hours: per configured region, 24 hourly `(up, total)` counts of
+    /// its results, oldest hour first ([`crate::agent::evaluate::region_hours`]); empty without `regions:`.
+    pub region_hours: Vec<(String, Vec<(u32, u32)>)>,
+    /// The first hour of `region_hours`, Unix ms.
+    pub region_hours_from_ms: i64,
+    /// Each region's latest tool-schema hash, and whether they differ
+    /// ([`crate::agent::evaluate::schema_hashes`]); `None` when fewer than two regions reported one.
+    pub region_schema: Option<(bool, std::collections::BTreeMap<String, String>)>,
 }
 
 /// `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
@@ -358,6 +366,38 @@ pub fn target_page(
             h2 { "Version and certificate events" }
             (events_table(&others))
         }
+        @if !detail.region_hours.is_empty() {
+            h2 { "Regions, last 24 hours" }
+            section class="card" {
+                table class="region-grid" {
+                    caption class="muted" { "Share of each region's probes that were up, per hour (UTC), oldest first; — no results." }
+                    tr {
+                        th scope="col" { "Region" }
+                        @for h in 0..24i64 {
+                            th scope="col" { (fmt_time(detail.region_hours_from_ms + h * 3_600_000).get(11..13).unwrap_or("")) }
+                        }
+                    }
+                    @for (region, hours) in &detail.region_hours {
+                        tr {
+                            th scope="row" { (region) }
+                            @for (up, total) in hours {
+                                @let (class, text) = region_cell(*up, *total);
+                                td class=(class) title={ (up) " of " (total) " up" } { (text) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some((diverged, hashes)) = &detail.region_schema {
+            p class=(if *diverged { "sev-warning" } else { "muted" }) {
+                @if *diverged { "Tool schema differs across regions: " } @else { "Tool schema, same in every region: " }
+                @for (i, (region, hash)) in hashes.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (region) " " code { (hash.get(..12).unwrap_or(hash)) }
+                }
+            }
+        }
         @if !detail.regions.is_empty() {
             h2 { "Per-region results, last hour" }
             table {
@@ -396,6 +436,20 @@ pub fn target_page(
         }
     };
     layout(&format!("{} · {title}", s.name), refresh, body)
+}
+
+/// The class and text of one region × hour cell: the share up, in words (the colour only repeats it).
+fn region_cell(up: u32, total: u32) -> (&'static str, String) {
+    if total == 0 {
+        return ("g-none", "—".to_owned());
+    }
+    let pct = u64::from(up) * 100 / u64::from(total);
+    let class = match pct {
+        100 => "g-up",
+        90..=99 => "g-some",
+        _ => "g-down",
+    };
+    (class, format!("{pct}"))
 }
 
 #[cfg(test)]

@@ -58,6 +58,10 @@ fn view(name: &str, status: &'static str, message: Option<&str>) -> TargetView {
         rolled_days,
         today_raw: UptimeCounts { up: 3, total: 4 },
         transaction_of: None,
+        regions: (name == "t").then(|| crate::web::snapshot::RegionsView {
+            verdict: "regional",
+            regions: vec![("eu-west".into(), Some(false)), (HOSTILE.into(), None)],
+        }),
     }
 }
 
@@ -139,8 +143,23 @@ fn detail() -> TargetDetail {
                 up: false,
                 latency_ms: 12,
                 error: Some(HOSTILE.to_owned()),
+                reason: None,
+                schema_hash: None,
             },
         }],
+        region_hours: vec![
+            (HOSTILE.to_owned(), vec![(1, 1); 24]),
+            ("us-east".to_owned(), (0..24).map(|h| (h % 3, 2)).collect()),
+        ],
+        region_hours_from_ms: (NOW_MS / 3_600_000 - 23) * 3_600_000,
+        region_schema: Some((
+            true,
+            [
+                ("eu-west".to_owned(), HOSTILE.to_owned()),
+                ("us-east".to_owned(), "9f2c".to_owned()),
+            ]
+            .into(),
+        )),
     }
 }
 
@@ -254,6 +273,19 @@ fn target_page_shows_phases_uptime_incidents_and_drift() {
         target.contains("<td>eu-west</td><td>eu-1</td><td>failing</td>"),
         "{target}"
     );
+    // The region x hour view: 24 columns per region, the share up in words; the schema divergence.
+    assert!(target.contains("Regions, last 24 hours"));
+    assert_eq!(
+        target.matches("<td class=\"g-up\"").count(),
+        24 + 8,
+        "{target}"
+    );
+    assert_eq!(
+        target.matches("<td class=\"g-down\"").count(),
+        16,
+        "{target}"
+    );
+    assert!(target.contains("Tool schema differs across regions: "));
     // 48 hourly columns, one with data: connect, discover (less the connect), tools_list, other.
     assert_eq!(target.matches("<rect class=\"ph").count(), 4, "{target}");
     assert!(target.contains("<li><i class=\"sw ph1\"></i>connect</li>"));
