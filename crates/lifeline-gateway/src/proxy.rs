@@ -311,17 +311,7 @@ impl Proxy {
             Method::POST => self.mcp_post(req, peer, ctx).await,
             Method::GET => self.mcp_get(req, peer, ctx).await,
             Method::DELETE => self.mcp_delete(req, peer, ctx).await,
-            _ => {
-                let mut resp = body::rpc_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    code::INVALID_REQUEST,
-                    "Method Not Allowed",
-                    None,
-                );
-                resp.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-                resp
-            }
+            _ => method_not_allowed(),
         }
     }
 
@@ -867,6 +857,19 @@ pub(crate) fn served_by(resp: &Response<Body>) -> Option<EndpointRef> {
 /// principal that may use them.
 fn subject(ctx: &Ctx) -> Option<&str> {
     ctx.principal.as_deref().map(|p| p.subject.as_str())
+}
+
+/// 405 with `Allow: GET, POST, DELETE`, for a Streamable HTTP endpoint (2025-11-25 `basic/transports`).
+fn method_not_allowed() -> Response<Body> {
+    let mut resp = body::rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::INVALID_REQUEST,
+        "Method Not Allowed",
+        None,
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    resp
 }
 
 /// Marks a response the proxy made itself with its bounded reason, for the request's span (`trace`); only when

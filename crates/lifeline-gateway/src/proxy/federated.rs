@@ -9,12 +9,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use super::{session_id, subject, Ctx, Proxy};
-use crate::body::{self, code, Body};
+use super::{method_not_allowed, session_id, subject, Ctx, Proxy};
+use crate::body::Body;
 use crate::edge;
 use crate::federation::{Call, Federation, Mirrored};
 use crate::policy::list as tool_list;
@@ -37,17 +36,7 @@ impl Proxy {
                 .and_then(|()| edge::check_content_type(req.headers())),
             Method::GET => edge::check_get_accept(req.headers()),
             Method::DELETE => Ok(()),
-            _ => {
-                let mut resp = body::rpc_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    code::INVALID_REQUEST,
-                    "Method Not Allowed",
-                    None,
-                );
-                resp.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-                return resp;
-            }
+            _ => return method_not_allowed(),
         };
         if let Err(r) = checked {
             return self.reject(r, None);
