@@ -6,7 +6,8 @@
 //! - `POST|GET|DELETE {mcp_path}`: every server, merged;
 //! - `POST|GET|DELETE /servers/NAME/mcp`: server NAME alone, names as it gives them.
 //!
-//! and on the admin listener `GET /servers` (the servers, their state, names and collisions) and `GET /ready`
+//! Both are behind the client listener's layers (auth, edge rules, body limit, policy, metrics:
+//! `proxy/federated.rs`), which hand each request over as a [`Call`]; and on the admin listener `GET /servers` (the servers, their state, names and collisions) and `GET /ready`
 //! (503 while a `health: required` server is not ready; `health`).
 //!
 //! A client session maps to one upstream session per server, made lazily on the first request that needs that
@@ -29,9 +30,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http::{Method, Response, StatusCode};
+use http_body_util::BodyExt;
 use lifeline_core::{Phase, Shutdown};
 use lifeline_mcp::era;
 use serde_json::{json, Value};
@@ -51,6 +51,7 @@ mod naming;
 mod route;
 
 use client::{ExchangeError, Link, Reply};
+pub(crate) use modern::PROTOCOL_VERSION_HEADER;
 use naming::Names;
 use route::List;
 
@@ -73,12 +74,12 @@ const MAX_URIS: usize = 10_000;
 pub(crate) struct Federation {
     servers: Vec<Arc<Server>>,
     sessions: Mutex<HashMap<String, Arc<ClientSession>>>,
-    /// The implicit session of modern (stateless) clients, one per endpoint (`modern`).
-    modern: Mutex<HashMap<View, Arc<ClientSession>>>,
+    /// The implicit sessions of modern (stateless) clients, one per endpoint and verified principal (per client
+    /// address when auth is off; `modern`). Bounded by `max_sessions`, like the legacy ones.
+    modern: Mutex<HashMap<(View, Implicit), Arc<ClientSession>>>,
     tools: RwLock<Arc<Names>>,
     prompts: RwLock<Arc<Names>>,
     mcp_path: String,
-    max_body_bytes: usize,
     max_sessions: usize,
     idle_ttl: Duration,
     timeout: Duration,
@@ -118,10 +119,63 @@ enum View {
 #[derive(Debug)]
 struct ClientSession {
     view: View,
+    /// The verified subject that made it, when auth is on: the only one that may use it.
+    principal: Option<Arc<str>>,
     /// One slot per server: its upstream session, made on first use.
     links: Vec<tokio::sync::Mutex<Option<Link>>>,
     notify: broadcast::Sender<Bytes>,
     last_used: Mutex<Instant>,
+}
+
+/// One client request to a federated endpoint, as the client listener's layers pass it on (`proxy/federated.rs`:
+/// authenticated, past the edge rules, its body read within `max_body_bytes`).
+#[derive(Debug)]
+pub(crate) struct Call {
+    /// `POST`, `GET` or `DELETE` (anything else is 405).
+    pub(crate) method: Method,
+    /// The request path: `mcp_path` or `/servers/NAME/mcp`.
+    pub(crate) path: String,
+    /// `Mcp-Session-Id`, when present and visible ASCII.
+    pub(crate) session: Option<String>,
+    /// `MCP-Protocol-Version`, when present.
+    pub(crate) protocol_version: Option<String>,
+    /// The body of a `POST` (empty otherwise).
+    pub(crate) body: Bytes,
+    /// The verified subject (`auth::Principal::subject`) when auth is on.
+    pub(crate) principal: Option<Arc<str>>,
+    /// The client's address (the TCP peer).
+    pub(crate) client: std::net::IpAddr,
+    /// Which mirrored headers the request carries.
+    pub(crate) mirrored: Mirrored,
+}
+
+/// Whether a request carries the 2026-07-28 mirrored headers (their values were checked against the body by
+/// `edge::check_mirrored_headers`; a modern request must carry them, see `modern`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Mirrored {
+    /// `Mcp-Method` is present.
+    pub(crate) method: bool,
+    /// `Mcp-Name` is present.
+    pub(crate) name: bool,
+}
+
+impl Call {
+    /// Whose implicit session a modern request of this call runs on: the verified principal's when auth is on,
+    /// else the client address's (issue 16 §Era bridging: "per verified principal (or per client when auth is
+    /// off)"; a stateless request has nothing else that names its client).
+    fn implicit_key(&self) -> Implicit {
+        match &self.principal {
+            Some(p) => Implicit::Principal(Arc::clone(p)),
+            None => Implicit::Client(self.client),
+        }
+    }
+}
+
+/// The owner of an implicit session (see [`Call::implicit_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Implicit {
+    Principal(Arc<str>),
+    Client(std::net::IpAddr),
 }
 
 /// Why a request for one server failed, as the client's JSON-RPC error.
@@ -176,7 +230,6 @@ impl Federation {
             tools: RwLock::new(Arc::new(Names::default())),
             prompts: RwLock::new(Arc::new(Names::default())),
             mcp_path: cfg.paths.mcp.clone(),
-            max_body_bytes: usize::try_from(cfg.edge.max_body_bytes).unwrap_or(usize::MAX),
             max_sessions: cfg.sessions.max_sessions,
             idle_ttl: cfg.sessions.idle_ttl,
             timeout: cfg.upstream.timeout,
@@ -194,7 +247,7 @@ impl Federation {
         tokio::spawn(Arc::clone(self).sweep());
     }
 
-    /// Whether `path` is a federated endpoint (the client listener's one routing hook).
+    /// Whether `path` is a federated endpoint (asked by `Proxy::handle`, which then routes it to `proxy/federated.rs`).
     pub(crate) fn serves(&self, path: &str) -> bool {
         self.view(path).is_some()
     }
@@ -214,9 +267,10 @@ impl Federation {
         matches!(view, View::All) || view == View::One(i)
     }
 
-    /// Handles one client request to a federated endpoint.
-    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let Some(view) = self.view(req.uri().path()) else {
+    /// Handles one client request to a federated endpoint, once it has passed the client listener's layers
+    /// (`proxy/federated.rs`: authentication, the edge rules, the body limit, the policy point).
+    pub(crate) async fn handle(self: Arc<Self>, call: Call) -> Response<Body> {
+        let Some(view) = self.view(&call.path) else {
             return body::rpc_error(
                 StatusCode::NOT_FOUND,
                 code::INVALID_REQUEST,
@@ -224,22 +278,11 @@ impl Federation {
                 None,
             );
         };
-        let sid = req
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        match *req.method() {
-            Method::POST => {
-                let version = req
-                    .headers()
-                    .get(modern::PROTOCOL_VERSION_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                self.post(view, sid, version, req).await
-            }
-            Method::GET => self.stream(view, sid.as_deref()),
-            Method::DELETE => self.delete(view, sid.as_deref()).await,
+        let sid = call.session.as_deref();
+        match call.method {
+            Method::POST => self.post(view, &call).await,
+            Method::GET => self.stream(view, sid, call.principal.as_deref()),
+            Method::DELETE => self.delete(view, sid, call.principal.as_deref()).await,
             _ => body::rpc_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 code::INVALID_REQUEST,
@@ -251,7 +294,12 @@ impl Federation {
 
     // The error is the answer itself, returned at once by every caller (as in `proxy.rs`).
     #[allow(clippy::result_large_err)]
-    fn session(&self, view: View, sid: Option<&str>) -> Result<Arc<ClientSession>, Response<Body>> {
+    fn session(
+        &self,
+        view: View,
+        sid: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<Arc<ClientSession>, Response<Body>> {
         let Some(sid) = sid else {
             return Err(body::rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -261,7 +309,9 @@ impl Federation {
             ));
         };
         match lock(&self.sessions).get(sid) {
-            Some(s) if s.view == view => {
+            // With auth on, a session is its creator's alone: another principal's request gets the same 404 as
+            // an unknown id (as `sessions::Sessions::usable_by` does for the proxied upstream).
+            Some(s) if s.view == view && s.principal.as_deref() == principal => {
                 *lock(&s.last_used) = Instant::now();
                 Ok(Arc::clone(s))
             }
@@ -274,28 +324,8 @@ impl Federation {
         }
     }
 
-    async fn post(
-        self: Arc<Self>,
-        view: View,
-        sid: Option<String>,
-        header_version: Option<String>,
-        req: Request<Incoming>,
-    ) -> Response<Body> {
-        let bytes = match Limited::new(req.into_body(), self.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return body::rpc_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    code::INVALID_REQUEST,
-                    "Payload Too Large (or the body broke off)",
-                    None,
-                )
-            }
-        };
-        let Ok(msg) = serde_json::from_slice::<Value>(&bytes) else {
+    async fn post(self: Arc<Self>, view: View, call: &Call) -> Response<Body> {
+        let Ok(msg) = serde_json::from_slice::<Value>(&call.body) else {
             return body::rpc_error(
                 StatusCode::BAD_REQUEST,
                 code::PARSE_ERROR,
@@ -319,13 +349,16 @@ impl Federation {
             );
         };
         let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
-        if method == "initialize" {
-            return self.initialize(view, &id, &params);
+        let modern_version = call
+            .session
+            .is_none()
+            .then(|| modern::version(&params, call.protocol_version.as_deref()))
+            .flatten();
+        if let Some(version) = modern_version {
+            return self.modern(view, call, version, method, params, &id).await;
         }
-        if sid.is_none() {
-            if let Some(version) = modern::version(&params, header_version.as_deref()) {
-                return self.modern(view, version, method, params, &id).await;
-            }
+        if method == "initialize" {
+            return self.initialize(view, &id, &params, call.principal.clone());
         }
         if self.shutdown.phase() >= Phase::Refusing {
             return body::rpc_error(
@@ -335,7 +368,7 @@ impl Federation {
                 Some(&id),
             );
         }
-        let sess = match self.session(view, sid.as_deref()) {
+        let sess = match self.session(view, call.session.as_deref(), call.principal.as_deref()) {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -376,7 +409,13 @@ impl Federation {
     /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
     /// the federation serves; the version is the client's when the gateway knows it, else the latest legacy one
     /// (§Version Negotiation).
-    fn initialize(&self, view: View, id: &Value, params: &Value) -> Response<Body> {
+    fn initialize(
+        &self,
+        view: View,
+        id: &Value,
+        params: &Value,
+        principal: Option<Arc<str>>,
+    ) -> Response<Body> {
         let asked = params.get("protocolVersion").and_then(Value::as_str);
         let version = asked
             .filter(|v| era::is_known_legacy(v))
@@ -404,7 +443,7 @@ impl Federation {
                     Some(id),
                 );
             }
-            sessions.insert(sid.clone(), self.new_session(view));
+            sessions.insert(sid.clone(), self.new_session(view, principal));
         }
         let result = json!({
             "protocolVersion": version,
@@ -421,10 +460,11 @@ impl Federation {
         resp
     }
 
-    fn new_session(&self, view: View) -> Arc<ClientSession> {
+    fn new_session(&self, view: View, principal: Option<Arc<str>>) -> Arc<ClientSession> {
         let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
         Arc::new(ClientSession {
             view,
+            principal,
             links: self
                 .servers
                 .iter()
@@ -613,8 +653,8 @@ impl Federation {
     }
 
     /// `GET`: the client's stream of server messages (the `list_changed` notifications), with keep-alives.
-    fn stream(&self, view: View, sid: Option<&str>) -> Response<Body> {
-        let sess = match self.session(view, sid) {
+    fn stream(&self, view: View, sid: Option<&str>, principal: Option<&str>) -> Response<Body> {
+        let sess = match self.session(view, sid, principal) {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -648,8 +688,13 @@ impl Federation {
     }
 
     /// `DELETE`: ends the client's session and its upstream sessions.
-    async fn delete(&self, view: View, sid: Option<&str>) -> Response<Body> {
-        let sess = match self.session(view, sid) {
+    async fn delete(
+        &self,
+        view: View,
+        sid: Option<&str>,
+        principal: Option<&str>,
+    ) -> Response<Body> {
+        let sess = match self.session(view, sid, principal) {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -692,12 +737,12 @@ impl Federation {
                 let mut idle: Vec<Arc<ClientSession>> =
                     expired.iter().filter_map(|k| sessions.remove(k)).collect();
                 let mut modern = lock(&self.modern);
-                let views: Vec<View> = modern
+                let keys: Vec<(View, Implicit)> = modern
                     .iter()
                     .filter(|(_, s)| lock(&s.last_used).elapsed() > self.idle_ttl)
-                    .map(|(v, _)| *v)
+                    .map(|(k, _)| k.clone())
                     .collect();
-                idle.extend(views.iter().filter_map(|v| modern.remove(v)));
+                idle.extend(keys.iter().filter_map(|k| modern.remove(k)));
                 idle
             };
             for sess in idle {

@@ -5,7 +5,8 @@
 //! drain phase means for the gateway (`drain`: the session-ending tasks and the after-drain sequence).
 //!
 //! With an `auth:` block the gateway is the OAuth 2.1 resource server in front of its upstream (`auth`: the
-//! layer every client request to the MCP endpoint, `/sse` and `/messages` passes first; RFC 9728 metadata).
+//! layer every client request to the MCP endpoint, `/sse`, `/messages` and the federated endpoints passes first;
+//! RFC 9728 metadata).
 //!
 //! The gateway never buffers a response body, never forwards the client's `Authorization` unless told to (and
 //! never with auth on), and
@@ -262,7 +263,7 @@ impl Gateway {
             shutdown.clone(),
         ));
 
-        // `servers:` (issue 16): the federated endpoints, served beside the proxy by the routing hook below.
+        // `servers:` (issue 16): the federated endpoints, behind the proxy's layers (`proxy/federated.rs`).
         let federation = cfg.federation.as_ref().map(|f| {
             Arc::new(federation::Federation::new(
                 f,
@@ -287,6 +288,7 @@ impl Gateway {
                 .and_then(|a| policy::Policy::new(a.config()))
                 .map(Arc::new),
             auth,
+            federation: federation.clone(),
         });
         let traffic = admin::traffic::TrafficAdmin {
             pool: upstream.pool().cloned(),
@@ -316,22 +318,7 @@ impl Gateway {
         let client_server = tokio::spawn(server::serve(
             "client",
             self.client,
-            {
-                let federation = federation.clone();
-                move |req: http::Request<hyper::body::Incoming>, peer| {
-                    let proxy = Arc::clone(&proxy);
-                    let fed = federation
-                        .as_ref()
-                        .filter(|f| f.serves(req.uri().path()))
-                        .cloned();
-                    async move {
-                        match fed {
-                            Some(fed) => fed.handle(req).await,
-                            None => proxy.handle(req, peer).await,
-                        }
-                    }
-                }
-            },
+            move |req, peer| Arc::clone(&proxy).handle(req, peer),
             shutdown.reached_owned(Phase::Forcing),
             CLOSE_GRACE,
         ));

@@ -39,6 +39,7 @@ use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
 use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
 
+mod federated;
 mod legacy_sse;
 
 pub(crate) use legacy_sse::Links;
@@ -64,6 +65,8 @@ pub(crate) struct Proxy {
     pub(crate) auth: Option<Arc<Auth>>,
     /// The policy point (per-tool rules, rate limits); `None` without rules or a limit.
     pub(crate) policy: Option<Arc<Policy>>,
+    /// The federated endpoints (`servers:`, `proxy/federated.rs`); `None` without.
+    pub(crate) federation: Option<Arc<crate::federation::Federation>>,
 }
 
 /// A request's bookkeeping, held until its response body ends: in-flight count, session activity, the session
@@ -142,9 +145,11 @@ impl Proxy {
             principal: None,
         };
         let path = req.uri().path();
+        let federated = self.federation.as_ref().filter(|f| f.serves(path)).cloned();
         let protected = path == self.cfg.paths.mcp
             || path == self.cfg.paths.sse
-            || path == self.cfg.paths.messages;
+            || path == self.cfg.paths.messages
+            || federated.is_some();
         if let Some(auth) = &self.auth {
             if protected {
                 // Before any other check: a client takes any 401 as "my token is bad", and GETs its endpoint to
@@ -164,7 +169,9 @@ impl Proxy {
             }
         }
         let path = req.uri().path();
-        let resp = if path == self.cfg.paths.mcp {
+        let resp = if let Some(fed) = federated {
+            self.federated(fed, req, peer, &mut ctx).await
+        } else if path == self.cfg.paths.mcp {
             self.mcp(req, peer, &mut ctx).await
         } else if path == self.cfg.paths.sse {
             self.sse_stream(req, peer, &mut ctx).await
@@ -304,17 +311,7 @@ impl Proxy {
             Method::POST => self.mcp_post(req, peer, ctx).await,
             Method::GET => self.mcp_get(req, peer, ctx).await,
             Method::DELETE => self.mcp_delete(req, peer, ctx).await,
-            _ => {
-                let mut resp = body::rpc_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    code::INVALID_REQUEST,
-                    "Method Not Allowed",
-                    None,
-                );
-                resp.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-                resp
-            }
+            _ => method_not_allowed(),
         }
     }
 
@@ -860,6 +857,19 @@ pub(crate) fn served_by(resp: &Response<Body>) -> Option<EndpointRef> {
 /// principal that may use them.
 fn subject(ctx: &Ctx) -> Option<&str> {
     ctx.principal.as_deref().map(|p| p.subject.as_str())
+}
+
+/// 405 with `Allow: GET, POST, DELETE`, for a Streamable HTTP endpoint (2025-11-25 `basic/transports`).
+fn method_not_allowed() -> Response<Body> {
+    let mut resp = body::rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::INVALID_REQUEST,
+        "Method Not Allowed",
+        None,
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    resp
 }
 
 /// Marks a response the proxy made itself with its bounded reason, for the request's span (`trace`); only when

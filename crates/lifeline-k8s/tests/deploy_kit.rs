@@ -33,6 +33,7 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
     for want in [
         "auth",
         "edge",
+        "federation",
         "monitor",
         "monitor-ha",
         "monitor-postgres",

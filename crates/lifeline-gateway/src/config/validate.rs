@@ -318,11 +318,6 @@ impl RawConfig {
             read_file,
         );
         let federation = super::federation::validate(self.servers.as_deref(), upstream_timeout, e);
-        if federation.is_some() && auth.is_some() {
-            // The federated endpoints are served beside the auth layer, not behind it (docs/gateway-federation.md
-            // §Limits): refused rather than served open.
-            e.push("servers", "cannot be combined with auth yet (the federated endpoints do not pass the auth layer)");
-        }
         let forward_authorization = self.forward_authorization.unwrap_or(false);
         if forward_authorization && auth.is_some() {
             // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass

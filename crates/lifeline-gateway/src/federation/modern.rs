@@ -6,15 +6,15 @@
 //! - `server/discover` is answered by the gateway: every version the endpoint speaks (2026-07-28, and the legacy
 //!   ones through `initialize`), its capabilities and identity;
 //! - another version gets `UnsupportedProtocolVersionError` (-32022, HTTP 400) listing the supported ones;
-//! - every other request runs on the endpoint's implicit session, which holds one upstream link per server (a
-//!   legacy session with a legacy server, made on first use, re-made when it expires, ended with `DELETE` when idle
-//!   for `session_idle_ttl`); the reserved `io.modelcontextprotocol/*` keys of `_meta` are not passed to legacy
+//! - every other request runs on an implicit session, one per endpoint and verified principal (per client address
+//!   when auth is off), which holds one upstream link per server (a legacy session with a legacy server, made on
+//!   first use, re-made when it expires, ended with `DELETE` when idle for `session_idle_ttl`); the reserved `io.modelcontextprotocol/*` keys of `_meta` are not passed to legacy
 //!   servers, and results carry `resultType: "complete"` (2026-07-28 `basic/patterns/mrtr`); lists and
 //!   `server/discover` carry `cacheScope: "private"`, `ttlMs: 0` (never cached: a server leaving changes them).
 //!
-//! Weak spot, documented in `docs/gateway-federation.md` §Eras: the implicit session is one per endpoint, not one
-//! per verified principal (the federated endpoints do not pass through the `auth:` layer yet), so upstream
-//! session state (`logging/setLevel`, subscriptions) is shared by the modern clients of an endpoint.
+//! Weak spot, documented in `docs/gateway-federation.md` §Eras: without auth, modern clients behind one address
+//! (a NAT, a shared sidecar) share one implicit session, and so its upstream session state (`logging/setLevel`,
+//! subscriptions).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +24,7 @@ use lifeline_core::Phase;
 use lifeline_mcp::era;
 use serde_json::{json, Value};
 
-use super::{capabilities, error, lock, ClientSession, Federation, View};
+use super::{capabilities, error, lock, Call, ClientSession, Federation, Implicit, View};
 use crate::body::{self, code, Body};
 
 /// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header; 2026-07-28 on every request).
@@ -32,6 +32,19 @@ pub(crate) const PROTOCOL_VERSION_HEADER: http::HeaderName =
     http::HeaderName::from_static("mcp-protocol-version");
 /// `UnsupportedProtocolVersionError` (2026-07-28 `basic/versioning`).
 const UNSUPPORTED_VERSION: i64 = -32022;
+/// The methods a 2026-07-28 server answers here; the rest (among them the legacy `initialize`, `ping`,
+/// `logging/setLevel`, `resources/subscribe`, and `subscriptions/listen`, not implemented) get 404 + -32601.
+const MODERN_METHODS: [&str; 9] = [
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "completion/complete",
+];
 
 /// The modern version a sessionless request declares, if it declares one: `params._meta`'s, else a header naming a
 /// version that is not legacy.
@@ -56,11 +69,15 @@ impl Federation {
     pub(super) async fn modern(
         &self,
         view: View,
+        call: &Call,
         version: String,
         method: &str,
         mut params: Value,
         id: &Value,
     ) -> http::Response<Body> {
+        if let Some(refusal) = invalid(call, &version, method, &params, id) {
+            return refusal;
+        }
         if version != era::MODERN_VERSION {
             return body::json_response(
                 StatusCode::BAD_REQUEST,
@@ -100,15 +117,23 @@ impl Federation {
                 params.as_object_mut().map(|p| p.remove("_meta"));
             }
         }
-        let sess = self.implicit_session(view);
+        let Some(sess) = self.implicit_session(view, &call.implicit_key()) else {
+            return body::rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: too many sessions on this instance",
+                Some(id),
+            );
+        };
         let mut answer = self.dispatch(&sess, method, params, id).await;
         if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
             result
                 .entry("resultType")
                 .or_insert_with(|| Value::String("complete".to_owned()));
-            if method.ends_with("/list") {
-                // 2026-07-28 `schema` (cacheable results): a merged list is never cached across clients or
-                // reused: a server leaving or returning changes it at once.
+            if method.ends_with("/list") || method == "resources/read" {
+                // 2026-07-28 `schema` (cacheable results, SEP-2549: lists and `ReadResourceResult` must carry both):
+                // a merged list is never cached across clients or reused (a server leaving or returning changes it
+                // at once), and a legacy server gives no hint for a resource.
                 result.insert("cacheScope".to_owned(), json!("private"));
                 result.insert("ttlMs".to_owned(), json!(0));
             }
@@ -116,14 +141,95 @@ impl Federation {
         body::json_response(StatusCode::OK, &answer)
     }
 
-    /// The endpoint's implicit session for modern clients, made on first use.
-    fn implicit_session(&self, view: View) -> Arc<ClientSession> {
+    /// `owner`'s implicit session on the endpoint `view`, made on first use; `None` when `max_sessions` implicit
+    /// sessions exist already (the caller answers 503).
+    fn implicit_session(&self, view: View, owner: &Implicit) -> Option<Arc<ClientSession>> {
         let mut modern = lock(&self.modern);
+        let key = (view, owner.clone());
+        if !modern.contains_key(&key) && modern.len() >= self.max_sessions {
+            return None;
+        }
+        let principal = match owner {
+            Implicit::Principal(p) => Some(Arc::clone(p)),
+            Implicit::Client(_) => None,
+        };
         let sess = modern
-            .entry(view)
-            .or_insert_with(|| self.new_session(view))
+            .entry(key)
+            .or_insert_with(|| self.new_session(view, principal))
             .clone();
         *lock(&sess.last_used) = Instant::now();
-        sess
+        Some(sess)
     }
+}
+
+/// The checks a 2026-07-28 server makes before it runs a request (here, where the gateway is that server), each
+/// with the HTTP status and JSON-RPC error the spec and the conformance suite (0.2.0-alpha, SEP-2575 and SEP-2243)
+/// name; `None` when the request passes:
+///
+/// - `_meta` must carry the protocol version and the client capabilities (2026-07-28 `basic/index` §`_meta`): 400
+///   + -32602;
+/// - an `MCP-Protocol-Version` header that differs from `_meta`'s is a header mismatch (`basic/transports/
+///   streamable-http` §Server Validation): 400 + -32020;
+/// - `Mcp-Method` is required on every request, `Mcp-Name` on `tools/call`, `prompts/get` and `resources/read`
+///   (§Standard Request Headers; their values were compared with the body by `edge::check_mirrored_headers`
+///   already): 400 + -32020;
+/// - a method 2026-07-28 does not have (§Method Not Found): 404 + -32601.
+fn invalid(
+    call: &Call,
+    version: &str,
+    method: &str,
+    params: &Value,
+    id: &Value,
+) -> Option<http::Response<Body>> {
+    let refuse = |status: StatusCode, code: i64, message: &str| {
+        Some(body::json_response(
+            status,
+            &error(id, code, message, Value::Null),
+        ))
+    };
+    let meta = &params["_meta"];
+    let Some(declared) = meta[era::META_PROTOCOL_VERSION].as_str() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            super::INVALID_PARAMS,
+            "Invalid params: _meta must carry io.modelcontextprotocol/protocolVersion",
+        );
+    };
+    if call
+        .protocol_version
+        .as_deref()
+        .is_some_and(|h| h != declared)
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            era::modern_error::HEADER_MISMATCH,
+            "Header mismatch: MCP-Protocol-Version differs from _meta's protocol version",
+        );
+    }
+    if version != era::MODERN_VERSION {
+        return None; // answered with the supported versions by the caller
+    }
+    if !meta[era::META_CLIENT_CAPABILITIES].is_object() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            super::INVALID_PARAMS,
+            "Invalid params: _meta must carry io.modelcontextprotocol/clientCapabilities",
+        );
+    }
+    let names_one = matches!(method, "tools/call" | "prompts/get" | "resources/read");
+    if !call.mirrored.method || (names_one && !call.mirrored.name) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            era::modern_error::HEADER_MISMATCH,
+            "Header mismatch: a 2026-07-28 request must carry Mcp-Method (and Mcp-Name for the name it acts on)",
+        );
+    }
+    if !MODERN_METHODS.contains(&method) {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            super::METHOD_NOT_FOUND,
+            &format!("Method not found: {method}"),
+        );
+    }
+    None
 }

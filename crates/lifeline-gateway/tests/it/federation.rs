@@ -7,13 +7,16 @@
 
 use std::time::Duration;
 
+use lifeline_mcp::era::{modern_params, MODERN_VERSION};
 use lifeline_testkit::assert_eventually;
+use lifeline_testkit::peers::raw_http::RawResponse;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
-use serde_json::Value;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::harness::{
-    message_with_id, metric, open_session, post, py_client, GatewayUnderTest, Streaming,
-    TestGateway as Gw,
+    inspector, message_with_id, metric, open_session, post, py_client, GatewayUnderTest, Streaming,
+    TestGateway as Gw, INIT,
 };
 
 /// Starting three servers (one spawned by the gateway) on a loaded 2-core machine.
@@ -151,6 +154,40 @@ async fn federation_merges_servers_of_both_eras_and_survives_one_leaving() {
             "{tool}: {:?}",
             result[0]
         );
+    }
+
+    // inspector-cli (the TypeScript SDK client) lists the same merged tools and calls one of each.
+    let (ok, out) = inspector(&[&mcp, "--transport", "http", "--method", "tools/list"]).await;
+    for want in ["everything__echo", "modern__add", "local__echo"] {
+        assert!(ok && out.contains(want), "{want}: {out}");
+    }
+    for (tool, args, expect) in [
+        (
+            "everything__echo",
+            &["message=hi-inspector"][..],
+            "hi-inspector",
+        ),
+        ("modern__add", &["a=20", "b=22"][..], "42"),
+        (
+            "local__echo",
+            &["message=stdio-inspector"][..],
+            "stdio-inspector",
+        ),
+    ] {
+        let mut argv = vec![
+            mcp.as_str(),
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            tool,
+        ];
+        for a in args {
+            argv.extend(["--tool-arg", a]);
+        }
+        let (ok, out) = inspector(&argv).await;
+        assert!(ok && out.contains(expect), "{tool}: {out}");
     }
 
     // Each server alone on /servers/NAME/mcp, names unprefixed.
@@ -376,5 +413,309 @@ async fn federation_bridges_modern_and_legacy_both_ways() {
         patience = HEALTH_PATIENCE,
         "the bridged upstream session was ended after session_idle_ttl; sessions: {:?}",
         stateful.sessions_active().await
+    );
+    // And with server-everything, which never expires a session itself and has no count to ask: its own log says
+    // when it opens one and when one is closed (on the gateway's DELETE). Every session the bridge opened there is
+    // closed; only the health check's is left.
+    assert_eventually!(
+        open_everything_sessions(&everything) == Some(1),
+        patience = HEALTH_PATIENCE,
+        "server-everything sessions still open: {:?}\n{}",
+        open_everything_sessions(&everything),
+        everything.guard.output_tail()
+    );
+}
+
+/// Sessions server-everything has opened and not closed, from its log (`Session initialized with ID: X`,
+/// `Transport closed for session X`); `None` when the captured log lost lines (its middle was dropped).
+fn open_everything_sessions(everything: &Peer) -> Option<usize> {
+    let log = everything.guard.output_tail();
+    if log.contains("bytes dropped") {
+        return None;
+    }
+    let opened = log.matches("Session initialized with ID:").count();
+    let closed = log.matches("Transport closed for session").count();
+    opened.checked_sub(closed)
+}
+
+/// A `POST` of `body` to `url` with API key `key` (none when empty) and `extra` headers.
+async fn post_as(url: &str, key: &str, extra: &[(&str, &str)], body: &str) -> RawResponse {
+    let bearer = format!("Bearer {key}");
+    let mut headers: Vec<(&str, &str)> = extra.to_vec();
+    if !key.is_empty() {
+        headers.push(("Authorization", &bearer));
+    }
+    post(url, &headers, body).await
+}
+
+/// A modern (2026-07-28) `tools/call` of `tool` by `key`; the JSON-RPC answer and the HTTP status.
+async fn modern_call_as(mcp: &str, key: &str, tool: &str, args: Value) -> (u16, Value) {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": modern_params(json!({"name": tool, "arguments": args}), "fed-auth-test", "1"),
+    })
+    .to_string();
+    let r = post_as(
+        mcp,
+        key,
+        &[
+            ("MCP-Protocol-Version", MODERN_VERSION),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", tool),
+        ],
+        &body,
+    )
+    .await;
+    let v = message_with_id(&r.text(), 7).unwrap_or(Value::Null);
+    (r.status, v)
+}
+
+/// The federated endpoints are behind the client listener's layers (`proxy/federated.rs`): without a credential
+/// both endpoints answer 401 with the challenge; a foreign `Origin` is 403 even with one; per-tool rules apply to
+/// the prefixed names (403 `insufficient_scope`, the call never runs upstream) and filter the merged
+/// `tools/list`; a legacy session is its creator's alone; and two principals' modern requests run on two upstream
+/// sessions (the bridge's implicit session is keyed by the verified principal). Requests are counted in the
+/// per-request metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_endpoints_are_behind_auth_edge_and_policy() {
+    let st = Peer::python(PyServer::Stateful).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    let line = |name: &str, key: &str, scopes: &str| {
+        format!(
+            "{name} sha256:{} {scopes}\n",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        )
+    };
+    std::fs::write(
+        &keys,
+        line("alice", "alice-key", "mcp:read mcp:write") + &line("bob", "bob-key", "mcp:read"),
+    )
+    .expect("keys");
+    let yaml = format!(
+        "auth:\n  resource: http://127.0.0.1/mcp\n  jwt: [{{issuer: https://login.example.com, jwks_url: http://127.0.0.1:9/jwks}}]\n  api_keys_file: {}\n  scopes_supported: [mcp:read, mcp:write]\n  \
+         tools:\n    - match: st__add\n      require_scopes: [mcp:write]\n    - match: \"*\"\n      require_scopes: [mcp:read]\n\
+         servers:\n- {{name: st, url: {}, era: legacy, health_interval: 300ms}}\n",
+        keys.display(),
+        st.url
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    wait_all_ready(&gw).await;
+    let mcp = gw.mcp();
+    let alone = format!("{}/servers/st/mcp", gw.base);
+
+    // No credential: the challenge, on both endpoints and before any other check.
+    for url in [&mcp, &alone] {
+        let r = post_as(url, "", &[], INIT).await;
+        assert_eq!(r.status, 401, "{url}: {}", r.text());
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("resource_metadata="),
+            "{challenge}"
+        );
+    }
+    // A credential, but a foreign Origin: the edge rule refuses it.
+    let r = post_as(
+        &mcp,
+        "alice-key",
+        &[("Origin", "http://evil.example")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // Modern requests of two principals: alice may call st__add, bob may not (the rule names the prefixed tool).
+    let (status, ok) = modern_call_as(&mcp, "alice-key", "st__add", json!({"a": 1, "b": 2})).await;
+    assert_eq!(status, 200, "{ok}");
+    assert!(ok["result"].to_string().contains('3'), "{ok}");
+    let (status, ok) = modern_call_as(&mcp, "bob-key", "st__echo", json!({"message": "bob"})).await;
+    assert_eq!(status, 200, "{ok}");
+    assert!(ok["result"].to_string().contains("bob"), "{ok}");
+    let (status, denied) =
+        modern_call_as(&mcp, "bob-key", "st__add", json!({"a": 1, "b": 2})).await;
+    assert_eq!(status, 403, "{denied}");
+    assert_eq!(
+        crate::policy::runs(&st, "add").await,
+        1,
+        "bob's st__add never ran"
+    );
+    // Two principals, two upstream sessions (plus the health check's own).
+    assert_eq!(st.sessions_active().await, Some(3));
+
+    // The merged tools/list is filtered per principal.
+    let list = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list",
+        "params": modern_params(json!({}), "fed-auth-test", "1")})
+    .to_string();
+    for (key, sees_add) in [("alice-key", true), ("bob-key", false)] {
+        let r = post_as(
+            &mcp,
+            key,
+            &[
+                ("MCP-Protocol-Version", MODERN_VERSION),
+                ("Mcp-Method", "tools/list"),
+            ],
+            &list,
+        )
+        .await;
+        let v = message_with_id(&r.text(), 8).expect("a tools/list answer");
+        let names = v["result"]["tools"].to_string();
+        assert_eq!(names.contains("\"st__add\""), sees_add, "{key}: {names}");
+        assert!(names.contains("\"st__echo\""), "{key}: {names}");
+    }
+
+    // A legacy session on the single-server endpoint is alice's alone.
+    let r = post_as(&alone, "alice-key", &[], INIT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sid = r.header("mcp-session-id").expect("a session").to_owned();
+    let ping = r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#;
+    let r = post_as(&alone, "alice-key", &[("Mcp-Session-Id", &sid)], ping).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post_as(&alone, "bob-key", &[("Mcp-Session-Id", &sid)], ping).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // Counted like any request (method, status).
+    let metrics = gw.metrics().await;
+    for sample in [
+        "lifeline_gateway_requests_total{method=\"tools/call\",status=\"200\"}",
+        "lifeline_gateway_requests_total{method=\"tools/call\",status=\"403\"}",
+        "lifeline_gateway_requests_total{method=\"other\",status=\"401\"}",
+    ] {
+        assert!(
+            metric(&metrics, sample).is_some_and(|n| n >= 1.0),
+            "{sample}: {metrics}"
+        );
+    }
+}
+
+/// A suite run through the bridge takes seconds idle; this bounds it on a loaded 2-core machine.
+const SUITE_PATIENCE: Duration = Duration::from_secs(170);
+
+/// The 2026-07-28 scenarios (conformance 0.2.0-alpha.11, `--requirements 2026-07-28`) that fail through the bridge
+/// from a modern client to the fixture spoken to as legacy (`era: legacy`), each with its row of the era matrix
+/// (docs/gateway-federation.md §Eras). An entry ending in `*` is a name prefix. Any other failure, or an entry that
+/// passes, fails the test.
+const MODERN_TO_LEGACY_FAILURES: &[(&str, &str)] = &[
+    (
+        "server-stateless",
+        "fails directly too (no `test_missing_capability` tool); the gateway has no `subscriptions/listen` (matrix: \
+         list_changed for modern clients)",
+    ),
+    (
+        "input-required-result-*",
+        "fails directly too (no InputRequiredResult tools); a legacy server cannot give one (matrix: server → client \
+         requests)",
+    ),
+    (
+        "tasks-*",
+        "fails directly too: the tasks extension (SEP-2663) is neither the fixture's nor the gateway's",
+    ),
+    (
+        "http-custom-header-server-validation",
+        "fails directly too: no tool with `x-mcp-header` parameters (SEP-2243)",
+    ),
+    (
+        "tools-call-with-progress",
+        "matrix: progress notifications are not passed on (replies are whole JSON)",
+    ),
+];
+
+/// The same for the 0.1.16 suite (`--suite all`) from a legacy client to the fixture spoken to as modern
+/// (`era: modern`).
+const LEGACY_TO_MODERN_FAILURES: &[(&str, &str)] = &[
+    (
+        "tools-call-sampling",
+        "matrix: a modern server has no back-channel for server → client requests on a stateless request",
+    ),
+    ("tools-call-elicitation", "the same: elicitation/create"),
+    ("elicitation-sep1034-defaults", "the same: elicitation/create"),
+    ("elicitation-sep1330-enums", "the same: elicitation/create"),
+    (
+        "resources-subscribe",
+        "matrix: 2026-07-28 has no resources/subscribe (subscriptions/listen replaces it); the modern server answers \
+         -32601",
+    ),
+    ("resources-unsubscribe", "the same"),
+    (
+        "tools-call-with-logging",
+        "matrix: log notifications are not passed on (replies are whole JSON)",
+    ),
+    ("tools-call-with-progress", "matrix: progress notifications are not passed on"),
+];
+
+/// The official conformance suite's server scenarios through the era bridge, both directions, on the fixture
+/// server (`tests/peers/conformance_fixture.py`, which speaks both eras) behind one gateway as two servers,
+/// `legacy` (`era: legacy`) and `modern` (`era: modern`), each on its own endpoint (`prefix: never`, so the
+/// scenarios' fixed tool names are the fixture's). The scenarios that fail are exactly the expected ones; how
+/// they fare directly is guarded by `conformance.rs`. Needs `scripts/install-peers.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_scenarios_through_the_era_bridge() {
+    use lifeline_testkit::peers::conformance::run_server_suite;
+    use lifeline_testkit::peers::Conformance;
+    let fixture = Peer::conformance_fixture().await;
+    let yaml = format!(
+        "servers:\n\
+         - {{name: legacy, url: {0}, era: legacy, prefix: never, health_interval: 300ms}}\n\
+         - {{name: modern, url: {0}, era: modern, prefix: never, health_interval: 300ms}}\n",
+        fixture.url
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    let runs = [
+        (
+            Conformance::Next,
+            "legacy",
+            &["--requirements", "2026-07-28"][..],
+            MODERN_TO_LEGACY_FAILURES,
+        ),
+        (
+            Conformance::Stable,
+            "modern",
+            &["--suite", "all"][..],
+            LEGACY_TO_MODERN_FAILURES,
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (which, server, args, expected) in runs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("{}/servers/{server}/mcp", gw.base);
+        let run = run_server_suite(which, &url, dir.path(), args, SUITE_PATIENCE).await;
+        assert!(
+            run.announced
+                .is_some_and(|n| n >= 30 && n == run.scenarios.len()),
+            "{which:?}: an incomplete run:\n{}",
+            run.output
+        );
+        let matches = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => pattern == name,
+        };
+        for (name, result) in &run.scenarios {
+            eprintln!(
+                "  {which:?} → {server}: {name:<44} {} {}",
+                if result.passed() { "pass" } else { "FAIL" },
+                result.failures.join("; ")
+            );
+            let known = expected.iter().any(|(p, _)| matches(p, name));
+            if !result.passed() && !known {
+                problems.push(format!(
+                    "{which:?} → {server}: {name} fails: {:?}",
+                    result.failures
+                ));
+            }
+        }
+        for (pattern, why) in expected {
+            if !run.failed().iter().any(|n| matches(pattern, n)) {
+                problems.push(format!(
+                    "{which:?} → {server}: stale expected failure {pattern} ({why})"
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\ngateway logs:\n{}",
+        problems.join("\n"),
+        gw.logs()
     );
 }

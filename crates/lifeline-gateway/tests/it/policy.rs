@@ -21,7 +21,7 @@ use crate::harness::{
 use lifeline_testkit::peers::raw_http::RawResponse;
 
 /// How many times the py2 peer ran `tool` (its `/debug/calls`).
-async fn runs(peer: &Peer, tool: &str) -> u64 {
+pub(crate) async fn runs(peer: &Peer, tool: &str) -> u64 {
     let r = lifeline_testkit::peers::raw_http::request(
         "GET",
         &format!("{}/debug/calls", peer.base),

@@ -329,3 +329,45 @@ async fn oauth_client_credentials_log_in() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --oauth-client-id"));
 }
+
+/// `--era` through the gateway's era bridge (issue 16; docs/gateway-federation.md §Eras): `check --era modern`
+/// speaks 2026-07-28 to a federated endpoint whose server is legacy-only (server-everything), and `check --era
+/// legacy` speaks `initialize` to one whose server the gateway speaks to as modern (the Python SDK 2.x server,
+/// stateless, `era: modern`). Both are healthy with the server's own tool count; the legacy probe's session is
+/// ended (its DELETE answered), and the stateless server is left with none.
+#[tokio::test]
+async fn check_forces_either_era_through_the_gateway_bridge() {
+    use crate::gateway_harness::{GatewayUnderTest, Gw};
+    let everything = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let modern = Peer::python(PyServer::Stateless).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "servers:\n- {{name: legacy, url: {}, era: legacy, health_interval: 300ms}}\n\
+             - {{name: modern, url: {}, era: modern, health_interval: 300ms}}\n",
+            everything.url, modern.url
+        ),
+    )
+    .expect("config");
+    let gw = Gw::start_with(&["--config", &config.to_string_lossy()]).await;
+    gw.wait_ready(Duration::from_secs(60)).await;
+
+    let to_legacy = format!("{}/servers/legacy/mcp", gw.base);
+    let report = check_json(&[&to_legacy, "--era", "modern"]).await;
+    assert_healthy(&report, "modern", "streamable_http", 13);
+    assert_eq!(report["protocol_version"], "2026-07-28");
+    assert_eq!(report["server_info"]["name"], "lifeline-federation/legacy");
+
+    let to_modern = format!("{}/servers/modern/mcp", gw.base);
+    let report = check_json(&[&to_modern, "--era", "legacy"]).await;
+    assert_healthy(&report, "legacy", "streamable_http", 4);
+    assert_eq!(report["protocol_version"], "2025-11-25");
+    let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !warnings.iter().any(|w| w == "session_not_closed"),
+        "{report}"
+    );
+    assert_eq!(modern.sessions_active().await, Some(0));
+}
