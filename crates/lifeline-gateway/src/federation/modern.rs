@@ -34,6 +34,8 @@ pub(crate) const PROTOCOL_VERSION_HEADER: http::HeaderName =
 const UNSUPPORTED_VERSION: i64 = -32022;
 /// The methods a 2026-07-28 server answers here; the rest (among them the legacy `initialize`, `ping`,
 /// `logging/setLevel`, `resources/subscribe`, and `subscriptions/listen`, not implemented) get 404 + -32601.
+/// 2026-07-28 `changelog.mdx` §Major changes 2, 4 and 5 (SEP-2575): the handshake, `resources/subscribe`,
+/// `ping` and `logging/setLevel` are removed from that revision.
 const MODERN_METHODS: [&str; 9] = [
     "server/discover",
     "tools/list",
