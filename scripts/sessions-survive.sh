@@ -10,9 +10,13 @@
 #
 # For each, a load of N sessions (tests/peers/clients/session_load.py: each opened once, calling a tool back to
 # back) runs through two events: `kill -9` of one replica (its server and its sidecar) and, later, a rolling
-# restart of all three (each sidecar SIGTERMed, so it drains, then the replica replaced on the same port). A
-# session loss is an answer telling the client its session is gone (404: it would have to re-initialize); failed
-# calls are calls in flight at the kill. Prints both side by side.
+# restart of all three (each sidecar SIGTERMed, so it drains, then the replica replaced on the same port). The
+# lifeline front then goes through a third: a rolling restart of its two edge gateways (each SIGTERMed: HAProxy
+# sees its /ready fail and sends new connections to the other; it keeps serving the sessions still sent to it
+# until its drain ends). A session loss is an answer telling the client its session is gone (404: it would have
+# to re-initialize); failed calls are calls in flight at the kill. Recovered: sessions the edge gateways
+# re-initialized on another replica (`lifeline_gateway_session_recoveries_total{result="recovered"}`, summed
+# over the edge gateways, during the event). Prints both side by side.
 #
 #   scripts/sessions-survive.sh         (about two minutes)
 #
@@ -47,7 +51,7 @@ PY="$PEERS/py2/bin/python"
 
 # --- ports -----------------------------------------------------------------------------------------------------
 # Per replica: server, sidecar listener, sidecar admin. Per edge gateway: listener, admin. Two HAProxy frontends.
-declare -A UP SIDE SADM UP_PID SIDE_PID
+declare -A UP SIDE SADM UP_PID SIDE_PID EDGE_PID
 read -r -a P <<<"$(free_ports 15)"
 i=0
 for r in r1 r2 r3; do UP[$r]=${P[i]}; SIDE[$r]=${P[i+1]}; SADM[$r]=${P[i+2]}; i=$((i + 3)); done
@@ -90,13 +94,33 @@ roll_replica() {
 openssl rand -hex 32 >"$WORK/session-keys" 2>/dev/null || "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$WORK/session-keys"
 start_edge() {
   local listen="$1" admin="$2" name="$3"
-  setsid "$BIN" gateway \
+  setsid "$BIN" gateway --drain-delay 1s --drain-timeout 10s \
       --upstream "http://127.0.0.1:${SIDE[r1]}/mcp" --upstream "http://127.0.0.1:${SIDE[r2]}/mcp" \
       --upstream "http://127.0.0.1:${SIDE[r3]}/mcp" --session-key-file "$WORK/session-keys" \
       --upstream-health-interval 1s --upstream-consecutive-errors 2 \
-      --listen "127.0.0.1:$listen" --admin-listen "127.0.0.1:$admin" --allowed-host '*' >"$WORK/edge-$name.log" 2>&1 &
-  PIDS+=("$!")
+      --listen "127.0.0.1:$listen" --admin-listen "127.0.0.1:$admin" --allowed-host '*' >>"$WORK/edge-$name.log" 2>&1 &
+  EDGE_PID[$name]=$!; PIDS+=("$!")
   wait_for ready "$admin" || die "edge gateway $name never became ready"
+}
+
+# roll_edge NAME LISTEN ADMIN : SIGTERM the edge gateway (it drains: /ready false, new sessions refused, sealed
+# sessions still served until the drain ends), wait for it to exit, start it again on the same ports.
+roll_edge() {
+  local name="$1" i
+  kill -TERM "${EDGE_PID[$name]}"
+  for i in $(seq 1 300); do kill -0 "${EDGE_PID[$name]}" 2>/dev/null || break; sleep 0.1; done
+  wait "${EDGE_PID[$name]}" 2>/dev/null || true
+  start_edge "$2" "$3" "$name"
+}
+
+# recovered : sessions the running edge gateways recovered so far (their counters restart with them).
+recovered() {
+  local a total=0 n
+  for a in "$E1A" "$E2A"; do
+    n=$(curl -s "http://127.0.0.1:$a/metrics" | awk '/^lifeline_gateway_session_recoveries_total\{result="recovered"\}/ {print int($2)}')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
 }
 
 cat >"$WORK/haproxy.cfg" <<EOF
@@ -112,10 +136,16 @@ frontend edge
   bind 127.0.0.1:$LB_EDGE
   default_backend edge_gateways
 backend edge_gateways
-  # The lifeline edge tier: no stickiness at all.
+  # The lifeline edge tier: no stickiness at all; each edge's /ready on its admin port (false while it drains).
   balance roundrobin
-  server e1 127.0.0.1:$E1
-  server e2 127.0.0.1:$E2
+  option httpchk GET /ready
+  http-check expect status 200
+  default-server inter 300ms fall 2 rise 1
+  option redispatch
+  retries 2
+  retry-on conn-failure empty-response
+  server e1 127.0.0.1:$E1 check port $E1A
+  server e2 127.0.0.1:$E2 check port $E2A
 frontend sticky
   bind 127.0.0.1:$LB_STICKY
   default_backend replicas
@@ -153,6 +183,7 @@ phase() {
 }
 kill_one() { log "  kill -9 of replica r1"; kill_replica r1; }
 roll_all() { local r; for r in r1 r2 r3; do log "  rolling $r"; roll_replica "$r"; done; }
+roll_edges() { log "  rolling edge e1"; roll_edge e1 "$E1" "$E1A"; log "  rolling edge e2"; roll_edge e2 "$E2" "$E2A"; }
 
 log "starting three replicas (server + sidecar each), two edge gateways and HAProxy"
 for r in r1 r2 r3; do start_replica "$r"; done
@@ -167,21 +198,30 @@ for front in lifeline haproxy; do
   if [ "$front" = lifeline ]; then url="http://127.0.0.1:$LB_EDGE/mcp"; else url="http://127.0.0.1:$LB_STICKY/mcp"; fi
   log "$front: $SESSIONS sessions, kill -9 of one replica"
   phase "$url" "$front-kill" kill_one
+  if [ "$front" = lifeline ]; then recovered >"$WORK/recovered-$front-kill"; fi
   start_replica r1
   wait_for ready "$E1A" || die "edge e1 not ready"
   log "$front: $SESSIONS sessions, rolling restart of all three replicas"
   phase "$url" "$front-roll" roll_all
+  if [ "$front" = lifeline ]; then
+    echo $(($(recovered) - $(cat "$WORK/recovered-$front-kill"))) >"$WORK/recovered-$front-roll"
+    log "$front: $SESSIONS sessions, rolling restart of both edge gateways"
+    phase "$url" "$front-edges" roll_edges
+    recovered >"$WORK/recovered-$front-edges"
+  fi
 done
 
 field() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/load-$1.json" "$2"; }
-printf '\n%-46s %-9s %-8s %-14s %s\n' "front end ($SESSIONS sessions)" "event" "calls" "failed calls" "session losses"
+recovered_in() { if [ -f "$WORK/recovered-$1" ]; then cat "$WORK/recovered-$1"; else echo -; fi; }
+printf '\n%-46s %-14s %-8s %-14s %-16s %s\n' "front end ($SESSIONS sessions)" "event" "calls" "failed calls" "session losses" "recovered"
 for front in lifeline haproxy; do
   label="lifeline edge x2 behind HAProxy round-robin"
-  [ "$front" = haproxy ] && label="HAProxy stick on hdr(mcp-session-id)"
-  for ev in kill roll; do
-    event="kill -9"; [ "$ev" = roll ] && event="rollout"
-    printf '%-46s %-9s %-8s %-14s %s\n' "$label" "$event" "$(field "$front-$ev" calls)" \
-        "$(field "$front-$ev" failed_calls)" "$(field "$front-$ev" session_losses)"
+  events="kill roll edges"
+  if [ "$front" = haproxy ]; then label="HAProxy stick on hdr(mcp-session-id)"; events="kill roll"; fi
+  for ev in $events; do
+    case "$ev" in kill) event="kill -9" ;; roll) event="rollout" ;; edges) event="edge rollout" ;; esac
+    printf '%-46s %-14s %-8s %-14s %-16s %s\n' "$label" "$event" "$(field "$front-$ev" calls)" \
+        "$(field "$front-$ev" failed_calls)" "$(field "$front-$ev" session_losses)" "$(recovered_in "$front-$ev")"
   done
 done
 for f in "$WORK"/load-*.json; do log "$(basename "$f"): $(cat "$f")"; done

@@ -4,7 +4,9 @@
 //!
 //! - [`sweep_idle_sessions`] ends sessions idle beyond the TTL while the gateway runs, until `Refusing`.
 //! - [`end_sessions_when_refusing`] ends every idle session at `Refusing` and each busy one as it goes idle,
-//!   so clients re-initialize elsewhere (2025-11-25 `basic/transports` §Session Management 5).
+//!   so clients re-initialize elsewhere (2025-11-25 `basic/transports` §Session Management 5). With sealed ids
+//!   (the edge tier) sessions are shared by the gateway replicas: they keep being served until `Forcing`, and
+//!   only the sessions recovered on this replica are ended then.
 //! - [`after_drain`]: lets the ended sessions reach the upstream and the listeners close their connections
 //!   (bounded by [`CLOSE_GRACE`] × 2, skipped after [`Shutdown::abort`]), then shuts the stdio children down
 //!   (bounded by [`UPSTREAM_CLOSE_GRACE`]), then stops the orphan reaper.
@@ -97,13 +99,27 @@ pub(crate) async fn sweep_idle_sessions(
 
 /// When the drain starts refusing, ends every idle session, so their clients' next request gets 404 and they
 /// re-initialize on another instance; sessions busy then are ended as soon as they go idle. Returns once the
-/// drain is over and no session is left (the caller bounds the wait).
+/// drain is over and no session is left (the caller bounds the wait). With sealed ids nothing is ended before
+/// `Forcing` (any gateway replica serves any session: a 404 here would be a session lost for nothing); then the
+/// sessions recovered here are ended upstream.
 pub(crate) async fn end_sessions_when_refusing(
     sessions: Arc<Sessions>,
     upstream: Arc<Upstream>,
     shutdown: Shutdown,
 ) {
     shutdown.reached(Phase::Refusing).await;
+    if sessions.sealed() {
+        // The edge tier (sealed ids): every session is shared and keeps being served until the drain ends; the
+        // only ones to end are those recovered on this replica (private to it), once nothing can use them.
+        shutdown.reached(Phase::Forcing).await;
+        let ended = sessions.take_idle();
+        tracing::info!(
+            ended = ended.len(),
+            "Drain over: ending the sessions recovered on this replica."
+        );
+        end_sessions(&upstream, ended).await;
+        return;
+    }
     let idle = sessions.take_idle();
     tracing::info!(
         ended = idle.len(),

@@ -160,8 +160,8 @@ impl Gateway {
 
     /// Serves until `shutdown` reaches [`Phase::Forcing`], then runs the after-drain sequence (bounded, see
     /// the `drain` module) and returns. What each earlier phase means: `Draining` fails `/ready` and serves
-    /// everything; `Refusing` refuses new sessions and stateless requests (503), ends idle sessions and lets
-    /// work in flight finish; `Forcing` closes what is left. The caller walks the phases (usually
+    /// everything; `Refusing` refuses new sessions and stateless requests (503), ends idle sessions (with sealed
+    /// ids: keeps serving every session, shared by the gateway replicas) and lets work in flight finish; `Forcing` closes what is left. The caller walks the phases (usually
     /// `lifeline_core::supervise` with [`Gateway::drain_plan`] and [`Gateway::in_flight`]) and exits the
     /// process afterwards (tasks still running then, such as connections cut at the deadline, end with the
     /// runtime).
@@ -176,7 +176,8 @@ impl Gateway {
         metrics.set_sessions_max(cfg.sessions.max_sessions);
         let sessions = Arc::new(
             Sessions::new(cfg.sessions.max_sessions, cfg.sessions.idle_ttl)
-                .with_keys(cfg.sessions.keys.as_ref()),
+                .with_keys(cfg.sessions.keys.as_ref())
+                .with_metrics(Arc::clone(&metrics)),
         );
         let links = Arc::new(Links::default());
         let upstream = Arc::new(match &cfg.stdio {

@@ -22,6 +22,7 @@
 //! | `lifeline_gateway_auth_jwks_refreshes_total` | counter | `trigger` (`expired`: first use or lifetime over, `unknown_kid`), `result` (`ok`, `error`, `rate_limited`: an unknown-`kid` refetch refused by `jwks_refetch_interval`) |
 //! | `lifeline_gateway_auth_introspection_duration_seconds` | histogram | `result` (`active`, `inactive`, `error`); calls actually made (cache misses) |
 //! | `lifeline_gateway_auth_api_keys_reloads_total` | counter | `result` (`ok`: new keys in force, `error`: the file did not parse, the old keys stay) |
+//! | `lifeline_gateway_session_recoveries_total` | counter | `result` (`sessions::RECOVERY_RESULTS`: `recovered`, `failed`, `in_flight_error`): transparent recovery of sealed sessions |
 //!
 //! Request duration runs from the request's arrival until its response body ends (streams included). When
 //! OpenTelemetry traces are on, each bucket keeps the last sampled request's trace id as an OpenMetrics exemplar
@@ -140,6 +141,7 @@ pub(crate) struct Metrics {
     jwks_refreshes: Family<RefreshLabels, Counter>,
     introspection: Family<ResultLabel, Histogram, fn() -> Histogram>,
     api_keys_reloads: Family<ResultLabel, Counter>,
+    session_recoveries: Family<ResultLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -261,6 +263,16 @@ impl Metrics {
                 introspection_histogram as fn() -> Histogram,
             );
         let api_keys_reloads = Family::<ResultLabel, Counter>::default();
+        let session_recoveries = Family::<ResultLabel, Counter>::default();
+        for result in crate::sessions::RECOVERY_RESULTS {
+            // Every result from the start, at 0: a rate() over a series that appears late misses its first step.
+            let _ = session_recoveries.get_or_create(&ResultLabel { result });
+        }
+        registry.register(
+            "lifeline_gateway_session_recoveries",
+            "Transparent recoveries of sealed sessions whose upstream was gone, by result",
+            session_recoveries.clone(),
+        );
         registry.register(
             "lifeline_gateway_auth_decisions",
             "Authentication and policy decisions on client requests, by outcome and reason",
@@ -290,6 +302,7 @@ impl Metrics {
             jwks_refreshes,
             introspection,
             api_keys_reloads,
+            session_recoveries,
             sessions_active,
             in_flight,
             requests,
@@ -395,6 +408,13 @@ impl Metrics {
 
     pub(crate) fn session_expired(&self) {
         self.sessions_expired.inc();
+    }
+
+    /// Counts a transparent recovery's outcome (`result`: one of `sessions::RECOVERY_RESULTS`).
+    pub(crate) fn session_recovery(&self, result: &'static str) {
+        self.session_recoveries
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// Counts a readiness probe of the upstream and remembers its result (`lifeline_gateway_upstream_ready`).

@@ -353,7 +353,9 @@ impl Proxy {
                 if !self.sessions.usable_by(sid, subject(ctx)) {
                     return self.session_gone(id);
                 }
-                if refusing && !self.session_busy(sid) {
+                // A sealed session is every gateway replica's (`sessions.rs`): a draining edge keeps serving it
+                // until the drain ends, its client moves on with the `Connection: close` (never a 404).
+                if refusing && unsealed.is_none() && !self.session_busy(sid) {
                     self.end_session_now(sid);
                     return self.session_gone(id);
                 }
@@ -567,7 +569,7 @@ impl Proxy {
         if self.shutdown.phase() >= Phase::Refusing {
             // A new standalone stream while draining: move the client on.
             return match &session {
-                Some(sid) if self.session_busy(sid) => self.draining(None),
+                Some(sid) if unsealed.is_some() || self.session_busy(sid) => self.draining(None),
                 Some(sid) => {
                     self.end_session_now(sid);
                     self.session_gone(None)

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::sessions::SessionKeys;
+use crate::metrics::Metrics;
 use crate::proxy::SESSION_HEADER;
 use crate::upstream::{EndpointRef, Route, Upstream};
 
@@ -51,6 +52,18 @@ use seal::{Sealed, Sealer};
 /// Longest session id the gateway tracks; the spec only bounds the alphabet (visible ASCII), so this bound is
 /// ours. Longer ids are forwarded but not tracked.
 pub(crate) const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// The `result` labels of `lifeline_gateway_session_recoveries_total` (a bounded set), counted by [`forward`]:
+///
+/// - `recovered`: a sealed session whose upstream was gone (refused connection, 404) was re-initialized on
+///   another endpoint and its request replayed there: the client saw nothing;
+/// - `failed`: its upstream was gone and no endpoint took the re-initialization (or it carried no
+///   `initialize` params): the client got the first attempt's answer (502, or the 404 that makes it
+///   re-initialize: a session loss);
+/// - `in_flight_error`: a request that may have run on an upstream that broke (a timeout, a connection broken
+///   before the answer's head) was answered with a JSON-RPC error carrying its `id`, never replayed (an SSE
+///   answer cut after its head is not counted: its status was relayed already).
+pub(crate) const RECOVERY_RESULTS: [&str; 3] = ["recovered", "failed", "in_flight_error"];
 
 /// The session table.
 #[derive(Debug)]
@@ -70,6 +83,8 @@ pub(crate) struct Sessions {
     moved: Mutex<HashMap<Box<str>, Moved>>,
     /// One recovery at a time per client session (keyed by the token's upstream id).
     recovering: Mutex<HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>>,
+    /// Counts recoveries ([`RECOVERY_RESULTS`]); `None` in unit tests.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Where a recovered session lives now.
@@ -144,7 +159,27 @@ impl Sessions {
             sealer: None,
             moved: Mutex::new(HashMap::new()),
             recovering: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts recoveries in `metrics` (`lifeline_gateway_session_recoveries_total`).
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Sessions {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one recovery outcome (one of [`RECOVERY_RESULTS`]).
+    fn count_recovery(&self, result: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.session_recovery(result);
+        }
+    }
+
+    /// Whether client-facing ids are sealed (`session_key_file`): then every session is shared by the gateway
+    /// replicas, and a draining replica keeps serving the sessions its clients still send it (`proxy.rs`).
+    pub(crate) fn sealed(&self) -> bool {
+        self.sealer.is_some()
     }
 
     /// Seals client-facing session ids with `keys` (`session_key_file`); `None` leaves ids as the upstream
@@ -283,6 +318,11 @@ impl Sessions {
         subject: Option<&str>,
     ) {
         self.forget(original);
+        // A session recovered here before and gone since (its endpoint died or drained): forgotten, not ended.
+        let before = self.moved().get(original).map(|m| m.id.clone());
+        if let Some(gone) = before.filter(|g| **g != *id) {
+            let _ = self.lock().remove(&gone);
+        }
         let tracked = self.adopt_unchecked(id, home.clone(), subject, true);
         let mut moved = self.moved();
         // Bounded: a link goes with its tracked session; beyond `--max-sessions` (a full table) none is kept, so

@@ -351,6 +351,15 @@ pub struct InspectorCall<'a> {
     pub answer: &'a str,
 }
 
+/// server-everything's `get-sum` over Streamable HTTP: listed, and `a=2 b=3` answers "… is 5".
+pub const EVERYTHING_GET_SUM: InspectorCall<'static> = InspectorCall {
+    transport: "http",
+    listed: "get-sum",
+    tool: "get-sum",
+    args: &["a=2", "b=3"],
+    answer: "is 5",
+};
+
 /// Runs [`InspectorCall`]'s list and call against `url` with inspector-cli and asserts both.
 pub async fn inspector_lists_and_calls(url: &str, c: InspectorCall<'_>) {
     let (ok, out) = inspector(&[url, "--transport", c.transport, "--method", "tools/list"]).await;

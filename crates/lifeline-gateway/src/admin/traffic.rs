@@ -10,8 +10,9 @@
 //!   options as `/ready`, so `--ready-transaction` runs too) with a `healthy` verdict, and its tool list has no
 //!   breaking drift (`lifeline_mcp::schema::diff`, what `lifeline check --snapshot` judges) against the live
 //!   groups' (those with weight now, taken from a fresh probe of one of their endpoints). When no endpoint of
-//!   the live groups answers, there is nothing to compare with: the switch goes ahead and the answer says
-//!   `"live_snapshot": "unavailable"` (a dead live group must not block the way out).
+//!   the live groups answers, the gate fails closed: it compares with the newest tool list the gateway
+//!   recorded of a live group (every healthy active probe records its group's; `"live_snapshot": "recorded"`,
+//!   with `"live_snapshot_age_s"`), and without one it refuses (409, `"check": "live_snapshot"`).
 //!
 //! - `POST /admin/reload` (same token): a stdio upstream's reload (`upstream/stdio/generation.rs`, as `SIGHUP`),
 //!   answered when the new generation serves: 200 `{"mode", "old_sessions", "verdict"}`, or 409 `{"error"}`
@@ -233,6 +234,7 @@ impl TrafficAdmin {
                     "weight": ask.weight,
                     "reasons": gate.reasons,
                     "checked": gate.checked,
+                    "live_snapshot": gate.live_snapshot,
                     "weights": before,
                 }),
             );
@@ -245,6 +247,7 @@ impl TrafficAdmin {
                 "previous": before,
                 "checked": gate.checked,
                 "live_snapshot": gate.live_snapshot,
+                "live_snapshot_age_s": gate.snapshot_age_s,
             }),
         )
     }
@@ -277,6 +280,7 @@ impl TrafficAdmin {
                 .filter(|e| pool.takes_new_work(e))
             {
                 if let Some(r) = ep.probe(self.probe.clone()).await {
+                    pool.record_tools(&ep.0, &r);
                     if r.verdict == Verdict::Healthy && r.tools_count.is_some() {
                         snapshot = Some((ep.label().to_owned(), r.tools));
                         break 'live;
@@ -287,7 +291,30 @@ impl TrafficAdmin {
         gate.live_snapshot = match (&snapshot, live.is_empty()) {
             (Some(_), _) => "taken",
             (None, true) => "not_needed",
-            (None, false) => "unavailable",
+            (None, false) => {
+                // Fail closed: no live endpoint answers, so compare with the newest snapshot the gateway recorded
+                // of a live group (its active probes record each healthy one); with none, refuse.
+                let recorded = live
+                    .iter()
+                    .filter_map(|g| pool.group_snapshot(g))
+                    .max_by_key(|s| s.at);
+                match recorded {
+                    Some(s) => {
+                        gate.snapshot_age_s = Some(s.at.elapsed().as_secs());
+                        snapshot = Some((s.endpoint.clone(), s.tools.clone()));
+                        "recorded"
+                    }
+                    None => {
+                        gate.reasons.push(json!({
+                            "groups": live, "check": "live_snapshot",
+                            "message": "no endpoint of the live group answers and the gateway has recorded no \
+                                        snapshot of its tools: the drift gate cannot run (set the weights with \
+                                        `traffic:` in the config file and restart, to switch without the gate)",
+                        }));
+                        "unavailable"
+                    }
+                }
+            }
         };
         let mut set = tokio::task::JoinSet::new();
         for ep in targets {
@@ -313,6 +340,7 @@ impl TrafficAdmin {
                 }));
                 continue;
             };
+            pool.record_tools(&ep.0, &report);
             let failed_step = report.transactions.iter().find(|t| t.failed());
             let mut entry = json!({
                 "endpoint": ep.label(), "group": ep.group(),
@@ -350,6 +378,10 @@ struct Gate {
     reasons: Vec<Value>,
     /// Every target endpoint probed, with its verdict and drift.
     checked: Vec<Value>,
-    /// `taken`, `unavailable` or `not_needed`.
+    /// `taken` (a live endpoint answered now), `recorded` (none did: the newest snapshot recorded of a live
+    /// group, see `Pool::record_tools`), `unavailable` (none did and none was recorded: refused) or
+    /// `not_needed` (no live group, or no target).
     live_snapshot: &'static str,
+    /// For `recorded`: the snapshot's age in seconds.
+    snapshot_age_s: Option<u64>,
 }

@@ -37,10 +37,12 @@ const RECOVERY_ATTEMPTS: usize = 3;
 
 /// Forwards `fwd` (a request of the session `unsealed`, if any) and recovers the session when its upstream is
 /// gone: on a connect failure or a 404 from the endpoint, the session is re-initialized on the balancer's
-/// choice and `fwd` is sent again there, once. Without a sealed id carrying `initialize` params this is
-/// `upstream.forward(fwd)`.
+/// choice and `fwd` is sent again there. A new session that is gone at once too (a 404 to the replay: an
+/// endpoint that started draining between the recovery's `initialize` and the replay ended it) is recovered
+/// again, at most [`RECOVERY_ATTEMPTS`] recoveries a request. Without a sealed id carrying `initialize` params
+/// this is `upstream.forward(fwd)`.
 ///
-/// Errors: as `Upstream::forward`; when the recovery itself fails, the first attempt's outcome is returned
+/// Errors: as `Upstream::forward`; when the recovery itself fails, the last attempt's outcome is returned
 /// (the client then sees the 502 or the 404, and re-initializes on its own).
 pub(crate) async fn forward(
     sessions: &Sessions,
@@ -53,50 +55,70 @@ pub(crate) async fn forward(
     else {
         return upstream.forward(fwd).await;
     };
-    let again = (
+    let (method, endpoint, mut headers, body) = (
         fwd.method.clone(),
         fwd.endpoint.clone(),
         fwd.headers.clone(),
         fwd.body.clone(),
     );
-    let first = upstream.forward(fwd).await;
-    let gone = match &first {
-        Err(UpstreamError::Connect(_)) => true,
-        Ok(resp) => resp.status() == StatusCode::NOT_FOUND,
-        Err(_) => false,
-    };
-    if !gone {
-        return first;
+    let mut last = upstream.forward(fwd).await;
+    // The upstream id the last attempt carried: a recovery replaces it.
+    let mut failed: Box<str> = u.current.clone();
+    for attempt in 0..=RECOVERY_ATTEMPTS {
+        let gone = match &last {
+            Err(UpstreamError::Connect(_)) => true,
+            Ok(resp) => resp.status() == StatusCode::NOT_FOUND,
+            Err(UpstreamError::Timeout(_) | UpstreamError::Protocol(_)) => {
+                // It may have run there: answered with the JSON-RPC error, never replayed.
+                sessions.count_recovery("in_flight_error");
+                false
+            }
+            Err(_) => false,
+        };
+        if !gone {
+            return last;
+        }
+        if attempt == RECOVERY_ATTEMPTS {
+            break;
+        }
+        let Some((id, home)) = sessions
+            .reinitialize(upstream, u, &failed, &headers, subject)
+            .await
+        else {
+            sessions.count_recovery("failed");
+            return last;
+        };
+        drop(last);
+        let Ok(value) = HeaderValue::from_str(&id) else {
+            return Err(UpstreamError::Protocol(
+                "the recovered session id is not a header value".into(),
+            ));
+        };
+        headers.insert(SESSION_HEADER, value);
+        last = upstream
+            .forward(Forward {
+                method: method.clone(),
+                endpoint: endpoint.clone(),
+                headers: headers.clone(),
+                body: body.clone(),
+                route: Route::to(home.as_ref()),
+            })
+            .await;
+        failed = id;
     }
-    let (method, endpoint, mut headers, body) = again;
-    let Some((id, home)) = sessions.reinitialize(upstream, u, &headers, subject).await else {
-        return first;
-    };
-    drop(first);
-    let Ok(value) = HeaderValue::from_str(&id) else {
-        return Err(UpstreamError::Protocol(
-            "the recovered session id is not a header value".into(),
-        ));
-    };
-    headers.insert(SESSION_HEADER, value);
-    upstream
-        .forward(Forward {
-            method,
-            endpoint,
-            headers,
-            body,
-            route: Route::to(home.as_ref()),
-        })
-        .await
+    sessions.count_recovery("failed");
+    last
 }
 
 impl Sessions {
-    /// Opens a new upstream session for the client session `u` (one at a time per client session; a
-    /// recovery that finished meanwhile is reused) and returns its id and endpoint; `None` when it failed.
+    /// Opens a new upstream session for the client session `u`, whose upstream session `failed` is gone (one
+    /// recovery at a time per client session; a recovery that finished meanwhile, to another id, is reused)
+    /// and returns its id and endpoint; `None` when it failed.
     async fn reinitialize(
         &self,
         upstream: &Upstream,
         u: &Unsealed,
+        failed: &str,
         client_headers: &HeaderMap,
         subject: Option<&str>,
     ) -> Option<(Box<str>, Option<EndpointRef>)> {
@@ -104,7 +126,7 @@ impl Sessions {
         let lock = self.recovery_lock(original);
         let _held = lock.lock().await;
         if let Some(m) = self.moved().get(original) {
-            if m.id != u.current {
+            if *m.id != *failed {
                 return Some((m.id.clone(), m.home.clone()));
             }
         }
@@ -119,8 +141,9 @@ impl Sessions {
         let init = format!(
             r#"{{"jsonrpc":"2.0","id":"{RECOVERY_ID}","method":"initialize","params":{params}}}"#
         );
-        // A draining endpoint refuses the initialize (503, and the pool stops choosing it): try another, at most
-        // RECOVERY_ATTEMPTS times.
+        // A draining endpoint refuses the initialize (503, and the pool stops choosing it) or ends the new
+        // session before its `notifications/initialized` (404), or no connection could be made: try another, at
+        // most RECOVERY_ATTEMPTS times.
         let mut minted = None;
         for _ in 0..RECOVERY_ATTEMPTS {
             let resp = match upstream
@@ -129,42 +152,44 @@ impl Sessions {
             {
                 Ok(r) => r,
                 Err(err) => {
+                    // The balancer's two picks were refused too (replicas dying at once, not ejected yet): the
+                    // pool counted it, the next attempt picks among the others.
                     tracing::warn!(error = %err, "Session recovery: the initialize found no endpoint.");
-                    return None;
+                    continue;
                 }
             };
             let status = resp.status();
             let id = session_id(resp.headers());
             let home = served_by(&resp);
             let answer = read_bounded(resp).await;
-            match id.filter(|_| status.is_success() && answer.is_some_and(|a| !is_error(&a))) {
-                Some(id) => {
+            let Some(id) =
+                id.filter(|_| status.is_success() && answer.is_some_and(|a| !is_error(&a)))
+            else {
+                tracing::warn!(%status, "Session recovery: an endpoint refused the initialize.");
+                continue;
+            };
+            let Ok(value) = HeaderValue::from_str(&id) else {
+                return None;
+            };
+            let mut with_id = headers.clone();
+            with_id.insert(SESSION_HEADER, value);
+            let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned();
+            match upstream
+                .forward(post(with_id, note, Route::to(home.as_ref())))
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    let _ = read_bounded(r).await;
                     minted = Some((id, home));
                     break;
                 }
-                None => {
-                    tracing::warn!(%status, "Session recovery: an endpoint refused the initialize.")
+                other => {
+                    tracing::warn!(status = ?other.as_ref().map(|r| r.status()).ok(), "Session recovery: notifications/initialized was refused.");
                 }
             }
         }
         let (id, home) = minted?;
-        let Ok(value) = HeaderValue::from_str(&id) else {
-            return None;
-        };
-        headers.insert(SESSION_HEADER, value);
-        let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned();
-        match upstream
-            .forward(post(headers, note, Route::to(home.as_ref())))
-            .await
-        {
-            Ok(r) if r.status().is_success() => {
-                let _ = read_bounded(r).await;
-            }
-            other => {
-                tracing::warn!(status = ?other.as_ref().map(|r| r.status()).ok(), "Session recovery: notifications/initialized was refused.");
-                return None;
-            }
-        }
+        self.count_recovery("recovered");
         tracing::info!(
             from = %u.sealed.endpoint,
             to = home.as_ref().map_or("", |h| h.label()),

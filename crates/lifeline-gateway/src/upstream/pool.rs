@@ -409,6 +409,27 @@ impl Pool {
         traffic::rebalance(&self.group_weights(), group, weight)
     }
 
+    /// Records the tools of `ep`'s probe `report` as its group's snapshot, when the probe was healthy and
+    /// listed tools (the drift gate's fallback: [`Pool::group_snapshot`]).
+    pub(crate) fn record_tools(&self, ep: &PoolEndpoint, report: &lifeline_mcp::ProbeReport) {
+        if report.verdict != lifeline_mcp::Verdict::Healthy || report.tools_count.is_none() {
+            return;
+        }
+        self.traffic.record_snapshot(
+            &ep.group,
+            traffic::Snapshot {
+                endpoint: ep.label.clone(),
+                tools: report.tools.clone(),
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// The last tools a healthy probe of `group` listed, with the endpoint and when (`None`: never).
+    pub(crate) fn group_snapshot(&self, group: &str) -> Option<Arc<traffic::Snapshot>> {
+        self.traffic.snapshot(group)
+    }
+
     /// The current endpoints of `group`.
     pub(crate) fn group_members(&self, group: &str) -> Vec<EndpointRef> {
         self.members()
@@ -504,6 +525,17 @@ impl Pool {
         );
         if summary.ok {
             ep.draining.store(false, Ordering::Release);
+            // A passing active probe ends an ejection (Envoy's `successful_active_health_check_uneject_host`,
+            // default true): a replica restarted on the same address takes new work again at once, instead of
+            // the whole pool sitting out overlapping ejections during a rolling restart (and `/ready` failing).
+            let now_ms = self.now_ms();
+            if ep.ejected_until_ms.load(Ordering::Acquire) > now_ms {
+                ep.ejected_until_ms.store(now_ms, Ordering::Release);
+                let mut ej = ep.ejection.lock().unwrap_or_else(|p| p.into_inner());
+                ej.until = Some(Instant::now());
+                drop(ej);
+                tracing::info!(endpoint = %ep.label, "Pool endpoint passes its probe: its ejection ends.");
+            }
         }
         if before != PROBE_UNKNOWN && (before == PROBE_PASSED) != summary.ok {
             if summary.ok {

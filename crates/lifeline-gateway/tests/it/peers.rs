@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::harness::{
     assert_listed_everything_tools, assert_streamed_progress, event_json, everything_long_call,
     inspector_lists_and_calls, metric, py_client, GatewayUnderTest, InspectorCall, Streaming,
-    TestGateway as Gw,
+    TestGateway as Gw, EVERYTHING_GET_SUM,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
@@ -29,17 +29,7 @@ async fn server_everything_streamable_http_through_the_gateway() {
         "{m}"
     );
 
-    inspector_lists_and_calls(
-        &gw.mcp(),
-        InspectorCall {
-            transport: "http",
-            listed: "get-sum",
-            tool: "get-sum",
-            args: &["a=2", "b=3"],
-            answer: "is 5",
-        },
-    )
-    .await;
+    inspector_lists_and_calls(&gw.mcp(), EVERYTHING_GET_SUM).await;
 
     // inspector-cli never DELETEs its sessions: the gateway's idle TTL does (session_idle_ttl 2s).
     assert_eventually!(

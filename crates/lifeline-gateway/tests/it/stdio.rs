@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::harness::{
     self, assert_listed_everything_tools, assert_streamed_progress, everything_long_call,
     inspector_lists_and_calls, message_with_id, metric, open_session, pid_alive, post, py2_python,
-    py_client, tools_call, whoami, GatewayUnderTest, InspectorCall, Streaming, TestGateway as Gw,
-    STDIO_READY_FLAGS, STDIO_READY_PATIENCE,
+    py_client, tools_call, whoami, GatewayUnderTest, Streaming, TestGateway as Gw,
+    EVERYTHING_GET_SUM, STDIO_READY_FLAGS, STDIO_READY_PATIENCE,
 };
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{self, raw_http, Peer};
@@ -21,17 +21,7 @@ use serde_json::Value;
 
 /// `@modelcontextprotocol/inspector-cli` through the gateway: tools/list, then get-sum (server-everything).
 async fn inspector_gets_the_sum(mcp: &str) {
-    inspector_lists_and_calls(
-        mcp,
-        InspectorCall {
-            transport: "http",
-            listed: "get-sum",
-            tool: "get-sum",
-            args: &["a=2", "b=3"],
-            answer: "is 5",
-        },
-    )
-    .await;
+    inspector_lists_and_calls(mcp, EVERYTHING_GET_SUM).await;
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! SDK 2.x replicas in three groups (`blue`, live; `red` with a breaking tool change; `green` with an additive
 //! one). `POST /admin/traffic` needs the admin token (401 without), refuses `red` with 409 and the drift in its
 //! reasons, accepts `green` while sessions on `blue` keep calling tools (every call answered 200), and then new
-//! sessions go to `green` while `blue` keeps its sessions. Needs `scripts/install-peers.sh`.
+//! sessions go to `green` while `blue` keeps its sessions. With the live group dead the gate fails closed: it
+//! compares with the snapshot it recorded of the live group, and refuses when it has none. Needs
+//! `scripts/install-peers.sh`.
 
 use std::time::Duration;
 
@@ -155,6 +157,27 @@ async fn switch_under_load_is_gated_by_probe_and_drift() {
         metric(&m, "lifeline_gateway_upstream_group_weight{group=\"blue\"}"),
         Some(0.0)
     );
+
+    // The live group (green now) dies: the gate fails closed. It compares with the snapshot of green its probes
+    // recorded, so red's breaking change is still refused…
+    crate::pools::kill_9(&green);
+    let (status, body) = admin_post(&gw, Some(TOKEN), r#"{"group":"red","weight":100}"#).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["live_snapshot"], "recorded", "{body}");
+    assert!(
+        body["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["check"] == "drift")),
+        "{body}"
+    );
+    // …and a gateway that never saw the live group answer has nothing to compare with: refused, not waved through.
+    let yaml = yaml.replace("traffic: {blue: 100}", "traffic: {green: 100}");
+    let fresh = Gw::start_with_file(&yaml, &["--admin-token-file", &token_path]).await;
+    let (status, body) = admin_post(&fresh, Some(TOKEN), r#"{"group":"blue","weight":100}"#).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["live_snapshot"], "unavailable", "{body}");
+    assert_eq!(body["reasons"][0]["check"], "live_snapshot", "{body}");
+    assert_eq!(body["weights"]["green"], 100, "nothing changed: {body}");
 }
 
 #[tokio::test]

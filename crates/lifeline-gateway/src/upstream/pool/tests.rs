@@ -118,6 +118,24 @@ fn consecutive_failures_eject_for_a_growing_bounded_time() {
     let third = a.ejected_until_ms.load(Ordering::Acquire) - p.now_ms();
     assert!(third > 24_000 && third <= 25_000, "{third}");
     assert_eq!(a.metrics.ejections.get(), 3);
+
+    // A passing active probe ends an ejection (Envoy's successful_active_health_check_uneject_host); the next
+    // ejection still counts as the fourth.
+    let passed = ProbeSummary {
+        ok: true,
+        verdict: "healthy".to_owned(),
+        reason: None,
+        message: None,
+        ms: 1.0,
+        at: None,
+    };
+    p.probed(&a, passed);
+    assert!(a.takes_new_work(p.now_ms()), "un-ejected by its probe");
+    for _ in 0..3 {
+        p.record(&a, Outcome::Failed("connect"));
+    }
+    assert!(!a.takes_new_work(p.now_ms()), "ejected again");
+    assert_eq!(a.metrics.ejections.get(), 4);
 }
 
 #[test]

@@ -8,12 +8,29 @@
 //! endpoint is drawn in proportion to its own weight, as before groups were used.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
-/// The group weights of a pool, `None` until set.
+use serde_json::Value;
+
+/// The group weights of a pool, `None` until set, and the last tool list each group answered with.
 #[derive(Debug, Default)]
 pub(crate) struct Traffic {
     weights: RwLock<Option<Arc<BTreeMap<String, u32>>>>,
+    /// Per group, the tools of its last healthy probe (active or the gate's): what the drift gate compares
+    /// with when no endpoint of the live group answers. One per configured group (bounded by the config).
+    snapshots: Mutex<BTreeMap<String, Arc<Snapshot>>>,
+}
+
+/// A group's tools as one of its endpoints last listed them in a healthy probe.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// The endpoint that answered (its label).
+    pub(crate) endpoint: String,
+    /// Its tools, as the probe report holds them (`ProbeReport::tools`).
+    pub(crate) tools: Vec<Value>,
+    /// When.
+    pub(crate) at: Instant,
 }
 
 impl Traffic {
@@ -28,6 +45,18 @@ impl Traffic {
     /// Replaces the weights.
     pub(crate) fn set(&self, weights: BTreeMap<String, u32>) {
         *self.weights.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(weights));
+    }
+
+    /// Records `snapshot` as `group`'s latest.
+    pub(crate) fn record_snapshot(&self, group: &str, snapshot: Snapshot) {
+        let mut map = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(group.to_owned(), Arc::new(snapshot));
+    }
+
+    /// The latest snapshot of `group`, if a healthy probe of it ever listed its tools.
+    pub(crate) fn snapshot(&self, group: &str) -> Option<Arc<Snapshot>> {
+        let map = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(group).cloned()
     }
 }
 

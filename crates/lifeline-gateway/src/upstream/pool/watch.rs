@@ -103,7 +103,7 @@ async fn probe_round(pool: &Arc<Pool>, opts: &ProbeOptions) {
         let pool = Arc::clone(pool);
         let opts = opts.clone();
         set.spawn(async move {
-            let summary = probe_endpoint(&ep, opts).await;
+            let summary = probe_endpoint(&pool, &ep, opts).await;
             pool.probed(&ep, summary);
         });
     }
@@ -111,8 +111,13 @@ async fn probe_round(pool: &Arc<Pool>, opts: &ProbeOptions) {
     pool.publish_all();
 }
 
-/// One probe of `ep`, with its era hint.
-pub(crate) async fn probe_endpoint(ep: &PoolEndpoint, opts: ProbeOptions) -> ProbeSummary {
+/// One probe of `ep`, with its era hint; a healthy one's tools become its group's snapshot
+/// ([`Pool::record_tools`]).
+pub(crate) async fn probe_endpoint(
+    pool: &Pool,
+    ep: &PoolEndpoint,
+    opts: ProbeOptions,
+) -> ProbeSummary {
     let failed = |reason: &str, message: String, ms: f64| ProbeSummary {
         ok: false,
         verdict: "down".to_owned(),
@@ -133,6 +138,7 @@ pub(crate) async fn probe_endpoint(ep: &PoolEndpoint, opts: ProbeOptions) -> Pro
             start.elapsed().as_secs_f64() * 1000.0,
         );
     };
+    pool.record_tools(ep, &report);
     ProbeSummary::of(&report, start.elapsed())
 }
 
