@@ -27,6 +27,7 @@ mod admin;
 mod auth;
 mod body;
 pub mod config;
+mod discovery;
 mod drain;
 mod edge;
 mod federation;
@@ -313,6 +314,14 @@ impl Gateway {
             #[cfg(feature = "test-hooks")]
             debug_stall: cfg.debug_stall_endpoint,
         });
+        // Server Cards and the AI Catalog (issue 16 §Discovery), answered before the proxy and the federation.
+        let discovery = discovery::Discovery::new(
+            &cfg.card,
+            &cfg.paths.mcp,
+            Arc::clone(&admin.readiness),
+            federation.clone(),
+        )
+        .map(Arc::new);
         let client_server = tokio::spawn(server::serve(
             "client",
             self.client,
@@ -320,14 +329,16 @@ impl Gateway {
                 let federation = federation.clone();
                 move |req: http::Request<hyper::body::Incoming>, peer| {
                     let proxy = Arc::clone(&proxy);
+                    let card = discovery.as_ref().and_then(|d| d.answer(&req));
                     let fed = federation
                         .as_ref()
                         .filter(|f| f.serves(req.uri().path()))
                         .cloned();
                     async move {
-                        match fed {
-                            Some(fed) => fed.handle(req).await,
-                            None => proxy.handle(req, peer).await,
+                        match (card, fed) {
+                            (Some(card), _) => card,
+                            (None, Some(fed)) => fed.handle(req).await,
+                            (None, None) => proxy.handle(req, peer).await,
                         }
                     }
                 }

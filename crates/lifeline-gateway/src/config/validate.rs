@@ -318,6 +318,7 @@ impl RawConfig {
             read_file,
         );
         let federation = super::federation::validate(self.servers.as_deref(), upstream_timeout, e);
+        let card = super::card::validate(self.card.as_ref(), e);
         if federation.is_some() && auth.is_some() {
             // The federated endpoints are served beside the auth layer, not behind it (docs/gateway-federation.md
             // §Limits): refused rather than served open.
@@ -394,6 +395,7 @@ impl RawConfig {
             auth,
             traffic,
             federation,
+            card,
         })
     }
 
