@@ -262,24 +262,22 @@ fn namespace(base: &str, public: bool) -> String {
     host.rsplit('.').collect::<Vec<_>>().join(".")
 }
 
-/// The extension's CORS headers (§CORS Requirements), on every answer of these routes.
-fn cors(headers: &mut HeaderMap) {
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET"),
-    );
-    headers.insert(
+/// The extension's CORS headers (§CORS Requirements), exactly as it lists them.
+const CORS: [(header::HeaderName, &str); 4] = [
+    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "GET"),
+    (
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type, If-None-Match"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("ETag"),
-    );
+        "Content-Type, If-None-Match",
+    ),
+    (header::ACCESS_CONTROL_EXPOSE_HEADERS, "ETag"),
+];
+
+/// Adds [`CORS`], on every answer of these routes.
+fn cors(headers: &mut HeaderMap) {
+    for (name, value) in CORS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 fn preflight() -> Response<Body> {

@@ -291,5 +291,9 @@ fn bare_hosts_and_catalog_urls_are_domains() {
     assert!(matches!(&skips(&events)[0], (l, SkipReason::Duplicate) if l == "line 4"));
     assert_eq!(domain_catalog("example.com/mcp"), None);
     assert_eq!(domain_catalog("user@example.com"), None);
-    assert_eq!(domain_catalog("nope"), None, "a word without a dot or a port");
+    assert_eq!(
+        domain_catalog("nope"),
+        None,
+        "a word without a dot or a port"
+    );
 }

@@ -5,7 +5,6 @@
 //! a bare host that does not speak TLS), and gives one census row each, the catalog's endpoint scanned under the
 //! card's name. Real peers: server-everything behind the gateway.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use lifeline_testkit::cli::{assert_exit, stdout};
@@ -15,25 +14,10 @@ use serde_json::Value;
 use crate::gateway_harness::{GatewayUnderTest, Gw};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
-const RUN_PATIENCE: Duration = Duration::from_secs(120);
 const READY_PATIENCE: Duration = Duration::from_secs(60);
 
 async fn lifeline(args: &[&str]) -> std::process::Output {
-    let child = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("LIFELINE_BEARER_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawning the lifeline binary");
-    tokio::time::timeout(RUN_PATIENCE, child.wait_with_output())
-        .await
-        .expect("lifeline finished in time")
-        .expect("collecting lifeline's output")
+    crate::check_peers::run(BIN, args).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
