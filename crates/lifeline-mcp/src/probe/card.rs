@@ -44,9 +44,12 @@ pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 pub const MAX_DESCRIPTION_CHARS: usize = 100;
 
 /// The card URL of a Streamable HTTP endpoint: its path plus `/server-card` (a trailing `/` is not doubled), no
-/// query or fragment (§Hosted Server Card Location: "appended to the server's streamable-HTTP URL").
+/// query, fragment or credentials (§Hosted Server Card Location: "appended to the server's streamable-HTTP URL";
+/// a card is public, and the URL is printed).
 pub fn card_url(mcp_url: &Url) -> Url {
     let mut url = mcp_url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     let path = format!("{}{CARD_SUFFIX}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     url.set_query(None);
