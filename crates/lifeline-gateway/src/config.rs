@@ -21,6 +21,7 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 pub(crate) mod auth;
+pub mod card;
 pub mod federation;
 mod raw;
 pub mod sessions;
@@ -28,6 +29,7 @@ pub(crate) mod traffic;
 mod validate;
 
 pub use auth::{RawAuth, RawIntrospection, RawJwtIssuer, RawRateLimit, RawToolRule};
+pub use card::{CardConfig, CardFields, RawCard};
 pub use federation::{FederationConfig, RawServer};
 pub use lifeline_core::ConfigError;
 pub use raw::{FileFormat, RawConfig, RawDependency, RawEndpoint};
@@ -154,6 +156,8 @@ pub struct GatewayConfig {
     /// The federation (`servers:`, `config/federation.rs`); `None` serves the one upstream as before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub federation: Option<FederationConfig>,
+    /// The Server Cards and AI Catalog (`card:`, `config/card.rs`).
+    pub card: CardConfig,
 }
 
 /// A stdio MCP server run by the gateway (2025-11-25 `basic/transports` §stdio). Serialized as `command`

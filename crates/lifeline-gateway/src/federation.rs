@@ -44,6 +44,7 @@ use crate::metrics::Metrics;
 use crate::proxy::SESSION_HEADER;
 use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 
+mod card;
 mod client;
 mod health;
 mod modern;

@@ -28,6 +28,7 @@ mod admin;
 mod auth;
 mod body;
 pub mod config;
+mod discovery;
 mod drain;
 mod edge;
 mod federation;
@@ -316,10 +317,28 @@ impl Gateway {
             #[cfg(feature = "test-hooks")]
             debug_stall: cfg.debug_stall_endpoint,
         });
+        // Server Cards and the AI Catalog (issue 16 §Discovery), answered before the proxy and the federation.
+        let discovery = discovery::Discovery::new(
+            &cfg.card,
+            &cfg.paths.mcp,
+            Arc::clone(&admin.readiness),
+            federation.clone(),
+        )
+        .map(Arc::new);
         let client_server = tokio::spawn(server::serve(
             "client",
             self.client,
-            move |req, peer| Arc::clone(&proxy).handle(req, peer),
+            move |req: http::Request<hyper::body::Incoming>, peer| {
+                let proxy = Arc::clone(&proxy);
+                // Cards and the catalog are public: answered ahead of the auth layer (discovery.rs).
+                let card = discovery.as_ref().and_then(|d| d.answer(&req));
+                async move {
+                    match card {
+                        Some(card) => card,
+                        None => proxy.handle(req, peer).await,
+                    }
+                }
+            },
             shutdown.reached_owned(Phase::Forcing),
             CLOSE_GRACE,
         ));

@@ -1,6 +1,7 @@
 //! The probe sequence: era detection, handshake, `tools/list`, `ping`, the opt-in tool call and cleanup, with a
 //! timing per phase and one verdict at the end.
 
+pub mod card;
 pub mod config;
 pub mod oauth;
 pub mod report;

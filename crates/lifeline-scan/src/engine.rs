@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::category::Category;
-use crate::input::{self, Endpoint, InputError, InputEvent, InputSource, Skipped};
+use crate::input::{self, Domain, Endpoint, InputError, InputEvent, InputSource, Skipped};
 use crate::policy::{self, AddressCheck};
 use crate::record::{better, dns_failed_report, now_rfc3339, ScanRecord};
 
+mod domains;
 mod hosts;
 mod progress;
 
@@ -85,6 +86,11 @@ pub trait Prober: Send + Sync + 'static {
     fn probe(&self, url: &Url) -> impl Future<Output = ProbeReport> + Send;
     /// Bound on the address check's DNS look-up.
     fn resolve_timeout(&self) -> Duration;
+    /// The options of the fetches of AI Catalogs and Server Cards for domain entries (`engine/domains.rs`).
+    /// Default: [`ProbeOptions::default`].
+    fn options(&self) -> ProbeOptions {
+        ProbeOptions::default()
+    }
 }
 
 /// The real probe: [`lifeline_mcp::probe()`] with fixed options, the same sequence as `lifeline check`.
@@ -115,6 +121,10 @@ impl Prober for EngineProber {
             .timeouts
             .dns
             .unwrap_or(self.options.timeouts.total)
+    }
+
+    fn options(&self) -> ProbeOptions {
+        self.options.clone()
     }
 }
 
@@ -250,6 +260,24 @@ pub async fn scan_events<P: Prober>(
                             return Err(ScanError::Sink(err));
                         }
                     }
+                    Ok(TaskResult::Discovered(found)) => {
+                        for record in &found.rows {
+                            progress.finished(record.category);
+                            run.finished += 1;
+                            if let Err(err) = sink.record(record) {
+                                shared.abandon.cancel();
+                                begin_stop(&shared, &mut events);
+                                tasks.shutdown().await;
+                                return Err(ScanError::Sink(err));
+                            }
+                        }
+                        if !shared.stop.is_cancelled() {
+                            for endpoint in found.endpoints {
+                                received += 1;
+                                tasks.spawn(endpoint_task(endpoint, Arc::clone(&shared)));
+                            }
+                        }
+                    }
                     Ok(TaskResult::NotStarted) => run.not_started += 1,
                     Ok(TaskResult::Abandoned) => run.abandoned += 1,
                     Err(err) => {
@@ -277,6 +305,9 @@ pub async fn scan_events<P: Prober>(
                     Some(Ok(InputEvent::Endpoint(endpoint))) => {
                         received += 1;
                         tasks.spawn(endpoint_task(endpoint, Arc::clone(&shared)));
+                    }
+                    Some(Ok(InputEvent::Domain(domain))) => {
+                        tasks.spawn(domain_task(domain, Arc::clone(&shared)));
                     }
                     Some(Err(err)) => {
                         run.input_error = Some(err);
@@ -315,6 +346,8 @@ struct Shared<P> {
 
 enum TaskResult {
     Done(Box<ScanRecord>),
+    /// A domain's endpoints (scanned next) and the rows of what could not be read.
+    Discovered(domains::Found),
     NotStarted,
     Abandoned,
 }
@@ -371,22 +404,54 @@ async fn endpoint_task<P: Prober>(endpoint: Endpoint, shared: Arc<Shared<P>>) ->
 async fn one_attempt<P: Prober>(endpoint: &Endpoint, shared: &Shared<P>) -> ScanRecord {
     let url = &endpoint.url;
     if !shared.allow_private {
-        let started_at = now_rfc3339();
-        let t0 = Instant::now();
-        match policy::check_url(url, shared.prober.resolve_timeout()).await {
-            AddressCheck::Public => {}
-            AddressCheck::Refused(refusal) => {
-                return ScanRecord::refused(url.clone(), endpoint.name.clone(), refusal)
-            }
-            AddressCheck::Unresolved(message) => {
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                let report = dns_failed_report(url, message, started_at, ms);
-                return ScanRecord::probed(url.clone(), endpoint.name.clone(), 1, report);
-            }
+        let name = endpoint.name.clone();
+        if let Some(record) = admit(url, name, shared.prober.resolve_timeout()).await {
+            return record;
         }
     }
     let report = shared.prober.probe(url).await;
     ScanRecord::probed(url.clone(), endpoint.name.clone(), 1, report)
+}
+
+/// The address check of `url`: `None` when every address is public, else its record (`refused_private`, or
+/// `dns_failed` when the name did not resolve).
+async fn admit(url: &Url, name: Option<String>, resolve_timeout: Duration) -> Option<ScanRecord> {
+    let started_at = now_rfc3339();
+    let t0 = Instant::now();
+    match policy::check_url(url, resolve_timeout).await {
+        AddressCheck::Public => None,
+        AddressCheck::Refused(refusal) => Some(ScanRecord::refused(url.clone(), name, refusal)),
+        AddressCheck::Unresolved(message) => {
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let report = dns_failed_report(url, message, started_at, ms);
+            Some(ScanRecord::probed(url.clone(), name, 1, report))
+        }
+    }
+}
+
+/// A domain: the address check of its catalog URL, then (with a host and a global slot, as a probe) the
+/// catalog and its cards (`domains.rs`).
+async fn domain_task<P: Prober>(domain: Domain, shared: Arc<Shared<P>>) -> TaskResult {
+    let url = &domain.catalog;
+    let timeout = shared.prober.resolve_timeout();
+    if !shared.allow_private {
+        if let Some(record) = admit(url, None, timeout).await {
+            return TaskResult::Done(Box::new(record));
+        }
+    }
+    let host = input::host_key(url);
+    let Some(_host_slot) = shared.hosts.acquire(&host).await else {
+        return TaskResult::NotStarted;
+    };
+    let Ok(_global_slot) = Arc::clone(&shared.global).acquire_owned().await else {
+        return TaskResult::NotStarted;
+    };
+    let _in_flight = shared.progress.enter();
+    let opts = shared.prober.options();
+    tokio::select! {
+        found = domains::discover(url, &opts, shared.allow_private, timeout) => TaskResult::Discovered(found),
+        () = shared.abandon.cancelled() => TaskResult::Abandoned,
+    }
 }
 
 #[cfg(test)]

@@ -9,12 +9,19 @@
 //!   {"status": …}}}`) or `servers[i].remotes[j].url` (earlier versions); entries whose status is `deleted` are
 //!   skipped, and so are servers without `remotes` (packages only). A single `server.json` document (an object
 //!   with `remotes`) works too.
+//!
+//! A domain instead of a URL (issue 16 §Discovery): a bare host (`example.com`, `example.com:8443`, no scheme, no
+//! path) stands for its AI Catalog at `https://HOST/.well-known/ai-catalog.json`, and any `http(s)` URL whose
+//! path is `/.well-known/ai-catalog.json` for that catalog (experimental-ext-server-card `docs/discovery.md`
+//! §Client Discovery Flow). Both become an [`InputEvent::Domain`]; the scheduler reads the catalog and scans the
+//! endpoints its Server Cards list.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use lifeline_mcp::probe::card::CATALOG_PATH;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -82,6 +89,13 @@ pub enum SkipReason {
     NotAUrl,
 }
 
+/// A domain whose AI Catalog lists the endpoints to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// The catalog's URL (`https://HOST/.well-known/ai-catalog.json` for a bare host).
+    pub catalog: Url,
+}
+
 /// What the reader hands to the scheduler, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputEvent {
@@ -89,6 +103,8 @@ pub enum InputEvent {
     Total(u64),
     /// An endpoint to scan.
     Endpoint(Endpoint),
+    /// A domain to discover endpoints on, through its AI Catalog.
+    Domain(Domain),
     /// An entry that is not scanned.
     Skipped(Skipped),
 }
@@ -155,7 +171,8 @@ pub fn read(
         let mut total = 0u64;
         read_raw(source, &mut |raw| {
             if let RawEntry::Url { text, .. } = raw {
-                if normalise(&text).is_ok_and(|url| dedup.first_time(&url)) {
+                let url = domain_catalog(&text).map_or_else(|| normalise(&text), Ok);
+                if url.is_ok_and(|url| dedup.first_time(&url)) {
                     total += 1;
                 }
             }
@@ -181,13 +198,14 @@ pub fn read(
                 location,
                 text,
                 name,
-            } => match normalise(&text) {
-                Ok(url) if dedup.first_time(&url) => InputEvent::Endpoint(Endpoint { url, name }),
-                Ok(_) => InputEvent::Skipped(Skipped {
+            } => match domain_catalog(&text).map_or_else(|| normalise(&text), Ok) {
+                Ok(url) if !dedup.first_time(&url) => InputEvent::Skipped(Skipped {
                     location,
                     entry: cut(&text),
                     why: SkipReason::Duplicate,
                 }),
+                Ok(url) if is_catalog(&url) => InputEvent::Domain(Domain { catalog: url }),
+                Ok(url) => InputEvent::Endpoint(Endpoint { url, name }),
                 Err(why) => InputEvent::Skipped(Skipped {
                     location,
                     entry: cut(&text),
@@ -218,6 +236,24 @@ pub fn normalise(text: &str) -> Result<Url, SkipReason> {
     }
     url.set_fragment(None);
     Ok(url)
+}
+
+/// The catalog URL of a bare host entry (`example.com`, `example.com:8443`, `127.0.0.1:8080`: no scheme, no path,
+/// no credentials; a dot or a port, so a stray word is not taken for a host): `https://HOST/.well-known/ai-catalog.json`.
+/// `None` for anything else.
+pub fn domain_catalog(text: &str) -> Option<Url> {
+    let text = text.trim();
+    if text.contains(['/', '@', '?', '#', '{', ' ']) || !text.contains(['.', ':']) {
+        return None;
+    }
+    let url = Url::parse(&format!("https://{text}")).ok()?;
+    url.host()?;
+    url.join(CATALOG_PATH).ok()
+}
+
+/// Whether `url` is an AI Catalog's well-known URL (a [`Domain`] entry rather than an endpoint).
+pub fn is_catalog(url: &Url) -> bool {
+    url.path() == CATALOG_PATH
 }
 
 /// The per-host key of the per-host concurrency cap: the host as normalised (a name, or a literal address).

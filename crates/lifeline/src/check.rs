@@ -17,6 +17,7 @@ use lifeline_mcp::{ProbeOptions, ProbeReport, Reason, Verdict};
 
 use crate::exit;
 
+mod card;
 mod human;
 mod json;
 mod junit;
@@ -308,6 +309,8 @@ pub(crate) struct Outcome {
     pub(crate) transactions_fail: bool,
     /// `--fail-on degraded`: a degraded (slow) transaction step fails too.
     pub(crate) fail_on_degraded: bool,
+    /// The Server Card found for the target, compared with the probe (`check/card.rs`); never part of the gate.
+    pub(crate) card: Option<lifeline_mcp::probe::card::CardCheck>,
 }
 
 impl Outcome {
@@ -330,10 +333,11 @@ impl Outcome {
 pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
     let plan = plan::Plan::from_args(args)?;
     let reports = probe_all(&plan).await;
+    let cards = card::check_all(&plan, &reports).await;
 
     let mut outcomes = Vec::with_capacity(reports.len());
     let mut operational_error = None;
-    for report in reports {
+    for (report, card) in reports.into_iter().zip(cards) {
         let report = redact::report(report, &plan.secrets);
         let drift = plan
             .snapshot
@@ -359,6 +363,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<u8> {
             report,
             drift,
             snapshot_update,
+            card,
         });
     }
 

@@ -60,8 +60,9 @@ Docs: docs/census.md.";
 #[command(after_long_help = AFTER_HELP, after_help = "Run with --help for examples, categories and exit codes.")]
 pub(crate) struct Args {
     /// The endpoint list: a text file with one URL per line ('#' comments), a JSON array of URLs, or an MCP
-    /// registry export (the `GET /v0/servers` answer; every server's `remotes[].url` is scanned). `-` reads
-    /// standard input.
+    /// registry export (the `GET /v0/servers` answer; every server's `remotes[].url` is scanned). A bare domain
+    /// (`example.com`) or an AI Catalog URL (`.../.well-known/ai-catalog.json`) scans the endpoints its MCP
+    /// Server Cards list (docs/census.md). `-` reads standard input.
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
 

@@ -56,6 +56,9 @@ pub struct RawServer {
     /// Which protocol era the gateway speaks to it: `legacy` (`initialize` and a session), `modern` (2026-07-28,
     /// stateless, `server/discover`) or `auto` (legacy, else modern when `initialize` is refused). [default: auto]
     pub era: Option<String>,
+    /// This server's Server Card fields (`name`, `version`, `title`, `description`, `website_url`; see
+    /// `config/card.rs`), winning over what the server says. [default: from the server]
+    pub card: Option<super::RawCard>,
 }
 
 /// The validated federation: the servers in configuration order (the order decides who keeps an unprefixed name
@@ -83,6 +86,8 @@ pub struct ServerConfig {
     pub health_interval: Duration,
     /// The era spoken to it.
     pub era: ServerEra,
+    /// Its Server Card fields set by the operator.
+    pub card: super::CardFields,
 }
 
 /// Which protocol era the gateway speaks to a federated server (its clients may speak either: the federation
@@ -296,6 +301,7 @@ pub(crate) fn validate(
                 }))
             }
         };
+        let card = super::card::validate_server(s.card.as_ref(), &at("card"), e);
         if let Some(target) = target {
             servers.push(ServerConfig {
                 name: s.name.clone(),
@@ -304,6 +310,7 @@ pub(crate) fn validate(
                 health,
                 health_interval,
                 era,
+                card,
             });
         }
     }

@@ -302,6 +302,11 @@ pub struct RawConfig {
     /// always|never|on_collision, health: required|optional, health_interval}`. [default: none]
     #[arg(skip)]
     pub servers: Option<Vec<super::RawServer>>,
+    /// Config file only: the Server Cards and AI Catalog the gateway serves (`docs/gateway.md` §Discovery):
+    /// `{enabled, public_url, name, version, title, description, website_url}`. [default: served, fields from
+    /// the upstream]
+    #[arg(skip)]
+    pub card: Option<super::RawCard>,
 
     /// Test-only: serve POST /debug/stall?ms=N on the admin listener, which blocks every runtime worker. Never
     /// read from a config file. Exists only with the `test-hooks` cargo feature (off in the production binary).

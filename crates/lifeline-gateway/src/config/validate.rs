@@ -318,6 +318,7 @@ impl RawConfig {
             read_file,
         );
         let federation = super::federation::validate(self.servers.as_deref(), upstream_timeout, e);
+        let card = super::card::validate(self.card.as_ref(), e);
         let forward_authorization = self.forward_authorization.unwrap_or(false);
         if forward_authorization && auth.is_some() {
             // 2025-11-25 `basic/authorization` §Access Token Privilege Restriction: the server "MUST NOT pass
@@ -389,6 +390,7 @@ impl RawConfig {
             auth,
             traffic,
             federation,
+            card,
         })
     }
 

@@ -59,8 +59,8 @@ pub(crate) fn version(params: &Value, header: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Every version a federated endpoint speaks.
-fn supported() -> Vec<&'static str> {
+/// Every version a federated endpoint speaks (also its Server Cards', `card.rs`).
+pub(super) fn supported() -> Vec<&'static str> {
     std::iter::once(era::MODERN_VERSION)
         .chain(era::LEGACY_VERSIONS)
         .collect()

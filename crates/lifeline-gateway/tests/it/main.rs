@@ -8,6 +8,7 @@
 mod auth;
 mod auth_clients;
 mod conformance;
+mod discovery;
 mod drain;
 mod edge;
 mod federation;

@@ -260,3 +260,40 @@ fn empty_file_is_an_empty_list() {
         vec![InputEvent::Total(0)]
     );
 }
+
+#[test]
+fn bare_hosts_and_catalog_urls_are_domains() {
+    let f = file(
+        "example.com\n127.0.0.1:8080\nhttp://127.0.0.1:9/.well-known/ai-catalog.json\nhttps://example.com/.well-known/ai-catalog.json\nhttps://example.com/mcp\n",
+    );
+    let events = collect(&InputSource::Path(f.path().to_owned())).unwrap();
+    // The total counts domains once each; the duplicate (the same catalog twice) is skipped.
+    assert_eq!(events[0], InputEvent::Total(4));
+    let domains: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            InputEvent::Domain(d) => Some(d.catalog.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        domains,
+        [
+            "https://example.com/.well-known/ai-catalog.json",
+            "https://127.0.0.1:8080/.well-known/ai-catalog.json",
+            "http://127.0.0.1:9/.well-known/ai-catalog.json",
+        ]
+    );
+    assert_eq!(
+        urls(&events),
+        [("https://example.com/mcp".to_owned(), None)]
+    );
+    assert!(matches!(&skips(&events)[0], (l, SkipReason::Duplicate) if l == "line 4"));
+    assert_eq!(domain_catalog("example.com/mcp"), None);
+    assert_eq!(domain_catalog("user@example.com"), None);
+    assert_eq!(
+        domain_catalog("nope"),
+        None,
+        "a word without a dot or a port"
+    );
+}

@@ -188,6 +188,9 @@ fn block(out: &mut String, o: &Outcome, colour: bool) {
     for w in &r.warnings {
         kv(out, "warning", &format!("{}: {}", w.as_str(), explain(*w)));
     }
+    for (key, line) in o.card.iter().flat_map(super::card::human_lines) {
+        kv(out, key, &line);
+    }
     for t in &r.transactions {
         transaction(out, t, colour);
     }
@@ -405,6 +408,7 @@ mod tests {
             report,
             drift: None,
             snapshot_update: None,
+            card: None,
         }
     }
 

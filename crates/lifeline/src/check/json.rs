@@ -36,6 +36,11 @@ pub(crate) fn render(outcomes: &[Outcome]) -> anyhow::Result<String> {
         if let (Some(d), Value::Object(map)) = (&o.drift, &mut value) {
             map.insert("drift".to_owned(), serde_json::to_value(drift(d))?);
         }
+        if let (Some(c), Value::Object(map)) = (&o.card, &mut value) {
+            let mut card = serde_json::to_value(c)?;
+            card["agrees"] = Value::Bool(c.agrees());
+            map.insert("card".to_owned(), card);
+        }
         items.push(value);
     }
     let mut text = serde_json::to_string_pretty(&Value::Array(items))?;
@@ -70,6 +75,7 @@ mod tests {
             verdict_fails: false,
             transactions_fail: false,
             fail_on_degraded: false,
+            card: None,
         }
     }
 

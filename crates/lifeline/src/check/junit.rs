@@ -141,6 +141,7 @@ mod tests {
             verdict_fails: false,
             transactions_fail: false,
             fail_on_degraded: false,
+            card: None,
         };
         let mut bad = sample_report();
         bad.url = "http://127.0.0.1:9/mcp".to_owned();
@@ -157,6 +158,7 @@ mod tests {
             verdict_fails: true,
             transactions_fail: false,
             fail_on_degraded: false,
+            card: None,
         };
         let xml = render(&[ok, bad]).unwrap();
         assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");

@@ -13,7 +13,9 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_lifeline");
 const RUN_PATIENCE: Duration = Duration::from_secs(90);
 
-async fn run(program: &str, args: &[&str]) -> Output {
+/// Runs `program ARGS` (no colour, no credential variables, its own process group), bounded by [`RUN_PATIENCE`];
+/// also `discovery.rs`'s runner.
+pub(crate) async fn run(program: &str, args: &[&str]) -> Output {
     let child = tokio::process::Command::new(program)
         .args(args)
         .env("NO_COLOR", "1")

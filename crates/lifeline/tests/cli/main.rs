@@ -12,6 +12,8 @@ mod check_peers;
 mod check_transactions;
 /// The Kubernetes kit's container command lines parse.
 mod deploy_args;
+/// Server Cards and AI Catalogs: the gateway serves them, check reports them, scan follows them.
+mod discovery;
 /// `lifeline gateway` flags, `--help`, `--check-config` and the config file.
 mod gateway_cli;
 /// The drain on SIGTERM/SIGINT: phases, exit codes, logs.
