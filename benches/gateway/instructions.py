@@ -14,7 +14,7 @@ per request are the dumped total over the requests wrk completed. Each run also 
 (`--keep DIR`), so `callgrind_annotate DIR/ROW-PATH.out` shows where the instructions go.
 
     benches/gateway/instructions.py --lifeline target/release/lifeline [--paths modern,legacy-json]
-        [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--secs 4] [--keep DIR] [--json FILE]
+        [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--secs 4] [--pool N] [--keep DIR] [--json FILE]
 
 Loopback only. Needs valgrind, wrk and nginx (scripts/bench-gateway.sh installs the last two).
 """
@@ -99,7 +99,8 @@ def total_ir(prefix):
     return best
 
 
-def run_row(row, binary, path, up_port, tmp, args):
+def run_row(row, binary, path, up_ports, tmp, args):
+    up_port = up_ports[0]
     port = bg.free_port()
     d = os.path.join(tmp, f"{row}-{path}")
     os.makedirs(d, exist_ok=True)
@@ -107,7 +108,7 @@ def run_row(row, binary, path, up_port, tmp, args):
     env = dict(os.environ)
     if row == "nginx":
         http = (
-            f"  upstream mcp {{ server 127.0.0.1:{up_port}; keepalive 64; }}\n"
+            "  upstream mcp { " + "".join(f"server 127.0.0.1:{p}; " for p in up_ports) + "keepalive 64; }\n"
             f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://mcp;\n"
             "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n"
             "      proxy_set_header Host $http_host;\n      proxy_buffering off;\n    }\n  }\n"
@@ -124,7 +125,8 @@ def run_row(row, binary, path, up_port, tmp, args):
             server = os.path.join(tmp, "canned_stdio.py")
             cmd += ["--stdio-mode", "pool", "--pool-size", "1", "--", sys.executable, server, bg.RESULT]
         else:
-            cmd += ["--upstream", f"http://127.0.0.1:{up_port}/mcp"]
+            for p in up_ports:
+                cmd += ["--upstream", f"http://127.0.0.1:{p}/mcp"]
     proc = bg.Proc(row, bg.pinned(callgrind(cmd, out), args.proxy_cpus), env=env)
     try:
         bg.wait_port(port, timeout=120)
@@ -173,6 +175,7 @@ def main():
     ap.add_argument("--rows", default="nginx,gateway")
     ap.add_argument("--secs", type=int, default=4)
     ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--pool", type=int, default=1, help="upstreams behind each proxy (bench_gateway.py's --pool)")
     ap.add_argument("--keep", metavar="DIR", help="keep every callgrind dump as DIR/ROW-PATH.out")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
@@ -186,17 +189,19 @@ def main():
     tmp = tempfile.mkdtemp(prefix="lifeline-instr-")
     with open(os.path.join(tmp, "canned_stdio.py"), "w") as f:
         f.write(CANNED_STDIO)
-    up_port = bg.free_port()
-    upstream = bg.start_upstream(os.path.join(tmp, "upstream"), up_port, args.other_cpus)
+    up_ports = [bg.free_port() for _ in range(max(args.pool, 1))]
+    upstreams = [bg.start_upstream(os.path.join(tmp, f"upstream-{i}"), p, args.other_cpus)
+                 for i, p in enumerate(up_ports)]
     results = {}
     try:
-        bg.wait_port(up_port)
+        for p in up_ports:
+            bg.wait_port(p)
         for path in args.paths.split(","):
             results[path] = {}
             for row, binary in rows:
                 if path == "stdio" and row == "nginx":
                     continue
-                r = run_row(row, binary, path, up_port, tmp, args)
+                r = run_row(row, binary, path, up_ports, tmp, args)
                 results[path][row] = r
                 print(f"{path:<12} {row:<16} {r['instructions_per_req']:>10.0f} instructions/request "
                       f"({r['requests']} requests, {r['errors']} errors)", flush=True)
@@ -205,7 +210,8 @@ def main():
                 if ng and row != "nginx":
                     print(f"  {row} / nginx: {r['instructions_per_req'] / ng['instructions_per_req']:.2f}x")
     finally:
-        upstream.stop()
+        for u in upstreams:
+            u.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:

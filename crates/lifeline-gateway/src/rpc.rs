@@ -12,6 +12,8 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
+mod scan;
+
 /// The kind of a JSON-RPC message (2025-11-25 `basic/index` §Messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -209,36 +211,76 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
 }
 
 /// Reads the summary of `body`. Never fails: what is not a JSON-RPC object is [`Kind::Invalid`].
+///
+/// One pass over the bytes (`scan`) reads the usual message; whatever it is not sure about (duplicate keys,
+/// escapes in keys, malformed JSON, …) is read by the `serde_json` parse below, so the verdicts are that parse's.
 pub(crate) fn summarize(body: &[u8]) -> Summary {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         return Summary::other(Kind::Batch, "batch");
     }
+    let Some(s) = scan::scan(body) else {
+        return summarize_parsed(body);
+    };
+    // The spans are UTF-8: `scan` read a body that is.
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&body[r]).unwrap_or_default();
+    let parts = Parts {
+        method: s.method.map(|r| Cow::Borrowed(text(r))),
+        id: s.id,
+        response: s.result || s.error,
+        name: s.name.map(|r| Cow::Borrowed(text(r))),
+        uri: s.uri.map(|r| Cow::Borrowed(text(r))),
+    };
+    parts.summary()
+}
+
+/// [`summarize`] by a `serde_json` parse (a borrowed one, skipping what is not kept).
+fn summarize_parsed(body: &[u8]) -> Summary {
     let Ok(msg) = serde_json::from_slice::<Message<'_>>(body) else {
         return Summary::other(Kind::Invalid, "invalid");
     };
-    let (kind, id) = match (&msg.method, msg.id) {
-        (Some(_), Some(id)) => (Kind::Request, Some(id)),
-        (Some(_), None) => (Kind::Notification, None),
-        (None, Some(_)) if msg.result.is_some() || msg.error.is_some() => {
-            return Summary::other(Kind::Response, "response")
+    Parts {
+        method: msg.method,
+        id: msg.id,
+        response: msg.result.is_some() || msg.error.is_some(),
+        name: msg.params.name,
+        uri: msg.params.uri,
+    }
+    .summary()
+}
+
+/// The members a summary is made of, however they were read.
+struct Parts<'a> {
+    method: Option<Cow<'a, str>>,
+    id: Option<Value>,
+    /// A `result` or `error` member (not `null`).
+    response: bool,
+    name: Option<Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+}
+
+impl Parts<'_> {
+    fn summary(self) -> Summary {
+        let (kind, id) = match (&self.method, self.id) {
+            (Some(_), Some(id)) => (Kind::Request, Some(id)),
+            (Some(_), None) => (Kind::Notification, None),
+            (None, Some(_)) if self.response => return Summary::other(Kind::Response, "response"),
+            _ => return Summary::other(Kind::Invalid, "invalid"),
+        };
+        let method = self.method.unwrap_or_default();
+        let label = method_label(&method);
+        let name = match label {
+            "tools/call" | "prompts/get" => self.name,
+            "resources/read" => self.uri,
+            _ => None,
+        };
+        Summary {
+            kind,
+            label,
+            id,
+            method_text: (label != method).then(|| method.into()),
+            name: name.map(|n| n.into()),
         }
-        _ => return Summary::other(Kind::Invalid, "invalid"),
-    };
-    let method = msg.method.unwrap_or_default();
-    let label = method_label(&method);
-    let params = msg.params;
-    let name = match label {
-        "tools/call" | "prompts/get" => params.name,
-        "resources/read" => params.uri,
-        _ => None,
-    };
-    Summary {
-        kind,
-        label,
-        id,
-        method_text: (label != method).then(|| method.into()),
-        name: name.map(|n| n.into()),
     }
 }
 
@@ -416,6 +458,140 @@ mod tests {
             assert_eq!(s.method(), *method, "{body}");
             assert_eq!(s.name.as_deref(), *name, "{body}");
             assert_eq!(s.tool(), *tool, "{body}");
+        }
+    }
+
+    /// The bodies the gateway sees most (the bench's, an SDK's `tools/call`) are read by the one-pass scan.
+    #[test]
+    fn usual_messages_take_the_fast_path() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"}}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+            r#"{"method":"tools/call","params":{"name":"echo","arguments":{"text":"a \"quoted\" \u00e9 line\n","n":-1.5e3,"ok":[true,false,null]}},"jsonrpc":"2.0","id":"c-7"}"#,
+            r#" { "jsonrpc" : "2.0" , "method" : "notifications/initialized" } "#,
+            r#"{"jsonrpc":"2.0","id":3,"result":{"content":[]}}"#,
+        ] {
+            assert!(scan::scan(body.as_bytes()).is_some(), "{body}");
+            assert_ne!(summarize(body.as_bytes()).kind, Kind::Invalid, "{body}");
+        }
+    }
+
+    mod props {
+        //! The one-pass scan against the `serde_json` parse: the same summary for any body, including duplicate
+        //! keys, escapes, odd numbers and bytes cut or inserted anywhere.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(r#""tools/call""#.to_owned()),
+                Just(r#""tools/list""#.to_owned()),
+                Just(r#""resources/read""#.to_owned()),
+                Just(r#""notifications/x""#.to_owned()),
+                Just(r#""echo""#.to_owned()),
+                Just(r#""t\u006fols/call""#.to_owned()),
+                Just(r#""\ud800""#.to_owned()),
+                Just(r#""a\"b\\c\/\n""#.to_owned()),
+                Just("\"\u{e9}\u{1f600}\"".to_owned()),
+                Just("\"tab\there\"".to_owned()),
+                Just(r#""\x""#.to_owned()),
+                "[a-z/_]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                string(),
+                prop_oneof![
+                    Just("0"),
+                    Just("-0"),
+                    Just("7"),
+                    Just("-12"),
+                    Just("1.5"),
+                    Just("2e3"),
+                    Just("1E-2"),
+                    Just("1e400"),
+                    Just("01"),
+                    Just("1."),
+                    Just("123456789012345678"),
+                    Just("12345678901234567890123"),
+                    Just("true"),
+                    Just("false"),
+                    Just("null"),
+                    Just("nul"),
+                ]
+                .prop_map(str::to_owned),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("jsonrpc"),
+                Just("id"),
+                Just("method"),
+                Just("params"),
+                Just("result"),
+                Just("error"),
+                Just("name"),
+                Just("uri"),
+                Just("arguments"),
+                Just(r"\u006dethod"),
+                Just(r"na\u006de"),
+                Just("x"),
+            ]
+            .prop_map(|k| format!("\"{k}\""))
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            scalar().prop_recursive(4, 24, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    prop::collection::vec((key(), inner), 0..5).prop_map(|m| {
+                        let members: Vec<String> =
+                            m.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+                ]
+            })
+        }
+
+        fn message() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec((key(), value()), 0..6),
+                prop_oneof![Just(""), Just(" "), Just("\n\t")],
+            )
+                .prop_map(|(m, ws)| {
+                    let members: Vec<String> = m
+                        .into_iter()
+                        .map(|(k, v)| format!("{ws}{k}{ws}:{ws}{v}"))
+                        .collect();
+                    format!("{ws}{{{}{ws}}}{ws}", members.join(","))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn the_scan_agrees_with_serde_json(
+                body in message(),
+                cut in any::<prop::sample::Index>(),
+                byte in prop::sample::select(b"{}[],:\"\\ 0-e\x01\xffn".to_vec()),
+                how in 0..4u8,
+            ) {
+                let mut bytes = body.into_bytes();
+                let at = cut.index(bytes.len() + 1);
+                match how {
+                    0 => {}
+                    1 => bytes.insert(at, byte),
+                    2 if at < bytes.len() => { bytes.remove(at); }
+                    _ => bytes.truncate(at),
+                }
+                // `summarize` answers a batch before either reads the body.
+                let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+                let want = if batch { Summary::other(Kind::Batch, "batch") } else { summarize_parsed(&bytes) };
+                prop_assert_eq!(summarize(&bytes), want, "{}", String::from_utf8_lossy(&bytes));
+            }
         }
     }
 }

@@ -9,14 +9,16 @@
 //! is used first (it is the least likely to have been closed by the upstream's keep-alive timeout). A pooled
 //! connection that turns out to be closed when a request is tried on it hands the request back unsent
 //! (`try_send_request`), and the request goes to the next idle connection or a new one: nothing that left is
-//! ever resent. Idle connections older than [`IDLE_TIMEOUT`] are closed when the pool is next used; at most
-//! [`MAX_IDLE`] are kept per address.
+//! ever resent. At most [`MAX_IDLE`] idle connections are kept per address, and one idle for [`IDLE_TIMEOUT`]
+//! is closed: by a reaper task that exists only while connections are idle, sleeps until the oldest one's
+//! deadline (one wake-up per expiry, never a polling loop) and ends when the pool is empty or the client is
+//! dropped; a checkout skips an expired connection the reaper has not reached yet.
 //!
 //! Requests go out in origin form (`/path?query`) with `Host` set to the upstream's authority when the request
 //! has none (RFC 9112 §3.2, §7.2), as hyper-util's client did.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -34,7 +36,8 @@ use tokio::net::TcpStream;
 use crate::body::{Body, BoxError};
 use crate::upstream::UpstreamError;
 
-/// Idle pooled connections are closed after this long (the next time the pool is used).
+/// Idle pooled connections are closed after this long: 90 s (hyper-util's client default; an upstream that closes
+/// idle connections sooner is handled by the retry on a closed connection).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per upstream address; more are closed when they come back.
 pub(crate) const MAX_IDLE: usize = 256;
@@ -47,9 +50,17 @@ type Sender = SendRequest<Full<Bytes>>;
 #[derive(Debug)]
 pub(crate) struct Client {
     connect_timeout: Duration,
+    idle_timeout: Duration,
+    pool: Mutex<Pool>,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
     /// Per upstream address (few: one per pool endpoint): its `Host` value and idle connections, most recently
     /// returned last. A linear scan over a handful of entries, under a lock held for a push or a pop.
-    hosts: Mutex<Vec<Host>>,
+    hosts: Vec<Host>,
+    /// Whether the reaper task (`reap`) is running: at most one, and only while connections are idle.
+    reaper: bool,
 }
 
 #[derive(Debug)]
@@ -62,22 +73,32 @@ struct Host {
 impl Client {
     /// A client whose new connections must be made within `connect_timeout`.
     pub(crate) fn new(connect_timeout: Duration) -> Arc<Client> {
+        Client::with_idle_timeout(connect_timeout, IDLE_TIMEOUT)
+    }
+
+    /// [`Client::new`] whose idle connections are closed after `idle_timeout` instead of [`IDLE_TIMEOUT`].
+    pub(crate) fn with_idle_timeout(
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Arc<Client> {
         Arc::new(Client {
             connect_timeout,
-            hosts: Mutex::new(Vec::new()),
+            idle_timeout,
+            pool: Mutex::new(Pool::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Host>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
         // A panic while the lock was held leaves only a list of idle connections behind: still usable.
-        self.hosts
+        self.pool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// An idle connection to `authority` and its `Host` value (`None` connection when none is idle).
     fn checkout(&self, authority: &Authority) -> (Option<Sender>, HeaderValue) {
-        let mut hosts = self.lock();
+        let mut pool = self.lock();
+        let hosts = &mut pool.hosts;
         let host = match hosts.iter().position(|h| h.authority == *authority) {
             Some(i) => &mut hosts[i],
             None => {
@@ -93,27 +114,59 @@ impl Client {
         };
         let now = Instant::now();
         while let Some((sender, since)) = host.idle.pop() {
-            if !sender.is_closed() && now.duration_since(since) < IDLE_TIMEOUT {
+            if !sender.is_closed() && now.duration_since(since) < self.idle_timeout {
                 return (Some(sender), host.host_header.clone());
             }
         }
         (None, host.host_header.clone())
     }
 
-    /// Puts a connection whose last response has ended back in the pool.
-    fn checkin(&self, authority: &Authority, sender: Sender) {
+    /// Puts a connection whose last response has ended back in the pool, and starts the reaper when it is the
+    /// only idle one.
+    fn checkin(self: &Arc<Self>, authority: &Authority, sender: Sender) {
         if sender.is_closed() {
             return;
         }
-        let mut hosts = self.lock();
-        if let Some(host) = hosts.iter_mut().find(|h| h.authority == *authority) {
-            let now = Instant::now();
-            host.idle
-                .retain(|(s, since)| !s.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT);
-            if host.idle.len() < MAX_IDLE {
-                host.idle.push((sender, now));
+        let mut pool = self.lock();
+        let Some(host) = pool.hosts.iter_mut().find(|h| h.authority == *authority) else {
+            return;
+        };
+        if host.idle.len() >= MAX_IDLE {
+            host.idle.retain(|(s, _)| !s.is_closed());
+            if host.idle.len() >= MAX_IDLE {
+                return; // dropped: the connection closes
             }
         }
+        host.idle.push((sender, Instant::now()));
+        if !pool.reaper {
+            // Outside a runtime (never in the gateway) there is no reaper, and checkouts still skip expired ones.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                pool.reaper = true;
+                rt.spawn(reap(Arc::downgrade(self)));
+            }
+        }
+    }
+
+    /// Closes the idle connections whose idle time has run out; the instant the oldest remaining one will, or
+    /// `None` (the reaper ends) when none is left idle.
+    fn expire(&self) -> Option<Instant> {
+        let mut pool = self.lock();
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for host in &mut pool.hosts {
+            host.idle.retain(|(s, since)| {
+                !s.is_closed() && now.duration_since(*since) < self.idle_timeout
+            });
+            // Most recently returned last: the first one is the oldest.
+            if let Some((_, since)) = host.idle.first() {
+                let due = *since + self.idle_timeout;
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        if next.is_none() {
+            pool.reaper = false;
+        }
+        next
     }
 
     /// Sends `req` (its URI absolute: `http://host:port/path`) and returns the response with its body boxed;
@@ -217,6 +270,18 @@ impl Client {
     }
 }
 
+/// The reaper: closes idle connections as their idle time runs out. Every turn either closes at least one
+/// connection or sleeps until the next deadline (which is in the future, else that connection was closed); it
+/// ends when nothing is idle or the client is gone (`Weak`: it never keeps the client alive).
+async fn reap(client: Weak<Client>) {
+    loop {
+        let Some(next) = client.upgrade().and_then(|c| c.expire()) else {
+            return;
+        };
+        tokio::time::sleep_until(next.into()).await;
+    }
+}
+
 /// The error and its sources, one line.
 fn protocol(err: &hyper::Error) -> UpstreamError {
     let mut message = err.to_string();
@@ -295,15 +360,18 @@ mod tests {
     use http::StatusCode;
 
     /// A hyper server on loopback answering `ok` (`close` in the path: `Connection: close`); counts the
-    /// connections it accepted.
-    async fn server() -> (String, Arc<AtomicUsize>) {
+    /// connections it accepted and those that ended.
+    async fn server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&accepted);
+        let ended = Arc::new(AtomicUsize::new(0));
+        let ends = Arc::clone(&ended);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
+                let ends = Arc::clone(&ends);
                 tokio::spawn(async move {
                     let service = service_fn(|req: Request<Incoming>| async move {
                         let host = req.headers().get(header::HOST).cloned();
@@ -320,10 +388,11 @@ mod tests {
                     let _ = server::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    ends.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
-        (format!("http://{addr}"), accepted)
+        (format!("http://{addr}"), accepted, ended)
     }
 
     async fn get(client: &Arc<Client>, url: &str) -> (StatusCode, String, Option<HeaderValue>) {
@@ -350,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_is_reused_once_its_body_is_read_and_replaced_once_closed() {
-        let (base, accepted) = server().await;
+        let (base, accepted, _) = server().await;
         let client = Client::new(Duration::from_secs(10));
         for _ in 0..3 {
             let (status, body, host) = get(&client, &format!("{base}/mcp")).await;
@@ -372,5 +441,40 @@ mod tests {
         let (status, body, _) = get(&client, &format!("{base}/mcp")).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_when_their_idle_time_runs_out() {
+        let (base, accepted, ended) = server().await;
+        let client = Client::with_idle_timeout(Duration::from_secs(10), Duration::from_millis(300));
+        let (status, _, _) = get(&client, &format!("{base}/mcp")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            client.lock().hosts[0].idle.len(),
+            1,
+            "pooled after its body"
+        );
+        assert!(client.lock().reaper);
+        // Nobody uses the pool again: the reaper alone closes the connection, then ends.
+        let start = Instant::now();
+        while ended.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            1,
+            "the upstream saw the idle connection close"
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "not before its idle time"
+        );
+        assert!(client.lock().hosts[0].idle.is_empty());
+        assert!(!client.lock().reaper, "the reaper ended with nothing idle");
+        // The pool still works, with a new connection and a new reaper.
+        let (status, _, _) = get(&client, &format!("{base}/mcp")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert!(client.lock().reaper);
     }
 }

@@ -493,24 +493,36 @@ impl Pool {
         bytes: &[u8],
         headers: &HeaderMap,
     ) -> Result<Response<Body>, UpstreamError> {
-        let Ok(mut message) = serde_json::from_slice::<Value>(bytes) else {
-            return Ok(body::rpc_error(
-                StatusCode::BAD_REQUEST,
-                code::PARSE_ERROR,
-                "Parse error",
-                None,
-            ));
-        };
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let child_id = json!(format!("lifeline-{n}"));
-        message["id"] = child_id.clone();
-        let client_token = message.pointer("/params/_meta/progressToken").cloned();
-        let child_token = client_token
-            .as_ref()
-            .map(|_| json!(format!("lifeline-p-{n}")));
-        if let (Some(token), Some(meta)) = (&child_token, message.pointer_mut("/params/_meta")) {
-            meta["progressToken"] = token.clone();
-        }
+        let (line, client_token, child_token) = match splice_id(bytes, &child_id) {
+            Some(line) => (line, None, None),
+            None => {
+                let Ok(mut message) = serde_json::from_slice::<Value>(bytes) else {
+                    return Ok(body::rpc_error(
+                        StatusCode::BAD_REQUEST,
+                        code::PARSE_ERROR,
+                        "Parse error",
+                        None,
+                    ));
+                };
+                message["id"] = child_id.clone();
+                let client_token = message.pointer("/params/_meta/progressToken").cloned();
+                let child_token = client_token
+                    .as_ref()
+                    .map(|_| json!(format!("lifeline-p-{n}")));
+                if let (Some(token), Some(meta)) =
+                    (&child_token, message.pointer_mut("/params/_meta"))
+                {
+                    meta["progressToken"] = token.clone();
+                }
+                (
+                    single_line(message.to_string().as_bytes()),
+                    client_token,
+                    child_token,
+                )
+            }
+        };
         let rx = match child.register(child_id.to_string(), child_token.map(|t| t.to_string())) {
             Ok(rx) => rx,
             Err(RegisterError::Ended | RegisterError::Duplicate) => {
@@ -536,10 +548,7 @@ impl Pool {
             done: false,
             on_drop,
         };
-        if let Err(err) = child
-            .send(&single_line(message.to_string().as_bytes()))
-            .await
-        {
+        if let Err(err) = child.send(&line).await {
             child.unregister(&guard.key);
             guard.done = true;
             return Err(err);
@@ -705,4 +714,73 @@ fn modern_result(answer: &[u8]) -> Option<Value> {
         .and_then(Value::as_array)
         .is_some_and(|v| v.iter().any(|v| v == era::MODERN_VERSION));
     modern.then(|| result.clone())
+}
+
+/// The client's request with `child_id` spliced over its top-level id, on one line (`stdio`: newline-delimited):
+/// the usual request, copied once instead of parsed into a tree and serialised again (issue 17). `None` (the
+/// caller rewrites the parsed message) when the body may carry a progress token, which must be replaced too, or
+/// spells a key with escapes (`\u`), or the id's span is not found. The body already passed `rpc::summarize`
+/// (one JSON-RPC request: valid JSON, a single `id` member).
+fn splice_id(bytes: &[u8], child_id: &Value) -> Option<Vec<u8>> {
+    if contains(bytes, b"progressToken") || contains(bytes, b"\\u") {
+        return None;
+    }
+    let span = super::json_member::value_span(bytes, "id")?;
+    let id = child_id.to_string();
+    let mut line = Vec::with_capacity(bytes.len() + id.len());
+    line.extend_from_slice(&bytes[..span.start]);
+    line.extend_from_slice(id.as_bytes());
+    line.extend_from_slice(&bytes[span.end..]);
+    // A newline in JSON is whitespace outside strings (a raw one inside a string is not JSON).
+    for b in &mut line {
+        if matches!(*b, b'\n' | b'\r') {
+            *b = b' ';
+        }
+    }
+    Some(line)
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(at) = haystack[from..].iter().position(|&b| b == first) {
+        let start = from + at + 1;
+        if haystack[start..].starts_with(rest) {
+            return true;
+        }
+        from = start;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spliced_request_is_the_parsed_rewrite() {
+        let child_id = json!("lifeline-9");
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+            "{\n  \"method\": \"tools/call\",\n  \"params\": {\"name\": \"echo\", \"arguments\": {\"id\": 7}},\n  \"id\": \"c-1\", \"jsonrpc\": \"2.0\"\n}",
+            r#"{"jsonrpc":"2.0","id":{"deep":[1,"}"]},"method":"ping"}"#,
+        ] {
+            let line = splice_id(body.as_bytes(), &child_id).expect("spliced");
+            assert!(!line.contains(&b'\n'), "one line");
+            let mut want: Value = serde_json::from_str(body).expect("JSON");
+            want["id"] = child_id.clone();
+            let got: Value = serde_json::from_slice(&line).expect("still JSON");
+            assert_eq!(got, want, "{body}");
+        }
+        // A progress token must be replaced too, and a key may hide behind escapes: the parsed rewrite does it.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":5}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progress\u0054oken":5}}}"#,
+        ] {
+            assert_eq!(splice_id(body.as_bytes(), &child_id), None, "{body}");
+        }
+    }
 }

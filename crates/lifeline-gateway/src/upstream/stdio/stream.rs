@@ -91,14 +91,23 @@ impl Rewrite {
     /// A response as the client must see it: the client's id spliced over the child's, the rest of the message
     /// (often a large result) copied as the child wrote it rather than parsed and serialised again.
     pub(super) fn restore_response(&self, message: &[u8]) -> Bytes {
+        self.restore_response_framed(message, b"", b"")
+    }
+
+    /// [`restore_response`](Self::restore_response) between `prefix` and `suffix` (an SSE event's framing), in
+    /// one buffer.
+    fn restore_response_framed(&self, message: &[u8], prefix: &[u8], suffix: &[u8]) -> Bytes {
         let Some(span) = super::json_member::value_span(message, "id") else {
-            return self.restore(message);
+            let restored = self.restore(message);
+            return [prefix, &restored, suffix].concat().into();
         };
         let id = self.id.to_string();
-        let mut out = Vec::with_capacity(message.len() + id.len());
+        let mut out = Vec::with_capacity(prefix.len() + message.len() + id.len() + suffix.len());
+        out.extend_from_slice(prefix);
         out.extend_from_slice(&message[..span.start]);
         out.extend_from_slice(id.as_bytes());
         out.extend_from_slice(&message[span.end..]);
+        out.extend_from_slice(suffix);
         Bytes::from(out)
     }
 }
@@ -118,12 +127,15 @@ impl http_body::Body for MessageStream {
                         g.done = true;
                     }
                 }
-                let message = match &self.rewrite {
-                    Some(r) if routed.last => r.restore_response(&routed.message),
-                    Some(r) => r.restore(&routed.message),
-                    None => routed.message,
+                let event = match &self.rewrite {
+                    // The response, the bulk of the traffic: spliced straight into its event.
+                    Some(r) if routed.last => {
+                        r.restore_response_framed(&routed.message, SSE_PREFIX, SSE_SUFFIX)
+                    }
+                    Some(r) => sse_event(&r.restore(&routed.message)),
+                    None => sse_event(&routed.message),
                 };
-                Poll::Ready(Some(Ok(Frame::data(sse_event(&message)))))
+                Poll::Ready(Some(Ok(Frame::data(event))))
             }
             Poll::Ready(None) => match self.guard.as_mut() {
                 // The child ended before answering: the stream still ends with a response for the request's
@@ -174,10 +186,10 @@ pub(super) fn event_stream(
     resp
 }
 
+/// An SSE event's framing around one message.
+const SSE_PREFIX: &[u8] = b"event: message\ndata: ";
+const SSE_SUFFIX: &[u8] = b"\n\n";
+
 fn sse_event(message: &[u8]) -> Bytes {
-    let mut event = Vec::with_capacity(message.len() + 24);
-    event.extend_from_slice(b"event: message\ndata: ");
-    event.extend_from_slice(message);
-    event.extend_from_slice(b"\n\n");
-    Bytes::from(event)
+    [SSE_PREFIX, message, SSE_SUFFIX].concat().into()
 }
