@@ -57,6 +57,19 @@ impl Pg {
     }
 }
 
+/// The probe times of target `id`'s results in `[from_ms, to_ms)`, oldest first.
+async fn result_times(store: &Store, id: i64, from_ms: i64, to_ms: i64) -> Vec<i64> {
+    let mut ts: Vec<i64> = store
+        .results(id, from_ms, to_ms, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.ts_ms)
+        .collect();
+    ts.sort_unstable();
+    ts
+}
+
 /// The `Idempotency-Key` and `webhook-id` headers of a received body.
 type Keys = (Option<String>, Option<String>);
 
@@ -189,14 +202,7 @@ async fn rolling_restart_of_three_replicas_leaves_no_gap_over_ttl_plus_interval(
 
     let store = Store::connect(&pg.url).await.unwrap();
     let id = store.load_states().await.unwrap()[0].id;
-    let mut ts: Vec<i64> = store
-        .results(id, from_ms, to_ms, 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.ts_ms)
-        .collect();
-    ts.sort_unstable();
+    let ts = result_times(&store, id, from_ms, to_ms).await;
     assert!(ts.len() > 10, "{ts:?}");
     let gap = ts.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     let bound = i64::try_from((ttl + interval).as_millis()).unwrap();
@@ -413,16 +419,9 @@ async fn postgres_crash_restart_under_load_reconnects_and_pages_once() {
     );
     // Nothing lost beyond the outage window: from 2 s before the crash to after the resolve, the results follow
     // the probe schedule (every 60 ms) with no gap over 1 s (a loaded machine), unless the outage outlasted
-    // the trust window (8 s), and then only inside the outage and the re-take after it. Before the outage
-    // buffer, each batch that failed during the outage was lost: gaps of about a second.
-    let mut ts: Vec<i64> = store
-        .results(id, crashed_ms - 2_000, i64::MAX, 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.ts_ms)
-        .collect();
-    ts.reverse();
+    // the trust window (8 s), and then only inside the outage and the re-take after it. (The pool waits for
+    // the server while it restarts; results it cannot write wait in the recorder's outage buffer.)
+    let ts = result_times(&store, id, crashed_ms - 2_000, i64::MAX).await;
     assert!(
         ts.first().is_some_and(|t| *t < crashed_ms - 1_000),
         "no results before the crash"
