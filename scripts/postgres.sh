@@ -6,6 +6,8 @@
 #                                         # transaction (for crash-restart tests; the default trades that for speed)
 #   scripts/postgres.sh stop              # stops the server in $LIFELINE_PG_DIR and deletes it
 #   scripts/postgres.sh restart DIR       # crash-stops (immediate) and restarts the server in DIR, same port
+#   scripts/postgres.sh crash DIR         # crash-stops (immediate) the server in DIR and leaves it down
+#   scripts/postgres.sh resume DIR        # starts it again after `crash`, same port and options
 #
 # Installs the Debian `postgresql` package when no server binaries are found (needs root and apt). The
 # cluster lives in a fresh temporary directory, listens only on 127.0.0.1 on a free port, trusts local
@@ -44,10 +46,10 @@ start() {
   chmod 700 "$dir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
   as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
-  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=$sync -c full_page_writes=off" \
-    start >/dev/null
+  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=$sync -c full_page_writes=off"
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "$opts" start >/dev/null
   echo "$port" > "$dir/port"
+  echo "$opts" > "$dir/opts"
   echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$port/postgres"
   echo "export LIFELINE_PG_DIR=$dir"
 }
@@ -70,9 +72,23 @@ restart() {
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -m immediate -w -t 60 restart >/dev/null
 }
 
+crash() {
+  local dir=${1:-${LIFELINE_PG_DIR:-}}
+  [[ -n "$dir" && -f "$dir/opts" ]] || { echo "postgres.sh: no cluster started by this script in '$dir'" >&2; exit 2; }
+  as_owner "$(find_bindir)/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null
+}
+
+resume() {
+  local dir=${1:-${LIFELINE_PG_DIR:-}}
+  [[ -n "$dir" && -f "$dir/opts" ]] || { echo "postgres.sh: no cluster started by this script in '$dir'" >&2; exit 2; }
+  as_owner "$(find_bindir)/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "$(cat "$dir/opts")" start >/dev/null
+}
+
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   restart) shift; restart "$@" ;;
-  *) echo "usage: $0 start | stop [DIR] | restart [DIR]" >&2; exit 64 ;;
+  crash) shift; crash "$@" ;;
+  resume) shift; resume "$@" ;;
+  *) echo "usage: $0 start | stop [DIR] | restart [DIR] | crash [DIR] | resume [DIR]" >&2; exit 64 ;;
 esac

@@ -6,8 +6,11 @@
 //! result rows written per second. Then, with the largest replica count, BENCH_FAILOVERS (10) times: `kill -9`
 //! of the holder of one target's shard, and the time from the kill to the first result of that target under a
 //! newer epoch (the new owner), against the goal ttl + interval; a fresh replica replaces the killed one.
-//! Finally the database size: measured, and projected to 90 days of 10,000 targets from the measured bytes per
-//! target-day of rollups and per raw result (48 h raw retention).
+//! Finally the database size: measured, and projected to 90 days of 10,000 targets from measured per-unit sizes:
+//! bytes per target-day of rollups (the seeded history), and, in a second database of BENCH_TARGETS targets
+//! holding BENCH_RAW_HOURS (2) hours of raw results at the interval (≥ 1 M rows at the defaults, each a copy of
+//! a real result of the run with its latency varied), bytes per raw result, then the same hours rolled up and
+//! thinned by the store's rollup: the rows kept and the `phase_hours` bytes per target-hour.
 //!
 //! Needs `DATABASE_URL` (an admin URL: `eval "$(scripts/postgres.sh start)"`), `psql`, and the release binary
 //! (`cargo build --release -p lifeline`; LIFELINE_BIN overrides its path). Creates and drops its own database.
@@ -98,6 +101,36 @@ fn lifeline_bin() -> PathBuf {
 /// A `lifeline monitor` replica, its log in `log`.
 struct Replica {
     guard: Guard,
+    log: PathBuf,
+}
+
+/// The last "Taking free or expired shards" line of the log at `path` whose `shards` list has `shard`, without
+/// its ANSI colours.
+fn taking_line(path: &Path, shard: u32) -> Option<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .lines()
+        .rev()
+        .filter(|l| l.contains("Taking free or expired shards"))
+        .find(|l| {
+            l.split_once("shards=[")
+                .and_then(|(_, r)| r.split_once(']'))
+                .is_some_and(|(list, _)| list.split(", ").any(|v| v == shard.to_string()))
+        })
+        .map(|l| l.trim().to_owned())
 }
 
 impl Replica {
@@ -116,6 +149,7 @@ impl Replica {
             .expect("lifeline monitor (build it: cargo build --release -p lifeline)");
         Replica {
             guard: Guard(child),
+            log: log.to_owned(),
         }
     }
     fn pid(&self) -> u32 {
@@ -328,6 +362,13 @@ async fn bench() {
             };
             let secs = (first - t0) as f64 / 1000.0;
             println!("failover {}: {target} (shard {shard}) {secs:.2}s", rep + 1);
+            // Which replica took the shard, and why (its live count and fair share at that round).
+            for r in &replicas {
+                let taken = taking_line(&r.log, shard);
+                if let Some(line) = taken {
+                    println!("  taken by {}: {line}", r.pid());
+                }
+            }
             times.push(secs);
             replicas.push(Replica::start(&config, &log()));
         }
@@ -336,13 +377,17 @@ async fn bench() {
 
     sql(&url, "VACUUM ANALYZE");
     let db_now = int(&url, "SELECT pg_database_size(current_database())");
-    let raw_rows = int(&url, "SELECT count(*) FROM results").max(1);
-    let raw_bytes = int(&url, "SELECT pg_total_relation_size('results')");
-    let per_raw = raw_bytes as f64 / raw_rows as f64;
-    // 90 days of 10,000 targets: the rollups per target-day, plus the 48 h raw window at the interval.
-    let raw_window = 10_000.0 * (48.0 * 3600.0 / interval as f64);
-    let projected = per_target_day * 10_000.0 * 90.0 + per_raw * raw_window;
-
+    let raw = raw_sizes(&admin, &url, n, interval).await;
+    // 90 days of 10,000 targets: the rollups, the raw tail at its largest (every result of the hour being
+    // filled, the grace and one rollup period: 63 min), and 48 h of thinned hours (their phase means and kept
+    // rows).
+    let per_hour = 3600.0 / interval as f64;
+    let tail = 10_000.0 * per_hour * (63.0 / 60.0) * raw.per_row;
+    let thinned =
+        10_000.0 * 48.0 * (raw.phase_per_target_hour + raw.kept_per_target_hour * raw.per_row);
+    let rollups_only = per_target_day * 10_000.0 * 90.0;
+    let projected = rollups_only + tail + thinned;
+    let unthinned = rollups_only + 10_000.0 * per_hour * 48.0 * raw.per_row;
     let goal = |ok: bool| if ok { "PASS" } else { "FAIL" };
     println!(
         "\n== lifeline monitor HA benchmark: {n} targets at {interval} s, ttl {ttl} s, {days} days seeded, \
@@ -378,23 +423,126 @@ async fn bench() {
         );
     }
     println!(
-        "database now: {:.1} MiB; results {raw_rows} rows, {per_raw:.0} bytes/row; rollups {per_target_day:.0} \
-         bytes/target-day",
+        "database now: {:.1} MiB; rollups {per_target_day:.0} bytes/target-day",
         db_now as f64 / 1048576.0
     );
-    let rollups_only = per_target_day * 10_000.0 * 90.0;
     println!(
-        "projected 90 days × 10,000 targets, rollups alone: {:.0} MiB; the 48 h raw window alone: {:.0} MiB",
-        rollups_only / 1048576.0,
-        (projected - rollups_only) / 1048576.0
+        "raw results: {} rows, {:.0} bytes/row (table and indexes); rolled up and thinned in {:.1}s per hour: \
+         {:.2} rows kept and {:.0} bytes of phase means per target-hour",
+        raw.rows, raw.per_row, raw.rollup_s_per_hour, raw.kept_per_target_hour, raw.phase_per_target_hour
     );
     println!(
-        "projected 90 days × 10,000 targets (rollups + 48 h raw at {interval} s): {:.0} MiB   goal < 1024 MiB   {}",
+        "projected 90 days × 10,000 targets at {interval} s: rollups {:.0} MiB + raw tail (63 min) {:.0} MiB + \
+         48 h thinned {:.0} MiB = {:.0} MiB   goal < 1024 MiB   {}   (unthinned 48 h raw: {:.0} MiB)",
+        rollups_only / 1048576.0,
+        tail / 1048576.0,
+        thinned / 1048576.0,
         projected / 1048576.0,
-        goal(projected < (1u64 << 30) as f64)
+        goal(projected < (1u64 << 30) as f64),
+        unthinned / 1048576.0
     );
     sql(
         &admin,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
+}
+
+/// Per-unit sizes of raw results, measured in a database of their own (see the module doc).
+struct RawSizes {
+    rows: i64,
+    per_row: f64,
+    kept_per_target_hour: f64,
+    phase_per_target_hour: f64,
+    rollup_s_per_hour: f64,
+}
+
+/// Fills a fresh database with `n` targets × BENCH_RAW_HOURS complete past hours of raw results at `interval`
+/// (copies of the newest healthy result in `template_url`, latency varied), measures bytes per row, rolls the
+/// hours up (thinning them) and measures what is left per target-hour. The second hour is the steady one: the
+/// first hour's first result per target is a change (nothing before it).
+async fn raw_sizes(admin: &str, template_url: &str, n: u64, interval: u64) -> RawSizes {
+    let hours = knob("BENCH_RAW_HOURS", 2).max(2) as i64;
+    let name = format!("lifeline_bench_raw_{}", std::process::id());
+    sql(admin, &format!("DROP DATABASE IF EXISTS {name}"));
+    sql(admin, &format!("CREATE DATABASE {name}"));
+    let (base, _) = admin.rsplit_once('/').expect("a database path");
+    let url = format!("{base}/{name}");
+    let store = Store::connect(&url).await.expect("store");
+    let names: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("t{i:05}"), format!("http://127.0.0.1/{i}")))
+        .collect();
+    store.sync_targets(&names, now_ms()).await.expect("targets");
+    let columns = "verdict, up, maintenance, reason, message, era, protocol_version, server_version, tools_count, \
+                   schema_hash, timings, tls_days_left, tls_not_after_ms, steps, epoch";
+    let template = sql(
+        template_url,
+        &format!(
+            "SELECT row_to_json(r) FROM (SELECT {columns}, latency_ms FROM results WHERE verdict = 'healthy' \
+             ORDER BY ts_ms DESC LIMIT 1) r"
+        ),
+    );
+    assert!(!template.is_empty(), "no healthy result to copy");
+    let first_hour = now_ms().div_euclid(3_600_000) - hours - 1;
+    let per_hour = (3600 / interval.max(1)) as i64;
+    let step_ms = (interval * 1000) as i64;
+    let t = Instant::now();
+    // One statement per hour: in time order, every target at each probe time, as the recorder writes them.
+    for h in 0..hours {
+        sql(
+            &url,
+            &format!(
+                "INSERT INTO results (target_id, ts_ms, latency_ms, {columns}) \
+                 SELECT t.id, {start} + k * {step_ms} + (t.id % 1000) * 7, \
+                        (j.latency_ms)::float8 * (0.8 + random() * 0.4), {cols_j} \
+                 FROM generate_series(0, {last}) k CROSS JOIN targets t \
+                 CROSS JOIN json_populate_record(NULL::results, '{tpl}'::json) j ORDER BY k, t.id",
+                start = (first_hour + h) * 3_600_000,
+                last = per_hour - 1,
+                cols_j = columns
+                    .split(", ")
+                    .map(|c| format!("j.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tpl = template.replace('\'', "''"),
+            ),
+        );
+    }
+    sql(&url, "VACUUM ANALYZE results");
+    let rows = int(&url, "SELECT count(*) FROM results");
+    let bytes = int(&url, "SELECT pg_total_relation_size('results')");
+    println!(
+        "raw: {rows} results ({n} targets × {hours} h at {interval} s) inserted in {:.1}s; {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        bytes as f64 / 1048576.0
+    );
+    let t = Instant::now();
+    let rolled = store
+        .rollup(now_ms(), Duration::from_secs(120))
+        .await
+        .expect("rollup");
+    let rollup_s_per_hour = t.elapsed().as_secs_f64() / hours as f64;
+    assert!(rolled >= hours, "rolled {rolled} of {hours} hours");
+    let steady = (first_hour + hours - 1) * 3_600_000;
+    let kept = int(
+        &url,
+        &format!(
+            "SELECT count(*) FROM results WHERE ts_ms >= {steady} AND ts_ms < {}",
+            steady + 3_600_000
+        ),
+    );
+    sql(&url, "VACUUM ANALYZE phase_hours");
+    let phase_rows = int(&url, "SELECT count(*) FROM phase_hours").max(1);
+    let phase_bytes = int(&url, "SELECT pg_total_relation_size('phase_hours')");
+    store.close().await;
+    sql(
+        admin,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    RawSizes {
+        rows,
+        per_row: bytes as f64 / rows.max(1) as f64,
+        kept_per_target_hour: kept as f64 / n.max(1) as f64,
+        phase_per_target_hour: phase_bytes as f64 / phase_rows as f64,
+        rollup_s_per_hour,
+    }
 }

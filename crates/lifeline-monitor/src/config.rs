@@ -132,7 +132,9 @@ pub struct Config {
 /// How long rows are kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Retention {
-    /// Raw results. Default [`DEFAULT_RETENTION_RAW`]; at least 2 h (rollups need the last complete hour).
+    /// Raw results (every result until its hour is rolled up, then its failures and changes: the rollup thins
+    /// healthy repeats) and the hourly phase means. Default [`DEFAULT_RETENTION_RAW`]; at least 2 h (rollups
+    /// need the last complete hour).
     #[serde(serialize_with = "ser::duration")]
     pub raw: Duration,
     /// Hourly buckets inside the daily rows. Default [`DEFAULT_RETENTION_HOURLY`].

@@ -105,6 +105,11 @@ pub struct Metrics {
     pub fenced_writes: Counter,
     /// Alert sends given up after their last attempt (dead-lettered, `state = 'dead'` in the outbox).
     pub alerts_dead_lettered: Counter,
+    /// Probe results waiting for the database in the recorder's outage buffer (issue 14).
+    pub results_pending: Gauge,
+    /// Probe results dropped unwritten: the oldest beyond the outage buffer's bound, or a batch the database
+    /// refused for good.
+    pub results_dropped: Counter,
     /// Transaction runs finished, by the transaction's verdict (the transaction target's own verdict is in
     /// `lifeline_monitor_target_verdict{target="<target>.<transaction>"}`).
     pub transaction_runs: Family<VerdictLabels, Counter>,
@@ -147,6 +152,8 @@ impl Metrics {
             leader: Gauge::default(),
             shards_held: Gauge::default(),
             fenced_writes: Counter::default(),
+            results_pending: Gauge::default(),
+            results_dropped: Counter::default(),
             alerts_dead_lettered: Counter::default(),
             transaction_runs: Family::default(),
             transaction_step_duration: Family::new_with_constructor(
@@ -223,6 +230,16 @@ impl Metrics {
             "lifeline_monitor_fenced_writes",
             "Probe results (with their incident changes) rejected because their shard epoch was no longer this replica's",
             m.fenced_writes.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_results_pending",
+            "Probe results waiting for the database in the recorder's outage buffer",
+            m.results_pending.clone(),
+        );
+        registry.register(
+            "lifeline_monitor_results_dropped",
+            "Probe results dropped unwritten (beyond the outage buffer's bound, or refused for good)",
+            m.results_dropped.clone(),
         );
         registry.register(
             "lifeline_monitor_alerts_dead_lettered",

@@ -24,7 +24,7 @@ use crate::store::{shard_of, HeldShard, Store, StoreError, TargetState, SHARDS};
 /// out every third of the ttl, so one failed renewal does not stop probing; two do.
 const TRUST_FRACTION: u32 = 4;
 
-/// How long after another replica's lease expiry an under-share replica tries to take it (clock granularity
+/// How long after another replica's lease expiry a replica tries to take it (clock granularity
 /// and the round trip).
 const EXPIRY_SLACK: Duration = Duration::from_millis(20);
 
@@ -33,6 +33,12 @@ const EXPIRY_SLACK: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub(crate) struct ShardView {
     slots: Mutex<Vec<Option<(i64, Instant)>>>,
+    /// Per shard, the unbroken run of epochs this replica held, `(first, last)`: each taken right after the
+    /// previous one lapsed, so no other replica held the shard in between. A lapsed lease keeps its run until
+    /// the shard is taken again (by this replica: the run goes on; by another: the run is gone at the next
+    /// take, and the store's fence rejects the old epochs meanwhile). The recorder writes a buffered result of
+    /// any epoch in the run under its last epoch.
+    runs: Mutex<Vec<Option<(i64, i64)>>>,
     /// States read from the store for newly taken shards, waiting for the recorder to adopt them.
     fresh: Mutex<Vec<TargetState>>,
     /// True once the first round has taken its shards and read their states (`/ready` waits for it).
@@ -45,6 +51,7 @@ impl Default for ShardView {
     fn default() -> Self {
         ShardView {
             slots: Mutex::new(vec![None; SHARDS as usize]),
+            runs: Mutex::new(vec![None; SHARDS as usize]),
             fresh: Mutex::new(Vec::new()),
             loaded: AtomicBool::new(false),
             taken: tokio::sync::Notify::new(),
@@ -62,14 +69,19 @@ impl ShardView {
         }
     }
 
-    /// The epoch `shard` is held under, trusted or not (a result probed inside the trust window may still be
-    /// written after it; the store's fence decides).
-    pub(crate) fn epoch(&self, shard: i64) -> Option<i64> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        usize::try_from(shard)
+    /// The epoch a result probed under `(shard, epoch)` is written under: the last epoch of this replica's
+    /// unbroken run on the shard when `epoch` is in it (trusted or not, held or lapsed: a result probed inside
+    /// the trust window may be written after it, e.g. from the outage buffer; the store's fence decides), `None`
+    /// when another replica may have held the shard since (a late write, dropped).
+    pub(crate) fn write_epoch(&self, shard: i64, epoch: i64) -> Option<i64> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        match usize::try_from(shard)
             .ok()
-            .and_then(|i| slots.get(i).copied().flatten())
-            .map(|(e, _)| e)
+            .and_then(|i| runs.get(i).copied().flatten())
+        {
+            Some((first, last)) if (first..=last).contains(&epoch) => Some(last),
+            _ => None,
+        }
     }
 
     /// Resolves when shards were taken since the last call (a stored permit: a signal sent while nobody waited
@@ -98,6 +110,28 @@ impl ShardView {
     fn clear_all(&self) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.iter_mut().for_each(|s| *s = None);
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.iter_mut().for_each(|s| *s = None);
+    }
+
+    /// Records that this replica took `shard` under `epoch`: the run goes on when `epoch` directly follows
+    /// its last epoch (nobody held the shard in between), else a new run starts.
+    fn taken_as(&self, shard: i64, epoch: i64) {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = usize::try_from(shard).ok().and_then(|i| runs.get_mut(i)) {
+            *r = match *r {
+                Some((first, last)) if epoch == last + 1 || epoch == last => Some((first, epoch)),
+                _ => Some((epoch, epoch)),
+            };
+        }
+    }
+
+    /// Forgets the run of `shard` (given back on purpose: another replica is meant to take it).
+    fn end_run(&self, shard: i64) {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = usize::try_from(shard).ok().and_then(|i| runs.get_mut(i)) {
+            *r = None;
+        }
     }
 }
 
@@ -137,9 +171,9 @@ impl Manager {
     /// states before they are probed). A store error leaves the view as it is: its trust windows run out by
     /// themselves, so probing stops on time when the database stays unreachable.
     ///
-    /// Returns when the next round is due: a third of the ttl, or sooner when this replica is under its share
-    /// and another replica's lease expires before that (a crashed holder's shards are taken the moment they
-    /// expire, not up to a third of a ttl later).
+    /// Returns when the next round is due: a third of the ttl, or sooner when another replica's lease expires
+    /// before that (a crashed holder's shards are taken the moment they expire, not up to a third of a ttl
+    /// later, whatever this replica's share was before).
     pub(crate) async fn round(&mut self) -> Result<Duration, StoreError> {
         let sent = Instant::now();
         let live = self
@@ -175,12 +209,15 @@ impl Manager {
             // Give back the highest-numbered excess: stop probing first, then release.
             let mut mine: Vec<i64> = self.held.keys().copied().collect();
             mine.sort_unstable();
+            tracing::info!(replica = %self.replica, live, cap, held = count,
+                "Giving back the shards above the fair share.");
             for shard in mine
                 .into_iter()
                 .rev()
                 .take(usize::try_from(count - cap).unwrap_or(0))
             {
                 self.view.set(shard, None);
+                self.view.end_run(shard);
                 self.held.remove(&shard);
                 self.store
                     .release_shards(&self.replica, Some(shard))
@@ -192,6 +229,9 @@ impl Manager {
                 .acquire_shards(&self.replica, cap - count, self.ttl)
                 .await?;
             if !taken.is_empty() {
+                let shards: Vec<i64> = taken.iter().map(|h| h.shard).collect();
+                tracing::info!(replica = %self.replica, live, cap, held = count, ?shards,
+                    "Taking free or expired shards up to the fair share.");
                 self.adopt(&taken, sent + self.trust()).await?;
             }
         }
@@ -202,12 +242,15 @@ impl Manager {
         // Every round, not only on a take: a shard whose trust window had lapsed (a slow database) and was
         // renewed again must get its parked targets back too.
         self.view.taken.notify_one();
+        // Wake at the next expiry of another replica's lease, even at the fair share: a lease that expires
+        // unrenewed means its holder is dead or cut off, and its `replicas` row (heartbeated just before its
+        // renewals, so expiring just before them) has expired too, so the share grows at that round and the
+        // dead replica's shards are taken within one ttl of its last renewal. Live replicas renew every ttl/3,
+        // so their leases never expire sooner than this timer: no extra rounds in steady state.
         let mut next = self.ttl / 3;
-        if i64::try_from(self.held.len()).unwrap_or(i64::MAX) < cap {
-            if let Some(ms) = self.store.next_foreign_expiry_ms(&self.replica).await? {
-                let soon = Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + EXPIRY_SLACK;
-                next = next.min(soon);
-            }
+        if let Some(ms) = self.store.next_foreign_expiry_ms(&self.replica).await? {
+            let soon = Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + EXPIRY_SLACK;
+            next = next.min(soon);
         }
         Ok(next)
     }
@@ -236,6 +279,7 @@ impl Manager {
             .extend(fresh);
         for h in taken {
             self.held.insert(h.shard, h.epoch);
+            self.view.taken_as(h.shard, h.epoch);
             self.view.set(h.shard, Some((h.epoch, until)));
         }
         self.view.taken.notify_one();

@@ -354,7 +354,26 @@ impl Store {
         let mut out = Vec::new();
         with_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
+            // Hours already rolled up were thinned: their mean is in `phase_hours` (see `store::rollup`). It is
+            // returned as min(probes, per_hour) equal samples, so a mean over them, and their count, are what the
+            // newest `per_hour` raw samples gave before thinning (exactly so when the probes' phases ran in the
+            // same order, as one target's do). Other hours (not rolled up yet, or rolled before thinning
+            // existed) are read raw.
+            let means: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT hour, probes, timings FROM phase_hours WHERE target_id = $1 AND hour >= $2 AND hour <= $3",
+            )
+            .bind(target_id)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *conn)
+            .await?;
+            let means: HashMap<i64, (i64, String)> = means.into_iter().map(|(h, n, t)| (h, (n, t))).collect();
             for hour in (first..=last).rev() {
+                if let Some((probes, timings)) = means.get(&hour) {
+                    let n = usize::try_from((*probes).min(per_hour)).unwrap_or(0);
+                    out.extend(std::iter::repeat_n(((hour + 1) * HOUR_MS - 1, timings.clone()), n));
+                    continue;
+                }
                 let rows: Vec<(i64, String)> = sqlx::query_as(
                     "SELECT ts_ms, timings FROM results WHERE target_id = $1 AND ts_ms >= $2 AND ts_ms < $3 \
                      AND verdict IN ('healthy', 'degraded') AND timings IS NOT NULL ORDER BY ts_ms DESC LIMIT $4",

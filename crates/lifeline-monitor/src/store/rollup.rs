@@ -2,12 +2,23 @@
 //! aggregated into that hour's [`Bucket`] per target and merged into the target's `rollup_day` row, the hourly
 //! bucket into its packed `hours` and the day totals beside it. [`Store::apply_hourly`] is the one path that
 //! writes rollups: the rollup job and the benchmark's history loader both go through it.
+//!
+//! **Thinning** (issue 14, the storage goal): in the same transaction as an hour's rollup, the raw results of
+//! that hour that say nothing new are deleted: a *healthy* result (up, outside maintenance) whose verdict,
+//! reason, era, protocol version, server version, tool count and schema hash equal the target's previous
+//! result's. What stays in `results` for `retention.raw`: every result until its hour is rolled up (the current
+//! hour plus `tuning.rollup_grace`), then every failure, degraded or `auth_required` result, every result in
+//! maintenance, and the first result after any change (a state change, a new version or schema). The hour's
+//! mean phase timings (the status page's phase chart) go to `phase_hours` first, so the chart keeps every hour.
+//! A steady healthy target therefore costs one `phase_hours` row per hour past the current one, not 60 rows.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
-use sqlx::Row as _;
+use sqlx::{FromRow as _, Row as _};
+
+use lifeline_mcp::probe::{Phase, Timings};
 
 use super::{with_pool, Store, StoreError};
 use crate::sketch::{Bucket, DayHours, LatencyHistogram};
@@ -17,6 +28,73 @@ const DAY_MS: i64 = 86_400_000;
 /// At most this many hours are rolled up per run, so one run stays short after a long outage.
 const MAX_HOURS_PER_RUN: i64 = 48;
 const WATERMARK_KEY: &str = "rollup_next_hour";
+/// Targets per thinning `DELETE` (one bind each).
+const THIN_TARGETS_PER_DELETE: usize = 1_000;
+
+/// What makes a result new news: two results with equal attributes in a row, both healthy, are one state.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+struct Attrs {
+    verdict: String,
+    up: i64,
+    maintenance: i64,
+    reason: Option<String>,
+    era: Option<String>,
+    protocol_version: Option<String>,
+    server_version: Option<String>,
+    tools_count: Option<i64>,
+    schema_hash: Option<String>,
+}
+
+/// The columns of [`Attrs`], as selected from `results` (alias `r`).
+macro_rules! attrs {
+    () => {
+        "r.verdict, r.up, r.maintenance, r.reason, r.era, r.protocol_version, r.server_version, r.tools_count, \
+         r.schema_hash"
+    };
+}
+
+/// One target's pass over one hour, while its rows stream in time order.
+#[derive(Default)]
+struct TargetHour {
+    /// Times of the healthy results kept as changes: the thinning `DELETE` must spare them.
+    kept_healthy: Vec<i64>,
+    /// Healthy repeats found (what the `DELETE` removes).
+    repeats: u64,
+    /// Sum of each phase over the usable probes, in first-seen order, and how many usable probes had timings.
+    phases: Vec<(Phase, f64)>,
+    probes: i64,
+}
+
+impl TargetHour {
+    fn add_timings(&mut self, json: &str) {
+        let Ok(t) = serde_json::from_str::<Timings>(json) else {
+            return;
+        };
+        self.probes += 1;
+        for (phase, ms) in t.0 {
+            match self.phases.iter_mut().find(|(p, _)| *p == phase) {
+                Some(slot) => slot.1 += ms,
+                None => self.phases.push((phase, ms)),
+            }
+        }
+    }
+
+    /// The hour's mean timings as `results.timings` JSON: each phase's sum over all usable probes of the hour
+    /// (0 where a probe lacked it), so the means of the chart's parts still add up to the mean total.
+    fn mean_json(&self) -> Option<String> {
+        if self.probes == 0 {
+            return None;
+        }
+        let n = self.probes as f64;
+        let mean = Timings(
+            self.phases
+                .iter()
+                .map(|(p, sum)| (*p, (sum / n * 1000.0).round() / 1000.0))
+                .collect(),
+        );
+        serde_json::to_string(&mean).ok()
+    }
+}
 
 /// One target's aggregate over one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +190,66 @@ macro_rules! merge_hours {
     }};
 }
 
+/// Inside the rollup transaction `$tx` of `$hour`: writes each target's mean phase timings to `phase_hours`
+/// and deletes its healthy repeats (see the module doc). Targets whose healthy results of the hour are all
+/// repeats are deleted in chunks; a target with a kept healthy change spares its times.
+macro_rules! thin_hour {
+    ($tx:expr, $hour:expr, $passes:expr) => {{
+        for (target_id, pass) in &$passes {
+            if let Some(timings) = pass.mean_json() {
+                sqlx::query(
+                    "INSERT INTO phase_hours (target_id, hour, probes, timings) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (target_id, hour) DO UPDATE SET probes = excluded.probes, timings = excluded.timings",
+                )
+                .bind(*target_id)
+                .bind($hour)
+                .bind(pass.probes)
+                .bind(timings)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+        // The healthy results of the hour of the targets in `$ids`, except the times in `$spare`.
+        macro_rules! delete_repeats {
+            ($ids:expr, $spare:expr) => {{
+                let mut q = sqlx::QueryBuilder::new("DELETE FROM results WHERE ts_ms >= ");
+                q.push_bind($hour * HOUR_MS)
+                    .push(" AND ts_ms < ")
+                    .push_bind(($hour + 1) * HOUR_MS)
+                    .push(" AND verdict = 'healthy' AND up = 1 AND maintenance = 0 AND target_id IN (");
+                let mut ids = q.separated(", ");
+                for t in $ids {
+                    ids.push_bind(*t);
+                }
+                q.push(")");
+                let spare: &[i64] = $spare;
+                if !spare.is_empty() {
+                    q.push(" AND ts_ms NOT IN (");
+                    let mut ts = q.separated(", ");
+                    for t in spare {
+                        ts.push_bind(*t);
+                    }
+                    q.push(")");
+                }
+                q.build().execute(&mut *$tx).await?;
+            }};
+        }
+        let whole: Vec<i64> = $passes
+            .iter()
+            .filter(|(_, p)| p.repeats > 0 && p.kept_healthy.is_empty())
+            .map(|(t, _)| *t)
+            .collect();
+        for chunk in whole.chunks(THIN_TARGETS_PER_DELETE) {
+            delete_repeats!(chunk, &[]);
+        }
+        // Rare (a change of version, schema or state in the hour): one statement per such target, sparing the
+        // changes (at most one bind per result of the hour).
+        for (target_id, pass) in $passes.iter().filter(|(_, p)| p.repeats > 0 && !p.kept_healthy.is_empty()) {
+            delete_repeats!([*target_id].iter(), &pass.kept_healthy);
+        }
+    }};
+}
+
 impl Store {
     /// Merges hourly rollups into the day rows, in one transaction. Applying the same hour twice counts it
     /// twice: the rollup job guards against that with its watermark.
@@ -165,21 +303,59 @@ impl Store {
                     continue;
                 }
                 let mut buckets: HashMap<i64, Bucket> = HashMap::new();
+                // Each target's last result before this hour (after thinning, a kept one), to tell a change at
+                // the hour's first result.
+                let mut prev: HashMap<i64, Attrs> = HashMap::new();
+                {
+                    let mut rows = sqlx::query(concat!(
+                        "SELECT r.target_id, ",
+                        attrs!(),
+                        " FROM results r JOIN (SELECT target_id, MAX(ts_ms) AS m FROM results WHERE ts_ms < $1 \
+                         GROUP BY target_id) p ON p.target_id = r.target_id AND p.m = r.ts_ms"
+                    ))
+                    .bind(hour * HOUR_MS)
+                    .fetch(&mut *tx);
+                    while let Some(row) = rows.try_next().await? {
+                        prev.insert(row.try_get("target_id")?, Attrs::from_row(&row)?);
+                    }
+                }
+                let mut passes: Vec<(i64, TargetHour)> = Vec::new();
                 // Streamed: an hour of 10,000 targets is 600,000 rows, never held at once.
-                let mut rows = sqlx::query(
-                    "SELECT target_id, verdict, up, latency_ms FROM results WHERE ts_ms >= $1 AND ts_ms < $2",
-                )
+                let mut rows = sqlx::query(concat!(
+                    "SELECT r.target_id, r.ts_ms, r.latency_ms, r.timings, ",
+                    attrs!(),
+                    " FROM results r WHERE r.ts_ms >= $1 AND r.ts_ms < $2 ORDER BY r.target_id, r.ts_ms"
+                ))
                 .bind(hour * HOUR_MS)
                 .bind((hour + 1) * HOUR_MS)
                 .fetch(&mut *tx);
                 while let Some(row) = rows.try_next().await? {
                     let target_id: i64 = row.try_get("target_id")?;
-                    let verdict: String = row.try_get("verdict")?;
-                    let up: i64 = row.try_get("up")?;
+                    let attrs = Attrs::from_row(&row)?;
                     let latency: Option<f64> = row.try_get("latency_ms")?;
-                    add_result(buckets.entry(target_id).or_default(), &verdict, up != 0, latency);
+                    add_result(buckets.entry(target_id).or_default(), &attrs.verdict, attrs.up != 0, latency);
+                    if passes.last().is_none_or(|(t, _)| *t != target_id) {
+                        passes.push((target_id, TargetHour::default()));
+                    }
+                    let Some((_, pass)) = passes.last_mut() else { continue };
+                    if matches!(attrs.verdict.as_str(), "healthy" | "degraded") {
+                        if let Some(t) = row.try_get::<Option<String>, _>("timings")? {
+                            pass.add_timings(&t);
+                        }
+                    }
+                    let healthy = attrs.verdict == "healthy" && attrs.up != 0 && attrs.maintenance == 0;
+                    let repeat = prev.get(&target_id) == Some(&attrs);
+                    if healthy && repeat {
+                        pass.repeats += 1;
+                    } else if healthy {
+                        pass.kept_healthy.push(row.try_get("ts_ms")?);
+                    }
+                    if !repeat {
+                        prev.insert(target_id, attrs);
+                    }
                 }
                 drop(rows);
+                thin_hour!(tx, hour, passes);
                 let rollups: Vec<HourRollup> = buckets
                     .into_iter()
                     .map(|(target_id, bucket)| HourRollup { target_id, hour, bucket })
@@ -212,7 +388,7 @@ impl Store {
         Ok(done)
     }
 
-    /// Deletes what is past retention: raw results (`raw`), hourly detail (`hourly`), day rows, events,
+    /// Deletes what is past retention: raw results and their hours' phase means (`raw`), hourly detail (`hourly`), day rows, events,
     /// resolved incidents and finished alert sends (`daily`). Raw results are only deleted once rolled up; the
     /// agents' region results after `raw` (they are not rolled up).
     pub async fn prune(
@@ -231,6 +407,11 @@ impl Store {
         let mut n = 0;
         with_pool!(self, pool => {
             n += sqlx::query("DELETE FROM results WHERE ts_ms < $1").bind(raw_cut).execute(pool).await?.rows_affected();
+            n += sqlx::query("DELETE FROM phase_hours WHERE hour < $1")
+                .bind(raw_cut.div_euclid(HOUR_MS))
+                .execute(pool)
+                .await?
+                .rows_affected();
             // The agents' region results (issue 14) keep the raw retention; they are not rolled up, so no watermark.
             n += sqlx::query("DELETE FROM region_results WHERE probed_ms < $1").bind(now_ms - ms(raw)).execute(pool).await?.rows_affected();
             n += sqlx::query("UPDATE rollup_day SET hours = NULL WHERE day < $1 AND hours IS NOT NULL")

@@ -176,7 +176,9 @@ impl Store {
         Ok(v)
     }
 
-    /// Takes up to `want` free or expired shards for `owner` until now + `ttl`, each with its epoch bumped.
+    /// Takes up to `want` free or expired shards for `owner` until now + `ttl`, each with its epoch bumped;
+    /// `owner`'s own lapsed leases first (after a database outage a replica takes its shards back, so the
+    /// results it buffered meanwhile stay writable), then by shard number.
     /// On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so replicas acquiring at once take
     /// different shards instead of queueing on the same rows; the outer `WHERE` re-checks expiry.
     pub async fn acquire_shards(
@@ -195,7 +197,8 @@ impl Store {
                 " + $2 ",
                 "WHERE shard IN (SELECT shard FROM shard_leases WHERE expires_ms < ",
                 db_now!(pg),
-                " ORDER BY shard LIMIT $3 FOR UPDATE SKIP LOCKED) AND expires_ms < ",
+                " ORDER BY CASE WHEN owner = $1 THEN 0 ELSE 1 END, shard LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 AND expires_ms < ",
                 db_now!(pg),
                 " RETURNING shard, epoch"
             ),
@@ -205,7 +208,7 @@ impl Store {
                 " + $2 ",
                 "WHERE shard IN (SELECT shard FROM shard_leases WHERE expires_ms < ",
                 db_now!(sqlite),
-                " ORDER BY shard LIMIT $3) AND expires_ms < ",
+                " ORDER BY CASE WHEN owner = $1 THEN 0 ELSE 1 END, shard LIMIT $3) AND expires_ms < ",
                 db_now!(sqlite),
                 " RETURNING shard, epoch"
             ),

@@ -234,13 +234,13 @@ async fn suite(store: Store) {
     };
     let mut ops = Vec::new();
     for (i, up) in [true, true, false, true].into_iter().enumerate() {
+        let latency = 10.0 * (i as f64 + 1.0);
         ops.push(op(
             &sb,
-            result(
-                T0 + 2 * HOUR + i as i64 * 60_000,
-                up,
-                10.0 * (i as f64 + 1.0),
-            ),
+            ProbeRow {
+                timings: up.then(|| format!(r#"{{"connect":1,"total":{latency}}}"#)),
+                ..result(T0 + 2 * HOUR + i as i64 * 60_000, up, latency)
+            },
             IncidentOp::None,
         ));
     }
@@ -290,6 +290,29 @@ async fn suite(store: Store) {
         hours[0].1.latency.count(),
         3,
         "only usable probes have a latency"
+    );
+    // Thinning (issue 14): the rolled hour keeps its first result, the failure and the recovery after it; the
+    // healthy repeat (the second) is gone, and the hour's usable probes live on as one mean for the phase chart,
+    // returned as one sample per probe.
+    let kept: Vec<i64> = store
+        .results(b, T0 + 2 * HOUR, T0 + 3 * HOUR, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.ts_ms - T0 - 2 * HOUR) / 60_000)
+        .collect();
+    assert_eq!(kept, [3, 2, 0], "minutes kept in hour 2, newest first");
+    let h2 = T0 / HOUR + 2;
+    let means = store.phase_timings(b, h2..=h2, 60).await.unwrap();
+    assert_eq!(
+        means,
+        vec![
+            (
+                T0 + 3 * HOUR - 1,
+                r#"{"connect":1.0,"total":23.333}"#.to_owned()
+            );
+            3
+        ]
     );
     // Uptime exact to the hour: from hour 2 includes b's rolled hour and its raw tail.
     let up = store.uptime_since(T0 + 2 * HOUR).await.unwrap();
