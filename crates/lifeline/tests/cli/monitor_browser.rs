@@ -74,7 +74,10 @@ async fn seed_history(db: &str) {
         .map(|(_, id)| id)
         .collect();
     // delta is probed from region r2 (issue 14): a day of its agent's results, one every 5 min (every fifth
-    // failing), and one every 5 s from 30 s ago to 90 s ahead, so the rounds judged while the test runs have one.
+    // failing), and one every 5 s from 30 s ago to 90 s ahead, so every round judged while the test runs has one.
+    // Its interval is 5 s (the monitor's minimum), so every 5 s round holds a seeded row: with the 60 s default the
+    // first round judged could end before the dense rows began, and the next one was judged about 65 s later,
+    // past the test's patience (CI failure of 2026-12-07: "the targets are still unknown on the page").
     let region_rows: Vec<lifeline_monitor::agent::RegionResult> = (0..288)
         .map(|i| now - 86_400_000 + i * 300_000)
         .chain((0..24).map(|i| now - 30_000 + i * 5_000))
@@ -226,7 +229,7 @@ async fn chromium_renders_the_status_page_with_history() {
     std::fs::write(
         &cfg,
         format!(
-            "storage: \"{db}\"\nlisten: 127.0.0.1:0\ntitle: Lifeline demo status\ntargets:\n  - {{ name: alpha, url: \"http://{closed}/mcp\" }}\n  - {{ name: beta, url: \"http://{closed}/mcp\" }}\n  - {{ name: gamma, url: \"http://{closed}/mcp\" }}\n  - {{ name: delta, url: \"http://{closed}/mcp\", timeout: 2s, regions: [r2] }}\nagents:\n  - {{ name: a2, region: r2, token_files: [a2.sha256] }}\n"
+            "storage: \"{db}\"\nlisten: 127.0.0.1:0\ntitle: Lifeline demo status\ntargets:\n  - {{ name: alpha, url: \"http://{closed}/mcp\" }}\n  - {{ name: beta, url: \"http://{closed}/mcp\" }}\n  - {{ name: gamma, url: \"http://{closed}/mcp\" }}\n  - {{ name: delta, url: \"http://{closed}/mcp\", interval: 5s, timeout: 2s, regions: [r2] }}\nagents:\n  - {{ name: a2, region: r2, token_files: [a2.sha256] }}\n"
         ),
     )
     .unwrap();
