@@ -611,6 +611,26 @@ impl GatewayConfig {
         // Every field serializes infallibly (strings, numbers, bools, lists); `Null` would only hide a bug.
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// What is valid but likely not what the operator meant, one sentence each: printed by `--check-config` (on
+    /// stderr, prefixed `warning:`) and logged at start-up. Today:
+    /// - federation naming hazards ([`FederationConfig::static_warnings`]);
+    /// - Server Cards served ahead of `auth:`: the cards and the AI Catalog are public by design (the Server Card
+    ///   extension wants discovery before any credential), so with `auth:` on they disclose the server's name,
+    ///   version and description to anyone. Silenced by writing `card.enabled: true` (or `false`) in the file.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .federation
+            .iter()
+            .flat_map(FederationConfig::static_warnings)
+            .collect();
+        if self.auth.is_some() && self.card.enabled && !self.card.enabled_explicitly {
+            out.push(
+                "card: the Server Card and /.well-known/ai-catalog.json are served without a credential while auth: is on (they show the server's name, version and description); write card.enabled: false to hide them, or card.enabled: true to keep them and silence this warning".to_owned(),
+            );
+        }
+        out
+    }
 }
 
 impl Serialize for StdioConfig {

@@ -221,9 +221,6 @@ impl Federation {
                 })
             })
             .collect();
-        for warning in fed.static_warnings() {
-            tracing::warn!(warning, "Federation naming.");
-        }
         Federation {
             servers,
             sessions: Mutex::new(HashMap::new()),

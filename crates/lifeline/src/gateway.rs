@@ -76,8 +76,8 @@ pub(crate) fn prepare(args: Args) -> anyhow::Result<Prepared> {
         .map_err(|e| UsageError(format!("invalid gateway configuration:\n{e}")))?;
     if args.check_config {
         std::io::stdout().write_all(check_ok_report(&cfg.redacted())?.as_bytes())?;
-        // Federation naming hazards visible without connecting (`servers:`): warnings, not errors.
-        for warning in cfg.federation.iter().flat_map(|f| f.static_warnings()) {
+        // Valid but likely unintended (federation naming, cards ahead of auth): warnings, not errors.
+        for warning in cfg.warnings() {
             eprintln!("warning: {warning}");
         }
         return Ok(Prepared::Checked);
@@ -107,6 +107,9 @@ pub(crate) async fn run(
     let mut signals =
         lifeline_core::Signals::new().context("installing the SIGTERM/SIGINT handlers")?;
     tracing::info!(config = %cfg.redacted(), "Effective configuration.");
+    for warning in cfg.warnings() {
+        tracing::warn!(warning, "Configuration warning.");
+    }
     tracing::info!(
         worker_threads = workers.threads.get(),
         cpu_limit = workers.cpu_limit,

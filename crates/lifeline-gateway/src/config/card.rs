@@ -57,6 +57,10 @@ pub struct CardFields {
 pub struct CardConfig {
     /// Serve `<mcp path>/server-card` and `/.well-known/ai-catalog.json`.
     pub enabled: bool,
+    /// Whether `card.enabled` was written in the file (an explicit `true` silences the warning that cards are
+    /// served ahead of `auth:`, [`crate::config::GatewayConfig::warnings`]).
+    #[serde(skip)]
+    pub enabled_explicitly: bool,
     /// The public origin (`scheme://host[:port]`, no trailing slash), when set.
     pub public_url: Option<String>,
     /// The MCP endpoint's card fields.
@@ -67,6 +71,7 @@ impl Default for CardConfig {
     fn default() -> Self {
         CardConfig {
             enabled: true,
+            enabled_explicitly: false,
             public_url: None,
             fields: CardFields::default(),
         }
@@ -87,6 +92,7 @@ pub(crate) fn validate(raw: Option<&RawCard>, e: &mut FieldErrors) -> CardConfig
     });
     CardConfig {
         enabled: raw.enabled.unwrap_or(true),
+        enabled_explicitly: raw.enabled.is_some(),
         public_url,
         fields: fields(raw, "card", e),
     }

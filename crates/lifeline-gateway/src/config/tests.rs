@@ -1014,3 +1014,31 @@ fn traffic_weights_and_the_admin_token_are_checked() {
     .to_string();
     assert!(err.contains("add up to 100"), "{err}");
 }
+
+#[test]
+fn cards_served_ahead_of_auth_warn_until_the_file_says_so() {
+    let keys = format!("ci sha256:{KEY_HASH}\n");
+    let table = [("/k", keys.as_str())];
+    let with = |extra: &str| {
+        let text = format!("upstream: http://a/mcp\nauth:\n  resource: https://m.example.com/mcp\n  api_keys_file: /k\n{extra}");
+        RawConfig::parse(&text, FileFormat::Yaml)
+            .expect("yaml")
+            .validate(&files(&table))
+            .expect("valid")
+            .warnings()
+    };
+    let w = with("");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("card:") && w[0].contains("card.enabled: false"),
+        "{w:?}"
+    );
+    assert!(with("card:\n  enabled: true\n").is_empty());
+    assert!(with("card:\n  enabled: false\n").is_empty());
+    // No auth: nothing to warn about.
+    assert!(base()
+        .validate(&no_files)
+        .expect("valid")
+        .warnings()
+        .is_empty());
+}
