@@ -242,6 +242,12 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) no_origin_check: bool,
 
+    /// Skip the extra GET of the target's MCP Server Card (`<url>/server-card`, the experimental Server Card
+    /// extension) made after the probe of a Streamable HTTP target; the `card` finding is then absent. The card
+    /// never changes the verdict either way.
+    #[arg(long)]
+    pub(crate) no_card: bool,
+
     /// Skip era detection when you know the era: `modern` (2026-07-28, server/discover), `legacy` (initialize
     /// over Streamable HTTP or stdio) or `sse` (the deprecated 2024-11-05 HTTP+SSE transport). `auto` tries
     /// them in that order.

@@ -11,15 +11,16 @@ use lifeline_mcp::{ProbeReport, Target, TransportKind};
 
 use super::plan::Plan;
 
-/// One card check per report (same order as `plan.targets`); `None` for a stdio or HTTP+SSE target, or one whose
-/// probe never reached an MCP server (no `serverInfo`).
+/// One card check per report (same order as `plan.targets`); `None` for a stdio or HTTP+SSE target, one whose
+/// probe never reached an MCP server (no `serverInfo`), and every target with `--no-card`.
 pub(crate) async fn check_all(plan: &Plan, reports: &[ProbeReport]) -> Vec<Option<CardCheck>> {
     futures_util::stream::iter(plan.targets.iter().zip(reports))
         .map(|(target, report)| async move {
             let Target::Http(url) = target else {
                 return None;
             };
-            let asked = report.server_info.is_some()
+            let asked = plan.card
+                && report.server_info.is_some()
                 && report.transport == Some(TransportKind::StreamableHttp);
             if !asked {
                 return None;

@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     pub(crate) fail_on: FailOn,
     /// `--concurrency`.
     pub(crate) concurrency: u16,
+    /// Whether to GET each Streamable HTTP target's Server Card after its probe (not `--no-card`).
+    pub(crate) card: bool,
     /// Header values, the token, URL credentials and `--env` values: redacted from every output.
     pub(crate) secrets: Vec<String>,
 }
@@ -203,6 +205,7 @@ impl Plan {
             update_snapshot: args.update_snapshot,
             fail_on: args.fail_on,
             concurrency: args.concurrency,
+            card: !args.no_card,
             secrets,
         })
     }

@@ -80,6 +80,13 @@ async fn check_reports_the_card_and_scan_discovers_endpoints_through_the_catalog
         "{r}"
     );
 
+    // --no-card: no card request, so no card finding (the same target has one without the flag, above).
+    let out = lifeline(&["check", &gw.mcp(), "--json", "--no-card"]).await;
+    assert_exit(&out, 0);
+    let r: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(r[0]["verdict"], "healthy", "{r}");
+    assert!(r[0]["card"].is_null(), "{r}");
+
     // scan: the gateway's catalog gives its one endpoint; the two domains without a catalog are rows.
     let everything_host = everything
         .url
