@@ -20,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod agents;
 mod label;
 mod outbox;
 mod probe_row;
@@ -29,6 +30,7 @@ mod region;
 mod rollup;
 mod shard;
 
+pub use agents::{AgentCall, AgentSeen};
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
 pub use probe_row::{ProbeRow, ResultRow};

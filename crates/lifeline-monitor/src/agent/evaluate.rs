@@ -29,7 +29,6 @@ use lifeline_mcp::Reason;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
-use super::board::STALE_INTERVALS;
 use super::metrics::{AgentLabels, RegionVerdictLabels};
 use super::quorum::{decide, Quorum, RegionAttempt, RoundVerdict};
 use super::RegionResult;
@@ -42,6 +41,8 @@ use crate::store::{
     TargetState,
 };
 
+/// Silent intervals after which an agent is `stale`: 3.
+pub const STALE_INTERVALS: u32 = 3;
 /// Time after a round's probe timeout before it is judged (pushes go every second): 3 s.
 pub const PUSH_GRACE: Duration = Duration::from_secs(3);
 /// An agent whose region has no target is never judged stale (it has nothing to push).
