@@ -14,7 +14,7 @@ pub(crate) const MAX_WINDOW_ROWS: i64 = 100_000;
 
 impl Store {
     /// Stores the `results` of one push of agent `call.name` in one transaction, by target name, and records
-    /// the push in the agent's `agents` row ([`super::agents`]: last push, lag, counts) in the same
+    /// the push in the agent's `agents` row (`store/agents.rs`: last push, lag, counts) in the same
     /// transaction. A result whose target is not in `targets` writes nothing, and one already stored (same
     /// target, region, probe time and attempt: a re-sent push) is ignored and not counted again. Returns the
     /// results written.

@@ -75,27 +75,30 @@ async fn seed_history(db: &str) {
         .collect();
     // delta is probed from region r2 (issue 14): a day of its agent's results, one every 5 min (every fifth
     // failing), and one every 5 s from 30 s ago to 90 s ahead, so the rounds judged while the test runs have one.
-    let region_rows: Vec<lifeline_monitor::agent::RegionResult> = (0..288)
+    let region_rows: Vec<lifeline_monitor::agent::AgentResult> = (0..288)
         .map(|i| now - 86_400_000 + i * 300_000)
         .chain((0..24).map(|i| now - 30_000 + i * 5_000))
         .enumerate()
-        .map(|(i, at)| lifeline_monitor::agent::RegionResult {
-            region: "r2".into(),
-            agent: "a2".into(),
-            received_ms: at,
-            result: lifeline_monitor::agent::AgentResult {
-                target: "delta".into(),
-                probed_at_ms: at,
-                attempt: 0,
-                up: at > now - 60_000 || i % 5 != 0,
-                latency_ms: 20,
-                error: None,
-                reason: None,
-                schema_hash: None,
-            },
+        .map(|(i, at)| lifeline_monitor::agent::AgentResult {
+            target: "delta".into(),
+            probed_at_ms: at,
+            attempt: 0,
+            up: at > now - 60_000 || i % 5 != 0,
+            latency_ms: 20,
+            error: None,
+            reason: None,
+            schema_hash: None,
         })
         .collect();
-    store.record_region_results(&region_rows).await.unwrap();
+    let a2 = lifeline_monitor::store::AgentCall {
+        name: "a2",
+        region: "r2",
+        at_ms: now,
+    };
+    store
+        .record_region_results(&a2, &region_rows)
+        .await
+        .unwrap();
     lifeline_monitor::simulate::load_history(&store, &ids[..3], 90, now, 7)
         .await
         .unwrap();
