@@ -38,6 +38,7 @@ pub use query::{
     DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,
 };
 pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp, Recorded};
+pub use region::JudgedRound;
 pub use rollup::HourRollup;
 pub use shard::{shard_of, Fence, HeldShard, ShardLease, SHARDS};
 

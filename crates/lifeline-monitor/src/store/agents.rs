@@ -30,6 +30,9 @@ pub struct AgentCall<'a> {
 pub struct AgentSeen {
     /// Its last pull or push, whichever is later, Unix ms; `None` before the first.
     pub last_seen_ms: Option<i64>,
+    /// Its last push, Unix ms (the fleet check's stale agents); `None` before the first.
+    #[serde(skip)]
+    pub last_push_ms: Option<i64>,
     /// Receive time minus the newest probe time of its latest push with results, ms (large while a spool
     /// drains); `None` before the first result.
     pub lag_ms: Option<i64>,
@@ -84,6 +87,7 @@ impl Store {
                 let push: Option<i64> = r.try_get("last_push_ms")?;
                 let seen = AgentSeen {
                     last_seen_ms: pull.max(push),
+                    last_push_ms: push,
                     lag_ms: r.try_get("lag_ms")?,
                     results_last_minute: per_minute(
                         now_ms,

@@ -3,10 +3,29 @@
 //! fleet **subject** (`fleet:probes`, `agent:<name>`, `schema:<target>`): an inactive `targets` row whose
 //! incidents carry the fleet's alerts through the same outbox, keys and fencing as a target's.
 
+use std::collections::{BTreeMap, HashMap};
+
 use sqlx::Row as _;
 
-use super::{agents, with_pool, AgentCall, OpenIncident, Store, StoreError, TargetState};
+use super::{
+    agents, with_pool, AgentCall, Backend, HeldShard, OpenIncident, Store, StoreError, TargetState,
+};
 use crate::agent::{AgentResult, RegionResult};
+
+/// A multi-region target's latest judged round, as stored in `region_rounds` (migration 0009) by the holder
+/// of its shard and read by the fleet check ([`Store::latest_rounds`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JudgedRound {
+    /// The round's start, Unix ms.
+    pub start_ms: i64,
+    /// `up`, `down`, `regional` or `unknown`.
+    pub verdict: String,
+    /// The regions that reported in it.
+    pub reporting: i64,
+    /// The regions' latest tool-schema hashes up to the round, by region; empty when fewer than two regions
+    /// reported one.
+    pub hashes: BTreeMap<String, String>,
+}
 
 /// Most region results [`Store::region_results_since`] returns: 100,000 (a window of rounds of every
 /// multi-region target; beyond it the newest are kept out and the caller's window is too wide).
@@ -113,6 +132,75 @@ impl Store {
         Ok(rows)
     }
 
+    /// Stores `round` as target `name`'s latest judged round, if `owner` still holds the target's shard at
+    /// `term`'s epoch (checked in the statement, the lease row locked `FOR SHARE` on PostgreSQL as in
+    /// [`Store::record_fenced`]) and no later round is stored. Returns false when nothing was written (fenced,
+    /// an older round, or an unknown target).
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn record_round(
+        &self,
+        name: &str,
+        round: &JudgedRound,
+        owner: &str,
+        term: HeldShard,
+    ) -> Result<bool, StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => ROUND_UPSERT_PG,
+            Backend::Sqlite => ROUND_UPSERT_SQLITE,
+        };
+        let hashes = (!round.hashes.is_empty())
+            .then(|| serde_json::to_string(&round.hashes).unwrap_or_default());
+        let n = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(name)
+                .bind(round.start_ms)
+                .bind(&round.verdict)
+                .bind(round.reporting)
+                .bind(hashes.as_deref())
+                .bind(term.epoch)
+                .bind(term.shard)
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// The latest judged round of every target that has one, by target name (one row per multi-region
+    /// target: what the fleet check reads each second).
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn latest_rounds(&self) -> Result<HashMap<String, JudgedRound>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query(
+                "SELECT t.name, r.start_ms, r.verdict, r.reporting, r.hashes FROM region_rounds r \
+                 JOIN targets t ON t.id = r.target_id",
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<(String, JudgedRound), sqlx::Error> {
+                let hashes: Option<String> = r.try_get("hashes")?;
+                Ok((
+                    r.try_get("name")?,
+                    JudgedRound {
+                        start_ms: r.try_get("start_ms")?,
+                        verdict: r.try_get("verdict")?,
+                        reporting: r.try_get("reporting")?,
+                        // A row that does not parse compares nothing (as if fewer than two hashes).
+                        hashes: hashes
+                            .and_then(|h| serde_json::from_str(&h).ok())
+                            .unwrap_or_default(),
+                    },
+                ))
+            })
+            .collect::<Result<_, _>>()?
+        });
+        Ok(rows)
+    }
+
     /// The probe time of the last judged round of target `name` (its `last_checked_ms`: a multi-region
     /// target's results are written at their round's start), `None` before the first.
     ///
@@ -189,6 +277,22 @@ impl Store {
         })
     }
 }
+
+/// The fenced upsert of [`Store::record_round`]: `$1` name, `$2` start, `$3` verdict, `$4` reporting, `$5`
+/// hashes, `$6` epoch, `$7` shard, `$8` owner. SQLite needs the `WHERE` of the `SELECT` to parse the upsert.
+const ROUND_UPSERT_SQLITE: &str = "INSERT INTO region_rounds (target_id, start_ms, verdict, reporting, \
+     hashes, epoch) SELECT id, $2, $3, $4, $5, $6 FROM targets WHERE name = $1 AND EXISTS \
+     (SELECT 1 FROM shard_leases WHERE shard = $7 AND epoch = $6 AND owner = $8) \
+     ON CONFLICT (target_id) DO UPDATE SET start_ms = excluded.start_ms, verdict = excluded.verdict, \
+     reporting = excluded.reporting, hashes = excluded.hashes, epoch = excluded.epoch \
+     WHERE excluded.start_ms >= region_rounds.start_ms";
+/// [`ROUND_UPSERT_SQLITE`] with the lease row locked against a concurrent takeover until the commit.
+const ROUND_UPSERT_PG: &str = "INSERT INTO region_rounds (target_id, start_ms, verdict, reporting, \
+     hashes, epoch) SELECT id, $2, $3, $4, $5, $6 FROM targets WHERE name = $1 AND EXISTS \
+     (SELECT 1 FROM shard_leases WHERE shard = $7 AND epoch = $6 AND owner = $8 FOR SHARE) \
+     ON CONFLICT (target_id) DO UPDATE SET start_ms = excluded.start_ms, verdict = excluded.verdict, \
+     reporting = excluded.reporting, hashes = excluded.hashes, epoch = excluded.epoch \
+     WHERE excluded.start_ms >= region_rounds.start_ms";
 
 #[cfg(test)]
 mod tests {
@@ -269,6 +373,7 @@ mod tests {
             seen(T + 3_000).await,
             AgentSeen {
                 last_seen_ms: Some(T + 3_000),
+                last_push_ms: Some(T + 3_000),
                 lag_ms: Some(2_500),
                 results_last_minute: 2,
                 results_total: 2,
@@ -301,6 +406,67 @@ mod tests {
                 .unwrap(),
             4
         );
+    }
+
+    /// The latest judged round per target: fenced on the shard's owner and epoch, never moved back.
+    async fn rounds_suite(store: Store) {
+        let name = "api".to_owned();
+        store
+            .sync_targets(&[(name.clone(), "http://127.0.0.1:9/mcp".into())], 1)
+            .await
+            .unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        let held = store
+            .acquire_shards("j1", i64::from(super::super::SHARDS), ttl)
+            .await
+            .unwrap();
+        let term = *held
+            .iter()
+            .find(|h| h.shard == i64::from(super::super::shard_of(&name)))
+            .expect("the target's shard");
+        let round = |start_ms: i64, verdict: &str, hashes: &[(&str, &str)]| JudgedRound {
+            start_ms,
+            verdict: verdict.into(),
+            reporting: 1,
+            hashes: hashes
+                .iter()
+                .map(|(r, h)| ((*r).to_owned(), (*h).to_owned()))
+                .collect(),
+        };
+        let first = round(1_000, "unknown", &[]);
+        assert!(store.record_round(&name, &first, "j1", term).await.unwrap());
+        // A former holder (another owner, an older epoch) and an older round change nothing.
+        let stale = HeldShard {
+            epoch: term.epoch - 1,
+            ..term
+        };
+        let late = round(2_000, "down", &[]);
+        assert!(!store.record_round(&name, &late, "j2", term).await.unwrap());
+        assert!(!store.record_round(&name, &late, "j1", stale).await.unwrap());
+        assert!(!store
+            .record_round(&name, &round(0, "up", &[]), "j1", term)
+            .await
+            .unwrap());
+        assert_eq!(store.latest_rounds().await.unwrap()[&name], first);
+        let next = round(2_000, "regional", &[("r2", "h1"), ("r3", "h2")]);
+        assert!(store.record_round(&name, &next, "j1", term).await.unwrap());
+        assert_eq!(store.latest_rounds().await.unwrap()[&name], next);
+    }
+
+    #[tokio::test]
+    async fn region_rounds_are_fenced_and_never_move_back_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        rounds_suite(Store::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn region_rounds_are_fenced_and_never_move_back_postgres() {
+        let Some(db) = crate::store::tests::FreshPg::create("rounds").await else {
+            return;
+        };
+        rounds_suite(Store::connect(&db.url).await.unwrap()).await;
+        db.drop().await;
     }
 
     #[tokio::test]

@@ -18,3 +18,18 @@ CREATE TABLE agents (
     minute_results      BIGINT NOT NULL DEFAULT 0,
     prev_minute_results BIGINT NOT NULL DEFAULT 0
 );
+
+-- Issue 14 (Regions): each multi-region target's latest judged round, written by the holder of the target's
+-- shard (fenced on its epoch: a write of a former holder changes nothing) as it judges each round, so the
+-- fleet check on the holder of shard 0 reads one row per target instead of every region result of the recent
+-- rounds. `verdict` is `up`, `down`, `regional` or `unknown`; `reporting` the regions that reported;
+-- `hashes` the regions' latest tool-schema hashes up to that round (a JSON object region → hash), NULL when
+-- fewer than two regions reported one.
+CREATE TABLE region_rounds (
+    target_id BIGINT PRIMARY KEY REFERENCES targets(id) ON DELETE CASCADE,
+    start_ms  BIGINT NOT NULL,
+    verdict   TEXT   NOT NULL,
+    reporting BIGINT NOT NULL,
+    hashes    TEXT,
+    epoch     BIGINT NOT NULL
+);
