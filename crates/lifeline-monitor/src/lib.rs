@@ -213,7 +213,6 @@ impl Monitor {
             metrics: self.metrics.clone(),
             config: self.config.clone(),
             ready: false.into(),
-            board: crate::agent::Board::default(),
         });
         let stop_web = CancellationToken::new();
         let web_task = {

@@ -20,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod agents;
 mod label;
 mod outbox;
 mod probe_row;
@@ -29,6 +30,7 @@ mod region;
 mod rollup;
 mod shard;
 
+pub use agents::{AgentCall, AgentSeen};
 pub use label::{EventKind, Flag, Label, Severity, Vocabulary};
 pub use outbox::{ClaimedAlert, FiringIncident, OutboxState};
 pub use probe_row::{ProbeRow, ResultRow};
@@ -36,6 +38,7 @@ pub use query::{
     DayRow, DayStat, EventRow, HistoryPoint, IncidentRow, UptimeCounts, MAX_PHASE_HOURS,
 };
 pub use record::{AlertKindTag, IncidentOp, NewAlert, NewEvent, RecordOp, Recorded};
+pub use region::JudgedRound;
 pub use rollup::HourRollup;
 pub use shard::{shard_of, Fence, HeldShard, ShardLease, SHARDS};
 

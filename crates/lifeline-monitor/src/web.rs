@@ -49,8 +49,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// False before the first snapshot and once shutdown starts.
     pub ready: AtomicBool,
-    /// The agents' per-region results and liveness (`crate::agent::board`).
-    pub board: crate::agent::Board,
 }
 
 /// The router with every route.

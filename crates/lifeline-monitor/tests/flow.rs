@@ -221,6 +221,18 @@ async fn get(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// The value of the sample `series` (name and labels, as exported) in the text of `{base}/metrics`.
+async fn sample(base: &str, series: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// Waits for `n` more probes: enough time for any wrong extra alert to show up.
 async fn more_probes(p: &Scripted, n: u64) {
     let target = p.calls() + n;

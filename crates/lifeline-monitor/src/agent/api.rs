@@ -10,7 +10,9 @@
 //!   `{"accepted": n, "rejected": [{"index", "error"}]}`. A result for a target not assigned to the agent's
 //!   region is rejected by index, never dropped silently. The region is the agent's, never the body's.
 //! - `GET /api/v1/agents` (public, like the other read APIs) → `{"agents": [{"name", "region", "last_seen_ms",
-//!   "lag_ms", "results_last_minute", "results_total"}]}`.
+//!   "lag_ms", "results_last_minute", "results_total"}]}`: each configured agent's row of the store's `agents`
+//!   table (written by whichever replica received the call, [`crate::store::AgentSeen`]), as of the last
+//!   snapshot (`tuning.snapshot_refresh`, 5 s by default): every replica answers the same.
 //! - `GET /api/v1/targets/{name}/regions` → `{"target", "regions", "quorum", "rounds": [{"start_ms", "verdict",
 //!   "failing", "reporting"}], "schema_divergence": {region: hash} | null, "results": [RegionResult, …]}`: the
 //!   complete rounds of the last hour (newest first, at most 60) with their verdicts, the regions' latest
@@ -26,10 +28,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::board::AgentResult;
+use super::result::AgentResult;
 use super::token::{authenticate, TokenError};
 use crate::config::AgentConfig;
 use crate::scheduler::now_ms;
+use crate::store::AgentCall;
 use crate::web::AppState;
 
 /// Most results in one push: 5,000 (a spool drains in several pushes).
@@ -59,7 +62,16 @@ pub(crate) async fn assignments(
     headers: HeaderMap,
 ) -> Result<Response, TokenError> {
     let a = agent(&app, &headers)?;
-    app.board.seen(&a.name, now_ms());
+    let call = AgentCall {
+        name: &a.name,
+        region: &a.region,
+        at_ms: now_ms(),
+    };
+    if let Err(e) = app.store.agent_pulled(&call).await {
+        // Only liveness is lost (the assignment comes from the configuration): the agent still gets its work.
+        tracing::warn!(agent = %a.name, error = %e, "Recording an agent's pull failed.");
+        app.metrics.store_error("agents");
+    }
     let targets: Vec<_> = app
         .config
         .targets
@@ -145,9 +157,10 @@ pub(crate) async fn credentials(
     Ok((!c.is_empty()).then_some(c.into()))
 }
 
-/// `GET /api/v1/agents`.
+/// `GET /api/v1/agents`, from the snapshot.
 pub(crate) async fn agents(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let seen = app.board.agents();
+    let snapshot = app.snapshot.get();
+    let seen = &snapshot.agents;
     let list: Vec<_> = app
         .config
         .agents
@@ -287,18 +300,13 @@ pub(crate) async fn results(
         .inc_by(accepted as u64);
     app.metrics.agents.rejected.inc_by(rejected.len() as u64);
     // Stored first: a push the database refused answers 503, so the agent keeps it spooled and sends it again
-    // (the table's key makes that idempotent).
-    let now = now_ms();
-    let rows: Vec<super::RegionResult> = ok
-        .iter()
-        .map(|r| super::RegionResult {
-            region: a.region.clone(),
-            agent: a.name.clone(),
-            received_ms: now,
-            result: r.clone(),
-        })
-        .collect();
-    if let Err(e) = app.store.record_region_results(&rows).await {
+    // (the table's key makes that idempotent). The agent's `agents` row moves in the same transaction.
+    let call = AgentCall {
+        name: &a.name,
+        region: &a.region,
+        at_ms: now_ms(),
+    };
+    if let Err(e) = app.store.record_region_results(&call, &ok).await {
         tracing::warn!(agent = %a.name, error = %e, "Storing agent results failed; the agent will send them again.");
         app.metrics.store_error("region_results");
         return Ok((
@@ -307,7 +315,6 @@ pub(crate) async fn results(
         )
             .into_response());
     }
-    app.board.ingest(&a.name, &a.region, ok, now);
     Ok(Json(json!({ "accepted": accepted, "rejected": rejected })).into_response())
 }
 
@@ -317,7 +324,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use super::super::quorum::{Quorum, RoundVerdict};
+    use super::super::quorum::RoundVerdict;
     use super::super::token::token_hash;
     use super::*;
 
@@ -395,21 +402,13 @@ mod tests {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["accepted"], 1);
         assert_eq!(v["rejected"][0]["index"], 1, "{v}");
-        let regions = app.config.targets[0].regions.clone().unwrap();
-        let q: Quorum = regions.quorum.into();
-        let verdict = || {
-            app.board
-                .verdict("api", &regions.regions, &q, round, 60_000)
-        };
-        assert!(
-            matches!(verdict(), RoundVerdict::Unknown { .. }),
-            "{:?}",
-            verdict()
-        );
+        let verdict = || crate::agent::stored_verdict(&app, "api", round);
+        let v = verdict().await;
+        assert!(matches!(v, RoundVerdict::Unknown { .. }), "{v:?}");
         // A second region up: quorum reached, one failing of two is regional.
         assert_eq!(push(client(3), "a3", true).await.status(), 200);
         assert_eq!(
-            verdict(),
+            verdict().await,
             RoundVerdict::Regional {
                 failing: vec!["eu-west".into()]
             }
@@ -417,12 +416,13 @@ mod tests {
         // The third region failing too: down.
         assert_eq!(push(client(4), "a4", false).await.status(), 200);
         assert_eq!(
-            verdict(),
+            verdict().await,
             RoundVerdict::Down {
                 failing: vec!["ap-south".into(), "eu-west".into()]
             }
         );
-        assert_eq!(app.board.agents()["a3"].results_total, 1);
+        let seen = || async { app.store.agents_seen(now_ms()).await.unwrap() };
+        assert_eq!(seen().await["a3"].results_total, 1);
         assert_eq!(
             app.store
                 .count_region_results("api", round, round + 60_000)
@@ -438,27 +438,32 @@ mod tests {
             .unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 3, "{v}");
         assert_eq!(v["quorum"]["min_failing"], 2);
+        // The agents' liveness comes from the store's `agents` table through the snapshot (and its metrics).
+        crate::web::snapshot::Builder::new(
+            app.store.clone(),
+            app.config.clone(),
+            app.metrics.clone(),
+        )
+        .build(&app.snapshot)
+        .await
+        .unwrap();
         let v: Value = reqwest::get(format!("{base}/api/v1/agents"))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
+        assert_eq!(v["agents"][1]["name"], "a3", "{v}");
         assert_eq!(v["agents"][1]["results_total"], 1, "{v}");
-        // The holder judges the round from the store, whichever replica received the pushes.
-        let rows = app
-            .store
-            .region_results_between(Some("api"), round, round + 60_000)
-            .await
-            .unwrap();
-        assert!(matches!(
-            super::super::evaluate::round_verdict(&app.config.targets[0], &rows, round),
-            RoundVerdict::Down { .. }
-        ));
+        assert_eq!(v["agents"][1]["results_last_minute"], 1, "{v}");
+        assert!(v["agents"][0]["last_seen_ms"].as_i64() >= Some(now), "{v}");
+        assert!(v["agents"][1]["lag_ms"].as_i64() >= Some(0), "{v}");
         let text = app.metrics.encode();
         for line in [
             r#"lifeline_monitor_agent_results_total{agent="a3"} 1"#,
             r#"lifeline_monitor_agent_rejected_results_total 3"#,
+            r#"lifeline_monitor_agent_last_seen_timestamp_seconds{agent="a2"} "#,
+            r#"lifeline_monitor_agent_lag_seconds{agent="a4"} "#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
@@ -474,7 +479,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        assert_eq!(app.board.agents()["a4"].results_total, 1);
+        assert_eq!(seen().await["a4"].results_total, 1);
         server.abort();
     }
 }

@@ -10,10 +10,13 @@
 //!   target. `unknown` goes nowhere: it never counts for or against the target. Where it resumes after a
 //!   restart or a takeover comes from the store (the target's `last_checked_ms` is the last judged round's
 //!   start), at most [`MAX_CATCHUP_ROUNDS`] back.
-//! - **The fleet**, on the holder of shard 0 only (fenced on shard 0's epoch), from the recent window of every
-//!   target's region results: "probe fleet degraded" while some target's last complete round is `unknown`;
-//!   an agent `stale` once it has stored nothing for [`STALE_INTERVALS`] intervals of its region's targets; a
-//!   target's tool-schema hash differing across regions. Each is an episode of a fleet **subject**
+//!   Each judged round is also stored as the target's latest round (`region_rounds`: verdict, regions
+//!   reporting, the regions' latest schema hashes), fenced on the shard's epoch.
+//! - **The fleet**, on the holder of shard 0 only (fenced on shard 0's epoch), from one row per target (its
+//!   latest judged round) and one per agent (the `agents` table), never a window of region results: "probe
+//!   fleet degraded" while some target's latest judged round is `unknown`; an agent `stale` once it has
+//!   pushed nothing for [`STALE_INTERVALS`] intervals of its region's targets; a target's tool-schema hash
+//!   differing across regions in its latest judged round. Each is an episode of a fleet **subject**
 //!   (`fleet:probes`, `agent:<name>`, `schema:<target>`: names no target can have), opened and resolved through
 //!   the same incident machine, so each pages the alert providers once when it starts and once when it ends,
 //!   with the stable keys of `docs/monitor-ha.md` (`lifeline/fleet:probes/<id>/opened`), and shows in
@@ -29,7 +32,6 @@ use lifeline_mcp::Reason;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
-use super::board::STALE_INTERVALS;
 use super::metrics::{AgentLabels, RegionVerdictLabels};
 use super::quorum::{decide, Quorum, RegionAttempt, RoundVerdict};
 use super::RegionResult;
@@ -38,10 +40,12 @@ use crate::metrics::Metrics;
 use crate::scheduler::{now_ms, Outcome};
 use crate::shards::ShardView;
 use crate::store::{
-    shard_of, Fence, HeldShard, IncidentOp, NewAlert, ProbeRow, RecordOp, Store, StoreError,
-    TargetState,
+    shard_of, Fence, HeldShard, IncidentOp, JudgedRound, NewAlert, ProbeRow, RecordOp, Store,
+    StoreError, TargetState,
 };
 
+/// Silent intervals after which an agent is `stale`: 3.
+pub const STALE_INTERVALS: u32 = 3;
 /// Time after a round's probe timeout before it is judged (pushes go every second): 3 s.
 pub const PUSH_GRACE: Duration = Duration::from_secs(3);
 /// An agent whose region has no target is never judged stale (it has nothing to push).
@@ -227,11 +231,26 @@ impl Judge {
             while start <= last_start {
                 let v = round_verdict(t, &rows, start);
                 self.export(t, &v);
+                // Stored first (fenced on the shard's epoch), so the fleet check reads this round's verdict;
+                // if the store fails, the round is judged again next second.
+                let upto =
+                    &rows[..rows.partition_point(|x| x.result.probed_at_ms < start + interval)];
+                let judged = JudgedRound {
+                    start_ms: start,
+                    verdict: verdict_name(&v).to_owned(),
+                    reporting: reporting(
+                        &upto[upto.partition_point(|x| x.result.probed_at_ms < start)..],
+                    ),
+                    hashes: schema_hashes(t, upto).map(|(_, by)| by).unwrap_or_default(),
+                };
+                let term = HeldShard {
+                    shard: i64::from(shard),
+                    epoch,
+                };
+                self.store
+                    .record_round(&t.name, &judged, &self.owner, term)
+                    .await?;
                 if let Some(report) = round_report(t, &rows, start, &v) {
-                    let term = HeldShard {
-                        shard: i64::from(shard),
-                        epoch,
-                    };
                     let o = Outcome {
                         idx,
                         at_ms: start,
@@ -293,31 +312,30 @@ impl Judge {
             .iter()
             .filter(|t| super::by_agents(t))
             .collect();
-        // The window: each target's last complete round and the stale horizon of every agent.
-        let widest = targets
-            .iter()
-            .map(|t| ms(t.interval) * (i64::from(STALE_INTERVALS) + 1) + ms(t.timeout + PUSH_GRACE))
-            .max()
-            .unwrap_or(0);
-        let rows = self
-            .store
-            .region_results_between(None, now - widest, i64::MAX)
-            .await?;
+        // One row per target (its latest judged round, written by its shard's holder) and per agent: never a
+        // window of region results.
+        let rounds = self.store.latest_rounds().await?;
+        let seen = self.store.agents_seen(now).await?;
 
         let mut unknown = Vec::new();
         let mut want: Vec<(String, Option<String>)> = Vec::new();
         for t in &targets {
-            let (start, interval) = last_complete_round(t, now);
+            let Some(round) = rounds.get(&t.name) else {
+                continue; // never judged yet
+            };
+            let interval = ms(t.interval).max(1);
             // Rounds before this replica judged the fleet (a start, a takeover of shard 0), and its first
             // STALE_INTERVALS rounds, raise nothing: the agents get as long to report as they get before stale.
-            if start >= mem.fleet_since_ms + i64::from(STALE_INTERVALS) * interval {
-                if let RoundVerdict::Unknown { reporting } = round_verdict(t, &rows, start) {
-                    unknown.push(format!("{} ({} reporting)", t.name, reporting.len()));
-                }
+            if round.start_ms >= mem.fleet_since_ms + i64::from(STALE_INTERVALS) * interval
+                && round.verdict == "unknown"
+            {
+                unknown.push(format!("{} ({} reporting)", t.name, round.reporting));
             }
             // Fewer than two regions with a hash (failing, cut off) says nothing: the episode stays as it is.
-            if let Some((diverged, by)) = schema_hashes(t, &rows) {
-                let list: Vec<String> = by
+            if round.hashes.len() >= 2 {
+                let diverged = round.hashes.values().collect::<BTreeSet<_>>().len() > 1;
+                let list: Vec<String> = round
+                    .hashes
                     .iter()
                     .map(|(r, h)| format!("{r} {}", h.get(..12).unwrap_or(h)))
                     .collect();
@@ -355,12 +373,10 @@ impl Judge {
             else {
                 continue; // nothing assigned: nothing to push, never stale
             };
-            let last = rows
-                .iter()
-                .filter(|x| x.agent == a.name)
-                .map(|x| x.received_ms)
-                .max()
-                .unwrap_or(mem.fleet_since_ms);
+            let last = seen
+                .get(&a.name)
+                .and_then(|s| s.last_push_ms)
+                .map_or(mem.fleet_since_ms, |p| p.max(mem.fleet_since_ms));
             let stale = now - last >= i64::from(STALE_INTERVALS) * ms(interval);
             self.metrics
                 .agents
@@ -435,6 +451,12 @@ impl Judge {
         }
         Ok(())
     }
+}
+
+/// The regions that reported in `rows` (one round's).
+fn reporting(rows: &[RegionResult]) -> i64 {
+    let regions: BTreeSet<&str> = rows.iter().map(|x| x.region.as_str()).collect();
+    i64::try_from(regions.len()).unwrap_or(i64::MAX)
 }
 
 /// The transition of a fleet subject: open with `episode`'s message when one is going on and none is open,

@@ -33,9 +33,11 @@ pub struct AgentMetrics {
     pub results: Family<AgentLabels, Counter>,
     /// `lifeline_monitor_agent_rejected_results_total`: results refused (target not assigned to the region).
     pub rejected: Counter,
-    /// `lifeline_monitor_agent_last_seen_timestamp_seconds{agent}`: the agent's last call, Unix seconds.
+    /// `lifeline_monitor_agent_last_seen_timestamp_seconds{agent}`: the agent's last call to any replica, Unix
+    /// seconds, from the store ([`AgentMetrics::show_seen`]).
     pub last_seen: Family<AgentLabels, Gauge>,
-    /// `lifeline_monitor_agent_lag_seconds{agent}`: receive time minus probe time of its last result.
+    /// `lifeline_monitor_agent_lag_seconds{agent}`: receive time minus the newest probe time of its latest push
+    /// with results (to any replica), from the store.
     pub lag: Family<AgentLabels, Gauge<f64, AtomicU64>>,
     /// `lifeline_monitor_agent_stale{agent}`: 1 while silent for 3 intervals.
     pub stale: Family<AgentLabels, Gauge>,
@@ -46,6 +48,34 @@ pub struct AgentMetrics {
 }
 
 impl AgentMetrics {
+    /// Sets the last-seen and lag gauges of each agent in `agents` (the configured ones: the label set stays
+    /// bounded; a stored row of an agent no longer configured is left out) from `seen`, the store's `agents`
+    /// rows. Called by the snapshot builder, so every replica exports the same values.
+    pub fn show_seen(
+        &self,
+        agents: &[crate::config::AgentConfig],
+        seen: &std::collections::BTreeMap<String, crate::store::AgentSeen>,
+    ) {
+        self.last_seen.clear();
+        self.lag.clear();
+        for a in agents {
+            let Some(s) = seen.get(&a.name) else {
+                continue;
+            };
+            let labels = AgentLabels {
+                agent: a.name.clone(),
+            };
+            if let Some(ms) = s.last_seen_ms {
+                self.last_seen
+                    .get_or_create(&labels)
+                    .set(ms.div_euclid(1_000));
+            }
+            if let Some(ms) = s.lag_ms {
+                self.lag.get_or_create(&labels).set(ms as f64 / 1_000.0);
+            }
+        }
+    }
+
     /// Registers every metric in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
@@ -60,12 +90,12 @@ impl AgentMetrics {
         );
         registry.register(
             "lifeline_monitor_agent_last_seen_timestamp_seconds",
-            "The probe agent's last call to the central side, Unix seconds",
+            "The probe agent's last call to any central replica, Unix seconds",
             self.last_seen.clone(),
         );
         registry.register(
             "lifeline_monitor_agent_lag_seconds",
-            "Receive time minus probe time of the agent's last result (large while a spool drains)",
+            "Receive time minus the newest probe time of the agent's latest push (large while a spool drains)",
             self.lag.clone(),
         );
         registry.register(

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::board::AgentResult;
+use super::result::AgentResult;
 use super::spool::Spool;
 use crate::config::TargetConfig;
 use crate::evaluate::is_up;
@@ -382,7 +382,7 @@ mod tests {
     use axum::response::{IntoResponse, Response};
     use lifeline_testkit::assert_eventually;
 
-    use super::super::quorum::{Quorum, RoundVerdict};
+    use super::super::quorum::RoundVerdict;
     use super::super::token::token_hash;
     use super::*;
     use crate::McpProber;
@@ -456,20 +456,18 @@ mod tests {
             stats.push(s.clone());
             tokio::spawn(run(o, Arc::new(McpProber), s, stop.child_token()));
         }
-        let regions: Vec<String> = ["r2", "r3", "r4"].map(String::from).to_vec();
-        let q = Quorum::default_for(3);
         let patience = Duration::from_secs(30);
-        let verdict = |from: i64| app.board.verdict("api", &regions, &q, from, 5_000);
+        let verdict = |from: i64| crate::agent::stored_verdict(&app, "api", from);
 
         // r3's pushes are blocked: r2 and r4 both failing still make the quorum.
         assert_eventually!(
-            verdict(start_ms)
+            verdict(start_ms).await
                 == RoundVerdict::Down {
                     failing: vec!["r2".into(), "r4".into()]
                 },
             patience = patience,
             "{:?}",
-            verdict(start_ms)
+            verdict(start_ms).await
         );
         assert_eventually!(
             {
@@ -481,16 +479,17 @@ mod tests {
         // The partition heals: r3's spool drains, its late results land in their probe round.
         blocked.lock().unwrap().clear();
         assert_eventually!(
-            verdict(start_ms)
+            verdict(start_ms).await
                 == RoundVerdict::Down {
                     failing: vec!["r2".into(), "r3".into(), "r4".into()]
                 },
             patience = patience,
             "{:?}",
-            verdict(start_ms)
+            verdict(start_ms).await
         );
         assert_eventually!(stats[1].lock().unwrap().spooled == 0, patience = patience);
-        assert!(app.board.agents()["a3"].lag_ms.unwrap() >= 0);
+        let seen = app.store.agents_seen(now_ms()).await.unwrap();
+        assert!(seen["a3"].lag_ms.unwrap() >= 0, "{seen:?}");
 
         // Two of three cut: a round with only r2 reporting is unknown, never down.
         blocked
@@ -499,13 +498,17 @@ mod tests {
             .extend([IpAddr::from([127, 0, 0, 3]), IpAddr::from([127, 0, 0, 4])]);
         let cut_ms = now_ms() + 1_000;
         assert_eventually!(
-            !app.board.results("api", cut_ms, cut_ms + 5_000).is_empty(),
+            app.store
+                .count_region_results("api", cut_ms, cut_ms + 5_000)
+                .await
+                .unwrap()
+                > 0,
             patience = patience
         );
+        let v = verdict(cut_ms).await;
         assert!(
-            matches!(verdict(cut_ms), RoundVerdict::Unknown { ref reporting } if reporting == &["r2"]),
-            "{:?}",
-            verdict(cut_ms)
+            matches!(v, RoundVerdict::Unknown { ref reporting } if reporting == &["r2"]),
+            "{v:?}"
         );
         stop.cancel();
         server.abort();

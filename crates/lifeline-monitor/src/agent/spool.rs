@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::board::AgentResult;
+use super::result::AgentResult;
 
 /// Default most results spooled: 100,000 (about 28 h of 1 target at 1 s, or 70 days of 1 target at 60 s).
 pub const DEFAULT_SPOOL_MAX: usize = 100_000;

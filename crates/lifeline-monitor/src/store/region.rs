@@ -3,46 +3,83 @@
 //! fleet **subject** (`fleet:probes`, `agent:<name>`, `schema:<target>`): an inactive `targets` row whose
 //! incidents carry the fleet's alerts through the same outbox, keys and fencing as a target's.
 
+use std::collections::{BTreeMap, HashMap};
+
 use sqlx::Row as _;
 
-use super::{with_pool, OpenIncident, Store, StoreError, TargetState};
+use super::{
+    agents, with_pool, AgentCall, Backend, HeldShard, OpenIncident, Store, StoreError, TargetState,
+};
 use crate::agent::{AgentResult, RegionResult};
+
+/// A multi-region target's latest judged round, as stored in `region_rounds` (migration 0009) by the holder
+/// of its shard and read by the fleet check ([`Store::latest_rounds`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JudgedRound {
+    /// The round's start, Unix ms.
+    pub start_ms: i64,
+    /// `up`, `down`, `regional` or `unknown`.
+    pub verdict: String,
+    /// The regions that reported in it.
+    pub reporting: i64,
+    /// The regions' latest tool-schema hashes up to the round, by region; empty when fewer than two regions
+    /// reported one.
+    pub hashes: BTreeMap<String, String>,
+}
 
 /// Most region results [`Store::region_results_since`] returns: 100,000 (a window of rounds of every
 /// multi-region target; beyond it the newest are kept out and the caller's window is too wide).
 pub(crate) const MAX_WINDOW_ROWS: i64 = 100_000;
 
 impl Store {
-    /// Writes region results in one transaction, by target name; a result whose target is not in `targets`
-    /// writes nothing, and one already stored (same target, region, probe time and attempt: a re-sent push)
-    /// is ignored. Returns the rows written.
+    /// Stores the `results` of one push of agent `call.name` in one transaction, by target name, and records
+    /// the push in the agent's `agents` row (`store/agents.rs`: last push, lag, counts) in the same
+    /// transaction. A result whose target is not in `targets` writes nothing, and one already stored (same
+    /// target, region, probe time and attempt: a re-sent push) is ignored and not counted again. Returns the
+    /// results written.
     ///
     /// Errors: [`StoreError`] when the database fails (nothing is written).
-    pub async fn record_region_results(&self, rows: &[RegionResult]) -> Result<u64, StoreError> {
+    pub async fn record_region_results(
+        &self,
+        call: &AgentCall<'_>,
+        results: &[AgentResult],
+    ) -> Result<u64, StoreError> {
+        let newest = results.iter().map(|r| r.probed_at_ms).max();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut written = 0;
-            for r in rows {
+            for r in results {
                 written += sqlx::query(
                     "INSERT INTO region_results (target_id, region, agent, probed_ms, received_ms, attempt, up, \
                      latency_ms, error, reason, schema_hash) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
                      FROM targets WHERE name = $1 ON CONFLICT DO NOTHING",
                 )
-                .bind(&r.result.target)
-                .bind(&r.region)
-                .bind(&r.agent)
-                .bind(r.result.probed_at_ms)
-                .bind(r.received_ms)
-                .bind(i64::from(r.result.attempt))
-                .bind(i64::from(r.result.up))
-                .bind(i64::try_from(r.result.latency_ms).unwrap_or(i64::MAX))
-                .bind(r.result.error.as_deref())
-                .bind(r.result.reason.map(|x| x.as_str()))
-                .bind(r.result.schema_hash.as_deref())
+                .bind(&r.target)
+                .bind(call.region)
+                .bind(call.name)
+                .bind(r.probed_at_ms)
+                .bind(call.at_ms)
+                .bind(i64::from(r.attempt))
+                .bind(i64::from(r.up))
+                .bind(i64::try_from(r.latency_ms).unwrap_or(i64::MAX))
+                .bind(r.error.as_deref())
+                .bind(r.reason.map(|x| x.as_str()))
+                .bind(r.schema_hash.as_deref())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             }
+            let n = i64::try_from(written).unwrap_or(i64::MAX);
+            sqlx::query(agents::PUSH_UPSERT)
+                .bind(call.name)
+                .bind(call.region)
+                .bind(call.at_ms)
+                .bind(agents::push_lag(call.at_ms, newest))
+                .bind(n)
+                .bind(agents::minute_of(call.at_ms))
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(written)
         })
@@ -91,6 +128,75 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Stores `round` as target `name`'s latest judged round, if `owner` still holds the target's shard at
+    /// `term`'s epoch (checked in the statement, the lease row locked `FOR SHARE` on PostgreSQL as in
+    /// [`Store::record_fenced`]) and no later round is stored. Returns false when nothing was written (fenced,
+    /// an older round, or an unknown target).
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn record_round(
+        &self,
+        name: &str,
+        round: &JudgedRound,
+        owner: &str,
+        term: HeldShard,
+    ) -> Result<bool, StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => ROUND_UPSERT_PG,
+            Backend::Sqlite => ROUND_UPSERT_SQLITE,
+        };
+        let hashes = (!round.hashes.is_empty())
+            .then(|| serde_json::to_string(&round.hashes).unwrap_or_default());
+        let n = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(name)
+                .bind(round.start_ms)
+                .bind(&round.verdict)
+                .bind(round.reporting)
+                .bind(hashes.as_deref())
+                .bind(term.epoch)
+                .bind(term.shard)
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// The latest judged round of every target that has one, by target name (one row per multi-region
+    /// target: what the fleet check reads each second).
+    ///
+    /// Errors: [`StoreError`] when the database fails.
+    pub async fn latest_rounds(&self) -> Result<HashMap<String, JudgedRound>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query(
+                "SELECT t.name, r.start_ms, r.verdict, r.reporting, r.hashes FROM region_rounds r \
+                 JOIN targets t ON t.id = r.target_id",
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<(String, JudgedRound), sqlx::Error> {
+                let hashes: Option<String> = r.try_get("hashes")?;
+                Ok((
+                    r.try_get("name")?,
+                    JudgedRound {
+                        start_ms: r.try_get("start_ms")?,
+                        verdict: r.try_get("verdict")?,
+                        reporting: r.try_get("reporting")?,
+                        // A row that does not parse compares nothing (as if fewer than two hashes).
+                        hashes: hashes
+                            .and_then(|h| serde_json::from_str(&h).ok())
+                            .unwrap_or_default(),
+                    },
+                ))
+            })
+            .collect::<Result<_, _>>()?
         });
         Ok(rows)
     }
@@ -172,57 +278,206 @@ impl Store {
     }
 }
 
+/// The fenced upsert of [`Store::record_round`]: `$1` name, `$2` start, `$3` verdict, `$4` reporting, `$5`
+/// hashes, `$6` epoch, `$7` shard, `$8` owner. SQLite needs the `WHERE` of the `SELECT` to parse the upsert.
+const ROUND_UPSERT_SQLITE: &str = "INSERT INTO region_rounds (target_id, start_ms, verdict, reporting, \
+     hashes, epoch) SELECT id, $2, $3, $4, $5, $6 FROM targets WHERE name = $1 AND EXISTS \
+     (SELECT 1 FROM shard_leases WHERE shard = $7 AND epoch = $6 AND owner = $8) \
+     ON CONFLICT (target_id) DO UPDATE SET start_ms = excluded.start_ms, verdict = excluded.verdict, \
+     reporting = excluded.reporting, hashes = excluded.hashes, epoch = excluded.epoch \
+     WHERE excluded.start_ms >= region_rounds.start_ms";
+/// [`ROUND_UPSERT_SQLITE`] with the lease row locked against a concurrent takeover until the commit.
+const ROUND_UPSERT_PG: &str = "INSERT INTO region_rounds (target_id, start_ms, verdict, reporting, \
+     hashes, epoch) SELECT id, $2, $3, $4, $5, $6 FROM targets WHERE name = $1 AND EXISTS \
+     (SELECT 1 FROM shard_leases WHERE shard = $7 AND epoch = $6 AND owner = $8 FOR SHARE) \
+     ON CONFLICT (target_id) DO UPDATE SET start_ms = excluded.start_ms, verdict = excluded.verdict, \
+     reporting = excluded.reporting, hashes = excluded.hashes, epoch = excluded.epoch \
+     WHERE excluded.start_ms >= region_rounds.start_ms";
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::AgentResult;
+    use crate::store::AgentSeen;
 
     async fn suite(store: Store) {
         // Unique per run: the PostgreSQL database outlives a test run.
         let name = format!("region-{}", crate::scheduler::now_ms());
+        let agent = format!("eu-{name}");
         store
             .sync_targets(&[(name.clone(), "http://127.0.0.1:9/mcp".into())], 1)
             .await
             .unwrap();
-        let row = |target: &str| RegionResult {
-            region: "eu-west".into(),
-            agent: "eu-1".into(),
-            received_ms: 2_000,
-            result: AgentResult {
-                target: target.into(),
-                probed_at_ms: 1_000,
-                attempt: 0,
-                up: false,
-                latency_ms: 5,
-                error: Some("refused".into()),
-                reason: None,
-                schema_hash: None,
-            },
+        let res = |target: &str, probed_at_ms: i64, attempt: u32| AgentResult {
+            target: target.into(),
+            probed_at_ms,
+            attempt,
+            up: false,
+            latency_ms: 5,
+            error: Some("refused".into()),
+            reason: None,
+            schema_hash: None,
         };
-        assert_eq!(store.record_region_results(&[row(&name)]).await.unwrap(), 1);
-        // A re-sent push is idempotent; an unknown target writes nothing.
+        let call = |at_ms: i64| AgentCall {
+            name: &agent,
+            region: "eu-west",
+            at_ms,
+        };
+        let seen = |now: i64| {
+            let store = store.clone();
+            let agent = agent.clone();
+            async move {
+                store
+                    .agents_seen(now)
+                    .await
+                    .unwrap()
+                    .remove(&agent)
+                    .unwrap()
+            }
+        };
+        const T: i64 = 600_000; // a clock minute's start
+        store.agent_pulled(&call(T + 1_000)).await.unwrap();
+        assert_eq!(
+            seen(T + 1_000).await,
+            AgentSeen {
+                last_seen_ms: Some(T + 1_000),
+                ..AgentSeen::default()
+            }
+        );
+        let first = [res(&name, T + 500, 0), res("nobody", T + 500, 0)];
         assert_eq!(
             store
-                .record_region_results(&[row(&name), row("nobody")])
+                .record_region_results(&call(T + 2_000), &first)
+                .await
+                .unwrap(),
+            1
+        );
+        // A re-sent push is idempotent (stored and counted once); an unknown target writes nothing.
+        assert_eq!(
+            store
+                .record_region_results(&call(T + 3_000), &first)
                 .await
                 .unwrap(),
             0
         );
+        // Writes from a replica whose clock is behind never move a time back.
+        store.agent_pulled(&call(T + 500)).await.unwrap();
+        let late = [res(&name, T + 600, 1)];
         assert_eq!(
-            store.count_region_results(&name, 0, 10_000).await.unwrap(),
+            store
+                .record_region_results(&call(T + 2_500), &late)
+                .await
+                .unwrap(),
             1
+        );
+        assert_eq!(
+            seen(T + 3_000).await,
+            AgentSeen {
+                last_seen_ms: Some(T + 3_000),
+                last_push_ms: Some(T + 3_000),
+                lag_ms: Some(2_500),
+                results_last_minute: 2,
+                results_total: 2,
+            }
+        );
+        // The next minute: its count starts over, the last one's slides out; a late write of the minute before
+        // (another replica's slower clock) still counts in it.
+        let next = [res(&name, T + 60_500, 0)];
+        store
+            .record_region_results(&call(T + 61_000), &next)
+            .await
+            .unwrap();
+        let later = [res(&name, T + 700, 2)];
+        store
+            .record_region_results(&call(T + 59_000), &later)
+            .await
+            .unwrap();
+        let s = seen(T + 60_000).await;
+        assert_eq!(
+            (s.results_last_minute, s.results_total, s.lag_ms),
+            (4, 4, Some(500))
+        );
+        assert_eq!(s.last_seen_ms, Some(T + 61_000));
+        assert_eq!(seen(T + 90_000).await.results_last_minute, 3); // 1 + ⌈3 × ½⌉
+        assert_eq!(seen(T + 180_000).await.results_last_minute, 0);
+        assert_eq!(
+            store
+                .count_region_results(&name, 0, T + 100_000)
+                .await
+                .unwrap(),
+            4
         );
     }
 
+    /// The latest judged round per target: fenced on the shard's owner and epoch, never moved back.
+    async fn rounds_suite(store: Store) {
+        let name = "api".to_owned();
+        store
+            .sync_targets(&[(name.clone(), "http://127.0.0.1:9/mcp".into())], 1)
+            .await
+            .unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        let held = store
+            .acquire_shards("j1", i64::from(super::super::SHARDS), ttl)
+            .await
+            .unwrap();
+        let term = *held
+            .iter()
+            .find(|h| h.shard == i64::from(super::super::shard_of(&name)))
+            .expect("the target's shard");
+        let round = |start_ms: i64, verdict: &str, hashes: &[(&str, &str)]| JudgedRound {
+            start_ms,
+            verdict: verdict.into(),
+            reporting: 1,
+            hashes: hashes
+                .iter()
+                .map(|(r, h)| ((*r).to_owned(), (*h).to_owned()))
+                .collect(),
+        };
+        let first = round(1_000, "unknown", &[]);
+        assert!(store.record_round(&name, &first, "j1", term).await.unwrap());
+        // A former holder (another owner, an older epoch) and an older round change nothing.
+        let stale = HeldShard {
+            epoch: term.epoch - 1,
+            ..term
+        };
+        let late = round(2_000, "down", &[]);
+        assert!(!store.record_round(&name, &late, "j2", term).await.unwrap());
+        assert!(!store.record_round(&name, &late, "j1", stale).await.unwrap());
+        assert!(!store
+            .record_round(&name, &round(0, "up", &[]), "j1", term)
+            .await
+            .unwrap());
+        assert_eq!(store.latest_rounds().await.unwrap()[&name], first);
+        let next = round(2_000, "regional", &[("r2", "h1"), ("r3", "h2")]);
+        assert!(store.record_round(&name, &next, "j1", term).await.unwrap());
+        assert_eq!(store.latest_rounds().await.unwrap()[&name], next);
+    }
+
     #[tokio::test]
-    async fn region_results_are_stored_once_sqlite() {
+    async fn region_rounds_are_fenced_and_never_move_back_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        rounds_suite(Store::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn region_rounds_are_fenced_and_never_move_back_postgres() {
+        let Some(db) = crate::store::tests::FreshPg::create("rounds").await else {
+            return;
+        };
+        rounds_suite(Store::connect(&db.url).await.unwrap()).await;
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn region_results_and_agents_are_stored_once_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
         suite(Store::connect(&url).await.unwrap()).await;
     }
 
     #[tokio::test]
-    async fn region_results_are_stored_once_postgres() {
+    async fn region_results_and_agents_are_stored_once_postgres() {
         let Some(url) = crate::store::tests::postgres_url() else {
             return;
         };

@@ -1,6 +1,7 @@
 //! The in-memory view the status page, the API and `/metrics` read, rebuilt from the database on a timer (so
-//! every replica serves the same data, leader or not, and no request scans history). Current state is reloaded
-//! every `snapshot_refresh`; uptime windows and the 90 daily bars every `uptime_refresh`.
+//! every replica serves the same data, leader or not, and no request scans history). Current state (and the
+//! probe agents' liveness, with its metrics) is reloaded every `snapshot_refresh`; uptime windows and the 90
+//! daily bars every `uptime_refresh`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -89,6 +90,9 @@ pub struct Snapshot {
     pub recent_incidents: Vec<IncidentRow>,
     /// Recent drift, version and certificate events, newest first.
     pub recent_events: Vec<EventRow>,
+    /// Each agent's stored liveness by name (the `agents` table, whichever replica received its calls):
+    /// `GET /api/v1/agents`.
+    pub agents: std::collections::BTreeMap<String, crate::store::AgentSeen>,
     /// `/api/v1/targets` serialised once per snapshot, on first request.
     pub targets_json: std::sync::OnceLock<axum::body::Bytes>,
 }
@@ -350,6 +354,8 @@ impl Builder {
                 recent_events.push(e);
             }
         }
+        let agents = self.store.agents_seen(now).await?;
+        self.metrics.agents.show_seen(&self.config.agents, &agents);
         let by_name = targets
             .iter()
             .enumerate()
@@ -362,6 +368,7 @@ impl Builder {
             open_incidents,
             recent_incidents,
             recent_events,
+            agents,
             targets_json: std::sync::OnceLock::new(),
         });
         Ok(())

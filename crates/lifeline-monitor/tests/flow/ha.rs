@@ -1,7 +1,8 @@
 //! Issue 14 on a real PostgreSQL (`DATABASE_URL`, from `scripts/postgres.sh`; skipped only with
 //! `LIFELINE_SKIP_POSTGRES=1`): three replicas in this process share one database. A target flapped 20 times
 //! pages each transition exactly once, with its stable key; a rolling restart of every replica leaves no gap
-//! in the target's results longer than ttl + interval, and pages nothing.
+//! in the target's results longer than ttl + interval, and pages nothing; a database that refuses connections
+//! for a while loses no result (the recorder's outage buffer holds them and writes them in probe order).
 
 use std::collections::HashMap;
 
@@ -46,6 +47,25 @@ impl Pg {
             name,
             url: u.to_string(),
         })
+    }
+
+    /// Opens or closes the database to new connections (`ALTER DATABASE … ALLOW_CONNECTIONS`); closing also
+    /// ends every connection to it. A refused connection fails at once (SQLSTATE 55000, which sqlx does not
+    /// retry), unlike a stopped server, whose refused TCP connections sqlx retries until its acquire timeout.
+    async fn admit(&self, allow: bool) {
+        let name = &self.name;
+        let mut sql = vec![format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}")];
+        if !allow {
+            sql.push(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ));
+        }
+        for q in sql {
+            sqlx::query(sqlx::AssertSqlSafe(q))
+                .execute(&self.admin)
+                .await
+                .unwrap();
+        }
     }
 
     pub(crate) async fn drop(self) {
@@ -239,7 +259,7 @@ async fn rolling_restart_of_three_replicas_leaves_no_gap_over_ttl_plus_interval(
     pg.drop().await;
 }
 
-fn lifeline_now_ms() -> i64 {
+pub(crate) fn lifeline_now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -449,4 +469,83 @@ async fn postgres_crash_restart_under_load_reconnects_and_pages_once() {
     for r in replicas {
         r.stop().await;
     }
+}
+
+/// The recorder's outage buffer (`recorder.rs`, `MAX_PENDING`) on a real outage that fails fast: the database
+/// refuses connections (and its open ones are ended) while a replica probes every 60 ms, so every write fails
+/// at once and its results go to the buffer; once it holds some, connections are allowed again. Every result
+/// probed in the outage arrives, with its probe time, and nothing is dropped or fenced.
+#[tokio::test]
+async fn a_database_refusing_connections_loses_no_result_the_outage_buffer_writes_them_late() {
+    let Some(pg) = Pg::create("outage").await else {
+        return;
+    };
+    let (rx, received) = receiver().await;
+    let alerts = format!("\n  - {{ type: webhook, url: \"{rx}/webhook\" }}");
+    let prober = Scripted::new(Verdict::Healthy);
+    let mut c = config_with(&pg.url, &alerts, false);
+    // A lease longer than the outage: the trust window (8 s) keeps probing going, so results pile up.
+    c.tuning.lease_ttl = Duration::from_secs(10);
+    let m = start_as(c, prober.clone(), "o1").await;
+    let ready = format!("{}/ready", m.base);
+    assert_eventually!(
+        reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        patience = PATIENCE,
+        "never ready"
+    );
+    more_probes(&prober, 10).await;
+    let store = Store::connect(&pg.url).await.unwrap();
+    let id = store.load_states().await.unwrap()[0].id;
+    store.close().await;
+
+    let pending = || sample(&m.base, "lifeline_monitor_results_pending");
+    let down_ms = lifeline_now_ms();
+    pg.admit(false).await;
+    // At least 20 results (about 1.2 s of probes) wait in the buffer: the writes failed and were kept.
+    assert_eventually!(
+        pending().await.is_some_and(|n| n >= 20.0),
+        patience = PATIENCE,
+        "the outage buffer never filled: {:?}",
+        pending().await
+    );
+    let peak = pending().await.unwrap_or_default();
+    pg.admit(true).await;
+    let up_ms = lifeline_now_ms();
+    assert_eventually!(
+        pending().await == Some(0.0),
+        patience = PATIENCE,
+        "the outage buffer never drained: {:?}",
+        pending().await
+    );
+    more_probes(&prober, 20).await; // past the end of the window read below
+    let store = Store::connect(&pg.url).await.unwrap();
+    // Nothing lost beyond the outage window: from 1 s before it to 1 s after, the results follow the probe
+    // schedule (every 60 ms) with no gap over 1 s (a loaded machine), and those probed in the outage are all
+    // there (at least as many as the buffer held), with their probe times.
+    let ts = result_times(&store, id, down_ms - 1_000, up_ms + 1_000).await;
+    let gap = ts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(i64::MAX);
+    let inside = ts.iter().filter(|t| (down_ms..up_ms).contains(*t)).count();
+    eprintln!(
+        "outage {} ms: buffer peak {peak}, {inside} results probed in it, largest gap {gap} ms",
+        up_ms - down_ms
+    );
+    assert!(ts.first().is_some_and(|t| *t < down_ms - 500), "{ts:?}");
+    assert!(ts.last().is_some_and(|t| *t > up_ms + 500), "{ts:?}");
+    assert!(gap <= 1_000, "a gap of {gap} ms: {ts:?}");
+    assert!(
+        inside as f64 >= peak,
+        "{inside} results in the outage < {peak} buffered"
+    );
+    for series in [
+        "lifeline_monitor_results_dropped_total",
+        "lifeline_monitor_fenced_writes_total",
+    ] {
+        assert_eq!(sample(&m.base, series).await, Some(0.0), "{series}");
+    }
+    assert_eq!(received.count(), 0, "no page: {:#?}", received.all());
+    store.close().await;
+    m.stop().await;
+    pg.drop().await;
 }

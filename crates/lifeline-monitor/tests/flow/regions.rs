@@ -7,7 +7,9 @@
 //! - `edge` failing in one region is `regional`: shown in the API, never paged; its tool-schema hash differs in
 //!   one region: one `schema:edge` episode, alerted once;
 //! - two agents cut: every round `unknown`, one "probe fleet degraded" alert and one stale alert per cut agent,
-//!   no target page; each resolves once when the agents return.
+//!   no target page; each resolves once when the agents return;
+//! - the agents' liveness is served by every replica from the store: the replica an agent never talks to
+//!   shows it in `GET /api/v1/agents` and in the agent metrics, recently seen.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -16,7 +18,7 @@ use lifeline_monitor::agent::run::{run as run_agent, AgentOptions, AgentStats};
 use lifeline_monitor::agent::token::token_hash;
 use tokio_util::sync::CancellationToken;
 
-use super::ha::{on, Pg};
+use super::ha::{lifeline_now_ms, on, Pg};
 use super::*;
 use crate::running::start_as;
 
@@ -152,6 +154,7 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
     probers[0].fail("edge", true);
     probers[2].old_schema.lock().unwrap().insert("edge".into());
     // a2 and a4 push to one replica, a3 to the other.
+    let started_ms = lifeline_now_ms();
     let bases = [c1.base.clone(), c2.base.clone(), c1.base.clone()];
     let mut agents: Vec<Agent> = (0..3)
         .map(|i| {
@@ -184,6 +187,47 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         .into_iter()
         .find(|l| l.shard == api_shard)
         .and_then(|l| l.owner);
+    // a2 pulls from and pushes to c1 only; c2 serves its liveness from the store's `agents` table, in its API
+    // and its metrics (refreshed with the snapshot).
+    let a2_on_c2 = || async {
+        let v = json_of(&format!("{}/api/v1/agents", c2.base)).await;
+        v["agents"]
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["name"] == "a2"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eventually!(
+        {
+            let a = a2_on_c2().await;
+            a["last_seen_ms"].as_i64() >= Some(started_ms) && a["results_total"].as_i64() > Some(0)
+        },
+        patience = PATIENCE,
+        "replica c2 does not show agent a2 (which talks to c1 only): {}",
+        a2_on_c2().await
+    );
+    let a = a2_on_c2().await;
+    assert!(a["results_last_minute"].as_i64() > Some(0), "{a}");
+    assert!(a["lag_ms"].as_i64() >= Some(0), "{a}");
+    let series = r#"lifeline_monitor_agent_last_seen_timestamp_seconds{agent="a2"}"#;
+    assert_eventually!(
+        sample(&c2.base, series)
+            .await
+            .is_some_and(|s| s >= (started_ms / 1_000) as f64),
+        patience = PATIENCE,
+        "c2's {series}: {:?}",
+        sample(&c2.base, series).await
+    );
+    assert!(
+        sample(
+            &c2.base,
+            r#"lifeline_monitor_agent_lag_seconds{agent="a2"}"#
+        )
+        .await
+        .is_some(),
+        "c2 exports no lag for a2"
+    );
+
     let (holder, r1) = if owner.as_deref() == Some("c1") {
         (c1, c2)
     } else {

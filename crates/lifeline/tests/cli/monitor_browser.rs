@@ -78,27 +78,30 @@ async fn seed_history(db: &str) {
     // Its interval is 5 s (the monitor's minimum), so every 5 s round holds a seeded row: with the 60 s default the
     // first round judged could end before the dense rows began, and the next one was judged about 65 s later,
     // past the test's patience (CI failure of 2026-12-07: "the targets are still unknown on the page").
-    let region_rows: Vec<lifeline_monitor::agent::RegionResult> = (0..288)
+    let region_rows: Vec<lifeline_monitor::agent::AgentResult> = (0..288)
         .map(|i| now - 86_400_000 + i * 300_000)
         .chain((0..24).map(|i| now - 30_000 + i * 5_000))
         .enumerate()
-        .map(|(i, at)| lifeline_monitor::agent::RegionResult {
-            region: "r2".into(),
-            agent: "a2".into(),
-            received_ms: at,
-            result: lifeline_monitor::agent::AgentResult {
-                target: "delta".into(),
-                probed_at_ms: at,
-                attempt: 0,
-                up: at > now - 60_000 || i % 5 != 0,
-                latency_ms: 20,
-                error: None,
-                reason: None,
-                schema_hash: None,
-            },
+        .map(|(i, at)| lifeline_monitor::agent::AgentResult {
+            target: "delta".into(),
+            probed_at_ms: at,
+            attempt: 0,
+            up: at > now - 60_000 || i % 5 != 0,
+            latency_ms: 20,
+            error: None,
+            reason: None,
+            schema_hash: None,
         })
         .collect();
-    store.record_region_results(&region_rows).await.unwrap();
+    let a2 = lifeline_monitor::store::AgentCall {
+        name: "a2",
+        region: "r2",
+        at_ms: now,
+    };
+    store
+        .record_region_results(&a2, &region_rows)
+        .await
+        .unwrap();
     lifeline_monitor::simulate::load_history(&store, &ids[..3], 90, now, 7)
         .await
         .unwrap();
