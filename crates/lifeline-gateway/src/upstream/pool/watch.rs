@@ -6,9 +6,10 @@
 //! each bounded by `--ready-timeout`. An endpoint with `ready_port` also has its sidecar's `/ready` read in the
 //! same round (GET, no redirects, the same bound): a sidecar `lifeline gateway` answers 503 there from the
 //! first moment of its drain (`admin.rs`), while it still serves everything for its `--drain-delay`, so the
-//! MCP probe alone would keep sending it new sessions until it starts refusing them. Resolution uses the system resolver (`tokio::net::lookup_host`, i.e.
-//! `getaddrinfo`: `/etc/hosts`, then the cluster DNS); a failed lookup keeps the endpoints resolved before, so a
-//! DNS hiccup never empties the pool.
+//! MCP probe alone would keep sending it new sessions until it starts refusing them.
+//!
+//! Resolution uses the system resolver (`tokio::net::lookup_host`, i.e. `getaddrinfo`: `/etc/hosts`, then the
+//! cluster DNS); a failed lookup keeps the endpoints resolved before, so a DNS hiccup never empties the pool.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
