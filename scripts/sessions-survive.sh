@@ -27,27 +27,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PEERS="${LIFELINE_PEERS_DIR:-$ROOT/.peers}"
-BIN="${LIFELINE_BIN:-$ROOT/target/debug/lifeline}"
 SESSIONS="${SS_SESSIONS:-30}"
 PHASE="${SS_PHASE:-4}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lifeline-ss.XXXXXX")"
-PIDS=()
-
 NAME=sessions-survive
 KEEP="${SS_KEEP:-}"
 # shellcheck source=lib/local-procs.sh
 source "$ROOT/scripts/lib/local-procs.sh"
-trap cleanup EXIT
-
-# --- prerequisites -------------------------------------------------------------------------------------------
-command -v haproxy >/dev/null 2>&1 || "$ROOT/scripts/install-peers.sh" --apt haproxy >&2
-[ -x "$PEERS/py2/bin/python" ] || "$ROOT/scripts/install-peers.sh" >&2
-if [ ! -x "$BIN" ]; then
-  log "building lifeline"
-  (cd "$ROOT" && cargo build -q -p lifeline) >&2
-fi
-PY="$PEERS/py2/bin/python"
+start_run lifeline-ss
 
 # --- ports -----------------------------------------------------------------------------------------------------
 # Per replica: server, sidecar listener, sidecar admin. Per edge gateway: listener, admin. Two HAProxy frontends.

@@ -17,26 +17,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PEERS="${LIFELINE_PEERS_DIR:-$ROOT/.peers}"
-BIN="${LIFELINE_BIN:-$ROOT/target/debug/lifeline}"
 DURATION="${ZD_DURATION:-40}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lifeline-zd.XXXXXX")"
-PIDS=()
-
 NAME=zero-downtime
 KEEP="${ZD_KEEP:-}"
 # shellcheck source=lib/local-procs.sh
 source "$ROOT/scripts/lib/local-procs.sh"
-trap cleanup EXIT
-
-# --- prerequisites -------------------------------------------------------------------------------------------
-command -v haproxy >/dev/null 2>&1 || "$ROOT/scripts/install-peers.sh" --apt haproxy >&2
-[ -x "$PEERS/py2/bin/python" ] || "$ROOT/scripts/install-peers.sh" >&2
-if [ ! -x "$BIN" ]; then
-  log "building lifeline"
-  (cd "$ROOT" && cargo build -q -p lifeline) >&2
-fi
-PY="$PEERS/py2/bin/python"
+start_run lifeline-zd
 
 # --- instances -----------------------------------------------------------------------------------------------
 # Four HAProxy server slots with fixed ports: a1/b1 are the first generation, a2/b2 their replacements.

@@ -1,9 +1,28 @@
 # Sourced by scripts/zero-downtime.sh and scripts/sessions-survive.sh: helpers for a set of local processes on
-# loopback. Needs PY (a Python 3 interpreter), WORK (the run's directory), PIDS (an array of process-group leaders
-# to kill on exit), KEEP (non-empty: keep WORK) and NAME (the log prefix) set by the caller before sourcing.
+# loopback. The caller sets ROOT (the repository), NAME (the log prefix) and KEEP (non-empty: keep the run's
+# directory) before sourcing, then calls `start_run PREFIX` (below), which sets PEERS, BIN, PY, WORK and PIDS (the
+# process-group leaders killed on exit), installs the cleanup trap and checks the prerequisites.
 
 log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$NAME" "$*" >&2; exit 1; }
+
+# start_run PREFIX : the common opening of a run. PEERS is LIFELINE_PEERS_DIR (default ROOT/.peers), BIN is
+# LIFELINE_BIN (default ROOT/target/debug/lifeline, built if missing), PY the peers' Python SDK 2.x interpreter,
+# WORK a new temporary directory named after PREFIX. HAProxy and the peers are installed when missing.
+start_run() {
+  PEERS="${LIFELINE_PEERS_DIR:-$ROOT/.peers}"
+  BIN="${LIFELINE_BIN:-$ROOT/target/debug/lifeline}"
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+  PIDS=()
+  trap cleanup EXIT
+  command -v haproxy >/dev/null 2>&1 || "$ROOT/scripts/install-peers.sh" --apt haproxy >&2
+  [ -x "$PEERS/py2/bin/python" ] || "$ROOT/scripts/install-peers.sh" >&2
+  if [ ! -x "$BIN" ]; then
+    log "building lifeline"
+    (cd "$ROOT" && cargo build -q -p lifeline) >&2
+  fi
+  PY="$PEERS/py2/bin/python"
+}
 
 cleanup() {
   local pid

@@ -261,6 +261,11 @@ pub struct EndpointConfig {
     pub group: String,
     /// How the endpoint's addresses are found.
     pub discovery: Discovery,
+    /// The port of the endpoint's sidecar admin listener (1..=65535; `None`: not read, the default): the active
+    /// health check also GETs `/ready` there, on the endpoint's host, and a non-200 marks the endpoint draining
+    /// (`upstream/pool.rs`). Only for a pool ([`PoolConfig::is_pool`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_port: Option<u16>,
 }
 
 /// How a pool entry's addresses are found.

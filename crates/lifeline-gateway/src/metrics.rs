@@ -16,7 +16,7 @@
 //! | `lifeline_gateway_stdio_restarts_total` | counter | | (stdio pool children restarted after they ended or failed to start)
 //! | `lifeline_gateway_stdio_children` | gauge | | (stdio children running: initialized pool children, or session children)
 //! | `lifeline_gateway_drain_deadline_timestamp_seconds` | gauge | | (Unix time at which the drain cuts what is still in flight; 0 until a drain starts)
-//! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
+//! | `lifeline_gateway_upstream_endpoint_*` | | `endpoint` | per pool endpoint: `healthy`, `draining`, `requests_total`, `errors_total{reason}`, `ejections_total` (see `metrics/endpoints.rs`: at most 64 endpoints labelled)
 //! | `lifeline_gateway_federation_*` | | `server` | per federated server: `server_ready`, `server_state_changes_total{state}`, `requests_total{result}` (see `metrics/federation.rs`) |
 //! | `lifeline_gateway_auth_decisions_total` | counter | `outcome` (`allowed`, `denied`, `unavailable`), `reason` (`auth::Reason`: `jwt`, `introspection`, `api_key`; `missing`, `malformed`, `expired`, `bad_signature`, `wrong_audience`, `wrong_issuer`, `unknown_key`, `inactive`, `insufficient_scope`, `rate_limited`; `jwks_unavailable`, `introspection_unavailable`) |
 //! | `lifeline_gateway_auth_jwks_refreshes_total` | counter | `trigger` (`expired`: first use or lifetime over, `unknown_kid`), `result` (`ok`, `error`, `rate_limited`: an unknown-`kid` refetch refused by `jwks_refetch_interval`) |

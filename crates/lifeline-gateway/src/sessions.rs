@@ -55,7 +55,8 @@ pub(crate) const MAX_SESSION_ID_BYTES: usize = 256;
 
 /// The `result` labels of `lifeline_gateway_session_recoveries_total` (a bounded set), counted by [`forward`]:
 ///
-/// - `recovered`: a sealed session whose upstream was gone (refused connection, 404) was re-initialized on
+/// - `recovered`: a sealed session whose upstream was gone (refused connection, 404, a 400 saying the session
+///   is unknown: `recover.rs`) was re-initialized on
 ///   another endpoint and its request replayed there: the client saw nothing;
 /// - `failed`: its upstream was gone and no endpoint took the re-initialization (or it carried no
 ///   `initialize` params): the client got the first attempt's answer (502, or the 404 that makes it

@@ -203,6 +203,15 @@ impl Peer {
     /// If the peers are not installed, or it does not listen within [`STARTUP_PATIENCE`] (message includes its
     /// output tail).
     pub async fn everything(transport: EverythingTransport) -> Peer {
+        Peer::everything_on(transport, 0).await
+    }
+
+    /// [`Peer::everything`] on loopback port `port` (0: one the OS picks), e.g. a replica restarted on the port
+    /// it had.
+    ///
+    /// # Panics
+    /// As [`Peer::everything`] (a port still in use included).
+    pub async fn everything_on(transport: EverythingTransport, port: u16) -> Peer {
         let script =
             npm_package_dir("@modelcontextprotocol/server-everything").join("dist/index.js");
         let (mode, path) = match transport {
@@ -214,7 +223,7 @@ impl Peer {
             .arg(preload_loopback())
             .arg(script)
             .arg(mode)
-            .env("PORT", "0")
+            .env("PORT", port.to_string())
             .env("LIFELINE_ANNOUNCE_LISTEN", "1");
         let name = format!("server-everything ({mode})");
         start(

@@ -256,6 +256,7 @@ pub(crate) fn validate(
                             weight: 1,
                             group: DEFAULT_GROUP.to_owned(),
                             discovery: Discovery::Static,
+                            ready_port: None,
                         });
                     }
                 }

@@ -330,6 +330,11 @@ pub struct RawEndpoint {
     /// `static` (the URL as given; its host resolved per connection) or `dns` (every address of the host is an
     /// endpoint, re-resolved every `upstream_dns_interval`). [default: static]
     pub discovery: Option<String>,
+    /// The port of the endpoint's sidecar `lifeline gateway` admin listener, on the endpoint's host (for a `dns`
+    /// entry, each address): the pool's active health check also GETs `http://HOST:PORT/ready` and any answer
+    /// but 200 (none within `ready_timeout` included) marks the endpoint draining: no new sessions, its sessions
+    /// stay. 1..=65535, only for a pool (two or more entries, or `discovery: dns`). [default: none]
+    pub ready_port: Option<u16>,
 }
 /// One entry of `ready_dependencies`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -666,6 +666,22 @@ fn upstreams_come_from_repeated_flags_or_the_file() {
 }
 
 #[test]
+fn a_ready_port_is_read_from_the_file_and_shown_in_the_effective_config() {
+    let cfg = RawConfig::parse(
+        "upstreams:\n  - url: http://a:1/mcp\n    ready_port: 9091\n  - url: http://b:1/mcp\n",
+        FileFormat::Yaml,
+    )
+    .expect("parses")
+    .validate(&no_files)
+    .expect("valid");
+    let eps = &cfg.upstream.pool.endpoints;
+    assert_eq!((eps[0].ready_port, eps[1].ready_port), (Some(9091), None));
+    let json = serde_json::to_value(&cfg).expect("serializes");
+    assert_eq!(json["upstreams"][0]["ready_port"], 9091);
+    assert!(json["upstreams"][1].get("ready_port").is_none(), "{json}");
+}
+
+#[test]
 fn pool_errors_name_the_field() {
     let entry = |url: &str| RawEndpoint {
         url: url.to_owned(),
@@ -745,6 +761,30 @@ fn pool_errors_name_the_field() {
                 ..base()
             },
             "upstream_consecutive_errors",
+        ),
+        (
+            RawConfig {
+                upstreams: Some(vec![
+                    entry("http://a/mcp"),
+                    RawEndpoint {
+                        ready_port: Some(0),
+                        ..entry("http://b/mcp")
+                    },
+                ]),
+                ..RawConfig::default()
+            },
+            "upstreams[1].ready_port",
+        ),
+        (
+            // One static endpoint is never health-checked in the background: its ready_port would be ignored.
+            RawConfig {
+                upstreams: Some(vec![RawEndpoint {
+                    ready_port: Some(9091),
+                    ..entry("http://a/mcp")
+                }]),
+                ..RawConfig::default()
+            },
+            "upstreams[0].ready_port",
         ),
     ];
     for (raw, field) in cases {

@@ -445,6 +445,7 @@ impl RawConfig {
                             weight: 1,
                             group: DEFAULT_GROUP.to_owned(),
                             discovery: Discovery::Static,
+                            ready_port: None,
                         });
                     }
                 }
@@ -491,14 +492,36 @@ impl RawConfig {
                                 "dns needs a host name in the URL, not an address",
                             );
                         }
+                        if raw.ready_port == Some(0) {
+                            e.push(
+                                format!("upstreams[{i}].ready_port"),
+                                "must be between 1 and 65535 (the port of the sidecar's admin listener)",
+                            );
+                        }
                         out.push(EndpointConfig {
                             url,
                             weight,
                             group,
                             discovery,
+                            ready_port: raw.ready_port.filter(|p| *p != 0),
                         });
                     }
                 }
+            }
+        }
+        // A single static endpoint is probed on demand by `/ready`, never in the background: nothing would read
+        // its sidecar's `/ready`, so saying so beats ignoring the setting.
+        let pool = out.len() > 1 || out.iter().any(|ep| ep.discovery == Discovery::Dns);
+        if !pool {
+            if let Some(i) = entries
+                .unwrap_or_default()
+                .iter()
+                .position(|raw| raw.ready_port.is_some())
+            {
+                e.push(
+                    format!("upstreams[{i}].ready_port"),
+                    "only applies to a pool (two or more entries, or discovery: dns): a single endpoint is not health-checked in the background",
+                );
             }
         }
         if out.len() > MAX_ENDPOINTS {

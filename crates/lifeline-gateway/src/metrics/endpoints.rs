@@ -3,6 +3,7 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `lifeline_gateway_upstream_endpoint_healthy` | gauge | `endpoint` (1 when it takes new sessions: its last probe passed, not ejected, not draining) |
+//! | `lifeline_gateway_upstream_endpoint_draining` | gauge | `endpoint` (1 while it drains: it answered 503, or its sidecar's `/ready`, read with `ready_port`, did not answer 200) |
 //! | `lifeline_gateway_upstream_endpoint_requests_total` | counter | `endpoint` (requests sent to it, retries included) |
 //! | `lifeline_gateway_upstream_endpoint_errors_total` | counter | `endpoint`, `reason` (`connect`, `timeout`, `protocol`, `status_5xx`) |
 //! | `lifeline_gateway_upstream_endpoint_ejections_total` | counter | `endpoint` (passive outlier ejections) |
@@ -49,6 +50,7 @@ struct EndpointReasonLabel {
 #[derive(Debug, Default)]
 pub(crate) struct EndpointFamilies {
     healthy: Family<EndpointLabel, Gauge>,
+    draining: Family<EndpointLabel, Gauge>,
     requests: Family<EndpointLabel, Counter>,
     errors: Family<EndpointReasonLabel, Counter>,
     ejections: Family<EndpointLabel, Counter>,
@@ -62,6 +64,8 @@ pub(crate) struct EndpointFamilies {
 pub(crate) struct EndpointMetrics {
     /// `…_endpoint_healthy`.
     pub(crate) healthy: Gauge,
+    /// `…_endpoint_draining`.
+    pub(crate) draining: Gauge,
     /// `…_endpoint_requests_total`.
     pub(crate) requests: Counter,
     /// `…_endpoint_errors_total`, in the order of [`ERROR_REASONS`].
@@ -77,6 +81,11 @@ impl EndpointFamilies {
             "lifeline_gateway_upstream_endpoint_healthy",
             "1 when the pool endpoint takes new sessions (last probe passed, not ejected, not draining), else 0",
             f.healthy.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_upstream_endpoint_draining",
+            "1 while the pool endpoint drains (it answered 503, or its sidecar's /ready did not answer 200): no new sessions, its sessions stay",
+            f.draining.clone(),
         );
         registry.register(
             "lifeline_gateway_upstream_endpoint_requests",
@@ -141,6 +150,11 @@ impl EndpointFamilies {
             } else {
                 Gauge::default()
             },
+            draining: if own {
+                self.draining.get_or_create(&l).clone()
+            } else {
+                Gauge::default()
+            },
             requests: self.requests.get_or_create(&l).clone(),
             errors,
             ejections: self.ejections.get_or_create(&l).clone(),
@@ -156,6 +170,7 @@ impl EndpointFamilies {
             endpoint: label.to_owned(),
         };
         self.healthy.remove(&l);
+        self.draining.remove(&l);
         self.requests.remove(&l);
         self.ejections.remove(&l);
         for reason in ERROR_REASONS {

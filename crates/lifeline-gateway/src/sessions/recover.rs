@@ -13,13 +13,25 @@
 //!
 //! **What is replayed.** A request is sent again on the new session only when it certainly never ran on the
 //! old one: the connection could not be made (refused: nothing was sent), or the old endpoint answered 404
-//! for the session (it no longer has it: a restarted replica, or one that ended it while draining). A request
+//! for the session (it no longer has it: a restarted replica, or one that ended it while draining), or it
+//! answered a 400 whose JSON-RPC error says the session is unknown (below). A request
 //! that may have run there (a timeout after sending, a connection broken mid-answer) is not replayed: the proxy
 //! answers it with a JSON-RPC error carrying its `id`, and the session recovers on the next request that finds
 //! the endpoint gone. Server state held inside the lost replica is gone; the MCP session is not.
+//!
+//! **A 400 for an unknown session.** 2025-11-25 `basic/transports` §Session Management 3: a server that
+//! terminated a session "MUST respond to requests containing that session ID with HTTP 404 Not Found" (and 2:
+//! a 400 is for a request *without* a session id). server-everything (2026.8.31, `dist/transports/streamableHttp.js`)
+//! answers an id it does not know, a restarted replica's old sessions included, with 400 and the JSON-RPC error
+//! `-32000 "Bad Request: No valid session ID provided"`: a server bug, but a common one (older Python SDKs said
+//! the same in plain text). The server rejected such a request before running it, so it is recovered and
+//! replayed like a 404, on a narrow match only ([`says_session_unknown`]): status 400, a JSON body of at most
+//! [`MAX_SESSION_400_BYTES`] with a `Content-Length`, a JSON-RPC 2.0 error whose message names the session as
+//! unknown or invalid ([`UNKNOWN_SESSION_PHRASES`]). Any other 400 (a bad protocol version, a malformed
+//! request) goes back to the client as it came.
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
@@ -34,9 +46,24 @@ const MAX_INIT_ANSWER_BYTES: usize = 1024 * 1024;
 const RECOVERY_ID: &str = "lifeline-recover";
 /// Endpoints a recovery's `initialize` tries before giving up.
 const RECOVERY_ATTEMPTS: usize = 3;
+/// Longest 400 answer read to tell whether it says the session is unknown: 4 KiB (server-everything's is 110
+/// bytes). A longer one, or one without a `Content-Length`, is relayed unread.
+const MAX_SESSION_400_BYTES: u64 = 4096;
+/// Bound on reading such an answer.
+const SESSION_400_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// What a 400's JSON-RPC error message says (lower-cased, as a substring) when the server does not know the
+/// session: server-everything's "No valid session ID provided", and the wordings of other servers that answer
+/// 400 where the spec says 404.
+const UNKNOWN_SESSION_PHRASES: [&str; 4] = [
+    "no valid session",
+    "invalid session",
+    "unknown session",
+    "session not found",
+];
 
 /// Forwards `fwd` (a request of the session `unsealed`, if any) and recovers the session when its upstream is
-/// gone: on a connect failure or a 404 from the endpoint, the session is re-initialized on the balancer's
+/// gone: on a connect failure, a 404, or a 400 saying the session is unknown (module docs) from the endpoint, the
+/// session is re-initialized on the balancer's
 /// choice and `fwd` is sent again there. A new session that is gone at once too (a 404 to the replay: an
 /// endpoint that started draining between the recovery's `initialize` and the replay ended it) is recovered
 /// again, at most [`RECOVERY_ATTEMPTS`] recoveries a request. Without a sealed id carrying `initialize` params
@@ -65,15 +92,17 @@ pub(crate) async fn forward(
     // The upstream id the last attempt carried: a recovery replaces it.
     let mut failed: Box<str> = u.current.clone();
     for attempt in 0..=RECOVERY_ATTEMPTS {
-        let gone = match &last {
-            Err(UpstreamError::Connect(_)) => true,
-            Ok(resp) => resp.status() == StatusCode::NOT_FOUND,
-            Err(UpstreamError::Timeout(_) | UpstreamError::Protocol(_)) => {
+        let gone;
+        (gone, last) = match last {
+            Err(e @ UpstreamError::Connect(_)) => (true, Err(e)),
+            Ok(resp) if resp.status() == StatusCode::NOT_FOUND => (true, Ok(resp)),
+            Ok(resp) if resp.status() == StatusCode::BAD_REQUEST => unknown_session_400(resp).await,
+            Err(e @ (UpstreamError::Timeout(_) | UpstreamError::Protocol(_))) => {
                 // It may have run there: answered with the JSON-RPC error, never replayed.
                 sessions.count_recovery("in_flight_error");
-                false
+                (false, Err(e))
             }
-            Err(_) => false,
+            other => (false, other),
         };
         if !gone {
             return last;
@@ -232,8 +261,131 @@ async fn read_bounded(resp: Response<Body>) -> Option<Bytes> {
         .flatten()
 }
 
+/// Reads a 400 answer that may say the session is unknown (a small JSON body with a `Content-Length`, read within
+/// [`SESSION_400_READ_TIMEOUT`]) and returns whether it does ([`says_session_unknown`]) with the answer rebuilt
+/// from the bytes read; any other 400 comes back unread. A body that breaks while read is a protocol error.
+async fn unknown_session_400(
+    resp: Response<Body>,
+) -> (bool, Result<Response<Body>, UpstreamError>) {
+    // Only the headers are looked at here (the closure borrowing the answer ends before the read below).
+    let small_json = {
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        let json = header(CONTENT_TYPE).is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+        let small = header(CONTENT_LENGTH)
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_some_and(|n| n <= MAX_SESSION_400_BYTES);
+        json && small
+    };
+    if !small_json {
+        return (false, Ok(resp));
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = match tokio::time::timeout(SESSION_400_READ_TIMEOUT, body.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) => {
+            return (
+                false,
+                Err(UpstreamError::Protocol(format!(
+                    "reading a 400 answer: {e}"
+                ))),
+            )
+        }
+        Err(_) => {
+            return (
+                false,
+                Err(UpstreamError::Protocol(
+                    "a 400 answer's body did not arrive in time".to_owned(),
+                )),
+            )
+        }
+    };
+    let unknown = says_session_unknown(&bytes);
+    if unknown {
+        tracing::debug!(
+            "Upstream answered 400 for an unknown session (the spec says 404): recovering."
+        );
+    }
+    (
+        unknown,
+        Ok(Response::from_parts(parts, crate::body::full(bytes))),
+    )
+}
+
+/// Whether `body` is a JSON-RPC 2.0 error answer whose message says the session is unknown or invalid (one of
+/// [`UNKNOWN_SESSION_PHRASES`], case-insensitive): the narrow match that lets a 400 count as the spec's 404
+/// (module docs).
+fn says_session_unknown(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    if v.get("jsonrpc").and_then(|j| j.as_str()) != Some("2.0") {
+        return false;
+    }
+    let Some(message) = v
+        .get("error")
+        .and_then(|e| e.get("message"))
+        .and_then(|m| m.as_str())
+    else {
+        return false;
+    };
+    let message = message.to_ascii_lowercase();
+    UNKNOWN_SESSION_PHRASES.iter().any(|p| message.contains(p))
+}
+
 /// Whether an answer (JSON or SSE) carries a JSON-RPC error for the recovery's request.
 fn is_error(answer: &[u8]) -> bool {
     let text = String::from_utf8_lossy(answer);
     text.contains(r#""error""#) && !text.contains(r#""result""#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_json_rpc_error_naming_an_unknown_session_counts() {
+        let cases: [(&str, bool); 9] = [
+            // server-everything 2026.8.31, verbatim.
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":7}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}"#,
+                true,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Invalid session ID"}}"#,
+                true,
+            ),
+            // A 400 the spec means: no session id at all, or a bad protocol version.
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: Mcp-Session-Id header is required"},"id":1}"#,
+                false,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: Unsupported protocol version"},"id":1}"#,
+                false,
+            ),
+            // Not a JSON-RPC error: plain text, another JSON shape, a result.
+            ("Bad Request: No valid session ID provided", false),
+            (r#"{"error":"no valid session"}"#, false),
+            (
+                r#"{"jsonrpc":"2.0","result":{"note":"no valid session"},"id":1}"#,
+                false,
+            ),
+            ("", false),
+        ];
+        for (body, want) in cases {
+            assert_eq!(says_session_unknown(body.as_bytes()), want, "{body}");
+        }
+    }
 }

@@ -13,7 +13,10 @@
 //!   at weight 0 gets no new work unless no weighted group has an endpoint left to try.
 //! - **Health**: an endpoint takes new work unless its last active probe failed (`watch.rs`: the shared MCP
 //!   probe engine, each probe's session ended), it said it drains (a 503 answer; cleared by its next passing
-//!   probe), or passive outlier detection ejected it ([`Pool::record`]: `consecutive_errors` connect errors,
+//!   probe), its sidecar's `/ready` answered anything but 200 (with `ready_port`: read by the same health check,
+//!   cleared by its next 200; a sidecar gateway answers 503 there from the first moment of its drain, while it
+//!   still serves everything for `--drain-delay`, so no new session lands on a replica about to go), or passive
+//!   outlier detection ejected it ([`Pool::record`]: `consecutive_errors` connect errors,
 //!   timeouts or 5xx in a row eject it for `base_ejection_time` × the number of its recent ejections, bounded by
 //!   `max_ejection_time`). Requests pinned to an endpoint (a session's) still go to it whatever its health:
 //!   moving a session is the recovery seam's job, not the balancer's.
@@ -77,6 +80,11 @@ const PROBE_UNKNOWN: u8 = 0;
 const PROBE_PASSED: u8 = 1;
 const PROBE_FAILED: u8 = 2;
 
+/// What the endpoint's sidecar `/ready` last answered (`PoolEndpoint::ready`).
+const READY_UNKNOWN: u8 = 0;
+const READY_YES: u8 = 1;
+const READY_NO: u8 = 2;
+
 /// One endpoint of the pool.
 #[derive(Debug)]
 pub(crate) struct PoolEndpoint {
@@ -98,6 +106,10 @@ pub(crate) struct PoolEndpoint {
     probe: AtomicU8,
     /// Set by a 503, cleared by a passing probe.
     draining: AtomicBool,
+    /// The sidecar's `/ready` URL (`ready_port` on the endpoint's host), when configured.
+    pub(crate) ready_url: Option<Url>,
+    /// `READY_*`: the sidecar's last `/ready` answer (never checked: unknown).
+    ready: AtomicU8,
     /// Milliseconds since the pool's epoch until which the endpoint is ejected (0: never ejected).
     ejected_until_ms: AtomicU64,
     ejection: Mutex<Ejection>,
@@ -217,6 +229,7 @@ impl Pool {
         let sse = url.path().trim_end_matches('/').ends_with("/sse");
         let label = url.to_string();
         let metrics = self.metrics.endpoints.endpoint(&label);
+        let ready_url = cfg.ready_port.and_then(|port| ready_url(&url, port));
         Arc::new(PoolEndpoint {
             mcp: if sse { None } else { pair(&url) },
             sse: if sse {
@@ -232,6 +245,8 @@ impl Pool {
             consecutive: AtomicU32::new(0),
             probe: AtomicU8::new(PROBE_UNKNOWN),
             draining: AtomicBool::new(false),
+            ready_url,
+            ready: AtomicU8::new(READY_UNKNOWN),
             ejected_until_ms: AtomicU64::new(0),
             ejection: Mutex::new(Ejection::default()),
             era_hint: Mutex::new(EraHint::Auto),
@@ -548,6 +563,21 @@ impl Pool {
         self.publish_health(ep);
     }
 
+    /// Records what `ep`'s sidecar `/ready` answered (`watch.rs`, with the active probe): `ok` (a 200) lets the
+    /// endpoint take new work again, anything else marks it draining until the next 200. `detail` (the status,
+    /// or why there was none) goes to the log on a change.
+    pub(crate) fn ready_checked(&self, ep: &PoolEndpoint, ok: bool, detail: &str) {
+        let before = ep
+            .ready
+            .swap(if ok { READY_YES } else { READY_NO }, Ordering::AcqRel);
+        if ok && before == READY_NO {
+            tracing::info!(endpoint = %ep.label, "Pool endpoint's sidecar is ready again: new sessions may go there.");
+        } else if !ok && before != READY_NO {
+            tracing::info!(endpoint = %ep.label, ready = detail, "Pool endpoint's sidecar is not ready (draining): no new sessions; its sessions stay.");
+        }
+        self.publish_health(ep);
+    }
+
     /// Sets every endpoint's health gauge (ejections end by time, so the scrape reads them fresh).
     pub(crate) fn publish_all(&self) {
         for ep in self.members().iter() {
@@ -559,6 +589,7 @@ impl Pool {
         let healthy =
             ep.takes_new_work(self.now_ms()) && ep.probe.load(Ordering::Acquire) == PROBE_PASSED;
         ep.metrics.healthy.set(i64::from(healthy));
+        ep.metrics.draining.set(i64::from(ep.is_draining()));
     }
 
     /// Replaces the endpoints of the `discovery: dns` entry `entry` with one per address in `urls` (sorted),
@@ -610,7 +641,12 @@ impl Pool {
                     "weight": e.weight,
                     "healthy": e.takes_new_work(now) && e.probe.load(Ordering::Acquire) == PROBE_PASSED,
                     "ejected_for_ms": until.saturating_sub(now),
-                    "draining": e.draining.load(Ordering::Acquire),
+                    "draining": e.is_draining(),
+                    "sidecar_ready": match e.ready.load(Ordering::Acquire) {
+                        READY_YES => serde_json::Value::Bool(true),
+                        READY_NO => serde_json::Value::Bool(false),
+                        _ => serde_json::Value::Null,
+                    },
                     "outstanding": e.outstanding.load(Ordering::Relaxed),
                     "last_probe": e.last_probe.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|p| {
                         let mut v = serde_json::to_value(p).unwrap_or_default();
@@ -631,8 +667,13 @@ impl PoolEndpoint {
     /// last probe (if any yet) passed.
     pub(crate) fn takes_new_work(&self, now_ms: u64) -> bool {
         self.ejected_until_ms.load(Ordering::Acquire) <= now_ms
-            && !self.draining.load(Ordering::Acquire)
+            && !self.is_draining()
             && self.probe.load(Ordering::Acquire) != PROBE_FAILED
+    }
+
+    /// Whether it drains: it answered 503, or its sidecar's `/ready` did not answer 200.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire) || self.ready.load(Ordering::Acquire) == READY_NO
     }
 
     /// Counts a request sent to the endpoint until the returned guard drops (when its response body ends).
@@ -655,6 +696,19 @@ impl Drop for Outstanding {
 
 impl crate::body::EndObserver for Outstanding {
     fn body_failed(&mut self) {}
+}
+
+/// `http://HOST:PORT/ready` for the endpoint at `url` whose sidecar's admin listener is on `port` (the
+/// endpoint's host, so a DNS-discovered endpoint's address); `None` only for a URL without a host.
+fn ready_url(url: &Url, port: u16) -> Option<Url> {
+    let mut u = Url::parse("http://localhost/ready").ok()?;
+    match url.host()? {
+        url::Host::Domain(d) => u.set_host(Some(d)).ok()?,
+        url::Host::Ipv4(ip) => u.set_ip_host(ip.into()).ok()?,
+        url::Host::Ipv6(ip) => u.set_ip_host(ip.into()).ok()?,
+    }
+    u.set_port(Some(port)).ok()?;
+    Some(u)
 }
 
 /// The eligible endpoint at cumulative weight `at`.

@@ -4,7 +4,7 @@
 //! new generation. Every call is answered, old sessions keep working on the old generation, new sessions work on
 //! the new one, and once the old sessions end the old children are stopped. Needs `scripts/install-peers.sh`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lifeline_testkit::assert_eventually;
 use lifeline_testkit::peers::{raw_http, Peer};
@@ -31,26 +31,15 @@ async fn children(gw: &Gw) -> Option<f64> {
 
 #[tokio::test]
 async fn stdio_reload_under_load_loses_nothing() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let token_file = dir.path().join("admin-token");
-    std::fs::write(&token_file, TOKEN).expect("write the token");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let (python, args) = Peer::python_stdio_command();
-    let python = python.to_string_lossy().into_owned();
-    let mut flags: Vec<&str> = vec![
+    let (gw, _dir) = reloadable(&[
         "--stdio-mode",
         "pool",
         "--pool-size",
         "2",
-        "--admin-token-file",
-        &token_path,
         "--drain-timeout",
         "120s",
-    ];
-    flags.extend_from_slice(STDIO_READY_FLAGS);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let gw = Gw::start_stdio(&python, &args, &flags).await;
-    gw.wait_ready(STDIO_READY_PATIENCE).await;
+    ])
+    .await;
     assert_eventually!(
         children(&gw).await == Some(2.0),
         patience = STDIO_READY_PATIENCE,
@@ -141,19 +130,15 @@ async fn stdio_reload_under_load_loses_nothing() {
 
 #[tokio::test]
 async fn stdio_reload_in_session_mode_keeps_old_sessions_on_their_children() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let token_file = dir.path().join("admin-token");
-    std::fs::write(&token_file, TOKEN).expect("write the token");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let (python, args) = Peer::python_stdio_command();
-    let python = python.to_string_lossy().into_owned();
-    let mut flags: Vec<&str> = vec!["--admin-token-file", &token_path];
-    flags.extend_from_slice(STDIO_READY_FLAGS);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let gw = Gw::start_stdio(&python, &args, &flags).await;
-    gw.wait_ready(STDIO_READY_PATIENCE).await;
+    let (gw, _dir) = reloadable(&[]).await;
     let mcp = gw.mcp();
-    let old = [open_session(&mcp).await, open_session(&mcp).await];
+    // Regression: the second session used to be opened at once, so its `initialize` waited for the spare started
+    // when the first took the warm one: a Python start on the client's clock (16.9 s measured with eight stdio
+    // tests at once on the loaded 2-core machine), which failed the POST under load ("no full response" within
+    // the test kit's bound, then 10 s). Wait for the next spare to answer first, as a pooled client would see it.
+    let first = open_session(&mcp).await;
+    spare_warm(&gw, Instant::now()).await;
+    let old = [first, open_session(&mcp).await];
     let body = reload(&gw).await;
     assert_eq!(body["mode"], "session", "{body}");
     assert_eq!(body["old_sessions"], 2, "{body}");
@@ -163,6 +148,46 @@ async fn stdio_reload_in_session_mode_keeps_old_sessions_on_their_children() {
     }
     let fresh = open_session(&mcp).await;
     assert!(add(&mcp, &fresh).await.1.contains("\"5\""));
+}
+
+/// The gateway both reload tests start: the Python SDK 2.x server over stdio, the admin token in a file (in the
+/// returned directory, kept alive by the caller), the stdio readiness flags and `extra`; ready.
+async fn reloadable(extra: &[&str]) -> (Gw, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, TOKEN).expect("write the token");
+    let token_path = token_file.to_string_lossy().into_owned();
+    let (python, args) = Peer::python_stdio_command();
+    let mut flags: Vec<&str> = vec!["--admin-token-file", &token_path];
+    flags.extend_from_slice(extra);
+    flags.extend_from_slice(STDIO_READY_FLAGS);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gw::start_stdio(&python.to_string_lossy(), &args, &flags).await;
+    gw.wait_ready(STDIO_READY_PATIENCE).await;
+    (gw, dir)
+}
+
+/// Waits (bounded) until `/ready` answers 200 from a probe that started after `since`. In session mode that probe
+/// pinged the warm spare started when the last session took the previous one (`upstream/stdio/spare.rs`), so the
+/// next `initialize` finds its child up.
+async fn spare_warm(gw: &Gw, since: Instant) {
+    assert_eventually!(
+        {
+            let r = gw.admin_get("/ready").await;
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let probe = v["checks"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["name"] == "upstream_mcp"))
+                .cloned()
+                .unwrap_or_default();
+            // The probe started `age_ms + ms` ago: after `since` when that is less than the time since.
+            let started_ago =
+                probe["age_ms"].as_f64().unwrap_or(f64::MAX) + probe["ms"].as_f64().unwrap_or(0.0);
+            r.status == 200 && started_ago < since.elapsed().as_secs_f64() * 1000.0
+        },
+        patience = STDIO_READY_PATIENCE,
+        "a warm spare answers /ready's ping"
+    );
 }
 
 /// `POST /admin/reload` with the admin token; asserts a 200 and returns its JSON body.

@@ -479,6 +479,63 @@ async fn server_everything_replicas_share_50_sessions_and_survive_a_kill_9() {
     inspector_lists_and_calls(&mcp, EVERYTHING_GET_SUM).await;
 }
 
+/// Regression (issue 15): server-everything answers a session id it does not know, a restarted replica's old
+/// sessions included, with 400 and a JSON-RPC error instead of the spec's 404 (2025-11-25 `basic/transports`
+/// §Session Management 3), and the recovery took only a 404: every session that lived on the restarted replica
+/// was lost (its client got the 400). Now the narrow 400 is recovered like a 404 (`sessions/recover.rs`).
+#[tokio::test]
+async fn a_restarted_server_everything_replica_answers_400_and_its_sessions_recover() {
+    let (a, b) = tokio::join!(
+        Peer::everything(EverythingTransport::StreamableHttp),
+        Peer::everything(EverythingTransport::StreamableHttp)
+    );
+    let (url_a, port_a) = (a.url.clone(), a.addr.port());
+    let (gw, _keys) = sealed_pool(&[&a.url, &b.url]).await;
+    let mcp = gw.mcp();
+    let on_a = |m: &str| {
+        metric(
+            m,
+            &format!("lifeline_gateway_upstream_endpoint_requests_total{{endpoint=\"{url_a}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    // Sessions until at least two live on the replica to restart (bounded; each initialize is balanced).
+    let mut sids = Vec::new();
+    for _ in 0..40 {
+        sids.push(open_session(&mcp).await);
+        if sids.len() >= 6 && on_a(&gw.metrics().await) >= 4.0 {
+            break;
+        }
+    }
+    assert!(on_a(&gw.metrics().await) >= 4.0, "no sessions on {url_a}");
+    for sid in &sids {
+        let (status, body) = call(&mcp, sid, GET_SUM).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // The replica restarts on its port: it has forgotten every session, and says so with a 400.
+    drop(a);
+    let a = Peer::everything_on(EverythingTransport::StreamableHttp, port_a).await;
+    assert_eq!(a.url, url_a);
+    let direct = call(&a.url, "an-old-session-id", GET_SUM).await;
+    assert_eq!(
+        direct.0, 400,
+        "server-everything's answer changed: {}",
+        direct.1
+    );
+    assert!(direct.1.contains("No valid session ID"), "{}", direct.1);
+
+    // Every session carries on: the ones that lived on the restarted replica recover, none is lost.
+    for sid in &sids {
+        let (status, body) = call(&mcp, sid, GET_SUM).await;
+        assert_eq!(status, 200, "session {sid} after the restart: {body}");
+        assert!(body.contains("5"), "{body}");
+    }
+    let m = gw.metrics().await;
+    assert!(recoveries(&m, "recovered") >= 2.0, "{m}");
+    assert_eq!(recoveries(&m, "failed"), 0.0, "{m}");
+}
+
 /// HAProxy (`balance roundrobin`, no stickiness) in front of `gateways`; returns its guard and the MCP URL.
 fn haproxy_round_robin(dir: &tempfile::TempDir, gateways: &[&Gw]) -> (ChildGuard, String) {
     let port = free_port();

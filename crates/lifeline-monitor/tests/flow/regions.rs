@@ -84,6 +84,21 @@ async fn json_of(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// Results the replica at `base` has recorded, every verdict (`lifeline_monitor_probes_total`): here only
+/// judged region rounds (the central scheduler probes no multi-region target) and the fleet's episodes.
+async fn recorded(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("lifeline_monitor_probes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 struct Agent {
     stop: CancellationToken,
 }
@@ -317,9 +332,21 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         "{:?}",
         pages(&received)
     );
-    tokio::time::sleep(Duration::from_secs(3)).await; // room for any wrong extra page (3 rounds)
-
+    // Room for any wrong extra page: three more rounds of both targets judged (and recorded) on the replica
+    // left, then nothing new has arrived.
+    let before = (pages(&received), on(&received, "pd").len());
+    let judged = recorded(&r1.base).await;
+    assert_eventually!(
+        recorded(&r1.base).await >= judged + 6.0,
+        patience = PATIENCE,
+        "the replica left judges no more rounds"
+    );
     let p = pages(&received);
+    assert_eq!(
+        (&p, on(&received, "pd").len()),
+        (&before.0, before.1),
+        "no alert after every episode resolved"
+    );
     let mut by: HashMap<(String, String), usize> = HashMap::new();
     for e in &p {
         *by.entry(e.clone()).or_default() += 1;

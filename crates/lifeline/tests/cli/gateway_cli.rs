@@ -375,12 +375,13 @@ fn a_pool_is_configured_in_the_file_or_with_repeated_flags() {
     let yaml = dir.path().join("pool.yaml");
     std::fs::write(
         &yaml,
-        "upstreams:\n  - url: http://mcp-server-headless.mcp.svc.cluster.local:3000/mcp\n    discovery: dns\n    group: blue\n    weight: 2\nupstream_health_interval: 2s\n",
+        "upstreams:\n  - url: http://mcp-server-headless.mcp.svc.cluster.local:3000/mcp\n    discovery: dns\n    group: blue\n    weight: 2\n    ready_port: 9090\nupstream_health_interval: 2s\n",
     )
     .expect("write");
     let yaml = yaml.to_string_lossy().into_owned();
     let cfg = effective(&gateway(&["--config", &yaml, "--check-config"], &[]));
     assert_eq!(cfg["upstreams"][0]["discovery"], "dns");
+    assert_eq!(cfg["upstreams"][0]["ready_port"], 9090);
     assert_eq!(cfg["upstreams"][0]["weight"], 2);
     assert_eq!(cfg["upstream_health_interval"], "2s");
 
@@ -400,6 +401,29 @@ fn a_pool_is_configured_in_the_file_or_with_repeated_flags() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A sidecar's ready_port: a port, and only for a pool (a single endpoint is never checked in the background).
+    for (body, field) in [
+        (
+            "upstreams:\n  - url: http://a:1/mcp\n  - url: http://b:1/mcp\n    ready_port: 0\n",
+            "upstreams[1].ready_port: must be between 1 and 65535",
+        ),
+        (
+            "upstreams:\n  - url: http://a:1/mcp\n    ready_port: 9090\n",
+            "upstreams[0].ready_port: only applies to a pool",
+        ),
+        (
+            "upstreams:\n  - url: http://a:1/mcp\n    ready_port: 70000\n",
+            "ready_port",
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.yaml"), body).expect("write");
+        let bad = dir.path().join("bad.yaml").to_string_lossy().into_owned();
+        let out = gateway(&["--config", &bad, "--check-config"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{body}: {stderr}");
+        assert!(stderr.contains(field), "{body}: {stderr}");
+    }
 }
 
 /// Issue 12: `--check-config` validates the whole `auth:` block, reading every file it names, and prints it with

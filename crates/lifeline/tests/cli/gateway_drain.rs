@@ -1,14 +1,18 @@
 //! The drain (`shared/seeds/003_*.txt`): on SIGTERM `/ready` fails at once, everything is served for
 //! `--drain-delay`, then new sessions and stateless requests get 503 + Retry-After while calls in flight finish,
 //! streams the gateway must close get a final `retry:` field, and the process exits 0. A second signal exits at
-//! once.
+//! once. An edge gateway in front of replicas reads each sidecar's `/ready` (`upstreams[].ready_port`): a
+//! SIGTERMed sidecar gets no new session during its drain delay while its old sessions keep working.
 
 use crate::gateway_harness as harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{event_json, open_session, post, GatewayUnderTest, Gw, Streaming, INIT};
-use lifeline_testkit::peers::{EverythingTransport, Peer};
+use harness::{
+    call_add, event_json, metric, open_session, post, GatewayUnderTest, Gw, Streaming, INIT,
+};
+use lifeline_testkit::assert_eventually;
+use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 use nix::sys::signal::Signal;
 
 fn long_call(id: u64, duration_s: u64) -> String {
@@ -204,4 +208,138 @@ async fn a_second_signal_exits_at_once() {
     );
     assert_eq!(status.code(), Some(0));
     assert!(gw.logs().contains("Second stop signal"), "{}", gw.logs());
+}
+
+/// `lifeline_gateway_upstream_endpoint_NAME{endpoint="URL"}` of the gateway's metrics `m` (0 when absent).
+fn endpoint_metric(m: &str, name: &str, url: &str) -> f64 {
+    metric(
+        m,
+        &format!("lifeline_gateway_upstream_endpoint_{name}{{endpoint=\"{url}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn an_edge_sends_no_new_session_to_a_replica_whose_sidecar_drains() {
+    // Two replicas as the kit deploys them (the Python SDK 2.x server, stateful, behind its own sidecar gateway
+    // with a long drain delay), pooled by an edge gateway that reads each sidecar's /ready.
+    let (ra, rb) = tokio::join!(
+        Peer::python(PyServer::Stateful),
+        Peer::python(PyServer::Stateful)
+    );
+    let sidecar_flags = [
+        "--drain-delay",
+        "60s",
+        "--drain-timeout",
+        "90s",
+        "--ready-ttl",
+        "300ms",
+    ];
+    let (sa, sb) = tokio::join!(
+        Gw::start(&ra.url, &sidecar_flags),
+        Gw::start(&rb.url, &sidecar_flags)
+    );
+    let patience = Duration::from_secs(60);
+    sa.wait_ready(patience).await;
+    sb.wait_ready(patience).await;
+    let admin_port = |gw: &Gw| gw.admin.rsplit_once(':').expect("host:port").1.to_owned();
+    let (a, b) = (sa.mcp(), sb.mcp());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("edge.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstreams:\n  - url: {a}\n    ready_port: {}\n  - url: {b}\n    ready_port: {}\n\
+             upstream_health_interval: 300ms\nready_timeout: 10s\n",
+            admin_port(&sa),
+            admin_port(&sb)
+        ),
+    )
+    .expect("write the edge config");
+    let edge = Gw::start_with(&["--config", &config.to_string_lossy()]).await;
+    edge.wait_ready(patience).await;
+    assert_eventually!(
+        {
+            let m = edge.metrics().await;
+            [&a, &b]
+                .iter()
+                .all(|u| endpoint_metric(&m, "healthy", u) == 1.0)
+        },
+        patience = patience,
+        "both replicas probed healthy"
+    );
+
+    // Sessions until one lives on replica A (a session is two requests: initialize, initialized).
+    let mcp = edge.mcp();
+    let mut on_a = None;
+    for _ in 0..30 {
+        let before = endpoint_metric(&edge.metrics().await, "requests_total", &a);
+        let sid = open_session(&mcp).await;
+        if endpoint_metric(&edge.metrics().await, "requests_total", &a) > before {
+            on_a = Some(sid);
+            break;
+        }
+    }
+    let old = on_a.expect("a session on replica A within 30");
+
+    // SIGTERM to A's sidecar: its /ready fails at once while it serves everything for 60 s.
+    let signalled = Instant::now();
+    sa.signal(Signal::SIGTERM);
+    assert_eventually!(
+        endpoint_metric(&edge.metrics().await, "draining", &a) == 1.0,
+        patience = Duration::from_secs(30),
+        "the edge sees A's sidecar draining"
+    );
+    let m = edge.metrics().await;
+    assert_eq!(endpoint_metric(&m, "healthy", &a), 0.0, "{m}");
+    assert_eq!(endpoint_metric(&m, "draining", &b), 0.0, "{m}");
+    let h: serde_json::Value =
+        serde_json::from_slice(&edge.admin_get("/healthz").await.body).expect("json");
+    let ep_a = h["upstream_endpoints"]
+        .as_array()
+        .and_then(|eps| eps.iter().find(|e| e["endpoint"] == a.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ep_a["sidecar_ready"], false, "{h}");
+    assert_eq!(
+        edge.admin_get("/ready").await.status,
+        200,
+        "B still takes sessions"
+    );
+
+    // No new session lands on A during its drain delay: all go to B.
+    let (to_a, to_b) = {
+        let m = edge.metrics().await;
+        (
+            endpoint_metric(&m, "requests_total", &a),
+            endpoint_metric(&m, "requests_total", &b),
+        )
+    };
+    for _ in 0..10 {
+        open_session(&mcp).await;
+    }
+    let m = edge.metrics().await;
+    assert_eq!(endpoint_metric(&m, "requests_total", &a), to_a, "{m}");
+    assert_eq!(
+        endpoint_metric(&m, "requests_total", &b),
+        to_b + 20.0,
+        "{m}"
+    );
+
+    // The old session keeps working on A, through the edge.
+    let r = call_add(&mcp, &old).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"5\""), "{}", r.text());
+    assert_eq!(
+        endpoint_metric(&edge.metrics().await, "requests_total", &a),
+        to_a + 1.0
+    );
+    // All of it happened inside A's drain delay (otherwise A would refuse new sessions on its own).
+    assert!(
+        signalled.elapsed() < Duration::from_secs(60),
+        "the test outlasted the drain delay: {:?}",
+        signalled.elapsed()
+    );
+    drop(rb);
+    drop(ra);
 }

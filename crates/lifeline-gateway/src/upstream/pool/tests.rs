@@ -272,3 +272,61 @@ fn group_weights_steer_new_work_and_fall_back_only_when_a_group_is_empty() {
     let other = p.pick(Some(&green)).expect("an endpoint");
     assert_eq!(other.group(), "blue");
 }
+
+#[test]
+fn a_sidecar_not_ready_gets_no_new_work_until_it_is_ready_again() {
+    let p = pool(
+        &[("http://127.0.0.1:1/mcp", 1), ("http://127.0.0.1:2/mcp", 1)],
+        5,
+    );
+    let a = Arc::clone(&p.members()[0]);
+    p.ready_checked(&a, false, "503");
+    assert!(a.is_draining());
+    assert_eq!(a.metrics.draining.get(), 1);
+    assert_eq!(
+        counts(&p, 200)[0],
+        0,
+        "a draining endpoint gets no new work"
+    );
+    // A passing MCP probe does not clear it: the sidecar drains while its server still answers.
+    let passed = ProbeSummary {
+        ok: true,
+        verdict: "healthy".to_owned(),
+        reason: None,
+        message: None,
+        ms: 1.0,
+        at: None,
+    };
+    p.probed(&a, passed);
+    assert!(!a.takes_new_work(p.now_ms()));
+    assert_eq!(p.healthy_count(), 0, "the other endpoint was never probed");
+    assert_eq!(p.to_json()[0]["sidecar_ready"], false);
+    p.ready_checked(&a, true, "200");
+    assert!(a.takes_new_work(p.now_ms()));
+    assert_eq!(a.metrics.draining.get(), 0);
+    assert_eq!(p.to_json()[0]["draining"], false);
+    // Every endpoint draining: panic routing still picks one (a pool never refuses on its own judgement).
+    for ep in p.members().iter() {
+        p.ready_checked(ep, false, "connection failed");
+    }
+    assert!(p.pick(None).is_some());
+}
+
+#[test]
+fn the_ready_url_is_the_endpoints_host_on_the_ready_port() {
+    let cases = [
+        ("http://10.0.0.7:3000/mcp?x=1", "http://10.0.0.7:9091/ready"),
+        ("http://[::1]:3000/mcp", "http://[::1]:9091/ready"),
+        (
+            "http://replica.ns.svc:3000/sse",
+            "http://replica.ns.svc:9091/ready",
+        ),
+    ];
+    for (url, want) in cases {
+        let url = Url::parse(url).expect("a URL");
+        assert_eq!(
+            super::ready_url(&url, 9091).map(String::from).as_deref(),
+            Some(want)
+        );
+    }
+}

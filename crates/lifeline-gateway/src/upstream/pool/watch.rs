@@ -3,9 +3,13 @@
 //!
 //! Probes use the shared probe engine (`lifeline_mcp::probe`) with the readiness probe's options (the same
 //! rules as `/ready`; a legacy probe session is always ended with DELETE by the engine), all endpoints at once,
-//! each bounded by `--ready-timeout`. Resolution uses the system resolver (`tokio::net::lookup_host`, i.e.
-//! `getaddrinfo`: `/etc/hosts`, then the cluster DNS); a failed lookup keeps the endpoints resolved before, so a
-//! DNS hiccup never empties the pool.
+//! each bounded by `--ready-timeout`. An endpoint with `ready_port` also has its sidecar's `/ready` read in the
+//! same round (GET, no redirects, the same bound): a sidecar `lifeline gateway` answers 503 there from the
+//! first moment of its drain (`admin.rs`), while it still serves everything for its `--drain-delay`, so the
+//! MCP probe alone would keep sending it new sessions until it starts refusing them.
+//!
+//! Resolution uses the system resolver (`tokio::net::lookup_host`, i.e. `getaddrinfo`: `/etc/hosts`, then the
+//! cluster DNS); a failed lookup keeps the endpoints resolved before, so a DNS hiccup never empties the pool.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -31,6 +35,11 @@ pub(crate) async fn watch_pool(pool: Arc<Pool>, opts: ProbeOptions, shutdown: Sh
     dns_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut health_tick = tokio::time::interval(cfg.health_interval);
     health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // No redirects: a sidecar answers for itself.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
     let stop = shutdown.reached(Phase::Forcing);
     tokio::pin!(stop);
     loop {
@@ -43,7 +52,7 @@ pub(crate) async fn watch_pool(pool: Arc<Pool>, opts: ProbeOptions, shutdown: Sh
             }
             _ = health_tick.tick(), if probing => {
                 tokio::select! {
-                    () = probe_round(&pool, &opts) => {}
+                    () = probe_round(&pool, &opts, &http) => {}
                     _ = &mut stop => return,
                 }
             }
@@ -95,20 +104,45 @@ pub(crate) async fn resolve_dns_entries(pool: &Pool) {
     }
 }
 
-/// Probes every endpoint once, concurrently.
-async fn probe_round(pool: &Arc<Pool>, opts: &ProbeOptions) {
+/// Probes every endpoint once, concurrently, and reads the `/ready` of those with a `ready_port`.
+async fn probe_round(pool: &Arc<Pool>, opts: &ProbeOptions, http: &reqwest::Client) {
     let mut set = tokio::task::JoinSet::new();
     for ep in pool.members().iter() {
         let ep = Arc::clone(ep);
         let pool = Arc::clone(pool);
         let opts = opts.clone();
+        let http = http.clone();
         set.spawn(async move {
-            let summary = probe_endpoint(&pool, &ep, opts).await;
+            let bound = opts.timeouts.total;
+            let ready = async {
+                match &ep.ready_url {
+                    Some(url) => Some(sidecar_ready(&http, url, bound).await),
+                    None => None,
+                }
+            };
+            let (summary, ready) = tokio::join!(probe_endpoint(&pool, &ep, opts), ready);
             pool.probed(&ep, summary);
+            if let Some((ok, detail)) = ready {
+                pool.ready_checked(&ep, ok, &detail);
+            }
         });
     }
     while set.join_next().await.is_some() {}
     pool.publish_all();
+}
+
+/// GETs a sidecar's `/ready` at `url` within `bound`: whether it answered 200, and the status or why there was
+/// none (for the log).
+async fn sidecar_ready(http: &reqwest::Client, url: &Url, bound: Duration) -> (bool, String) {
+    match tokio::time::timeout(bound, http.get(url.clone()).send()).await {
+        Ok(Ok(resp)) => (
+            resp.status() == reqwest::StatusCode::OK,
+            resp.status().as_u16().to_string(),
+        ),
+        Ok(Err(e)) if e.is_connect() => (false, "connection failed".to_owned()),
+        Ok(Err(_)) => (false, "request failed".to_owned()),
+        Err(_) => (false, format!("no answer within {} ms", bound.as_millis())),
+    }
 }
 
 /// One probe of `ep`, with its era hint; a healthy one's tools become its group's snapshot

@@ -33,9 +33,6 @@ use crate::upstream::UpstreamError;
 
 /// Bound on a new pool generation's start (every slot initialized).
 pub(crate) const START_PATIENCE: Duration = Duration::from_secs(60);
-/// How often a reload looks at what it waits for (new children up, old sessions gone): a bounded poll, never a
-/// synchronisation the tests rely on.
-const POLL: Duration = Duration::from_millis(100);
 
 /// Pool mode's generations: the current pool and the old ones still serving their sessions.
 #[derive(Debug)]
@@ -186,15 +183,9 @@ impl StdioUpstream {
             ));
             next.start();
             let report = async {
-                let mut up = false;
                 let deadline = tokio::time::Instant::now() + START_PATIENCE;
-                while tokio::time::Instant::now() < deadline {
-                    if next.running() == next.size() {
-                        up = true;
-                        break;
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
+                // Woken at every child that becomes ready (`Pool::wait_until`), no polling.
+                let up = next.wait_until(deadline, |p| p.running() == p.size()).await;
                 if !up {
                     return Err(format!(
                         "the new generation did not start within {START_PATIENCE:?}: {}",
@@ -230,9 +221,8 @@ impl StdioUpstream {
             let up = Arc::clone(up);
             tokio::spawn(async move {
                 let deadline = tokio::time::Instant::now() + drain_timeout;
-                while old.session_count() > 0 && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(POLL).await;
-                }
+                // Woken at every session that ends there (`Pool::wait_until`), no polling.
+                old.wait_until(deadline, |p| p.session_count() == 0).await;
                 let left = old.session_count();
                 old.close().await;
                 if let Some(pools) = stdio(&up).and_then(|s| s.pool.as_ref()) {
@@ -254,7 +244,11 @@ impl StdioUpstream {
         let Some(spare) = &self.spare else {
             return Err("no stdio children to reload".to_owned());
         };
-        let old: Vec<Box<str>> = self.children().keys().cloned().collect();
+        let (old, old_children): (Vec<Box<str>>, Vec<Arc<super::child::Child>>) = self
+            .children()
+            .iter()
+            .map(|(sid, child)| (sid.clone(), Arc::clone(child)))
+            .unzip();
         if let Err(err) = spare.renew() {
             return Err(format!("the new generation did not start: {err}"));
         }
@@ -281,9 +275,10 @@ impl StdioUpstream {
                     .cloned()
                     .collect()
             };
-            while !alive(this).is_empty() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(POLL).await;
-            }
+            // Each old session's child ends with its session (DELETE, idle TTL, a crash): wait for all of them,
+            // woken by each child's end, no polling.
+            let ended = futures_util::future::join_all(old_children.iter().map(|c| c.wait_ended()));
+            let _ = tokio::time::timeout_at(deadline, ended).await;
             let left = alive(this);
             for sid in &left {
                 let _ = this.end_session(sid).await;

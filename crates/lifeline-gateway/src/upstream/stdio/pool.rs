@@ -73,6 +73,9 @@ pub(super) struct Pool {
     /// request's response stream.
     inflight: Arc<Mutex<InflightMap>>,
     closing: watch::Sender<bool>,
+    /// Bumped whenever a session is pinned or unpinned and whenever a slot's child becomes ready: what a reload
+    /// waits on ([`Pool::wait_until`]) instead of polling.
+    changed: watch::Sender<u64>,
     metrics: Arc<Metrics>,
 }
 
@@ -101,7 +104,46 @@ impl Pool {
             next_id: AtomicU64::new(1),
             inflight: Arc::new(Mutex::new(HashMap::new())),
             closing: watch::Sender::new(false),
+            changed: watch::Sender::new(0),
             metrics,
+        }
+    }
+
+    /// Wakes every [`Pool::wait_until`].
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Forgets session `sid`; whether it was pinned here.
+    fn unpin(&self, sid: &str) -> bool {
+        let was = self.sessions().remove(sid).is_some();
+        if was {
+            self.bump();
+        }
+        was
+    }
+
+    /// Waits until `done(self)` holds (checked again at every session pinned or unpinned and every child that
+    /// becomes ready) or `deadline` passes; returns whether it holds.
+    pub(super) async fn wait_until(
+        &self,
+        deadline: tokio::time::Instant,
+        done: impl Fn(&Pool) -> bool,
+    ) -> bool {
+        // Subscribed before the first check: a change after it wakes the loop, so none is missed.
+        let mut rx = self.changed.subscribe();
+        loop {
+            if done(self) {
+                return true;
+            }
+            tokio::select! {
+                r = rx.changed() => {
+                    if r.is_err() {
+                        return done(self);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => return done(self),
+            }
         }
     }
 
@@ -216,6 +258,8 @@ impl Pool {
                 slot.init = Some(result);
                 slot.modern = modern;
                 slot.last_error = None;
+                drop(slot);
+                self.bump();
                 Ok(child)
             }
             Err(err) => {
@@ -389,9 +433,7 @@ impl Pool {
         match method {
             Method::POST => self.post(sid, headers, bytes).await,
             Method::DELETE => Ok(match sid {
-                Some(sid) if self.sessions().remove(sid.as_str()).is_some() => {
-                    Response::new(body::full(Bytes::new()))
-                }
+                Some(sid) if self.unpin(&sid) => Response::new(body::full(Bytes::new())),
                 _ => session_not_found(None),
             }),
             // No standalone stream: a shared child's unrelated messages belong to no one client (2025-11-25
@@ -443,7 +485,7 @@ impl Pool {
         });
         let Some(child) = live else {
             if pinned.is_some() {
-                self.sessions().remove(sid.as_str());
+                self.unpin(&sid);
                 tracing::info!(session.id = %sid, "Pool session's child ended; 404 so the client re-initializes.");
             }
             return Ok(session_not_found(summary.id.as_ref()));
@@ -596,6 +638,7 @@ impl Pool {
         };
         let sid = mint_session_id()?;
         self.sessions().insert(sid.clone().into(), (i, generation));
+        self.bump();
         tracing::debug!(session.id = %sid, pool.slot = i, "Pool session started.");
         let body = json!({"jsonrpc": "2.0", "id": id, "result": init});
         let mut resp = json(StatusCode::OK, Bytes::from(body.to_string()));
@@ -616,7 +659,7 @@ impl Pool {
 
     /// Forgets a session (idle TTL, drain). The child stays: it is shared.
     pub(super) fn end_session(&self, sid: &str) -> StatusCode {
-        if self.sessions().remove(sid).is_some() {
+        if self.unpin(sid) {
             StatusCode::OK
         } else {
             StatusCode::NOT_FOUND
