@@ -13,6 +13,9 @@
 //! A client session maps to one upstream session per server, made lazily on the first request that needs that
 //! server; one server's session expiring (a 404) re-creates that session alone, and one server failing gives an
 //! error for its own tools only, never breaking the client's session (the half-alive-session bug of issue 16).
+//! With `session_key_file` a legacy client's session id is a sealed token any replica serves (`sealed`). A
+//! request routed to one server is answered as a stream when that server sends it progress or log notifications
+//! before its response (`stream`).
 //! Lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`: 2025-11-25 `server/tools`,
 //! `server/prompts`, `server/resources`) ask every ready server at once and merge, names per `naming`, with one
 //! opaque cursor holding each server's position (2025-11-25 `server/utilities/pagination`). Calls
@@ -42,6 +45,7 @@ use crate::config::federation::{FederationConfig, ServerConfig, ServerEra, Serve
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::proxy::SESSION_HEADER;
+use crate::sessions::seal::Sealer;
 use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 
 mod card;
@@ -50,8 +54,10 @@ mod health;
 mod modern;
 mod naming;
 mod route;
+mod sealed;
+mod stream;
 
-use client::{ExchangeError, Link, Reply};
+use client::{ExchangeError, Link, Relay, Reply};
 pub(crate) use modern::PROTOCOL_VERSION_HEADER;
 use naming::Names;
 use route::List;
@@ -86,6 +92,10 @@ pub(crate) struct Federation {
     timeout: Duration,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    /// Seals legacy clients' session ids with `session_key_file` (`sealed`); `None` without one.
+    sealer: Option<Sealer>,
+    /// Sealed ids ended here with `DELETE` (`sealed`).
+    ended: Mutex<sealed::Ended>,
 }
 
 /// One federated server.
@@ -126,6 +136,10 @@ struct ClientSession {
     links: Vec<tokio::sync::Mutex<Option<Link>>>,
     notify: broadcast::Sender<Bytes>,
     last_used: Mutex<Instant>,
+    /// The level a legacy client set with `logging/setLevel` (2025-11-25 `server/utilities/logging` §Setting Log
+    /// Level): legacy servers were told; modern ones get it on every request as `_meta`'s
+    /// `io.modelcontextprotocol/logLevel` (2026-07-28 `server/utilities/logging` §Per-request log level).
+    log_level: Mutex<Option<String>>,
 }
 
 /// One client request to a federated endpoint, as the client listener's layers pass it on (`proxy/federated.rs`:
@@ -236,6 +250,8 @@ impl Federation {
             timeout: cfg.upstream.timeout,
             shutdown,
             metrics: Arc::clone(metrics),
+            sealer: cfg.sessions.keys.as_ref().map(Sealer::new),
+            ended: Mutex::new(sealed::Ended::default()),
         }
     }
 
@@ -309,12 +325,18 @@ impl Federation {
                 None,
             ));
         };
-        match lock(&self.sessions).get(sid) {
+        let known = lock(&self.sessions).get(sid).cloned();
+        // A sealed id this replica does not hold: any replica serves it (`sealed`).
+        let found = match known {
+            Some(s) => Some(s),
+            None => self.adopt(view, sid, principal),
+        };
+        match found {
             // With auth on, a session is its creator's alone: another principal's request gets the same 404 as
             // an unknown id (as `sessions::Sessions::usable_by` does for the proxied upstream).
             Some(s) if s.view == view && s.principal.as_deref() == principal => {
                 *lock(&s.last_used) = Instant::now();
-                Ok(Arc::clone(s))
+                Ok(s)
             }
             _ => Err(body::rpc_error(
                 StatusCode::NOT_FOUND,
@@ -373,17 +395,25 @@ impl Federation {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let answer = self.dispatch(&sess, method, params, &id).await;
+        if stream::streams(method) {
+            // Its notifications (progress, log messages) may come before the response: streamed.
+            return self
+                .answer(sess, method, params, id, stream::Logs::All, None)
+                .await;
+        }
+        let answer = self.dispatch(&sess, method, params, &id, None).await;
         body::json_response(StatusCode::OK, &answer)
     }
 
-    /// Answers one request of a client session (legacy, or the implicit session of modern clients).
+    /// Answers one request of a client session (legacy, or the implicit session of modern clients); the
+    /// request-scoped notifications of a request routed to one server go to `relay` when given.
     async fn dispatch(
         &self,
         sess: &ClientSession,
         method: &str,
         params: Value,
         id: &Value,
+        relay: Option<&Relay>,
     ) -> Value {
         match method {
             "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
@@ -391,12 +421,12 @@ impl Federation {
             "prompts/list" => self.list(sess, List::Prompts, &params, id).await,
             "resources/list" => self.list(sess, List::Resources, &params, id).await,
             "resources/templates/list" => self.list(sess, List::Templates, &params, id).await,
-            "tools/call" => self.by_name(sess, method, params, id, true).await,
-            "prompts/get" => self.by_name(sess, method, params, id, false).await,
+            "tools/call" => self.by_name(sess, method, params, id, true, relay).await,
+            "prompts/get" => self.by_name(sess, method, params, id, false, relay).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(sess, method, params, id).await
+                self.by_uri(sess, method, params, id, relay).await
             }
-            "completion/complete" => self.complete(sess, params, id).await,
+            "completion/complete" => self.complete(sess, params, id, relay).await,
             "logging/setLevel" => self.set_level(sess, params, id).await,
             other => error(
                 id,
@@ -422,7 +452,7 @@ impl Federation {
             .filter(|v| era::is_known_legacy(v))
             .unwrap_or(era::LATEST_LEGACY_VERSION)
             .to_owned();
-        let sid = match mint_session_id() {
+        let sid = match self.new_session_id(view, params, principal.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot mint a session id.");
@@ -473,6 +503,7 @@ impl Federation {
                 .collect(),
             notify,
             last_used: Mutex::new(Instant::now()),
+            log_level: Mutex::new(None),
         })
     }
 
@@ -535,6 +566,7 @@ impl Federation {
         i: usize,
         method: &str,
         params: Value,
+        relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         if let Some(refusal) = self.not_ready(i) {
@@ -543,7 +575,7 @@ impl Federation {
                 .request(&server.cfg.name, "unavailable");
             return Err(refusal);
         }
-        let result = self.exchange_ready(sess, i, method, params).await;
+        let result = self.exchange_ready(sess, i, method, params, relay).await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics.federation.request(&server.cfg.name, label);
         result
@@ -555,16 +587,24 @@ impl Federation {
         i: usize,
         method: &str,
         params: Value,
+        relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         for attempt in 0..2 {
             let link = self.link(sess, i).await?;
-            match client::request(
+            let mut params = params.clone();
+            if link.modern {
+                if let Some(level) = lock(&sess.log_level).clone() {
+                    with_log_level(&mut params, level);
+                }
+            }
+            match client::request_relaying(
                 &server.upstream,
                 &link,
                 method,
-                params.clone(),
+                params,
                 self.timeout,
+                relay,
             )
             .await
             {
@@ -701,6 +741,9 @@ impl Federation {
         };
         if let Some(sid) = sid {
             lock(&self.sessions).remove(sid);
+            if self.sealer.is_some() {
+                lock(&self.ended).insert(sid.to_owned(), self.idle_ttl, self.max_sessions);
+            }
         }
         self.end_links(&sess).await;
         let mut resp = Response::new(body::full(Bytes::new()));
@@ -744,6 +787,7 @@ impl Federation {
                     .map(|(k, _)| k.clone())
                     .collect();
                 idle.extend(keys.iter().filter_map(|k| modern.remove(k)));
+                lock(&self.ended).prune(self.idle_ttl);
                 idle
             };
             for sess in idle {
@@ -814,6 +858,20 @@ fn capabilities() -> Value {
     })
 }
 
+/// `params` asking a modern server for the log messages of `level` and above (2026-07-28
+/// `server/utilities/logging` §Per-request log level); the caller's own `_meta` keys are kept.
+fn with_log_level(params: &mut Value, level: String) {
+    if !params.is_object() {
+        *params = json!({});
+    }
+    let meta = params
+        .as_object_mut()
+        .map(|p| p.entry("_meta").or_insert_with(|| json!({})));
+    if let Some(Value::Object(meta)) = meta {
+        meta.insert(era::META_LOG_LEVEL.to_owned(), Value::String(level));
+    }
+}
+
 fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {
     let mut err = json!({"code": code, "message": message});
     if !data.is_null() {
@@ -828,7 +886,8 @@ fn accepted() -> Response<Body> {
     resp
 }
 
-/// A new session id: 128 random bits from the OS, hex (2025-11-25 `basic/transports` §Session Management 1).
+/// 128 random bits from the OS, hex: a session id without a key file, the identity inside a sealed one (2025-11-25
+/// `basic/transports` §Session Management 1: globally unique and cryptographically secure).
 fn mint_session_id() -> std::io::Result<String> {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];

@@ -7,7 +7,9 @@
 //! A reply is read whole, bounded ([`MAX_REPLY_BYTES`]) and within the exchange's timeout: `application/json`,
 //! or an SSE stream (2025-11-25 `basic/transports` §Sending Messages to the Server 5) read until the response
 //! with our id; the notifications that came before it are returned beside it (the federation passes on
-//! `notifications/*/list_changed`). A server-to-client request on that stream (sampling, elicitation, roots)
+//! `notifications/*/list_changed`), except the request-scoped ones (`notifications/progress`,
+//! `notifications/message`), which go to the exchange's [`Relay`] as they arrive when it has one (the client's
+//! own response stream, `federation/stream.rs`). A server-to-client request on that stream (sampling, elicitation, roots)
 //! cannot reach a federated client over a JSON reply: it is answered with an error at once, never left hanging
 //! (`docs/gateway-federation.md` §What is refused).
 //!
@@ -41,6 +43,18 @@ const MCP_METHOD: http::HeaderName = http::HeaderName::from_static("mcp-method")
 const MCP_NAME: http::HeaderName = http::HeaderName::from_static("mcp-name");
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i64 = -32601;
+
+/// Where the request-scoped notifications of one exchange go as they arrive (`notifications/progress`,
+/// `notifications/message`: 2025-11-25 `basic/transports` §Sending Messages to the Server 6, 2026-07-28
+/// `basic/transports/streamable-http` §Receiving Messages). Bounded: a client that reads slowly slows the
+/// upstream read, within the exchange's timeout.
+pub(crate) type Relay = tokio::sync::mpsc::Sender<Value>;
+
+/// Whether `method` is a notification that belongs to the request whose stream carries it (and so is relayed to
+/// that request's client, never broadcast).
+pub(crate) fn request_scoped(method: &str) -> bool {
+    matches!(method, "notifications/progress" | "notifications/message")
+}
 
 /// The ids of the federation's own requests upstream (one counter: they only need to be unique per session).
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
@@ -127,7 +141,7 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         init: Value::Null,
         modern: false,
     };
-    let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false).await?;
+    let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false, None).await?;
     let result = match (reply.message.get("result"), reply.message.get("error")) {
         (Some(r), _) => r.clone(),
         (None, Some(e)) => return Err(ExchangeError::Refused(e.to_string())),
@@ -216,6 +230,21 @@ pub(crate) async fn request(
     params: Value,
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
+    request_relaying(up, link, method, params, timeout, None).await
+}
+
+/// [`request`], with the request-scoped notifications that come before the response sent to `relay` as they
+/// arrive (instead of being returned in [`Reply::notifications`]).
+///
+/// Errors: [`ExchangeError`].
+pub(crate) async fn request_relaying(
+    up: &Upstream,
+    link: &Link,
+    method: &str,
+    params: Value,
+    timeout: Duration,
+    relay: Option<&Relay>,
+) -> Result<Reply, ExchangeError> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let params = if link.modern {
         with_modern_meta(params)
@@ -223,7 +252,7 @@ pub(crate) async fn request(
         params
     };
     let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    send(up, link, &msg, id, timeout, true)
+    send(up, link, &msg, id, timeout, true, relay)
         .await
         .map(|(r, _, _)| r)
 }
@@ -367,6 +396,7 @@ async fn send(
     id: i64,
     timeout: Duration,
     on_session: bool,
+    relay: Option<&Relay>,
 ) -> Result<(Reply, Option<String>, Option<EndpointRef>), ExchangeError> {
     let exchange = async {
         let resp = up.forward(forward(link, msg, on_session)).await?;
@@ -404,7 +434,7 @@ async fn send(
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
         let mut body = resp.into_body();
         let reply = if sse {
-            read_sse(up, link, &mut body, id, timeout).await?
+            read_sse(up, link, &mut body, id, timeout, relay).await?
         } else {
             let mut buf = BytesMut::new();
             while let Some(frame) = body.frame().await {
@@ -435,13 +465,14 @@ async fn send(
         .map_err(|_| ExchangeError::Timeout(timeout))?
 }
 
-/// Reads an SSE reply up to the response to `id`.
+/// Reads an SSE reply up to the response to `id`; request-scoped notifications go to `relay` when given.
 async fn read_sse(
     up: &Upstream,
     link: &Link,
     body: &mut crate::body::Body,
     id: i64,
     timeout: Duration,
+    relay: Option<&Relay>,
 ) -> Result<Reply, ExchangeError> {
     let mut parser = Parser::new(DEFAULT_MAX_EVENT_BYTES.min(MAX_REPLY_BYTES));
     let mut notifications = Vec::new();
@@ -484,7 +515,15 @@ async fn read_sse(
                     let _ = tokio::time::timeout(timeout, up.forward(forward(link, &answer, true)))
                         .await;
                 }
-                (Some(_), None) if notifications.len() < 64 => notifications.push(message),
+                (Some(method), None) => match relay {
+                    Some(relay) if method.as_str().is_some_and(request_scoped) => {
+                        // A client gone (its stream closed) no longer wants them; the exchange goes on to
+                        // its response.
+                        let _ = relay.send(message).await;
+                    }
+                    _ if notifications.len() < 64 => notifications.push(message),
+                    _ => {}
+                },
                 _ => {}
             }
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    error, lock, naming, ClientSession, Federation, View, INVALID_PARAMS, MAX_URIS,
+    error, lock, naming, ClientSession, Federation, Relay, View, INVALID_PARAMS, MAX_URIS,
     RESOURCE_NOT_FOUND,
 };
 
@@ -74,7 +74,7 @@ impl Federation {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            self.exchange(sess, *i, kind.method(), params)
+            self.exchange(sess, *i, kind.method(), params, None)
         }))
         .await;
         let names = match kind {
@@ -144,6 +144,7 @@ impl Federation {
         mut params: Value,
         id: &Value,
         tool: bool,
+        relay: Option<&Relay>,
     ) -> Value {
         let Some(name) = params
             .get("name")
@@ -162,7 +163,7 @@ impl Federation {
             );
         };
         params["name"] = Value::String(orig);
-        self.relay(sess, i, method, params, id).await
+        self.relay(sess, i, method, params, id, relay).await
     }
 
     fn resolve(&self, view: View, name: &str, tool: bool) -> Option<(usize, String)> {
@@ -183,12 +184,13 @@ impl Federation {
         method: &str,
         params: Value,
         id: &Value,
+        relay: Option<&Relay>,
     ) -> Value {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
             return error(id, INVALID_PARAMS, "params.uri is required", Value::Null);
         };
         match self.owner_of(sess.view, uri) {
-            Some(i) => self.relay(sess, i, method, params, id).await,
+            Some(i) => self.relay(sess, i, method, params, id, relay).await,
             None => error(
                 id,
                 RESOURCE_NOT_FOUND,
@@ -211,6 +213,7 @@ impl Federation {
         sess: &ClientSession,
         mut params: Value,
         id: &Value,
+        relay: Option<&Relay>,
     ) -> Value {
         let target = match params["ref"]["type"].as_str() {
             Some("ref/prompt") => params["ref"]["name"]
@@ -226,7 +229,10 @@ impl Federation {
             _ => None,
         };
         match target {
-            Some(i) => self.relay(sess, i, "completion/complete", params, id).await,
+            Some(i) => {
+                self.relay(sess, i, "completion/complete", params, id, relay)
+                    .await
+            }
             None => error(
                 id,
                 INVALID_PARAMS,
@@ -236,14 +242,28 @@ impl Federation {
         }
     }
 
-    /// `logging/setLevel`: to every ready server of the endpoint; answered once all have.
+    /// `logging/setLevel`: to every ready legacy server of the endpoint, answered once all have; remembered for
+    /// the modern ones, which have no such method and get the level on each request instead (2026-07-28
+    /// `server/utilities/logging` §Per-request log level).
     pub(super) async fn set_level(&self, sess: &ClientSession, params: Value, id: &Value) -> Value {
+        let Some(level) = params.get("level").and_then(Value::as_str) else {
+            return error(id, INVALID_PARAMS, "params.level is required", Value::Null);
+        };
+        *lock(&sess.log_level) = Some(level.to_owned());
         let servers = self.ready_servers(sess.view);
-        futures_util::future::join_all(
-            servers
-                .iter()
-                .map(|i| self.exchange(sess, *i, "logging/setLevel", params.clone())),
-        )
+        futures_util::future::join_all(servers.iter().map(|&i| {
+            let params = params.clone();
+            async move {
+                match self.link(sess, i).await {
+                    Ok(link) if !link.modern => {
+                        let _ = self
+                            .exchange(sess, i, "logging/setLevel", params, None)
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        }))
         .await;
         json!({"jsonrpc": "2.0", "id": id, "result": {}})
     }
@@ -256,8 +276,9 @@ impl Federation {
         method: &str,
         params: Value,
         id: &Value,
+        relay: Option<&Relay>,
     ) -> Value {
-        match self.exchange(sess, i, method, params).await {
+        match self.exchange(sess, i, method, params, relay).await {
             Ok(reply) => {
                 let mut message = reply.message;
                 message["id"] = id.clone();
