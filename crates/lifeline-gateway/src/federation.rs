@@ -48,6 +48,7 @@ use crate::proxy::SESSION_HEADER;
 use crate::sessions::seal::Sealer;
 use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 
+mod answer;
 mod card;
 mod client;
 mod health;
@@ -57,6 +58,7 @@ mod route;
 mod sealed;
 mod stream;
 
+use answer::Answer;
 use client::{ExchangeError, Link, Relay, Reply};
 pub(crate) use modern::PROTOCOL_VERSION_HEADER;
 use naming::Names;
@@ -133,7 +135,7 @@ struct ClientSession {
     /// The verified subject that made it, when auth is on: the only one that may use it.
     principal: Option<Arc<str>>,
     /// One slot per server: its upstream session, made on first use.
-    links: Vec<tokio::sync::Mutex<Option<Link>>>,
+    links: Vec<tokio::sync::Mutex<Option<Arc<Link>>>>,
     notify: broadcast::Sender<Bytes>,
     last_used: Mutex<Instant>,
     /// The level a legacy client set with `logging/setLevel` (2025-11-25 `server/utilities/logging` §Setting Log
@@ -401,8 +403,9 @@ impl Federation {
                 .answer(sess, method, params, id, stream::Logs::All, None)
                 .await;
         }
-        let answer = self.dispatch(&sess, method, params, &id, None).await;
-        body::json_response(StatusCode::OK, &answer)
+        self.dispatch(&sess, method, params, &id, None)
+            .await
+            .into_response()
     }
 
     /// Answers one request of a client session (legacy, or the implicit session of modern clients); the
@@ -414,19 +417,19 @@ impl Federation {
         params: Value,
         id: &Value,
         relay: Option<&Relay>,
-    ) -> Value {
-        match method {
+    ) -> Answer {
+        let built = match method {
             "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
             "tools/list" => self.list(sess, List::Tools, &params, id).await,
             "prompts/list" => self.list(sess, List::Prompts, &params, id).await,
             "resources/list" => self.list(sess, List::Resources, &params, id).await,
             "resources/templates/list" => self.list(sess, List::Templates, &params, id).await,
-            "tools/call" => self.by_name(sess, method, params, id, true, relay).await,
-            "prompts/get" => self.by_name(sess, method, params, id, false, relay).await,
+            "tools/call" => return self.by_name(sess, method, params, id, true, relay).await,
+            "prompts/get" => return self.by_name(sess, method, params, id, false, relay).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(sess, method, params, id, relay).await
+                return self.by_uri(sess, method, params, id, relay).await
             }
-            "completion/complete" => self.complete(sess, params, id, relay).await,
+            "completion/complete" => return self.complete(sess, params, id, relay).await,
             "logging/setLevel" => self.set_level(sess, params, id).await,
             other => error(
                 id,
@@ -434,7 +437,8 @@ impl Federation {
                 &format!("Method not found: {other}"),
                 Value::Null,
             ),
-        }
+        };
+        Answer::Built(built)
     }
 
     /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
@@ -517,21 +521,23 @@ impl Federation {
     }
 
     /// The upstream session of `sess` with server `i`, made now if it has none.
-    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Link, Refusal> {
+    /// Shared, not copied: a request holds its link for the exchange only.
+    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Arc<Link>, Refusal> {
         let mut slot = sess.links[i].lock().await;
         if let Some(link) = slot.as_ref() {
-            return Ok(link.clone());
+            return Ok(Arc::clone(link));
         }
         match self.connect(i).await {
             Ok(link) => {
-                *slot = Some(link.clone());
+                let link = Arc::new(link);
+                *slot = Some(Arc::clone(&link));
                 if link.session_id.is_some() {
                     // The server's own notifications for this session (2025-11-25 `basic/transports` §Listening for
                     // Messages from the Server): its `list_changed` reach this client. The task ends with the
                     // upstream session (DELETE ends the stream) or the drain.
                     tokio::spawn(listen(
                         Arc::clone(&self.servers[i]),
-                        link.clone(),
+                        Arc::clone(&link),
                         sess.notify.clone(),
                         self.shutdown.clone(),
                     ));
@@ -565,7 +571,7 @@ impl Federation {
         sess: &ClientSession,
         i: usize,
         method: &str,
-        params: Value,
+        params: &Value,
         relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
@@ -586,18 +592,21 @@ impl Federation {
         sess: &ClientSession,
         i: usize,
         method: &str,
-        params: Value,
+        params: &Value,
         relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         for attempt in 0..2 {
             let link = self.link(sess, i).await?;
-            let mut params = params.clone();
-            if link.modern {
-                if let Some(level) = lock(&sess.log_level).clone() {
-                    with_log_level(&mut params, level);
+            let level = link.modern.then(|| lock(&sess.log_level).clone()).flatten();
+            let leveled;
+            let params = match level {
+                Some(level) => {
+                    leveled = with_log_level(params.clone(), level);
+                    &leveled
                 }
-            }
+                None => params,
+            };
             match client::request_relaying(
                 &server.upstream,
                 &link,
@@ -820,7 +829,7 @@ impl Federation {
 /// ended, the server went away), on a server without a `GET` stream (405), or at the drain.
 async fn listen(
     server: Arc<Server>,
-    link: Link,
+    link: Arc<Link>,
     notify: broadcast::Sender<Bytes>,
     shutdown: Shutdown,
 ) {
@@ -860,9 +869,9 @@ fn capabilities() -> Value {
 
 /// `params` asking a modern server for the log messages of `level` and above (2026-07-28
 /// `server/utilities/logging` §Per-request log level); the caller's own `_meta` keys are kept.
-fn with_log_level(params: &mut Value, level: String) {
+fn with_log_level(mut params: Value, level: String) -> Value {
     if !params.is_object() {
-        *params = json!({});
+        params = json!({});
     }
     let meta = params
         .as_object_mut()
@@ -870,6 +879,7 @@ fn with_log_level(params: &mut Value, level: String) {
     if let Some(Value::Object(meta)) = meta {
         meta.insert(era::META_LOG_LEVEL.to_owned(), Value::String(level));
     }
+    params
 }
 
 fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {

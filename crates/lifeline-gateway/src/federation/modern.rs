@@ -24,7 +24,9 @@ use lifeline_core::Phase;
 use lifeline_mcp::era;
 use serde_json::{json, Value};
 
-use super::{capabilities, error, lock, stream, Call, ClientSession, Federation, Implicit, View};
+use super::{
+    capabilities, error, lock, stream, Answer, Call, ClientSession, Federation, Implicit, View,
+};
 use crate::body::{self, code, Body};
 
 /// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header; 2026-07-28 on every request).
@@ -138,7 +140,7 @@ impl Federation {
         }
         let mut answer = self.dispatch(&sess, method, params, id, None).await;
         finish(method, &mut answer);
-        body::json_response(StatusCode::OK, &answer)
+        answer.into_response()
     }
 
     /// `owner`'s implicit session on the endpoint `view`, made on first use; `None` when `max_sessions` implicit
@@ -164,7 +166,19 @@ impl Federation {
 
 /// A modern answer as 2026-07-28 has it: its result with `resultType: "complete"` (`basic/patterns/mrtr`), and on
 /// lists and `resources/read` with `cacheScope: "private"`, `ttlMs: 0`.
-fn finish(method: &str, answer: &mut Value) {
+fn finish(method: &str, answer: &mut Answer) {
+    let cacheable = method.ends_with("/list") || method == "resources/read";
+    if !cacheable {
+        // A relayed result goes as the server wrote it, `resultType` added in front.
+        answer.complete_result_type();
+    }
+    if cacheable && matches!(answer, Answer::Relayed { .. }) {
+        let relayed = std::mem::replace(answer, Answer::Built(Value::Null));
+        *answer = Answer::Built(relayed.into_value());
+    }
+    let Answer::Built(answer) = answer else {
+        return;
+    };
     if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
         result
             .entry("resultType")

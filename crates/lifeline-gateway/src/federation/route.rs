@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    error, lock, naming, ClientSession, Federation, Relay, View, INVALID_PARAMS, MAX_URIS,
+    error, lock, naming, Answer, ClientSession, Federation, Relay, View, INVALID_PARAMS, MAX_URIS,
     RESOURCE_NOT_FOUND,
 };
 
@@ -74,7 +74,7 @@ impl Federation {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            self.exchange(sess, *i, kind.method(), params, None)
+            async move { self.exchange(sess, *i, kind.method(), &params, None).await }
         }))
         .await;
         let names = match kind {
@@ -92,8 +92,8 @@ impl Federation {
         for ((i, _), reply) in positions.iter().zip(replies) {
             let server = &self.servers[*i];
             let result = match reply {
-                Ok(r) => match r.message.get("result") {
-                    Some(res) => res.clone(),
+                Ok(r) => match r.result() {
+                    Some(res) => res,
                     None => continue, // A server without this capability answers -32601: nothing to merge.
                 },
                 Err(refusal) => {
@@ -145,22 +145,23 @@ impl Federation {
         id: &Value,
         tool: bool,
         relay: Option<&Relay>,
-    ) -> Value {
-        let Some(name) = params
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return error(id, INVALID_PARAMS, "params.name is required", Value::Null);
+    ) -> Answer {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Answer::Built(error(
+                id,
+                INVALID_PARAMS,
+                "params.name is required",
+                Value::Null,
+            ));
         };
-        let Some((i, orig)) = self.resolve(sess.view, &name, tool) else {
+        let Some((i, orig)) = self.resolve(sess.view, name, tool) else {
             let what = if tool { "tool" } else { "prompt" };
-            return error(
+            return Answer::Built(error(
                 id,
                 INVALID_PARAMS,
                 &format!("Unknown {what}: {name}"),
                 Value::Null,
-            );
+            ));
         };
         params["name"] = Value::String(orig);
         self.relay(sess, i, method, params, id, relay).await
@@ -185,18 +186,23 @@ impl Federation {
         params: Value,
         id: &Value,
         relay: Option<&Relay>,
-    ) -> Value {
+    ) -> Answer {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
-            return error(id, INVALID_PARAMS, "params.uri is required", Value::Null);
+            return Answer::Built(error(
+                id,
+                INVALID_PARAMS,
+                "params.uri is required",
+                Value::Null,
+            ));
         };
         match self.owner_of(sess.view, uri) {
             Some(i) => self.relay(sess, i, method, params, id, relay).await,
-            None => error(
+            None => Answer::Built(error(
                 id,
                 RESOURCE_NOT_FOUND,
                 "Resource not found",
                 json!({"uri": uri}),
-            ),
+            )),
         }
     }
 
@@ -214,7 +220,7 @@ impl Federation {
         mut params: Value,
         id: &Value,
         relay: Option<&Relay>,
-    ) -> Value {
+    ) -> Answer {
         let target = match params["ref"]["type"].as_str() {
             Some("ref/prompt") => params["ref"]["name"]
                 .as_str()
@@ -233,12 +239,12 @@ impl Federation {
                 self.relay(sess, i, "completion/complete", params, id, relay)
                     .await
             }
-            None => error(
+            None => Answer::Built(error(
                 id,
                 INVALID_PARAMS,
                 "Unknown completion reference",
                 Value::Null,
-            ),
+            )),
         }
     }
 
@@ -257,7 +263,7 @@ impl Federation {
                 match self.link(sess, i).await {
                     Ok(link) if !link.modern => {
                         let _ = self
-                            .exchange(sess, i, "logging/setLevel", params, None)
+                            .exchange(sess, i, "logging/setLevel", &params, None)
                             .await;
                     }
                     _ => {}
@@ -277,14 +283,14 @@ impl Federation {
         params: Value,
         id: &Value,
         relay: Option<&Relay>,
-    ) -> Value {
-        match self.exchange(sess, i, method, params, relay).await {
-            Ok(reply) => {
-                let mut message = reply.message;
-                message["id"] = id.clone();
-                message
-            }
-            Err(r) => error(id, r.code, &r.message, r.data),
+    ) -> Answer {
+        match self.exchange(sess, i, method, &params, relay).await {
+            Ok(reply) => Answer::Relayed {
+                id: id.clone(),
+                outcome: reply.outcome,
+                complete: false,
+            },
+            Err(r) => Answer::Built(error(id, r.code, &r.message, r.data)),
         }
     }
 }

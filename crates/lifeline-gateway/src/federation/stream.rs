@@ -33,7 +33,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{ClientSession, Federation};
+use super::{Answer, ClientSession, Federation};
 use crate::body::{self, Body};
 
 /// Notifications held between the upstream read and the client's stream: 16.
@@ -103,21 +103,21 @@ pub(super) fn streams(method: &str) -> bool {
 }
 
 /// The exchange of one routed request, as the answer's body drives it.
-type Work = Pin<Box<dyn Future<Output = Value> + Send>>;
+type Work = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// What comes next for the client.
 enum Next {
     /// A notification to pass on.
     Note(Value),
     /// The response (the last thing).
-    Answer(Value),
+    Answer(Answer),
 }
 
 /// One request being answered: its exchange, the notifications it relays, and its response once it came.
 struct Answering {
     work: Option<Work>,
     rx: mpsc::Receiver<Value>,
-    answer: Option<Value>,
+    answer: Option<Answer>,
     logs: Logs,
 }
 
@@ -170,7 +170,7 @@ impl Federation {
         params: Value,
         id: Value,
         logs: Logs,
-        finish: Option<fn(&str, &mut Value)>,
+        finish: Option<fn(&str, &mut Answer)>,
     ) -> Response<Body> {
         let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
         let fed = Arc::clone(self);
@@ -194,7 +194,7 @@ impl Federation {
         };
         let first = match answering.next().await {
             Some(Next::Note(n)) => n,
-            Some(Next::Answer(a)) => return body::json_response(StatusCode::OK, &a),
+            Some(Next::Answer(a)) => return a.into_response(),
             // `next` gives the response before it gives `None`.
             None => {
                 return body::rpc_error(
@@ -208,14 +208,15 @@ impl Federation {
         let frames = futures_util::stream::unfold(
             (Some(first), answering),
             |(pending, mut answering)| async move {
-                let message = match pending {
-                    Some(n) => n,
+                let data = match pending {
+                    Some(n) => event(&n),
                     None => match answering.next().await? {
-                        Next::Note(n) | Next::Answer(n) => n,
+                        Next::Note(n) => event(&n),
+                        Next::Answer(a) => event_of(&a.to_bytes()),
                     },
                 };
                 Some((
-                    Ok::<_, body::BoxError>(http_body::Frame::data(event(&message))),
+                    Ok::<_, body::BoxError>(http_body::Frame::data(data)),
                     (None, answering),
                 ))
             },
@@ -237,6 +238,21 @@ fn event(message: &Value) -> Bytes {
     Bytes::from(format!("event: message\ndata: {message}\n\n"))
 }
 
+/// One SSE event carrying the JSON text `json`: a relayed response keeps the server's own text, whose line breaks
+/// (between tokens, never inside a string) split it into several `data:` lines, which the client joins with line
+/// feeds again (WHATWG HTML §9.2.6 "Interpreting an event stream").
+fn event_of(json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 24);
+    out.extend_from_slice(b"event: message\n");
+    for line in json.split(|b| *b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +260,15 @@ mod tests {
 
     fn log(level: &str) -> Value {
         json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": level, "data": "x"}})
+    }
+
+    #[test]
+    fn a_multi_line_response_is_one_event_of_several_data_lines() {
+        assert_eq!(
+            &event_of(b"{\"a\":\r\n 1}")[..],
+            b"event: message\ndata: {\"a\":\ndata:  1}\n\n"
+        );
+        assert_eq!(&event_of(b"{}")[..], b"event: message\ndata: {}\n\n");
     }
 
     #[test]
@@ -272,7 +297,7 @@ mod tests {
             for l in ["debug", "info", "error"] {
                 tx.send(log(l)).await.expect("open");
             }
-            json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+            Answer::Built(json!({"jsonrpc": "2.0", "id": 1, "result": {}}))
         });
         let mut a = Answering {
             work: Some(work),
@@ -285,7 +310,7 @@ mod tests {
             match a.next().await {
                 Some(Next::Note(n)) => seen.push(n["params"]["level"].as_str().map(str::to_owned)),
                 Some(Next::Answer(r)) => {
-                    assert_eq!(r["id"], 1);
+                    assert_eq!(r.into_value()["id"], 1);
                     seen.push(None);
                 }
                 None => break,
