@@ -350,7 +350,7 @@ impl Federation {
     }
 
     async fn post(self: Arc<Self>, view: View, call: &Call) -> Response<Body> {
-        let Ok(msg) = serde_json::from_slice::<Value>(&call.body) else {
+        let Ok(mut msg) = serde_json::from_slice::<Value>(&call.body) else {
             return body::rpc_error(
                 StatusCode::BAD_REQUEST,
                 code::PARSE_ERROR,
@@ -358,9 +358,16 @@ impl Federation {
                 None,
             );
         };
-        let method = msg.get("method").and_then(Value::as_str);
-        let id = msg.get("id").filter(|v| !v.is_null()).cloned();
-        let (Some(method), Some(id)) = (method, id) else {
+        // Taken out of the message, not copied: the params go on to the server.
+        let (method, id, params) = match msg.as_object_mut() {
+            Some(m) => (
+                m.remove("method"),
+                m.remove("id").filter(|v| !v.is_null()),
+                m.remove("params"),
+            ),
+            None => (None, None, None),
+        };
+        let (Some(Value::String(method)), Some(id)) = (method, id) else {
             // Notifications and responses from the client: accepted (2025-11-25 `basic/transports` §Sending
             // Messages to the Server 4). Server-to-client requests are never relayed, so no response is awaited.
             if msg.is_object() {
@@ -373,7 +380,8 @@ impl Federation {
                 None,
             );
         };
-        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
+        let method = method.as_str();
+        let params = params.unwrap_or_else(|| json!({}));
         let modern_version = call
             .session
             .is_none()
