@@ -44,7 +44,9 @@ INIT = (
 )
 CALL = '{"content":[{"type":"text","text":"hi"}],"isError":false}'
 
-META = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}'
+# The 2026-07-28 envelope a modern request must carry (the gateway refuses one without the client capabilities).
+META = ('"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+        '"io.modelcontextprotocol/clientCapabilities":{}}')
 MODERN = {"MCP-Protocol-Version": "2026-07-28"}
 LEGACY = {"MCP-Protocol-Version": "2025-11-25"}
 # name -> (headers, body), registered in bench_gateway.PATHS so its wrk_script writes the Lua.

@@ -13,6 +13,9 @@
 //! A client session maps to one upstream session per server, made lazily on the first request that needs that
 //! server; one server's session expiring (a 404) re-creates that session alone, and one server failing gives an
 //! error for its own tools only, never breaking the client's session (the half-alive-session bug of issue 16).
+//! With `session_key_file` a legacy client's session id is a sealed token any replica serves (`sealed`). A
+//! request routed to one server is answered as a stream when that server sends it progress or log notifications
+//! before its response (`stream`).
 //! Lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`: 2025-11-25 `server/tools`,
 //! `server/prompts`, `server/resources`) ask every ready server at once and merge, names per `naming`, with one
 //! opaque cursor holding each server's position (2025-11-25 `server/utilities/pagination`). Calls
@@ -42,16 +45,21 @@ use crate::config::federation::{FederationConfig, ServerConfig, ServerEra, Serve
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::proxy::SESSION_HEADER;
+use crate::sessions::seal::Sealer;
 use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 
+mod answer;
 mod card;
 mod client;
 mod health;
 mod modern;
 mod naming;
 mod route;
+mod sealed;
+mod stream;
 
-use client::{ExchangeError, Link, Reply};
+use answer::Answer;
+use client::{ExchangeError, Link, Relay, Reply};
 pub(crate) use modern::PROTOCOL_VERSION_HEADER;
 use naming::Names;
 use route::List;
@@ -86,6 +94,10 @@ pub(crate) struct Federation {
     timeout: Duration,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    /// Seals legacy clients' session ids with `session_key_file` (`sealed`); `None` without one.
+    sealer: Option<Sealer>,
+    /// Sealed ids ended here with `DELETE` (`sealed`).
+    ended: Mutex<sealed::Ended>,
 }
 
 /// One federated server.
@@ -123,9 +135,13 @@ struct ClientSession {
     /// The verified subject that made it, when auth is on: the only one that may use it.
     principal: Option<Arc<str>>,
     /// One slot per server: its upstream session, made on first use.
-    links: Vec<tokio::sync::Mutex<Option<Link>>>,
+    links: Vec<tokio::sync::Mutex<Option<Arc<Link>>>>,
     notify: broadcast::Sender<Bytes>,
     last_used: Mutex<Instant>,
+    /// The level a legacy client set with `logging/setLevel` (2025-11-25 `server/utilities/logging` §Setting Log
+    /// Level): legacy servers were told; modern ones get it on every request as `_meta`'s
+    /// `io.modelcontextprotocol/logLevel` (2026-07-28 `server/utilities/logging` §Per-request log level).
+    log_level: Mutex<Option<String>>,
 }
 
 /// One client request to a federated endpoint, as the client listener's layers pass it on (`proxy/federated.rs`:
@@ -233,6 +249,8 @@ impl Federation {
             timeout: cfg.upstream.timeout,
             shutdown,
             metrics: Arc::clone(metrics),
+            sealer: cfg.sessions.keys.as_ref().map(Sealer::new),
+            ended: Mutex::new(sealed::Ended::default()),
         }
     }
 
@@ -306,12 +324,18 @@ impl Federation {
                 None,
             ));
         };
-        match lock(&self.sessions).get(sid) {
+        let known = lock(&self.sessions).get(sid).cloned();
+        // A sealed id this replica does not hold: any replica serves it (`sealed`).
+        let found = match known {
+            Some(s) => Some(s),
+            None => self.adopt(view, sid, principal),
+        };
+        match found {
             // With auth on, a session is its creator's alone: another principal's request gets the same 404 as
             // an unknown id (as `sessions::Sessions::usable_by` does for the proxied upstream).
             Some(s) if s.view == view && s.principal.as_deref() == principal => {
                 *lock(&s.last_used) = Instant::now();
-                Ok(Arc::clone(s))
+                Ok(s)
             }
             _ => Err(body::rpc_error(
                 StatusCode::NOT_FOUND,
@@ -323,7 +347,7 @@ impl Federation {
     }
 
     async fn post(self: Arc<Self>, view: View, call: &Call) -> Response<Body> {
-        let Ok(msg) = serde_json::from_slice::<Value>(&call.body) else {
+        let Ok(mut msg) = serde_json::from_slice::<Value>(&call.body) else {
             return body::rpc_error(
                 StatusCode::BAD_REQUEST,
                 code::PARSE_ERROR,
@@ -331,9 +355,16 @@ impl Federation {
                 None,
             );
         };
-        let method = msg.get("method").and_then(Value::as_str);
-        let id = msg.get("id").filter(|v| !v.is_null()).cloned();
-        let (Some(method), Some(id)) = (method, id) else {
+        // Taken out of the message, not copied: the params go on to the server.
+        let (method, id, params) = match msg.as_object_mut() {
+            Some(m) => (
+                m.remove("method"),
+                m.remove("id").filter(|v| !v.is_null()),
+                m.remove("params"),
+            ),
+            None => (None, None, None),
+        };
+        let (Some(Value::String(method)), Some(id)) = (method, id) else {
             // Notifications and responses from the client: accepted (2025-11-25 `basic/transports` §Sending
             // Messages to the Server 4). Server-to-client requests are never relayed, so no response is awaited.
             if msg.is_object() {
@@ -346,7 +377,8 @@ impl Federation {
                 None,
             );
         };
-        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
+        let method = method.as_str();
+        let params = params.unwrap_or_else(|| json!({}));
         let modern_version = call
             .session
             .is_none()
@@ -370,30 +402,39 @@ impl Federation {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let answer = self.dispatch(&sess, method, params, &id).await;
-        body::json_response(StatusCode::OK, &answer)
+        if stream::streams(method) {
+            // Its notifications (progress, log messages) may come before the response: streamed.
+            return self
+                .answer(sess, method, params, id, stream::Logs::All, None)
+                .await;
+        }
+        self.dispatch(&sess, method, params, &id, None)
+            .await
+            .into_response()
     }
 
-    /// Answers one request of a client session (legacy, or the implicit session of modern clients).
+    /// Answers one request of a client session (legacy, or the implicit session of modern clients); the
+    /// request-scoped notifications of a request routed to one server go to `relay` when given.
     async fn dispatch(
         &self,
         sess: &ClientSession,
         method: &str,
         params: Value,
         id: &Value,
-    ) -> Value {
-        match method {
+        relay: Option<&Relay>,
+    ) -> Answer {
+        let built = match method {
             "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
             "tools/list" => self.list(sess, List::Tools, &params, id).await,
             "prompts/list" => self.list(sess, List::Prompts, &params, id).await,
             "resources/list" => self.list(sess, List::Resources, &params, id).await,
             "resources/templates/list" => self.list(sess, List::Templates, &params, id).await,
-            "tools/call" => self.by_name(sess, method, params, id, true).await,
-            "prompts/get" => self.by_name(sess, method, params, id, false).await,
+            "tools/call" => return self.by_name(sess, method, params, id, true, relay).await,
+            "prompts/get" => return self.by_name(sess, method, params, id, false, relay).await,
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(sess, method, params, id).await
+                return self.by_uri(sess, method, params, id, relay).await
             }
-            "completion/complete" => self.complete(sess, params, id).await,
+            "completion/complete" => return self.complete(sess, params, id, relay).await,
             "logging/setLevel" => self.set_level(sess, params, id).await,
             other => error(
                 id,
@@ -401,7 +442,8 @@ impl Federation {
                 &format!("Method not found: {other}"),
                 Value::Null,
             ),
-        }
+        };
+        Answer::Built(built)
     }
 
     /// `initialize` (2025-11-25 `basic/lifecycle` §Initialization): answered by the gateway, which offers what
@@ -419,7 +461,7 @@ impl Federation {
             .filter(|v| era::is_known_legacy(v))
             .unwrap_or(era::LATEST_LEGACY_VERSION)
             .to_owned();
-        let sid = match mint_session_id() {
+        let sid = match self.new_session_id(view, params, principal.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot mint a session id.");
@@ -470,6 +512,7 @@ impl Federation {
                 .collect(),
             notify,
             last_used: Mutex::new(Instant::now()),
+            log_level: Mutex::new(None),
         })
     }
 
@@ -483,21 +526,23 @@ impl Federation {
     }
 
     /// The upstream session of `sess` with server `i`, made now if it has none.
-    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Link, Refusal> {
+    /// Shared, not copied: a request holds its link for the exchange only.
+    async fn link(&self, sess: &ClientSession, i: usize) -> Result<Arc<Link>, Refusal> {
         let mut slot = sess.links[i].lock().await;
         if let Some(link) = slot.as_ref() {
-            return Ok(link.clone());
+            return Ok(Arc::clone(link));
         }
         match self.connect(i).await {
             Ok(link) => {
-                *slot = Some(link.clone());
+                let link = Arc::new(link);
+                *slot = Some(Arc::clone(&link));
                 if link.session_id.is_some() {
                     // The server's own notifications for this session (2025-11-25 `basic/transports` §Listening for
                     // Messages from the Server): its `list_changed` reach this client. The task ends with the
                     // upstream session (DELETE ends the stream) or the drain.
                     tokio::spawn(listen(
                         Arc::clone(&self.servers[i]),
-                        link.clone(),
+                        Arc::clone(&link),
                         sess.notify.clone(),
                         self.shutdown.clone(),
                     ));
@@ -531,7 +576,8 @@ impl Federation {
         sess: &ClientSession,
         i: usize,
         method: &str,
-        params: Value,
+        params: &Value,
+        relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         if let Some(refusal) = self.not_ready(i) {
@@ -540,7 +586,7 @@ impl Federation {
                 .request(&server.cfg.name, "unavailable");
             return Err(refusal);
         }
-        let result = self.exchange_ready(sess, i, method, params).await;
+        let result = self.exchange_ready(sess, i, method, params, relay).await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics.federation.request(&server.cfg.name, label);
         result
@@ -551,17 +597,28 @@ impl Federation {
         sess: &ClientSession,
         i: usize,
         method: &str,
-        params: Value,
+        params: &Value,
+        relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         for attempt in 0..2 {
             let link = self.link(sess, i).await?;
-            match client::request(
+            let level = link.modern.then(|| lock(&sess.log_level).clone()).flatten();
+            let leveled;
+            let params = match level {
+                Some(level) => {
+                    leveled = with_log_level(params.clone(), level);
+                    &leveled
+                }
+                None => params,
+            };
+            match client::request_relaying(
                 &server.upstream,
                 &link,
                 method,
-                params.clone(),
+                params,
                 self.timeout,
+                relay,
             )
             .await
             {
@@ -698,6 +755,9 @@ impl Federation {
         };
         if let Some(sid) = sid {
             lock(&self.sessions).remove(sid);
+            if self.sealer.is_some() {
+                lock(&self.ended).insert(sid.to_owned(), self.idle_ttl, self.max_sessions);
+            }
         }
         self.end_links(&sess).await;
         let mut resp = Response::new(body::full(Bytes::new()));
@@ -741,6 +801,7 @@ impl Federation {
                     .map(|(k, _)| k.clone())
                     .collect();
                 idle.extend(keys.iter().filter_map(|k| modern.remove(k)));
+                lock(&self.ended).prune(self.idle_ttl);
                 idle
             };
             for sess in idle {
@@ -773,7 +834,7 @@ impl Federation {
 /// ended, the server went away), on a server without a `GET` stream (405), or at the drain.
 async fn listen(
     server: Arc<Server>,
-    link: Link,
+    link: Arc<Link>,
     notify: broadcast::Sender<Bytes>,
     shutdown: Shutdown,
 ) {
@@ -811,6 +872,21 @@ fn capabilities() -> Value {
     })
 }
 
+/// `params` asking a modern server for the log messages of `level` and above (2026-07-28
+/// `server/utilities/logging` §Per-request log level); the caller's own `_meta` keys are kept.
+fn with_log_level(mut params: Value, level: String) -> Value {
+    if !params.is_object() {
+        params = json!({});
+    }
+    let meta = params
+        .as_object_mut()
+        .map(|p| p.entry("_meta").or_insert_with(|| json!({})));
+    if let Some(Value::Object(meta)) = meta {
+        meta.insert(era::META_LOG_LEVEL.to_owned(), Value::String(level));
+    }
+    params
+}
+
 fn error(id: &Value, code: i64, message: &str, data: Value) -> Value {
     let mut err = json!({"code": code, "message": message});
     if !data.is_null() {
@@ -825,7 +901,8 @@ fn accepted() -> Response<Body> {
     resp
 }
 
-/// A new session id: 128 random bits from the OS, hex (2025-11-25 `basic/transports` §Session Management 1).
+/// 128 random bits from the OS, hex: a session id without a key file, the identity inside a sealed one (2025-11-25
+/// `basic/transports` §Session Management 1: globally unique and cryptographically secure).
 fn mint_session_id() -> std::io::Result<String> {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];

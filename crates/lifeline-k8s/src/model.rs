@@ -58,7 +58,8 @@ pub(crate) enum Lifeline {
         drain_timeout: Duration,
         /// The edge tier (`docs/gateway-replicas.md`): `--session-key-file` given (or `LIFELINE_SESSION_KEY_FILE`
         /// set), so session ids are sealed and any replica serves any session: no affinity is needed in front of
-        /// it, and the pool it fronts pins each session to its pod.
+        /// it, and the pool it fronts pins each session to its pod. The same holds for a federation (`servers:`,
+        /// `docs/gateway-federation.md` §Sessions): its legacy clients' ids are sealed too.
         edge: bool,
     },
     Monitor,

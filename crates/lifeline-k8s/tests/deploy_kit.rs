@@ -120,6 +120,24 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
             let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id).collect();
             assert_eq!(ids, vec!["affinity/missing", "affinity/missing"]);
         }
+        // The federation overlay needs no affinity because its legacy clients' session ids are sealed
+        // (--session-key-file, docs/gateway-federation.md §Sessions); without them the linter asks for it.
+        if name == "federation" {
+            assert!(
+                !rendered.contains("sessionAffinity") && !rendered.contains("affinity: cookie"),
+                "overlay federation carries an affinity it does not need"
+            );
+            let unsealed = rendered.replace("- --session-key-file", "- --unsealed");
+            let r = lint_sources(
+                &[Source {
+                    name: name.to_owned(),
+                    text: unsealed,
+                }],
+                &LintOptions::default(),
+            );
+            let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id).collect();
+            assert_eq!(ids, vec!["affinity/missing"], "overlay federation unsealed");
+        }
         // The args in container-args.yaml are the args that get deployed.
         let args_file = dir.join("container-args.yaml");
         if args_file.is_file() {

@@ -25,6 +25,9 @@ pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// `_meta` key for the server's identity in a `DiscoverResult` (2026-07-28 `server/discover`).
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// `_meta` key for the lowest severity of the log messages a modern request asks for (2026-07-28
+/// `server/utilities/logging` §Per-request log level; without it a server sends none).
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 /// JSON-RPC error codes the 2026-07-28 revision defines (`basic/index` §Error Codes). A reply carrying one of
 /// them identifies a modern server (`basic/versioning` §Backward Compatibility).

@@ -7,7 +7,9 @@
 //! A reply is read whole, bounded ([`MAX_REPLY_BYTES`]) and within the exchange's timeout: `application/json`,
 //! or an SSE stream (2025-11-25 `basic/transports` §Sending Messages to the Server 5) read until the response
 //! with our id; the notifications that came before it are returned beside it (the federation passes on
-//! `notifications/*/list_changed`). A server-to-client request on that stream (sampling, elicitation, roots)
+//! `notifications/*/list_changed`), except the request-scoped ones (`notifications/progress`,
+//! `notifications/message`), which go to the exchange's [`Relay`] as they arrive when it has one (the client's
+//! own response stream, `federation/stream.rs`). A server-to-client request on that stream (sampling, elicitation, roots)
 //! cannot reach a federated client over a JSON reply: it is answered with an error at once, never left hanging
 //! (`docs/gateway-federation.md` §What is refused).
 //!
@@ -23,6 +25,7 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use lifeline_mcp::era;
 use lifeline_mcp::sse::{Item, Parser, DEFAULT_MAX_EVENT_BYTES};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::proxy::SESSION_HEADER;
@@ -41,6 +44,18 @@ const MCP_METHOD: http::HeaderName = http::HeaderName::from_static("mcp-method")
 const MCP_NAME: http::HeaderName = http::HeaderName::from_static("mcp-name");
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i64 = -32601;
+
+/// Where the request-scoped notifications of one exchange go as they arrive (`notifications/progress`,
+/// `notifications/message`: 2025-11-25 `basic/transports` §Sending Messages to the Server 6, 2026-07-28
+/// `basic/transports/streamable-http` §Receiving Messages). Bounded: a client that reads slowly slows the
+/// upstream read, within the exchange's timeout.
+pub(crate) type Relay = tokio::sync::mpsc::Sender<Value>;
+
+/// Whether `method` is a notification that belongs to the request whose stream carries it (and so is relayed to
+/// that request's client, never broadcast).
+pub(crate) fn request_scoped(method: &str) -> bool {
+    matches!(method, "notifications/progress" | "notifications/message")
+}
 
 /// The ids of the federation's own requests upstream (one counter: they only need to be unique per session).
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
@@ -63,13 +78,56 @@ pub(crate) struct Link {
     pub(crate) modern: bool,
 }
 
-/// A reply: the JSON-RPC response and the notifications the server sent before it on the same stream.
+/// A reply: the JSON-RPC response's `result` or `error` as the server wrote them (JSON text, never parsed into
+/// a tree unless a caller reads into them: a relayed result goes to the client as it came), and the notifications
+/// the server sent before it on the same stream.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    /// The response object (`result` or `error`), with the federation's id.
-    pub(crate) message: Value,
+    /// `Ok(result)` or `Err(error)`.
+    pub(crate) outcome: Result<Box<RawValue>, Box<RawValue>>,
     /// Server notifications seen before the response.
     pub(crate) notifications: Vec<Value>,
+}
+
+impl Reply {
+    /// The result as a tree, `None` for an error (or a result that is not JSON, which the parse ruled out).
+    pub(crate) fn result(&self) -> Option<Value> {
+        self.outcome
+            .as_ref()
+            .ok()
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+    }
+
+    /// The error's JSON text, `None` for a result.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.outcome.as_ref().err().map(|e| e.get())
+    }
+}
+
+/// A JSON-RPC message as read to find the response: its id and its `result` or `error` kept as text; every
+/// other member is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Wire {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<Box<RawValue>>,
+}
+
+impl Wire {
+    /// The reply, when this is the response to `id`.
+    fn response_to(self, id: i64) -> Option<Result<Box<RawValue>, Box<RawValue>>> {
+        if !lifeline_mcp::jsonrpc::id_matches(&self.id, id) {
+            return None;
+        }
+        match (self.result, self.error) {
+            (Some(r), _) => Some(Ok(r)),
+            (None, Some(e)) => Some(Err(e)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Why an exchange gave no reply.
@@ -116,10 +174,13 @@ impl ExchangeError {
 /// Errors: [`ExchangeError`]; a JSON-RPC error to `initialize` is [`ExchangeError::Refused`].
 pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link, ExchangeError> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let msg = json!({
-        "jsonrpc": "2.0", "id": id, "method": "initialize",
-        "params": era::initialize_params("lifeline-federation", env!("CARGO_PKG_VERSION")),
-    });
+    let params = era::initialize_params("lifeline-federation", env!("CARGO_PKG_VERSION"));
+    let msg = Outgoing {
+        jsonrpc: "2.0",
+        id: Some(id),
+        method: "initialize",
+        params: &params,
+    };
     let fresh = Link {
         session_id: None,
         home: None,
@@ -127,11 +188,12 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         init: Value::Null,
         modern: false,
     };
-    let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false).await?;
-    let result = match (reply.message.get("result"), reply.message.get("error")) {
-        (Some(r), _) => r.clone(),
-        (None, Some(e)) => return Err(ExchangeError::Refused(e.to_string())),
-        (None, None) => return Err(ExchangeError::Protocol("initialize: no result".to_owned())),
+    let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false, None).await?;
+    if let Some(e) = reply.error() {
+        return Err(ExchangeError::Refused(e.to_owned()));
+    }
+    let Some(result) = reply.result() else {
+        return Err(ExchangeError::Protocol("initialize: no result".to_owned()));
     };
     let version = result
         .get("protocolVersion")
@@ -162,15 +224,14 @@ pub(crate) async fn discover(up: &Upstream, timeout: Duration) -> Result<Link, E
         init: Value::Null,
         modern: true,
     };
-    let reply = request(up, &link, "server/discover", json!({}), timeout).await?;
-    let result = match (reply.message.get("result"), reply.message.get("error")) {
-        (Some(r), _) => r.clone(),
-        (None, Some(e)) => return Err(ExchangeError::Refused(e.to_string())),
-        (None, None) => {
-            return Err(ExchangeError::Protocol(
-                "server/discover: no result".to_owned(),
-            ))
-        }
+    let reply = request(up, &link, "server/discover", &json!({}), timeout).await?;
+    if let Some(e) = reply.error() {
+        return Err(ExchangeError::Refused(e.to_owned()));
+    }
+    let Some(result) = reply.result() else {
+        return Err(ExchangeError::Protocol(
+            "server/discover: no result".to_owned(),
+        ));
     };
     let modern = result["supportedVersions"]
         .as_array()
@@ -199,9 +260,9 @@ pub(crate) async fn check(
     } else {
         "ping"
     };
-    let reply = request(up, link, method, json!({}), timeout).await?;
-    match reply.message.get("error") {
-        Some(e) => Err(ExchangeError::Refused(e.to_string())),
+    let reply = request(up, link, method, &json!({}), timeout).await?;
+    match reply.error() {
+        Some(e) => Err(ExchangeError::Refused(e.to_owned())),
         None => Ok(()),
     }
 }
@@ -213,17 +274,40 @@ pub(crate) async fn request(
     up: &Upstream,
     link: &Link,
     method: &str,
-    params: Value,
+    params: &Value,
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
+    request_relaying(up, link, method, params, timeout, None).await
+}
+
+/// [`request`], with the request-scoped notifications that come before the response sent to `relay` as they
+/// arrive (instead of being returned in [`Reply::notifications`]).
+///
+/// Errors: [`ExchangeError`].
+pub(crate) async fn request_relaying(
+    up: &Upstream,
+    link: &Link,
+    method: &str,
+    params: &Value,
+    timeout: Duration,
+    relay: Option<&Relay>,
+) -> Result<Reply, ExchangeError> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    // Borrowed into the message (serialized once, in `forward`); a modern request's params are a new tree.
+    let modern;
     let params = if link.modern {
-        with_modern_meta(params)
+        modern = with_modern_meta(params.clone());
+        &modern
     } else {
         params
     };
-    let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    send(up, link, &msg, id, timeout, true)
+    let msg = Outgoing {
+        jsonrpc: "2.0",
+        id: Some(id),
+        method,
+        params,
+    };
+    send(up, link, &msg, id, timeout, true, relay)
         .await
         .map(|(r, _, _)| r)
 }
@@ -238,7 +322,12 @@ pub(crate) async fn notify(
     params: Value,
     timeout: Duration,
 ) -> Result<(), ExchangeError> {
-    let msg = json!({"jsonrpc": "2.0", "method": method, "params": params});
+    let msg = Outgoing {
+        jsonrpc: "2.0",
+        id: None,
+        method,
+        params: &params,
+    };
     let resp = tokio::time::timeout(timeout, up.forward(forward(link, &msg, true)))
         .await
         .map_err(|_| ExchangeError::Timeout(timeout))??;
@@ -304,7 +393,29 @@ pub(crate) async fn end(up: &Upstream, link: &Link, server: &str) {
     }
 }
 
-fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
+/// A request or notification to a server, borrowed from its parts and serialized once.
+#[derive(serde::Serialize)]
+struct Outgoing<'a> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    method: &'a str,
+    params: &'a Value,
+}
+
+fn forward(link: &Link, msg: &Outgoing<'_>, on_session: bool) -> Forward {
+    // Serializing a `Value` (or a struct of them) into a `Vec` cannot fail: every key is a string.
+    let body = serde_json::to_vec(msg).unwrap_or_default();
+    post(
+        link,
+        Bytes::from(body),
+        Some((msg.method, msg.params)),
+        on_session,
+    )
+}
+
+/// A `POST` of `body` on `link`; `mirror` is the method and params a modern request mirrors in its headers.
+fn post(link: &Link, body: Bytes, mirror: Option<(&str, &Value)>, on_session: bool) -> Forward {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -314,18 +425,13 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    if link.modern {
+    if let Some((method, params)) = mirror.filter(|_| link.modern) {
         // 2026-07-28 `basic/transports/streamable-http` §Standard Request Headers: the method, and the name or URI
         // a request acts on, mirrored from the body.
-        if let Some(method) = msg["method"]
-            .as_str()
-            .and_then(|m| HeaderValue::from_str(m).ok())
-        {
+        if let Ok(method) = HeaderValue::from_str(method) {
             headers.insert(MCP_METHOD, method);
         }
-        let name = msg["params"]["name"]
-            .as_str()
-            .or_else(|| msg["params"]["uri"].as_str());
+        let name = params["name"].as_str().or_else(|| params["uri"].as_str());
         if let Some(v) = name.and_then(|n| HeaderValue::from_str(&era::encode_header_value(n)).ok())
         {
             headers.insert(MCP_NAME, v);
@@ -338,7 +444,7 @@ fn forward(link: &Link, msg: &Value, on_session: bool) -> Forward {
         method: Method::POST,
         endpoint: Endpoint::Mcp,
         headers,
-        body: Bytes::from(msg.to_string()),
+        body,
         route: Route::to(link.home.as_ref()),
     }
 }
@@ -363,10 +469,11 @@ fn session_headers(headers: &mut HeaderMap, link: &Link) {
 async fn send(
     up: &Upstream,
     link: &Link,
-    msg: &Value,
+    msg: &Outgoing<'_>,
     id: i64,
     timeout: Duration,
     on_session: bool,
+    relay: Option<&Relay>,
 ) -> Result<(Reply, Option<String>, Option<EndpointRef>), ExchangeError> {
     let exchange = async {
         let resp = up.forward(forward(link, msg, on_session)).await?;
@@ -404,7 +511,7 @@ async fn send(
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
         let mut body = resp.into_body();
         let reply = if sse {
-            read_sse(up, link, &mut body, id, timeout).await?
+            read_sse(up, link, &mut body, id, timeout, relay).await?
         } else {
             let mut buf = BytesMut::new();
             while let Some(frame) = body.frame().await {
@@ -418,13 +525,15 @@ async fn send(
                     buf.extend_from_slice(&data);
                 }
             }
-            let message: Value = serde_json::from_slice(&buf)
+            let wire: Wire = serde_json::from_slice(&buf)
                 .map_err(|e| ExchangeError::Protocol(format!("reply is not JSON: {e}")))?;
-            if !lifeline_mcp::jsonrpc::id_matches(&message["id"], id) {
-                return Err(ExchangeError::Protocol("reply to another id".to_owned()));
-            }
+            let Some(outcome) = wire.response_to(id) else {
+                return Err(ExchangeError::Protocol(
+                    "not a response to the request".to_owned(),
+                ));
+            };
             Reply {
-                message,
+                outcome,
                 notifications: Vec::new(),
             }
         };
@@ -435,13 +544,14 @@ async fn send(
         .map_err(|_| ExchangeError::Timeout(timeout))?
 }
 
-/// Reads an SSE reply up to the response to `id`.
+/// Reads an SSE reply up to the response to `id`; request-scoped notifications go to `relay` when given.
 async fn read_sse(
     up: &Upstream,
     link: &Link,
     body: &mut crate::body::Body,
     id: i64,
     timeout: Duration,
+    relay: Option<&Relay>,
 ) -> Result<Reply, ExchangeError> {
     let mut parser = Parser::new(DEFAULT_MAX_EVENT_BYTES.min(MAX_REPLY_BYTES));
     let mut notifications = Vec::new();
@@ -465,26 +575,36 @@ async fn read_sse(
             .map_err(|e| ExchangeError::Protocol(e.to_string()))?
         {
             let Item::Event(ev) = item else { continue };
-            let Ok(message) = serde_json::from_str::<Value>(&ev.data) else {
-                continue;
-            };
-            let is_response = message.get("result").is_some() || message.get("error").is_some();
-            if is_response && lifeline_mcp::jsonrpc::id_matches(&message["id"], id) {
+            if let Some(outcome) = serde_json::from_str::<Wire>(&ev.data)
+                .ok()
+                .and_then(|w| w.response_to(id))
+            {
                 return Ok(Reply {
-                    message,
+                    outcome,
                     notifications,
                 });
             }
+            let Ok(message) = serde_json::from_str::<Value>(&ev.data) else {
+                continue;
+            };
             match (message.get("method"), message.get("id")) {
                 (Some(_), Some(req_id)) => {
                     // A server-to-client request (sampling, elicitation, roots): no federated client can answer
                     // it on this exchange, so it gets "method not found" now instead of waiting for nothing.
                     let answer = json!({"jsonrpc": "2.0", "id": req_id, "error": {"code": METHOD_NOT_FOUND,
                         "message": "lifeline federation: server-to-client requests are not relayed"}});
-                    let _ = tokio::time::timeout(timeout, up.forward(forward(link, &answer, true)))
-                        .await;
+                    let answer = post(link, Bytes::from(answer.to_string()), None, true);
+                    let _ = tokio::time::timeout(timeout, up.forward(answer)).await;
                 }
-                (Some(_), None) if notifications.len() < 64 => notifications.push(message),
+                (Some(method), None) => match relay {
+                    Some(relay) if method.as_str().is_some_and(request_scoped) => {
+                        // A client gone (its stream closed) no longer wants them; the exchange goes on to
+                        // its response.
+                        let _ = relay.send(message).await;
+                    }
+                    _ if notifications.len() < 64 => notifications.push(message),
+                    _ => {}
+                },
                 _ => {}
             }
         }

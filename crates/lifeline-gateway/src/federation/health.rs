@@ -184,11 +184,11 @@ async fn list_all(
         let params = cursor
             .as_ref()
             .map_or_else(|| json!({}), |c| json!({"cursor": c}));
-        let Ok(reply) = client::request(&server.upstream, link, method, params, fed.timeout).await
+        let Ok(reply) = client::request(&server.upstream, link, method, &params, fed.timeout).await
         else {
             break;
         };
-        let result = &reply.message["result"];
+        let result = reply.result().unwrap_or(Value::Null);
         out.extend(
             result[key]
                 .as_array()

@@ -24,7 +24,9 @@ use lifeline_core::Phase;
 use lifeline_mcp::era;
 use serde_json::{json, Value};
 
-use super::{capabilities, error, lock, Call, ClientSession, Federation, Implicit, View};
+use super::{
+    capabilities, error, lock, stream, Answer, Call, ClientSession, Federation, Implicit, View,
+};
 use crate::body::{self, code, Body};
 
 /// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header; 2026-07-28 on every request).
@@ -69,7 +71,7 @@ pub(super) fn supported() -> Vec<&'static str> {
 impl Federation {
     /// Serves one modern request (see the module docs).
     pub(super) async fn modern(
-        &self,
+        self: &Arc<Self>,
         view: View,
         call: &Call,
         version: String,
@@ -113,6 +115,10 @@ impl Federation {
                 &json!({"jsonrpc": "2.0", "id": id, "result": result}),
             );
         }
+        // Log messages only when asked, at that level and above (2026-07-28 `server/utilities/logging`
+        // §Per-request log level: "MUST NOT emit notifications/message for a request that does not include
+        // this field").
+        let logs = stream::Logs::asked(params["_meta"][era::META_LOG_LEVEL].as_str());
         if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
             meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
             if meta.is_empty() {
@@ -127,20 +133,14 @@ impl Federation {
                 Some(id),
             );
         };
-        let mut answer = self.dispatch(&sess, method, params, id).await;
-        if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
-            result
-                .entry("resultType")
-                .or_insert_with(|| Value::String("complete".to_owned()));
-            if method.ends_with("/list") || method == "resources/read" {
-                // 2026-07-28 `schema` (cacheable results, SEP-2549: lists and `ReadResourceResult` must carry both):
-                // a merged list is never cached across clients or reused (a server leaving or returning changes it
-                // at once), and a legacy server gives no hint for a resource.
-                result.insert("cacheScope".to_owned(), json!("private"));
-                result.insert("ttlMs".to_owned(), json!(0));
-            }
+        if stream::streams(method) {
+            return self
+                .answer(sess, method, params, id.clone(), logs, Some(finish))
+                .await;
         }
-        body::json_response(StatusCode::OK, &answer)
+        let mut answer = self.dispatch(&sess, method, params, id, None).await;
+        finish(method, &mut answer);
+        answer.into_response()
     }
 
     /// `owner`'s implicit session on the endpoint `view`, made on first use; `None` when `max_sessions` implicit
@@ -161,6 +161,35 @@ impl Federation {
             .clone();
         *lock(&sess.last_used) = Instant::now();
         Some(sess)
+    }
+}
+
+/// A modern answer as 2026-07-28 has it: its result with `resultType: "complete"` (`basic/patterns/mrtr`), and on
+/// lists and `resources/read` with `cacheScope: "private"`, `ttlMs: 0`.
+fn finish(method: &str, answer: &mut Answer) {
+    let cacheable = method.ends_with("/list") || method == "resources/read";
+    if !cacheable {
+        // A relayed result goes as the server wrote it, `resultType` added in front.
+        answer.complete_result_type();
+    }
+    if cacheable && matches!(answer, Answer::Relayed { .. }) {
+        let relayed = std::mem::replace(answer, Answer::Built(Value::Null));
+        *answer = Answer::Built(relayed.into_value());
+    }
+    let Answer::Built(answer) = answer else {
+        return;
+    };
+    if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
+        result
+            .entry("resultType")
+            .or_insert_with(|| Value::String("complete".to_owned()));
+        if method.ends_with("/list") || method == "resources/read" {
+            // 2026-07-28 `schema` (cacheable results, SEP-2549: lists and `ReadResourceResult` must carry both):
+            // a merged list is never cached across clients or reused (a server leaving or returning changes it
+            // at once), and a legacy server gives no hint for a resource.
+            result.insert("cacheScope".to_owned(), json!("private"));
+            result.insert("ttlMs".to_owned(), json!(0));
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    error, lock, naming, ClientSession, Federation, View, INVALID_PARAMS, MAX_URIS,
+    error, lock, naming, Answer, ClientSession, Federation, Relay, View, INVALID_PARAMS, MAX_URIS,
     RESOURCE_NOT_FOUND,
 };
 
@@ -74,7 +74,7 @@ impl Federation {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            self.exchange(sess, *i, kind.method(), params)
+            async move { self.exchange(sess, *i, kind.method(), &params, None).await }
         }))
         .await;
         let names = match kind {
@@ -92,8 +92,8 @@ impl Federation {
         for ((i, _), reply) in positions.iter().zip(replies) {
             let server = &self.servers[*i];
             let result = match reply {
-                Ok(r) => match r.message.get("result") {
-                    Some(res) => res.clone(),
+                Ok(r) => match r.result() {
+                    Some(res) => res,
                     None => continue, // A server without this capability answers -32601: nothing to merge.
                 },
                 Err(refusal) => {
@@ -144,25 +144,27 @@ impl Federation {
         mut params: Value,
         id: &Value,
         tool: bool,
-    ) -> Value {
-        let Some(name) = params
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return error(id, INVALID_PARAMS, "params.name is required", Value::Null);
+        relay: Option<&Relay>,
+    ) -> Answer {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Answer::Built(error(
+                id,
+                INVALID_PARAMS,
+                "params.name is required",
+                Value::Null,
+            ));
         };
-        let Some((i, orig)) = self.resolve(sess.view, &name, tool) else {
+        let Some((i, orig)) = self.resolve(sess.view, name, tool) else {
             let what = if tool { "tool" } else { "prompt" };
-            return error(
+            return Answer::Built(error(
                 id,
                 INVALID_PARAMS,
                 &format!("Unknown {what}: {name}"),
                 Value::Null,
-            );
+            ));
         };
         params["name"] = Value::String(orig);
-        self.relay(sess, i, method, params, id).await
+        self.relay(sess, i, method, params, id, relay).await
     }
 
     fn resolve(&self, view: View, name: &str, tool: bool) -> Option<(usize, String)> {
@@ -183,18 +185,24 @@ impl Federation {
         method: &str,
         params: Value,
         id: &Value,
-    ) -> Value {
+        relay: Option<&Relay>,
+    ) -> Answer {
         let Some(uri) = params.get("uri").and_then(Value::as_str) else {
-            return error(id, INVALID_PARAMS, "params.uri is required", Value::Null);
+            return Answer::Built(error(
+                id,
+                INVALID_PARAMS,
+                "params.uri is required",
+                Value::Null,
+            ));
         };
         match self.owner_of(sess.view, uri) {
-            Some(i) => self.relay(sess, i, method, params, id).await,
-            None => error(
+            Some(i) => self.relay(sess, i, method, params, id, relay).await,
+            None => Answer::Built(error(
                 id,
                 RESOURCE_NOT_FOUND,
                 "Resource not found",
                 json!({"uri": uri}),
-            ),
+            )),
         }
     }
 
@@ -211,7 +219,8 @@ impl Federation {
         sess: &ClientSession,
         mut params: Value,
         id: &Value,
-    ) -> Value {
+        relay: Option<&Relay>,
+    ) -> Answer {
         let target = match params["ref"]["type"].as_str() {
             Some("ref/prompt") => params["ref"]["name"]
                 .as_str()
@@ -226,24 +235,41 @@ impl Federation {
             _ => None,
         };
         match target {
-            Some(i) => self.relay(sess, i, "completion/complete", params, id).await,
-            None => error(
+            Some(i) => {
+                self.relay(sess, i, "completion/complete", params, id, relay)
+                    .await
+            }
+            None => Answer::Built(error(
                 id,
                 INVALID_PARAMS,
                 "Unknown completion reference",
                 Value::Null,
-            ),
+            )),
         }
     }
 
-    /// `logging/setLevel`: to every ready server of the endpoint; answered once all have.
+    /// `logging/setLevel`: to every ready legacy server of the endpoint, answered once all have; remembered for
+    /// the modern ones, which have no such method and get the level on each request instead (2026-07-28
+    /// `server/utilities/logging` §Per-request log level).
     pub(super) async fn set_level(&self, sess: &ClientSession, params: Value, id: &Value) -> Value {
+        let Some(level) = params.get("level").and_then(Value::as_str) else {
+            return error(id, INVALID_PARAMS, "params.level is required", Value::Null);
+        };
+        *lock(&sess.log_level) = Some(level.to_owned());
         let servers = self.ready_servers(sess.view);
-        futures_util::future::join_all(
-            servers
-                .iter()
-                .map(|i| self.exchange(sess, *i, "logging/setLevel", params.clone())),
-        )
+        futures_util::future::join_all(servers.iter().map(|&i| {
+            let params = params.clone();
+            async move {
+                match self.link(sess, i).await {
+                    Ok(link) if !link.modern => {
+                        let _ = self
+                            .exchange(sess, i, "logging/setLevel", &params, None)
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        }))
         .await;
         json!({"jsonrpc": "2.0", "id": id, "result": {}})
     }
@@ -256,14 +282,15 @@ impl Federation {
         method: &str,
         params: Value,
         id: &Value,
-    ) -> Value {
-        match self.exchange(sess, i, method, params).await {
-            Ok(reply) => {
-                let mut message = reply.message;
-                message["id"] = id.clone();
-                message
-            }
-            Err(r) => error(id, r.code, &r.message, r.data),
+        relay: Option<&Relay>,
+    ) -> Answer {
+        match self.exchange(sess, i, method, &params, relay).await {
+            Ok(reply) => Answer::Relayed {
+                id: id.clone(),
+                outcome: reply.outcome,
+                complete: false,
+            },
+            Err(r) => Answer::Built(error(id, r.code, &r.message, r.data)),
         }
     }
 }

@@ -614,10 +614,6 @@ const MODERN_TO_LEGACY_FAILURES: &[(&str, &str)] = &[
         "http-custom-header-server-validation",
         "fails directly too: no tool with `x-mcp-header` parameters (SEP-2243)",
     ),
-    (
-        "tools-call-with-progress",
-        "matrix: progress notifications are not passed on (replies are whole JSON)",
-    ),
 ];
 
 /// The same for the 0.1.16 suite (`--suite all`) from a legacy client to the fixture spoken to as modern
@@ -636,11 +632,6 @@ const LEGACY_TO_MODERN_FAILURES: &[(&str, &str)] = &[
          -32601",
     ),
     ("resources-unsubscribe", "the same"),
-    (
-        "tools-call-with-logging",
-        "matrix: log notifications are not passed on (replies are whole JSON)",
-    ),
-    ("tools-call-with-progress", "matrix: progress notifications are not passed on"),
 ];
 
 /// The official conformance suite's server scenarios through the era bridge, both directions, on the fixture
@@ -718,4 +709,90 @@ async fn conformance_scenarios_through_the_era_bridge() {
         problems.join("\n"),
         gw.logs()
     );
+}
+
+/// Sealed federated sessions (`--session-key-file`, docs/gateway-federation.md §Sessions): two gateway replicas
+/// with the same key file and the same servers (a legacy stateful one and a modern one), one legacy client
+/// session alternating between them. Each replica serves the other's session (adopting it from its token, with its
+/// own upstream sessions made on first use); a token opens only on the endpoint it was made for; `DELETE` on one
+/// replica makes that replica answer 404; a replica with another key answers 404. Needs
+/// `scripts/install-peers.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_federated_session_alternates_between_two_replicas() {
+    let stateful = Peer::python(PyServer::Stateful).await;
+    let modern = Peer::python(PyServer::Stateless).await;
+    let yaml = format!(
+        "servers:\n\
+         - {{name: stateful, url: {}, era: legacy, health_interval: 300ms}}\n\
+         - {{name: modern, url: {}, era: modern, health_interval: 300ms}}\n",
+        stateful.url, modern.url
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let write = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{key}\n")).expect("write a key file");
+        path.to_string_lossy().into_owned()
+    };
+    let keys = write(
+        "keys",
+        "5e0f3a8c1b2d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7",
+    );
+    let other = write(
+        "other",
+        "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00",
+    );
+    let a = Gw::start_with_file(&yaml, &["--session-key-file", &keys]).await;
+    let b = Gw::start_with_file(&yaml, &["--session-key-file", &keys]).await;
+    let c = Gw::start_with_file(&yaml, &["--session-key-file", &other]).await;
+    for gw in [&a, &b, &c] {
+        gw.wait_ready(READY_PATIENCE).await;
+        wait_all_ready(gw).await;
+    }
+    let sid = open_session(&a.mcp()).await;
+    assert!(sid.len() > 64, "a sealed token, not a bare id: {sid}");
+    for (round, gw) in [&a, &b, &a, &b, &b, &a].into_iter().enumerate() {
+        let x = i64::try_from(round).expect("small");
+        for tool in ["stateful__add", "modern__add"] {
+            let v = call(&gw.mcp(), &sid, tool, &format!(r#"{{"a":{x},"b":100}}"#)).await;
+            assert!(
+                v["result"]["content"][0]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(&(x + 100).to_string())),
+                "round {round} {tool} on {}: {v}\n{}",
+                gw.base,
+                gw.logs()
+            );
+        }
+        let names = tool_names(&gw.mcp(), &sid).await;
+        assert!(
+            names.iter().any(|n| n == "stateful__add") && names.iter().any(|n| n == "modern__add"),
+            "round {round}: {names:?}"
+        );
+    }
+    let adopted = metric(
+        &b.admin_get("/metrics").await.text(),
+        r#"lifeline_gateway_session_recoveries_total{result="recovered"}"#,
+    );
+    assert_eq!(adopted, Some(1.0), "replica B adopted the session once");
+    let headers = [
+        ("Mcp-Session-Id", sid.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let list = r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#;
+    // Another endpoint, another key: not this session.
+    let one = format!("{}/servers/stateful/mcp", b.base);
+    assert_eq!(post(&one, &headers, list).await.status, 404);
+    assert_eq!(post(&c.mcp(), &headers, list).await.status, 404);
+    // DELETE on B: B no longer serves it.
+    let r = lifeline_testkit::peers::raw_http::request(
+        "DELETE",
+        &b.mcp(),
+        &headers,
+        None,
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("DELETE");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(post(&b.mcp(), &headers, list).await.status, 404);
 }

@@ -33,7 +33,7 @@ pub(crate) const AFFINITY_MISSING: RuleInfo = RuleInfo {
     severity: Severity::Warning,
     summary: "stateful MCP server with more than one replica and no session affinity",
     why: "A stateful server (a Lifeline gateway, whose sessions live in one pod, or a workload annotated lifeline.dev/stateful: \"true\") breaks sessions whenever a request lands on another replica than the one that ran initialize.",
-    fix: "Add nginx cookie affinity on the Ingress (nginx.ingress.kubernetes.io/affinity: cookie) and/or sessionAffinity: ClientIP on the Service; or make the server stateless and annotate the workload lifeline.dev/stateful: \"false\"; or put the edge tier in front (a gateway with --session-key-file reaching the pods through a headless Service: the edge overlay), which needs no affinity at all.",
+    fix: "Add nginx cookie affinity on the Ingress (nginx.ingress.kubernetes.io/affinity: cookie) and/or sessionAffinity: ClientIP on the Service; or make the server stateless and annotate the workload lifeline.dev/stateful: \"false\"; or put the edge tier in front (a gateway with --session-key-file reaching the pods through a headless Service: the edge overlay), which needs no affinity at all; a Lifeline gateway itself (a pool, or a federation of servers: the federation overlay) needs none with --session-key-file.",
     source: SEED_K8S,
 };
 
