@@ -24,6 +24,7 @@ use super::{Endpoint, Forward, Route, UpstreamError};
 use crate::body::{Body, Guarded};
 use crate::config::UpstreamConfig;
 use crate::metrics::Metrics;
+use crate::timer::Timers;
 
 mod h1;
 
@@ -39,6 +40,8 @@ pub struct HttpUpstream {
     /// (the balancer's input) and failed connects retried.
     multi: bool,
     timeout: Duration,
+    /// Reused timers for the per-request timeout (`timer.rs`).
+    timers: Arc<Timers>,
     extra_headers: HeaderMap,
 }
 
@@ -64,6 +67,7 @@ impl HttpUpstream {
             multi: cfg.pool.is_pool(),
             pool: Arc::new(pool),
             timeout: cfg.timeout,
+            timers: Timers::new(),
             extra_headers,
         }
     }
@@ -178,7 +182,11 @@ impl HttpUpstream {
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<Response<Body>, UpstreamError> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        match self
+            .timers
+            .timeout(timeout, self.client.request(request))
+            .await
+        {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(result) => result,
         }
