@@ -142,13 +142,11 @@ impl HttpUpstream {
         if !req.body.is_empty() || req.method == Method::POST {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
         }
-        let mut builder = Request::builder().method(req.method).uri(uri);
-        if let Some(h) = builder.headers_mut() {
-            *h = headers;
-        }
-        let request = builder
-            .body(Full::new(req.body))
-            .map_err(|e| UpstreamError::Protocol(format!("building the upstream request: {e}")))?;
+        // Built in place (`Request::builder` moves its parts through a `Result` at every step).
+        let mut request = Request::new(Full::new(req.body));
+        *request.method_mut() = req.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
         // A single endpoint needs no load figure and no handle in the response (no allocation on the hot path).
         let outstanding = if self.multi {
             Some(ep.0.start())
