@@ -62,22 +62,14 @@ impl Timers {
         }
     }
 
-    /// `fut`, or [`Elapsed`] when it has not finished within `limit` (polled before the timer, as
-    /// `tokio::time::timeout` does).
-    pub(crate) async fn timeout<F: Future>(
-        self: &Arc<Self>,
-        limit: Duration,
-        fut: F,
-    ) -> Result<F::Output, Elapsed> {
-        let mut deadline = self.sleep_until(Instant::now() + limit);
-        let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Ok(out));
-            }
-            Pin::new(&mut deadline).poll(cx).map(|()| Err(Elapsed))
-        })
-        .await
+    /// `fut`, or [`Elapsed`] when it has not finished within `limit` of this call (polled before the timer, as
+    /// `tokio::time::timeout` does). A named future rather than an `async fn`, which would hold `fut` twice (as
+    /// its argument and pinned), in a future every request moves.
+    pub(crate) fn timeout<F: Future>(self: &Arc<Self>, limit: Duration, fut: F) -> Timeout<F> {
+        Timeout {
+            fut,
+            deadline: self.sleep_until(Instant::now() + limit),
+        }
     }
 
     /// Takes `sleep` back, unless the list is full or we are not on the runtime it belongs to.
@@ -89,6 +81,27 @@ impl Timers {
         if idle.len() < MAX_IDLE {
             idle.push(sleep);
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Timers::timeout`].
+    pub(crate) struct Timeout<F> {
+        #[pin]
+        fut: F,
+        deadline: Deadline,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        Pin::new(this.deadline).poll(cx).map(|()| Err(Elapsed))
     }
 }
 

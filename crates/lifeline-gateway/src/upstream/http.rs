@@ -93,6 +93,18 @@ impl HttpUpstream {
         if !retry {
             return self.send_to(&first, req).await;
         }
+        // Boxed: the retry's state (a copy of the request, a second send) stays out of the future of a request
+        // that cannot be retried, which is moved whole at each await above it (issue 17).
+        Box::pin(self.forward_retrying(first, req)).await
+    }
+
+    /// [`forward`](Self::forward) of a balanced request in a pool: sent once more to another endpoint when the
+    /// connection to `first` could not be made.
+    async fn forward_retrying(
+        &self,
+        first: EndpointRef,
+        req: Forward,
+    ) -> Result<Response<Body>, UpstreamError> {
         let again = Forward {
             method: req.method.clone(),
             endpoint: req.endpoint.clone(),
@@ -154,7 +166,12 @@ impl HttpUpstream {
             ep.0.metrics.requests.inc();
             None
         };
-        let result = self.send(request, self.timeout).await;
+        // Not through `send`: one async layer less in a future every request moves (issue 17).
+        let result = self
+            .timers
+            .timeout(self.timeout, self.client.request(request))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout(self.timeout)));
         self.pool.record(
             &ep.0,
             match &result {
