@@ -56,8 +56,42 @@ CENTRES = [
     ("lifeline-core (in-flight, shutdown)", r"lifeline-core/"),
     ("tracing", r"tracing"),
     ("serde/serde_json", r"serde"),
-    ("Rust std/core/alloc (Arc, Vec, fmt, hashing, Instant)", r"/rustc/|library/(core|std|alloc)/"),
-    ("libc other (clock_gettime, syscall wrappers)", r"libc|sysdeps|glibc|\?\?\?|vdso|nptl"),
+        ("libc other (clock_gettime, syscall wrappers)", r"libc|sysdeps|glibc|\?\?\?|vdso|nptl"),
+]
+
+# Instructions from the standard library's source (`core::ptr`, `Option`, slice iterators, atomics, `Arc`) are
+# inlined into everything: they are counted by the function they were inlined into instead (its symbol; the
+# first match wins), and only generic std code that names no crate stays in the std centre.
+SYMBOL_CENTRES = [
+    ("hyper server: parse and encode (role.rs Server)", r"hyper::proto::h1::role::Server"),
+    ("upstream client: hyper parse and encode (role.rs Client)", r"hyper::proto::h1::role::Client"),
+    ("hyper: shared h1 parse helpers (role.rs)", r"hyper::proto::h1::role::"),
+    ("httparse (request and response heads)", r"httparse::"),
+    ("edge checks (edge.rs: Host/Origin, Accept, Content-Type, mirrored headers, hop-by-hop strip)",
+     r"lifeline_gateway::edge::"),
+    ("JSON-RPC summary (rpc.rs, rpc/scan.rs)", r"lifeline_gateway::rpc::"),
+    ("proxy handler (proxy.rs: body read, header rewrite, session bookkeeping, relay)",
+     r"lifeline_gateway::proxy::"),
+    ("upstream client: ours (upstream/http.rs, h1.rs, pool)", r"lifeline_gateway::upstream::"),
+    ("sessions (sessions.rs)", r"lifeline_gateway::sessions"),
+    ("metrics (metrics.rs, prometheus-client)", r"lifeline_gateway::metrics|prometheus_client::"),
+    ("SSE relay (sse.rs)", r"lifeline_gateway::sse"),
+    ("body guards and timers (body.rs, timer.rs, server.rs)", r"lifeline_gateway::(body|timer|server)"),
+    ("rest of the gateway crate", r"lifeline_gateway::"),
+    ("hyper h1 connection machinery (conn, io, dispatch, decode, encode; both sides)", r"hyper::proto::"),
+    ("hyper client channel and server conn (client/dispatch.rs, conn, service)", r"hyper::"),
+    ("hyper-util (TokioIo, graceful)", r"hyper_util::"),
+    ("http crate: HeaderMap, HeaderName, Uri, Request/Response", r"(^|[<\s])http::"),
+    ("http-body(-util): boxed bodies, Full, frames", r"http_body"),
+    ("bytes: Bytes/BytesMut", r"bytes::"),
+    ("tokio timers (time driver, Sleep)", r"tokio::(runtime::time|time)::"),
+    ("tokio I/O driver and TcpStream (readiness, mio)", r"tokio::(runtime::io|io|net)::|mio::"),
+    ("tokio sync (mpsc, oneshot, Notify)", r"tokio::sync::"),
+    ("tokio scheduler, tasks, wakers", r"tokio::"),
+    ("futures/pin-project/want/atomic-waker", r"futures|want::|atomic_waker|try_lock"),
+    ("lifeline-core (in-flight, shutdown)", r"lifeline_core::"),
+    ("tracing", r"tracing"),
+    ("serde/serde_json", r"serde"),
 ]
 
 ROLE_CLIENT_IMPL = re.compile(r"^impl Http1Transaction for Client")
@@ -117,7 +151,7 @@ def parse(path):
                     calls[cfn][(fi or fl, ln, fn)] += ir
                     pending_call = False
                 else:
-                    excl[(fi or fl, ln)] += ir
+                    excl[(fi or fl, ln, fn)] += ir
                 continue
             key, _, rest = line.partition("=")
             if key == "fl":
@@ -141,7 +175,12 @@ def parse(path):
     return excl, calls, total, fn
 
 
-def centre_of(file, line, splits):
+def centre_of(file, line, fn, splits):
+    if re.search(r"/rustc/|library/(core|std|alloc)/", file):
+        for centre, rx in SYMBOL_CENTRES:
+            if re.search(rx, fn):
+                return centre
+        return "Rust std/core/alloc (generic code that names no crate: Arc, Vec, fmt, hashing, Instant)"
     key = file
     if re.search(r"hyper-[^/]*/src/proto/h1/role\.rs", file):
         split = splits.setdefault(file, role_split(file))
@@ -159,14 +198,18 @@ def main():
     ap.add_argument("--requests", type=int, required=True, help="requests the dump covers")
     ap.add_argument("--files", type=int, default=40, help="top source files to list")
     ap.add_argument("--callers", type=int, default=25, help="top call sites of memcpy and malloc/free")
+    ap.add_argument("--split", type=int, default=4, help="largest centres to list by the functions they ran in")
     args = ap.parse_args()
     excl, calls, total, _ = parse(args.dump)
     n = args.requests
     splits = {}
     by_centre = defaultdict(int)
     by_file = defaultdict(int)
-    for (file, line), ir in excl.items():
-        by_centre[centre_of(file, line, splits)] += ir
+    by_centre_fn = defaultdict(lambda: defaultdict(int))
+    for (file, line, fn), ir in excl.items():
+        centre = centre_of(file, line, fn, splits)
+        by_centre[centre] += ir
+        by_centre_fn[centre][fn] += ir
         by_file[file] += ir
     counted = sum(by_centre.values())
     print(f"total {total / n:,.0f} instructions/request ({total:,} over {n} requests; "
@@ -174,6 +217,10 @@ def main():
     print("\n| cost centre (exclusive, by source file after inlining) | per request | share |\n|---|---|---|")
     for centre, ir in sorted(by_centre.items(), key=lambda kv: -kv[1]):
         print(f"| {centre} | {ir / n:,.0f} | {100 * ir / counted:.1f} % |")
+    for centre, _ in sorted(by_centre.items(), key=lambda kv: -kv[1])[: args.split]:
+        print(f"\n{centre}: the functions it ran in (symbols; callers it was inlined into)")
+        for fn, ir in sorted(by_centre_fn[centre].items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  {ir / n:>8,.0f}  {fn[:170]}")
     print(f"\ntop {args.files} source files:")
     for file, ir in sorted(by_file.items(), key=lambda kv: -kv[1])[: args.files]:
         print(f"  {ir / n:>9,.0f}  {file}")
