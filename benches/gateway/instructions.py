@@ -9,12 +9,20 @@ For each path (the paths of bench_gateway.py, plus `stdio`: a 2025-11-25 `tools/
 front of a canned stdio server) and each row (nginx `proxy_pass` with `master_process off`, so one process does
 all the work; `lifeline gateway` with one worker thread): the proxy starts under callgrind in front of the same
 one-worker nginx upstream (bench_gateway.py's), wrk (1 thread, --conns connections) warms it up, the counters
-are zeroed (`callgrind_control --zero`), wrk runs --secs seconds, the counters are dumped, and the instructions
-per request are the dumped total over the requests wrk completed. Each run also leaves the dump
-(`--keep DIR`), so `callgrind_annotate DIR/ROW-PATH.out` shows where the instructions go.
+are zeroed (`callgrind_control --zero`), wrk sends --requests requests (its Lua script stops the thread at that
+count; --secs bounds the run in time), the counters are dumped, and the instructions per request are the dumped
+total over the requests wrk completed. Each run also leaves the dump (`--keep DIR`), so `callgrind_annotate
+DIR/ROW-PATH.out` shows where the instructions go.
+
+The dumped total includes the proxy's background work (timers, readiness probes), divided by the requests of
+the run: two runs with different request counts are not comparable (few requests overstate the figure). So
+every run sends the same number of requests, each line prints its count, and a path whose rows completed counts
+more than --tolerance apart (a run cut short by --secs, or errors) gets no ratios and a warning; --strict makes
+that an error (exit status 1).
 
     benches/gateway/instructions.py --lifeline target/release/lifeline [--paths modern,legacy-json]
-        [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--secs 4] [--pool N] [--keep DIR] [--json FILE]
+        [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--requests 5500] [--secs 60] [--pool N]
+        [--keep DIR] [--json FILE] [--strict]
 
 Loopback only. Needs valgrind, wrk and nginx (scripts/bench-gateway.sh installs the last two).
 """
@@ -88,6 +96,24 @@ def callgrind(cmd, out):
     ] + cmd
 
 
+def counted_script(script, requests):
+    """`script` (bench_gateway.py's wrk script) plus a `response` hook that stops wrk's thread once it has seen
+    `requests` responses; the requests still in flight on the other connections complete, so wrk counts a few
+    more (at most --conns)."""
+    out = script[: -len(".lua")] + f"-n{requests}.lua"
+    with open(script) as f, open(out, "w") as o:
+        o.write(f.read())
+        o.write(f"local seen = 0\nfunction response()\n  seen = seen + 1\n"
+                f"  if seen == {requests} then wrk.thread:stop() end\nend\n")
+    return out
+
+
+def spread(rows):
+    """The largest request count of `rows` over the smallest (1.0 when they match)."""
+    counts = [max(r["requests"], 1) for r in rows.values()]
+    return max(counts) / min(counts) if counts else 1.0
+
+
 def total_ir(prefix):
     """The sum of the `totals:`/`summary:` Ir of every dump written for `prefix` after the zeroing."""
     best = 0
@@ -142,11 +168,12 @@ def run_row(row, binary, path, up_ports, tmp, args):
                         raise
                     time.sleep(0.5)
         script = bg.wrk_script(d, wrk_path, extra, tag=f"-{row}")
+        counted = counted_script(script, args.requests)
         if path != "stdio":  # the stdio pool answers with SSE; the session's opening proved it serves
             bg.check_reply(port, wrk_path, extra)
         bg.run_wrk(port, script, 2, args.conns, args.other_cpus)
         subprocess.run(["callgrind_control", "--zero", str(proc.p.pid)], check=True, capture_output=True)
-        r = bg.run_wrk(port, script, args.secs, args.conns, args.other_cpus)
+        r = bg.run_wrk(port, counted, args.secs, args.conns, args.other_cpus)
         for f in glob.glob(out + "*"):
             os.remove(f)
         subprocess.run(["callgrind_control", "--dump", str(proc.p.pid)], check=True, capture_output=True)
@@ -173,7 +200,11 @@ def main():
     ap.add_argument("--gateway", action="append", default=[], metavar="NAME=BIN")
     ap.add_argument("--paths", default="modern,legacy-json,legacy-sse,stdio")
     ap.add_argument("--rows", default="nginx,gateway")
-    ap.add_argument("--secs", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=5500, help="requests per measured run (default 5500)")
+    ap.add_argument("--secs", type=int, default=60, help="bound on a measured run's time (default 60)")
+    ap.add_argument("--tolerance", type=float, default=0.10,
+                    help="largest relative spread of the request counts of one path's rows (default 0.10)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when the request counts are further apart")
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--pool", type=int, default=1, help="upstreams behind each proxy (bench_gateway.py's --pool)")
     ap.add_argument("--keep", metavar="DIR", help="keep every callgrind dump as DIR/ROW-PATH.out")
@@ -193,6 +224,7 @@ def main():
     upstreams = [bg.start_upstream(os.path.join(tmp, f"upstream-{i}"), p, args.other_cpus)
                  for i, p in enumerate(up_ports)]
     results = {}
+    uneven = []
     try:
         for p in up_ports:
             bg.wait_port(p)
@@ -205,10 +237,23 @@ def main():
                 results[path][row] = r
                 print(f"{path:<12} {row:<16} {r['instructions_per_req']:>10.0f} instructions/request "
                       f"({r['requests']} requests, {r['errors']} errors)", flush=True)
-            ng = results[path].get("nginx")
-            for row, r in results[path].items():
-                if ng and row != "nginx":
-                    print(f"  {row} / nginx: {r['instructions_per_req'] / ng['instructions_per_req']:.2f}x")
+            if spread(results[path]) > 1 + args.tolerance:
+                counts = ", ".join(f"{row} {r['requests']}" for row, r in results[path].items())
+                print(f"  WARNING: {path}: request counts differ by more than {args.tolerance:.0%} ({counts}); "
+                      "the per-request figures include background work over unequal runs and are NOT "
+                      "comparable: no ratios printed (raise --secs, or check the errors)", file=sys.stderr,
+                      flush=True)
+                uneven.append(path)
+                continue
+            rows_here = results[path]
+            base = rows_here.get("nginx")
+            for row, r in rows_here.items():
+                if base and row != "nginx":
+                    print(f"  {row} / nginx: {r['instructions_per_req'] / base['instructions_per_req']:.2f}x")
+            gw = rows_here.get("gateway")
+            for row, r in rows_here.items():
+                if gw and row.startswith("gateway-"):
+                    print(f"  gateway / {row}: {gw['instructions_per_req'] / r['instructions_per_req']:.2f}x")
     finally:
         for u in upstreams:
             u.stop()
@@ -216,6 +261,9 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if uneven and args.strict:
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ mod rpc;
 mod server;
 mod sessions;
 mod sse;
+mod timer;
 mod trace;
 pub mod upstream;
 

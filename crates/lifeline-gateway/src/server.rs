@@ -10,11 +10,12 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::body::Body;
+use crate::timer::{HyperTimer, Timers};
 
 /// Bound on the wait for a request's headers on a connection.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,7 +37,8 @@ pub(crate) async fn serve<H, Fut>(
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        // Reused timers: hyper makes one per request for the header-read timeout (`timer.rs`).
+        .timer(HyperTimer(Timers::new()))
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
     tokio::pin!(stop);

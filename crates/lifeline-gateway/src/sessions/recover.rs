@@ -78,10 +78,23 @@ pub(crate) async fn forward(
     unsealed: Option<&Unsealed>,
     subject: Option<&str>,
 ) -> Result<Response<Body>, UpstreamError> {
-    let Some(u) = unsealed.filter(|u| u.sealed.init_params.is_some() && upstream.pool().is_some())
-    else {
-        return upstream.forward(fwd).await;
-    };
+    match unsealed.filter(|u| u.sealed.init_params.is_some() && upstream.pool().is_some()) {
+        None => upstream.forward(fwd).await,
+        // Boxed: the recovery's state (its `initialize`, the replays) stays out of the future of every request,
+        // which is moved whole at each await on the way down (issue 17: those copies were a large share of the
+        // instructions per request).
+        Some(u) => Box::pin(forward_recovering(sessions, upstream, fwd, u, subject)).await,
+    }
+}
+
+/// [`forward`] for a sealed session that can be recovered.
+async fn forward_recovering(
+    sessions: &Sessions,
+    upstream: &Upstream,
+    fwd: Forward,
+    u: &Unsealed,
+    subject: Option<&str>,
+) -> Result<Response<Body>, UpstreamError> {
     let (method, endpoint, mut headers, body) = (
         fwd.method.clone(),
         fwd.endpoint.clone(),

@@ -24,6 +24,7 @@ use super::{Endpoint, Forward, Route, UpstreamError};
 use crate::body::{Body, Guarded};
 use crate::config::UpstreamConfig;
 use crate::metrics::Metrics;
+use crate::timer::Timers;
 
 mod h1;
 
@@ -39,6 +40,8 @@ pub struct HttpUpstream {
     /// (the balancer's input) and failed connects retried.
     multi: bool,
     timeout: Duration,
+    /// Reused timers for the per-request timeout (`timer.rs`).
+    timers: Arc<Timers>,
     extra_headers: HeaderMap,
 }
 
@@ -64,6 +67,7 @@ impl HttpUpstream {
             multi: cfg.pool.is_pool(),
             pool: Arc::new(pool),
             timeout: cfg.timeout,
+            timers: Timers::new(),
             extra_headers,
         }
     }
@@ -89,6 +93,18 @@ impl HttpUpstream {
         if !retry {
             return self.send_to(&first, req).await;
         }
+        // Boxed: the retry's state (a copy of the request, a second send) stays out of the future of a request
+        // that cannot be retried, which is moved whole at each await above it (issue 17).
+        Box::pin(self.forward_retrying(first, req)).await
+    }
+
+    /// [`forward`](Self::forward) of a balanced request in a pool: sent once more to another endpoint when the
+    /// connection to `first` could not be made.
+    async fn forward_retrying(
+        &self,
+        first: EndpointRef,
+        req: Forward,
+    ) -> Result<Response<Body>, UpstreamError> {
         let again = Forward {
             method: req.method.clone(),
             endpoint: req.endpoint.clone(),
@@ -138,13 +154,11 @@ impl HttpUpstream {
         if !req.body.is_empty() || req.method == Method::POST {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
         }
-        let mut builder = Request::builder().method(req.method).uri(uri);
-        if let Some(h) = builder.headers_mut() {
-            *h = headers;
-        }
-        let request = builder
-            .body(Full::new(req.body))
-            .map_err(|e| UpstreamError::Protocol(format!("building the upstream request: {e}")))?;
+        // Built in place (`Request::builder` moves its parts through a `Result` at every step).
+        let mut request = Request::new(Full::new(req.body));
+        *request.method_mut() = req.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
         // A single endpoint needs no load figure and no handle in the response (no allocation on the hot path).
         let outstanding = if self.multi {
             Some(ep.0.start())
@@ -152,7 +166,12 @@ impl HttpUpstream {
             ep.0.metrics.requests.inc();
             None
         };
-        let result = self.send(request, self.timeout).await;
+        // Not through `send`: one async layer less in a future every request moves (issue 17).
+        let result = self
+            .timers
+            .timeout(self.timeout, self.client.request(request))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout(self.timeout)));
         self.pool.record(
             &ep.0,
             match &result {
@@ -178,7 +197,11 @@ impl HttpUpstream {
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<Response<Body>, UpstreamError> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        match self
+            .timers
+            .timeout(timeout, self.client.request(request))
+            .await
+        {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(result) => result,
         }

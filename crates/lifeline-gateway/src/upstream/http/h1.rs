@@ -199,7 +199,9 @@ impl Client {
             }
             let (mut sender, reused) = match idle {
                 Some(sender) if tries < MAX_STALE_TRIES => (sender, true),
-                _ => (self.connect(&authority).await?, false),
+                // Boxed: the connect and handshake state would otherwise sit in every request's future, which
+                // is moved whole at each await above it (issue 17).
+                _ => (Box::pin(self.connect(&authority)).await?, false),
             };
             tries += 1;
             if reused && sender.ready().await.is_err() {
