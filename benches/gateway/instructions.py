@@ -125,6 +125,21 @@ def total_ir(prefix):
     return best
 
 
+def measured(pid, out, load):
+    """Zeroes the callgrind counters of process `pid` (run with `--callgrind-out-file=out`), calls `load()` (the
+    measured traffic), dumps the counters and returns `(instructions, load's result)`. Waits up to 30 s for the
+    dump file."""
+    subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
+    result = load()
+    for f in glob.glob(out + "*"):
+        os.remove(f)
+    subprocess.run(["callgrind_control", "--dump", str(pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    while not glob.glob(out + "*") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return total_ir(out), result
+
+
 def run_row(row, binary, path, up_ports, tmp, args):
     up_port = up_ports[0]
     port = bg.free_port()
@@ -172,15 +187,7 @@ def run_row(row, binary, path, up_ports, tmp, args):
         if path != "stdio":  # the stdio pool answers with SSE; the session's opening proved it serves
             bg.check_reply(port, wrk_path, extra)
         bg.run_wrk(port, script, 2, args.conns, args.other_cpus)
-        subprocess.run(["callgrind_control", "--zero", str(proc.p.pid)], check=True, capture_output=True)
-        r = bg.run_wrk(port, counted, args.secs, args.conns, args.other_cpus)
-        for f in glob.glob(out + "*"):
-            os.remove(f)
-        subprocess.run(["callgrind_control", "--dump", str(proc.p.pid)], check=True, capture_output=True)
-        deadline = time.monotonic() + 30
-        while not glob.glob(out + "*") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        ir = total_ir(out)
+        ir, r = measured(proc.p.pid, out, lambda: bg.run_wrk(port, counted, args.secs, args.conns, args.other_cpus))
         if args.keep:
             os.makedirs(args.keep, exist_ok=True)
             for f in glob.glob(out + "*"):

@@ -20,10 +20,8 @@ import argparse
 import glob
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_federation as bf  # noqa: E402
@@ -72,15 +70,7 @@ def main():
                 raise SystemExit(f"{path} answered unexpectedly ({status}): {text[:400]}")
             script = bg.wrk_script(d, path)
             bg.run_wrk(port, script, 2, args.conns, other_cpus)
-            subprocess.run(["callgrind_control", "--zero", str(gw.p.pid)], check=True, capture_output=True)
-            r = bg.run_wrk(port, script, args.secs, args.conns, other_cpus)
-            for f in glob.glob(out + "*"):
-                os.remove(f)
-            subprocess.run(["callgrind_control", "--dump", str(gw.p.pid)], check=True, capture_output=True)
-            deadline = time.monotonic() + 30
-            while not glob.glob(out + "*") and time.monotonic() < deadline:
-                time.sleep(0.1)
-            ir = ins.total_ir(out)
+            ir, r = ins.measured(gw.p.pid, out, lambda: bg.run_wrk(port, script, args.secs, args.conns, other_cpus))
             if args.keep:
                 os.makedirs(args.keep, exist_ok=True)
                 for f in glob.glob(out + "*"):
