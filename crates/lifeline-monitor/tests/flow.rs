@@ -221,15 +221,21 @@ async fn get(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-/// The value of the sample `series` (name and labels, as exported) in the text of `{base}/metrics`.
-async fn sample(base: &str, series: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
+/// The text of `{base}/metrics`; `None` when it cannot be fetched.
+async fn metrics_text(base: &str) -> Option<String> {
+    reqwest::get(format!("{base}/metrics"))
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
-    text.lines()
+        .ok()
+}
+
+/// The value of the sample `series` (name and labels, as exported) in the text of `{base}/metrics`.
+async fn sample(base: &str, series: &str) -> Option<f64> {
+    metrics_text(base)
+        .await?
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 

@@ -22,17 +22,8 @@ fn notifications(received: &Received) -> Vec<(String, Vec<Value>)> {
 }
 
 async fn resends(base: &str) -> u64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let key = r#"lifeline_monitor_alert_sends_total{provider="alertmanager",kind="resend",outcome="sent"} "#;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    let series = r#"lifeline_monitor_alert_sends_total{provider="alertmanager",kind="resend",outcome="sent"}"#;
+    super::sample(base, series).await.unwrap_or(0.0) as u64
 }
 
 #[tokio::test]

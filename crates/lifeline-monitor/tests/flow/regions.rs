@@ -87,12 +87,7 @@ async fn json_of(url: &str) -> Value {
 /// Results the replica at `base` has recorded, every verdict (`lifeline_monitor_probes_total`): here only
 /// judged region rounds (the central scheduler probes no multi-region target) and the fleet's episodes.
 async fn recorded(base: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = super::metrics_text(base).await.expect("metrics");
     text.lines()
         .filter(|l| l.starts_with("lifeline_monitor_probes_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

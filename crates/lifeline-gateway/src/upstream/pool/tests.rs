@@ -121,15 +121,7 @@ fn consecutive_failures_eject_for_a_growing_bounded_time() {
 
     // A passing active probe ends an ejection (Envoy's successful_active_health_check_uneject_host); the next
     // ejection still counts as the fourth.
-    let passed = ProbeSummary {
-        ok: true,
-        verdict: "healthy".to_owned(),
-        reason: None,
-        message: None,
-        ms: 1.0,
-        at: None,
-    };
-    p.probed(&a, passed);
+    p.probed(&a, passed());
     assert!(a.takes_new_work(p.now_ms()), "un-ejected by its probe");
     for _ in 0..3 {
         p.record(&a, Outcome::Failed("connect"));
@@ -289,15 +281,7 @@ fn a_sidecar_not_ready_gets_no_new_work_until_it_is_ready_again() {
         "a draining endpoint gets no new work"
     );
     // A passing MCP probe does not clear it: the sidecar drains while its server still answers.
-    let passed = ProbeSummary {
-        ok: true,
-        verdict: "healthy".to_owned(),
-        reason: None,
-        message: None,
-        ms: 1.0,
-        at: None,
-    };
-    p.probed(&a, passed);
+    p.probed(&a, passed());
     assert!(!a.takes_new_work(p.now_ms()));
     assert_eq!(p.healthy_count(), 0, "the other endpoint was never probed");
     assert_eq!(p.to_json()[0]["sidecar_ready"], false);
@@ -328,5 +312,17 @@ fn the_ready_url_is_the_endpoints_host_on_the_ready_port() {
             super::ready_url(&url, 9091).map(String::from).as_deref(),
             Some(want)
         );
+    }
+}
+
+/// A passing active probe's summary (no time: the tests read only its verdict).
+fn passed() -> ProbeSummary {
+    ProbeSummary {
+        ok: true,
+        verdict: "healthy".to_owned(),
+        reason: None,
+        message: None,
+        ms: 1.0,
+        at: None,
     }
 }
