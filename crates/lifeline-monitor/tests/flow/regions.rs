@@ -301,9 +301,31 @@ async fn two_replicas_page_a_quorum_once_never_regional_and_alert_a_degraded_fle
         "{:?}",
         pages(&received)
     );
-    probers[0].fail("api", true); // the one region left fails: still no quorum, no page
-    let v = json_of(&format!("{}/api/v1/targets/api/regions", r1.base)).await;
-    assert_eq!(v["rounds"][0]["verdict"], "unknown", "{v}");
+    // The one region left fails: still no quorum, no page. Waited for, not read once: the alerts above can
+    // open while the last complete round still holds the cut agents' final results (a stale agent is 3 s
+    // silent, a round is complete 3.5 s after it ends).
+    probers[0].fail("api", true);
+    let api_regions = format!("{}/api/v1/targets/api/regions", r1.base);
+    let failed_alone = |v: &Value| {
+        let round = &v["rounds"][0];
+        let start = round["start_ms"].as_i64().unwrap_or(i64::MAX);
+        round["verdict"] == "unknown"
+            && v["results"].as_array().is_some_and(|l| {
+                l.iter().any(|x| {
+                    x["region"] == "r2"
+                        && x["up"] == false
+                        && x["probed_at_ms"]
+                            .as_i64()
+                            .is_some_and(|t| (start..start + 1_000).contains(&t))
+                })
+            })
+    };
+    assert_eventually!(
+        failed_alone(&json_of(&api_regions).await),
+        patience = PATIENCE,
+        "no unknown round with r2 failing alone: {}",
+        json_of(&api_regions).await
+    );
 
     // They return: each episode resolves once.
     probers[0].fail("api", false);
