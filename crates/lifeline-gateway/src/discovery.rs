@@ -13,13 +13,14 @@
 //! Both carry the extension's CORS headers (§CORS Requirements), `Cache-Control: public, max-age=3600` and a
 //! strong `ETag` (a digest of the body), and answer `If-None-Match` with 304 (§Caching).
 //!
-//! What a card says comes from what the gateway already knows, never from a probe of its own: the readiness
-//! probe's report for the single upstream (`serverInfo` name and version, the protocol version it spoke), the
+//! What a card says comes from what the gateway already knows, never from a probe of its own: for the single
+//! upstream, the readiness probe's report (`serverInfo` name and version, the protocol version it spoke), else a
+//! pool endpoint's newest passing probe or a stdio session's `initialize` result ([`Upstream::server_facts`]); the
 //! federation's own answers for federated endpoints (`federation/card.rs`: the identity and versions the gateway
 //! gives there, and the title, description and website a server gave on the health check's session). Fields set
-//! in `card:` win. A card whose name or version is not known yet (the upstream never answered, a stdio spare that
-//! is only pinged, a pool whose watcher keeps no facts) is a 503 with `Retry-After` until it is, or until the
-//! operator sets `card.name` and `card.version`.
+//! in `card:` win. A card whose name or version is not known yet (no endpoint passed a probe; stdio session mode
+//! before its first session, since the spare is only pinged) is a 503 with `Retry-After` until it is, or until
+//! the operator sets `card.name` and `card.version`.
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ use crate::body::{self, Body};
 use crate::config::{CardConfig, CardFields};
 use crate::federation::Federation;
 use crate::ready::Readiness;
+use crate::upstream::Upstream;
 
 /// Seconds a client is told to wait for a card that is not known yet.
 const RETRY_AFTER_SECS: &str = "5";
@@ -60,12 +62,44 @@ pub(crate) struct Facts {
     pub(crate) versions: Vec<String>,
 }
 
+impl Facts {
+    /// The facts a server gives about itself in an `initialize` result (2025-11-25 `basic/lifecycle`
+    /// §Initialization: `serverInfo` with `name`, `version`, `title`, `description`, `websiteUrl`, and
+    /// `protocolVersion`) or a `server/discover` result (2026-07-28 `basic/lifecycle`: `_meta`
+    /// `io.modelcontextprotocol/serverInfo` and `supportedVersions`). Members that are absent or not strings are
+    /// `None`; never an error.
+    pub(crate) fn of_result(result: &Value) -> Facts {
+        let info = match &result["serverInfo"] {
+            Value::Null => &result["_meta"][lifeline_mcp::era::META_SERVER_INFO],
+            v => v,
+        };
+        let text = |k: &str| info[k].as_str().map(str::to_owned);
+        let versions = match (&result["protocolVersion"], &result["supportedVersions"]) {
+            (Value::String(v), _) => vec![v.clone()],
+            (_, Value::Array(l)) => l
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Facts {
+            name: text("name"),
+            version: text("version"),
+            title: text("title"),
+            description: text("description"),
+            website_url: text("websiteUrl"),
+            versions,
+        }
+    }
+}
+
 /// The discovery routes of the client listener.
 #[derive(Debug)]
 pub(crate) struct Discovery {
     cfg: CardConfig,
     mcp_path: String,
     readiness: Arc<Readiness>,
+    upstream: Arc<Upstream>,
     federation: Option<Arc<Federation>>,
 }
 
@@ -75,12 +109,14 @@ impl Discovery {
         cfg: &CardConfig,
         mcp_path: &str,
         readiness: Arc<Readiness>,
+        upstream: Arc<Upstream>,
         federation: Option<Arc<Federation>>,
     ) -> Option<Discovery> {
         cfg.enabled.then(|| Discovery {
             cfg: cfg.clone(),
             mcp_path: mcp_path.to_owned(),
             readiness,
+            upstream,
             federation,
         })
     }
@@ -160,19 +196,23 @@ impl Discovery {
         build(&facts, &fields, &format!("{base}{endpoint}"), &namespace)
     }
 
-    /// The single upstream's facts from the readiness probe's last report.
+    /// The single upstream's facts: the readiness probe's last report when it holds a `serverInfo`, else what
+    /// the upstream saw itself ([`Upstream::server_facts`]: a pool's endpoint probes, a stdio session's
+    /// `initialize`).
     fn upstream_facts(&self) -> Facts {
-        let Some(last) = self.readiness.last() else {
-            return Facts::default();
-        };
-        let report = &last.report;
-        let info = report.server_info.as_ref();
-        Facts {
-            name: info.and_then(|i| i.name.clone()),
-            version: info.and_then(|i| i.version.clone()),
-            versions: report.protocol_version.iter().cloned().collect(),
-            ..Facts::default()
-        }
+        let from_probe = self.readiness.last().and_then(|last| {
+            let report = &last.report;
+            let info = report.server_info.as_ref()?;
+            Some(Facts {
+                name: info.name.clone(),
+                version: info.version.clone(),
+                versions: report.protocol_version.iter().cloned().collect(),
+                ..Facts::default()
+            })
+        });
+        from_probe
+            .or_else(|| self.upstream.server_facts())
+            .unwrap_or_default()
     }
 
     /// The AI Catalog: one entry per endpoint, each pointing at its card.

@@ -323,6 +323,7 @@ impl Gateway {
             &cfg.card,
             &cfg.paths.mcp,
             Arc::clone(&admin.readiness),
+            Arc::clone(&upstream),
             federation.clone(),
         )
         .map(Arc::new);

@@ -230,6 +230,27 @@ impl Upstream {
         }
     }
 
+    /// What the upstream said of itself outside the readiness probe's last report, for its Server Card
+    /// (`discovery.rs`, issue 16 §Discovery): for HTTP, the newest passing probe of an endpoint that takes new
+    /// work (the pool watcher's or the readiness probe's); for stdio session mode, the `serverInfo` of the last
+    /// `initialize` a client's session child answered (the spare is only pinged, `stdio/spare.rs`). `None`
+    /// until one is known.
+    pub(crate) fn server_facts(&self) -> Option<crate::discovery::Facts> {
+        match self {
+            Upstream::Http(http) => {
+                http.pool()
+                    .server_info()
+                    .map(|(info, version)| crate::discovery::Facts {
+                        name: info.name,
+                        version: info.version,
+                        versions: version.into_iter().collect(),
+                        ..Default::default()
+                    })
+            }
+            Upstream::Stdio(stdio) => stdio.server_facts(),
+        }
+    }
+
     /// Whether the upstream is a pool in the full sense (several endpoints or DNS discovery): then the pool's
     /// watcher probes every endpoint and `/ready` reads their health.
     pub(crate) fn is_pool(&self) -> bool {

@@ -4,7 +4,6 @@
 //! Behavior), and, for `/servers/NAME/mcp`, the title, description and website the server gave on the health
 //! check's session (its `initialize` result or `server/discover`), so no request is made for a card.
 
-use lifeline_mcp::era;
 use serde_json::Value;
 
 use super::{lock, modern, Federation, View};
@@ -55,18 +54,16 @@ impl Federation {
                     .as_ref()
                     .map(|l| l.init.clone())
                     .unwrap_or(Value::Null);
-                // Legacy: `InitializeResult.serverInfo` (2025-11-25 `basic/lifecycle`); modern: `_meta`'s
-                // `io.modelcontextprotocol/serverInfo` (2026-07-28 `server/discover`).
-                let upstream = match &init["serverInfo"] {
-                    Value::Null => &init["_meta"][era::META_SERVER_INFO],
-                    v => v,
-                };
-                let text = |k: &str| upstream[k].as_str().map(str::to_owned);
-                facts.title = text("title");
-                facts.website_url = text("websiteUrl");
-                facts.description = text("description").or_else(|| {
-                    text("name").map(|n| {
-                        let v = text("version").map(|v| format!(" {v}")).unwrap_or_default();
+                // What the server said of itself on the health check's session (either era).
+                let upstream = Facts::of_result(&init);
+                facts.title = upstream.title;
+                facts.website_url = upstream.website_url;
+                facts.description = upstream.description.or_else(|| {
+                    upstream.name.map(|n| {
+                        let v = upstream
+                            .version
+                            .map(|v| format!(" {v}"))
+                            .unwrap_or_default();
                         format!("{n}{v}, federated as {}", server.cfg.name)
                     })
                 });

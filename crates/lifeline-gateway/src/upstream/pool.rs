@@ -128,6 +128,13 @@ pub(crate) struct ProbeSummary {
     pub(crate) reason: Option<String>,
     pub(crate) message: Option<String>,
     pub(crate) ms: f64,
+    /// The `serverInfo` the probe's handshake returned (`initialize` result or `server/discover` `_meta`): what
+    /// the pool's Server Card says (`discovery.rs`). Absent when the probe did not get that far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server_info: Option<lifeline_mcp::probe::ServerInfo>,
+    /// The protocol version the probe spoke with the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) protocol_version: Option<String>,
     #[serde(skip)]
     pub(crate) at: Option<Instant>,
 }
@@ -161,6 +168,8 @@ impl ProbeSummary {
                     })
                 }),
             ms: took.as_secs_f64() * 1000.0,
+            server_info: report.server_info.clone(),
+            protocol_version: report.protocol_version.clone(),
             at: Some(Instant::now()),
         }
     }
@@ -291,6 +300,31 @@ impl Pool {
             .iter()
             .filter(|e| e.takes_new_work(now) && e.probe.load(Ordering::Acquire) == PROBE_PASSED)
             .count()
+    }
+
+    /// The `serverInfo` and protocol version of the newest passing probe among the endpoints that take new work
+    /// now (what a client of the pool would meet): the pool's Server Card facts (`discovery.rs`, issue 16
+    /// §Discovery). `None` until such a probe has returned a `serverInfo`.
+    pub(crate) fn server_info(&self) -> Option<(lifeline_mcp::probe::ServerInfo, Option<String>)> {
+        let now = self.now_ms();
+        let members = self.members();
+        let mut newest: Option<(Instant, lifeline_mcp::probe::ServerInfo, Option<String>)> = None;
+        for e in members
+            .iter()
+            .filter(|e| e.takes_new_work(now) && e.probe.load(Ordering::Acquire) == PROBE_PASSED)
+        {
+            let last = e.last_probe.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(p) = last.as_ref().filter(|p| p.ok) else {
+                continue;
+            };
+            let (Some(at), Some(info)) = (p.at, &p.server_info) else {
+                continue;
+            };
+            if newest.as_ref().is_none_or(|(t, ..)| at > *t) {
+                newest = Some((at, info.clone(), p.protocol_version.clone()));
+            }
+        }
+        newest.map(|(_, info, version)| (info, version))
     }
 
     /// Picks an endpoint for a request that may go anywhere (a stateless request, a new session), never

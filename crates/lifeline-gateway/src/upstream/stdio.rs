@@ -82,6 +82,9 @@ pub struct StdioUpstream {
     metrics: Arc<Metrics>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Session mode: what the last session child said of itself in its `initialize` result (the Server Card's
+    /// facts, `discovery.rs`).
+    facts: Mutex<Option<crate::discovery::Facts>>,
 }
 
 impl StdioUpstream {
@@ -99,7 +102,14 @@ impl StdioUpstream {
             pool,
             metrics,
             reloading: tokio::sync::Mutex::new(()),
+            facts: Mutex::new(None),
         }
+    }
+
+    /// Session mode: the facts of the last `initialize` result a session child gave (see [`Upstream::server_facts`]);
+    /// `None` before the first session.
+    pub(crate) fn server_facts(&self) -> Option<crate::discovery::Facts> {
+        self.facts.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Pool mode: starts the children and their supervisors (which restart them until [`StdioUpstream::close`]).
@@ -312,9 +322,16 @@ impl StdioUpstream {
                 return Err(err);
             }
         };
-        let ok = serde_json::from_slice::<Value>(&response)
+        let result = serde_json::from_slice::<Value>(&response)
             .ok()
-            .is_some_and(|v| v.get("result").is_some());
+            .and_then(|mut v| v.get_mut("result").map(Value::take));
+        let ok = result.is_some();
+        if let Some(facts) = result
+            .map(|r| crate::discovery::Facts::of_result(&r))
+            .filter(|f| f.name.is_some())
+        {
+            *self.facts.lock().unwrap_or_else(|p| p.into_inner()) = Some(facts);
+        }
         if !ok || !child.is_alive() {
             // The server refused initialize: relay its error, keep no session.
             unclaimed.0 = None;

@@ -3,7 +3,8 @@
 //! name, version and protocol version the readiness probe learned) and of a federation with the Python SDK server
 //! in stateless mode (cards for the merged endpoint and each `/servers/NAME/mcp`, a server's `card:` fields
 //! winning, the catalog listing all three). Headers: CORS, `Cache-Control`, `ETag` and a 304 for `If-None-Match`,
-//! the preflight, 405 for other methods.
+//! the preflight, 405 for other methods. A pool's card comes from its endpoints' probes, and a stdio upstream's in
+//! session mode from its first session's `initialize` (the spare is only pinged).
 
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use lifeline_testkit::peers::raw_http::{self, RawResponse};
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 use serde_json::Value;
 
-use crate::harness::{GatewayUnderTest, TestGateway as Gw};
+use crate::harness::{
+    open_session, GatewayUnderTest, TestGateway as Gw, STDIO_READY_FLAGS, STDIO_READY_PATIENCE,
+};
 
 /// Starting the servers on a loaded 2-core machine.
 const READY_PATIENCE: Duration = Duration::from_secs(60);
@@ -197,4 +200,85 @@ async fn gateway_serves_server_cards_and_an_ai_catalog_for_what_it_fronts() {
     );
     // A path that is no endpoint is not a card: it goes on to the proxy/federation (404 there).
     assert_ne!(card("/servers/nope/mcp").await.status, 200);
+}
+
+/// The card's name, or the status and body when it is not 200.
+async fn card_name_at(url: &str) -> Result<String, String> {
+    let r = get("GET", url, &[]).await;
+    match r.status {
+        200 => Ok(json(&r)["name"].as_str().unwrap_or_default().to_owned()),
+        s => Err(format!(
+            "{s} (Retry-After {:?}): {}",
+            r.header("retry-after"),
+            r.text()
+        )),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_and_stdio_sessions_have_cards_from_what_the_gateway_saw() {
+    // A pool (the watcher probes, `/ready` never runs a probe of its own): the card comes from the newest
+    // passing endpoint probe; an endpoint that never answered gives nothing.
+    let everything = Peer::everything(EverythingTransport::StreamableHttp).await;
+    let yaml = format!(
+        "upstreams:\n  - url: {}\n  - url: http://127.0.0.1:9/mcp\n",
+        everything.url
+    );
+    let pool = Gw::start_with_file(&yaml, &["--upstream-health-interval", "300ms"]).await;
+    pool.wait_ready(READY_PATIENCE).await;
+    let card_url = format!("{}/server-card", pool.mcp());
+    assert_eventually!(
+        card_name_at(&card_url).await.as_deref() == Ok("mcp-servers/everything"),
+        patience = READY_PATIENCE,
+        "{:?}",
+        card_name_at(&card_url).await
+    );
+    let card = json(&get("GET", &card_url, &[]).await);
+    assert_eq!(card["version"], "2.0.0", "{card}");
+    assert_eq!(
+        card["remotes"][0]["supportedProtocolVersions"],
+        serde_json::json!(["2025-11-25"]),
+        "{card}"
+    );
+    // Each endpoint's last probe in /healthz shows what it found.
+    let healthz: Value = serde_json::from_slice(&pool.admin_get("/healthz").await.body).unwrap();
+    let listed = healthz["upstream_endpoints"].as_array().expect("endpoints");
+    let of = |url: &str| {
+        listed
+            .iter()
+            .find(|e| e["endpoint"] == url)
+            .map(|e| e["last_probe"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        of(&everything.url)["server_info"]["name"],
+        "mcp-servers/everything",
+        "{healthz}"
+    );
+    assert!(
+        of("http://127.0.0.1:9/mcp")["server_info"].is_null(),
+        "{healthz}"
+    );
+    drop(pool);
+
+    // Stdio session mode: the ready spare is only pinged, so no card until a client's session has begun; then
+    // the card carries what that session's `initialize` result said.
+    let (node, args) = Peer::everything_stdio_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdio = Gw::start_stdio(&node.to_string_lossy(), &args, STDIO_READY_FLAGS).await;
+    stdio.wait_ready(STDIO_READY_PATIENCE).await;
+    let card_url = format!("{}/server-card", stdio.mcp());
+    let before = get("GET", &card_url, &[]).await;
+    assert_eq!(
+        (before.status, before.header("retry-after")),
+        (503, Some("5")),
+        "{}",
+        before.text()
+    );
+    let sid = open_session(&stdio.mcp()).await;
+    assert!(!sid.is_empty());
+    assert_eq!(
+        card_name_at(&card_url).await.as_deref(),
+        Ok("mcp-servers/everything")
+    );
 }

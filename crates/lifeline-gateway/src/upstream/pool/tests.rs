@@ -143,6 +143,8 @@ fn a_503_drains_until_a_probe_passes_and_a_failed_probe_excludes() {
         reason: None,
         message: None,
         ms: 1.0,
+        server_info: None,
+        protocol_version: None,
         at: Some(Instant::now()),
     };
     p.record(&a, Outcome::Status(503));
@@ -323,6 +325,8 @@ fn passed() -> ProbeSummary {
         reason: None,
         message: None,
         ms: 1.0,
+        server_info: None,
+        protocol_version: None,
         at: None,
     }
 }

@@ -158,6 +158,8 @@ pub(crate) async fn probe_endpoint(
         reason: Some(reason.to_owned()),
         message: Some(message),
         ms,
+        server_info: None,
+        protocol_version: None,
         at: Some(Instant::now()),
     };
     let Some((url, _)) = ep.mcp.as_ref().or(ep.sse.as_ref()) else {
