@@ -3,8 +3,9 @@
 # stateful MCP server (the Python SDK 2.x test server, each behind its own sidecar `lifeline gateway`, as the kit
 # deploys it), and two ways in front of them:
 #
-#   lifeline  two edge `lifeline gateway` replicas (a pool of the three sidecars, sealed session ids from one key
-#             file) behind HAProxy `balance roundrobin` with no stickiness;
+#   lifeline  two edge `lifeline gateway` replicas (a pool of the three sidecars, each sidecar's /ready read through
+#             `ready_port`, sealed session ids from one key file) behind HAProxy `balance roundrobin` with no
+#             stickiness;
 #   haproxy   HAProxy alone, `stick on` the Mcp-Session-Id header (store-response / match), health-checking each
 #             sidecar's /ready, `option redispatch`: the usual sticky-session answer.
 #
@@ -78,11 +79,18 @@ roll_replica() {
 
 # --- the two front ends ----------------------------------------------------------------------------------------
 openssl rand -hex 32 >"$WORK/session-keys" 2>/dev/null || "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$WORK/session-keys"
+# The edges' pool: each replica's sidecar, its admin /ready read beside the active probe (`ready_port`, as the kit's
+# edge overlay sets it), so a draining sidecar gets no new sessions from the first check after its SIGTERM.
+{
+  echo "upstreams:"
+  for r in r1 r2 r3; do
+    echo "  - { url: \"http://127.0.0.1:${SIDE[$r]}/mcp\", ready_port: ${SADM[$r]} }"
+  done
+} >"$WORK/edge.yaml"
 start_edge() {
   local listen="$1" admin="$2" name="$3"
-  setsid "$BIN" gateway --drain-delay 1s --drain-timeout 10s \
-      --upstream "http://127.0.0.1:${SIDE[r1]}/mcp" --upstream "http://127.0.0.1:${SIDE[r2]}/mcp" \
-      --upstream "http://127.0.0.1:${SIDE[r3]}/mcp" --session-key-file "$WORK/session-keys" \
+  setsid "$BIN" gateway --config "$WORK/edge.yaml" --drain-delay 1s --drain-timeout 10s \
+      --session-key-file "$WORK/session-keys" \
       --upstream-health-interval 1s --upstream-consecutive-errors 2 \
       --listen "127.0.0.1:$listen" --admin-listen "127.0.0.1:$admin" --allowed-host '*' >>"$WORK/edge-$name.log" 2>&1 &
   EDGE_PID[$name]=$!; PIDS+=("$!")
