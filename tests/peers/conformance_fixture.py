@@ -13,7 +13,8 @@ Served as stateful Streamable HTTP at /mcp (legacy sessions, SSE-framed replies)
   python -m uvicorn --factory conformance_fixture:create_app --app-dir tests/peers --host 127.0.0.1 --port P
 or over stdio (newline-delimited JSON-RPC; the same server, for `lifeline gateway -- CMD`):
   python tests/peers/conformance_fixture.py --stdio
-Over stdio `test_reconnection` cannot close a stream (there is none): it just answers.
+Over stdio `test_reconnection` cannot close a stream (there is none): it just answers. Over HTTP,
+`GET /debug/log-levels` lists the levels `logging/setLevel` received, in order (for the gateway's bridge tests).
 
 What each scenario needs (from the scenario descriptions in @modelcontextprotocol/conformance 0.1.16):
   tools       test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
@@ -44,6 +45,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 # A 1x1 red PNG and a 44-byte silent WAV header with no samples: the smallest valid payloads of each type.
 RED_PIXEL_PNG = base64.b64decode(
@@ -55,6 +58,10 @@ SILENT_WAV = (
     + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
     + b"data" + (0).to_bytes(4, "little")
 )
+
+
+# The levels `logging/setLevel` asked for, in order (GET /debug/log-levels).
+LEVELS_SET: list[str] = []
 
 
 class MemoryEventStore(EventStore):
@@ -339,8 +346,10 @@ def build_server() -> MCPServer:
 
     # --- utilities ---------------------------------------------------------------------------------------------
 
-    async def on_set_level(_ctx, _params: types.SetLevelRequestParams) -> types.EmptyResult:
-        # Every level is sent anyway; the scenario only needs the method and the `logging` capability.
+    async def on_set_level(_ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        # Every level is sent anyway; the scenario only needs the method and the `logging` capability. The levels
+        # are recorded for Lifeline's own tests (GET /debug/log-levels).
+        LEVELS_SET.append(params.level)
         return types.EmptyResult()
 
     lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, on_set_level)
@@ -357,7 +366,14 @@ def create_app():
     """uvicorn factory: stateful Streamable HTTP at /mcp, Host/Origin check off on purpose (see the module doc)."""
     if os.environ.get("LIFELINE_PEER_MODE", "stateful") != "stateful":
         raise SystemExit("conformance_fixture: only the stateful HTTP mode exists")
-    return build_server().streamable_http_app(
+    server = build_server()
+
+    @server.custom_route("/debug/log-levels", methods=["GET"])
+    async def log_levels(_request: Request) -> Response:
+        """Every `logging/setLevel` level received, in order (for the gateway's bridge tests)."""
+        return JSONResponse(LEVELS_SET)
+
+    return server.streamable_http_app(
         host="127.0.0.1",
         event_store=MemoryEventStore(),
         retry_interval=500,

@@ -592,6 +592,43 @@ impl Federation {
         result
     }
 
+    /// A modern client asked for the log messages of `level` and above (2026-07-28 `server/utilities/logging`
+    /// §Per-request log level) from the legacy server `i`, which learns a level only per session (2025-11-25
+    /// `server/utilities/logging` §Setting Log Level): sends `logging/setLevel` on `link` when `level` is below the
+    /// lowest it was set to (never raised again: the session is shared by the principal's requests, and each
+    /// request's messages are filtered at its own level, `stream::Logs`). Skipped for a server without the
+    /// `logging` capability; a failure is logged and the request goes on (its messages may be fewer).
+    async fn lower_level(&self, i: usize, link: &Link, level: &str) {
+        let Some(rank) = stream::LEVELS.iter().position(|l| *l == level) else {
+            return; // not a level: the request's filter takes it as `debug`, the server is not told
+        };
+        if link.init["capabilities"]["logging"].is_null()
+            || lock(&link.log_level).is_some_and(|set| set <= rank)
+        {
+            return;
+        }
+        let server = &self.servers[i];
+        let params = json!({"level": level});
+        match client::request_relaying(
+            &server.upstream,
+            link,
+            "logging/setLevel",
+            &params,
+            self.timeout,
+            None,
+        )
+        .await
+        {
+            Ok(reply) if reply.outcome.is_ok() => {
+                let mut set = lock(&link.log_level);
+                *set = Some(set.map_or(rank, |s| s.min(rank)));
+            }
+            Ok(_) | Err(_) => {
+                tracing::warn!(server = %server.cfg.name, level, "logging/setLevel for a modern client's request failed; its log messages may be fewer.");
+            }
+        }
+    }
+
     async fn exchange_ready(
         &self,
         sess: &ClientSession,
@@ -601,16 +638,29 @@ impl Federation {
         relay: Option<&Relay>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
+        let asked = params["_meta"][era::META_LOG_LEVEL].as_str();
         for attempt in 0..2 {
             let link = self.link(sess, i).await?;
-            let level = link.modern.then(|| lock(&sess.log_level).clone()).flatten();
-            let leveled;
-            let params = match level {
-                Some(level) => {
-                    leveled = with_log_level(params.clone(), level);
-                    &leveled
+            let adjusted;
+            let params = match (link.modern, asked) {
+                // A modern client's level goes to a modern server as it came.
+                (true, Some(_)) => params,
+                // A legacy client's session level, remembered from its `logging/setLevel`.
+                (true, None) => match lock(&sess.log_level).clone() {
+                    Some(level) => {
+                        adjusted = with_log_level(params.clone(), level);
+                        &adjusted
+                    }
+                    None => params,
+                },
+                // A modern client's level to a legacy server: `logging/setLevel` on the link first (when it
+                // asks for more than the link was set to), the `_meta` key taken out.
+                (false, Some(level)) => {
+                    self.lower_level(i, &link, level).await;
+                    adjusted = without_log_level(params.clone());
+                    &adjusted
                 }
-                None => params,
+                (false, None) => params,
             };
             match client::request_relaying(
                 &server.upstream,
@@ -870,6 +920,19 @@ fn capabilities() -> Value {
         "completions": {},
         "logging": {},
     })
+}
+
+/// `params` without `_meta`'s `io.modelcontextprotocol/logLevel` (and without `_meta` when nothing else is left).
+fn without_log_level(mut params: Value) -> Value {
+    if let Some(p) = params.as_object_mut() {
+        if let Some(Value::Object(meta)) = p.get_mut("_meta") {
+            meta.remove(era::META_LOG_LEVEL);
+            if meta.is_empty() {
+                p.remove("_meta");
+            }
+        }
+    }
+    params
 }
 
 /// `params` asking a modern server for the log messages of `level` and above (2026-07-28

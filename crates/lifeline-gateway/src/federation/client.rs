@@ -17,6 +17,7 @@
 //! client "MUST start a new session"); the caller re-initializes that one server's session only.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -76,6 +77,10 @@ pub(crate) struct Link {
     /// A modern (2026-07-28) link: no session; every request stateless with `_meta` and the mirrored headers
     /// (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
     pub(crate) modern: bool,
+    /// A legacy link: the lowest log level ([`super::stream::LEVELS`] index) sent to it with `logging/setLevel`
+    /// for a modern client's request (`Federation::exchange_ready`); `None` before the first. Shared by the
+    /// link's clones (the same upstream session).
+    pub(crate) log_level: Arc<std::sync::Mutex<Option<usize>>>,
 }
 
 /// A reply: the JSON-RPC response's `result` or `error` as the server wrote them (JSON text, never parsed into
@@ -187,6 +192,7 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         version: era::LATEST_LEGACY_VERSION.to_owned(),
         init: Value::Null,
         modern: false,
+        log_level: Default::default(),
     };
     let (reply, session_id, home) = send(up, &fresh, &msg, id, timeout, false, None).await?;
     if let Some(e) = reply.error() {
@@ -207,6 +213,7 @@ pub(crate) async fn initialize(up: &Upstream, timeout: Duration) -> Result<Link,
         version,
         init: result,
         modern: false,
+        log_level: Default::default(),
     };
     notify(up, &link, "notifications/initialized", json!({}), timeout).await?;
     Ok(link)
@@ -223,6 +230,7 @@ pub(crate) async fn discover(up: &Upstream, timeout: Duration) -> Result<Link, E
         version: era::MODERN_VERSION.to_owned(),
         init: Value::Null,
         modern: true,
+        log_level: Default::default(),
     };
     let reply = request(up, &link, "server/discover", &json!({}), timeout).await?;
     if let Some(e) = reply.error() {

@@ -119,8 +119,12 @@ impl Federation {
         // §Per-request log level: "MUST NOT emit notifications/message for a request that does not include
         // this field").
         let logs = stream::Logs::asked(params["_meta"][era::META_LOG_LEVEL].as_str());
+        // The envelope keys are the gateway's to set upstream (`client.rs`); the log level goes on to the server
+        // (`Federation::exchange_ready`: as it is to a modern one, as `logging/setLevel` to a legacy one).
         if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+            meta.retain(|k, _| {
+                k == era::META_LOG_LEVEL || !k.starts_with("io.modelcontextprotocol/")
+            });
             if meta.is_empty() {
                 params.as_object_mut().map(|p| p.remove("_meta"));
             }

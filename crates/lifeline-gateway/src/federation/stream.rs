@@ -45,7 +45,7 @@ const ACCEL_BUFFERING: http::HeaderName = http::HeaderName::from_static("x-accel
 
 /// The syslog severities of `notifications/message`, lowest first (2025-11-25 and 2026-07-28
 /// `server/utilities/logging` §Log Levels, RFC 5424 §6.2.1).
-const LEVELS: [&str; 8] = [
+pub(super) const LEVELS: [&str; 8] = [
     "debug",
     "info",
     "notice",

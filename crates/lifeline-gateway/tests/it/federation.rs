@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lifeline_mcp::era::{modern_params, MODERN_VERSION};
 use lifeline_testkit::assert_eventually;
-use lifeline_testkit::peers::raw_http::RawResponse;
+use lifeline_testkit::peers::raw_http::{self, RawResponse};
 use lifeline_testkit::peers::{EverythingTransport, Peer, PyServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -795,4 +795,79 @@ async fn sealed_federated_session_alternates_between_two_replicas() {
     .expect("DELETE");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(post(&b.mcp(), &headers, list).await.status, 404);
+}
+
+/// A modern client's per-request log level (2026-07-28 `server/utilities/logging` §Per-request log level) reaches
+/// servers of both eras: a modern server gets `_meta`'s `logLevel` as the client sent it (the Python SDK sends
+/// nothing without it), a legacy one a `logging/setLevel` on the implicit session's upstream session, sent only
+/// when the level asked is below what was set (the fixture records each); each request gets the messages at its
+/// own level and above, none without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modern_clients_log_level_reaches_servers_of_both_eras() {
+    let fixture = Peer::conformance_fixture().await;
+    let yaml = format!(
+        "servers:\n\
+         - {{name: legacy, url: {0}, era: legacy, health_interval: 300ms}}\n\
+         - {{name: modern, url: {0}, era: modern, health_interval: 300ms}}\n",
+        fixture.url
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    wait_all_ready(&gw).await;
+    let mcp = gw.mcp();
+    let levels_url = format!("{}/debug/log-levels", fixture.url.trim_end_matches("/mcp"));
+    let levels_set = || async {
+        let r = raw_http::request("GET", &levels_url, &[], None, Duration::from_secs(10))
+            .await
+            .expect("the fixture's /debug/log-levels");
+        serde_json::from_slice::<Value>(&r.body).expect("JSON")
+    };
+    // The messages a modern tools/call of `tool` streamed back, with `_meta` logLevel `level` (none: no key).
+    let logged = |tool: &'static str, level: Option<&'static str>| {
+        let mcp = mcp.clone();
+        async move {
+            let mut params = modern_params(
+                json!({"name": tool, "arguments": {}}),
+                "log-level-test",
+                "1",
+            );
+            if let Some(level) = level {
+                params["_meta"]["io.modelcontextprotocol/logLevel"] = json!(level);
+            }
+            let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params})
+                .to_string();
+            let r = post(
+                &mcp,
+                &[
+                    ("MCP-Protocol-Version", MODERN_VERSION),
+                    ("Mcp-Method", "tools/call"),
+                    ("Mcp-Name", tool),
+                ],
+                &body,
+            )
+            .await;
+            let text = r.text();
+            assert_eq!(r.status, 200, "{tool} {level:?}: {text}");
+            assert!(
+                message_with_id(&text, 9).is_some_and(|m| m["result"]["isError"] != true),
+                "{tool} {level:?}: {text}"
+            );
+            text.matches("notifications/message").count()
+        }
+    };
+    for tool in [
+        "modern__test_tool_with_logging",
+        "legacy__test_tool_with_logging",
+    ] {
+        assert_eq!(logged(tool, None).await, 0, "{tool}: none unless asked");
+        assert_eq!(logged(tool, Some("info")).await, 3, "{tool} at info");
+        assert_eq!(logged(tool, Some("error")).await, 0, "{tool} at error");
+    }
+    // The legacy server was told once for info; debug lowers it again; error (higher) never raises it.
+    assert_eq!(levels_set().await, json!(["info"]));
+    assert_eq!(
+        logged("legacy__test_tool_with_logging", Some("debug")).await,
+        3
+    );
+    assert_eq!(levels_set().await, json!(["info", "debug"]));
 }
