@@ -344,8 +344,7 @@ async fn read_head(
     let mut interim = 0;
     let mut head = loop {
         if !conn.buf.is_empty() {
-            if let Some(head) = wire::parse_head(&conn.buf)? {
-                conn.buf.advance(head.len);
+            if let Some(head) = wire::parse_head(&mut conn.buf)? {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(UpstreamError::Protocol(
                         "the upstream answered 101 Switching Protocols to a request for no upgrade"
