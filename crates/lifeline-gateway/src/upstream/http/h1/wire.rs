@@ -13,6 +13,8 @@ use crate::upstream::UpstreamError;
 pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields accepted in one response head.
 pub(super) const MAX_HEADERS: usize = 100;
+/// Fields of a response head handled without an allocation; more take one.
+const FEW_HEADERS: usize = 24;
 
 /// How a response body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +143,16 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
         let start = (part.as_ptr() as usize).checked_sub(base)?;
         (start + part.len() <= len).then_some((start, start + part.len()))
     };
-    let mut spans = [((0, 0), (0, 0)); MAX_HEADERS];
+    // On the stack for the usual few fields (a 100-entry array would be zeroed on every parse).
     let count = resp.headers.len();
+    let mut few = [((0, 0), (0, 0)); FEW_HEADERS];
+    let mut many = Vec::new();
+    let spans = if count <= FEW_HEADERS {
+        &mut few[..count]
+    } else {
+        many.resize(count, ((0, 0), (0, 0)));
+        &mut many[..]
+    };
     for (span, field) in spans.iter_mut().zip(resp.headers.iter()) {
         *span = within(field.name.as_bytes())
             .zip(within(field.value))
@@ -150,7 +160,7 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
     }
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
-    for &((ns, ne), (vs, ve)) in &spans[..count] {
+    for &((ns, ne), (vs, ve)) in spans.iter() {
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| {
             UpstreamError::Protocol(format!(
                 "the upstream sent a header field with an invalid name: {:?}",
@@ -214,7 +224,7 @@ pub(super) fn framing(
             && headers
                 .get_all(header::TRANSFER_ENCODING)
                 .iter()
-                .last()
+                .next_back()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.rsplit(',').next())
                 .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
@@ -455,5 +465,10 @@ mod tests {
         assert_eq!(values, ["1", "2"]);
         assert_eq!(h.headers["x-empty"], "");
         assert_eq!(&buf[..], b"body", "the head is split off, the body stays");
+        // More fields than fit the stack array.
+        let thirty: String = (0..30).map(|i| format!("x-{i}: v{i}\r\n")).collect();
+        let h = head(&format!("HTTP/1.1 200 OK\r\n{thirty}\r\n"));
+        assert_eq!(h.headers.len(), 30);
+        assert_eq!(h.headers["x-29"], "v29");
     }
 }
