@@ -40,7 +40,7 @@ pub(super) struct Head {
 /// Appends the request head to `out`: request line with `target` in origin form (RFC 9112 §3, §3.2.1), `host`
 /// as the first field line (RFC 9110 §7.2: a user agent SHOULD send it first), the other fields of `headers`
 /// except those that frame the message, then `Content-Length: body_len` when there is a body or the request
-/// carried a `Content-Length` (§6.2, §6.3 item 6: a request has no body without one of the two framing fields,
+/// carried a `Content-Length` (§6.2, §6.3 item 7: a request has no body without one of the two framing fields,
 /// and the gateway always sends whole bodies, never chunked ones).
 ///
 /// `HeaderValue` holds no CR, LF or NUL, so no field can end the head early or add a line (§5).
