@@ -1,50 +1,73 @@
-//! The upstream HTTP/1.1 client: hyper's connection API (`hyper::client::conn::http1`) with a small pool of
-//! idle keep-alive connections per upstream address, in place of hyper-util's general-purpose client (issue 17:
-//! its pool key hashing, checkout futures and the task it spawns per request to wait for the connection to be
-//! reusable were a measurable share of the gateway's cost per request).
+//! The upstream HTTP/1.1 client for plain-`http` upstreams: the exchange runs in the calling task, on pooled
+//! `TcpStream`s, with the message syntax in [`wire`] and the response body in [`body`].
 //!
-//! A connection goes back to the pool when its response body has been read to the end ([`Returning`]), so a
-//! stream holds its connection and a body dropped early (a client that left) closes it, as HTTP/1.1 demands
-//! (the rest of that response would otherwise be read as the next one). The most recently returned connection
-//! is used first (it is the least likely to have been closed by the upstream's keep-alive timeout). A pooled
-//! connection that turns out to be closed when a request is tried on it hands the request back unsent
-//! (`try_send_request`), and the request goes to the next idle connection or a new one: nothing that left is
-//! ever resent. At most [`MAX_IDLE`] idle connections are kept per address, and one idle for [`IDLE_TIMEOUT`]
-//! is closed: by a reaper task that exists only while connections are idle, sleeps until the oldest one's
-//! deadline (one wake-up per expiry, never a polling loop) and ends when the pool is empty or the client is
-//! dropped; a checkout skips an expired connection the reaper has not reached yet.
+//! This is the proxy path, the core the project writes itself (issue 17). hyper's client connection
+//! (`hyper::client::conn::http1`, used here before) runs each connection as a task of its own, so every proxied
+//! request crossed two tasks: request task → dispatch channel → connection task → oneshot → request task, two
+//! wake-ups and a scheduler pass each way, plus a second header map, about 8–10k user-space instructions per
+//! request. Those hops were the main reason the gateway's added p50 latency was 2.25–4.6× nginx's
+//! (`docs/gateway.md` §The goals). Here the request task encodes the request head and body into one buffer,
+//! writes it, reads and parses the response head (`httparse`), and the downstream connection's task reads the
+//! body from the socket as it writes the response: no task, channel or oneshot in between.
 //!
-//! Requests go out in origin form (`/path?query`) with `Host` set to the upstream's authority when the request
-//! has none (RFC 9112 §3.2, §7.2), as hyper-util's client did.
+//! The rules of the exchange, each with its RFC 9112 section where it applies:
+//! - Requests go out in origin form (`/path?query`, §3.2.1) with `Host` first: the request's own, else the
+//!   upstream's authority (§3.2, RFC 9110 §7.2). The body is always sent whole with `Content-Length` (§6.2).
+//! - Response heads are bounded ([`wire::MAX_HEAD_BYTES`], [`wire::MAX_HEADERS`]): more is an
+//!   [`UpstreamError::Protocol`], never an unbounded buffer. Interim 1xx responses are skipped (§4: a client
+//!   MUST be able to parse one or more before the final response); `101` is an error, as nothing asked for an
+//!   upgrade.
+//! - The body is delimited per §6.3 ([`wire::framing`]): none for 204, 304 and `HEAD`; chunked (§7.1, decoded,
+//!   extensions and trailers dropped, content handed out as it arrives so event streams are never held back);
+//!   `Content-Length`; else until the close.
+//!
+//! The pool: a connection goes back when its response body has been read exactly to the message's end and the
+//! response allowed it (HTTP/1.1 without `Connection: close`, §9.3, nothing read past the end); a body dropped
+//! early (a client that left) closes it, as the rest of that response would otherwise be read as the next one.
+//! The most recently returned connection is used first (the least likely to have been closed by the upstream's
+//! keep-alive timeout). Before a pooled connection is written to, a non-blocking `MSG_PEEK` checks it is still
+//! open (would block: open; end of stream or unsolicited bytes: closed, dropped, the next one tried); only that
+//! check failing moves the request to another connection, since HTTP/1.1 cannot tell "not received" from
+//! "received and lost" once a byte has left (§9.3.1): any failure after the write is an error, and nothing that
+//! left is ever resent. At most [`MAX_IDLE`] idle connections are kept per address, and one idle for
+//! [`IDLE_TIMEOUT`] is closed: by a reaper task that exists only while connections are idle, sleeps until the
+//! oldest one's deadline (one wake-up per expiry, never a polling loop) and ends when the pool is empty or the
+//! client is dropped; a checkout skips an expired connection the reaper has not reached yet. New connections
+//! have `TCP_NODELAY` (a request is written in one call) and must be made within the connect timeout.
 
-use std::pin::Pin;
+use std::io;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderValue};
-use http::uri::{Authority, PathAndQuery};
-use http::{Request, Response, Uri};
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http::uri::Authority;
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::body::{Body, BoxError};
+use crate::body::Body;
 use crate::upstream::UpstreamError;
+use body::{Incoming, READ_CHUNK};
+use wire::Framing;
+
+mod body;
+mod wire;
 
 /// Idle pooled connections are closed after this long: 90 s (hyper-util's client default; an upstream that closes
-/// idle connections sooner is handled by the retry on a closed connection).
+/// idle connections sooner is caught by the check before a pooled connection is used).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per upstream address; more are closed when they come back.
 pub(crate) const MAX_IDLE: usize = 256;
-/// Pooled connections tried for one request before a new one is made (each failed try closed one).
+/// Pooled connections tried for one request before a new one is made (each failed check closed one).
 const MAX_STALE_TRIES: usize = 8;
-
-type Sender = SendRequest<Full<Bytes>>;
+/// Interim (1xx) responses skipped before the final one; more is an error (each is bounded, their number too).
+const MAX_INTERIM: usize = 16;
+/// Request bodies up to this size are copied behind the head and written with it in one call; larger ones are
+/// written from their own buffer in the same vectored write.
+const COPY_BODY_MAX: usize = 16 * 1024;
 
 /// A pooled HTTP/1.1 client for plain-`http` upstreams. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -67,7 +90,30 @@ struct Pool {
 struct Host {
     authority: Authority,
     host_header: HeaderValue,
-    idle: Vec<(Sender, Instant)>,
+    idle: Vec<(Conn, Instant)>,
+}
+
+/// An open connection and its read buffer, which holds nothing while the connection is idle (a reusable
+/// connection has nothing read past its last response).
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Whether an idle connection can carry a request: a non-blocking `MSG_PEEK` of one byte would block. End
+    /// of stream (the upstream closed it), bytes nobody asked for, or an error mean it cannot.
+    ///
+    /// A system call, not tokio's `try_read`: that answers "would block" without asking the kernel until the
+    /// runtime's I/O driver has seen the close, which races with the upstream's keep-alive timeout.
+    fn is_open(&self) -> bool {
+        let mut probe = [MaybeUninit::<u8>::uninit()];
+        matches!(
+            socket2::SockRef::from(&self.stream).peek(&mut probe),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        )
+    }
 }
 
 impl Client {
@@ -95,14 +141,16 @@ impl Client {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// An idle connection to `authority` and its `Host` value (`None` connection when none is idle).
-    fn checkout(&self, authority: &Authority) -> (Option<Sender>, HeaderValue) {
+    /// An idle connection to `authority` (not yet checked, `None` when none is idle) and its `Host` value.
+    fn checkout(&self, authority: &Authority) -> (Option<Conn>, HeaderValue) {
         let mut pool = self.lock();
         let hosts = &mut pool.hosts;
         let host = match hosts.iter().position(|h| h.authority == *authority) {
             Some(i) => &mut hosts[i],
             None => {
-                let host_header = HeaderValue::from_str(authority.as_str())
+                // `Host` is the authority without userinfo (RFC 9112 §3.2).
+                let hostport = authority.as_str().rsplit('@').next().unwrap_or_default();
+                let host_header = HeaderValue::from_str(hostport)
                     .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
                 hosts.push(Host {
                     authority: authority.clone(),
@@ -113,9 +161,9 @@ impl Client {
             }
         };
         let now = Instant::now();
-        while let Some((sender, since)) = host.idle.pop() {
-            if !sender.is_closed() && now.duration_since(since) < self.idle_timeout {
-                return (Some(sender), host.host_header.clone());
+        while let Some((conn, since)) = host.idle.pop() {
+            if now.duration_since(since) < self.idle_timeout {
+                return (Some(conn), host.host_header.clone());
             }
         }
         (None, host.host_header.clone())
@@ -123,21 +171,19 @@ impl Client {
 
     /// Puts a connection whose last response has ended back in the pool, and starts the reaper when it is the
     /// only idle one.
-    fn checkin(self: &Arc<Self>, authority: &Authority, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    fn checkin(self: &Arc<Self>, authority: &Authority, conn: Conn) {
         let mut pool = self.lock();
         let Some(host) = pool.hosts.iter_mut().find(|h| h.authority == *authority) else {
             return;
         };
         if host.idle.len() >= MAX_IDLE {
-            host.idle.retain(|(s, _)| !s.is_closed());
+            // Rare (a burst left more than MAX_IDLE connections): make room from those the upstream closed.
+            host.idle.retain(|(c, _)| c.is_open());
             if host.idle.len() >= MAX_IDLE {
                 return; // dropped: the connection closes
             }
         }
-        host.idle.push((sender, Instant::now()));
+        host.idle.push((conn, Instant::now()));
         if !pool.reaper {
             // Outside a runtime (never in the gateway) there is no reaper, and checkouts still skip expired ones.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -154,9 +200,8 @@ impl Client {
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         for host in &mut pool.hosts {
-            host.idle.retain(|(s, since)| {
-                !s.is_closed() && now.duration_since(*since) < self.idle_timeout
-            });
+            host.idle
+                .retain(|(_, since)| now.duration_since(*since) < self.idle_timeout);
             // Most recently returned last: the first one is the oldest.
             if let Some((_, since)) = host.idle.first() {
                 let due = *since + self.idle_timeout;
@@ -169,71 +214,94 @@ impl Client {
         next
     }
 
-    /// Sends `req` (its URI absolute: `http://host:port/path`) and returns the response with its body boxed;
-    /// the connection returns to the pool when that body ends.
+    /// Sends `req` (its URI absolute: `http://host:port/path`) and returns the response, whose body is read
+    /// from the connection as it is polled; the connection returns to the pool when that body ends.
     ///
     /// Errors: [`UpstreamError::Connect`] when no connection could be made (nothing was sent),
-    /// [`UpstreamError::Protocol`] when the exchange failed after the request may have left. The caller bounds
-    /// the whole call in time.
+    /// [`UpstreamError::Protocol`] when the exchange failed after the request may have left (a write or read
+    /// error, the connection closed before a complete head, a head over its bounds, bad framing). The caller
+    /// bounds the whole call in time; a call dropped midway closes its connection.
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Body>, UpstreamError> {
-        let (mut parts, body) = req.into_parts();
+        let (parts, mut body) = req.into_parts();
         let authority =
             parts.uri.authority().cloned().ok_or_else(|| {
                 UpstreamError::Protocol("the upstream URL has no host".to_owned())
             })?;
-        let path = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        parts.uri = Uri::from(path);
-        let mut req = Request::from_parts(parts, body);
+        // `Full` yields its one frame at once.
+        let body = match body.frame().await {
+            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            _ => Bytes::new(),
+        };
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let copy_body = body.len() <= COPY_BODY_MAX;
+        let mut out = BytesMut::new();
         let mut tries = 0;
-        loop {
+        let mut conn = loop {
             let (idle, host_header) = self.checkout(&authority);
-            if tries == 0 {
-                req.headers_mut().entry(header::HOST).or_insert(host_header);
-            }
-            let (mut sender, reused) = match idle {
-                Some(sender) if tries < MAX_STALE_TRIES => (sender, true),
-                // Boxed: the connect and handshake state would otherwise sit in every request's future, which
-                // is moved whole at each await above it (issue 17).
-                _ => (Box::pin(self.connect(&authority)).await?, false),
-            };
-            tries += 1;
-            if reused && sender.ready().await.is_err() {
-                continue; // closed while idle: nothing was sent on it
-            }
-            match sender.try_send_request(req).await {
-                // A body already complete (`Content-Length: 0`, a 202): the connection is free now.
-                Ok(resp) if resp.body().is_end_stream() => {
-                    self.checkin(&authority, sender);
-                    return Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()));
+            if out.is_empty() {
+                let host = parts.headers.get(header::HOST).unwrap_or(&host_header);
+                out.reserve(512 + if copy_body { body.len() } else { 0 });
+                wire::encode_request(
+                    &mut out,
+                    &parts.method,
+                    target,
+                    host,
+                    &parts.headers,
+                    body.len(),
+                );
+                if copy_body {
+                    out.extend_from_slice(&body);
                 }
-                Ok(resp) => {
-                    let client = Arc::clone(self);
-                    return Ok(resp.map(|incoming| {
-                        Returning {
-                            inner: incoming,
-                            back: Some((client, authority, sender)),
-                        }
-                        .boxed_unsync()
-                    }));
-                }
-                Err(mut err) => match err.take_message() {
-                    // Not sent (the connection closed under us): try again on another connection.
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(protocol(&err.into_error())),
-                },
             }
+            match idle {
+                Some(conn) if tries < MAX_STALE_TRIES => {
+                    tries += 1;
+                    if conn.is_open() {
+                        break conn;
+                    }
+                    // Closed while idle, and nothing was written to it: dropped, the next one is tried.
+                }
+                // Boxed: the connect state would otherwise sit in every request's future, which is moved whole
+                // at each await above it (issue 17).
+                _ => break Box::pin(self.connect(&authority)).await?,
+            }
+        };
+        // From the first byte written on, a failure may come after the upstream received the request: it is an
+        // error, never a reason to send it again.
+        let written = if copy_body {
+            conn.stream.write_all(&out).await
+        } else {
+            conn.stream
+                .write_all_buf(&mut Buf::chain(&out[..], &body[..]))
+                .await
+        };
+        if let Err(err) = written {
+            return Err(UpstreamError::Protocol(format!(
+                "sending the request to {authority}: {err}"
+            )));
         }
+        let (head, framing, reusable) = read_head(&mut conn, parts.method == Method::HEAD).await?;
+        let mut resp = Response::new(());
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        let body = if framing == Framing::Empty {
+            if reusable && conn.buf.is_empty() {
+                self.checkin(&authority, conn);
+            }
+            crate::body::full(Bytes::new())
+        } else {
+            let back = reusable.then(|| (Arc::clone(self), authority));
+            Incoming::new(conn, framing, back).boxed_unsync()
+        };
+        Ok(resp.map(|()| body))
     }
 
-    /// A new connection to `authority` (`TCP_NODELAY`), its connection task spawned.
-    async fn connect(&self, authority: &Authority) -> Result<Sender, UpstreamError> {
+    /// A new connection to `authority`, with `TCP_NODELAY`.
+    async fn connect(&self, authority: &Authority) -> Result<Conn, UpstreamError> {
         let host = authority.host();
         let host = host
             .strip_prefix('[')
@@ -260,16 +328,66 @@ impl Client {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| UpstreamError::Connect(format!("connecting to {authority}: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(error = %err, "Upstream connection ended with an error.");
-            }
-        });
-        Ok(sender)
+        Ok(Conn {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+        })
     }
+}
+
+/// Reads the final response head from `conn` (interim 1xx ones skipped, RFC 9112 §4) and how its body is
+/// delimited; the body's first bytes stay in `conn.buf`.
+async fn read_head(
+    conn: &mut Conn,
+    head_request: bool,
+) -> Result<(wire::Head, Framing, bool), UpstreamError> {
+    let mut interim = 0;
+    let mut head = loop {
+        if !conn.buf.is_empty() {
+            if let Some(head) = wire::parse_head(&mut conn.buf)? {
+                if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(UpstreamError::Protocol(
+                        "the upstream answered 101 Switching Protocols to a request for no upgrade"
+                            .to_owned(),
+                    ));
+                }
+                if !head.status.is_informational() {
+                    break head;
+                }
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(UpstreamError::Protocol(format!(
+                        "the upstream sent more than {MAX_INTERIM} interim (1xx) responses"
+                    )));
+                }
+                continue;
+            }
+        }
+        conn.buf.reserve(READ_CHUNK);
+        let read = conn.stream.read_buf(&mut conn.buf).await;
+        match read {
+            Ok(0) if conn.buf.is_empty() && interim == 0 => {
+                return Err(UpstreamError::Protocol(
+                    "the upstream closed the connection before answering".to_owned(),
+                ))
+            }
+            Ok(0) => {
+                return Err(UpstreamError::Protocol(
+                    "the upstream closed the connection in the middle of its response head"
+                        .to_owned(),
+                ))
+            }
+            Ok(_) => {}
+            Err(err) => {
+                return Err(UpstreamError::Protocol(format!(
+                    "reading the upstream's response: {err}"
+                )))
+            }
+        }
+    };
+    let (framing, reusable) =
+        wire::framing(head.status, head.version, &mut head.headers, head_request)?;
+    Ok((head, framing, reusable))
 }
 
 /// The reaper: closes idle connections as their idle time runs out. Every turn either closes at least one
@@ -284,199 +402,5 @@ async fn reap(client: Weak<Client>) {
     }
 }
 
-/// The error and its sources, one line.
-fn protocol(err: &hyper::Error) -> UpstreamError {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    UpstreamError::Protocol(message)
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that gives its connection back to the pool when it has been read to the end.
-    struct Returning {
-        #[pin]
-        inner: Incoming,
-        back: Option<(Arc<Client>, Authority, Sender)>,
-    }
-}
-
-impl HttpBody for Returning {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        match polled {
-            Poll::Ready(None) => {
-                if let Some((client, authority, sender)) = this.back.take() {
-                    client.checkin(&authority, sender);
-                }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.back.take();
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                // hyper's server stops polling a body that says it has ended (`Content-Length` reached), so
-                // the end is seen here, not only as a `None`.
-                if this.inner.is_end_stream() {
-                    if let Some((client, authority, sender)) = this.back.take() {
-                        client.checkin(&authority, sender);
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use http_body_util::BodyExt;
-    use hyper::server::conn::http1 as server;
-    use hyper::service::service_fn;
-    use tokio::net::TcpListener;
-
-    use super::*;
-    use http::StatusCode;
-
-    /// A hyper server on loopback answering `ok` (`close` in the path: `Connection: close`); counts the
-    /// connections it accepted and those that ended.
-    async fn server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        let ended = Arc::new(AtomicUsize::new(0));
-        let ends = Arc::clone(&ended);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let ends = Arc::clone(&ends);
-                tokio::spawn(async move {
-                    let service = service_fn(|req: Request<Incoming>| async move {
-                        let host = req.headers().get(header::HOST).cloned();
-                        let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
-                        if let Some(h) = host {
-                            resp.headers_mut().insert("x-seen-host", h);
-                        }
-                        if req.uri().path() == "/close" {
-                            resp.headers_mut()
-                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                        }
-                        Ok::<_, std::convert::Infallible>(resp)
-                    });
-                    let _ = server::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    ends.fetch_add(1, Ordering::SeqCst);
-                });
-            }
-        });
-        (format!("http://{addr}"), accepted, ended)
-    }
-
-    async fn get(client: &Arc<Client>, url: &str) -> (StatusCode, String, Option<HeaderValue>) {
-        let req = Request::builder()
-            .uri(url)
-            .body(Full::new(Bytes::new()))
-            .expect("request");
-        let resp = client.request(req).await.expect("answered");
-        let status = resp.status();
-        let host = resp.headers().get("x-seen-host").cloned();
-        // Read as hyper's server relays a body: frames until the body says it has ended, no final `None`.
-        let mut body = resp.into_body();
-        let mut text = String::new();
-        while !body.is_end_stream() {
-            let Some(frame) = body.frame().await else {
-                break;
-            };
-            if let Ok(data) = frame.expect("frame").into_data() {
-                text.push_str(&String::from_utf8_lossy(&data));
-            }
-        }
-        (status, text, host)
-    }
-
-    #[tokio::test]
-    async fn a_connection_is_reused_once_its_body_is_read_and_replaced_once_closed() {
-        let (base, accepted, _) = server().await;
-        let client = Client::new(Duration::from_secs(10));
-        for _ in 0..3 {
-            let (status, body, host) = get(&client, &format!("{base}/mcp")).await;
-            assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-            // Origin form on the wire, Host from the URL.
-            assert_eq!(
-                host.as_ref().and_then(|h| h.to_str().ok()),
-                base.strip_prefix("http://")
-            );
-        }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "three requests, one connection"
-        );
-        // The upstream closes this one after answering: the next request gets a new connection, no error.
-        let (status, _, _) = get(&client, &format!("{base}/close")).await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, body, _) = get(&client, &format!("{base}/mcp")).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn idle_connections_are_closed_when_their_idle_time_runs_out() {
-        let (base, accepted, ended) = server().await;
-        let client = Client::with_idle_timeout(Duration::from_secs(10), Duration::from_millis(300));
-        let (status, _, _) = get(&client, &format!("{base}/mcp")).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            client.lock().hosts[0].idle.len(),
-            1,
-            "pooled after its body"
-        );
-        assert!(client.lock().reaper);
-        // Nobody uses the pool again: the reaper alone closes the connection, then ends.
-        let start = Instant::now();
-        while ended.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(
-            ended.load(Ordering::SeqCst),
-            1,
-            "the upstream saw the idle connection close"
-        );
-        assert!(
-            start.elapsed() >= Duration::from_millis(200),
-            "not before its idle time"
-        );
-        assert!(client.lock().hosts[0].idle.is_empty());
-        assert!(!client.lock().reaper, "the reaper ended with nothing idle");
-        // The pool still works, with a new connection and a new reaper.
-        let (status, _, _) = get(&client, &format!("{base}/mcp")).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        assert!(client.lock().reaper);
-    }
-}
+mod tests;
