@@ -97,9 +97,14 @@ def build_server() -> MCPServer:
     async def slow_progress(steps: int, delay_ms: int, ctx: Context) -> str:
         _called("slow_progress")
         steps = max(0, min(steps, 1000))
-        for i in range(1, steps + 1):
-            await asyncio.sleep(max(0, delay_ms) / 1000)
-            await ctx.report_progress(i, steps, f"step {i}/{steps}")
+        try:
+            for i in range(1, steps + 1):
+                await asyncio.sleep(max(0, delay_ms) / 1000)
+                await ctx.report_progress(i, steps, f"step {i}/{steps}")
+        except asyncio.CancelledError:
+            # Counted as `slow_progress:cancelled` in /debug/calls: a cancellation reached the tool.
+            _called("slow_progress:cancelled")
+            raise
         return f"done after {steps} steps"
 
     @server.tool(description="Always fails: the result has isError true.")

@@ -142,6 +142,20 @@ struct ClientSession {
     /// Level): legacy servers were told; modern ones get it on every request as `_meta`'s
     /// `io.modelcontextprotocol/logLevel` (2026-07-28 `server/utilities/logging` §Per-request log level).
     log_level: Mutex<Option<String>>,
+    /// The requests routed to one server and not answered yet, by the client's request id (its JSON text): what
+    /// a `notifications/cancelled` needs (`route.rs` `relay`, [`Federation::cancel`]). One entry per request the
+    /// client has open, so bounded by its connections.
+    inflight: Mutex<HashMap<String, InFlight>>,
+}
+
+/// A request routed to one server, until it is answered or cancelled.
+#[derive(Debug)]
+struct InFlight {
+    server: usize,
+    /// The id the gateway sent it upstream under.
+    upstream_id: i64,
+    /// Ends the gateway's wait for the answer (the exchange is dropped).
+    cancel: tokio::sync::oneshot::Sender<()>,
 }
 
 /// One client request to a federated endpoint, as the client listener's layers pass it on (`proxy/federated.rs`:
@@ -346,6 +360,49 @@ impl Federation {
         }
     }
 
+    /// `notifications/cancelled` from a legacy client session (2025-11-25 `basic/utilities/cancellation`): the
+    /// request it names, if the gateway routed it to one server and it is still open, is cancelled there too. A
+    /// legacy server gets `notifications/cancelled` with the id the gateway sent the request under (a dropped
+    /// connection is not a cancellation in that era: `basic/transports` §Sending Messages to the Server,
+    /// "Disconnection SHOULD NOT be interpreted as the client cancelling its request"); for a modern server, closing the
+    /// request's stream is the cancellation (2026-07-28 `basic/patterns/cancellation` §Transport-Specific
+    /// Cancellation: "Closing the SSE response stream is the cancellation signal"), which dropping the exchange
+    /// does. Either way the gateway stops waiting, and the client's request is answered with an error it will
+    /// ignore (2025-11-25 §Behavior Requirements 6: "SHOULD ignore any response to the request that arrives
+    /// afterward"). An unknown, finished or foreign request id is ignored (§Behavior Requirements 5).
+    async fn cancel(&self, view: View, call: &Call, params: Option<&Value>) {
+        let Some(request) = params.and_then(|p| p.get("requestId")) else {
+            return;
+        };
+        let Ok(sess) = self.session(view, call.session.as_deref(), call.principal.as_deref())
+        else {
+            return;
+        };
+        let Some(entry) = lock(&sess.inflight).remove(&request.to_string()) else {
+            return;
+        };
+        let server = &self.servers[entry.server];
+        let link = sess.links[entry.server].lock().await.clone();
+        if let Some(link) = link.filter(|l| !l.modern) {
+            let mut note = json!({"requestId": entry.upstream_id});
+            if let Some(reason) = params.and_then(|p| p.get("reason")) {
+                note["reason"] = reason.clone();
+            }
+            if let Err(e) = client::notify(
+                &server.upstream,
+                &link,
+                "notifications/cancelled",
+                note,
+                self.timeout,
+            )
+            .await
+            {
+                tracing::warn!(server = %server.cfg.name, error = %e, "Passing a cancellation on failed.");
+            }
+        }
+        let _ = entry.cancel.send(());
+    }
+
     async fn post(self: Arc<Self>, view: View, call: &Call) -> Response<Body> {
         let Ok(mut msg) = serde_json::from_slice::<Value>(&call.body) else {
             return body::rpc_error(
@@ -364,10 +421,15 @@ impl Federation {
             ),
             None => (None, None, None),
         };
+        let cancelling =
+            matches!(&method, Some(Value::String(m)) if m == "notifications/cancelled");
         let (Some(Value::String(method)), Some(id)) = (method, id) else {
             // Notifications and responses from the client: accepted (2025-11-25 `basic/transports` §Sending
             // Messages to the Server 4). Server-to-client requests are never relayed, so no response is awaited.
             if msg.is_object() {
+                if cancelling {
+                    Box::pin(self.cancel(view, call, params.as_ref())).await;
+                }
                 return accepted();
             }
             return body::rpc_error(
@@ -513,6 +575,7 @@ impl Federation {
             notify,
             last_used: Mutex::new(Instant::now()),
             log_level: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -578,6 +641,7 @@ impl Federation {
         method: &str,
         params: &Value,
         relay: Option<&Relay>,
+        upstream_id: Option<i64>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         if let Some(refusal) = self.not_ready(i) {
@@ -586,7 +650,9 @@ impl Federation {
                 .request(&server.cfg.name, "unavailable");
             return Err(refusal);
         }
-        let result = self.exchange_ready(sess, i, method, params, relay).await;
+        let result = self
+            .exchange_ready(sess, i, method, params, relay, upstream_id)
+            .await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics.federation.request(&server.cfg.name, label);
         result
@@ -616,6 +682,7 @@ impl Federation {
             &params,
             self.timeout,
             None,
+            None,
         )
         .await
         {
@@ -636,6 +703,7 @@ impl Federation {
         method: &str,
         params: &Value,
         relay: Option<&Relay>,
+        upstream_id: Option<i64>,
     ) -> Result<Reply, Refusal> {
         let server = &self.servers[i];
         let asked = params["_meta"][era::META_LOG_LEVEL].as_str();
@@ -669,6 +737,7 @@ impl Federation {
                 params,
                 self.timeout,
                 relay,
+                upstream_id,
             )
             .await
             {

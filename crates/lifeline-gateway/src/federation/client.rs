@@ -285,13 +285,21 @@ pub(crate) async fn request(
     params: &Value,
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
-    request_relaying(up, link, method, params, timeout, None).await
+    request_relaying(up, link, method, params, timeout, None, None).await
+}
+
+/// A new upstream request id (unique in this process: one counter for every link).
+pub(crate) fn next_id() -> i64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// [`request`], with the request-scoped notifications that come before the response sent to `relay` as they
 /// arrive (instead of being returned in [`Reply::notifications`]).
 ///
 /// Errors: [`ExchangeError`].
+///
+/// `id` is the upstream request id to use (from [`next_id`], when the caller must know it to cancel the request
+/// later); `None` takes a new one.
 pub(crate) async fn request_relaying(
     up: &Upstream,
     link: &Link,
@@ -299,8 +307,9 @@ pub(crate) async fn request_relaying(
     params: &Value,
     timeout: Duration,
     relay: Option<&Relay>,
+    id: Option<i64>,
 ) -> Result<Reply, ExchangeError> {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = id.unwrap_or_else(next_id);
     // Borrowed into the message (serialized once, in `forward`); a modern request's params are a new tree.
     let modern;
     let params = if link.modern {

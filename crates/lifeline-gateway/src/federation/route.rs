@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{
-    error, lock, naming, Answer, ClientSession, Federation, Relay, View, INVALID_PARAMS, MAX_URIS,
-    RESOURCE_NOT_FOUND,
+    client, error, lock, naming, Answer, ClientSession, Federation, InFlight, Relay, View,
+    INVALID_PARAMS, MAX_URIS, RESOURCE_NOT_FOUND,
 };
+use crate::body::code;
 
 /// The list methods merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +75,10 @@ impl Federation {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            async move { self.exchange(sess, *i, kind.method(), &params, None).await }
+            async move {
+                self.exchange(sess, *i, kind.method(), &params, None, None)
+                    .await
+            }
         }))
         .await;
         let names = match kind {
@@ -263,7 +267,7 @@ impl Federation {
                 match self.link(sess, i).await {
                     Ok(link) if !link.modern => {
                         let _ = self
-                            .exchange(sess, i, "logging/setLevel", &params, None)
+                            .exchange(sess, i, "logging/setLevel", &params, None, None)
                             .await;
                     }
                     _ => {}
@@ -274,7 +278,8 @@ impl Federation {
         json!({"jsonrpc": "2.0", "id": id, "result": {}})
     }
 
-    /// One request to server `i`, its response returned with the client's id.
+    /// One request to server `i`, its response returned with the client's id; open to the client's
+    /// `notifications/cancelled` while it runs (`Federation::cancel`).
     async fn relay(
         &self,
         sess: &ClientSession,
@@ -284,13 +289,69 @@ impl Federation {
         id: &Value,
         relay: Option<&Relay>,
     ) -> Answer {
-        match self.exchange(sess, i, method, &params, relay).await {
+        let upstream_id = client::next_id();
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        // A second open request with the same id (a client error, or two modern clients on one implicit
+        // session) is not tracked: it cannot be cancelled, and the first keeps its entry.
+        let key = id.to_string();
+        let tracked = {
+            let mut inflight = lock(&sess.inflight);
+            !inflight.contains_key(&key)
+                && inflight
+                    .insert(
+                        key.clone(),
+                        InFlight {
+                            server: i,
+                            upstream_id,
+                            cancel,
+                        },
+                    )
+                    .is_none()
+        };
+        let _untrack = tracked.then(|| Untrack {
+            sess,
+            key: &key,
+            upstream_id,
+        });
+        let exchange = self.exchange(sess, i, method, &params, relay, Some(upstream_id));
+        let result = tokio::select! {
+            r = exchange => r,
+            Ok(()) = cancelled => {
+                return Answer::Built(error(
+                    id,
+                    code::SERVER_ERROR,
+                    "Request cancelled by the client (notifications/cancelled)",
+                    Value::Null,
+                ));
+            }
+        };
+        match result {
             Ok(reply) => Answer::Relayed {
                 id: id.clone(),
                 outcome: reply.outcome,
                 complete: false,
             },
             Err(r) => Answer::Built(error(id, r.code, &r.message, r.data)),
+        }
+    }
+}
+
+/// Takes a finished request out of its session's open requests (unless a cancellation took it already, or it was
+/// replaced: only the entry with this upstream id).
+struct Untrack<'a> {
+    sess: &'a ClientSession,
+    key: &'a str,
+    upstream_id: i64,
+}
+
+impl Drop for Untrack<'_> {
+    fn drop(&mut self) {
+        let mut inflight = lock(&self.sess.inflight);
+        if inflight
+            .get(self.key)
+            .is_some_and(|e| e.upstream_id == self.upstream_id)
+        {
+            inflight.remove(self.key);
         }
     }
 }

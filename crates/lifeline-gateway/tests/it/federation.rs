@@ -871,3 +871,95 @@ async fn a_modern_clients_log_level_reaches_servers_of_both_eras() {
     );
     assert_eq!(levels_set().await, json!(["info", "debug"]));
 }
+
+/// `notifications/cancelled` from a legacy client session (2025-11-25 `basic/utilities/cancellation`) through the
+/// federation, whose upstream requests carry ids of the gateway's own: a long `slow_progress` call on the legacy
+/// (stateful) Python server is cancelled there with the upstream id (the tool sees the cancellation), one on the
+/// modern (stateless) server by dropping its request; both client streams end at once with an error, and the
+/// session goes on. The Python server counts `slow_progress:cancelled` when a cancellation reaches the tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_clients_cancellation_reaches_servers_of_both_eras() {
+    let modern = Peer::python(PyServer::Stateless).await;
+    let stateful = Peer::python(PyServer::Stateful).await;
+    let yaml = format!(
+        "servers:\n\
+         - {{name: modern, url: {}, era: modern, health_interval: 300ms}}\n\
+         - {{name: stateful, url: {}, era: legacy, health_interval: 300ms}}\n",
+        modern.url, stateful.url
+    );
+    let gw = Gw::start_with_file(&yaml, &[]).await;
+    gw.wait_ready(READY_PATIENCE).await;
+    wait_all_ready(&gw).await;
+    let mcp = gw.mcp();
+    let sid = open_session(&mcp).await;
+    let session: [(&str, &str); 2] = [
+        ("Mcp-Session-Id", &sid),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let cancelled_at = |peer: &Peer| {
+        let url = format!("{}/debug/calls", peer.url.trim_end_matches("/mcp"));
+        async move {
+            let r = raw_http::request("GET", &url, &[], None, Duration::from_secs(10))
+                .await
+                .expect("the server's /debug/calls");
+            serde_json::from_slice::<Value>(&r.body).expect("JSON")["slow_progress:cancelled"]
+                .as_u64()
+                .unwrap_or(0)
+        }
+    };
+    for (n, (tool, peer)) in [
+        ("modern__slow_progress", &modern),
+        ("stateful__slow_progress", &stateful),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = 40 + n as i64;
+        // 200 steps 50 ms apart: 10 s unless cancelled.
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"steps": 200, "delay_ms": 50},
+                       "_meta": {"progressToken": format!("p{id}")}},
+        })
+        .to_string();
+        let mut headers = session.to_vec();
+        headers.push(("Accept", "application/json, text/event-stream"));
+        headers.push(("Content-Type", "application/json"));
+        let mut call = Streaming::open("POST", &mcp, &headers, Some(&body)).await;
+        assert_eq!(call.status, 200, "{tool}");
+        // The first progress notification: the call is running on the server.
+        let first = call.next_event(Duration::from_secs(15)).await;
+        assert!(
+            first
+                .as_deref()
+                .is_some_and(|e| e.contains("notifications/progress")),
+            "{tool}: {first:?}"
+        );
+        let cancel = json!({
+            "jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": "the user pressed stop"},
+        })
+        .to_string();
+        let r = post(&mcp, &session, &cancel).await;
+        assert_eq!(r.status, 202, "{tool}: {}", r.text());
+        // The stream ends well before the 10 s the call would take, with the error answer last.
+        let rest = call.rest(Duration::from_secs(5)).await;
+        let answer = message_with_id(&rest, id).unwrap_or(Value::Null);
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cancelled")),
+            "{tool}: {rest}"
+        );
+        // The cancellation reached the tool: as `notifications/cancelled` with the gateway's upstream id (legacy),
+        // as the request's connection closing (modern).
+        assert_eventually!(
+            cancelled_at(peer).await == 1,
+            patience = HEALTH_PATIENCE,
+            "{tool}: the server saw no cancellation"
+        );
+    }
+    // The session goes on.
+    let r = call(&mcp, &sid, "stateful__add", r#"{"a":2,"b":3}"#).await;
+    assert!(r.to_string().contains('5'), "{r}");
+}
