@@ -364,10 +364,10 @@ impl Federation {
     /// request it names, if the gateway routed it to one server and it is still open, is cancelled there too. A
     /// legacy server gets `notifications/cancelled` with the id the gateway sent the request under (a dropped
     /// connection is not a cancellation in that era: `basic/transports` §Sending Messages to the Server,
-    /// "Disconnection SHOULD NOT be interpreted as the client cancelling its request"); for a modern server, closing the
-    /// request's stream is the cancellation (2026-07-28 `basic/patterns/cancellation` §Transport-Specific
-    /// Cancellation: "Closing the SSE response stream is the cancellation signal"), which dropping the exchange
-    /// does. Either way the gateway stops waiting, and the client's request is answered with an error it will
+    /// "Disconnection SHOULD NOT be interpreted as the client cancelling its request"); for a modern server,
+    /// closing the request's stream is the cancellation (2026-07-28 `basic/patterns/cancellation`
+    /// §Transport-Specific Cancellation: "Closing the SSE response stream is the cancellation signal"), which
+    /// dropping the exchange does. Either way the gateway stops waiting, and the client's request is answered with an error it will
     /// ignore (2025-11-25 §Behavior Requirements 6: "SHOULD ignore any response to the request that arrives
     /// afterward"). An unknown, finished or foreign request id is ignored (§Behavior Requirements 5).
     async fn cancel(&self, view: View, call: &Call, params: Option<&Value>) {
