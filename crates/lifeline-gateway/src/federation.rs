@@ -146,6 +146,9 @@ struct ClientSession {
     /// a `notifications/cancelled` needs (`route.rs` `relay`, [`Federation::cancel`]). One entry per request the
     /// client has open, so bounded by its connections.
     inflight: Mutex<HashMap<String, InFlight>>,
+    /// The implicit session of modern (2026-07-28) clients: a request whose stream the client closes is cancelled
+    /// (`route.rs` `Open`), where a legacy client's disconnect is not (2025-11-25 `basic/transports`).
+    modern_clients: bool,
 }
 
 /// A request routed to one server, until it is answered or cancelled.
@@ -545,7 +548,7 @@ impl Federation {
                     Some(id),
                 );
             }
-            sessions.insert(sid.clone(), self.new_session(view, principal));
+            sessions.insert(sid.clone(), self.new_session(view, principal, false));
         }
         let result = json!({
             "protocolVersion": version,
@@ -562,7 +565,13 @@ impl Federation {
         resp
     }
 
-    fn new_session(&self, view: View, principal: Option<Arc<str>>) -> Arc<ClientSession> {
+    /// A client session on `view`: a legacy client's, or (`modern_clients`) the implicit one of modern clients.
+    fn new_session(
+        &self,
+        view: View,
+        principal: Option<Arc<str>>,
+        modern_clients: bool,
+    ) -> Arc<ClientSession> {
         let (notify, _) = broadcast::channel(NOTIFY_CAPACITY);
         Arc::new(ClientSession {
             view,
@@ -576,6 +585,7 @@ impl Federation {
             last_used: Mutex::new(Instant::now()),
             log_level: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
+            modern_clients,
         })
     }
 

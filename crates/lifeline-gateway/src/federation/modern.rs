@@ -161,7 +161,7 @@ impl Federation {
         };
         let sess = modern
             .entry(key)
-            .or_insert_with(|| self.new_session(view, principal))
+            .or_insert_with(|| self.new_session(view, principal, true))
             .clone();
         *lock(&sess.last_used) = Instant::now();
         Some(sess)

@@ -5,6 +5,7 @@
 //! name, and `logging/setLevel` to every ready server.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -292,31 +293,33 @@ impl Federation {
         let upstream_id = client::next_id();
         let (cancel, cancelled) = tokio::sync::oneshot::channel();
         // A second open request with the same id (a client error, or two modern clients on one implicit
-        // session) is not tracked: it cannot be cancelled, and the first keeps its entry.
+        // session) is not tracked: it cannot be cancelled with `notifications/cancelled`.
         let key = id.to_string();
-        let tracked = {
-            let mut inflight = lock(&sess.inflight);
-            !inflight.contains_key(&key)
-                && inflight
-                    .insert(
-                        key.clone(),
-                        InFlight {
-                            server: i,
-                            upstream_id,
-                            cancel,
-                        },
-                    )
-                    .is_none()
+        let tracked = match lock(&sess.inflight).entry(key.clone()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(InFlight {
+                    server: i,
+                    upstream_id,
+                    cancel,
+                });
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
         };
-        let _untrack = tracked.then(|| Untrack {
+        let mut open = Open {
             sess,
             key: &key,
+            tracked,
+            server: (i, Arc::clone(&self.servers[i])),
             upstream_id,
-        });
+            timeout: self.timeout,
+            done: false,
+        };
         let exchange = self.exchange(sess, i, method, &params, relay, Some(upstream_id));
         let result = tokio::select! {
             r = exchange => r,
             Ok(()) = cancelled => {
+                open.done = true;
                 return Answer::Built(error(
                     id,
                     code::SERVER_ERROR,
@@ -325,6 +328,7 @@ impl Federation {
                 ));
             }
         };
+        open.done = true;
         match result {
             Ok(reply) => Answer::Relayed {
                 id: id.clone(),
@@ -336,22 +340,56 @@ impl Federation {
     }
 }
 
-/// Takes a finished request out of its session's open requests (unless a cancellation took it already, or it was
-/// replaced: only the entry with this upstream id).
-struct Untrack<'a> {
+/// A routed request while it runs. Dropped, it takes the request out of its session's open requests (unless a
+/// cancellation took it already, or another request holds the key: only the entry with this upstream id); dropped
+/// before its answer (`done` unset: the client closed the request's stream, so the exchange was dropped), on the
+/// implicit session of modern clients, it cancels the request at a legacy server with `notifications/cancelled`,
+/// in a task of its own: for a 2026-07-28 client the closed stream is the cancellation (`basic/patterns/
+/// cancellation` §Transport-Specific Cancellation: "The server MUST treat a client disconnect as cancellation of
+/// that request"), which a 2025-11-25 server only understands as the notification. A modern server saw its own
+/// request's connection close when the exchange was dropped.
+struct Open<'a> {
     sess: &'a ClientSession,
     key: &'a str,
+    tracked: bool,
+    server: (usize, Arc<super::Server>),
     upstream_id: i64,
+    timeout: std::time::Duration,
+    done: bool,
 }
 
-impl Drop for Untrack<'_> {
+impl Drop for Open<'_> {
     fn drop(&mut self) {
-        let mut inflight = lock(&self.sess.inflight);
-        if inflight
-            .get(self.key)
-            .is_some_and(|e| e.upstream_id == self.upstream_id)
-        {
-            inflight.remove(self.key);
+        if self.tracked {
+            let mut inflight = lock(&self.sess.inflight);
+            if inflight
+                .get(self.key)
+                .is_some_and(|e| e.upstream_id == self.upstream_id)
+            {
+                inflight.remove(self.key);
+            }
         }
+        if self.done || !self.sess.modern_clients {
+            return;
+        }
+        let (i, server) = &self.server;
+        // The link in use, unless another request holds its slot right now (then nothing is sent).
+        let link = self.sess.links[*i]
+            .try_lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(Arc::clone))
+            .filter(|l| !l.modern);
+        let (Some(link), Ok(rt)) = (link, tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let (server, id, timeout) = (Arc::clone(server), self.upstream_id, self.timeout);
+        rt.spawn(async move {
+            let note = json!({"requestId": id, "reason": "the client closed the request's stream"});
+            if let Err(e) =
+                client::notify(&server.upstream, &link, "notifications/cancelled", note, timeout).await
+            {
+                tracing::warn!(server = %server.cfg.name, error = %e, "Passing a cancellation on failed.");
+            }
+        });
     }
 }

@@ -123,7 +123,7 @@ impl Federation {
             tracing::warn!("A sealed federated session cannot be adopted: max_sessions reached.");
             return None;
         }
-        let sess = self.new_session(view, principal.map(Arc::from));
+        let sess = self.new_session(view, principal.map(Arc::from), false);
         sessions.insert(token.to_owned(), Arc::clone(&sess));
         self.metrics.session_recovery("recovered");
         tracing::info!(endpoint = %sealed.endpoint, "Federated session adopted from its sealed id.");

@@ -876,7 +876,9 @@ async fn a_modern_clients_log_level_reaches_servers_of_both_eras() {
 /// federation, whose upstream requests carry ids of the gateway's own: a long `slow_progress` call on the legacy
 /// (stateful) Python server is cancelled there with the upstream id (the tool sees the cancellation), one on the
 /// modern (stateless) server by dropping its request; both client streams end at once with an error, and the
-/// session goes on. The Python server counts `slow_progress:cancelled` when a cancellation reaches the tool.
+/// session goes on. A modern client closing its request's stream cancels it at the legacy server too (the gateway
+/// sends `notifications/cancelled`). The Python server counts `slow_progress:cancelled` when a cancellation reaches
+/// the tool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_clients_cancellation_reaches_servers_of_both_eras() {
     let modern = Peer::python(PyServer::Stateless).await;
@@ -962,4 +964,38 @@ async fn a_legacy_clients_cancellation_reaches_servers_of_both_eras() {
     // The session goes on.
     let r = call(&mcp, &sid, "stateful__add", r#"{"a":2,"b":3}"#).await;
     assert!(r.to_string().contains('5'), "{r}");
+
+    // A modern client cancels by closing its request's stream (2026-07-28): the legacy server gets
+    // `notifications/cancelled` from the gateway.
+    let tool = "stateful__slow_progress";
+    let mut params = modern_params(
+        json!({"name": tool, "arguments": {"steps": 200, "delay_ms": 50}}),
+        "cancel-test",
+        "1",
+    );
+    params["_meta"]["progressToken"] = json!("m1");
+    let body =
+        json!({"jsonrpc": "2.0", "id": 50, "method": "tools/call", "params": params}).to_string();
+    let headers = [
+        ("MCP-Protocol-Version", MODERN_VERSION),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", tool),
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+    ];
+    let mut call = Streaming::open("POST", &mcp, &headers, Some(&body)).await;
+    assert_eq!(call.status, 200);
+    let first = call.next_event(Duration::from_secs(15)).await;
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|e| e.contains("notifications/progress")),
+        "modern → {tool}: {first:?}"
+    );
+    drop(call);
+    assert_eventually!(
+        cancelled_at(&stateful).await == 2,
+        patience = HEALTH_PATIENCE,
+        "modern → {tool}: the legacy server saw no cancellation after the client closed its stream"
+    );
 }
