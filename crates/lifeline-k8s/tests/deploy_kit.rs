@@ -60,6 +60,17 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         if !report.findings.is_empty() || !report.errors.is_empty() || report.objects_checked < 4 {
             failures.push(format!("overlay {name}:\n{}", render_human(&report)));
         }
+        // The rule ids the linter finds in a rewritten copy of this overlay.
+        let lint_ids = |text: String| {
+            let r = lint_sources(
+                &[Source {
+                    name: name.to_owned(),
+                    text,
+                }],
+                &LintOptions::default(),
+            );
+            r.findings.iter().map(|f| f.rule_id).collect::<Vec<_>>()
+        };
         // Three replicas on PostgreSQL need no exception at all (the overlay removes the annotation).
         if name == "monitor-ha" {
             assert!(
@@ -70,16 +81,8 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         // A single-replica monitor's one allow annotation is needed, and covers only the replica count.
         if name.starts_with("monitor") && name != "monitor-ha" {
             let stripped = rendered.replace("lifeline.dev/allow: replicas/too-few", "");
-            let report = lint_sources(
-                &[Source {
-                    name: name.to_owned(),
-                    text: stripped,
-                }],
-                &LintOptions::default(),
-            );
-            let ids: Vec<_> = report.findings.iter().map(|f| f.rule_id).collect();
             assert_eq!(
-                ids,
+                lint_ids(stripped),
                 vec!["replicas/too-few"],
                 "overlay {name} without its allow annotation"
             );
@@ -87,16 +90,6 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         // The stateful stdio variant is clean because of its affinity, either kind of which
         // suffices; without both, the linter objects.
         if name == "stdio" {
-            let lint_ids = |text: String| {
-                let r = lint_sources(
-                    &[Source {
-                        name: name.to_owned(),
-                        text,
-                    }],
-                    &LintOptions::default(),
-                );
-                r.findings.iter().map(|f| f.rule_id).collect::<Vec<_>>()
-            };
             let no_client_ip = rendered.replace("sessionAffinity: ClientIP", "");
             let neither = no_client_ip.replace("nginx.ingress.kubernetes.io/affinity: cookie", "");
             assert_eq!(
@@ -110,15 +103,10 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
         // them, both the edge gateway and the server pods behind it would need affinity.
         if name == "edge" {
             let unsealed = rendered.replace("- --session-key-file", "- --unsealed");
-            let r = lint_sources(
-                &[Source {
-                    name: name.to_owned(),
-                    text: unsealed,
-                }],
-                &LintOptions::default(),
+            assert_eq!(
+                lint_ids(unsealed),
+                vec!["affinity/missing", "affinity/missing"]
             );
-            let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id).collect();
-            assert_eq!(ids, vec!["affinity/missing", "affinity/missing"]);
         }
         // The federation overlay needs no affinity because its legacy clients' session ids are sealed
         // (--session-key-file, docs/gateway-federation.md §Sessions); without them the linter asks for it.
@@ -128,15 +116,11 @@ fn every_overlay_renders_with_kubectl_kustomize_and_lints_clean() {
                 "overlay federation carries an affinity it does not need"
             );
             let unsealed = rendered.replace("- --session-key-file", "- --unsealed");
-            let r = lint_sources(
-                &[Source {
-                    name: name.to_owned(),
-                    text: unsealed,
-                }],
-                &LintOptions::default(),
+            assert_eq!(
+                lint_ids(unsealed),
+                vec!["affinity/missing"],
+                "overlay federation unsealed"
             );
-            let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id).collect();
-            assert_eq!(ids, vec!["affinity/missing"], "overlay federation unsealed");
         }
         // The args in container-args.yaml are the args that get deployed.
         let args_file = dir.join("container-args.yaml");

@@ -797,6 +797,15 @@ async fn sealed_federated_session_alternates_between_two_replicas() {
     assert_eq!(post(&b.mcp(), &headers, list).await.status, 404);
 }
 
+/// The JSON a Python test peer serves at `path` beside its `/mcp` (`/debug/calls`, `/debug/log-levels`).
+async fn debug_json(peer: &Peer, path: &str) -> Value {
+    let url = format!("{}{path}", peer.url.trim_end_matches("/mcp"));
+    let r = raw_http::request("GET", &url, &[], None, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {url}: {e}: {}", r.text()))
+}
+
 /// A modern client's per-request log level (2026-07-28 `server/utilities/logging` §Per-request log level) reaches
 /// servers of both eras: a modern server gets `_meta`'s `logLevel` as the client sent it (the Python SDK sends
 /// nothing without it), a legacy one a `logging/setLevel` on the implicit session's upstream session, sent only
@@ -815,13 +824,7 @@ async fn a_modern_clients_log_level_reaches_servers_of_both_eras() {
     gw.wait_ready(READY_PATIENCE).await;
     wait_all_ready(&gw).await;
     let mcp = gw.mcp();
-    let levels_url = format!("{}/debug/log-levels", fixture.url.trim_end_matches("/mcp"));
-    let levels_set = || async {
-        let r = raw_http::request("GET", &levels_url, &[], None, Duration::from_secs(10))
-            .await
-            .expect("the fixture's /debug/log-levels");
-        serde_json::from_slice::<Value>(&r.body).expect("JSON")
-    };
+    let levels_set = || debug_json(&fixture, "/debug/log-levels");
     // The messages a modern tools/call of `tool` streamed back, with `_meta` logLevel `level` (none: no key).
     let logged = |tool: &'static str, level: Option<&'static str>| {
         let mcp = mcp.clone();
@@ -898,17 +901,11 @@ async fn a_legacy_clients_cancellation_reaches_servers_of_both_eras() {
         ("Mcp-Session-Id", &sid),
         ("MCP-Protocol-Version", "2025-11-25"),
     ];
-    let cancelled_at = |peer: &Peer| {
-        let url = format!("{}/debug/calls", peer.url.trim_end_matches("/mcp"));
-        async move {
-            let r = raw_http::request("GET", &url, &[], None, Duration::from_secs(10))
-                .await
-                .expect("the server's /debug/calls");
-            serde_json::from_slice::<Value>(&r.body).expect("JSON")["slow_progress:cancelled"]
-                .as_u64()
-                .unwrap_or(0)
-        }
-    };
+    async fn cancelled_at(peer: &Peer) -> u64 {
+        debug_json(peer, "/debug/calls").await["slow_progress:cancelled"]
+            .as_u64()
+            .unwrap_or(0)
+    }
     for (n, (tool, peer)) in [
         ("modern__slow_progress", &modern),
         ("stateful__slow_progress", &stateful),
