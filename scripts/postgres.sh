@@ -45,7 +45,11 @@ start() {
   if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
   chmod 700 "$dir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-  as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+  if ! as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null; then
+    rm -rf "$dir"
+    echo "postgres.sh: initdb failed (its error is above); check free space with: df -h ${dir%/*}" >&2
+    exit 1
+  fi
   local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=$sync -c full_page_writes=off"
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "$opts" start >/dev/null
   echo "$port" > "$dir/port"
