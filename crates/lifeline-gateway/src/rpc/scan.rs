@@ -88,6 +88,20 @@ pub(super) fn scan(body: &[u8]) -> Option<Scanned> {
     (s.i == body.len()).then_some(out)
 }
 
+/// The bytes a string's content holds as themselves (RFC 8259 §7): anything but `"`, `\` and the control
+/// characters U+0000 to U+001F.
+static PLAIN: [bool; 256] = {
+    let mut plain = [true; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        plain[c] = false;
+        c += 1;
+    }
+    plain[b'"' as usize] = false;
+    plain[b'\\' as usize] = false;
+    plain
+};
+
 /// Marks a member seen; `None` when it was already.
 fn once(seen: &mut bool) -> Option<()> {
     (!std::mem::replace(seen, true)).then_some(())
@@ -134,6 +148,13 @@ impl Scanner<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // The run of bytes that need no decision, in one tight loop (a third of the instructions of the
+            // match below per byte; issue 17). UTF-8 was validated for the whole body up front.
+            let rest = &self.b[self.i..];
+            self.i += rest
+                .iter()
+                .position(|&c| !PLAIN[usize::from(c)])
+                .unwrap_or(rest.len());
             let c = self.next()?;
             match c {
                 b'"' => return Some((start..self.i - 1, escaped)),

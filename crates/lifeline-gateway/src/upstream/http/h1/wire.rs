@@ -13,6 +13,8 @@ use crate::upstream::UpstreamError;
 pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields accepted in one response head.
 pub(super) const MAX_HEADERS: usize = 100;
+/// Room left in a response's header map for the headers the gateway adds to a request (see [`parse_head`]).
+const REQUEST_HEADROOM: usize = 4;
 /// Fields of a response head handled without an allocation; more take one.
 const FEW_HEADERS: usize = 24;
 
@@ -159,7 +161,11 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
             .ok_or_else(|| UpstreamError::Protocol("a header field outside the head".to_owned()))?;
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    // Headroom: hyper's server keeps the map of each response it writes and parses the connection's next request
+    // into it (`cached_headers` in hyper's `proto/h1/conn.rs`), and the gateway adds up to four headers to that
+    // request on its way upstream (`X-Forwarded-*`, `Content-Length`). Sized to the response alone, the map
+    // rehashed on every request (a thousand instructions, issue 17); only speed depends on this.
+    let mut headers = HeaderMap::with_capacity(count + REQUEST_HEADROOM);
     for &((ns, ne), (vs, ve)) in spans.iter() {
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| {
             UpstreamError::Protocol(format!(
