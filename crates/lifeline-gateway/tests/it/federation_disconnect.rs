@@ -163,7 +163,11 @@ async fn a_modern_clients_disconnect_cancels_its_request_at_a_modern_server_befo
             "{url}: {}",
             r.text()
         );
-        assert!(r.text().contains("done after 2 steps"), "{url}: {}", r.text());
+        assert!(
+            r.text().contains("done after 2 steps"),
+            "{url}: {}",
+            r.text()
+        );
     }
     let before = runs(&modern).await;
     assert_eq!(before.done, 2, "{before:?}");
@@ -202,7 +206,8 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     let mcp = gw.mcp();
     let sid = open_session(&mcp).await;
     let legacy_call = |id: i64, progress: bool, steps: u32| {
-        let mut params = json!({"name": "modern__slow_progress", "arguments": {"steps": steps, "delay_ms": 50}});
+        let mut params =
+            json!({"name": "modern__slow_progress", "arguments": {"steps": steps, "delay_ms": 50}});
         if progress {
             params["_meta"] = json!({"progressToken": format!("p{id}")});
         }
@@ -300,7 +305,10 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     // The session goes on.
     let r = crate::harness::post(
         &mcp,
-        &[("Mcp-Session-Id", &sid), ("MCP-Protocol-Version", "2025-11-25")],
+        &[
+            ("Mcp-Session-Id", &sid),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
         &legacy_call(64, false, 1),
     )
     .await;
