@@ -150,7 +150,8 @@ struct ClientSession {
     /// client has open, so bounded by its connections.
     inflight: Mutex<HashMap<String, InFlight>>,
     /// The implicit session of modern (2026-07-28) clients: a request whose stream the client closes is cancelled
-    /// (`route.rs` `Open`), where a legacy client's disconnect is not (2025-11-25 `basic/transports`).
+    /// (`route.rs` `Open`), where a legacy client's disconnect is not (2025-11-25 `basic/transports`): its request
+    /// runs on without it (`detach`).
     modern_clients: bool,
 }
 

@@ -2,15 +2,19 @@
 //! Messages to the Server 6: "Disconnection SHOULD NOT be interpreted as the client cancelling its request"; "To
 //! cancel, the client SHOULD explicitly send an MCP `CancelledNotification`". The gateway is the server its legacy
 //! clients see, so when one closes its connection before its answer, the exchange with the federated server goes
-//! on to its end in a task of its own, bounded by `upstream_timeout` as every exchange is; its answer is discarded,
-//! counted (`lifeline_gateway_federation_orphaned_requests_total{result="completed"}`) and logged. It matters at a
-//! modern (2026-07-28) server, for which the request's connection closing *is* the cancellation
+//! on to its end in a task of its own, bounded as an inline one is (`upstream_timeout` per upstream exchange; a
+//! session that expired is made again once). Its answer is then discarded, counted
+//! (`lifeline_gateway_federation_orphaned_requests_total{result="discarded"}`) and logged. It matters at a modern
+//! (2026-07-28) server, for which the request's connection closing *is* the cancellation
 //! (`basic/patterns/cancellation` §Transport-Specific Cancellation): dropping the exchange with the client would
 //! cancel there what the legacy client never cancelled. Its `notifications/cancelled`, on any connection of its
 //! session, still cancels at once: the request stays open to [`Federation::cancel`] while it runs, client gone or
 //! not (the `Open` guard of `route.rs` lives in the task).
 //!
-//! A modern client's request is never detached: its closed stream is its cancellation (`route.rs` `Open`).
+//! Detached: the requests routed to one server (`tools/call`, `prompts/get`, `resources/read`,
+//! `completion/complete`: `stream.rs`). A merged list, `logging/setLevel` and `resources/subscribe` still end with
+//! their client's connection. A modern client's request is never detached: its closed stream is its cancellation
+//! (`route.rs` `Open`).
 //!
 //! Bounded: at most `max_sessions` orphaned exchanges run at once (the bound the operator gave the federation's
 //! client state, reused). When a client leaves with that many running, its request is dropped with it, as a
@@ -60,7 +64,7 @@ impl Federation {
             if tx.send(answer).is_err() {
                 // The client left: its permit (put in the slot when it did) is free again from here.
                 drop(lock(&held).take());
-                metrics.federation.orphaned("completed");
+                metrics.federation.orphaned("discarded");
                 tracing::info!(mcp.method = %name, "A legacy client left before its answer; the request ran to its end and the answer was discarded.");
             }
         });

@@ -189,7 +189,8 @@ async fn a_modern_clients_disconnect_cancels_its_request_at_a_modern_server_befo
 /// Legacy client → modern server: a disconnect is not a cancellation (2025-11-25 `basic/transports` §Sending
 /// Messages to the Server 6), so the call runs to its end at the modern server, whichever form the client's answer
 /// had taken (none yet, the gateway waiting for the server's JSON answer; or an SSE stream with a progress
-/// notification on it), and the gateway counts the discarded answer. Past the bound (`max_sessions: 1` here: one
+/// notification on it), and the gateway counts the discarded answer; the client's `notifications/cancelled` still
+/// cancels a request it left. Past the bound (`max_sessions: 1` here: one
 /// such request at a time) a second one is dropped with its client, which the modern server takes as a
 /// cancellation, and counted as dropped. Fails if the gateway drops the upstream request with its client
 /// (`slow_progress:cancelled` instead of `slow_progress:done`).
@@ -213,6 +214,10 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
         }
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
     };
+    let session = [
+        ("Mcp-Session-Id", sid.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
     let headers = vec![
         ("Content-Type", "application/json".to_owned()),
         ("Accept", "application/json, text/event-stream".to_owned()),
@@ -246,7 +251,7 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
         gw.logs()
     );
     assert_eventually!(
-        orphaned("completed").await == 1.0,
+        orphaned("discarded").await == 1.0,
         patience = HEALTH_PATIENCE,
         "the discarded answer is counted"
     );
@@ -273,7 +278,33 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
         gw.logs()
     );
     assert_eventually!(
-        orphaned("completed").await == 2.0,
+        orphaned("discarded").await == 2.0,
+        patience = HEALTH_PATIENCE,
+        "the discarded answer is counted"
+    );
+
+    // A client that left can still cancel: its `notifications/cancelled`, on a connection of its own, reaches the
+    // request, which would run 10 s otherwise.
+    let before = after;
+    let call = post_in_task(&mcp, &headers, legacy_call(62, false, 200));
+    running(&modern, before.started + 1).await;
+    disconnect(call).await;
+    let cancel = json!({
+        "jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 62, "reason": "the user pressed stop"},
+    })
+    .to_string();
+    let r = crate::harness::post(&mcp, &session, &cancel).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let after = ended(&modern, before.cancelled + before.done + 1).await;
+    assert_eq!(
+        (after.cancelled, after.done),
+        (before.cancelled + 1, before.done),
+        "the legacy client's notifications/cancelled did not cancel the request it left\n{}",
+        gw.logs()
+    );
+    assert_eventually!(
+        orphaned("discarded").await == 3.0,
         patience = HEALTH_PATIENCE,
         "the discarded answer is counted"
     );
@@ -282,8 +313,8 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     // 60 steps 50 ms apart: 3 s.
     let before = after;
     let calls = [
-        post_in_task(&mcp, &headers, legacy_call(62, false, 60)),
         post_in_task(&mcp, &headers, legacy_call(63, false, 60)),
+        post_in_task(&mcp, &headers, legacy_call(64, false, 60)),
     ];
     running(&modern, before.started + 2).await;
     for call in calls {
@@ -298,19 +329,11 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     );
     assert_eq!(orphaned("dropped").await, 1.0);
     assert_eventually!(
-        orphaned("completed").await == 3.0,
+        orphaned("discarded").await == 4.0,
         patience = HEALTH_PATIENCE,
         "the discarded answer is counted"
     );
     // The session goes on.
-    let r = crate::harness::post(
-        &mcp,
-        &[
-            ("Mcp-Session-Id", &sid),
-            ("MCP-Protocol-Version", "2025-11-25"),
-        ],
-        &legacy_call(64, false, 1),
-    )
-    .await;
+    let r = crate::harness::post(&mcp, &session, &legacy_call(65, false, 1)).await;
     assert!(r.text().contains("done after 1 steps"), "{}", r.text());
 }
