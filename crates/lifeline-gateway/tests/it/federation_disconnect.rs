@@ -187,13 +187,12 @@ async fn a_modern_clients_disconnect_cancels_its_request_at_a_modern_server_befo
 }
 
 /// Legacy client → modern server: a disconnect is not a cancellation (2025-11-25 `basic/transports` §Sending
-/// Messages to the Server 6), so the call runs to its end at the modern server, whichever form the client's answer
-/// had taken (none yet, the gateway waiting for the server's JSON answer; or an SSE stream with a progress
+/// Messages to the Server 6), so the call (3 s) runs to its end at the modern server, whichever form the client's
+/// answer had taken (none yet, the gateway waiting for the server's JSON answer; or an SSE stream with a progress
 /// notification on it), and the gateway counts the discarded answer; the client's `notifications/cancelled` still
-/// cancels a request it left. Past the bound (`max_sessions: 1` here: one
-/// such request at a time) a second one is dropped with its client, which the modern server takes as a
-/// cancellation, and counted as dropped. Fails if the gateway drops the upstream request with its client
-/// (`slow_progress:cancelled` instead of `slow_progress:done`).
+/// cancels a request it left. Past the bound (`max_sessions: 1` here: one such request at a time) a second one is
+/// dropped with its client, which the modern server takes as a cancellation, and counted as dropped. Fails if the
+/// gateway drops the upstream request with its client (`slow_progress:cancelled` instead of `slow_progress:done`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern_server() {
     let modern = Peer::python(PyServer::Stateless).await;
@@ -238,9 +237,9 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     };
 
     // The client leaves while the gateway waits for the server's answer (nothing sent to the client yet).
-    // 40 steps 50 ms apart: 2 s.
+    // 60 steps 50 ms apart: 3 s.
     let before = runs(&modern).await;
-    let call = post_in_task(&mcp, &headers, legacy_call(60, false, 40));
+    let call = post_in_task(&mcp, &headers, legacy_call(60, false, 60));
     running(&modern, before.started + 1).await;
     disconnect(call).await;
     let after = ended(&modern, before.cancelled + before.done + 1).await;
@@ -258,7 +257,7 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
 
     // The client leaves once its answer streams (a progress notification came first).
     let before = after;
-    let body = legacy_call(61, true, 40);
+    let body = legacy_call(61, true, 60);
     let stream_headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let mut call = Streaming::open("POST", &mcp, &stream_headers, Some(&body)).await;
     assert_eq!(call.status, 200);
@@ -310,11 +309,11 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     );
 
     // Two leave at once with room for one: one runs to its end, the other is dropped (a cancellation upstream).
-    // 60 steps 50 ms apart: 3 s.
+    // 80 steps 50 ms apart: 4 s.
     let before = after;
     let calls = [
-        post_in_task(&mcp, &headers, legacy_call(63, false, 60)),
-        post_in_task(&mcp, &headers, legacy_call(64, false, 60)),
+        post_in_task(&mcp, &headers, legacy_call(63, false, 80)),
+        post_in_task(&mcp, &headers, legacy_call(64, false, 80)),
     ];
     running(&modern, before.started + 2).await;
     for call in calls {
