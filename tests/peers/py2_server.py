@@ -25,7 +25,8 @@ Extra route: `GET /debug/sessions` -> `{"active": N}`, the number of legacy sess
 `StreamableHTTPSessionManager` holds (`_server_instances`), so tests can prove a probe leaves none behind.
 
 Tool calls are counted, so a test can prove a refused call never ran: `GET /debug/calls` -> `{"echo": N, ...}`
-(tools run since start), and every run writes `py2_server: tool NAME called` to stderr (the gateway logs a stdio
+(tools run since start; `slow_progress:cancelled` and `slow_progress:done` count the runs that a cancellation
+reached and those that ran to their end), and every run writes `py2_server: tool NAME called` to stderr (the gateway logs a stdio
 child's stderr, so the same proof works over stdio).
 
 Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the SDK's spans go to that OTLP/HTTP receiver (`otel_setup.py`).
@@ -105,6 +106,8 @@ def build_server() -> MCPServer:
             # Counted as `slow_progress:cancelled` in /debug/calls: a cancellation reached the tool.
             _called("slow_progress:cancelled")
             raise
+        # Counted as `slow_progress:done`: the tool ran to its end (nobody cancelled it).
+        _called("slow_progress:done")
         return f"done after {steps} steps"
 
     @server.tool(description="Always fails: the result has isError true.")

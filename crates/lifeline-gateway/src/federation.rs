@@ -51,6 +51,7 @@ use crate::upstream::{HttpUpstream, StdioUpstream, Upstream};
 mod answer;
 mod card;
 mod client;
+mod detach;
 mod health;
 mod modern;
 mod naming;
@@ -98,6 +99,8 @@ pub(crate) struct Federation {
     sealer: Option<Sealer>,
     /// Sealed ids ended here with `DELETE` (`sealed`).
     ended: Mutex<sealed::Ended>,
+    /// Room for the exchanges that run on after their legacy client left (`detach`): `max_sessions` permits.
+    orphans: Arc<tokio::sync::Semaphore>,
 }
 
 /// One federated server.
@@ -147,7 +150,8 @@ struct ClientSession {
     /// client has open, so bounded by its connections.
     inflight: Mutex<HashMap<String, InFlight>>,
     /// The implicit session of modern (2026-07-28) clients: a request whose stream the client closes is cancelled
-    /// (`route.rs` `Open`), where a legacy client's disconnect is not (2025-11-25 `basic/transports`).
+    /// (`route.rs` `Open`), where a legacy client's disconnect is not (2025-11-25 `basic/transports`): its request
+    /// runs on without it (`detach`).
     modern_clients: bool,
 }
 
@@ -268,6 +272,11 @@ impl Federation {
             metrics: Arc::clone(metrics),
             sealer: cfg.sessions.keys.as_ref().map(Sealer::new),
             ended: Mutex::new(sealed::Ended::default()),
+            orphans: Arc::new(tokio::sync::Semaphore::new(
+                cfg.sessions
+                    .max_sessions
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         }
     }
 

@@ -546,6 +546,7 @@ mod tests {
         m.jwks_refresh("unknown_kid", "ok");
         m.introspection("active", Duration::from_millis(3));
         m.api_keys_reload(true);
+        m.federation.orphaned("discarded");
         let text = m.render(3, 2, "ready");
         for needle in [
             "lifeline_gateway_sessions_active 3",
@@ -567,6 +568,7 @@ mod tests {
             "lifeline_gateway_auth_jwks_refreshes_total{trigger=\"unknown_kid\",result=\"ok\"} 1",
             "lifeline_gateway_auth_introspection_duration_seconds_bucket{le=\"0.004\",result=\"active\"} 1",
             "lifeline_gateway_auth_api_keys_reloads_total{result=\"ok\"} 1",
+            "lifeline_gateway_federation_orphaned_requests_total{result=\"discarded\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

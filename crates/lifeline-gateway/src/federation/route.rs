@@ -347,7 +347,9 @@ impl Federation {
 /// in a task of its own: for a 2026-07-28 client the closed stream is the cancellation (`basic/patterns/
 /// cancellation` §Transport-Specific Cancellation: "The server MUST treat a client disconnect as cancellation of
 /// that request"), which a 2025-11-25 server only understands as the notification. A modern server saw its own
-/// request's connection close when the exchange was dropped.
+/// request's connection close when the exchange was dropped. A legacy client's request is not dropped with its
+/// client (`detach.rs` runs it in a task of its own, this guard included), only when the bound on such requests
+/// is reached.
 struct Open<'a> {
     sess: &'a ClientSession,
     key: &'a str,

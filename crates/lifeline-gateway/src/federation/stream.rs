@@ -19,8 +19,9 @@
 //! the answer is an SSE stream: that notification, the ones that follow, and the response, after which the stream
 //! ends). Between the upstream read and the client's stream sit at most [`RELAY_CAPACITY`] notifications: a client
 //! that reads slowly slows the upstream read (within the exchange's `upstream_timeout`), nothing queues without
-//! bound. The exchange runs inside the response body: a client that closes the stream ends the exchange (the
-//! 2026-07-28 cancellation signal, `streamable-http` §Cancellation).
+//! bound. A modern client's exchange runs inside the handler, then the response body: a client that closes its
+//! connection or the stream ends the exchange (the 2026-07-28 cancellation signal, `streamable-http`
+//! §Cancellation). A legacy client's runs in a task of its own, which its disconnect does not end (`detach`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -103,7 +104,7 @@ pub(super) fn streams(method: &str) -> bool {
 }
 
 /// The exchange of one routed request, as the answer's body drives it.
-type Work = Pin<Box<dyn Future<Output = Answer> + Send>>;
+pub(super) type Work = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// What comes next for the client.
 enum Next {
@@ -174,6 +175,7 @@ impl Federation {
     ) -> Response<Body> {
         let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
         let fed = Arc::clone(self);
+        let legacy_client = (!sess.modern_clients).then(|| (method.to_owned(), id.clone()));
         let method = method.to_owned();
         let work: Work = Box::pin(async move {
             // `tx` lives as long as the exchange: its end closes the channel.
@@ -186,6 +188,11 @@ impl Federation {
             }
             answer
         });
+        // A legacy client's disconnect is not a cancellation: its exchange runs on without it (`detach`).
+        let work = match legacy_client {
+            Some((method, id)) => self.detach(&method, &id, work),
+            None => work,
+        };
         let mut answering = Answering {
             work: Some(work),
             rx,

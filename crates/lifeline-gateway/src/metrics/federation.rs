@@ -6,6 +6,7 @@
 //! | `lifeline_gateway_federation_server_ready` | gauge | `server` (1 while its last health check passed) |
 //! | `lifeline_gateway_federation_server_state_changes_total` | counter | `server`, `state` (`ready`, `down`: transitions into it) |
 //! | `lifeline_gateway_federation_requests_total` | counter | `server`, `result` (`ok`, `error`: the server failed the exchange, `unavailable`: refused because it is not ready) |
+//! | `lifeline_gateway_federation_orphaned_requests_total` | counter | `result` (`discarded`: a legacy client left before its answer, the exchange ran to its end upstream (an answer, an error, or a cancellation the client sent after it left) and its answer was discarded; `dropped`: it left with `max_sessions` such requests running, so its request was dropped with it; `federation/detach.rs`) |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +26,11 @@ struct ServerStateLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerResultLabel {
     server: String,
     result: &'static str,
@@ -36,6 +42,7 @@ pub(crate) struct FederationFamilies {
     ready: Family<ServerLabel, Gauge>,
     changes: Family<ServerStateLabel, Counter>,
     requests: Family<ServerResultLabel, Counter>,
+    orphaned: Family<ResultLabel, Counter>,
 }
 
 impl FederationFamilies {
@@ -56,6 +63,11 @@ impl FederationFamilies {
             "lifeline_gateway_federation_requests",
             "Client requests routed to a federated server, by result (ok, error, unavailable)",
             f.requests.clone(),
+        );
+        registry.register(
+            "lifeline_gateway_federation_orphaned_requests",
+            "Requests whose legacy client left before the answer, by result (discarded, dropped)",
+            f.orphaned.clone(),
         );
         f
     }
@@ -84,5 +96,11 @@ impl FederationFamilies {
                 result,
             })
             .inc();
+    }
+
+    /// Counts one request whose legacy client left before its answer: `discarded` (its exchange ran to its end,
+    /// the answer thrown away) or `dropped` (no room to run on: dropped with the client).
+    pub(crate) fn orphaned(&self, result: &'static str) {
+        self.orphaned.get_or_create(&ResultLabel { result }).inc();
     }
 }

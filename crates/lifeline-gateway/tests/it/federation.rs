@@ -20,9 +20,9 @@ use crate::harness::{
 };
 
 /// Starting three servers (one spawned by the gateway) on a loaded 2-core machine.
-const READY_PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const READY_PATIENCE: Duration = Duration::from_secs(60);
 /// A few health checks (`health_interval: 300ms`) on a loaded machine.
-const HEALTH_PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const HEALTH_PATIENCE: Duration = Duration::from_secs(30);
 
 fn config(everything: &str, modern: &str, opt: &str) -> String {
     let (program, args) = Peer::python_stdio_command();
@@ -40,7 +40,7 @@ fn config(everything: &str, modern: &str, opt: &str) -> String {
 }
 
 /// Waits until every server is `ready` in `GET /servers`.
-async fn wait_all_ready(gw: &Gw) {
+pub(crate) async fn wait_all_ready(gw: &Gw) {
     let all_ready = |v: &Value| {
         v["servers"]
             .as_array()
@@ -798,7 +798,7 @@ async fn sealed_federated_session_alternates_between_two_replicas() {
 }
 
 /// The JSON a Python test peer serves at `path` beside its `/mcp` (`/debug/calls`, `/debug/log-levels`).
-async fn debug_json(peer: &Peer, path: &str) -> Value {
+pub(crate) async fn debug_json(peer: &Peer, path: &str) -> Value {
     let url = format!("{}{path}", peer.url.trim_end_matches("/mcp"));
     let r = raw_http::request("GET", &url, &[], None, Duration::from_secs(10))
         .await

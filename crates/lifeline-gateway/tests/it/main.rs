@@ -12,6 +12,7 @@ mod discovery;
 mod drain;
 mod edge;
 mod federation;
+mod federation_disconnect;
 mod harness;
 mod peers;
 mod policy;
