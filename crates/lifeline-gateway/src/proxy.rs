@@ -37,7 +37,7 @@ use crate::rpc::{self, Kind, Summary};
 use crate::sessions::{self, Activity, Reservation, Sessions};
 use crate::sse::{self, Mode, RelayOpts};
 use crate::trace::{ErrorReason, RequestTrace};
-use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Forwarded, Route, Upstream, UpstreamError};
 
 mod federated;
 mod legacy_sse;
@@ -48,8 +48,6 @@ pub(crate) use legacy_sse::Links;
 pub(crate) const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Everything the client-side handlers share.
 #[derive(Debug)]
@@ -259,7 +257,7 @@ impl Proxy {
         peer: SocketAddr,
         route: Route,
     ) -> Result<Response<Body>, Response<Body>> {
-        let headers = self.upstream_headers(client_headers, peer);
+        let (headers, forwarded) = self.upstream_headers(client_headers, peer);
         self.upstream
             .forward(Forward {
                 method,
@@ -267,6 +265,7 @@ impl Proxy {
                 headers,
                 body: Bytes::new(),
                 route,
+                forwarded,
             })
             .await
             .map_err(|err| self.upstream_failed(&err, None))
@@ -379,7 +378,7 @@ impl Proxy {
             None => {}
         }
 
-        let headers = self.upstream_headers(parts.headers, peer);
+        let (headers, forwarded) = self.upstream_headers(parts.headers, peer);
         let (headers, bytes) = match &mut ctx.trace {
             Some(trace) => trace.attempt(&self.upstream, &Endpoint::Mcp, headers, bytes),
             None => (headers, bytes),
@@ -393,6 +392,7 @@ impl Proxy {
             headers,
             body: bytes,
             route,
+            forwarded,
         };
         // A session whose upstream is gone is recovered on another endpoint (sessions/recover.rs). Boxed: the
         // upstream call's future is most of this one's size, and every future above it is moved whole (by
@@ -769,27 +769,27 @@ impl Proxy {
         Ok(first.unwrap_or_else(|| Bytes::from(rest)))
     }
 
-    /// The client's headers as sent upstream (see `edge::upstream_request_headers`), plus `X-Forwarded-*`.
-    fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> HeaderMap {
+    /// The client's headers as sent upstream (see `edge::upstream_request_headers`), and the `X-Forwarded-*`
+    /// fields that go with them ([`Forwarded`]: the peer appended to the client's `X-Forwarded-For`, `http`, the
+    /// client's `Host`).
+    fn upstream_headers(&self, mut headers: HeaderMap, peer: SocketAddr) -> (HeaderMap, Forwarded) {
         let host = headers.get(header::HOST).cloned();
         // Never the client's token with auth on (the layer removed it already; validation refuses the combination).
         let forward_authorization = self.cfg.edge.forward_authorization && self.auth.is_none();
         edge::upstream_request_headers(&mut headers, forward_authorization);
-        let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        let for_ = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             // The string becomes the value without a copy (`from_str` would copy it).
             Some(prior) => {
                 HeaderValue::from_maybe_shared(Bytes::from(format!("{prior}, {}", peer.ip()))).ok()
             }
             None => peer_address(peer.ip()),
         };
-        if let Some(v) = xff {
-            headers.insert(X_FORWARDED_FOR, v);
-        }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        if let Some(h) = host {
-            headers.insert(X_FORWARDED_HOST, h);
-        }
-        headers
+        let forwarded = Forwarded {
+            for_,
+            host,
+            proto: Some(HeaderValue::from_static("http")),
+        };
+        (headers, forwarded)
     }
 
     /// Prepares an upstream response for the client: hop-by-hop headers out; SSE relayed through the

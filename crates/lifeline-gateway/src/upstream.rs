@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use ::http::{HeaderMap, Method, Response, StatusCode, Uri};
+use ::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use bytes::Bytes;
 use lifeline_mcp::{ProbeOptions, ProbeReport};
 
@@ -65,6 +65,61 @@ pub struct Forward {
     pub body: Bytes,
     /// Which endpoint of an HTTP pool may take it (a stdio upstream ignores it).
     pub route: Route,
+    /// The `X-Forwarded-*` fields for an HTTP upstream; empty for the gateway's own requests.
+    pub forwarded: Forwarded,
+}
+
+/// The `X-Forwarded-For`, `-Host` and `-Proto` fields the gateway adds to a client's request on its way to an HTTP
+/// upstream (the de-facto proxy fields; RFC 7239 §1 standardises the same facts as `Forwarded`). Each one set
+/// replaces the field of that name the client sent. Kept beside [`Forward::headers`], not in them: the HTTP client
+/// writes them after the client's fields, where three inserts into the client's header map cost hashing and, often,
+/// a rehash on every request (issue 17). Empty (the default) for requests the gateway makes itself.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    /// `X-Forwarded-For`: the client's value with the peer's address appended, else the peer's address.
+    pub for_: Option<HeaderValue>,
+    /// `X-Forwarded-Host`: the `Host` the client sent.
+    pub host: Option<HeaderValue>,
+    /// `X-Forwarded-Proto`: the scheme the client used (`http`: the gateway serves no TLS itself).
+    pub proto: Option<HeaderValue>,
+}
+
+impl Forwarded {
+    /// Whether the client's field `name` (lowercase, as `HeaderName::as_str` gives it) is replaced by one of these.
+    pub(crate) fn replaces(&self, name: &str) -> bool {
+        match name {
+            "x-forwarded-for" => self.for_.is_some(),
+            "x-forwarded-host" => self.host.is_some(),
+            "x-forwarded-proto" => self.proto.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The fields to write, as (lowercase name, value).
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
+        [
+            ("x-forwarded-for", self.for_.as_ref()),
+            ("x-forwarded-proto", self.proto.as_ref()),
+            ("x-forwarded-host", self.host.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+    }
+
+    /// Unsets the field `name` (lowercase), if it is one of these.
+    pub(crate) fn clear(&mut self, name: &str) {
+        match name {
+            "x-forwarded-for" => self.for_ = None,
+            "x-forwarded-host" => self.host = None,
+            "x-forwarded-proto" => self.proto = None,
+            _ => {}
+        }
+    }
+
+    /// Whether none is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.for_.is_none() && self.host.is_none() && self.proto.is_none()
+    }
 }
 
 /// Which pool endpoint a request goes to.

@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::proxy::SESSION_HEADER;
-use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Forwarded, Route, Upstream, UpstreamError};
 
 /// Largest upstream reply the federation reads (JSON body or SSE stream up to the response): 16 MiB.
 pub(crate) const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
@@ -371,6 +371,7 @@ pub(crate) async fn listen(up: &Upstream, link: &Link, mut on: impl FnMut(&str))
         headers,
         body: Bytes::new(),
         route: Route::to(link.home.as_ref()),
+        forwarded: Forwarded::default(),
     };
     let Ok(resp) = up.forward(req).await else {
         return;
@@ -463,6 +464,7 @@ fn post(link: &Link, body: Bytes, mirror: Option<(&str, &Value)>, on_session: bo
         headers,
         body,
         route: Route::to(link.home.as_ref()),
+        forwarded: Forwarded::default(),
     }
 }
 

@@ -225,7 +225,7 @@ impl Proxy {
             // Before forwarding: the response may reach the stream before this POST returns.
             link.pending.add(id, MAX_PENDING_PER_STREAM);
         }
-        let headers = self.upstream_headers(parts.headers, peer);
+        let (headers, forwarded) = self.upstream_headers(parts.headers, peer);
         let endpoint = Endpoint::Message(target);
         let (headers, bytes) = match &mut ctx.trace {
             Some(trace) => trace.attempt(&self.upstream, &endpoint, headers, bytes),
@@ -239,6 +239,7 @@ impl Proxy {
                 headers,
                 body: bytes,
                 route: Route::to(home.as_ref()),
+                forwarded,
             })
             .await
         {

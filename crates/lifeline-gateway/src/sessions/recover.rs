@@ -38,7 +38,7 @@ use http_body_util::BodyExt;
 use super::{Sessions, Unsealed};
 use crate::body::Body;
 use crate::proxy::{served_by, session_id, SESSION_HEADER};
-use crate::upstream::{Endpoint, EndpointRef, Forward, Route, Upstream, UpstreamError};
+use crate::upstream::{Endpoint, EndpointRef, Forward, Forwarded, Route, Upstream, UpstreamError};
 
 /// Bound on the answer to the recovery's `initialize` the gateway reads (and discards): 1 MiB.
 const MAX_INIT_ANSWER_BYTES: usize = 1024 * 1024;
@@ -95,11 +95,12 @@ async fn forward_recovering(
     u: &Unsealed,
     subject: Option<&str>,
 ) -> Result<Response<Body>, UpstreamError> {
-    let (method, endpoint, mut headers, body) = (
+    let (method, endpoint, mut headers, body, forwarded) = (
         fwd.method.clone(),
         fwd.endpoint.clone(),
         fwd.headers.clone(),
         fwd.body.clone(),
+        fwd.forwarded.clone(),
     );
     let mut last = upstream.forward(fwd).await;
     // The upstream id the last attempt carried: a recovery replaces it.
@@ -144,6 +145,7 @@ async fn forward_recovering(
                 headers: headers.clone(),
                 body: body.clone(),
                 route: Route::to(home.as_ref()),
+                forwarded: forwarded.clone(),
             })
             .await;
         failed = id;
@@ -249,6 +251,8 @@ fn post(headers: HeaderMap, body: String, route: Route) -> Forward {
         headers,
         body: Bytes::from(body),
         route,
+        // The gateway's own requests (the client's replayed request keeps its fields).
+        forwarded: Forwarded::default(),
     }
 }
 

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::HeaderMap;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use lifeline_mcp::{ProbeOptions, ProbeReport, Target};
 use url::Url;
 
 use super::pool::{EndpointRef, Outcome, Pool};
-use super::{Endpoint, Forward, Route, UpstreamError};
+use super::{Endpoint, Forward, Forwarded, Route, UpstreamError};
 use crate::body::{Body, Guarded};
 use crate::config::UpstreamConfig;
 use crate::metrics::Metrics;
@@ -111,6 +111,7 @@ impl HttpUpstream {
             headers: req.headers.clone(),
             body: req.body.clone(),
             route: Route::Balanced,
+            forwarded: req.forwarded.clone(),
         };
         match self.send_to(&first, req).await {
             Err(UpstreamError::Connect(msg)) => match self.pool.pick(Some(&first)) {
@@ -148,12 +149,13 @@ impl HttpUpstream {
             Endpoint::Message(uri) => uri,
         };
         let mut headers = req.headers;
+        let mut forwarded = req.forwarded;
         for (name, value) in &self.extra_headers {
             headers.insert(name.clone(), value.clone());
+            // The operator's field (`--upstream-header`) wins over the gateway's `X-Forwarded-*` of that name.
+            forwarded.clear(name.as_str());
         }
-        if !req.body.is_empty() || req.method == Method::POST {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
-        }
+        // `Content-Length` is the client's to write (`h1::wire::encode_request`), from the body it sends.
         // Built in place (`Request::builder` moves its parts through a `Result` at every step).
         let mut request = Request::new(Full::new(req.body));
         *request.method_mut() = req.method;
@@ -169,7 +171,7 @@ impl HttpUpstream {
         // Not through `send`: one async layer less in a future every request moves (issue 17).
         let result = self
             .timers
-            .timeout(self.timeout, self.client.request(request))
+            .timeout(self.timeout, self.client.request(request, &forwarded))
             .await
             .unwrap_or(Err(UpstreamError::Timeout(self.timeout)));
         self.pool.record(
@@ -199,7 +201,7 @@ impl HttpUpstream {
     ) -> Result<Response<Body>, UpstreamError> {
         match self
             .timers
-            .timeout(timeout, self.client.request(request))
+            .timeout(timeout, self.client.request(request, &Forwarded::default()))
             .await
         {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
@@ -398,6 +400,7 @@ mod tests {
                 headers: HeaderMap::new(),
                 body: Bytes::from_static(b"{}"),
                 route: Route::Balanced,
+                forwarded: Forwarded::default(),
             })
             .await
             .expect_err("nothing listens");

@@ -41,12 +41,24 @@ async fn authorization_is_not_passed_through_and_mcp_headers_are() {
             ("Mcp-Method", "initialize"),
             ("Mcp-Param-Region", "us-west1"),
             ("Mcp-Name", "=?base64?SGVsbG8=?="),
+            ("X-Forwarded-For", "10.0.0.1"),
+            ("X-Forwarded-Host", "spoofed.example"),
         ],
         INIT,
     )
     .await;
     assert_eq!(r.status, 200);
     let seen = fake.last_request_headers().expect("headers seen");
+    // X-Forwarded-*: the peer appended to the client's list, the client's Host, the scheme; one field each.
+    let one = |name: &str| {
+        let all: Vec<_> = seen.get_all(name).iter().collect();
+        assert_eq!(all.len(), 1, "{name}: {seen:?}");
+        all[0].to_str().expect("ASCII").to_owned()
+    };
+    assert_eq!(one("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+    assert_eq!(one("x-forwarded-proto"), "http");
+    let authority = gw.mcp().split('/').nth(2).expect("authority").to_owned();
+    assert_eq!(one("x-forwarded-host"), authority);
     assert!(
         seen.get("authorization").is_none(),
         "token passthrough: {seen:?}"
@@ -74,7 +86,16 @@ async fn authorization_is_not_passed_through_and_mcp_headers_are() {
     // The secret never reaches the logs.
     assert!(!gw.logs().contains("k1\""), "{}", gw.logs());
 
-    let gw = Gw::start(&fake.url(), &["--forward-authorization"]).await;
+    // An operator's own X-Forwarded-Proto (TLS ends in front of the gateway) replaces the gateway's.
+    let gw = Gw::start(
+        &fake.url(),
+        &[
+            "--forward-authorization",
+            "--upstream-header",
+            "X-Forwarded-Proto: https",
+        ],
+    )
+    .await;
     gw.wait_ready(Duration::from_secs(10)).await;
     assert_eq!(
         post(&gw.mcp(), &[("Authorization", "Bearer client-token")], INIT)
@@ -87,4 +108,6 @@ async fn authorization_is_not_passed_through_and_mcp_headers_are() {
         seen.get("authorization").and_then(|v| v.to_str().ok()),
         Some("Bearer client-token")
     );
+    let protos: Vec<_> = seen.get_all("x-forwarded-proto").iter().collect();
+    assert_eq!(protos, ["https"], "{seen:?}");
 }

@@ -49,7 +49,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::Body;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Forwarded, UpstreamError};
 use body::{Incoming, READ_CHUNK};
 use wire::Framing;
 
@@ -214,8 +214,9 @@ impl Client {
         next
     }
 
-    /// Sends `req` (its URI absolute: `http://host:port/path`) and returns the response, whose body is read
-    /// from the connection as it is polled; the connection returns to the pool when that body ends.
+    /// Sends `req` (its URI absolute: `http://host:port/path`), with `forwarded`'s fields, and returns the
+    /// response, whose body is read from the connection as it is polled; the connection returns to the pool when
+    /// that body ends.
     ///
     /// Errors: [`UpstreamError::Connect`] when no connection could be made (nothing was sent),
     /// [`UpstreamError::Protocol`] when the exchange failed after the request may have left (a write or read
@@ -224,6 +225,7 @@ impl Client {
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Full<Bytes>>,
+        forwarded: &Forwarded,
     ) -> Result<Response<Body>, UpstreamError> {
         let (parts, mut body) = req.into_parts();
         let authority =
@@ -250,6 +252,7 @@ impl Client {
                     target,
                     host,
                     &parts.headers,
+                    forwarded,
                     body.len(),
                 );
                 if copy_body {

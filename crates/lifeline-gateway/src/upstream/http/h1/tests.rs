@@ -13,6 +13,13 @@ use tokio::sync::mpsc;
 
 use super::*;
 
+/// No `X-Forwarded-*` fields.
+const NONE: Forwarded = Forwarded {
+    for_: None,
+    host: None,
+    proto: None,
+};
+
 /// A hyper server on loopback answering `ok` (`close` in the path: `Connection: close`); counts the
 /// connections it accepted and those that ended.
 async fn server() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
@@ -54,7 +61,10 @@ async fn get(client: &Arc<Client>, url: &str) -> (StatusCode, String, Option<Hea
         .uri(url)
         .body(Full::new(Bytes::new()))
         .expect("request");
-    let resp = client.request(req).await.expect("answered");
+    let resp = client
+        .request(req, &Forwarded::default())
+        .await
+        .expect("answered");
     let status = resp.status();
     let host = resp.headers().get("x-seen-host").cloned();
     // Read as hyper's server relays a body: frames until the body says it has ended, no final `None`.
@@ -295,7 +305,7 @@ async fn content_length_bodies_reuse_one_connection_for_sequential_requests() {
     let client = Client::new(Duration::from_secs(10));
     for _ in 0..3 {
         up.answer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello");
-        let resp = within(client.request(post(&up.url, "{}")))
+        let resp = within(client.request(post(&up.url, "{}"), &NONE))
             .await
             .expect("answered");
         assert_eq!(resp.status(), StatusCode::OK);
@@ -331,7 +341,7 @@ async fn chunked_bodies_are_relayed_as_they_arrive() {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\nb;id=1\r\ndata: o"
             .to_vec(),
     )]);
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(resp.headers()[header::TRANSFER_ENCODING], "chunked");
@@ -356,7 +366,7 @@ async fn chunked_bodies_are_relayed_as_they_arrive() {
     assert!(body.is_end_stream());
     // The connection went back: the next request uses it.
     up.answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
@@ -374,20 +384,20 @@ async fn close_delimited_and_connection_close_responses_are_not_reused() {
         Act::Write(b"part two".to_vec()),
         Act::Close,
     ]);
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "part one,part two");
     assert!(client.lock().hosts[0].idle.is_empty());
     // `Connection: close` with a length: the upstream keeps the connection open, the client does not.
     up.answer("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
     assert!(client.lock().hosts[0].idle.is_empty());
     up.answer("HTTP/1.1 204 No Content\r\n\r\n");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
@@ -402,7 +412,7 @@ async fn interim_responses_are_skipped_and_101_is_an_error() {
     up.answer(
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     );
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(resp.status(), StatusCode::OK);
@@ -412,7 +422,7 @@ async fn interim_responses_are_skipped_and_101_is_an_error() {
     );
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
     up.answer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n");
-    let err = within(client.request(post(&up.url, "{}")))
+    let err = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect_err("101");
     assert_eq!(err.reason(), "protocol");
@@ -427,7 +437,7 @@ async fn an_oversized_response_head_is_an_error() {
         "HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n",
         "a".repeat(70 * 1024)
     ));
-    let err = within(client.request(post(&up.url, "{}")))
+    let err = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect_err("too large");
     assert_eq!(
@@ -443,7 +453,7 @@ async fn a_connection_closed_after_the_request_left_is_an_error_never_a_resend()
     let client = Client::new(Duration::from_secs(10));
     // A first exchange, so the second request goes out on a reused connection.
     up.answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
@@ -451,7 +461,7 @@ async fn a_connection_closed_after_the_request_left_is_an_error_never_a_resend()
     // must not send it again (a resend would reach the upstream as a second request on a new connection,
     // left unanswered: this test would time out).
     up.then([Act::Close]);
-    let err = within(client.request(post(&up.url, "{}")))
+    let err = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect_err("no answer");
     assert_eq!(
@@ -471,7 +481,7 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_error() {
         Act::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()),
         Act::Close,
     ]);
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
@@ -482,7 +492,7 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_error() {
         "pooled before the close"
     );
     up.answer("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("no error");
     assert_eq!(rest(&mut resp.into_body()).await, "new");
@@ -495,7 +505,7 @@ async fn a_body_dropped_early_closes_its_connection() {
     let up = Raw::start().await;
     let client = Client::new(Duration::from_secs(10));
     up.answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     let mut body = resp.into_body();
@@ -503,7 +513,7 @@ async fn a_body_dropped_early_closes_its_connection() {
     drop(body); // the client left: five bytes of this response are still due
     assert!(client.lock().hosts[0].idle.is_empty());
     up.answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     assert_eq!(rest(&mut resp.into_body()).await, "ok");
@@ -518,7 +528,7 @@ async fn a_body_cut_short_is_an_error() {
         Act::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello".to_vec()),
         Act::Close,
     ]);
-    let resp = within(client.request(post(&up.url, "{}")))
+    let resp = within(client.request(post(&up.url, "{}"), &NONE))
         .await
         .expect("answered");
     let mut body = resp.into_body();

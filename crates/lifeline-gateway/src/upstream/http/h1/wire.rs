@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
-use crate::upstream::UpstreamError;
+use crate::upstream::{Forwarded, UpstreamError};
 
 /// Largest response head accepted: 64 KiB (the status line and every field line of one response).
 pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -41,9 +41,10 @@ pub(super) struct Head {
 
 /// Appends the request head to `out`: request line with `target` in origin form (RFC 9112 §3, §3.2.1), `host`
 /// as the first field line (RFC 9110 §7.2: a user agent SHOULD send it first), the other fields of `headers`
-/// except those that frame the message, then `Content-Length: body_len` when there is a body or the request
-/// carried a `Content-Length` (§6.2, §6.3 item 7: a request has no body without one of the two framing fields,
-/// and the gateway always sends whole bodies, never chunked ones).
+/// except those that frame the message and those `forwarded` replaces, then `forwarded`'s fields, then
+/// `Content-Length: body_len` when there is a body, the method is `POST` or the request carried a `Content-Length`
+/// (§6.2, §6.3 item 7: a request has no body without one of the two framing fields, and the gateway always sends
+/// whole bodies, never chunked ones; RFC 9110 §8.6: a `POST` without a body SHOULD say `Content-Length: 0`).
 ///
 /// `HeaderValue` holds no CR, LF or NUL, so no field can end the head early or add a line (§5).
 pub(super) fn encode_request(
@@ -52,6 +53,7 @@ pub(super) fn encode_request(
     target: &str,
     host: &HeaderValue,
     headers: &HeaderMap,
+    forwarded: &Forwarded,
     body_len: usize,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
@@ -66,19 +68,30 @@ pub(super) fn encode_request(
             had_length = true;
             continue;
         }
-        if name == header::HOST || name == header::TRANSFER_ENCODING {
+        if name == header::HOST
+            || name == header::TRANSFER_ENCODING
+            || (!forwarded.is_empty() && forwarded.replaces(name.as_str()))
+        {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(out, name.as_str(), value);
     }
-    if body_len > 0 || had_length {
+    for (name, value) in forwarded.fields() {
+        field(out, name, value);
+    }
+    if body_len > 0 || had_length || method == Method::POST {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa(body_len, &mut [0; 20]));
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One field line: `name: value` and CRLF.
+fn field(out: &mut BytesMut, name: &str, value: &HeaderValue) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -323,6 +336,7 @@ mod tests {
             "/mcp?x=1",
             &HeaderValue::from_static("127.0.0.1:8080"),
             &headers,
+            &Forwarded::default(),
             12,
         );
         assert_eq!(
@@ -337,14 +351,69 @@ mod tests {
             "/",
             &HeaderValue::from_static("h"),
             &HeaderMap::new(),
+            &Forwarded::default(),
             0,
         );
         assert_eq!(&out[..], b"GET / HTTP/1.1\r\nhost: h\r\n\r\n");
+        // A POST without a body says so (RFC 9110 §8.6).
+        out.clear();
+        let (method, host, none) = (
+            Method::POST,
+            HeaderValue::from_static("h"),
+            HeaderMap::new(),
+        );
+        encode_request(
+            &mut out,
+            &method,
+            "/",
+            &host,
+            &none,
+            &Forwarded::default(),
+            0,
+        );
+        assert_eq!(
+            &out[..],
+            b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n"
+        );
         assert_eq!(itoa(0, &mut [0; 20]), b"0");
         assert_eq!(
             itoa(usize::MAX, &mut [0; 20]),
             usize::MAX.to_string().as_bytes()
         );
+    }
+
+    #[test]
+    fn the_gateways_forwarded_fields_replace_the_clients_after_its_other_fields() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("spoofed.example"),
+        );
+        headers.insert("mcp-method", HeaderValue::from_static("tools/list"));
+        let mut forwarded = Forwarded {
+            for_: Some(HeaderValue::from_static("10.0.0.1, 127.0.0.1")),
+            host: None,
+            proto: Some(HeaderValue::from_static("http")),
+        };
+        let mut out = BytesMut::new();
+        let (method, host) = (Method::GET, HeaderValue::from_static("h"));
+        encode_request(&mut out, &method, "/", &host, &headers, &forwarded, 0);
+        // The client's Host-less request keeps its own X-Forwarded-Host; the two the gateway sets replace the
+        // client's, once each, after the client's other fields.
+        assert_eq!(
+            std::str::from_utf8(&out).expect("ASCII"),
+            "GET / HTTP/1.1\r\nhost: h\r\nx-forwarded-host: spoofed.example\r\nmcp-method: tools/list\r\n\
+             x-forwarded-for: 10.0.0.1, 127.0.0.1\r\nx-forwarded-proto: http\r\n\r\n"
+        );
+        // An operator's `--upstream-header X-Forwarded-Proto: https` clears the gateway's.
+        forwarded.clear("x-forwarded-proto");
+        out.clear();
+        encode_request(&mut out, &method, "/", &host, &headers, &forwarded, 0);
+        let text = std::str::from_utf8(&out).expect("ASCII");
+        assert!(text.contains("x-forwarded-proto: https\r\n"), "{text}");
+        assert!(!text.contains("x-forwarded-proto: http\r\n"), "{text}");
     }
 
     #[test]
