@@ -165,8 +165,12 @@ fn accepts(headers: &HeaderMap) -> (bool, bool) {
     let mut json = false;
     let mut sse = false;
     for value in headers.get_all(header::ACCEPT) {
-        // A value with obs-text is skipped whole, as `to_str` refused it before.
         let value = value.as_bytes();
+        // What the official SDKs send, in one comparison (issue 17).
+        if value == b"application/json, text/event-stream" {
+            return (true, true);
+        }
+        // A value with obs-text is skipped whole, as `to_str` refused it before.
         if !value.is_ascii() {
             continue;
         }
@@ -357,19 +361,24 @@ fn strip(headers: &mut HeaderMap, wanted: u32) {
     if present & 1 != 0 {
         // `Connection` (the first of STRIPPED): the names it lists go too. `close` and `keep-alive` are the
         // options nearly every message carries: not a header to look for (`Keep-Alive` is in the list anyway).
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| {
-                !n.is_empty()
-                    && !n.eq_ignore_ascii_case("close")
-                    && !n.eq_ignore_ascii_case("keep-alive")
-            })
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect();
+        // Plain loops over the bytes: the iterator chain this was (`str::split`, `flat_map`, `collect`) cost a
+        // thousand instructions for a lone `keep-alive` on every response (issue 17). A token that is not a field
+        // name (obs-text included) names nothing to remove.
+        let mut named: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(header::CONNECTION) {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.is_empty()
+                    || token.eq_ignore_ascii_case(b"close")
+                    || token.eq_ignore_ascii_case(b"keep-alive")
+                {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token) {
+                    named.push(name);
+                }
+            }
+        }
         for name in &named {
             headers.remove(name);
         }
