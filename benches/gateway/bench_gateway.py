@@ -19,8 +19,9 @@ upstream serves the JWKS and the introspection answer, and the summary prints wh
 and CPU per request (issue 12's goal: JWT validation adds at most 30 µs at p50).
 
 Columns: req/s, p50, p99, p99.9 (wrk's latency histogram), CPU µs per request (utime + stime of every process of
-the contender from /proc, over the measured run, divided by the requests wrk completed) and RSS (VmRSS summed over
-the contender's processes after the run). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
+the contender from /proc, over the measured run, divided by the requests wrk completed), RSS (VmRSS summed over
+the contender's processes after the run) and anon (RssAnon: the same without the executable's resident pages,
+which move with code layout; the process's own memory). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
 every row sees the same machine load; the table prints the median and the range, and ratios to nginx.
 
 `--pool N` puts N upstreams (each its own one-worker nginx) behind every proxy: nginx `upstream` round-robin,
@@ -164,13 +165,16 @@ def cpu_ticks(pids):
     return total
 
 
-def rss_kib(pids):
+def rss_kib(pids, field="VmRSS:"):
+    """`field` of /proc/PID/status summed over `pids`, in KiB. VmRSS counts the executable's resident pages too
+    (clean, shared with the page cache, and moving with the code's layout: two builds a few lines apart differed by
+    1.7 MiB of them and not one byte of heap); RssAnon is the process's own memory (heap, stacks)."""
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
         except OSError:
             pass
@@ -411,6 +415,7 @@ def measure(contender, port, path, script, args, wrk_cpus, perf_out=None):
         "p999_us": r["p999"],
         "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / reqs if contender else None,
         "rss_kib": rss_kib(pids) if contender else None,
+        "rss_anon_kib": rss_kib(pids, "RssAnon:") if contender else None,
         "errors": r["errors"],
     }
 
@@ -557,7 +562,7 @@ def main():
     for p in paths:
         print(f"\n== {p}")
         print(
-            f"{'row':<16} {'req/s':>22} {'p50 µs':>18} {'p99 µs':>22} {'p99.9 µs':>24} {'CPU µs/req':>20} {'RSS MiB':>8}"
+            f"{'row':<16} {'req/s':>22} {'p50 µs':>18} {'p99 µs':>22} {'p99.9 µs':>24} {'CPU µs/req':>20} {'RSS MiB':>8} {'anon MiB':>9}"
         )
         for c in contenders:
             rows = results[p][c]
@@ -567,7 +572,8 @@ def main():
                 f"{fmt_range([r['p99_us'] for r in rows], lambda v: f'{v:.0f}'):>22} "
                 f"{fmt_range([r['p999_us'] for r in rows], lambda v: f'{v:.0f}'):>24} "
                 f"{fmt_range([r['cpu_us_per_req'] for r in rows], lambda v: f'{v:.1f}'):>20} "
-                f"{fmt_range([r['rss_kib'] and r['rss_kib'] / 1024 for r in rows], lambda v: f'{v:.1f}'):>8}"
+                f"{fmt_range([r['rss_kib'] and r['rss_kib'] / 1024 for r in rows], lambda v: f'{v:.1f}'):>8} "
+                f"{fmt_range([r.get('rss_anon_kib') and r['rss_anon_kib'] / 1024 for r in rows], lambda v: f'{v:.1f}'):>9}"
             )
         if "nginx" not in contenders:
             continue

@@ -18,6 +18,7 @@ FIGURES = [
     ("p999_us", "p99.9 µs", False),
     ("cpu_us_per_req", "CPU µs/req", False),
     ("rss_kib", "RSS KiB", False),
+    ("rss_anon_kib", "anon RSS KiB", False),
 ]
 
 
