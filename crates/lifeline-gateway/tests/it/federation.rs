@@ -798,6 +798,25 @@ async fn sealed_federated_session_alternates_between_two_replicas() {
 }
 
 /// The JSON a Python test peer serves at `path` beside its `/mcp` (`/debug/calls`, `/debug/log-levels`).
+/// POSTs `body` as a stream, waits (bounded) for its first event, a progress notification, and leaves: the client's
+/// side of a disconnect while the answer streams. `what` names the case in a failure.
+pub(crate) async fn leave_after_first_progress(
+    mcp: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    what: &str,
+) {
+    let mut call = Streaming::open("POST", mcp, headers, Some(body)).await;
+    assert_eq!(call.status, 200, "{what}");
+    let first = call.next_event(Duration::from_secs(15)).await;
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|e| e.contains("notifications/progress")),
+        "{what}: {first:?}"
+    );
+}
+
 pub(crate) async fn debug_json(peer: &Peer, path: &str) -> Value {
     let url = format!("{}{path}", peer.url.trim_end_matches("/mcp"));
     let r = raw_http::request("GET", &url, &[], None, Duration::from_secs(10))
@@ -980,16 +999,7 @@ async fn a_legacy_clients_cancellation_reaches_servers_of_both_eras() {
         ("Accept", "application/json, text/event-stream"),
         ("Content-Type", "application/json"),
     ];
-    let mut call = Streaming::open("POST", &mcp, &headers, Some(&body)).await;
-    assert_eq!(call.status, 200);
-    let first = call.next_event(Duration::from_secs(15)).await;
-    assert!(
-        first
-            .as_deref()
-            .is_some_and(|e| e.contains("notifications/progress")),
-        "modern → {tool}: {first:?}"
-    );
-    drop(call);
+    leave_after_first_progress(&mcp, &headers, &body, &format!("modern → {tool}")).await;
     assert_eventually!(
         cancelled_at(&stateful).await == 2,
         patience = HEALTH_PATIENCE,

@@ -19,8 +19,10 @@ use lifeline_testkit::peers::raw_http;
 use lifeline_testkit::peers::{Peer, PyServer};
 use serde_json::json;
 
-use crate::federation::{debug_json, wait_all_ready, HEALTH_PATIENCE, READY_PATIENCE};
-use crate::harness::{metric, open_session, GatewayUnderTest, Streaming, TestGateway as Gw};
+use crate::federation::{
+    debug_json, leave_after_first_progress, wait_all_ready, HEALTH_PATIENCE, READY_PATIENCE,
+};
+use crate::harness::{metric, open_session, GatewayUnderTest, TestGateway as Gw};
 
 /// The `slow_progress` counters of a Python peer: runs started, runs a cancellation reached, runs that ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,16 +261,7 @@ async fn a_legacy_clients_disconnect_lets_its_request_run_to_its_end_at_a_modern
     let before = after;
     let body = legacy_call(61, true, 60);
     let stream_headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let mut call = Streaming::open("POST", &mcp, &stream_headers, Some(&body)).await;
-    assert_eq!(call.status, 200);
-    let first = call.next_event(Duration::from_secs(15)).await;
-    assert!(
-        first
-            .as_deref()
-            .is_some_and(|e| e.contains("notifications/progress")),
-        "{first:?}"
-    );
-    drop(call);
+    leave_after_first_progress(&mcp, &stream_headers, &body, "legacy → modern").await;
     let after = ended(&modern, before.cancelled + before.done + 1).await;
     assert_eq!(
         (after.cancelled, after.done),
