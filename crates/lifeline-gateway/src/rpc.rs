@@ -234,6 +234,19 @@ pub(crate) fn summarize(body: &[u8]) -> Summary {
     parts.summary()
 }
 
+/// The id of a JSON-RPC response in `body` (an object with an `id`, a `result` or `error` that is not `null`, and no
+/// `method`), read by [`summarize`]'s one pass; `None` for anything else, and whenever that pass is not sure (an id
+/// that is an object or an array, duplicate or escaped keys, malformed JSON, …): the caller then parses the
+/// message whole. For the stdio upstream's replies, whose `result` (a `tools/list` answer is kilobytes) is only
+/// skipped over (issue 17).
+pub(crate) fn response_id(body: &[u8]) -> Option<Value> {
+    let s = scan::scan(body)?;
+    if s.method.is_some() || !(s.result || s.error) {
+        return None;
+    }
+    s.id
+}
+
 /// [`summarize`] by a `serde_json` parse (a borrowed one, skipping what is not kept).
 fn summarize_parsed(body: &[u8]) -> Summary {
     let Ok(msg) = serde_json::from_slice::<Message<'_>>(body) else {
@@ -326,6 +339,31 @@ pub(crate) fn method_label(method: &str) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn response_ids_from_the_one_pass_or_none() {
+        let id = |m: &str| response_id(m.as_bytes());
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"id":5}]}}"#),
+            Some(json!(7))
+        );
+        assert_eq!(
+            id(r#"{"error":{"code":1,"message":"x"},"id":"a"}"#),
+            Some(json!("a"))
+        );
+        // Not a response: a request, no id, a null result, a result beside a method.
+        assert_eq!(id(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#), None);
+        assert_eq!(id(r#"{"jsonrpc":"2.0","result":{}}"#), None);
+        assert_eq!(id(r#"{"jsonrpc":"2.0","id":3,"result":null}"#), None);
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":3,"method":"x","result":{}}"#),
+            None
+        );
+        // Not sure: left to the full parse.
+        assert_eq!(id(r#"{"id":{"a":1},"result":{}}"#), None);
+        assert_eq!(id(r#"{"id":1,"id":2,"result":{}}"#), None);
+        assert_eq!(id(r#"{"id":1,"result":{}"#), None);
+    }
 
     #[test]
     fn summaries() {

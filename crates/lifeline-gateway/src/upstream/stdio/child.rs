@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use lifeline_core::child::{LineRead, ProcessGroup};
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child as Process, ChildStdin};
@@ -90,28 +89,14 @@ pub(super) enum RegisterError {
     Ended,
 }
 
-/// What routing needs from a child's message, read without building its JSON tree: a response's `result` (a
-/// `tools/list` answer is kilobytes) is only skipped over. Presence is what counts, as with `Value::get`: `"id":
-/// null` is an id, `"result": null` a result.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default, deserialize_with = "some")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    method: bool,
-    #[serde(default, deserialize_with = "present")]
-    result: bool,
-    #[serde(default, deserialize_with = "present")]
-    error: bool,
-}
-
-impl Envelope {
-    /// The key of the waiter a response goes to (the JSON text of its id, as in [`Child::register`]), or `None`
-    /// when the message is not a response.
-    fn response_key(&self) -> Option<String> {
-        (!self.method && (self.result || self.error))
-            .then(|| self.id.as_ref().map(Value::to_string).unwrap_or_default())
+/// The key of the waiter a response goes to (the JSON text of its id, as in [`Child::register`]), read without
+/// building the message's JSON tree (`rpc::response_id`: one pass that skips the `result`); `None` when the
+/// message is not a response or that pass is not sure, and the full parse in [`Child::route`] decides.
+fn response_key(line: &[u8]) -> Option<String> {
+    if line.first() != Some(&b'{') {
+        return None;
     }
+    crate::rpc::response_id(line).map(|id| id.to_string())
 }
 
 impl Child {
@@ -413,16 +398,6 @@ impl Child {
     }
 }
 
-/// Deserializes a present member as `Some`, even `null` (serde's `Option` would make that `None`).
-fn some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
-/// True for a present member, whatever its value, which is skipped without being built.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(d).map(|_| true)
-}
-
 /// Reads the child's stdout until it closes: one message a line, each at most `max_line` bytes (a longer line
 /// kills the child: buffering it would be unbounded). A line that is not JSON is logged and skipped, never
 /// forwarded (2025-11-25 `basic/transports` §stdio: the server MUST NOT write anything else to stdout).
@@ -448,12 +423,8 @@ async fn read_stdout(
         let text = line.trim_ascii();
         if !text.is_empty() {
             // Responses, the bulk of the traffic, are routed from a light parse; other messages (small) get a
-            // full one. A line that fails the light parse (duplicate keys, say) is judged by the full parse.
-            let response_key = (text.first() == Some(&b'{'))
-                .then(|| serde_json::from_slice::<Envelope>(text).ok())
-                .flatten()
-                .and_then(|e| e.response_key());
-            if let Some(key) = response_key {
+            // full one, and so does a response the light parse is not sure of (duplicate keys, say).
+            if let Some(key) = response_key(text) {
                 child.route_response(text, &key, &label).await;
             } else {
                 match serde_json::from_slice::<Value>(text) {
@@ -507,9 +478,10 @@ async fn log_stderr(stderr: impl AsyncRead + Unpin, pid: u32, label: String) {
 mod tests {
     use super::*;
 
-    /// The light parse must route exactly what the full parse in `Child::route` would treat as a response.
+    /// What the light parse routes as a response, the full parse in `Child::route` routes the same way; the usual
+    /// responses are routed by the light parse.
     #[test]
-    fn envelope_agrees_with_the_full_parse() {
+    fn the_light_parse_agrees_with_the_full_parse() {
         let messages = [
             r#"{"jsonrpc":"2.0","id":"lifeline-1","result":{"tools":[{"id":5}]}}"#,
             r#"{"result":{},"jsonrpc":"2.0","id":7}"#,
@@ -526,11 +498,18 @@ mod tests {
             let full = (value.get("method").is_none()
                 && (value.get("result").is_some() || value.get("error").is_some()))
             .then(|| value.get("id").map(Value::to_string).unwrap_or_default());
-            let light = serde_json::from_str::<Envelope>(m)
-                .expect("an object parses")
-                .response_key();
-            assert_eq!(light, full, "{m}");
+            if let Some(light) = response_key(m.as_bytes()) {
+                assert_eq!(Some(light), full, "{m}");
+            }
         }
+        for usual in &messages[..2] {
+            assert!(response_key(usual.as_bytes()).is_some(), "{usual}");
+        }
+        assert_eq!(
+            response_key(messages[0].as_bytes()).as_deref(),
+            Some(r#""lifeline-1""#)
+        );
+        assert_eq!(response_key(messages[1].as_bytes()).as_deref(), Some("7"));
     }
 
     fn cfg(script: &str) -> StdioConfig {
