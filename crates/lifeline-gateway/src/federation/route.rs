@@ -375,12 +375,14 @@ impl Drop for Open<'_> {
             return;
         }
         let (i, server) = &self.server;
-        // The link in use, unless another request holds its slot right now (then nothing is sent).
-        let link = self.sess.links[*i]
-            .try_lock()
-            .ok()
-            .and_then(|slot| slot.as_ref().map(Arc::clone))
-            .filter(|l| !l.modern);
+        // The link in use. Its slot is locked only while a request clones or makes the link; caught in that
+        // instant, the cancellation is not sent, and the log says so (never a silent drop).
+        let Ok(slot) = self.sess.links[*i].try_lock() else {
+            tracing::warn!(server = %server.cfg.name, upstream.request_id = self.upstream_id, "A modern client closed a request's stream while the server's link was being made; the cancellation was not passed on.");
+            return;
+        };
+        let link = slot.as_ref().map(Arc::clone).filter(|l| !l.modern);
+        drop(slot);
         let (Some(link), Ok(rt)) = (link, tokio::runtime::Handle::try_current()) else {
             return;
         };

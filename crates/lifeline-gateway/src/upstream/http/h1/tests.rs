@@ -121,12 +121,9 @@ async fn idle_connections_are_closed_when_their_idle_time_runs_out() {
     assert!(client.lock().reaper);
     // Nobody uses the pool again: the reaper alone closes the connection, then ends.
     let start = Instant::now();
-    while ended.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        ended.load(Ordering::SeqCst),
-        1,
+    lifeline_testkit::assert_eventually!(
+        ended.load(Ordering::SeqCst) == 1,
+        patience = Duration::from_secs(10),
         "the upstream saw the idle connection close"
     );
     assert!(
