@@ -19,8 +19,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::server::RequestBody;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use lifeline_core::{InFlight, Phase, Shutdown};
 use serde_json::{json, Value};
 
@@ -55,7 +55,7 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<RequestBody>) -> Response<Body> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/live") => self.live().await,
             (&Method::GET, "/ready") => self.ready().await,

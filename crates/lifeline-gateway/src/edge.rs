@@ -7,12 +7,8 @@ use http::StatusCode;
 
 use crate::body::code;
 use crate::config::{normalize_origin, EdgeConfig};
+use crate::http1::{MCP_METHOD, MCP_NAME};
 use crate::rpc::{Kind, Summary};
-
-/// `Mcp-Method` (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
-const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-/// `Mcp-Name`: `params.name` or `params.uri` (same section).
-const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// Why the edge refused a request: the HTTP status, a JSON-RPC code and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ mod discovery;
 mod drain;
 mod edge;
 mod federation;
+mod http1;
 mod live;
 mod metrics;
 mod policy;
@@ -330,7 +331,7 @@ impl Gateway {
         let client_server = tokio::spawn(server::serve(
             "client",
             self.client,
-            move |req: http::Request<hyper::body::Incoming>, peer| {
+            move |req: http::Request<server::RequestBody>, peer| {
                 let proxy = Arc::clone(&proxy);
                 // Cards and the catalog are public: answered ahead of the auth layer (discovery.rs).
                 let card = discovery.as_ref().and_then(|d| d.answer(&req));
@@ -349,7 +350,7 @@ impl Gateway {
             self.admin,
             {
                 let federation = federation.clone();
-                move |req: http::Request<hyper::body::Incoming>, _peer| {
+                move |req: http::Request<server::RequestBody>, _peer| {
                     let admin = Arc::clone(&admin);
                     let federation = federation.clone();
                     async move {

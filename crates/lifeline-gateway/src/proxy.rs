@@ -18,11 +18,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::server::RequestBody;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lifeline_core::{InFlight, InFlightGuard, Phase, Shutdown};
 use serde_json::Value;
 
@@ -44,8 +44,7 @@ mod legacy_sse;
 
 pub(crate) use legacy_sse::Links;
 
-/// `Mcp-Session-Id` (2025-11-25 `basic/transports` §Session Management).
-pub(crate) const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+pub(crate) use crate::http1::MCP_SESSION_ID as SESSION_HEADER;
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -85,10 +84,6 @@ pub(crate) struct Ctx {
     trace: Option<Box<RequestTrace>>,
     /// Who sent the request, when auth is on and it passed (`auth::Auth::authenticate`).
     pub(crate) principal: Option<Arc<Principal>>,
-    /// True while the request has a body (RFC 9112 §6.3: a `Content-Length` above 0, or a `Transfer-Encoding`)
-    /// that no handler has read: an answer made before reading it (a 401, an edge rule's 4xx) closes the
-    /// connection (see `finish`).
-    body_unread: bool,
 }
 
 impl Drop for Ctx {
@@ -125,7 +120,7 @@ impl Proxy {
     /// Handles one client request.
     pub(crate) async fn handle(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
     ) -> Response<Body> {
         let mut ctx = Ctx {
@@ -139,7 +134,6 @@ impl Proxy {
             link: None,
             audit: None,
             trace: None,
-            body_unread: has_body(req.headers()),
             principal: None,
         };
         let path = req.uri().path();
@@ -168,7 +162,7 @@ impl Proxy {
         }
         let path = req.uri().path();
         // Every branch but the Streamable HTTP endpoint is boxed: an async fn's future is as large as its
-        // largest branch and is moved whole (by hyper, and at each await on the way down), so the rare branches
+        // largest branch and is moved whole (into the server's connection task, and at each await on the way down), so the rare branches
         // (federation alone is kilobytes) must not size the common one (issue 17).
         let resp = if let Some(fed) = federated {
             Box::pin(self.federated(fed, req, peer, &mut ctx)).await
@@ -196,11 +190,10 @@ impl Proxy {
             trace.finish(ctx.status, resp.extensions().get::<ErrorReason>().copied());
         }
         let (mut parts, body) = resp.into_parts();
-        // Draining: shed persistent connections so clients and load balancers reconnect to other instances.
-        // A body left unread: hyper drains it only when it has already arrived, and otherwise closes the
-        // connection after the answer, which a client may be reusing by then ("server disconnected without a
-        // response"); `Connection: close` tells the client not to reuse it (RFC 9112 §9.6).
-        if self.shutdown.phase() >= Phase::Draining || ctx.body_unread {
+        // Draining: shed persistent connections so clients and load balancers reconnect to other instances
+        // (RFC 9112 §9.6). (A request body left unread closes the connection too, with the same field: the
+        // server does that, `server/conn.rs`.)
+        if self.shutdown.phase() >= Phase::Draining {
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -297,7 +290,12 @@ impl Proxy {
     }
 
     /// The Streamable HTTP endpoint.
-    async fn mcp(&self, req: Request<Incoming>, peer: SocketAddr, ctx: &mut Ctx) -> Response<Body> {
+    async fn mcp(
+        &self,
+        req: Request<RequestBody>,
+        peer: SocketAddr,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
         if let Err(r) = edge::check_host_and_origin(&self.cfg.edge, req.headers()) {
             return self.reject(r, None);
         }
@@ -320,7 +318,7 @@ impl Proxy {
 
     async fn mcp_post(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -330,11 +328,10 @@ impl Proxy {
             return self.reject(r, None);
         }
         let (mut parts, incoming) = req.into_parts();
-        let bytes = match self.read_body(&parts.headers, incoming).await {
+        let bytes = match self.read_body(incoming).await {
             Ok(b) => b,
             Err(resp) => return resp,
         };
-        ctx.body_unread = false;
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);
@@ -396,7 +393,7 @@ impl Proxy {
         };
         // A session whose upstream is gone is recovered on another endpoint (sessions/recover.rs). Boxed: the
         // upstream call's future is most of this one's size, and every future above it is moved whole (by
-        // hyper, and at each await on the way down); one allocation costs less than those copies (issue 17).
+        // the server, and at each await on the way down); one allocation costs less than those copies (issue 17).
         let forwarded = Box::pin(sessions::forward(
             &self.sessions,
             &self.upstream,
@@ -554,7 +551,7 @@ impl Proxy {
 
     async fn mcp_get(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -626,7 +623,7 @@ impl Proxy {
 
     async fn mcp_delete(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -709,11 +706,7 @@ impl Proxy {
     /// [`LINGER_TIME`], nginx's lingering close), so a client that sends its whole body before reading (Python's
     /// `urllib`, most simple clients) sees the 413 instead of a broken pipe. A client that asked for
     /// `Expect: 100-continue` has sent nothing yet and is answered at once.
-    async fn read_body(
-        &self,
-        headers: &HeaderMap,
-        mut incoming: Incoming,
-    ) -> Result<Bytes, Response<Body>> {
+    async fn read_body(&self, mut incoming: RequestBody) -> Result<Bytes, Response<Body>> {
         let limit = self.cfg.edge.max_body_bytes;
         let too_large = || {
             self.metrics.rejected("body_too_large");
@@ -724,12 +717,10 @@ impl Proxy {
                 None,
             )
         };
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // The declared `Content-Length`, as the server framed the body.
+        let declared = http_body::Body::size_hint(&incoming).exact();
         if declared.is_some_and(|n| n > limit) {
-            if !expects_continue(headers) {
+            if !incoming.awaits_continue() {
                 linger(incoming).await;
             }
             return Err(too_large());
@@ -905,7 +896,7 @@ const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads and discards what is left of `incoming`, at most [`LINGER_BYTES`] within [`LINGER_TIME`]: the client's
 /// send finishes and it reads the answer, instead of a reset from a close with unread data.
-async fn linger(mut incoming: Incoming) {
+async fn linger(mut incoming: RequestBody) {
     let drain = async {
         let mut seen = 0usize;
         while let Some(Ok(frame)) = incoming.frame().await {
@@ -916,21 +907,6 @@ async fn linger(mut incoming: Incoming) {
         }
     };
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;
-}
-
-/// Whether a request carries a body (RFC 9112 §6.3): a `Transfer-Encoding`, or a `Content-Length` other than 0.
-fn has_body(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
-}
-
-/// Whether the client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1).
-fn expects_continue(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 #[cfg(test)]
@@ -968,7 +944,7 @@ mod tests {
     }
 
     /// Regression guard (issue 17): an async fn's future is as large as its largest branch, and every request
-    /// moves the futures of the hot path whole (hyper moves the handler's, and each await moves its callee's
+    /// moves the futures of the hot path whole (the server moves the handler's, and each await moves its callee's
     /// into its caller's), so when the rare branches (federation, auth, the legacy SSE endpoints, a pool's
     /// retry, a session's recovery) sized them they cost tens of kilobytes of `memcpy` per request. Those
     /// branches are boxed; these bounds (debug build, 1.95; about 20 % above the sizes measured then) catch one
@@ -980,15 +956,15 @@ mod tests {
         let sizes = [
             (
                 "Proxy::handle",
-                future_size(|(p, r, a): (Arc<Proxy>, Request<Incoming>, SocketAddr)| {
-                    p.handle(r, a)
-                }),
+                future_size(
+                    |(p, r, a): (Arc<Proxy>, Request<RequestBody>, SocketAddr)| p.handle(r, a),
+                ),
                 4096,
             ),
             (
                 "Proxy::mcp_post",
                 future_size(
-                    |(p, r, a, c): (&'static Proxy, Request<Incoming>, SocketAddr, CtxRef)| {
+                    |(p, r, a, c): (&'static Proxy, Request<RequestBody>, SocketAddr, CtxRef)| {
                         p.mcp_post(r, a, c)
                     },
                 ),

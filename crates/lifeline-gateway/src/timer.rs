@@ -1,5 +1,5 @@
-//! Reusable timers for the per-request deadlines of the hot path: hyper's wait for a request's headers
-//! (slow-loris) on every keep-alive request, and the upstream's wait for response headers.
+//! Reusable timers for the per-request deadlines of the hot path: the upstream's wait for response headers. (The
+//! server's wait for a request head is one timer per connection, moved later for each request: `server/conn.rs`.)
 //!
 //! A fresh `tokio::time::sleep` per request costs a registration in tokio's timer wheel (a lock, list inserts)
 //! when first polled and a deregistration (the lock again) when dropped before it fires, which is what every
@@ -116,15 +116,6 @@ pub(crate) struct Deadline {
     home: Arc<Timers>,
 }
 
-impl Deadline {
-    /// Moves the deadline (later is cheap: no trip to the timer wheel).
-    pub(crate) fn reset(&mut self, deadline: Instant) {
-        if let Some(sleep) = self.sleep.as_mut() {
-            sleep.as_mut().reset(deadline);
-        }
-    }
-}
-
 impl Future for Deadline {
     type Output = ();
 
@@ -140,35 +131,6 @@ impl Drop for Deadline {
     fn drop(&mut self) {
         if let Some(sleep) = self.sleep.take() {
             self.home.give_back(sleep);
-        }
-    }
-}
-
-/// [`Timers`] as hyper's timer (`hyper::rt::Timer`), for the server's header-read timeout: hyper makes a new
-/// timer for each request it waits for and drops it when the headers arrive.
-#[derive(Debug, Clone)]
-pub(crate) struct HyperTimer(pub(crate) Arc<Timers>);
-
-impl hyper::rt::Sleep for Deadline {}
-
-impl hyper::rt::Timer for HyperTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(self.0.sleep_until(Instant::now() + duration))
-    }
-
-    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(self.0.sleep_until(deadline.into()))
-    }
-
-    fn now(&self) -> std::time::Instant {
-        Instant::now().into()
-    }
-
-    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
-        match sleep.as_mut().downcast_mut_pin::<Deadline>() {
-            // `Deadline` is `Unpin`.
-            Some(mut d) => d.reset(new_deadline.into()),
-            None => *sleep = self.sleep_until(new_deadline),
         }
     }
 }

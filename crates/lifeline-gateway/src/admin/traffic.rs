@@ -25,9 +25,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::server::RequestBody;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lifeline_mcp::{ProbeOptions, ProbeReport, Verdict};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -69,7 +69,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Body> {
 
 impl TrafficAdmin {
     /// Answers `req` (path `/admin/traffic`).
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    pub(crate) async fn handle(&self, req: Request<RequestBody>) -> Response<Body> {
         match *req.method() {
             Method::GET => self.show(),
             Method::POST => self.switch(req).await,
@@ -83,7 +83,7 @@ impl TrafficAdmin {
     }
 
     /// Answers `POST /admin/reload`.
-    pub(crate) async fn reload(&self, req: Request<Incoming>) -> Response<Body> {
+    pub(crate) async fn reload(&self, req: Request<RequestBody>) -> Response<Body> {
         if let Some(resp) = self.refusal(&req) {
             return resp;
         }
@@ -120,7 +120,7 @@ impl TrafficAdmin {
     }
 
     /// Checks the bearer token; `Some` is the refusal to send.
-    fn refusal(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
+    fn refusal(&self, req: &Request<RequestBody>) -> Option<Response<Body>> {
         let Some(path) = &self.token_file else {
             return Some(error(
                 StatusCode::FORBIDDEN,
@@ -163,7 +163,7 @@ impl TrafficAdmin {
         Some(resp)
     }
 
-    async fn switch(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn switch(&self, req: Request<RequestBody>) -> Response<Body> {
         if let Some(resp) = self.refusal(&req) {
             return resp;
         }

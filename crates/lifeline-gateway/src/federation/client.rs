@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http1::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION as PROTOCOL_VERSION_HEADER};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -36,13 +37,6 @@ use crate::upstream::{Endpoint, EndpointRef, Forward, Forwarded, Route, Upstream
 pub(crate) const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 /// How much of an error answer's body is kept for the log: 512 bytes.
 const ERROR_BODY_BYTES: usize = 512;
-/// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header).
-const PROTOCOL_VERSION_HEADER: http::HeaderName =
-    http::HeaderName::from_static("mcp-protocol-version");
-/// `Mcp-Method` (2026-07-28 `basic/transports/streamable-http` §Standard Request Headers).
-const MCP_METHOD: http::HeaderName = http::HeaderName::from_static("mcp-method");
-/// `Mcp-Name` (same section).
-const MCP_NAME: http::HeaderName = http::HeaderName::from_static("mcp-name");
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i64 = -32601;
 

@@ -29,9 +29,7 @@ use super::{
 };
 use crate::body::{self, code, Body};
 
-/// `MCP-Protocol-Version` (2025-11-25 `basic/transports` §Protocol Version Header; 2026-07-28 on every request).
-pub(crate) const PROTOCOL_VERSION_HEADER: http::HeaderName =
-    http::HeaderName::from_static("mcp-protocol-version");
+pub(crate) use crate::http1::MCP_PROTOCOL_VERSION as PROTOCOL_VERSION_HEADER;
 /// `UnsupportedProtocolVersionError` (2026-07-28 `basic/versioning`).
 const UNSUPPORTED_VERSION: i64 = -32022;
 /// The methods a 2026-07-28 server answers here; the rest (among them the legacy `initialize`, `ping`,

@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::RequestBody;
 use http::{Method, Request, Response};
-use hyper::body::Incoming;
 
 use super::{method_not_allowed, session_id, subject, Ctx, Proxy};
 use crate::body::Body;
@@ -24,7 +24,7 @@ impl Proxy {
     pub(super) async fn federated(
         &self,
         fed: Arc<Federation>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -68,11 +68,10 @@ impl Proxy {
             };
             return fed.handle(call).await;
         }
-        call.body = match self.read_body(&parts.headers, incoming).await {
+        call.body = match self.read_body(incoming).await {
             Ok(b) => b,
             Err(resp) => return resp,
         };
-        ctx.body_unread = false;
         let summary = rpc::summarize(&call.body);
         ctx.method = summary.label;
         ctx.start_trace(&call.body, &parts.headers, peer);

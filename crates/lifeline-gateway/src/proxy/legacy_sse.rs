@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::server::RequestBody;
 use http::{Method, Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
 use lifeline_core::Phase;
 
 use super::{Ctx, Proxy};
@@ -91,7 +91,7 @@ impl Proxy {
     /// `GET /sse`.
     pub(super) async fn sse_stream(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -163,7 +163,7 @@ impl Proxy {
     /// `POST /messages?sessionId=TOKEN`.
     pub(super) async fn sse_message(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         ctx: &mut Ctx,
     ) -> Response<Body> {
@@ -194,11 +194,10 @@ impl Proxy {
             return self.session_gone(None);
         };
         let (parts, incoming) = req.into_parts();
-        let bytes = match self.read_body(&parts.headers, incoming).await {
+        let bytes = match self.read_body(incoming).await {
             Ok(b) => b,
             Err(resp) => return resp,
         };
-        ctx.body_unread = false;
         let summary = rpc::summarize(&bytes);
         ctx.method = summary.label;
         ctx.start_trace(&bytes, &parts.headers, peer);

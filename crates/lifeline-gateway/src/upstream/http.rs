@@ -1,4 +1,4 @@
-//! The HTTP upstream: a pooled HTTP/1.1 client (`h1`: hyper's connection API, keep-alive, `TCP_NODELAY`) in
+//! The HTTP upstream: a pooled HTTP/1.1 client (`h1`: our own, keep-alive, `TCP_NODELAY`) in
 //! front of a pool of MCP server endpoints (`pool.rs`; one for a single `--upstream`), each serving Streamable
 //! HTTP or the 2024-11-05 HTTP+SSE transport.
 //!

@@ -4,19 +4,15 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
+use crate::http1::{has_token, itoa, parse_length, BadField, Spans, MAX_HEADERS, MAX_HEAD_BYTES};
 use crate::upstream::{Forwarded, UpstreamError};
 
-/// Largest response head accepted: 64 KiB (the status line and every field line of one response).
-pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most header fields accepted in one response head.
-pub(super) const MAX_HEADERS: usize = 100;
-/// Room left in a response's header map for the headers the gateway adds to a request (see [`parse_head`]).
-const REQUEST_HEADROOM: usize = 4;
-/// Fields of a response head handled without an allocation; more take one.
-const FEW_HEADERS: usize = 24;
+/// Room left in a response's header map for the fields the proxy adds on the way down (`X-Accel-Buffering`,
+/// `Connection: close` while draining): a map that grows rehashes every field (about a thousand instructions).
+const HEADROOM: usize = 2;
 
 /// How a response body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,19 +91,6 @@ fn field(out: &mut BytesMut, name: &str, value: &HeaderValue) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `n` in decimal, written at the end of `scratch`.
-fn itoa(mut n: usize, scratch: &mut [u8; 20]) -> &[u8] {
-    let mut i = scratch.len();
-    loop {
-        i -= 1;
-        scratch[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &scratch[i..];
-        }
-    }
-}
-
 /// Parses the response head at the start of `buf` (RFC 9112 §2.1, §4, §5) and splits it off: `Ok(None)`, `buf`
 /// untouched, while it is incomplete and under [`MAX_HEAD_BYTES`]. The field values share the head's bytes
 /// (one buffer, no copy per field).
@@ -149,50 +132,19 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    // Where each name and value sits in the head: httparse's slices borrow `buf`, which is split below.
-    let base = buf.as_ptr() as usize;
-    let within = |part: &[u8]| -> Option<(usize, usize)> {
-        if part.is_empty() {
-            return Some((0, 0));
-        }
-        let start = (part.as_ptr() as usize).checked_sub(base)?;
-        (start + part.len() <= len).then_some((start, start + part.len()))
-    };
-    // On the stack for the usual few fields (a 100-entry array would be zeroed on every parse).
-    let count = resp.headers.len();
-    let mut few = [((0, 0), (0, 0)); FEW_HEADERS];
-    let mut many = Vec::new();
-    let spans = if count <= FEW_HEADERS {
-        &mut few[..count]
-    } else {
-        many.resize(count, ((0, 0), (0, 0)));
-        &mut many[..]
-    };
-    for (span, field) in spans.iter_mut().zip(resp.headers.iter()) {
-        *span = within(field.name.as_bytes())
-            .zip(within(field.value))
-            .ok_or_else(|| UpstreamError::Protocol("a header field outside the head".to_owned()))?;
-    }
+    let spans = Spans::new(buf, len, resp.headers)
+        .ok_or_else(|| UpstreamError::Protocol("a header field outside the head".to_owned()))?;
     let head = buf.split_to(len).freeze();
-    // Headroom: hyper's server keeps the map of each response it writes and parses the connection's next request
-    // into it (`cached_headers` in hyper's `proto/h1/conn.rs`), and the gateway adds up to four headers to that
-    // request on its way upstream (`X-Forwarded-*`, `Content-Length`). Sized to the response alone, the map
-    // rehashed on every request (a thousand instructions, issue 17); only speed depends on this.
-    let mut headers = HeaderMap::with_capacity(count + REQUEST_HEADROOM);
-    for &((ns, ne), (vs, ve)) in spans.iter() {
-        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| {
-            UpstreamError::Protocol(format!(
-                "the upstream sent a header field with an invalid name: {:?}",
-                String::from_utf8_lossy(&head[ns..ne])
-            ))
-        })?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| {
-            UpstreamError::Protocol(format!(
+    let headers = spans
+        .header_map(&head, HEADROOM, None)
+        .map_err(|bad| match bad {
+            BadField::Name(name) => UpstreamError::Protocol(format!(
+                "the upstream sent a header field with an invalid name: {name:?}"
+            )),
+            BadField::Value(name) => UpstreamError::Protocol(format!(
                 "the upstream's {name} header field has an invalid value"
-            ))
+            )),
         })?;
-        headers.append(name, value);
-    }
     Ok(Some(Head {
         status,
         version,
@@ -276,30 +228,6 @@ pub(super) fn framing(
         Some(n) => (Framing::Length(n), reusable),
         None => (Framing::Close, false),
     })
-}
-
-/// `1*DIGIT` (RFC 9110 §8.6) as a number; `None` when empty, not digits, or over `u64`.
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if d.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-/// Whether the `Connection` field lists `token` (RFC 9110 §7.6.1: comma-separated, case-insensitive).
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]
