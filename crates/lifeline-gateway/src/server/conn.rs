@@ -29,6 +29,10 @@ pub(super) const READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_AHEAD: usize = MAX_HEAD_BYTES;
 /// Response bytes gathered before they are written: 64 KiB (a write also goes out whenever the body waits).
 const WRITE_BATCH: usize = 64 * 1024;
+/// Most of what a client still sends after the server's last response that is read and discarded: 1 MiB.
+const LINGER_BYTES: usize = 1024 * 1024;
+/// How long the server waits for the client's close after its last response: 2 s.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// What a connection needs to be told.
 #[derive(Debug, Clone, Copy)]
@@ -146,11 +150,11 @@ pub(super) async fn run<H, Fut>(
         };
         let close = close || *stopping.borrow();
         let (parts, body) = resp.into_parts();
-        let keep = write_response(&io, &mut out, &parts, body, head_request, version, close).await;
-        if !keep {
-            return;
+        match write_response(&io, &mut out, &parts, body, head_request, version, close).await {
+            After::KeepAlive => spare = Some(parts.headers),
+            After::Close => return linger(&io).await,
+            After::Abort => return,
         }
-        spare = Some(parts.headers);
     }
 }
 
@@ -249,6 +253,60 @@ fn client_closed(io: &Io, cx: &mut Context<'_>) -> bool {
     }
 }
 
+/// What becomes of a connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// It carries the next request.
+    KeepAlive,
+    /// It closes, gracefully ([`linger`]).
+    Close,
+    /// It is dropped at once: the client left, a write failed, or the response broke off.
+    Abort,
+}
+
+impl After {
+    /// After a response whose last write succeeded (`written`) and that did or did not call for the close.
+    fn of(written: bool, close: bool) -> After {
+        match (written, close) {
+            (false, _) => After::Abort,
+            (true, true) => After::Close,
+            (true, false) => After::KeepAlive,
+        }
+    }
+}
+
+/// Closes the connection after the server's last response as RFC 9112 §9.6 asks ("a server SHOULD initiate a
+/// close by first closing the sending side ... then waiting to receive the client's close"): closing with unread
+/// input would send a reset that can destroy the response before the client reads it (a request body the handler
+/// refused, a pipelined request, a malformed head). Reads and discards at most [`LINGER_BYTES`] within
+/// [`LINGER_TIME`] (nginx's lingering close), then drops the socket.
+async fn linger(io: &Io) {
+    let _ = socket2::SockRef::from(&io.stream).shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut seen = 0usize;
+        loop {
+            if io.stream.readable().await.is_err() {
+                return;
+            }
+            let mut r = io.lock();
+            r.buf.clear();
+            r.buf.reserve(READ_CHUNK);
+            match io.stream.try_read_buf(&mut r.buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    seen += n;
+                    if seen > LINGER_BYTES {
+                        return;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
 /// One turn of writing a response body.
 enum Step {
     /// Gathered bytes to write; more to come.
@@ -263,7 +321,7 @@ enum Step {
 
 /// Writes the response of `parts` and `body` (RFC 9112 §6: `Content-Length` when the handler set one or the body's size is known, chunked
 /// otherwise for an HTTP/1.1 client, the close for an HTTP/1.0 one; no body for `HEAD`, 1xx, 204 and 304).
-/// Returns whether the connection can carry another request.
+/// Returns what becomes of the connection.
 async fn write_response(
     io: &Io,
     out: &mut BytesMut,
@@ -272,7 +330,7 @@ async fn write_response(
     head_request: bool,
     version: Version,
     mut close: bool,
-) -> bool {
+) -> After {
     close |= has_token(&parts.headers, "close");
     {
         let mut r = io.lock();
@@ -311,7 +369,7 @@ async fn write_response(
     wire::encode_response(out, status, &parts.headers, framing, head_length, close);
     if framing == Out::Empty {
         drop(body);
-        return write_all(io, out).await.is_ok() && !close;
+        return After::of(write_all(io, out).await.is_ok(), close);
     }
     let mut left = match framing {
         Out::Length(n) => n,
@@ -362,7 +420,7 @@ async fn write_response(
         match step {
             Step::Flush => {
                 if write_all(io, out).await.is_err() {
-                    return false;
+                    return After::Abort;
                 }
                 out.clear();
             }
@@ -381,15 +439,15 @@ async fn write_response(
                         "A response body is shorter than its Content-Length; closing the connection."
                     );
                 }
-                return write_all(io, out).await.is_ok() && complete && !close;
+                return After::of(write_all(io, out).await.is_ok(), close || !complete);
             }
             Step::Failed => {
                 // What was gathered goes out; the close (no last chunk, or short of the length) tells the client
                 // the response is incomplete (RFC 9112 §8).
                 let _ = write_all(io, out).await;
-                return false;
+                return After::Abort;
             }
-            Step::Gone => return false,
+            Step::Gone => return After::Abort,
         }
     }
 }
@@ -446,5 +504,7 @@ async fn refuse(io: &Io, out: &mut BytesMut, refusal: Refusal) {
         true,
     );
     out.extend_from_slice(text.as_bytes());
-    let _ = write_all(io, out).await;
+    if write_all(io, out).await.is_ok() {
+        linger(io).await;
+    }
 }

@@ -433,3 +433,32 @@ async fn stopping_closes_idle_connections_and_finishes_the_request_in_flight() {
         "the listener is closed"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_before_a_large_body_reaches_the_client_whole() {
+    // RFC 9112 §9.6: closing with the body unread would reset the connection, and the client could lose the 413.
+    let server = start(WAIT).await;
+    let s = connect(&server).await;
+    let (mut rx, mut tx) = s.into_split();
+    let body = vec![b'x'; 512 * 1024];
+    let writer = tokio::spawn(async move {
+        let head = format!(
+            "POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = tx.write_all(head.as_bytes()).await;
+        // The server may stop reading before the end: what matters is what the client reads.
+        let _ = tx.write_all(&body).await;
+        tx
+    });
+    let mut got = Vec::new();
+    timeout(WAIT, rx.read_to_end(&mut got))
+        .await
+        .expect("closed in time")
+        .expect("no reset: the server lingered");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(text.ends_with("too large"), "{text}");
+    drop(timeout(WAIT, writer).await);
+}
