@@ -700,12 +700,10 @@ impl Proxy {
         }
     }
 
-    /// Reads the request body, bounded by `max_body_bytes` (413 beyond).
-    ///
-    /// Before a 413 the rest of the body is read and discarded (bounded by [`LINGER_BYTES`] and
-    /// [`LINGER_TIME`], nginx's lingering close), so a client that sends its whole body before reading (Python's
-    /// `urllib`, most simple clients) sees the 413 instead of a broken pipe. A client that asked for
-    /// `Expect: 100-continue` has sent nothing yet and is answered at once.
+    /// Reads the request body, bounded by `max_body_bytes` (413 beyond, answered at once: a client that asked for
+    /// `Expect: 100-continue` is never invited to send it, and one that sends its whole body before reading, as
+    /// Python's `urllib` does, still reads the 413, because the server closes such a connection gracefully,
+    /// reading and discarding the rest: `server/conn.rs`, `linger`).
     async fn read_body(&self, mut incoming: RequestBody) -> Result<Bytes, Response<Body>> {
         let limit = self.cfg.edge.max_body_bytes;
         let too_large = || {
@@ -720,9 +718,6 @@ impl Proxy {
         // The declared `Content-Length`, as the server framed the body.
         let declared = http_body::Body::size_hint(&incoming).exact();
         if declared.is_some_and(|n| n > limit) {
-            if !incoming.awaits_continue() {
-                linger(incoming).await;
-            }
             return Err(too_large());
         }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -744,7 +739,6 @@ impl Proxy {
             };
             len = len.saturating_add(data.len());
             if len > limit {
-                linger(incoming).await;
                 return Err(too_large());
             }
             match first.take() {
@@ -887,26 +881,6 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         v.get(..SSE.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(SSE))
     })
-}
-
-/// How much of an oversized request body is read and discarded before the 413 (see `read_body`): 64 MiB.
-const LINGER_BYTES: usize = 64 * 1024 * 1024;
-/// How long an oversized request body is read and discarded before the 413: 5 s (nginx's `lingering_timeout`).
-const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reads and discards what is left of `incoming`, at most [`LINGER_BYTES`] within [`LINGER_TIME`]: the client's
-/// send finishes and it reads the answer, instead of a reset from a close with unread data.
-async fn linger(mut incoming: RequestBody) {
-    let drain = async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = incoming.frame().await {
-            seen = seen.saturating_add(frame.data_ref().map_or(0, Bytes::len));
-            if seen > LINGER_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 #[cfg(test)]

@@ -48,17 +48,6 @@ impl RequestBody {
     }
 }
 
-impl RequestBody {
-    /// Whether the client is waiting for `100 Continue` before it sends the body (it asked, RFC 9110 §10.1.1, and
-    /// nothing has been read): a handler that refuses the request has nothing to read and discard.
-    pub(crate) fn awaits_continue(&self) -> bool {
-        match &self.inner {
-            Inner::Full(_) => false,
-            Inner::Stream(io) => io.lock().owe_continue == Some(0),
-        }
-    }
-}
-
 impl HttpBody for RequestBody {
     type Data = Bytes;
     type Error = BoxError;

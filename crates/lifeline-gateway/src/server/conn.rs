@@ -29,10 +29,11 @@ pub(super) const READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_AHEAD: usize = MAX_HEAD_BYTES;
 /// Response bytes gathered before they are written: 64 KiB (a write also goes out whenever the body waits).
 const WRITE_BATCH: usize = 64 * 1024;
-/// Most of what a client still sends after the server's last response that is read and discarded: 1 MiB.
-const LINGER_BYTES: usize = 1024 * 1024;
-/// How long the server waits for the client's close after its last response: 2 s.
-const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most of what a client still sends after the server's last response that is read and discarded: 64 MiB (a
+/// request body the handler refused, such as a 413's, sent whole before the client reads).
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// How long the server waits for the client's close after its last response: 5 s (nginx's `lingering_timeout`).
+const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// What a connection needs to be told.
 #[derive(Debug, Clone, Copy)]
