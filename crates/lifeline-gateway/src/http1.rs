@@ -352,6 +352,31 @@ pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
     })
 }
 
+/// Why a message's `Content-Length` cannot frame it (RFC 9112 §6.3 item 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadLength {
+    /// A value that is not `1*DIGIT` fitting in 64 bits.
+    Invalid,
+    /// Several values that differ.
+    Conflicting,
+}
+
+/// The length every `Content-Length` field of `headers` gives (RFC 9110 §8.6: a list of identical values, `42,
+/// 42`, may be taken as one); `Ok(None)` without the field. Both directions frame messages with it.
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, BadLength> {
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = parse_length(part.trim_ascii()).ok_or(BadLength::Invalid)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(BadLength::Conflicting);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
 /// Whether the `Connection` field lists `token` (RFC 9110 §7.6.1: comma-separated, case-insensitive).
 pub(crate) fn has_token(headers: &HeaderMap, token: &str) -> bool {
     headers

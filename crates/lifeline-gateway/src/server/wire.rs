@@ -9,7 +9,9 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri, Version};
 
-use crate::http1::{has_token, itoa, parse_length, BadField, Spans, MAX_HEADERS, MAX_HEAD_BYTES};
+use crate::http1::{
+    content_length, has_token, itoa, BadField, BadLength, Spans, MAX_HEADERS, MAX_HEAD_BYTES,
+};
 
 /// Room left in a request's header map for the fields handlers add (`X-Lifeline-*`, `traceparent`): 4.
 const HEADROOM: usize = 4;
@@ -163,18 +165,10 @@ pub(super) fn framing(version: Version, headers: &HeaderMap) -> Result<(Framing,
         }
         return Ok((Framing::Chunked, close));
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        // RFC 9110 §8.6: a list of identical values (`42, 42`) may be taken as one.
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_length(part.trim_ascii())
-                .ok_or_else(|| Refusal::bad("the Content-Length is not a non-negative integer"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(Refusal::bad("conflicting Content-Length values"));
-            }
-            length = Some(n);
-        }
-    }
+    let length = content_length(headers).map_err(|bad| match bad {
+        BadLength::Invalid => Refusal::bad("the Content-Length is not a non-negative integer"),
+        BadLength::Conflicting => Refusal::bad("conflicting Content-Length values"),
+    })?;
     Ok((Framing::Length(length.unwrap_or(0)), close))
 }
 

@@ -7,7 +7,9 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
-use crate::http1::{has_token, itoa, parse_length, BadField, Spans, MAX_HEADERS, MAX_HEAD_BYTES};
+use crate::http1::{
+    content_length, has_token, itoa, BadField, BadLength, Spans, MAX_HEADERS, MAX_HEAD_BYTES,
+};
 use crate::upstream::{Forwarded, UpstreamError};
 
 /// Room left in a response's header map for the fields the proxy adds on the way down (`X-Accel-Buffering`,
@@ -205,24 +207,19 @@ pub(super) fn framing(
             (Framing::Close, false)
         });
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        // RFC 9110 §8.6: a list of identical values (`42, 42`) may be taken as one.
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_length(part.trim_ascii()).ok_or_else(|| {
-                UpstreamError::Protocol(format!(
-                    "the upstream's Content-Length is not valid: {:?}",
-                    String::from_utf8_lossy(value.as_bytes())
-                ))
-            })?;
-            if length.is_some_and(|l| l != n) {
-                return Err(UpstreamError::Protocol(
-                    "the upstream sent conflicting Content-Length values".to_owned(),
-                ));
-            }
-            length = Some(n);
-        }
-    }
+    let length = content_length(headers).map_err(|bad| match bad {
+        BadLength::Invalid => UpstreamError::Protocol(format!(
+            "the upstream's Content-Length is not valid: {:?}",
+            headers
+                .get_all(header::CONTENT_LENGTH)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+        )),
+        BadLength::Conflicting => UpstreamError::Protocol(
+            "the upstream sent conflicting Content-Length values".to_owned(),
+        ),
+    })?;
     Ok(match length {
         Some(0) => (Framing::Empty, reusable),
         Some(n) => (Framing::Length(n), reusable),
