@@ -22,7 +22,9 @@ Columns: req/s, p50, p99, p99.9 (wrk's latency histogram), CPU µs per request (
 the contender from /proc, over the measured run, divided by the requests wrk completed), RSS (VmRSS summed over
 the contender's processes after the run) and anon (RssAnon: the same without the executable's resident pages,
 which move with code layout; the process's own memory). Rounds are interleaved (round 1 runs every row, then round 2, ...) so
-every row sees the same machine load; the table prints the median and the range, and ratios to nginx.
+every row sees the same machine load; the table prints the median and the range, and ratios to nginx: the ratio
+of the medians, and below it the same ratios paired by round (each round's run against nginx's run of that round,
+median [min–max] over the rounds), which a machine whose speed drifts between rounds disturbs less.
 
 `--pool N` puts N upstreams (each its own one-worker nginx) behind every proxy: nginx `upstream` round-robin,
 HAProxy `balance roundrobin`, and the gateway's pool (`--upstream` repeated: power of two choices over outstanding
@@ -430,6 +432,22 @@ def fmt_range(values, unit_fmt):
     return f"{unit_fmt(med)} [{unit_fmt(min(vals))}–{unit_fmt(max(vals))}]"
 
 
+def paired(rows, ng, direct):
+    """The same ratios taken within each round (this row's run against nginx's run of the same round, which ran
+    minutes apart at most), as median [min–max] over the rounds: the machine's drift between rounds cancels out,
+    which the ratio of the medians above does not do."""
+    cpu = [r["cpu_us_per_req"] / n["cpu_us_per_req"] for r, n in zip(rows, ng) if n["cpu_us_per_req"]]
+    text = f"CPU per request {fmt_range(cpu, lambda v: f'{v:.2f}x')}"
+    if direct:
+        added = [
+            (r["p50_us"] - d["p50_us"]) / (n["p50_us"] - d["p50_us"])
+            for r, n, d in zip(rows, ng, direct)
+            if n["p50_us"] > d["p50_us"]
+        ]
+        text += f", added p50 {fmt_range(added, lambda v: f'{v:.2f}x')}"
+    return text
+
+
 def median(rows, key):
     vals = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -592,6 +610,7 @@ def main():
                 ratio = f"{added / ng_added:.2f}x" if ng_added > 0 else "n/a"
                 line += f", added p50 {added:.0f} vs {ng_added:.0f} µs = {ratio} (goal ≤ 1.0)"
             print(line)
+            print(f"    paired by round: {paired(rows, ng, direct)}")
         if "gateway" in contenders:
             base = median(results[p]["gateway"], "p50_us")
             base_cpu = median(results[p]["gateway"], "cpu_us_per_req")

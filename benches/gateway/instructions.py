@@ -22,7 +22,7 @@ that an error (exit status 1).
 
     benches/gateway/instructions.py --lifeline target/release/lifeline [--paths modern,legacy-json]
         [--rows nginx,gateway] [--gateway base=/tmp/lifeline-base] [--requests 5500] [--secs 60] [--pool N]
-        [--keep DIR] [--json FILE] [--strict]
+        [--keep DIR] [--json FILE] [--strict] [--auth]
 
 Loopback only. Needs valgrind, wrk and nginx (scripts/bench-gateway.sh installs the last two).
 """
@@ -140,7 +140,7 @@ def measured(pid, out, load):
     return total_ir(out), result
 
 
-def run_row(row, binary, path, up_ports, tmp, args):
+def run_row(row, binary, path, up_ports, tmp, args, auth=None):
     up_port = up_ports[0]
     port = bg.free_port()
     d = os.path.join(tmp, f"{row}-{path}")
@@ -168,11 +168,13 @@ def run_row(row, binary, path, up_ports, tmp, args):
         else:
             for p in up_ports:
                 cmd += ["--upstream", f"http://127.0.0.1:{p}/mcp"]
+        if auth and row in auth["rows"]:
+            cmd += ["--config", auth["rows"][row][0]]
     proc = bg.Proc(row, bg.pinned(callgrind(cmd, out), args.proxy_cpus), env=env)
     try:
         bg.wait_port(port, timeout=120)
         wrk_path = path
-        extra = None
+        extra = {"Authorization": f"Bearer {auth['rows'][row][1]}"} if auth and row in auth["rows"] else None
         if path == "stdio":
             deadline = time.monotonic() + 120  # the pool's child starts after the listener
             while extra is None:
@@ -216,6 +218,9 @@ def main():
     ap.add_argument("--pool", type=int, default=1, help="upstreams behind each proxy (bench_gateway.py's --pool)")
     ap.add_argument("--keep", metavar="DIR", help="keep every callgrind dump as DIR/ROW-PATH.out")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--auth", action="store_true",
+                    help="add bench_gateway.py's auth rows (gateway-jwt, gateway-apikey, gateway-introspect: the "
+                         "--lifeline binary with an `auth:` block, each request carrying its credential)")
     args = ap.parse_args()
     for tool in ("valgrind", "callgrind_control", "wrk", "nginx"):
         if not shutil.which(tool):
@@ -228,7 +233,12 @@ def main():
     with open(os.path.join(tmp, "canned_stdio.py"), "w") as f:
         f.write(CANNED_STDIO)
     up_ports = [bg.free_port() for _ in range(max(args.pool, 1))]
-    upstreams = [bg.start_upstream(os.path.join(tmp, f"upstream-{i}"), p, args.other_cpus)
+    auth = None
+    if args.auth:
+        auth = bg.auth_setup(os.path.join(tmp, "auth"), up_ports[0], "http://127.0.0.1/mcp")
+        rows += [(row, args.lifeline) for row in auth["rows"]]
+    # The first upstream also serves the auth rows' JWKS and introspection answer.
+    upstreams = [bg.start_upstream(os.path.join(tmp, f"upstream-{i}"), p, args.other_cpus, auth if i == 0 else None)
                  for i, p in enumerate(up_ports)]
     results = {}
     uneven = []
@@ -238,9 +248,9 @@ def main():
         for path in args.paths.split(","):
             results[path] = {}
             for row, binary in rows:
-                if path == "stdio" and row == "nginx":
+                if path == "stdio" and (row == "nginx" or (auth and row in auth["rows"])):
                     continue
-                r = run_row(row, binary, path, up_ports, tmp, args)
+                r = run_row(row, binary, path, up_ports, tmp, args, auth)
                 results[path][row] = r
                 print(f"{path:<12} {row:<16} {r['instructions_per_req']:>10.0f} instructions/request "
                       f"({r['requests']} requests, {r['errors']} errors)", flush=True)
@@ -259,7 +269,10 @@ def main():
                     print(f"  {row} / nginx: {r['instructions_per_req'] / base['instructions_per_req']:.2f}x")
             gw = rows_here.get("gateway")
             for row, r in rows_here.items():
-                if gw and row.startswith("gateway-"):
+                if gw and auth and row in auth["rows"]:
+                    print(f"  {row} - gateway: {r['instructions_per_req'] - gw['instructions_per_req']:+.0f} "
+                          "instructions per request (what auth adds)")
+                elif gw and row.startswith("gateway-"):
                     print(f"  gateway / {row}: {gw['instructions_per_req'] / r['instructions_per_req']:.2f}x")
     finally:
         for u in upstreams:

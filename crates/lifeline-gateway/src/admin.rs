@@ -209,7 +209,11 @@ impl Admin {
         );
         for _ in 0..workers {
             // Deliberately blocking the runtime: this endpoint exists to simulate a hung event loop.
-            tokio::spawn(async move { std::thread::sleep(stall) });
+            // The log line says when this worker's stall began (the test's probe waits for all of them).
+            tokio::spawn(async move {
+                tracing::warn!("Debug stall: a runtime worker is blocked from now on.");
+                std::thread::sleep(stall);
+            });
         }
         body::json_response(
             StatusCode::ACCEPTED,

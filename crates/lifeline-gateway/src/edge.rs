@@ -87,17 +87,22 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
     let name = host_name(host);
     allowed
         .iter()
-        .any(|a| a.eq_ignore_ascii_case(host) || (!has_port(a) && a.eq_ignore_ascii_case(name)))
+        .any(|a| a.eq_ignore_ascii_case(host) || (a.eq_ignore_ascii_case(name) && !has_port(a)))
 }
 
-/// The host name of a `Host` value, without the port (`[::1]:8080` → `[::1]`).
+/// The host name of a `Host` value, without the port (`[::1]:8080` → `[::1]`). Byte searches: `str`'s
+/// `split_once` sets up a searcher that cost more than these short values (issue 17).
 fn host_name(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
+    let bytes = host.as_bytes();
+    let end = if bytes.first() == Some(&b'[') {
+        bytes
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(host.len(), |i| i + 1)
+    } else {
+        bytes.iter().rposition(|&b| b == b':').unwrap_or(host.len())
+    };
+    &host[..end]
 }
 
 fn has_port(host: &str) -> bool {
@@ -295,8 +300,9 @@ fn decode_sentinel(value: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1; bits 0–7 of [`STRIPPED`]), then the request headers the gateway replaces
-/// or drops on the way upstream (bits 8–11, see [`upstream_request_headers`]); never copied across.
-const STRIPPED: [HeaderName; 12] = [
+/// or drops on the way upstream (bits 8–11, see [`upstream_request_headers`]); never copied across. A `static`:
+/// a `const` array is built and dropped at every use (two per request, issue 17).
+static STRIPPED: [HeaderName; 12] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -408,6 +414,22 @@ pub(crate) fn upstream_request_headers(headers: &mut HeaderMap, forward_authoriz
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn the_host_name_of_a_host_value_drops_the_port_only() {
+        for (host, name) in [
+            ("a.example:8080", "a.example"),
+            ("a.example", "a.example"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("[::1", "[::1"),
+            ("a:b:c", "a:b"),
+            ("", ""),
+        ] {
+            assert_eq!(host_name(host), name, "{host:?}");
+        }
+        assert!(has_port("localhost:80") && !has_port("localhost") && !has_port("[::1]"));
+    }
 
     fn cfg(hosts: Option<&[&str]>, origins: &[&str]) -> EdgeConfig {
         EdgeConfig {

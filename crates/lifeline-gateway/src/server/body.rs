@@ -11,7 +11,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::conn::{Io, Reader, READ_CHUNK};
 use crate::body::BoxError;
-use crate::http1::BodyState;
+use crate::http1::{self, BodyState};
 
 /// The interim response a client that sent `Expect: 100-continue` waits for (RFC 9110 §15.2.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -97,7 +97,7 @@ impl HttpBody for RequestBody {
                 return r.fail(err);
             }
             r.buf.reserve(READ_CHUNK);
-            match io.stream.try_read_buf(&mut r.buf) {
+            match http1::read_some(&io.stream, &mut r.buf) {
                 Ok(0) => r.eof = true,
                 Ok(_) => {}
                 // Readiness was stale; the next `poll_read_ready` waits for the socket.

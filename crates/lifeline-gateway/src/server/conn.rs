@@ -20,7 +20,7 @@ use tokio::time::{Instant, Sleep};
 use super::body::RequestBody;
 use super::wire::{self, Framing, Head, Out, Refusal};
 use crate::body::Body;
-use crate::http1::{has_token, parse_length, BodyState, Chunked, MAX_HEAD_BYTES};
+use crate::http1::{self, has_token, parse_length, BodyState, Chunked, MAX_HEAD_BYTES};
 
 /// Bytes of free buffer space each read of the socket may fill: 16 KiB.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
@@ -183,7 +183,7 @@ async fn next_head(
                 return Ok(None);
             }
             r.buf.reserve(READ_CHUNK);
-            match io.stream.try_read_buf(&mut r.buf) {
+            match http1::read_some(&io.stream, &mut r.buf) {
                 Ok(0) => return Ok(None),
                 Ok(_) => continue,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => idle,
@@ -245,7 +245,7 @@ fn client_closed(io: &Io, cx: &mut Context<'_>) -> bool {
             Poll::Ready(Ok(())) => {}
         }
         r.buf.reserve(READ_CHUNK);
-        match io.stream.try_read_buf(&mut r.buf) {
+        match http1::read_some(&io.stream, &mut r.buf) {
             Ok(0) => r.eof = true,
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -292,7 +292,7 @@ async fn linger(io: &Io) {
             let mut r = io.lock();
             r.buf.clear();
             r.buf.reserve(READ_CHUNK);
-            match io.stream.try_read_buf(&mut r.buf) {
+            match http1::read_some(&io.stream, &mut r.buf) {
                 Ok(0) => return,
                 Ok(n) => {
                     seen += n;

@@ -103,7 +103,7 @@ pub(super) fn parse_head(
     let uri = Uri::from_maybe_shared(head.slice(ts..te))
         .map_err(|_| Refusal::bad("the request target is not a valid URI"))?;
     let headers = spans
-        .header_map(&head, HEADROOM, spare.take())
+        .header_map(&head, HEADROOM, spare.take(), None)
         .map_err(|bad| match bad {
             BadField::Name(name) => Refusal::bad(format!("invalid header field name {name:?}")),
             BadField::Value(name) => {

@@ -163,6 +163,18 @@ async fn a_stalled_runtime_is_caught_by_live() {
     .await
     .expect("POST /debug/stall");
     assert_eq!(r.status, 202, "{}", r.text());
+    // The stall tasks start after the answer: the probe goes out once every worker is blocked (on a loaded machine
+    // it could otherwise be served first).
+    let workers = json(&r)["workers"].as_u64().expect("workers") as usize;
+    assert_eventually!(
+        gw.logs()
+            .matches("a runtime worker is blocked from now on")
+            .count()
+            == workers,
+        patience = Duration::from_secs(3),
+        "the stall did not begin on {workers} workers\n{}",
+        gw.logs()
+    );
     // As the kubelet would: a probe with a timeout. It must not see 200 while the runtime is stalled.
     let probe = raw_http::request(
         "GET",

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -91,6 +91,15 @@ struct Host {
     authority: Authority,
     host_header: HeaderValue,
     idle: Vec<(Conn, Instant)>,
+}
+
+impl Host {
+    /// Whether this entry is `authority`'s, compared byte for byte: `Authority`'s own comparison ignores case a
+    /// byte at a time, on every checkout and checkin (issue 17), while the gateway asks with the same value each
+    /// time (its configured URL's). A differently cased spelling gets an entry of its own, which is harmless.
+    fn is(&self, authority: &Authority) -> bool {
+        self.authority.as_str() == authority.as_str()
+    }
 }
 
 /// An open connection and its read buffer, which holds nothing while the connection is idle (a reusable
@@ -145,7 +154,7 @@ impl Client {
     fn checkout(&self, authority: &Authority) -> (Option<Conn>, HeaderValue) {
         let mut pool = self.lock();
         let hosts = &mut pool.hosts;
-        let host = match hosts.iter().position(|h| h.authority == *authority) {
+        let host = match hosts.iter().position(|h| h.is(authority)) {
             Some(i) => &mut hosts[i],
             None => {
                 // `Host` is the authority without userinfo (RFC 9112 §3.2).
@@ -173,7 +182,7 @@ impl Client {
     /// only idle one.
     fn checkin(self: &Arc<Self>, authority: &Authority, conn: Conn) {
         let mut pool = self.lock();
-        let Some(host) = pool.hosts.iter_mut().find(|h| h.authority == *authority) else {
+        let Some(host) = pool.hosts.iter_mut().find(|h| h.is(authority)) else {
             return;
         };
         if host.idle.len() >= MAX_IDLE {
@@ -286,7 +295,10 @@ impl Client {
                 "sending the request to {authority}: {err}"
             )));
         }
-        let (head, framing, reusable) = read_head(&mut conn, parts.method == Method::HEAD).await?;
+        // The request's map, done with once encoded, holds the response's fields (its allocation reused).
+        let mut spare = Some(parts.headers);
+        let (head, framing, reusable) =
+            read_head(&mut conn, parts.method == Method::HEAD, &mut spare).await?;
         let mut resp = Response::new(());
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
@@ -339,15 +351,17 @@ impl Client {
 }
 
 /// Reads the final response head from `conn` (interim 1xx ones skipped, RFC 9112 §4) and how its body is
-/// delimited; the body's first bytes stay in `conn.buf`.
+/// delimited; the body's first bytes stay in `conn.buf`. The first head's fields go into `spare` (cleared) when
+/// given.
 async fn read_head(
     conn: &mut Conn,
     head_request: bool,
+    spare: &mut Option<HeaderMap>,
 ) -> Result<(wire::Head, Framing, bool), UpstreamError> {
     let mut interim = 0;
     let mut head = loop {
         if !conn.buf.is_empty() {
-            if let Some(head) = wire::parse_head(&mut conn.buf)? {
+            if let Some(head) = wire::parse_head(&mut conn.buf, spare)? {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(UpstreamError::Protocol(
                         "the upstream answered 101 Switching Protocols to a request for no upgrade"
@@ -388,8 +402,13 @@ async fn read_head(
             }
         }
     };
-    let (framing, reusable) =
-        wire::framing(head.status, head.version, &mut head.headers, head_request)?;
+    let (framing, reusable) = wire::framing(
+        head.status,
+        head.version,
+        head.close,
+        &mut head.headers,
+        head_request,
+    )?;
     Ok((head, framing, reusable))
 }
 

@@ -13,7 +13,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use super::wire::Framing;
 use super::{Client, Conn};
 use crate::body::BoxError;
-use crate::http1::{invalid, BodyState, Chunked};
+use crate::http1::{self, invalid, BodyState, Chunked};
 
 /// Bytes of free buffer space each read of the socket may fill: 16 KiB (a frame is at most that large).
 pub(super) const READ_CHUNK: usize = 16 * 1024;
@@ -107,7 +107,7 @@ impl HttpBody for Incoming {
                 return this.fail(read_error(&err));
             }
             conn.buf.reserve(READ_CHUNK);
-            match conn.stream.try_read_buf(&mut conn.buf) {
+            match http1::read_some(&conn.stream, &mut conn.buf) {
                 Ok(0) if matches!(this.state, BodyState::Close) => {
                     // §6.3 item 8: the close ends the body; the connection cannot be reused.
                     this.state = BodyState::Done;

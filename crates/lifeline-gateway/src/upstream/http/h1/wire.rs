@@ -8,7 +8,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 use crate::http1::{
-    content_length, has_token, itoa, BadField, BadLength, Spans, MAX_HEADERS, MAX_HEAD_BYTES,
+    content_length, has_token, itoa, BadField, BadLength, ConnectionOptions, Spans, MAX_HEADERS,
+    MAX_HEAD_BYTES,
 };
 use crate::upstream::{Forwarded, UpstreamError};
 
@@ -34,7 +35,10 @@ pub(super) enum Framing {
 pub(super) struct Head {
     pub(super) status: StatusCode,
     pub(super) version: Version,
+    /// The fields, without the `Connection` and `Keep-Alive` fields that only said `close` or `keep-alive`.
     pub(super) headers: HeaderMap,
+    /// A `Connection: close` (RFC 9112 §9.6): the connection ends with this response.
+    pub(super) close: bool,
 }
 
 /// Appends the request head to `out`: request line with `target` in origin form (RFC 9112 §3, §3.2.1), `host`
@@ -100,7 +104,10 @@ fn field(out: &mut BytesMut, name: &str, value: &HeaderValue) {
 /// Errors ([`UpstreamError::Protocol`]): a head larger than [`MAX_HEAD_BYTES`], more than [`MAX_HEADERS`]
 /// fields, or anything `httparse` rejects (a bad status line, a field line without a colon, a control
 /// character in a value).
-pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamError> {
+pub(super) fn parse_head(
+    buf: &mut BytesMut,
+    spare: &mut Option<HeaderMap>,
+) -> Result<Option<Head>, UpstreamError> {
     // Uninitialised: a `[httparse::EMPTY_HEADER; 100]` costs a loop of 400 stores per parse.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
@@ -137,8 +144,11 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
     let spans = Spans::new(buf, len, resp.headers)
         .ok_or_else(|| UpstreamError::Protocol("a header field outside the head".to_owned()))?;
     let head = buf.split_to(len).freeze();
+    // `Connection: keep-alive` and `Keep-Alive` are the client's business, not the response's: consumed here,
+    // so neither the map nor the relay's hop-by-hop strip handles them on every response (issue 17).
+    let mut connection = ConnectionOptions::default();
     let headers = spans
-        .header_map(&head, HEADROOM, None)
+        .header_map(&head, HEADROOM, spare.take(), Some(&mut connection))
         .map_err(|bad| match bad {
             BadField::Name(name) => UpstreamError::Protocol(format!(
                 "the upstream sent a header field with an invalid name: {name:?}"
@@ -147,10 +157,12 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, UpstreamErr
                 "the upstream's {name} header field has an invalid value"
             )),
         })?;
+    let close = connection.close || (connection.kept && has_token(&headers, "close"));
     Ok(Some(Head {
         status,
         version,
         headers,
+        close,
     }))
 }
 
@@ -165,7 +177,8 @@ pub(super) fn too_large() -> UpstreamError {
 /// How the body of a final response with `head`'s status and fields is delimited (RFC 9112 §6.3), and whether
 /// the connection can carry another request once it has been read (§9.3: HTTP/1.1 without `Connection: close`;
 /// never after a body delimited by the close, nor after a response that carried both framing fields, which
-/// §6.3 item 3 says "ought to be handled as an error").
+/// §6.3 item 3 says "ought to be handled as an error"). `close`: the head said `Connection: close`
+/// ([`Head::close`]).
 ///
 /// Removes `Content-Length` when `Transfer-Encoding` is present (§6.3 item 3: an intermediary "MUST first
 /// remove the received Content-Length field" before forwarding).
@@ -175,10 +188,11 @@ pub(super) fn too_large() -> UpstreamError {
 pub(super) fn framing(
     status: StatusCode,
     version: Version,
+    close: bool,
     headers: &mut HeaderMap,
     head_request: bool,
 ) -> Result<(Framing, bool), UpstreamError> {
-    let mut reusable = version == Version::HTTP_11 && !has_token(headers, "close");
+    let mut reusable = version == Version::HTTP_11 && !close;
     // §6.3 item 1: no content whatever the fields say.
     if head_request
         || status.is_informational()
@@ -232,16 +246,37 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<Option<Head>, UpstreamError> {
-        parse_head(&mut BytesMut::from(raw))
+        parse_head(&mut BytesMut::from(raw), &mut None)
     }
 
     fn head(raw: &str) -> Head {
         parse(raw.as_bytes()).expect("valid").expect("complete")
     }
 
+    #[test]
+    fn the_connections_own_fields_are_consumed_unless_they_name_others() {
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\n\r\n",
+        );
+        assert!(!h.close);
+        assert_eq!(h.headers.len(), 1, "{:?}", h.headers);
+        let h = head("HTTP/1.1 200 OK\r\nconnection: Keep-Alive, , CLOSE\r\n\r\n");
+        assert!(h.close && h.headers.is_empty(), "{h:?}");
+        // A `Connection` naming a field stays, so the relay's strip removes that field too.
+        let h = head("HTTP/1.1 200 OK\r\nConnection: X-A, close\r\nX-A: 1\r\n\r\n");
+        assert!(h.close);
+        assert_eq!(
+            h.headers.get(header::CONNECTION).map(|v| v.as_bytes()),
+            Some(&b"X-A, close"[..])
+        );
+        let h = head("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-A\r\n\r\n");
+        assert!(!h.close);
+        assert_eq!(h.headers.get_all(header::CONNECTION).iter().count(), 1);
+    }
+
     fn framed(raw: &str, head_request: bool) -> Result<(Framing, bool), UpstreamError> {
         let mut h = head(raw);
-        framing(h.status, h.version, &mut h.headers, head_request)
+        framing(h.status, h.version, h.close, &mut h.headers, head_request)
     }
 
     #[test]
@@ -415,7 +450,7 @@ mod tests {
         }
         let mut h =
             head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
-        framing(h.status, h.version, &mut h.headers, false).expect("framed");
+        framing(h.status, h.version, h.close, &mut h.headers, false).expect("framed");
         assert!(
             !h.headers.contains_key(header::CONTENT_LENGTH),
             "removed before relaying"
@@ -459,7 +494,9 @@ mod tests {
         let mut buf = BytesMut::from(
             &b"HTTP/1.1 201 Created\r\nX-A: 1\r\nx-a: 2\r\nX-Empty:\r\n\r\nbody"[..],
         );
-        let h = parse_head(&mut buf).expect("valid").expect("complete");
+        let h = parse_head(&mut buf, &mut None)
+            .expect("valid")
+            .expect("complete");
         assert_eq!(h.status, StatusCode::CREATED);
         let values: Vec<_> = h.headers.get_all("x-a").iter().collect();
         assert_eq!(values, ["1", "2"]);
