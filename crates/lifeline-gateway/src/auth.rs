@@ -296,19 +296,27 @@ impl Auth {
 
     /// Checks a bearer token: JWT when it looks like one and issuers are configured, else API key, else
     /// introspection.
+    ///
+    /// The token's SHA-256 is taken once and serves all three (the verified-JWT cache, the API keys, the
+    /// introspection cache); a JWT verified before is answered from its cache before the shape test, which
+    /// decodes the token's header (issue 12: that test and a second hash were most of what a cached JWT cost).
     async fn verify(&self, token: &str) -> Result<Principal, Failure> {
+        let hash = token_cache::token_hash(token);
         if let Some(jwt) = &self.jwt {
+            if let Some(principal) = jwt.cached(&hash) {
+                return Ok(principal);
+            }
             if jwt::looks_like_jwt(token) {
-                return jwt.verify(token).await;
+                return jwt.verify(token, hash).await;
             }
         }
         if let Some(keys) = &self.api_keys {
-            if let Some(p) = keys.lookup(token) {
+            if let Some(p) = keys.lookup(&hash) {
                 return Ok(p);
             }
         }
         if let Some(introspection) = &self.introspection {
-            return introspection.verify(token).await;
+            return introspection.verify(token, hash).await;
         }
         Err(Failure::Invalid(if self.api_keys.is_some() {
             Reason::Inactive
@@ -394,11 +402,22 @@ fn credential<B>(req: &Request<B>) -> Result<String, Presented> {
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    // A table: a JWT is near a kilobyte, checked on every request (issue 12).
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
 }
+
+/// Which bytes are `b64token` characters (RFC 6750 §2.1: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`).
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    table
+};
 
 /// Removes the client's credential and identity headers, and adds the verified identity when `forward`.
 fn upstream_identity(headers: &mut HeaderMap, principal: &Principal, forward: bool) {

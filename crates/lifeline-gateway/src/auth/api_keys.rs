@@ -15,6 +15,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::token_cache::TokenHash;
 use super::{Principal, Source};
 use crate::config::auth::{parse_api_keys, MAX_AUTH_FILE_BYTES};
 use crate::config::{ApiKey, ApiKeysConfig};
@@ -39,14 +40,14 @@ impl ApiKeys {
         Arc::clone(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The principal of the key `presented`, if it is one of the keys.
-    pub(crate) fn lookup(&self, presented: &str) -> Option<Principal> {
-        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    /// The principal of the presented key whose SHA-256 is `hash` (`token_cache::token_hash`), if it is one of
+    /// the keys: every stored hash compared in constant time.
+    pub(crate) fn lookup(&self, hash: &TokenHash) -> Option<Principal> {
         let keys = self.current();
         let mut found: Option<&ApiKey> = None;
         // Every entry is compared, whatever matched before.
         for key in keys.iter() {
-            if bool::from(key.sha256.ct_eq(&hash)) {
+            if bool::from(key.sha256.ct_eq(hash)) {
                 found = Some(key);
             }
         }
@@ -123,6 +124,7 @@ enum Reloaded {
 
 #[cfg(test)]
 mod tests {
+    use super::super::token_cache::token_hash;
     use super::*;
 
     fn key(name: &str, secret: &str, scopes: &[&str]) -> ApiKey {
@@ -140,12 +142,15 @@ mod tests {
             keys: vec![key("ci", "k1", &["mcp:read"]), key("bot", "k2", &[])],
             reload_interval: Duration::from_secs(1),
         });
-        let p = keys.lookup("k1").expect("k1 is a key");
+        let p = keys.lookup(&token_hash("k1")).expect("k1 is a key");
         assert_eq!(p.subject, "ci");
         assert_eq!(p.scopes, ["mcp:read"]);
-        assert_eq!(keys.lookup("k2").map(|p| p.subject).as_deref(), Some("bot"));
-        assert!(keys.lookup("k3").is_none());
-        assert!(keys.lookup("").is_none());
+        assert_eq!(
+            keys.lookup(&token_hash("k2")).map(|p| p.subject).as_deref(),
+            Some("bot")
+        );
+        assert!(keys.lookup(&token_hash("k3")).is_none());
+        assert!(keys.lookup(&token_hash("")).is_none());
     }
 
     #[tokio::test]
@@ -167,10 +172,13 @@ mod tests {
         assert!(matches!(keys.reload_once().await, Ok(Reloaded::Unchanged)));
         std::fs::write(&file, line("b", "k2")).expect("write");
         assert!(matches!(keys.reload_once().await, Ok(Reloaded::Changed(1))));
-        assert!(keys.lookup("k1").is_none());
-        assert!(keys.lookup("k2").is_some());
+        assert!(keys.lookup(&token_hash("k1")).is_none());
+        assert!(keys.lookup(&token_hash("k2")).is_some());
         std::fs::write(&file, "b sha256:nothex\n").expect("write");
         assert!(keys.reload_once().await.is_err());
-        assert!(keys.lookup("k2").is_some(), "the previous keys stay");
+        assert!(
+            keys.lookup(&token_hash("k2")).is_some(),
+            "the previous keys stay"
+        );
     }
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::fetch::Client;
 use super::jwt::scope_list;
-use super::token_cache::{token_hash, unix_now, TokenCache};
+use super::token_cache::{unix_now, TokenCache, TokenHash};
 use super::{Failure, Principal, Reason, Source};
 use crate::config::{AuthConfig, ClientAuthMethod, IntrospectionEndpoint};
 use crate::metrics::Metrics;
@@ -54,9 +54,8 @@ impl Introspector {
         }
     }
 
-    /// Checks `token` (see the module docs).
-    pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Failure> {
-        let key = token_hash(token);
+    /// Checks `token`, whose SHA-256 (`token_cache::token_hash`) is `key`, the cache's key (see the module docs).
+    pub(crate) async fn verify(&self, token: &str, key: TokenHash) -> Result<Principal, Failure> {
         if let Some(hit) = self.cache.get(&key) {
             return hit.map_err(Failure::Invalid);
         }

@@ -35,7 +35,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::fetch::{Client, FetchError};
-use super::token_cache::{token_hash, TokenCache};
+use super::token_cache::{TokenCache, TokenHash};
 use super::{Failure, Principal, Reason, Source};
 use crate::config::{AuthConfig, JwtIssuer};
 use crate::metrics::Metrics;
@@ -167,15 +167,22 @@ impl JwtVerifier {
         }
     }
 
-    /// Verifies `token` (see the module docs): from the cache while the key that verified it is still fresh in
-    /// its issuer's set, else by [`JwtVerifier::check`].
-    pub(crate) async fn verify(&self, token: &str) -> Result<Principal, Failure> {
-        let hash = token_hash(token);
-        if let Some(hit) = self.verified.get(&hash) {
-            if self.issuers[hit.issuer].holds_fresh(&hit.kid, &hit.key) {
-                return Ok(hit.principal);
-            }
-            self.verified.remove(&hash);
+    /// The principal of the token whose SHA-256 is `hash` ([`token_hash`]), when it was verified before and the
+    /// key that verified it is still fresh in its issuer's set; `None` otherwise (a stale entry is dropped).
+    pub(crate) fn cached(&self, hash: &TokenHash) -> Option<Principal> {
+        let hit = self.verified.get(hash)?;
+        if self.issuers[hit.issuer].holds_fresh(&hit.kid, &hit.key) {
+            return Some(hit.principal);
+        }
+        self.verified.remove(hash);
+        None
+    }
+
+    /// Verifies `token`, whose SHA-256 is `hash` (see the module docs): from the cache ([`JwtVerifier::cached`]),
+    /// else by [`JwtVerifier::check`].
+    pub(crate) async fn verify(&self, token: &str, hash: TokenHash) -> Result<Principal, Failure> {
+        if let Some(principal) = self.cached(&hash) {
+            return Ok(principal);
         }
         let (verified, exp) = self.check(token).await?;
         let principal = verified.principal.clone();
@@ -555,6 +562,7 @@ fn reason_of(kind: &jsonwebtoken::errors::ErrorKind) -> Reason {
 
 #[cfg(test)]
 mod tests {
+    use super::super::token_cache::token_hash;
     use super::*;
     use http::{HeaderMap, HeaderValue};
 
@@ -618,21 +626,25 @@ mod tests {
     async fn a_cached_token_is_served_only_while_its_key_is_in_the_fresh_set() {
         let v = verifier_with_key("k1", b"first");
         let t = token("k1", b"first");
-        let p = v.verify(&t).await.expect("verified");
+        let p = v.verify(&t, token_hash(&t)).await.expect("verified");
         assert_eq!((p.subject.as_str(), p.scopes.len()), ("svc", 1));
         let hash = token_hash(&t);
         assert!(
             v.verified.get(&hash).is_some(),
             "the verified token is cached"
         );
-        assert_eq!(v.verify(&t).await.ok(), Some(p.clone()), "a hit");
+        assert_eq!(
+            v.verify(&t, token_hash(&t)).await.ok(),
+            Some(p.clone()),
+            "a hit"
+        );
 
         // The key `k1` is replaced (a refetch brought another key under the same kid): the cached answer is
         // not used, the token is checked again, and fails.
         set_key(&v.issuers[0], "k1", b"second");
         assert!(
             matches!(
-                v.verify(&t).await,
+                v.verify(&t, token_hash(&t)).await,
                 Err(Failure::Invalid(Reason::BadSignature))
             ),
             "a token whose key left the set is checked again"
@@ -641,10 +653,10 @@ mod tests {
 
         // The key is dropped: no cached answer either (the refetch for the unknown kid fails: 503, fail closed).
         let t2 = token("k1", b"second");
-        assert!(v.verify(&t2).await.is_ok());
+        assert!(v.verify(&t2, token_hash(&t2)).await.is_ok());
         set_key(&v.issuers[0], "k2", b"third");
         assert!(
-            v.verify(&t2).await.is_err(),
+            v.verify(&t2, token_hash(&t2)).await.is_err(),
             "the dropped key's tokens are refused"
         );
     }
