@@ -167,8 +167,9 @@ impl JwtVerifier {
         }
     }
 
-    /// The principal of the token whose SHA-256 is `hash` ([`token_hash`]), when it was verified before and the
-    /// key that verified it is still fresh in its issuer's set; `None` otherwise (a stale entry is dropped).
+    /// The principal of the token whose SHA-256 is `hash` (`token_cache::token_hash`), when it was verified
+    /// before and the key that verified it is still fresh in its issuer's set; `None` otherwise (a stale entry is
+    /// dropped).
     pub(crate) fn cached(&self, hash: &TokenHash) -> Option<Principal> {
         let hit = self.verified.get(hash)?;
         if self.issuers[hit.issuer].holds_fresh(&hit.kid, &hit.key) {

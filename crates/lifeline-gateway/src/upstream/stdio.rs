@@ -106,8 +106,8 @@ impl StdioUpstream {
         }
     }
 
-    /// Session mode: the facts of the last `initialize` result a session child gave (see [`Upstream::server_facts`]);
-    /// `None` before the first session.
+    /// Session mode: the facts of the last `initialize` result a session child gave (see
+    /// [`crate::upstream::Upstream::server_facts`]); `None` before the first session.
     pub(crate) fn server_facts(&self) -> Option<crate::discovery::Facts> {
         self.facts.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -13,7 +13,7 @@
 //! The rules of the exchange, each with its RFC 9112 section where it applies:
 //! - Requests go out in origin form (`/path?query`, §3.2.1) with `Host` first: the request's own, else the
 //!   upstream's authority (§3.2, RFC 9110 §7.2). The body is always sent whole with `Content-Length` (§6.2).
-//! - Response heads are bounded ([`wire::MAX_HEAD_BYTES`], [`wire::MAX_HEADERS`]): more is an
+//! - Response heads are bounded ([`crate::http1::MAX_HEAD_BYTES`], [`crate::http1::MAX_HEADERS`]): more is an
 //!   [`UpstreamError::Protocol`], never an unbounded buffer. Interim 1xx responses are skipped (§4: a client
 //!   MUST be able to parse one or more before the final response); `101` is an error, as nothing asked for an
 //!   upgrade.
