@@ -138,6 +138,10 @@ pub(crate) struct Metrics {
     /// The federation's per-server series (`metrics/federation.rs`).
     pub(crate) federation: FederationFamilies,
     auth_decisions: Family<DecisionLabels, Counter>,
+    /// The `allowed` series of `auth_decisions` by source (`jwt`, `introspection`, `api_key`), looked up once:
+    /// every authenticated request counts one, and the family's lookup hashes both labels under a lock
+    /// (issue 12). Made on first use, so a source never used has no series beyond what `auth_series` made.
+    auth_allowed: [std::sync::OnceLock<Counter>; 3],
     jwks_refreshes: Family<RefreshLabels, Counter>,
     introspection: Family<ResultLabel, Histogram, fn() -> Histogram>,
     api_keys_reloads: Family<ResultLabel, Counter>,
@@ -299,6 +303,7 @@ impl Metrics {
             registry,
             hot: RwLock::new(Vec::new()),
             auth_decisions,
+            auth_allowed: Default::default(),
             jwks_refreshes,
             introspection,
             api_keys_reloads,
@@ -433,6 +438,25 @@ impl Metrics {
     /// Counts an authentication or policy decision (`lifeline_gateway_auth_decisions_total`); the one recording
     /// point for the auth and policy layers.
     pub(crate) fn auth_decision(&self, outcome: crate::auth::Outcome, reason: crate::auth::Reason) {
+        use crate::auth::{Outcome, Reason};
+        let allowed = match (outcome, reason) {
+            (Outcome::Allowed, Reason::Jwt) => Some(0),
+            (Outcome::Allowed, Reason::Introspection) => Some(1),
+            (Outcome::Allowed, Reason::ApiKey) => Some(2),
+            _ => None,
+        };
+        if let Some(slot) = allowed.and_then(|i| self.auth_allowed.get(i)) {
+            slot.get_or_init(|| {
+                self.auth_decisions
+                    .get_or_create(&DecisionLabels {
+                        outcome: outcome.as_str(),
+                        reason: reason.as_str(),
+                    })
+                    .clone()
+            })
+            .inc();
+            return;
+        }
         self.auth_decisions
             .get_or_create(&DecisionLabels {
                 outcome: outcome.as_str(),

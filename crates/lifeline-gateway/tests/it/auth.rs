@@ -195,7 +195,11 @@ async fn every_method_and_path_is_challenged_before_any_other_check() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(decisions(&gw, "denied", "malformed").await, 2.0);
+    // Not a b64token (RFC 6750 §2.1): refused as invalid, and never looked up.
+    let r = post(&mcp, &[("Authorization", "Bearer good\"key")], INIT).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(www_authenticate(&r).contains(r#"error="invalid_token""#));
+    assert_eq!(decisions(&gw, "denied", "malformed").await, 3.0);
 
     assert_eq!(
         fake.requests_total(),

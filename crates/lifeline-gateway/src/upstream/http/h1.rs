@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::Authority;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -223,49 +223,73 @@ impl Client {
         next
     }
 
-    /// Sends `req` (its URI absolute: `http://host:port/path`), with `forwarded`'s fields, and returns the
-    /// response, whose body is read from the connection as it is polled; the connection returns to the pool when
-    /// that body ends.
-    ///
-    /// Errors: [`UpstreamError::Connect`] when no connection could be made (nothing was sent),
-    /// [`UpstreamError::Protocol`] when the exchange failed after the request may have left (a write or read
-    /// error, the connection closed before a complete head, a head over its bounds, bad framing). The caller
-    /// bounds the whole call in time; a call dropped midway closes its connection.
+    /// Sends `req` (its URI absolute: `http://host:port/path`) with `forwarded`'s fields: [`Client::send`] for a
+    /// request built whole (the gateway's own requests, tests).
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Full<Bytes>>,
         forwarded: &Forwarded,
     ) -> Result<Response<Body>, UpstreamError> {
-        let (parts, mut body) = req.into_parts();
-        let authority =
-            parts.uri.authority().cloned().ok_or_else(|| {
-                UpstreamError::Protocol("the upstream URL has no host".to_owned())
-            })?;
+        let (mut parts, mut body) = req.into_parts();
         // `Full` yields its one frame at once.
         let body = match body.frame().await {
             Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
             _ => Bytes::new(),
         };
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        self.send(
+            &parts.method,
+            &parts.uri,
+            &mut parts.headers,
+            &body,
+            forwarded,
+        )
+        .await
+    }
+
+    /// Sends a `method` request for `uri` (absolute: `http://host:port/path`) with the fields `headers` and then
+    /// `forwarded`'s, and `body`, and returns the response, whose body is read from the connection as it is
+    /// polled; the connection returns to the pool when that body ends.
+    ///
+    /// `headers` are taken once the request has been written (left empty: their allocation holds the response's
+    /// fields). On [`UpstreamError::Connect`] nothing was sent and they are left as they were, so the caller can
+    /// send the same request elsewhere without having copied it first.
+    ///
+    /// Errors: [`UpstreamError::Connect`] when no connection could be made (nothing was sent),
+    /// [`UpstreamError::Protocol`] when the exchange failed after the request may have left (a write or read
+    /// error, the connection closed before a complete head, a head over its bounds, bad framing). The caller
+    /// bounds the whole call in time; a call dropped midway closes its connection.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        method: &Method,
+        uri: &Uri,
+        headers: &mut HeaderMap,
+        body: &Bytes,
+        forwarded: &Forwarded,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| UpstreamError::Protocol("the upstream URL has no host".to_owned()))?;
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
         let copy_body = body.len() <= COPY_BODY_MAX;
         let mut out = BytesMut::new();
         let mut tries = 0;
         let mut conn = loop {
             let (idle, host_header) = self.checkout(&authority);
             if out.is_empty() {
-                let host = parts.headers.get(header::HOST).unwrap_or(&host_header);
+                let host = headers.get(header::HOST).unwrap_or(&host_header);
                 out.reserve(512 + if copy_body { body.len() } else { 0 });
                 wire::encode_request(
                     &mut out,
-                    &parts.method,
+                    method,
                     target,
                     host,
-                    &parts.headers,
+                    headers,
                     forwarded,
                     body.len(),
                 );
                 if copy_body {
-                    out.extend_from_slice(&body);
+                    out.extend_from_slice(body);
                 }
             }
             match idle {
@@ -295,10 +319,10 @@ impl Client {
                 "sending the request to {authority}: {err}"
             )));
         }
-        // The request's map, done with once encoded, holds the response's fields (its allocation reused).
-        let mut spare = Some(parts.headers);
+        // The request's map, done with once written, holds the response's fields (its allocation reused).
+        let mut spare = Some(std::mem::take(headers));
         let (head, framing, reusable) =
-            read_head(&mut conn, parts.method == Method::HEAD, &mut spare).await?;
+            read_head(&mut conn, *method == Method::HEAD, &mut spare).await?;
         let mut resp = Response::new(());
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
