@@ -93,7 +93,7 @@ impl HttpUpstream {
             // A balanced request in a pool whose connection could not be made: not one byte of it left, so it
             // goes once more to another endpoint. `send_to` left the request whole for this, so nothing is
             // copied up front for a retry that is rare (the copy, a boxed future and its moves cost the pool's
-            // balanced requests about 2,000 instructions each: issue 15).
+            // balanced requests about 3,000 instructions each: issue 15).
             Err(UpstreamError::Connect(msg))
                 if self.multi && matches!(req.route, Route::Balanced) =>
             {
