@@ -208,7 +208,7 @@ def main():
     ap.add_argument("--lifeline", default="target/release/lifeline")
     ap.add_argument("--gateway", action="append", default=[], metavar="NAME=BIN")
     ap.add_argument("--paths", default="modern,legacy-json,legacy-sse,stdio")
-    ap.add_argument("--rows", default="nginx,gateway")
+    ap.add_argument("--rows", default="nginx,gateway", help="nginx and/or gateway (default both)")
     ap.add_argument("--requests", type=int, default=5500, help="requests per measured run (default 5500)")
     ap.add_argument("--secs", type=int, default=60, help="bound on a measured run's time (default 60)")
     ap.add_argument("--tolerance", type=float, default=0.10,
@@ -222,6 +222,10 @@ def main():
                     help="add bench_gateway.py's auth rows (gateway-jwt, gateway-apikey, gateway-introspect: the "
                          "--lifeline binary with an `auth:` block, each request carrying its credential)")
     args = ap.parse_args()
+    unknown = [r for r in args.rows.split(",") if r not in ("nginx", "gateway")]
+    if unknown:
+        raise SystemExit(f"--rows: unknown row(s) {', '.join(unknown)}: the rows are nginx and gateway; add other "
+                         "gateway builds with --gateway NAME=BIN and the auth rows with --auth")
     for tool in ("valgrind", "callgrind_control", "wrk", "nginx"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing")
