@@ -179,12 +179,9 @@ impl JwtVerifier {
         None
     }
 
-    /// Verifies `token`, whose SHA-256 is `hash` (see the module docs): from the cache ([`JwtVerifier::cached`]),
-    /// else by [`JwtVerifier::check`].
+    /// Verifies `token`, whose SHA-256 is `hash`, by [`JwtVerifier::check`] (see the module docs), and caches
+    /// the answer. The caller asks [`JwtVerifier::cached`] first (`Auth::verify`, before it decodes anything).
     pub(crate) async fn verify(&self, token: &str, hash: TokenHash) -> Result<Principal, Failure> {
-        if let Some(principal) = self.cached(&hash) {
-            return Ok(principal);
-        }
         let (verified, exp) = self.check(token).await?;
         let principal = verified.principal.clone();
         self.verified.put(hash, verified, exp);
@@ -634,15 +631,17 @@ mod tests {
             v.verified.get(&hash).is_some(),
             "the verified token is cached"
         );
-        assert_eq!(
-            v.verify(&t, token_hash(&t)).await.ok(),
-            Some(p.clone()),
-            "a hit"
-        );
+        assert_eq!(v.cached(&hash), Some(p.clone()), "a hit");
 
         // The key `k1` is replaced (a refetch brought another key under the same kid): the cached answer is
-        // not used, the token is checked again, and fails.
+        // not used and is forgotten; the token is checked again, and fails.
         set_key(&v.issuers[0], "k1", b"second");
+        assert_eq!(
+            v.cached(&hash),
+            None,
+            "a token whose key left the set is no hit"
+        );
+        assert!(v.verified.get(&hash).is_none(), "and forgotten");
         assert!(
             matches!(
                 v.verify(&t, token_hash(&t)).await,
@@ -650,14 +649,20 @@ mod tests {
             ),
             "a token whose key left the set is checked again"
         );
-        assert!(v.verified.get(&hash).is_none(), "and forgotten");
 
         // The key is dropped: no cached answer either (the refetch for the unknown kid fails: 503, fail closed).
         let t2 = token("k1", b"second");
-        assert!(v.verify(&t2, token_hash(&t2)).await.is_ok());
+        let hash2 = token_hash(&t2);
+        assert!(v.verify(&t2, hash2).await.is_ok());
+        assert!(v.cached(&hash2).is_some());
         set_key(&v.issuers[0], "k2", b"third");
+        assert_eq!(
+            v.cached(&hash2),
+            None,
+            "no hit for the dropped key's tokens"
+        );
         assert!(
-            v.verify(&t2, token_hash(&t2)).await.is_err(),
+            v.verify(&t2, hash2).await.is_err(),
             "the dropped key's tokens are refused"
         );
     }
